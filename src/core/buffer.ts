@@ -1,0 +1,59 @@
+// Typed-array helpers shared by kernels, the float64 reference and the layers.
+// egru stores every tensor as a flat row-major Float32Array (the fast path) or
+// Float64Array (the reference and the finite-difference tests); shapes live in comments
+// and in the dims objects passed alongside.
+
+/** A flat, row-major tensor. */
+export type FloatArray = Float32Array | Float64Array;
+
+/** Constructor of a FloatArray kind, used to allocate "the same kind as" an input. */
+export type FloatArrayConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
+
+/** New zero-filled array of the same element type as `like`. */
+export function zerosLike<A extends FloatArray>(like: A, length: number): A {
+  return (like instanceof Float64Array ? new Float64Array(length) : new Float32Array(length)) as A;
+}
+
+/** A copy of `src` as the element type of `like` (rounds to float32 when `like` is float32). */
+export function copyAs<A extends FloatArray>(like: A, src: ArrayLike<number>): A {
+  const out = zerosLike(like, src.length);
+  for (let i = 0; i < src.length; i++) out[i] = src[i];
+  return out;
+}
+
+/** Transpose a row-major [rows, cols] matrix into a new [cols, rows] matrix. */
+export function transpose<A extends FloatArray>(a: A, rows: number, cols: number): A {
+  const out = zerosLike(a, rows * cols);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j];
+  }
+  return out;
+}
+
+/**
+ * Swap the first two axes of a [D0, D1, D2] tensor, giving [D1, D0, D2].
+ * Used to turn batch-first [B, T, F] into time-major [T, B, F] and back.
+ */
+export function swapAxes01<A extends FloatArray>(a: A, d0: number, d1: number, d2: number): A {
+  const out = zerosLike(a, d0 * d1 * d2);
+  for (let i = 0; i < d0; i++) {
+    for (let j = 0; j < d1; j++) {
+      const src = (i * d1 + j) * d2;
+      const dst = (j * d0 + i) * d2;
+      for (let k = 0; k < d2; k++) out[dst + k] = a[src + k];
+    }
+  }
+  return out;
+}
+
+/** Elementwise a += b (same length). */
+export function addInto(a: FloatArray, b: ArrayLike<number>): void {
+  for (let i = 0; i < a.length; i++) a[i] += b[i];
+}
+
+/** Number of entries equal to zero. */
+export function countZeros(a: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] === 0) n++;
+  return n;
+}

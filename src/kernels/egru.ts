@@ -1,0 +1,191 @@
+// EGRU over a whole sequence: forward and backward side by side (one layer, time-major).
+//
+// Dimension letters: T time steps, B batch, I inputs, H units; packed gate blocks [z | r | g]
+// of width 3H. All arrays are flat, row-major, and of one FloatArray kind (float32 for the
+// library, float64 for the finite-difference tests).
+//
+// Forward, per step (see docs/egru-math.md):
+//   a = x_t·W + bx            q = y_{t−1}·R + br          (R: the effective, DropConnect-ed matrix)
+//   z = σ(a_z + q_z)          r = σ(a_r + q_r)            g = tanh(a_g + r ⊙ q_g)
+//   c = z ⊙ h_{t−1} + (1 − z) ⊙ g                          then zoneout (train mask or eval mix)
+//   o = f(c − ϑ)   y = c ⊙ o   h = c − o ⊙ ϑ   tr = α·tr_{t−1} + (1 − α)·y
+// with y_0 the supplied state, h_0 = 0 and tr_0 = 0.
+//
+// Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
+// parameter gradients into its own buffers.
+
+import { zerosLike, type FloatArray } from "../core/buffer.js";
+import type { EventFunction } from "./activations.js";
+import {
+  gatedCellBackward, gatedCellForward, gatedParamGrads, zoneoutKeep, type GateTape, type SeqDims, type Zoneout,
+} from "./gated-cell.js";
+import { addBiasRows, gemmNN, gemmNT } from "./gemm.js";
+
+export type { SeqDims, Zoneout } from "./gated-cell.js";
+
+/** Parameters as the kernel sees them: thresholds and R already transformed. */
+export interface EgruKernelParams<A extends FloatArray> {
+  W: A; // [I, 3H]
+  R: A; // [H, 3H] effective recurrent matrix (after DropConnect)
+  bx: A; // [3H]
+  br: A; // [3H]
+  thr: A; // [H] effective thresholds ϑ
+}
+
+export interface EgruForwardArgs<A extends FloatArray> {
+  dims: SeqDims;
+  params: EgruKernelParams<A>;
+  x: A; // [T, B, I]
+  y0: A; // [B, H] previous event output fed to the first recurrent product
+  /** [B, H] internal state before step 1; zero when absent (always, for whole sequences). */
+  h0?: A | null;
+  /** [B, H] trace before step 1; zero when absent. Only the streaming step API sets h0, tr0. */
+  tr0?: A | null;
+  zoneout: Zoneout<A>;
+  alpha: number; // trace decay
+  event: EventFunction;
+}
+
+/** Everything the forward computes, [T, B, H] each. */
+export interface EgruForwardOut<A extends FloatArray> {
+  y: A; // graded events c ⊙ o
+  h: A; // post-reset internal state
+  o: A; // event gate
+  tr: A; // output trace
+  tape: EgruTape<A>;
+}
+
+/** Saved for backward, [T, B, H] each: the gates (z, r, g, q_g) and c. */
+export interface EgruTape<A extends FloatArray> extends GateTape<A> {
+  c: A; // pre-reset state after zoneout (c − ϑ is the event pre-activation)
+}
+
+export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): EgruForwardOut<A> {
+  const { dims, params, x, y0, zoneout, alpha, event } = args;
+  const h0 = args.h0 ?? null;
+  const tr0 = args.tr0 ?? null;
+  const { T, B, I, H } = dims;
+  const G = 3 * H;
+  const { W, R, bx, br, thr } = params;
+  const n = T * B * H;
+  const y = zerosLike(x, n);
+  const h = zerosLike(x, n);
+  const o = zerosLike(x, n);
+  const tr = zerosLike(x, n);
+  const tape: EgruTape<A> = {
+    z: zerosLike(x, n), r: zerosLike(x, n), g: zerosLike(x, n), hr: zerosLike(x, n), c: zerosLike(x, n),
+  };
+
+  // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]
+  const a = zerosLike(x, T * B * G);
+  gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+  addBiasRows(a, 0, T * B, G, bx);
+
+  const q = zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
+  for (let t = 0; t < T; t++) {
+    // q = y_{t−1}·R + br
+    if (t === 0) gemmNN(B, G, H, y0, 0, R, 0, q, 0, false);
+    else gemmNN(B, G, H, y, (t - 1) * B * H, R, 0, q, 0, false);
+    addBiasRows(q, 0, B, G, br);
+    for (let b = 0; b < B; b++) {
+      const s = (t * B + b) * H; // this step's [b, ·] in [T, B, H]
+      const sp = s - B * H; // previous step's [b, ·]
+      for (let j = 0; j < H; j++) {
+        const hPrev = t === 0 ? (h0 ? h0[b * H + j] : 0) : h[sp + j];
+        const gated = gatedCellForward(a, (t * B + b) * G, q, b * G, H, j, hPrev, tape, s + j);
+        const keep = zoneoutKeep(zoneout, s + j);
+        const c = keep === 1 ? gated : keep * gated + (1 - keep) * hPrev;
+        const th = thr[j];
+        const ot = event.f(c - th);
+        const yt = c * ot;
+        y[s + j] = yt;
+        h[s + j] = c - ot * th;
+        o[s + j] = ot;
+        tr[s + j] = alpha * (t === 0 ? (tr0 ? tr0[b * H + j] : 0) : tr[sp + j]) + (1 - alpha) * yt;
+        tape.c[s + j] = c;
+      }
+    }
+  }
+  return { y, h, o, tr, tape };
+}
+
+/** Upstream gradients ∂L/∂(y, h, o, tr), each [T, B, H]; a missing one is zero. */
+export interface EgruUpstream<A extends FloatArray> {
+  dy?: A | null;
+  dh?: A | null;
+  do?: A | null;
+  dtr?: A | null;
+}
+
+export interface EgruBackwardArgs<A extends FloatArray> extends EgruForwardArgs<A> {
+  fwd: EgruForwardOut<A>;
+  upstream: EgruUpstream<A>;
+}
+
+/** Gradients, freshly allocated. dR is for the effective R; dthr for the effective ϑ. */
+export interface EgruGrads<A extends FloatArray> {
+  dx: A; // [T, B, I]
+  dy0: A; // [B, H]
+  dW: A; // [I, 3H]
+  dR: A; // [H, 3H]
+  dbx: A; // [3H]
+  dbr: A; // [3H]
+  dthr: A; // [H]
+}
+
+export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): EgruGrads<A> {
+  const { dims, params, x, y0, zoneout, alpha, event, fwd, upstream } = args;
+  const h0 = args.h0 ?? null;
+  const { T, B, H } = dims;
+  const G = 3 * H;
+  const { W, R, thr } = params;
+  const { y, h, o, tape } = fwd;
+  const up = {
+    dy: upstream.dy ?? null, dh: upstream.dh ?? null, do: upstream.do ?? null, dtr: upstream.dtr ?? null,
+  };
+
+  const dp = zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
+  const dq = zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
+  const dthr = zerosLike(x, H);
+  const dyRec = zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
+  let dhRec = zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
+  const dtrCarry = zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
+  let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
+
+  for (let t = T - 1; t >= 0; t--) {
+    for (let b = 0; b < B; b++) {
+      const s = (t * B + b) * H;
+      const sp = s - B * H;
+      const row = (t * B + b) * G;
+      for (let j = 0; j < H; j++) {
+        const k = b * H + j;
+        const dtr = (up.dtr ? up.dtr[s + j] : 0) + dtrCarry[k];
+        dtrCarry[k] = alpha * dtr;
+        const dy = (up.dy ? up.dy[s + j] : 0) + dyRec[k] + (1 - alpha) * dtr;
+        const dh = (up.dh ? up.dh[s + j] : 0) + dhRec[k];
+        const c = tape.c[s + j];
+        const th = thr[j];
+        const ot = o[s + j];
+        // y = c·o and h = c − o·ϑ both depend on o:
+        const dO = (up.do ? up.do[s + j] : 0) + c * dy - th * dh;
+        const dS = event.df(c - th) * dO; // through o = f(c − ϑ)
+        dthr[j] -= dS + ot * dh;
+        const dc = ot * dy + dS + dh;
+        // c = κ·c̃ + (1 − κ)·h_{t−1} under zoneout (κ = 1 without), c̃ the gated state
+        const keep = zoneoutKeep(zoneout, s + j);
+        const hPrev = t === 0 ? (h0 ? h0[b * H + j] : 0) : h[sp + j];
+        const leak = gatedCellBackward(keep * dc, hPrev, tape, s + j, dp, dq, row, H, j);
+        dhNext[k] = (1 - keep) * dc + leak;
+      }
+    }
+    // Gradient into y_{t−1} through this step's recurrent product: dq_t · Rᵀ   [B, H]
+    gemmNT(B, H, G, dq, t * B * G, R, 0, dyRec, 0, false);
+    // every entry of dhNext was written above, so the two buffers can simply trade places
+    const done = dhRec;
+    dhRec = dhNext;
+    dhNext = done;
+  }
+
+  const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq); // dx, dW, dR (= Σ y_{t−1}ᵀ·dq_t), dbx, dbr
+  return { ...rest, dy0: dyRec, dthr };
+}

@@ -1,0 +1,120 @@
+// The reset-after GRU cell shared by the EGRU and GRU kernels: one unit's gates forward and
+// backward, zoneout's mixing coefficient, and the products after the time loop.
+//
+// Letters: T steps, B batch, I inputs, H units; packed gate blocks [z | r | g] of width 3H.
+//   z = σ(a_z + q_z)   r = σ(a_r + q_r)   g = tanh(a_g + r ⊙ q_g)   h̃ = z ⊙ h_{t−1} + (1 − z) ⊙ g
+// where a = x_t·W + bx and q = s_{t−1}·R + br, s being what the recurrent product reads
+// (GRU: the state h; EGRU: the events y). Derivations: docs/egru-math.md §3.3 and §4.
+
+import { zerosLike, type FloatArray } from "../core/buffer.js";
+import { sigmoid } from "./activations.js";
+import { gemmNT, gemmTN, sumRowsInto } from "./gemm.js";
+
+export interface SeqDims {
+  T: number;
+  B: number;
+  I: number;
+  H: number;
+}
+
+/** Zoneout as applied to the new state: none, training with a 0/1 keep-mask, or the evaluation mix. */
+export type Zoneout<A extends FloatArray> =
+  | { kind: "none" }
+  | { kind: "train"; mask: A } // [T, B, H], 1 = take the new value
+  | { kind: "eval"; p: number };
+
+/** Saved for backward, [T, B, H] each (EGRU's tape adds c). */
+export interface GateTape<A extends FloatArray> {
+  z: A; // update gate
+  r: A; // reset gate
+  g: A; // candidate
+  hr: A; // q_g = (s_{t−1}·R + br)_g, the recurrent candidate term before the reset gate
+}
+
+/**
+ * Coefficient κ of the new value in zoneout at flat index s: h = κ·h̃ + (1 − κ)·h_{t−1}.
+ * κ = m[s] (training mask), 1 − p (evaluation), or 1 (none). Backward: dh̃ = κ·dh, dh_{t−1} += (1 − κ)·dh.
+ */
+export function zoneoutKeep<A extends FloatArray>(zoneout: Zoneout<A>, s: number): number {
+  if (zoneout.kind === "train") return zoneout.mask[s];
+  if (zoneout.kind === "eval") return 1 - zoneout.p;
+  return 1;
+}
+
+/**
+ * One unit j of the reset-after GRU cell for one batch row. `a` and `q` hold that row's input and
+ * recurrent pre-activations at aRow, qRow ([3H] each, blocks z, r, g). Writes z, r, g, q_g to the
+ * tape at flat index s and returns h̃ = z·h_prev + (1 − z)·g.
+ */
+export function gatedCellForward<A extends FloatArray>(
+  a: A, aRow: number, q: A, qRow: number, H: number, j: number, hPrev: number, tape: GateTape<A>, s: number,
+): number {
+  const zt = sigmoid(a[aRow + j] + q[qRow + j]);
+  const rt = sigmoid(a[aRow + H + j] + q[qRow + H + j]);
+  const hrt = q[qRow + 2 * H + j];
+  const gt = Math.tanh(a[aRow + 2 * H + j] + rt * hrt);
+  tape.z[s] = zt;
+  tape.r[s] = rt;
+  tape.g[s] = gt;
+  tape.hr[s] = hrt;
+  return zt * hPrev + (1 - zt) * gt;
+}
+
+/**
+ * Backward of gatedCellForward: given dc = ∂L/∂h̃ for unit j of one row, writes the adjoints of the
+ * input and recurrent pre-activations into dp and dq at `row` ([3H] each) and returns the leak's
+ * share z·dc of ∂L/∂h_prev (the recurrent share comes later, from dq·Rᵀ).
+ */
+export function gatedCellBackward<A extends FloatArray>(
+  dc: number, hPrev: number, tape: GateTape<A>, s: number, dp: A, dq: A, row: number, H: number, j: number,
+): number {
+  const zt = tape.z[s];
+  const rt = tape.r[s];
+  const gt = tape.g[s];
+  const dg = (1 - zt) * dc;
+  const dz = (hPrev - gt) * dc;
+  const dpg = (1 - gt * gt) * dg;
+  const dr = dpg * tape.hr[s];
+  const dpr = rt * (1 - rt) * dr;
+  const dpz = zt * (1 - zt) * dz;
+  dp[row + j] = dpz;
+  dp[row + H + j] = dpr;
+  dp[row + 2 * H + j] = dpg;
+  dq[row + j] = dpz;
+  dq[row + H + j] = dpr;
+  dq[row + 2 * H + j] = dpg * rt;
+  return zt * dc;
+}
+
+/** Input, weight and bias gradients of a packed-gate layer, freshly allocated. */
+export interface GatedParamGrads<A extends FloatArray> {
+  dx: A; // [T, B, I]
+  dW: A; // [I, 3H]
+  dR: A; // [H, 3H] for the effective R
+  dbx: A; // [3H]
+  dbr: A; // [3H]
+}
+
+/**
+ * After the time loop: dx = dp·Wᵀ, dW = xᵀ·dp, dR = Σ_t s_{t−1}ᵀ·dq_t, dbx = Σ dp, dbr = Σ dq, where
+ * s is the sequence the recurrent product reads ([T, B, H]; s_0 = init [B, H]) and dp, dq are
+ * [T, B, 3H]. GRU: s = h, init = h0. EGRU: s = y, init = y0.
+ */
+export function gatedParamGrads<A extends FloatArray>(
+  dims: SeqDims, x: A, W: A, init: A, seq: A, dp: A, dq: A,
+): GatedParamGrads<A> {
+  const { T, B, I, H } = dims;
+  const G = 3 * H;
+  const dx = zerosLike(x, T * B * I);
+  gemmNT(T * B, I, G, dp, 0, W, 0, dx, 0, false); // dx = dp · Wᵀ
+  const dW = zerosLike(x, I * G);
+  gemmTN(I, G, T * B, x, 0, dp, 0, dW, 0, false); // dW = xᵀ · dp
+  const dR = zerosLike(x, H * G);
+  gemmTN(H, G, B, init, 0, dq, 0, dR, 0, false); // step 1 reads init
+  if (T > 1) gemmTN(H, G, (T - 1) * B, seq, 0, dq, B * G, dR, 0, true); // steps 2…T read s_1…s_{T−1}
+  const dbx = zerosLike(x, G);
+  sumRowsInto(dbx, dp, 0, T * B, G);
+  const dbr = zerosLike(x, G);
+  sumRowsInto(dbr, dq, 0, T * B, G);
+  return { dx, dW, dR, dbx, dbr };
+}

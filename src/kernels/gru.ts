@@ -1,0 +1,133 @@
+// GRU over a whole sequence: forward and backward side by side (one layer, time-major).
+//
+// Dimension letters: T time steps, B batch, I inputs, H units; packed gate blocks [z | r | g]
+// of width 3H (haste's layout, the same as kernels/egru.ts). All arrays are flat, row-major, and
+// of one FloatArray kind (float32 for the library, float64 for the finite-difference tests).
+//
+// Forward, per step (see docs/egru-math.md §4):
+//   a = x_t·W + bx            q = h_{t−1}·R + br          (R: the effective, DropConnect-ed matrix)
+//   z = σ(a_z + q_z)          r = σ(a_r + q_r)            g = tanh(a_g + r ⊙ q_g)
+//   h̃ = z ⊙ h_{t−1} + (1 − z) ⊙ g                          then zoneout:
+//   train: h_t = (h̃ − h_{t−1}) ⊙ m + h_{t−1}      eval: h_t = p·h_{t−1} + (1 − p)·h̃
+// with h_0 the supplied state. The recurrent product reads h itself (EGRU reads the events y).
+//
+// The per-unit cell, the zoneout coefficient and the after-the-loop products are shared with
+// the EGRU kernel (kernels/gated-cell.ts).
+//
+// Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
+// parameter gradients into its own buffers.
+
+import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
+import {
+  gatedCellBackward, gatedCellForward, gatedParamGrads, zoneoutKeep,
+  type GatedParamGrads, type GateTape, type SeqDims, type Zoneout,
+} from "./gated-cell.js";
+import { addBiasRows, gemmNN, gemmNT } from "./gemm.js";
+
+/** Parameters as the kernel sees them (haste layout, gate blocks z, r, g). */
+export interface GruKernelParams<A extends FloatArray> {
+  W: A; // [I, 3H]
+  R: A; // [H, 3H] effective recurrent matrix (after DropConnect)
+  bx: A; // [3H]
+  br: A; // [3H]
+}
+
+export interface GruForwardArgs<A extends FloatArray> {
+  dims: SeqDims;
+  params: GruKernelParams<A>;
+  x: A; // [T, B, I]
+  h0: A; // [B, H] initial state
+  zoneout: Zoneout<A>; // on h; a train mask is [T, B, H], 1 = take the new value
+}
+
+export interface GruForwardOut<A extends FloatArray> {
+  h: A; // [T, B, H] states h_1 … h_T (after zoneout); the layer's output
+  tape: GateTape<A>;
+}
+
+export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruForwardOut<A> {
+  const { dims, params, x, h0, zoneout } = args;
+  const { T, B, I, H } = dims;
+  const G = 3 * H;
+  const { W, R, bx, br } = params;
+  const n = T * B * H;
+  const h = zerosLike(x, n);
+  const tape: GateTape<A> = { z: zerosLike(x, n), r: zerosLike(x, n), g: zerosLike(x, n), hr: zerosLike(x, n) };
+
+  // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]
+  const a = zerosLike(x, T * B * G);
+  gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+  addBiasRows(a, 0, T * B, G, bx);
+
+  const q = zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
+  for (let t = 0; t < T; t++) {
+    // h_{t−1}: h0, or the previous step's rows of h
+    const prev = t === 0 ? h0 : h;
+    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
+    gemmNN(B, G, H, prev, prevOff, R, 0, q, 0, false); // q = h_{t−1}·R + br
+    addBiasRows(q, 0, B, G, br);
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < H; j++) {
+        const k = b * H + j;
+        const s = t * B * H + k;
+        const hPrev = prev[prevOff + k];
+        const hNew = gatedCellForward(a, (t * B + b) * G, q, b * G, H, j, hPrev, tape, s);
+        const keep = zoneoutKeep(zoneout, s);
+        h[s] = keep === 1 ? hNew : keep * hNew + (1 - keep) * hPrev;
+      }
+    }
+  }
+  return { h, tape };
+}
+
+export interface GruBackwardArgs<A extends FloatArray> extends GruForwardArgs<A> {
+  fwd: GruForwardOut<A>;
+  /** ∂L/∂h for every step [T, B, H] (the layer's output); absent = 0. */
+  dOut?: A | null;
+  /** ∂L/∂h_T [B, H], the gradient on the returned final state; absent = 0. */
+  dhT?: A | null;
+}
+
+/** Gradients, freshly allocated. dR is for the effective R. */
+export interface GruGrads<A extends FloatArray> extends GatedParamGrads<A> {
+  dh0: A; // [B, H]
+}
+
+export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): GruGrads<A> {
+  const { dims, params, x, h0, zoneout, fwd } = args;
+  const dOut = args.dOut ?? null;
+  const { T, B, H } = dims;
+  const G = 3 * H;
+  const { h, tape } = fwd;
+
+  const dp = zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
+  const dq = zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
+  // gradient reaching h_t from step t+1 (leak, zoneout and recurrent product); at t = T, dhT
+  let dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
+  let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
+
+  for (let t = T - 1; t >= 0; t--) {
+    const prev = t === 0 ? h0 : h;
+    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
+    for (let b = 0; b < B; b++) {
+      const row = (t * B + b) * G;
+      for (let j = 0; j < H; j++) {
+        const k = b * H + j;
+        const s = t * B * H + k;
+        const dh = (dOut ? dOut[s] : 0) + dhRec[k];
+        const keep = zoneoutKeep(zoneout, s);
+        const leak = gatedCellBackward(keep * dh, prev[prevOff + k], tape, s, dp, dq, row, H, j);
+        dhNext[k] = (1 - keep) * dh + leak;
+      }
+    }
+    // plus the recurrent term: dh_{t−1} += dq_t · Rᵀ   [B, H]
+    gemmNT(B, H, G, dq, t * B * G, params.R, 0, dhNext, 0, true);
+    // every entry of dhNext was written above, so the two buffers can simply trade places
+    const done = dhRec;
+    dhRec = dhNext;
+    dhNext = done;
+  }
+
+  const rest = gatedParamGrads(dims, x, params.W, h0, h, dp, dq);
+  return { ...rest, dh0: dhRec };
+}

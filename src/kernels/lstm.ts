@@ -1,0 +1,174 @@
+// LSTM over a whole sequence: forward and backward side by side (one layer, time-major).
+//
+// Dimension letters: T time steps, B batch, I inputs, H units. Unlike the GRU kernels, the LSTM
+// keeps PyTorch's layout and equations exactly (docs/egru-math.md §5): weights are stored
+// "output × input", [4H, ·], with row blocks ordered (i, f, g, o). All arrays are flat,
+// row-major, and of one FloatArray kind (float32 for the library, float64 for tests).
+//
+// Forward, per step:
+//   P = x_t·W_ihᵀ + b_ih + h_{t−1}·W_hhᵀ + b_hh      [B, 4H] = [P_i | P_f | P_g | P_o]
+//   i = σ(P_i)   f = σ(P_f)   g = tanh(P_g)   o = σ(P_o)
+//   c_t = f ⊙ c_{t−1} + i ⊙ g        k_t = tanh(c_t)        h_t = o ⊙ k_t
+// with h_0, c_0 the supplied states. W_hh is the effective (DropConnect-ed) matrix.
+//
+// Because the weights are stored [4H, ·], the forward products are gemmNT, the backward
+// input/state products are gemmNN (dP·W) and the weight gradients gemmTN (dPᵀ·input).
+// Backward assigns fresh arrays for every gradient it returns.
+
+import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
+import { sigmoid } from "./activations.js";
+import type { SeqDims } from "./egru.js";
+import { addBiasRows, gemmNN, gemmNT, gemmTN, sumRowsInto } from "./gemm.js";
+
+/** Parameters in PyTorch's layout, gate blocks (i, f, g, o). */
+export interface LstmKernelParams<A extends FloatArray> {
+  Wih: A; // [4H, I]
+  Whh: A; // [4H, H] effective recurrent matrix (after DropConnect)
+  bih: A; // [4H]
+  bhh: A; // [4H]
+}
+
+export interface LstmForwardArgs<A extends FloatArray> {
+  dims: SeqDims;
+  params: LstmKernelParams<A>;
+  x: A; // [T, B, I]
+  h0: A; // [B, H]
+  c0: A; // [B, H]
+}
+
+/** Saved for backward, [T, B, H] each. */
+export interface LstmTape<A extends FloatArray> {
+  i: A; // input gate
+  f: A; // forget gate
+  g: A; // cell candidate
+  o: A; // output gate
+  k: A; // tanh(c_t)
+}
+
+export interface LstmForwardOut<A extends FloatArray> {
+  h: A; // [T, B, H] hidden states h_1 … h_T; the layer's output
+  c: A; // [T, B, H] cell states c_1 … c_T
+  tape: LstmTape<A>;
+}
+
+export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): LstmForwardOut<A> {
+  const { dims, params, x, h0, c0 } = args;
+  const { T, B, I, H } = dims;
+  const G = 4 * H;
+  const { Wih, Whh, bih, bhh } = params;
+  const n = T * B * H;
+  const h = zerosLike(x, n);
+  const c = zerosLike(x, n);
+  const tape: LstmTape<A> = {
+    i: zerosLike(x, n), f: zerosLike(x, n), g: zerosLike(x, n), o: zerosLike(x, n), k: zerosLike(x, n),
+  };
+
+  // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H]
+  const P = zerosLike(x, T * B * G);
+  gemmNT(T * B, G, I, x, 0, Wih, 0, P, 0, false);
+  addBiasRows(P, 0, T * B, G, bih);
+  addBiasRows(P, 0, T * B, G, bhh);
+
+  for (let t = 0; t < T; t++) {
+    const hPrev = t === 0 ? h0 : h;
+    const cPrev = t === 0 ? c0 : c;
+    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
+    // P_t += h_{t−1}·W_hhᵀ   [B, 4H]
+    gemmNT(B, G, H, hPrev, prevOff, Whh, 0, P, t * B * G, true);
+    for (let b = 0; b < B; b++) {
+      const row = (t * B + b) * G;
+      for (let j = 0; j < H; j++) {
+        const s = (t * B + b) * H + j;
+        const it = sigmoid(P[row + j]);
+        const ft = sigmoid(P[row + H + j]);
+        const gt = Math.tanh(P[row + 2 * H + j]);
+        const ot = sigmoid(P[row + 3 * H + j]);
+        const ct = ft * cPrev[prevOff + b * H + j] + it * gt;
+        const kt = Math.tanh(ct);
+        c[s] = ct;
+        h[s] = ot * kt;
+        tape.i[s] = it;
+        tape.f[s] = ft;
+        tape.g[s] = gt;
+        tape.o[s] = ot;
+        tape.k[s] = kt;
+      }
+    }
+  }
+  return { h, c, tape };
+}
+
+export interface LstmBackwardArgs<A extends FloatArray> extends LstmForwardArgs<A> {
+  fwd: LstmForwardOut<A>;
+  /** ∂L/∂h for every step [T, B, H] (the layer's output); absent = 0. */
+  dOut?: A | null;
+  /** ∂L/∂h_T [B, H], the gradient on the returned final hidden state; absent = 0. */
+  dhT?: A | null;
+  /** ∂L/∂c_T [B, H], the gradient on the returned final cell state; absent = 0. */
+  dcT?: A | null;
+}
+
+/** Gradients, freshly allocated. dWhh is for the effective W_hh. */
+export interface LstmGrads<A extends FloatArray> {
+  dx: A; // [T, B, I]
+  dh0: A; // [B, H]
+  dc0: A; // [B, H]
+  dWih: A; // [4H, I]
+  dWhh: A; // [4H, H]
+  dbih: A; // [4H]
+  dbhh: A; // [4H]
+}
+
+export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): LstmGrads<A> {
+  const { dims, params, x, h0, c0, fwd } = args;
+  const dOut = args.dOut ?? null;
+  const { T, B, I, H } = dims;
+  const G = 4 * H;
+  const { Wih, Whh } = params;
+  const { h, c, tape } = fwd;
+
+  const dP = zerosLike(x, T * B * G); // ∂L/∂P   [T, B, 4H]
+  // adjoints of h_t and c_t arriving from step t+1 (at t = T: the final-state gradients)
+  const dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
+  const dcRec = args.dcT ? copyAs(x, args.dcT) : zerosLike(x, B * H);
+
+  for (let t = T - 1; t >= 0; t--) {
+    const cPrev = t === 0 ? c0 : c;
+    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
+    for (let b = 0; b < B; b++) {
+      const row = (t * B + b) * G;
+      for (let j = 0; j < H; j++) {
+        const kk = b * H + j;
+        const s = t * B * H + kk;
+        const it = tape.i[s];
+        const ft = tape.f[s];
+        const gt = tape.g[s];
+        const ot = tape.o[s];
+        const kt = tape.k[s];
+        const dh = (dOut ? dOut[s] : 0) + dhRec[kk];
+        // h = o ⊙ tanh(c):  do = k·dh,  dc += (1 − k²)·o·dh
+        const dc = dcRec[kk] + (1 - kt * kt) * ot * dh;
+        // c_t = f ⊙ c_{t−1} + i ⊙ g
+        dcRec[kk] = ft * dc;
+        dP[row + j] = it * (1 - it) * gt * dc;
+        dP[row + H + j] = ft * (1 - ft) * cPrev[prevOff + kk] * dc;
+        dP[row + 2 * H + j] = (1 - gt * gt) * it * dc;
+        dP[row + 3 * H + j] = ot * (1 - ot) * kt * dh;
+      }
+    }
+    // dh_{t−1} = dP_t · W_hh   [B, 4H]·[4H, H]; every entry of dhRec was read above
+    gemmNN(B, H, G, dP, t * B * G, Whh, 0, dhRec, 0, false);
+  }
+
+  const dx = zerosLike(x, T * B * I);
+  gemmNN(T * B, I, G, dP, 0, Wih, 0, dx, 0, false); // dx = dP · W_ih
+  const dWih = zerosLike(x, G * I);
+  gemmTN(G, I, T * B, dP, 0, x, 0, dWih, 0, false); // dW_ih = dPᵀ · x
+  const dWhh = zerosLike(x, G * H);
+  gemmTN(G, H, B, dP, 0, h0, 0, dWhh, 0, false); // step 1 reads h0
+  if (T > 1) gemmTN(G, H, (T - 1) * B, dP, B * G, h, 0, dWhh, 0, true); // steps 2…T read h_1…h_{T−1}
+  const dbih = zerosLike(x, G);
+  sumRowsInto(dbih, dP, 0, T * B, G);
+  const dbhh = dbih.slice() as A; // both biases enter P the same way
+  return { dx, dh0: dhRec, dc0: dcRec, dWih, dWhh, dbih, dbhh };
+}

@@ -1,0 +1,233 @@
+// Pieces shared by the EGRU, GRU and LSTM layers: input checks, weight init, mask selection,
+// DropConnect and its chain rule, batch-first handling, named-weight access and the
+// per-forward statistics record.
+
+import { addInto, copyAs, swapAxes01, type FloatArray } from "../core/buffer.js";
+import { ShapeError, StateError, ValueError } from "../core/errors.js";
+import { Rng } from "../core/rng.js";
+import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
+import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
+
+/** What every forward reports about one layer. */
+export interface LayerStats {
+  /** Fraction of output entries y equal to 0 (EGRU: silent units; GRU/LSTM: ≈ 0). */
+  activitySparsity: number;
+  /** Fraction of (t, b, unit) with |c − ϑ| > 1/s, where backward passes no gradient through y (EGRU only; else 0). */
+  backwardSparsity: number;
+  /** Multiply-accumulates a dense GRU-style layer of this size executes: T·B·(I·G + H·G), G = gates·H. */
+  denseMacs: number;
+  /** Multiply-accumulates the events require: the input product plus one row of R per nonzero y_{t−1}. */
+  eventMacs: number;
+  /** Number of events (entries with o = 1); 0 for GRU and LSTM. */
+  events: number;
+  /** Entries counted: T·B·H. */
+  entries: number;
+}
+
+/** Sequence shape passed with a flat input array. */
+export interface SequenceShape {
+  /** Time steps. */
+  T: number;
+  /** Batch size. */
+  B: number;
+  /** True when the arrays are [B, T, ·] instead of time-major [T, B, ·]. */
+  batchFirst?: boolean;
+}
+
+/** Check T and B, and the length and finiteness of x [T, B, I] (or [B, T, I]). */
+export function checkSequenceInput(x: ArrayLike<number>, shape: SequenceShape, I: number): void {
+  checkPositiveInt("T", shape.T);
+  checkPositiveInt("B", shape.B);
+  const order = shape.batchFirst ? `B·T·I = ${shape.B}·${shape.T}·${I}` : `T·B·I = ${shape.T}·${shape.B}·${I}`;
+  checkLength("x", x, shape.T * shape.B * I, order);
+  checkFinite("x", x);
+}
+
+/** Time-major copy of a possibly batch-first [·, ·, F] array (converted to float32). */
+export function toTimeMajor(a: ArrayLike<number>, shape: SequenceShape, F: number): Float32Array {
+  const f = a instanceof Float32Array ? a : copyAs(new Float32Array(0), a);
+  return shape.batchFirst ? swapAxes01(f, shape.B, shape.T, F) : f;
+}
+
+/** Back from time-major [T, B, F] to the caller's layout. */
+export function fromTimeMajor<A extends FloatArray>(a: A, shape: SequenceShape, F: number): A {
+  return shape.batchFirst ? swapAxes01(a, shape.T, shape.B, F) : a;
+}
+
+/** Convert an optional upstream gradient to time-major float32, checking its length. */
+export function upstreamTimeMajor(
+  name: string, a: ArrayLike<number> | null | undefined, shape: SequenceShape, F: number,
+): Float32Array | null {
+  if (a === undefined || a === null) return null;
+  const how = shape.batchFirst ? `B·T·H = ${shape.B}·${shape.T}·${F}` : `T·B·H = ${shape.T}·${shape.B}·${F}`;
+  checkLength(name, a, shape.T * shape.B * F, how);
+  checkFinite(name, a);
+  return toTimeMajor(a, shape, F);
+}
+
+/** A float32 [B, H] state argument, zeros when absent. */
+export function stateArg(name: string, a: ArrayLike<number> | null | undefined, B: number, H: number): Float32Array {
+  if (a === undefined || a === null) return new Float32Array(B * H);
+  checkLength(name, a, B * H, `B·H = ${B}·${H}`);
+  checkFinite(name, a);
+  return a instanceof Float32Array ? a : Float32Array.from(a);
+}
+
+/** Fill `out` with Xavier-normal values: std = gain·sqrt(2/(fanIn + fanOut)) (PyTorch's definition). */
+export function xavierNormal(rng: Rng, out: Float32Array, fanIn: number, fanOut: number, gain: number): void {
+  const std = gain * Math.sqrt(2 / (fanIn + fanOut));
+  for (let i = 0; i < out.length; i++) out[i] = rng.normal(0, std);
+}
+
+/** Fill `out` uniformly in [−bound, bound) (PyTorch's default RNN init uses bound = 1/√H). */
+export function uniformInit(rng: Rng, out: Float32Array, bound: number): void {
+  for (let i = 0; i < out.length; i++) out[i] = rng.uniformRange(-bound, bound);
+}
+
+/** A 0/1 keep-mask of n entries, each 1 with probability 1 − p. */
+export function drawKeepMask(rng: Rng, n: number, p: number): Float32Array {
+  const m = new Float32Array(n);
+  for (let i = 0; i < n; i++) m[i] = rng.bernoulli(1 - p);
+  return m;
+}
+
+/** Check a caller-supplied 0/1 mask. */
+export function checkMask(name: string, m: ArrayLike<number>, n: number, how: string): Float32Array {
+  checkLength(name, m, n, how);
+  for (let i = 0; i < n; i++) {
+    if (m[i] !== 0 && m[i] !== 1) throw new ValueError(name, "entries 0 or 1", `${m[i]} at index ${i}`);
+  }
+  return m instanceof Float32Array ? m : Float32Array.from(m);
+}
+
+/** DropConnect: R ⊙ mask / (1 − p), the recurrent matrix a training forward uses. */
+export function dropConnect(R: Float32Array, mask: Float32Array, p: number): Float32Array {
+  const out = new Float32Array(R.length);
+  const scale = 1 / (1 - p);
+  for (let i = 0; i < R.length; i++) out[i] = R[i] * mask[i] * scale;
+  return out;
+}
+
+/** Named parameter arrays of a layer. */
+export type NamedWeights = Record<string, Float32Array>;
+
+/** Copies of every named array. */
+export function copyWeights(w: NamedWeights): NamedWeights {
+  const out: NamedWeights = {};
+  for (const [k, v] of Object.entries(w)) out[k] = v.slice();
+  return out;
+}
+
+/**
+ * Copy values into the layer's arrays. Every name given must exist with the right length and
+ * finite values; names not given keep their values. Unknown names are an error, not ignored.
+ */
+export function assignWeights(target: NamedWeights, src: Record<string, ArrayLike<number>>, layer: string): void {
+  for (const [k, v] of Object.entries(src)) {
+    const dst = target[k];
+    if (!dst) {
+      throw new ValueError(`${layer} weight "${k}"`, `one of ${Object.keys(target).join(", ")}`, `"${k}"`);
+    }
+    if (v.length !== dst.length) {
+      throw new ShapeError(`${layer} weight "${k}"`, `length ${dst.length}`, `length ${v.length}`);
+    }
+    checkFinite(`${layer} weight "${k}"`, v);
+  }
+  for (const [k, v] of Object.entries(src)) target[k].set(v);
+}
+
+/** Throw a NonFiniteError naming the first weight with NaN or ±Infinity. */
+export function checkWeightsFinite(w: NamedWeights, layer: string): void {
+  for (const [k, v] of Object.entries(w)) checkFinite(`${layer} weight "${k}"`, v);
+}
+
+/** Count of nonzero entries in rows [from, to) of a [rows, H] array. */
+export function nonzeros(a: FloatArray, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) if (a[i] !== 0) n++;
+  return n;
+}
+
+/** Resolve the layer's RNG from a seed or a shared Rng. */
+export function layerRng(opts: { seed?: number; rng?: Rng }): Rng {
+  if (opts.rng) return opts.rng;
+  return new Rng(opts.seed ?? 0);
+}
+
+/** What a layer needs to pick the masks of one forward. */
+export interface MaskRequest {
+  training: boolean;
+  rng: Rng;
+  /** DropConnect probability and the recurrent matrix's length and shape, e.g. "H·3H = 4·12". */
+  dropConnect: number;
+  recurrentLength: number;
+  recurrentHow: string;
+  /** Zoneout probability (0 for LSTM) and the sequence shape. */
+  zoneout: number;
+  T: number;
+  B: number;
+  H: number;
+  masks?: { dropConnect?: ArrayLike<number>; zoneout?: ArrayLike<number> };
+}
+
+/**
+ * The DropConnect keep-mask (null = none) and the zoneout of one forward. Training: the caller's
+ * masks, else fresh draws when the rate is > 0. Evaluation: no DropConnect, zoneout as the
+ * expected mix, and masks are refused (StateError).
+ */
+export function forwardMasks(req: MaskRequest): { dropConnectMask: Float32Array | null; zoneout: Zoneout<Float32Array> } {
+  const { T, B, H } = req;
+  const masks = req.masks ?? {};
+  if (!req.training) {
+    if (masks.dropConnect !== undefined || masks.zoneout !== undefined) {
+      throw new StateError("masks", "no masks in evaluation mode", "masks given");
+    }
+    return { dropConnectMask: null, zoneout: req.zoneout > 0 ? { kind: "eval", p: req.zoneout } : { kind: "none" } };
+  }
+  let dropConnectMask: Float32Array | null = null;
+  if (masks.dropConnect !== undefined) {
+    dropConnectMask = checkMask("masks.dropConnect", masks.dropConnect, req.recurrentLength, req.recurrentHow);
+  } else if (req.dropConnect > 0) dropConnectMask = drawKeepMask(req.rng, req.recurrentLength, req.dropConnect);
+  let zoneout: Zoneout<Float32Array> = { kind: "none" };
+  if (masks.zoneout !== undefined) {
+    zoneout = { kind: "train", mask: checkMask("masks.zoneout", masks.zoneout, T * B * H, `T·B·H = ${T}·${B}·${H}`) };
+  } else if (req.zoneout > 0) zoneout = { kind: "train", mask: drawKeepMask(req.rng, T * B * H, req.zoneout) };
+  return { dropConnectMask, zoneout };
+}
+
+/** grad += dEff ⊙ mask / (1 − p) under DropConnect (the chain rule through R_eff), else grad += dEff. */
+export function accumulateThroughDropConnect(grad: Float32Array, dEff: Float32Array, mask: Float32Array | null, p: number): void {
+  if (!mask) {
+    addInto(grad, dEff);
+    return;
+  }
+  const scale = 1 / (1 - p);
+  for (let i = 0; i < grad.length; i++) grad[i] += dEff[i] * mask[i] * scale;
+}
+
+/** Statistics of a dense baseline forward: every MAC is executed, there are no events. */
+export function denseStats(output: Float32Array, dims: SeqDims, gates: number): LayerStats {
+  const { T, B, I, H } = dims;
+  const G = gates * H;
+  let zeros = 0;
+  for (let i = 0; i < output.length; i++) if (output[i] === 0) zeros++;
+  const macs = T * B * (I * G + H * G);
+  return {
+    activitySparsity: zeros / output.length,
+    backwardSparsity: 0,
+    denseMacs: macs,
+    eventMacs: macs,
+    events: 0,
+    entries: T * B * H,
+  };
+}
+
+/** Named parameters of the given lengths, every entry uniform in [−1/√H, 1/√H) as PyTorch inits them. */
+export function uniformWeights(rng: Rng, shapes: Record<string, number>, H: number): NamedWeights {
+  const weights: NamedWeights = {};
+  for (const [k, n] of Object.entries(shapes)) {
+    weights[k] = new Float32Array(n);
+    uniformInit(rng, weights[k], 1 / Math.sqrt(H));
+  }
+  return weights;
+}

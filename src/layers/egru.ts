@@ -1,0 +1,315 @@
+// The EGRU layer (one layer, whole sequences and single steps), as EvNN computes it.
+// Owns the parameters in EvNN's layout, the thresholds' two parameterisations, DropConnect
+// and zoneout masks, and the per-forward statistics. The math lives in kernels/egru.ts.
+//
+// Parameters (named Float32Arrays, gate blocks ordered z, r, g):
+//   kernel [I, 3H]  recurrent_kernel [H, 3H]  bias [3H]  recurrent_bias [3H]  thr [H]
+// In "clamp" mode thr holds ϑ itself (clamped to [0, 1] in place before every forward);
+// in "sigmoid" mode thr holds logits θ and ϑ = σ(θ).
+//
+// Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
+// RETURNS fresh arrays for the input and the initial state.
+
+import { addInto } from "../core/buffer.js";
+import { ValueError } from "../core/errors.js";
+import type { Rng } from "../core/rng.js";
+import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
+import { heavisideEvent, sigmoid, type EventFunction } from "../kernels/activations.js";
+import {
+  egruBackward, egruForward, type EgruForwardOut, type EgruKernelParams, type SeqDims, type Zoneout,
+} from "../kernels/egru.js";
+import {
+  accumulateThroughDropConnect, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng, nonzeros,
+  stateArg, toTimeMajor, upstreamTimeMajor, xavierNormal, type LayerStats, type NamedWeights, type SequenceShape,
+} from "./common.js";
+import { RecurrentLayer } from "./recurrent-layer.js";
+
+export type ThresholdMode = "clamp" | "sigmoid";
+
+export interface EgruOptions {
+  /** I: features per input step. */
+  inputSize: number;
+  /** H: number of units. */
+  hiddenSize: number;
+  /** "clamp" (EvNN v0.2: Beta init, clamped to [0, 1]) or "sigmoid" (v0.1: ϑ = σ(θ), θ ~ N(μ, √2)). Default "clamp". */
+  thresholdMode?: ThresholdMode;
+  /** clamp: mean m of the Beta(3m/(1−m), 3) init, in (0, 1), default 0.3. sigmoid: logit mean μ, default 0. */
+  thresholdMean?: number;
+  /** γ, peak of the triangular pseudo-derivative. Default 0.7. */
+  dampeningFactor?: number;
+  /** s, inverse half-width of the pseudo-derivative (support |c − ϑ| < 1/s). Default 1.0. */
+  pseudoDerivativeSupport?: number;
+  /** α of the output trace tr = α·tr + (1 − α)·y. Default 0.9. */
+  traceDecay?: number;
+  /** DropConnect probability on recurrent_kernel, in [0, 1). Default 0. */
+  dropConnect?: number;
+  /** Zoneout probability on the state, in [0, 1). Default 0. */
+  zoneout?: number;
+  /** Xavier-normal gain for kernel and recurrent_kernel. Default 1. */
+  weightGain?: number;
+  /** Seed for init and masks (ignored when rng is given). Default 0. */
+  seed?: number;
+  /** Shared random stream for init and masks. */
+  rng?: Rng;
+  /** Replace the event function (tests use a smooth one). Default: Heaviside with the triangle surrogate. */
+  event?: EventFunction;
+}
+
+/** Streaming state between steps, each [B, H]. */
+export interface EgruState {
+  y: Float32Array; // last event output (feeds the recurrent product)
+  h: Float32Array; // internal state after the soft reset
+  tr: Float32Array; // output trace
+}
+
+export interface EgruForwardInput extends SequenceShape {
+  /** [T, B, I] (or [B, T, I] with batchFirst). */
+  x: ArrayLike<number>;
+  /** Initial previous output y0 [B, H]; zeros when absent. The internal state always starts at 0. */
+  y0?: ArrayLike<number> | null;
+  /** Override the random masks (training mode only): dropConnect [H, 3H], zoneout [T, B, H] time-major, 0/1. */
+  masks?: { dropConnect?: ArrayLike<number>; zoneout?: ArrayLike<number> };
+}
+
+/** Result of a forward: outputs in the caller's layout, plus what backward needs. */
+export interface EgruForwardResult {
+  y: Float32Array; // [T, B, H] graded events
+  h: Float32Array; // [T, B, H] internal state (post-reset)
+  o: Float32Array; // [T, B, H] event gates 0/1
+  trace: Float32Array; // [T, B, H]
+  /** Final state, to continue a stream or the next BPTT segment. */
+  state: EgruState;
+  stats: LayerStats;
+  /** Saved context for backward (treat as opaque). */
+  readonly saved: EgruSaved;
+}
+
+interface EgruSaved {
+  shape: SequenceShape;
+  x: Float32Array; // time-major
+  y0: Float32Array;
+  params: EgruKernelParams<Float32Array>;
+  zoneout: Zoneout<Float32Array>;
+  dropConnectMask: Float32Array | null;
+  fwd: EgruForwardOut<Float32Array>;
+}
+
+export interface EgruUpstreamGrads {
+  /** ∂L/∂y, ∂L/∂h, ∂L/∂o, ∂L/∂trace, each [T, B, H] in the forward's layout; absent = 0. */
+  dy?: ArrayLike<number> | null;
+  dh?: ArrayLike<number> | null;
+  do?: ArrayLike<number> | null;
+  dtrace?: ArrayLike<number> | null;
+}
+
+export interface EgruInputGrads {
+  dx: Float32Array; // [T, B, I] in the forward's layout
+  dy0: Float32Array; // [B, H]
+}
+
+const DEFAULTS = {
+  thresholdMode: "clamp" as ThresholdMode,
+  dampeningFactor: 0.7,
+  pseudoDerivativeSupport: 1.0,
+  traceDecay: 0.9,
+  dropConnect: 0,
+  zoneout: 0,
+  weightGain: 1,
+};
+
+export class EGRU extends RecurrentLayer {
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  readonly thresholdMode: ThresholdMode;
+  readonly dampeningFactor: number;
+  readonly pseudoDerivativeSupport: number;
+  readonly traceDecay: number;
+  readonly dropConnect: number;
+  readonly zoneout: number;
+  readonly event: EventFunction;
+  // weights and grads: kernel, recurrent_kernel, bias, recurrent_bias, thr
+
+  constructor(opts: EgruOptions) {
+    checkPositiveInt("inputSize", opts.inputSize);
+    checkPositiveInt("hiddenSize", opts.hiddenSize);
+    const o = { ...DEFAULTS, ...dropUndefined(opts) };
+    if (o.thresholdMode !== "clamp" && o.thresholdMode !== "sigmoid") {
+      throw new ValueError("thresholdMode", '"clamp" or "sigmoid"', JSON.stringify(o.thresholdMode));
+    }
+    checkRange("dampeningFactor", o.dampeningFactor, 0, Infinity);
+    checkRange("pseudoDerivativeSupport", o.pseudoDerivativeSupport, 0, Infinity, { loOpen: true });
+    checkRange("traceDecay", o.traceDecay, 0, 1);
+    checkProbability("dropConnect", o.dropConnect);
+    checkProbability("zoneout", o.zoneout);
+    checkRange("weightGain", o.weightGain, 0, Infinity, { loOpen: true });
+    const thresholdMean = opts.thresholdMean ?? (o.thresholdMode === "clamp" ? 0.3 : 0.0);
+    if (o.thresholdMode === "clamp") checkRange("thresholdMean", thresholdMean, 0, 1, { loOpen: true, hiOpen: true });
+    else checkRange("thresholdMean", thresholdMean, -Infinity, Infinity);
+
+    const I = opts.inputSize;
+    const H = opts.hiddenSize;
+    const rng = layerRng(opts);
+    const weights: NamedWeights = {
+      kernel: new Float32Array(I * 3 * H), recurrent_kernel: new Float32Array(H * 3 * H),
+      bias: new Float32Array(3 * H), recurrent_bias: new Float32Array(3 * H), thr: new Float32Array(H),
+    };
+    xavierNormal(rng, weights.kernel, I, 3 * H, o.weightGain);
+    xavierNormal(rng, weights.recurrent_kernel, H, 3 * H, o.weightGain);
+    initThresholds(rng, weights.thr, o.thresholdMode, thresholdMean);
+    super("EGRU", rng, weights);
+    this.inputSize = I;
+    this.hiddenSize = H;
+    this.thresholdMode = o.thresholdMode;
+    this.dampeningFactor = o.dampeningFactor;
+    this.pseudoDerivativeSupport = o.pseudoDerivativeSupport;
+    this.traceDecay = o.traceDecay;
+    this.dropConnect = o.dropConnect;
+    this.zoneout = o.zoneout;
+    this.event = opts.event ?? heavisideEvent(o.dampeningFactor, o.pseudoDerivativeSupport);
+  }
+
+  /** The effective thresholds ϑ [H] (clamps the parameter in place in clamp mode, as EvNN does). */
+  thresholds(): Float32Array {
+    const thr = this.weights.thr;
+    const theta = new Float32Array(thr.length);
+    for (let j = 0; j < thr.length; j++) {
+      if (this.thresholdMode === "clamp") {
+        thr[j] = Math.min(1, Math.max(0, thr[j]));
+        theta[j] = thr[j];
+      } else theta[j] = sigmoid(thr[j]);
+    }
+    return theta;
+  }
+
+  /** Run the whole sequence. Draws fresh masks in training mode (one DropConnect mask per call). */
+  forward(input: EgruForwardInput): EgruForwardResult {
+    const I = this.inputSize;
+    const H = this.hiddenSize;
+    const { T, B } = input;
+    checkSequenceInput(input.x, input, I);
+    this.checkWeights();
+    const x = toTimeMajor(input.x, input, I);
+    const y0 = stateArg("y0", input.y0, B, H);
+    const { dropConnectMask, zoneout } = forwardMasks({
+      training: this.training, rng: this.rng, dropConnect: this.dropConnect, recurrentLength: H * 3 * H,
+      recurrentHow: `H·3H = ${H}·${3 * H}`, zoneout: this.zoneout, T, B, H, masks: input.masks,
+    });
+    const Rstored = this.weights.recurrent_kernel;
+    const R = dropConnectMask ? dropConnect(Rstored, dropConnectMask, this.dropConnect) : Rstored;
+    const params: EgruKernelParams<Float32Array> = {
+      W: this.weights.kernel, R, bx: this.weights.bias, br: this.weights.recurrent_bias, thr: this.thresholds(),
+    };
+    const dims: SeqDims = { T, B, I, H };
+    const fwd = egruForward({ dims, params, x, y0, zoneout, alpha: this.traceDecay, event: this.event });
+    const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
+    const last = (T - 1) * B * H;
+    return {
+      y: fromTimeMajor(fwd.y, shape, H),
+      h: fromTimeMajor(fwd.h, shape, H),
+      o: fromTimeMajor(fwd.o, shape, H),
+      trace: fromTimeMajor(fwd.tr, shape, H),
+      state: { y: fwd.y.slice(last), h: fwd.h.slice(last), tr: fwd.tr.slice(last) },
+      stats: this.stats(dims, y0, fwd, params.thr),
+      saved: { shape, x, y0, params, zoneout, dropConnectMask, fwd },
+    };
+  }
+
+  /**
+   * Backpropagation through time for a forward result. Accumulates parameter gradients into
+   * this.grads and returns the gradients for the input and for y0.
+   */
+  backward(result: EgruForwardResult, upstream: EgruUpstreamGrads): EgruInputGrads {
+    const s = result.saved;
+    const H = this.hiddenSize;
+    const { T, B } = s.shape;
+    const dims: SeqDims = { T, B, I: this.inputSize, H };
+    const g = egruBackward({
+      dims, params: s.params, x: s.x, y0: s.y0, zoneout: s.zoneout, alpha: this.traceDecay, event: this.event,
+      fwd: s.fwd,
+      upstream: {
+        dy: upstreamTimeMajor("dy", upstream.dy, s.shape, H),
+        dh: upstreamTimeMajor("dh", upstream.dh, s.shape, H),
+        do: upstreamTimeMajor("do", upstream.do, s.shape, H),
+        dtr: upstreamTimeMajor("dtrace", upstream.dtrace, s.shape, H),
+      },
+    });
+    const gr = this.grads;
+    addInto(gr.kernel, g.dW);
+    addInto(gr.bias, g.dbx);
+    addInto(gr.recurrent_bias, g.dbr);
+    accumulateThroughDropConnect(gr.recurrent_kernel, g.dR, s.dropConnectMask, this.dropConnect);
+    // through the threshold parameterisation
+    const theta = s.params.thr;
+    for (let j = 0; j < H; j++) {
+      gr.thr[j] += this.thresholdMode === "clamp" ? g.dthr[j] : g.dthr[j] * theta[j] * (1 - theta[j]);
+    }
+    return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dy0: g.dy0 };
+  }
+
+  /**
+   * One step of streaming inference: x [B, I], state from the previous step (zeros when absent).
+   * Always uses evaluation semantics (no DropConnect; zoneout as the expected mix).
+   */
+  step(x: ArrayLike<number>, B: number, state?: EgruState | null): { y: Float32Array; o: Float32Array; state: EgruState } {
+    const I = this.inputSize;
+    const H = this.hiddenSize;
+    checkSequenceInput(x, { T: 1, B }, I);
+    this.checkWeights();
+    const y0 = stateArg("state.y", state?.y, B, H);
+    const h0 = stateArg("state.h", state?.h, B, H);
+    const tr0 = stateArg("state.tr", state?.tr, B, H);
+    const zoneout: Zoneout<Float32Array> = this.zoneout > 0 ? { kind: "eval", p: this.zoneout } : { kind: "none" };
+    const params: EgruKernelParams<Float32Array> = {
+      W: this.weights.kernel, R: this.weights.recurrent_kernel, bx: this.weights.bias,
+      br: this.weights.recurrent_bias, thr: this.thresholds(),
+    };
+    const fwd = egruForward({
+      dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I), y0, h0, tr0, zoneout,
+      alpha: this.traceDecay, event: this.event,
+    });
+    return { y: fwd.y, o: fwd.o, state: { y: fwd.y, h: fwd.h, tr: fwd.tr } };
+  }
+
+  /** Sparsity and MAC counts of one forward. */
+  private stats(dims: SeqDims, y0: Float32Array, fwd: EgruForwardOut<Float32Array>, theta: Float32Array): LayerStats {
+    const { T, B, I, H } = dims;
+    const G = 3 * H;
+    const n = T * B * H;
+    let zeros = 0;
+    let events = 0;
+    let outside = 0;
+    const support = 1 / this.pseudoDerivativeSupport;
+    for (let i = 0; i < n; i++) {
+      if (fwd.y[i] === 0) zeros++;
+      if (fwd.o[i] !== 0) events++;
+      if (Math.abs(fwd.tape.c[i] - theta[i % H]) > support) outside++;
+    }
+    // the recurrent product of step t reads y_{t−1}: y0, then y_1 … y_{T−1}
+    const activeInputs = nonzeros(y0, 0, B * H) + nonzeros(fwd.y, 0, (T - 1) * B * H);
+    return {
+      activitySparsity: zeros / n,
+      backwardSparsity: outside / n,
+      denseMacs: T * B * (I * G + H * G),
+      eventMacs: T * B * I * G + activeInputs * G,
+      events,
+      entries: n,
+    };
+  }
+}
+
+/**
+ * Threshold init as EvNN: clamp mode draws ϑ ~ Beta(3m/(1−m), 3), whose mean is m (v0.2);
+ * sigmoid mode draws logits θ ~ N(μ, √2) (v0.1).
+ */
+export function initThresholds(rng: Rng, out: Float32Array, mode: ThresholdMode, mean: number): void {
+  for (let j = 0; j < out.length; j++) {
+    out[j] = mode === "clamp" ? rng.beta((3 * mean) / (1 - mean), 3) : rng.normal(mean, Math.SQRT2);
+  }
+}
+
+/** Drop keys whose value is undefined so that spreading over defaults keeps the defaults. */
+export function dropUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,230 @@
+// The GRU baseline layer (one layer, whole sequences and single steps): the EGRU cell without
+// events, thresholds or trace, numerically the same cell as PyTorch's nn.GRU. Owns the
+// parameters in haste's layout, the DropConnect and zoneout masks, the conversion to and from
+// PyTorch's layout, and the per-forward statistics. The math lives in kernels/gru.ts.
+//
+// Parameters (named Float32Arrays, gate blocks ordered z, r, g):
+//   kernel [I, 3H]  recurrent_kernel [H, 3H]  bias [3H]  recurrent_bias [3H]
+// PyTorch's nn.GRU stores the same numbers as (docs/egru-math.md §4.1; blocks r, z, n):
+//   weight_ih_l0 [3H, I]  weight_hh_l0 [3H, H]  bias_ih_l0 [3H]  bias_hh_l0 [3H]
+// i.e. transpose and swap the first two gate blocks. Init as PyTorch: every entry uniform in
+// [−1/√H, 1/√H).
+//
+// Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
+// RETURNS fresh arrays for the input and the initial state.
+
+import { addInto } from "../core/buffer.js";
+import type { Rng } from "../core/rng.js";
+import { checkPositiveInt, checkProbability } from "../core/validate.js";
+import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
+import { gruBackward, gruForward, type GruForwardOut, type GruKernelParams } from "../kernels/gru.js";
+import {
+  accumulateThroughDropConnect, assignWeights, checkSequenceInput, denseStats, dropConnect, forwardMasks,
+  fromTimeMajor, layerRng, stateArg, toTimeMajor, uniformWeights, upstreamTimeMajor,
+  type LayerStats, type NamedWeights, type SequenceShape,
+} from "./common.js";
+import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "./gru-layout.js";
+import { RecurrentLayer } from "./recurrent-layer.js";
+
+export interface GruOptions {
+  /** I: features per input step. */
+  inputSize: number;
+  /** H: number of units. */
+  hiddenSize: number;
+  /** DropConnect probability on recurrent_kernel, in [0, 1). Default 0. */
+  dropConnect?: number;
+  /** Zoneout probability on the state, in [0, 1). Default 0. */
+  zoneout?: number;
+  /** Seed for init and masks (ignored when rng is given). Default 0. */
+  seed?: number;
+  /** Shared random stream for init and masks. */
+  rng?: Rng;
+}
+
+/** Streaming state between steps. */
+export interface GruState {
+  h: Float32Array; // [B, H]
+}
+
+export interface GruForwardInput extends SequenceShape {
+  /** [T, B, I] (or [B, T, I] with batchFirst). */
+  x: ArrayLike<number>;
+  /** Initial state h0 [B, H]; zeros when absent. */
+  h0?: ArrayLike<number> | null;
+  /** Override the random masks (training mode only): dropConnect [H, 3H] (stored layout), zoneout [T, B, H] time-major, 0/1. */
+  masks?: { dropConnect?: ArrayLike<number>; zoneout?: ArrayLike<number> };
+}
+
+export interface GruForwardResult {
+  output: Float32Array; // [T, B, H] in the caller's layout: h_1 … h_T
+  /** Final state, to continue a stream or the next BPTT segment. */
+  state: GruState;
+  stats: LayerStats;
+  /** Saved context for backward (treat as opaque). */
+  readonly saved: GruSaved;
+}
+
+interface GruSaved {
+  shape: SequenceShape;
+  x: Float32Array; // time-major
+  h0: Float32Array;
+  params: GruKernelParams<Float32Array>;
+  zoneout: Zoneout<Float32Array>;
+  dropConnectMask: Float32Array | null;
+  fwd: GruForwardOut<Float32Array>;
+}
+
+export interface GruUpstreamGrads {
+  /** ∂L/∂output [T, B, H] in the forward's layout; absent = 0. */
+  dOutput?: ArrayLike<number> | null;
+  /** ∂L/∂state.h [B, H]; absent = 0. */
+  dhT?: ArrayLike<number> | null;
+}
+
+export interface GruInputGrads {
+  dx: Float32Array; // [T, B, I] in the forward's layout
+  dh0: Float32Array; // [B, H]
+}
+
+/** nn.GRU's parameter names. */
+export type GruTorchName = "weight_ih_l0" | "weight_hh_l0" | "bias_ih_l0" | "bias_hh_l0";
+
+/** The parameters (or gradients) in nn.GRU's layout. */
+export type GruTorchWeights = Record<GruTorchName, Float32Array>;
+
+export class GRU extends RecurrentLayer {
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  readonly dropConnect: number;
+  readonly zoneout: number;
+  // weights: kernel, recurrent_kernel, bias, recurrent_bias (haste's layout); grads: the same names
+
+  constructor(opts: GruOptions) {
+    checkPositiveInt("inputSize", opts.inputSize);
+    checkPositiveInt("hiddenSize", opts.hiddenSize);
+    const dc = opts.dropConnect ?? 0;
+    const zo = opts.zoneout ?? 0;
+    checkProbability("dropConnect", dc);
+    checkProbability("zoneout", zo);
+    const I = opts.inputSize;
+    const H = opts.hiddenSize;
+    const rng = layerRng(opts);
+    const shapes = { kernel: I * 3 * H, recurrent_kernel: H * 3 * H, bias: 3 * H, recurrent_bias: 3 * H };
+    super("GRU", rng, uniformWeights(rng, shapes, H));
+    this.inputSize = I;
+    this.hiddenSize = H;
+    this.dropConnect = dc;
+    this.zoneout = zo;
+  }
+
+  /** The parameters as nn.GRU holds them (fresh arrays). */
+  getTorchWeights(): GruTorchWeights {
+    return this.toTorch(this.weights);
+  }
+
+  /**
+   * Set some or all parameters from nn.GRU's names and layout; names, lengths and finiteness are
+   * checked before anything changes, and names not given keep their values.
+   */
+  setTorchWeights(w: Partial<Record<GruTorchName, ArrayLike<number>>>): void {
+    const I = this.inputSize;
+    const H = this.hiddenSize;
+    const theirs: NamedWeights = {
+      weight_ih_l0: new Float32Array(3 * H * I), weight_hh_l0: new Float32Array(3 * H * H),
+      bias_ih_l0: new Float32Array(3 * H), bias_hh_l0: new Float32Array(3 * H),
+    };
+    assignWeights(theirs, w as Record<string, ArrayLike<number>>, "GRU");
+    const ours: NamedWeights = {};
+    if (w.weight_ih_l0) ours.kernel = gruMatrixFromTorch(theirs.weight_ih_l0, I, H);
+    if (w.weight_hh_l0) ours.recurrent_kernel = gruMatrixFromTorch(theirs.weight_hh_l0, H, H);
+    if (w.bias_ih_l0) ours.bias = gruBiasSwap(theirs.bias_ih_l0, H);
+    if (w.bias_hh_l0) ours.recurrent_bias = gruBiasSwap(theirs.bias_hh_l0, H);
+    this.setWeights(ours);
+  }
+
+  /** The accumulated gradients in nn.GRU's layout and names (fresh arrays). */
+  torchGrads(): GruTorchWeights {
+    return this.toTorch(this.grads);
+  }
+
+  /** Run the whole sequence. Draws fresh masks in training mode (one DropConnect mask per call). */
+  forward(input: GruForwardInput): GruForwardResult {
+    const I = this.inputSize;
+    const H = this.hiddenSize;
+    const { T, B } = input;
+    checkSequenceInput(input.x, input, I);
+    this.checkWeights();
+    const x = toTimeMajor(input.x, input, I);
+    const h0 = stateArg("h0", input.h0, B, H);
+    const { dropConnectMask, zoneout } = forwardMasks({
+      training: this.training, rng: this.rng, dropConnect: this.dropConnect, recurrentLength: H * 3 * H,
+      recurrentHow: `H·3H = ${H}·${3 * H}`, zoneout: this.zoneout, T, B, H, masks: input.masks,
+    });
+    const R = this.weights.recurrent_kernel;
+    const params: GruKernelParams<Float32Array> = {
+      W: this.weights.kernel,
+      R: dropConnectMask ? dropConnect(R, dropConnectMask, this.dropConnect) : R,
+      bx: this.weights.bias,
+      br: this.weights.recurrent_bias,
+    };
+    const dims: SeqDims = { T, B, I, H };
+    const fwd = gruForward({ dims, params, x, h0, zoneout });
+    const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
+    return {
+      output: fromTimeMajor(fwd.h, shape, H),
+      state: { h: fwd.h.slice((T - 1) * B * H) },
+      stats: denseStats(fwd.h, dims, 3),
+      saved: { shape, x, h0, params, zoneout, dropConnectMask, fwd },
+    };
+  }
+
+  /**
+   * Backpropagation through time for a forward result. Accumulates parameter gradients into
+   * this.grads and returns the gradients for the input and for h0.
+   */
+  backward(result: GruForwardResult, upstream: GruUpstreamGrads): GruInputGrads {
+    const s = result.saved;
+    const H = this.hiddenSize;
+    const { T, B } = s.shape;
+    const g = gruBackward({
+      dims: { T, B, I: this.inputSize, H }, params: s.params, x: s.x, h0: s.h0, zoneout: s.zoneout, fwd: s.fwd,
+      dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
+      dhT: stateArg("dhT", upstream.dhT, B, H),
+    });
+    const gr = this.grads;
+    addInto(gr.kernel, g.dW);
+    addInto(gr.bias, g.dbx);
+    addInto(gr.recurrent_bias, g.dbr);
+    accumulateThroughDropConnect(gr.recurrent_kernel, g.dR, s.dropConnectMask, this.dropConnect);
+    return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dh0: g.dh0 };
+  }
+
+  /**
+   * One step of streaming inference: x [B, I], state from the previous step (zeros when absent).
+   * Always uses evaluation semantics (no DropConnect; zoneout as the expected mix).
+   */
+  step(x: ArrayLike<number>, B: number, state?: GruState | null): { h: Float32Array; state: GruState } {
+    const I = this.inputSize;
+    const H = this.hiddenSize;
+    checkSequenceInput(x, { T: 1, B }, I);
+    this.checkWeights();
+    const h0 = stateArg("state.h", state?.h, B, H);
+    const zoneout: Zoneout<Float32Array> = this.zoneout > 0 ? { kind: "eval", p: this.zoneout } : { kind: "none" };
+    const params: GruKernelParams<Float32Array> = {
+      W: this.weights.kernel, R: this.weights.recurrent_kernel, bx: this.weights.bias, br: this.weights.recurrent_bias,
+    };
+    const fwd = gruForward({ dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I), h0, zoneout });
+    return { h: fwd.h, state: { h: fwd.h } };
+  }
+
+  private toTorch(w: NamedWeights): GruTorchWeights {
+    const I = this.inputSize;
+    const H = this.hiddenSize;
+    return {
+      weight_ih_l0: gruMatrixToTorch(w.kernel, I, H),
+      weight_hh_l0: gruMatrixToTorch(w.recurrent_kernel, H, H),
+      bias_ih_l0: gruBiasSwap(w.bias, H),
+      bias_hh_l0: gruBiasSwap(w.recurrent_bias, H),
+    };
+  }
+}

@@ -1,0 +1,202 @@
+// The LSTM baseline layer (one layer, whole sequences and single steps), numerically PyTorch's
+// nn.LSTM. Owns the parameters in PyTorch's own layout and names, the DropConnect mask, and the
+// per-forward statistics. The math lives in kernels/lstm.ts.
+//
+// Parameters (named Float32Arrays, row blocks ordered i, f, g, o):
+//   weight_ih_l0 [4H, I]  weight_hh_l0 [4H, H]  bias_ih_l0 [4H]  bias_hh_l0 [4H]
+// Init as PyTorch: every entry uniform in [−1/√H, 1/√H). Because the storage is already PyTorch's,
+// getTorchWeights / setTorchWeights / torchGrads are getWeights / setWeights / grads copies; they
+// exist so code can treat GRU and LSTM alike.
+//
+// Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
+// RETURNS fresh arrays for the input and the initial states.
+
+import { addInto } from "../core/buffer.js";
+import type { Rng } from "../core/rng.js";
+import { checkPositiveInt, checkProbability } from "../core/validate.js";
+import type { SeqDims } from "../kernels/gated-cell.js";
+import { lstmBackward, lstmForward, type LstmForwardOut, type LstmKernelParams } from "../kernels/lstm.js";
+import {
+  accumulateThroughDropConnect, checkSequenceInput, copyWeights, denseStats, dropConnect, forwardMasks, fromTimeMajor,
+  layerRng, stateArg, toTimeMajor, uniformWeights, upstreamTimeMajor, type LayerStats, type SequenceShape,
+} from "./common.js";
+import { RecurrentLayer } from "./recurrent-layer.js";
+
+export interface LstmOptions {
+  /** I: features per input step. */
+  inputSize: number;
+  /** H: number of units. */
+  hiddenSize: number;
+  /** DropConnect probability on weight_hh_l0, in [0, 1). Default 0. */
+  dropConnect?: number;
+  /** Seed for init and masks (ignored when rng is given). Default 0. */
+  seed?: number;
+  /** Shared random stream for init and masks. */
+  rng?: Rng;
+}
+
+/** Streaming state between steps, each [B, H]. */
+export interface LstmState {
+  h: Float32Array; // hidden state (the output)
+  c: Float32Array; // cell state
+}
+
+export interface LstmForwardInput extends SequenceShape {
+  /** [T, B, I] (or [B, T, I] with batchFirst). */
+  x: ArrayLike<number>;
+  /** Initial hidden state h0 [B, H]; zeros when absent. */
+  h0?: ArrayLike<number> | null;
+  /** Initial cell state c0 [B, H]; zeros when absent. */
+  c0?: ArrayLike<number> | null;
+  /** Override the random DropConnect mask (training mode only): [4H, H] (stored layout), 0/1. */
+  masks?: { dropConnect?: ArrayLike<number> };
+}
+
+export interface LstmForwardResult {
+  output: Float32Array; // [T, B, H] in the caller's layout: h_1 … h_T
+  /** Final states, to continue a stream or the next BPTT segment. */
+  state: LstmState;
+  stats: LayerStats;
+  /** Saved context for backward (treat as opaque). */
+  readonly saved: LstmSaved;
+}
+
+interface LstmSaved {
+  shape: SequenceShape;
+  x: Float32Array; // time-major
+  h0: Float32Array;
+  c0: Float32Array;
+  params: LstmKernelParams<Float32Array>;
+  dropConnectMask: Float32Array | null;
+  fwd: LstmForwardOut<Float32Array>;
+}
+
+export interface LstmUpstreamGrads {
+  /** ∂L/∂output [T, B, H] in the forward's layout; absent = 0. */
+  dOutput?: ArrayLike<number> | null;
+  /** ∂L/∂state.h [B, H]; absent = 0. */
+  dhT?: ArrayLike<number> | null;
+  /** ∂L/∂state.c [B, H]; absent = 0. */
+  dcT?: ArrayLike<number> | null;
+}
+
+export interface LstmInputGrads {
+  dx: Float32Array; // [T, B, I] in the forward's layout
+  dh0: Float32Array; // [B, H]
+  dc0: Float32Array; // [B, H]
+}
+
+/** nn.LSTM's parameter names. */
+export type LstmTorchName = "weight_ih_l0" | "weight_hh_l0" | "bias_ih_l0" | "bias_hh_l0";
+
+export class LSTM extends RecurrentLayer {
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+  readonly dropConnect: number;
+  // weights: weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (nn.LSTM's layout); grads: the same names
+
+  constructor(opts: LstmOptions) {
+    checkPositiveInt("inputSize", opts.inputSize);
+    checkPositiveInt("hiddenSize", opts.hiddenSize);
+    const dc = opts.dropConnect ?? 0;
+    checkProbability("dropConnect", dc);
+    const I = opts.inputSize;
+    const H = opts.hiddenSize;
+    const rng = layerRng(opts);
+    const shapes = { weight_ih_l0: 4 * H * I, weight_hh_l0: 4 * H * H, bias_ih_l0: 4 * H, bias_hh_l0: 4 * H };
+    super("LSTM", rng, uniformWeights(rng, shapes, H));
+    this.inputSize = I;
+    this.hiddenSize = H;
+    this.dropConnect = dc;
+  }
+
+  /** Same as getWeights: the storage is nn.LSTM's. */
+  getTorchWeights(): Record<LstmTorchName, Float32Array> {
+    return copyWeights(this.weights) as Record<LstmTorchName, Float32Array>;
+  }
+
+  /** Same as setWeights, typed with nn.LSTM's names. */
+  setTorchWeights(w: Partial<Record<LstmTorchName, ArrayLike<number>>>): void {
+    this.setWeights(w as Record<string, ArrayLike<number>>);
+  }
+
+  /** Copies of the accumulated gradients (already in nn.LSTM's layout). */
+  torchGrads(): Record<LstmTorchName, Float32Array> {
+    return copyWeights(this.grads) as Record<LstmTorchName, Float32Array>;
+  }
+
+  /** Run the whole sequence. Draws a fresh DropConnect mask in training mode (one per call). */
+  forward(input: LstmForwardInput): LstmForwardResult {
+    const I = this.inputSize;
+    const H = this.hiddenSize;
+    const { T, B } = input;
+    checkSequenceInput(input.x, input, I);
+    this.checkWeights();
+    const x = toTimeMajor(input.x, input, I);
+    const h0 = stateArg("h0", input.h0, B, H);
+    const c0 = stateArg("c0", input.c0, B, H);
+    const { dropConnectMask } = forwardMasks({
+      training: this.training, rng: this.rng, dropConnect: this.dropConnect, recurrentLength: 4 * H * H,
+      recurrentHow: `4H·H = ${4 * H}·${H}`, zoneout: 0, T, B, H, masks: { dropConnect: input.masks?.dropConnect },
+    });
+    const Whh = this.weights.weight_hh_l0;
+    const params: LstmKernelParams<Float32Array> = {
+      Wih: this.weights.weight_ih_l0,
+      Whh: dropConnectMask ? dropConnect(Whh, dropConnectMask, this.dropConnect) : Whh,
+      bih: this.weights.bias_ih_l0,
+      bhh: this.weights.bias_hh_l0,
+    };
+    const dims: SeqDims = { T, B, I, H };
+    const fwd = lstmForward({ dims, params, x, h0, c0 });
+    const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
+    const last = (T - 1) * B * H;
+    return {
+      output: fromTimeMajor(fwd.h, shape, H),
+      state: { h: fwd.h.slice(last), c: fwd.c.slice(last) },
+      stats: denseStats(fwd.h, dims, 4),
+      saved: { shape, x, h0, c0, params, dropConnectMask, fwd },
+    };
+  }
+
+  /**
+   * Backpropagation through time for a forward result. Accumulates parameter gradients into
+   * this.grads and returns the gradients for the input and for h0, c0.
+   */
+  backward(result: LstmForwardResult, upstream: LstmUpstreamGrads): LstmInputGrads {
+    const s = result.saved;
+    const H = this.hiddenSize;
+    const { T, B } = s.shape;
+    const g = lstmBackward({
+      dims: { T, B, I: this.inputSize, H }, params: s.params, x: s.x, h0: s.h0, c0: s.c0, fwd: s.fwd,
+      dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
+      dhT: stateArg("dhT", upstream.dhT, B, H),
+      dcT: stateArg("dcT", upstream.dcT, B, H),
+    });
+    const gr = this.grads;
+    addInto(gr.weight_ih_l0, g.dWih);
+    addInto(gr.bias_ih_l0, g.dbih);
+    addInto(gr.bias_hh_l0, g.dbhh);
+    accumulateThroughDropConnect(gr.weight_hh_l0, g.dWhh, s.dropConnectMask, this.dropConnect);
+    return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dh0: g.dh0, dc0: g.dc0 };
+  }
+
+  /**
+   * One step of streaming inference: x [B, I], states from the previous step (zeros when absent).
+   * Always uses evaluation semantics (no DropConnect).
+   */
+  step(x: ArrayLike<number>, B: number, state?: LstmState | null): { h: Float32Array; state: LstmState } {
+    const I = this.inputSize;
+    const H = this.hiddenSize;
+    checkSequenceInput(x, { T: 1, B }, I);
+    this.checkWeights();
+    const params: LstmKernelParams<Float32Array> = {
+      Wih: this.weights.weight_ih_l0, Whh: this.weights.weight_hh_l0,
+      bih: this.weights.bias_ih_l0, bhh: this.weights.bias_hh_l0,
+    };
+    const fwd = lstmForward({
+      dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I),
+      h0: stateArg("state.h", state?.h, B, H), c0: stateArg("state.c", state?.c, B, H),
+    });
+    return { h: fwd.h, state: { h: fwd.h, c: fwd.c } };
+  }
+}

@@ -1,0 +1,62 @@
+// The base class of the recurrent layers: named weights with zero-filled gradient twins, the
+// train/eval switch, copies in and out, and zeroing the gradients.
+
+import type { Rng } from "../core/rng.js";
+import { assignWeights, checkWeightsFinite, copyWeights, type NamedWeights } from "./common.js";
+
+/**
+ * What the EGRU, GRU and LSTM layers share: named weights with zero-filled gradient twins, the
+ * train/eval switch, copies in and out, and zeroing the gradients.
+ */
+export abstract class RecurrentLayer {
+  /** Training mode draws the DropConnect (and zoneout) masks; evaluation uses the stored weights as is. */
+  training = true;
+  /** The parameters, by name. */
+  readonly weights: NamedWeights;
+  /** Accumulated gradients, same names and shapes as weights. */
+  readonly grads: NamedWeights;
+  /** Random stream for the masks (init has already drawn from it). */
+  protected readonly rng: Rng;
+  /** "EGRU", "GRU" or "LSTM", for error messages. */
+  private readonly layerName: string;
+
+  protected constructor(layerName: string, rng: Rng, weights: NamedWeights) {
+    this.layerName = layerName;
+    this.rng = rng;
+    this.weights = weights;
+    this.grads = {};
+    for (const [k, w] of Object.entries(weights)) this.grads[k] = new Float32Array(w.length);
+  }
+
+  /** Switch to training mode (masks drawn per forward). */
+  train(): this {
+    this.training = true;
+    return this;
+  }
+
+  /** Switch to evaluation mode (no DropConnect; zoneout, where configured, as the expected mix). */
+  eval(): this {
+    this.training = false;
+    return this;
+  }
+
+  /** Copies of the parameters in the layer's own layout. */
+  getWeights(): NamedWeights {
+    return copyWeights(this.weights);
+  }
+
+  /** Set some or all parameters (the layer's own names and layout); names, lengths and finiteness are checked first. */
+  setWeights(w: Record<string, ArrayLike<number>>): void {
+    assignWeights(this.weights, w, this.layerName);
+  }
+
+  /** Set every accumulated gradient to 0. */
+  zeroGrad(): void {
+    for (const g of Object.values(this.grads)) g.fill(0);
+  }
+
+  /** Throw a NonFiniteError naming the first parameter holding NaN or ±Infinity. */
+  protected checkWeights(): void {
+    checkWeightsFinite(this.weights, this.layerName);
+  }
+}

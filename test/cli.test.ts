@@ -1,0 +1,50 @@
+// The command line: default job, --help, JSON lines, and exit codes (0 ok, 2 bad usage).
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+function egru(...args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], {
+    cwd: root, encoding: "utf8", timeout: 60_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+test("the default command runs the demo for all three cells", () => {
+  const r = egru("--steps", "5", "--batch", "2", "--hidden", "16", "--input", "3");
+  assert.equal(r.code, 0, r.err);
+  for (const cell of ["egru", "gru", "lstm"]) assert.match(r.out, new RegExp(`^${cell}\\s`, "m"));
+  assert.match(r.out, /activity sparsity/);
+});
+
+test("--json prints one parseable line per cell with the layer statistics", () => {
+  const r = egru("demo", "--json", "--steps", "4", "--batch", "3", "--hidden", "8", "--input", "2", "--seed", "7");
+  assert.equal(r.code, 0, r.err);
+  const rows = r.out.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(rows.map((x) => x.cell), ["egru", "gru", "lstm"]);
+  const e = rows[0];
+  assert.equal(e.stats.denseMacs, 4 * 3 * (2 * 24 + 8 * 24));
+  assert.ok(e.stats.eventMacs <= e.stats.denseMacs);
+  assert.equal(rows[1].stats.eventMacs, rows[1].stats.denseMacs);
+});
+
+test("--help works on the program and on the command", () => {
+  for (const args of [["--help"], ["demo", "--help"]]) {
+    const r = egru(...args);
+    assert.equal(r.code, 0);
+    assert.match(r.out, /Usage: egru/);
+  }
+});
+
+test("bad usage exits with 2 and a one-line message, no stack", () => {
+  for (const args of [["--steps", "0"], ["--cell", "rnn"], ["--hidden", "x"], ["--bogus"]]) {
+    const r = egru(...args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
+    assert.doesNotMatch(r.err, /\n\s+at /, "no stack trace");
+  }
+});

@@ -1,0 +1,110 @@
+// Shared test helpers: one allclose, seeded random arrays, fixture loading, finite differences.
+
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Rng } from "../src/core/rng.js";
+
+export interface CloseOptions {
+  atol?: number;
+  rtol?: number;
+  name?: string;
+}
+
+/**
+ * Assert |a − e| ≤ atol + rtol·|e| elementwise. On failure, the message gives the max abs and rel
+ * errors, the worst index and the first pairs, so a failing run says what went wrong.
+ */
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, opts: CloseOptions = {}): void {
+  const atol = opts.atol ?? 1e-12;
+  const rtol = opts.rtol ?? 1e-12;
+  const name = opts.name ?? "array";
+  if (actual.length !== expected.length) {
+    throw new Error(`${name}: length ${actual.length} != expected ${expected.length}`);
+  }
+  let worst = -1;
+  let worstExcess = 0;
+  let maxAbs = 0;
+  let maxRel = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    const d = Math.abs(a - e);
+    if (!Number.isFinite(a) || Number.isNaN(d)) {
+      if (!(Number.isNaN(a) && Number.isNaN(e)) && a !== e) {
+        worst = i;
+        worstExcess = Infinity;
+        break;
+      }
+      continue;
+    }
+    maxAbs = Math.max(maxAbs, d);
+    if (e !== 0) maxRel = Math.max(maxRel, d / Math.abs(e));
+    const excess = d - (atol + rtol * Math.abs(e));
+    if (excess > worstExcess) {
+      worstExcess = excess;
+      worst = i;
+    }
+  }
+  if (worst >= 0) {
+    const pairs = Array.from({ length: Math.min(5, actual.length) }, (_, i) => `(${actual[i]}, ${expected[i]})`);
+    throw new Error(
+      `${name}: not close (atol ${atol}, rtol ${rtol}); max abs err ${maxAbs.toExponential(3)}, ` +
+        `max rel err ${maxRel.toExponential(3)}; worst index ${worst}: ${actual[worst]} vs ${expected[worst]}; ` +
+        `first pairs ${pairs.join(" ")}`,
+    );
+  }
+}
+
+/** n normal values with the given std, as a Float64Array. */
+export function randomArray(rng: Rng, n: number, std = 1): Float64Array {
+  const a = new Float64Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal(0, std);
+  return a;
+}
+
+/** A 0/1 mask with keep probability 1 − p. */
+export function randomMask(rng: Rng, n: number, p: number): Float64Array {
+  const a = new Float64Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.bernoulli(1 - p);
+  return a;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Parsed JSON of test/fixtures/<name>.json. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function loadFixture(name: string): any {
+  return JSON.parse(readFileSync(join(here, "fixtures", `${name}.json`), "utf8"));
+}
+
+/** Names of the fixtures listed in the manifest (without .json). */
+export function fixtureNames(prefix: string): string[] {
+  const m = loadFixture("MANIFEST") as { files: { name: string }[] };
+  return m.files.map((f) => f.name.replace(/\.json$/, "")).filter((n) => n.startsWith(prefix));
+}
+
+/**
+ * Central difference of a scalar function at every coordinate of `params` (modified in place,
+ * then restored): (f(θ + ε e_i) − f(θ − ε e_i)) / 2ε.
+ */
+export function centralDiff(f: () => number, params: Float64Array, eps = 1e-6): Float64Array {
+  const g = new Float64Array(params.length);
+  for (let i = 0; i < params.length; i++) {
+    const keep = params[i];
+    params[i] = keep + eps;
+    const up = f();
+    params[i] = keep - eps;
+    const down = f();
+    params[i] = keep;
+    g[i] = (up - down) / (2 * eps);
+  }
+  return g;
+}
+
+/** Σ a ⊙ b. */
+export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
