@@ -1,0 +1,113 @@
+// The kernel interface the layers compute with, and its plain TypeScript implementation.
+//
+// Every product the recurrent layers need goes through a `Kernels` object, so the same layer
+// code runs on the portable TypeScript kernels (this file, always available) or on the
+// WebAssembly SIMD kernels (src/wasm/, selected automatically where WebAssembly SIMD exists).
+// Both must give the same results up to float32 rounding; tests run both and compare.
+//
+// Conventions: row-major; every matrix is addressed as (array, offset); `accumulate` = false
+// overwrites the output, true adds into it. Event kernels return the number of multiply-
+// accumulates they executed, so layers can report executed against dense work.
+
+import type { FloatArray } from "../core/buffer.js";
+import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
+
+export interface Kernels {
+  /** "js" or "wasm-simd". */
+  readonly name: string;
+
+  /** C[M,N] (+)= A[M,K] · B[K,N] */
+  gemmNN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
+    C: FloatArray, cOff: number, accumulate: boolean): void;
+  /** C[M,N] (+)= A[M,K] · B[N,K]ᵀ */
+  gemmNT(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
+    C: FloatArray, cOff: number, accumulate: boolean): void;
+  /** C[M,N] (+)= A[K,M]ᵀ · B[K,N] */
+  gemmTN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
+    C: FloatArray, cOff: number, accumulate: boolean): void;
+
+  /**
+   * Event-driven product, the forward recurrent product over active units only:
+   *   q[b, :] (+)= Σ_{j : y[b, j] ≠ 0} y[b, j] · R[j, :]      y [B, H], R [H, N], q [B, N]
+   * Gathers one contiguous row of R per event. Returns the MACs executed (events · N).
+   */
+  eventGemmNN(B: number, N: number, H: number, y: FloatArray, yOff: number, R: FloatArray, rOff: number,
+    q: FloatArray, qOff: number, accumulate: boolean): number;
+
+  /**
+   * Event-driven weight gradient, accumulating only rows of presynaptic units that were active:
+   *   dR[j, :] += Σ_{b : y[b, j] ≠ 0} y[b, j] · dq[b, :]      y [B, H], dq [B, N], dR [H, N]
+   * Always accumulates. Returns the MACs executed.
+   */
+  eventGemmTN(H: number, N: number, B: number, y: FloatArray, yOff: number, dq: FloatArray, dqOff: number,
+    dR: FloatArray, dROff: number): number;
+
+  /**
+   * Masked back-product, the recurrent adjoint only where it can be used:
+   *   out[b, j] = mask[b, j] ≠ 0 ? Σ_k dq[b, k] · R[j, k] : 0      dq [B, N], R [H, N], mask/out [B, H]
+   * Overwrites out. Returns the MACs executed (active entries · N).
+   */
+  maskedGemmNT(B: number, H: number, N: number, dq: FloatArray, dqOff: number, R: FloatArray, rOff: number,
+    mask: FloatArray, maskOff: number, out: FloatArray, outOff: number): number;
+}
+
+/** The portable kernels: plain TypeScript, any FloatArray. */
+export const jsKernels: Kernels = {
+  name: "js",
+  gemmNN,
+  gemmNT,
+  gemmTN,
+
+  eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate) {
+    let macs = 0;
+    for (let b = 0; b < B; b++) {
+      const qRow = qOff + b * N;
+      if (!accumulate) q.fill(0, qRow, qRow + N);
+      const yRow = yOff + b * H;
+      for (let j = 0; j < H; j++) {
+        const v = y[yRow + j];
+        if (v === 0) continue;
+        const rRow = rOff + j * N;
+        for (let k = 0; k < N; k++) q[qRow + k] += v * R[rRow + k];
+        macs += N;
+      }
+    }
+    return macs;
+  },
+
+  eventGemmTN(H, N, B, y, yOff, dq, dqOff, dR, dROff) {
+    let macs = 0;
+    for (let b = 0; b < B; b++) {
+      const yRow = yOff + b * H;
+      const dqRow = dqOff + b * N;
+      for (let j = 0; j < H; j++) {
+        const v = y[yRow + j];
+        if (v === 0) continue;
+        const dRow = dROff + j * N;
+        for (let k = 0; k < N; k++) dR[dRow + k] += v * dq[dqRow + k];
+        macs += N;
+      }
+    }
+    return macs;
+  },
+
+  maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff) {
+    let macs = 0;
+    for (let b = 0; b < B; b++) {
+      const dqRow = dqOff + b * N;
+      for (let j = 0; j < H; j++) {
+        const o = outOff + b * H + j;
+        if (mask[maskOff + b * H + j] === 0) {
+          out[o] = 0;
+          continue;
+        }
+        const rRow = rOff + j * N;
+        let s = 0;
+        for (let k = 0; k < N; k++) s += dq[dqRow + k] * R[rRow + k];
+        out[o] = s;
+        macs += N;
+      }
+    }
+    return macs;
+  },
+};
