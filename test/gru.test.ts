@@ -424,7 +424,8 @@ describe("layer properties", () => {
     const r = layer.forward({ x, T, B });
     const macs = T * B * (I * 3 * H + H * 3 * H);
     assert.deepEqual(r.stats, {
-      activitySparsity: 0, backwardSparsity: 0, denseMacs: macs, eventMacs: macs, events: 0, entries: T * B * H,
+      activitySparsity: 0, backwardSparsity: 0, denseMacs: macs, eventMacs: macs, executedMacs: macs, events: 0,
+      entries: T * B * H,
     });
     for (const w of Object.values(layer.weights)) w.fill(0);
     // z = σ(0) = ½, g = tanh(0) = 0, so h_t = ½·h_{t−1} = 0 from h_0 = 0

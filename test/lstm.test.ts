@@ -365,7 +365,8 @@ describe("layer properties", () => {
     const r = layer.forward({ x, T, B });
     const macs = T * B * (I * 4 * H + H * 4 * H);
     assert.deepEqual(r.stats, {
-      activitySparsity: 0, backwardSparsity: 0, denseMacs: macs, eventMacs: macs, events: 0, entries: T * B * H,
+      activitySparsity: 0, backwardSparsity: 0, denseMacs: macs, eventMacs: macs, executedMacs: macs, events: 0,
+      entries: T * B * H,
     });
     for (const w of Object.values(layer.weights)) w.fill(0);
     // i = f = o = ½ and g = 0: c_t = ½·c_{t−1} = 0 and h_t = 0 from zero states

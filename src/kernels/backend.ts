@@ -15,6 +15,11 @@ import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
 export interface Kernels {
   /** "js" or "wasm-simd". */
   readonly name: string;
+  /**
+   * Event density (fraction of nonzero inputs) up to which the event product is faster than the
+   * dense one, from the kernel benchmark (bench/kernels.bench.ts); layers choose per step.
+   */
+  readonly eventCrossover: number;
 
   /** C[M,N] (+)= A[M,K] · B[K,N] */
   gemmNN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
@@ -54,6 +59,8 @@ export interface Kernels {
 /** The portable kernels: plain TypeScript, any FloatArray. */
 export const jsKernels: Kernels = {
   name: "js",
+  // the TypeScript gemmNN already skips zero entries of A, so the event product never loses
+  eventCrossover: 1,
   gemmNN,
   gemmNT,
   gemmTN,
@@ -111,3 +118,15 @@ export const jsKernels: Kernels = {
     return macs;
   },
 };
+
+let current: Kernels = jsKernels;
+
+/** The kernels layers use when none are given: the portable ones until others are installed. */
+export function getKernels(): Kernels {
+  return current;
+}
+
+/** Install the default kernels (loadBestKernels() in src/wasm/select.ts does this for WebAssembly). */
+export function setKernels(k: Kernels): void {
+  current = k;
+}

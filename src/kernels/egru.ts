@@ -11,15 +11,26 @@
 //   o = f(c − ϑ)   y = c ⊙ o   h = c − o ⊙ ϑ   tr = α·tr_{t−1} + (1 − α)·y
 // with y_0 the supplied state, h_0 = 0 and tr_0 = 0.
 //
+// Events make most of the work skippable, and the kernels skip it (docs/egru-math.md §3.6):
+//   forward   q = y_{t−1}·R reads one row of R per event (eventGemmNN) while the step's event
+//             density is below the kernels' crossover, else the dense product;
+//   backward  dR = Σ y_{t−1}ᵀ·dq_t accumulates only rows of units that were active
+//             (eventGemmTN), and the recurrent adjoint dq_t·Rᵀ is computed only for units that
+//             can pass gradient on — those that fired or lie inside the surrogate window
+//             (maskedGemmNT); every skipped term is exactly zero, so results are unchanged.
+// Both passes count the multiply-accumulates executed next to the dense count.
+//
 // Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
 // parameter gradients into its own buffers.
 
 import { zerosLike, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
+import { jsKernels, type Kernels } from "./backend.js";
 import {
-  gatedCellBackward, gatedCellForward, gatedParamGrads, zoneoutKeep, type GateTape, type SeqDims, type Zoneout,
+  gatedCellBackward, gatedCellForward, gatedParamGrads, zoneoutKeep,
+  type GateTape, type MacCount, type SeqDims, type Zoneout,
 } from "./gated-cell.js";
-import { addBiasRows, gemmNN, gemmNT } from "./gemm.js";
+import { addBiasRows } from "./gemm.js";
 
 export type { SeqDims, Zoneout } from "./gated-cell.js";
 
@@ -44,6 +55,10 @@ export interface EgruForwardArgs<A extends FloatArray> {
   zoneout: Zoneout<A>;
   alpha: number; // trace decay
   event: EventFunction;
+  /** The products' implementation; the portable TypeScript kernels when absent. */
+  kernels?: Kernels;
+  /** x holds events of an EGRU layer below (mostly zeros): the input products skip them. */
+  inputEvents?: boolean;
 }
 
 /** Everything the forward computes, [T, B, H] each. */
@@ -53,6 +68,8 @@ export interface EgruForwardOut<A extends FloatArray> {
   o: A; // event gate
   tr: A; // output trace
   tape: EgruTape<A>;
+  /** Multiply-accumulates of the input and recurrent products: executed, and dense. */
+  macs: MacCount;
 }
 
 /** Saved for backward, [T, B, H] each: the gates (z, r, g, q_g) and c. */
@@ -64,6 +81,7 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
   const { dims, params, x, y0, zoneout, alpha, event } = args;
   const h0 = args.h0 ?? null;
   const tr0 = args.tr0 ?? null;
+  const kernels = args.kernels ?? jsKernels;
   const { T, B, I, H } = dims;
   const G = 3 * H;
   const { W, R, bx, br, thr } = params;
@@ -78,14 +96,20 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
 
   // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]
   const a = zerosLike(x, T * B * G);
-  gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+  const macs: MacCount = { executed: 0, dense: T * B * G * (I + H) };
+  if (args.inputEvents) macs.executed += kernels.eventGemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+  else {
+    kernels.gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+    macs.executed += T * B * G * I;
+  }
   addBiasRows(a, 0, T * B, G, bx);
 
   const q = zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
   for (let t = 0; t < T; t++) {
-    // q = y_{t−1}·R + br
-    if (t === 0) gemmNN(B, G, H, y0, 0, R, 0, q, 0, false);
-    else gemmNN(B, G, H, y, (t - 1) * B * H, R, 0, q, 0, false);
+    // q = y_{t−1}·R + br, by events while they are sparse enough
+    const prev = t === 0 ? y0 : y;
+    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
+    macs.executed += recurrentProduct(kernels, B, G, H, prev, prevOff, R, q);
     addBiasRows(q, 0, B, G, br);
     for (let b = 0; b < B; b++) {
       const s = (t * B + b) * H; // this step's [b, ·] in [T, B, H]
@@ -106,7 +130,27 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
       }
     }
   }
-  return { y, h, o, tr, tape };
+  return { y, h, o, tr, tape, macs };
+}
+
+/** Nonzero entries of a[off, off + n). */
+function countNonzero(a: FloatArray, off: number, n: number): number {
+  let nz = 0;
+  for (let i = off; i < off + n; i++) if (a[i] !== 0) nz++;
+  return nz;
+}
+
+/**
+ * q[B, G] = s[B, H] · R[H, G]: the event product when the density of s is below the kernels'
+ * crossover, else the dense one. Returns the multiply-accumulates executed.
+ */
+function recurrentProduct<A extends FloatArray>(
+  kernels: Kernels, B: number, G: number, H: number, s: A, sOff: number, R: A, q: A,
+): number {
+  const nz = countNonzero(s, sOff, B * H);
+  if (nz <= kernels.eventCrossover * B * H) return kernels.eventGemmNN(B, G, H, s, sOff, R, 0, q, 0, false);
+  kernels.gemmNN(B, G, H, s, sOff, R, 0, q, 0, false);
+  return B * H * G;
 }
 
 /** Upstream gradients ∂L/∂(y, h, o, tr), each [T, B, H]; a missing one is zero. */
@@ -124,6 +168,8 @@ export interface EgruBackwardArgs<A extends FloatArray> extends EgruForwardArgs<
 
 /** Gradients, freshly allocated. dR is for the effective R; dthr for the effective ϑ. */
 export interface EgruGrads<A extends FloatArray> {
+  /** Multiply-accumulates of the backward products: executed, and what dense products would execute. */
+  macs: MacCount;
   dx: A; // [T, B, I]
   dy0: A; // [B, H]
   dW: A; // [I, 3H]
@@ -136,6 +182,7 @@ export interface EgruGrads<A extends FloatArray> {
 export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): EgruGrads<A> {
   const { dims, params, x, y0, zoneout, alpha, event, fwd, upstream } = args;
   const h0 = args.h0 ?? null;
+  const kernels = args.kernels ?? jsKernels;
   const { T, B, H } = dims;
   const G = 3 * H;
   const { W, R, thr } = params;
@@ -151,6 +198,8 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
   let dhRec = zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
   const dtrCarry = zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
   let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
+  const receives = zerosLike(x, B * H); // 1 where a unit of step t−1 can pass gradient on through y
+  let recurrentMacs = 0;
 
   for (let t = T - 1; t >= 0; t--) {
     for (let b = 0; b < B; b++) {
@@ -178,14 +227,31 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
         dhNext[k] = (1 - keep) * dc + leak;
       }
     }
-    // Gradient into y_{t−1} through this step's recurrent product: dq_t · Rᵀ   [B, H]
-    gemmNT(B, H, G, dq, t * B * G, R, 0, dyRec, 0, false);
+    // Gradient into y_{t−1} through this step's recurrent product: dq_t · Rᵀ   [B, H]. Step t−1's
+    // y only passes gradient on where ∂y/∂c = o + c·df(c − ϑ) ≠ 0: units that fired or lie inside
+    // the surrogate window. Elsewhere the product is skipped (its value would be multiplied by 0).
+    // At t = 0 it is the gradient of the y0 argument, computed in full.
+    if (t === 0) {
+      kernels.gemmNT(B, H, G, dq, 0, R, 0, dyRec, 0, false);
+      recurrentMacs += B * H * G;
+    } else {
+      const p = (t - 1) * B * H;
+      for (let k = 0; k < B * H; k++) {
+        receives[k] = o[p + k] !== 0 || event.df(tape.c[p + k] - thr[k % H]) !== 0 ? 1 : 0;
+      }
+      recurrentMacs += kernels.maskedGemmNT(B, H, G, dq, t * B * G, R, 0, receives, 0, dyRec, 0);
+    }
     // every entry of dhNext was written above, so the two buffers can simply trade places
     const done = dhRec;
     dhRec = dhNext;
     dhNext = done;
   }
 
-  const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq); // dx, dW, dR (= Σ y_{t−1}ᵀ·dq_t), dbx, dbr
-  return { ...rest, dy0: dyRec, dthr };
+  // dx, dW, dR (= Σ y_{t−1}ᵀ·dq_t over active units only), dbx, dbr
+  const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq, kernels, { seq: true, input: args.inputEvents ?? false });
+  const macs: MacCount = {
+    executed: rest.macs.executed + recurrentMacs,
+    dense: rest.macs.dense + T * B * H * G,
+  };
+  return { ...rest, macs, dy0: dyRec, dthr };
 }

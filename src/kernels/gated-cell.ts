@@ -8,7 +8,8 @@
 
 import { zerosLike, type FloatArray } from "../core/buffer.js";
 import { sigmoid } from "./activations.js";
-import { gemmNT, gemmTN, sumRowsInto } from "./gemm.js";
+import type { Kernels } from "./backend.js";
+import { sumRowsInto } from "./gemm.js";
 
 export interface SeqDims {
   T: number;
@@ -93,28 +94,57 @@ export interface GatedParamGrads<A extends FloatArray> {
   dR: A; // [H, 3H] for the effective R
   dbx: A; // [3H]
   dbr: A; // [3H]
+  /** Multiply-accumulates these products executed, and what dense products would execute. */
+  macs: MacCount;
+}
+
+/** Executed and dense multiply-accumulate counts of some work. */
+export interface MacCount {
+  executed: number;
+  dense: number;
+}
+
+/** Which operands of the products after the loop are event sequences (mostly exact zeros). */
+export interface SparseOperands {
+  /** The sequence the recurrent product reads is sparse (EGRU's y): dR only over its nonzeros. */
+  seq: boolean;
+  /** The input is sparse (the events of an EGRU layer below): dW only over its nonzeros. */
+  input: boolean;
 }
 
 /**
  * After the time loop: dx = dp·Wᵀ, dW = xᵀ·dp, dR = Σ_t s_{t−1}ᵀ·dq_t, dbx = Σ dp, dbr = Σ dq, where
  * s is the sequence the recurrent product reads ([T, B, H]; s_0 = init [B, H]) and dp, dq are
- * [T, B, 3H]. GRU: s = h, init = h0. EGRU: s = y, init = y0.
+ * [T, B, 3H]. GRU: s = h, init = h0. EGRU: s = y, init = y0, and dR only accumulates the rows of
+ * presynaptic units that were active (a zero row of s contributes exactly nothing).
  */
 export function gatedParamGrads<A extends FloatArray>(
-  dims: SeqDims, x: A, W: A, init: A, seq: A, dp: A, dq: A,
+  dims: SeqDims, x: A, W: A, init: A, seq: A, dp: A, dq: A, kernels: Kernels, sparse: SparseOperands,
 ): GatedParamGrads<A> {
   const { T, B, I, H } = dims;
   const G = 3 * H;
+  const dense = T * B * G * (2 * I + H);
+  let executed = T * B * G * I; // dx = dp · Wᵀ, always dense
   const dx = zerosLike(x, T * B * I);
-  gemmNT(T * B, I, G, dp, 0, W, 0, dx, 0, false); // dx = dp · Wᵀ
+  kernels.gemmNT(T * B, I, G, dp, 0, W, 0, dx, 0, false);
   const dW = zerosLike(x, I * G);
-  gemmTN(I, G, T * B, x, 0, dp, 0, dW, 0, false); // dW = xᵀ · dp
+  if (sparse.input) executed += kernels.eventGemmTN(I, G, T * B, x, 0, dp, 0, dW, 0); // dW = xᵀ · dp
+  else {
+    kernels.gemmTN(I, G, T * B, x, 0, dp, 0, dW, 0, false);
+    executed += T * B * G * I;
+  }
   const dR = zerosLike(x, H * G);
-  gemmTN(H, G, B, init, 0, dq, 0, dR, 0, false); // step 1 reads init
-  if (T > 1) gemmTN(H, G, (T - 1) * B, seq, 0, dq, B * G, dR, 0, true); // steps 2…T read s_1…s_{T−1}
+  if (sparse.seq) {
+    executed += kernels.eventGemmTN(H, G, B, init, 0, dq, 0, dR, 0); // step 1 reads init
+    if (T > 1) executed += kernels.eventGemmTN(H, G, (T - 1) * B, seq, 0, dq, B * G, dR, 0);
+  } else {
+    kernels.gemmTN(H, G, B, init, 0, dq, 0, dR, 0, false);
+    if (T > 1) kernels.gemmTN(H, G, (T - 1) * B, seq, 0, dq, B * G, dR, 0, true); // steps 2…T read s_1…s_{T−1}
+    executed += T * B * G * H;
+  }
   const dbx = zerosLike(x, G);
   sumRowsInto(dbx, dp, 0, T * B, G);
   const dbr = zerosLike(x, G);
   sumRowsInto(dbr, dq, 0, T * B, G);
-  return { dx, dW, dR, dbx, dbr };
+  return { dx, dW, dR, dbx, dbr, macs: { executed, dense } };
 }

@@ -22,7 +22,8 @@ import {
   gatedCellBackward, gatedCellForward, gatedParamGrads, zoneoutKeep,
   type GatedParamGrads, type GateTape, type SeqDims, type Zoneout,
 } from "./gated-cell.js";
-import { addBiasRows, gemmNN, gemmNT } from "./gemm.js";
+import { jsKernels, type Kernels } from "./backend.js";
+import { addBiasRows } from "./gemm.js";
 
 /** Parameters as the kernel sees them (haste layout, gate blocks z, r, g). */
 export interface GruKernelParams<A extends FloatArray> {
@@ -38,6 +39,8 @@ export interface GruForwardArgs<A extends FloatArray> {
   x: A; // [T, B, I]
   h0: A; // [B, H] initial state
   zoneout: Zoneout<A>; // on h; a train mask is [T, B, H], 1 = take the new value
+  /** The products' implementation; the portable TypeScript kernels when absent. */
+  kernels?: Kernels;
 }
 
 export interface GruForwardOut<A extends FloatArray> {
@@ -47,6 +50,7 @@ export interface GruForwardOut<A extends FloatArray> {
 
 export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruForwardOut<A> {
   const { dims, params, x, h0, zoneout } = args;
+  const kernels = args.kernels ?? jsKernels;
   const { T, B, I, H } = dims;
   const G = 3 * H;
   const { W, R, bx, br } = params;
@@ -56,7 +60,7 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
 
   // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]
   const a = zerosLike(x, T * B * G);
-  gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+  kernels.gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
   addBiasRows(a, 0, T * B, G, bx);
 
   const q = zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
@@ -64,7 +68,7 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
     // h_{t−1}: h0, or the previous step's rows of h
     const prev = t === 0 ? h0 : h;
     const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-    gemmNN(B, G, H, prev, prevOff, R, 0, q, 0, false); // q = h_{t−1}·R + br
+    kernels.gemmNN(B, G, H, prev, prevOff, R, 0, q, 0, false); // q = h_{t−1}·R + br
     addBiasRows(q, 0, B, G, br);
     for (let b = 0; b < B; b++) {
       for (let j = 0; j < H; j++) {
@@ -95,6 +99,7 @@ export interface GruGrads<A extends FloatArray> extends GatedParamGrads<A> {
 
 export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): GruGrads<A> {
   const { dims, params, x, h0, zoneout, fwd } = args;
+  const kernels = args.kernels ?? jsKernels;
   const dOut = args.dOut ?? null;
   const { T, B, H } = dims;
   const G = 3 * H;
@@ -121,13 +126,13 @@ export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): Gru
       }
     }
     // plus the recurrent term: dh_{t−1} += dq_t · Rᵀ   [B, H]
-    gemmNT(B, H, G, dq, t * B * G, params.R, 0, dhNext, 0, true);
+    kernels.gemmNT(B, H, G, dq, t * B * G, params.R, 0, dhNext, 0, true);
     // every entry of dhNext was written above, so the two buffers can simply trade places
     const done = dhRec;
     dhRec = dhNext;
     dhNext = done;
   }
 
-  const rest = gatedParamGrads(dims, x, params.W, h0, h, dp, dq);
+  const rest = gatedParamGrads(dims, x, params.W, h0, h, dp, dq, kernels, { seq: false, input: false });
   return { ...rest, dh0: dhRec };
 }

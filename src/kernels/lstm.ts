@@ -17,8 +17,9 @@
 
 import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
 import { sigmoid } from "./activations.js";
-import type { SeqDims } from "./egru.js";
-import { addBiasRows, gemmNN, gemmNT, gemmTN, sumRowsInto } from "./gemm.js";
+import { jsKernels, type Kernels } from "./backend.js";
+import type { SeqDims } from "./gated-cell.js";
+import { addBiasRows, sumRowsInto } from "./gemm.js";
 
 /** Parameters in PyTorch's layout, gate blocks (i, f, g, o). */
 export interface LstmKernelParams<A extends FloatArray> {
@@ -34,6 +35,8 @@ export interface LstmForwardArgs<A extends FloatArray> {
   x: A; // [T, B, I]
   h0: A; // [B, H]
   c0: A; // [B, H]
+  /** The products' implementation; the portable TypeScript kernels when absent. */
+  kernels?: Kernels;
 }
 
 /** Saved for backward, [T, B, H] each. */
@@ -53,6 +56,7 @@ export interface LstmForwardOut<A extends FloatArray> {
 
 export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): LstmForwardOut<A> {
   const { dims, params, x, h0, c0 } = args;
+  const kernels = args.kernels ?? jsKernels;
   const { T, B, I, H } = dims;
   const G = 4 * H;
   const { Wih, Whh, bih, bhh } = params;
@@ -65,7 +69,7 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
 
   // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H]
   const P = zerosLike(x, T * B * G);
-  gemmNT(T * B, G, I, x, 0, Wih, 0, P, 0, false);
+  kernels.gemmNT(T * B, G, I, x, 0, Wih, 0, P, 0, false);
   addBiasRows(P, 0, T * B, G, bih);
   addBiasRows(P, 0, T * B, G, bhh);
 
@@ -74,7 +78,7 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
     const cPrev = t === 0 ? c0 : c;
     const prevOff = t === 0 ? 0 : (t - 1) * B * H;
     // P_t += h_{t−1}·W_hhᵀ   [B, 4H]
-    gemmNT(B, G, H, hPrev, prevOff, Whh, 0, P, t * B * G, true);
+    kernels.gemmNT(B, G, H, hPrev, prevOff, Whh, 0, P, t * B * G, true);
     for (let b = 0; b < B; b++) {
       const row = (t * B + b) * G;
       for (let j = 0; j < H; j++) {
@@ -121,6 +125,7 @@ export interface LstmGrads<A extends FloatArray> {
 
 export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): LstmGrads<A> {
   const { dims, params, x, h0, c0, fwd } = args;
+  const kernels = args.kernels ?? jsKernels;
   const dOut = args.dOut ?? null;
   const { T, B, I, H } = dims;
   const G = 4 * H;
@@ -157,16 +162,16 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
       }
     }
     // dh_{t−1} = dP_t · W_hh   [B, 4H]·[4H, H]; every entry of dhRec was read above
-    gemmNN(B, H, G, dP, t * B * G, Whh, 0, dhRec, 0, false);
+    kernels.gemmNN(B, H, G, dP, t * B * G, Whh, 0, dhRec, 0, false);
   }
 
   const dx = zerosLike(x, T * B * I);
-  gemmNN(T * B, I, G, dP, 0, Wih, 0, dx, 0, false); // dx = dP · W_ih
+  kernels.gemmNN(T * B, I, G, dP, 0, Wih, 0, dx, 0, false); // dx = dP · W_ih
   const dWih = zerosLike(x, G * I);
-  gemmTN(G, I, T * B, dP, 0, x, 0, dWih, 0, false); // dW_ih = dPᵀ · x
+  kernels.gemmTN(G, I, T * B, dP, 0, x, 0, dWih, 0, false); // dW_ih = dPᵀ · x
   const dWhh = zerosLike(x, G * H);
-  gemmTN(G, H, B, dP, 0, h0, 0, dWhh, 0, false); // step 1 reads h0
-  if (T > 1) gemmTN(G, H, (T - 1) * B, dP, B * G, h, 0, dWhh, 0, true); // steps 2…T read h_1…h_{T−1}
+  kernels.gemmTN(G, H, B, dP, 0, h0, 0, dWhh, 0, false); // step 1 reads h0
+  if (T > 1) kernels.gemmTN(G, H, (T - 1) * B, dP, B * G, h, 0, dWhh, 0, true); // steps 2…T read h_1…h_{T−1}
   const dbih = zerosLike(x, G);
   sumRowsInto(dbih, dP, 0, T * B, G);
   const dbhh = dbih.slice() as A; // both biases enter P the same way

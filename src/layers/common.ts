@@ -18,6 +18,8 @@ export interface LayerStats {
   denseMacs: number;
   /** Multiply-accumulates the events require: the input product plus one row of R per nonzero y_{t−1}. */
   eventMacs: number;
+  /** Multiply-accumulates the kernels executed (event products below the density crossover, dense above). */
+  executedMacs: number;
   /** Number of events (entries with o = 1); 0 for GRU and LSTM. */
   events: number;
   /** Entries counted: T·B·H. */
@@ -217,6 +219,7 @@ export function denseStats(output: Float32Array, dims: SeqDims, gates: number): 
     backwardSparsity: 0,
     denseMacs: macs,
     eventMacs: macs,
+    executedMacs: macs,
     events: 0,
     entries: T * B * H,
   };

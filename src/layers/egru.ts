@@ -15,6 +15,8 @@ import { ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
 import { heavisideEvent, sigmoid, type EventFunction } from "../kernels/activations.js";
+import { getKernels, type Kernels } from "../kernels/backend.js";
+import type { MacCount } from "../kernels/gated-cell.js";
 import {
   egruBackward, egruForward, type EgruForwardOut, type EgruKernelParams, type SeqDims, type Zoneout,
 } from "../kernels/egru.js";
@@ -53,6 +55,10 @@ export interface EgruOptions {
   rng?: Rng;
   /** Replace the event function (tests use a smooth one). Default: Heaviside with the triangle surrogate. */
   event?: EventFunction;
+  /** The kernels to compute with; default: whatever getKernels() returns at each call. */
+  kernels?: Kernels;
+  /** The input is the event output of an EGRU layer below (mostly zeros): skip its zeros in the input products. */
+  inputEvents?: boolean;
 }
 
 /** Streaming state between steps, each [B, H]. */
@@ -92,6 +98,7 @@ interface EgruSaved {
   zoneout: Zoneout<Float32Array>;
   dropConnectMask: Float32Array | null;
   fwd: EgruForwardOut<Float32Array>;
+  kernels: Kernels;
 }
 
 export interface EgruUpstreamGrads {
@@ -105,6 +112,8 @@ export interface EgruUpstreamGrads {
 export interface EgruInputGrads {
   dx: Float32Array; // [T, B, I] in the forward's layout
   dy0: Float32Array; // [B, H]
+  /** Multiply-accumulates of the backward products: executed, and what a dense backward executes. */
+  macs: MacCount;
 }
 
 const DEFAULTS = {
@@ -127,6 +136,8 @@ export class EGRU extends RecurrentLayer {
   readonly dropConnect: number;
   readonly zoneout: number;
   readonly event: EventFunction;
+  readonly inputEvents: boolean;
+  private readonly fixedKernels: Kernels | null;
   // weights and grads: kernel, recurrent_kernel, bias, recurrent_bias, thr
 
   constructor(opts: EgruOptions) {
@@ -166,6 +177,13 @@ export class EGRU extends RecurrentLayer {
     this.dropConnect = o.dropConnect;
     this.zoneout = o.zoneout;
     this.event = opts.event ?? heavisideEvent(o.dampeningFactor, o.pseudoDerivativeSupport);
+    this.inputEvents = opts.inputEvents ?? false;
+    this.fixedKernels = opts.kernels ?? null;
+  }
+
+  /** The kernels of the next call: the ones given at construction, else the current default. */
+  get kernels(): Kernels {
+    return this.fixedKernels ?? getKernels();
   }
 
   /** The effective thresholds ϑ [H] (clamps the parameter in place in clamp mode, as EvNN does). */
@@ -200,7 +218,10 @@ export class EGRU extends RecurrentLayer {
       W: this.weights.kernel, R, bx: this.weights.bias, br: this.weights.recurrent_bias, thr: this.thresholds(),
     };
     const dims: SeqDims = { T, B, I, H };
-    const fwd = egruForward({ dims, params, x, y0, zoneout, alpha: this.traceDecay, event: this.event });
+    const kernels = this.kernels;
+    const fwd = egruForward({
+      dims, params, x, y0, zoneout, alpha: this.traceDecay, event: this.event, kernels, inputEvents: this.inputEvents,
+    });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
     return {
@@ -209,8 +230,8 @@ export class EGRU extends RecurrentLayer {
       o: fromTimeMajor(fwd.o, shape, H),
       trace: fromTimeMajor(fwd.tr, shape, H),
       state: { y: fwd.y.slice(last), h: fwd.h.slice(last), tr: fwd.tr.slice(last) },
-      stats: this.stats(dims, y0, fwd, params.thr),
-      saved: { shape, x, y0, params, zoneout, dropConnectMask, fwd },
+      stats: this.stats(dims, x, y0, fwd, params.thr),
+      saved: { shape, x, y0, params, zoneout, dropConnectMask, fwd, kernels },
     };
   }
 
@@ -225,7 +246,7 @@ export class EGRU extends RecurrentLayer {
     const dims: SeqDims = { T, B, I: this.inputSize, H };
     const g = egruBackward({
       dims, params: s.params, x: s.x, y0: s.y0, zoneout: s.zoneout, alpha: this.traceDecay, event: this.event,
-      fwd: s.fwd,
+      fwd: s.fwd, kernels: s.kernels, inputEvents: this.inputEvents,
       upstream: {
         dy: upstreamTimeMajor("dy", upstream.dy, s.shape, H),
         dh: upstreamTimeMajor("dh", upstream.dh, s.shape, H),
@@ -243,7 +264,7 @@ export class EGRU extends RecurrentLayer {
     for (let j = 0; j < H; j++) {
       gr.thr[j] += this.thresholdMode === "clamp" ? g.dthr[j] : g.dthr[j] * theta[j] * (1 - theta[j]);
     }
-    return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dy0: g.dy0 };
+    return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dy0: g.dy0, macs: g.macs };
   }
 
   /**
@@ -265,13 +286,13 @@ export class EGRU extends RecurrentLayer {
     };
     const fwd = egruForward({
       dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I), y0, h0, tr0, zoneout,
-      alpha: this.traceDecay, event: this.event,
+      alpha: this.traceDecay, event: this.event, kernels: this.kernels, inputEvents: this.inputEvents,
     });
     return { y: fwd.y, o: fwd.o, state: { y: fwd.y, h: fwd.h, tr: fwd.tr } };
   }
 
   /** Sparsity and MAC counts of one forward. */
-  private stats(dims: SeqDims, y0: Float32Array, fwd: EgruForwardOut<Float32Array>, theta: Float32Array): LayerStats {
+  private stats(dims: SeqDims, x: Float32Array, y0: Float32Array, fwd: EgruForwardOut<Float32Array>, theta: Float32Array): LayerStats {
     const { T, B, I, H } = dims;
     const G = 3 * H;
     const n = T * B * H;
@@ -290,7 +311,8 @@ export class EGRU extends RecurrentLayer {
       activitySparsity: zeros / n,
       backwardSparsity: outside / n,
       denseMacs: T * B * (I * G + H * G),
-      eventMacs: T * B * I * G + activeInputs * G,
+      eventMacs: (this.inputEvents ? nonzeros(x, 0, x.length) * G : T * B * I * G) + activeInputs * G,
+      executedMacs: fwd.macs.executed,
       events,
       entries: n,
     };

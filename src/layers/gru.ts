@@ -17,6 +17,7 @@ import { addInto } from "../core/buffer.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
+import { getKernels } from "../kernels/backend.js";
 import { gruBackward, gruForward, type GruForwardOut, type GruKernelParams } from "../kernels/gru.js";
 import {
   accumulateThroughDropConnect, assignWeights, checkSequenceInput, denseStats, dropConnect, forwardMasks,
@@ -168,7 +169,8 @@ export class GRU extends RecurrentLayer {
       br: this.weights.recurrent_bias,
     };
     const dims: SeqDims = { T, B, I, H };
-    const fwd = gruForward({ dims, params, x, h0, zoneout });
+    const kernels = getKernels();
+    const fwd = gruForward({ dims, params, x, h0, zoneout, kernels });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     return {
       output: fromTimeMajor(fwd.h, shape, H),
@@ -188,6 +190,7 @@ export class GRU extends RecurrentLayer {
     const { T, B } = s.shape;
     const g = gruBackward({
       dims: { T, B, I: this.inputSize, H }, params: s.params, x: s.x, h0: s.h0, zoneout: s.zoneout, fwd: s.fwd,
+      kernels: getKernels(),
       dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
       dhT: stateArg("dhT", upstream.dhT, B, H),
     });
@@ -213,7 +216,9 @@ export class GRU extends RecurrentLayer {
     const params: GruKernelParams<Float32Array> = {
       W: this.weights.kernel, R: this.weights.recurrent_kernel, bx: this.weights.bias, br: this.weights.recurrent_bias,
     };
-    const fwd = gruForward({ dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I), h0, zoneout });
+    const fwd = gruForward({
+      dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I), h0, zoneout, kernels: getKernels(),
+    });
     return { h: fwd.h, state: { h: fwd.h } };
   }
 

@@ -15,6 +15,7 @@ import { addInto } from "../core/buffer.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { SeqDims } from "../kernels/gated-cell.js";
+import { getKernels } from "../kernels/backend.js";
 import { lstmBackward, lstmForward, type LstmForwardOut, type LstmKernelParams } from "../kernels/lstm.js";
 import {
   accumulateThroughDropConnect, checkSequenceInput, copyWeights, denseStats, dropConnect, forwardMasks, fromTimeMajor,
@@ -147,7 +148,8 @@ export class LSTM extends RecurrentLayer {
       bhh: this.weights.bias_hh_l0,
     };
     const dims: SeqDims = { T, B, I, H };
-    const fwd = lstmForward({ dims, params, x, h0, c0 });
+    const kernels = getKernels();
+    const fwd = lstmForward({ dims, params, x, h0, c0, kernels });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
     return {
@@ -167,6 +169,7 @@ export class LSTM extends RecurrentLayer {
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = lstmBackward({
+      kernels: getKernels(),
       dims: { T, B, I: this.inputSize, H }, params: s.params, x: s.x, h0: s.h0, c0: s.c0, fwd: s.fwd,
       dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
       dhT: stateArg("dhT", upstream.dhT, B, H),
@@ -194,6 +197,7 @@ export class LSTM extends RecurrentLayer {
       bih: this.weights.bias_ih_l0, bhh: this.weights.bias_hh_l0,
     };
     const fwd = lstmForward({
+      kernels: getKernels(),
       dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I),
       h0: stateArg("state.h", state?.h, B, H), c0: stateArg("state.c", state?.c, B, H),
     });
