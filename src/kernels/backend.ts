@@ -21,6 +21,14 @@ export interface Kernels {
    */
   readonly eventCrossover: number;
 
+  /**
+   * Optional: an array inside the kernels' own memory (WebAssembly linear memory), which kernel
+   * calls then read and write in place instead of copying. Kernels without one copy as needed.
+   */
+  alloc?(n: number): Float32Array;
+  /** Return an array from alloc() to the kernels' memory. */
+  free?(a: Float32Array): void;
+
   /** C[M,N] (+)= A[M,K] · B[K,N] */
   gemmNN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
     C: FloatArray, cOff: number, accumulate: boolean): void;

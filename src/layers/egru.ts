@@ -25,6 +25,7 @@ import {
   stateArg, toTimeMajor, upstreamTimeMajor, xavierNormal, type LayerStats, type NamedWeights, type SequenceShape,
 } from "./common.js";
 import { RecurrentLayer } from "./recurrent-layer.js";
+import { EgruStepper } from "./stepper.js";
 
 export type ThresholdMode = "clamp" | "sigmoid";
 
@@ -265,6 +266,11 @@ export class EGRU extends RecurrentLayer {
       gr.thr[j] += this.thresholdMode === "clamp" ? g.dthr[j] : g.dthr[j] * theta[j] * (1 - theta[j]);
     }
     return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dy0: g.dy0, macs: g.macs };
+  }
+
+  /** A streaming-inference stepper over `batch` streams with the current weights bound (see layers/stepper.ts). */
+  stepper(batch: number): EgruStepper {
+    return new EgruStepper(this, batch);
   }
 
   /**

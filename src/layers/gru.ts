@@ -17,7 +17,7 @@ import { addInto } from "../core/buffer.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
-import { getKernels } from "../kernels/backend.js";
+import { getKernels, type Kernels } from "../kernels/backend.js";
 import { gruBackward, gruForward, type GruForwardOut, type GruKernelParams } from "../kernels/gru.js";
 import {
   accumulateThroughDropConnect, assignWeights, checkSequenceInput, denseStats, dropConnect, forwardMasks,
@@ -26,6 +26,7 @@ import {
 } from "./common.js";
 import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "./gru-layout.js";
 import { RecurrentLayer } from "./recurrent-layer.js";
+import { GruStepper } from "./stepper.js";
 
 export interface GruOptions {
   /** I: features per input step. */
@@ -116,6 +117,16 @@ export class GRU extends RecurrentLayer {
     this.hiddenSize = H;
     this.dropConnect = dc;
     this.zoneout = zo;
+  }
+
+  /** The kernels of the next call (the current default). */
+  get kernels(): Kernels {
+    return getKernels();
+  }
+
+  /** A streaming-inference stepper over `batch` streams with the current weights bound (see layers/stepper.ts). */
+  stepper(batch: number): GruStepper {
+    return new GruStepper(this, batch);
   }
 
   /** The parameters as nn.GRU holds them (fresh arrays). */
