@@ -80,3 +80,32 @@ describe("work counters", () => {
     assert.ok(d.macs.executed < d.macs.dense);
   });
 });
+
+describe("stacked layers", () => {
+  test("dx only where the layer below can receive gradient: the lower layer's gradients are unchanged", () => {
+    const lower = () => new EGRU({ inputSize: I, hiddenSize: H, seed: 8, weightGain: 2 });
+    const upper = () => new EGRU({ inputSize: H, hiddenSize: 7, seed: 9, weightGain: 2, inputEvents: true });
+    const x = randomArray(new Rng(10), T * B * I, 2);
+    const G2 = randomArray(new Rng(11), T * B * 7);
+    const runStack = (masked: boolean) => {
+      const l1 = lower();
+      const l2 = upper();
+      const r1 = l1.forward({ x, T, B });
+      const r2 = l2.forward({ x: r1.y, T, B });
+      const d2 = l2.backward(r2, { dy: G2 }, masked ? { dxMask: l1.receiveMask(r1) } : {});
+      const d1 = l1.backward(r1, { dy: d2.dx });
+      return { l1, l2, d1, d2, mask: l1.receiveMask(r1) };
+    };
+    const full = runStack(false);
+    const masked = runStack(true);
+    const zeros = full.mask.reduce((n, v) => n + (v === 0 ? 1 : 0), 0);
+    assert.ok(zeros > 0, "some units of the lower layer cannot receive gradient");
+    for (let i = 0; i < full.mask.length; i++) {
+      if (full.mask[i] === 1) assert.equal(masked.d2.dx[i], full.d2.dx[i]);
+      else assert.equal(masked.d2.dx[i], 0);
+    }
+    assert.equal(bits(masked.d1.dx), bits(full.d1.dx), "dx of the lower layer");
+    for (const k of Object.keys(full.l1.grads)) assert.equal(bits(masked.l1.grads[k]), bits(full.l1.grads[k]), k);
+    assert.equal(full.d2.macs.executed - masked.d2.macs.executed, zeros * 3 * 7, "skipped MACs");
+  });
+});

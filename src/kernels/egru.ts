@@ -164,6 +164,23 @@ export interface EgruUpstream<A extends FloatArray> {
 export interface EgruBackwardArgs<A extends FloatArray> extends EgruForwardArgs<A> {
   fwd: EgruForwardOut<A>;
   upstream: EgruUpstream<A>;
+  /**
+   * [T, B, I] 0/1: the input entries whose gradient is needed (for a stacked layer, the receive
+   * mask of the EGRU layer below, see receiveMask). dx is computed only there and is 0 elsewhere.
+   */
+  dxMask?: A | null;
+}
+
+/**
+ * 1 where a unit's event output can pass gradient back into the unit, else 0: ∂y/∂c = o + c·df(c − ϑ)
+ * is nonzero only for units that fired or lie inside the surrogate window. Writes rows
+ * [from, from + n) of the [T·B, H] sequence into out (same offsets).
+ */
+export function receiveMask<A extends FloatArray>(
+  fwd: Pick<EgruForwardOut<A>, "o" | "tape">, thr: A, event: EventFunction, H: number, from: number, n: number, out: A,
+): void {
+  const { o, tape } = fwd;
+  for (let k = from; k < from + n; k++) out[k] = o[k] !== 0 || event.df(tape.c[k] - thr[k % H]) !== 0 ? 1 : 0;
 }
 
 /** Gradients, freshly allocated. dR is for the effective R; dthr for the effective ϑ. */
@@ -198,7 +215,7 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
   let dhRec = zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
   const dtrCarry = zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
   let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
-  const receives = zerosLike(x, B * H); // 1 where a unit of step t−1 can pass gradient on through y
+  const receives = zerosLike(x, T * B * H); // 1 where a unit can pass gradient on through y
   let recurrentMacs = 0;
 
   for (let t = T - 1; t >= 0; t--) {
@@ -236,10 +253,8 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
       recurrentMacs += B * H * G;
     } else {
       const p = (t - 1) * B * H;
-      for (let k = 0; k < B * H; k++) {
-        receives[k] = o[p + k] !== 0 || event.df(tape.c[p + k] - thr[k % H]) !== 0 ? 1 : 0;
-      }
-      recurrentMacs += kernels.maskedGemmNT(B, H, G, dq, t * B * G, R, 0, receives, 0, dyRec, 0);
+      receiveMask(fwd, thr, event, H, p, B * H, receives);
+      recurrentMacs += kernels.maskedGemmNT(B, H, G, dq, t * B * G, R, 0, receives, p, dyRec, 0);
     }
     // every entry of dhNext was written above, so the two buffers can simply trade places
     const done = dhRec;
@@ -248,7 +263,9 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
   }
 
   // dx, dW, dR (= Σ y_{t−1}ᵀ·dq_t over active units only), dbx, dbr
-  const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq, kernels, { seq: true, input: args.inputEvents ?? false });
+  const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq, kernels, {
+    seq: true, input: args.inputEvents ?? false, dxMask: args.dxMask ?? null,
+  });
   const macs: MacCount = {
     executed: rest.macs.executed + recurrentMacs,
     dense: rest.macs.dense + T * B * H * G,

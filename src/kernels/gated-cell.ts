@@ -110,6 +110,8 @@ export interface SparseOperands {
   seq: boolean;
   /** The input is sparse (the events of an EGRU layer below): dW only over its nonzeros. */
   input: boolean;
+  /** [T, B, I] 0/1, the input entries whose gradient is needed; null: all of them. */
+  dxMask?: FloatArray | null;
 }
 
 /**
@@ -124,9 +126,13 @@ export function gatedParamGrads<A extends FloatArray>(
   const { T, B, I, H } = dims;
   const G = 3 * H;
   const dense = T * B * G * (2 * I + H);
-  let executed = T * B * G * I; // dx = dp · Wᵀ, always dense
-  const dx = zerosLike(x, T * B * I);
-  kernels.gemmNT(T * B, I, G, dp, 0, W, 0, dx, 0, false);
+  let executed = 0;
+  const dx = zerosLike(x, T * B * I); // dx = dp · Wᵀ
+  if (sparse.dxMask) executed += kernels.maskedGemmNT(T * B, I, G, dp, 0, W, 0, sparse.dxMask, 0, dx, 0);
+  else {
+    kernels.gemmNT(T * B, I, G, dp, 0, W, 0, dx, 0, false);
+    executed += T * B * G * I;
+  }
   const dW = zerosLike(x, I * G);
   if (sparse.input) executed += kernels.eventGemmTN(I, G, T * B, x, 0, dp, 0, dW, 0); // dW = xᵀ · dp
   else {

@@ -18,10 +18,10 @@ import { heavisideEvent, sigmoid, type EventFunction } from "../kernels/activati
 import { getKernels, type Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import {
-  egruBackward, egruForward, type EgruForwardOut, type EgruKernelParams, type SeqDims, type Zoneout,
+  egruBackward, egruForward, receiveMask, type EgruForwardOut, type EgruKernelParams, type SeqDims, type Zoneout,
 } from "../kernels/egru.js";
 import {
-  accumulateThroughDropConnect, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng, nonzeros,
+  accumulateThroughDropConnect, checkMask, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng, nonzeros,
   stateArg, toTimeMajor, upstreamTimeMajor, xavierNormal, type LayerStats, type NamedWeights, type SequenceShape,
 } from "./common.js";
 import { RecurrentLayer } from "./recurrent-layer.js";
@@ -108,6 +108,15 @@ export interface EgruUpstreamGrads {
   dh?: ArrayLike<number> | null;
   do?: ArrayLike<number> | null;
   dtrace?: ArrayLike<number> | null;
+}
+
+export interface EgruBackwardOptions {
+  /**
+   * [T, B, I] 0/1 in the forward's layout: the input entries whose gradient is needed. In a stack,
+   * pass the receiveMask() of the EGRU layer below: its silent units outside the surrogate window
+   * drop whatever gradient reaches them, so it need not be computed. dx is 0 where the mask is 0.
+   */
+  dxMask?: ArrayLike<number> | null;
 }
 
 export interface EgruInputGrads {
@@ -240,7 +249,7 @@ export class EGRU extends RecurrentLayer {
    * Backpropagation through time for a forward result. Accumulates parameter gradients into
    * this.grads and returns the gradients for the input and for y0.
    */
-  backward(result: EgruForwardResult, upstream: EgruUpstreamGrads): EgruInputGrads {
+  backward(result: EgruForwardResult, upstream: EgruUpstreamGrads, opts: EgruBackwardOptions = {}): EgruInputGrads {
     const s = result.saved;
     const H = this.hiddenSize;
     const { T, B } = s.shape;
@@ -248,6 +257,7 @@ export class EGRU extends RecurrentLayer {
     const g = egruBackward({
       dims, params: s.params, x: s.x, y0: s.y0, zoneout: s.zoneout, alpha: this.traceDecay, event: this.event,
       fwd: s.fwd, kernels: s.kernels, inputEvents: this.inputEvents,
+      dxMask: opts.dxMask ? toTimeMajor(checkMask("dxMask", opts.dxMask, T * B * this.inputSize, `T·B·I = ${T}·${B}·${this.inputSize}`), s.shape, this.inputSize) : null,
       upstream: {
         dy: upstreamTimeMajor("dy", upstream.dy, s.shape, H),
         dh: upstreamTimeMajor("dh", upstream.dh, s.shape, H),
@@ -266,6 +276,18 @@ export class EGRU extends RecurrentLayer {
       gr.thr[j] += this.thresholdMode === "clamp" ? g.dthr[j] : g.dthr[j] * theta[j] * (1 - theta[j]);
     }
     return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dy0: g.dy0, macs: g.macs };
+  }
+
+  /**
+   * [T, B, H] 0/1 in the forward's layout: 1 where a unit's output can pass gradient back into the
+   * layer (it fired, or c − ϑ lies inside the surrogate window). Feed it as dxMask to the layer above.
+   */
+  receiveMask(result: EgruForwardResult): Float32Array {
+    const s = result.saved;
+    const n = s.shape.T * s.shape.B * this.hiddenSize;
+    const out = new Float32Array(n);
+    receiveMask(s.fwd, s.params.thr, this.event, this.hiddenSize, 0, n, out);
+    return fromTimeMajor(out, s.shape, this.hiddenSize);
   }
 
   /** A streaming-inference stepper over `batch` streams with the current weights bound (see layers/stepper.ts). */
