@@ -9,6 +9,9 @@ export type {
   EgruForwardInput, EgruForwardResult, EgruInputGrads, EgruOptions, EgruState, EgruUpstreamGrads, ThresholdMode,
 } from "./layers/egru.js";
 export { GRU } from "./layers/gru.js";
+export { Linear } from "./layers/linear.js";
+export { EgruStepper, GruStepper, type Stepper } from "./layers/stepper.js";
+export { getKernels, jsKernels, setKernels, type Kernels } from "./kernels/backend.js";
 export { LSTM } from "./layers/lstm.js";
 export type { LayerStats, NamedWeights, SequenceShape } from "./layers/common.js";
 export { egruRefBackward, egruRefForward } from "./reference/egru-ref.js";

@@ -24,7 +24,7 @@ import {
   accumulateThroughDropConnect, checkMask, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng, nonzeros,
   stateArg, toTimeMajor, upstreamTimeMajor, xavierNormal, type LayerStats, type NamedWeights, type SequenceShape,
 } from "./common.js";
-import { RecurrentLayer } from "./recurrent-layer.js";
+import { WeightedLayer } from "./weighted-layer.js";
 import { EgruStepper } from "./stepper.js";
 
 export type ThresholdMode = "clamp" | "sigmoid";
@@ -136,7 +136,7 @@ const DEFAULTS = {
   weightGain: 1,
 };
 
-export class EGRU extends RecurrentLayer {
+export class EGRU extends WeightedLayer {
   readonly inputSize: number;
   readonly hiddenSize: number;
   readonly thresholdMode: ThresholdMode;

@@ -25,7 +25,7 @@ import {
   type LayerStats, type NamedWeights, type SequenceShape,
 } from "./common.js";
 import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "./gru-layout.js";
-import { RecurrentLayer } from "./recurrent-layer.js";
+import { WeightedLayer } from "./weighted-layer.js";
 import { GruStepper } from "./stepper.js";
 
 export interface GruOptions {
@@ -94,7 +94,7 @@ export type GruTorchName = "weight_ih_l0" | "weight_hh_l0" | "bias_ih_l0" | "bia
 /** The parameters (or gradients) in nn.GRU's layout. */
 export type GruTorchWeights = Record<GruTorchName, Float32Array>;
 
-export class GRU extends RecurrentLayer {
+export class GRU extends WeightedLayer {
   readonly inputSize: number;
   readonly hiddenSize: number;
   readonly dropConnect: number;

@@ -21,7 +21,7 @@ import {
   accumulateThroughDropConnect, checkSequenceInput, copyWeights, denseStats, dropConnect, forwardMasks, fromTimeMajor,
   layerRng, stateArg, toTimeMajor, uniformWeights, upstreamTimeMajor, type LayerStats, type SequenceShape,
 } from "./common.js";
-import { RecurrentLayer } from "./recurrent-layer.js";
+import { WeightedLayer } from "./weighted-layer.js";
 
 export interface LstmOptions {
   /** I: features per input step. */
@@ -90,7 +90,7 @@ export interface LstmInputGrads {
 /** nn.LSTM's parameter names. */
 export type LstmTorchName = "weight_ih_l0" | "weight_hh_l0" | "bias_ih_l0" | "bias_hh_l0";
 
-export class LSTM extends RecurrentLayer {
+export class LSTM extends WeightedLayer {
   readonly inputSize: number;
   readonly hiddenSize: number;
   readonly dropConnect: number;

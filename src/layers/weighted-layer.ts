@@ -1,4 +1,4 @@
-// The base class of the recurrent layers: named weights with zero-filled gradient twins, the
+// The base class of every layer with parameters: named weights with zero-filled gradient twins, the
 // train/eval switch, copies in and out, and zeroing the gradients.
 
 import type { Rng } from "../core/rng.js";
@@ -8,7 +8,7 @@ import { assignWeights, checkWeightsFinite, copyWeights, type NamedWeights } fro
  * What the EGRU, GRU and LSTM layers share: named weights with zero-filled gradient twins, the
  * train/eval switch, copies in and out, and zeroing the gradients.
  */
-export abstract class RecurrentLayer {
+export abstract class WeightedLayer {
   /** Training mode draws the DropConnect (and zoneout) masks; evaluation uses the stored weights as is. */
   training = true;
   /** The parameters, by name. */
