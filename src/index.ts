@@ -15,3 +15,5 @@ export { getKernels, jsKernels, setKernels, type Kernels } from "./kernels/backe
 export { LSTM } from "./layers/lstm.js";
 export type { LayerStats, NamedWeights, SequenceShape } from "./layers/common.js";
 export { egruRefBackward, egruRefForward } from "./reference/egru-ref.js";
+export { loadBestKernels, type KernelChoice } from "./wasm/select.js";
+export { loadWasmKernels, simdSupported, type WasmKernels, type WasmKernelOptions } from "./wasm/wasm-kernels.js";

@@ -22,7 +22,8 @@ const ALLOWED: Record<string, string[]> = {
   train: ["core", "kernels", "layers", "models", "train"],
   data: ["core", "data"],
   viz: ["core", "viz"],
-  ".": ["core", "kernels", "reference", "layers", "models", "train", "data", "viz"],
+  wasm: ["core", "kernels", "wasm"],
+  ".": ["core", "kernels", "reference", "layers", "models", "train", "data", "viz", "wasm"],
 };
 const NODE_ONLY = new Set(["cli", "node"]);
 

@@ -3,14 +3,26 @@
 // Exit codes: 0 success, 1 the run failed, 2 bad usage.
 
 import { Command, Option } from "commander";
+import { loadBestKernels, type KernelChoice } from "../wasm/select.js";
 import { demoTable, runDemo, type DemoOptions } from "./demo.js";
 import { EXIT_OK, intOption, reportError } from "./run.js";
+
+let kernelName = "js";
 
 function program(): Command {
   const prog = new Command("egru")
     .description("Event-based, activity-sparse recurrent networks (EGRU) with GRU and LSTM baselines.")
     .version("0.1.0")
     .showHelpAfterError("(add --help for usage)")
+    .addOption(
+      new Option("--kernels <kind>", "compute kernels: WebAssembly SIMD where available, or the portable TypeScript ones")
+        .choices(["auto", "wasm", "js"])
+        .default("auto"),
+    )
+    .hook("preAction", async (cmd) => {
+      const k = await loadBestKernels(cmd.opts().kernels as KernelChoice);
+      kernelName = k.name;
+    })
     .exitOverride();
 
   prog
@@ -33,7 +45,7 @@ function program(): Command {
         for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
       } else {
         process.stdout.write(
-          `egru demo: T=${opts.steps} B=${opts.batch} I=${opts.input} H=${opts.hidden} seed=${opts.seed}\n\n` +
+          `egru demo: T=${opts.steps} B=${opts.batch} I=${opts.input} H=${opts.hidden} seed=${opts.seed} kernels=${kernelName}\n\n` +
             `${demoTable(rows)}\n\n` +
             "Training on real tasks arrives with `egru train`; see README.md.\n",
         );

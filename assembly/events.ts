@@ -1,0 +1,255 @@
+// Event-driven products and the dense products with few rows, on row lists (rows.ts).
+//
+// A nonzero test is `x != 0`: -0 counts as zero and NaN as nonzero, as in the TypeScript
+// kernels. Rows are processed in chunks whose lists fit LIST_BUDGET_BYTES; chunking and cache
+// blocking depend only on the sizes and never change the order of a sum.
+
+import { align16, at, byColumn, chunkRows } from "./common";
+import { accumLists, dotLists, scatterRows } from "./rows";
+
+/** Scratch layout of a list build: start table (rows + 1), cursors, entries. */
+@inline function cursorsAt(scratch: usize, rows: i32): usize {
+  return scratch + align16((<usize>rows + 1) << 2);
+}
+@inline function entriesAt(scratch: usize, rows: i32, cursors: i32): usize {
+  return cursorsAt(scratch, rows) + align16(<usize>cursors << 2);
+}
+
+/** Bytes of scratch for lists of `rows` rows, `cursors` cursors and `entries` entries. */
+export function listBytes(rows: i32, cursors: i32, entries: usize, entryBytes: i32): usize {
+  return entriesAt(0, rows, cursors) + entries * <usize>entryBytes;
+}
+
+/**
+ * Append the nonzeros of x[0:n] to the list at ent from entry e: (index, value) pairs when
+ * `pairs`, else indices only. Blocks of four zeros are skipped with one vector test.
+ * Returns the new entry count.
+ */
+function appendNonzeros(x: usize, n: i32, ent: usize, e: i32, pairs: bool): i32 {
+  const z = f32x4.splat(0);
+  let j = 0;
+  for (; j + 4 <= n; j += 4) {
+    if (!v128.any_true(f32x4.ne(v128.load(at(x, j)), z))) continue;
+    for (let q = j; q < j + 4; q++) e = appendOne(x, q, ent, e, pairs);
+  }
+  for (; j < n; j++) e = appendOne(x, j, ent, e, pairs);
+  return e;
+}
+
+@inline function appendOne(x: usize, j: i32, ent: usize, e: i32, pairs: bool): i32 {
+  const v = load<f32>(at(x, j));
+  if (v == 0) return e;
+  if (pairs) {
+    const p = ent + (<usize>e << 3);
+    store<i32>(p, j);
+    store<f32>(p, v, 4);
+  } else {
+    store<i32>(at(ent, e), j);
+  }
+  return e + 1;
+}
+
+/**
+ * q[b, :] (+)= Σ_{j : y[b,j] ≠ 0} y[b,j]·R[j, :]     y [B,H], R [H,N], q [B,N].
+ * Returns the number of events (nonzeros of y).
+ */
+export function eventNN(B: i32, N: i32, H: i32, y: usize, R: usize, q: usize, acc: bool, scratch: usize): i32 {
+  const rowsPer = chunkRows(B, H, 8);
+  const ld = <usize>N << 2;
+  const columns = byColumn(B, H, N);
+  const start = scratch;
+  const cursor = listCursors(scratch, B, H);
+  const ent = listEntries(scratch, B, H);
+  let total = 0;
+  for (let b0 = 0; b0 < B; b0 += rowsPer) {
+    const rows = min(rowsPer, B - b0);
+    const qc = q + <usize>b0 * ld;
+    if (!acc) memory.fill(qc, 0, <usize>rows * ld);
+    if (columns) {
+      // each row of R once, added into every q row whose event it is
+      total += columnLists(y, H, b0, rows, start, cursor, ent);
+      for (let j = 0; j < H; j++) {
+        const s = load<i32>(at(start, j));
+        const count = load<i32>(at(start, j + 1)) - s;
+        if (count > 0) scatterRows(R + <usize>j * ld, N, ent + (<usize>s << 3), count, qc, ld);
+      }
+    } else {
+      total += rowLists(y, H, b0, rows, start, ent, true);
+      accumLists(rows, N, start, ent, R, ld, qc, ld);
+    }
+  }
+  return total;
+}
+
+export function eventNNScratch(B: i32, H: i32): usize {
+  return listScratch(B, H);
+}
+
+/**
+ * Lists by row of the nonzeros of y rows [b0, b0 + rows) (stride H): CSR table in `start`,
+ * entries (pairs when `pairs`, else indices) from `ent`. Returns the number of nonzeros.
+ */
+function rowLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, ent: usize, pairs: bool): i32 {
+  let e = 0;
+  for (let r = 0; r < rows; r++) {
+    store<i32>(at(start, r), e);
+    e = appendNonzeros(at(y, <usize>(b0 + r) * <usize>H), H, ent, e, pairs);
+  }
+  store<i32>(at(start, rows), e);
+  return e;
+}
+
+// The scratch of the lists of a [B, H] operand, by row or by column, chunk by chunk: a start
+// table for max(chunk rows, H) lists, H cursors, then the entries (pairs).
+@inline function listTables(B: i32, H: i32): i32 {
+  return max(chunkRows(B, H, 8), H);
+}
+@inline function listCursors(scratch: usize, B: i32, H: i32): usize {
+  return cursorsAt(scratch, listTables(B, H));
+}
+@inline function listEntries(scratch: usize, B: i32, H: i32): usize {
+  return entriesAt(scratch, listTables(B, H), H);
+}
+function listScratch(B: i32, H: i32): usize {
+  return listBytes(listTables(B, H), H, <usize>chunkRows(B, H, 8) * <usize>H, 8);
+}
+
+/**
+ * Lists by column of the nonzeros of y rows [b0, b0 + rows) (stride H): for each column j, the
+ * pairs (row − b0, y[row, j]) in increasing row order (a stable counting sort), CSR table in
+ * `start` (H + 1), `cursor` scratch for H. Returns the number of nonzeros.
+ */
+function columnLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, cursor: usize, ent: usize): i32 {
+  memory.fill(start, 0, (<usize>H + 1) << 2);
+  let e = 0;
+  for (let r = 0; r < rows; r++) {
+    const n = appendNonzeros(at(y, <usize>(b0 + r) * <usize>H), H, ent, 0, false);
+    for (let t = 0; t < n; t++) {
+      const p = at(start, load<i32>(at(ent, t)) + 1);
+      store<i32>(p, load<i32>(p) + 1);
+    }
+    e += n;
+  }
+  for (let j = 0; j < H; j++) {
+    const s = load<i32>(at(start, j));
+    store<i32>(at(start, j + 1), load<i32>(at(start, j + 1)) + s);
+    store<i32>(at(cursor, j), s);
+  }
+  for (let r = 0; r < rows; r++) {
+    const yr = at(y, <usize>(b0 + r) * <usize>H);
+    for (let j = 0; j < H; j++) {
+      const v = load<f32>(at(yr, j));
+      if (v == 0) continue;
+      const c = load<i32>(at(cursor, j));
+      store<i32>(at(cursor, j), c + 1);
+      const p = ent + (<usize>c << 3);
+      store<i32>(p, r);
+      store<f32>(p, v, 4);
+    }
+  }
+  return e;
+}
+
+/**
+ * dR[j, :] += Σ_{b : y[b,j] ≠ 0} y[b,j]·dq[b, :]     y [B,H], dq [B,N], dR [H,N].
+ * Each dR row's list runs over b in increasing order. Returns the number of events.
+ */
+export function eventTN(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, scratch: usize): i32 {
+  const rowsPer = chunkRows(B, H, 8);
+  const ld = <usize>N << 2;
+  const start = scratch;
+  const cursor = listCursors(scratch, B, H);
+  const ent = listEntries(scratch, B, H);
+  let total = 0;
+  for (let b0 = 0; b0 < B; b0 += rowsPer) {
+    const rows = min(rowsPer, B - b0);
+    total += columnLists(y, H, b0, rows, start, cursor, ent);
+    accumLists(H, N, start, ent, dq + <usize>b0 * ld, ld, dR, ld);
+  }
+  return total;
+}
+
+export function eventTNScratch(B: i32, H: i32): usize {
+  return listScratch(B, H);
+}
+
+/**
+ * out[b, j] = mask[b,j] ≠ 0 ? Σ_k dq[b,k]·R[j,k] : 0     dq [B,N], R [H,N], mask/out [B,H].
+ * Returns the number of active entries.
+ */
+export function maskedNT(B: i32, H: i32, N: i32, dq: usize, R: usize, mask: usize, out: usize, scratch: usize): i32 {
+  const rowsPer = chunkRows(B, H, 8);
+  const ld = <usize>N << 2;
+  const ldo = <usize>H << 2;
+  const columns = byColumn(B, H, N);
+  const start = scratch;
+  const cursor = listCursors(scratch, B, H);
+  const ent = listEntries(scratch, B, H);
+  let total = 0;
+  for (let b0 = 0; b0 < B; b0 += rowsPer) {
+    const rows = min(rowsPer, B - b0);
+    const oc = out + <usize>b0 * ldo;
+    const dqc = dq + <usize>b0 * ld;
+    memory.fill(oc, 0, <usize>rows * ldo);
+    if (columns) {
+      // each row of R once, against the rows of dq that need it
+      total += columnLists(mask, H, b0, rows, start, cursor, ent);
+      dotLists(H, N, start, ent, 8, R, ld, dqc, ld, oc, 4, ldo, false);
+    } else {
+      total += rowLists(mask, H, b0, rows, start, ent, false);
+      dotLists(rows, N, start, ent, 4, dqc, ld, R, ld, oc, ldo, 4, false);
+    }
+  }
+  return total;
+}
+
+export function maskedNTScratch(B: i32, H: i32): usize {
+  return listScratch(B, H);
+}
+
+/**
+ * C[M,N] (+)= op(A)·B for few rows M, B stored [K,N]: each row of C is a combination of the K
+ * rows of B. tA: A stored [K,M] (else [M,K]).
+ */
+export function fewRowsNN(tA: bool, M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
+  const start = scratch;
+  const ent = entriesAt(scratch, M, 0);
+  let e = 0;
+  for (let i = 0; i < M; i++) {
+    store<i32>(at(start, i), e);
+    for (let k = 0; k < K; k++) {
+      const p = ent + (<usize>e << 3);
+      store<i32>(p, k);
+      store<f32>(p, load<f32>(tA ? at(a, <usize>k * <usize>M + <usize>i) : at(a, <usize>i * <usize>K + <usize>k)), 4);
+      e++;
+    }
+  }
+  store<i32>(at(start, M), e);
+  const ld = <usize>N << 2;
+  if (!acc) memory.fill(c, 0, <usize>M * ld);
+  accumLists(M, N, start, ent, b, ld, c, ld);
+}
+
+/** C[M,N] (+)= A[M,K]·B[N,K]ᵀ for few rows M: dot products of rows. */
+export function fewRowsNT(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
+  const start = scratch;
+  const ent = entriesAt(scratch, M, 0);
+  let e = 0;
+  for (let i = 0; i < M; i++) {
+    store<i32>(at(start, i), e);
+    for (let j = 0; j < N; j++) store<i32>(at(ent, e++), j);
+  }
+  store<i32>(at(start, M), e);
+  const ld = <usize>K << 2;
+  dotLists(M, K, start, ent, 4, a, ld, b, ld, c, <usize>N << 2, 4, acc);
+}
+
+/** Scratch of fewRowsNN. */
+export function fewRowsNNScratch(M: i32, K: i32): usize {
+  return listBytes(M, 0, <usize>M * <usize>K, 8);
+}
+
+/** Scratch of fewRowsNT. */
+export function fewRowsNTScratch(M: i32, N: i32): usize {
+  return listBytes(M, 0, <usize>M * <usize>N, 4);
+}

@@ -1,0 +1,77 @@
+// Entry point of the WebAssembly kernels (compiled by scripts/build-wasm.mjs; loaded by
+// src/wasm/wasm-kernels.ts). Every address is a byte offset into the imported memory, every
+// size an element count; `scratch` is a region of at least scratchBytes(kind, …) bytes that the
+// call may overwrite. Arrays of one call must not overlap, except inputs with inputs.
+
+import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNScratch, fewRowsNN, fewRowsNNScratch, fewRowsNT,
+  fewRowsNTScratch, maskedNT as mNT, maskedNTScratch } from "./events";
+import { gemmPacked, PACK_BYTES } from "./gemm";
+
+/**
+ * Products with fewer rows than FEW_ROWS go through the row-list kernels, and so do NN and TN
+ * products with a shorter reduction than FEW_K (the crossovers measured against packing).
+ */
+const FEW_ROWS: i32 = 8;
+const FEW_K: i32 = 8;
+
+@inline function fewNN(M: i32, K: i32): bool {
+  return M < FEW_ROWS || K < FEW_K;
+}
+
+/** First byte after the module's static data: the JavaScript allocator starts above it. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+/** Scratch kinds for scratchBytes (the loader uses the same numbers). */
+const KIND_GEMM: i32 = 0;
+const KIND_EVENT_NN: i32 = 1;
+const KIND_EVENT_TN: i32 = 2;
+
+/**
+ * Bytes of scratch a call needs: gemm (d0, d1, d2 = M, N, K); event NN, event TN and masked NT
+ * (d0 = rows of y or mask, d1 = H).
+ */
+export function scratchBytes(kind: i32, d0: i32, d1: i32, d2: i32): usize {
+  if (kind == KIND_GEMM) {
+    const nn = fewNN(d0, d2) ? fewRowsNNScratch(d0, d2) : PACK_BYTES;
+    const nt = d0 < FEW_ROWS ? fewRowsNTScratch(d0, d1) : PACK_BYTES;
+    return max(nn, nt);
+  }
+  if (kind == KIND_EVENT_NN) return eventNNScratch(d0, d1);
+  if (kind == KIND_EVENT_TN) return eventTNScratch(d0, d1);
+  return maskedNTScratch(d0, d1);
+}
+
+/** C[M,N] (+)= A[M,K]·B[K,N] */
+export function gemmNN(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
+  if (fewNN(M, K)) fewRowsNN(false, M, N, K, a, b, c, acc, scratch);
+  else gemmPacked(false, false, M, N, K, a, b, c, acc, scratch);
+}
+
+/** C[M,N] (+)= A[M,K]·B[N,K]ᵀ */
+export function gemmNT(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
+  if (M < FEW_ROWS) fewRowsNT(M, N, K, a, b, c, acc, scratch);
+  else gemmPacked(false, true, M, N, K, a, b, c, acc, scratch);
+}
+
+/** C[M,N] (+)= A[K,M]ᵀ·B[K,N] */
+export function gemmTN(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
+  if (fewNN(M, K)) fewRowsNN(true, M, N, K, a, b, c, acc, scratch);
+  else gemmPacked(true, false, M, N, K, a, b, c, acc, scratch);
+}
+
+/** q[B,N] (+)= events of y[B,H] · R[H,N]; returns the number of events. */
+export function eventGemmNN(B: i32, N: i32, H: i32, y: usize, R: usize, q: usize, acc: bool, scratch: usize): i32 {
+  return evNN(B, N, H, y, R, q, acc, scratch);
+}
+
+/** dR[H,N] += events of y[B,H]ᵀ · dq[B,N]; returns the number of events. */
+export function eventGemmTN(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, scratch: usize): i32 {
+  return evTN(H, N, B, y, dq, dR, scratch);
+}
+
+/** out[B,H] = mask ? dq[B,N]·R[H,N]ᵀ : 0; returns the number of active entries. */
+export function maskedGemmNT(B: i32, H: i32, N: i32, dq: usize, R: usize, mask: usize, out: usize, scratch: usize): i32 {
+  return mNT(B, H, N, dq, R, mask, out, scratch);
+}

@@ -1,0 +1,228 @@
+// Row-list kernels: the building blocks of the event products and of the dense products with
+// one to three output rows.
+//
+// A list is a run of entries in memory. An accumulate list holds pairs (i32 row index, f32
+// coefficient), 8 bytes each; a dot list holds i32 row indices, 4 bytes each. Lists of several
+// output rows are stored back to back with an i32 start table (CSR): row r owns entries
+// [start[r], start[r + 1]).
+
+import { at, madd } from "./common";
+
+// ---------------------------------------------------------------------------------------------
+// Accumulate: dst[0:n] += Σ_e coef_e · src[idx_e·ld + 0:n]
+
+/**
+ * dst[0:n] += Σ over `count` entries at `ent` of coef · (row idx of src), ld = row stride in
+ * bytes. The sum for each element runs over the entries in list order, one rounded multiply and
+ * one rounded add per entry, so the result does not depend on how entries are grouped below.
+ */
+export function accumRows(dst: usize, n: i32, ent: usize, count: i32, src: usize, ld: usize): void {
+  const nv = <usize>(n & ~3) << 2; // bytes covered by whole vectors
+  const nb = <usize>n << 2;
+  let e = 0;
+  for (; e + 4 <= count; e += 4) {
+    const p = ent + (<usize>e << 3);
+    const p0 = src + <usize>load<i32>(p) * ld;
+    const p1 = src + <usize>load<i32>(p, 8) * ld;
+    const p2 = src + <usize>load<i32>(p, 16) * ld;
+    const p3 = src + <usize>load<i32>(p, 24) * ld;
+    const c0 = load<f32>(p, 4), c1 = load<f32>(p, 12), c2 = load<f32>(p, 20), c3 = load<f32>(p, 28);
+    const s0 = f32x4.splat(c0), s1 = f32x4.splat(c1), s2 = f32x4.splat(c2), s3 = f32x4.splat(c3);
+    let j: usize = 0;
+    for (; j < nv; j += 16) {
+      let d = v128.load(dst + j);
+      d = madd(d, s0, v128.load(p0 + j));
+      d = madd(d, s1, v128.load(p1 + j));
+      d = madd(d, s2, v128.load(p2 + j));
+      d = madd(d, s3, v128.load(p3 + j));
+      v128.store(dst + j, d);
+    }
+    for (; j < nb; j += 4) {
+      let d = load<f32>(dst + j);
+      d += c0 * load<f32>(p0 + j);
+      d += c1 * load<f32>(p1 + j);
+      d += c2 * load<f32>(p2 + j);
+      d += c3 * load<f32>(p3 + j);
+      store<f32>(dst + j, d);
+    }
+  }
+  for (; e < count; e++) {
+    const p = ent + (<usize>e << 3);
+    const p0 = src + <usize>load<i32>(p) * ld;
+    const c0 = load<f32>(p, 4);
+    const s0 = f32x4.splat(c0);
+    let j: usize = 0;
+    for (; j < nv; j += 16) v128.store(dst + j, madd(v128.load(dst + j), s0, v128.load(p0 + j)));
+    for (; j < nb; j += 4) store<f32>(dst + j, load<f32>(dst + j) + c0 * load<f32>(p0 + j));
+  }
+}
+
+/**
+ * For each of `rows` lists (CSR table `start`, entries `ent`): dst row r (stride dstLd bytes)
+ * += the list's combination of src rows (stride srcLd bytes), over n columns. Whole rows at a
+ * time: the source rows stream in order and the destination row stays in cache (blocking the
+ * columns for reuse across lists measured no faster).
+ */
+export function accumLists(rows: i32, n: i32, start: usize, ent: usize, src: usize, srcLd: usize,
+  dst: usize, dstLd: usize): void {
+  for (let r = 0; r < rows; r++) {
+    const s = load<i32>(at(start, r));
+    const count = load<i32>(at(start, r + 1)) - s;
+    if (count > 0) accumRows(dst + <usize>r * dstLd, n, ent + (<usize>s << 3), count, src, srcLd);
+  }
+}
+
+/**
+ * The transpose of accumRows: for each of the `count` pairs (row index idx, coef) at `ent`,
+ * dst row idx (stride ld bytes) [0:n] += coef · src[0:n]. Each destination element receives its
+ * terms in list order of the calls, so calling this for source rows in increasing order sums in
+ * the same order as accumRows over lists sorted by source row.
+ */
+export function scatterRows(src: usize, n: i32, ent: usize, count: i32, dst: usize, ld: usize): void {
+  const nv = <usize>(n & ~3) << 2;
+  const nb = <usize>n << 2;
+  let e = 0;
+  for (; e + 4 <= count; e += 4) {
+    const p = ent + (<usize>e << 3);
+    const d0 = dst + <usize>load<i32>(p) * ld, d1 = dst + <usize>load<i32>(p, 8) * ld;
+    const d2 = dst + <usize>load<i32>(p, 16) * ld, d3 = dst + <usize>load<i32>(p, 24) * ld;
+    const c0 = load<f32>(p, 4), c1 = load<f32>(p, 12), c2 = load<f32>(p, 20), c3 = load<f32>(p, 28);
+    const s0 = f32x4.splat(c0), s1 = f32x4.splat(c1), s2 = f32x4.splat(c2), s3 = f32x4.splat(c3);
+    let j: usize = 0;
+    for (; j < nv; j += 16) {
+      const r = v128.load(src + j);
+      v128.store(d0 + j, madd(v128.load(d0 + j), s0, r));
+      v128.store(d1 + j, madd(v128.load(d1 + j), s1, r));
+      v128.store(d2 + j, madd(v128.load(d2 + j), s2, r));
+      v128.store(d3 + j, madd(v128.load(d3 + j), s3, r));
+    }
+    for (; j < nb; j += 4) {
+      const r = load<f32>(src + j);
+      store<f32>(d0 + j, load<f32>(d0 + j) + c0 * r);
+      store<f32>(d1 + j, load<f32>(d1 + j) + c1 * r);
+      store<f32>(d2 + j, load<f32>(d2 + j) + c2 * r);
+      store<f32>(d3 + j, load<f32>(d3 + j) + c3 * r);
+    }
+  }
+  for (; e < count; e++) {
+    const p = ent + (<usize>e << 3);
+    const d0 = dst + <usize>load<i32>(p) * ld;
+    const c0 = load<f32>(p, 4);
+    const s0 = f32x4.splat(c0);
+    let j: usize = 0;
+    for (; j < nv; j += 16) v128.store(d0 + j, madd(v128.load(d0 + j), s0, v128.load(src + j)));
+    for (; j < nb; j += 4) store<f32>(d0 + j, load<f32>(d0 + j) + c0 * load<f32>(src + j));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dot products: out = Σ_k a[k]·r[k], in one fixed order for every K:
+//   k in steps of 8 into two vector accumulators (lanes k mod 4), one more step of 4 into the
+//   first if it fits, the two added, the lanes summed as (l0 + l2) + (l1 + l3), and the scalar
+//   tail (K mod 4 products, summed in order from 0) added last.
+// dot4 computes four such products sharing `a` and gives exactly what dot1 gives for each.
+
+/** Sum of the K mod 4 trailing products starting at byte offset k. */
+@inline function tail(a: usize, r: usize, k: usize, kb: usize): f32 {
+  let t: f32 = 0;
+  for (; k < kb; k += 4) t += load<f32>(a + k) * load<f32>(r + k);
+  return t;
+}
+
+/** Σ_k a[k]·r[k] over K elements (byte addresses a, r). */
+export function dot1(a: usize, r: usize, K: i32): f32 {
+  const kb = <usize>K << 2;
+  let x0 = f32x4.splat(0), x1 = x0;
+  let k: usize = 0;
+  for (; k + 32 <= kb; k += 32) {
+    x0 = madd(x0, v128.load(a + k), v128.load(r + k));
+    x1 = madd(x1, v128.load(a + k, 16), v128.load(r + k, 16));
+  }
+  if (k + 16 <= kb) {
+    x0 = madd(x0, v128.load(a + k), v128.load(r + k));
+    k += 16;
+  }
+  const s = f32x4.add(x0, x1);
+  const h = (f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 2)) + (f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 3));
+  return h + tail(a, r, k, kb);
+}
+
+/** [a·r0, a·r1, a·r2, a·r3] over K elements, each exactly as dot1 computes it. */
+export function dot4(a: usize, r0: usize, r1: usize, r2: usize, r3: usize, K: i32): v128 {
+  const kb = <usize>K << 2;
+  const z = f32x4.splat(0);
+  let x00 = z, x01 = z, x10 = z, x11 = z, x20 = z, x21 = z, x30 = z, x31 = z;
+  let k: usize = 0;
+  for (; k + 32 <= kb; k += 32) {
+    const a0 = v128.load(a + k), a1 = v128.load(a + k, 16);
+    x00 = madd(x00, a0, v128.load(r0 + k)); x01 = madd(x01, a1, v128.load(r0 + k, 16));
+    x10 = madd(x10, a0, v128.load(r1 + k)); x11 = madd(x11, a1, v128.load(r1 + k, 16));
+    x20 = madd(x20, a0, v128.load(r2 + k)); x21 = madd(x21, a1, v128.load(r2 + k, 16));
+    x30 = madd(x30, a0, v128.load(r3 + k)); x31 = madd(x31, a1, v128.load(r3 + k, 16));
+  }
+  if (k + 16 <= kb) {
+    const a0 = v128.load(a + k);
+    x00 = madd(x00, a0, v128.load(r0 + k));
+    x10 = madd(x10, a0, v128.load(r1 + k));
+    x20 = madd(x20, a0, v128.load(r2 + k));
+    x30 = madd(x30, a0, v128.load(r3 + k));
+    k += 16;
+  }
+  const s0 = f32x4.add(x00, x01), s1 = f32x4.add(x10, x11), s2 = f32x4.add(x20, x21), s3 = f32x4.add(x30, x31);
+  // lane sums (l0 + l2) + (l1 + l3) of s0..s3 at once
+  const u01 = f32x4.add(f32x4.shuffle(s0, s1, 0, 4, 1, 5), f32x4.shuffle(s0, s1, 2, 6, 3, 7));
+  const u23 = f32x4.add(f32x4.shuffle(s2, s3, 0, 4, 1, 5), f32x4.shuffle(s2, s3, 2, 6, 3, 7));
+  const h = f32x4.add(f32x4.shuffle(u01, u23, 0, 1, 4, 5), f32x4.shuffle(u01, u23, 2, 3, 6, 7));
+  if (k == kb) return f32x4.add(h, z);
+  let t = z;
+  t = f32x4.replace_lane(t, 0, tail(a, r0, k, kb));
+  t = f32x4.replace_lane(t, 1, tail(a, r1, k, kb));
+  t = f32x4.replace_lane(t, 2, tail(a, r2, k, kb));
+  t = f32x4.replace_lane(t, 3, tail(a, r3, k, kb));
+  return f32x4.add(h, t);
+}
+
+/** out[idx·os] (+)= v, for one result (os: output stride in bytes). */
+@inline function put(out: usize, os: usize, idx: i32, v: f32, acc: bool): void {
+  const p = out + <usize>idx * os;
+  store<f32>(p, acc ? load<f32>(p) + v : v);
+}
+
+/**
+ * For the `count` entries at `ent` (stride es bytes, each starting with an i32 row index idx):
+ * out[idx] (+)= a · (row idx of r), r's row stride ld bytes, over K elements; out's stride os.
+ */
+export function dotRows(a: usize, K: i32, ent: usize, es: usize, count: i32, r: usize, ld: usize,
+  out: usize, os: usize, acc: bool): void {
+  let e = 0;
+  let p = ent;
+  for (; e + 4 <= count; e += 4) {
+    const j0 = load<i32>(p), j1 = load<i32>(p + es), j2 = load<i32>(p + 2 * es), j3 = load<i32>(p + 3 * es);
+    p += 4 * es;
+    const v = dot4(a, r + <usize>j0 * ld, r + <usize>j1 * ld, r + <usize>j2 * ld, r + <usize>j3 * ld, K);
+    put(out, os, j0, f32x4.extract_lane(v, 0), acc);
+    put(out, os, j1, f32x4.extract_lane(v, 1), acc);
+    put(out, os, j2, f32x4.extract_lane(v, 2), acc);
+    put(out, os, j3, f32x4.extract_lane(v, 3), acc);
+  }
+  for (; e < count; e++) {
+    const j = load<i32>(p);
+    p += es;
+    put(out, os, j, dot1(a, r + <usize>j * ld, K), acc);
+  }
+}
+
+/**
+ * For each of `rows` lists (CSR `start`, entries `ent` of es bytes led by an index j): at out
+ * row b (stride outLd bytes), entry j (stride os bytes): a_b · r_j (a_b: row b of a, stride
+ * aLd; r_j: row j of r, stride rLd), over K elements. dot(u, v) = dot(v, u) bit for bit, so the
+ * roles of a and r may be swapped (with the output strides) without changing a result.
+ */
+export function dotLists(rows: i32, K: i32, start: usize, ent: usize, es: usize, a: usize, aLd: usize,
+  r: usize, rLd: usize, out: usize, outLd: usize, os: usize, acc: bool): void {
+  for (let b = 0; b < rows; b++) {
+    const s = load<i32>(at(start, b));
+    const count = load<i32>(at(start, b + 1)) - s;
+    if (count > 0) dotRows(a + <usize>b * aLd, K, ent + <usize>s * es, es, count, r, rLd, out + <usize>b * outLd, os, acc);
+  }
+}

@@ -1,0 +1,152 @@
+// A pool of worker threads that call exports of one WebAssembly module on one shared memory.
+// Node-only (worker_threads); the browser runs the same kernels on the main thread.
+//
+// Each worker instantiates the same compiled module against the same shared WebAssembly.Memory,
+// so a kernel call in a worker reads and writes the caller's arrays in place. A parallel call is
+// a list of tasks (export name + numeric arguments, usually pointers into the memory and the
+// sizes of one block of rows); task 0 runs on the calling thread, task i on worker i − 1. Blocks
+// are disjoint and every output element is computed by exactly one task in the same order as a
+// single-threaded call would, so results do not depend on the number of threads.
+//
+// Dispatch uses Atomics on a small control buffer (no message passing per call): the caller
+// writes a task, flips the worker's flag and notifies; the worker spins briefly, then waits.
+
+import { Worker } from "node:worker_threads";
+
+/** One export call: the export's name and its arguments (numbers only). */
+export interface WasmTask {
+  fn: string;
+  args: number[];
+}
+
+const MAX_ARGS = 16;
+const SLOT = 4 + 2 * MAX_ARGS; // Int32 words per worker: flag, fn index, argc, ok, then args as f64 (2 words each)
+const IDLE = 0;
+const READY = 1;
+const DONE = 2;
+const QUIT = 3;
+
+// The worker's program, plain JavaScript so it runs the same from sources and from the build.
+const WORKER_SOURCE = `
+const { workerData } = require("node:worker_threads");
+const { module, memory, control, names, slot, maxArgs, spin } = workerData;
+const ctrl = new Int32Array(control);
+const f64 = new Float64Array(control);
+const base = slot * ${SLOT};
+const imports = { env: { memory, abort() { throw new Error("wasm abort"); }, seed: () => 0 } };
+const instance = new WebAssembly.Instance(module, imports);
+const fns = names.map((n) => instance.exports[n]);
+for (;;) {
+  let flag = Atomics.load(ctrl, base);
+  for (let i = 0; i < spin && flag !== ${READY} && flag !== ${QUIT}; i++) flag = Atomics.load(ctrl, base);
+  while (flag !== ${READY} && flag !== ${QUIT}) {
+    Atomics.wait(ctrl, base, flag);
+    flag = Atomics.load(ctrl, base);
+  }
+  if (flag === ${QUIT}) break;
+  const fn = fns[ctrl[base + 1]];
+  const argc = ctrl[base + 2];
+  const a = [];
+  for (let i = 0; i < argc; i++) a.push(f64[base / 2 + 2 + i]);
+  let ok = 1;
+  try { fn(...a); } catch (e) { ok = 0; }
+  ctrl[base + 3] = ok;
+  Atomics.store(ctrl, base, ${DONE});
+  Atomics.notify(ctrl, base);
+}
+`;
+
+export interface WasmPoolOptions {
+  /** Total threads including the calling one (≥ 1). */
+  threads: number;
+  /** A compiled WebAssembly.Module importing `env.memory`. */
+  module: object;
+  /** The shared WebAssembly.Memory the calling thread's instance uses. */
+  memory: object;
+  /** The export names tasks may call. */
+  exports: string[];
+  /** Busy-wait iterations before a worker sleeps (lower latency for small calls). Default 20000. */
+  spin?: number;
+}
+
+export class WasmPool {
+  readonly threads: number;
+  private readonly workers: Worker[] = [];
+  private readonly ctrl: Int32Array;
+  private readonly f64: Float64Array;
+  private readonly index = new Map<string, number>();
+  private readonly local: Record<string, (...a: number[]) => unknown>;
+  private closed = false;
+
+  private constructor(opts: WasmPoolOptions, local: Record<string, (...a: number[]) => unknown>) {
+    this.threads = opts.threads;
+    this.local = local;
+    opts.exports.forEach((n, i) => this.index.set(n, i));
+    const control = new SharedArrayBuffer(Math.max(1, opts.threads - 1) * SLOT * 4 + 16);
+    this.ctrl = new Int32Array(control);
+    this.f64 = new Float64Array(control);
+    for (let w = 0; w < opts.threads - 1; w++) {
+      const worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: {
+          module: opts.module, memory: opts.memory, control, names: opts.exports, slot: w, maxArgs: MAX_ARGS,
+          spin: opts.spin ?? 20000,
+        },
+      });
+      worker.unref(); // an idle pool never keeps the process alive
+      this.workers.push(worker);
+    }
+  }
+
+  /** Start `threads − 1` workers; `local` holds the calling thread's instance exports. */
+  static create(opts: WasmPoolOptions, local: Record<string, (...a: number[]) => unknown>): WasmPool {
+    if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`threads: expected an integer ≥ 1, got ${opts.threads}`);
+    return new WasmPool(opts, local);
+  }
+
+  /**
+   * Run tasks in parallel: task 0 here, task i on worker i − 1 (at most `threads` tasks). Returns
+   * when all are done. Throws if any task failed.
+   */
+  run(tasks: WasmTask[]): void {
+    if (this.closed) throw new Error("WasmPool: used after close()");
+    if (tasks.length > this.threads) throw new RangeError(`WasmPool: ${tasks.length} tasks for ${this.threads} threads`);
+    const { ctrl, f64 } = this;
+    for (let i = 1; i < tasks.length; i++) {
+      const t = tasks[i];
+      const base = (i - 1) * SLOT;
+      const fn = this.index.get(t.fn);
+      if (fn === undefined) throw new Error(`WasmPool: unknown export ${t.fn}`);
+      if (t.args.length > MAX_ARGS) throw new RangeError(`WasmPool: too many arguments for ${t.fn}`);
+      ctrl[base + 1] = fn;
+      ctrl[base + 2] = t.args.length;
+      for (let k = 0; k < t.args.length; k++) f64[base / 2 + 2 + k] = t.args[k];
+      Atomics.store(ctrl, base, READY);
+      Atomics.notify(ctrl, base);
+    }
+    if (tasks.length > 0) this.local[tasks[0].fn](...tasks[0].args);
+    let failed = false;
+    for (let i = 1; i < tasks.length; i++) {
+      const base = (i - 1) * SLOT;
+      let flag = Atomics.load(ctrl, base);
+      while (flag !== DONE) {
+        Atomics.wait(ctrl, base, flag, 1000);
+        flag = Atomics.load(ctrl, base);
+      }
+      if (ctrl[base + 3] !== 1) failed = true;
+      Atomics.store(ctrl, base, IDLE);
+    }
+    if (failed) throw new Error("WasmPool: a task failed in a worker");
+  }
+
+  /** Stop the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (let w = 0; w < this.workers.length; w++) {
+      Atomics.store(this.ctrl, w * SLOT, QUIT);
+      Atomics.notify(this.ctrl, w * SLOT);
+    }
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

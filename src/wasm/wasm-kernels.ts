@@ -1,0 +1,421 @@
+// The WebAssembly SIMD kernels (assembly/, built into kernels-wasm.generated.ts by
+// scripts/build-wasm.mjs) behind the Kernels interface, for Node and browsers alike: no Node
+// built-ins, only the global WebAssembly API.
+//
+// Memory. The kernels run on one WebAssembly.Memory, shared when the host has SharedArrayBuffer
+// (so a worker pool can later run kernels on the same memory) and plain otherwise. A small
+// allocator hands out Float32Array views into that memory (alloc/free) for long-lived arrays —
+// weights, gradients — which kernel calls then read and write in place. Any other Float32Array
+// argument is copied into a scratch region, and outputs (with C's old contents when
+// accumulating) are copied back. A shared memory's buffer never detaches when the memory grows
+// (the grown memory comes with a new SharedArrayBuffer object; every one is remembered), but a
+// plain memory's does, so with a plain memory alloc() returns ordinary arrays and every call
+// copies. Float64Array arguments (used by the float64 tests) go to the TypeScript kernels.
+//
+// The arrays of one call must not overlap, except inputs with inputs.
+
+import { ShapeError, StateError, ValueError } from "../core/errors.js";
+import { jsKernels, type Kernels } from "../kernels/backend.js";
+import type { FloatArray } from "../core/buffer.js";
+import { WASM_BASE64, WASM_MAXIMUM_PAGES, WASM_PLAIN_BASE64 } from "./kernels-wasm.generated.js";
+
+// ---------------------------------------------------------------------------------------------
+// The parts of the WebAssembly JavaScript API used here (the project's TypeScript libraries do
+// not declare it), reached through globalThis so a host without WebAssembly simply has none.
+
+/** A WebAssembly.Memory. */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  grow(pages: number): number;
+}
+
+/** The kernel module's exports (addresses in bytes, sizes in elements, flags as 0/1). */
+export interface KernelExports {
+  heapBase(): number;
+  scratchBytes(kind: number, d0: number, d1: number, d2: number): number;
+  gemmNN(M: number, N: number, K: number, a: number, b: number, c: number, acc: number, scratch: number): void;
+  gemmNT(M: number, N: number, K: number, a: number, b: number, c: number, acc: number, scratch: number): void;
+  gemmTN(M: number, N: number, K: number, a: number, b: number, c: number, acc: number, scratch: number): void;
+  eventGemmNN(B: number, N: number, H: number, y: number, R: number, q: number, acc: number, scratch: number): number;
+  eventGemmTN(H: number, N: number, B: number, y: number, dq: number, dR: number, scratch: number): number;
+  maskedGemmNT(B: number, H: number, N: number, dq: number, R: number, mask: number, out: number, scratch: number): number;
+}
+
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  compile(bytes: Uint8Array): Promise<object>;
+  instantiate(module: object, imports: object): Promise<{ exports: unknown }>;
+  Memory: new (desc: { initial: number; maximum: number; shared?: boolean }) => WasmMemory;
+}
+
+function wasmApi(): WasmApi | undefined {
+  return (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+}
+
+/** The compiled module, its memory and exports: what a worker pool needs to run the same kernels. */
+export interface WasmHandle {
+  /** A WebAssembly.Module; instantiate it with `{ env: { memory } }`. */
+  readonly module: object;
+  readonly memory: WasmMemory;
+  readonly exports: KernelExports;
+  /** Whether the memory is shared (instances on other threads can use it). */
+  readonly shared: boolean;
+}
+
+/** Kernels whose arrays can live in WebAssembly memory. */
+export interface WasmKernels extends Kernels {
+  /**
+   * A zeroed Float32Array of n elements inside the kernels' memory (64-byte aligned) that kernel
+   * calls use in place; with a non-shared memory, an ordinary array (calls copy it).
+   */
+  alloc(n: number): Float32Array;
+  /** Return an array from alloc(); using it afterwards is an error. */
+  free(a: Float32Array): void;
+  /** Current size of the kernels' memory in bytes. */
+  memoryBytes(): number;
+  readonly wasm: WasmHandle;
+}
+
+export interface WasmKernelOptions {
+  /** Initial memory in 64 KiB pages (default 256, 16 MiB). */
+  initialPages?: number;
+  /** Largest memory in pages (default 16384, 1 GiB; at most the module's 65536). */
+  maximumPages?: number;
+  /** Use a shared memory: default where SharedArrayBuffer exists; false forces a plain memory. */
+  shared?: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feature detection
+
+// A module with one function returning v128.const 0: valid exactly where SIMD is supported.
+const SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
+  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+  0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, // code section: one body, no locals, v128.const
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0x0b, // end
+]);
+
+let simdCache: boolean | undefined;
+
+/** Whether this host runs WebAssembly with SIMD (128-bit). */
+export function simdSupported(): boolean {
+  if (simdCache === undefined) {
+    const api = wasmApi();
+    try {
+      simdCache = api !== undefined && api.validate(SIMD_PROBE);
+    } catch {
+      simdCache = false;
+    }
+  }
+  return simdCache;
+}
+
+function decodeBase64(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+const PAGE = 65536;
+const ALIGN = 64;
+const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+// ---------------------------------------------------------------------------------------------
+// Allocator: first fit over an address-ordered free list, neighbours merged on free; the memory
+// grows when nothing fits.
+
+class Heap {
+  private readonly free: { at: number; size: number }[] = [];
+  private readonly used = new Map<number, number>();
+  private top: number;
+
+  constructor(private readonly memory: WasmMemory, base: number, private readonly maxPages: number,
+    private readonly onGrow: () => void) {
+    this.top = alignUp(base);
+    const end = memory.buffer.byteLength;
+    if (end > this.top) this.free.push({ at: this.top, size: end - this.top });
+    this.top = Math.max(this.top, end);
+  }
+
+  /** Byte address of a new block of at least `bytes` bytes (64-byte aligned). */
+  alloc(bytes: number): number {
+    const size = alignUp(Math.max(bytes, 1));
+    let i = this.free.findIndex((b) => b.size >= size);
+    if (i < 0) {
+      this.grow(size);
+      i = this.free.findIndex((b) => b.size >= size);
+    }
+    const block = this.free[i];
+    const at = block.at;
+    if (block.size === size) this.free.splice(i, 1);
+    else {
+      block.at += size;
+      block.size -= size;
+    }
+    this.used.set(at, size);
+    return at;
+  }
+
+  /** Whether `at` is the address of a live block. */
+  owns(at: number): boolean {
+    return this.used.has(at);
+  }
+
+  release(at: number): void {
+    const size = this.used.get(at);
+    if (size === undefined) throw new StateError("free", "a live block", `address ${at}`);
+    this.used.delete(at);
+    let i = 0;
+    while (i < this.free.length && this.free[i].at < at) i++;
+    this.free.splice(i, 0, { at, size });
+    const next = this.free[i + 1];
+    if (next && at + size === next.at) {
+      this.free[i].size += next.size;
+      this.free.splice(i + 1, 1);
+    }
+    const prev = this.free[i - 1];
+    if (prev && prev.at + prev.size === at) {
+      prev.size += this.free[i].size;
+      this.free.splice(i, 1);
+    }
+  }
+
+  /** Grow the memory so a free block of `size` bytes ends at the top. */
+  private grow(size: number): void {
+    const last = this.free[this.free.length - 1];
+    const tail = last && last.at + last.size === this.top ? last.size : 0;
+    const pagesNow = this.top / PAGE;
+    // at least what is missing, at least an eighth of the memory, to amortize growth
+    const pages = Math.max(Math.ceil((size - tail) / PAGE), Math.ceil(pagesNow / 8));
+    const room = this.maxPages - pagesNow;
+    const grant = Math.min(pages, room);
+    if (grant * PAGE + tail < size) {
+      throw new StateError("WebAssembly memory", `room for ${size} more bytes (maximum ${this.maxPages} pages)`,
+        `${this.top} bytes in use or fragmented`);
+    }
+    this.memory.grow(grant);
+    if (tail > 0) last.size += grant * PAGE;
+    else this.free.push({ at: this.top, size: grant * PAGE });
+    this.top += grant * PAGE;
+    this.onGrow();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel object
+
+const KIND_GEMM = 0;
+const KIND_EVENT_NN = 1;
+const KIND_EVENT_TN = 2;
+const KIND_MASKED_NT = 3;
+
+const IN = 1;
+const OUT = 2;
+
+/** One array argument of a call: the array, its element offset and extent, IN and/or OUT. */
+type Operand = [a: FloatArray, off: number, len: number, io: number, name: string];
+
+function checkDims(dims: number[]): void {
+  for (const d of dims) {
+    if (!Number.isInteger(d) || d < 0) throw new ShapeError("size", "an integer ≥ 0", String(d));
+  }
+}
+
+function checkExtent(o: Operand): void {
+  const [a, off, len, , name] = o;
+  if (!Number.isInteger(off) || off < 0 || off + len > a.length) {
+    throw new ShapeError(name, `${off + len} elements (offset ${off} + ${len})`, `an array of length ${a.length} and offset ${off}`);
+  }
+}
+
+class WasmKernelsImpl implements WasmKernels {
+  readonly name = "wasm-simd";
+  readonly eventCrossover = 0.3;
+  readonly wasm: WasmHandle;
+  private readonly ex: KernelExports;
+  private readonly heap: Heap;
+  /** Every buffer object of the shared memory handed out so far (a grown memory has a new one). */
+  private readonly buffers = new WeakSet<object>();
+  private f32!: Float32Array;
+  private work = 0;
+  private workBytes = 0;
+
+  constructor(handle: WasmHandle, maxPages: number) {
+    this.wasm = handle;
+    this.ex = handle.exports;
+    this.refresh();
+    this.heap = new Heap(handle.memory, this.ex.heapBase(), maxPages, () => this.refresh());
+  }
+
+  private refresh(): void {
+    const buffer = this.wasm.memory.buffer;
+    if (this.wasm.shared) this.buffers.add(buffer);
+    this.f32 = new Float32Array(buffer);
+  }
+
+  private isView(a: FloatArray): boolean {
+    return this.wasm.shared && this.buffers.has(a.buffer);
+  }
+
+  alloc(n: number): Float32Array {
+    if (!Number.isInteger(n) || n < 0) throw new ValueError("n", "an integer ≥ 0", String(n));
+    if (!this.wasm.shared) return new Float32Array(n);
+    const at = this.heap.alloc(n * 4);
+    this.f32.fill(0, at >> 2, (at >> 2) + n);
+    return new Float32Array(this.f32.buffer, at, n);
+  }
+
+  free(a: Float32Array): void {
+    if (!this.wasm.shared) return;
+    if (!this.isView(a) || !this.heap.owns(a.byteOffset)) {
+      throw new ValueError("a", "an array returned by alloc() and not yet freed", "another array");
+    }
+    this.heap.release(a.byteOffset);
+  }
+
+  memoryBytes(): number {
+    return this.wasm.memory.buffer.byteLength;
+  }
+
+  /**
+   * Run one export: place every operand (in place, or copied into the work region), give the
+   * export the addresses and `scratch` bytes of scratch after them, copy outputs back.
+   */
+  private run(ops: Operand[], scratch: number, call: (ptr: number[], scratchAt: number) => number): number {
+    let staged = 0;
+    for (const o of ops) {
+      checkExtent(o);
+      if (!this.isView(o[0])) staged += alignUp(o[2] * 4);
+    }
+    const need = staged + alignUp(scratch);
+    if (need > this.workBytes) {
+      if (this.workBytes > 0) this.heap.release(this.work);
+      this.workBytes = Math.max(need, Math.ceil(this.workBytes * 1.5));
+      this.work = this.heap.alloc(this.workBytes);
+    }
+    const f32 = this.f32;
+    const ptr: number[] = [];
+    let next = this.work;
+    for (const [a, off, len, io] of ops) {
+      if (this.isView(a)) {
+        ptr.push(a.byteOffset + off * 4);
+        continue;
+      }
+      ptr.push(next);
+      if (io & IN) f32.set(a.subarray(off, off + len), next >> 2);
+      next += alignUp(len * 4);
+    }
+    const result = call(ptr, next);
+    ops.forEach(([a, off, len, io], i) => {
+      if (io & OUT && !this.isView(a)) a.set(f32.subarray(ptr[i] >> 2, (ptr[i] >> 2) + len), off);
+    });
+    return result;
+  }
+
+  private gemm(which: "gemmNN" | "gemmNT" | "gemmTN", M: number, N: number, K: number, A: FloatArray, aOff: number,
+    B: FloatArray, bOff: number, C: FloatArray, cOff: number, accumulate: boolean): void {
+    if (!(A instanceof Float32Array && B instanceof Float32Array && C instanceof Float32Array) || M * N * K === 0) {
+      jsKernels[which](M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+      return;
+    }
+    checkDims([M, N, K]);
+    const ops: Operand[] = [[A, aOff, M * K, IN, "A"], [B, bOff, K * N, IN, "B"], [C, cOff, M * N, accumulate ? IN | OUT : OUT, "C"]];
+    this.run(ops, this.ex.scratchBytes(KIND_GEMM, M, N, K), (p, s) => {
+      this.ex[which](M, N, K, p[0], p[1], p[2], accumulate ? 1 : 0, s);
+      return 0;
+    });
+  }
+
+  gemmNN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
+    C: FloatArray, cOff: number, accumulate: boolean): void {
+    this.gemm("gemmNN", M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+  }
+
+  gemmNT(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
+    C: FloatArray, cOff: number, accumulate: boolean): void {
+    this.gemm("gemmNT", M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+  }
+
+  gemmTN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
+    C: FloatArray, cOff: number, accumulate: boolean): void {
+    this.gemm("gemmTN", M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+  }
+
+  eventGemmNN(B: number, N: number, H: number, y: FloatArray, yOff: number, R: FloatArray, rOff: number,
+    q: FloatArray, qOff: number, accumulate: boolean): number {
+    if (!(y instanceof Float32Array && R instanceof Float32Array && q instanceof Float32Array) || B * N * H === 0) {
+      return jsKernels.eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate);
+    }
+    checkDims([B, N, H]);
+    const ops: Operand[] = [[y, yOff, B * H, IN, "y"], [R, rOff, H * N, IN, "R"], [q, qOff, B * N, accumulate ? IN | OUT : OUT, "q"]];
+    const events = this.run(ops, this.ex.scratchBytes(KIND_EVENT_NN, B, H, 0),
+      (p, s) => this.ex.eventGemmNN(B, N, H, p[0], p[1], p[2], accumulate ? 1 : 0, s));
+    return events * N;
+  }
+
+  eventGemmTN(H: number, N: number, B: number, y: FloatArray, yOff: number, dq: FloatArray, dqOff: number,
+    dR: FloatArray, dROff: number): number {
+    if (!(y instanceof Float32Array && dq instanceof Float32Array && dR instanceof Float32Array) || B * N * H === 0) {
+      return jsKernels.eventGemmTN(H, N, B, y, yOff, dq, dqOff, dR, dROff);
+    }
+    checkDims([H, N, B]);
+    const ops: Operand[] = [[y, yOff, B * H, IN, "y"], [dq, dqOff, B * N, IN, "dq"], [dR, dROff, H * N, IN | OUT, "dR"]];
+    const events = this.run(ops, this.ex.scratchBytes(KIND_EVENT_TN, B, H, 0),
+      (p, s) => this.ex.eventGemmTN(H, N, B, p[0], p[1], p[2], s));
+    return events * N;
+  }
+
+  maskedGemmNT(B: number, H: number, N: number, dq: FloatArray, dqOff: number, R: FloatArray, rOff: number,
+    mask: FloatArray, maskOff: number, out: FloatArray, outOff: number): number {
+    const f32 = dq instanceof Float32Array && R instanceof Float32Array && mask instanceof Float32Array && out instanceof Float32Array;
+    if (!f32 || B * N * H === 0) return jsKernels.maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff);
+    checkDims([B, H, N]);
+    const ops: Operand[] = [[dq, dqOff, B * N, IN, "dq"], [R, rOff, H * N, IN, "R"], [mask, maskOff, B * H, IN, "mask"],
+      [out, outOff, B * H, OUT, "out"]];
+    const active = this.run(ops, this.ex.scratchBytes(KIND_MASKED_NT, B, H, 0),
+      (p, s) => this.ex.maskedGemmNT(B, H, N, p[0], p[1], p[2], p[3], s));
+    return active * N;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+function canShare(): boolean {
+  return typeof SharedArrayBuffer === "function";
+}
+
+/**
+ * Compile and instantiate the kernels. Resolves to null where WebAssembly SIMD is missing; the
+ * TypeScript kernels (jsKernels) serve there.
+ */
+export async function loadWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernels | null> {
+  const api = wasmApi();
+  if (!api || !simdSupported()) return null;
+  const initial = opts.initialPages ?? 256;
+  const maximum = opts.maximumPages ?? 16384;
+  if (!Number.isInteger(maximum) || maximum < 1 || maximum > WASM_MAXIMUM_PAGES) {
+    throw new ValueError("maximumPages", `an integer in [1, ${WASM_MAXIMUM_PAGES}]`, String(maximum));
+  }
+  if (!Number.isInteger(initial) || initial < 1 || initial > maximum) {
+    throw new ValueError("initialPages", `an integer in [1, maximumPages = ${maximum}]`, String(initial));
+  }
+  let memory: WasmMemory | null = null;
+  if (opts.shared ?? canShare()) {
+    try {
+      memory = new api.Memory({ initial, maximum, shared: true });
+    } catch {
+      memory = null; // e.g. a page that is not cross-origin isolated: use a plain memory
+    }
+  }
+  const shared = memory !== null;
+  memory ??= new api.Memory({ initial, maximum });
+  const module = await api.compile(decodeBase64(shared ? WASM_BASE64 : WASM_PLAIN_BASE64));
+  const instance = await api.instantiate(module, { env: { memory } });
+  const handle: WasmHandle = { module, memory, exports: instance.exports as KernelExports, shared };
+  return new WasmKernelsImpl(handle, maximum);
+}
