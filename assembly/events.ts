@@ -5,7 +5,8 @@
 // blocking depend only on the sizes and never change the order of a sum.
 
 import { align16, at, byColumn, chunkRows } from "./common";
-import { accumLists, dotLists, scatterRows } from "./rows";
+import { KC } from "./gemm";
+import { accumLists, accumRows, dotLists, scatterRows } from "./rows";
 
 /** Scratch layout of a list build: start table (rows + 1), cursors, entries. */
 @inline function cursorsAt(scratch: usize, rows: i32): usize {
@@ -58,23 +59,21 @@ export function eventNN(B: i32, N: i32, H: i32, y: usize, R: usize, q: usize, ac
   const ld = <usize>N << 2;
   const columns = byColumn(B, H, N);
   const start = scratch;
-  const cursor = listCursors(scratch, B, H);
   const ent = listEntries(scratch, B, H);
   let total = 0;
   for (let b0 = 0; b0 < B; b0 += rowsPer) {
     const rows = min(rowsPer, B - b0);
     const qc = q + <usize>b0 * ld;
     if (!acc) memory.fill(qc, 0, <usize>rows * ld);
+    total += chunkLists(y, B, H, b0, rows, columns, true, scratch);
     if (columns) {
       // each row of R once, added into every q row whose event it is
-      total += columnLists(y, H, b0, rows, start, cursor, ent);
       for (let j = 0; j < H; j++) {
         const s = load<i32>(at(start, j));
         const count = load<i32>(at(start, j + 1)) - s;
         if (count > 0) scatterRows(R + <usize>j * ld, N, ent + (<usize>s << 3), count, qc, ld);
       }
     } else {
-      total += rowLists(y, H, b0, rows, start, ent, true);
       accumLists(rows, N, start, ent, R, ld, qc, ld);
     }
   }
@@ -100,7 +99,7 @@ function rowLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, ent: usize
 }
 
 // The scratch of the lists of a [B, H] operand, by row or by column, chunk by chunk: a start
-// table for max(chunk rows, H) lists, H cursors, then the entries (pairs).
+// table for max(chunk rows, H) lists, 2H cursors (columnLists), then the entries (pairs).
 @inline function listTables(B: i32, H: i32): i32 {
   return max(chunkRows(B, H, 8), H);
 }
@@ -108,24 +107,35 @@ function rowLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, ent: usize
   return cursorsAt(scratch, listTables(B, H));
 }
 @inline function listEntries(scratch: usize, B: i32, H: i32): usize {
-  return entriesAt(scratch, listTables(B, H), H);
+  return entriesAt(scratch, listTables(B, H), 2 * H);
 }
 function listScratch(B: i32, H: i32): usize {
-  return listBytes(listTables(B, H), H, <usize>chunkRows(B, H, 8) * <usize>H, 8);
+  return listBytes(listTables(B, H), 2 * H, <usize>chunkRows(B, H, 8) * <usize>H, 8);
+}
+
+/**
+ * The lists of the nonzeros of rows [b0, b0 + rows) of y [B, H] in that layout: by column
+ * (pairs), or by row (pairs, or indices when not `pairs`). Returns the number of nonzeros.
+ */
+function chunkLists(y: usize, B: i32, H: i32, b0: i32, rows: i32, columns: bool, pairs: bool, scratch: usize): i32 {
+  const ent = listEntries(scratch, B, H);
+  if (columns) return columnLists(y, H, b0, rows, scratch, listCursors(scratch, B, H), ent);
+  return rowLists(y, H, b0, rows, scratch, ent, pairs);
 }
 
 /**
  * Lists by column of the nonzeros of y rows [b0, b0 + rows) (stride H): for each column j, the
  * pairs (row − b0, y[row, j]) in increasing row order (a stable counting sort), CSR table in
- * `start` (H + 1), `cursor` scratch for H. Returns the number of nonzeros.
+ * `start` (H + 1); `cursor` is scratch for 2H i32. Returns the number of nonzeros.
  */
 function columnLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, cursor: usize, ent: usize): i32 {
+  const idx = at(cursor, H); // one row's nonzero columns
   memory.fill(start, 0, (<usize>H + 1) << 2);
   let e = 0;
   for (let r = 0; r < rows; r++) {
-    const n = appendNonzeros(at(y, <usize>(b0 + r) * <usize>H), H, ent, 0, false);
+    const n = appendNonzeros(at(y, <usize>(b0 + r) * <usize>H), H, idx, 0, false);
     for (let t = 0; t < n; t++) {
-      const p = at(start, load<i32>(at(ent, t)) + 1);
+      const p = at(start, load<i32>(at(idx, t)) + 1);
       store<i32>(p, load<i32>(p) + 1);
     }
     e += n;
@@ -137,14 +147,14 @@ function columnLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, cursor:
   }
   for (let r = 0; r < rows; r++) {
     const yr = at(y, <usize>(b0 + r) * <usize>H);
-    for (let j = 0; j < H; j++) {
-      const v = load<f32>(at(yr, j));
-      if (v == 0) continue;
+    const n = appendNonzeros(yr, H, idx, 0, false);
+    for (let t = 0; t < n; t++) {
+      const j = load<i32>(at(idx, t));
       const c = load<i32>(at(cursor, j));
       store<i32>(at(cursor, j), c + 1);
       const p = ent + (<usize>c << 3);
       store<i32>(p, r);
-      store<f32>(p, v, 4);
+      store<f32>(p, load<f32>(at(yr, j)), 4);
     }
   }
   return e;
@@ -157,14 +167,12 @@ function columnLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, cursor:
 export function eventTN(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, scratch: usize): i32 {
   const rowsPer = chunkRows(B, H, 8);
   const ld = <usize>N << 2;
-  const start = scratch;
-  const cursor = listCursors(scratch, B, H);
   const ent = listEntries(scratch, B, H);
   let total = 0;
   for (let b0 = 0; b0 < B; b0 += rowsPer) {
     const rows = min(rowsPer, B - b0);
-    total += columnLists(y, H, b0, rows, start, cursor, ent);
-    accumLists(H, N, start, ent, dq + <usize>b0 * ld, ld, dR, ld);
+    total += chunkLists(y, B, H, b0, rows, true, true, scratch);
+    accumLists(H, N, scratch, ent, dq + <usize>b0 * ld, ld, dR, ld);
   }
   return total;
 }
@@ -182,8 +190,6 @@ export function maskedNT(B: i32, H: i32, N: i32, dq: usize, R: usize, mask: usiz
   const ld = <usize>N << 2;
   const ldo = <usize>H << 2;
   const columns = byColumn(B, H, N);
-  const start = scratch;
-  const cursor = listCursors(scratch, B, H);
   const ent = listEntries(scratch, B, H);
   let total = 0;
   for (let b0 = 0; b0 < B; b0 += rowsPer) {
@@ -191,14 +197,10 @@ export function maskedNT(B: i32, H: i32, N: i32, dq: usize, R: usize, mask: usiz
     const oc = out + <usize>b0 * ldo;
     const dqc = dq + <usize>b0 * ld;
     memory.fill(oc, 0, <usize>rows * ldo);
-    if (columns) {
-      // each row of R once, against the rows of dq that need it
-      total += columnLists(mask, H, b0, rows, start, cursor, ent);
-      dotLists(H, N, start, ent, 8, R, ld, dqc, ld, oc, 4, ldo, false);
-    } else {
-      total += rowLists(mask, H, b0, rows, start, ent, false);
-      dotLists(rows, N, start, ent, 4, dqc, ld, R, ld, oc, ldo, 4, false);
-    }
+    total += chunkLists(mask, B, H, b0, rows, columns, false, scratch);
+    // by column: each row of R once, against the rows of dq that need it
+    if (columns) dotLists(H, N, scratch, ent, 8, R, ld, dqc, ld, oc, 4, ldo, false);
+    else dotLists(rows, N, scratch, ent, 4, dqc, ld, R, ld, oc, ldo, 4, false);
   }
   return total;
 }
@@ -208,26 +210,43 @@ export function maskedNTScratch(B: i32, H: i32): usize {
 }
 
 /**
- * C[M,N] (+)= op(A)·B for few rows M, B stored [K,N]: each row of C is a combination of the K
- * rows of B. tA: A stored [K,M] (else [M,K]).
+ * C[M,N] (+)= op(A)·B for few rows M (or a short reduction), B stored [K,N]: each row of C is a
+ * combination of the K rows of B. tA: A stored [K,M] (else [M,K]). The sums run as in the packed
+ * path — per block of KC rows of B from zero, each block's sum then added to C — so a row of C
+ * gets the same bits whichever path computes it, for any M.
  */
 export function fewRowsNN(tA: bool, M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
-  const start = scratch;
-  const ent = entriesAt(scratch, M, 0);
-  let e = 0;
+  const ld = <usize>N << 2;
+  const ent = scratch; // the list of row i of C: (k, op(A)[i, k]) for every k
+  const sum = ent + align16(<usize>K << 3); // one block's sums for one row of C
   for (let i = 0; i < M; i++) {
-    store<i32>(at(start, i), e);
     for (let k = 0; k < K; k++) {
-      const p = ent + (<usize>e << 3);
+      const p = ent + (<usize>k << 3);
       store<i32>(p, k);
       store<f32>(p, load<f32>(tA ? at(a, <usize>k * <usize>M + <usize>i) : at(a, <usize>i * <usize>K + <usize>k)), 4);
-      e++;
+    }
+    const ci = c + <usize>i * ld;
+    if (!acc && K <= KC) {
+      // one block, nothing to add it to: sum straight into the row
+      memory.fill(ci, 0, ld);
+      accumRows(ci, N, ent, K, b, ld);
+      continue;
+    }
+    for (let k0 = 0; k0 < K; k0 += KC) {
+      memory.fill(sum, 0, ld);
+      accumRows(sum, N, ent + (<usize>k0 << 3), min(KC, K - k0), b, ld);
+      if (k0 == 0 && !acc) memory.copy(ci, sum, ld);
+      else addInto(ci, sum, ld);
     }
   }
-  store<i32>(at(start, M), e);
-  const ld = <usize>N << 2;
-  if (!acc) memory.fill(c, 0, <usize>M * ld);
-  accumLists(M, N, start, ent, b, ld, c, ld);
+}
+
+/** dst[0:bytes] += src[0:bytes] (f32, bytes a multiple of 4). */
+function addInto(dst: usize, src: usize, bytes: usize): void {
+  const nv = bytes & ~(<usize>15);
+  let j: usize = 0;
+  for (; j < nv; j += 16) v128.store(dst + j, f32x4.add(v128.load(dst + j), v128.load(src + j)));
+  for (; j < bytes; j += 4) store<f32>(dst + j, load<f32>(dst + j) + load<f32>(src + j));
 }
 
 /** C[M,N] (+)= A[M,K]·B[N,K]ᵀ for few rows M: dot products of rows. */
@@ -245,8 +264,8 @@ export function fewRowsNT(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, 
 }
 
 /** Scratch of fewRowsNN. */
-export function fewRowsNNScratch(M: i32, K: i32): usize {
-  return listBytes(M, 0, <usize>M * <usize>K, 8);
+export function fewRowsNNScratch(N: i32, K: i32): usize {
+  return align16(<usize>K << 3) + (<usize>N << 2);
 }
 
 /** Scratch of fewRowsNT. */

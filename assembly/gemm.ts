@@ -6,7 +6,8 @@
 // absorbed by the packing: a row-major operand read along its rows is packed by 4×4 transposes,
 // one read along its columns by plain copies. Each element of C is the sum over k blocks of KC
 // (in order) of the products within the block (in order of k), so the result depends only on the
-// sizes. Products with one to three rows of C go through the row-list kernels instead (rows.ts).
+// sizes. Products with fewer than 8 rows of C, or (NN, TN) a reduction shorter than 8, go
+// through the row-list kernels instead (rows.ts, events.ts; thresholds in index.ts).
 
 import { at, madd } from "./common";
 

@@ -34,7 +34,7 @@ const KIND_EVENT_TN: i32 = 2;
  */
 export function scratchBytes(kind: i32, d0: i32, d1: i32, d2: i32): usize {
   if (kind == KIND_GEMM) {
-    const nn = fewNN(d0, d2) ? fewRowsNNScratch(d0, d2) : PACK_BYTES;
+    const nn = fewNN(d0, d2) ? fewRowsNNScratch(d1, d2) : PACK_BYTES;
     const nt = d0 < FEW_ROWS ? fewRowsNTScratch(d0, d1) : PACK_BYTES;
     return max(nn, nt);
   }

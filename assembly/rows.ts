@@ -11,49 +11,76 @@ import { at, madd } from "./common";
 // ---------------------------------------------------------------------------------------------
 // Accumulate: dst[0:n] += Σ_e coef_e · src[idx_e·ld + 0:n]
 
+/** Row pointer of list entry e (pairs at ent): src + idx·ld. */
+@inline function rowOf(ent: usize, e: i32, src: usize, ld: usize): usize {
+  return src + <usize>load<i32>(ent + (<usize>e << 3)) * ld;
+}
+
+/** Coefficient of list entry e. */
+@inline function coefOf(ent: usize, e: i32): f32 {
+  return load<f32>(ent + (<usize>e << 3), 4);
+}
+
+/** d + s0·r0[j] + s1·r1[j] + s2·r2[j] + s3·r3[j], in that order (j a byte offset). */
+@inline function add4(d: v128, j: usize, r0: usize, r1: usize, r2: usize, r3: usize,
+  s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  d = madd(d, s0, v128.load(r0 + j));
+  d = madd(d, s1, v128.load(r1 + j));
+  d = madd(d, s2, v128.load(r2 + j));
+  return madd(d, s3, v128.load(r3 + j));
+}
+
+/** The scalar add4 for the columns past the last whole vector. */
+@inline function add4s(d: f32, j: usize, r0: usize, r1: usize, r2: usize, r3: usize,
+  c0: f32, c1: f32, c2: f32, c3: f32): f32 {
+  d += c0 * load<f32>(r0 + j);
+  d += c1 * load<f32>(r1 + j);
+  d += c2 * load<f32>(r2 + j);
+  return d + c3 * load<f32>(r3 + j);
+}
+
 /**
  * dst[0:n] += Σ over `count` entries at `ent` of coef · (row idx of src), ld = row stride in
  * bytes. The sum for each element runs over the entries in list order, one rounded multiply and
- * one rounded add per entry, so the result does not depend on how entries are grouped below.
+ * one rounded add per entry, so the result does not depend on how entries are grouped below
+ * (eight at a time, then four, then one: each group loads and stores dst once).
  */
 export function accumRows(dst: usize, n: i32, ent: usize, count: i32, src: usize, ld: usize): void {
   const nv = <usize>(n & ~3) << 2; // bytes covered by whole vectors
   const nb = <usize>n << 2;
   let e = 0;
-  for (; e + 4 <= count; e += 4) {
-    const p = ent + (<usize>e << 3);
-    const p0 = src + <usize>load<i32>(p) * ld;
-    const p1 = src + <usize>load<i32>(p, 8) * ld;
-    const p2 = src + <usize>load<i32>(p, 16) * ld;
-    const p3 = src + <usize>load<i32>(p, 24) * ld;
-    const c0 = load<f32>(p, 4), c1 = load<f32>(p, 12), c2 = load<f32>(p, 20), c3 = load<f32>(p, 28);
+  for (; e + 8 <= count; e += 8) {
+    const r0 = rowOf(ent, e, src, ld), r1 = rowOf(ent, e + 1, src, ld), r2 = rowOf(ent, e + 2, src, ld), r3 = rowOf(ent, e + 3, src, ld);
+    const r4 = rowOf(ent, e + 4, src, ld), r5 = rowOf(ent, e + 5, src, ld), r6 = rowOf(ent, e + 6, src, ld), r7 = rowOf(ent, e + 7, src, ld);
+    const c0 = coefOf(ent, e), c1 = coefOf(ent, e + 1), c2 = coefOf(ent, e + 2), c3 = coefOf(ent, e + 3);
+    const c4 = coefOf(ent, e + 4), c5 = coefOf(ent, e + 5), c6 = coefOf(ent, e + 6), c7 = coefOf(ent, e + 7);
     const s0 = f32x4.splat(c0), s1 = f32x4.splat(c1), s2 = f32x4.splat(c2), s3 = f32x4.splat(c3);
+    const s4 = f32x4.splat(c4), s5 = f32x4.splat(c5), s6 = f32x4.splat(c6), s7 = f32x4.splat(c7);
     let j: usize = 0;
     for (; j < nv; j += 16) {
-      let d = v128.load(dst + j);
-      d = madd(d, s0, v128.load(p0 + j));
-      d = madd(d, s1, v128.load(p1 + j));
-      d = madd(d, s2, v128.load(p2 + j));
-      d = madd(d, s3, v128.load(p3 + j));
-      v128.store(dst + j, d);
+      const d = add4(v128.load(dst + j), j, r0, r1, r2, r3, s0, s1, s2, s3);
+      v128.store(dst + j, add4(d, j, r4, r5, r6, r7, s4, s5, s6, s7));
     }
     for (; j < nb; j += 4) {
-      let d = load<f32>(dst + j);
-      d += c0 * load<f32>(p0 + j);
-      d += c1 * load<f32>(p1 + j);
-      d += c2 * load<f32>(p2 + j);
-      d += c3 * load<f32>(p3 + j);
-      store<f32>(dst + j, d);
+      const d = add4s(load<f32>(dst + j), j, r0, r1, r2, r3, c0, c1, c2, c3);
+      store<f32>(dst + j, add4s(d, j, r4, r5, r6, r7, c4, c5, c6, c7));
     }
   }
+  for (; e + 4 <= count; e += 4) {
+    const r0 = rowOf(ent, e, src, ld), r1 = rowOf(ent, e + 1, src, ld), r2 = rowOf(ent, e + 2, src, ld), r3 = rowOf(ent, e + 3, src, ld);
+    const c0 = coefOf(ent, e), c1 = coefOf(ent, e + 1), c2 = coefOf(ent, e + 2), c3 = coefOf(ent, e + 3);
+    const s0 = f32x4.splat(c0), s1 = f32x4.splat(c1), s2 = f32x4.splat(c2), s3 = f32x4.splat(c3);
+    let j: usize = 0;
+    for (; j < nv; j += 16) v128.store(dst + j, add4(v128.load(dst + j), j, r0, r1, r2, r3, s0, s1, s2, s3));
+    for (; j < nb; j += 4) store<f32>(dst + j, add4s(load<f32>(dst + j), j, r0, r1, r2, r3, c0, c1, c2, c3));
+  }
   for (; e < count; e++) {
-    const p = ent + (<usize>e << 3);
-    const p0 = src + <usize>load<i32>(p) * ld;
-    const c0 = load<f32>(p, 4);
+    const r0 = rowOf(ent, e, src, ld);
+    const c0 = coefOf(ent, e);
     const s0 = f32x4.splat(c0);
     let j: usize = 0;
-    for (; j < nv; j += 16) v128.store(dst + j, madd(v128.load(dst + j), s0, v128.load(p0 + j)));
-    for (; j < nb; j += 4) store<f32>(dst + j, load<f32>(dst + j) + c0 * load<f32>(p0 + j));
+    for (; j < nv; j += 16) v128.store(dst + j, madd(v128.load(dst + j), s0, v128.load(r0 + j)));
+    for (; j < nb; j += 4) store<f32>(dst + j, load<f32>(dst + j) + c0 * load<f32>(r0 + j));
   }
 }
 

@@ -4,7 +4,11 @@
 // 750 → 1350 → 1350 → 750), a single GRU layer 1024 → 1024, and a 1024³ matmul.
 //
 //   node --import tsx bench/baselines.ts [--json] [--only pytorch,onnx,egru] [--threads 1,2]
-//        [--steps 200] [--warmup 20] [--train-steps 1] [--train-budget 30] [--no-export]
+//        [--steps 200] [--warmup 20] [--train-steps 1] [--train-budget 30] [--kernels auto|wasm|js]
+//        [--no-export]
+//
+// egru's rows use the kernels --kernels selects (as the egru command does: WebAssembly SIMD where
+// the host has it, by default); each row names them.
 //
 // Rows are { tool, what, threads, ms, … }: `what` names the same workload across tools, so rows
 // with equal `what` compare directly; `variant` tells egru's two streaming paths apart (step(),
@@ -13,7 +17,7 @@
 // after warm-up, the state carried from step to step. Training rows are forward + backward of the
 // stack (no optimiser update), loss = Σ output ⊙ G, B = 64, BPTT 70, as ms per step and tokens/s.
 // A training step that would exceed its time budget (egru: --train-budget seconds, default 30;
-// PyTorch: 20; egru's plain TypeScript kernels, or PyTorch on the reference BLAS, take minutes
+// PyTorch: 15; egru's plain TypeScript kernels, or PyTorch on the reference BLAS, take minutes
 // at T = 70) runs at a shorter T, which the row states in `T` and `note`; tokens/s is per token
 // and nearly independent of T. PyTorch rows name the BLAS library PyTorch ran on (`blas`):
 // Debian's PyTorch on the reference BLAS alone is no fair baseline (tools/bench_pytorch.py says
@@ -37,6 +41,7 @@ import { Rng } from "../src/core/rng.js";
 import { getKernels } from "../src/kernels/backend.js";
 import { EGRU, type EgruForwardResult, type EgruState } from "../src/layers/egru.js";
 import { GRU, type GruForwardResult, type GruTorchName, type GruState } from "../src/layers/gru.js";
+import { loadBestKernels, type KernelChoice } from "../src/wasm/select.js";
 
 type OrtModule = typeof import("onnxruntime-node");
 type OrtSession = import("onnxruntime-node").InferenceSession;
@@ -220,7 +225,7 @@ export interface PytorchOptions {
   warmup?: number;
   /** Timed training steps after one warm-up (default 3). */
   trainReps?: number;
-  /** Seconds one training step may take before T is cut below 70 (the script's default: 20). */
+  /** Seconds one training step may take before T is cut below 70 (the script's default: 15). */
   trainBudgetS?: number;
   /** Do not forward the script's progress to stderr (it is still shown if the script fails). */
   quiet?: boolean;
@@ -840,15 +845,16 @@ interface MainArgs {
   trainSteps: number;
   trainBudgetS: number;
   allowExport: boolean;
+  kernels: KernelChoice;
 }
 
 const USAGE = `usage: node --import tsx bench/baselines.ts [--json] [--only pytorch,onnx,egru] [--threads 1,2]
-       [--steps 200] [--warmup 20] [--train-steps 1] [--train-budget SECONDS] [--no-export]`;
+       [--steps 200] [--warmup 20] [--train-steps 1] [--train-budget SECONDS] [--kernels auto|wasm|js] [--no-export]`;
 
 function parseArgs(argv: string[]): MainArgs {
   const a: MainArgs = {
     json: false, only: new Set(["pytorch", "onnx", "egru"]), threads: [1, 2], steps: 200, warmup: 20,
-    trainSteps: 1, trainBudgetS: 30, allowExport: true,
+    trainSteps: 1, trainBudgetS: 30, allowExport: true, kernels: "auto",
   };
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -867,6 +873,11 @@ function parseArgs(argv: string[]): MainArgs {
     else if (f === "--warmup") a.warmup = int(f, argv[++i], 0);
     else if (f === "--train-steps") a.trainSteps = int(f, argv[++i], 1);
     else if (f === "--train-budget") a.trainBudgetS = int(f, argv[++i], 1);
+    else if (f === "--kernels") {
+      const k = argv[++i];
+      if (k !== "auto" && k !== "wasm" && k !== "js") throw new Error(`--kernels: expected auto, wasm or js, got ${k}\n${USAGE}`);
+      a.kernels = k;
+    }
     else if (f === "--help" || f === "-h") {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -922,6 +933,8 @@ async function main(): Promise<void> {
     return;
   }
   if (part === "egru") {
+    const k = await loadBestKernels(a.kernels);
+    process.stderr.write(`egru: kernels ${k.name}\n`);
     const rows = await egruDenseGruRows({
       steps: a.steps, warmup: a.warmup, trainSteps: a.trainSteps, trainBudgetMs: 1000 * a.trainBudgetS,
     });
@@ -953,7 +966,7 @@ async function main(): Promise<void> {
     });
   }
   if (a.only.has("egru")) {
-    await timed(`egru (kernels ${getKernels().name})`, async () => emit((await runPart("egru", argv)).rows));
+    await timed(`egru (--kernels ${a.kernels})`, async () => emit((await runPart("egru", argv)).rows));
   }
   // (the onnx part has already printed the cross-check to stderr)
   if (!a.json) {

@@ -14,7 +14,8 @@
 //     with that fraction nonzero) against the dense gemmNN of the same shape; the event weight
 //     gradient dR += yᵀ·dq (eventGemmTN) against gemmTN; the masked adjoint mask ⊙ (dq·Rᵀ)
 //     (maskedGemmNT, mask with that fraction set) against gemmNT. Each row gives both times, the
-//     dense-equivalent GFLOP/s of the event kernel (2·B·H·N / its time) and the speedup.
+//     dense-equivalent GFLOP/s of the event kernel (2·B·H·N / its time) and the speedup. The
+//     event kernels cycle through PATTERNS different y, as a layer sees a new y every step.
 // Last, per (kernel, H, B), the activity at which the event kernel stops beating the dense one
 // (linear interpolation between sweep points), which sets Kernels.eventCrossover.
 // The default run takes about a minute. `--json` prints one JSON object per row instead of tables.
@@ -61,7 +62,7 @@ export interface SweepRow {
   denseGflops: number;
   /** denseMs / eventMs. */
   speedup: number;
-  /** MACs the event kernel reports. */
+  /** MACs the event kernel reports, averaged over the event patterns. */
   macs: number;
 }
 
@@ -172,6 +173,13 @@ function gemmRows(k: WasmKernels, minMs: number): GemmRow[] {
   return rows;
 }
 
+/**
+ * Event patterns per sweep point: the event kernels cycle through this many different y (and
+ * masks), as a recurrent layer sees a new y each step, so the rows a pattern selects are not
+ * left in the cache by the previous call (which would flatter the event kernels at low activity).
+ */
+export const PATTERNS = 16;
+
 /** Sweep rows for one (H, B): all activities, the three event kernels. */
 function sweepRows(k: WasmKernels, H: number, B: number, activities: readonly number[], minMs: number): SweepRow[] {
   const N = 3 * H;
@@ -180,10 +188,11 @@ function sweepRows(k: WasmKernels, H: number, B: number, activities: readonly nu
   const dR = k.alloc(H * N);
   const dq = fillNormal(k.alloc(B * N), rng);
   const q = k.alloc(B * N);
-  const y = k.alloc(B * H);
   const out = k.alloc(B * H);
+  const ys = Array.from({ length: PATTERNS }, () => k.alloc(B * H));
+  const masks = Array.from({ length: PATTERNS }, () => k.alloc(B * H));
   const flop = 2 * B * H * N;
-  fillEvents(y, rng, 1, () => 0.5 + rng.uniform());
+  const y = fillEvents(ys[0], rng, 1, () => 0.5 + rng.uniform());
   const dense = {
     gemmNN: timeMs(() => k.gemmNN(B, N, H, y, 0, R, 0, q, 0, false), minMs),
     gemmTN: timeMs(() => k.gemmTN(H, N, B, y, 0, dq, 0, dR, 0, true), minMs),
@@ -191,27 +200,30 @@ function sweepRows(k: WasmKernels, H: number, B: number, activities: readonly nu
   };
   const rows: SweepRow[] = [];
   for (const activity of activities) {
-    fillEvents(y, rng, activity, () => 0.5 + rng.uniform());
-    const mask = Float32Array.from(y, (v) => (v === 0 ? 0 : 1));
-    const maskView = k.alloc(B * H);
-    maskView.set(mask);
+    ys.forEach((yp, i) => {
+      fillEvents(yp, rng, activity, () => 0.5 + rng.uniform());
+      masks[i].set(yp.map((v) => (v === 0 ? 0 : 1)));
+    });
+    let step = 0;
+    const next = (): number => (step = (step + 1) % PATTERNS);
     const kernels = [
-      { kernel: "eventGemmNN", dense: "gemmNN", run: () => k.eventGemmNN(B, N, H, y, 0, R, 0, q, 0, false) },
-      { kernel: "eventGemmTN", dense: "gemmTN", run: () => k.eventGemmTN(H, N, B, y, 0, dq, 0, dR, 0) },
-      { kernel: "maskedGemmNT", dense: "gemmNT", run: () => k.maskedGemmNT(B, H, N, dq, 0, R, 0, maskView, 0, out, 0) },
+      { kernel: "eventGemmNN", dense: "gemmNN", run: (i: number) => k.eventGemmNN(B, N, H, ys[i], 0, R, 0, q, 0, false) },
+      { kernel: "eventGemmTN", dense: "gemmTN", run: (i: number) => k.eventGemmTN(H, N, B, ys[i], 0, dq, 0, dR, 0) },
+      { kernel: "maskedGemmNT", dense: "gemmNT", run: (i: number) => k.maskedGemmNT(B, H, N, dq, 0, R, 0, masks[i], 0, out, 0) },
     ] as const;
     for (const e of kernels) {
-      const macs = e.run();
-      const eventMs = timeMs(() => void e.run(), minMs);
+      let macs = 0;
+      for (let i = 0; i < PATTERNS; i++) macs += e.run(i);
+      const eventMs = timeMs(() => void e.run(next()), minMs);
       const denseMs = dense[e.dense];
       rows.push({
         part: "sweep", kernel: e.kernel, dense: e.dense, B, H, N, activity, eventMs, denseMs,
-        eventGflopsDenseEq: gflops(flop, eventMs), denseGflops: gflops(flop, denseMs), speedup: denseMs / eventMs, macs,
+        eventGflopsDenseEq: gflops(flop, eventMs), denseGflops: gflops(flop, denseMs), speedup: denseMs / eventMs,
+        macs: macs / PATTERNS,
       });
     }
-    k.free(maskView);
   }
-  [R, dR, dq, q, y, out].forEach((x) => k.free(x));
+  [R, dR, dq, q, out, ...ys, ...masks].forEach((x) => k.free(x));
   return rows;
 }
 

@@ -188,7 +188,7 @@ function checkAgainstReference(k: Kernels, p: Problem): void {
 
 const SIZES = [1, 3, 7, 17, 33, 65, 130];
 const LARGE: [number, number, number][] = [[257, 129, 191], [9, 520, 300], [130, 17, 257]];
-const GEMMS: Kind[] = ["gemmNN", "gemmNT", "gemmTN"];
+const GEMMS = ["gemmNN", "gemmNT", "gemmTN"] as const;
 const EVENTS: Kind[] = ["eventGemmNN", "eventGemmTN", "maskedGemmNT"];
 const DENSITIES = [0, 0.1, 1];
 
@@ -301,6 +301,40 @@ test("every call is deterministic: the same inputs give bit-identical outputs", 
       call(k, p, first);
       call(k, p, second);
       assert.deepEqual(output(p, first), output(p, second), `${name(p)} is not deterministic`);
+    }
+  }
+});
+
+test("splitting a product into blocks of rows or columns does not change a bit", async () => {
+  // What a worker pool relies on. Columns: every path sums each element in an order that does
+  // not depend on N. Rows: gemmNN/gemmTN sum as the packed path does on every path (so even
+  // blocks of 1–7 rows agree), the event kernels treat batch rows independently, and gemmNT
+  // agrees as long as every block is on the packed path (≥ 8 rows).
+  const k = await wasmPromise;
+  const M = 21, N = 37, K = 300; // K spans two k blocks
+  for (const kind of GEMMS) {
+    for (const acc of [false, true]) {
+      const p = makeProblem(spec(kind, [M, N, K], acc, 1, 0));
+      const [A, B, C] = p.arrays;
+      const whole = C.slice();
+      k[kind](M, N, K, A, 0, B, 0, whole, 0, acc);
+      // columns 0–12 and 13–36, through transposed/contiguous views of B as the kind stores it
+      const byCols = C.slice();
+      for (const [j0, n] of [[0, 13], [13, 24]]) {
+        const Bc = kind === "gemmNT" ? B.slice(j0 * K, (j0 + n) * K) : Float32Array.from({ length: K * n }, (_, t) => B[Math.floor(t / n) * N + j0 + (t % n)]);
+        const Cc = Float32Array.from({ length: M * n }, (_, t) => byCols[Math.floor(t / n) * N + j0 + (t % n)]);
+        k[kind](M, n, K, A, 0, Bc, 0, Cc, 0, acc);
+        Cc.forEach((v, t) => (byCols[Math.floor(t / n) * N + j0 + (t % n)] = v));
+      }
+      assert.deepEqual(byCols, whole, `${kind} acc=${acc}: column blocks differ`);
+      // rows: 3 + 8 + 10 (NN, TN: any split; NT: blocks of ≥ 8 rows)
+      const blocks = kind === "gemmNT" ? [[0, 8], [8, 13]] : [[0, 3], [3, 8], [11, 10]];
+      const byRows = C.slice();
+      for (const [i0, m] of blocks) {
+        const Ar = kind === "gemmTN" ? Float32Array.from({ length: K * m }, (_, t) => A[Math.floor(t / m) * M + i0 + (t % m)]) : A.slice(i0 * K, (i0 + m) * K);
+        k[kind](m, N, K, Ar, 0, B, 0, byRows, i0 * N, acc);
+      }
+      assert.deepEqual(byRows, whole, `${kind} acc=${acc}: row blocks differ`);
     }
   }
 });

@@ -13,7 +13,7 @@ What it measures, for each thread count N (torch.set_num_threads(N), default N i
       T = 70 (BPTT 70), loss = sum(output * G) with a fixed random G, gradients for every parameter
       and for the input; median over --train-reps steps (default 3) after one warm-up step;
       reported as ms per step and tokens/s = B * T / time. The warm-up step (T = 4) estimates the cost;
-      if T = 70 would take longer than --train-budget seconds (default 20) per step, T is cut to
+      if T = 70 would take longer than --train-budget seconds (default 15) per step, T is cut to
       fit and the row says so (tokens/s is per token and nearly independent of T);
   (d) a 1024 x 1024 x 1024 float32 matmul: median of 20, GFLOP/s = 2 * 1024^3 / time.
 
@@ -179,8 +179,8 @@ def main():
     ap.add_argument("--steps", type=int, default=200, help="timed streaming steps (default 200)")
     ap.add_argument("--warmup", type=int, default=20, help="untimed streaming steps first (default 20)")
     ap.add_argument("--train-reps", type=int, default=3, help="timed training steps after 1 warm-up (default 3)")
-    ap.add_argument("--train-budget", type=float, default=20.0,
-                    help="seconds one training step may take; T is cut below 70 to fit (default 20)")
+    ap.add_argument("--train-budget", type=float, default=15.0,
+                    help="seconds one training step may take; T is cut below 70 to fit (default 15)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, for testing the harness")
     args = ap.parse_args()
     cfg = QUICK if args.quick else FULL
