@@ -117,3 +117,27 @@ test("wasm and TypeScript kernels agree on a larger EGRU layer (events and MAC c
   assert.equal(a.r.stats.eventMacs, b.r.stats.eventMacs);
   assert.equal(a.d.macs.dense, b.d.macs.dense);
 });
+
+test("the recurrent matrix kept in wasm memory: a backward after another forward still uses its own matrix", () => {
+  const T = 4, B = 3, I = 5, H = 9;
+  const x = randomArray(new Rng(6), T * B * I, 1.5);
+  const G = randomArray(new Rng(7), T * B * H);
+  const m1 = Float32Array.from({ length: H * 3 * H }, (_, i) => (i % 3 === 0 ? 0 : 1));
+  const m2 = Float32Array.from({ length: H * 3 * H }, (_, i) => (i % 2 === 0 ? 0 : 1));
+  const make = () => new EGRU({ inputSize: I, hiddenSize: H, seed: 8, weightGain: 1.5, dropConnect: 0.3 });
+  const alone = make();
+  alone.backward(alone.forward({ x, T, B, masks: { dropConnect: m1 } }), { dy: G });
+  const interleaved = make();
+  const r1 = interleaved.forward({ x, T, B, masks: { dropConnect: m1 } });
+  interleaved.forward({ x, T, B, masks: { dropConnect: m2 } });
+  interleaved.backward(r1, { dy: G });
+  for (const k of Object.keys(alone.grads)) assert.deepEqual(interleaved.grads[k], alone.grads[k], k);
+  const gru = () => new GRU({ inputSize: I, hiddenSize: H, seed: 9, dropConnect: 0.3 });
+  const a = gru();
+  a.backward(a.forward({ x, T, B, masks: { dropConnect: m1 } }), { dOutput: G });
+  const b = gru();
+  const s1 = b.forward({ x, T, B, masks: { dropConnect: m1 } });
+  b.forward({ x, T, B, masks: { dropConnect: m2 } });
+  b.backward(s1, { dOutput: G });
+  for (const k of Object.keys(a.grads)) assert.deepEqual(b.grads[k], a.grads[k], `GRU ${k}`);
+});

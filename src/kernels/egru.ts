@@ -133,6 +133,20 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
   return { y, h, o, tr, tape, macs };
 }
 
+/**
+ * out[B, H] = dq[B, G] · R[H, G]ᵀ where mask[B, H] is 1 (elsewhere out is unused by the caller):
+ * the masked product while the mask is sparse enough, else the dense one. Returns MACs executed.
+ */
+export function maskedProduct<A extends FloatArray>(
+  kernels: Kernels, B: number, H: number, G: number, dq: A, dqOff: number, R: A, mask: A, maskOff: number, out: A,
+): number {
+  if (countNonzero(mask, maskOff, B * H) <= kernels.eventCrossover * B * H) {
+    return kernels.maskedGemmNT(B, H, G, dq, dqOff, R, 0, mask, maskOff, out, 0);
+  }
+  kernels.gemmNT(B, H, G, dq, dqOff, R, 0, out, 0, false);
+  return B * H * G;
+}
+
 /** Nonzero entries of a[off, off + n). */
 function countNonzero(a: FloatArray, off: number, n: number): number {
   let nz = 0;
@@ -254,7 +268,7 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
     } else {
       const p = (t - 1) * B * H;
       receiveMask(fwd, thr, event, H, p, B * H, receives);
-      recurrentMacs += kernels.maskedGemmNT(B, H, G, dq, t * B * G, R, 0, receives, p, dyRec, 0);
+      recurrentMacs += maskedProduct(kernels, B, H, G, dq, t * B * G, R, receives, p, dyRec);
     }
     // every entry of dhNext was written above, so the two buffers can simply trade places
     const done = dhRec;

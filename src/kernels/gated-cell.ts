@@ -87,6 +87,13 @@ export function gatedCellBackward<A extends FloatArray>(
   return zt * dc;
 }
 
+/** Fraction of nonzero entries. */
+function nonzeroFraction(a: FloatArray): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) n++;
+  return a.length === 0 ? 0 : n / a.length;
+}
+
 /** Input, weight and bias gradients of a packed-gate layer, freshly allocated. */
 export interface GatedParamGrads<A extends FloatArray> {
   dx: A; // [T, B, I]
@@ -128,10 +135,13 @@ export function gatedParamGrads<A extends FloatArray>(
   const dense = T * B * G * (2 * I + H);
   let executed = 0;
   const dx = zerosLike(x, T * B * I); // dx = dp · Wᵀ
-  if (sparse.dxMask) executed += kernels.maskedGemmNT(T * B, I, G, dp, 0, W, 0, sparse.dxMask, 0, dx, 0);
-  else {
+  const mask = sparse.dxMask ?? null;
+  if (mask && nonzeroFraction(mask) <= kernels.eventCrossover) {
+    executed += kernels.maskedGemmNT(T * B, I, G, dp, 0, W, 0, mask, 0, dx, 0);
+  } else {
     kernels.gemmNT(T * B, I, G, dp, 0, W, 0, dx, 0, false);
     executed += T * B * G * I;
+    if (mask) for (let i = 0; i < dx.length; i++) if (mask[i] === 0) dx[i] = 0; // same contract either way
   }
   const dW = zerosLike(x, I * G);
   if (sparse.input) executed += kernels.eventGemmTN(I, G, T * B, x, 0, dp, 0, dW, 0); // dW = xᵀ · dp

@@ -6,6 +6,7 @@ import { addInto, copyAs, swapAxes01, type FloatArray } from "../core/buffer.js"
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
+import type { Kernels } from "../kernels/backend.js";
 import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
 
 /** What every forward reports about one layer. */
@@ -233,4 +234,35 @@ export function uniformWeights(rng: Rng, shapes: Record<string, number>, H: numb
     uniformInit(rng, weights[k], 1 / Math.sqrt(H));
   }
   return weights;
+}
+
+/**
+ * A copy of a per-step operand (the recurrent matrix) kept in the kernels' own memory, so the T
+ * per-step products of a forward or backward read it in place instead of copying it each step.
+ * One buffer per layer, reused across calls; each upload gets a tag, and a backward whose forward
+ * was followed by another forward finds its tag gone and uploads its own matrix again.
+ */
+export class ResidentCopy {
+  private buf: Float32Array | null = null;
+  private owner: Kernels | null = null;
+  private tag = 0;
+
+  /** Copy src in (when the kernels have memory of their own); returns what to pass and the tag. */
+  upload(kernels: Kernels, src: Float32Array): { view: Float32Array; tag: number } {
+    if (!kernels.alloc) return { view: src, tag: 0 };
+    if (!this.buf || this.owner !== kernels || this.buf.length !== src.length) {
+      if (this.buf && this.owner?.free) this.owner.free(this.buf);
+      this.buf = kernels.alloc(src.length);
+      this.owner = kernels;
+    }
+    this.buf.set(src);
+    this.tag++;
+    return { view: this.buf, tag: this.tag };
+  }
+
+  /** The resident copy made with `tag` if it is still there, else a fresh upload of src. */
+  ensure(kernels: Kernels, src: Float32Array, tag: number): Float32Array {
+    if (tag !== 0 && tag === this.tag && this.owner === kernels && this.buf) return this.buf;
+    return this.upload(kernels, src).view;
+  }
 }

@@ -21,7 +21,7 @@ import {
   egruBackward, egruForward, receiveMask, type EgruForwardOut, type EgruKernelParams, type SeqDims, type Zoneout,
 } from "../kernels/egru.js";
 import {
-  accumulateThroughDropConnect, checkMask, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng, nonzeros,
+  ResidentCopy, accumulateThroughDropConnect, checkMask, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng, nonzeros,
   stateArg, toTimeMajor, upstreamTimeMajor, xavierNormal, type LayerStats, type NamedWeights, type SequenceShape,
 } from "./common.js";
 import { WeightedLayer } from "./weighted-layer.js";
@@ -100,6 +100,7 @@ interface EgruSaved {
   dropConnectMask: Float32Array | null;
   fwd: EgruForwardOut<Float32Array>;
   kernels: Kernels;
+  residentTag: number;
 }
 
 export interface EgruUpstreamGrads {
@@ -148,6 +149,7 @@ export class EGRU extends WeightedLayer {
   readonly event: EventFunction;
   readonly inputEvents: boolean;
   private readonly fixedKernels: Kernels | null;
+  private readonly residentR = new ResidentCopy();
   // weights and grads: kernel, recurrent_kernel, bias, recurrent_bias, thr
 
   constructor(opts: EgruOptions) {
@@ -229,8 +231,10 @@ export class EGRU extends WeightedLayer {
     };
     const dims: SeqDims = { T, B, I, H };
     const kernels = this.kernels;
+    const resident = this.residentR.upload(kernels, R); // read in place by the T per-step products
     const fwd = egruForward({
-      dims, params, x, y0, zoneout, alpha: this.traceDecay, event: this.event, kernels, inputEvents: this.inputEvents,
+      dims, params: { ...params, R: resident.view }, x, y0, zoneout, alpha: this.traceDecay, event: this.event, kernels,
+      inputEvents: this.inputEvents,
     });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
@@ -241,7 +245,7 @@ export class EGRU extends WeightedLayer {
       trace: fromTimeMajor(fwd.tr, shape, H),
       state: { y: fwd.y.slice(last), h: fwd.h.slice(last), tr: fwd.tr.slice(last) },
       stats: this.stats(dims, x, y0, fwd, params.thr),
-      saved: { shape, x, y0, params, zoneout, dropConnectMask, fwd, kernels },
+      saved: { shape, x, y0, params, zoneout, dropConnectMask, fwd, kernels, residentTag: resident.tag },
     };
   }
 
@@ -255,8 +259,9 @@ export class EGRU extends WeightedLayer {
     const { T, B } = s.shape;
     const dims: SeqDims = { T, B, I: this.inputSize, H };
     const g = egruBackward({
-      dims, params: s.params, x: s.x, y0: s.y0, zoneout: s.zoneout, alpha: this.traceDecay, event: this.event,
-      fwd: s.fwd, kernels: s.kernels, inputEvents: this.inputEvents,
+      dims, params: { ...s.params, R: this.residentR.ensure(s.kernels, s.params.R, s.residentTag) }, x: s.x, y0: s.y0,
+      zoneout: s.zoneout, alpha: this.traceDecay, event: this.event, fwd: s.fwd, kernels: s.kernels,
+      inputEvents: this.inputEvents,
       dxMask: opts.dxMask ? toTimeMajor(checkMask("dxMask", opts.dxMask, T * B * this.inputSize, `T·B·I = ${T}·${B}·${this.inputSize}`), s.shape, this.inputSize) : null,
       upstream: {
         dy: upstreamTimeMajor("dy", upstream.dy, s.shape, H),

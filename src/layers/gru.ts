@@ -20,7 +20,7 @@ import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
 import { getKernels, type Kernels } from "../kernels/backend.js";
 import { gruBackward, gruForward, type GruForwardOut, type GruKernelParams } from "../kernels/gru.js";
 import {
-  accumulateThroughDropConnect, assignWeights, checkSequenceInput, denseStats, dropConnect, forwardMasks,
+  ResidentCopy, accumulateThroughDropConnect, assignWeights, checkSequenceInput, denseStats, dropConnect, forwardMasks,
   fromTimeMajor, layerRng, stateArg, toTimeMajor, uniformWeights, upstreamTimeMajor,
   type LayerStats, type NamedWeights, type SequenceShape,
 } from "./common.js";
@@ -74,6 +74,8 @@ interface GruSaved {
   zoneout: Zoneout<Float32Array>;
   dropConnectMask: Float32Array | null;
   fwd: GruForwardOut<Float32Array>;
+  kernels: Kernels;
+  residentTag: number;
 }
 
 export interface GruUpstreamGrads {
@@ -99,6 +101,7 @@ export class GRU extends WeightedLayer {
   readonly hiddenSize: number;
   readonly dropConnect: number;
   readonly zoneout: number;
+  private readonly residentR = new ResidentCopy();
   // weights: kernel, recurrent_kernel, bias, recurrent_bias (haste's layout); grads: the same names
 
   constructor(opts: GruOptions) {
@@ -181,13 +184,14 @@ export class GRU extends WeightedLayer {
     };
     const dims: SeqDims = { T, B, I, H };
     const kernels = getKernels();
-    const fwd = gruForward({ dims, params, x, h0, zoneout, kernels });
+    const resident = this.residentR.upload(kernels, params.R); // read in place by the T per-step products
+    const fwd = gruForward({ dims, params: { ...params, R: resident.view }, x, h0, zoneout, kernels });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     return {
       output: fromTimeMajor(fwd.h, shape, H),
       state: { h: fwd.h.slice((T - 1) * B * H) },
       stats: denseStats(fwd.h, dims, 3),
-      saved: { shape, x, h0, params, zoneout, dropConnectMask, fwd },
+      saved: { shape, x, h0, params, zoneout, dropConnectMask, fwd, kernels, residentTag: resident.tag },
     };
   }
 
@@ -200,8 +204,9 @@ export class GRU extends WeightedLayer {
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = gruBackward({
-      dims: { T, B, I: this.inputSize, H }, params: s.params, x: s.x, h0: s.h0, zoneout: s.zoneout, fwd: s.fwd,
-      kernels: getKernels(),
+      dims: { T, B, I: this.inputSize, H }, x: s.x, h0: s.h0, zoneout: s.zoneout, fwd: s.fwd,
+      params: { ...s.params, R: this.residentR.ensure(s.kernels, s.params.R, s.residentTag) },
+      kernels: s.kernels,
       dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
       dhT: stateArg("dhT", upstream.dhT, B, H),
     });
