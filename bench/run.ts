@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark, one after the other in one run on this machine, after a
 // header naming the machine. Each part is its own script (runnable alone):
 //   bench/kernels.bench.ts   dense products and the event-vs-dense sweep (activity × H × B)
+//   bench/threads.bench.ts   dense products on 1 and 2 threads (the worker pool)
 //   bench/baselines.ts       inference step latency and training throughput at the language-
 //                            model size: egru EGRU and GRU against PyTorch and onnxruntime-node
 // Arguments after `--` go to both scripts (e.g. --json). Results are recorded, with the machine,
@@ -17,7 +18,7 @@ const cpu = cpus();
 console.log(`# machine: ${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} logical cores, ` +
   `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}`);
 let failed = false;
-for (const script of ["kernels.bench.ts", "baselines.ts"]) {
+for (const script of ["kernels.bench.ts", "threads.bench.ts", "baselines.ts"]) {
   console.log(`\n## ${script}\n`);
   const r = spawnSync(process.execPath, ["--import", "tsx", join(here, script), ...args], { stdio: "inherit" });
   if (r.status !== 0) {

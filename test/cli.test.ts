@@ -48,3 +48,13 @@ test("bad usage exits with 2 and a one-line message, no stack", () => {
     assert.doesNotMatch(r.err, /\n\s+at /, "no stack trace");
   }
 });
+
+test("--threads 2 gives the same statistics as one thread", () => {
+  const args = ["demo", "--json", "--steps", "6", "--batch", "32", "--hidden", "64", "--input", "16", "--seed", "3"];
+  const one = egru("--threads", "1", ...args);
+  const two = egru("--threads", "2", ...args);
+  assert.equal(one.code, 0, one.err);
+  assert.equal(two.code, 0, two.err);
+  const stats = (out: string) => out.trim().split("\n").map((l) => JSON.parse(l).stats);
+  assert.deepEqual(stats(two.out), stats(one.out));
+});

@@ -3,7 +3,10 @@
 // Exit codes: 0 success, 1 the run failed, 2 bad usage.
 
 import { Command, Option } from "commander";
+import { setKernels } from "../kernels/backend.js";
+import { createThreadedKernels } from "../node/threaded-kernels.js";
 import { loadBestKernels, type KernelChoice } from "../wasm/select.js";
+import type { WasmKernels } from "../wasm/wasm-kernels.js";
 import { demoTable, runDemo, type DemoOptions } from "./demo.js";
 import { EXIT_OK, intOption, reportError } from "./run.js";
 
@@ -19,9 +22,16 @@ function program(): Command {
         .choices(["auto", "wasm", "js"])
         .default("auto"),
     )
+    .option("--threads <n>", "threads for large products (WebAssembly kernels; results do not depend on it)", intOption("--threads"), 1)
     .hook("preAction", async (cmd) => {
-      const k = await loadBestKernels(cmd.opts().kernels as KernelChoice);
+      const opts = cmd.opts();
+      const k = await loadBestKernels(opts.kernels as KernelChoice);
       kernelName = k.name;
+      if (opts.threads > 1 && k.name === "wasm-simd") {
+        const threaded = createThreadedKernels(k as WasmKernels, opts.threads);
+        setKernels(threaded);
+        kernelName = threaded.name;
+      }
     })
     .exitOverride();
 

@@ -73,6 +73,8 @@ export interface WasmKernels extends Kernels {
   free(a: Float32Array): void;
   /** Current size of the kernels' memory in bytes. */
   memoryBytes(): number;
+  /** Whether `a` is a view into the kernels' (shared) memory, usable in place at a.byteOffset. */
+  inMemory(a: FloatArray): boolean;
   readonly wasm: WasmHandle;
 }
 
@@ -261,6 +263,10 @@ class WasmKernelsImpl implements WasmKernels {
 
   private isView(a: FloatArray): boolean {
     return this.wasm.shared && this.buffers.has(a.buffer);
+  }
+
+  inMemory(a: FloatArray): boolean {
+    return a instanceof Float32Array && this.isView(a);
   }
 
   alloc(n: number): Float32Array {

@@ -1,0 +1,177 @@
+// The WebAssembly kernels on several threads: large products are split into blocks of output
+// rows, one block per thread, run by the worker pool against the shared memory (Node only).
+//
+// Which splits keep the numbers exactly those of one thread (every output element is computed by
+// one thread with the same sequence of operations): gemmNN by rows; gemmNT by rows when every
+// block has at least 8 rows (below that the kernel takes another path); eventGemmNN and
+// maskedGemmNT by batch rows. gemmTN and eventGemmTN reduce over the rows, so they stay on one
+// thread. Small calls stay on one thread too (dispatch costs a few microseconds).
+// Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
+
+import { ShapeError } from "../core/errors.js";
+import type { FloatArray } from "../core/buffer.js";
+import type { Kernels } from "../kernels/backend.js";
+import type { WasmKernels } from "../wasm/wasm-kernels.js";
+import { WasmPool, type WasmTask } from "./wasm-pool.js";
+
+/** Scratch kinds of the kernel module's scratchBytes (assembly/index.ts). */
+const KIND_GEMM = 0;
+const KIND_EVENT_NN = 1;
+const KIND_MASKED = 3;
+/** Rows per block are a multiple of this (and gemmNT blocks at least this). */
+const ROW_ALIGN = 8;
+
+export interface ThreadedKernels extends Kernels {
+  readonly threads: number;
+  /** Stop the worker threads. */
+  close(): Promise<void>;
+}
+
+export interface ThreadOptions {
+  /** Multiply-accumulates below which a call stays on one thread. Default 2^20. */
+  minWork?: number;
+}
+
+/** Blocks of `rows` rows for up to `threads` threads, each a multiple of ROW_ALIGN but the last. */
+export function rowBlocks(rows: number, threads: number): [number, number][] {
+  const per = Math.ceil(rows / threads / ROW_ALIGN) * ROW_ALIGN;
+  const out: [number, number][] = [];
+  for (let r = 0; r < rows; r += per) out.push([r, Math.min(per, rows - r)]);
+  return out;
+}
+
+/** Wrap WebAssembly kernels (with a shared memory) so that large calls use `threads` threads. */
+export function createThreadedKernels(base: WasmKernels, threads: number, opts: ThreadOptions = {}): ThreadedKernels {
+  if (!base.wasm.shared || threads <= 1) {
+    return Object.assign(Object.create(base) as Kernels, { threads: 1, close: async () => {} }) as ThreadedKernels;
+  }
+  const ex = base.wasm.exports;
+  const pool = WasmPool.create(
+    { threads, module: base.wasm.module, memory: base.wasm.memory, exports: ["gemmNN", "gemmNT", "eventGemmNN", "maskedGemmNT"] },
+    ex as unknown as Record<string, (...a: number[]) => unknown>,
+  );
+  const minWork = opts.minWork ?? 1 << 20;
+
+  /** A view of a[off, off + n) inside the memory: the array itself, or a copy (copied back by done()). */
+  interface Placed { ptr: number; done(): void }
+  const place = (name: string, a: FloatArray, off: number, n: number, copyIn: boolean, copyOut: boolean): Placed => {
+    if (off < 0 || a.length < off + n) throw new ShapeError(name, `at least ${off + n} elements (offset ${off} + ${n})`, `${a.length}`);
+    if (base.inMemory(a)) return { ptr: a.byteOffset + off * 4, done: () => {} };
+    const v = base.alloc(n);
+    if (copyIn) v.set(a.subarray(off, off + n));
+    return {
+      ptr: v.byteOffset,
+      done: () => {
+        if (copyOut) a.set(v, off);
+        base.free(v);
+      },
+    };
+  };
+  const scratch = (bytes: number): Float32Array => base.alloc(Math.ceil(bytes / 4) + 16);
+  const aligned = (s: Float32Array): number => (s.byteOffset + 63) & ~63;
+
+  /** Run one task per block; `task(r0, rows, scratchPtr)` builds the call of a block. */
+  const runBlocks = (blocks: [number, number][], bytes: (rows: number) => number, task: (r0: number, rows: number, s: number) => WasmTask): void => {
+    const scratches = blocks.map(([, rows]) => scratch(bytes(rows)));
+    try {
+      pool.run(blocks.map(([r0, rows], i) => task(r0, rows, aligned(scratches[i]))));
+    } finally {
+      for (const s of scratches) base.free(s);
+    }
+  };
+  const nonzeros = (a: FloatArray, off: number, n: number): number => {
+    let c = 0;
+    for (let i = off; i < off + n; i++) if (a[i] !== 0) c++;
+    return c;
+  };
+  const f32 = (...arrays: FloatArray[]): boolean => arrays.every((a) => a instanceof Float32Array);
+
+  /** C[M,N] (+)= A[M,K]·op(B) with the rows of A and C split into the given blocks. */
+  const rowSplitGemm = (
+    fn: "gemmNN" | "gemmNT", blocks: [number, number][], M: number, N: number, K: number,
+    A: FloatArray, aOff: number, B: FloatArray, bOff: number, C: FloatArray, cOff: number, accumulate: boolean,
+  ): void => {
+    const a = place("A", A, aOff, M * K, true, false);
+    const b = place("B", B, bOff, K * N, true, false);
+    const c = place("C", C, cOff, M * N, accumulate, true);
+    try {
+      runBlocks(blocks, (rows) => ex.scratchBytes(KIND_GEMM, rows, N, K), (r0, rows, s) => ({
+        fn, args: [rows, N, K, a.ptr + r0 * K * 4, b.ptr, c.ptr + r0 * N * 4, accumulate ? 1 : 0, s],
+      }));
+    } finally {
+      c.done();
+      b.done();
+      a.done();
+    }
+  };
+
+  const k: ThreadedKernels = {
+    name: `${base.name}×${threads}`,
+    eventCrossover: base.eventCrossover,
+    threads,
+    alloc: (n) => base.alloc(n),
+    free: (a) => base.free(a),
+    gemmTN: (...a) => base.gemmTN(...a),
+    eventGemmTN: (...a) => base.eventGemmTN(...a),
+
+    gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
+      if (!f32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN) return base.gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+      rowSplitGemm("gemmNN", rowBlocks(M, threads), M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+    },
+
+    gemmNT(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
+      if (!f32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN) return base.gemmNT(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+      const blocks = rowBlocks(M, threads);
+      // a block under 8 rows would take the few-rows path: fold a short last block into the one before
+      if (blocks.length > 1 && blocks[blocks.length - 1][1] < ROW_ALIGN) blocks[blocks.length - 2][1] += blocks.pop()![1];
+      rowSplitGemm("gemmNT", blocks, M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+    },
+
+    eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate) {
+      const events = nonzeros(y, yOff, B * H);
+      if (!f32(y, R, q) || events * N < minWork || B < 2) return base.eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate);
+      const yy = place("y", y, yOff, B * H, true, false);
+      const rr = place("R", R, rOff, H * N, true, false);
+      const qq = place("q", q, qOff, B * N, accumulate, true);
+      try {
+        const per = Math.ceil(B / threads);
+        const blocks: [number, number][] = [];
+        for (let b = 0; b < B; b += per) blocks.push([b, Math.min(per, B - b)]);
+        runBlocks(blocks, (rows) => ex.scratchBytes(KIND_EVENT_NN, rows, H, 0), (b0, rows, s) => ({
+          fn: "eventGemmNN", args: [rows, N, H, yy.ptr + b0 * H * 4, rr.ptr, qq.ptr + b0 * N * 4, accumulate ? 1 : 0, s],
+        }));
+      } finally {
+        qq.done();
+        rr.done();
+        yy.done();
+      }
+      return events * N;
+    },
+
+    maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff) {
+      const active = nonzeros(mask, maskOff, B * H);
+      if (!f32(dq, R, mask, out) || active * N < minWork || B < 2) return base.maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff);
+      const d = place("dq", dq, dqOff, B * N, true, false);
+      const rr = place("R", R, rOff, H * N, true, false);
+      const m = place("mask", mask, maskOff, B * H, true, false);
+      const o = place("out", out, outOff, B * H, false, true);
+      try {
+        const per = Math.ceil(B / threads);
+        const blocks: [number, number][] = [];
+        for (let b = 0; b < B; b += per) blocks.push([b, Math.min(per, B - b)]);
+        runBlocks(blocks, (rows) => ex.scratchBytes(KIND_MASKED, rows, H, 0), (b0, rows, s) => ({
+          fn: "maskedGemmNT", args: [rows, H, N, d.ptr + b0 * N * 4, rr.ptr, m.ptr + b0 * H * 4, o.ptr + b0 * H * 4, s],
+        }));
+      } finally {
+        o.done();
+        m.done();
+        rr.done();
+        d.done();
+      }
+      return active * N;
+    },
+
+    close: () => pool.close(),
+  };
+  return k;
+}
