@@ -51,9 +51,9 @@ export function addInto(a: FloatArray, b: ArrayLike<number>): void {
   for (let i = 0; i < a.length; i++) a[i] += b[i];
 }
 
-/** Number of entries equal to zero. */
-export function countZeros(a: ArrayLike<number>): number {
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] === 0) n++;
-  return n;
+/** Number of nonzero entries in a[off, off + n) (the whole array when off and n are omitted). */
+export function countNonzero(a: ArrayLike<number>, off = 0, n = a.length - off): number {
+  let c = 0;
+  for (let i = off; i < off + n; i++) if (a[i] !== 0) c++;
+  return c;
 }

@@ -23,7 +23,7 @@
 // Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
 // parameter gradients into its own buffers.
 
-import { zerosLike, type FloatArray } from "../core/buffer.js";
+import { countNonzero, zerosLike, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import {
@@ -145,13 +145,6 @@ export function maskedProduct<A extends FloatArray>(
   }
   kernels.gemmNT(B, H, G, dq, dqOff, R, 0, out, 0, false);
   return B * H * G;
-}
-
-/** Nonzero entries of a[off, off + n). */
-function countNonzero(a: FloatArray, off: number, n: number): number {
-  let nz = 0;
-  for (let i = off; i < off + n; i++) if (a[i] !== 0) nz++;
-  return nz;
 }
 
 /**

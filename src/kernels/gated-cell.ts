@@ -6,7 +6,7 @@
 // where a = x_t·W + bx and q = s_{t−1}·R + br, s being what the recurrent product reads
 // (GRU: the state h; EGRU: the events y). Derivations: docs/egru-math.md §3.3 and §4.
 
-import { zerosLike, type FloatArray } from "../core/buffer.js";
+import { countNonzero, zerosLike, type FloatArray } from "../core/buffer.js";
 import { sigmoid } from "./activations.js";
 import type { Kernels } from "./backend.js";
 import { sumRowsInto } from "./gemm.js";
@@ -87,13 +87,6 @@ export function gatedCellBackward<A extends FloatArray>(
   return zt * dc;
 }
 
-/** Fraction of nonzero entries. */
-function nonzeroFraction(a: FloatArray): number {
-  let n = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] !== 0) n++;
-  return a.length === 0 ? 0 : n / a.length;
-}
-
 /** Input, weight and bias gradients of a packed-gate layer, freshly allocated. */
 export interface GatedParamGrads<A extends FloatArray> {
   dx: A; // [T, B, I]
@@ -136,7 +129,7 @@ export function gatedParamGrads<A extends FloatArray>(
   let executed = 0;
   const dx = zerosLike(x, T * B * I); // dx = dp · Wᵀ
   const mask = sparse.dxMask ?? null;
-  if (mask && nonzeroFraction(mask) <= kernels.eventCrossover) {
+  if (mask && countNonzero(mask) <= kernels.eventCrossover * mask.length) {
     executed += kernels.maskedGemmNT(T * B, I, G, dp, 0, W, 0, mask, 0, dx, 0);
   } else {
     kernels.gemmNT(T * B, I, G, dp, 0, W, 0, dx, 0, false);

@@ -144,13 +144,6 @@ export function checkWeightsFinite(w: NamedWeights, layer: string): void {
   for (const [k, v] of Object.entries(w)) checkFinite(`${layer} weight "${k}"`, v);
 }
 
-/** Count of nonzero entries in rows [from, to) of a [rows, H] array. */
-export function nonzeros(a: FloatArray, from: number, to: number): number {
-  let n = 0;
-  for (let i = from; i < to; i++) if (a[i] !== 0) n++;
-  return n;
-}
-
 /** Resolve the layer's RNG from a seed or a shared Rng. */
 export function layerRng(opts: { seed?: number; rng?: Rng }): Rng {
   if (opts.rng) return opts.rng;

@@ -10,7 +10,7 @@
 // Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
 // RETURNS fresh arrays for the input and the initial state.
 
-import { addInto } from "../core/buffer.js";
+import { addInto, countNonzero } from "../core/buffer.js";
 import { ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
@@ -21,7 +21,7 @@ import {
   egruBackward, egruForward, receiveMask, type EgruForwardOut, type EgruKernelParams, type SeqDims, type Zoneout,
 } from "../kernels/egru.js";
 import {
-  ResidentCopy, accumulateThroughDropConnect, checkMask, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng, nonzeros,
+  ResidentCopy, accumulateThroughDropConnect, checkMask, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng,
   stateArg, toTimeMajor, upstreamTimeMajor, xavierNormal, type LayerStats, type NamedWeights, type SequenceShape,
 } from "./common.js";
 import { WeightedLayer } from "./weighted-layer.js";
@@ -339,12 +339,12 @@ export class EGRU extends WeightedLayer {
       if (Math.abs(fwd.tape.c[i] - theta[i % H]) > support) outside++;
     }
     // the recurrent product of step t reads y_{t−1}: y0, then y_1 … y_{T−1}
-    const activeInputs = nonzeros(y0, 0, B * H) + nonzeros(fwd.y, 0, (T - 1) * B * H);
+    const activeInputs = countNonzero(y0) + countNonzero(fwd.y, 0, (T - 1) * B * H);
     return {
       activitySparsity: zeros / n,
       backwardSparsity: outside / n,
       denseMacs: T * B * (I * G + H * G),
-      eventMacs: (this.inputEvents ? nonzeros(x, 0, x.length) * G : T * B * I * G) + activeInputs * G,
+      eventMacs: (this.inputEvents ? countNonzero(x) * G : T * B * I * G) + activeInputs * G,
       executedMacs: fwd.macs.executed,
       events,
       entries: n,

@@ -36,18 +36,62 @@ function resident(kernels: Kernels, a: Float32Array): Float32Array {
   return out;
 }
 
-function checkInput(x: Float32Array, B: number, I: number): void {
-  checkLength("x", x, B * I, `B·I = ${B}·${I}`);
-  checkFinite("x", x);
-}
-
-export class EgruStepper implements Stepper {
+/** What both steppers share: the shape, the bound input and recurrent matrices, the MAC counter. */
+abstract class BoundStepper implements Stepper {
   readonly batch: number;
   readonly inputSize: number;
   readonly outputSize: number;
   readonly macs: MacCount = { executed: 0, dense: 0 };
+  protected readonly kernels: Kernels;
+  /** kernel [I, 3H] and recurrent_kernel [H, 3H], copied into the kernels' memory where it exists. */
+  protected readonly W: Float32Array;
+  protected readonly R: Float32Array;
+  private disposed = false;
+
+  protected constructor(name: string, layer: EGRU | GRU, batch: number) {
+    checkPositiveInt("batch", batch);
+    checkWeightsFinite(layer.weights, name);
+    this.kernels = layer.kernels;
+    this.batch = batch;
+    this.inputSize = layer.inputSize;
+    this.outputSize = layer.hiddenSize;
+    this.W = resident(this.kernels, layer.weights.kernel);
+    this.R = resident(this.kernels, layer.weights.recurrent_kernel);
+  }
+
+  abstract step(x: Float32Array): Float32Array;
+
+  /** Zero the state (each stepper's own) and the MAC counter. */
+  reset(): void {
+    this.resetState();
+    this.macs.executed = 0;
+    this.macs.dense = 0;
+  }
+
+  protected abstract resetState(): void;
+
+  /** Check x [B, I] and that the stepper is live; called first by every step. */
+  protected checkStep(x: Float32Array): void {
+    if (this.disposed) throw new StateError("stepper", "a live stepper", "a disposed one");
+    checkLength("x", x, this.batch * this.inputSize, `B·I = ${this.batch}·${this.inputSize}`);
+    checkFinite("x", x);
+  }
+
+  protected count(m: MacCount): void {
+    this.macs.executed += m.executed;
+    this.macs.dense += m.dense;
+  }
+
+  /** Release the kernel memory holding the weight copies; the stepper is unusable afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.kernels.free) for (const a of [this.W, this.R]) this.kernels.free(a);
+  }
+}
+
+export class EgruStepper extends BoundStepper {
   private readonly layer: EGRU;
-  private readonly kernels: Kernels;
   private readonly params: EgruKernelParams<Float32Array>;
   private readonly zoneout: Zoneout<Float32Array>;
   private y: Float32Array;
@@ -55,18 +99,10 @@ export class EgruStepper implements Stepper {
   private tr: Float32Array;
 
   constructor(layer: EGRU, batch: number) {
-    checkPositiveInt("batch", batch);
-    checkWeightsFinite(layer.weights, "EGRU");
+    super("EGRU", layer, batch);
     this.layer = layer;
-    this.kernels = layer.kernels;
-    this.batch = batch;
-    this.inputSize = layer.inputSize;
-    this.outputSize = layer.hiddenSize;
     const w = layer.weights;
-    this.params = {
-      W: resident(this.kernels, w.kernel), R: resident(this.kernels, w.recurrent_kernel),
-      bx: w.bias.slice(), br: w.recurrent_bias.slice(), thr: layer.thresholds(),
-    };
+    this.params = { W: this.W, R: this.R, bx: w.bias.slice(), br: w.recurrent_bias.slice(), thr: layer.thresholds() };
     this.zoneout = layer.zoneout > 0 ? { kind: "eval", p: layer.zoneout } : { kind: "none" };
     const n = batch * layer.hiddenSize;
     this.y = new Float32Array(n);
@@ -80,8 +116,8 @@ export class EgruStepper implements Stepper {
   }
 
   step(x: Float32Array): Float32Array {
+    this.checkStep(x);
     const { batch: B, inputSize: I, outputSize: H } = this;
-    checkInput(x, B, I);
     const f = egruForward({
       dims: { T: 1, B, I, H }, params: this.params, x, y0: this.y, h0: this.h, tr0: this.tr, zoneout: this.zoneout,
       alpha: this.layer.traceDecay, event: this.layer.event, kernels: this.kernels, inputEvents: this.layer.inputEvents,
@@ -89,50 +125,26 @@ export class EgruStepper implements Stepper {
     this.y = f.y;
     this.h = f.h;
     this.tr = f.tr;
-    this.macs.executed += f.macs.executed;
-    this.macs.dense += f.macs.dense;
+    this.count(f.macs);
     return f.y;
   }
 
-  reset(): void {
+  protected resetState(): void {
     this.y.fill(0);
     this.h.fill(0);
     this.tr.fill(0);
-    this.macs.executed = 0;
-    this.macs.dense = 0;
-  }
-
-  /** Release the kernel memory holding the weight copies; the stepper is unusable afterwards. */
-  dispose(): void {
-    disposeResident(this.kernels, [this.params.W, this.params.R]);
-    this.step = () => {
-      throw new StateError("stepper", "a live stepper", "a disposed one");
-    };
   }
 }
 
-export class GruStepper implements Stepper {
-  readonly batch: number;
-  readonly inputSize: number;
-  readonly outputSize: number;
-  readonly macs: MacCount = { executed: 0, dense: 0 };
-  private readonly kernels: Kernels;
+export class GruStepper extends BoundStepper {
   private readonly params: GruKernelParams<Float32Array>;
   private readonly zoneout: Zoneout<Float32Array>;
   private h: Float32Array;
 
   constructor(layer: GRU, batch: number) {
-    checkPositiveInt("batch", batch);
-    checkWeightsFinite(layer.weights, "GRU");
-    this.kernels = layer.kernels;
-    this.batch = batch;
-    this.inputSize = layer.inputSize;
-    this.outputSize = layer.hiddenSize;
+    super("GRU", layer, batch);
     const w = layer.weights;
-    this.params = {
-      W: resident(this.kernels, w.kernel), R: resident(this.kernels, w.recurrent_kernel),
-      bx: w.bias.slice(), br: w.recurrent_bias.slice(),
-    };
+    this.params = { W: this.W, R: this.R, bx: w.bias.slice(), br: w.recurrent_bias.slice() };
     this.zoneout = layer.zoneout > 0 ? { kind: "eval", p: layer.zoneout } : { kind: "none" };
     this.h = new Float32Array(batch * layer.hiddenSize);
   }
@@ -142,32 +154,18 @@ export class GruStepper implements Stepper {
   }
 
   step(x: Float32Array): Float32Array {
+    this.checkStep(x);
     const { batch: B, inputSize: I, outputSize: H } = this;
-    checkInput(x, B, I);
     const f = gruForward({
       dims: { T: 1, B, I, H }, params: this.params, x, h0: this.h, zoneout: this.zoneout, kernels: this.kernels,
     });
     this.h = f.h;
     const macs = B * 3 * H * (I + H);
-    this.macs.executed += macs;
-    this.macs.dense += macs;
+    this.count({ executed: macs, dense: macs });
     return f.h;
   }
 
-  reset(): void {
+  protected resetState(): void {
     this.h.fill(0);
-    this.macs.executed = 0;
-    this.macs.dense = 0;
   }
-
-  dispose(): void {
-    disposeResident(this.kernels, [this.params.W, this.params.R]);
-    this.step = () => {
-      throw new StateError("stepper", "a live stepper", "a disposed one");
-    };
-  }
-}
-
-function disposeResident(kernels: Kernels, arrays: Float32Array[]): void {
-  if (kernels.free) for (const a of arrays) kernels.free(a);
 }

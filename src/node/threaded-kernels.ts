@@ -9,7 +9,7 @@
 // Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
 
 import { ShapeError } from "../core/errors.js";
-import type { FloatArray } from "../core/buffer.js";
+import { countNonzero, type FloatArray } from "../core/buffer.js";
 import type { Kernels } from "../kernels/backend.js";
 import type { WasmKernels } from "../wasm/wasm-kernels.js";
 import { WasmPool, type WasmTask } from "./wasm-pool.js";
@@ -37,6 +37,14 @@ export function rowBlocks(rows: number, threads: number): [number, number][] {
   const per = Math.ceil(rows / threads / ROW_ALIGN) * ROW_ALIGN;
   const out: [number, number][] = [];
   for (let r = 0; r < rows; r += per) out.push([r, Math.min(per, rows - r)]);
+  return out;
+}
+
+/** Blocks of batch rows, one per thread (event kernels treat every row alike, so no alignment). */
+function batchBlocks(B: number, threads: number): [number, number][] {
+  const per = Math.ceil(B / threads);
+  const out: [number, number][] = [];
+  for (let b = 0; b < B; b += per) out.push([b, Math.min(per, B - b)]);
   return out;
 }
 
@@ -78,11 +86,6 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     } finally {
       for (const s of scratches) base.free(s);
     }
-  };
-  const nonzeros = (a: FloatArray, off: number, n: number): number => {
-    let c = 0;
-    for (let i = off; i < off + n; i++) if (a[i] !== 0) c++;
-    return c;
   };
   const f32 = (...arrays: FloatArray[]): boolean => arrays.every((a) => a instanceof Float32Array);
 
@@ -128,16 +131,13 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     },
 
     eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate) {
-      const events = nonzeros(y, yOff, B * H);
+      const events = countNonzero(y, yOff, B * H);
       if (!f32(y, R, q) || events * N < minWork || B < 2) return base.eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate);
       const yy = place("y", y, yOff, B * H, true, false);
       const rr = place("R", R, rOff, H * N, true, false);
       const qq = place("q", q, qOff, B * N, accumulate, true);
       try {
-        const per = Math.ceil(B / threads);
-        const blocks: [number, number][] = [];
-        for (let b = 0; b < B; b += per) blocks.push([b, Math.min(per, B - b)]);
-        runBlocks(blocks, (rows) => ex.scratchBytes(KIND_EVENT_NN, rows, H, 0), (b0, rows, s) => ({
+        runBlocks(batchBlocks(B, threads), (rows) => ex.scratchBytes(KIND_EVENT_NN, rows, H, 0), (b0, rows, s) => ({
           fn: "eventGemmNN", args: [rows, N, H, yy.ptr + b0 * H * 4, rr.ptr, qq.ptr + b0 * N * 4, accumulate ? 1 : 0, s],
         }));
       } finally {
@@ -149,17 +149,14 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     },
 
     maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff) {
-      const active = nonzeros(mask, maskOff, B * H);
+      const active = countNonzero(mask, maskOff, B * H);
       if (!f32(dq, R, mask, out) || active * N < minWork || B < 2) return base.maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff);
       const d = place("dq", dq, dqOff, B * N, true, false);
       const rr = place("R", R, rOff, H * N, true, false);
       const m = place("mask", mask, maskOff, B * H, true, false);
       const o = place("out", out, outOff, B * H, false, true);
       try {
-        const per = Math.ceil(B / threads);
-        const blocks: [number, number][] = [];
-        for (let b = 0; b < B; b += per) blocks.push([b, Math.min(per, B - b)]);
-        runBlocks(blocks, (rows) => ex.scratchBytes(KIND_MASKED, rows, H, 0), (b0, rows, s) => ({
+        runBlocks(batchBlocks(B, threads), (rows) => ex.scratchBytes(KIND_MASKED, rows, H, 0), (b0, rows, s) => ({
           fn: "maskedGemmNT", args: [rows, H, N, d.ptr + b0 * N * 4, rr.ptr, m.ptr + b0 * H * 4, o.ptr + b0 * H * 4, s],
         }));
       } finally {
