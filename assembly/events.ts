@@ -272,3 +272,48 @@ export function fewRowsNNScratch(N: i32, K: i32): usize {
 export function fewRowsNTScratch(M: i32, N: i32): usize {
   return listBytes(M, 0, <usize>M * <usize>N, 4);
 }
+
+/**
+ * Columns [n0, n1) of a one-row product q[N] (+)= x[K]·W[K, N]: what eventNN (B = 1, events)
+ * or fewRowsNN (M = 1, dense) computes for those columns, with the same operations per element,
+ * so splitting the columns over threads gives the bits of one call. Returns the entries used
+ * (the nonzeros of x, or K).
+ */
+export function vecMatColumns(events: bool, K: i32, N: i32, x: usize, W: usize, q: usize, n0: i32, n1: i32, acc: bool,
+  scratch: usize): i32 {
+  const ld = <usize>N << 2;
+  const n = n1 - n0;
+  const bytes = <usize>n << 2;
+  const src = W + (<usize>n0 << 2);
+  const dst = q + (<usize>n0 << 2);
+  const ent = scratch;
+  if (events) {
+    const count = appendNonzeros(x, K, ent, 0, true);
+    if (!acc) memory.fill(dst, 0, bytes);
+    accumRows(dst, n, ent, count, src, ld);
+    return count;
+  }
+  for (let k = 0; k < K; k++) {
+    const p = ent + (<usize>k << 3);
+    store<i32>(p, k);
+    store<f32>(p, load<f32>(at(x, <usize>k)), 4);
+  }
+  if (!acc && K <= KC) {
+    memory.fill(dst, 0, bytes);
+    accumRows(dst, n, ent, K, src, ld);
+    return K;
+  }
+  const sum = ent + align16(<usize>K << 3);
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    memory.fill(sum, 0, bytes);
+    accumRows(sum, n, ent + (<usize>k0 << 3), min(KC, K - k0), src, ld);
+    if (k0 == 0 && !acc) memory.copy(dst, sum, bytes);
+    else addInto(dst, sum, bytes);
+  }
+  return K;
+}
+
+/** Scratch of vecMatColumns: the list of K entries and one block's sums of n columns. */
+export function vecMatColumnsScratch(K: i32, n: i32): usize {
+  return align16(<usize>K << 3) + (<usize>n << 2);
+}

@@ -4,8 +4,12 @@
 // call may overwrite. Arrays of one call must not overlap, except inputs with inputs.
 
 import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNScratch, fewRowsNN, fewRowsNNScratch, fewRowsNT,
-  fewRowsNTScratch, maskedNT as mNT, maskedNTScratch } from "./events";
+  fewRowsNTScratch, maskedNT as mNT, maskedNTScratch, vecMatColumnsScratch } from "./events";
+
+export { vecMatColumns } from "./events";
 import { gemmPacked, PACK_BYTES } from "./gemm";
+
+export { egruCellBackward, egruCellForward } from "./cells";
 
 /**
  * Products with fewer rows than FEW_ROWS go through the row-list kernels, and so do NN and TN
@@ -27,10 +31,11 @@ export function heapBase(): usize {
 const KIND_GEMM: i32 = 0;
 const KIND_EVENT_NN: i32 = 1;
 const KIND_EVENT_TN: i32 = 2;
+const KIND_VEC_COLUMNS: i32 = 4;
 
 /**
  * Bytes of scratch a call needs: gemm (d0, d1, d2 = M, N, K); event NN, event TN and masked NT
- * (d0 = rows of y or mask, d1 = H).
+ * (d0 = rows of y or mask, d1 = H); vecMatColumns (d0 = K, d1 = columns of the block).
  */
 export function scratchBytes(kind: i32, d0: i32, d1: i32, d2: i32): usize {
   if (kind == KIND_GEMM) {
@@ -40,6 +45,7 @@ export function scratchBytes(kind: i32, d0: i32, d1: i32, d2: i32): usize {
   }
   if (kind == KIND_EVENT_NN) return eventNNScratch(d0, d1);
   if (kind == KIND_EVENT_TN) return eventTNScratch(d0, d1);
+  if (kind == KIND_VEC_COLUMNS) return vecMatColumnsScratch(d0, d1);
   return maskedNTScratch(d0, d1);
 }
 

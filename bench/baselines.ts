@@ -38,7 +38,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Rng } from "../src/core/rng.js";
-import { getKernels } from "../src/kernels/backend.js";
+import { getKernels, setKernels, type Kernels } from "../src/kernels/backend.js";
 import { EGRU, type EgruForwardResult, type EgruState } from "../src/layers/egru.js";
 import { GRU, type GruForwardResult, type GruTorchName, type GruState } from "../src/layers/gru.js";
 import { loadBestKernels, type KernelChoice } from "../src/wasm/select.js";
@@ -74,6 +74,8 @@ export interface BaselineRow {
   gflops?: number;
   /** EGRU rows: fraction of outputs that are exactly 0, over all layers and the timed steps. */
   activitySparsity?: number;
+  /** EGRU training rows: fraction of units outside the surrogate window (they pass no gradient). */
+  backwardSparsity?: number;
   /** Which of a tool's paths, where it has several (egru: "step()" or "stepper"). */
   variant?: string;
   /** egru rows: the kernels computed with (getKernels().name). */
@@ -91,7 +93,7 @@ export interface BaselineRow {
 // ---------------------------------------------------------------------------------------------
 // Rows: validation, parsing, printing
 
-const OPTIONAL_NUMBERS = ["samples", "tokensPerSecond", "gflops", "activitySparsity", "T"] as const;
+const OPTIONAL_NUMBERS = ["samples", "tokensPerSecond", "gflops", "activitySparsity", "backwardSparsity", "T"] as const;
 const OPTIONAL_STRINGS = ["variant", "kernels", "blas", "note"] as const;
 
 /** Check that `v` is a well-formed row (throws an Error naming the problem) and return it typed. */
@@ -111,6 +113,7 @@ export function checkRow(v: unknown): BaselineRow {
     }
   }
   if (r.activitySparsity !== undefined && (r.activitySparsity as number) > 1) bad("activitySparsity must be in [0, 1]");
+  if (r.backwardSparsity !== undefined && (r.backwardSparsity as number) > 1) bad("backwardSparsity must be in [0, 1]");
   for (const k of OPTIONAL_STRINGS) {
     if (r[k] !== undefined && typeof r[k] !== "string") bad(`${k} must be a string when present`);
   }
@@ -149,14 +152,21 @@ function fmt(v: number | undefined, digits: number): string {
   return v.toFixed(digits);
 }
 
+/** Activity sparsity, and backward sparsity in parentheses where the row has it. */
+function sparsityCell(r: BaselineRow): string {
+  if (r.activitySparsity === undefined) return "";
+  const a = `${(100 * r.activitySparsity).toFixed(1)}%`;
+  return r.backwardSparsity === undefined ? a : `${a} (${(100 * r.backwardSparsity).toFixed(1)}%)`;
+}
+
 /** The rows as an aligned text table. */
 export function rowsTable(rows: BaselineRow[]): string {
-  const head = ["what", "tool", "variant / library", "threads", "ms", "tokens/s", "GFLOP/s", "sparsity", "note"];
+  const head = ["what", "tool", "variant / library", "threads", "ms", "tokens/s", "GFLOP/s", "sparsity (bwd)", "note"];
   const body = sortRows(rows).map((r) => [
     r.what, r.tool,
     [r.variant, r.blas && `BLAS ${r.blas}`, r.kernels && `kernels ${r.kernels}`].filter(Boolean).join(", "), String(r.threads), r.ms < 1 ? r.ms.toFixed(3) : r.ms.toFixed(2),
     fmt(r.tokensPerSecond, 1), fmt(r.gflops, 1),
-    r.activitySparsity === undefined ? "" : `${(100 * r.activitySparsity).toFixed(1)}%`, r.note ?? "",
+    sparsityCell(r), r.note ?? "",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const right = new Set([3, 4, 5, 6, 7]);
@@ -637,12 +647,15 @@ function timeSteps(tokens: Float32Array[], steps: number, warmup: number, step: 
   return median(times);
 }
 
+/** γ and s of the triangular surrogate in the public language-model recipe (spec §5). */
+const LM_SURROGATE = 3.6;
+
 /**
  * Set every layer's thresholds (clamp mode, one value per layer) so that about `target` of its
  * outputs are 0 on `tokens`, bottom-up: a few fixed-point rounds of "ϑ ← the target quantile of
  * the pre-event state c observed with the current ϑ".
  */
-function calibrateThresholds(layers: EGRU[], tokens: Float32Array[], target: number): void {
+export function calibrateThresholds(layers: EGRU[], tokens: Float32Array[], target: number): void {
   const T = tokens.length;
   let x: Float32Array = new Float32Array(T * layers[0].inputSize);
   tokens.forEach((t, i) => x.set(t, i * t.length));
@@ -745,7 +758,11 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     const target = opts.targetSparsity ?? 0.825;
     log(`EGRU stack: calibrating thresholds to ${(100 * target).toFixed(1)}% activity sparsity...`);
     const egrus = sizes.slice(0, -1).map(
-      (I, l) => new EGRU({ inputSize: I, hiddenSize: sizes[l + 1], seed: seed + 10 + l, inputEvents: l > 0 }),
+      (I, l) => new EGRU({
+        inputSize: I, hiddenSize: sizes[l + 1], seed: seed + 10 + l, inputEvents: l > 0,
+        // the surrogate of the public language-model recipe (spec §5, LM v0.2: γ = s = 3.6)
+        dampeningFactor: LM_SURROGATE, pseudoDerivativeSupport: LM_SURROGATE,
+      }),
     );
     egrus.forEach((e) => e.eval());
     calibrateThresholds(egrus, tokens.slice(0, 32), target);
@@ -791,6 +808,7 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     egrus.forEach((e) => e.train());
     let trainZeros = 0;
     let trainEntries = 0;
+    let trainBackward = 0;
     const egruTrain = (T: number, b: number): void => {
       for (const e of egrus) e.zeroGrad();
       const results: EgruForwardResult[] = [];
@@ -807,9 +825,24 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
       }
       trainZeros = results.reduce((s, r) => s + r.stats.activitySparsity * r.stats.entries, 0);
       trainEntries = results.reduce((s, r) => s + r.stats.entries, 0);
+      trainBackward = results.reduce((s, r) => s + r.stats.backwardSparsity * r.stats.entries, 0) / trainEntries;
     };
     const t = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
-    rows.push({ ...trainRow("EGRU", sizes, B, Tmax, t, kernels), activitySparsity: trainZeros / trainEntries });
+    rows.push({
+      ...trainRow("EGRU", sizes, B, Tmax, t, kernels), variant: "events", activitySparsity: trainZeros / trainEntries,
+      backwardSparsity: trainBackward,
+    });
+    // the same stack and data on egru's dense path: kernels whose event crossover is 0 never
+    // choose an event product, a masked product or an event weight gradient
+    const base = getKernels();
+    setKernels(Object.assign(Object.create(base) as Kernels, { eventCrossover: 0 }));
+    try {
+      log(`EGRU stack training, dense path, B=${B} T≤${Tmax}...`);
+      const td = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
+      rows.push({ ...trainRow("EGRU", sizes, B, Tmax, td, kernels), variant: "dense", activitySparsity: trainZeros / trainEntries });
+    } finally {
+      setKernels(base);
+    }
   }
 
   const m = opts.matmul ?? 1024;

@@ -19,7 +19,8 @@ const INITIAL_PAGES = 1;
 const MAXIMUM_PAGES = 65536;
 
 /** The functions the loader calls; the build fails if one is missing. */
-const EXPORTS = ["heapBase", "scratchBytes", "gemmNN", "gemmNT", "gemmTN", "eventGemmNN", "eventGemmTN", "maskedGemmNT"];
+const EXPORTS = ["heapBase", "scratchBytes", "gemmNN", "gemmNT", "gemmTN", "eventGemmNN", "eventGemmTN", "maskedGemmNT",
+  "egruCellForward", "egruCellBackward", "vecMatColumns"];
 
 function fail(message) {
   process.stderr.write(`build-wasm: ${message}\n`);

@@ -62,7 +62,8 @@ test("egruDenseGruRows at tiny sizes: every row well formed, EGRU rows report th
     "GRU stack 6->10->10->6 train fwd+bwd B=3 T=5",
     "EGRU stack 6->10->10->6 step B=1 step()",
     "EGRU stack 6->10->10->6 step B=1 stepper",
-    "EGRU stack 6->10->10->6 train fwd+bwd B=3 T=5",
+    "EGRU stack 6->10->10->6 train fwd+bwd B=3 T=5 events",
+    "EGRU stack 6->10->10->6 train fwd+bwd B=3 T=5 dense",
     "matmul 16x16x16",
   ]);
   for (const r of rows.filter((x) => x.what.includes("train"))) {
@@ -74,6 +75,8 @@ test("egruDenseGruRows at tiny sizes: every row well formed, EGRU rows report th
   for (const r of rows.filter((x) => x.what.startsWith("EGRU"))) {
     assert.ok(r.activitySparsity !== undefined && r.activitySparsity >= 0 && r.activitySparsity <= 1);
   }
+  const events = rows.find((x) => x.what.startsWith("EGRU") && x.variant === "events")!;
+  assert.ok(events.backwardSparsity !== undefined && events.backwardSparsity >= 0 && events.backwardSparsity <= 1);
   assert.ok(rows.at(-1)!.gflops! > 0);
 });
 

@@ -141,3 +141,22 @@ test("the recurrent matrix kept in wasm memory: a backward after another forward
   b.backward(s1, { dOutput: G });
   for (const k of Object.keys(a.grads)) assert.deepEqual(b.grads[k], a.grads[k], `GRU ${k}`);
 });
+
+test("the EGRU stepper on wasm kernels (state kept in wasm memory) equals step() bit for bit", () => {
+  const B = 2, I = 9, H = 23;
+  for (const opts of [{ zoneout: 0.2 }, { inputEvents: true }]) {
+    const layer = new EGRU({ inputSize: I, hiddenSize: H, seed: 8, weightGain: 2, ...opts }).eval();
+    const s = layer.stepper(B);
+    let state = null;
+    const rng = new Rng(9);
+    for (let t = 0; t < 6; t++) {
+      const x = Float32Array.from(randomArray(rng, B * I, 2)).map((v) => (opts.inputEvents && v < 0.5 ? 0 : v));
+      const r = layer.step(x, B, state);
+      state = r.state;
+      assert.deepEqual(s.step(x), r.y, `step ${t}`);
+    }
+    assert.deepEqual(s.state.h, state!.h);
+    assert.deepEqual(s.state.tr, state!.tr);
+    s.dispose();
+  }
+});

@@ -6,13 +6,13 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Rng } from "../src/core/rng.js";
 import { EGRU } from "../src/layers/egru.js";
-import { createThreadedKernels, rowBlocks } from "../src/node/threaded-kernels.js";
+import { columnBlocks, createThreadedKernels, rowBlocks } from "../src/node/threaded-kernels.js";
 import { loadWasmKernels } from "../src/wasm/wasm-kernels.js";
 import { randomArray } from "./helpers.js";
 
 const base = await loadWasmKernels();
 assert.ok(base, "WebAssembly SIMD kernels must load in Node 20");
-const threaded = [2, 3].map((t) => createThreadedKernels(base, t, { minWork: 0 }));
+const threaded = [2, 3].map((t) => createThreadedKernels(base, t, { minWork: 0, minColumnWork: 0 }));
 after(() => Promise.all(threaded.map((k) => k.close())));
 
 const rand = (n: number, seed: number, density = 1): Float32Array => {
@@ -32,8 +32,44 @@ test("row blocks cover the rows once, aligned to 8", () => {
   }
 });
 
+test("column blocks cover the columns once, aligned to 4", () => {
+  assert.deepEqual(columnBlocks(4050, 2), [[0, 2028], [2028, 2022]]);
+  assert.deepEqual(columnBlocks(10, 3), [[0, 4], [4, 4], [8, 2]]);
+  for (const [cols, t] of [[9, 2], [2250, 3], [5, 4]]) {
+    const b = columnBlocks(cols, t);
+    assert.equal(b.reduce((s, [, c]) => s + c, 0), cols);
+    assert.ok(b.length <= t && b.every(([c0], i) => i === 0 || c0 === b[i - 1][0] + b[i - 1][1]));
+  }
+});
+
 describe("split calls are bit-identical to one thread", () => {
   for (const k of threaded) {
+    test(`${k.name}: one-row products split by columns (dense and by events, blocked reductions, accumulate)`, () => {
+      for (const [N, K] of [[4050, 750], [37, 300], [9, 5], [130, 1350]]) {
+        for (const acc of [false, true]) {
+          const x = rand(K + 1, N);
+          const W = rand(K * N + 2, K);
+          const q0 = rand(N + 3, 1);
+          const q1 = q0.slice();
+          base.gemmNN(1, N, K, x, 1, W, 2, q0, 3, acc);
+          k.gemmNN(1, N, K, x, 1, W, 2, q1, 3, acc);
+          assert.deepEqual(q1, q0, `gemmNN 1×${N}×${K} acc=${acc}`);
+          for (const density of [0.05, 0.5]) {
+            const y = rand(K, N + K, density);
+            const Wv = base.alloc(K * N);
+            Wv.set(W.subarray(0, K * N));
+            const e0 = rand(N, 2);
+            const e1 = e0.slice();
+            const m0 = base.eventGemmNN(1, N, K, y, 0, Wv, 0, e0, 0, acc);
+            const m1 = k.eventGemmNN(1, N, K, y, 0, Wv, 0, e1, 0, acc);
+            assert.deepEqual(e1, e0, `eventGemmNN 1×${N}×${K} at ${density}`);
+            assert.equal(m1, m0, "MACs");
+            base.free(Wv);
+          }
+        }
+      }
+    });
+
     for (const [M, N, K] of [[17, 33, 65], [130, 7, 33], [64, 129, 17], [24, 5, 3]]) {
       test(`${k.name}: gemmNN / gemmNT ${M}×${N}×${K}, offsets, accumulate`, () => {
         for (const acc of [false, true]) {

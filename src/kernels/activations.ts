@@ -32,12 +32,17 @@ export interface EventFunction {
   f(x: number): number;
   /** Derivative used in backward: the surrogate for heaviside, the exact one for smooth. */
   df(x: number): number;
+  /** heaviside: γ and s of the triangle γ·max(0, 1 − s|x|) (kernels that inline df read them). */
+  readonly gamma?: number;
+  readonly support?: number;
 }
 
 /** H(x) forward, γ·max(0, 1 − s|x|) backward (EvNN's SpikeFunction). Defaults γ = 0.7, s = 1. */
 export function heavisideEvent(gamma = 0.7, s = 1.0): EventFunction {
   return {
     kind: "heaviside",
+    gamma,
+    support: s,
     f: heaviside,
     df: (x: number) => triangle(x, gamma, s),
   };

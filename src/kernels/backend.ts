@@ -10,6 +10,7 @@
 // accumulates they executed, so layers can report executed against dense work.
 
 import type { FloatArray } from "../core/buffer.js";
+import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
 
 export interface Kernels {
@@ -62,6 +63,11 @@ export interface Kernels {
    */
   maskedGemmNT(B: number, H: number, N: number, dq: FloatArray, dqOff: number, R: FloatArray, rOff: number,
     mask: FloatArray, maskOff: number, out: FloatArray, outOff: number): number;
+
+  /** The EGRU cell's pointwise forward for one step of B rows (cell-pointwise.ts). */
+  egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void;
+  /** Its backward for one step of B rows (cell-pointwise.ts). */
+  egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void;
 }
 
 /** The portable kernels: plain TypeScript, any FloatArray. */
@@ -72,6 +78,8 @@ export const jsKernels: Kernels = {
   gemmNN,
   gemmNT,
   gemmTN,
+  egruCellForward,
+  egruCellBackward,
 
   eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate) {
     let macs = 0;

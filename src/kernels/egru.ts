@@ -23,16 +23,15 @@
 // Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
 // parameter gradients into its own buffers.
 
-import { countNonzero, zerosLike, type FloatArray } from "../core/buffer.js";
+import { zerosLike, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
 import { jsKernels, type Kernels } from "./backend.js";
-import {
-  gatedCellBackward, gatedCellForward, gatedParamGrads, zoneoutKeep,
-  type GateTape, type MacCount, type SeqDims, type Zoneout,
-} from "./gated-cell.js";
+import type { CellKeep, EgruTape } from "./cell-pointwise.js";
+import { gatedParamGrads, sparseEnough, type MacCount, type SeqDims, type Zoneout } from "./gated-cell.js";
 import { addBiasRows } from "./gemm.js";
 
 export type { SeqDims, Zoneout } from "./gated-cell.js";
+export type { EgruTape } from "./cell-pointwise.js";
 
 /** Parameters as the kernel sees them: thresholds and R already transformed. */
 export interface EgruKernelParams<A extends FloatArray> {
@@ -72,11 +71,6 @@ export interface EgruForwardOut<A extends FloatArray> {
   macs: MacCount;
 }
 
-/** Saved for backward, [T, B, H] each: the gates (z, r, g, q_g) and c. */
-export interface EgruTape<A extends FloatArray> extends GateTape<A> {
-  c: A; // pre-reset state after zoneout (c − ϑ is the event pre-activation)
-}
-
 export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): EgruForwardOut<A> {
   const { dims, params, x, y0, zoneout, alpha, event } = args;
   const h0 = args.h0 ?? null;
@@ -94,43 +88,68 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
     z: zerosLike(x, n), r: zerosLike(x, n), g: zerosLike(x, n), hr: zerosLike(x, n), c: zerosLike(x, n),
   };
 
-  // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]
-  const a = zerosLike(x, T * B * G);
-  const macs: MacCount = { executed: 0, dense: T * B * G * (I + H) };
-  if (args.inputEvents) macs.executed += kernels.eventGemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
-  else {
-    kernels.gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
-    macs.executed += T * B * G * I;
-  }
-  addBiasRows(a, 0, T * B, G, bx);
-
-  const q = zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
-  for (let t = 0; t < T; t++) {
-    // q = y_{t−1}·R + br, by events while they are sparse enough
-    const prev = t === 0 ? y0 : y;
-    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-    macs.executed += recurrentProduct(kernels, B, G, H, prev, prevOff, R, q);
-    addBiasRows(q, 0, B, G, br);
-    for (let b = 0; b < B; b++) {
-      const s = (t * B + b) * H; // this step's [b, ·] in [T, B, H]
-      const sp = s - B * H; // previous step's [b, ·]
-      for (let j = 0; j < H; j++) {
-        const hPrev = t === 0 ? (h0 ? h0[b * H + j] : 0) : h[sp + j];
-        const gated = gatedCellForward(a, (t * B + b) * G, q, b * G, H, j, hPrev, tape, s + j);
-        const keep = zoneoutKeep(zoneout, s + j);
-        const c = keep === 1 ? gated : keep * gated + (1 - keep) * hPrev;
-        const th = thr[j];
-        const ot = event.f(c - th);
-        const yt = c * ot;
-        y[s + j] = yt;
-        h[s + j] = c - ot * th;
-        o[s + j] = ot;
-        tr[s + j] = alpha * (t === 0 ? (tr0 ? tr0[b * H + j] : 0) : tr[sp + j]) + (1 - alpha) * yt;
-        tape.c[s + j] = c;
-      }
+  // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]. The working
+  // arrays a and q live in the kernels' memory where they have one (the products then read them
+  // in place) and are returned to it at the end.
+  const work = new Scratch(kernels, x);
+  try {
+    const a = work.zeros(T * B * G);
+    const macs: MacCount = { executed: 0, dense: T * B * G * (I + H) };
+    if (args.inputEvents && sparseEnough(kernels, x, 0, T * B * I)) {
+      macs.executed += kernels.eventGemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+    } else {
+      kernels.gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+      macs.executed += T * B * G * I;
     }
+    addBiasRows(a, 0, T * B, G, bx);
+
+    const q = work.zeros(B * G); // recurrent pre-activations of one step [B, 3H]
+    const out = { y, h, o, tr, tape };
+    for (let t = 0; t < T; t++) {
+      // q = y_{t−1}·R + br, by events while they are sparse enough
+      const prev = t === 0 ? y0 : y;
+      const prevOff = t === 0 ? 0 : (t - 1) * B * H;
+      macs.executed += recurrentProduct(kernels, B, G, H, prev, prevOff, R, q);
+      addBiasRows(q, 0, B, G, br);
+      const first = t === 0;
+      kernels.egruCellForward({
+        B, H, a, aOff: t * B * G, q, qOff: 0,
+        hPrev: first ? h0 : h, hPrevOff: first ? 0 : (t - 1) * B * H,
+        trPrev: first ? tr0 : tr, trPrevOff: first ? 0 : (t - 1) * B * H,
+        thr, ...cellKeep(zoneout, t * B * H), alpha, event, out, outOff: t * B * H,
+      });
+    }
+    return { y, h, o, tr, tape, macs };
+  } finally {
+    work.release();
   }
-  return { y, h, o, tr, tape, macs };
+}
+
+/** The zoneout coefficients κ of the step whose [B, H] block starts at flat index off. */
+function cellKeep<A extends FloatArray>(zoneout: Zoneout<A>, off: number): CellKeep<A> {
+  if (zoneout.kind === "train") return { keep: zoneout.mask, keepOff: off, keepConst: 1 };
+  return { keep: null, keepOff: 0, keepConst: zoneout.kind === "eval" ? 1 - zoneout.p : 1 };
+}
+
+/**
+ * Working arrays of one call: in the kernels' memory when they have one (and the arrays are
+ * float32), else ordinary arrays of x's kind. release() returns them.
+ */
+class Scratch<A extends FloatArray> {
+  private readonly held: Float32Array[] = [];
+  constructor(private readonly kernels: Kernels, private readonly like: A) {}
+
+  zeros(n: number): A {
+    if (!this.kernels.alloc || !(this.like instanceof Float32Array)) return zerosLike(this.like, n);
+    const a = this.kernels.alloc(n);
+    this.held.push(a);
+    return a as A;
+  }
+
+  release(): void {
+    if (this.kernels.free) for (const a of this.held) this.kernels.free(a);
+    this.held.length = 0;
+  }
 }
 
 /**
@@ -140,7 +159,7 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
 export function maskedProduct<A extends FloatArray>(
   kernels: Kernels, B: number, H: number, G: number, dq: A, dqOff: number, R: A, mask: A, maskOff: number, out: A,
 ): number {
-  if (countNonzero(mask, maskOff, B * H) <= kernels.eventCrossover * B * H) {
+  if (sparseEnough(kernels, mask, maskOff, B * H)) {
     return kernels.maskedGemmNT(B, H, G, dq, dqOff, R, 0, mask, maskOff, out, 0);
   }
   kernels.gemmNT(B, H, G, dq, dqOff, R, 0, out, 0, false);
@@ -154,8 +173,7 @@ export function maskedProduct<A extends FloatArray>(
 function recurrentProduct<A extends FloatArray>(
   kernels: Kernels, B: number, G: number, H: number, s: A, sOff: number, R: A, q: A,
 ): number {
-  const nz = countNonzero(s, sOff, B * H);
-  if (nz <= kernels.eventCrossover * B * H) return kernels.eventGemmNN(B, G, H, s, sOff, R, 0, q, 0, false);
+  if (sparseEnough(kernels, s, sOff, B * H)) return kernels.eventGemmNN(B, G, H, s, sOff, R, 0, q, 0, false);
   kernels.gemmNN(B, G, H, s, sOff, R, 0, q, 0, false);
   return B * H * G;
 }
@@ -181,13 +199,15 @@ export interface EgruBackwardArgs<A extends FloatArray> extends EgruForwardArgs<
 /**
  * 1 where a unit's event output can pass gradient back into the unit, else 0: ∂y/∂c = o + c·df(c − ϑ)
  * is nonzero only for units that fired or lie inside the surrogate window. Writes rows
- * [from, from + n) of the [T·B, H] sequence into out (same offsets).
+ * [from, from + n) of the [T·B, H] sequence into out from outOff (default: the same offsets).
  */
 export function receiveMask<A extends FloatArray>(
   fwd: Pick<EgruForwardOut<A>, "o" | "tape">, thr: A, event: EventFunction, H: number, from: number, n: number, out: A,
+  outOff = from,
 ): void {
   const { o, tape } = fwd;
-  for (let k = from; k < from + n; k++) out[k] = o[k] !== 0 || event.df(tape.c[k] - thr[k % H]) !== 0 ? 1 : 0;
+  const d = outOff - from;
+  for (let k = from; k < from + n; k++) out[d + k] = o[k] !== 0 || event.df(tape.c[k] - thr[k % H]) !== 0 ? 1 : 0;
 }
 
 /** Gradients, freshly allocated. dR is for the effective R; dthr for the effective ϑ. */
@@ -215,67 +235,51 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
     dy: upstream.dy ?? null, dh: upstream.dh ?? null, do: upstream.do ?? null, dtr: upstream.dtr ?? null,
   };
 
-  const dp = zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
-  const dq = zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
-  const dthr = zerosLike(x, H);
-  const dyRec = zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
-  let dhRec = zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
-  const dtrCarry = zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
-  let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
-  const receives = zerosLike(x, T * B * H); // 1 where a unit can pass gradient on through y
-  let recurrentMacs = 0;
+  const work = new Scratch(kernels, x); // dp, dq and the step's mask in the kernels' memory
+  try {
+    const dp = work.zeros(T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
+    const dq = work.zeros(T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
+    const receives = work.zeros(B * H); // 1 where a unit of step t−1 can pass gradient on through y
+    const dthr = zerosLike(x, H);
+    const dyRec = zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
+    let dhRec = zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
+    const dtrCarry = zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
+    let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
+    let recurrentMacs = 0;
 
-  for (let t = T - 1; t >= 0; t--) {
-    for (let b = 0; b < B; b++) {
-      const s = (t * B + b) * H;
-      const sp = s - B * H;
-      const row = (t * B + b) * G;
-      for (let j = 0; j < H; j++) {
-        const k = b * H + j;
-        const dtr = (up.dtr ? up.dtr[s + j] : 0) + dtrCarry[k];
-        dtrCarry[k] = alpha * dtr;
-        const dy = (up.dy ? up.dy[s + j] : 0) + dyRec[k] + (1 - alpha) * dtr;
-        const dh = (up.dh ? up.dh[s + j] : 0) + dhRec[k];
-        const c = tape.c[s + j];
-        const th = thr[j];
-        const ot = o[s + j];
-        // y = c·o and h = c − o·ϑ both depend on o:
-        const dO = (up.do ? up.do[s + j] : 0) + c * dy - th * dh;
-        const dS = event.df(c - th) * dO; // through o = f(c − ϑ)
-        dthr[j] -= dS + ot * dh;
-        const dc = ot * dy + dS + dh;
-        // c = κ·c̃ + (1 − κ)·h_{t−1} under zoneout (κ = 1 without), c̃ the gated state
-        const keep = zoneoutKeep(zoneout, s + j);
-        const hPrev = t === 0 ? (h0 ? h0[b * H + j] : 0) : h[sp + j];
-        const leak = gatedCellBackward(keep * dc, hPrev, tape, s + j, dp, dq, row, H, j);
-        dhNext[k] = (1 - keep) * dc + leak;
+    for (let t = T - 1; t >= 0; t--) {
+      const off = t * B * H;
+      kernels.egruCellBackward({
+        B, H, up, o, tape, off, hPrev: t === 0 ? h0 : h, hPrevOff: t === 0 ? 0 : off - B * H, thr,
+        ...cellKeep(zoneout, off), alpha, event, dyRec, dhRec, dtrCarry, dhNext, dp, dq, dOff: t * B * G, dthr,
+      });
+      // Gradient into y_{t−1} through this step's recurrent product: dq_t · Rᵀ   [B, H]. Step t−1's
+      // y only passes gradient on where ∂y/∂c = o + c·df(c − ϑ) ≠ 0: units that fired or lie inside
+      // the surrogate window. Elsewhere the product is skipped (its value would be multiplied by 0).
+      // At t = 0 it is the gradient of the y0 argument, computed in full.
+      if (t === 0) {
+        kernels.gemmNT(B, H, G, dq, 0, R, 0, dyRec, 0, false);
+        recurrentMacs += B * H * G;
+      } else {
+        receiveMask(fwd, thr, event, H, off - B * H, B * H, receives, 0);
+        recurrentMacs += maskedProduct(kernels, B, H, G, dq, t * B * G, R, receives, 0, dyRec);
       }
+      // every entry of dhNext was written above, so the two buffers can simply trade places
+      const done = dhRec;
+      dhRec = dhNext;
+      dhNext = done;
     }
-    // Gradient into y_{t−1} through this step's recurrent product: dq_t · Rᵀ   [B, H]. Step t−1's
-    // y only passes gradient on where ∂y/∂c = o + c·df(c − ϑ) ≠ 0: units that fired or lie inside
-    // the surrogate window. Elsewhere the product is skipped (its value would be multiplied by 0).
-    // At t = 0 it is the gradient of the y0 argument, computed in full.
-    if (t === 0) {
-      kernels.gemmNT(B, H, G, dq, 0, R, 0, dyRec, 0, false);
-      recurrentMacs += B * H * G;
-    } else {
-      const p = (t - 1) * B * H;
-      receiveMask(fwd, thr, event, H, p, B * H, receives);
-      recurrentMacs += maskedProduct(kernels, B, H, G, dq, t * B * G, R, receives, p, dyRec);
-    }
-    // every entry of dhNext was written above, so the two buffers can simply trade places
-    const done = dhRec;
-    dhRec = dhNext;
-    dhNext = done;
-  }
 
-  // dx, dW, dR (= Σ y_{t−1}ᵀ·dq_t over active units only), dbx, dbr
-  const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq, kernels, {
-    seq: true, input: args.inputEvents ?? false, dxMask: args.dxMask ?? null,
-  });
-  const macs: MacCount = {
-    executed: rest.macs.executed + recurrentMacs,
-    dense: rest.macs.dense + T * B * H * G,
-  };
-  return { ...rest, macs, dy0: dyRec, dthr };
+    // dx, dW, dR (= Σ y_{t−1}ᵀ·dq_t over active units only), dbx, dbr
+    const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq, kernels, {
+      seq: true, input: args.inputEvents ?? false, dxMask: args.dxMask ?? null,
+    });
+    const macs: MacCount = {
+      executed: rest.macs.executed + recurrentMacs,
+      dense: rest.macs.dense + T * B * H * G,
+    };
+    return { ...rest, macs, dy0: dyRec, dthr };
+  } finally {
+    work.release();
+  }
 }

@@ -114,11 +114,17 @@ export interface SparseOperands {
   dxMask?: FloatArray | null;
 }
 
+/** Whether n entries of a from off are sparse enough (density ≤ the kernels' crossover) for an event product. */
+export function sparseEnough(kernels: Kernels, a: FloatArray, off: number, n: number): boolean {
+  return countNonzero(a, off, n) <= kernels.eventCrossover * n;
+}
+
 /**
  * After the time loop: dx = dp·Wᵀ, dW = xᵀ·dp, dR = Σ_t s_{t−1}ᵀ·dq_t, dbx = Σ dp, dbr = Σ dq, where
  * s is the sequence the recurrent product reads ([T, B, H]; s_0 = init [B, H]) and dp, dq are
  * [T, B, 3H]. GRU: s = h, init = h0. EGRU: s = y, init = y0, and dR only accumulates the rows of
- * presynaptic units that were active (a zero row of s contributes exactly nothing).
+ * presynaptic units that were active (a zero row of s contributes exactly nothing) — while they are
+ * sparse enough for the event product to pay; likewise dW over an event input.
  */
 export function gatedParamGrads<A extends FloatArray>(
   dims: SeqDims, x: A, W: A, init: A, seq: A, dp: A, dq: A, kernels: Kernels, sparse: SparseOperands,
@@ -129,7 +135,7 @@ export function gatedParamGrads<A extends FloatArray>(
   let executed = 0;
   const dx = zerosLike(x, T * B * I); // dx = dp · Wᵀ
   const mask = sparse.dxMask ?? null;
-  if (mask && countNonzero(mask) <= kernels.eventCrossover * mask.length) {
+  if (mask && sparseEnough(kernels, mask, 0, mask.length)) {
     executed += kernels.maskedGemmNT(T * B, I, G, dp, 0, W, 0, mask, 0, dx, 0);
   } else {
     kernels.gemmNT(T * B, I, G, dp, 0, W, 0, dx, 0, false);
@@ -137,13 +143,14 @@ export function gatedParamGrads<A extends FloatArray>(
     if (mask) for (let i = 0; i < dx.length; i++) if (mask[i] === 0) dx[i] = 0; // same contract either way
   }
   const dW = zerosLike(x, I * G);
-  if (sparse.input) executed += kernels.eventGemmTN(I, G, T * B, x, 0, dp, 0, dW, 0); // dW = xᵀ · dp
-  else {
+  if (sparse.input && sparseEnough(kernels, x, 0, T * B * I)) {
+    executed += kernels.eventGemmTN(I, G, T * B, x, 0, dp, 0, dW, 0); // dW = xᵀ · dp
+  } else {
     kernels.gemmTN(I, G, T * B, x, 0, dp, 0, dW, 0, false);
     executed += T * B * G * I;
   }
   const dR = zerosLike(x, H * G);
-  if (sparse.seq) {
+  if (sparse.seq && sparseEnough(kernels, seq, 0, (T - 1) * B * H)) {
     executed += kernels.eventGemmTN(H, G, B, init, 0, dq, 0, dR, 0); // step 1 reads init
     if (T > 1) executed += kernels.eventGemmTN(H, G, (T - 1) * B, seq, 0, dq, B * G, dR, 0);
   } else {

@@ -9,8 +9,9 @@
 import { StateError } from "../core/errors.js";
 import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
-import { egruForward, type EgruKernelParams } from "../kernels/egru.js";
-import type { MacCount, Zoneout } from "../kernels/gated-cell.js";
+import type { EgruTape } from "../kernels/cell-pointwise.js";
+import { sparseEnough, type MacCount, type Zoneout } from "../kernels/gated-cell.js";
+import { addBiasRows } from "../kernels/gemm.js";
 import { gruForward, type GruKernelParams } from "../kernels/gru.js";
 import { checkWeightsFinite } from "./common.js";
 import type { EGRU } from "./egru.js";
@@ -29,13 +30,6 @@ export interface Stepper {
   readonly macs: MacCount;
 }
 
-/** A copy of `a` in the kernels' memory when they have one, else a plain copy. */
-function resident(kernels: Kernels, a: Float32Array): Float32Array {
-  const out = kernels.alloc ? kernels.alloc(a.length) : new Float32Array(a.length);
-  out.set(a);
-  return out;
-}
-
 /** What both steppers share: the shape, the bound input and recurrent matrices, the MAC counter. */
 abstract class BoundStepper implements Stepper {
   readonly batch: number;
@@ -47,6 +41,7 @@ abstract class BoundStepper implements Stepper {
   protected readonly W: Float32Array;
   protected readonly R: Float32Array;
   private disposed = false;
+  private readonly owned: Float32Array[] = [];
 
   protected constructor(name: string, layer: EGRU | GRU, batch: number) {
     checkPositiveInt("batch", batch);
@@ -55,8 +50,22 @@ abstract class BoundStepper implements Stepper {
     this.batch = batch;
     this.inputSize = layer.inputSize;
     this.outputSize = layer.hiddenSize;
-    this.W = resident(this.kernels, layer.weights.kernel);
-    this.R = resident(this.kernels, layer.weights.recurrent_kernel);
+    this.W = this.keepResident(layer.weights.kernel);
+    this.R = this.keepResident(layer.weights.recurrent_kernel);
+  }
+
+  /** A copy of `a` in the kernels' memory (where they have one), freed by dispose(). */
+  protected keepResident(a: Float32Array): Float32Array {
+    const out = this.work(a.length);
+    out.set(a);
+    return out;
+  }
+
+  /** A zeroed array in the kernels' memory (where they have one), freed by dispose(). */
+  protected work(n: number): Float32Array {
+    const out = this.kernels.alloc ? this.kernels.alloc(n) : new Float32Array(n);
+    this.owned.push(out);
+    return out;
   }
 
   abstract step(x: Float32Array): Float32Array;
@@ -86,47 +95,81 @@ abstract class BoundStepper implements Stepper {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.kernels.free) for (const a of [this.W, this.R]) this.kernels.free(a);
+    if (this.kernels.free) for (const a of this.owned) this.kernels.free(a);
+    this.owned.length = 0;
   }
 }
 
 export class EgruStepper extends BoundStepper {
   private readonly layer: EGRU;
-  private readonly params: EgruKernelParams<Float32Array>;
-  private readonly zoneout: Zoneout<Float32Array>;
-  private y: Float32Array;
-  private h: Float32Array;
-  private tr: Float32Array;
+  private readonly bx: Float32Array;
+  private readonly br: Float32Array;
+  private readonly thr: Float32Array;
+  private readonly keepConst: number;
+  /** Working arrays in the kernels' memory (where they have one), so no call copies anything. */
+  private readonly x: Float32Array; // [B, I] this step's input
+  private readonly a: Float32Array; // [B, 3H] input pre-activations
+  private readonly q: Float32Array; // [B, 3H] recurrent pre-activations
+  private readonly y: Float32Array; // [B, H] state, updated in place by each step
+  private readonly h: Float32Array;
+  private readonly tr: Float32Array;
+  private readonly o: Float32Array; // [B, H] the cell's tape, written and not used
+  private readonly tape: EgruTape<Float32Array>;
 
   constructor(layer: EGRU, batch: number) {
     super("EGRU", layer, batch);
     this.layer = layer;
     const w = layer.weights;
-    this.params = { W: this.W, R: this.R, bx: w.bias.slice(), br: w.recurrent_bias.slice(), thr: layer.thresholds() };
-    this.zoneout = layer.zoneout > 0 ? { kind: "eval", p: layer.zoneout } : { kind: "none" };
+    this.bx = w.bias.slice();
+    this.br = w.recurrent_bias.slice();
+    this.thr = this.keepResident(layer.thresholds());
+    this.keepConst = layer.zoneout > 0 ? 1 - layer.zoneout : 1;
     const n = batch * layer.hiddenSize;
-    this.y = new Float32Array(n);
-    this.h = new Float32Array(n);
-    this.tr = new Float32Array(n);
+    const g = 3 * n;
+    this.x = this.work(batch * layer.inputSize);
+    this.a = this.work(g);
+    this.q = this.work(g);
+    this.y = this.work(n);
+    this.h = this.work(n);
+    this.tr = this.work(n);
+    this.o = this.work(n);
+    this.tape = { c: this.work(n), z: this.work(n), r: this.work(n), g: this.work(n), hr: this.work(n) };
   }
 
-  /** The state after the last step: event output y, internal state h, trace tr, each [B, H]. */
+  /** The state after the last step: event output y, internal state h, trace tr, each [B, H] (copies). */
   get state(): { y: Float32Array; h: Float32Array; tr: Float32Array } {
-    return { y: this.y, h: this.h, tr: this.tr };
+    return { y: this.y.slice(), h: this.h.slice(), tr: this.tr.slice() };
   }
 
+  /**
+   * One step: the same operations as egruForward over T = 1 (so the same bits), with the state
+   * updated in place and every operand already in the kernels' memory.
+   */
   step(x: Float32Array): Float32Array {
     this.checkStep(x);
-    const { batch: B, inputSize: I, outputSize: H } = this;
-    const f = egruForward({
-      dims: { T: 1, B, I, H }, params: this.params, x, y0: this.y, h0: this.h, tr0: this.tr, zoneout: this.zoneout,
-      alpha: this.layer.traceDecay, event: this.layer.event, kernels: this.kernels, inputEvents: this.layer.inputEvents,
+    const { batch: B, inputSize: I, outputSize: H, kernels: k, a, q } = this;
+    const G = 3 * H;
+    this.x.set(x);
+    let executed = 0;
+    if (this.layer.inputEvents && sparseEnough(k, this.x, 0, B * I)) executed += k.eventGemmNN(B, G, I, this.x, 0, this.W, 0, a, 0, false);
+    else {
+      k.gemmNN(B, G, I, this.x, 0, this.W, 0, a, 0, false);
+      executed += B * G * I;
+    }
+    addBiasRows(a, 0, B, G, this.bx);
+    if (sparseEnough(k, this.y, 0, B * H)) executed += k.eventGemmNN(B, G, H, this.y, 0, this.R, 0, q, 0, false);
+    else {
+      k.gemmNN(B, G, H, this.y, 0, this.R, 0, q, 0, false);
+      executed += B * G * H;
+    }
+    addBiasRows(q, 0, B, G, this.br);
+    k.egruCellForward({
+      B, H, a, aOff: 0, q, qOff: 0, hPrev: this.h, hPrevOff: 0, trPrev: this.tr, trPrevOff: 0, thr: this.thr,
+      keep: null, keepOff: 0, keepConst: this.keepConst, alpha: this.layer.traceDecay, event: this.layer.event,
+      out: { y: this.y, h: this.h, o: this.o, tr: this.tr, tape: this.tape }, outOff: 0,
     });
-    this.y = f.y;
-    this.h = f.h;
-    this.tr = f.tr;
-    this.count(f.macs);
-    return f.y;
+    this.count({ executed, dense: B * G * (I + H) });
+    return this.y.slice();
   }
 
   protected resetState(): void {

@@ -2,7 +2,8 @@
 // rows, one block per thread, run by the worker pool against the shared memory (Node only).
 //
 // Which splits keep the numbers exactly those of one thread (every output element is computed by
-// one thread with the same sequence of operations): gemmNN by rows; gemmNT by rows when every
+// one thread with the same sequence of operations): gemmNN by rows, and by columns when it has one
+// row (as eventGemmNN with one batch row: the streaming inference step); gemmNT by rows when every
 // block has at least 8 rows (below that the kernel takes another path); eventGemmNN and
 // maskedGemmNT by batch rows. gemmTN and eventGemmTN reduce over the rows, so they stay on one
 // thread. Small calls stay on one thread too (dispatch costs a few microseconds).
@@ -18,6 +19,7 @@ import { WasmPool, type WasmTask } from "./wasm-pool.js";
 const KIND_GEMM = 0;
 const KIND_EVENT_NN = 1;
 const KIND_MASKED = 3;
+const KIND_VEC_COLUMNS = 4;
 /** Rows per block are a multiple of this (and gemmNT blocks at least this). */
 const ROW_ALIGN = 8;
 
@@ -30,6 +32,8 @@ export interface ThreadedKernels extends Kernels {
 export interface ThreadOptions {
   /** Multiply-accumulates below which a call stays on one thread. Default 2^20. */
   minWork?: number;
+  /** The same for one-row products split by columns (memory-bound, so worth it sooner). Default 2^17. */
+  minColumnWork?: number;
 }
 
 /** Blocks of `rows` rows for up to `threads` threads, each a multiple of ROW_ALIGN but the last. */
@@ -48,6 +52,14 @@ function batchBlocks(B: number, threads: number): [number, number][] {
   return out;
 }
 
+/** Blocks of `cols` columns for up to `threads` threads, each a multiple of 4 columns but the last. */
+export function columnBlocks(cols: number, threads: number): [number, number][] {
+  const per = Math.ceil(cols / threads / 4) * 4;
+  const out: [number, number][] = [];
+  for (let c = 0; c < cols; c += per) out.push([c, Math.min(per, cols - c)]);
+  return out;
+}
+
 /** Wrap WebAssembly kernels (with a shared memory) so that large calls use `threads` threads. */
 export function createThreadedKernels(base: WasmKernels, threads: number, opts: ThreadOptions = {}): ThreadedKernels {
   if (!base.wasm.shared || threads <= 1) {
@@ -55,10 +67,11 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
   }
   const ex = base.wasm.exports;
   const pool = WasmPool.create(
-    { threads, module: base.wasm.module, memory: base.wasm.memory, exports: ["gemmNN", "gemmNT", "eventGemmNN", "maskedGemmNT"] },
+    { threads, module: base.wasm.module, memory: base.wasm.memory, exports: ["gemmNN", "gemmNT", "eventGemmNN", "maskedGemmNT", "vecMatColumns"] },
     ex as unknown as Record<string, (...a: number[]) => unknown>,
   );
   const minWork = opts.minWork ?? 1 << 20;
+  const minColumnWork = opts.minColumnWork ?? 1 << 17;
 
   /** A view of a[off, off + n) inside the memory: the array itself, or a copy (copied back by done()). */
   interface Placed { ptr: number; done(): void }
@@ -108,6 +121,27 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     }
   };
 
+  /**
+   * A one-row product q[N] (+)= x[K]·W[K, N] (dense, or over the nonzeros of x) with the columns
+   * split over the threads: a streaming inference step is one such product per layer, bound by
+   * reading W, which two threads read faster than one.
+   */
+  const columnSplit = (events: boolean, K: number, N: number, x: FloatArray, xOff: number, W: FloatArray, wOff: number,
+    q: FloatArray, qOff: number, accumulate: boolean): void => {
+    const xx = place("x", x, xOff, K, true, false);
+    const ww = place("W", W, wOff, K * N, true, false);
+    const qq = place("q", q, qOff, N, accumulate, true);
+    try {
+      runBlocks(columnBlocks(N, threads), (cols) => ex.scratchBytes(KIND_VEC_COLUMNS, K, cols, 0), (n0, cols, s) => ({
+        fn: "vecMatColumns", args: [events ? 1 : 0, K, N, xx.ptr, ww.ptr, qq.ptr, n0, n0 + cols, accumulate ? 1 : 0, s],
+      }));
+    } finally {
+      qq.done();
+      ww.done();
+      xx.done();
+    }
+  };
+
   const k: ThreadedKernels = {
     name: `${base.name}×${threads}`,
     eventCrossover: base.eventCrossover,
@@ -116,8 +150,11 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     free: (a) => base.free(a),
     gemmTN: (...a) => base.gemmTN(...a),
     eventGemmTN: (...a) => base.eventGemmTN(...a),
+    egruCellForward: (a) => base.egruCellForward(a),
+    egruCellBackward: (a) => base.egruCellBackward(a),
 
     gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
+      if (M === 1 && f32(A, B, C) && K * N >= minColumnWork && N >= 8) return columnSplit(false, K, N, A, aOff, B, bOff, C, cOff, accumulate);
       if (!f32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN) return base.gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
       rowSplitGemm("gemmNN", rowBlocks(M, threads), M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
     },
@@ -132,6 +169,10 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
 
     eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate) {
       const events = countNonzero(y, yOff, B * H);
+      if (B === 1 && f32(y, R, q) && events * N >= minColumnWork && N >= 8) {
+        columnSplit(true, H, N, y, yOff, R, rOff, q, qOff, accumulate);
+        return events * N;
+      }
       if (!f32(y, R, q) || events * N < minWork || B < 2) return base.eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate);
       const yy = place("y", y, yOff, B * H, true, false);
       const rr = place("R", R, rOff, H * N, true, false);

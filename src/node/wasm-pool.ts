@@ -25,6 +25,7 @@ const IDLE = 0;
 const READY = 1;
 const DONE = 2;
 const QUIT = 3;
+const DEFAULT_SPIN = 200_000;
 
 // The worker's program, plain JavaScript so it runs the same from sources and from the build.
 const WORKER_SOURCE = `
@@ -65,7 +66,11 @@ export interface WasmPoolOptions {
   memory: object;
   /** The export names tasks may call. */
   exports: string[];
-  /** Busy-wait iterations before a worker sleeps (lower latency for small calls). Default 20000. */
+  /**
+   * Busy-wait iterations (about 2 ns each) before a worker, or the caller waiting for one, sleeps:
+   * streaming inference calls the pool every few tens of microseconds, and a sleeping worker takes
+   * about as long to wake. Default 200000.
+   */
   spin?: number;
 }
 
@@ -77,10 +82,12 @@ export class WasmPool {
   private readonly index = new Map<string, number>();
   private readonly local: Record<string, (...a: number[]) => unknown>;
   private closed = false;
+  private readonly spin: number;
 
   private constructor(opts: WasmPoolOptions, local: Record<string, (...a: number[]) => unknown>) {
     this.threads = opts.threads;
     this.local = local;
+    this.spin = opts.spin ?? DEFAULT_SPIN;
     opts.exports.forEach((n, i) => this.index.set(n, i));
     const control = new SharedArrayBuffer(Math.max(1, opts.threads - 1) * SLOT * 4 + 16);
     this.ctrl = new Int32Array(control);
@@ -90,7 +97,7 @@ export class WasmPool {
         eval: true,
         workerData: {
           module: opts.module, memory: opts.memory, control, names: opts.exports, slot: w, maxArgs: MAX_ARGS,
-          spin: opts.spin ?? 20000,
+          spin: this.spin,
         },
       });
       worker.unref(); // an idle pool never keeps the process alive
@@ -129,6 +136,9 @@ export class WasmPool {
     for (let i = 1; i < tasks.length; i++) {
       const base = (i - 1) * SLOT;
       let flag = Atomics.load(ctrl, base);
+      // the worker usually finishes about when task 0 does: spin before sleeping (a futex wake
+      // costs tens of microseconds, as long as a whole small task)
+      for (let k = 0; k < this.spin && flag !== DONE; k++) flag = Atomics.load(ctrl, base);
       while (flag !== DONE) {
         Atomics.wait(ctrl, base, flag, 1000);
         flag = Atomics.load(ctrl, base);

@@ -16,6 +16,7 @@
 
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { jsKernels, type Kernels } from "../kernels/backend.js";
+import { forwardInFloat32, type CellBackwardArgs, type CellForwardArgs } from "../kernels/cell-pointwise.js";
 import type { FloatArray } from "../core/buffer.js";
 import { WASM_BASE64, WASM_MAXIMUM_PAGES, WASM_PLAIN_BASE64 } from "./kernels-wasm.generated.js";
 
@@ -39,6 +40,13 @@ export interface KernelExports {
   eventGemmNN(B: number, N: number, H: number, y: number, R: number, q: number, acc: number, scratch: number): number;
   eventGemmTN(H: number, N: number, B: number, y: number, dq: number, dR: number, scratch: number): number;
   maskedGemmNT(B: number, H: number, N: number, dq: number, R: number, mask: number, out: number, scratch: number): number;
+  egruCellForward(B: number, H: number, a: number, q: number, hPrev: number, trPrev: number, thr: number, keep: number,
+    keepConst: number, alpha: number, y: number, h: number, o: number, tr: number, c: number, z: number, r: number,
+    g: number, hr: number): void;
+  egruCellBackward(B: number, H: number, dyUp: number, dhUp: number, doUp: number, dtrUp: number, dyRec: number,
+    dhRec: number, dtrCarry: number, c: number, o: number, z: number, r: number, g: number, hr: number, hPrev: number,
+    thr: number, keep: number, keepConst: number, alpha: number, gamma: number, support: number, dp: number, dq: number,
+    dhNext: number, dthr: number): void;
 }
 
 interface WasmApi {
@@ -221,6 +229,24 @@ const OUT = 2;
 /** One array argument of a call: the array, its element offset and extent, IN and/or OUT. */
 type Operand = [a: FloatArray, off: number, len: number, io: number, name: string];
 
+/**
+ * Operands of an export with optional (null) arrays: add() returns the index of the array's
+ * address in the run's pointer list, or -1 for a null array, which at() turns into address 0.
+ */
+class OperandList {
+  readonly ops: Operand[] = [];
+  add(a: FloatArray | null, off: number, len: number, io: number, name: string): number {
+    if (a === null) return -1;
+    this.ops.push([a, off, len, io, name]);
+    return this.ops.length - 1;
+  }
+  static at(p: number[], i: number): number {
+    return i < 0 ? 0 : p[i];
+  }
+}
+
+const allF32 = (arrays: (FloatArray | null)[]): boolean => arrays.every((a) => a === null || a instanceof Float32Array);
+
 function checkDims(dims: number[]): void {
   for (const d of dims) {
     if (!Number.isInteger(d) || d < 0) throw new ShapeError("size", "an integer ≥ 0", String(d));
@@ -387,6 +413,68 @@ class WasmKernelsImpl implements WasmKernels {
     const active = this.run(ops, this.ex.scratchBytes(KIND_MASKED_NT, B, H, 0),
       (p, s) => this.ex.maskedGemmNT(B, H, N, p[0], p[1], p[2], p[3], s));
     return active * N;
+  }
+
+  egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
+    const { B, H, out } = args;
+    const { tape } = out;
+    if (!forwardInFloat32(args) || B * H === 0) {
+      jsKernels.egruCellForward(args);
+      return;
+    }
+    checkDims([B, H]);
+    const n = B * H;
+    const l = new OperandList();
+    const a = l.add(args.a, args.aOff, 3 * n, IN, "a");
+    const q = l.add(args.q, args.qOff, 3 * n, IN, "q");
+    const hp = l.add(args.hPrev, args.hPrevOff, n, IN, "hPrev");
+    const tp = l.add(args.trPrev, args.trPrevOff, n, IN, "trPrev");
+    const thr = l.add(args.thr, 0, H, IN, "thr");
+    const keep = l.add(args.keep, args.keepOff, n, IN, "keep");
+    const outs = (["y", "h", "o", "tr"] as const).map((k) => l.add(out[k], args.outOff, n, OUT, k));
+    const tapes = (["c", "z", "r", "g", "hr"] as const).map((k) => l.add(tape[k], args.outOff, n, OUT, `tape.${k}`));
+    const at = OperandList.at;
+    this.run(l.ops, 0, (p) => {
+      this.ex.egruCellForward(B, H, at(p, a), at(p, q), at(p, hp), at(p, tp), at(p, thr), at(p, keep), args.keepConst,
+        args.alpha, ...outs.map((i) => at(p, i)) as [number, number, number, number],
+        ...tapes.map((i) => at(p, i)) as [number, number, number, number, number]);
+      return 0;
+    });
+  }
+
+  egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void {
+    const { B, H, event, up, tape, off } = args;
+    const arrays = [up.dy, up.dh, up.do, up.dtr, args.o, tape.c, tape.z, tape.r, tape.g, tape.hr, args.hPrev, args.thr,
+      args.keep, args.dyRec, args.dhRec, args.dtrCarry, args.dhNext, args.dp, args.dq, args.dthr];
+    if (event.kind !== "heaviside" || event.gamma === undefined || event.support === undefined || !allF32(arrays) ||
+      B * H === 0) {
+      jsKernels.egruCellBackward(args);
+      return;
+    }
+    checkDims([B, H]);
+    const n = B * H;
+    const l = new OperandList();
+    const ups = (["dy", "dh", "do", "dtr"] as const).map((k) => l.add(up[k], off, n, IN, `upstream.${k}`));
+    const dyRec = l.add(args.dyRec, 0, n, IN, "dyRec");
+    const dhRec = l.add(args.dhRec, 0, n, IN, "dhRec");
+    const carry = l.add(args.dtrCarry, 0, n, IN | OUT, "dtrCarry");
+    const tapes = [l.add(tape.c, off, n, IN, "tape.c"), l.add(args.o, off, n, IN, "o"),
+      ...(["z", "r", "g", "hr"] as const).map((k) => l.add(tape[k], off, n, IN, `tape.${k}`))];
+    const hp = l.add(args.hPrev, args.hPrevOff, n, IN, "hPrev");
+    const thr = l.add(args.thr, 0, H, IN, "thr");
+    const keep = l.add(args.keep, args.keepOff, n, IN, "keep");
+    const dp = l.add(args.dp, args.dOff, 3 * n, OUT, "dp");
+    const dq = l.add(args.dq, args.dOff, 3 * n, OUT, "dq");
+    const dhNext = l.add(args.dhNext, 0, n, OUT, "dhNext");
+    const dthr = l.add(args.dthr, 0, H, IN | OUT, "dthr");
+    const at = OperandList.at;
+    this.run(l.ops, 0, (p) => {
+      const [c, o, z, r, g, hr] = tapes.map((i) => at(p, i));
+      this.ex.egruCellBackward(B, H, at(p, ups[0]), at(p, ups[1]), at(p, ups[2]), at(p, ups[3]), at(p, dyRec),
+        at(p, dhRec), at(p, carry), c, o, z, r, g, hr, at(p, hp), at(p, thr), at(p, keep), args.keepConst, args.alpha,
+        event.gamma!, event.support!, at(p, dp), at(p, dq), at(p, dhNext), at(p, dthr));
+      return 0;
+    });
   }
 }
 

@@ -1,0 +1,188 @@
+// The EGRU cell's pointwise work for one time step — gates, state, event, trace forward; their
+// adjoints backward — for B rows of H units, in plain TypeScript. These are the Kernels'
+// egruCellForward / egruCellBackward of the portable kernels; the WebAssembly kernels run the
+// same operations in the same order (assembly/cells.ts), every intermediate in float64 and every
+// stored value rounded to the array's type.
+//
+// Per unit (docs/egru-math.md §3, §4):
+//   forward   z, r, g, h̃ (gated-cell.ts), c = κ·h̃ + (1 − κ)·h_{t−1}, o = f(c − ϑ), y = c·o,
+//             h = c − o·ϑ, tr = α·tr_{t−1} + (1 − α)·y
+//   backward  dtr = dtr_up + α·dtr_{t+1};  dy = dy_up + dy_rec + (1 − α)·dtr;  dh = dh_up + dh_rec
+//             dO = do_up + c·dy − ϑ·dh;  dS = f′(c − ϑ)·dO;  dϑ −= dS + o·dh;  dc = o·dy + dS + dh
+//             then the gated cell's backward for κ·dc, and dh_{t−1} = (1 − κ)·dc + z·κ·dc.
+
+import type { FloatArray } from "../core/buffer.js";
+import type { EventFunction } from "./activations.js";
+import { sigmoid32, tanh32 } from "./f32-math.js";
+import { gatedCellBackward, gatedCellForward, type GateTape } from "./gated-cell.js";
+
+/** EGRU's tape, [T, B, H] each: the gates (z, r, g, q_g) and c. */
+export interface EgruTape<A extends FloatArray> extends GateTape<A> {
+  c: A; // pre-reset state after zoneout (c − ϑ is the event pre-activation)
+}
+
+/** The step's per-unit zoneout coefficient κ: a [B, H] mask at keepOff, or one constant for all. */
+export interface CellKeep<A extends FloatArray> {
+  keep: A | null;
+  keepOff: number;
+  /** κ where keep is null: 1 without zoneout, 1 − p in evaluation. */
+  keepConst: number;
+}
+
+/** One forward step of B rows. Arrays are addressed as (array, offset); [B, H] unless noted. */
+export interface CellForwardArgs<A extends FloatArray> extends CellKeep<A> {
+  B: number;
+  H: number;
+  a: A; // [B, 3H] input pre-activations (bias included) at aOff
+  aOff: number;
+  q: A; // [B, 3H] recurrent pre-activations (bias included) at qOff
+  qOff: number;
+  hPrev: A | null; // null: zeros
+  hPrevOff: number;
+  trPrev: A | null; // null: zeros
+  trPrevOff: number;
+  thr: A; // [H] effective thresholds
+  alpha: number;
+  event: EventFunction;
+  /** Outputs y, h, o, tr and the tape, written at outOff. */
+  out: { y: A; h: A; o: A; tr: A; tape: EgruTape<A> };
+  outOff: number;
+}
+
+/** One backward step of B rows. */
+export interface CellBackwardArgs<A extends FloatArray> extends CellKeep<A> {
+  B: number;
+  H: number;
+  /** Upstream gradients at `off` (null: zeros). */
+  up: { dy: A | null; dh: A | null; do: A | null; dtr: A | null };
+  /** The forward's o and tape, at `off`. */
+  o: A;
+  tape: EgruTape<A>;
+  off: number;
+  hPrev: A | null; // null: zeros
+  hPrevOff: number;
+  thr: A; // [H]
+  alpha: number;
+  event: EventFunction;
+  dyRec: A; // [B, H] from step t+1's recurrent product
+  dhRec: A; // [B, H] from step t+1's leak
+  dtrCarry: A; // [B, H] α·dtr_{t+1}, updated in place
+  dhNext: A; // [B, H] out: gradient into h_{t−1}
+  dp: A; // [B, 3H] out at dOff: adjoint of the input pre-activations
+  dq: A; // [B, 3H] out at dOff: adjoint of the recurrent pre-activations
+  dOff: number;
+  dthr: A; // [H] accumulated
+}
+
+/**
+ * Whether a forward step runs in float32 arithmetic (egruCellForward32): every array float32 and
+ * the Heaviside event. Otherwise (float64 arrays, the smooth event of the gradient checks) it runs
+ * in float64 with stores rounded to the arrays' type.
+ */
+export function forwardInFloat32<A extends FloatArray>(args: CellForwardArgs<A>): boolean {
+  const { out } = args;
+  const { tape } = out;
+  return args.event.kind === "heaviside" && [args.a, args.q, args.hPrev, args.trPrev, args.thr, args.keep, out.y,
+    out.h, out.o, out.tr, tape.c, tape.z, tape.r, tape.g, tape.hr].every((a) => a === null || a instanceof Float32Array);
+}
+
+export function egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
+  if (forwardInFloat32(args)) {
+    egruCellForward32(args);
+    return;
+  }
+  const { B, H, a, aOff, q, qOff, hPrev, hPrevOff, trPrev, trPrevOff, thr, keep, keepOff, keepConst, alpha, event,
+    out, outOff } = args;
+  const { y, h, o, tr, tape } = out;
+  const G = 3 * H;
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < H; j++) {
+      const k = b * H + j;
+      const s = outOff + k;
+      const hp = hPrev ? hPrev[hPrevOff + k] : 0;
+      const gated = gatedCellForward(a, aOff + b * G, q, qOff + b * G, H, j, hp, tape, s);
+      const kp = keep ? keep[keepOff + k] : keepConst;
+      const c = kp === 1 ? gated : kp * gated + (1 - kp) * hp;
+      const th = thr[j];
+      const ot = event.f(c - th);
+      const yt = c * ot;
+      y[s] = yt;
+      h[s] = c - ot * th;
+      o[s] = ot;
+      tr[s] = alpha * (trPrev ? trPrev[trPrevOff + k] : 0) + (1 - alpha) * yt;
+      tape.c[s] = c;
+    }
+  }
+}
+
+export function egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void {
+  const { B, H, up, o, tape, off, hPrev, hPrevOff, thr, keep, keepOff, keepConst, alpha, event, dyRec, dhRec,
+    dtrCarry, dhNext, dp, dq, dOff, dthr } = args;
+  const G = 3 * H;
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < H; j++) {
+      const k = b * H + j;
+      const s = off + k;
+      const dtr = (up.dtr ? up.dtr[s] : 0) + dtrCarry[k];
+      dtrCarry[k] = alpha * dtr;
+      const dy = (up.dy ? up.dy[s] : 0) + dyRec[k] + (1 - alpha) * dtr;
+      const dh = (up.dh ? up.dh[s] : 0) + dhRec[k];
+      const c = tape.c[s];
+      const th = thr[j];
+      const ot = o[s];
+      // y = c·o and h = c − o·ϑ both depend on o:
+      const dO = (up.do ? up.do[s] : 0) + c * dy - th * dh;
+      const dS = event.df(c - th) * dO; // through o = f(c − ϑ)
+      dthr[j] -= dS + ot * dh;
+      const dc = ot * dy + dS + dh;
+      // c = κ·h̃ + (1 − κ)·h_{t−1} under zoneout (κ = 1 without)
+      const kp = keep ? keep[keepOff + k] : keepConst;
+      const hp = hPrev ? hPrev[hPrevOff + k] : 0;
+      const leak = gatedCellBackward(kp * dc, hp, tape, s, dp, dq, dOff + b * G, H, j);
+      dhNext[k] = (1 - kp) * dc + leak;
+    }
+  }
+}
+
+const f = Math.fround;
+
+/**
+ * The forward step in float32 arithmetic, one Math.fround per operation: the scalar twin of the
+ * four-lane WebAssembly kernel (assembly/cells.ts), giving the same bits. Heaviside event only.
+ */
+function egruCellForward32<A extends FloatArray>(args: CellForwardArgs<A>): void {
+  const { B, H, a, aOff, q, qOff, hPrev, hPrevOff, trPrev, trPrevOff, thr, keep, keepOff, out, outOff } = args;
+  const { y, h, o, tr, tape } = out;
+  const G = 3 * H;
+  const alpha = f(args.alpha);
+  const decay = f(1 - alpha);
+  const keepConst = f(args.keepConst);
+  for (let b = 0; b < B; b++) {
+    const ar = aOff + b * G;
+    const qr = qOff + b * G;
+    for (let j = 0; j < H; j++) {
+      const k = b * H + j;
+      const s = outOff + k;
+      const zt = sigmoid32(f(a[ar + j] + q[qr + j]));
+      const rt = sigmoid32(f(a[ar + H + j] + q[qr + H + j]));
+      const hrt = q[qr + 2 * H + j];
+      const gt = tanh32(f(a[ar + 2 * H + j] + f(rt * hrt)));
+      tape.z[s] = zt;
+      tape.r[s] = rt;
+      tape.g[s] = gt;
+      tape.hr[s] = hrt;
+      const hp = hPrev ? hPrev[hPrevOff + k] : 0;
+      const gated = f(f(zt * hp) + f(f(1 - zt) * gt));
+      const kp = keep ? keep[keepOff + k] : keepConst;
+      const c = kp === 1 ? gated : f(f(kp * gated) + f(f(1 - kp) * hp));
+      const th = thr[j];
+      const ot = f(c - th) > 0 ? 1 : 0;
+      const yt = f(c * ot);
+      y[s] = yt;
+      h[s] = f(c - f(ot * th));
+      o[s] = ot;
+      tr[s] = f(f(alpha * (trPrev ? trPrev[trPrevOff + k] : 0)) + f(decay * yt));
+      tape.c[s] = c;
+    }
+  }
+}
