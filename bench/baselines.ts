@@ -37,10 +37,13 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { recycle } from "../src/core/pool.js";
 import { Rng } from "../src/core/rng.js";
 import { getKernels, setKernels, type Kernels } from "../src/kernels/backend.js";
 import { EGRU, type EgruForwardResult, type EgruState } from "../src/layers/egru.js";
 import { GRU, type GruForwardResult, type GruTorchName, type GruState } from "../src/layers/gru.js";
+import { createThreadedKernels } from "../src/node/threaded-kernels.js";
+import type { WasmKernels } from "../src/wasm/wasm-kernels.js";
 import { loadBestKernels, type KernelChoice } from "../src/wasm/select.js";
 
 type OrtModule = typeof import("onnxruntime-node");
@@ -598,6 +601,10 @@ export interface EgruOptions {
   seed?: number;
   /** Progress messages to stderr (default true). */
   progress?: boolean;
+  /** Threads of the current kernels (getKernels()), recorded in every row (default 1). */
+  threads?: number;
+  /** Also the step() rows, which re-check every weight per call (default true). */
+  stepApi?: boolean;
 }
 
 interface TrainTiming {
@@ -625,9 +632,9 @@ function timeTraining(run: (T: number, B: number) => void, Tmax: number, B: numb
   return { T, ms: median(times), samples: steps };
 }
 
-function trainRow(cell: string, sizes: number[], B: number, Tmax: number, t: TrainTiming, kernels: string): BaselineRow {
+function trainRow(cell: string, sizes: number[], B: number, Tmax: number, t: TrainTiming, kernels: string, threads: number): BaselineRow {
   const row: BaselineRow = {
-    tool: "egru", what: trainWhat(sizes, B, Tmax, cell), threads: 1, ms: t.ms, samples: t.samples,
+    tool: "egru", what: trainWhat(sizes, B, Tmax, cell), threads, ms: t.ms, samples: t.samples,
     tokensPerSecond: (B * t.T) / (t.ms / 1000), kernels, T: t.T,
   };
   if (t.T < Tmax) row.note = cutNote(t.T, Tmax);
@@ -691,6 +698,8 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
   const budget = opts.trainBudgetMs ?? 30_000;
   const seed = opts.seed ?? 0;
   const kernels = getKernels().name;
+  const threads = opts.threads ?? 1;
+  const stepApi = opts.stepApi ?? true;
   const log = (m: string): void => {
     if (opts.progress ?? true) process.stderr.write(`egru: ${m}\n`);
   };
@@ -701,7 +710,7 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
   const G = randn(rng, Tmax * B * sizes[nL]);
   const rows: BaselineRow[] = [];
   const row = (r: Omit<BaselineRow, "tool" | "threads" | "kernels">): void => {
-    rows.push({ tool: "egru", threads: 1, kernels, ...r });
+    rows.push({ tool: "egru", threads, kernels, ...r });
   };
 
   // dense GRU stack
@@ -716,7 +725,7 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
       v = r.h;
     });
   };
-  row({ what: stepWhat(sizes), variant: "step()", ms: timeSteps(tokens, steps, warmup, gruStep), samples: steps });
+  if (stepApi) row({ what: stepWhat(sizes), variant: "step()", ms: timeSteps(tokens, steps, warmup, gruStep), samples: steps });
   const gSteppers = grus.map((g) => g.stepper(1));
   const gruStepper = (x: Float32Array): void => {
     let v = x;
@@ -731,8 +740,10 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     const srng = new Rng(seed + 200);
     const sTokens = Array.from({ length: 16 }, () => randn(srng, single));
     let st: GruState | null = null;
-    const ms = timeSteps(sTokens, steps, warmup, (x) => (st = g.step(x, 1, st).state));
-    row({ what: stepWhat([single, single]), variant: "step()", ms, samples: steps });
+    if (stepApi) {
+      const ms = timeSteps(sTokens, steps, warmup, (x) => (st = g.step(x, 1, st).state));
+      row({ what: stepWhat([single, single]), variant: "step()", ms, samples: steps });
+    }
     const s = g.stepper(1);
     row({ what: stepWhat([single, single]), variant: "stepper", ms: timeSteps(sTokens, steps, warmup, (x) => s.step(x)), samples: steps });
     s.dispose();
@@ -752,7 +763,7 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     let d: Float32Array = G.subarray(0, T * b * sizes[nL]);
     for (let l = nL - 1; l >= 0; l--) d = grus[l].backward(results[l], { dOutput: d }).dx;
   };
-  rows.push(trainRow("GRU", sizes, B, Tmax, timeTraining(gruTrain, Tmax, B, trainSteps, budget), kernels));
+  rows.push(trainRow("GRU", sizes, B, Tmax, timeTraining(gruTrain, Tmax, B, trainSteps, budget), kernels, threads));
 
   if (opts.egru ?? true) {
     const target = opts.targetSparsity ?? 0.825;
@@ -788,8 +799,11 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
         v = r.y;
       });
     };
-    let ms = timeSteps(tokens, steps, warmup, egruStep);
-    row({ what: stepWhat(sizes, "EGRU"), variant: "step()", ms, samples: steps, activitySparsity: zeros / total });
+    let ms: number;
+    if (stepApi) {
+      ms = timeSteps(tokens, steps, warmup, egruStep);
+      row({ what: stepWhat(sizes, "EGRU"), variant: "step()", ms, samples: steps, activitySparsity: zeros / total });
+    }
     const eSteppers = egrus.map((e) => e.stepper(1));
     zeros = total = i = 0;
     const egruStepper = (x: Float32Array): void => {
@@ -821,15 +835,20 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
       let d: Float32Array = G.subarray(0, T * b * sizes[nL]);
       for (let l = nL - 1; l >= 0; l--) {
         const mask = l > 0 ? egrus[l - 1].receiveMask(results[l - 1]) : null;
-        d = egrus[l].backward(results[l], { dy: d }, { dxMask: mask }).dx;
+        const up = d;
+        d = egrus[l].backward(results[l], { dy: up }, { dxMask: mask }).dx;
+        // as a training loop does: hand this step's temporaries back to the array pool
+        recycle(mask, l < nL - 1 ? up : null);
       }
+      recycle(d);
       trainZeros = results.reduce((s, r) => s + r.stats.activitySparsity * r.stats.entries, 0);
       trainEntries = results.reduce((s, r) => s + r.stats.entries, 0);
       trainBackward = results.reduce((s, r) => s + r.stats.backwardSparsity * r.stats.entries, 0) / trainEntries;
+      for (const r of results) r.release();
     };
     const t = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
     rows.push({
-      ...trainRow("EGRU", sizes, B, Tmax, t, kernels), variant: "events", activitySparsity: trainZeros / trainEntries,
+      ...trainRow("EGRU", sizes, B, Tmax, t, kernels, threads), variant: "events", activitySparsity: trainZeros / trainEntries,
       backwardSparsity: trainBackward,
     });
     // the same stack and data on egru's dense path: kernels whose event crossover is 0 never
@@ -839,7 +858,7 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     try {
       log(`EGRU stack training, dense path, B=${B} T≤${Tmax}...`);
       const td = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
-      rows.push({ ...trainRow("EGRU", sizes, B, Tmax, td, kernels), variant: "dense", activitySparsity: trainZeros / trainEntries });
+      rows.push({ ...trainRow("EGRU", sizes, B, Tmax, td, kernels, threads), variant: "dense", activitySparsity: trainZeros / trainEntries });
     } finally {
       setKernels(base);
     }
@@ -967,11 +986,25 @@ async function main(): Promise<void> {
   }
   if (part === "egru") {
     const k = await loadBestKernels(a.kernels);
-    process.stderr.write(`egru: kernels ${k.name}\n`);
-    const rows = await egruDenseGruRows({
-      steps: a.steps, warmup: a.warmup, trainSteps: a.trainSteps, trainBudgetMs: 1000 * a.trainBudgetS,
-    });
-    for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+    for (const threads of a.threads) {
+      // more threads: the worker pool over the WebAssembly memory (one thread where there is none)
+      const kt = threads > 1 && k.name === "wasm-simd" ? createThreadedKernels(k as WasmKernels, threads) : null;
+      if (threads > 1 && !kt) {
+        process.stderr.write(`egru: ${threads} threads skipped: the kernels ${k.name} have no worker pool\n`);
+        continue;
+      }
+      setKernels(kt ?? k);
+      process.stderr.write(`egru: kernels ${(kt ?? k).name}, ${kt ? threads : 1} thread(s)\n`);
+      try {
+        const rows = await egruDenseGruRows({
+          steps: a.steps, warmup: a.warmup, trainSteps: a.trainSteps, trainBudgetMs: 1000 * a.trainBudgetS,
+          threads: kt ? threads : 1, stepApi: threads === 1, single: threads === 1 ? 1024 : 0, matmul: 1024,
+        });
+        for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+      } finally {
+        await kt?.close();
+      }
+    }
     return;
   }
   if (part !== null) throw new Error(`--part: unknown part ${part}`);

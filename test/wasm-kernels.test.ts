@@ -339,6 +339,50 @@ test("splitting a product into blocks of rows or columns does not change a bit",
   }
 });
 
+test("event products over many rows and tall matrices sum exactly in list order", async () => {
+  // Each element must receive its terms one float32 multiply and one float32 add at a time, in
+  // increasing order of the summed index (what makes every split over threads bit-identical):
+  // checked against that sum emulated with Math.fround, at sizes past the kernels' chunking.
+  const k = await wasmPromise;
+  const f = Math.fround;
+  const rng = new Rng(31);
+  const sparse = (n: number, d: number) => Float32Array.from({ length: n }, () => (rng.uniform() < d ? f(rng.normal()) : 0));
+  // dR [H, N] += yᵀ·dq over 600 rows
+  {
+    const B = 600, H = 20, N = 500;
+    const y = sparse(B * H, 0.2);
+    const dq = sparse(B * N, 1);
+    const dR = sparse(H * N, 1);
+    const want = dR.slice();
+    for (let j = 0; j < H; j++) {
+      for (let n = 0; n < N; n++) {
+        let d = want[j * N + n];
+        for (let b = 0; b < B; b++) if (y[b * H + j] !== 0) d = f(d + f(y[b * H + j] * dq[b * N + n]));
+        want[j * N + n] = d;
+      }
+    }
+    k.eventGemmTN(H, N, B, y, 0, dq, 0, dR, 0);
+    assert.deepEqual(dR, want, "eventGemmTN");
+  }
+  // q [B, N] = y·R with a tall R
+  {
+    const B = 9, H = 2000, N = 150;
+    const y = sparse(B * H, 0.1);
+    const R = sparse(H * N, 1);
+    const q = new Float32Array(B * N);
+    const want = new Float32Array(B * N);
+    for (let b = 0; b < B; b++) {
+      for (let n = 0; n < N; n++) {
+        let d = 0;
+        for (let j = 0; j < H; j++) if (y[b * H + j] !== 0) d = f(d + f(y[b * H + j] * R[j * N + n]));
+        want[b * N + n] = d;
+      }
+    }
+    k.eventGemmNN(B, N, H, y, 0, R, 0, q, 0, false);
+    assert.deepEqual(q, want, "eventGemmNN");
+  }
+});
+
 test("Float64Array operands are computed by jsKernels exactly", async () => {
   const k = await wasmPromise;
   for (const kind of [...GEMMS, ...EVENTS]) {

@@ -3,15 +3,20 @@
 // Float64Array (the reference and the finite-difference tests); shapes live in comments
 // and in the dims objects passed alongside.
 
+import { takeZeroed } from "./pool.js";
+
 /** A flat, row-major tensor. */
 export type FloatArray = Float32Array | Float64Array;
 
 /** Constructor of a FloatArray kind, used to allocate "the same kind as" an input. */
 export type FloatArrayConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
 
-/** New zero-filled array of the same element type as `like`. */
+/**
+ * New zero-filled array of the same element type as `like` (float32 ones come from the array pool
+ * of core/pool.ts when it has one of that length).
+ */
 export function zerosLike<A extends FloatArray>(like: A, length: number): A {
-  return (like instanceof Float64Array ? new Float64Array(length) : new Float32Array(length)) as A;
+  return (like instanceof Float64Array ? new Float64Array(length) : takeZeroed(length)) as A;
 }
 
 /** A copy of `src` as the element type of `like` (rounds to float32 when `like` is float32). */

@@ -11,7 +11,8 @@
 // RETURNS fresh arrays for the input and the initial state.
 
 import { addInto, countNonzero } from "../core/buffer.js";
-import { ValueError } from "../core/errors.js";
+import { StateError, ValueError } from "../core/errors.js";
+import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
 import { heavisideEvent, sigmoid, type EventFunction } from "../kernels/activations.js";
@@ -89,6 +90,13 @@ export interface EgruForwardResult {
   stats: LayerStats;
   /** Saved context for backward (treat as opaque). */
   readonly saved: EgruSaved;
+  /**
+   * Hand this forward's outputs (y, h, o, trace in the forward's layout, unless batch-first made
+   * copies) and its tape back to the array pool once done with them — typically after backward.
+   * Training loops should: fresh memory costs the operating system a page fault per 4 KiB on
+   * first touch. Afterwards the result's arrays must not be used, and backward refuses it.
+   */
+  release(): void;
 }
 
 interface EgruSaved {
@@ -101,6 +109,9 @@ interface EgruSaved {
   fwd: EgruForwardOut<Float32Array>;
   kernels: Kernels;
   residentTag: number;
+  /** x is a copy made by the forward (batch-first or not float32), so release() may recycle it. */
+  ownsX: boolean;
+  released: boolean;
 }
 
 export interface EgruUpstreamGrads {
@@ -238,6 +249,10 @@ export class EGRU extends WeightedLayer {
     });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
+    const saved: EgruSaved = {
+      shape, x, y0, params, zoneout, dropConnectMask, fwd, kernels, residentTag: resident.tag, ownsX: x !== input.x,
+      released: false,
+    };
     return {
       y: fromTimeMajor(fwd.y, shape, H),
       h: fromTimeMajor(fwd.h, shape, H),
@@ -245,7 +260,13 @@ export class EGRU extends WeightedLayer {
       trace: fromTimeMajor(fwd.tr, shape, H),
       state: { y: fwd.y.slice(last), h: fwd.h.slice(last), tr: fwd.tr.slice(last) },
       stats: this.stats(dims, x, y0, fwd, params.thr),
-      saved: { shape, x, y0, params, zoneout, dropConnectMask, fwd, kernels, residentTag: resident.tag },
+      saved,
+      release: () => {
+        if (saved.released) return;
+        saved.released = true;
+        const { y, h, o, tr, tape } = saved.fwd;
+        recycle(y, h, o, tr, tape.c, tape.z, tape.r, tape.g, tape.hr, saved.ownsX ? saved.x : null);
+      },
     };
   }
 
@@ -255,6 +276,7 @@ export class EGRU extends WeightedLayer {
    */
   backward(result: EgruForwardResult, upstream: EgruUpstreamGrads, opts: EgruBackwardOptions = {}): EgruInputGrads {
     const s = result.saved;
+    checkLive(s);
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const dims: SeqDims = { T, B, I: this.inputSize, H };
@@ -280,7 +302,9 @@ export class EGRU extends WeightedLayer {
     for (let j = 0; j < H; j++) {
       gr.thr[j] += this.thresholdMode === "clamp" ? g.dthr[j] : g.dthr[j] * theta[j] * (1 - theta[j]);
     }
-    return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dy0: g.dy0, macs: g.macs };
+    const dx = fromTimeMajor(g.dx, s.shape, this.inputSize);
+    recycle(g.dW, g.dR, g.dbx, g.dbr, dx === g.dx ? null : g.dx); // this call's own temporaries
+    return { dx, dy0: g.dy0, macs: g.macs };
   }
 
   /**
@@ -289,6 +313,7 @@ export class EGRU extends WeightedLayer {
    */
   receiveMask(result: EgruForwardResult): Float32Array {
     const s = result.saved;
+    checkLive(s);
     const n = s.shape.T * s.shape.B * this.hiddenSize;
     const out = new Float32Array(n);
     receiveMask(s.fwd, s.params.thr, this.event, this.hiddenSize, 0, n, out);
@@ -350,6 +375,11 @@ export class EGRU extends WeightedLayer {
       entries: n,
     };
   }
+}
+
+/** Refuse a forward result whose arrays were handed back by release(). */
+function checkLive(s: EgruSaved): void {
+  if (s.released) throw new StateError("result", "a forward result not yet released", "one whose release() was called");
 }
 
 /**

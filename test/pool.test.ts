@@ -1,0 +1,46 @@
+// The array pool: recycled arrays come back zeroed, only whole float32 buffers are pooled, and an
+// EGRU layer that releases its results computes exactly what a fresh one does.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { StateError } from "../src/core/errors.js";
+import { clearPool, POOL_MIN_LENGTH, pooledByteCount, recycle, takeZeroed } from "../src/core/pool.js";
+import { Rng } from "../src/core/rng.js";
+import { EGRU } from "../src/layers/egru.js";
+import { randomArray } from "./helpers.js";
+
+test("recycled arrays come back zeroed, once, and only whole float32 buffers are kept", () => {
+  clearPool();
+  const n = POOL_MIN_LENGTH + 3;
+  const a = new Float32Array(n).fill(7);
+  recycle(a, a); // twice: kept once
+  assert.equal(pooledByteCount(), 4 * n);
+  const b = takeZeroed(n);
+  assert.equal(b, a);
+  assert.ok(b.every((v) => v === 0));
+  assert.notEqual(takeZeroed(n), a, "the pool is empty again");
+  recycle(new Float32Array(2 * n).subarray(0, n), new Float64Array(n) as unknown as Float32Array, new Float32Array(5));
+  assert.equal(pooledByteCount(), 0, "views, float64 arrays and small arrays are not pooled");
+});
+
+test("an EGRU layer that releases its results gives the bits of a fresh run; a released result is refused", () => {
+  clearPool();
+  const T = 9, B = 40, I = 50, H = 70; // T·B·H above the pool's minimum length
+  const x = Float32Array.from(randomArray(new Rng(1), T * B * I, 1.5));
+  const dy = Float32Array.from(randomArray(new Rng(2), T * B * H));
+  const run = () => {
+    const layer = new EGRU({ inputSize: I, hiddenSize: H, seed: 3, weightGain: 1.5, zoneout: 0.1 }).train();
+    const r = layer.forward({ x, T, B, batchFirst: true });
+    const y = r.y.slice();
+    const d = layer.backward(r, { dy });
+    const grads = Object.values(layer.grads).map((g) => g.slice());
+    r.release();
+    assert.throws(() => layer.backward(r, { dy }), StateError);
+    assert.throws(() => layer.receiveMask(r), StateError);
+    return [y, d.dx, d.dy0, ...grads];
+  };
+  const first = run();
+  assert.ok(pooledByteCount() > 0, "the run handed arrays back");
+  const second = run(); // now served from the pool
+  second.forEach((a, i) => assert.deepEqual(a, first[i], `array ${i}`));
+});
