@@ -761,7 +761,13 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
       x = r.output;
     }
     let d: Float32Array = G.subarray(0, T * b * sizes[nL]);
-    for (let l = nL - 1; l >= 0; l--) d = grus[l].backward(results[l], { dOutput: d }).dx;
+    for (let l = nL - 1; l >= 0; l--) {
+      const up = d;
+      d = grus[l].backward(results[l], { dOutput: up }).dx;
+      recycle(l < nL - 1 ? up : null);
+    }
+    recycle(d);
+    for (const r of results) r.release();
   };
   rows.push(trainRow("GRU", sizes, B, Tmax, timeTraining(gruTrain, Tmax, B, trainSteps, budget), kernels, threads));
 

@@ -1,7 +1,8 @@
 // Architecture rules, checked by reading the import lines of every source file:
 //  - the isomorphic core (everything but src/cli and src/node) imports no Node built-in, so it
 //    can run in a browser;
-//  - dependencies point one way: core ← kernels ← reference/layers ← models ← train ← cli.
+//  - dependencies point one way: core ← kernels ← reference/layers ← nn ← optim ← train ← cli
+//    (data: core only).
 
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -18,12 +19,13 @@ const ALLOWED: Record<string, string[]> = {
   kernels: ["core", "kernels"],
   reference: ["core", "kernels", "reference"],
   layers: ["core", "kernels", "layers"],
-  models: ["core", "kernels", "layers", "models"],
-  train: ["core", "kernels", "layers", "models", "train"],
+  nn: ["core", "kernels", "layers", "nn"],
+  optim: ["core", "nn", "optim"],
+  train: ["core", "kernels", "layers", "nn", "optim", "data", "train"],
   data: ["core", "data"],
   viz: ["core", "viz"],
   wasm: ["core", "kernels", "wasm"],
-  ".": ["core", "kernels", "reference", "layers", "models", "train", "data", "viz", "wasm"],
+  ".": ["core", "kernels", "reference", "layers", "nn", "optim", "train", "data", "viz", "wasm"],
 };
 const NODE_ONLY = new Set(["cli", "node"]);
 

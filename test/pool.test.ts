@@ -7,6 +7,8 @@ import { StateError } from "../src/core/errors.js";
 import { clearPool, POOL_MIN_LENGTH, pooledByteCount, recycle, takeZeroed } from "../src/core/pool.js";
 import { Rng } from "../src/core/rng.js";
 import { EGRU } from "../src/layers/egru.js";
+import { GRU } from "../src/layers/gru.js";
+import { LSTM } from "../src/layers/lstm.js";
 import { randomArray } from "./helpers.js";
 
 test("recycled arrays come back zeroed, once, and only whole float32 buffers are kept", () => {
@@ -43,4 +45,26 @@ test("an EGRU layer that releases its results gives the bits of a fresh run; a r
   assert.ok(pooledByteCount() > 0, "the run handed arrays back");
   const second = run(); // now served from the pool
   second.forEach((a, i) => assert.deepEqual(a, first[i], `array ${i}`));
+});
+
+test("GRU and LSTM results release too, and the next run is unchanged", () => {
+  clearPool();
+  const T = 7, B = 30, I = 20, H = 90;
+  const x = Float32Array.from(randomArray(new Rng(5), T * B * I));
+  const d = Float32Array.from(randomArray(new Rng(6), T * B * H));
+  for (const make of [() => new GRU({ inputSize: I, hiddenSize: H, seed: 7 }), () => new LSTM({ inputSize: I, hiddenSize: H, seed: 7 })]) {
+    const run = () => {
+      const layer = make();
+      const r = layer.forward({ x, T, B });
+      const out = r.output.slice();
+      const g = layer.backward(r as never, { dOutput: d });
+      const grads = Object.values(layer.grads).map((v) => v.slice());
+      r.release();
+      assert.throws(() => layer.backward(r as never, { dOutput: d }), StateError);
+      return [out, g.dx, ...grads];
+    };
+    const first = run();
+    run().forEach((a, i) => assert.deepEqual(a, first[i], `array ${i}`));
+  }
+  assert.ok(pooledByteCount() > 0);
 });

@@ -15,6 +15,14 @@ plus test/fixtures/MANIFEST.json with the SHA-256 of every fixture file:
                following the project specification (egru-spec.md) sections 1, 2, 4, 5, 6, 7.
 * gru-*.json   torch.nn.GRU (float64, one layer) outputs and gradients.
 * lstm-*.json  torch.nn.LSTM (float64, one layer) outputs and gradients.
+* optim-*.json torch.optim SGD (momentum), Adam (beta1 = 0, coupled L2) and
+               AdamW in float32 over five steps, with two parameter groups
+               (weights; thresholds with their own learning rate and no weight
+               decay) and clip_grad_norm_ before each step.
+
+The last digit of a float64 result can depend on the BLAS library PyTorch runs
+on (Debian's reference BLAS or OpenBLAS); the tests compare with tolerances far
+above that, and verify the committed files against MANIFEST.json.
 
 All tensors are stored as flat row-major arrays (time-major for sequences).
 Everything is drawn from torch's global generator seeded per case with
@@ -592,6 +600,52 @@ BASELINE_SIZES = [
 ]
 
 
+# ---------------------------------------------------------------------------------------------
+# Optimizers: torch.optim's SGD (momentum), Adam (coupled L2) and AdamW (decoupled), with two
+# parameter groups as egru forms them (weights; thresholds with their own learning-rate
+# multiplier and no weight decay) and torch.nn.utils.clip_grad_norm_ before every step.
+
+OPTIM_CASES = [
+    # name, kind, options, threshold lr multiplier, clip, learning rates per step
+    ("sgd-momentum", "sgd", {"momentum": 0.9, "weight_decay": 0.01}, 0.5, 0.0, [0.1, 0.1, 0.05, 0.05, 0.02]),
+    ("adam-beta1-0", "adam", {"betas": (0.0, 0.999), "eps": 1e-8, "weight_decay": 0.1}, 0.0, 0.7, [1e-2] * 5),
+    ("adamw", "adamw", {"betas": (0.9, 0.98), "eps": 1e-6, "weight_decay": 0.12}, 2.0, 0.3, [3e-3, 2e-3, 1e-3, 1e-3, 5e-4]),
+]
+
+
+def optim_case(name, kind, opts, thr_mult, clip, lrs, seed):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(13, generator=g).requires_grad_(False)
+    thr = torch.rand(5, generator=g)
+    init = {"w": w.clone(), "thr": thr.clone()}
+    pw = torch.nn.Parameter(w.clone())
+    pt = torch.nn.Parameter(thr.clone())
+    wd = opts.get("weight_decay", 0.0)
+    base = {k: v for k, v in opts.items() if k != "weight_decay"}
+    groups = [{"params": [pw], "lr": lrs[0], "weight_decay": wd},
+              {"params": [pt], "lr": lrs[0] * thr_mult, "weight_decay": 0.0}]
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[kind]
+    opt = cls(groups, lr=lrs[0], **base)
+    steps = []
+    for lr in lrs:
+        gw = torch.randn(13, generator=g)
+        gt = torch.randn(5, generator=g) * 0.3
+        pw.grad = gw.clone()
+        pt.grad = gt.clone()
+        norm = torch.nn.utils.clip_grad_norm_([pw, pt], clip) if clip > 0 else torch.sqrt((gw ** 2).sum() + (gt ** 2).sum())
+        opt.param_groups[0]["lr"] = lr
+        opt.param_groups[1]["lr"] = lr * thr_mult
+        opt.step()
+        steps.append({"lr": lr, "grads": {"w": flat(gw), "thr": flat(gt)}, "norm": float(norm),
+                      "after": {"w": flat(pw.detach()), "thr": flat(pt.detach())}})
+    config = {"kind": kind, "thresholdLrMultiplier": thr_mult, "weightDecay": wd}
+    if kind == "sgd":
+        config["momentum"] = opts["momentum"]
+    else:
+        config.update({"beta1": opts["betas"][0], "beta2": opts["betas"][1], "eps": opts["eps"]})
+    return f"optim-{name}.json", {"config": config, "clip": clip, "init": {k: flat(v) for k, v in init.items()}, "steps": steps}
+
+
 def main():
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     written = []
@@ -604,6 +658,11 @@ def main():
         for k, (name, T, B, I, H) in enumerate(BASELINE_SIZES):
             fname, fx = baseline_case(cell, name, base + 100 * k, T, B, I, H)
             written.append(write_fixture(fname, fx))
+
+    print("optimizer cases:")
+    for k, (name, kind, opts, thr_mult, clip, lrs) in enumerate(OPTIM_CASES):
+        fname, fx = optim_case(name, kind, opts, thr_mult, clip, lrs, 31000 + k)
+        written.append(write_fixture(fname, fx))
 
     files = []
     for path in sorted(written, key=lambda p: p.name):

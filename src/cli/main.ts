@@ -8,9 +8,14 @@ import { createThreadedKernels } from "../node/threaded-kernels.js";
 import { loadBestKernels, type KernelChoice } from "../wasm/select.js";
 import type { WasmKernels } from "../wasm/wasm-kernels.js";
 import { demoTable, runDemo, type DemoOptions } from "./demo.js";
-import { EXIT_OK, intOption, reportError } from "./run.js";
+import { evalCommand, type EvalFlags } from "./eval.js";
+import { EXIT_OK, intOption, numberOption, reportError } from "./run.js";
+import { trainCommand, type TrainFlags } from "./train.js";
+import { PRESETS } from "../train/config.js";
 
 let kernelName = "js";
+/** The exit code an action sets (commander's actions return nothing). */
+let actionCode = EXIT_OK;
 
 function program(): Command {
   const prog = new Command("egru")
@@ -61,13 +66,58 @@ function program(): Command {
         );
       }
     });
+  prog
+    .command("train")
+    .description(
+      "Train a sequence classifier and evaluate it on the test set. With no options: an EGRU on row-sequential " +
+        "MNIST (the built-in default, a few minutes on two cores). Writes a run directory with config.json, " +
+        "metrics.jsonl, checkpoints and summary.json. Ctrl-C saves a checkpoint and exits (code 130); --resume continues.",
+    )
+    .addOption(new Option("--preset <name>", "starting configuration").choices(Object.keys(PRESETS)).default("default"))
+    .option("--config <file>", "JSON configuration merged over the preset (see README: Training)")
+    .addOption(new Option("--task <task>", "the task").choices(["mnist-row", "smnist", "psmnist"]))
+    .addOption(new Option("--cell <cell>", "recurrent cell").choices(["egru", "gru", "lstm"]))
+    .option("--hidden <H>", "units per layer", intOption("--hidden"))
+    .option("--layers <n>", "stacked layers", intOption("--layers"))
+    .addOption(new Option("--readout <kind>", "what the classifier reads").choices(["trace", "last", "mean"]))
+    .option("--epochs <n>", "training epochs", intOption("--epochs"))
+    .option("--batch <B>", "batch size", intOption("--batch"))
+    .addOption(new Option("--optimizer <kind>", "optimizer").choices(["sgd", "adam", "adamw"]))
+    .option("--lr <rate>", "learning rate", numberOption("--lr", { gt: 0 }))
+    .option("--clip <norm>", "global gradient-norm clipping (0 = off)", numberOption("--clip", { min: 0 }))
+    .option("--seed <n>", "random seed (init, masks, batch order)", intOption("--seed", 0))
+    .option("--validation <n>", "training examples held out for validation", intOption("--validation", 0))
+    .option("--train-limit <n>", "use only the first n training examples", intOption("--train-limit"))
+    .option("--test-limit <n>", "use only the first n test examples", intOption("--test-limit"))
+    .option("--checkpoint-every <steps>", "checkpoint every so many steps, besides every epoch end (0 = epoch ends only)", intOption("--checkpoint-every", 0))
+    .option("--data <dir>", "directory with the dataset's files (default: the packaged MNIST)")
+    .option("--out <dir>", "run directory (default runs/<task>-<cell>-<time>; must be new or empty)")
+    .option("--resume <dir>", "continue the run in this directory from its last checkpoint")
+    .option("--json", "print metrics as JSON lines on stdout instead of the progress bar and table", false)
+    .option("--quiet", "no progress output on stderr", false)
+    .exitOverride()
+    .action(async (opts: TrainFlags) => {
+      actionCode = await trainCommand(opts, { kernels: kernelName });
+    });
+
+  prog
+    .command("eval")
+    .description("Evaluate a trained model (a run directory's last checkpoint, or a checkpoint directory) and write eval-<split>.json.")
+    .argument("<run>", "run directory or checkpoint directory")
+    .addOption(new Option("--split <split>", "which split").choices(["test", "valid", "train"]).default("test"))
+    .option("--json", "print one JSON line instead of the table", false)
+    .option("--quiet", "no progress output on stderr", false)
+    .exitOverride()
+    .action(async (run: string, opts: EvalFlags) => {
+      actionCode = await evalCommand(run, opts, { kernels: kernelName });
+    });
   return prog;
 }
 
 async function main(argv: string[]): Promise<number> {
   try {
     await program().parseAsync(argv);
-    return EXIT_OK;
+    return actionCode;
   } catch (e) {
     return reportError(e);
   }

@@ -3,6 +3,7 @@
 
 import { CommanderError } from "commander";
 import { EgruError, ValueError } from "../core/errors.js";
+import { ConfigError } from "../train/config.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -15,7 +16,7 @@ export function reportError(e: unknown): number {
     if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT_OK;
     return EXIT_USAGE;
   }
-  if (e instanceof UsageError) {
+  if (e instanceof UsageError || e instanceof ConfigError) {
     process.stderr.write(`egru: ${e.message}\nTry 'egru --help'.\n`);
     return EXIT_USAGE;
   }
@@ -36,6 +37,19 @@ export function intOption(name: string, min = 1): (v: string) => number {
     const n = Number(v);
     if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
       throw new UsageError(name, `a whole number ≥ ${min}`, JSON.stringify(v), `${name}: expected a whole number ≥ ${min}, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  };
+}
+
+/** Parse a finite number for option `name`, optionally > gt or ≥ min. */
+export function numberOption(name: string, bound: { gt?: number; min?: number } = {}): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    const ok = v.trim() !== "" && Number.isFinite(n) && (bound.gt === undefined || n > bound.gt) && (bound.min === undefined || n >= bound.min);
+    if (!ok) {
+      const want = bound.gt !== undefined ? `a number > ${bound.gt}` : bound.min !== undefined ? `a number ≥ ${bound.min}` : "a number";
+      throw new UsageError(name, want, JSON.stringify(v), `${name}: expected ${want}, got ${JSON.stringify(v)}`);
     }
     return n;
   };

@@ -87,6 +87,27 @@ export class Rng {
     return mean + std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 
+  /** A whole number uniform in [0, n), n ≤ 2^32 (unbiased: rejection of the short last range). */
+  int(n: number): number {
+    const limit = Math.floor(4294967296 / n) * n;
+    let v = this.nextUint32();
+    while (v >= limit) v = this.nextUint32();
+    return v % n;
+  }
+
+  /** A uniformly random permutation of 0 … n − 1 (Fisher–Yates). */
+  permutation(n: number): Int32Array {
+    const p = new Int32Array(n);
+    for (let i = 0; i < n; i++) p[i] = i;
+    for (let i = n - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = p[i];
+      p[i] = p[j];
+      p[j] = t;
+    }
+    return p;
+  }
+
   /** 1 with probability p, else 0. */
   bernoulli(p: number): number {
     return this.uniform() < p ? 1 : 0;

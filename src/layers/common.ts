@@ -144,6 +144,11 @@ export function checkWeightsFinite(w: NamedWeights, layer: string): void {
   for (const [k, v] of Object.entries(w)) checkFinite(`${layer} weight "${k}"`, v);
 }
 
+/** Refuse a forward result whose arrays were handed back by release(). */
+export function checkNotReleased(released: boolean): void {
+  if (released) throw new StateError("result", "a forward result not yet released", "one whose release() was called");
+}
+
 /** Resolve the layer's RNG from a seed or a shared Rng. */
 export function layerRng(opts: { seed?: number; rng?: Rng }): Rng {
   if (opts.rng) return opts.rng;

@@ -11,7 +11,7 @@
 // RETURNS fresh arrays for the input and the initial state.
 
 import { addInto, countNonzero } from "../core/buffer.js";
-import { StateError, ValueError } from "../core/errors.js";
+import { ValueError } from "../core/errors.js";
 import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
@@ -22,7 +22,7 @@ import {
   egruBackward, egruForward, receiveMask, type EgruForwardOut, type EgruKernelParams, type SeqDims, type Zoneout,
 } from "../kernels/egru.js";
 import {
-  ResidentCopy, accumulateThroughDropConnect, checkMask, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng,
+  ResidentCopy, accumulateThroughDropConnect, checkNotReleased, checkMask, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng,
   stateArg, toTimeMajor, upstreamTimeMajor, xavierNormal, type LayerStats, type NamedWeights, type SequenceShape,
 } from "./common.js";
 import { WeightedLayer } from "./weighted-layer.js";
@@ -276,7 +276,7 @@ export class EGRU extends WeightedLayer {
    */
   backward(result: EgruForwardResult, upstream: EgruUpstreamGrads, opts: EgruBackwardOptions = {}): EgruInputGrads {
     const s = result.saved;
-    checkLive(s);
+    checkNotReleased(s.released);
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const dims: SeqDims = { T, B, I: this.inputSize, H };
@@ -313,7 +313,7 @@ export class EGRU extends WeightedLayer {
    */
   receiveMask(result: EgruForwardResult): Float32Array {
     const s = result.saved;
-    checkLive(s);
+    checkNotReleased(s.released);
     const n = s.shape.T * s.shape.B * this.hiddenSize;
     const out = new Float32Array(n);
     receiveMask(s.fwd, s.params.thr, this.event, this.hiddenSize, 0, n, out);
@@ -375,11 +375,6 @@ export class EGRU extends WeightedLayer {
       entries: n,
     };
   }
-}
-
-/** Refuse a forward result whose arrays were handed back by release(). */
-function checkLive(s: EgruSaved): void {
-  if (s.released) throw new StateError("result", "a forward result not yet released", "one whose release() was called");
 }
 
 /**

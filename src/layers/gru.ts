@@ -14,12 +14,14 @@
 // RETURNS fresh arrays for the input and the initial state.
 
 import { addInto } from "../core/buffer.js";
+import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
 import { getKernels, type Kernels } from "../kernels/backend.js";
 import { gruBackward, gruForward, type GruForwardOut, type GruKernelParams } from "../kernels/gru.js";
 import {
+  checkNotReleased,
   ResidentCopy, accumulateThroughDropConnect, assignWeights, checkSequenceInput, denseStats, dropConnect, forwardMasks,
   fromTimeMajor, layerRng, stateArg, toTimeMajor, uniformWeights, upstreamTimeMajor,
   type LayerStats, type NamedWeights, type SequenceShape,
@@ -64,6 +66,8 @@ export interface GruForwardResult {
   stats: LayerStats;
   /** Saved context for backward (treat as opaque). */
   readonly saved: GruSaved;
+  /** Hand the output and tape back to the array pool once done (see EgruForwardResult.release). */
+  release(): void;
 }
 
 interface GruSaved {
@@ -76,6 +80,7 @@ interface GruSaved {
   fwd: GruForwardOut<Float32Array>;
   kernels: Kernels;
   residentTag: number;
+  released: boolean;
 }
 
 export interface GruUpstreamGrads {
@@ -187,11 +192,21 @@ export class GRU extends WeightedLayer {
     const resident = this.residentR.upload(kernels, params.R); // read in place by the T per-step products
     const fwd = gruForward({ dims, params: { ...params, R: resident.view }, x, h0, zoneout, kernels });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
+    const saved: GruSaved = {
+      shape, x, h0, params, zoneout, dropConnectMask, fwd, kernels, residentTag: resident.tag, released: false,
+    };
+    const ownsX = x !== input.x;
     return {
       output: fromTimeMajor(fwd.h, shape, H),
       state: { h: fwd.h.slice((T - 1) * B * H) },
       stats: denseStats(fwd.h, dims, 3),
-      saved: { shape, x, h0, params, zoneout, dropConnectMask, fwd, kernels, residentTag: resident.tag },
+      saved,
+      release: () => {
+        if (saved.released) return;
+        saved.released = true;
+        const t = saved.fwd.tape;
+        recycle(saved.fwd.h, t.z, t.r, t.g, t.hr, ownsX ? saved.x : null);
+      },
     };
   }
 
@@ -201,6 +216,7 @@ export class GRU extends WeightedLayer {
    */
   backward(result: GruForwardResult, upstream: GruUpstreamGrads): GruInputGrads {
     const s = result.saved;
+    checkNotReleased(s.released);
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = gruBackward({
@@ -215,7 +231,9 @@ export class GRU extends WeightedLayer {
     addInto(gr.bias, g.dbx);
     addInto(gr.recurrent_bias, g.dbr);
     accumulateThroughDropConnect(gr.recurrent_kernel, g.dR, s.dropConnectMask, this.dropConnect);
-    return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dh0: g.dh0 };
+    const dx = fromTimeMajor(g.dx, s.shape, this.inputSize);
+    recycle(g.dW, g.dR, g.dbx, g.dbr, dx === g.dx ? null : g.dx); // this call's own temporaries
+    return { dx, dh0: g.dh0 };
   }
 
   /**

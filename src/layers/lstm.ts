@@ -12,12 +12,14 @@
 // RETURNS fresh arrays for the input and the initial states.
 
 import { addInto } from "../core/buffer.js";
+import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { SeqDims } from "../kernels/gated-cell.js";
 import { getKernels } from "../kernels/backend.js";
 import { lstmBackward, lstmForward, type LstmForwardOut, type LstmKernelParams } from "../kernels/lstm.js";
 import {
+  checkNotReleased,
   accumulateThroughDropConnect, checkSequenceInput, copyWeights, denseStats, dropConnect, forwardMasks, fromTimeMajor,
   layerRng, stateArg, toTimeMajor, uniformWeights, upstreamTimeMajor, type LayerStats, type SequenceShape,
 } from "./common.js";
@@ -60,6 +62,8 @@ export interface LstmForwardResult {
   stats: LayerStats;
   /** Saved context for backward (treat as opaque). */
   readonly saved: LstmSaved;
+  /** Hand the outputs and tape back to the array pool once done (see EgruForwardResult.release). */
+  release(): void;
 }
 
 interface LstmSaved {
@@ -70,6 +74,7 @@ interface LstmSaved {
   params: LstmKernelParams<Float32Array>;
   dropConnectMask: Float32Array | null;
   fwd: LstmForwardOut<Float32Array>;
+  released: boolean;
 }
 
 export interface LstmUpstreamGrads {
@@ -152,11 +157,19 @@ export class LSTM extends WeightedLayer {
     const fwd = lstmForward({ dims, params, x, h0, c0, kernels });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
+    const saved: LstmSaved = { shape, x, h0, c0, params, dropConnectMask, fwd, released: false };
+    const ownsX = x !== input.x;
     return {
       output: fromTimeMajor(fwd.h, shape, H),
       state: { h: fwd.h.slice(last), c: fwd.c.slice(last) },
       stats: denseStats(fwd.h, dims, 4),
-      saved: { shape, x, h0, c0, params, dropConnectMask, fwd },
+      saved,
+      release: () => {
+        if (saved.released) return;
+        saved.released = true;
+        const t = saved.fwd.tape;
+        recycle(saved.fwd.h, saved.fwd.c, t.i, t.f, t.g, t.o, t.k, ownsX ? saved.x : null);
+      },
     };
   }
 
@@ -166,6 +179,7 @@ export class LSTM extends WeightedLayer {
    */
   backward(result: LstmForwardResult, upstream: LstmUpstreamGrads): LstmInputGrads {
     const s = result.saved;
+    checkNotReleased(s.released);
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = lstmBackward({
@@ -180,7 +194,9 @@ export class LSTM extends WeightedLayer {
     addInto(gr.bias_ih_l0, g.dbih);
     addInto(gr.bias_hh_l0, g.dbhh);
     accumulateThroughDropConnect(gr.weight_hh_l0, g.dWhh, s.dropConnectMask, this.dropConnect);
-    return { dx: fromTimeMajor(g.dx, s.shape, this.inputSize), dh0: g.dh0, dc0: g.dc0 };
+    const dx = fromTimeMajor(g.dx, s.shape, this.inputSize);
+    recycle(g.dWih, g.dWhh, g.dbih, g.dbhh, dx === g.dx ? null : g.dx); // this call's own temporaries
+    return { dx, dh0: g.dh0, dc0: g.dc0 };
   }
 
   /**

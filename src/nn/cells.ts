@@ -1,0 +1,109 @@
+// One interface over the three recurrent layers, for models that stack them: run a whole
+// sequence, take gradients at the output (and, for EGRU, at the trace, the event gates and the
+// internal state), and pass events on between EGRU layers (inputEvents, receive masks).
+
+import { ValueError } from "../core/errors.js";
+import type { Rng } from "../core/rng.js";
+import type { MacCount } from "../kernels/gated-cell.js";
+import type { LayerStats } from "../layers/common.js";
+import { EGRU, type EgruForwardResult, type EgruOptions } from "../layers/egru.js";
+import { GRU, type GruForwardResult } from "../layers/gru.js";
+import { LSTM, type LstmForwardResult } from "../layers/lstm.js";
+import type { WeightedLayer } from "../layers/weighted-layer.js";
+
+export type CellKind = "egru" | "gru" | "lstm";
+
+/** Options a stack passes to each cell (those a kind does not have are ignored). */
+export interface CellOptions {
+  dropConnect?: number;
+  zoneout?: number;
+  /** EGRU only. */
+  egru?: Omit<EgruOptions, "inputSize" | "hiddenSize" | "rng" | "seed" | "dropConnect" | "zoneout" | "inputEvents">;
+}
+
+/** One forward of a cell over a sequence, time-major [T, B, ·]. */
+export interface CellRun {
+  /** What the next layer reads: EGRU events y, GRU/LSTM h. */
+  out: Float32Array;
+  /** EGRU: the output trace, event gates and internal state (absent for GRU/LSTM). */
+  trace?: Float32Array;
+  o?: Float32Array;
+  h?: Float32Array;
+  stats: LayerStats;
+  /** Hand the run's arrays back to the pool. */
+  release(): void;
+  readonly result: EgruForwardResult | GruForwardResult | LstmForwardResult;
+}
+
+/** Gradients reaching a run from above, time-major [T, B, H]; absent = 0. */
+export interface CellUpstream {
+  dOut?: Float32Array | null;
+  /** EGRU only. */
+  dTrace?: Float32Array | null;
+  dO?: Float32Array | null;
+  dH?: Float32Array | null;
+}
+
+export class SequenceCell {
+  readonly kind: CellKind;
+  readonly layer: EGRU | GRU | LSTM;
+  readonly inputSize: number;
+  readonly hiddenSize: number;
+
+  constructor(kind: CellKind, inputSize: number, hiddenSize: number, rng: Rng, opts: CellOptions & { inputEvents?: boolean } = {}) {
+    this.kind = kind;
+    this.inputSize = inputSize;
+    this.hiddenSize = hiddenSize;
+    if (kind === "egru") {
+      this.layer = new EGRU({
+        ...opts.egru, inputSize, hiddenSize, rng, dropConnect: opts.dropConnect, zoneout: opts.zoneout,
+        inputEvents: opts.inputEvents ?? false,
+      });
+    } else if (kind === "gru") {
+      this.layer = new GRU({ inputSize, hiddenSize, rng, dropConnect: opts.dropConnect, zoneout: opts.zoneout });
+    } else if (kind === "lstm") {
+      if ((opts.zoneout ?? 0) > 0) throw new ValueError("zoneout", "0 for LSTM (not implemented for it)", String(opts.zoneout));
+      this.layer = new LSTM({ inputSize, hiddenSize, rng, dropConnect: opts.dropConnect });
+    } else {
+      throw new ValueError("cell", '"egru", "gru" or "lstm"', JSON.stringify(kind));
+    }
+  }
+
+  get weighted(): WeightedLayer {
+    return this.layer;
+  }
+
+  forward(x: Float32Array, T: number, B: number): CellRun {
+    const layer = this.layer;
+    if (layer instanceof EGRU) {
+      const r = layer.forward({ x, T, B });
+      return { out: r.y, trace: r.trace, o: r.o, h: r.h, stats: r.stats, release: () => r.release(), result: r };
+    }
+    const r = layer instanceof GRU ? layer.forward({ x, T, B }) : layer.forward({ x, T, B });
+    return { out: r.output, stats: r.stats, release: () => r.release(), result: r };
+  }
+
+  /**
+   * Accumulate the parameter gradients of a run and return dx [T, B, I] (computed only where
+   * dxMask is 1, when given: EGRU) and the backward's multiply-accumulates.
+   */
+  backward(run: CellRun, up: CellUpstream, dxMask: Float32Array | null = null): { dx: Float32Array; macs: MacCount } {
+    const layer = this.layer;
+    if (layer instanceof EGRU) {
+      const g = layer.backward(run.result as EgruForwardResult, { dy: up.dOut, dtrace: up.dTrace, do: up.dO, dh: up.dH }, { dxMask });
+      return { dx: g.dx, macs: g.macs };
+    }
+    const { T, B } = (run.result as GruForwardResult).saved.shape;
+    const G = (layer instanceof GRU ? 3 : 4) * this.hiddenSize;
+    const dense = T * B * G * (2 * this.inputSize + this.hiddenSize) + T * B * G * this.hiddenSize;
+    const dx = layer instanceof GRU
+      ? layer.backward(run.result as GruForwardResult, { dOutput: up.dOut }).dx
+      : layer.backward(run.result as LstmForwardResult, { dOutput: up.dOut }).dx;
+    return { dx, macs: { executed: dense, dense } };
+  }
+
+  /** EGRU: 1 where a unit of the run can pass gradient back (feed as dxMask to the layer above). */
+  receiveMask(run: CellRun): Float32Array | null {
+    return this.layer instanceof EGRU ? this.layer.receiveMask(run.result as EgruForwardResult) : null;
+  }
+}

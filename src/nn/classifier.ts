@@ -1,0 +1,194 @@
+// A sequence classifier: a stack of recurrent cells (EGRU, GRU or LSTM) and a linear readout,
+// as the paper's classification tasks use it (sMNIST, DVS Gesture). The readout reads
+//   "trace"  the last layer's EGRU output trace at the last step (the sMNIST recipe),
+//   "last"   the last layer's output at the last step (EGRU: its events),
+//   "mean"   the mean over time of the per-step logits — computed as the readout of the mean
+//            output, which is the same by linearity and costs one readout instead of T.
+// Stacked EGRU layers pass events on: the upper layer skips silent inputs in its products
+// (inputEvents) and computes input gradients only for units that can take them (receive masks).
+// Optional activity regularisers on EGRU layers (spec §8): λa·(mean(o) − target)², through the
+// surrogate gradient, and λv·mean((h − v)²) on the internal state.
+
+import { ValueError } from "../core/errors.js";
+import { Rng } from "../core/rng.js";
+import { recycle } from "../core/pool.js";
+import { checkPositiveInt } from "../core/validate.js";
+import type { MacCount } from "../kernels/gated-cell.js";
+import { Linear, type LinearResult } from "../layers/linear.js";
+import { SequenceCell, type CellKind, type CellOptions, type CellRun } from "./cells.js";
+import { layerParams, type Param } from "./params.js";
+
+export type Readout = "trace" | "last" | "mean";
+
+export interface ClassifierOptions extends CellOptions {
+  cell: CellKind;
+  inputSize: number;
+  hiddenSize: number;
+  layers: number;
+  classes: number;
+  readout: Readout;
+  seed: number;
+  /** Activity regulariser weight λa and target rate (EGRU layers). Default 0 (off). */
+  activityWeight?: number;
+  activityTarget?: number;
+  /** State regulariser weight λv and target v (EGRU layers). Default 0 (off). */
+  stateWeight?: number;
+  stateTarget?: number;
+}
+
+/** Per-layer figures of one forward (and backward, once it ran). */
+export interface LayerReport {
+  activitySparsity: number;
+  backwardSparsity: number;
+  forwardMacs: MacCount;
+  backwardMacs: MacCount;
+}
+
+export interface ClassifierRun {
+  T: number;
+  B: number;
+  logits: Float32Array; // [B, C]
+  runs: CellRun[];
+  head: LinearResult;
+  /** The regularisers' value (0 when off). */
+  regLoss: number;
+  layers: LayerReport[];
+}
+
+export class SequenceClassifier {
+  readonly options: Required<Omit<ClassifierOptions, "egru" | "dropConnect" | "zoneout">> & CellOptions;
+  readonly cells: SequenceCell[];
+  readonly head: Linear;
+  /** The one random stream of init and masks (its state goes into checkpoints). */
+  readonly rng: Rng;
+
+  constructor(opts: ClassifierOptions) {
+    checkPositiveInt("layers", opts.layers);
+    checkPositiveInt("classes", opts.classes);
+    if (!["trace", "last", "mean"].includes(opts.readout)) throw new ValueError("readout", '"trace", "last" or "mean"', JSON.stringify(opts.readout));
+    if (opts.readout === "trace" && opts.cell !== "egru") throw new ValueError("readout", '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)', '"trace"');
+    this.options = { activityWeight: 0, activityTarget: 0.05, stateWeight: 0, stateTarget: 0, ...opts };
+    this.rng = new Rng(opts.seed);
+    this.cells = [];
+    for (let l = 0; l < opts.layers; l++) {
+      const I = l === 0 ? opts.inputSize : opts.hiddenSize;
+      this.cells.push(new SequenceCell(opts.cell, I, opts.hiddenSize, this.rng, { ...opts, inputEvents: l > 0 && opts.cell === "egru" }));
+    }
+    this.head = new Linear({
+      inputSize: opts.hiddenSize, outputSize: opts.classes, rng: this.rng, inputEvents: opts.readout === "last" && opts.cell === "egru",
+    });
+  }
+
+  /** Every parameter, named, with its gradient and group. */
+  params(): Param[] {
+    return [...this.cells.flatMap((c, l) => layerParams(`cells.${l}`, c.weighted)), ...layerParams("head", this.head)];
+  }
+
+  train(): this {
+    for (const c of this.cells) c.weighted.train();
+    this.head.train();
+    return this;
+  }
+
+  eval(): this {
+    for (const c of this.cells) c.weighted.eval();
+    this.head.eval();
+    return this;
+  }
+
+  zeroGrad(): void {
+    for (const p of this.params()) p.grad.fill(0);
+  }
+
+  /** Logits [B, C] for x [T, B, I] (time-major). */
+  forward(x: Float32Array, T: number, B: number): ClassifierRun {
+    const H = this.options.hiddenSize;
+    const runs: CellRun[] = [];
+    let input = x;
+    for (const c of this.cells) {
+      const r = c.forward(input, T, B);
+      runs.push(r);
+      input = r.out;
+    }
+    const top = runs[runs.length - 1];
+    const feat = new Float32Array(B * H);
+    const last = (T - 1) * B * H;
+    if (this.options.readout === "trace") feat.set(top.trace!.subarray(last, last + B * H));
+    else if (this.options.readout === "last") feat.set(top.out.subarray(last, last + B * H));
+    else {
+      for (let t = 0; t < T; t++) for (let k = 0; k < B * H; k++) feat[k] += top.out[t * B * H + k];
+      for (let k = 0; k < B * H; k++) feat[k] /= T;
+    }
+    const head = this.head.forward(feat, B);
+    let regLoss = 0;
+    const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv } = this.options;
+    for (const r of runs) {
+      if (la > 0 && r.o) regLoss += la * (mean(r.o) - ta) ** 2;
+      if (lv > 0 && r.h) regLoss += lv * meanSquare(r.h, tv);
+    }
+    const layers = runs.map((r) => ({
+      activitySparsity: r.stats.activitySparsity, backwardSparsity: r.stats.backwardSparsity,
+      forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs }, backwardMacs: { executed: 0, dense: 0 },
+    }));
+    return { T, B, logits: head.y, runs, head, regLoss, layers };
+  }
+
+  /** Accumulate every parameter's gradient for ∂loss/∂logits (plus the regularisers'). Returns head MACs. */
+  backward(run: ClassifierRun, dlogits: Float32Array): { head: MacCount } {
+    const { T, B, runs } = run;
+    const H = this.options.hiddenSize;
+    const n = T * B * H;
+    const hb = this.head.backward(run.head, dlogits);
+    const dfeat = hb.dx;
+    const top = runs.length - 1;
+    let dOut: Float32Array | null = null;
+    let dTrace: Float32Array | null = null;
+    const last = (T - 1) * B * H;
+    if (this.options.readout === "trace") {
+      dTrace = new Float32Array(n);
+      dTrace.set(dfeat, last);
+    } else if (this.options.readout === "last") {
+      dOut = new Float32Array(n);
+      dOut.set(dfeat, last);
+    } else {
+      dOut = new Float32Array(n);
+      for (let t = 0; t < T; t++) for (let k = 0; k < B * H; k++) dOut[t * B * H + k] = dfeat[k] / T;
+    }
+    const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv } = this.options;
+    for (let l = top; l >= 0; l--) {
+      const r = runs[l];
+      let dO: Float32Array | null = null;
+      let dH: Float32Array | null = null;
+      if (la > 0 && r.o) dO = new Float32Array(n).fill((2 * la * (mean(r.o) - ta)) / n);
+      if (lv > 0 && r.h) {
+        dH = new Float32Array(n);
+        for (let k = 0; k < n; k++) dH[k] = (2 * lv * (r.h[k] - tv)) / n;
+      }
+      const mask = l > 0 ? this.cells[l - 1].receiveMask(runs[l - 1]) : null;
+      const g = this.cells[l].backward(r, { dOut, dTrace: l === top ? dTrace : null, dO, dH }, mask);
+      run.layers[l].backwardMacs = g.macs;
+      recycle(dOut, dTrace, dO, dH, mask);
+      dTrace = null;
+      dOut = g.dx;
+    }
+    recycle(dOut);
+    return { head: hb.macs };
+  }
+
+  /** Hand a run's arrays back to the pool (after backward, or after reading an evaluation forward). */
+  release(run: ClassifierRun): void {
+    for (const r of run.runs) r.release();
+  }
+}
+
+function mean(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i];
+  return s / a.length;
+}
+
+function meanSquare(a: Float32Array, v: number): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] - v) ** 2;
+  return s / a.length;
+}

@@ -1,0 +1,42 @@
+// Softmax cross-entropy over classes, forward and backward together (the gradient falls out of
+// the same softmax): loss = mean over the N rows of −log softmax(logits)[label].
+
+import { ShapeError, ValueError } from "../core/errors.js";
+
+export interface CrossEntropyResult {
+  /** Mean loss over the rows. */
+  loss: number;
+  /** ∂loss/∂logits [N, C] (softmax − one-hot, divided by N). */
+  dlogits: Float32Array;
+  /** Rows whose largest logit is the label's (ties: the first largest). */
+  correct: number;
+}
+
+/** logits [N, C] float32, labels [N] in 0…C−1. */
+export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<number>, C: number): CrossEntropyResult {
+  const N = labels.length;
+  if (logits.length !== N * C) throw new ShapeError("logits", `N·C = ${N}·${C} = ${N * C} values`, String(logits.length));
+  const dlogits = new Float32Array(N * C);
+  let loss = 0;
+  let correct = 0;
+  for (let n = 0; n < N; n++) {
+    const row = n * C;
+    const label = labels[n];
+    if (!Number.isInteger(label) || label < 0 || label >= C) throw new ValueError(`labels[${n}]`, `a class in 0…${C - 1}`, String(label));
+    let max = -Infinity;
+    let arg = 0;
+    for (let c = 0; c < C; c++) {
+      if (logits[row + c] > max) {
+        max = logits[row + c];
+        arg = c;
+      }
+    }
+    if (arg === label) correct++;
+    let sum = 0;
+    for (let c = 0; c < C; c++) sum += Math.exp(logits[row + c] - max);
+    const logSum = Math.log(sum) + max;
+    loss += logSum - logits[row + label];
+    for (let c = 0; c < C; c++) dlogits[row + c] = (Math.exp(logits[row + c] - logSum) - (c === label ? 1 : 0)) / N;
+  }
+  return { loss: loss / N, dlogits, correct };
+}

@@ -1,0 +1,140 @@
+// Optimizers with PyTorch's update rules: SGD with momentum, Adam (coupled L2 weight decay, added
+// to the gradient) and AdamW (decoupled decay, applied to the weights), with configurable β1 (the
+// paper's language models use β1 = 0). Parameter groups: EGRU thresholds take the learning rate
+// times their own multiplier and no weight decay. The state (step count and moment buffers) can
+// be saved and restored, so a resumed run continues exactly.
+
+import { ShapeError, ValueError } from "../core/errors.js";
+import type { Param } from "../nn/params.js";
+
+export type OptimizerKind = "sgd" | "adam" | "adamw";
+
+export interface OptimizerConfig {
+  kind: OptimizerKind;
+  /** SGD momentum μ (default 0). */
+  momentum?: number;
+  /** Adam β1, β2 (defaults 0.9, 0.999) and ε (default 1e-8). */
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Weight decay: coupled (SGD, Adam) or decoupled (AdamW). Default 0. */
+  weightDecay?: number;
+  /** Learning-rate multiplier of the threshold group (default 1; the LM recipe uses 0). */
+  thresholdLrMultiplier?: number;
+}
+
+/** Saved optimizer state: the step count and one buffer per parameter and slot ("m", "v", "momentum"). */
+export interface OptimizerState {
+  step: number;
+  buffers: Record<string, Float32Array>;
+}
+
+export class Optimizer {
+  readonly config: Required<OptimizerConfig>;
+  private stepCount = 0;
+  private readonly buffers = new Map<string, Float32Array>();
+
+  constructor(config: OptimizerConfig) {
+    this.config = {
+      momentum: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, thresholdLrMultiplier: 1, ...config,
+    };
+    const c = this.config;
+    if (!["sgd", "adam", "adamw"].includes(c.kind)) throw new ValueError("optimizer.kind", '"sgd", "adam" or "adamw"', JSON.stringify(c.kind));
+    for (const [k, v, lo, hi] of [["momentum", c.momentum, 0, 1], ["beta1", c.beta1, 0, 1], ["beta2", c.beta2, 0, 1]] as const) {
+      if (!(v >= lo && v < hi)) throw new ValueError(`optimizer.${k}`, `a number in [${lo}, ${hi})`, String(v));
+    }
+    if (!(c.eps > 0)) throw new ValueError("optimizer.eps", "a number > 0", String(c.eps));
+    if (!(c.weightDecay >= 0)) throw new ValueError("optimizer.weightDecay", "a number ≥ 0", String(c.weightDecay));
+    if (!(c.thresholdLrMultiplier >= 0)) throw new ValueError("optimizer.thresholdLrMultiplier", "a number ≥ 0", String(c.thresholdLrMultiplier));
+  }
+
+  get steps(): number {
+    return this.stepCount;
+  }
+
+  /** One update of every parameter from its gradient, at learning rate lr. */
+  step(params: Param[], lr: number): void {
+    this.stepCount++;
+    const c = this.config;
+    for (const p of params) {
+      const threshold = p.group === "threshold";
+      const plr = threshold ? lr * c.thresholdLrMultiplier : lr;
+      const wd = threshold ? 0 : c.weightDecay;
+      if (c.kind === "sgd") this.sgd(p, plr, wd);
+      else this.adam(p, plr, wd, c.kind === "adamw");
+    }
+  }
+
+  private buffer(name: string, n: number): Float32Array {
+    let b = this.buffers.get(name);
+    if (!b) this.buffers.set(name, (b = new Float32Array(n)));
+    return b;
+  }
+
+  private sgd(p: Param, lr: number, wd: number): void {
+    const { value: w, grad: g } = p;
+    const mu = this.config.momentum;
+    const first = !this.buffers.has(`momentum.${p.name}`);
+    const buf = mu > 0 ? this.buffer(`momentum.${p.name}`, w.length) : null;
+    for (let i = 0; i < w.length; i++) {
+      let d = g[i] + wd * w[i];
+      if (buf) d = buf[i] = first ? d : mu * buf[i] + d;
+      w[i] -= lr * d;
+    }
+  }
+
+  private adam(p: Param, lr: number, wd: number, decoupled: boolean): void {
+    const { value: w, grad: g } = p;
+    const { beta1: b1, beta2: b2, eps } = this.config;
+    const m = this.buffer(`m.${p.name}`, w.length);
+    const v = this.buffer(`v.${p.name}`, w.length);
+    const t = this.stepCount;
+    const bc1 = 1 - b1 ** t;
+    const bc2 = Math.sqrt(1 - b2 ** t);
+    const stepSize = lr / bc1;
+    const shrink = decoupled ? 1 - lr * wd : 1;
+    for (let i = 0; i < w.length; i++) {
+      const gi = decoupled ? g[i] : g[i] + wd * w[i];
+      m[i] = b1 * m[i] + (1 - b1) * gi;
+      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+      w[i] = w[i] * shrink - (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2 + eps);
+    }
+  }
+
+  state(): OptimizerState {
+    const buffers: Record<string, Float32Array> = {};
+    for (const [k, b] of this.buffers) buffers[k] = b.slice();
+    return { step: this.stepCount, buffers };
+  }
+
+  /** Restore a saved state (buffers are checked against the parameters' sizes). */
+  loadState(s: OptimizerState, params: Param[]): void {
+    if (!Number.isInteger(s.step) || s.step < 0) throw new ValueError("optimizer state: step", "a whole number ≥ 0", String(s.step));
+    const sizes = new Map(params.map((p) => [p.name, p.value.length]));
+    this.buffers.clear();
+    for (const [k, b] of Object.entries(s.buffers)) {
+      const name = k.slice(k.indexOf(".") + 1);
+      const n = sizes.get(name);
+      if (n === undefined) throw new ShapeError(`optimizer state: ${k}`, "a buffer of a model parameter", "an unknown name");
+      if (b.length !== n) throw new ShapeError(`optimizer state: ${k}`, `${n} values`, String(b.length));
+      this.buffers.set(k, b.slice());
+    }
+    this.stepCount = s.step;
+  }
+}
+
+/**
+ * Scale all gradients so that their global L2 norm is at most maxNorm (PyTorch's
+ * clip_grad_norm_: factor maxNorm / (norm + 1e-6) when that is below 1). Returns the norm before
+ * clipping; maxNorm ≤ 0 only measures.
+ */
+export function clipGradNorm(params: Param[], maxNorm: number): number {
+  let sq = 0;
+  for (const p of params) for (let i = 0; i < p.grad.length; i++) sq += p.grad[i] * p.grad[i];
+  const norm = Math.sqrt(sq);
+  if (maxNorm > 0) {
+    const f = maxNorm / (norm + 1e-6);
+    if (f < 1) for (const p of params) for (let i = 0; i < p.grad.length; i++) p.grad[i] *= f;
+  }
+  return norm;
+}
