@@ -84,8 +84,9 @@ const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
 const mega = (v: number): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : `${(v / 1e3).toFixed(1)} k`);
 
 export function formatDuration(s: number): string {
-  const m = Math.floor(s / 60);
-  return m > 0 ? `${m}m${String(Math.round(s - 60 * m)).padStart(2, "0")}s` : `${s.toFixed(1)}s`;
+  if (s < 59.5) return `${s.toFixed(1)}s`;
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, "0")}s`;
 }
 
 /** The lines of the end-of-run (or eval) summary table. */
