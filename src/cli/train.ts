@@ -4,7 +4,7 @@
 
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { EgruError, NonFiniteError, ValueError } from "../core/errors.js";
+import { NonFiniteError, ValueError } from "../core/errors.js";
 import type { RngState } from "../core/rng.js";
 import { checkpointDir, loadCheckpoint, saveCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
 import { loadMnist } from "../node/mnist-files.js";
@@ -289,4 +289,3 @@ export function evalRecord(r: EvalResult): Record<string, number | string | numb
   };
 }
 
-export { EgruError };

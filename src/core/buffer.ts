@@ -8,6 +8,11 @@ import { takeZeroed } from "./pool.js";
 /** A flat, row-major tensor. */
 export type FloatArray = Float32Array | Float64Array;
 
+/** Whether every given array (nulls ignored) is float32, the kind the WebAssembly kernels take. */
+export function allFloat32(...arrays: (FloatArray | null)[]): boolean {
+  return arrays.every((a) => a === null || a instanceof Float32Array);
+}
+
 /** Constructor of a FloatArray kind, used to allocate "the same kind as" an input. */
 export type FloatArrayConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
 

@@ -11,7 +11,7 @@
 //             dO = do_up + c·dy − ϑ·dh;  dS = f′(c − ϑ)·dO;  dϑ −= dS + o·dh;  dc = o·dy + dS + dh
 //             then the gated cell's backward for κ·dc, and dh_{t−1} = (1 − κ)·dc + z·κ·dc.
 
-import type { FloatArray } from "../core/buffer.js";
+import { allFloat32, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
 import { sigmoid32, tanh32 } from "./f32-math.js";
 import { gatedCellBackward, gatedCellForward, type GateTape } from "./gated-cell.js";
@@ -82,8 +82,8 @@ export interface CellBackwardArgs<A extends FloatArray> extends CellKeep<A> {
 export function forwardInFloat32<A extends FloatArray>(args: CellForwardArgs<A>): boolean {
   const { out } = args;
   const { tape } = out;
-  return args.event.kind === "heaviside" && [args.a, args.q, args.hPrev, args.trPrev, args.thr, args.keep, out.y,
-    out.h, out.o, out.tr, tape.c, tape.z, tape.r, tape.g, tape.hr].every((a) => a === null || a instanceof Float32Array);
+  return args.event.kind === "heaviside" && allFloat32(args.a, args.q, args.hPrev, args.trPrev, args.thr, args.keep, out.y,
+    out.h, out.o, out.tr, tape.c, tape.z, tape.r, tape.g, tape.hr);
 }
 
 export function egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {

@@ -29,6 +29,7 @@ import { jsKernels, type Kernels } from "./backend.js";
 import type { CellKeep, EgruTape } from "./cell-pointwise.js";
 import { gatedParamGrads, sparseEnough, type MacCount, type SeqDims, type Zoneout } from "./gated-cell.js";
 import { addBiasRows } from "./gemm.js";
+import { KernelScratch } from "./scratch.js";
 
 export type { SeqDims, Zoneout } from "./gated-cell.js";
 export type { EgruTape } from "./cell-pointwise.js";
@@ -91,25 +92,20 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
   // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]. The working
   // arrays a and q live in the kernels' memory where they have one (the products then read them
   // in place) and are returned to it at the end.
-  const work = new Scratch(kernels, x);
+  const work = new KernelScratch(kernels);
   try {
-    const a = work.zeros(T * B * G);
+    const a = work.zerosLike(x, T * B * G);
     const macs: MacCount = { executed: 0, dense: T * B * G * (I + H) };
-    if (args.inputEvents && sparseEnough(kernels, x, 0, T * B * I)) {
-      macs.executed += kernels.eventGemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
-    } else {
-      kernels.gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
-      macs.executed += T * B * G * I;
-    }
+    macs.executed += eventOrDenseNN(kernels, args.inputEvents ?? false, T * B, G, I, x, 0, W, a);
     addBiasRows(a, 0, T * B, G, bx);
 
-    const q = work.zeros(B * G); // recurrent pre-activations of one step [B, 3H]
+    const q = work.zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
     const out = { y, h, o, tr, tape };
     for (let t = 0; t < T; t++) {
       // q = y_{t−1}·R + br, by events while they are sparse enough
       const prev = t === 0 ? y0 : y;
       const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-      macs.executed += recurrentProduct(kernels, B, G, H, prev, prevOff, R, q);
+      macs.executed += eventOrDenseNN(kernels, true, B, G, H, prev, prevOff, R, q);
       addBiasRows(q, 0, B, G, br);
       const first = t === 0;
       kernels.egruCellForward({
@@ -132,27 +128,6 @@ function cellKeep<A extends FloatArray>(zoneout: Zoneout<A>, off: number): CellK
 }
 
 /**
- * Working arrays of one call: in the kernels' memory when they have one (and the arrays are
- * float32), else ordinary arrays of x's kind. release() returns them.
- */
-class Scratch<A extends FloatArray> {
-  private readonly held: Float32Array[] = [];
-  constructor(private readonly kernels: Kernels, private readonly like: A) {}
-
-  zeros(n: number): A {
-    if (!this.kernels.alloc || !(this.like instanceof Float32Array)) return zerosLike(this.like, n);
-    const a = this.kernels.alloc(n);
-    this.held.push(a);
-    return a as A;
-  }
-
-  release(): void {
-    if (this.kernels.free) for (const a of this.held) this.kernels.free(a);
-    this.held.length = 0;
-  }
-}
-
-/**
  * out[B, H] = dq[B, G] · R[H, G]ᵀ where mask[B, H] is 1 (elsewhere out is unused by the caller):
  * the masked product while the mask is sparse enough, else the dense one. Returns MACs executed.
  */
@@ -167,15 +142,16 @@ export function maskedProduct<A extends FloatArray>(
 }
 
 /**
- * q[B, G] = s[B, H] · R[H, G]: the event product when the density of s is below the kernels'
- * crossover, else the dense one. Returns the multiply-accumulates executed.
+ * out[M, N] = x[M, K] · W[K, N] (x at xOff, W and out at 0): the event product when x may hold
+ * events and their density is below the kernels' crossover, else the dense one. Returns the
+ * multiply-accumulates executed.
  */
-function recurrentProduct<A extends FloatArray>(
-  kernels: Kernels, B: number, G: number, H: number, s: A, sOff: number, R: A, q: A,
+export function eventOrDenseNN<A extends FloatArray>(
+  kernels: Kernels, events: boolean, M: number, N: number, K: number, x: A, xOff: number, W: A, out: A,
 ): number {
-  if (sparseEnough(kernels, s, sOff, B * H)) return kernels.eventGemmNN(B, G, H, s, sOff, R, 0, q, 0, false);
-  kernels.gemmNN(B, G, H, s, sOff, R, 0, q, 0, false);
-  return B * H * G;
+  if (events && sparseEnough(kernels, x, xOff, M * K)) return kernels.eventGemmNN(M, N, K, x, xOff, W, 0, out, 0, false);
+  kernels.gemmNN(M, N, K, x, xOff, W, 0, out, 0, false);
+  return M * N * K;
 }
 
 /** Upstream gradients ∂L/∂(y, h, o, tr), each [T, B, H]; a missing one is zero. */
@@ -235,11 +211,11 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
     dy: upstream.dy ?? null, dh: upstream.dh ?? null, do: upstream.do ?? null, dtr: upstream.dtr ?? null,
   };
 
-  const work = new Scratch(kernels, x); // dp, dq and the step's mask in the kernels' memory
+  const work = new KernelScratch(kernels); // dp, dq and the step's mask in the kernels' memory
   try {
-    const dp = work.zeros(T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
-    const dq = work.zeros(T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
-    const receives = work.zeros(B * H); // 1 where a unit of step t−1 can pass gradient on through y
+    const dp = work.zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
+    const dq = work.zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
+    const receives = work.zerosLike(x, B * H); // 1 where a unit of step t−1 can pass gradient on through y
     const dthr = zerosLike(x, H);
     const dyRec = zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
     let dhRec = zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)

@@ -9,8 +9,10 @@
 import { StateError } from "../core/errors.js";
 import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
+import { KernelScratch } from "../kernels/scratch.js";
 import type { EgruTape } from "../kernels/cell-pointwise.js";
-import { sparseEnough, type MacCount, type Zoneout } from "../kernels/gated-cell.js";
+import { eventOrDenseNN } from "../kernels/egru.js";
+import type { MacCount, Zoneout } from "../kernels/gated-cell.js";
 import { addBiasRows } from "../kernels/gemm.js";
 import { gruForward, type GruKernelParams } from "../kernels/gru.js";
 import { checkWeightsFinite } from "./common.js";
@@ -41,12 +43,14 @@ abstract class BoundStepper implements Stepper {
   protected readonly W: Float32Array;
   protected readonly R: Float32Array;
   private disposed = false;
-  private readonly owned: Float32Array[] = [];
+  /** The weight copies and working arrays, in the kernels' memory where it exists. */
+  private readonly scratch: KernelScratch;
 
   protected constructor(name: string, layer: EGRU | GRU, batch: number) {
     checkPositiveInt("batch", batch);
     checkWeightsFinite(layer.weights, name);
     this.kernels = layer.kernels;
+    this.scratch = new KernelScratch(this.kernels);
     this.batch = batch;
     this.inputSize = layer.inputSize;
     this.outputSize = layer.hiddenSize;
@@ -63,9 +67,7 @@ abstract class BoundStepper implements Stepper {
 
   /** A zeroed array in the kernels' memory (where they have one), freed by dispose(). */
   protected work(n: number): Float32Array {
-    const out = this.kernels.alloc ? this.kernels.alloc(n) : new Float32Array(n);
-    this.owned.push(out);
-    return out;
+    return this.scratch.zeros32(n);
   }
 
   abstract step(x: Float32Array): Float32Array;
@@ -95,8 +97,7 @@ abstract class BoundStepper implements Stepper {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.kernels.free) for (const a of this.owned) this.kernels.free(a);
-    this.owned.length = 0;
+    this.scratch.release();
   }
 }
 
@@ -150,18 +151,9 @@ export class EgruStepper extends BoundStepper {
     const { batch: B, inputSize: I, outputSize: H, kernels: k, a, q } = this;
     const G = 3 * H;
     this.x.set(x);
-    let executed = 0;
-    if (this.layer.inputEvents && sparseEnough(k, this.x, 0, B * I)) executed += k.eventGemmNN(B, G, I, this.x, 0, this.W, 0, a, 0, false);
-    else {
-      k.gemmNN(B, G, I, this.x, 0, this.W, 0, a, 0, false);
-      executed += B * G * I;
-    }
+    let executed = eventOrDenseNN(k, this.layer.inputEvents, B, G, I, this.x, 0, this.W, a);
     addBiasRows(a, 0, B, G, this.bx);
-    if (sparseEnough(k, this.y, 0, B * H)) executed += k.eventGemmNN(B, G, H, this.y, 0, this.R, 0, q, 0, false);
-    else {
-      k.gemmNN(B, G, H, this.y, 0, this.R, 0, q, 0, false);
-      executed += B * G * H;
-    }
+    executed += eventOrDenseNN(k, true, B, G, H, this.y, 0, this.R, q);
     addBiasRows(q, 0, B, G, this.br);
     k.egruCellForward({
       B, H, a, aOff: 0, q, qOff: 0, hPrev: this.h, hPrevOff: 0, trPrev: this.tr, trPrevOff: 0, thr: this.thr,

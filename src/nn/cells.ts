@@ -9,7 +9,6 @@ import type { LayerStats } from "../layers/common.js";
 import { EGRU, type EgruForwardResult, type EgruOptions } from "../layers/egru.js";
 import { GRU, type GruForwardResult } from "../layers/gru.js";
 import { LSTM, type LstmForwardResult } from "../layers/lstm.js";
-import type { WeightedLayer } from "../layers/weighted-layer.js";
 
 export type CellKind = "egru" | "gru" | "lstm";
 
@@ -67,10 +66,6 @@ export class SequenceCell {
     } else {
       throw new ValueError("cell", '"egru", "gru" or "lstm"', JSON.stringify(kind));
     }
-  }
-
-  get weighted(): WeightedLayer {
-    return this.layer;
   }
 
   forward(x: Float32Array, T: number, B: number): CellRun {

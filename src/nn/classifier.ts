@@ -81,17 +81,17 @@ export class SequenceClassifier {
 
   /** Every parameter, named, with its gradient and group. */
   params(): Param[] {
-    return [...this.cells.flatMap((c, l) => layerParams(`cells.${l}`, c.weighted)), ...layerParams("head", this.head)];
+    return [...this.cells.flatMap((c, l) => layerParams(`cells.${l}`, c.layer)), ...layerParams("head", this.head)];
   }
 
   train(): this {
-    for (const c of this.cells) c.weighted.train();
+    for (const c of this.cells) c.layer.train();
     this.head.train();
     return this;
   }
 
   eval(): this {
-    for (const c of this.cells) c.weighted.eval();
+    for (const c of this.cells) c.layer.eval();
     this.head.eval();
     return this;
   }

@@ -10,7 +10,7 @@
 // Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
 
 import { ShapeError } from "../core/errors.js";
-import { countNonzero, type FloatArray } from "../core/buffer.js";
+import { allFloat32, countNonzero, type FloatArray } from "../core/buffer.js";
 import type { Kernels } from "../kernels/backend.js";
 import type { WasmKernels } from "../wasm/wasm-kernels.js";
 import { WasmPool, type WasmTask } from "./wasm-pool.js";
@@ -100,7 +100,6 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       for (const s of scratches) base.free(s);
     }
   };
-  const f32 = (...arrays: FloatArray[]): boolean => arrays.every((a) => a instanceof Float32Array);
 
   /** C[M,N] (+)= A[M,K]·op(B) with the rows of A and C split into the given blocks. */
   const rowSplitGemm = (
@@ -154,13 +153,13 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     egruCellBackward: (a) => base.egruCellBackward(a),
 
     gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
-      if (M === 1 && f32(A, B, C) && K * N >= minColumnWork && N >= 8) return columnSplit(false, K, N, A, aOff, B, bOff, C, cOff, accumulate);
-      if (!f32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN) return base.gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+      if (M === 1 && allFloat32(A, B, C) && K * N >= minColumnWork && N >= 8) return columnSplit(false, K, N, A, aOff, B, bOff, C, cOff, accumulate);
+      if (!allFloat32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN) return base.gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
       rowSplitGemm("gemmNN", rowBlocks(M, threads), M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
     },
 
     gemmNT(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
-      if (!f32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN) return base.gemmNT(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+      if (!allFloat32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN) return base.gemmNT(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
       const blocks = rowBlocks(M, threads);
       // a block under 8 rows would take the few-rows path: fold a short last block into the one before
       if (blocks.length > 1 && blocks[blocks.length - 1][1] < ROW_ALIGN) blocks[blocks.length - 2][1] += blocks.pop()![1];
@@ -169,11 +168,11 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
 
     eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate) {
       const events = countNonzero(y, yOff, B * H);
-      if (B === 1 && f32(y, R, q) && events * N >= minColumnWork && N >= 8) {
+      if (B === 1 && allFloat32(y, R, q) && events * N >= minColumnWork && N >= 8) {
         columnSplit(true, H, N, y, yOff, R, rOff, q, qOff, accumulate);
         return events * N;
       }
-      if (!f32(y, R, q) || events * N < minWork || B < 2) return base.eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate);
+      if (!allFloat32(y, R, q) || events * N < minWork || B < 2) return base.eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate);
       const yy = place("y", y, yOff, B * H, true, false);
       const rr = place("R", R, rOff, H * N, true, false);
       const qq = place("q", q, qOff, B * N, accumulate, true);
@@ -191,7 +190,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
 
     maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff) {
       const active = countNonzero(mask, maskOff, B * H);
-      if (!f32(dq, R, mask, out) || active * N < minWork || B < 2) return base.maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff);
+      if (!allFloat32(dq, R, mask, out) || active * N < minWork || B < 2) return base.maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff);
       const d = place("dq", dq, dqOff, B * N, true, false);
       const rr = place("R", R, rOff, H * N, true, false);
       const m = place("mask", mask, maskOff, B * H, true, false);

@@ -182,7 +182,7 @@ export class Trainer {
     this.position = { epoch: pos.epoch, batch: pos.batch + 1, step: pos.step + 1 };
     return {
       ...this.position, batches, loss, accuracy: ce.correct / B, epochLoss: this.sums.loss / this.sums.seen,
-      epochAccuracy: this.sums.correct / this.sums.seen, activitySparsity: sparsity.activity, lr, gradNorm, macs,
+      epochAccuracy: this.sums.correct / this.sums.seen, activitySparsity: sparsity, lr, gradNorm, macs,
     };
   }
 
@@ -237,12 +237,13 @@ export class Trainer {
   }
 }
 
-function meanSparsity(stats: { activitySparsity: number; entries: number; events: number }[]): { activity: number } {
+/** Activity sparsity over all the layers' outputs (weighted by their entries). */
+function meanSparsity(stats: { activitySparsity: number; entries: number }[]): number {
   let z = 0;
   let n = 0;
   for (const s of stats) {
     z += s.activitySparsity * s.entries;
     n += s.entries;
   }
-  return { activity: n ? z / n : 0 };
+  return n ? z / n : 0;
 }

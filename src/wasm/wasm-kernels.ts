@@ -17,7 +17,7 @@
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { jsKernels, type Kernels } from "../kernels/backend.js";
 import { forwardInFloat32, type CellBackwardArgs, type CellForwardArgs } from "../kernels/cell-pointwise.js";
-import type { FloatArray } from "../core/buffer.js";
+import { allFloat32, type FloatArray } from "../core/buffer.js";
 import { WASM_BASE64, WASM_MAXIMUM_PAGES, WASM_PLAIN_BASE64 } from "./kernels-wasm.generated.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -245,8 +245,6 @@ class OperandList {
   }
 }
 
-const allF32 = (arrays: (FloatArray | null)[]): boolean => arrays.every((a) => a === null || a instanceof Float32Array);
-
 function checkDims(dims: number[]): void {
   for (const d of dims) {
     if (!Number.isInteger(d) || d < 0) throw new ShapeError("size", "an integer ≥ 0", String(d));
@@ -446,7 +444,7 @@ class WasmKernelsImpl implements WasmKernels {
     const { B, H, event, up, tape, off } = args;
     const arrays = [up.dy, up.dh, up.do, up.dtr, args.o, tape.c, tape.z, tape.r, tape.g, tape.hr, args.hPrev, args.thr,
       args.keep, args.dyRec, args.dhRec, args.dtrCarry, args.dhNext, args.dp, args.dq, args.dthr];
-    if (event.kind !== "heaviside" || event.gamma === undefined || event.support === undefined || !allF32(arrays) ||
+    if (event.kind !== "heaviside" || event.gamma === undefined || event.support === undefined || !allFloat32(...arrays) ||
       B * H === 0) {
       jsKernels.egruCellBackward(args);
       return;
