@@ -15,6 +15,7 @@ import { loadCheckpoint, saveCheckpoint } from "../src/node/checkpoint.js";
 import { buildTrainer, loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors } from "../src/train/build.js";
 import { parseConfig, type TrainConfig } from "../src/train/config.js";
 import { mnistTask } from "../src/train/task.js";
+import type { EpochSums, TrainPosition } from "../src/train/trainer.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-ckpt-"));
 
@@ -90,8 +91,8 @@ test("a trainer restored from a checkpoint continues with exactly the losses of 
         loadModelTensors(t.model, ck.model, "model");
         t.optimizer.loadState(optimizerStateFrom(ck.state.optimizerStep, ck.optimizer), t.model.params());
         t.model.rng.setState(ck.state.rng);
-        t.position = ck.state.position;
-        t.sums = ck.state.sums;
+        t.position = ck.state.position as TrainPosition;
+        t.sums = ck.state.sums as EpochSums;
       }
     }
     return out;

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { checkParamGradients } from "./helpers.js";
 import { Rng } from "../src/core/rng.js";
 import { smoothEvent } from "../src/kernels/activations.js";
 import { SequenceClassifier, type ClassifierOptions } from "../src/nn/classifier.js";
@@ -61,22 +62,7 @@ function check(opts: Partial<ClassifierOptions>, label: string): void {
   const run = model.forward(x, T, B);
   model.backward(run, softmaxCrossEntropy(run.logits, labels, C).dlogits);
   model.release(run);
-  const eps = 3e-3;
-  let checked = 0;
-  for (const p of model.params()) {
-    const step = Math.max(1, Math.floor(p.value.length / 6));
-    for (let i = 0; i < p.value.length; i += step) {
-      const keep = p.value[i];
-      p.value[i] = keep + eps;
-      const up = lossAt();
-      p.value[i] = keep - eps;
-      const down = lossAt();
-      p.value[i] = keep;
-      const num = (up - down) / (2 * eps);
-      assert.ok(Math.abs(num - p.grad[i]) <= 2e-3 + 3e-2 * Math.abs(num), `${label}: ${p.name}[${i}] numeric ${num} vs ${p.grad[i]}`);
-      checked++;
-    }
-  }
+  const checked = checkParamGradients(model.params(), lossAt, label, { per: 6 });
   assert.ok(checked > 40);
 }
 

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import type { MnistSplit } from "../src/data/mnist.js";
 import { buildModel, parameterCount } from "../src/train/build.js";
 import { ConfigError, mergeConfig, parseConfig, PRESETS } from "../src/train/config.js";
-import { mnistTask } from "../src/train/task.js";
+import { mnistTask, type MnistTaskName } from "../src/train/task.js";
 
 test("every preset is a valid configuration", () => {
   for (const [name, p] of Object.entries(PRESETS)) assert.doesNotThrow(() => parseConfig(p, name), name);
@@ -42,7 +42,7 @@ test("merging: later parts win field by field, undefined fields are dropped", ()
 test("the paper's sMNIST preset builds the paper's model: 1,056,110 parameters (spec §11)", () => {
   const split: MnistSplit = { images: new Uint8Array(784 * 2), labels: new Uint8Array(2), count: 2 };
   const c = parseConfig(PRESETS["smnist-paper"]);
-  const task = mnistTask(c.task, split, split, { validation: 1 });
+  const task = mnistTask(c.task as MnistTaskName, split, split, { validation: 1 });
   assert.equal(task.T, 784);
   assert.equal(parameterCount(buildModel(c, task)), 1_056_110);
 });

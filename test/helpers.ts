@@ -108,3 +108,32 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return s;
 }
+
+/**
+ * Check each parameter's gradient (at about `per` entries of every tensor) against central
+ * differences of lossAt() with step eps, within atol + rtol·|numeric|; returns how many were checked.
+ */
+export function checkParamGradients(
+  params: { name: string; value: Float32Array; grad: Float32Array }[], lossAt: () => number, label: string,
+  opts: { eps?: number; per?: number; atol?: number; rtol?: number } = {},
+): number {
+  const { eps = 3e-3, per = 6, atol = 2e-3, rtol = 3e-2 } = opts;
+  let checked = 0;
+  for (const p of params) {
+    const step = Math.max(1, Math.floor(p.value.length / per));
+    for (let i = 0; i < p.value.length; i += step) {
+      const keep = p.value[i];
+      p.value[i] = keep + eps;
+      const up = lossAt();
+      p.value[i] = keep - eps;
+      const down = lossAt();
+      p.value[i] = keep;
+      const num = (up - down) / (2 * eps);
+      if (!(Math.abs(num - p.grad[i]) <= atol + rtol * Math.abs(num))) {
+        throw new Error(`${label}: ${p.name}[${i}] numeric ${num} vs ${p.grad[i]}`);
+      }
+      checked++;
+    }
+  }
+  return checked;
+}

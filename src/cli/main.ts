@@ -11,7 +11,8 @@ import { demoTable, runDemo, type DemoOptions } from "./demo.js";
 import { evalCommand, type EvalFlags } from "./eval.js";
 import { EXIT_OK, intOption, numberOption, reportError } from "./run.js";
 import { trainCommand, type TrainFlags } from "./train.js";
-import { PRESETS } from "../train/config.js";
+import { loadPresets } from "../node/presets.js";
+import { registerDataCommand } from "./data.js";
 
 let kernelName = "js";
 /** The exit code an action sets (commander's actions return nothing). */
@@ -73,12 +74,15 @@ function program(): Command {
         "MNIST (the built-in default, a few minutes on two cores). Writes a run directory with config.json, " +
         "metrics.jsonl, checkpoints and summary.json. Ctrl-C saves a checkpoint and exits (code 130); --resume continues.",
     )
-    .addOption(new Option("--preset <name>", "starting configuration").choices(Object.keys(PRESETS)).default("default"))
+    .addOption(new Option("--preset <name>", "starting configuration (README: Presets)").choices(Object.keys(loadPresets())).default("default"))
     .option("--config <file>", "JSON configuration merged over the preset (see README: Training)")
-    .addOption(new Option("--task <task>", "the task").choices(["mnist-row", "smnist", "psmnist"]))
+    .addOption(new Option("--task <task>", "the task").choices(["mnist-row", "smnist", "psmnist", "ptb", "wikitext-2"]))
     .addOption(new Option("--cell <cell>", "recurrent cell").choices(["egru", "gru", "lstm"]))
     .option("--hidden <H>", "units per layer", intOption("--hidden"))
     .option("--layers <n>", "stacked layers", intOption("--layers"))
+    .option("--embedding <E>", "language models: embedding size (also the last layer's)", intOption("--embedding"))
+    .option("--bptt <T>", "language models: nominal BPTT segment length", intOption("--bptt", 2))
+    .option("--time-budget <minutes>", "stop training after so many minutes, then validate and test", numberOption("--time-budget", { gt: 0 }))
     .addOption(new Option("--readout <kind>", "what the classifier reads").choices(["trace", "last", "mean"]))
     .option("--epochs <n>", "training epochs", intOption("--epochs"))
     .option("--batch <B>", "batch size", intOption("--batch"))
@@ -90,7 +94,7 @@ function program(): Command {
     .option("--train-limit <n>", "use only the first n training examples", intOption("--train-limit"))
     .option("--test-limit <n>", "use only the first n test examples", intOption("--test-limit"))
     .option("--checkpoint-every <steps>", "checkpoint every so many steps, besides every epoch end (0 = epoch ends only)", intOption("--checkpoint-every", 0))
-    .option("--data <dir>", "directory with the dataset's files (default: the packaged MNIST)")
+    .option("--data <dir>", "directory with the dataset's files (default: the packaged MNIST; for ptb / wikitext-2 the cache `egru data download` fills)")
     .option("--out <dir>", "run directory (default runs/<task>-<cell>-<time>; must be new or empty)")
     .option("--resume <dir>", "continue the run in this directory from its last checkpoint")
     .option("--json", "print metrics as JSON lines on stdout instead of the progress bar and table", false)
@@ -111,6 +115,9 @@ function program(): Command {
     .action(async (run: string, opts: EvalFlags) => {
       actionCode = await evalCommand(run, opts, { kernels: kernelName });
     });
+  registerDataCommand(prog, (c) => {
+    actionCode = c;
+  });
   return prog;
 }
 

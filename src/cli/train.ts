@@ -9,9 +9,11 @@ import type { RngState } from "../core/rng.js";
 import { checkpointDir, loadCheckpoint, saveCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
 import { loadMnist } from "../node/mnist-files.js";
 import { buildTrainer, loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors, parameterCount } from "../train/build.js";
-import { mergeConfig, parseConfig, PRESETS, type TrainConfig } from "../train/config.js";
-import { mnistTask, type ClassificationTask } from "../train/task.js";
-import type { EvalResult, Trainer } from "../train/trainer.js";
+import { loadPresets } from "../node/presets.js";
+import { isLmTask, mergeConfig, parseConfig, type TrainConfig } from "../train/config.js";
+import { trainLmCommand } from "./train-lm.js";
+import { mnistTask, type ClassificationTask, type MnistTaskName } from "../train/task.js";
+import type { EpochSums, EvalResult, TrainPosition, Trainer } from "../train/trainer.js";
 import { progressBar } from "./progress.js";
 import { EXIT_FAILED, EXIT_OK, UsageError } from "./run.js";
 
@@ -25,6 +27,9 @@ export interface TrainFlags {
   cell?: string;
   hidden?: number;
   layers?: number;
+  embedding?: number;
+  bptt?: number;
+  timeBudget?: number;
   readout?: string;
   epochs?: number;
   batch?: number;
@@ -47,7 +52,8 @@ export interface TrainFlags {
 function flagConfig(f: TrainFlags): Record<string, unknown> {
   return mergeConfig({
     task: f.task, epochs: f.epochs, batchSize: f.batch, seed: f.seed, validation: f.validation, trainLimit: f.trainLimit,
-    testLimit: f.testLimit, checkpointEvery: f.checkpointEvery, data: f.data,
+    testLimit: f.testLimit, checkpointEvery: f.checkpointEvery, data: f.data, timeBudget: f.timeBudget,
+    lm: { embedding: f.embedding, bptt: f.bptt },
     model: { cell: f.cell, hidden: f.hidden, layers: f.layers, readout: f.readout },
     optimizer: { kind: f.optimizer, lr: f.lr, clip: f.clip },
   });
@@ -77,7 +83,7 @@ function readConfigFile(path: string): unknown {
 /** Load the task's data for a configuration. */
 export function loadTask(c: TrainConfig): ClassificationTask {
   const { train, test } = loadMnist(c.data ?? null);
-  return mnistTask(c.task, train, test, { validation: c.validation, trainLimit: c.trainLimit, testLimit: c.testLimit });
+  return mnistTask(c.task as MnistTaskName, train, test, { validation: c.validation, trainLimit: c.trainLimit, testLimit: c.testLimit });
 }
 
 const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
@@ -104,7 +110,7 @@ export function summaryLines(r: EvalResult, cell: string, extra: [string, string
   return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`);
 }
 
-function defaultRunDir(c: TrainConfig): string {
+export function defaultRunDir(c: TrainConfig): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
   return join("runs", `${c.task}-${c.model.cell}-${stamp}`);
 }
@@ -114,7 +120,7 @@ interface RunState {
   config: TrainConfig;
   runDir: string;
   seconds: number;
-  best?: { epoch: number; accuracy: number };
+  best?: { epoch: number; accuracy?: number };
   lastEpoch?: Record<string, unknown>;
 }
 
@@ -127,7 +133,7 @@ function save(s: RunState, secondsNow: number): string {
 }
 
 /** Keep only the metrics records up to `step` (a resumed run re-writes what came after). */
-function trimMetrics(path: string, step: number): void {
+export function trimMetrics(path: string, step: number): void {
   if (!existsSync(path)) return;
   const keep = readFileSync(path, "utf8").split("\n").filter((line) => {
     if (!line.trim()) return false;
@@ -156,8 +162,9 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
     resumed = loadCheckpoint(runDir);
     config = parseConfig(resumed.state.config, `${join(resumed.dir, "state.json")}: config`);
   } else {
-    const preset = PRESETS[f.preset];
-    if (!preset) throw new UsageError("--preset", `one of ${Object.keys(PRESETS).join(", ")}`, JSON.stringify(f.preset));
+    const presets = loadPresets();
+    const preset = presets[f.preset];
+    if (!preset) throw new UsageError("--preset", `one of ${Object.keys(presets).join(", ")}`, JSON.stringify(f.preset));
     config = parseConfig(mergeConfig(preset, f.config ? readConfigFile(f.config) : {}, flagConfig(f)), f.config ?? "config");
     runDir = f.out ?? defaultRunDir(config);
     if (existsSync(runDir) && readdirSync(runDir).length > 0) {
@@ -166,6 +173,7 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
     mkdirSync(runDir, { recursive: true });
   }
 
+  if (isLmTask(config.task)) return trainLmCommand({ config, runDir, resumed, json: f.json ?? false, quiet: f.quiet ?? false, kernels: ctx.kernels });
   const task = loadTask(config);
   const trainer = buildTrainer(config, task);
   const state: RunState = { trainer, config, runDir, seconds: 0 };
@@ -175,8 +183,8 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
     loadModelTensors(trainer.model, resumed.model, join(where, "model.safetensors"));
     trainer.optimizer.loadState(optimizerStateFrom(resumed.state.optimizerStep, resumed.optimizer), trainer.model.params());
     trainer.model.rng.setState(resumed.state.rng as RngState);
-    trainer.position = { ...resumed.state.position };
-    trainer.sums = { ...resumed.state.sums };
+    trainer.position = { ...(resumed.state.position as TrainPosition) };
+    trainer.sums = { ...(resumed.state.sums as EpochSums) };
     state.seconds = resumed.state.seconds;
     state.best = resumed.state.best;
     state.lastEpoch = resumed.state.lastEpoch;
@@ -226,7 +234,7 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
         },
         onEpoch: (e) => {
           epochEnded = true;
-          if (e.valid && (!state.best || e.valid.accuracy > state.best.accuracy)) state.best = { epoch: e.epoch + 1, accuracy: e.valid.accuracy };
+          if (e.valid && (!state.best || e.valid.accuracy > (state.best.accuracy ?? -1))) state.best = { epoch: e.epoch + 1, accuracy: e.valid.accuracy };
           state.lastEpoch = { type: "epoch", step: trainer.position.step, epoch: e.epoch + 1, trainLoss: e.trainLoss,
             trainAccuracy: e.trainAccuracy, ...(e.valid ? evalRecord(e.valid) : {}), seconds: elapsed() };
           emit(state.lastEpoch);
@@ -253,12 +261,7 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
     }
   } catch (e) {
     bar.stop();
-    if (e instanceof NonFiniteError) {
-      const last = existsSync(join(runDir, "checkpoint.json")) ? checkpointDir(runDir) : null;
-      process.stderr.write(`egru: training stopped: ${e.message}. ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was saved yet."}\n`);
-      return EXIT_FAILED;
-    }
-    throw e;
+    return trainingFailed(e, runDir);
   } finally {
     process.off("SIGINT", onSigint);
   }
@@ -289,3 +292,11 @@ export function evalRecord(r: EvalResult): Record<string, number | string | numb
   };
 }
 
+
+/** A run that stopped on NaN or Infinity: say where, and name the last good checkpoint (exit 1); rethrow anything else. */
+export function trainingFailed(e: unknown, runDir: string): number {
+  if (!(e instanceof NonFiniteError)) throw e;
+  const last = existsSync(join(runDir, "checkpoint.json")) ? checkpointDir(runDir) : null;
+  process.stderr.write(`egru: training stopped: ${e.message}. ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was saved yet."}\n`);
+  return EXIT_FAILED;
+}

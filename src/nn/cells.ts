@@ -29,6 +29,8 @@ export interface CellRun {
   o?: Float32Array;
   h?: Float32Array;
   stats: LayerStats;
+  /** The final state, to carry into the next segment: EGRU [y], GRU [h], LSTM [h, c], each [B, H]. */
+  state: Float32Array[];
   /** Hand the run's arrays back to the pool. */
   release(): void;
   readonly result: EgruForwardResult | GruForwardResult | LstmForwardResult;
@@ -68,14 +70,22 @@ export class SequenceCell {
     }
   }
 
-  forward(x: Float32Array, T: number, B: number): CellRun {
+  /**
+   * Run x [T, B, I] from an initial state (as `CellRun.state` returns it; zeros when absent).
+   * EGRU's state is its last output y, fed back as y0 (its internal state restarts at 0, spec §2.2).
+   */
+  forward(x: Float32Array, T: number, B: number, state: Float32Array[] | null = null): CellRun {
     const layer = this.layer;
     if (layer instanceof EGRU) {
-      const r = layer.forward({ x, T, B });
-      return { out: r.y, trace: r.trace, o: r.o, h: r.h, stats: r.stats, release: () => r.release(), result: r };
+      const r = layer.forward({ x, T, B, y0: state?.[0] });
+      return { out: r.y, trace: r.trace, o: r.o, h: r.h, stats: r.stats, state: [r.state.y], release: () => r.release(), result: r };
     }
-    const r = layer instanceof GRU ? layer.forward({ x, T, B }) : layer.forward({ x, T, B });
-    return { out: r.output, stats: r.stats, release: () => r.release(), result: r };
+    if (layer instanceof GRU) {
+      const r = layer.forward({ x, T, B, h0: state?.[0] });
+      return { out: r.output, stats: r.stats, state: [r.state.h], release: () => r.release(), result: r };
+    }
+    const r = layer.forward({ x, T, B, h0: state?.[0], c0: state?.[1] });
+    return { out: r.output, stats: r.stats, state: [r.state.h, r.state.c], release: () => r.release(), result: r };
   }
 
   /**

@@ -32,11 +32,17 @@ export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<numb
       }
     }
     if (arg === label) correct++;
+    // one exp per entry: dlogits holds exp(l − max) until the row's sum is known
     let sum = 0;
-    for (let c = 0; c < C; c++) sum += Math.exp(logits[row + c] - max);
-    const logSum = Math.log(sum) + max;
-    loss += logSum - logits[row + label];
-    for (let c = 0; c < C; c++) dlogits[row + c] = (Math.exp(logits[row + c] - logSum) - (c === label ? 1 : 0)) / N;
+    for (let c = 0; c < C; c++) {
+      const e = Math.exp(logits[row + c] - max);
+      dlogits[row + c] = e;
+      sum += e;
+    }
+    loss += Math.log(sum) + max - logits[row + label];
+    const scale = 1 / (sum * N);
+    for (let c = 0; c < C; c++) dlogits[row + c] *= scale;
+    dlogits[row + label] -= 1 / N;
   }
   return { loss: loss / N, dlogits, correct };
 }

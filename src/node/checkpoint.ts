@@ -12,6 +12,7 @@ import { basename, dirname, join } from "node:path";
 import { StateError, ValueError } from "../core/errors.js";
 import type { RngState } from "../core/rng.js";
 import { decodeSafetensors, encodeSafetensors, type Tensor } from "../data/safetensors.js";
+import type { LmPosition, LmSums } from "../train/lm-trainer.js";
 import type { EpochSums, TrainPosition } from "../train/trainer.js";
 import type { TrainConfig } from "../train/config.js";
 
@@ -21,15 +22,18 @@ export const CHECKPOINT_FORMAT = "egru-checkpoint-1";
 export interface CheckpointState {
   format: typeof CHECKPOINT_FORMAT;
   config: TrainConfig;
-  position: TrainPosition;
-  sums: EpochSums;
+  /** Classification: epoch, batch, step; language model: epoch, row, step. */
+  position: TrainPosition | LmPosition;
+  sums: EpochSums | LmSums;
   rng: RngState;
   optimizerStep: number;
   /** Wall-clock seconds of training so far (for the summary; not part of the numbers). */
   seconds: number;
   sha256: { model: string; optimizer: string };
-  /** The best validation accuracy so far, and its epoch. */
-  best?: { epoch: number; accuracy: number };
+  /** The best validation result so far: its epoch and accuracy (classification) or perplexity (language model). */
+  best?: { epoch: number; accuracy?: number; perplexity?: number; step?: number };
+  /** Language model: the BPTT-length random state and the state carried into the next segment. */
+  lm?: { bpttRng: RngState; hidden: number[][][] | null };
   /** The last epoch's figures: training loss and accuracy, and the validation evaluation. */
   lastEpoch?: Record<string, unknown>;
 }
@@ -47,10 +51,11 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
     closeSync(fd);
   }
   renameSync(tmp, path);
-  fsyncDir(dirname(path));
+  fsyncPath(dirname(path));
 }
 
-function fsyncDir(dir: string): void {
+/** fsync a file or directory (some file systems refuse directories; a rename is atomic anyway). */
+export function fsyncPath(dir: string): void {
   try {
     const fd = openSync(dir, "r");
     try {

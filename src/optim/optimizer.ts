@@ -52,13 +52,17 @@ export class Optimizer {
     return this.stepCount;
   }
 
-  /** One update of every parameter from its gradient, at learning rate lr. */
-  step(params: Param[], lr: number): void {
+  /**
+   * One update of every parameter from its gradient: the default group at learning rate lr, the
+   * threshold group at thresholdLr (default lr) times its multiplier. (The language model's random
+   * BPTT length rescales group 0's rate only, spec §10.1: it passes the unscaled rate here.)
+   */
+  step(params: Param[], lr: number, thresholdLr = lr): void {
     this.stepCount++;
     const c = this.config;
     for (const p of params) {
       const threshold = p.group === "threshold";
-      const plr = threshold ? lr * c.thresholdLrMultiplier : lr;
+      const plr = threshold ? thresholdLr * c.thresholdLrMultiplier : lr;
       const wd = threshold ? 0 : c.weightDecay;
       if (c.kind === "sgd") this.sgd(p, plr, wd);
       else this.adam(p, plr, wd, c.kind === "adamw");

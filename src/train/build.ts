@@ -4,7 +4,7 @@
 import { ShapeError } from "../core/errors.js";
 import type { Tensor } from "../data/safetensors.js";
 import { SequenceClassifier } from "../nn/classifier.js";
-import { countParams } from "../nn/params.js";
+import { countParams, type Param } from "../nn/params.js";
 import { Optimizer, type OptimizerState } from "../optim/optimizer.js";
 import type { TrainConfig } from "./config.js";
 import type { ClassificationTask } from "./task.js";
@@ -35,20 +35,25 @@ export function buildTrainer(c: TrainConfig, task: ClassificationTask): Trainer 
   });
 }
 
+/** A model as checkpoints see it: named parameters. */
+export interface ParamOwner {
+  params(): Param[];
+}
+
 /** Number of model parameters. */
-export function parameterCount(model: SequenceClassifier): number {
+export function parameterCount(model: ParamOwner): number {
   return countParams(model.params());
 }
 
 /** The model's parameters as tensors (1-D, by name). */
-export function modelTensors(model: SequenceClassifier): Record<string, Tensor> {
+export function modelTensors(model: ParamOwner): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const p of model.params()) out[p.name] = { shape: [p.value.length], data: p.value.slice() };
   return out;
 }
 
 /** Set the model's parameters from tensors by name; every name and size is checked first. */
-export function loadModelTensors(model: SequenceClassifier, tensors: Record<string, Tensor>, source: string): void {
+export function loadModelTensors(model: ParamOwner, tensors: Record<string, Tensor>, source: string): void {
   const params = model.params();
   for (const p of params) {
     const t = tensors[p.name];

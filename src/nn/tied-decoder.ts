@@ -1,0 +1,102 @@
+// The language model's decoder, tied to its embedding (spec §10.1): logits = x · Embᵀ + bias, with
+// Emb the embedding's [V, E] table and its own bias [V] (initialised to 0). Forward and backward
+// side by side; gradients for Emb accumulate into the embedding's gradient.
+//
+// When the input holds events (the top EGRU layer's output), the forward gathers one row of Embᵀ
+// per nonzero input, so a decoder costs what the events require; its weight gradient accumulates
+// only those rows, and dx is computed only where the layer below can take it (its receive mask).
+// Embᵀ [E, V] is kept as a transposed copy, refreshed before every training forward and whenever
+// markStale() says the weights changed (evaluation forwards reuse it).
+
+import { ShapeError } from "../core/errors.js";
+import { checkPositiveInt } from "../core/validate.js";
+import { getKernels, type Kernels } from "../kernels/backend.js";
+import type { MacCount } from "../kernels/gated-cell.js";
+import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
+import type { Embedding } from "./embedding.js";
+
+export interface DecoderResult {
+  logits: Float32Array; // [N, V]
+  macs: MacCount;
+  readonly saved: { x: Float32Array; N: number; kernels: Kernels };
+}
+
+export class TiedDecoder {
+  readonly embedding: Embedding;
+  readonly inputEvents: boolean;
+  /** bias [V] and its gradient. */
+  readonly bias: Float32Array;
+  readonly biasGrad: Float32Array;
+  private wT: Float32Array; // [E, V]
+  private stale = true;
+
+  constructor(embedding: Embedding, opts: { inputEvents?: boolean } = {}) {
+    this.embedding = embedding;
+    this.inputEvents = opts.inputEvents ?? false;
+    this.bias = new Float32Array(embedding.vocab);
+    this.biasGrad = new Float32Array(embedding.vocab);
+    this.wT = new Float32Array(embedding.vocab * embedding.dim);
+  }
+
+  /** Say that the embedding's weights changed (after an optimizer step or a load). */
+  markStale(): void {
+    this.stale = true;
+  }
+
+  private transposed(): Float32Array {
+    if (this.stale || this.embedding.training) {
+      const V = this.embedding.vocab;
+      const E = this.embedding.dim;
+      const w = this.embedding.weights.weight;
+      const t = this.wT;
+      for (let v = 0; v < V; v++) for (let e = 0; e < E; e++) t[e * V + v] = w[v * E + e];
+      this.stale = false;
+    }
+    return this.wT;
+  }
+
+  /** logits [N, V] for x [N, E]. */
+  forward(x: Float32Array, N: number): DecoderResult {
+    checkPositiveInt("N", N);
+    const V = this.embedding.vocab;
+    const E = this.embedding.dim;
+    if (x.length !== N * E) throw new ShapeError("decoder input", `N·E = ${N}·${E} values`, String(x.length));
+    const kernels = getKernels();
+    const wT = this.transposed();
+    const logits = new Float32Array(N * V);
+    const dense = N * E * V;
+    let executed = dense;
+    if (this.inputEvents) executed = kernels.eventGemmNN(N, V, E, x, 0, wT, 0, logits, 0, false);
+    else kernels.gemmNN(N, V, E, x, 0, wT, 0, logits, 0, false);
+    addBiasRows(logits, 0, N, V, this.bias);
+    return { logits, macs: { executed, dense }, saved: { x, N, kernels } };
+  }
+
+  /** Accumulate dEmb and dbias from dlogits [N, V]; return dx [N, E] (only where dxMask is 1, when given). */
+  backward(r: DecoderResult, dlogits: Float32Array, dxMask: Float32Array | null = null): { dx: Float32Array; macs: MacCount } {
+    const { x, N, kernels } = r.saved;
+    const V = this.embedding.vocab;
+    const E = this.embedding.dim;
+    if (dlogits.length !== N * V) throw new ShapeError("dlogits", `N·V = ${N}·${V} values`, String(dlogits.length));
+    const g = this.embedding.grads.weight; // [V, E]
+    const dense = 2 * N * E * V;
+    let executed = 0;
+    if (this.inputEvents) {
+      // dEmbᵀ [E, V] = xᵀ · dlogits over the nonzero inputs, then added into dEmb transposed
+      const gT = new Float32Array(E * V);
+      executed += kernels.eventGemmTN(E, V, N, x, 0, dlogits, 0, gT, 0);
+      for (let e = 0; e < E; e++) for (let v = 0; v < V; v++) g[v * E + e] += gT[e * V + v];
+    } else {
+      kernels.gemmTN(V, E, N, dlogits, 0, x, 0, g, 0, true); // dEmb [V, E] += dlogitsᵀ · x
+      executed += N * E * V;
+    }
+    sumRowsInto(this.biasGrad, dlogits, 0, N, V);
+    const dx = new Float32Array(N * E);
+    if (dxMask) executed += kernels.maskedGemmNT(N, E, V, dlogits, 0, this.wT, 0, dxMask, 0, dx, 0);
+    else {
+      kernels.gemmNN(N, E, V, dlogits, 0, this.embedding.weights.weight, 0, dx, 0, false); // dx = dlogits · Emb
+      executed += N * E * V;
+    }
+    return { dx, macs: { executed, dense } };
+  }
+}
