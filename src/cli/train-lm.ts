@@ -4,7 +4,7 @@
 // included), keeps the best-validation weights in best.safetensors, and finally evaluates them on
 // the validation and test splits at the test batch size (the paper's: 1). Node only.
 
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RngState } from "../core/rng.js";
 import { decodeSafetensors, encodeSafetensors } from "../data/safetensors.js";
@@ -17,7 +17,7 @@ import { buildLmTrainer } from "../train/lm-build.js";
 import type { LmEvalResult, LmPosition, LmSums, LmTrainer } from "../train/lm-trainer.js";
 import { progressBar } from "./progress.js";
 import { EXIT_OK, UsageError } from "./run.js";
-import { formatDuration, trainingFailed, trimMetrics } from "./train.js";
+import { formatDuration, mega, pct, runOutput, trainingFailed, trimMetrics } from "./train.js";
 
 const EXIT_INTERRUPTED = 130;
 const BEST_FILE = "best.safetensors";
@@ -49,8 +49,6 @@ export function lmEvalRecord(r: LmEvalResult): Record<string, number | string | 
   };
 }
 
-const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
-const mega = (v: number): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : `${(v / 1e3).toFixed(1)} k`);
 
 /** The lines of the end-of-run (or eval) summary table of a language model. */
 export function lmSummaryLines(valid: LmEvalResult | null, test: LmEvalResult, cell: string, extra: [string, string][] = []): string[] {
@@ -116,14 +114,7 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
     writeFileAtomic(join(runDir, "vocab.txt"), `${corpus.vocab.words.join("\n")}\n`);
   }
   const params = parameterCount(trainer.model);
-  const emit = (record: Record<string, unknown>): void => {
-    const line = JSON.stringify(record);
-    appendFileSync(metricsPath, `${line}\n`);
-    if (a.json) process.stdout.write(`${line}\n`);
-  };
-  const log = (m: string): void => {
-    if (!a.quiet) process.stderr.write(`${m}\n`);
-  };
+  const { emit, log } = runOutput(metricsPath, a);
   const m = config.model;
   const sizes = Array.from({ length: m.layers }, (_, l) => (l === m.layers - 1 ? config.lm.embedding : m.hidden));
   const budget = config.timeBudget !== undefined ? config.timeBudget * 60 : Infinity;
@@ -151,7 +142,7 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
     validatedAt = trainer.position.step;
     if (!state.best || valid.perplexity < state.best.perplexity) {
       state.best = { epoch, perplexity: valid.perplexity, step: trainer.position.step };
-      writeFileAtomic(join(runDir, BEST_FILE), encodeSafetensors(Object.fromEntries(Object.entries(modelTensors(trainer.model))), { format: "egru-model-1" }));
+      writeFileAtomic(join(runDir, BEST_FILE), encodeSafetensors(modelTensors(trainer.model), { format: "egru-model-1" }));
     }
     emit({ type: "epoch", step: trainer.position.step, epoch, trainLoss, trainPerplexity: Math.exp(trainLoss), ...lmEvalRecord(valid), seconds: elapsed() });
     if (!a.quiet && !a.json) {

@@ -86,8 +86,8 @@ export function loadTask(c: TrainConfig): ClassificationTask {
   return mnistTask(c.task as MnistTaskName, train, test, { validation: c.validation, trainLimit: c.trainLimit, testLimit: c.testLimit });
 }
 
-const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
-const mega = (v: number): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : `${(v / 1e3).toFixed(1)} k`);
+export const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
+export const mega = (v: number): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : `${(v / 1e3).toFixed(1)} k`);
 
 export function formatDuration(s: number): string {
   if (s < 59.5) return `${s.toFixed(1)}s`;
@@ -194,14 +194,7 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
   }
 
   const params = parameterCount(trainer.model);
-  const emit = (record: Record<string, unknown>): void => {
-    const line = JSON.stringify(record);
-    appendFileSync(metricsPath, `${line}\n`);
-    if (f.json) process.stdout.write(`${line}\n`);
-  };
-  const log = (m: string): void => {
-    if (!f.quiet) process.stderr.write(`${m}\n`);
-  };
+  const { emit, log } = runOutput(metricsPath, f);
   const nb = trainer.batchesPerEpoch;
   const total = config.epochs * nb;
   log(`egru train: ${config.task}, ${config.model.layers}×${config.model.cell.toUpperCase()}(${config.model.hidden}), ${params.toLocaleString("en-US")} parameters, ` +
@@ -299,4 +292,21 @@ export function trainingFailed(e: unknown, runDir: string): number {
   const last = existsSync(join(runDir, "checkpoint.json")) ? checkpointDir(runDir) : null;
   process.stderr.write(`egru: training stopped: ${e.message}. ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was saved yet."}\n`);
   return EXIT_FAILED;
+}
+
+/**
+ * A run's outputs: emit() appends a record to metrics.jsonl (and prints it on stdout with --json);
+ * log() writes a line on stderr unless --quiet.
+ */
+export function runOutput(metricsPath: string, o: { json?: boolean; quiet?: boolean }): { emit(record: Record<string, unknown>): void; log(m: string): void } {
+  return {
+    emit: (record) => {
+      const line = JSON.stringify(record);
+      appendFileSync(metricsPath, `${line}\n`);
+      if (o.json) process.stdout.write(`${line}\n`);
+    },
+    log: (m) => {
+      if (!o.quiet) process.stderr.write(`${m}\n`);
+    },
+  };
 }
