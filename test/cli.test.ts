@@ -1,19 +1,10 @@
 // The command line: default job, --help, JSON lines, and exit codes (0 ok, 2 bad usage).
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { dirname, join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { runEgru } from "./helpers.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-
-function egru(...args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], {
-    cwd: root, encoding: "utf8", timeout: 60_000,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const egru = (...args: string[]): ReturnType<typeof runEgru> => runEgru(args, 60_000);
 
 test("the default command runs the demo for all three cells", () => {
   const r = egru("--steps", "5", "--batch", "2", "--hidden", "16", "--input", "3");

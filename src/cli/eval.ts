@@ -9,7 +9,8 @@ import { parseConfig } from "../train/config.js";
 import type { SplitName } from "../train/task.js";
 import { progressBar } from "./progress.js";
 import { EXIT_OK } from "./run.js";
-import { evalRecord, loadTask, summaryLines } from "./train.js";
+import { loadTask } from "./task-data.js";
+import { evalRecord, summaryLines } from "./train.js";
 
 export interface EvalFlags {
   split: SplitName;

@@ -13,6 +13,8 @@ import { EXIT_OK, intOption, numberOption, reportError } from "./run.js";
 import { trainCommand, type TrainFlags } from "./train.js";
 import { loadPresets } from "../node/presets.js";
 import { registerDataCommand } from "./data.js";
+import { generateCommand, type GenerateFlags } from "./generate.js";
+import { rasterCommand, reportCommand, type ReportFlags } from "./report.js";
 
 let kernelName = "js";
 /** The exit code an action sets (commander's actions return nothing). */
@@ -114,6 +116,49 @@ function program(): Command {
     .exitOverride()
     .action(async (run: string, opts: EvalFlags) => {
       actionCode = await evalCommand(run, opts, { kernels: kernelName });
+    });
+  prog
+    .command("generate")
+    .description(
+      "Sample text from a trained language model (a ptb or wikitext-2 run directory): its best-validation weights, " +
+        "fed <eos> and the prompt, then one sampled word at a time (<eos> prints as a line break).",
+    )
+    .argument("<run>", "run directory of `egru train --task ptb|wikitext-2`")
+    .option("--prompt <text>", "words to start from (unknown words are read as <unk>)", "")
+    .option("--tokens <n>", "words to sample", intOption("--tokens"), 50)
+    .option("--temperature <t>", "softmax temperature (0 = always the most likely word)", numberOption("--temperature", { min: 0 }), 1)
+    .option("--top-k <k>", "sample only among the k most likely words (0 = all)", intOption("--top-k", 0), 0)
+    .option("--seed <n>", "random seed of the sampling", intOption("--seed", 0), 0)
+    .option("--segment <n>", "EGRU: restart the internal state every n words, as evaluation does (default: the run's bptt; 0 = never)", intOption("--segment", 0))
+    .option("--json", "print one JSON line (words, text, sparsity) instead of streaming the text", false)
+    .option("--quiet", "no messages on stderr", false)
+    .exitOverride()
+    .action(async (run: string, opts: GenerateFlags) => {
+      actionCode = await generateCommand(run, opts);
+    });
+  prog
+    .command("report")
+    .description(
+      "Draw a run's pictures: learning curves, sparsity per layer, executed vs dense MACs, an event raster and the " +
+        "distribution of c − ϑ, as charts/*.svg and *.png and one self-contained report.html in the run directory.",
+    )
+    .argument("<run>", "run directory of egru train")
+    .option("--input <n>", "test example (classifier) or test sentence (language model) for the raster", intOption("--input", 0), 0)
+    .option("--no-png", "SVG only (skip the PNG copies)")
+    .option("--quiet", "no messages on stderr", false)
+    .exitOverride()
+    .action(async (run: string, opts: ReportFlags) => {
+      actionCode = await reportCommand(run, opts);
+    });
+  prog
+    .command("raster")
+    .description("Draw the event raster (units × time, a mark per event coloured by its value) of an EGRU run on one test input: charts/raster-N.svg and .png.")
+    .argument("<run>", "run directory of egru train (EGRU)")
+    .option("--input <n>", "test example (classifier) or test sentence (language model; its words label the time axis)", intOption("--input", 0), 0)
+    .option("--no-png", "SVG only (skip the PNG copy)")
+    .exitOverride()
+    .action(async (run: string, opts: ReportFlags) => {
+      actionCode = await rasterCommand(run, opts);
     });
   registerDataCommand(prog, (c) => {
     actionCode = c;

@@ -10,14 +10,16 @@ import type { RngState } from "../core/rng.js";
 import { decodeSafetensors, encodeSafetensors } from "../data/safetensors.js";
 import { saveCheckpoint, writeFileAtomic, type LoadedCheckpoint } from "../node/checkpoint.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
-import { defaultCacheDir } from "../node/download.js";
 import { loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors, parameterCount } from "../train/build.js";
 import type { TrainConfig } from "../train/config.js";
 import { buildLmTrainer } from "../train/lm-build.js";
 import type { LmEvalResult, LmPosition, LmSums, LmTrainer } from "../train/lm-trainer.js";
 import { progressBar } from "./progress.js";
+import { reportAtEnd } from "./report.js";
 import { EXIT_OK, UsageError } from "./run.js";
-import { formatDuration, mega, pct, runOutput, trainingFailed, trimMetrics } from "./train.js";
+import { formatDuration, mega, pct } from "./format.js";
+import { corpusDir } from "./task-data.js";
+import { runOutput, trainingFailed, trimMetrics } from "./train.js";
 
 const EXIT_INTERRUPTED = 130;
 const BEST_FILE = "best.safetensors";
@@ -29,15 +31,6 @@ export interface LmRunArgs {
   json: boolean;
   quiet: boolean;
   kernels: string;
-}
-
-/** The corpus directory of a configuration: --data, else the download cache. */
-export function corpusDir(c: TrainConfig): string {
-  const dir = c.data ?? join(defaultCacheDir(), c.task);
-  if (!existsSync(dir)) {
-    throw new UsageError("--data", `a directory with the ${c.task} files (get them with: egru data download ${c.task})`, `${dir}, which does not exist`);
-  }
-  return dir;
 }
 
 /** An evaluation as a flat JSON record. */
@@ -229,13 +222,15 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
     valid: lmEvalRecord(valid), test: lmEvalRecord(test),
   };
   writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
-  if (a.json) process.stdout.write(`${JSON.stringify({ type: "summary", ...summary })}\n`);
+  const report = await reportAtEnd(runDir, log);
+  if (a.json) process.stdout.write(`${JSON.stringify({ type: "summary", ...summary, report })}\n`);
   else {
     process.stdout.write(`egru train: finished in ${formatDuration(seconds)}; run directory ${runDir}\n` +
       `${lmSummaryLines(valid, test, m.cell, [
         ["parameters", params.toLocaleString("en-US")],
         ["training", `${summary.epochs.toFixed(2)} epochs, ${trainer.position.step} steps, ${formatDuration(trainSeconds)}` +
           (summary.tokensPerSecond ? `, ${summary.tokensPerSecond.toFixed(0)} tokens/s` : "")],
+        ...(report ? [["report", report] as [string, string]] : []),
       ]).join("\n")}\n`);
   }
   return EXIT_OK;

@@ -7,14 +7,15 @@ import { join } from "node:path";
 import { NonFiniteError, ValueError } from "../core/errors.js";
 import type { RngState } from "../core/rng.js";
 import { checkpointDir, loadCheckpoint, saveCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
-import { loadMnist } from "../node/mnist-files.js";
 import { buildTrainer, loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors, parameterCount } from "../train/build.js";
 import { loadPresets } from "../node/presets.js";
 import { isLmTask, mergeConfig, parseConfig, type TrainConfig } from "../train/config.js";
 import { trainLmCommand } from "./train-lm.js";
-import { mnistTask, type ClassificationTask, type MnistTaskName } from "../train/task.js";
 import type { EpochSums, EvalResult, TrainPosition, Trainer } from "../train/trainer.js";
+import { formatDuration, mega, pct } from "./format.js";
 import { progressBar } from "./progress.js";
+import { reportAtEnd } from "./report.js";
+import { loadTask } from "./task-data.js";
 import { EXIT_FAILED, EXIT_OK, UsageError } from "./run.js";
 
 export const EXIT_INTERRUPTED = 130;
@@ -78,21 +79,6 @@ function readConfigFile(path: string): unknown {
   } catch (e) {
     throw new ValueError(path, "JSON", `unparsable text (${(e as Error).message})`);
   }
-}
-
-/** Load the task's data for a configuration. */
-export function loadTask(c: TrainConfig): ClassificationTask {
-  const { train, test } = loadMnist(c.data ?? null);
-  return mnistTask(c.task as MnistTaskName, train, test, { validation: c.validation, trainLimit: c.trainLimit, testLimit: c.testLimit });
-}
-
-export const pct = (v: number): string => `${(100 * v).toFixed(2)} %`;
-export const mega = (v: number): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M` : `${(v / 1e3).toFixed(1)} k`);
-
-export function formatDuration(s: number): string {
-  if (s < 59.5) return `${s.toFixed(1)}s`;
-  const whole = Math.round(s);
-  return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, "0")}s`;
 }
 
 /** The lines of the end-of-run (or eval) summary table. */
@@ -221,7 +207,8 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
           });
           if (s.step % 50 === 0 || s.batch === nb) {
             emit({ type: "step", step: s.step, epoch: s.epoch + 1, batch: s.batch, loss: s.loss, accuracy: s.accuracy, epochLoss: s.epochLoss,
-              epochAccuracy: s.epochAccuracy, activitySparsity: s.activitySparsity, lr: s.lr, gradNorm: s.gradNorm,
+              epochAccuracy: s.epochAccuracy, activitySparsity: s.activitySparsity, layerSparsity: s.layerSparsity,
+              layerBackwardSparsity: s.layerBackwardSparsity, lr: s.lr, gradNorm: s.gradNorm,
               macsExecuted: s.macs.executed, macsDense: s.macs.dense, seconds: elapsed() });
           }
         },
@@ -268,10 +255,15 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
     epochs: config.epochs, steps: trainer.position.step, seconds, kernels: ctx.kernels, best: state.best, ...evalRecord(test),
   };
   writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
-  if (f.json) process.stdout.write(`${JSON.stringify({ type: "summary", ...summary })}\n`);
+  const report = await reportAtEnd(runDir, log);
+  if (f.json) process.stdout.write(`${JSON.stringify({ type: "summary", ...summary, report })}\n`);
   else {
     process.stdout.write(`egru train: finished in ${formatDuration(seconds)}; run directory ${runDir}\n` +
-      `${summaryLines(test, config.model.cell, [["parameters", params.toLocaleString("en-US")], ["training", `${config.epochs} epochs, ${trainer.position.step} steps, ${formatDuration(seconds)}`]]).join("\n")}\n`);
+      `${summaryLines(test, config.model.cell, [
+        ["parameters", params.toLocaleString("en-US")],
+        ["training", `${config.epochs} epochs, ${trainer.position.step} steps, ${formatDuration(seconds)}`],
+        ...(report ? [["report", report] as [string, string]] : []),
+      ]).join("\n")}\n`);
   }
   return EXIT_OK;
 }

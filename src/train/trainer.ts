@@ -42,6 +42,9 @@ export interface StepInfo extends TrainPosition {
   epochLoss: number;
   epochAccuracy: number;
   activitySparsity: number;
+  /** Per layer: activity sparsity and backward sparsity of this step (0 for GRU/LSTM layers). */
+  layerSparsity: number[];
+  layerBackwardSparsity: number[];
   lr: number;
   gradNorm: number;
   /** Multiply-accumulates of this step, forward and backward: executed and dense. */
@@ -175,6 +178,8 @@ export class Trainer {
       macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
     }
     const sparsity = meanSparsity(run.runs.map((r) => r.stats));
+    const layerSparsity = run.layers.map((l) => l.activitySparsity);
+    const layerBackwardSparsity = run.layers.map((l) => l.backwardSparsity);
     model.release(run);
     this.sums.loss += ce.loss * B;
     this.sums.correct += ce.correct;
@@ -182,7 +187,8 @@ export class Trainer {
     this.position = { epoch: pos.epoch, batch: pos.batch + 1, step: pos.step + 1 };
     return {
       ...this.position, batches, loss, accuracy: ce.correct / B, epochLoss: this.sums.loss / this.sums.seen,
-      epochAccuracy: this.sums.correct / this.sums.seen, activitySparsity: sparsity, lr, gradNorm, macs,
+      epochAccuracy: this.sums.correct / this.sums.seen, activitySparsity: sparsity, layerSparsity, layerBackwardSparsity,
+      lr, gradNorm, macs,
     };
   }
 
