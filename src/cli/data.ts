@@ -1,4 +1,4 @@
-// `egru data download ptb|wikitext-2`: fetch a word-level corpus into the cache directory
+// `egru data download ptb|wikitext-2` (and, from data-synth.ts, `egru data synth-dvs`): fetch a word-level corpus into the cache directory
 // (verified, atomic, resumable; see src/node/download.ts), show progress on stderr, and print where
 // the files are and the `egru train` line that uses them (or one JSON line with --json).
 
@@ -7,6 +7,7 @@ import { DATASETS, defaultCacheDir, downloadDataset, type DatasetSource, type Do
 import { progressBar, type Progress } from "./progress.js";
 import { EgruError } from "../core/errors.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, reportError } from "./run.js";
+import { registerSynthDvs } from "./data-synth.js";
 
 export interface DataDownloadFlags {
   /** Cache root (default: defaultCacheDir()). */
@@ -71,7 +72,7 @@ export async function dataDownloadCommand(name: string, opts: DataDownloadFlags,
 
 /** Add `data download <dataset>` to the program; the action hands its exit code to `setCode`. */
 export function registerDataCommand(program: Command, setCode: (code: number) => void, ctx: DataDownloadContext = {}): Command {
-  const data = program.command("data").description("Datasets for `egru train`: download the word-level corpora.").exitOverride();
+  const data = program.command("data").description("Datasets for `egru train`: download the word-level corpora; write a synthetic DVS gesture set.").exitOverride();
   data
     .command("download")
     .description(
@@ -87,6 +88,7 @@ export function registerDataCommand(program: Command, setCode: (code: number) =>
     .option("--quiet", "no progress output on stderr", false)
     .exitOverride()
     .action(async (dataset: string, opts: DataDownloadFlags) => setCode(await dataDownloadCommand(dataset, opts, ctx)));
+  registerSynthDvs(data, setCode);
   return data;
 }
 

@@ -1,0 +1,52 @@
+// `egru data synth-dvs --out DIR`: write a synthetic DVS128 Gesture set (AEDAT 3.1 recordings,
+// labels, split lists, gesture_mapping.csv) in exactly the real dataset's layout. Node only.
+
+import type { Command } from "commander";
+import { existsSync, readdirSync } from "node:fs";
+import { writeSynthGestures } from "../node/dvs-files.js";
+import { SYNTH_CLASSES } from "../data/synth-dvs.js";
+import { EXIT_OK, intOption, UsageError } from "./run.js";
+
+export interface SynthDvsFlags {
+  out: string;
+  classes: number;
+  trainUsers: number;
+  testUsers: number;
+  rate: number;
+  seed: number;
+  json?: boolean;
+}
+
+export function synthDvsCommand(f: SynthDvsFlags): number {
+  if (existsSync(f.out) && readdirSync(f.out).length > 0) throw new UsageError("--out", "a new or empty directory", `${f.out}, which has files`);
+  if (f.classes > SYNTH_CLASSES.length) throw new UsageError("--classes", `2…${SYNTH_CLASSES.length}`, String(f.classes));
+  const t0 = performance.now();
+  const r = writeSynthGestures(f.out, { classes: f.classes, trainUsers: f.trainUsers, testUsers: f.testUsers, rate: f.rate, seed: f.seed });
+  const seconds = (performance.now() - t0) / 1000;
+  if (f.json) process.stdout.write(`${JSON.stringify({ type: "synth-dvs", out: f.out, ...r, classes: SYNTH_CLASSES.slice(0, f.classes), seconds })}\n`);
+  else {
+    process.stdout.write(`egru data synth-dvs: ${f.trainUsers} train + ${f.testUsers} test recordings of ${f.classes} classes ` +
+      `(${SYNTH_CLASSES.slice(0, f.classes).join(", ")}), ${r.events.toLocaleString("en-US")} events, in ${f.out}\n`);
+  }
+  return EXIT_OK;
+}
+
+/** Add `data synth-dvs` under the `data` command. */
+export function registerSynthDvs(data: Command, setCode: (code: number) => void): void {
+  data
+    .command("synth-dvs")
+    .description(
+      "Write a synthetic DVS128 Gesture set in the real layout (userNN_natural.aedat in AEDAT 3.1, _labels.csv, " +
+        "trials_to_train.txt, trials_to_test.txt, gesture_mapping.csv): each recording shows every class once, a disc " +
+        "moving in one direction or a bar rotating, as ON/OFF edge events with background noise.",
+    )
+    .requiredOption("--out <dir>", "directory to write (new or empty)")
+    .option("--classes <n>", `classes (2…${SYNTH_CLASSES.length})`, intOption("--classes", 2), 4)
+    .option("--train-users <n>", "training recordings", intOption("--train-users"), 12)
+    .option("--test-users <n>", "test recordings", intOption("--test-users"), 4)
+    .option("--rate <n>", "edge events per millisecond while a gesture runs", intOption("--rate"), 12)
+    .option("--seed <n>", "random seed", intOption("--seed", 0), 0)
+    .option("--json", "print one JSON line instead of the summary", false)
+    .exitOverride()
+    .action((opts: SynthDvsFlags) => setCode(synthDvsCommand(opts)));
+}
