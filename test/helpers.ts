@@ -144,8 +144,8 @@ export function checkParamGradients(
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const CLI_MAIN = join(ROOT, "src/cli/main.ts");
 
-/** Run `egru ...args` to completion: exit code, stdout, stderr. */
-export function runEgru(args: string[], timeout = 120_000): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", CLI_MAIN, ...args], { cwd: ROOT, encoding: "utf8", timeout });
+/** Run `egru ...args` to completion: exit code, stdout, stderr (`env` adds to the environment). */
+export function runEgru(args: string[], timeout = 120_000, env: Record<string, string> = {}): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", CLI_MAIN, ...args], { cwd: ROOT, encoding: "utf8", timeout, env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }

@@ -78,7 +78,7 @@ function program(): Command {
     )
     .addOption(new Option("--preset <name>", "starting configuration (README: Presets)").choices(Object.keys(loadPresets())).default("default"))
     .option("--config <file>", "JSON configuration merged over the preset (see README: Training)")
-    .addOption(new Option("--task <task>", "the task").choices(["mnist-row", "smnist", "psmnist", "ptb", "wikitext-2"]))
+    .addOption(new Option("--task <task>", "the task").choices(["mnist-row", "smnist", "psmnist", "ptb", "wikitext-2", "dvs-gesture"]))
     .addOption(new Option("--cell <cell>", "recurrent cell").choices(["egru", "gru", "lstm"]))
     .option("--hidden <H>", "units per layer", intOption("--hidden"))
     .option("--layers <n>", "stacked layers", intOption("--layers"))

@@ -6,14 +6,29 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { defaultCacheDir } from "../node/download.js";
 import { loadMnist } from "../node/mnist-files.js";
-import type { TrainConfig } from "../train/config.js";
+import { DVS_TASK, type TrainConfig } from "../train/config.js";
+import { dvsTask } from "../train/dvs-task.js";
+import { loadDvsClips } from "../node/dvs-clips.js";
 import { mnistTask, type ClassificationTask, type MnistTaskName } from "../train/task.js";
 import { UsageError } from "./run.js";
 
-/** Load the classifier task's data for a configuration. */
-export function loadTask(c: TrainConfig): ClassificationTask {
+/** Load the classifier task's data for a configuration (messages, e.g. skipped recordings, go to `log`). */
+export function loadTask(c: TrainConfig, log: (m: string) => void = (m) => process.stderr.write(`${m}\n`)): ClassificationTask {
+  if (c.task === DVS_TASK) return loadDvsTask(c, log);
   const { train, test } = loadMnist(c.data ?? null);
-  return mnistTask(c.task as MnistTaskName, train, test, { validation: c.validation, trainLimit: c.trainLimit, testLimit: c.testLimit });
+  return mnistTask(c.task as MnistTaskName, train, test, { validation: c.validation ?? 5000, trainLimit: c.trainLimit, testLimit: c.testLimit });
+}
+
+/** DVS Gesture from --data (the real archive or `egru data synth-dvs`), frames cached on disk. */
+function loadDvsTask(c: TrainConfig, log: (m: string) => void): ClassificationTask {
+  if (!c.data) throw new UsageError("--data", "the DvsGesture directory (README: Event-camera data; or egru data synth-dvs --out DIR)", "nothing");
+  if (!existsSync(c.data)) throw new UsageError("--data", "the DvsGesture directory", `${c.data}, which does not exist`);
+  const d = loadDvsClips(c.data, c.dvs, defaultCacheDir(), log);
+  const { T, C, H } = d.shape;
+  return dvsTask(d.train, d.test, {
+    T, C, S: H, classes: d.classes, seed: c.seed, validation: c.validation ?? Math.max(1, Math.round(d.train.clips.length / 10)),
+    augment: c.dvs.augment ? { minScale: c.dvs.cropScale, maxDegrees: c.dvs.rotateDegrees } : null, trainLimit: c.trainLimit, testLimit: c.testLimit,
+  });
 }
 
 /** The corpus directory of a language-model configuration: --data, else the download cache. */

@@ -22,7 +22,7 @@ export interface SynthOptions {
   gestureUs?: number;
   /** Pause between gestures (µs). Default 300,000. */
   pauseUs?: number;
-  /** Edge events per millisecond while a gesture runs. Default 12. */
+  /** Edge events per millisecond while a gesture runs. Default 8. */
   rate?: number;
   /** Noise events per millisecond, throughout. Default 1. */
   noise?: number;
@@ -74,7 +74,7 @@ export function synthTrial(seed: number, o: SynthOptions): { events: DvsEvents; 
   const rng = new Rng(seed);
   const gesture = o.gestureUs ?? 2_000_000;
   const pause = o.pauseUs ?? 300_000;
-  const rate = o.rate ?? 12;
+  const rate = o.rate ?? 8;
   const noise = o.noise ?? 1;
   const order = Array.from(rng.permutation(o.classes));
   const raw: number[][] = [];

@@ -28,6 +28,8 @@ export interface ClassifierOptions extends CellOptions {
   classes: number;
   readout: Readout;
   seed: number;
+  /** The input is mostly zeros (event-camera frames): the first EGRU layer's input product skips them. */
+  sparseInput?: boolean;
   /** Activity regulariser weight λa and target rate (EGRU layers). Default 0 (off). */
   activityWeight?: number;
   activityTarget?: number;
@@ -67,12 +69,12 @@ export class SequenceClassifier {
     checkPositiveInt("classes", opts.classes);
     if (!["trace", "last", "mean"].includes(opts.readout)) throw new ValueError("readout", '"trace", "last" or "mean"', JSON.stringify(opts.readout));
     if (opts.readout === "trace" && opts.cell !== "egru") throw new ValueError("readout", '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)', '"trace"');
-    this.options = { activityWeight: 0, activityTarget: 0.05, stateWeight: 0, stateTarget: 0, ...opts };
+    this.options = { activityWeight: 0, activityTarget: 0.05, stateWeight: 0, stateTarget: 0, sparseInput: false, ...opts, ...(opts.sparseInput === undefined ? { sparseInput: false } : {}) };
     this.rng = new Rng(opts.seed);
     this.cells = [];
     for (let l = 0; l < opts.layers; l++) {
       const I = l === 0 ? opts.inputSize : opts.hiddenSize;
-      this.cells.push(new SequenceCell(opts.cell, I, opts.hiddenSize, this.rng, { ...opts, inputEvents: l > 0 && opts.cell === "egru" }));
+      this.cells.push(new SequenceCell(opts.cell, I, opts.hiddenSize, this.rng, { ...opts, inputEvents: (l > 0 || opts.sparseInput === true) && opts.cell === "egru" }));
     }
     this.head = new Linear({
       inputSize: opts.hiddenSize, outputSize: opts.classes, rng: this.rng, inputEvents: opts.readout === "last" && opts.cell === "egru",

@@ -14,7 +14,7 @@ export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceCl
   const m = c.model;
   return new SequenceClassifier({
     cell: m.cell, inputSize: task.I, hiddenSize: m.hidden, layers: m.layers, classes: task.classes,
-    readout: m.readout ?? (m.cell === "egru" ? "trace" : "last"), seed: c.seed, dropConnect: m.dropConnect, zoneout: m.zoneout,
+    readout: m.readout ?? (m.cell === "egru" ? "trace" : "last"), seed: c.seed, sparseInput: task.sparseInput, dropConnect: m.dropConnect, zoneout: m.zoneout,
     egru: {
       thresholdMode: m.thresholdMode, thresholdMean: m.thresholdMean, dampeningFactor: m.dampeningFactor,
       pseudoDerivativeSupport: m.pseudoDerivativeSupport, traceDecay: m.traceDecay,

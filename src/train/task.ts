@@ -14,10 +14,15 @@ export interface ClassificationTask {
   readonly T: number;
   readonly I: number;
   readonly classes: number;
+  /** The inputs are mostly zeros (event-camera frames), so input products may skip them. */
+  readonly sparseInput?: boolean;
   /** Examples in each split. */
   count(split: SplitName): number;
-  /** A batch of examples `indices` (0 … count − 1) of a split: x [T, B, I] and labels [B]. */
-  batch(split: SplitName, indices: ArrayLike<number>): { x: Float32Array; labels: Uint8Array };
+  /**
+   * A batch of examples `indices` (0 … count − 1) of a split: x [T, B, I] and labels [B]. `step`
+   * (training batches: the optimizer step) seeds any augmentation, so a resumed run repeats it.
+   */
+  batch(split: SplitName, indices: ArrayLike<number>, step?: number): { x: Float32Array; labels: Uint8Array };
 }
 
 export type MnistTaskName = "mnist-row" | "smnist" | "psmnist";

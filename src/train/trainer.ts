@@ -142,7 +142,7 @@ export class Trainer {
   /** One optimizer step on the examples `indices` of the training split. */
   trainStep(indices: ArrayLike<number>, batches: number): StepInfo {
     const { model, task, optimizer, options } = this;
-    const { x, labels } = task.batch("train", indices);
+    const { x, labels } = task.batch("train", indices, this.position.step);
     const B = labels.length;
     const pos = this.position;
     const lr = learningRate(options.lr, options.schedule, pos.epoch, pos.step, options.epochs);

@@ -66,21 +66,29 @@ export function eventRaster(o: RasterOptions): string {
   let y0 = top;
   if (o.input) {
     const { features: I, values } = o.input;
+    // more features than pixel rows: each row shows the largest |value| of a group of features
+    const rows = Math.min(I, 160);
+    const grid = new Float64Array(T * rows);
+    for (let t = 0; t < T; t++) for (let f = 0; f < I; f++) {
+      const r = Math.floor((f * rows) / I);
+      grid[t * rows + r] = Math.max(grid[t * rows + r], Math.abs(values[t * I + f]));
+    }
     let imax = 0;
-    for (let i = 0; i < values.length; i++) imax = Math.max(imax, Math.abs(values[i]));
-    const ch = inputH / I;
+    for (let i = 0; i < grid.length; i++) imax = Math.max(imax, grid[i]);
+    const ch = inputH / rows;
     const cells: string[] = [];
     for (let t = 0; t < T; t++) {
-      for (let f = 0; f < I; f++) {
-        const v = imax > 0 ? Math.abs(values[t * I + f]) / imax : 0;
+      for (let r = 0; r < rows; r++) {
+        const v = imax > 0 ? grid[t * rows + r] / imax : 0;
         if (v < 0.02) continue;
         const g = Math.round(255 * (1 - v));
-        cells.push(el("rect", { x: x(t), y: y0 + f * ch, width: cw, height: ch, fill: `rgb(${g},${g},${g})` }));
+        cells.push(el("rect", { x: x(t), y: y0 + r * ch, width: cw, height: ch, fill: `rgb(${g},${g},${g})` }));
       }
     }
     body.push(el("rect", { x: left, y: y0, width: right - left, height: inputH, fill: "#ffffff", stroke: "#999" }));
     body.push(el("g", { class: "input" }, cells));
-    body.push(text(`input: ${I} feature${I === 1 ? "" : "s"} per step`, { x: left + 4, y: y0 - 4, "font-size": 11, fill: "#333" }));
+    const grouped = rows < I ? ` (a row: the largest of ${Math.ceil(I / rows)})` : "";
+    body.push(text(`input: ${I} feature${I === 1 ? "" : "s"} per step${grouped}`, { x: left + 4, y: y0 - 4, "font-size": 11, fill: "#333" }));
     body.push(text("feature", { x: 0, y: 0, transform: `translate(${num(left - 30)},${num(y0 + inputH / 2)}) rotate(-90)`, "text-anchor": "middle", "font-size": 11 }));
     y0 += inputH + gap;
   }
