@@ -15,6 +15,9 @@ plus test/fixtures/MANIFEST.json with the SHA-256 of every fixture file:
                following the project specification (egru-spec.md) sections 1, 2, 4, 5, 6, 7.
 * gru-*.json   torch.nn.GRU (float64, one layer) outputs and gradients.
 * lstm-*.json  torch.nn.LSTM (float64, one layer) outputs and gradients.
+* cnn-*.json   the CNN front-end's operations (torch.nn.functional conv2d,
+               relu, max_pool2d, linear; float64): outputs of every stage
+               and autograd gradients for the input and every parameter.
 * optim-*.json torch.optim SGD (momentum), Adam (beta1 = 0, coupled L2) and
                AdamW in float32 over five steps, with two parameter groups
                (weights; thresholds with their own learning rate and no weight
@@ -646,6 +649,63 @@ def optim_case(name, kind, opts, thr_mult, clip, lrs, seed):
     return f"optim-{name}.json", {"config": config, "clip": clip, "init": {k: flat(v) for k, v in init.items()}, "steps": steps}
 
 
+
+# ---------------------------------------------------------------------------
+# CNN front-end (DVS Gesture, ICLR setup): Conv2d, ReLU, MaxPool2d, Linear
+# ---------------------------------------------------------------------------
+
+# (name, seed, N, C, H, W, layers); layers as ("conv", O, k, stride, pad), ("relu",),
+# ("pool", k, stride), ("linear", out) -- a linear layer flattens its input first.
+CNN_CASES = [
+    ("cnn-conv-s2-p1", 41000, 3, 2, 13, 11, [("conv", 3, 5, 2, 1)]),
+    ("cnn-pool-3-2", 41100, 2, 3, 9, 8, [("pool", 3, 2)]),
+    ("cnn-stack", 41200, 2, 1, 19, 17, [("conv", 4, 5, 2, 2), ("relu",), ("pool", 3, 2), ("conv", 5, 3, 1, 1),
+                                         ("relu",), ("pool", 2, 2), ("linear", 6)]),
+]
+
+
+def cnn_case(name, seed, N, C, H, W, layers):
+    torch.manual_seed(seed)
+    x = torch.randn(N, C, H, W, dtype=DTYPE, requires_grad=True)
+    params = []
+    h = x
+    shape = (C, H, W)
+    outs = []
+    for k, spec in enumerate(layers):
+        if spec[0] == "conv":
+            _, O, ks, stride, pad = spec
+            w = (torch.rand(O, shape[0], ks, ks, dtype=DTYPE) * 2 - 1).requires_grad_()
+            b = (torch.rand(O, dtype=DTYPE) * 2 - 1).requires_grad_()
+            params += [(f"{k}.weight", w), (f"{k}.bias", b)]
+            h = torch.nn.functional.conv2d(h, w, b, stride=stride, padding=pad)
+        elif spec[0] == "relu":
+            h = torch.relu(h)
+        elif spec[0] == "pool":
+            h = torch.nn.functional.max_pool2d(h, spec[1], spec[2])
+        elif spec[0] == "linear":
+            h = h.reshape(N, -1)
+            w = (torch.rand(spec[1], h.shape[1], dtype=DTYPE) * 2 - 1).requires_grad_()
+            b = (torch.rand(spec[1], dtype=DTYPE) * 2 - 1).requires_grad_()
+            params += [(f"{k}.weight", w), (f"{k}.bias", b)]
+            h = torch.nn.functional.linear(h, w, b)
+        h.retain_grad()
+        outs.append(h)
+        shape = tuple(h.shape[1:])
+    dy = torch.randn_like(h)
+    (h * dy).sum().backward()
+    fx = {
+        "case": name, "N": N, "C": C, "H": H, "W": W,
+        "layers": [list(s) for s in layers],
+        "x": flat(x), "dy": flat(dy),
+        "params": {n: flat(t) for n, t in params},
+        "outputs": [flat(o) for o in outs],
+        "out_shapes": [list(o.shape[1:]) for o in outs],
+        "dx": flat(x.grad),
+        "grads": {n: flat(t.grad) for n, t in params},
+    }
+    return name + ".json", fx
+
+
 def main():
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     written = []
@@ -662,6 +722,11 @@ def main():
     print("optimizer cases:")
     for k, (name, kind, opts, thr_mult, clip, lrs) in enumerate(OPTIM_CASES):
         fname, fx = optim_case(name, kind, opts, thr_mult, clip, lrs, 31000 + k)
+        written.append(write_fixture(fname, fx))
+
+    print("CNN cases:")
+    for case in CNN_CASES:
+        fname, fx = cnn_case(*case)
         written.append(write_fixture(fname, fx))
 
     files = []
