@@ -1,7 +1,8 @@
 // The CNN front-end's operations: Conv2d (im2col) and MaxPool2d against the float64 reference at
 // odd sizes (strides, paddings, AlexNet's 11×11 stride-4 first layer), the reference's gradients
 // against central differences, accumulation, ties in max pooling, and a conv → relu → pool → conv
-// → relu → pool → linear stack against PyTorch's autograd (test/fixtures/cnn-*.json).
+// → relu → pool → linear stack against PyTorch's autograd (test/fixtures/cnn-*.json), and the
+// time-distributed FrameCnn: the ICLR front-end's size and the fixture stack wired as a module.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -9,6 +10,8 @@ import { Rng } from "../src/core/rng.js";
 import { Conv2d } from "../src/layers/conv2d.js";
 import { Linear } from "../src/layers/linear.js";
 import { MaxPool2d } from "../src/layers/max-pool2d.js";
+import { ALEXNET_FRONT_END, FrameCnn, type CnnLayerSpec } from "../src/nn/frame-cnn.js";
+import { countParams } from "../src/nn/params.js";
 import { convRefBackward, convRefForward, maxPoolRef, type ConvRefProblem } from "../src/reference/conv-ref.js";
 import { assertClose, centralDiff, dot, loadFixture, randomArray } from "./helpers.js";
 
@@ -137,4 +140,39 @@ test("a conv → relu → pool → conv → relu → pool → linear stack match
     assertClose(g, fx.dx, { atol: 1e-5, rtol: 1e-5, name: `${name} dx` });
     for (const s of stages) for (const [n, v] of Object.entries(s.grads?.() ?? {})) assertClose(v, fx.grads[n], { atol: 1e-4, rtol: 1e-5, name: `${name} ${n}` });
   }
+});
+
+test("FrameCnn: the ICLR front-end has the spec's 2,585,792 parameters and maps 128×128 frames to 512 features", () => {
+  const cnn = new FrameCnn(ALEXNET_FRONT_END, { channels: 1, height: 128, width: 128 }, new Rng(1));
+  assert.equal(countParams(cnn.params()), 2_585_792);
+  assert.deepEqual(cnn.stages.filter((s) => s.kind === "pool").map((s) => (s.kind === "pool" ? s.layer.outHeight : 0)), [15, 7, 3, 1]);
+  assert.equal(cnn.outputSize, 512);
+  const r = cnn.forward(f32(randomArray(new Rng(2), 2 * 128 * 128)), 2);
+  assert.equal(r.y.length, 2 * 512);
+  assert.ok(r.y.every(Number.isFinite));
+  assert.throws(() => new FrameCnn([{ kind: "linear", out: 3 }, { kind: "relu" }], { channels: 1, height: 4, width: 4 }, new Rng(1)), /last layer/);
+});
+
+test("FrameCnn wires its stack as PyTorch does: the fixture stack's outputs and every gradient", () => {
+  const fx = loadFixture("cnn-stack") as CnnFixture;
+  const spec = fx.layers.map((l): CnnLayerSpec => {
+    const [kind, a, b, c, d] = l as [string, number, number, number, number];
+    return kind === "conv" ? { kind, out: a, kernel: b, stride: c, padding: d } : kind === "pool" ? { kind, kernel: a, stride: b } : kind === "linear" ? { kind, out: a } : { kind: "relu" };
+  });
+  const cnn = new FrameCnn(spec, { channels: fx.C, height: fx.H, width: fx.W }, new Rng(1));
+  cnn.stages.forEach((s, k) => {
+    if (s.kind === "conv") s.layer.setWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
+    if (s.kind === "linear") s.layer.setTorchWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
+  });
+  const r = cnn.forward(f32(fx.x), fx.N);
+  assertClose(r.y, fx.outputs[fx.outputs.length - 1], { atol: 1e-5, rtol: 1e-5, name: "features" });
+  const g = cnn.backward(r, f32(fx.dy));
+  assertClose(g.dx, fx.dx, { atol: 1e-5, rtol: 1e-5, name: "dx" });
+  for (const p of cnn.params()) {
+    const [, k, w] = p.name.split(".");
+    const stage = cnn.stages[Number(k)];
+    const got = stage.kind === "linear" && w === "weight" ? stage.layer.torchGrads().weight : p.grad;
+    assertClose(got, fx.grads[`${k}.${w}`], { atol: 1e-4, rtol: 1e-5, name: p.name });
+  }
+  assert.ok(r.macs.executed > 0 && g.macs.executed === 2 * r.macs.executed);
 });
