@@ -50,15 +50,18 @@ function check(opts: Partial<ClassifierOptions>, label: string): void {
     egru: { event: smoothEvent(3), thresholdMode: "sigmoid", thresholdMean: -1, weightGain: 1.5 }, ...opts,
   });
   const rng = new Rng(4);
-  const x = Float32Array.from({ length: T * B * I }, () => rng.normal());
+  const x = Float32Array.from({ length: T * B * model.options.inputSize }, () => rng.normal());
   const labels = Uint8Array.from({ length: B }, () => rng.int(C));
+  const masks = model.rng.getState();
   const lossAt = (): number => {
+    model.rng.setState(masks); // the same dropout masks in every evaluation
     const run = model.forward(x, T, B);
     const l = softmaxCrossEntropy(run.logits, labels, C).loss + run.regLoss;
     model.release(run);
     return l;
   };
   model.zeroGrad();
+  model.rng.setState(masks);
   const run = model.forward(x, T, B);
   model.backward(run, softmaxCrossEntropy(run.logits, labels, C).dlogits);
   model.release(run);
@@ -70,6 +73,13 @@ test("classifier gradients: 2 stacked EGRU layers, trace readout", () => check({
 test("classifier gradients: EGRU, last-output readout (event input to the readout)", () => check({ readout: "last" }, "egru last"));
 test("classifier gradients: EGRU, mean readout, activity and state regularisers", () =>
   check({ readout: "mean", activityWeight: 0.5, activityTarget: 0.1, stateWeight: 0.3, stateTarget: -0.2 }, "egru regularised"));
+test("classifier gradients: a per-frame CNN front-end, dropout before and after the stack, trace-mean readout", () => {
+  check({
+    inputSize: 2 * 7 * 7, readout: "trace-mean", inputDropout: 0.3, outputDropout: 0.25,
+    frontEnd: { channels: 2, height: 7, width: 7, layers: [{ kind: "conv", out: 3, kernel: 3, stride: 2, padding: 1 }, { kind: "relu" }, { kind: "pool", kernel: 2 }, { kind: "linear", out: 5 }] },
+  }, "egru front end");
+  check({ readout: "trace-mean", outputDropout: 0.4 }, "egru trace-mean");
+});
 test("classifier gradients: GRU and LSTM stacks", () => {
   check({ cell: "gru", readout: "last" }, "gru");
   check({ cell: "lstm", readout: "mean" }, "lstm");

@@ -12,6 +12,9 @@ import { Linear } from "../src/layers/linear.js";
 import { MaxPool2d } from "../src/layers/max-pool2d.js";
 import { ALEXNET_FRONT_END, FrameCnn, type CnnLayerSpec } from "../src/nn/frame-cnn.js";
 import { countParams } from "../src/nn/params.js";
+import { loadPresets } from "../src/node/presets.js";
+import { buildModel } from "../src/train/build.js";
+import { parseConfig } from "../src/train/config.js";
 import { convRefBackward, convRefForward, maxPoolRef, type ConvRefProblem } from "../src/reference/conv-ref.js";
 import { assertClose, centralDiff, dot, loadFixture, randomArray } from "./helpers.js";
 
@@ -175,4 +178,20 @@ test("FrameCnn wires its stack as PyTorch does: the fixture stack's outputs and 
     assertClose(got, fx.grads[`${k}.${w}`], { atol: 1e-4, rtol: 1e-5, name: p.name });
   }
   assert.ok(r.macs.executed > 0 && g.macs.executed === 2 * r.macs.executed);
+});
+
+test("the DVS presets build: dvs-iclr has the spec's 5,717,308 parameters (CNN 2,585,792 + EGRU(512→795) + Linear(795, 11))", () => {
+  const presets = loadPresets();
+  const count = (name: string): number => {
+    const c = parseConfig(presets[name], name);
+    const C = c.dvs.mergePolarities ? 1 : 2;
+    const S = c.dvs.size;
+    const task = { name: "dvs-gesture", T: 68, I: C * S * S, classes: 11, count: () => 0, batch: () => ({ x: new Float32Array(0), labels: new Uint8Array(0) }), frame: { channels: C, height: S, width: S } };
+    return countParams(buildModel(c, task).params());
+  };
+  assert.equal(count("dvs-iclr"), 5_717_308);
+  const egru = (i: number, h: number): number => 3 * (i * h + h * h + 2 * h) + h;
+  assert.equal(count("dvs-paper-v1"), egru(2 * 32 * 32, 1024) + 1024 * 11 + 11);
+  const mnistLike = { name: "mnist-row", T: 28, I: 28, classes: 10, count: () => 0, batch: () => ({ x: new Float32Array(0), labels: new Uint8Array(0) }) };
+  assert.throws(() => buildModel(parseConfig({ model: { frontEnd: "alexnet" } }, "x"), mnistLike), /images/);
 });

@@ -85,7 +85,7 @@ function program(): Command {
     .option("--embedding <E>", "language models: embedding size (also the last layer's)", intOption("--embedding"))
     .option("--bptt <T>", "language models: nominal BPTT segment length", intOption("--bptt", 2))
     .option("--time-budget <minutes>", "stop training after so many minutes, then validate and test", numberOption("--time-budget", { gt: 0 }))
-    .addOption(new Option("--readout <kind>", "what the classifier reads").choices(["trace", "last", "mean"]))
+    .addOption(new Option("--readout <kind>", "what the classifier reads").choices(["trace", "last", "mean", "trace-mean"]))
     .option("--epochs <n>", "training epochs", intOption("--epochs"))
     .option("--batch <B>", "batch size", intOption("--batch"))
     .addOption(new Option("--optimizer <kind>", "optimizer").choices(["sgd", "adam", "adamw"]))

@@ -3,7 +3,11 @@
 //   "trace"  the last layer's EGRU output trace at the last step (the sMNIST recipe),
 //   "last"   the last layer's output at the last step (EGRU: its events),
 //   "mean"   the mean over time of the per-step logits — computed as the readout of the mean
-//            output, which is the same by linearity and costs one readout instead of T.
+//            output, which is the same by linearity and costs one readout instead of T;
+//   "trace-mean"  the same from the EGRU trace (the DVS Gesture recipe: logits of the trace at
+//            every step, averaged over time).
+// Optional around the stack (the DVS Gesture ICLR setup): a per-frame CNN front-end (FrameCnn) on
+// each step's input, dropout on the stack's input, and dropout on the sequence the readout reads.
 // Stacked EGRU layers pass events on: the upper layer skips silent inputs in its products
 // (inputEvents) and computes input gradients only for units that can take them (receive masks).
 // Optional activity regularisers on EGRU layers (spec §8): λa·(mean(o) − target)², through the
@@ -16,9 +20,12 @@ import { checkPositiveInt } from "../core/validate.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { Linear, type LinearResult } from "../layers/linear.js";
 import { SequenceCell, type CellKind, type CellOptions, type CellRun } from "./cells.js";
+import { dropoutBackward, dropoutForward, type DropoutResult } from "./dropout.js";
+import { FrameCnn, type CnnLayerSpec, type FrameCnnRun } from "./frame-cnn.js";
 import { layerParams, type Param } from "./params.js";
 
-export type Readout = "trace" | "last" | "mean";
+export type Readout = "trace" | "last" | "mean" | "trace-mean";
+const READOUTS: Readout[] = ["trace", "last", "mean", "trace-mean"];
 
 export interface ClassifierOptions extends CellOptions {
   cell: CellKind;
@@ -30,6 +37,11 @@ export interface ClassifierOptions extends CellOptions {
   seed: number;
   /** The input is mostly zeros (event-camera frames): the first EGRU layer's input product skips them. */
   sparseInput?: boolean;
+  /** A CNN applied to each step's input, seen as an image [channels, height, width]. */
+  frontEnd?: { layers: CnnLayerSpec[]; channels: number; height: number; width: number } | null;
+  /** Dropout on the recurrent stack's input and on the sequence the readout reads. Default 0. */
+  inputDropout?: number;
+  outputDropout?: number;
   /** Activity regulariser weight λa and target rate (EGRU layers). Default 0 (off). */
   activityWeight?: number;
   activityTarget?: number;
@@ -51,6 +63,11 @@ export interface ClassifierRun {
   B: number;
   logits: Float32Array; // [B, C]
   runs: CellRun[];
+  /** The front-end's run (absent without one) and its forward MACs (zero without one). */
+  frontEnd: FrameCnnRun | null;
+  frontEndMacs: MacCount;
+  /** Dropout on the stack's input and on the read sequence (masks for the backward). */
+  drops: { input: DropoutResult | null; output: DropoutResult | null };
   head: LinearResult;
   /** The regularisers' value (0 when off). */
   regLoss: number;
@@ -61,20 +78,37 @@ export class SequenceClassifier {
   readonly options: Required<Omit<ClassifierOptions, "egru" | "dropConnect" | "zoneout">> & CellOptions;
   readonly cells: SequenceCell[];
   readonly head: Linear;
+  readonly frontEnd: FrameCnn | null;
   /** The one random stream of init and masks (its state goes into checkpoints). */
   readonly rng: Rng;
+  private training = true;
 
   constructor(opts: ClassifierOptions) {
     checkPositiveInt("layers", opts.layers);
     checkPositiveInt("classes", opts.classes);
-    if (!["trace", "last", "mean"].includes(opts.readout)) throw new ValueError("readout", '"trace", "last" or "mean"', JSON.stringify(opts.readout));
-    if (opts.readout === "trace" && opts.cell !== "egru") throw new ValueError("readout", '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)', '"trace"');
-    this.options = { activityWeight: 0, activityTarget: 0.05, stateWeight: 0, stateTarget: 0, sparseInput: false, ...opts, ...(opts.sparseInput === undefined ? { sparseInput: false } : {}) };
+    if (!READOUTS.includes(opts.readout)) throw new ValueError("readout", READOUTS.map((r) => `"${r}"`).join(", "), JSON.stringify(opts.readout));
+    if (opts.readout.startsWith("trace") && opts.cell !== "egru") throw new ValueError("readout", '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)', JSON.stringify(opts.readout));
+    this.options = {
+      activityWeight: 0, activityTarget: 0.05, stateWeight: 0, stateTarget: 0, sparseInput: false, frontEnd: null, inputDropout: 0, outputDropout: 0,
+      ...opts,
+      ...(opts.sparseInput === undefined ? { sparseInput: false } : {}), ...(opts.frontEnd === undefined ? { frontEnd: null } : {}),
+      ...(opts.inputDropout === undefined ? { inputDropout: 0 } : {}), ...(opts.outputDropout === undefined ? { outputDropout: 0 } : {}),
+    };
+    for (const k of ["inputDropout", "outputDropout"] as const) {
+      const p = this.options[k];
+      if (!(p >= 0 && p < 1)) throw new ValueError(k, "a probability in [0, 1)", String(p));
+    }
     this.rng = new Rng(opts.seed);
+    const fe = opts.frontEnd ?? null;
+    this.frontEnd = fe ? new FrameCnn(fe.layers, fe, this.rng) : null;
+    if (this.frontEnd && this.frontEnd.inputSize !== opts.inputSize) {
+      throw new ValueError("frontEnd", `an image of inputSize = ${opts.inputSize} values`, `${fe!.channels}×${fe!.height}×${fe!.width} = ${this.frontEnd.inputSize}`);
+    }
     this.cells = [];
     for (let l = 0; l < opts.layers; l++) {
-      const I = l === 0 ? opts.inputSize : opts.hiddenSize;
-      this.cells.push(new SequenceCell(opts.cell, I, opts.hiddenSize, this.rng, { ...opts, inputEvents: (l > 0 || opts.sparseInput === true) && opts.cell === "egru" }));
+      const I = l === 0 ? (this.frontEnd?.outputSize ?? opts.inputSize) : opts.hiddenSize;
+      const events = (l > 0 || (opts.sparseInput === true && !this.frontEnd)) && opts.cell === "egru";
+      this.cells.push(new SequenceCell(opts.cell, I, opts.hiddenSize, this.rng, { ...opts, inputEvents: events }));
     }
     this.head = new Linear({
       inputSize: opts.hiddenSize, outputSize: opts.classes, rng: this.rng, inputEvents: opts.readout === "last" && opts.cell === "egru",
@@ -83,16 +117,20 @@ export class SequenceClassifier {
 
   /** Every parameter, named, with its gradient and group. */
   params(): Param[] {
-    return [...this.cells.flatMap((c, l) => layerParams(`cells.${l}`, c.layer)), ...layerParams("head", this.head)];
+    return [...(this.frontEnd?.params() ?? []), ...this.cells.flatMap((c, l) => layerParams(`cells.${l}`, c.layer)), ...layerParams("head", this.head)];
   }
 
   train(): this {
+    this.training = true;
+    this.frontEnd?.train();
     for (const c of this.cells) c.layer.train();
     this.head.train();
     return this;
   }
 
   eval(): this {
+    this.training = false;
+    this.frontEnd?.eval();
     for (const c of this.cells) c.layer.eval();
     this.head.eval();
     return this;
@@ -105,20 +143,26 @@ export class SequenceClassifier {
   /** Logits [B, C] for x [T, B, I] (time-major). */
   forward(x: Float32Array, T: number, B: number): ClassifierRun {
     const H = this.options.hiddenSize;
+    const o = this.options;
+    const fe = this.frontEnd ? this.frontEnd.forward(x, T * B) : null;
+    let input = fe ? fe.y : x;
+    const inDrop = o.inputDropout > 0 ? dropoutForward("dropout", input, T, B, this.cells[0].inputSize, o.inputDropout, this.rng, this.training) : null;
+    if (inDrop) input = inDrop.out;
     const runs: CellRun[] = [];
-    let input = x;
     for (const c of this.cells) {
       const r = c.forward(input, T, B);
       runs.push(r);
       input = r.out;
     }
     const top = runs[runs.length - 1];
+    let seq = o.readout.startsWith("trace") ? top.trace! : top.out; // [T, B, H], what the readout reads
+    const outDrop = o.outputDropout > 0 ? dropoutForward("dropout", seq, T, B, H, o.outputDropout, this.rng, this.training) : null;
+    if (outDrop) seq = outDrop.out;
     const feat = new Float32Array(B * H);
     const last = (T - 1) * B * H;
-    if (this.options.readout === "trace") feat.set(top.trace!.subarray(last, last + B * H));
-    else if (this.options.readout === "last") feat.set(top.out.subarray(last, last + B * H));
+    if (o.readout === "trace" || o.readout === "last") feat.set(seq.subarray(last, last + B * H));
     else {
-      for (let t = 0; t < T; t++) for (let k = 0; k < B * H; k++) feat[k] += top.out[t * B * H + k];
+      for (let t = 0; t < T; t++) for (let k = 0; k < B * H; k++) feat[k] += seq[t * B * H + k];
       for (let k = 0; k < B * H; k++) feat[k] /= T;
     }
     const head = this.head.forward(feat, B);
@@ -132,30 +176,32 @@ export class SequenceClassifier {
       activitySparsity: r.stats.activitySparsity, backwardSparsity: r.stats.backwardSparsity,
       forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs }, backwardMacs: { executed: 0, dense: 0 },
     }));
-    return { T, B, logits: head.y, runs, head, regLoss, layers };
+    return {
+      T, B, logits: head.y, runs, head, regLoss, layers, frontEnd: fe, frontEndMacs: fe ? fe.macs : { executed: 0, dense: 0 },
+      drops: { input: inDrop, output: outDrop },
+    };
   }
 
-  /** Accumulate every parameter's gradient for ∂loss/∂logits (plus the regularisers'). Returns head MACs. */
-  backward(run: ClassifierRun, dlogits: Float32Array): { head: MacCount } {
+  /**
+   * Accumulate every parameter's gradient for ∂loss/∂logits (plus the regularisers'). Returns the
+   * head's and the front-end's backward MACs.
+   */
+  backward(run: ClassifierRun, dlogits: Float32Array): { head: MacCount; frontEnd: MacCount } {
     const { T, B, runs } = run;
     const H = this.options.hiddenSize;
+    const readout = this.options.readout;
     const n = T * B * H;
     const hb = this.head.backward(run.head, dlogits);
     const dfeat = hb.dx;
     const top = runs.length - 1;
-    let dOut: Float32Array | null = null;
-    let dTrace: Float32Array | null = null;
+    // the gradient of the read sequence [T, B, H]
+    let dSeq: Float32Array = new Float32Array(n);
     const last = (T - 1) * B * H;
-    if (this.options.readout === "trace") {
-      dTrace = new Float32Array(n);
-      dTrace.set(dfeat, last);
-    } else if (this.options.readout === "last") {
-      dOut = new Float32Array(n);
-      dOut.set(dfeat, last);
-    } else {
-      dOut = new Float32Array(n);
-      for (let t = 0; t < T; t++) for (let k = 0; k < B * H; k++) dOut[t * B * H + k] = dfeat[k] / T;
-    }
+    if (readout === "trace" || readout === "last") dSeq.set(dfeat, last);
+    else for (let t = 0; t < T; t++) for (let k = 0; k < B * H; k++) dSeq[t * B * H + k] = dfeat[k] / T;
+    if (run.drops.output) dSeq = dropoutBackward("dropout", dSeq, run.drops.output.mask, T, B, H);
+    let dOut: Float32Array | null = readout.startsWith("trace") ? null : dSeq;
+    let dTrace: Float32Array | null = readout.startsWith("trace") ? dSeq : null;
     const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv } = this.options;
     for (let l = top; l >= 0; l--) {
       const r = runs[l];
@@ -173,8 +219,13 @@ export class SequenceClassifier {
       dTrace = null;
       dOut = g.dx;
     }
+    let frontEnd: MacCount = { executed: 0, dense: 0 };
+    if (this.frontEnd && run.frontEnd) {
+      const dIn = run.drops.input ? dropoutBackward("dropout", dOut!, run.drops.input.mask, T, B, this.cells[0].inputSize) : dOut!;
+      frontEnd = this.frontEnd.backward(run.frontEnd, dIn).macs;
+    }
     recycle(dOut);
-    return { head: hb.macs };
+    return { head: hb.macs, frontEnd };
   }
 
   /** Hand a run's arrays back to the pool (after backward, or after reading an evaluation forward). */

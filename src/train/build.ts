@@ -7,14 +7,19 @@ import { SequenceClassifier } from "../nn/classifier.js";
 import { countParams, type Param } from "../nn/params.js";
 import { Optimizer, type OptimizerState } from "../optim/optimizer.js";
 import type { TrainConfig } from "./config.js";
+import { ValueError } from "../core/errors.js";
+import { ALEXNET_FRONT_END } from "../nn/frame-cnn.js";
 import type { ClassificationTask } from "./task.js";
 import { Trainer } from "./trainer.js";
 
 export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceClassifier {
   const m = c.model;
+  if (m.frontEnd !== "none" && !task.frame) throw new ValueError("model.frontEnd", "a task whose inputs are images (dvs-gesture)", `${m.frontEnd} on ${task.name}`);
+  const frontEnd = m.frontEnd === "alexnet" && task.frame ? { layers: ALEXNET_FRONT_END, ...task.frame } : null;
   return new SequenceClassifier({
     cell: m.cell, inputSize: task.I, hiddenSize: m.hidden, layers: m.layers, classes: task.classes,
-    readout: m.readout ?? (m.cell === "egru" ? "trace" : "last"), seed: c.seed, sparseInput: task.sparseInput, dropConnect: m.dropConnect, zoneout: m.zoneout,
+    readout: m.readout ?? (m.cell === "egru" ? "trace" : "last"), seed: c.seed, sparseInput: task.sparseInput,
+    frontEnd, inputDropout: m.inputDropout, outputDropout: m.outputDropout, dropConnect: m.dropConnect, zoneout: m.zoneout,
     egru: {
       thresholdMode: m.thresholdMode, thresholdMean: m.thresholdMean, dampeningFactor: m.dampeningFactor,
       pseudoDerivativeSupport: m.pseudoDerivativeSupport, traceDecay: m.traceDecay,

@@ -14,8 +14,13 @@ const ModelSchema = z.strictObject({
   cell: z.enum(["egru", "gru", "lstm"]).default("egru"),
   hidden: whole(1).default(128),
   layers: whole(1).default(1),
-  /** trace (EGRU only), last or mean; default trace for EGRU, last otherwise. */
-  readout: z.enum(["trace", "last", "mean"]).optional(),
+  /** trace (EGRU only), last, mean or trace-mean (EGRU only); default trace for EGRU, last otherwise. */
+  readout: z.enum(["trace", "last", "mean", "trace-mean"]).optional(),
+  /** A per-frame CNN before the recurrent stack (image tasks): "alexnet" is the DVS ICLR front-end. */
+  frontEnd: z.enum(["none", "alexnet"]).default("none"),
+  /** Dropout on the recurrent stack's input and on the sequence the readout reads. */
+  inputDropout: z.number().min(0).lt(1).default(0),
+  outputDropout: z.number().min(0).lt(1).default(0),
   dropConnect: prob.default(0),
   zoneout: prob.default(0),
   /** EGRU: threshold parameterisation and init mean (clamp: Beta mean in (0, 1); sigmoid: logit mean). */

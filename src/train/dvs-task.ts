@@ -41,7 +41,7 @@ export function dvsTask(train: DvsClips, test: DvsClips, o: DvsTaskOptions): Cla
     split === "test" ? { set: test, idx: null } : { set: train, idx: split === "train" ? trainIdx : valid };
   const count = (split: SplitName): number => (split === "train" ? trainIdx.length : split === "valid" ? valid.length : testCount);
   return {
-    name: "dvs-gesture", T: o.T, I, classes: o.classes, count, sparseInput: true,
+    name: "dvs-gesture", T: o.T, I, classes: o.classes, count, sparseInput: true, frame: { channels: o.C, height: o.S, width: o.S },
     batch: (split, indices, step) => {
       const { set, idx } = source(split);
       const B = indices.length;

@@ -16,6 +16,8 @@ export interface ClassificationTask {
   readonly classes: number;
   /** The inputs are mostly zeros (event-camera frames), so input products may skip them. */
   readonly sparseInput?: boolean;
+  /** Each step's input is an image [channels, height, width] (a CNN front-end can read it). */
+  readonly frame?: { channels: number; height: number; width: number };
   /** Examples in each split. */
   count(split: SplitName): number;
   /**

@@ -172,7 +172,10 @@ export class Trainer {
       throw new NonFiniteError(where, "finite gradients", `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`);
     }
     optimizer.step(params, lr);
-    const macs: MacCount = { executed: run.head.macs.executed + head.head.executed, dense: run.head.macs.dense + head.head.dense };
+    const macs: MacCount = {
+      executed: run.head.macs.executed + head.head.executed + run.frontEndMacs.executed + head.frontEnd.executed,
+      dense: run.head.macs.dense + head.head.dense + run.frontEndMacs.dense + head.frontEnd.dense,
+    };
     for (const l of run.layers) {
       macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
       macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
@@ -213,8 +216,8 @@ export class Trainer {
       const ce = softmaxCrossEntropy(run.logits, labels, task.classes);
       loss += ce.loss * labels.length;
       correct += ce.correct;
-      macs.executed += run.head.macs.executed;
-      macs.dense += run.head.macs.dense;
+      macs.executed += run.head.macs.executed + run.frontEndMacs.executed;
+      macs.dense += run.head.macs.dense + run.frontEndMacs.dense;
       if (layerZeros.length === 0) {
         layerZeros = run.runs.map(() => 0);
         layerEntries = run.runs.map(() => 0);
