@@ -78,7 +78,7 @@ test("classifier gradients: a per-frame CNN front-end, dropout before and after 
     inputSize: 2 * 7 * 7, readout: "trace-mean", inputDropout: 0.3, outputDropout: 0.25,
     frontEnd: { channels: 2, height: 7, width: 7, layers: [{ kind: "conv", out: 3, kernel: 3, stride: 2, padding: 1 }, { kind: "relu" }, { kind: "pool", kernel: 2 }, { kind: "linear", out: 5 }] },
   }, "egru front end");
-  check({ readout: "trace-mean", outputDropout: 0.4 }, "egru trace-mean");
+  check({ readout: "trace-mean", outputDropout: 0.4, stateMeanWeight: 0.7 }, "egru trace-mean, λ·mean(h)");
 });
 test("classifier gradients: GRU and LSTM stacks", () => {
   check({ cell: "gru", readout: "last" }, "gru");

@@ -5,7 +5,7 @@
 // frame cache, and `egru train --task dvs-gesture` on a synthetic set to ≥ 90 % test accuracy.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -181,4 +181,19 @@ test("egru train --task dvs-gesture on a synthetic 4-class set reaches ≥ 90 % 
   const sparsity = Number(/activity sparsity\s+([\d.]+) %/.exec(r.out)?.[1]);
   assert.ok(sparsity > 0 && sparsity < 100, `activity sparsity ${sparsity} %`);
   assert.ok(existsSync(join(run, "report.html")));
+});
+
+test("egru train --task dvs-gesture: a damaged recording stops the run naming it and the byte; --skip-bad goes on and lists it", () => {
+  const root = mkdtempSync(join(tmpdir(), "egru-dvsbad-"));
+  const data = join(root, "set");
+  writeSynthGestures(data, { classes: 2, trainUsers: 4, testUsers: 1, rate: 3, seed: 9 });
+  truncateSync(join(data, "user02_natural.aedat"), 5000);
+  const env = { EGRU_CACHE: join(root, "cache") };
+  const args = ["train", "--task", "dvs-gesture", "--data", data, "--epochs", "1", "--hidden", "8", "--batch", "2", "--validation", "1"];
+  const stop = runEgru([...args, "--out", join(root, "a")], 120_000, env);
+  assert.equal(stop.code, 1);
+  assert.match(stop.err, /user02_natural\.aedat at byte \d+: .*truncated packet/);
+  const go = runEgru([...args, "--skip-bad", "--out", join(root, "b")], 120_000, env);
+  assert.equal(go.code, 0, go.err);
+  assert.match(go.err, /skipped user02_natural\.aedat: .*truncated packet/);
 });

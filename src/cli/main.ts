@@ -96,6 +96,7 @@ function program(): Command {
     .option("--train-limit <n>", "use only the first n training examples", intOption("--train-limit"))
     .option("--test-limit <n>", "use only the first n test examples", intOption("--test-limit"))
     .option("--checkpoint-every <steps>", "checkpoint every so many steps, besides every epoch end (0 = epoch ends only)", intOption("--checkpoint-every", 0))
+    .option("--skip-bad", "dvs-gesture: continue past recordings that fail to read (each one named in the log)")
     .option("--data <dir>", "directory with the dataset's files (default: the packaged MNIST; for ptb / wikitext-2 the cache `egru data download` fills)")
     .option("--out <dir>", "run directory (default runs/<task>-<cell>-<time>; must be new or empty)")
     .option("--resume <dir>", "continue the run in this directory from its last checkpoint")

@@ -47,6 +47,7 @@ export interface TrainFlags {
   resume?: string;
   json?: boolean;
   quiet?: boolean;
+  skipBad?: boolean;
 }
 
 /** The flags that change the configuration (not allowed with --resume). */
@@ -55,6 +56,7 @@ function flagConfig(f: TrainFlags): Record<string, unknown> {
     task: f.task, epochs: f.epochs, batchSize: f.batch, seed: f.seed, validation: f.validation, trainLimit: f.trainLimit,
     testLimit: f.testLimit, checkpointEvery: f.checkpointEvery, data: f.data, timeBudget: f.timeBudget,
     lm: { embedding: f.embedding, bptt: f.bptt },
+    dvs: { skipBad: f.skipBad },
     model: { cell: f.cell, hidden: f.hidden, layers: f.layers, readout: f.readout },
     optimizer: { kind: f.optimizer, lr: f.lr, clip: f.clip },
   });

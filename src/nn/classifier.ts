@@ -48,6 +48,8 @@ export interface ClassifierOptions extends CellOptions {
   /** State regulariser weight λv and target v (EGRU layers). Default 0 (off). */
   stateWeight?: number;
   stateTarget?: number;
+  /** λ·mean(h) over EGRU layers (the ICLR DVS code's regulariser in effect). Default 0 (off). */
+  stateMeanWeight?: number;
 }
 
 /** Per-layer figures of one forward (and backward, once it ran). */
@@ -89,10 +91,11 @@ export class SequenceClassifier {
     if (!READOUTS.includes(opts.readout)) throw new ValueError("readout", READOUTS.map((r) => `"${r}"`).join(", "), JSON.stringify(opts.readout));
     if (opts.readout.startsWith("trace") && opts.cell !== "egru") throw new ValueError("readout", '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)', JSON.stringify(opts.readout));
     this.options = {
-      activityWeight: 0, activityTarget: 0.05, stateWeight: 0, stateTarget: 0, sparseInput: false, frontEnd: null, inputDropout: 0, outputDropout: 0,
+      activityWeight: 0, activityTarget: 0.05, stateWeight: 0, stateTarget: 0, stateMeanWeight: 0, sparseInput: false, frontEnd: null, inputDropout: 0, outputDropout: 0,
       ...opts,
       ...(opts.sparseInput === undefined ? { sparseInput: false } : {}), ...(opts.frontEnd === undefined ? { frontEnd: null } : {}),
       ...(opts.inputDropout === undefined ? { inputDropout: 0 } : {}), ...(opts.outputDropout === undefined ? { outputDropout: 0 } : {}),
+      ...(opts.stateMeanWeight === undefined ? { stateMeanWeight: 0 } : {}),
     };
     for (const k of ["inputDropout", "outputDropout"] as const) {
       const p = this.options[k];
@@ -167,10 +170,11 @@ export class SequenceClassifier {
     }
     const head = this.head.forward(feat, B);
     let regLoss = 0;
-    const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv } = this.options;
+    const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv, stateMeanWeight: lm } = this.options;
     for (const r of runs) {
       if (la > 0 && r.o) regLoss += la * (mean(r.o) - ta) ** 2;
       if (lv > 0 && r.h) regLoss += lv * meanSquare(r.h, tv);
+      if (lm > 0 && r.h) regLoss += lm * mean(r.h);
     }
     const layers = runs.map((r) => ({
       activitySparsity: r.stats.activitySparsity, backwardSparsity: r.stats.backwardSparsity,
@@ -202,15 +206,15 @@ export class SequenceClassifier {
     if (run.drops.output) dSeq = dropoutBackward("dropout", dSeq, run.drops.output.mask, T, B, H);
     let dOut: Float32Array | null = readout.startsWith("trace") ? null : dSeq;
     let dTrace: Float32Array | null = readout.startsWith("trace") ? dSeq : null;
-    const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv } = this.options;
+    const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv, stateMeanWeight: lm } = this.options;
     for (let l = top; l >= 0; l--) {
       const r = runs[l];
       let dO: Float32Array | null = null;
       let dH: Float32Array | null = null;
       if (la > 0 && r.o) dO = new Float32Array(n).fill((2 * la * (mean(r.o) - ta)) / n);
-      if (lv > 0 && r.h) {
+      if ((lv > 0 || lm > 0) && r.h) {
         dH = new Float32Array(n);
-        for (let k = 0; k < n; k++) dH[k] = (2 * lv * (r.h[k] - tv)) / n;
+        for (let k = 0; k < n; k++) dH[k] = (2 * lv * (r.h[k] - tv) + lm) / n;
       }
       const mask = l > 0 ? this.cells[l - 1].receiveMask(runs[l - 1]) : null;
       const g = this.cells[l].backward(r, { dOut, dTrace: l === top ? dTrace : null, dO, dH }, mask);

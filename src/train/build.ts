@@ -25,6 +25,7 @@ export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceCl
       pseudoDerivativeSupport: m.pseudoDerivativeSupport, traceDecay: m.traceDecay,
     },
     activityWeight: m.activityWeight, activityTarget: m.activityTarget, stateWeight: m.stateWeight, stateTarget: m.stateTarget,
+    stateMeanWeight: m.stateMeanWeight,
   });
 }
 

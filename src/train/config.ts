@@ -35,6 +35,8 @@ const ModelSchema = z.strictObject({
   activityTarget: z.number().min(0).max(1).default(0.05),
   stateWeight: nonneg.default(0),
   stateTarget: z.number().default(0),
+  /** The ICLR DVS code's regulariser as it acts (spec §8): λ·mean(h), pushing states below threshold. */
+  stateMeanWeight: nonneg.default(0),
 });
 
 const OptimizerSchema = z.strictObject({
