@@ -13,9 +13,10 @@ import { Rng } from "../src/core/rng.js";
 import { eventsFromRows, type DvsEvents } from "../src/data/aedat.js";
 import { augmentClip, denoise, frameShape, sampleClips, type FrameConfig } from "../src/data/dvs-frames.js";
 import { writeSynthGestures } from "../src/node/dvs-files.js";
-import { loadDvsClips } from "../src/node/dvs-clips.js";
+import { frameConfig, loadDvsClips } from "../src/node/dvs-clips.js";
+import { loadGestureSplit } from "../src/node/dvs-files.js";
 import { parseConfig } from "../src/train/config.js";
-import { dvsTask } from "../src/train/dvs-task.js";
+import { dvsTask, memoryClips } from "../src/train/dvs-task.js";
 import { runEgru } from "./helpers.js";
 
 function randomEvents(seed: number, n: number, tMax: number, t0 = 5_000): DvsEvents {
@@ -126,8 +127,8 @@ test("augmentation: identity at scale 1 and 0°, a quarter turn moves pixels as 
 test("the DVS task: time-major batches of flattened frames, a seeded validation hold-out, augmentation by step", () => {
   const T = 4, C = 2, S = 4, I = C * S * S;
   const clip = (v: number): Float32Array => Float32Array.from({ length: T * I }, (_, k) => v * 1000 + k);
-  const train = { clips: [0, 1, 2, 3, 4, 5].map(clip), labels: [0, 1, 0, 1, 0, 1] };
-  const testSet = { clips: [7, 8].map(clip), labels: [1, 0] };
+  const train = memoryClips([0, 1, 2, 3, 4, 5].map(clip), [0, 1, 0, 1, 0, 1]);
+  const testSet = memoryClips([7, 8].map(clip), [1, 0]);
   const task = dvsTask(train, testSet, { T, C, S, classes: 2, validation: 2, seed: 1, augment: null });
   assert.equal(task.count("train"), 4);
   assert.equal(task.count("valid"), 2);
@@ -158,16 +159,28 @@ test("the frame cache: a second load reads the cache and gives the same clips; a
   const a = loadDvsClips(dir, d, cache, () => {});
   assert.equal(a.cached, false);
   assert.equal(a.classes, 2);
-  assert.equal(a.train.clips.length, 4, "2 recordings × 2 gestures × 1 window of 1.7 s");
+  assert.equal(a.train.count, 4, "2 recordings × 2 gestures × 1 window of 1.7 s");
   const b = loadDvsClips(dir, d, cache, () => {});
   assert.equal(b.cached, true);
   assert.equal(b.cacheDir, a.cacheDir);
   assert.deepEqual(b.train.labels, a.train.labels);
-  assert.deepEqual(Array.from(b.test.clips[1]), Array.from(a.test.clips[1]));
+  assert.deepEqual(Array.from(b.test.clip(1)), Array.from(a.test.clip(1)));
+  // the clips equal the frames made directly from the recordings
+  const direct = loadGestureSplit(dir, "test", { classes: 2 }).trials[0];
+  const s = direct.samples[1];
+  assert.deepEqual(Array.from(a.test.clip(1)), Array.from(sampleClips(direct.events, s.ranges, frameConfig(d))[0]));
+  assert.equal(a.test.labels[1], s.label);
+  // a damaged cache file is not taken: the split is made again, with the same clips
+  const before = Array.from(a.train.clip(3));
+  truncateSync(join(a.cacheDir, "train.f32"), 1000);
+  const again = loadDvsClips(dir, d, cache, () => {});
+  assert.equal(again.cached, false);
+  assert.deepEqual(Array.from(again.train.clip(3)), before);
+  assert.ok(before.some((v) => v > 0));
   const c = loadDvsClips(dir, { ...d, size: 32 }, cache, () => {});
   assert.equal(c.cached, false);
   assert.notEqual(c.cacheDir, a.cacheDir);
-  assert.ok(existsSync(join(c.cacheDir, "train.safetensors")));
+  for (const f of ["train.f32", "train.json", "test.f32", "test.json"]) assert.ok(existsSync(join(c.cacheDir, f)), f);
 });
 
 test("egru train --task dvs-gesture on a synthetic 4-class set reaches ≥ 90 % test accuracy, sparsity reported", () => {

@@ -26,7 +26,7 @@ function loadDvsTask(c: TrainConfig, log: (m: string) => void): ClassificationTa
   const d = loadDvsClips(c.data, c.dvs, defaultCacheDir(), log);
   const { T, C, H } = d.shape;
   return dvsTask(d.train, d.test, {
-    T, C, S: H, classes: d.classes, seed: c.seed, validation: c.validation ?? Math.max(1, Math.round(d.train.clips.length / 10)),
+    T, C, S: H, classes: d.classes, seed: c.seed, validation: c.validation ?? Math.max(1, Math.round(d.train.count / 10)),
     augment: c.dvs.augment ? { minScale: c.dvs.cropScale, maxDegrees: c.dvs.rotateDegrees } : null, trainLimit: c.trainLimit, testLimit: c.testLimit,
   });
 }

@@ -46,12 +46,21 @@ export interface LoadSplitOptions extends AedatOptions {
   classes?: number;
 }
 
-/** The trials of the official train or test list of a DvsGesture directory. */
+/** The trials of the official train or test list of a DvsGesture directory, all in memory. */
 export function loadGestureSplit(dir: string, split: "train" | "test", o: LoadSplitOptions = {}): { trials: GestureTrial[]; skipped: { name: string; reason: string }[] } {
+  const trials: GestureTrial[] = [];
+  const skipped = forEachGestureTrial(dir, split, o, (t) => trials.push(t));
+  return { trials, skipped };
+}
+
+/**
+ * Read the trials of a split one at a time (memory: one recording's events) and hand each to `fn`;
+ * returns the recordings skipped (skipBad) with the reason.
+ */
+export function forEachGestureTrial(dir: string, split: "train" | "test", o: LoadSplitOptions, fn: (t: GestureTrial) => void): { name: string; reason: string }[] {
   const listPath = join(dir, `trials_to_${split}.txt`);
   if (!existsSync(listPath)) throw new ValueError("DVS Gesture directory", `${listPath} (the dataset's split list)`, "missing");
   const names = parseTrialList(readFileSync(listPath, "utf8"), listPath);
-  const trials: GestureTrial[] = [];
   const skipped: { name: string; reason: string }[] = [];
   for (const name of names) {
     const path = join(dir, name);
@@ -61,13 +70,13 @@ export function loadGestureSplit(dir: string, split: "train" | "test", o: LoadSp
       if (!existsSync(labelPath)) throw new ValueError(labelPath, "the recording's labels", "missing");
       const labels = parseGestureLabels(readFileSync(labelPath, "utf8"), labelPath, o.classes ?? 11);
       const { events, stats } = readAedatFile(path, o);
-      trials.push({ name, events, labels, samples: gestureSamples(events, labels, o.mode ?? "row"), stats });
+      fn({ name, events, labels, samples: gestureSamples(events, labels, o.mode ?? "row"), stats });
     } catch (e) {
       if (!o.skipBad || !(e instanceof AedatError || e instanceof ValueError)) throw e;
       skipped.push({ name, reason: e.message });
     }
   }
-  return { trials, skipped };
+  return skipped;
 }
 
 export interface SynthSetOptions extends SynthOptions {

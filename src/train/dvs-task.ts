@@ -9,9 +9,17 @@ import { Rng } from "../core/rng.js";
 import { augmentClip } from "../data/dvs-frames.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
+/** Clips [T, C, S, S] and their labels; clip(i) may read from memory or from a file, one at a time. */
 export interface DvsClips {
-  clips: Float32Array[];
+  count: number;
   labels: number[];
+  clip(i: number): Float32Array;
+}
+
+/** Clips held in memory. */
+export function memoryClips(clips: Float32Array[], labels: number[]): DvsClips {
+  if (clips.length !== labels.length) throw new ValueError("clips", `one label per clip (${clips.length})`, String(labels.length));
+  return { count: clips.length, labels, clip: (i) => clips[i] };
 }
 
 export interface DvsTaskOptions {
@@ -29,14 +37,14 @@ export interface DvsTaskOptions {
 
 export function dvsTask(train: DvsClips, test: DvsClips, o: DvsTaskOptions): ClassificationTask {
   const I = o.C * o.S * o.S;
-  const n = train.clips.length;
+  const n = train.count;
   if (n === 0) throw new ValueError("DVS training clips", "at least one window of a training sample", "none (are the recordings shorter than a window?)");
   if (!Number.isInteger(o.validation) || o.validation < 0 || o.validation >= n) throw new ValueError("validation", `a whole number in [0, ${n}) (the training clips)`, String(o.validation));
   const order = new Rng(o.seed * 7 + 42).permutation(n);
   const valid = order.subarray(n - o.validation);
   let trainIdx = order.subarray(0, n - o.validation);
   if (o.trainLimit !== undefined) trainIdx = trainIdx.subarray(0, Math.min(o.trainLimit, trainIdx.length));
-  const testCount = Math.min(o.testLimit ?? test.clips.length, test.clips.length);
+  const testCount = Math.min(o.testLimit ?? test.count, test.count);
   const source = (split: SplitName): { set: DvsClips; idx: ArrayLike<number> | null } =>
     split === "test" ? { set: test, idx: null } : { set: train, idx: split === "train" ? trainIdx : valid };
   const count = (split: SplitName): number => (split === "train" ? trainIdx.length : split === "valid" ? valid.length : testCount);
@@ -52,7 +60,7 @@ export function dvsTask(train: DvsClips, test: DvsClips, o: DvsTaskOptions): Cla
         const k = indices[b];
         if (!Number.isInteger(k) || k < 0 || k >= count(split)) throw new ValueError("batch index", `0 ≤ index < ${count(split)}`, String(k));
         const j = idx ? idx[k] : k;
-        let clip = set.clips[j];
+        let clip = set.clip(j);
         if (rng && o.augment) clip = augmentClip(clip, o.T, o.C, o.S, rng, o.augment);
         labels[b] = set.labels[j];
         for (let t = 0; t < o.T; t++) x.set(clip.subarray(t * I, (t + 1) * I), (t * B + b) * I);
