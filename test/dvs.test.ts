@@ -110,7 +110,7 @@ test("malformed recordings: each error names the file and the byte offset", () =
 
 const realLabels = join(ROOT, "..", "shared", "data", "dvs-gesture", "user01_natural_labels.csv");
 
-test("the real labels CSV of user01_natural: 12 rows, unsorted, arm roll twice; samples per row and per class", { skip: existsSync(realLabels) ? false : `${realLabels} not present` }, () => {
+test("the real labels CSV of user01_natural: 12 rows, unsorted, arm roll twice; samples per row and per class", { skip: existsSync(realLabels) ? false : "../shared/data/dvs-gesture is absent (the datasets are not shipped)" }, () => {
   const labels = parseGestureLabels(readFileSync(realLabels, "utf8"), realLabels);
   assert.deepEqual(labels.map((l) => l.cls), [1, 2, 3, 5, 4, 6, 7, 8, 8, 9, 10, 11]);
   assert.deepEqual(labels[7], { cls: 8, start: 132355007, end: 141594080 });
