@@ -19,9 +19,9 @@ import { reportAtEnd } from "./report.js";
 import { EXIT_OK, UsageError } from "./run.js";
 import { formatDuration, mega, pct } from "./format.js";
 import { corpusDir } from "./task-data.js";
-import { runOutput, trainingFailed, trimMetrics } from "./train.js";
+import { runOutput, trimMetrics } from "./train.js";
+import { runTrainingLoop } from "./train-loop.js";
 
-const EXIT_INTERRUPTED = 130;
 const BEST_FILE = "best.safetensors";
 
 export interface LmRunArgs {
@@ -116,17 +116,10 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
     `batch ${config.batchSize}, bptt ${config.lm.bptt}, ${config.epochs} epochs${Number.isFinite(budget) ? ` or ${config.timeBudget} minutes` : ""}, ` +
     `kernels ${a.kernels}; run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}`);
 
-  let interrupted = false;
-  const onSigint = (): void => {
-    if (interrupted) process.exit(EXIT_INTERRUPTED);
-    interrupted = true;
-  };
-  process.on("SIGINT", onSigint);
   const t0 = performance.now();
   const elapsed = (): number => state.seconds + (performance.now() - t0) / 1000;
   const rows = trainer.rows - 1;
   const bar = progressBar("train", config.epochs * rows, ["epoch", "ppl", "sparsity", "speed"], { quiet: a.quiet || a.json, start: trainer.position.epoch * rows + trainer.position.row });
-  let lastSaved = trainer.position.step;
   let tokens = 0;
   let stepSeconds = 0;
   let validatedAt = -1;
@@ -143,8 +136,12 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
         ` MACs/token ${mega(valid.macsPerToken.executed)} of ${mega(valid.macsPerToken.dense)} | ${formatDuration(elapsed())}`);
     }
   };
-  try {
-    for (;;) {
+  const stopped = await runTrainingLoop({
+    runDir, checkpointEvery: config.checkpointEvery,
+    position: () => trainer.position,
+    save: () => save(state, elapsed()),
+    stopOutput: () => bar.stop(),
+    advance: () => {
       let epochEnded = false;
       let stepStart = performance.now();
       const r = trainer.run({
@@ -176,24 +173,10 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
         const p = trainer.position;
         validate(Number((p.epoch + p.row / rows).toFixed(3)), trainer.evaluate("valid", config.batchSize), trainer.sums.loss / Math.max(1, trainer.sums.tokens));
       }
-      if (epochEnded || interrupted || outOfTime || (config.checkpointEvery > 0 && step - lastSaved >= config.checkpointEvery)) {
-        save(state, elapsed());
-        lastSaved = step;
-      }
-      if (interrupted) {
-        bar.stop();
-        process.stderr.write(`egru train: interrupted at step ${step} (epoch ${trainer.position.epoch + 1}); checkpoint saved. Continue with: egru train --resume ${runDir}\n`);
-        return EXIT_INTERRUPTED;
-      }
-      if (r === "done" || outOfTime) break;
-      await new Promise((resolve) => setImmediate(resolve)); // let Ctrl-C through
-    }
-  } catch (e) {
-    bar.stop();
-    return trainingFailed(e, runDir);
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+      return { epochEnded, done: r === "done" || outOfTime, saveNow: outOfTime };
+    },
+  });
+  if (stopped !== null) return stopped;
   bar.stop();
   const trainSeconds = elapsed();
   if (outOfTime) log(`egru train: time budget of ${config.timeBudget} minutes reached at step ${trainer.position.step}`);

@@ -1,12 +1,13 @@
 // `egru train`: configuration (preset, JSON file, flags), data, model, the training loop with a
 // progress bar, metrics.jsonl, checkpoints (periodic, at epoch ends and on Ctrl-C), --resume, and the
-// final test evaluation and summary. Node only; the loop itself is src/train/trainer.ts.
+// final test evaluation and summary. Node only; the trainer is src/train/trainer.ts, the outer loop
+// (checkpoints, Ctrl-C, failures) src/cli/train-loop.ts.
 
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { NonFiniteError, ValueError } from "../core/errors.js";
+import { ValueError } from "../core/errors.js";
 import type { RngState } from "../core/rng.js";
-import { checkpointDir, loadCheckpoint, saveCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
+import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
 import { buildTrainer, loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors, parameterCount } from "../train/build.js";
 import { loadPresets } from "../node/presets.js";
 import { isLmTask, mergeConfig, parseConfig, type TrainConfig } from "../train/config.js";
@@ -16,9 +17,8 @@ import { formatDuration, mega, pct } from "./format.js";
 import { progressBar } from "./progress.js";
 import { reportAtEnd } from "./report.js";
 import { loadTask } from "./task-data.js";
-import { EXIT_FAILED, EXIT_OK, UsageError } from "./run.js";
-
-export const EXIT_INTERRUPTED = 130;
+import { runTrainingLoop } from "./train-loop.js";
+import { EXIT_OK, UsageError } from "./run.js";
 
 /** Flags of `egru train` (commander's camel-cased names). */
 export interface TrainFlags {
@@ -189,18 +189,15 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
     `${task.count("train")} train / ${task.count("valid")} valid / ${task.count("test")} test examples, ${config.epochs} epochs of ${nb} batches, ` +
     `kernels ${ctx.kernels}; run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}`);
 
-  let interrupted = false;
-  const onSigint = (): void => {
-    if (interrupted) process.exit(EXIT_INTERRUPTED); // a second Ctrl-C: leave at once
-    interrupted = true;
-  };
-  process.on("SIGINT", onSigint);
   const t0 = performance.now();
   const elapsed = (): number => state.seconds + (performance.now() - t0) / 1000;
   const bar = progressBar("train", total, ["epoch", "loss", "acc", "sparsity"], { quiet: f.quiet || f.json, start: trainer.position.step });
-  let lastSaved = trainer.position.step;
-  try {
-    for (;;) {
+  const stopped = await runTrainingLoop({
+    runDir, checkpointEvery: config.checkpointEvery,
+    position: () => trainer.position,
+    save: () => save(state, elapsed()),
+    stopOutput: () => bar.stop(),
+    advance: () => {
       let epochEnded = false;
       const r = trainer.run({
         onStep: (s) => {
@@ -228,25 +225,10 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
         },
         stop: () => true,
       });
-      const step = trainer.position.step;
-      if (epochEnded || interrupted || (config.checkpointEvery > 0 && step - lastSaved >= config.checkpointEvery)) {
-        save(state, elapsed());
-        lastSaved = step;
-      }
-      if (interrupted) {
-        bar.stop();
-        process.stderr.write(`egru train: interrupted at step ${step} (epoch ${trainer.position.epoch + 1}); checkpoint saved. Continue with: egru train --resume ${runDir}\n`);
-        return EXIT_INTERRUPTED;
-      }
-      if (r === "done") break;
-      await new Promise((resolve) => setImmediate(resolve)); // let Ctrl-C through
-    }
-  } catch (e) {
-    bar.stop();
-    return trainingFailed(e, runDir);
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+      return { epochEnded, done: r === "done" };
+    },
+  });
+  if (stopped !== null) return stopped;
   bar.stop();
 
   const test = trainer.evaluate("test");
@@ -279,14 +261,6 @@ export function evalRecord(r: EvalResult): Record<string, number | string | numb
   };
 }
 
-
-/** A run that stopped on NaN or Infinity: say where, and name the last good checkpoint (exit 1); rethrow anything else. */
-export function trainingFailed(e: unknown, runDir: string): number {
-  if (!(e instanceof NonFiniteError)) throw e;
-  const last = existsSync(join(runDir, "checkpoint.json")) ? checkpointDir(runDir) : null;
-  process.stderr.write(`egru: training stopped: ${e.message}. ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was saved yet."}\n`);
-  return EXIT_FAILED;
-}
 
 /**
  * A run's outputs: emit() appends a record to metrics.jsonl (and prints it on stdout with --json);
