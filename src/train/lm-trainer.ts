@@ -8,6 +8,7 @@
 // model's, so a run restarted from a saved position, carried state, model, optimizer and both
 // random states continues with exactly the losses of an uninterrupted one.
 
+import type { RunHooks } from "./hooks.js";
 import { NonFiniteError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import { batchify, randomBpttLength, segment, type Streams } from "../data/lm-batches.js";
@@ -78,12 +79,7 @@ export interface LmEpochInfo {
   valid: LmEvalResult;
 }
 
-export interface LmTrainerHooks {
-  onStep?(info: LmStepInfo): void;
-  onEpoch?(info: LmEpochInfo): void;
-  /** Asked after every step and epoch: true stops the run there. */
-  stop?(position: LmPosition): boolean;
-}
+export type LmTrainerHooks = RunHooks<LmStepInfo, LmEpochInfo, LmPosition>;
 
 /** Token-weighted loss sums of the epoch in progress (saved in checkpoints). */
 export interface LmSums {

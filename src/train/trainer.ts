@@ -6,6 +6,7 @@
 // Each step: forward, softmax cross-entropy (+ the model's regularisers), backward, a finiteness
 // check naming the step, global-norm clipping, the optimizer update at the scheduled rate.
 
+import type { RunHooks } from "./hooks.js";
 import { NonFiniteError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import type { MacCount } from "../kernels/gated-cell.js";
@@ -72,13 +73,7 @@ export interface EpochInfo {
   valid: EvalResult | null;
 }
 
-export interface TrainerHooks {
-  onStep?(info: StepInfo): void;
-  /** After each epoch's validation. */
-  onEpoch?(info: EpochInfo): void;
-  /** Asked after every step: true stops the run at this batch boundary (e.g. Ctrl-C, a checkpoint due). */
-  stop?(position: TrainPosition): boolean;
-}
+export type TrainerHooks = RunHooks<StepInfo, EpochInfo, TrainPosition>;
 
 /** Running sums of the epoch in progress (part of a checkpoint, so a resumed epoch reports the same means). */
 export interface EpochSums {
