@@ -6,11 +6,10 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RngState } from "../core/rng.js";
 import { decodeSafetensors, encodeSafetensors } from "../data/safetensors.js";
 import { saveCheckpoint, writeFileAtomic, type LoadedCheckpoint } from "../node/checkpoint.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
-import { loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors, parameterCount } from "../train/build.js";
+import { loadModelTensors, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
 import type { TrainConfig } from "../train/config.js";
 import { buildLmTrainer } from "../train/lm-build.js";
 import type { LmEvalResult, LmPosition, LmSums, LmTrainer } from "../train/lm-trainer.js";
@@ -20,7 +19,7 @@ import { EXIT_OK, UsageError } from "./run.js";
 import { formatDuration, mega, pct } from "./format.js";
 import { corpusDir } from "./task-data.js";
 import { runOutput, trimMetrics } from "./train.js";
-import { runTrainingLoop } from "./train-loop.js";
+import { restoreTrainer, runTrainingLoop } from "./train-loop.js";
 
 const BEST_FILE = "best.safetensors";
 
@@ -77,13 +76,7 @@ function save(s: LmRunState, secondsNow: number): string {
 
 /** Restore a trainer from a checkpoint. */
 function restore(t: LmTrainer, ck: LoadedCheckpoint): void {
-  const where = ck.dir;
-  loadModelTensors(t.model, ck.model, join(where, "model.safetensors"));
-  t.model.weightsChanged();
-  t.optimizer.loadState(optimizerStateFrom(ck.state.optimizerStep, ck.optimizer), t.model.params());
-  t.model.rng.setState(ck.state.rng as RngState);
-  t.position = { ...(ck.state.position as LmPosition) };
-  t.sums = { ...(ck.state.sums as LmSums) };
+  restoreTrainer<LmPosition, LmSums>(t, ck);
   if (ck.state.lm) {
     t.bpttRng.setState(ck.state.lm.bpttRng);
     t.hidden = ck.state.lm.hidden ? ck.state.lm.hidden.map((l) => l.map((a) => Float32Array.from(a))) : null;

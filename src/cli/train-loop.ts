@@ -6,7 +6,11 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { NonFiniteError } from "../core/errors.js";
-import { checkpointDir } from "../node/checkpoint.js";
+import type { Rng, RngState } from "../core/rng.js";
+import { checkpointDir, type LoadedCheckpoint } from "../node/checkpoint.js";
+import type { Optimizer } from "../optim/optimizer.js";
+import type { Param } from "../nn/params.js";
+import { loadModelTensors, optimizerStateFrom, type ParamOwner } from "../train/build.js";
 import { EXIT_FAILED } from "./run.js";
 
 export const EXIT_INTERRUPTED = 130;
@@ -17,6 +21,24 @@ export function trainingFailed(e: unknown, runDir: string): number {
   const last = existsSync(join(runDir, "checkpoint.json")) ? checkpointDir(runDir) : null;
   process.stderr.write(`egru: training stopped: ${e.message}. ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was saved yet."}\n`);
   return EXIT_FAILED;
+}
+
+/** What either trainer keeps that a checkpoint restores. */
+export interface Restorable<Position, Sums> {
+  model: ParamOwner & { rng: Rng; params(): Param[]; weightsChanged?(): void };
+  optimizer: Optimizer;
+  position: Position;
+  sums: Sums;
+}
+
+/** Put a trainer back where its checkpoint was: weights, optimizer moments, random state, data position, epoch sums. */
+export function restoreTrainer<Position, Sums>(t: Restorable<Position, Sums>, ck: LoadedCheckpoint): void {
+  loadModelTensors(t.model, ck.model, join(ck.dir, "model.safetensors"));
+  t.model.weightsChanged?.();
+  t.optimizer.loadState(optimizerStateFrom(ck.state.optimizerStep, ck.optimizer), t.model.params());
+  t.model.rng.setState(ck.state.rng as RngState);
+  t.position = { ...(ck.state.position as Position) };
+  t.sums = { ...(ck.state.sums as Sums) };
 }
 
 export interface TrainingLoop {

@@ -6,9 +6,8 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ValueError } from "../core/errors.js";
-import type { RngState } from "../core/rng.js";
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
-import { buildTrainer, loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors, parameterCount } from "../train/build.js";
+import { buildTrainer, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
 import { loadPresets } from "../node/presets.js";
 import { isLmTask, mergeConfig, parseConfig, type TrainConfig } from "../train/config.js";
 import { trainLmCommand } from "./train-lm.js";
@@ -17,7 +16,7 @@ import { formatDuration, mega, pct } from "./format.js";
 import { progressBar } from "./progress.js";
 import { reportAtEnd } from "./report.js";
 import { loadTask } from "./task-data.js";
-import { runTrainingLoop } from "./train-loop.js";
+import { restoreTrainer, runTrainingLoop } from "./train-loop.js";
 import { EXIT_OK, UsageError } from "./run.js";
 
 /** Flags of `egru train` (commander's camel-cased names). */
@@ -167,12 +166,7 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
   const state: RunState = { trainer, config, runDir, seconds: 0 };
   const metricsPath = join(runDir, "metrics.jsonl");
   if (resumed) {
-    const where = resumed.dir;
-    loadModelTensors(trainer.model, resumed.model, join(where, "model.safetensors"));
-    trainer.optimizer.loadState(optimizerStateFrom(resumed.state.optimizerStep, resumed.optimizer), trainer.model.params());
-    trainer.model.rng.setState(resumed.state.rng as RngState);
-    trainer.position = { ...(resumed.state.position as TrainPosition) };
-    trainer.sums = { ...(resumed.state.sums as EpochSums) };
+    restoreTrainer<TrainPosition, EpochSums>(trainer, resumed);
     state.seconds = resumed.state.seconds;
     state.best = resumed.state.best;
     state.lastEpoch = resumed.state.lastEpoch;
