@@ -3,7 +3,7 @@
 // own dense GRU and EGRU layers, on the language-model stack of the spec (§10.1: three layers
 // 750 → 1350 → 1350 → 750), a single GRU layer 1024 → 1024, and a 1024³ matmul.
 //
-//   node --import tsx bench/baselines.ts [--json] [--only pytorch,onnx,egru] [--threads 1,2]
+//   node --conditions=egru-source --import tsx bench/baselines.ts [--json] [--only pytorch,onnx,egru] [--threads 1,2]
 //        [--steps 200] [--warmup 20] [--train-steps 1] [--train-budget 30] [--kernels auto|wasm|js]
 //        [--no-export]
 //
@@ -37,14 +37,14 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { recycle } from "../src/core/pool.js";
-import { Rng } from "../src/core/rng.js";
-import { getKernels, setKernels, type Kernels } from "../src/kernels/backend.js";
-import { EGRU, type EgruForwardResult, type EgruState } from "../src/layers/egru.js";
-import { GRU, type GruForwardResult, type GruTorchName, type GruState } from "../src/layers/gru.js";
-import { createThreadedKernels } from "../src/node/threaded-kernels.js";
-import type { WasmKernels } from "../src/wasm/wasm-kernels.js";
-import { loadBestKernels, type KernelChoice } from "../src/wasm/select.js";
+import { recycle } from "../packages/egru/src/core/pool.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { getKernels, setKernels, type Kernels } from "../packages/egru/src/kernels/backend.js";
+import { EGRU, type EgruForwardResult, type EgruState } from "../packages/egru/src/layers/egru.js";
+import { GRU, type GruForwardResult, type GruTorchName, type GruState } from "../packages/egru/src/layers/gru.js";
+import { createThreadedKernels } from "../packages/egru/src/node/threaded-kernels.js";
+import type { WasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
+import { loadBestKernels, type KernelChoice } from "../packages/egru/src/wasm/select.js";
 
 type OrtModule = typeof import("onnxruntime-node");
 type OrtSession = import("onnxruntime-node").InferenceSession;
@@ -906,7 +906,7 @@ interface MainArgs {
   kernels: KernelChoice;
 }
 
-const USAGE = `usage: node --import tsx bench/baselines.ts [--json] [--only pytorch,onnx,egru] [--threads 1,2]
+const USAGE = `usage: node --conditions=egru-source --import tsx bench/baselines.ts [--json] [--only pytorch,onnx,egru] [--threads 1,2]
        [--steps 200] [--warmup 20] [--train-steps 1] [--train-budget SECONDS] [--kernels auto|wasm|js] [--no-export]`;
 
 function parseArgs(argv: string[]): MainArgs {

@@ -1,7 +1,7 @@
 // Kernel benchmark: the WebAssembly SIMD kernels against the TypeScript ones, and the event
 // kernels against the dense products they replace.
 //
-//   node --import tsx bench/kernels.bench.ts [--json] [--min-ms 150]
+//   node --conditions=egru-source --import tsx bench/kernels.bench.ts [--json] [--min-ms 150]
 //
 // First every wasm kernel is validated against jsKernels at odd sizes (the run stops on a
 // mismatch). Then, single-threaded, each timing the median of the samples after warm-up (a sample
@@ -22,9 +22,9 @@
 // kernelBenchRows() gives the rows to other scripts (a later bench/run.ts).
 
 import { pathToFileURL } from "node:url";
-import { Rng } from "../src/core/rng.js";
-import { jsKernels, type Kernels } from "../src/kernels/backend.js";
-import { loadWasmKernels, type WasmKernels } from "../src/wasm/wasm-kernels.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { jsKernels, type Kernels } from "../packages/egru/src/kernels/backend.js";
+import { loadWasmKernels, type WasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
 
 export const ACTIVITIES = [0.01, 0.05, 0.1, 0.2, 0.5, 1] as const;
 export const HIDDEN_SIZES = [256, 1024, 2048] as const;

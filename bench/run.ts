@@ -20,7 +20,7 @@ console.log(`# machine: ${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} logical
 let failed = false;
 for (const script of ["kernels.bench.ts", "threads.bench.ts", "baselines.ts"]) {
   console.log(`\n## ${script}\n`);
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(here, script), ...args], { stdio: "inherit" });
+  const r = spawnSync(process.execPath, ["--conditions=egru-source", "--import", "tsx", join(here, script), ...args], { stdio: "inherit" });
   if (r.status !== 0) {
     console.error(`bench: ${script} failed (exit ${r.status})`);
     failed = true;

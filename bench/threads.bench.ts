@@ -1,9 +1,9 @@
 // Dense product 1024³ on 1 and 2 threads (the worker pool over the shared WebAssembly memory),
 // validated against the one-thread result, median of repeated runs. Run:
-//   node --import tsx bench/threads.bench.ts [--json]
+//   node --conditions=egru-source --import tsx bench/threads.bench.ts [--json]
 
-import { createThreadedKernels } from "../src/node/threaded-kernels.js";
-import { loadWasmKernels } from "../src/wasm/wasm-kernels.js";
+import { createThreadedKernels } from "../packages/egru/src/node/threaded-kernels.js";
+import { loadWasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
 import { timeMs } from "./kernels.bench.js";
 
 const json = process.argv.includes("--json");

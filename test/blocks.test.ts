@@ -3,10 +3,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ValueError } from "../src/core/errors.js";
-import { Rng } from "../src/core/rng.js";
-import { dropoutBackward, dropoutForward } from "../src/nn/dropout.js";
-import { Embedding } from "../src/nn/embedding.js";
+import { ValueError } from "../packages/egru/src/core/errors.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { dropoutBackward, dropoutForward } from "../packages/egru/src/nn/dropout.js";
+import { Embedding } from "../packages/egru/src/nn/embedding.js";
 
 test("embedding: rows by token id, init in ±0.1, gradient scatter-added into the rows used", () => {
   const emb = new Embedding({ vocab: 7, dim: 3, rng: new Rng(1) });

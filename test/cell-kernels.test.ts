@@ -5,12 +5,12 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { heavisideEvent } from "../src/kernels/activations.js";
-import { jsKernels } from "../src/kernels/backend.js";
-import type { CellBackwardArgs, CellForwardArgs, EgruTape } from "../src/kernels/cell-pointwise.js";
-import { exp32, sigmoid32, tanh32 } from "../src/kernels/f32-math.js";
-import { loadWasmKernels } from "../src/wasm/wasm-kernels.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { heavisideEvent } from "../packages/egru/src/kernels/activations.js";
+import { jsKernels } from "../packages/egru/src/kernels/backend.js";
+import type { CellBackwardArgs, CellForwardArgs, EgruTape } from "../packages/egru/src/kernels/cell-pointwise.js";
+import { exp32, sigmoid32, tanh32 } from "../packages/egru/src/kernels/f32-math.js";
+import { loadWasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
 
 const wasm = await loadWasmKernels();
 assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20");

@@ -7,15 +7,15 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ShapeError, ValueError } from "../src/core/errors.js";
-import { Rng } from "../src/core/rng.js";
-import type { MnistSplit } from "../src/data/mnist.js";
-import { decodeSafetensors, encodeSafetensors } from "../src/data/safetensors.js";
-import { loadCheckpoint, saveCheckpoint } from "../src/node/checkpoint.js";
-import { buildTrainer, loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors } from "../src/train/build.js";
-import { parseConfig, type TrainConfig } from "../src/train/config.js";
-import { mnistTask } from "../src/train/task.js";
-import type { EpochSums, TrainPosition } from "../src/train/trainer.js";
+import { ShapeError, ValueError } from "../packages/egru/src/core/errors.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import type { MnistSplit } from "../packages/cli/src/data/mnist.js";
+import { decodeSafetensors, encodeSafetensors } from "../packages/egru/src/io/safetensors.js";
+import { loadCheckpoint, saveCheckpoint } from "../packages/cli/src/node/checkpoint.js";
+import { buildTrainer, loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors } from "../packages/cli/src/train/build.js";
+import { parseConfig, type TrainConfig } from "../packages/cli/src/train/config.js";
+import { mnistTask } from "../packages/cli/src/train/task.js";
+import type { EpochSums, TrainPosition } from "../packages/cli/src/train/trainer.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-ckpt-"));
 

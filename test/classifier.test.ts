@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { checkParamGradients } from "./helpers.js";
-import { Rng } from "../src/core/rng.js";
-import { smoothEvent } from "../src/kernels/activations.js";
-import { SequenceClassifier, type ClassifierOptions } from "../src/nn/classifier.js";
-import { softmaxCrossEntropy } from "../src/nn/loss.js";
-import { ValueError } from "../src/core/errors.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { smoothEvent } from "../packages/egru/src/kernels/activations.js";
+import { SequenceClassifier, type ClassifierOptions } from "../packages/egru/src/nn/classifier.js";
+import { softmaxCrossEntropy } from "../packages/egru/src/nn/loss.js";
+import { ValueError } from "../packages/egru/src/core/errors.js";
 
 test("softmax cross-entropy: value, gradient and accuracy", () => {
   const rng = new Rng(1);

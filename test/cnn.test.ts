@@ -6,16 +6,16 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { Conv2d } from "../src/layers/conv2d.js";
-import { Linear } from "../src/layers/linear.js";
-import { MaxPool2d } from "../src/layers/max-pool2d.js";
-import { ALEXNET_FRONT_END, FrameCnn, type CnnLayerSpec } from "../src/nn/frame-cnn.js";
-import { countParams } from "../src/nn/params.js";
-import { loadPresets } from "../src/node/presets.js";
-import { buildModel } from "../src/train/build.js";
-import { parseConfig } from "../src/train/config.js";
-import { convRefBackward, convRefForward, maxPoolRef, type ConvRefProblem } from "../src/reference/conv-ref.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { Conv2d } from "../packages/egru/src/layers/conv2d.js";
+import { Linear } from "../packages/egru/src/layers/linear.js";
+import { MaxPool2d } from "../packages/egru/src/layers/max-pool2d.js";
+import { ALEXNET_FRONT_END, FrameCnn, type CnnLayerSpec } from "../packages/egru/src/nn/frame-cnn.js";
+import { countParams } from "../packages/egru/src/nn/params.js";
+import { loadPresets } from "../packages/cli/src/node/presets.js";
+import { buildModel } from "../packages/cli/src/train/build.js";
+import { parseConfig } from "../packages/cli/src/train/config.js";
+import { convRefBackward, convRefForward, maxPoolRef, type ConvRefProblem } from "../packages/egru/src/reference/conv-ref.js";
 import { assertClose, centralDiff, dot, loadFixture, randomArray } from "./helpers.js";
 
 const f32 = (a: ArrayLike<number>): Float32Array => Float32Array.from(a);

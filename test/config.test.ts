@@ -3,10 +3,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { MnistSplit } from "../src/data/mnist.js";
-import { buildModel, parameterCount } from "../src/train/build.js";
-import { ConfigError, mergeConfig, parseConfig, PRESETS } from "../src/train/config.js";
-import { mnistTask, type MnistTaskName } from "../src/train/task.js";
+import type { MnistSplit } from "../packages/cli/src/data/mnist.js";
+import { buildModel, parameterCount } from "../packages/cli/src/train/build.js";
+import { ConfigError, mergeConfig, parseConfig, PRESETS } from "../packages/cli/src/train/config.js";
+import { mnistTask, type MnistTaskName } from "../packages/cli/src/train/task.js";
 
 test("every preset is a valid configuration", () => {
   for (const [name, p] of Object.entries(PRESETS)) assert.doesNotThrow(() => parseConfig(p, name), name);

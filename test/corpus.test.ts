@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
-import { ValueError } from "../src/core/errors.js";
-import { buildCorpus, corpusWords, EOS } from "../src/data/corpus.js";
-import { loadCorpus } from "../src/node/corpus-files.js";
+import { ValueError } from "../packages/egru/src/core/errors.js";
+import { buildCorpus, corpusWords, EOS } from "../packages/cli/src/data/corpus.js";
+import { loadCorpus } from "../packages/cli/src/node/corpus-files.js";
 
 test("tokenisation: ' ' only, <eos> per line (empty lines too), no line after the final newline", () => {
   assert.deepEqual(corpusWords(" a b \n\n c\ufeffd  e\n"), ["a", "b", EOS, EOS, "c\ufeffd", "e", EOS]);

@@ -14,8 +14,8 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { Command, CommanderError } from "commander";
-import { dataDownloadCommand, registerDataCommand, type DataDownloadContext } from "../src/cli/data.js";
-import { DATASETS, defaultCacheDir, DownloadError, downloadDataset, type DatasetSource, type DownloadOptions } from "../src/node/download.js";
+import { dataDownloadCommand, registerDataCommand, type DataDownloadContext } from "../packages/cli/src/cli/data.js";
+import { DATASETS, defaultCacheDir, DownloadError, downloadDataset, type DatasetSource, type DownloadOptions } from "../packages/cli/src/node/download.js";
 
 // ---- fixture text and the dataset table that describes it ----
 

@@ -9,14 +9,14 @@ import { existsSync, mkdtempSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { eventsFromRows, type DvsEvents } from "../src/data/aedat.js";
-import { augmentClip, denoise, frameShape, sampleClips, type FrameConfig } from "../src/data/dvs-frames.js";
-import { writeSynthGestures } from "../src/node/dvs-files.js";
-import { frameConfig, loadDvsClips } from "../src/node/dvs-clips.js";
-import { loadGestureSplit } from "../src/node/dvs-files.js";
-import { parseConfig } from "../src/train/config.js";
-import { dvsTask, memoryClips } from "../src/train/dvs-task.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { eventsFromRows, type DvsEvents } from "../packages/cli/src/data/aedat.js";
+import { augmentClip, denoise, frameShape, sampleClips, type FrameConfig } from "../packages/cli/src/data/dvs-frames.js";
+import { writeSynthGestures } from "../packages/cli/src/node/dvs-files.js";
+import { frameConfig, loadDvsClips } from "../packages/cli/src/node/dvs-clips.js";
+import { loadGestureSplit } from "../packages/cli/src/node/dvs-files.js";
+import { parseConfig } from "../packages/cli/src/train/config.js";
+import { dvsTask, memoryClips } from "../packages/cli/src/train/dvs-task.js";
 import { runEgru } from "./helpers.js";
 
 function randomEvents(seed: number, n: number, tMax: number, t0 = 5_000): DvsEvents {

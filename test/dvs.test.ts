@@ -8,11 +8,11 @@ import { existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { AedatError, AedatReader, eventsFromRows, readAedat, type DvsEvents } from "../src/data/aedat.js";
-import { writeAedat } from "../src/data/aedat-write.js";
-import { gestureSamples, lowerBound, parseGestureLabels, parseTrialList } from "../src/data/dvs-gesture.js";
-import { synthTrial } from "../src/data/synth-dvs.js";
-import { loadGestureSplit, readAedatFile, writeSynthGestures } from "../src/node/dvs-files.js";
+import { AedatError, AedatReader, eventsFromRows, readAedat, type DvsEvents } from "../packages/cli/src/data/aedat.js";
+import { writeAedat } from "../packages/cli/src/data/aedat-write.js";
+import { gestureSamples, lowerBound, parseGestureLabels, parseTrialList } from "../packages/cli/src/data/dvs-gesture.js";
+import { synthTrial } from "../packages/cli/src/data/synth-dvs.js";
+import { loadGestureSplit, readAedatFile, writeSynthGestures } from "../packages/cli/src/node/dvs-files.js";
 import { runEgru, ROOT } from "./helpers.js";
 
 const events = eventsFromRows;

@@ -1,10 +1,10 @@
 // Builders shared by the EGRU tests: a fixture → reference problem, a fixture → float32 layer,
 // random problems at given sizes, and the linear test loss Σ out ⊙ G.
 
-import { Rng } from "../src/core/rng.js";
-import { heavisideEvent, type EventFunction } from "../src/kernels/activations.js";
-import { EGRU } from "../src/layers/egru.js";
-import type { EgruRefProblem, EgruRefForward } from "../src/reference/egru-ref.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { heavisideEvent, type EventFunction } from "../packages/egru/src/kernels/activations.js";
+import { EGRU } from "../packages/egru/src/layers/egru.js";
+import type { EgruRefProblem, EgruRefForward } from "../packages/egru/src/reference/egru-ref.js";
 import { dot, randomArray, randomMask } from "./helpers.js";
 
 /** Parsed EGRU fixture (see tools/gen_fixtures.py). */

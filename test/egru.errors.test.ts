@@ -2,8 +2,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { EgruError, NonFiniteError, ShapeError, StateError, ValueError } from "../src/core/errors.js";
-import { EGRU } from "../src/layers/egru.js";
+import { EgruError, NonFiniteError, ShapeError, StateError, ValueError } from "../packages/egru/src/core/errors.js";
+import { EGRU } from "../packages/egru/src/layers/egru.js";
 
 /** Assert fn throws an error of the class, whose argument and message contain the given text. */
 function throwsTyped(fn: () => unknown, cls: typeof EgruError, argument: string, inMessage?: RegExp): void {

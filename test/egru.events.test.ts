@@ -3,9 +3,9 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { jsKernels, type Kernels } from "../src/kernels/backend.js";
-import { EGRU } from "../src/layers/egru.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { jsKernels, type Kernels } from "../packages/egru/src/kernels/backend.js";
+import { EGRU } from "../packages/egru/src/layers/egru.js";
 import { randomArray } from "./helpers.js";
 
 /** The portable kernels, but never taking the event product in the forward pass. */

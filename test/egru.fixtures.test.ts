@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { egruRefBackward, egruRefForward } from "../src/reference/egru-ref.js";
+import { egruRefBackward, egruRefForward } from "../packages/egru/src/reference/egru-ref.js";
 import { layerFromFixture, problemFromFixture, type EgruFixture } from "./egru-cases.js";
 import { assertClose, fixtureNames, loadFixture } from "./helpers.js";
 

@@ -8,10 +8,10 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { heaviside, smoothEvent, type EventFunction } from "../src/kernels/activations.js";
-import { egruBackward, egruForward } from "../src/kernels/egru.js";
-import { egruRefBackward, egruRefForward, type EgruRefProblem } from "../src/reference/egru-ref.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { heaviside, smoothEvent, type EventFunction } from "../packages/egru/src/kernels/activations.js";
+import { egruBackward, egruForward } from "../packages/egru/src/kernels/egru.js";
+import { egruRefBackward, egruRefForward, type EgruRefProblem } from "../packages/egru/src/reference/egru-ref.js";
 import { linearLoss, randomProblem, randomUpstream, type RandomProblemOptions } from "./egru-cases.js";
 import { assertClose, centralDiff } from "./helpers.js";
 

@@ -4,10 +4,10 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { heavisideEvent } from "../src/kernels/activations.js";
-import { EGRU, initThresholds, type EgruState } from "../src/layers/egru.js";
-import { egruRefBackward, egruRefForward } from "../src/reference/egru-ref.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { heavisideEvent } from "../packages/egru/src/kernels/activations.js";
+import { EGRU, initThresholds, type EgruState } from "../packages/egru/src/layers/egru.js";
+import { egruRefBackward, egruRefForward } from "../packages/egru/src/reference/egru-ref.js";
 import { layerForProblem, randomProblem, randomUpstream } from "./egru-cases.js";
 import { assertClose, randomArray } from "./helpers.js";
 

@@ -4,13 +4,13 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { swapAxes01 } from "../src/core/buffer.js";
-import { NonFiniteError, ShapeError, StateError, ValueError } from "../src/core/errors.js";
-import { Rng } from "../src/core/rng.js";
-import { gruBackward, gruForward } from "../src/kernels/gru.js";
-import { GRU, type GruState, type GruTorchName } from "../src/layers/gru.js";
-import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "../src/layers/gru-layout.js";
-import { gruRefBackward, gruRefForward, type GruRefProblem } from "../src/reference/gru-ref.js";
+import { swapAxes01 } from "../packages/egru/src/core/buffer.js";
+import { NonFiniteError, ShapeError, StateError, ValueError } from "../packages/egru/src/core/errors.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { gruBackward, gruForward } from "../packages/egru/src/kernels/gru.js";
+import { GRU, type GruState, type GruTorchName } from "../packages/egru/src/layers/gru.js";
+import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "../packages/egru/src/layers/gru-layout.js";
+import { gruRefBackward, gruRefForward, type GruRefProblem } from "../packages/egru/src/reference/gru-ref.js";
 import { assertClose, centralDiff, dot, loadFixture, randomArray, randomMask } from "./helpers.js";
 
 const TORCH_NAMES: GruTorchName[] = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"];

@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Rng } from "../src/core/rng.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
 
 export interface CloseOptions {
   atol?: number;
@@ -142,10 +142,12 @@ export function checkParamGradients(
 
 /** The repository root and the CLI's entry point (run through tsx, no build needed). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-export const CLI_MAIN = join(ROOT, "src/cli/main.ts");
+export const CLI_MAIN = join(ROOT, "packages/cli/src/cli/main.ts");
+/** Node flags that run the TypeScript sources: the library resolved to its sources, tsx for .ts. */
+export const SOURCE_FLAGS = ["--conditions=egru-source", "--import", "tsx"];
 
 /** Run `egru ...args` to completion: exit code, stdout, stderr (`env` adds to the environment). */
 export function runEgru(args: string[], timeout = 120_000, env: Record<string, string> = {}): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", CLI_MAIN, ...args], { cwd: ROOT, encoding: "utf8", timeout, env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [...SOURCE_FLAGS, CLI_MAIN, ...args], { cwd: ROOT, encoding: "utf8", timeout, env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }

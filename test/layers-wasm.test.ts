@@ -5,13 +5,13 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { jsKernels, setKernels } from "../src/kernels/backend.js";
-import { EGRU } from "../src/layers/egru.js";
-import { GRU } from "../src/layers/gru.js";
-import { LSTM } from "../src/layers/lstm.js";
-import { egruRefBackward, egruRefForward } from "../src/reference/egru-ref.js";
-import { loadWasmKernels } from "../src/wasm/wasm-kernels.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { jsKernels, setKernels } from "../packages/egru/src/kernels/backend.js";
+import { EGRU } from "../packages/egru/src/layers/egru.js";
+import { GRU } from "../packages/egru/src/layers/gru.js";
+import { LSTM } from "../packages/egru/src/layers/lstm.js";
+import { egruRefBackward, egruRefForward } from "../packages/egru/src/reference/egru-ref.js";
+import { loadWasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
 import { layerForProblem, layerFromFixture, randomProblem, randomUpstream, type EgruFixture } from "./egru-cases.js";
 import { assertClose, fixtureNames, loadFixture, randomArray } from "./helpers.js";
 

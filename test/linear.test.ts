@@ -4,9 +4,9 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { ShapeError } from "../src/core/errors.js";
-import { Linear } from "../src/layers/linear.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { ShapeError } from "../packages/egru/src/core/errors.js";
+import { Linear } from "../packages/egru/src/layers/linear.js";
 import { assertClose, dot, randomArray } from "./helpers.js";
 
 const N = 7;

@@ -3,10 +3,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { loadPresets } from "../src/node/presets.js";
-import { parseConfig } from "../src/train/config.js";
-import { buildLanguageModel } from "../src/train/lm-build.js";
-import { parameterCount } from "../src/train/build.js";
+import { loadPresets } from "../packages/cli/src/node/presets.js";
+import { parseConfig } from "../packages/cli/src/train/config.js";
+import { buildLanguageModel } from "../packages/cli/src/train/lm-build.js";
+import { parameterCount } from "../packages/cli/src/train/build.js";
 
 const VOCAB: Record<string, number> = { ptb: 10_000, "wikitext-2": 33_278 };
 const egru = (i: number, h: number): number => 3 * (i * h + h * h + 2 * h) + h;

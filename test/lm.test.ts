@@ -7,16 +7,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { checkParamGradients } from "./helpers.js";
-import { Rng } from "../src/core/rng.js";
-import { batchify, randomBpttLength, segment } from "../src/data/lm-batches.js";
-import { smoothEvent } from "../src/kernels/activations.js";
-import { LanguageModel, type LanguageModelOptions, type LmState } from "../src/nn/language-model.js";
-import { softmaxCrossEntropy } from "../src/nn/loss.js";
-import { Embedding } from "../src/nn/embedding.js";
-import { TiedDecoder } from "../src/nn/tied-decoder.js";
-import { Optimizer } from "../src/optim/optimizer.js";
-import { LmTrainer, type LmTrainerOptions } from "../src/train/lm-trainer.js";
-import { ValueError } from "../src/core/errors.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { batchify, randomBpttLength, segment } from "../packages/cli/src/data/lm-batches.js";
+import { smoothEvent } from "../packages/egru/src/kernels/activations.js";
+import { LanguageModel, type LanguageModelOptions, type LmState } from "../packages/egru/src/nn/language-model.js";
+import { softmaxCrossEntropy } from "../packages/egru/src/nn/loss.js";
+import { Embedding } from "../packages/egru/src/nn/embedding.js";
+import { TiedDecoder } from "../packages/egru/src/nn/tied-decoder.js";
+import { Optimizer } from "../packages/egru/src/optim/optimizer.js";
+import { LmTrainer, type LmTrainerOptions } from "../packages/cli/src/train/lm-trainer.js";
+import { ValueError } from "../packages/egru/src/core/errors.js";
 
 test("batchify cuts B streams time-major and drops the remainder; segments read inputs and next-token targets", () => {
   const ids = Int32Array.from({ length: 23 }, (_, i) => i);

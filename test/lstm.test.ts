@@ -4,12 +4,12 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { swapAxes01 } from "../src/core/buffer.js";
-import { NonFiniteError, ShapeError, StateError, ValueError } from "../src/core/errors.js";
-import { Rng } from "../src/core/rng.js";
-import { lstmBackward, lstmForward } from "../src/kernels/lstm.js";
-import { LSTM, type LstmState, type LstmTorchName } from "../src/layers/lstm.js";
-import { lstmRefBackward, lstmRefForward, type LstmRefProblem } from "../src/reference/lstm-ref.js";
+import { swapAxes01 } from "../packages/egru/src/core/buffer.js";
+import { NonFiniteError, ShapeError, StateError, ValueError } from "../packages/egru/src/core/errors.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { lstmBackward, lstmForward } from "../packages/egru/src/kernels/lstm.js";
+import { LSTM, type LstmState, type LstmTorchName } from "../packages/egru/src/layers/lstm.js";
+import { lstmRefBackward, lstmRefForward, type LstmRefProblem } from "../packages/egru/src/reference/lstm-ref.js";
 import { assertClose, centralDiff, dot, loadFixture, randomArray, randomMask } from "./helpers.js";
 
 const TORCH_NAMES: LstmTorchName[] = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"];

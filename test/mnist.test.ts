@@ -7,11 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { test } from "node:test";
-import { ShapeError, ValueError } from "../src/core/errors.js";
-import { parseIdx } from "../src/data/idx.js";
-import { bitReversalPermutation, mnistBatch, parseMnist } from "../src/data/mnist.js";
-import { loadMnist, packagedMnistDir } from "../src/node/mnist-files.js";
-import { mnistTask } from "../src/train/task.js";
+import { ShapeError, ValueError } from "../packages/egru/src/core/errors.js";
+import { parseIdx } from "../packages/cli/src/data/idx.js";
+import { bitReversalPermutation, mnistBatch, parseMnist } from "../packages/cli/src/data/mnist.js";
+import { loadMnist, packagedMnistDir } from "../packages/cli/src/node/mnist-files.js";
+import { mnistTask } from "../packages/cli/src/train/task.js";
 
 /** An IDX file of unsigned bytes with the given shape (magic 0x0000080D, D dimensions). */
 function idx(shape: number[], data: number[] | Uint8Array, magic?: number): Uint8Array {

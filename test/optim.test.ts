@@ -3,10 +3,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ValueError, ShapeError } from "../src/core/errors.js";
-import type { Param } from "../src/nn/params.js";
-import { clipGradNorm, Optimizer, type OptimizerConfig } from "../src/optim/optimizer.js";
-import { learningRate } from "../src/optim/schedule.js";
+import { ValueError, ShapeError } from "../packages/egru/src/core/errors.js";
+import type { Param } from "../packages/egru/src/nn/params.js";
+import { clipGradNorm, Optimizer, type OptimizerConfig } from "../packages/egru/src/optim/optimizer.js";
+import { learningRate } from "../packages/egru/src/optim/schedule.js";
 import { assertClose, fixtureNames, loadFixture } from "./helpers.js";
 
 interface OptimFixture {

@@ -3,12 +3,12 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { StateError } from "../src/core/errors.js";
-import { clearPool, POOL_MIN_LENGTH, pooledByteCount, recycle, takeZeroed } from "../src/core/pool.js";
-import { Rng } from "../src/core/rng.js";
-import { EGRU } from "../src/layers/egru.js";
-import { GRU } from "../src/layers/gru.js";
-import { LSTM } from "../src/layers/lstm.js";
+import { StateError } from "../packages/egru/src/core/errors.js";
+import { clearPool, POOL_MIN_LENGTH, pooledByteCount, recycle, takeZeroed } from "../packages/egru/src/core/pool.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { EGRU } from "../packages/egru/src/layers/egru.js";
+import { GRU } from "../packages/egru/src/layers/gru.js";
+import { LSTM } from "../packages/egru/src/layers/lstm.js";
 import { randomArray } from "./helpers.js";
 
 test("recycled arrays come back zeroed, once, and only whole float32 buffers are kept", () => {

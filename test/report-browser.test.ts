@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { reportHtml } from "../src/viz/report-html.js";
-import { runCharts } from "../src/viz/run-charts.js";
-import { eventRaster } from "../src/viz/raster.js";
+import { reportHtml } from "../packages/cli/src/viz/report-html.js";
+import { runCharts } from "../packages/cli/src/viz/run-charts.js";
+import { eventRaster } from "../packages/cli/src/viz/raster.js";
 
 /**
  * Requests Chromium makes by itself at every start whatever the page (component updater, account

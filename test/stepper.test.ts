@@ -3,10 +3,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { StateError, ShapeError } from "../src/core/errors.js";
-import { EGRU } from "../src/layers/egru.js";
-import { GRU } from "../src/layers/gru.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { StateError, ShapeError } from "../packages/egru/src/core/errors.js";
+import { EGRU } from "../packages/egru/src/layers/egru.js";
+import { GRU } from "../packages/egru/src/layers/gru.js";
 import { randomArray } from "./helpers.js";
 
 const T = 7;

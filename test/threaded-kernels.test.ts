@@ -4,10 +4,10 @@
 
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { EGRU } from "../src/layers/egru.js";
-import { columnBlocks, createThreadedKernels, rowBlocks } from "../src/node/threaded-kernels.js";
-import { loadWasmKernels } from "../src/wasm/wasm-kernels.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { EGRU } from "../packages/egru/src/layers/egru.js";
+import { columnBlocks, createThreadedKernels, rowBlocks } from "../packages/egru/src/node/threaded-kernels.js";
+import { loadWasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
 import { randomArray } from "./helpers.js";
 
 const base = await loadWasmKernels();

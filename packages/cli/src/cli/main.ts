@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// The egru command line. Wiring only: parse arguments, call library code, print results.
+// Exit codes: 0 success, 1 the run failed, 2 bad usage.
+
+import { Command, Option } from "commander";
+import { type KernelChoice, loadBestKernels, setKernels } from "egru";
+import type { WasmKernels } from "egru";
+import { createThreadedKernels } from "egru/node";
+import { demoTable, runDemo, type DemoOptions } from "./demo.js";
+import { evalCommand, type EvalFlags } from "./eval.js";
+import { EXIT_OK, intOption, numberOption, reportError } from "./run.js";
+import { trainCommand, type TrainFlags } from "./train.js";
+import { loadPresets } from "../node/presets.js";
+import { registerDataCommand } from "./data.js";
+import { generateCommand, type GenerateFlags } from "./generate.js";
+import { rasterCommand, reportCommand, type ReportFlags } from "./report.js";
+
+let kernelName = "js";
+/** The exit code an action sets (commander's actions return nothing). */
+let actionCode = EXIT_OK;
+
+function program(): Command {
+  const prog = new Command("egru")
+    .description("Event-based, activity-sparse recurrent networks (EGRU) with GRU and LSTM baselines.")
+    .version("0.1.0")
+    .showHelpAfterError("(add --help for usage)")
+    .addOption(
+      new Option("--kernels <kind>", "compute kernels: WebAssembly SIMD where available, or the portable TypeScript ones")
+        .choices(["auto", "wasm", "js"])
+        .default("auto"),
+    )
+    .option("--threads <n>", "threads for large products (WebAssembly kernels; results do not depend on it)", intOption("--threads"), 1)
+    .hook("preAction", async (cmd) => {
+      const opts = cmd.opts();
+      const k = await loadBestKernels(opts.kernels as KernelChoice);
+      kernelName = k.name;
+      if (opts.threads > 1 && k.name === "wasm-simd") {
+        const threaded = createThreadedKernels(k as WasmKernels, opts.threads);
+        setKernels(threaded);
+        kernelName = threaded.name;
+      }
+    })
+    .exitOverride();
+
+  prog
+    .command("demo", { isDefault: true })
+    .description(
+      "Run one forward and backward pass of EGRU, GRU and LSTM on a seeded random sequence and report " +
+        "activity sparsity, backward sparsity and executed vs dense multiply-accumulates (the default command).",
+    )
+    .addOption(new Option("--cell <cell>", "which cell to run").choices(["egru", "gru", "lstm", "all"]).default("all"))
+    .option("--steps <T>", "time steps", intOption("--steps"), 28)
+    .option("--batch <B>", "batch size", intOption("--batch"), 16)
+    .option("--input <I>", "input features per step", intOption("--input"), 28)
+    .option("--hidden <H>", "units per layer", intOption("--hidden"), 128)
+    .option("--seed <n>", "random seed", intOption("--seed", 0), 0)
+    .option("--json", "print one JSON object per cell (JSON lines) instead of a table", false)
+    .exitOverride()
+    .action((opts: DemoOptions) => {
+      const rows = runDemo(opts);
+      if (opts.json) {
+        for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+      } else {
+        process.stdout.write(
+          `egru demo: T=${opts.steps} B=${opts.batch} I=${opts.input} H=${opts.hidden} seed=${opts.seed} kernels=${kernelName}\n\n` +
+            `${demoTable(rows)}\n\n` +
+            "Training on real tasks arrives with `egru train`; see README.md.\n",
+        );
+      }
+    });
+  prog
+    .command("train")
+    .description(
+      "Train a sequence classifier and evaluate it on the test set. With no options: an EGRU on row-sequential " +
+        "MNIST (the built-in default, a few minutes on two cores). Writes a run directory with config.json, " +
+        "metrics.jsonl, checkpoints and summary.json. Ctrl-C saves a checkpoint and exits (code 130); --resume continues.",
+    )
+    .addOption(new Option("--preset <name>", "starting configuration (README: Presets)").choices(Object.keys(loadPresets())).default("default"))
+    .option("--config <file>", "JSON configuration merged over the preset (see README: Training)")
+    .addOption(new Option("--task <task>", "the task").choices(["mnist-row", "smnist", "psmnist", "ptb", "wikitext-2", "dvs-gesture"]))
+    .addOption(new Option("--cell <cell>", "recurrent cell").choices(["egru", "gru", "lstm"]))
+    .option("--hidden <H>", "units per layer", intOption("--hidden"))
+    .option("--layers <n>", "stacked layers", intOption("--layers"))
+    .option("--embedding <E>", "language models: embedding size (also the last layer's)", intOption("--embedding"))
+    .option("--bptt <T>", "language models: nominal BPTT segment length", intOption("--bptt", 2))
+    .option("--time-budget <minutes>", "stop training after so many minutes, then validate and test", numberOption("--time-budget", { gt: 0 }))
+    .addOption(new Option("--readout <kind>", "what the classifier reads").choices(["trace", "last", "mean", "trace-mean"]))
+    .option("--epochs <n>", "training epochs", intOption("--epochs"))
+    .option("--batch <B>", "batch size", intOption("--batch"))
+    .addOption(new Option("--optimizer <kind>", "optimizer").choices(["sgd", "adam", "adamw"]))
+    .option("--lr <rate>", "learning rate", numberOption("--lr", { gt: 0 }))
+    .option("--clip <norm>", "global gradient-norm clipping (0 = off)", numberOption("--clip", { min: 0 }))
+    .option("--seed <n>", "random seed (init, masks, batch order)", intOption("--seed", 0))
+    .option("--validation <n>", "training examples held out for validation", intOption("--validation", 0))
+    .option("--train-limit <n>", "use only the first n training examples", intOption("--train-limit"))
+    .option("--test-limit <n>", "use only the first n test examples", intOption("--test-limit"))
+    .option("--checkpoint-every <steps>", "checkpoint every so many steps, besides every epoch end (0 = epoch ends only)", intOption("--checkpoint-every", 0))
+    .option("--skip-bad", "dvs-gesture: continue past recordings that fail to read (each one named in the log)")
+    .option("--data <dir>", "directory with the dataset's files (default: the packaged MNIST; for ptb / wikitext-2 the cache `egru data download` fills)")
+    .option("--out <dir>", "run directory (default runs/<task>-<cell>-<time>; must be new or empty)")
+    .option("--resume <dir>", "continue the run in this directory from its last checkpoint")
+    .option("--json", "print metrics as JSON lines on stdout instead of the progress bar and table", false)
+    .option("--quiet", "no progress output on stderr", false)
+    .exitOverride()
+    .action(async (opts: TrainFlags) => {
+      actionCode = await trainCommand(opts, { kernels: kernelName });
+    });
+
+  prog
+    .command("eval")
+    .description("Evaluate a trained model (a run directory's last checkpoint, or a checkpoint directory) and write eval-<split>.json.")
+    .argument("<run>", "run directory or checkpoint directory")
+    .addOption(new Option("--split <split>", "which split").choices(["test", "valid", "train"]).default("test"))
+    .option("--json", "print one JSON line instead of the table", false)
+    .option("--quiet", "no progress output on stderr", false)
+    .exitOverride()
+    .action(async (run: string, opts: EvalFlags) => {
+      actionCode = await evalCommand(run, opts, { kernels: kernelName });
+    });
+  prog
+    .command("generate")
+    .description(
+      "Sample text from a trained language model (a ptb or wikitext-2 run directory): its best-validation weights, " +
+        "fed <eos> and the prompt, then one sampled word at a time (<eos> prints as a line break).",
+    )
+    .argument("<run>", "run directory of `egru train --task ptb|wikitext-2`")
+    .option("--prompt <text>", "words to start from (unknown words are read as <unk>)", "")
+    .option("--tokens <n>", "words to sample", intOption("--tokens"), 50)
+    .option("--temperature <t>", "softmax temperature (0 = always the most likely word)", numberOption("--temperature", { min: 0 }), 1)
+    .option("--top-k <k>", "sample only among the k most likely words (0 = all)", intOption("--top-k", 0), 0)
+    .option("--seed <n>", "random seed of the sampling", intOption("--seed", 0), 0)
+    .option("--segment <n>", "EGRU: restart the internal state every n words, as evaluation does (default: the run's bptt; 0 = never)", intOption("--segment", 0))
+    .option("--json", "print one JSON line (words, text, sparsity) instead of streaming the text", false)
+    .option("--quiet", "no messages on stderr", false)
+    .exitOverride()
+    .action(async (run: string, opts: GenerateFlags) => {
+      actionCode = await generateCommand(run, opts);
+    });
+  prog
+    .command("report")
+    .description(
+      "Draw a run's pictures: learning curves, sparsity per layer, executed vs dense MACs, an event raster and the " +
+        "distribution of c − ϑ, as charts/*.svg and *.png and one self-contained report.html in the run directory.",
+    )
+    .argument("<run>", "run directory of egru train")
+    .option("--input <n>", "test example (classifier) or test sentence (language model) for the raster", intOption("--input", 0), 0)
+    .option("--no-png", "SVG only (skip the PNG copies)")
+    .option("--quiet", "no messages on stderr", false)
+    .exitOverride()
+    .action(async (run: string, opts: ReportFlags) => {
+      actionCode = await reportCommand(run, opts);
+    });
+  prog
+    .command("raster")
+    .description("Draw the event raster (units × time, a mark per event coloured by its value) of an EGRU run on one test input: charts/raster-N.svg and .png.")
+    .argument("<run>", "run directory of egru train (EGRU)")
+    .option("--input <n>", "test example (classifier) or test sentence (language model; its words label the time axis)", intOption("--input", 0), 0)
+    .option("--no-png", "SVG only (skip the PNG copy)")
+    .exitOverride()
+    .action(async (run: string, opts: ReportFlags) => {
+      actionCode = await rasterCommand(run, opts);
+    });
+  registerDataCommand(prog, (c) => {
+    actionCode = c;
+  });
+  return prog;
+}
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return actionCode;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+process.exitCode = await main(process.argv);

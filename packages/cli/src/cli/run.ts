@@ -1,0 +1,56 @@
+// Process-level wrapper for commands: maps errors to exit codes and one-line messages.
+// Exit codes: 0 success, 1 the run failed, 2 bad usage.
+
+import { CommanderError } from "commander";
+import { EgruError, ValueError } from "egru";
+import { ConfigError } from "../train/config.js";
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Print an error the way a user should see it (no stack for expected errors) and return the exit code. */
+export function reportError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    // commander has already printed its message (or the help text)
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT_OK;
+    return EXIT_USAGE;
+  }
+  if (e instanceof UsageError || e instanceof ConfigError) {
+    process.stderr.write(`egru: ${e.message}\nTry 'egru --help'.\n`);
+    return EXIT_USAGE;
+  }
+  if (e instanceof EgruError) {
+    process.stderr.write(`egru: ${e.name}: ${e.message}\n`);
+    return EXIT_FAILED;
+  }
+  process.stderr.write(`egru: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  return EXIT_FAILED;
+}
+
+/** A command-line value that does not parse or is out of range. */
+export class UsageError extends ValueError {}
+
+/** Parse a whole number ≥ min for option `name`. */
+export function intOption(name: string, min = 1): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
+      throw new UsageError(name, `a whole number ≥ ${min}`, JSON.stringify(v), `${name}: expected a whole number ≥ ${min}, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  };
+}
+
+/** Parse a finite number for option `name`, optionally > gt or ≥ min. */
+export function numberOption(name: string, bound: { gt?: number; min?: number } = {}): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    const ok = v.trim() !== "" && Number.isFinite(n) && (bound.gt === undefined || n > bound.gt) && (bound.min === undefined || n >= bound.min);
+    if (!ok) {
+      const want = bound.gt !== undefined ? `a number > ${bound.gt}` : bound.min !== undefined ? `a number ≥ ${bound.min}` : "a number";
+      throw new UsageError(name, want, JSON.stringify(v), `${name}: expected ${want}, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  };
+}

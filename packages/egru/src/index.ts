@@ -1,0 +1,62 @@
+// Public surface of the egru library (isomorphic: no Node built-ins): re-exports only.
+// Node-only parts (worker-thread kernels) are under the "egru/node" subpath (src/node.ts).
+
+// errors, random numbers, arrays
+export { EgruError, NonFiniteError, ShapeError, StateError, ValueError } from "./core/errors.js";
+export { Rng, type RngState } from "./core/rng.js";
+export { allFloat32, countNonzero, type FloatArray } from "./core/buffer.js";
+export { checkPositiveInt } from "./core/validate.js";
+export { clearPool, recycle } from "./core/pool.js";
+
+// kernels
+export { heavisideEvent, smoothEvent, sigmoid, triangle, type EventFunction } from "./kernels/activations.js";
+export { getKernels, jsKernels, setKernels, type Kernels } from "./kernels/backend.js";
+export type { MacCount } from "./kernels/gated-cell.js";
+export { loadBestKernels, type KernelChoice } from "./wasm/select.js";
+export { loadWasmKernels, simdSupported, type WasmKernels, type WasmKernelOptions } from "./wasm/wasm-kernels.js";
+
+// layers
+export { EGRU, initThresholds } from "./layers/egru.js";
+export type {
+  EgruBackwardOptions, EgruForwardInput, EgruForwardResult, EgruInputGrads, EgruOptions, EgruState, EgruUpstreamGrads,
+  ThresholdMode,
+} from "./layers/egru.js";
+export { GRU } from "./layers/gru.js";
+export type {
+  GruForwardInput, GruForwardResult, GruInputGrads, GruOptions, GruState, GruTorchName, GruTorchWeights, GruUpstreamGrads,
+} from "./layers/gru.js";
+export { LSTM } from "./layers/lstm.js";
+export type {
+  LstmForwardInput, LstmForwardResult, LstmInputGrads, LstmOptions, LstmState, LstmTorchName, LstmUpstreamGrads,
+} from "./layers/lstm.js";
+export { Linear, type LinearOptions, type LinearResult } from "./layers/linear.js";
+export { Conv2d, type Conv2dOptions, type Conv2dResult } from "./layers/conv2d.js";
+export { MaxPool2d, type MaxPool2dResult } from "./layers/max-pool2d.js";
+export { EgruStepper, GruStepper, type Stepper } from "./layers/stepper.js";
+export type { LayerStats, NamedWeights, SequenceShape } from "./layers/common.js";
+
+// reference (float64, for checking)
+export { egruRefBackward, egruRefForward } from "./reference/egru-ref.js";
+
+// models and their parts
+export { SequenceCell, type CellKind, type CellOptions, type CellRun } from "./nn/cells.js";
+export {
+  SequenceClassifier, type ClassifierOptions, type ClassifierRun, type LayerReport, type Readout,
+} from "./nn/classifier.js";
+export {
+  LanguageModel, type DropoutMaskMode, type LanguageModelOptions, type LmRun, type LmState,
+} from "./nn/language-model.js";
+export { LmStream, sampleToken, type LmStreamOptions } from "./nn/lm-stream.js";
+export { ALEXNET_FRONT_END, FrameCnn, type CnnLayerSpec, type FrameCnnRun } from "./nn/frame-cnn.js";
+export { TiedDecoder, type DecoderResult } from "./nn/tied-decoder.js";
+export { Embedding, type EmbeddingOptions, type EmbeddingResult } from "./nn/embedding.js";
+export { dropoutBackward, dropoutForward, type DropoutKind, type DropoutResult } from "./nn/dropout.js";
+export { softmaxCrossEntropy, type CrossEntropyResult } from "./nn/loss.js";
+export { countParams, layerParams, type Param, type ParamGroup } from "./nn/params.js";
+
+// optimisation
+export { clipGradNorm, Optimizer, type OptimizerConfig, type OptimizerKind, type OptimizerState } from "./optim/optimizer.js";
+export { learningRate, type ScheduleConfig } from "./optim/schedule.js";
+
+// files
+export { decodeSafetensors, encodeSafetensors, type Tensor } from "./io/safetensors.js";

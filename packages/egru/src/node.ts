@@ -1,0 +1,5 @@
+// The "egru/node" subpath: library parts that need Node built-ins (worker threads). The isomorphic
+// library is "egru" (src/index.ts).
+
+export { createThreadedKernels, type ThreadedKernels, type ThreadOptions } from "./node/threaded-kernels.js";
+export { WasmPool, type WasmPoolOptions, type WasmTask } from "./node/wasm-pool.js";
