@@ -60,3 +60,4 @@ export { learningRate, type ScheduleConfig } from "./optim/schedule.js";
 
 // files
 export { decodeSafetensors, encodeSafetensors, type Tensor } from "./io/safetensors.js";
+export * from "./model/index.js";
