@@ -1,8 +1,8 @@
 // Architecture rules, checked by reading the import lines of every source file of both packages:
 //  - the library (packages/egru) is isomorphic except its node/ folder and the "egru/node" entry
 //    (node.ts): no Node built-in, no runtime dependency, nothing outside the package;
-//  - inside the library dependencies point one way: core ← kernels ← reference/layers ← nn ← optim,
-//    wasm beside the kernels, io (safetensors) on core only;
+//  - inside the library dependencies point one way: core ← kernels ← wasm ← reference/layers ← nn ← optim,
+//    (wasm: the WebAssembly kernels and the default choice), io (safetensors) on core only;
 //  - the command-line package (packages/cli) reaches the library only as "egru" / "egru/node"
 //    (never by a relative path), and its data, train and viz folders stay isomorphic; only its
 //    cli/ and node/ folders touch Node.
@@ -33,8 +33,8 @@ const LIBRARY: PackageRules = {
     core: ["core"],
     kernels: ["core", "kernels"],
     reference: ["core", "kernels", "reference"],
-    layers: ["core", "kernels", "layers"],
-    nn: ["core", "kernels", "layers", "nn"],
+    layers: ["core", "kernels", "wasm", "layers"],
+    nn: ["core", "kernels", "wasm", "layers", "nn"],
     optim: ["core", "nn", "optim"],
     io: ["core", "io"],
     wasm: ["core", "kernels", "wasm"],

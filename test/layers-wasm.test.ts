@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Rng } from "../packages/egru/src/core/rng.js";
-import { jsKernels, setKernels } from "../packages/egru/src/kernels/backend.js";
+import { jsKernels } from "../packages/egru/src/kernels/backend.js";
+import { setKernels } from "../packages/egru/src/wasm/select.js";
 import { EGRU } from "../packages/egru/src/layers/egru.js";
 import { GRU } from "../packages/egru/src/layers/gru.js";
 import { LSTM } from "../packages/egru/src/layers/lstm.js";

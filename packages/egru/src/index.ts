@@ -10,10 +10,10 @@ export { clearPool, recycle } from "./core/pool.js";
 
 // kernels
 export { heavisideEvent, smoothEvent, sigmoid, triangle, type EventFunction } from "./kernels/activations.js";
-export { getKernels, jsKernels, setKernels, type Kernels } from "./kernels/backend.js";
+export { jsKernels, type Kernels } from "./kernels/backend.js";
 export type { MacCount } from "./kernels/gated-cell.js";
-export { loadBestKernels, type KernelChoice } from "./wasm/select.js";
-export { loadWasmKernels, simdSupported, type WasmKernels, type WasmKernelOptions } from "./wasm/wasm-kernels.js";
+export { defaultKernels, getKernels, loadBestKernels, ready, setKernels, type KernelChoice } from "./wasm/select.js";
+export { loadWasmKernels, loadWasmKernelsSync, simdSupported, type WasmKernels, type WasmKernelOptions } from "./wasm/wasm-kernels.js";
 
 // layers
 export { EGRU, initThresholds } from "./layers/egru.js";

@@ -134,15 +134,3 @@ export const jsKernels: Kernels = {
     return macs;
   },
 };
-
-let current: Kernels = jsKernels;
-
-/** The kernels layers use when none are given: the portable ones until others are installed. */
-export function getKernels(): Kernels {
-  return current;
-}
-
-/** Install the default kernels (loadBestKernels() in src/wasm/select.ts does this for WebAssembly). */
-export function setKernels(k: Kernels): void {
-  current = k;
-}

@@ -8,7 +8,7 @@
 
 import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
 import { ValueError } from "../core/errors.js";
-import { getKernels, type Kernels } from "../kernels/backend.js";
+import type { Kernels } from "../kernels/backend.js";
 import { col2im, im2col, outSize, type ConvGeometry } from "../kernels/conv.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { layerRng, uniformInit, type NamedWeights } from "./common.js";
@@ -26,6 +26,8 @@ export interface Conv2dOptions {
   width: number;
   seed?: number;
   rng?: Rng;
+  /** The kernels to compute with; default: the library's default kernels. */
+  kernels?: Kernels;
 }
 
 export interface Conv2dResult {
@@ -54,7 +56,7 @@ export class Conv2d extends WeightedLayer {
     const weights: NamedWeights = { weight: new Float32Array(o.outChannels * K), bias: new Float32Array(o.outChannels) };
     uniformInit(rng, weights.weight, 1 / Math.sqrt(K));
     uniformInit(rng, weights.bias, 1 / Math.sqrt(K));
-    super("Conv2d", rng, weights);
+    super("Conv2d", rng, weights, o.kernels);
     this.geometry = g;
     this.outChannels = o.outChannels;
     this.outHeight = OH;
@@ -76,7 +78,7 @@ export class Conv2d extends WeightedLayer {
     checkLength("x", x, N * this.inputSize, `N·C·H·W = ${N}·${this.inputSize}`);
     checkFinite("x", x);
     this.checkWeights();
-    const kernels = getKernels();
+    const kernels = this.kernels;
     const g = this.geometry;
     const K = g.C * g.kh * g.kw;
     const P = this.outHeight * this.outWidth;

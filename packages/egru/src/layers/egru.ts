@@ -16,7 +16,7 @@ import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
 import { heavisideEvent, sigmoid, type EventFunction } from "../kernels/activations.js";
-import { getKernels, type Kernels } from "../kernels/backend.js";
+import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import {
   egruBackward, egruForward, receiveMask, type EgruForwardOut, type EgruKernelParams, type SeqDims, type Zoneout,
@@ -159,7 +159,6 @@ export class EGRU extends WeightedLayer {
   readonly zoneout: number;
   readonly event: EventFunction;
   readonly inputEvents: boolean;
-  private readonly fixedKernels: Kernels | null;
   private readonly residentR = new ResidentCopy();
   // weights and grads: kernel, recurrent_kernel, bias, recurrent_bias, thr
 
@@ -190,7 +189,7 @@ export class EGRU extends WeightedLayer {
     xavierNormal(rng, weights.kernel, I, 3 * H, o.weightGain);
     xavierNormal(rng, weights.recurrent_kernel, H, 3 * H, o.weightGain);
     initThresholds(rng, weights.thr, o.thresholdMode, thresholdMean);
-    super("EGRU", rng, weights);
+    super("EGRU", rng, weights, opts.kernels);
     this.inputSize = I;
     this.hiddenSize = H;
     this.thresholdMode = o.thresholdMode;
@@ -201,12 +200,6 @@ export class EGRU extends WeightedLayer {
     this.zoneout = o.zoneout;
     this.event = opts.event ?? heavisideEvent(o.dampeningFactor, o.pseudoDerivativeSupport);
     this.inputEvents = opts.inputEvents ?? false;
-    this.fixedKernels = opts.kernels ?? null;
-  }
-
-  /** The kernels of the next call: the ones given at construction, else the current default. */
-  get kernels(): Kernels {
-    return this.fixedKernels ?? getKernels();
   }
 
   /** The effective thresholds ϑ [H] (clamps the parameter in place in clamp mode, as EvNN does). */

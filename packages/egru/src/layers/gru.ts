@@ -18,7 +18,7 @@ import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
-import { getKernels, type Kernels } from "../kernels/backend.js";
+import type { Kernels } from "../kernels/backend.js";
 import { gruBackward, gruForward, type GruForwardOut, type GruKernelParams } from "../kernels/gru.js";
 import {
   checkNotReleased,
@@ -43,6 +43,8 @@ export interface GruOptions {
   seed?: number;
   /** Shared random stream for init and masks. */
   rng?: Rng;
+  /** The kernels to compute with; default: the library's default kernels. */
+  kernels?: Kernels;
 }
 
 /** Streaming state between steps. */
@@ -120,16 +122,11 @@ export class GRU extends WeightedLayer {
     const H = opts.hiddenSize;
     const rng = layerRng(opts);
     const shapes = { kernel: I * 3 * H, recurrent_kernel: H * 3 * H, bias: 3 * H, recurrent_bias: 3 * H };
-    super("GRU", rng, uniformWeights(rng, shapes, H));
+    super("GRU", rng, uniformWeights(rng, shapes, H), opts.kernels);
     this.inputSize = I;
     this.hiddenSize = H;
     this.dropConnect = dc;
     this.zoneout = zo;
-  }
-
-  /** The kernels of the next call (the current default). */
-  get kernels(): Kernels {
-    return getKernels();
   }
 
   /** A streaming-inference stepper over `batch` streams with the current weights bound (see layers/stepper.ts). */
@@ -188,7 +185,7 @@ export class GRU extends WeightedLayer {
       br: this.weights.recurrent_bias,
     };
     const dims: SeqDims = { T, B, I, H };
-    const kernels = getKernels();
+    const kernels = this.kernels;
     const resident = this.residentR.upload(kernels, params.R); // read in place by the T per-step products
     const fwd = gruForward({ dims, params: { ...params, R: resident.view }, x, h0, zoneout, kernels });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
@@ -251,7 +248,7 @@ export class GRU extends WeightedLayer {
       W: this.weights.kernel, R: this.weights.recurrent_kernel, bx: this.weights.bias, br: this.weights.recurrent_bias,
     };
     const fwd = gruForward({
-      dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I), h0, zoneout, kernels: getKernels(),
+      dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I), h0, zoneout, kernels: this.kernels,
     });
     return { h: fwd.h, state: { h: fwd.h } };
   }

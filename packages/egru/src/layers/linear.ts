@@ -11,7 +11,7 @@ import { transpose } from "../core/buffer.js";
 import { ShapeError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
-import { getKernels, type Kernels } from "../kernels/backend.js";
+import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
 import { assignWeights, checkMask, layerRng, uniformInit, type NamedWeights } from "./common.js";
@@ -40,7 +40,6 @@ export class Linear extends WeightedLayer {
   readonly outputSize: number;
   readonly inputEvents: boolean;
   readonly hasBias: boolean;
-  private readonly fixedKernels: Kernels | null;
 
   constructor(opts: LinearOptions) {
     checkPositiveInt("inputSize", opts.inputSize);
@@ -56,16 +55,11 @@ export class Linear extends WeightedLayer {
       weights.bias = new Float32Array(O);
       uniformInit(rng, weights.bias, 1 / Math.sqrt(I));
     }
-    super("Linear", rng, weights);
+    super("Linear", rng, weights, opts.kernels);
     this.inputSize = I;
     this.outputSize = O;
     this.inputEvents = opts.inputEvents ?? false;
     this.hasBias = hasBias;
-    this.fixedKernels = opts.kernels ?? null;
-  }
-
-  get kernels(): Kernels {
-    return this.fixedKernels ?? getKernels();
   }
 
   /** y [N, O] = x [N, I] · W + b for N rows (N = T·B for a sequence). */

@@ -16,7 +16,7 @@ import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { SeqDims } from "../kernels/gated-cell.js";
-import { getKernels } from "../kernels/backend.js";
+import type { Kernels } from "../kernels/backend.js";
 import { lstmBackward, lstmForward, type LstmForwardOut, type LstmKernelParams } from "../kernels/lstm.js";
 import {
   checkNotReleased,
@@ -36,6 +36,8 @@ export interface LstmOptions {
   seed?: number;
   /** Shared random stream for init and masks. */
   rng?: Rng;
+  /** The kernels to compute with; default: the library's default kernels. */
+  kernels?: Kernels;
 }
 
 /** Streaming state between steps, each [B, H]. */
@@ -110,7 +112,7 @@ export class LSTM extends WeightedLayer {
     const H = opts.hiddenSize;
     const rng = layerRng(opts);
     const shapes = { weight_ih_l0: 4 * H * I, weight_hh_l0: 4 * H * H, bias_ih_l0: 4 * H, bias_hh_l0: 4 * H };
-    super("LSTM", rng, uniformWeights(rng, shapes, H));
+    super("LSTM", rng, uniformWeights(rng, shapes, H), opts.kernels);
     this.inputSize = I;
     this.hiddenSize = H;
     this.dropConnect = dc;
@@ -153,7 +155,7 @@ export class LSTM extends WeightedLayer {
       bhh: this.weights.bias_hh_l0,
     };
     const dims: SeqDims = { T, B, I, H };
-    const kernels = getKernels();
+    const kernels = this.kernels;
     const fwd = lstmForward({ dims, params, x, h0, c0, kernels });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
@@ -183,7 +185,7 @@ export class LSTM extends WeightedLayer {
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = lstmBackward({
-      kernels: getKernels(),
+      kernels: this.kernels,
       dims: { T, B, I: this.inputSize, H }, params: s.params, x: s.x, h0: s.h0, c0: s.c0, fwd: s.fwd,
       dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
       dhT: stateArg("dhT", upstream.dhT, B, H),
@@ -213,7 +215,7 @@ export class LSTM extends WeightedLayer {
       bih: this.weights.bias_ih_l0, bhh: this.weights.bias_hh_l0,
     };
     const fwd = lstmForward({
-      kernels: getKernels(),
+      kernels: this.kernels,
       dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I),
       h0: stateArg("state.h", state?.h, B, H), c0: stateArg("state.c", state?.c, B, H),
     });

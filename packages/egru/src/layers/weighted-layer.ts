@@ -1,12 +1,23 @@
 // The base class of every layer with parameters: named weights with zero-filled gradient twins, the
-// train/eval switch, copies in and out, and zeroing the gradients.
+// kernels it computes with, the train/eval switch, copies in and out, and zeroing the gradients.
 
 import type { Rng } from "../core/rng.js";
+import type { Kernels } from "../kernels/backend.js";
+import { defaultKernels } from "../wasm/select.js";
 import { assignWeights, checkWeightsFinite, copyWeights, type NamedWeights } from "./common.js";
 
+/** The options every layer with parameters takes. */
+export interface LayerKernelsOption {
+  /**
+   * The kernels to compute with. Default: the library's default kernels at each call (the
+   * WebAssembly SIMD kernels where the host has them, see wasm/select.ts).
+   */
+  kernels?: Kernels;
+}
+
 /**
- * What the EGRU, GRU and LSTM layers share: named weights with zero-filled gradient twins, the
- * train/eval switch, copies in and out, and zeroing the gradients.
+ * What the EGRU, GRU, LSTM, Linear and Conv2d layers share: named weights with zero-filled
+ * gradient twins, the kernels, the train/eval switch, copies in and out, and zeroing the gradients.
  */
 export abstract class WeightedLayer {
   /** Training mode draws the DropConnect (and zoneout) masks; evaluation uses the stored weights as is. */
@@ -19,13 +30,21 @@ export abstract class WeightedLayer {
   protected readonly rng: Rng;
   /** "EGRU", "GRU" or "LSTM", for error messages. */
   private readonly layerName: string;
+  /** The kernels given at construction, if any. */
+  private readonly fixedKernels: Kernels | null;
 
-  protected constructor(layerName: string, rng: Rng, weights: NamedWeights) {
+  protected constructor(layerName: string, rng: Rng, weights: NamedWeights, kernels?: Kernels) {
     this.layerName = layerName;
+    this.fixedKernels = kernels ?? null;
     this.rng = rng;
     this.weights = weights;
     this.grads = {};
     for (const [k, w] of Object.entries(weights)) this.grads[k] = new Float32Array(w.length);
+  }
+
+  /** The kernels of the next call: the ones given at construction, else the library's default. */
+  get kernels(): Kernels {
+    return this.fixedKernels ?? defaultKernels();
   }
 
   /** Switch to training mode (masks drawn per forward). */

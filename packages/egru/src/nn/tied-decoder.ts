@@ -10,7 +10,8 @@
 
 import { ShapeError } from "../core/errors.js";
 import { checkPositiveInt } from "../core/validate.js";
-import { getKernels, type Kernels } from "../kernels/backend.js";
+import type { Kernels } from "../kernels/backend.js";
+import { defaultKernels } from "../wasm/select.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
 import type { Embedding } from "./embedding.js";
@@ -61,7 +62,7 @@ export class TiedDecoder {
     const V = this.embedding.vocab;
     const E = this.embedding.dim;
     if (x.length !== N * E) throw new ShapeError("decoder input", `N·E = ${N}·${E} values`, String(x.length));
-    const kernels = getKernels();
+    const kernels = defaultKernels();
     const wT = this.transposed();
     const logits = new Float32Array(N * V);
     const dense = N * E * V;

@@ -53,6 +53,8 @@ interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   compile(bytes: Uint8Array): Promise<object>;
   instantiate(module: object, imports: object): Promise<{ exports: unknown }>;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: unknown };
   Memory: new (desc: { initial: number; maximum: number; shared?: boolean }) => WasmMemory;
 }
 
@@ -483,13 +485,8 @@ function canShare(): boolean {
   return typeof SharedArrayBuffer === "function";
 }
 
-/**
- * Compile and instantiate the kernels. Resolves to null where WebAssembly SIMD is missing; the
- * TypeScript kernels (jsKernels) serve there.
- */
-export async function loadWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernels | null> {
-  const api = wasmApi();
-  if (!api || !simdSupported()) return null;
+/** The memory the kernels run on (shared where the host allows it) and its page limits, checked. */
+function kernelMemory(api: WasmApi, opts: WasmKernelOptions): { memory: WasmMemory; shared: boolean; maximum: number } {
   const initial = opts.initialPages ?? 256;
   const maximum = opts.maximumPages ?? 16384;
   if (!Number.isInteger(maximum) || maximum < 1 || maximum > WASM_MAXIMUM_PAGES) {
@@ -507,9 +504,39 @@ export async function loadWasmKernels(opts: WasmKernelOptions = {}): Promise<Was
     }
   }
   const shared = memory !== null;
-  memory ??= new api.Memory({ initial, maximum });
+  return { memory: memory ?? new api.Memory({ initial, maximum }), shared, maximum };
+}
+
+/**
+ * Compile and instantiate the kernels. Resolves to null where WebAssembly SIMD is missing; the
+ * TypeScript kernels (jsKernels) serve there.
+ */
+export async function loadWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernels | null> {
+  const api = wasmApi();
+  if (!api || !simdSupported()) return null;
+  const { memory, shared, maximum } = kernelMemory(api, opts);
   const module = await api.compile(decodeBase64(shared ? WASM_BASE64 : WASM_PLAIN_BASE64));
   const instance = await api.instantiate(module, { env: { memory } });
   const handle: WasmHandle = { module, memory, exports: instance.exports as KernelExports, shared };
   return new WasmKernelsImpl(handle, maximum);
+}
+
+/**
+ * The same, synchronously: null where WebAssembly SIMD is missing, and also where the host refuses
+ * to compile a module of this size synchronously (a browser's main thread does; Node and Web
+ * Workers do not). Used to make the WebAssembly kernels the default on first use.
+ */
+export function loadWasmKernelsSync(opts: WasmKernelOptions = {}): WasmKernels | null {
+  const api = wasmApi();
+  if (!api || !simdSupported()) return null;
+  const { memory, shared, maximum } = kernelMemory(api, opts);
+  let module: object;
+  let instance: { exports: unknown };
+  try {
+    module = new api.Module(decodeBase64(shared ? WASM_BASE64 : WASM_PLAIN_BASE64));
+    instance = new api.Instance(module, { env: { memory } });
+  } catch {
+    return null;
+  }
+  return new WasmKernelsImpl({ module, memory, exports: instance.exports as KernelExports, shared }, maximum);
 }
