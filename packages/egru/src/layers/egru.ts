@@ -82,6 +82,8 @@ export interface EgruForwardInput extends SequenceShape {
 /** Result of a forward: outputs in the caller's layout, plus what backward needs. */
 export interface EgruForwardResult {
   y: Float32Array; // [T, B, H] graded events
+  /** The same array as y: the layer's output, under the name GRU and LSTM results use. */
+  output: Float32Array;
   h: Float32Array; // [T, B, H] internal state (post-reset)
   o: Float32Array; // [T, B, H] event gates 0/1
   trace: Float32Array; // [T, B, H]
@@ -117,6 +119,8 @@ interface EgruSaved {
 export interface EgruUpstreamGrads {
   /** ∂L/∂y, ∂L/∂h, ∂L/∂o, ∂L/∂trace, each [T, B, H] in the forward's layout; absent = 0. */
   dy?: ArrayLike<number> | null;
+  /** ∂L/∂output: dy under the name GRU and LSTM use (give one of the two). */
+  dOutput?: ArrayLike<number> | null;
   dh?: ArrayLike<number> | null;
   do?: ArrayLike<number> | null;
   dtrace?: ArrayLike<number> | null;
@@ -246,8 +250,10 @@ export class EGRU extends WeightedLayer {
       shape, x, y0, params, zoneout, dropConnectMask, fwd, kernels, residentTag: resident.tag, ownsX: x !== input.x,
       released: false,
     };
+    const y = fromTimeMajor(fwd.y, shape, H);
     return {
-      y: fromTimeMajor(fwd.y, shape, H),
+      y,
+      output: y,
       h: fromTimeMajor(fwd.h, shape, H),
       o: fromTimeMajor(fwd.o, shape, H),
       trace: fromTimeMajor(fwd.tr, shape, H),
@@ -273,13 +279,16 @@ export class EGRU extends WeightedLayer {
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const dims: SeqDims = { T, B, I: this.inputSize, H };
+    if (upstream.dy != null && upstream.dOutput != null) {
+      throw new ValueError("upstream", "dy or dOutput (the same gradient under two names), not both", "both");
+    }
     const g = egruBackward({
       dims, params: { ...s.params, R: this.residentR.ensure(s.kernels, s.params.R, s.residentTag) }, x: s.x, y0: s.y0,
       zoneout: s.zoneout, alpha: this.traceDecay, event: this.event, fwd: s.fwd, kernels: s.kernels,
       inputEvents: this.inputEvents,
       dxMask: opts.dxMask ? toTimeMajor(checkMask("dxMask", opts.dxMask, T * B * this.inputSize, `T·B·I = ${T}·${B}·${this.inputSize}`), s.shape, this.inputSize) : null,
       upstream: {
-        dy: upstreamTimeMajor("dy", upstream.dy, s.shape, H),
+        dy: upstreamTimeMajor(upstream.dy != null ? "dy" : "dOutput", upstream.dy ?? upstream.dOutput, s.shape, H),
         dh: upstreamTimeMajor("dh", upstream.dh, s.shape, H),
         do: upstreamTimeMajor("do", upstream.do, s.shape, H),
         dtr: upstreamTimeMajor("dtrace", upstream.dtrace, s.shape, H),
