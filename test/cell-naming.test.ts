@@ -29,7 +29,7 @@ test("every cell's result has output [T, B, H] and state, and its backward takes
 test("EGRU: output is y and dOutput is dy, bit for bit; both at once is an error", () => {
   const x = randomArray(new Rng(4), T * B * I, 1);
   const g = randomArray(new Rng(5), T * B * H, 1);
-  const run = (up: { dy?: Float32Array; dOutput?: Float32Array }) => {
+  const run = (up: { dy?: ArrayLike<number>; dOutput?: ArrayLike<number> }) => {
     const layer = new EGRU({ inputSize: I, hiddenSize: H, seed: 6, thresholdMean: 0.1 });
     const r = layer.forward({ x, T, B });
     assert.equal(r.output, r.y);

@@ -14,7 +14,6 @@ export function allFloat32(...arrays: (FloatArray | null)[]): boolean {
 }
 
 /** Constructor of a FloatArray kind, used to allocate "the same kind as" an input. */
-export type FloatArrayConstructor = Float32ArrayConstructor | Float64ArrayConstructor;
 
 /**
  * New zero-filled array of the same element type as `like` (float32 ones come from the array pool
