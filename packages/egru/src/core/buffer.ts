@@ -13,8 +13,6 @@ export function allFloat32(...arrays: (FloatArray | null)[]): boolean {
   return arrays.every((a) => a === null || a instanceof Float32Array);
 }
 
-/** Constructor of a FloatArray kind, used to allocate "the same kind as" an input. */
-
 /**
  * New zero-filled array of the same element type as `like` (float32 ones come from the array pool
  * of core/pool.ts when it has one of that length).
