@@ -16,7 +16,7 @@ export { defaultKernels, getKernels, loadBestKernels, ready, setKernels, type Ke
 export { loadWasmKernels, loadWasmKernelsSync, simdSupported, type WasmKernels, type WasmKernelOptions } from "./wasm/wasm-kernels.js";
 
 // layers
-export { EGRU, initThresholds } from "./layers/egru.js";
+export { EGRU, EGRU_DEFAULTS, initThresholds } from "./layers/egru.js";
 export type {
   EgruBackwardOptions, EgruForwardInput, EgruForwardResult, EgruInputGrads, EgruOptions, EgruState, EgruUpstreamGrads,
   ThresholdMode,

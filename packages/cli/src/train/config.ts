@@ -3,7 +3,8 @@
 // A bad field gives a ConfigError naming the field, what was expected, and what was found.
 
 import { z } from "zod";
-import { EgruError } from "egru";
+import { EGRU_DEFAULTS, EgruError } from "egru";
+import { DEFAULT_FRAMES } from "../data/dvs-frames.js";
 
 const prob = z.number().min(0).lt(1);
 const nonneg = z.number().min(0);
@@ -24,12 +25,12 @@ const ModelSchema = z.strictObject({
   dropConnect: prob.default(0),
   zoneout: prob.default(0),
   /** EGRU: threshold parameterisation and init mean (clamp: Beta mean in (0, 1); sigmoid: logit mean). */
-  thresholdMode: z.enum(["clamp", "sigmoid"]).default("clamp"),
+  thresholdMode: z.enum(["clamp", "sigmoid"]).default(EGRU_DEFAULTS.thresholdMode),
   thresholdMean: z.number().optional(),
   /** EGRU: γ and s of the surrogate γ·max(0, 1 − s|c − ϑ|), and the trace decay α. */
-  dampeningFactor: nonneg.default(0.7),
-  pseudoDerivativeSupport: z.number().gt(0).default(1),
-  traceDecay: z.number().min(0).max(1).default(0.9),
+  dampeningFactor: nonneg.default(EGRU_DEFAULTS.dampeningFactor),
+  pseudoDerivativeSupport: z.number().gt(0).default(EGRU_DEFAULTS.pseudoDerivativeSupport),
+  traceDecay: z.number().min(0).max(1).default(EGRU_DEFAULTS.traceDecay),
   /** EGRU activity regulariser λa·(mean(o) − target)² and state regulariser λv·mean((h − v)²). */
   activityWeight: nonneg.default(0),
   activityTarget: z.number().min(0).max(1).default(0.05),
@@ -84,16 +85,16 @@ export const LM_TASKS = ["ptb", "wikitext-2"] as const;
 /** DVS Gesture: frames (tonic's transforms), samples, augmentation, the frame cache. */
 const DvsSchema = z.strictObject({
   /** Window per example and frame length (ms): 1700 / 25 → 68 frames. */
-  windowMs: z.number().gt(0).default(1700),
-  frameMs: z.number().gt(0).default(25),
+  windowMs: z.number().gt(0).default(DEFAULT_FRAMES.windowUs / 1000),
+  frameMs: z.number().gt(0).default(DEFAULT_FRAMES.frameUs / 1000),
   /** Frame side after pooling the 128×128 sensor (a divisor of 128). */
-  size: whole(1).default(32),
-  pool: z.enum(["sum", "max"]).default("sum"),
-  mergePolarities: z.boolean().default(false),
+  size: whole(1).default(DEFAULT_FRAMES.size),
+  pool: z.enum(["sum", "max"]).default(DEFAULT_FRAMES.pool),
+  mergePolarities: z.boolean().default(DEFAULT_FRAMES.mergePolarities),
   /** Counts are divided by this. */
-  scale: z.number().gt(0).default(1),
+  scale: z.number().gt(0).default(DEFAULT_FRAMES.scale),
   /** tonic's Denoise filter time (ms); 0 = off. */
-  denoiseMs: z.number().min(0).default(0),
+  denoiseMs: z.number().min(0).default(DEFAULT_FRAMES.denoiseUs / 1000),
   /** One sample per labels row, or per class and trial. */
   samples: z.enum(["row", "class"]).default("row"),
   /** Training augmentation: random resized crop (area scale ≥ cropScale) and rotation (±rotateDegrees). */

@@ -142,15 +142,23 @@ export interface EgruInputGrads {
   macs: MacCount;
 }
 
-const DEFAULTS = {
+/**
+ * The defaults of EgruOptions: the one source for the layer, the CLI's configuration schema and the
+ * docs. thresholdMean depends on the mode: the Beta init's mean 0.3 for "clamp", the logit mean 0 for
+ * "sigmoid".
+ */
+export const EGRU_DEFAULTS = {
   thresholdMode: "clamp" as ThresholdMode,
+  thresholdMean: { clamp: 0.3, sigmoid: 0.0 } as const,
   dampeningFactor: 0.7,
   pseudoDerivativeSupport: 1.0,
   traceDecay: 0.9,
   dropConnect: 0,
   zoneout: 0,
   weightGain: 1,
-};
+} as const;
+
+const { thresholdMean: THRESHOLD_MEANS, ...DEFAULTS } = EGRU_DEFAULTS;
 
 export class EGRU extends WeightedLayer {
   readonly inputSize: number;
@@ -179,7 +187,7 @@ export class EGRU extends WeightedLayer {
     checkProbability("dropConnect", o.dropConnect);
     checkProbability("zoneout", o.zoneout);
     checkRange("weightGain", o.weightGain, 0, Infinity, { loOpen: true });
-    const thresholdMean = opts.thresholdMean ?? (o.thresholdMode === "clamp" ? 0.3 : 0.0);
+    const thresholdMean = opts.thresholdMean ?? THRESHOLD_MEANS[o.thresholdMode];
     if (o.thresholdMode === "clamp") checkRange("thresholdMean", thresholdMean, 0, 1, { loOpen: true, hiOpen: true });
     else checkRange("thresholdMean", thresholdMean, -Infinity, Infinity);
 
