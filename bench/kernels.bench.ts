@@ -19,7 +19,7 @@
 // Last, per (kernel, H, B), the activity at which the event kernel stops beating the dense one
 // (linear interpolation between sweep points), which sets Kernels.eventCrossover.
 // The default run takes about a minute. `--json` prints one JSON object per row instead of tables.
-// kernelBenchRows() gives the rows to other scripts (a later bench/run.ts).
+// kernelBenchRows() gives the rows to other scripts.
 
 import { pathToFileURL } from "node:url";
 import { Rng } from "../packages/egru/src/core/rng.js";

@@ -24,7 +24,7 @@ export interface GestureLabel {
 const HEADER = "class,startTime_usec,endTime_usec";
 
 /** Parse a labels CSV; `classes` is the number of classes allowed (11 for the real set). */
-export function parseGestureLabels(text: string, name: string, classes = 11): GestureLabel[] {
+export function parseGestureLabels(text: string, name: string, classes: number = GESTURE_CLASSES.length): GestureLabel[] {
   const lines = text.replace(/\r\n/g, "\n").split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
   if (lines[0]?.trim() !== HEADER) throw new ValueError(`${name}: line 1`, `the header "${HEADER}"`, JSON.stringify(lines[0] ?? ""));

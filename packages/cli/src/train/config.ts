@@ -134,7 +134,6 @@ export const TrainConfigSchema = z.strictObject({
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
-export type LmConfig = TrainConfig["lm"];
 export type DvsConfig = TrainConfig["dvs"];
 
 /** Whether a task is a language-model task. */

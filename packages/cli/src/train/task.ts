@@ -1,5 +1,5 @@
 // A classification task as the trainer sees it: three splits of sequences with labels, served
-// as time-major batches. MNIST (data/mnist.ts) is the first; DVS Gesture will be another.
+// as time-major batches. MNIST (data/mnist.ts) is here; DVS Gesture is in dvs-task.ts.
 
 import { Rng, ValueError } from "egru";
 import { mnistBatch, mnistShape, MNIST_CLASSES, type MnistSplit, type MnistVariant } from "../data/mnist.js";
