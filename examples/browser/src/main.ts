@@ -193,6 +193,7 @@ function onMessage(m: FromWorker): void {
     case "stream-start":
       stream = { index: m.index, example: m.example, label: m.label, T: m.T, I: m.I, H: m.H, image: m.image, events: new Float32Array(m.T * m.H) };
       $("stream-digit").innerHTML = digitSvg(stream, -1);
+      $("stream-grid").hidden = false;
       break;
     case "stream-step":
       drawStreamStep(m);
