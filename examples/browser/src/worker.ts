@@ -1,10 +1,10 @@
-// The page's Web Worker: loads the WebAssembly kernels and the shipped MNIST sample, trains a small
+// The page's Web Worker: loads the shipped MNIST sample and trains a small
 // EGRU sequence classifier on it (28 steps of one 28-pixel row), posting the loss and sparsity after
 // every batch and yielding to the event loop between batches, then streams held-out digits through
 // the trained layer one row at a time with its stepper, posting the events and the prediction.
 
 import {
-  clipGradNorm, countParams, loadBestKernels, Optimizer, Rng, SequenceClassifier, softmaxCrossEntropy, type EGRU,
+  clipGradNorm, countParams, defaultKernels, Optimizer, Rng, SequenceClassifier, softmaxCrossEntropy, type EGRU,
 } from "egru";
 import { mnistBatch, type MnistSplit } from "../../../packages/cli/src/data/mnist.js";
 import { DATA_FILE, type FromWorker, type RunSettings, type ToWorker } from "./protocol.js";
@@ -55,7 +55,8 @@ function softmax(logits: Float32Array): Float32Array {
 }
 
 async function run(settings: RunSettings): Promise<void> {
-  const kernels = await loadBestKernels();
+  // the library's default kernels: WebAssembly SIMD with no call (a Web Worker compiles synchronously)
+  const kernels = defaultKernels();
   const { train, test } = await loadData();
   const model = new SequenceClassifier({
     cell: "egru", inputSize: I, hiddenSize: settings.hidden, layers: 1, classes: CLASSES, readout: "trace", seed: settings.seed,
