@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { decodeSafetensors, encodeSafetensors } from "egru";
 import { saveCheckpoint, writeFileAtomic, type LoadedCheckpoint } from "../node/checkpoint.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
-import { loadModelTensors, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
+import { loadModelTensors, modelJson, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
 import type { TrainConfig } from "../train/config.js";
 import { buildLmTrainer } from "../train/lm-build.js";
 import type { LmEvalResult, LmPosition, LmSums, LmTrainer } from "../train/lm-trainer.js";
@@ -99,6 +99,7 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
     writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
     writeFileAtomic(join(runDir, "vocab.txt"), `${corpus.vocab.words.join("\n")}\n`);
   }
+  writeFileAtomic(join(runDir, "model.json"), modelJson(trainer.model)); // for the library's loadModel(runDir)
   const params = parameterCount(trainer.model);
   const { emit, log } = runOutput(metricsPath, a);
   const m = config.model;

@@ -7,7 +7,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from
 import { join } from "node:path";
 import { ValueError } from "egru";
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
-import { buildTrainer, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
+import { buildTrainer, modelJson, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
 import { loadPresets } from "../node/presets.js";
 import { isLmTask, mergeConfig, parseConfig, type TrainConfig } from "../train/config.js";
 import { trainLmCommand } from "./train-lm.js";
@@ -174,6 +174,7 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
   } else {
     writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
   }
+  writeFileAtomic(join(runDir, "model.json"), modelJson(trainer.model)); // for the library's loadModel(runDir)
 
   const params = parameterCount(trainer.model);
   const { emit, log } = runOutput(metricsPath, f);

@@ -2,20 +2,21 @@
 // trainer, and the model's and optimizer's tensors for checkpoints (isomorphic).
 
 import {
-  ALEXNET_FRONT_END, countParams, Optimizer, type OptimizerState, type Param, SequenceClassifier, ShapeError,
-  ValueError,
+  ALEXNET_FRONT_END, type ClassifierConfig, countParams, createModel, modelConfigOf, type Network, Optimizer, type OptimizerState,
+  type ParamOwner, type SequenceClassifier, ValueError,
 } from "egru";
 import type { Tensor } from "egru";
 import type { TrainConfig } from "./config.js";
 import type { ClassificationTask } from "./task.js";
 import { Trainer } from "./trainer.js";
 
-export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceClassifier {
+/** The library's model configuration of a classification run. */
+export function classifierConfig(c: TrainConfig, task: ClassificationTask): ClassifierConfig {
   const m = c.model;
   if (m.frontEnd !== "none" && !task.frame) throw new ValueError("model.frontEnd", "a task whose inputs are images (dvs-gesture)", `${m.frontEnd} on ${task.name}`);
   const frontEnd = m.frontEnd === "alexnet" && task.frame ? { layers: ALEXNET_FRONT_END, ...task.frame } : null;
-  return new SequenceClassifier({
-    cell: m.cell, inputSize: task.I, hiddenSize: m.hidden, layers: m.layers, classes: task.classes,
+  return {
+    type: "sequence-classifier", cell: m.cell, inputSize: task.I, hiddenSize: m.hidden, layers: m.layers, classes: task.classes,
     readout: m.readout ?? (m.cell === "egru" ? "trace" : "last"), seed: c.seed, sparseInput: task.sparseInput,
     frontEnd, inputDropout: m.inputDropout, outputDropout: m.outputDropout, dropConnect: m.dropConnect, zoneout: m.zoneout,
     egru: {
@@ -24,7 +25,11 @@ export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceCl
     },
     activityWeight: m.activityWeight, activityTarget: m.activityTarget, stateWeight: m.stateWeight, stateTarget: m.stateTarget,
     stateMeanWeight: m.stateMeanWeight,
-  });
+  };
+}
+
+export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceClassifier {
+  return createModel(classifierConfig(c, task));
 }
 
 export function buildTrainer(c: TrainConfig, task: ClassificationTask): Trainer {
@@ -39,9 +44,9 @@ export function buildTrainer(c: TrainConfig, task: ClassificationTask): Trainer 
   });
 }
 
-/** A model as checkpoints see it: named parameters. */
-export interface ParamOwner {
-  params(): Param[];
+/** The model's configuration as the library's model API reads it (a run directory's model.json). */
+export function modelJson(model: Network): string {
+  return `${JSON.stringify(modelConfigOf(model), null, 2)}\n`;
 }
 
 /** Number of model parameters. */
@@ -49,25 +54,8 @@ export function parameterCount(model: ParamOwner): number {
   return countParams(model.params());
 }
 
-/** The model's parameters as tensors (1-D, by name). */
-export function modelTensors(model: ParamOwner): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const p of model.params()) out[p.name] = { shape: [p.value.length], data: p.value.slice() };
-  return out;
-}
-
-/** Set the model's parameters from tensors by name; every name and size is checked first. */
-export function loadModelTensors(model: ParamOwner, tensors: Record<string, Tensor>, source: string): void {
-  const params = model.params();
-  for (const p of params) {
-    const t = tensors[p.name];
-    if (!t) throw new ShapeError(`${source}: ${p.name}`, "a tensor of the model", "missing");
-    if (t.data.length !== p.value.length) throw new ShapeError(`${source}: ${p.name}`, `${p.value.length} values`, String(t.data.length));
-  }
-  const extra = Object.keys(tensors).filter((k) => !params.some((p) => p.name === k));
-  if (extra.length) throw new ShapeError(`${source}: ${extra[0]}`, "only the model's tensors", "a tensor the model does not have");
-  for (const p of params) p.value.set(tensors[p.name].data);
-}
+/** The model's parameters as tensors (1-D, by name), and setting them back (names and sizes checked first). */
+export { paramTensors as modelTensors, loadParamTensors as loadModelTensors, type ParamOwner } from "egru";
 
 export function optimizerTensors(s: OptimizerState): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};

@@ -2,22 +2,27 @@
 // trainer (isomorphic; the corpus comes in already read).
 
 import type { Corpus } from "../data/corpus.js";
-import { LanguageModel, Optimizer } from "egru";
+import { createModel, type LanguageModel, type LanguageModelConfig, Optimizer } from "egru";
 import type { TrainConfig } from "./config.js";
 import { LmTrainer } from "./lm-trainer.js";
 
-export function buildLanguageModel(c: TrainConfig, vocab: number): LanguageModel {
+/** The library's model configuration of a language-model run over a vocabulary of `vocab` words. */
+export function languageModelConfig(c: TrainConfig, vocab: number): LanguageModelConfig {
   const m = c.model;
   const lm = c.lm;
-  return new LanguageModel({
-    cell: m.cell, vocab, embedding: lm.embedding, hidden: m.hidden, layers: m.layers, seed: c.seed,
+  return {
+    type: "language-model", cell: m.cell, vocab, embedding: lm.embedding, hidden: m.hidden, layers: m.layers, seed: c.seed,
     dropoutWords: lm.dropoutWords, dropoutEmbedding: lm.dropoutEmbedding, dropoutForward: lm.dropoutForward,
     dropoutOutput: lm.dropoutOutput, dropoutMask: lm.dropoutMask, dropConnect: m.dropConnect, zoneout: m.zoneout,
     egru: {
       thresholdMode: m.thresholdMode, thresholdMean: m.thresholdMean, dampeningFactor: m.dampeningFactor,
       pseudoDerivativeSupport: m.pseudoDerivativeSupport, traceDecay: m.traceDecay,
     },
-  });
+  };
+}
+
+export function buildLanguageModel(c: TrainConfig, vocab: number): LanguageModel {
+  return createModel(languageModelConfig(c, vocab));
 }
 
 /** The trainer of a language-model run; validation runs at the training batch size (as the paper's code). */

@@ -57,7 +57,7 @@ export interface EgruOptions {
   rng?: Rng;
   /** Replace the event function (tests use a smooth one). Default: Heaviside with the triangle surrogate. */
   event?: EventFunction;
-  /** The kernels to compute with; default: whatever getKernels() returns at each call. */
+  /** The kernels to compute with; default: the library's default kernels at each call (see wasm/select.ts). */
   kernels?: Kernels;
   /** The input is the event output of an EGRU layer below (mostly zeros): skip its zeros in the input products. */
   inputEvents?: boolean;

@@ -4,6 +4,7 @@
 
 import { ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
+import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import type { LayerStats } from "../layers/common.js";
 import { EGRU, type EgruForwardResult, type EgruOptions } from "../layers/egru.js";
@@ -17,7 +18,9 @@ export interface CellOptions {
   dropConnect?: number;
   zoneout?: number;
   /** EGRU only. */
-  egru?: Omit<EgruOptions, "inputSize" | "hiddenSize" | "rng" | "seed" | "dropConnect" | "zoneout" | "inputEvents">;
+  egru?: Omit<EgruOptions, "inputSize" | "hiddenSize" | "rng" | "seed" | "dropConnect" | "zoneout" | "inputEvents" | "kernels">;
+  /** The kernels every layer computes with (not part of a saved config); default: the library's default kernels at each call. */
+  kernels?: Kernels;
 }
 
 /** One forward of a cell over a sequence, time-major [T, B, ·]. */
@@ -55,16 +58,18 @@ export class SequenceCell {
     this.kind = kind;
     this.inputSize = inputSize;
     this.hiddenSize = hiddenSize;
+    // every layer gets the kernels option (spread, so layers whose options do not list it yet still type-check)
+    const kernels = { kernels: opts.kernels };
     if (kind === "egru") {
       this.layer = new EGRU({
-        ...opts.egru, inputSize, hiddenSize, rng, dropConnect: opts.dropConnect, zoneout: opts.zoneout,
+        ...opts.egru, ...kernels, inputSize, hiddenSize, rng, dropConnect: opts.dropConnect, zoneout: opts.zoneout,
         inputEvents: opts.inputEvents ?? false,
       });
     } else if (kind === "gru") {
-      this.layer = new GRU({ inputSize, hiddenSize, rng, dropConnect: opts.dropConnect, zoneout: opts.zoneout });
+      this.layer = new GRU({ ...kernels, inputSize, hiddenSize, rng, dropConnect: opts.dropConnect, zoneout: opts.zoneout });
     } else if (kind === "lstm") {
       if ((opts.zoneout ?? 0) > 0) throw new ValueError("zoneout", "0 for LSTM (not implemented for it)", String(opts.zoneout));
-      this.layer = new LSTM({ inputSize, hiddenSize, rng, dropConnect: opts.dropConnect });
+      this.layer = new LSTM({ ...kernels, inputSize, hiddenSize, rng, dropConnect: opts.dropConnect });
     } else {
       throw new ValueError("cell", '"egru", "gru" or "lstm"', JSON.stringify(kind));
     }
@@ -90,21 +95,25 @@ export class SequenceCell {
 
   /**
    * Accumulate the parameter gradients of a run and return dx [T, B, I] (computed only where
-   * dxMask is 1, when given: EGRU) and the backward's multiply-accumulates.
+   * dxMask is 1, when given: EGRU), the gradient of the initial state (as `CellRun.state`: EGRU
+   * [dy0], GRU [dh0], LSTM [dh0, dc0]) and the backward's multiply-accumulates.
    */
-  backward(run: CellRun, up: CellUpstream, dxMask: Float32Array | null = null): { dx: Float32Array; macs: MacCount } {
+  backward(run: CellRun, up: CellUpstream, dxMask: Float32Array | null = null): { dx: Float32Array; dState: Float32Array[]; macs: MacCount } {
     const layer = this.layer;
     if (layer instanceof EGRU) {
       const g = layer.backward(run.result as EgruForwardResult, { dy: up.dOut, dtrace: up.dTrace, do: up.dO, dh: up.dH }, { dxMask });
-      return { dx: g.dx, macs: g.macs };
+      return { dx: g.dx, dState: [g.dy0], macs: g.macs };
     }
     const { T, B } = (run.result as GruForwardResult).saved.shape;
     const G = (layer instanceof GRU ? 3 : 4) * this.hiddenSize;
     const dense = T * B * G * (2 * this.inputSize + this.hiddenSize) + T * B * G * this.hiddenSize;
-    const dx = layer instanceof GRU
-      ? layer.backward(run.result as GruForwardResult, { dOutput: up.dOut }).dx
-      : layer.backward(run.result as LstmForwardResult, { dOutput: up.dOut }).dx;
-    return { dx, macs: { executed: dense, dense } };
+    const macs = { executed: dense, dense };
+    if (layer instanceof GRU) {
+      const g = layer.backward(run.result as GruForwardResult, { dOutput: up.dOut });
+      return { dx: g.dx, dState: [g.dh0], macs };
+    }
+    const g = layer.backward(run.result as LstmForwardResult, { dOutput: up.dOut });
+    return { dx: g.dx, dState: [g.dh0, g.dc0], macs };
   }
 
   /** EGRU: 1 where a unit of the run can pass gradient back (feed as dxMask to the layer above). */

@@ -77,13 +77,14 @@ export interface ClassifierRun {
 }
 
 export class SequenceClassifier {
-  readonly options: Required<Omit<ClassifierOptions, "egru" | "dropConnect" | "zoneout">> & CellOptions;
+  readonly options: Required<Omit<ClassifierOptions, "egru" | "dropConnect" | "zoneout" | "kernels">> & CellOptions;
   readonly cells: SequenceCell[];
   readonly head: Linear;
   readonly frontEnd: FrameCnn | null;
   /** The one random stream of init and masks (its state goes into checkpoints). */
   readonly rng: Rng;
-  private training = true;
+  /** True in training mode (train()), false in evaluation mode (eval()). */
+  training = true;
 
   constructor(opts: ClassifierOptions) {
     checkPositiveInt("layers", opts.layers);
@@ -103,7 +104,7 @@ export class SequenceClassifier {
     }
     this.rng = new Rng(opts.seed);
     const fe = opts.frontEnd ?? null;
-    this.frontEnd = fe ? new FrameCnn(fe.layers, fe, this.rng) : null;
+    this.frontEnd = fe ? new FrameCnn(fe.layers, fe, this.rng, opts.kernels) : null;
     if (this.frontEnd && this.frontEnd.inputSize !== opts.inputSize) {
       throw new ValueError("frontEnd", `an image of inputSize = ${opts.inputSize} values`, `${fe!.channels}×${fe!.height}×${fe!.width} = ${this.frontEnd.inputSize}`);
     }
@@ -114,7 +115,7 @@ export class SequenceClassifier {
       this.cells.push(new SequenceCell(opts.cell, I, opts.hiddenSize, this.rng, { ...opts, inputEvents: events }));
     }
     this.head = new Linear({
-      inputSize: opts.hiddenSize, outputSize: opts.classes, rng: this.rng, inputEvents: opts.readout === "last" && opts.cell === "egru",
+      kernels: opts.kernels, inputSize: opts.hiddenSize, outputSize: opts.classes, rng: this.rng, inputEvents: opts.readout === "last" && opts.cell === "egru",
     });
   }
 

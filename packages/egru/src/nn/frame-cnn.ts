@@ -4,6 +4,7 @@
 // stack is a list of layer specs; ALEXNET_FRONT_END is the DVS Gesture ICLR setup's (spec §10.2).
 
 import { ValueError } from "../core/errors.js";
+import type { Kernels } from "../kernels/backend.js";
 import type { Rng } from "../core/rng.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { Conv2d, type Conv2dResult } from "../layers/conv2d.js";
@@ -48,14 +49,15 @@ export class FrameCnn {
   readonly inputSize: number;
   readonly outputSize: number;
 
-  constructor(spec: CnnLayerSpec[], input: { channels: number; height: number; width: number }, rng: Rng) {
+  constructor(spec: CnnLayerSpec[], input: { channels: number; height: number; width: number }, rng: Rng, kernels?: Kernels) {
+    const withKernels = { kernels }; // spread into every layer's options
     if (spec.length === 0) throw new ValueError("front end", "at least one layer", "none");
     let [C, H, W] = [input.channels, input.height, input.width];
     this.inputSize = C * H * W;
     spec.forEach((s, k) => {
       const where = `front end layer ${k} (${s.kind})`;
       if (s.kind === "conv") {
-        const layer = new Conv2d({ inChannels: C, outChannels: s.out, kernel: s.kernel, stride: s.stride, padding: s.padding, height: H, width: W, rng });
+        const layer = new Conv2d({ ...withKernels, inChannels: C, outChannels: s.out, kernel: s.kernel, stride: s.stride, padding: s.padding, height: H, width: W, rng });
         this.stages.push({ kind: "conv", layer });
         [C, H, W] = [s.out, layer.outHeight, layer.outWidth];
       } else if (s.kind === "relu") {
@@ -66,7 +68,7 @@ export class FrameCnn {
         [C, H, W] = [C, layer.outHeight, layer.outWidth];
       } else if (s.kind === "linear") {
         if (k !== spec.length - 1) throw new ValueError(where, "the last layer (a linear layer flattens)", `layer ${k} of ${spec.length}`);
-        const layer = new Linear({ inputSize: C * H * W, outputSize: s.out, rng });
+        const layer = new Linear({ ...withKernels, inputSize: C * H * W, outputSize: s.out, rng });
         this.stages.push({ kind: "linear", layer });
         [C, H, W] = [s.out, 1, 1];
       } else {

@@ -66,13 +66,14 @@ export interface LmRun {
 }
 
 export class LanguageModel {
-  readonly options: Required<Omit<LanguageModelOptions, "egru" | "dropConnect" | "zoneout">> & CellOptions;
+  readonly options: Required<Omit<LanguageModelOptions, "egru" | "dropConnect" | "zoneout" | "kernels">> & CellOptions;
   readonly embedding: Embedding;
   readonly cells: SequenceCell[];
   readonly decoder: TiedDecoder;
   /** The one random stream of init and masks (its state goes into checkpoints). */
   readonly rng: Rng;
-  private training = true;
+  /** True in training mode (train()), false in evaluation mode (eval()). */
+  training = true;
 
   constructor(opts: LanguageModelOptions) {
     checkPositiveInt("vocab", opts.vocab);
@@ -94,7 +95,7 @@ export class LanguageModel {
       const H = l === opts.layers - 1 ? opts.embedding : opts.hidden;
       this.cells.push(new SequenceCell(opts.cell, I, H, this.rng, { ...opts, inputEvents: l > 0 && events }));
     }
-    this.decoder = new TiedDecoder(this.embedding, { inputEvents: events });
+    this.decoder = new TiedDecoder(this.embedding, { inputEvents: events, kernels: opts.kernels });
   }
 
   /** Every parameter, named, with its gradient and group (the embedding is also the decoder's weight). */

@@ -46,3 +46,19 @@ export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<numb
   }
   return { loss: loss / N, dlogits, correct };
 }
+
+/**
+ * The summed (not mean) cross-entropy of rows logits [N, V] against targets [N], in float64: the
+ * language model's evaluation adds it over segments and divides by the token count at the end.
+ */
+export function crossEntropySum(logits: Float32Array, targets: ArrayLike<number>, V: number): number {
+  let total = 0;
+  for (let n = 0, row = 0; n < targets.length; n++, row += V) {
+    let max = -Infinity;
+    for (let v = row; v < row + V; v++) max = Math.max(max, logits[v]);
+    let s = 0;
+    for (let v = row; v < row + V; v++) s += Math.exp(logits[v] - max);
+    total += Math.log(s) + max - logits[row + targets[n]];
+  }
+  return total;
+}

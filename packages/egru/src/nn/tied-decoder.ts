@@ -30,9 +30,12 @@ export class TiedDecoder {
   readonly biasGrad: Float32Array;
   private wT: Float32Array; // [E, V]
   private stale = true;
+  private readonly fixedKernels: Kernels | null;
 
-  constructor(embedding: Embedding, opts: { inputEvents?: boolean } = {}) {
+  /** kernels: what to compute with (default: the library's default kernels at each call). */
+  constructor(embedding: Embedding, opts: { inputEvents?: boolean; kernels?: Kernels } = {}) {
     this.embedding = embedding;
+    this.fixedKernels = opts.kernels ?? null;
     this.inputEvents = opts.inputEvents ?? false;
     this.bias = new Float32Array(embedding.vocab);
     this.biasGrad = new Float32Array(embedding.vocab);
@@ -62,7 +65,7 @@ export class TiedDecoder {
     const V = this.embedding.vocab;
     const E = this.embedding.dim;
     if (x.length !== N * E) throw new ShapeError("decoder input", `N·E = ${N}·${E} values`, String(x.length));
-    const kernels = defaultKernels();
+    const kernels = this.fixedKernels ?? defaultKernels();
     const wT = this.transposed();
     const logits = new Float32Array(N * V);
     const dense = N * E * V;

@@ -1,0 +1,55 @@
+// Saving and loading models on disk (Node only). saveModel(model, dir) writes model.json (the
+// configuration) and model.safetensors (the state dict). loadModel(path) reads back
+//   a directory of saveModel:          model.json + model.safetensors
+//   a run directory of `egru train`:   model.json + best.safetensors (best validation weights),
+//                                      else the current checkpoint's ckpt-…/model.safetensors
+//   a bundle file (bundleModel):       the config inside the safetensors metadata
+// Every missing or damaged file is a typed error naming it.
+
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { StateError, ValueError } from "../core/errors.js";
+import type { Model, ModelConfig, ModelRuntimeOptions } from "../model/config.js";
+import { loadModel as loadFromBytes } from "../model/load.js";
+
+export const MODEL_CONFIG_FILE = "model.json";
+export const MODEL_WEIGHTS_FILE = "model.safetensors";
+
+/** Write model.json and model.safetensors into dir (created if needed). */
+export function saveModel(model: Model, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const saved = model.save();
+  writeFileSync(join(dir, MODEL_CONFIG_FILE), `${JSON.stringify(saved.config, null, 2)}\n`);
+  writeFileSync(join(dir, MODEL_WEIGHTS_FILE), saved.weights);
+}
+
+function readJson(path: string, what: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new ValueError(path, what, `unreadable (${(e as Error).message})`);
+  }
+}
+
+/** The weights file of a model or run directory (see the header). */
+export function modelWeightsFile(dir: string): string {
+  for (const f of [MODEL_WEIGHTS_FILE, "best.safetensors"]) if (existsSync(join(dir, f))) return join(dir, f);
+  const pointer = join(dir, "checkpoint.json");
+  if (!existsSync(pointer)) throw new StateError(dir, `${MODEL_WEIGHTS_FILE}, best.safetensors or a checkpoint (checkpoint.json)`, "none of them");
+  const current = (readJson(pointer, "JSON naming the current checkpoint") as { current?: unknown }).current;
+  if (typeof current !== "string" || basename(current) !== current) throw new ValueError(`${pointer}: current`, "a checkpoint directory name", JSON.stringify(current));
+  const file = join(dir, current, "model.safetensors");
+  if (!existsSync(file)) throw new StateError(file, "the current checkpoint's weights", "missing");
+  return file;
+}
+
+/** Load a model from a saveModel directory, an `egru train` run directory or a bundle file. */
+export function loadModel(path: string, runtime: ModelRuntimeOptions = {}): Model {
+  if (!existsSync(path)) throw new StateError(path, "a model directory, run directory or bundle file", "nothing there");
+  if (!statSync(path).isDirectory()) return loadFromBytes(readFileSync(path), runtime, path);
+  const configPath = join(path, MODEL_CONFIG_FILE);
+  if (!existsSync(configPath)) throw new StateError(configPath, "the model's configuration (written by saveModel or egru train)", "missing");
+  const config = readJson(configPath, "a model configuration in JSON") as ModelConfig;
+  const weights = modelWeightsFile(path);
+  return loadFromBytes({ config, weights: readFileSync(weights) }, runtime, weights);
+}
