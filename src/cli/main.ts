@@ -109,9 +109,12 @@ function program(): Command {
 
   prog
     .command("eval")
-    .description("Evaluate a trained model (a run directory's last checkpoint, or a checkpoint directory) and write eval-<split>.json.")
+    .description(
+      "Evaluate a trained model (a run directory's last checkpoint, or a checkpoint directory) and write eval-<split>.json. " +
+        "A language-model run: its best-validation weights at the test batch size, validation and test perplexity, as egru train ends.",
+    )
     .argument("<run>", "run directory or checkpoint directory")
-    .addOption(new Option("--split <split>", "which split").choices(["test", "valid", "train"]).default("test"))
+    .addOption(new Option("--split <split>", "which split (default: test; language models: valid and test)").choices(["test", "valid", "train"]))
     .option("--json", "print one JSON line instead of the table", false)
     .option("--quiet", "no progress output on stderr", false)
     .exitOverride()
