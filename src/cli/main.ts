@@ -15,6 +15,7 @@ import { loadPresets } from "../node/presets.js";
 import { registerDataCommand } from "./data.js";
 import { generateCommand, type GenerateFlags } from "./generate.js";
 import { rasterCommand, reportCommand, type ReportFlags } from "./report.js";
+import { checkCommandName } from "./suggest.js";
 
 let kernelName = "js";
 /** The exit code an action sets (commander's actions return nothing). */
@@ -25,6 +26,7 @@ function program(): Command {
     .description("Event-based, activity-sparse recurrent networks (EGRU) with GRU and LSTM baselines.")
     .version("0.1.0")
     .showHelpAfterError("(add --help for usage)")
+    .configureHelp({ showGlobalOptions: true }) // --kernels and --threads in every command's help (they work anywhere on the line)
     .addOption(
       new Option("--kernels <kind>", "compute kernels: WebAssembly SIMD where available, or the portable TypeScript ones")
         .choices(["auto", "wasm", "js"])
@@ -172,7 +174,9 @@ function program(): Command {
 
 async function main(argv: string[]): Promise<number> {
   try {
-    await program().parseAsync(argv);
+    const prog = program();
+    checkCommandName(prog, argv.slice(2));
+    await prog.parseAsync(argv);
     return actionCode;
   } catch (e) {
     return reportError(e);
