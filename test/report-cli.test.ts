@@ -1,4 +1,4 @@
-// `egru train` leaves a report; `egru report`, `egru raster` and `egru generate` on real (small)
+// `egru train` leaves a report; `egru report`, `egru raster`, `egru generate` and `egru eval` on real (small)
 // runs: a classifier on a slice of MNIST and a language model on a tiny corpus written here. The
 // raster has exactly one mark per event of the model on that input (recomputed through the
 // library), the charts parse, the PNGs are PNGs, and bad usage exits 2.
@@ -75,7 +75,7 @@ function tinyCorpus(dir: string): void {
   writeFileSync(join(dir, "ptb.test.txt"), text(30, 11));
 }
 
-test("a language-model run: report with perplexity, a raster with the sentence's words, and generate", () => {
+test("a language-model run: report with perplexity, a raster with the sentence's words, generate, and eval", () => {
   const dir = tmp();
   tinyCorpus(dir);
   const run = join(dir, "run");
@@ -104,4 +104,18 @@ test("a language-model run: report with perplexity, a raster with the sentence's
   assert.equal(out.tokens.length, 12);
   assert.ok(out.tokens.every((w) => words.includes(w)));
   assert.ok(readdirSync(join(run, "charts")).length >= 13);
+
+  // eval: the best weights on valid and test at batch size 1, the perplexities the run ended with
+  const e = egru("eval", run, "--json");
+  assert.equal(e.code, 0, e.err);
+  const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as Record<"valid" | "test", Record<string, number>>;
+  const evals = e.out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, number | string>);
+  assert.deepEqual(evals.map((x) => [x.split, x.batchSize]), [["valid", 1], ["test", 1]]);
+  for (const x of evals) assert.equal(x.perplexity, summary[x.split as "valid" | "test"].perplexity, `${x.split} perplexity`);
+  assert.ok(existsSync(join(run, "eval-valid.json")) && existsSync(join(run, "eval-test.json")));
+  const table = egru("eval", run, "--split", "test", "--quiet");
+  assert.equal(table.code, 0, table.err);
+  assert.match(table.out, /ptb language model, weights .*best\.safetensors/);
+  assert.match(table.out, new RegExp(`test perplexity\\s+${summary.test.perplexity.toFixed(2)} \\(batch 1\\)`));
+  assert.doesNotMatch(table.out, /valid perplexity/);
 });

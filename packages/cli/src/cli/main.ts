@@ -14,6 +14,7 @@ import { loadPresets } from "../node/presets.js";
 import { registerDataCommand } from "./data.js";
 import { generateCommand, type GenerateFlags } from "./generate.js";
 import { rasterCommand, reportCommand, type ReportFlags } from "./report.js";
+import { checkCommandName } from "./suggest.js";
 
 let kernelName = "js";
 /** The exit code an action sets (commander's actions return nothing). */
@@ -24,6 +25,7 @@ function program(): Command {
     .description("Event-based, activity-sparse recurrent networks (EGRU) with GRU and LSTM baselines.")
     .version("0.1.0")
     .showHelpAfterError("(add --help for usage)")
+    .configureHelp({ showGlobalOptions: true }) // --kernels and --threads in every command's help (they work anywhere on the line)
     .addOption(
       new Option("--kernels <kind>", "compute kernels: WebAssembly SIMD where available, or the portable TypeScript ones")
         .choices(["auto", "wasm", "js"])
@@ -108,9 +110,12 @@ function program(): Command {
 
   prog
     .command("eval")
-    .description("Evaluate a trained model (a run directory's last checkpoint, or a checkpoint directory) and write eval-<split>.json.")
+    .description(
+      "Evaluate a trained model (a run directory's last checkpoint, or a checkpoint directory) and write eval-<split>.json. " +
+        "A language-model run: its best-validation weights at the test batch size, validation and test perplexity, as egru train ends.",
+    )
     .argument("<run>", "run directory or checkpoint directory")
-    .addOption(new Option("--split <split>", "which split").choices(["test", "valid", "train"]).default("test"))
+    .addOption(new Option("--split <split>", "which split (default: test; language models: valid and test)").choices(["test", "valid", "train"]))
     .option("--json", "print one JSON line instead of the table", false)
     .option("--quiet", "no progress output on stderr", false)
     .exitOverride()
@@ -168,7 +173,9 @@ function program(): Command {
 
 async function main(argv: string[]): Promise<number> {
   try {
-    await program().parseAsync(argv);
+    const prog = program();
+    checkCommandName(prog, argv.slice(2));
+    await prog.parseAsync(argv);
     return actionCode;
   } catch (e) {
     return reportError(e);

@@ -4,15 +4,15 @@
 // included), keeps the best-validation weights in best.safetensors, and finally evaluates them on
 // the validation and test splits at the test batch size (the paper's: 1). Node only.
 
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeSafetensors, encodeSafetensors } from "egru";
 import { saveCheckpoint, writeFileAtomic, type LoadedCheckpoint } from "../node/checkpoint.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
+import { loadRunWeights } from "../node/run-files.js";
 import { loadModelTensors, modelJson, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
 import type { TrainConfig } from "../train/config.js";
 import { buildLmTrainer } from "../train/lm-build.js";
-import type { LmEvalResult, LmPosition, LmSums, LmTrainer } from "../train/lm-trainer.js";
+import type { LmEvalResult, LmPosition, LmSplit, LmSums, LmTrainer } from "../train/lm-trainer.js";
 import { progressBar } from "./progress.js";
 import { reportAtEnd } from "./report.js";
 import { EXIT_OK, UsageError } from "./run.js";
@@ -176,20 +176,8 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
   if (outOfTime) log(`egru train: time budget of ${config.timeBudget} minutes reached at step ${trainer.position.step}`);
 
   // the best-validation weights, evaluated on valid and test at the test batch size
-  const bestPath = join(runDir, BEST_FILE);
-  if (existsSync(bestPath)) {
-    loadModelTensors(trainer.model, decodeSafetensors(readFileSync(bestPath), bestPath).tensors, bestPath);
-    trainer.model.weightsChanged();
-  }
-  const tb = config.lm.testBatchSize;
-  const run = (split: "valid" | "test"): LmEvalResult => {
-    const b = progressBar(`${split} (batch ${tb})`, Math.floor(trainer.splits[split].length / tb) - 1, [], { quiet: a.quiet || a.json });
-    const r = trainer.evaluate(split, tb, (done) => b.update(done, {}));
-    b.stop();
-    return r;
-  };
-  const valid = run("valid");
-  const test = run("test");
+  loadRunWeights(trainer.model, runDir);
+  const [valid, test] = evaluateLm(trainer, ["valid", "test"], config.lm.testBatchSize, a.quiet || a.json);
   const seconds = elapsed();
   emit({ type: "final", step: trainer.position.step, valid: lmEvalRecord(valid), test: lmEvalRecord(test), seconds });
   const summary = {
@@ -211,6 +199,16 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
       ]).join("\n")}\n`);
   }
   return EXIT_OK;
+}
+
+/** Evaluate the trainer's model on each split at batch size `batch`, with a progress bar each (as `egru train` ends, and `egru eval`). */
+export function evaluateLm(trainer: LmTrainer, splits: LmSplit[], batch: number, quiet: boolean): LmEvalResult[] {
+  return splits.map((split) => {
+    const b = progressBar(`${split} (batch ${batch})`, Math.floor(trainer.splits[split].length / batch) - 1, [], { quiet });
+    const r = trainer.evaluate(split, batch, (done) => b.update(done, {}));
+    b.stop();
+    return r;
+  });
 }
 
 function mean(a: number[]): number {

@@ -3,8 +3,8 @@
 // final test evaluation and summary. Node only; the trainer is src/train/trainer.ts, the outer loop
 // (checkpoints, Ctrl-C, failures) src/cli/train-loop.ts.
 
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { ValueError } from "egru";
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
 import { buildTrainer, modelJson, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
@@ -157,9 +157,42 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels: string }): Pro
     if (existsSync(runDir) && readdirSync(runDir).length > 0) {
       throw new UsageError("--out", "a new or empty directory (egru never overwrites a run; continue one with --resume)", `${runDir}, which has files`);
     }
-    mkdirSync(runDir, { recursive: true });
   }
+  // the first directory this command makes (undefined when --out existed), to take back on an early failure
+  const made = resumed ? undefined : mkdirSync(runDir, { recursive: true });
+  try {
+    return await train(config, runDir, resumed, f, ctx);
+  } catch (e) {
+    if (!resumed) discardUnstartedRun(runDir, made);
+    throw e;
+  }
+}
 
+/** The files a run writes before its first step; a run directory holding only these has nothing to keep. */
+const START_FILES = ["config.json", "vocab.txt"];
+
+/**
+ * After a failure, remove what a new run left if it holds nothing but its start files: those files,
+ * then the directories this command made (`made`, the first of them, and those below it down to
+ * runDir), each only if empty. Nothing else is deleted, and never a directory that existed before.
+ */
+export function discardUnstartedRun(runDir: string, made: string | undefined): void {
+  if (!existsSync(runDir) || !readdirSync(runDir).every((f) => START_FILES.includes(f))) return;
+  for (const f of readdirSync(runDir)) unlinkSync(join(runDir, f));
+  if (made === undefined) return;
+  const top = resolve(made);
+  for (let d = resolve(runDir); ; d = dirname(d)) {
+    try {
+      rmdirSync(d); // only an empty directory
+    } catch {
+      return;
+    }
+    if (d === top || dirname(d) === d) return;
+  }
+}
+
+/** Train in a run directory that exists: a new run (config validated) or a resumed one. */
+async function train(config: TrainConfig, runDir: string, resumed: ReturnType<typeof loadCheckpoint> | null, f: TrainFlags, ctx: { kernels: string }): Promise<number> {
   if (isLmTask(config.task)) return trainLmCommand({ config, runDir, resumed, json: f.json ?? false, quiet: f.quiet ?? false, kernels: ctx.kernels });
   const task = loadTask(config);
   const trainer = buildTrainer(config, task);

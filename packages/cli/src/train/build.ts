@@ -2,8 +2,8 @@
 // trainer, and the model's and optimizer's tensors for checkpoints (isomorphic).
 
 import {
-  ALEXNET_FRONT_END, type ClassifierConfig, countParams, createModel, modelConfigOf, type Network, Optimizer, type OptimizerState,
-  type ParamOwner, type SequenceClassifier, ValueError,
+  ALEXNET_FRONT_END, type ClassifierConfig, countParams, createModel, modelConfigOf, type Network, Optimizer,
+  type OptimizerState, type ParamOwner, type SequenceClassifier, ValueError,
 } from "egru";
 import type { Tensor } from "egru";
 import type { TrainConfig } from "./config.js";
