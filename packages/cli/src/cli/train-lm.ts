@@ -5,17 +5,17 @@
 // the validation and test splits at the test batch size (the paper's: 1). Node only.
 
 import { join } from "node:path";
-import { decodeSafetensors, encodeSafetensors } from "egru";
+import { encodeSafetensors } from "egru";
 import { saveCheckpoint, writeFileAtomic, type LoadedCheckpoint } from "../node/checkpoint.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
 import { loadRunWeights } from "../node/run-files.js";
-import { loadModelTensors, modelJson, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
+import { modelJson, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
 import type { TrainConfig } from "../train/config.js";
 import { buildLmTrainer } from "../train/lm-build.js";
 import type { LmEvalResult, LmPosition, LmSplit, LmSums, LmTrainer } from "../train/lm-trainer.js";
 import { progressBar } from "./progress.js";
 import { reportAtEnd } from "./report.js";
-import { EXIT_OK, UsageError } from "./run.js";
+import { EXIT_OK } from "./run.js";
 import { formatDuration, mega, pct } from "./format.js";
 import { corpusDir } from "./task-data.js";
 import { runOutput, trimMetrics } from "./train.js";
