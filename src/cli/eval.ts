@@ -6,6 +6,8 @@ import { dirname, join } from "node:path";
 import { loadCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
 import { buildTrainer, loadModelTensors } from "../train/build.js";
 import { parseConfig } from "../train/config.js";
+import { getKernels } from "../kernels/backend.js";
+import { nodeMemoryLimits } from "../node/memory-limits.js";
 import type { SplitName } from "../train/task.js";
 import { progressBar } from "./progress.js";
 import { EXIT_OK } from "./run.js";
@@ -22,7 +24,8 @@ export async function evalCommand(path: string, f: EvalFlags, ctx: { kernels: st
   const ck = loadCheckpoint(path);
   const config = parseConfig(ck.state.config, `${join(ck.dir, "state.json")}: config`);
   const task = loadTask(config);
-  const trainer = buildTrainer(config, task);
+  const source = `${join(ck.dir, "state.json")}: config`;
+  const trainer = buildTrainer(config, task, { limits: nodeMemoryLimits(getKernels()), source });
   loadModelTensors(trainer.model, ck.model, join(ck.dir, "model.safetensors"));
   const n = task.count(f.split);
   const bar = progressBar(`eval ${f.split}`, n, [], { quiet: f.quiet || f.json });

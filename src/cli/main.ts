@@ -5,6 +5,7 @@
 import { Command, Option } from "commander";
 import { setKernels } from "../kernels/backend.js";
 import { createThreadedKernels } from "../node/threaded-kernels.js";
+import { NODE_WASM_PAGES } from "../node/memory-limits.js";
 import { loadBestKernels, type KernelChoice } from "../wasm/select.js";
 import type { WasmKernels } from "../wasm/wasm-kernels.js";
 import { demoTable, runDemo, type DemoOptions } from "./demo.js";
@@ -33,7 +34,7 @@ function program(): Command {
     .option("--threads <n>", "threads for large products (WebAssembly kernels; results do not depend on it)", intOption("--threads"), 1)
     .hook("preAction", async (cmd) => {
       const opts = cmd.opts();
-      const k = await loadBestKernels(opts.kernels as KernelChoice);
+      const k = await loadBestKernels(opts.kernels as KernelChoice, { maximumPages: NODE_WASM_PAGES });
       kernelName = k.name;
       if (opts.threads > 1 && k.name === "wasm-simd") {
         const threaded = createThreadedKernels(k as WasmKernels, opts.threads);
@@ -93,6 +94,8 @@ function program(): Command {
     .option("--clip <norm>", "global gradient-norm clipping (0 = off)", numberOption("--clip", { min: 0 }))
     .option("--seed <n>", "random seed (init, masks, batch order)", intOption("--seed", 0))
     .option("--validation <n>", "training examples held out for validation", intOption("--validation", 0))
+    .option("--micro-batch <n|auto>", "rows per forward and backward (auto: as many as the memory estimate fits; the summed gradients equal the whole batch's)",
+      (v: string) => (v.trim() === "auto" ? "auto" : intOption("--micro-batch")(v)))
     .option("--train-limit <n>", "use only the first n training examples", intOption("--train-limit"))
     .option("--test-limit <n>", "use only the first n test examples", intOption("--test-limit"))
     .option("--checkpoint-every <steps>", "checkpoint every so many steps, besides every epoch end (0 = epoch ends only)", intOption("--checkpoint-every", 0))

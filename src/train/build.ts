@@ -11,6 +11,7 @@ import { ValueError } from "../core/errors.js";
 import { ALEXNET_FRONT_END } from "../nn/frame-cnn.js";
 import type { ClassificationTask } from "./task.js";
 import { Trainer } from "./trainer.js";
+import { classifierPlans, type MemoryBudget } from "./memory.js";
 
 export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceClassifier {
   const m = c.model;
@@ -29,7 +30,13 @@ export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceCl
   });
 }
 
-export function buildTrainer(c: TrainConfig, task: ClassificationTask): Trainer {
+/**
+ * The trainer of a classification run. With `budget`, the rows per forward of a training step and of
+ * an evaluation batch come from the memory estimate (src/train/memory.ts), checked before the model
+ * is allocated; without it, whole batches.
+ */
+export function buildTrainer(c: TrainConfig, task: ClassificationTask, budget?: MemoryBudget): Trainer {
+  const plans = budget ? classifierPlans(c, task, budget) : null;
   const model = buildModel(c, task);
   const o = c.optimizer;
   const optimizer = new Optimizer({
@@ -38,6 +45,7 @@ export function buildTrainer(c: TrainConfig, task: ClassificationTask): Trainer 
   });
   return new Trainer(model, task, optimizer, {
     epochs: c.epochs, batchSize: c.batchSize, evalBatchSize: c.evalBatchSize, lr: o.lr, clip: o.clip, schedule: c.schedule, seed: c.seed,
+    microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch), evalMicroBatch: plans?.eval.rows,
   });
 }
 
