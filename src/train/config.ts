@@ -132,7 +132,8 @@ export const TrainConfigSchema = z.strictObject({
   timeBudget: z.number().gt(0).optional(),
   /**
    * Rows (examples, or LM streams) per forward and backward: "auto" = as many of the batch as the
-   * memory estimate fits (src/train/memory.ts), a number = at most that many. A batch of more rows
+   * memory estimate fits (src/train/memory.ts), a number = at most that many (it must fit the
+   * WebAssembly memory). A batch of more rows
    * runs in blocks whose summed gradients equal the whole batch's; one clipped optimizer step per batch.
    */
   microBatch: z.union([z.literal("auto"), whole(1)]).default("auto"),

@@ -65,16 +65,22 @@ function stackFloats(layers: LayerShape[], training: boolean): { wasm: number; h
   return { wasm, host, params };
 }
 
-/** Floats per frame of a CNN front-end's activations and im2col buffers (a shape walk, no allocation). */
-function frontEndFloats(spec: CnnLayerSpec[], C: number, H: number, W: number): number {
+/**
+ * Floats per frame of a CNN front-end (a shape walk, no allocation): `kept`, the activations a
+ * training forward keeps for the backward, and `im2col`, the largest layer's unfolded input, which
+ * exists for one layer at a time.
+ */
+function frontEndFloats(spec: CnnLayerSpec[], C: number, H: number, W: number): { kept: number; im2col: number } {
   let total = C * H * W;
+  let im2col = 0;
   for (const s of spec) {
     if (s.kind === "conv") {
       const stride = s.stride ?? 1;
       const pad = s.padding ?? 0;
       const Ho = Math.floor((H + 2 * pad - s.kernel) / stride) + 1;
       const Wo = Math.floor((W + 2 * pad - s.kernel) / stride) + 1;
-      total += C * s.kernel * s.kernel * Ho * Wo + 2 * s.out * Ho * Wo;
+      im2col = Math.max(im2col, C * s.kernel * s.kernel * Ho * Wo);
+      total += 2 * s.out * Ho * Wo;
       [C, H, W] = [s.out, Ho, Wo];
     } else if (s.kind === "pool") {
       const stride = s.stride ?? s.kernel;
@@ -86,7 +92,7 @@ function frontEndFloats(spec: CnnLayerSpec[], C: number, H: number, W: number): 
       total += 2 * s.out;
     }
   }
-  return total;
+  return { kept: total, im2col };
 }
 
 /** The cost of a classifier batch row: T steps of I inputs (frames: channels × height × width). */
@@ -94,12 +100,13 @@ export function classifierCost(
   c: TrainConfig, task: { T: number; I: number; classes: number; frame?: { channels: number; height: number; width: number } },
   training: boolean,
 ): MemoryCost {
-  const fe = c.model.frontEnd === "alexnet" && task.frame
-    ? { floats: frontEndFloats(ALEXNET_FRONT_END, task.frame.channels, task.frame.height, task.frame.width), out: 512 }
+  const f = c.model.frontEnd === "alexnet" && task.frame
+    ? frontEndFloats(ALEXNET_FRONT_END, task.frame.channels, task.frame.height, task.frame.width)
     : null;
-  const s = stackFloats(layerShapes(c, fe ? fe.out : task.I, c.model.hidden), training);
-  const perStep = s.host + (fe ? fe.floats * (training ? 2 : 1) : 0) + 2 * task.I;
-  const params = s.params + (c.model.hidden + 1) * task.classes + (fe ? 4e6 : 0);
+  const s = stackFloats(layerShapes(c, f ? 512 : task.I, c.model.hidden), training);
+  // the front-end's activations (and their gradients in training) and its largest unfolded input
+  const perStep = s.host + (f ? f.kept * (training ? 2 : 1) + f.im2col : 0) + 2 * task.I;
+  const params = s.params + (c.model.hidden + 1) * task.classes + (f ? 4e6 : 0);
   return { wasm: task.T * s.wasm * F32, host: task.T * perStep * F32, fixedWasm: 2 * params * F32, fixedHost: 6 * params * F32 };
 }
 
@@ -136,22 +143,24 @@ export interface MicroBatchPlan {
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
 /**
- * Rows per block for a batch of `batch` rows: `want` ("auto": as many as fit; a number: that many,
- * checked to fit), balanced so the blocks differ by at most one row. Throws a StateError naming
+ * Rows per block for a batch of `batch` rows: `want` ("auto": as many as fit both memories; a number:
+ * that many, checked against the WebAssembly memory), balanced so the blocks differ by at most one row. Throws a StateError naming
  * `where` (e.g. "preset smnist-paper: batchSize") when not even one row fits, before any allocation.
  */
 export function planMicroBatch(where: string, want: "auto" | number, batch: number, cost: MemoryCost, limits: MemoryLimits): MicroBatchPlan {
   const wasmRoom = limits.wasm - cost.fixedWasm;
   const hostRoom = limits.host - cost.fixedHost;
-  const fit = Math.min(batch, Math.floor(wasmRoom / cost.wasm), Math.floor(hostRoom / cost.host));
+  const fitWasm = Math.floor(wasmRoom / cost.wasm);
+  const fit = Math.min(batch, fitWasm, Math.floor(hostRoom / cost.host));
   const need = `per row ${mib(cost.wasm)} WebAssembly + ${mib(cost.host)} ordinary memory (${cost.wasm} + ${cost.host} bytes) besides ` +
     `${mib(cost.fixedWasm)} + ${mib(cost.fixedHost)} for the weights`;
   const limit = `limits ${Number.isFinite(limits.wasm) ? `${limits.wasm} bytes of WebAssembly memory` : "no WebAssembly memory"} and ${limits.host} bytes of ordinary memory`;
   if (!(fit >= 1)) {
     throw new StateError(where, `a configuration whose one batch row fits (${limit})`, `an estimate of ${need}`);
   }
-  if (want !== "auto" && want > fit && want <= batch) {
-    throw new StateError(`${where.replace(/: .*$/, "")}: microBatch`, `at most ${fit} rows (${limit})`, `${want} rows, an estimate of ${need}`);
+  // a number asked for is held to the WebAssembly memory's hard limit only (ordinary memory's is a budget)
+  if (want !== "auto" && want > fitWasm && want <= batch) {
+    throw new StateError(`${where.replace(/: .*$/, "")}: microBatch`, `at most ${fitWasm} rows (${limit})`, `${want} rows, an estimate of ${need}`);
   }
   const cap = want === "auto" ? fit : Math.min(want, batch);
   const blocks = Math.ceil(batch / cap);
