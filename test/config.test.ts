@@ -6,10 +6,11 @@ import { test } from "node:test";
 import type { MnistSplit } from "../packages/cli/src/data/mnist.js";
 import { buildModel, parameterCount } from "../packages/cli/src/train/build.js";
 import { ConfigError, mergeConfig, parseConfig, PRESETS } from "../packages/cli/src/train/config.js";
+import { loadPresets } from "../packages/cli/src/node/presets.js";
 import { mnistTask, type MnistTaskName } from "../packages/cli/src/train/task.js";
 
 test("every preset is a valid configuration", () => {
-  for (const [name, p] of Object.entries(PRESETS)) assert.doesNotThrow(() => parseConfig(p, name), name);
+  for (const [name, p] of Object.entries(loadPresets())) assert.doesNotThrow(() => parseConfig(p, name), name);
   const c = parseConfig({});
   assert.equal(c.model.cell, "egru");
   assert.equal(c.optimizer.kind, "adam");
@@ -39,10 +40,14 @@ test("merging: later parts win field by field, undefined fields are dropped", ()
   assert.equal(c.optimizer.lr, 3e-3);
 });
 
-test("the paper's sMNIST preset builds the paper's model: 1,056,110 parameters (spec §11)", () => {
+test("the paper's sMNIST presets (presets/*.json) build the paper's model: 1,056,110 parameters (spec §11)", () => {
   const split: MnistSplit = { images: new Uint8Array(784 * 2), labels: new Uint8Array(2), count: 2 };
-  const c = parseConfig(PRESETS["smnist-paper"]);
-  const task = mnistTask(c.task as MnistTaskName, split, split, { validation: 1 });
-  assert.equal(task.T, 784);
-  assert.equal(parameterCount(buildModel(c, task)), 1_056_110);
+  const presets = loadPresets();
+  for (const name of ["smnist-paper", "psmnist-paper"]) {
+    const c = parseConfig(presets[name], name);
+    assert.equal(c.batchSize, 500, name);
+    const task = mnistTask(c.task as MnistTaskName, split, split, { validation: 1 });
+    assert.equal(task.T, 784, name);
+    assert.equal(parameterCount(buildModel(c, task)), 1_056_110, name);
+  }
 });

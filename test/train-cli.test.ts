@@ -44,9 +44,9 @@ test("train writes a complete run directory and eval reproduces its test figures
   assert.ok(existsSync(join(out, "eval-test.json")));
 });
 
-test("Ctrl-C saves a checkpoint; --resume ends exactly where an uninterrupted run ends", { skip }, async () => {
+for (const blocks of [[], ["--micro-batch", "10"]]) test(`Ctrl-C saves a checkpoint; --resume ends exactly where an uninterrupted run ends${blocks.length ? " (micro-batches of 8, 8, 9)" : ""}`, { skip }, async () => {
   const args = ["--train-limit", "1500", "--validation", "100", "--test-limit", "300", "--hidden", "32", "--batch", "25", "--epochs", "3",
-    "--checkpoint-every", "7", "--seed", "11"];
+    "--checkpoint-every", "7", "--seed", "11", ...blocks];
   const whole = join(tmp(), "whole");
   assert.equal(egru("train", ...args, "--out", whole, "--quiet").code, 0);
   const cut = join(tmp(), "cut");

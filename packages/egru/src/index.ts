@@ -13,6 +13,7 @@ export { heavisideEvent, smoothEvent, sigmoid, triangle, type EventFunction } fr
 export { jsKernels, type Kernels } from "./kernels/backend.js";
 export type { MacCount } from "./kernels/gated-cell.js";
 export { defaultKernels, getKernels, loadBestKernels, ready, setKernels, type KernelChoice } from "./wasm/select.js";
+export { WASM_MAXIMUM_PAGES } from "./wasm/kernels-wasm.generated.js";
 export { loadWasmKernels, loadWasmKernelsSync, simdSupported, type WasmKernels, type WasmKernelOptions } from "./wasm/wasm-kernels.js";
 
 // layers
@@ -41,7 +42,7 @@ export { egruRefBackward, egruRefForward } from "./reference/egru-ref.js";
 // models and their parts
 export { SequenceCell, type CellKind, type CellOptions, type CellRun } from "./nn/cells.js";
 export {
-  SequenceClassifier, type ClassifierOptions, type ClassifierRun, type LayerReport, type Readout,
+  eventSums, SequenceClassifier, type BatchPart, type ClassifierOptions, type ClassifierRun, type LayerReport, type Readout,
 } from "./nn/classifier.js";
 export {
   LanguageModel, type DropoutMaskMode, type LanguageModelOptions, type LmRun, type LmState,

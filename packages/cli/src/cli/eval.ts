@@ -5,10 +5,12 @@
 // test batch size, each split's record written and printed.
 
 import { dirname, join, resolve } from "node:path";
+import { defaultKernels } from "egru";
 import { loadCheckpoint, writeFileAtomic, type LoadedCheckpoint } from "../node/checkpoint.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
 import { loadRunWeights } from "../node/run-files.js";
 import { buildTrainer, loadModelTensors } from "../train/build.js";
+import { nodeMemoryLimits } from "../node/memory-limits.js";
 import { isLmTask, parseConfig, type TrainConfig } from "../train/config.js";
 import { buildLmTrainer } from "../train/lm-build.js";
 import type { SplitName } from "../train/task.js";
@@ -31,7 +33,7 @@ export async function evalCommand(path: string, f: EvalFlags, ctx: { kernels: st
   if (isLmTask(config.task)) return evalLm(path, ck, config, f, ctx);
   const split = f.split ?? "test";
   const task = loadTask(config);
-  const trainer = buildTrainer(config, task);
+  const trainer = buildTrainer(config, task, { limits: nodeMemoryLimits(defaultKernels()), source: `${join(ck.dir, "state.json")}: config` });
   loadModelTensors(trainer.model, ck.model, join(ck.dir, "model.safetensors"));
   const n = task.count(split);
   const bar = progressBar(`eval ${split}`, n, [], { quiet: f.quiet || f.json });

@@ -6,6 +6,7 @@ import { Command, Option } from "commander";
 import { type KernelChoice, loadBestKernels, setKernels } from "egru";
 import type { WasmKernels } from "egru";
 import { createThreadedKernels } from "egru/node";
+import { NODE_WASM_PAGES } from "../node/memory-limits.js";
 import { demoTable, runDemo, type DemoOptions } from "./demo.js";
 import { evalCommand, type EvalFlags } from "./eval.js";
 import { EXIT_OK, intOption, numberOption, reportError } from "./run.js";
@@ -34,7 +35,7 @@ function program(): Command {
     .option("--threads <n>", "threads for large products (WebAssembly kernels; results do not depend on it)", intOption("--threads"), 1)
     .hook("preAction", async (cmd) => {
       const opts = cmd.opts();
-      const k = await loadBestKernels(opts.kernels as KernelChoice);
+      const k = await loadBestKernels(opts.kernels as KernelChoice, { maximumPages: NODE_WASM_PAGES });
       kernelName = k.name;
       if (opts.threads > 1 && k.name === "wasm-simd") {
         const threaded = createThreadedKernels(k as WasmKernels, opts.threads);
@@ -94,6 +95,8 @@ function program(): Command {
     .option("--clip <norm>", "global gradient-norm clipping (0 = off)", numberOption("--clip", { min: 0 }))
     .option("--seed <n>", "random seed (init, masks, batch order)", intOption("--seed", 0))
     .option("--validation <n>", "training examples held out for validation", intOption("--validation", 0))
+    .option("--micro-batch <n|auto>", "rows per forward and backward (auto: as many as the memory estimate fits; the summed gradients equal the whole batch's)",
+      (v: string) => (v.trim() === "auto" ? "auto" : intOption("--micro-batch")(v)))
     .option("--train-limit <n>", "use only the first n training examples", intOption("--train-limit"))
     .option("--test-limit <n>", "use only the first n test examples", intOption("--test-limit"))
     .option("--checkpoint-every <steps>", "checkpoint every so many steps, besides every epoch end (0 = epoch ends only)", intOption("--checkpoint-every", 0))

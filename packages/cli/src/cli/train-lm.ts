@@ -18,7 +18,8 @@ import { reportAtEnd } from "./report.js";
 import { EXIT_OK } from "./run.js";
 import { formatDuration, mega, pct } from "./format.js";
 import { corpusDir } from "./task-data.js";
-import { runOutput, trimMetrics } from "./train.js";
+import { microBatchText, runOutput, trimMetrics } from "./train.js";
+import type { MemoryBudget } from "../train/memory.js";
 import { restoreTrainer, runTrainingLoop } from "./train-loop.js";
 
 const BEST_FILE = "best.safetensors";
@@ -30,6 +31,7 @@ export interface LmRunArgs {
   json: boolean;
   quiet: boolean;
   kernels: string;
+  budget?: MemoryBudget;
 }
 
 /** An evaluation as a flat JSON record. */
@@ -87,7 +89,7 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
   const { config, runDir, resumed } = a;
   const dir = corpusDir(config);
   const corpus = loadCorpus(config.task as CorpusName, dir);
-  const trainer = buildLmTrainer(config, corpus);
+  const trainer = buildLmTrainer(config, corpus, a.budget);
   const state: LmRunState = { trainer, config, runDir, seconds: 0 };
   const metricsPath = join(runDir, "metrics.jsonl");
   if (resumed) {
@@ -108,7 +110,7 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
   log(`egru train: ${config.task} (${corpus.train.length.toLocaleString("en-US")} training tokens, vocabulary ${corpus.vocab.size.toLocaleString("en-US")}), ` +
     `embedding ${config.lm.embedding} → ${m.cell.toUpperCase()}(${sizes.join(", ")}) → tied decoder, ${params.toLocaleString("en-US")} parameters, ` +
     `batch ${config.batchSize}, bptt ${config.lm.bptt}, ${config.epochs} epochs${Number.isFinite(budget) ? ` or ${config.timeBudget} minutes` : ""}, ` +
-    `kernels ${a.kernels}; run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}`);
+    `${microBatchText(config.batchSize, trainer.options.microBatch)}, kernels ${a.kernels}; run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}`);
 
   const t0 = performance.now();
   const elapsed = (): number => state.seconds + (performance.now() - t0) / 1000;
@@ -183,7 +185,8 @@ export async function trainLmCommand(a: LmRunArgs): Promise<number> {
   const summary = {
     task: config.task, cell: m.cell, embedding: config.lm.embedding, hidden: m.hidden, layers: m.layers, parameters: params,
     steps: trainer.position.step, epochs: trainer.position.epoch + trainer.position.row / rows, trainSeconds, seconds,
-    tokensPerSecond: stepSeconds > 0 ? tokens / stepSeconds : null, timeBudgetMinutes: config.timeBudget ?? null, kernels: a.kernels, best: state.best,
+    tokensPerSecond: stepSeconds > 0 ? tokens / stepSeconds : null, timeBudgetMinutes: config.timeBudget ?? null, kernels: a.kernels,
+    microBatch: trainer.options.microBatch ?? config.batchSize, best: state.best,
     valid: lmEvalRecord(valid), test: lmEvalRecord(test),
   };
   writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);

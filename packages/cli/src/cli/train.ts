@@ -5,7 +5,7 @@
 
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { ValueError } from "egru";
+import { getKernels, ValueError } from "egru";
 import { loadCheckpoint, saveCheckpoint, writeFileAtomic } from "../node/checkpoint.js";
 import { buildTrainer, modelJson, modelTensors, optimizerTensors, parameterCount } from "../train/build.js";
 import { loadPresets } from "../node/presets.js";
@@ -17,6 +17,8 @@ import { progressBar } from "./progress.js";
 import { reportAtEnd } from "./report.js";
 import { loadTask } from "./task-data.js";
 import { restoreTrainer, runTrainingLoop } from "./train-loop.js";
+import { nodeMemoryLimits } from "../node/memory-limits.js";
+import type { MemoryBudget } from "../train/memory.js";
 import { EXIT_OK, UsageError } from "./run.js";
 
 /** Flags of `egru train` (commander's camel-cased names). */
@@ -47,13 +49,14 @@ export interface TrainFlags {
   json?: boolean;
   quiet?: boolean;
   skipBad?: boolean;
+  microBatch?: number | "auto";
 }
 
 /** The flags that change the configuration (not allowed with --resume). */
 function flagConfig(f: TrainFlags): Record<string, unknown> {
   return mergeConfig({
     task: f.task, epochs: f.epochs, batchSize: f.batch, seed: f.seed, validation: f.validation, trainLimit: f.trainLimit,
-    testLimit: f.testLimit, checkpointEvery: f.checkpointEvery, data: f.data, timeBudget: f.timeBudget,
+    testLimit: f.testLimit, checkpointEvery: f.checkpointEvery, data: f.data, timeBudget: f.timeBudget, microBatch: f.microBatch,
     lm: { embedding: f.embedding, bptt: f.bptt },
     dvs: { skipBad: f.skipBad },
     model: { cell: f.cell, hidden: f.hidden, layers: f.layers, readout: f.readout },
@@ -193,9 +196,13 @@ export function discardUnstartedRun(runDir: string, made: string | undefined): v
 
 /** Train in a run directory that exists: a new run (config validated) or a resumed one. */
 async function train(config: TrainConfig, runDir: string, resumed: ReturnType<typeof loadCheckpoint> | null, f: TrainFlags, ctx: { kernels: string }): Promise<number> {
-  if (isLmTask(config.task)) return trainLmCommand({ config, runDir, resumed, json: f.json ?? false, quiet: f.quiet ?? false, kernels: ctx.kernels });
+  const budget: MemoryBudget = {
+    limits: nodeMemoryLimits(getKernels()),
+    source: resumed ? `${join(resumed.dir, "state.json")}: config` : f.config ? `${f.config} over preset ${f.preset}` : `preset ${f.preset}`,
+  };
+  if (isLmTask(config.task)) return trainLmCommand({ config, runDir, resumed, json: f.json ?? false, quiet: f.quiet ?? false, kernels: ctx.kernels, budget });
   const task = loadTask(config);
-  const trainer = buildTrainer(config, task);
+  const trainer = buildTrainer(config, task, budget);
   const state: RunState = { trainer, config, runDir, seconds: 0 };
   const metricsPath = join(runDir, "metrics.jsonl");
   if (resumed) {
@@ -215,7 +222,7 @@ async function train(config: TrainConfig, runDir: string, resumed: ReturnType<ty
   const total = config.epochs * nb;
   log(`egru train: ${config.task}, ${config.model.layers}×${config.model.cell.toUpperCase()}(${config.model.hidden}), ${params.toLocaleString("en-US")} parameters, ` +
     `${task.count("train")} train / ${task.count("valid")} valid / ${task.count("test")} test examples, ${config.epochs} epochs of ${nb} batches, ` +
-    `kernels ${ctx.kernels}; run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}`);
+    `${microBatchText(config.batchSize, trainer.options.microBatch)}, kernels ${ctx.kernels}; run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}`);
 
   const t0 = performance.now();
   const elapsed = (): number => state.seconds + (performance.now() - t0) / 1000;
@@ -264,7 +271,7 @@ async function train(config: TrainConfig, runDir: string, resumed: ReturnType<ty
   emit({ type: "test", step: trainer.position.step, ...evalRecord(test), seconds });
   const summary = {
     task: config.task, cell: config.model.cell, hidden: config.model.hidden, layers: config.model.layers, parameters: params,
-    epochs: config.epochs, steps: trainer.position.step, seconds, kernels: ctx.kernels, best: state.best, ...evalRecord(test),
+    epochs: config.epochs, steps: trainer.position.step, seconds, kernels: ctx.kernels, microBatch: trainer.options.microBatch ?? config.batchSize, best: state.best, ...evalRecord(test),
   };
   writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   const report = await reportAtEnd(runDir, log);
@@ -278,6 +285,12 @@ async function train(config: TrainConfig, runDir: string, resumed: ReturnType<ty
       ]).join("\n")}\n`);
   }
   return EXIT_OK;
+}
+
+/** "micro-batch 167 of 500 (3 blocks)", or "whole batches". */
+export function microBatchText(batch: number, rows: number | undefined): string {
+  if (rows === undefined || rows >= batch) return "whole batches";
+  return `micro-batch ${rows} of ${batch} (${Math.ceil(batch / rows)} blocks)`;
 }
 
 /** An evaluation as a flat JSON record. */

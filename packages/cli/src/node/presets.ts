@@ -1,6 +1,7 @@
-// Named starting configurations for `egru train --preset`: the built-in ones (src/train/config.ts)
-// and the JSON recipes shipped in the package's presets/ folder (the paper's language-model
-// recipes, their GRU and LSTM baselines of matching size, and the small PTB comparison). Node only.
+// Named starting configurations for `egru train --preset`: the built-in default (src/train/config.ts)
+// and the JSON recipes shipped in the package's presets/ folder (the paper's sequential-MNIST,
+// DVS Gesture and language-model recipes, the LM's GRU and LSTM baselines of matching size, and
+// the small PTB comparison). Node only.
 
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";

@@ -9,6 +9,7 @@ import type { Tensor } from "egru";
 import type { TrainConfig } from "./config.js";
 import type { ClassificationTask } from "./task.js";
 import { Trainer } from "./trainer.js";
+import { classifierPlans, type MemoryBudget } from "./memory.js";
 
 /** The library's model configuration of a classification run. */
 export function classifierConfig(c: TrainConfig, task: ClassificationTask): ClassifierConfig {
@@ -32,7 +33,13 @@ export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceCl
   return createModel(classifierConfig(c, task));
 }
 
-export function buildTrainer(c: TrainConfig, task: ClassificationTask): Trainer {
+/**
+ * The trainer of a classification run. With `budget`, the rows per forward of a training step and of
+ * an evaluation batch come from the memory estimate (src/train/memory.ts), checked before the model
+ * is allocated; without it, whole batches.
+ */
+export function buildTrainer(c: TrainConfig, task: ClassificationTask, budget?: MemoryBudget): Trainer {
+  const plans = budget ? classifierPlans(c, task, budget) : null;
   const model = buildModel(c, task);
   const o = c.optimizer;
   const optimizer = new Optimizer({
@@ -41,6 +48,7 @@ export function buildTrainer(c: TrainConfig, task: ClassificationTask): Trainer 
   });
   return new Trainer(model, task, optimizer, {
     epochs: c.epochs, batchSize: c.batchSize, evalBatchSize: c.evalBatchSize, lr: o.lr, clip: o.clip, schedule: c.schedule, seed: c.seed,
+    microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch), evalMicroBatch: plans?.eval.rows,
   });
 }
 

@@ -131,6 +131,13 @@ export const TrainConfigSchema = z.strictObject({
   dvs: DvsSchema.default(DvsSchema.parse({})),
   /** Stop training after this many minutes (at a step boundary), then validate and test. */
   timeBudget: z.number().gt(0).optional(),
+  /**
+   * Rows (examples, or LM streams) per forward and backward: "auto" = as many of the batch as the
+   * memory estimate fits (src/train/memory.ts), a number = at most that many (it must fit the
+   * WebAssembly memory). A batch of more rows
+   * runs in blocks whose summed gradients equal the whole batch's; one clipped optimizer step per batch.
+   */
+  microBatch: z.union([z.literal("auto"), whole(1)]).default("auto"),
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
@@ -221,24 +228,10 @@ export function mergeConfig(...parts: unknown[]): Record<string, unknown> {
   return out;
 }
 
-/** The paper's sequential-MNIST recipe for a pixel task (spec §10.3). */
-function paperSmnist(task: "smnist" | "psmnist"): TrainConfigInput {
-  return {
-    task,
-    model: { cell: "egru", hidden: 590, layers: 1, readout: "trace" },
-    optimizer: { kind: "adam", lr: 1e-3, clip: 0.25 },
-    schedule: { kind: "constant" },
-    epochs: 200,
-    batchSize: 500,
-    validation: 12000,
-  };
-}
-
 /**
- * Named starting points. "default" is the built-in run of `egru train` (row-sequential MNIST,
- * an EGRU, minutes on two cores); "smnist-paper" / "psmnist-paper" are the paper's sequential-MNIST
- * recipe (spec §10.3: 590 units, Adam 1e-3, clip 0.25, batch 500, trace readout, 200 epochs, 80/20
- * split), for users with days of compute.
+ * The built-in starting point: "default" is the run of `egru train` with no options (row-sequential
+ * MNIST, an EGRU, minutes on two cores). Every paper recipe is a JSON file in presets/ (among them
+ * smnist-paper and psmnist-paper, spec §10.3), loaded by src/node/presets.ts.
  */
 export const PRESETS: Record<string, TrainConfigInput> = {
   default: {
@@ -249,6 +242,4 @@ export const PRESETS: Record<string, TrainConfigInput> = {
     epochs: 8,
     batchSize: 128,
   },
-  "smnist-paper": paperSmnist("smnist"),
-  "psmnist-paper": paperSmnist("psmnist"),
 };

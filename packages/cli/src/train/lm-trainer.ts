@@ -4,16 +4,27 @@
 // state carried from segment to segment (detached), global-norm clipping, and evaluation that walks
 // a split's streams in bptt-long segments carrying the state (the test at batch size 1).
 //
+// Micro-batches: with `microBatch` below the batch size, a step (and an evaluation segment) runs
+// the streams in row blocks, each from its rows of the carried state, each block's loss weighted by
+// its rows / the batch's, so the accumulated gradients are the whole batch's (up to float32
+// summation order); one clipped optimizer step per segment. With "step" dropout masks and no
+// zoneout every mask (word dropout, the per-step masks, DropConnect) is shared by the whole batch,
+// and each block starts from the same random state, so the blocks use exactly the whole batch's
+// masks; otherwise ("locked" masks, zoneout) each block draws its own masks in turn.
+//
 // Deterministic: the BPTT lengths come from the trainer's own seeded stream and the masks from the
 // model's, so a run restarted from a saved position, carried state, model, optimizer and both
 // random states continues with exactly the losses of an uninterrupted one.
 
 import type { RunHooks } from "./hooks.js";
 import {
-  clipGradNorm, learningRate, NonFiniteError, type Optimizer, Rng, type ScheduleConfig, softmaxCrossEntropy,
+  clipGradNorm, learningRate, NonFiniteError, type Optimizer, Rng, type RngState, type ScheduleConfig,
+  softmaxCrossEntropy,
 } from "egru";
 import type { LanguageModel, LmRun, LmState, MacCount } from "egru";
-import { batchify, randomBpttLength, segment, type Streams } from "../data/lm-batches.js";
+import { batchify, randomBpttLength, segment, type Segment, type Streams } from "../data/lm-batches.js";
+import { rowBlocks } from "./memory.js";
+import { blockRows } from "./trainer.js";
 
 export type LmSplit = "train" | "valid" | "test";
 
@@ -29,6 +40,9 @@ export interface LmTrainerOptions {
   clip: number;
   schedule: ScheduleConfig;
   seed: number;
+  /** Streams per forward and backward of a training step (default: all) and of an evaluation segment. */
+  microBatch?: number;
+  evalMicroBatch?: number;
 }
 
 /** The next segment starts at `row` of the streams in epoch `epoch`; `step` updates so far. */
@@ -142,46 +156,81 @@ export class LmTrainer {
     const where = `step ${pos.step + 1} (epoch ${pos.epoch + 1}, row ${pos.row})`;
     model.train();
     model.zeroGrad();
-    let run: LmRun;
-    try {
-      run = model.forward(seg.input, seg.T, B, this.hidden);
-    } catch (e) {
-      if (e instanceof NonFiniteError) throw new NonFiniteError(`${where}: ${e.argument}`, e.expected, e.got);
-      throw e;
-    }
     const V = model.options.vocab;
-    const ce = softmaxCrossEntropy(run.logits, seg.target, V);
-    if (!Number.isFinite(ce.loss)) {
-      model.release(run);
-      throw new NonFiniteError(where, "a finite loss", String(ce.loss));
-    }
-    const decoderBack = model.backward(run, ce.dlogits);
+    const blocks = rowBlocks(B, options.microBatch ?? B);
+    const shared = blocks.length > 1 && model.options.dropoutMask === "step" && !((model.options.zoneout ?? 0) > 0);
+    const rng = shared ? model.rng.getState() : null;
+    let loss = 0;
+    const macs: MacCount = { executed: 0, dense: 0 };
+    let layerSparsity: number[] = [];
+    let layerBackwardSparsity: number[] = [];
+    const hidden = this.forwardBlocks(seg, B, blocks, this.hidden, (run, target, b) => {
+      const scale = blocks.length === 1 ? 1 : b / B;
+      const ce = softmaxCrossEntropy(run.logits, target, V);
+      if (!Number.isFinite(ce.loss)) throw new NonFiniteError(where, "a finite loss", String(ce.loss));
+      if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
+      const decoderBack = model.backward(run, ce.dlogits);
+      loss += ce.loss * scale;
+      macs.executed += run.decoderMacs.executed + decoderBack.executed;
+      macs.dense += run.decoderMacs.dense + decoderBack.dense;
+      for (const l of run.layers) {
+        macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
+        macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
+      }
+      layerSparsity = run.layers.map((l, k) => (layerSparsity[k] ?? 0) + l.activitySparsity * scale);
+      layerBackwardSparsity = run.layers.map((l, k) => (layerBackwardSparsity[k] ?? 0) + l.backwardSparsity * scale);
+    }, { where, rng });
     const params = model.params();
     const gradNorm = clipGradNorm(params, options.clip);
     if (!Number.isFinite(gradNorm)) {
-      model.release(run);
       const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
       throw new NonFiniteError(where, "finite gradients", `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`);
     }
     optimizer.step(params, lr, base);
     model.weightsChanged();
-    const macs: MacCount = { executed: run.decoderMacs.executed + decoderBack.executed, dense: run.decoderMacs.dense + decoderBack.dense };
-    for (const l of run.layers) {
-      macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
-      macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
-    }
-    this.hidden = run.state;
-    const layerSparsity = run.layers.map((l) => l.activitySparsity);
-    const layerBackwardSparsity = run.layers.map((l) => l.backwardSparsity);
-    model.release(run);
+    this.hidden = hidden;
     const tokens = seg.T * B;
-    this.sums.loss += ce.loss * tokens;
+    this.sums.loss += loss * tokens;
     this.sums.tokens += tokens;
     this.position = { epoch: pos.epoch, row: pos.row + seg.T, step: pos.step + 1 };
     return {
-      ...this.position, rows: this.rows, T: seg.T, loss: ce.loss, epochLoss: this.sums.loss / this.sums.tokens,
+      ...this.position, rows: this.rows, T: seg.T, loss, epochLoss: this.sums.loss / this.sums.tokens,
       layerSparsity, layerBackwardSparsity, lr, gradNorm, macs, tokens,
     };
+  }
+
+  /**
+   * The forward of a segment of B streams in row blocks: each block [r0, r1) from its rows of `state`
+   * (zeros when null), handed to `use` with its targets and rows, then released. Returns the state
+   * after the segment, all rows. `rng` (training): the model's random state each block starts from.
+   */
+  private forwardBlocks(
+    seg: Segment, B: number, blocks: [number, number][], state: LmState | null,
+    use: (run: LmRun, target: Int32Array, rows: number) => void, o: { where?: string; rng?: RngState | null } = {},
+  ): LmState {
+    const { model } = this;
+    const whole = blocks.length === 1;
+    let next: LmState | null = null;
+    for (const [r0, r1] of blocks) {
+      if (o.rng) model.rng.setState(o.rng);
+      let run: LmRun;
+      try {
+        run = model.forward(whole ? seg.input : blockRows(seg.input, seg.T, B, 1, r0, r1), seg.T, r1 - r0,
+          state && !whole ? stateRows(state, B, r0, r1) : state);
+      } catch (e) {
+        if (e instanceof NonFiniteError && o.where) throw new NonFiniteError(`${o.where}: ${e.argument}`, e.expected, e.got);
+        throw e;
+      }
+      try {
+        use(run, whole ? seg.target : blockRows(seg.target, seg.T, B, 1, r0, r1), r1 - r0);
+      } finally {
+        model.release(run);
+      }
+      if (whole) return run.state;
+      next ??= model.zeroState(B);
+      run.state.forEach((layer, l) => layer.forEach((a, k) => next![l][k].set(a, r0 * (a.length / (r1 - r0)))));
+    }
+    return next!;
   }
 
   /**
@@ -201,23 +250,22 @@ export class LmTrainer {
     const entries = new Array<number>(L).fill(0);
     const macs: MacCount = { executed: 0, dense: 0 };
     let state: LmState | null = null;
+    const blocks = rowBlocks(batchSize, this.options.evalMicroBatch ?? batchSize);
     for (let i = 0; i < streams.length - 1; ) {
       const seg = segment(streams, i, this.options.bptt);
-      const run = model.forward(seg.input, seg.T, batchSize, state);
-      const n = seg.T * batchSize;
-      loss += crossEntropySum(run.logits, seg.target, V);
-      tokens += n;
-      macs.executed += run.decoderMacs.executed;
-      macs.dense += run.decoderMacs.dense;
-      run.saved.runs.forEach((r, l) => {
-        macs.executed += r.stats.executedMacs;
-        macs.dense += r.stats.denseMacs;
-        zeros[l] += r.stats.activitySparsity * r.stats.entries;
-        outside[l] += r.stats.backwardSparsity * r.stats.entries;
-        entries[l] += r.stats.entries;
+      state = this.forwardBlocks(seg, batchSize, blocks, state, (run, target) => {
+        loss += crossEntropySum(run.logits, target, V);
+        macs.executed += run.decoderMacs.executed;
+        macs.dense += run.decoderMacs.dense;
+        run.saved.runs.forEach((r, l) => {
+          macs.executed += r.stats.executedMacs;
+          macs.dense += r.stats.denseMacs;
+          zeros[l] += r.stats.activitySparsity * r.stats.entries;
+          outside[l] += r.stats.backwardSparsity * r.stats.entries;
+          entries[l] += r.stats.entries;
+        });
       });
-      state = run.state;
-      model.release(run);
+      tokens += seg.T * batchSize;
       i += seg.T;
       onProgress?.(i, streams.length - 1);
     }
@@ -231,6 +279,14 @@ export class LmTrainer {
       macsPerToken: { executed: macs.executed / tokens, dense: macs.dense / tokens },
     };
   }
+}
+
+/** Rows [r0, r1) of a carried state (each component [B, size]): fresh [r1 − r0, size] copies. */
+function stateRows(state: LmState, B: number, r0: number, r1: number): LmState {
+  return state.map((layer) => layer.map((a) => {
+    const size = a.length / B;
+    return a.slice(r0 * size, r1 * size);
+  }));
 }
 
 /** Σ over rows of −log softmax(logits)[target] (float64 accumulation; no gradient). */

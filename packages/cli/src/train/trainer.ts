@@ -5,12 +5,23 @@
 //
 // Each step: forward, softmax cross-entropy (+ the model's regularisers), backward, a finiteness
 // check naming the step, global-norm clipping, the optimizer update at the scheduled rate.
+//
+// Micro-batches: with `microBatch` below the batch size, a step runs the batch's rows in blocks
+// (src/train/memory.ts chooses the size), each block's loss weighted by its rows / the batch's, so
+// the accumulated gradients are the whole batch's mean-loss gradients (up to float32 summation
+// order); clipping and the optimizer step happen once per batch. The activity regulariser, not
+// linear in the batch, then first runs a forward over every block for the batch's event rate (same
+// masks: the random state is restored after it). Each block draws its own dropout, zoneout and
+// DropConnect masks from the model's stream in turn, so with masks on the random numbers differ from
+// a whole-batch step's (same distributions, except that DropConnect is drawn per block, not per batch).
 
 import type { RunHooks } from "./hooks.js";
 import {
-  clipGradNorm, learningRate, NonFiniteError, type Optimizer, Rng, type ScheduleConfig, softmaxCrossEntropy,
+  type BatchPart, type ClassifierRun, clipGradNorm, eventSums, learningRate, NonFiniteError, type Optimizer, Rng,
+  type ScheduleConfig, type SequenceClassifier, softmaxCrossEntropy,
 } from "egru";
-import type { MacCount, SequenceClassifier } from "egru";
+import type { CellRun, MacCount } from "egru";
+import { rowBlocks } from "./memory.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
 export interface TrainerOptions {
@@ -22,6 +33,9 @@ export interface TrainerOptions {
   clip: number;
   schedule: ScheduleConfig;
   seed: number;
+  /** Rows per forward and backward of a training step (default: the whole batch) and of an evaluation batch. */
+  microBatch?: number;
+  evalMicroBatch?: number;
 }
 
 /** Where a run is: the next batch to train is `batch` of epoch `epoch`; `step` updates so far. */
@@ -139,59 +153,98 @@ export class Trainer {
     const pos = this.position;
     const lr = learningRate(options.lr, options.schedule, pos.epoch, pos.step, options.epochs);
     model.train();
-    model.zeroGrad();
     const where = `step ${pos.step + 1} (epoch ${pos.epoch + 1}, batch ${pos.batch + 1})`;
-    let run;
+    const blocks = rowBlocks(B, options.microBatch ?? B);
+    const activityMeans = blocks.length > 1 && model.options.activityWeight > 0 ? this.batchEventRates(x, B, blocks, where) : undefined;
+    model.zeroGrad();
+    let loss = 0;
+    let correct = 0;
+    let ceSum = 0;
+    const macs: MacCount = { executed: 0, dense: 0 };
+    const stats: CellRun["stats"][] = [];
+    let layerSparsity: number[] = [];
+    let layerBackwardSparsity: number[] = [];
+    for (const [r0, r1] of blocks) {
+      const b = r1 - r0;
+      const scale = blocks.length === 1 ? 1 : b / B;
+      const run = this.guardedForward(blocks.length === 1 ? x : blockRows(x, task.T, B, task.I, r0, r1), b, where, { scale, activityMeans });
+      const ce = softmaxCrossEntropy(run.logits, labels.subarray(r0, r1), task.classes);
+      const blockLoss = ce.loss * scale + run.regLoss;
+      if (!Number.isFinite(blockLoss)) {
+        model.release(run);
+        throw new NonFiniteError(where, "a finite loss", String(blockLoss));
+      }
+      if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
+      const head = model.backward(run, ce.dlogits);
+      loss += blockLoss;
+      correct += ce.correct;
+      ceSum += ce.loss * b;
+      macs.executed += run.head.macs.executed + head.head.executed + run.frontEndMacs.executed + head.frontEnd.executed;
+      macs.dense += run.head.macs.dense + head.head.dense + run.frontEndMacs.dense + head.frontEnd.dense;
+      for (const l of run.layers) {
+        macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
+        macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
+      }
+      stats.push(...run.runs.map((r) => r.stats));
+      layerSparsity = run.layers.map((l, k) => (layerSparsity[k] ?? 0) + l.activitySparsity * scale);
+      layerBackwardSparsity = run.layers.map((l, k) => (layerBackwardSparsity[k] ?? 0) + l.backwardSparsity * scale);
+      model.release(run);
+    }
+    const params = model.params();
+    const gradNorm = clipGradNorm(params, options.clip);
+    if (!Number.isFinite(gradNorm)) {
+      const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
+      throw new NonFiniteError(where, "finite gradients", `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`);
+    }
+    optimizer.step(params, lr);
+    const sparsity = meanSparsity(stats);
+    this.sums.loss += ceSum;
+    this.sums.correct += correct;
+    this.sums.seen += B;
+    this.position = { epoch: pos.epoch, batch: pos.batch + 1, step: pos.step + 1 };
+    return {
+      ...this.position, batches, loss, accuracy: correct / B, epochLoss: this.sums.loss / this.sums.seen,
+      epochAccuracy: this.sums.correct / this.sums.seen, activitySparsity: sparsity, layerSparsity, layerBackwardSparsity,
+      lr, gradNorm, macs,
+    };
+  }
+
+  /** A training forward of b rows; a NaN or Infinity found in a weight is reported at `where`. */
+  private guardedForward(x: Float32Array, b: number, where: string, part: BatchPart): ClassifierRun {
     try {
-      run = model.forward(x, task.T, B);
+      return this.model.forward(x, this.task.T, b, part);
     } catch (e) {
       // NaN or Infinity in a weight: say at which step it was found
       if (e instanceof NonFiniteError) throw new NonFiniteError(`${where}: ${e.argument}`, e.expected, e.got);
       throw e;
     }
-    const ce = softmaxCrossEntropy(run.logits, labels, task.classes);
-    const loss = ce.loss + run.regLoss;
-    if (!Number.isFinite(loss)) {
+  }
+
+  /**
+   * Per layer, the event rate mean(o) over the whole batch x [T, B, I], from a forward of each block
+   * (training mode); the model's random state is put back after, so the step draws the same masks.
+   */
+  private batchEventRates(x: Float32Array, B: number, blocks: [number, number][], where: string): number[] {
+    const { model, task } = this;
+    const rng = model.rng.getState();
+    let sums: number[] = [];
+    let entries: number[] = [];
+    for (const [r0, r1] of blocks) {
+      const run = this.guardedForward(blockRows(x, task.T, B, task.I, r0, r1), r1 - r0, where, { scale: 1 });
+      const e = eventSums(run);
+      sums = e.sums.map((v, l) => (sums[l] ?? 0) + v);
+      entries = e.entries.map((v, l) => (entries[l] ?? 0) + v);
       model.release(run);
-      throw new NonFiniteError(where, "a finite loss", String(loss));
     }
-    const head = model.backward(run, ce.dlogits);
-    const params = model.params();
-    const gradNorm = clipGradNorm(params, options.clip);
-    if (!Number.isFinite(gradNorm)) {
-      model.release(run);
-      const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
-      throw new NonFiniteError(where, "finite gradients", `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`);
-    }
-    optimizer.step(params, lr);
-    const macs: MacCount = {
-      executed: run.head.macs.executed + head.head.executed + run.frontEndMacs.executed + head.frontEnd.executed,
-      dense: run.head.macs.dense + head.head.dense + run.frontEndMacs.dense + head.frontEnd.dense,
-    };
-    for (const l of run.layers) {
-      macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
-      macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
-    }
-    const sparsity = meanSparsity(run.runs.map((r) => r.stats));
-    const layerSparsity = run.layers.map((l) => l.activitySparsity);
-    const layerBackwardSparsity = run.layers.map((l) => l.backwardSparsity);
-    model.release(run);
-    this.sums.loss += ce.loss * B;
-    this.sums.correct += ce.correct;
-    this.sums.seen += B;
-    this.position = { epoch: pos.epoch, batch: pos.batch + 1, step: pos.step + 1 };
-    return {
-      ...this.position, batches, loss, accuracy: ce.correct / B, epochLoss: this.sums.loss / this.sums.seen,
-      epochAccuracy: this.sums.correct / this.sums.seen, activitySparsity: sparsity, layerSparsity, layerBackwardSparsity,
-      lr, gradNorm, macs,
-    };
+    model.rng.setState(rng);
+    return sums.map((v, l) => (entries[l] ? v / entries[l] : 0));
   }
 
   /** Loss, accuracy, sparsity and MACs of the model (evaluation mode) on a split. */
   evaluate(split: SplitName, onBatch?: (done: number, total: number) => void): EvalResult {
     const { model, task } = this;
     const n = task.count(split);
-    const bs = this.options.evalBatchSize;
+    const bs = Math.min(this.options.evalBatchSize, this.options.evalMicroBatch ?? Infinity);
     model.eval();
     let loss = 0;
     let correct = 0;
@@ -236,6 +289,14 @@ export class Trainer {
       layerSparsity: layerZeros.map((z, l) => (layerEntries[l] ? z / layerEntries[l] : 0)),
     };
   }
+}
+
+/** Rows [r0, r1) of a time-major batch x [T, B, I]: [T, r1 − r0, I]. */
+export function blockRows<A extends Float32Array | Int32Array>(x: A, T: number, B: number, I: number, r0: number, r1: number): A {
+  const b = r1 - r0;
+  const out = new (x.constructor as new (n: number) => A)(T * b * I);
+  for (let t = 0; t < T; t++) out.set(x.subarray((t * B + r0) * I, (t * B + r1) * I), t * b * I);
+  return out;
 }
 
 /** Activity sparsity over all the layers' outputs (weighted by their entries). */

@@ -52,6 +52,17 @@ export interface ClassifierOptions extends CellOptions {
   stateMeanWeight?: number;
 }
 
+/**
+ * A forward of some rows of a larger batch (a micro-batch): its regularisers and their gradients are
+ * weighted by `scale` (its rows / the batch's), and the activity regulariser, not linear in the
+ * batch, uses the whole batch's mean event rate per layer (`activityMeans`, from a forward pass over
+ * every block), so the blocks' losses and gradients add up to the whole batch's.
+ */
+export interface BatchPart {
+  scale: number;
+  activityMeans?: number[];
+}
+
 /** Per-layer figures of one forward (and backward, once it ran). */
 export interface LayerReport {
   activitySparsity: number;
@@ -71,9 +82,10 @@ export interface ClassifierRun {
   /** Dropout on the stack's input and on the read sequence (masks for the backward). */
   drops: { input: DropoutResult | null; output: DropoutResult | null };
   head: LinearResult;
-  /** The regularisers' value (0 when off). */
+  /** The regularisers' value (0 when off; for a part of a batch, its share). */
   regLoss: number;
   layers: LayerReport[];
+  part: BatchPart;
 }
 
 export class SequenceClassifier {
@@ -144,8 +156,8 @@ export class SequenceClassifier {
     for (const p of this.params()) p.grad.fill(0);
   }
 
-  /** Logits [B, C] for x [T, B, I] (time-major). */
-  forward(x: Float32Array, T: number, B: number): ClassifierRun {
+  /** Logits [B, C] for x [T, B, I] (time-major); `part` when the B rows are a block of a larger batch. */
+  forward(x: Float32Array, T: number, B: number, part: BatchPart = { scale: 1 }): ClassifierRun {
     const H = this.options.hiddenSize;
     const o = this.options;
     const fe = this.frontEnd ? this.frontEnd.forward(x, T * B) : null;
@@ -172,18 +184,18 @@ export class SequenceClassifier {
     const head = this.head.forward(feat, B);
     let regLoss = 0;
     const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv, stateMeanWeight: lm } = this.options;
-    for (const r of runs) {
-      if (la > 0 && r.o) regLoss += la * (mean(r.o) - ta) ** 2;
-      if (lv > 0 && r.h) regLoss += lv * meanSquare(r.h, tv);
-      if (lm > 0 && r.h) regLoss += lm * mean(r.h);
-    }
+    runs.forEach((r, l) => {
+      if (la > 0 && r.o) regLoss += la * ((part.activityMeans?.[l] ?? mean(r.o)) - ta) ** 2 * part.scale;
+      if (lv > 0 && r.h) regLoss += lv * meanSquare(r.h, tv) * part.scale;
+      if (lm > 0 && r.h) regLoss += lm * mean(r.h) * part.scale;
+    });
     const layers = runs.map((r) => ({
       activitySparsity: r.stats.activitySparsity, backwardSparsity: r.stats.backwardSparsity,
       forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs }, backwardMacs: { executed: 0, dense: 0 },
     }));
     return {
       T, B, logits: head.y, runs, head, regLoss, layers, frontEnd: fe, frontEndMacs: fe ? fe.macs : { executed: 0, dense: 0 },
-      drops: { input: inDrop, output: outDrop },
+      drops: { input: inDrop, output: outDrop }, part,
     };
   }
 
@@ -192,7 +204,7 @@ export class SequenceClassifier {
    * head's and the front-end's backward MACs.
    */
   backward(run: ClassifierRun, dlogits: Float32Array): { head: MacCount; frontEnd: MacCount } {
-    const { T, B, runs } = run;
+    const { T, B, runs, part } = run;
     const H = this.options.hiddenSize;
     const readout = this.options.readout;
     const n = T * B * H;
@@ -212,10 +224,10 @@ export class SequenceClassifier {
       const r = runs[l];
       let dO: Float32Array | null = null;
       let dH: Float32Array | null = null;
-      if (la > 0 && r.o) dO = new Float32Array(n).fill((2 * la * (mean(r.o) - ta)) / n);
+      if (la > 0 && r.o) dO = new Float32Array(n).fill(((2 * la * ((part.activityMeans?.[l] ?? mean(r.o)) - ta)) / n) * part.scale);
       if ((lv > 0 || lm > 0) && r.h) {
         dH = new Float32Array(n);
-        for (let k = 0; k < n; k++) dH[k] = (2 * lv * (r.h[k] - tv) + lm) / n;
+        for (let k = 0; k < n; k++) dH[k] = ((2 * lv * (r.h[k] - tv) + lm) / n) * part.scale;
       }
       const mask = l > 0 ? this.cells[l - 1].receiveMask(runs[l - 1]) : null;
       const g = this.cells[l].backward(r, { dOut, dTrace: l === top ? dTrace : null, dO, dH }, mask);
@@ -237,6 +249,11 @@ export class SequenceClassifier {
   release(run: ClassifierRun): void {
     for (const r of run.runs) r.release();
   }
+}
+
+/** Per layer, the sum of the event gate o over a run (0 for layers without events). */
+export function eventSums(run: ClassifierRun): { sums: number[]; entries: number[] } {
+  return { sums: run.runs.map((r) => (r.o ? mean(r.o) * r.o.length : 0)), entries: run.runs.map((r) => r.o?.length ?? 0) };
 }
 
 function mean(a: Float32Array): number {

@@ -1,0 +1,163 @@
+// `npm run presets`: every preset of presets/ at its published model and batch sizes on reduced
+// data, each in its own child process: two training steps and one evaluation batch, then a table
+// of parameters, the micro-batch the memory estimate chose, step and eval-batch times and the
+// peak resident memory (the child's process.resourceUsage().maxRSS). Exits non-zero if any
+// preset fails. Reduced data: MNIST two batches' worth of training images and one evaluation
+// batch of test images; the language models B streams of 2·(bptt + 30) + 1 tokens of the training
+// text (room for two random-length segments) and one bptt-long segment of validation text per
+// stream; DVS Gesture a synthetic set written into a temporary directory (frames cached there).
+//
+//   npm run presets                      every preset
+//   npm run presets -- ptb-v0.2 dvs-iclr only these
+//   npm run presets -- --json            JSON lines instead of the table
+//   npm run presets -- --data=DIR        the folder holding ptb/ and wikitext-2/ (default ../shared/data)
+
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The datasets (PTB, WikiText-2 folders): --data=DIR, default ../shared/data beside the repository. */
+const DATA = process.argv.find((a) => a.startsWith("--data="))?.slice(7) ?? fileURLToPath(new URL("../../shared/data/", import.meta.url));
+
+/** What a child reports. */
+interface PresetResult {
+  preset: string;
+  task: string;
+  parameters: number;
+  batch: number;
+  microBatch: number;
+  blocks: number;
+  stepSeconds: number[];
+  evalRows: number;
+  evalSeconds: number;
+  maxRssBytes: number;
+}
+
+/** Two steps and one evaluation batch of `name` (runs in the child). */
+async function runOne(name: string, tmp: string): Promise<PresetResult> {
+  const { loadPresets } = await import("../packages/cli/src/node/presets.js");
+  const { parseConfig, isLmTask, DVS_TASK } = await import("../packages/cli/src/train/config.js");
+  const { loadBestKernels } = await import("../packages/egru/src/wasm/select.js");
+  const { NODE_WASM_PAGES, nodeMemoryLimits } = await import("../packages/cli/src/node/memory-limits.js");
+  const { parameterCount, buildTrainer } = await import("../packages/cli/src/train/build.js");
+  const kernels = await loadBestKernels("auto", { maximumPages: NODE_WASM_PAGES });
+  const budget = { limits: nodeMemoryLimits(kernels), source: `preset ${name}` };
+  const preset = loadPresets()[name];
+  if (!preset) throw new Error(`no preset ${name}`);
+  const base = parseConfig(preset, `presets/${name}.json`);
+  const seconds = (f: () => void): number => {
+    const t0 = performance.now();
+    f();
+    return (performance.now() - t0) / 1000;
+  };
+  const common = { preset: name, task: base.task, batch: base.batchSize };
+  if (isLmTask(base.task)) {
+    const { loadCorpus } = await import("../packages/cli/src/node/corpus-files.js");
+    const { buildLmTrainer } = await import("../packages/cli/src/train/lm-build.js");
+    const { longestSegment } = await import("../packages/cli/src/train/memory.js");
+    const corpus = loadCorpus(base.task as "ptb" | "wikitext-2", join(DATA, base.task));
+    const B = base.batchSize;
+    const reduced = {
+      vocab: corpus.vocab,
+      train: corpus.train.subarray(0, B * (2 * longestSegment(base) + 1)),
+      valid: corpus.valid.subarray(0, B * (base.lm.bptt + 1)),
+      test: corpus.test.subarray(0, base.lm.bptt + 1),
+    };
+    const trainer = buildLmTrainer(base, reduced, budget);
+    const stepSeconds = [0, 1].map(() => seconds(() => trainer.trainStep()));
+    const evalSeconds = seconds(() => trainer.evaluate("valid", B));
+    const rows = trainer.options.microBatch ?? B;
+    return { ...common, parameters: parameterCount(trainer.model), microBatch: rows, blocks: Math.ceil(B / rows), stepSeconds, evalRows: B, evalSeconds, maxRssBytes: 0 };
+  }
+  const { loadTask } = await import("../packages/cli/src/cli/task-data.js");
+  let data: string | undefined;
+  if (base.task === DVS_TASK) {
+    const { writeSynthGestures } = await import("../packages/cli/src/node/dvs-files.js");
+    data = join(tmp, "dvs");
+    // one clip per class and recording: enough for two training batches and one evaluation batch
+    const users = Math.ceil(Math.max(2 * base.batchSize, base.evalBatchSize) / 4);
+    writeSynthGestures(data, { classes: 4, trainUsers: users, testUsers: users, rate: 8, seed: 0 });
+    process.env.EGRU_CACHE = join(tmp, "cache");
+  }
+  const c = parseConfig({ ...preset, data, validation: 0, trainLimit: 2 * base.batchSize, testLimit: base.evalBatchSize }, name);
+  const task = loadTask(c, () => {});
+  if (task.count("train") < 2 * c.batchSize) throw new Error(`${name}: only ${task.count("train")} training examples for two batches of ${c.batchSize}`);
+  const trainer = buildTrainer(c, task, budget);
+  const order = Int32Array.from({ length: 2 * c.batchSize }, (_, i) => i);
+  const stepSeconds = [0, 1].map((k) => seconds(() => trainer.trainStep(order.subarray(k * c.batchSize, (k + 1) * c.batchSize), 2)));
+  const evalSeconds = seconds(() => trainer.evaluate("test"));
+  const rows = trainer.options.microBatch ?? c.batchSize;
+  return {
+    ...common, parameters: parameterCount(trainer.model), microBatch: rows, blocks: Math.ceil(c.batchSize / rows), stepSeconds,
+    evalRows: task.count("test"), evalSeconds, maxRssBytes: 0,
+  };
+}
+
+const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const child = argv.indexOf("--child");
+  if (child >= 0) {
+    const r = await runOne(argv[child + 1], argv[child + 2]);
+    r.maxRssBytes = process.resourceUsage().maxRSS * 1024;
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return 0;
+  }
+  const json = argv.includes("--json");
+  const { loadPresets, PRESET_DIR } = await import("../packages/cli/src/node/presets.js");
+  const { PRESETS } = await import("../packages/cli/src/train/config.js");
+  const all = Object.keys(loadPresets(PRESET_DIR)).filter((n) => !(n in PRESETS));
+  const wanted = argv.filter((a) => !a.startsWith("--"));
+  const unknown = wanted.filter((n) => !all.includes(n));
+  if (unknown.length) {
+    process.stderr.write(`presets: no preset ${unknown.join(", ")} in presets/ (there are: ${all.join(", ")})\n`);
+    return 2;
+  }
+  // the sequential-MNIST presets (784 steps × batch 500: minutes per step) last
+  const slow = (n: string): number => (/smnist/.test(n) ? 1 : 0);
+  const names = wanted.length ? wanted : [...all].sort((a, b) => slow(a) - slow(b));
+  const cpu = cpus();
+  if (!json) {
+    console.log(`# presets at published sizes, reduced data: ${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} logical cores, ` +
+      `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}\n`);
+    console.log("| preset | parameters | batch | micro-batch | step (s) | eval batch (s) | peak RSS |");
+    console.log("|---|---:|---:|---:|---:|---:|---:|");
+  }
+  const t0 = performance.now();
+  const failed: string[] = [];
+  for (const name of names) {
+    const tmp = mkdtempSync(join(tmpdir(), "egru-presets-"));
+    const r = spawnSync(process.execPath, ["--conditions=egru-source", "--import", "tsx", fileURLToPath(import.meta.url), "--child", name, tmp, `--data=${DATA}`], {
+      encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 24,
+    });
+    rmSync(tmp, { recursive: true, force: true });
+    const line = r.stdout.trim().split("\n").pop() ?? "";
+    let res: PresetResult | null = null;
+    try {
+      res = r.status === 0 ? (JSON.parse(line) as PresetResult) : null;
+    } catch {
+      res = null;
+    }
+    if (!res) {
+      failed.push(name);
+      const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n").slice(-3).join(" / ");
+      if (json) console.log(JSON.stringify({ preset: name, failed: why }));
+      else console.log(`| ${name} | failed: ${why} | | | | | |`);
+      continue;
+    }
+    if (json) console.log(JSON.stringify(res));
+    else {
+      const step = res.stepSeconds.reduce((a, b) => a + b, 0) / res.stepSeconds.length;
+      console.log(`| ${name} | ${res.parameters.toLocaleString("en-US")} | ${res.batch} | ${res.blocks > 1 ? `${res.microBatch} (${res.blocks} blocks)` : "whole"} | ` +
+        `${step.toFixed(2)} | ${res.evalSeconds.toFixed(2)} (${res.evalRows} rows) | ${mib(res.maxRssBytes)} |`);
+    }
+  }
+  const total = (performance.now() - t0) / 1000;
+  if (!json) console.log(`\n${names.length - failed.length} of ${names.length} presets ran in ${(total / 60).toFixed(1)} min${failed.length ? `; failed: ${failed.join(", ")}` : ""}`);
+  return failed.length ? 1 : 0;
+}
+
+process.exitCode = await main();

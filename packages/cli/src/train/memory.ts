@@ -1,0 +1,205 @@
+// How many batch rows (examples, or LM streams) one forward and backward can hold at once, from
+// a memory estimate made before anything is allocated (isomorphic: the limits come from the caller).
+//
+// A training step's large arrays grow with the rows B of its batch: the BPTT tape and the gradients
+// in ordinary memory (per EGRU layer y, h, o, tr, z, r, g, hr, c [T, B, H] and their adjoints), and
+// the kernels' working arrays in the WebAssembly memory (per layer a, dp, dq [T, B, 3H] and the
+// copies of x, y, dx a product call makes). When a batch's rows do not fit, the step runs its rows
+// in blocks (micro-batches) whose gradients add up to the whole batch's (src/train/trainer.ts,
+// lm-trainer.ts); when even one row does not fit, a StateError says so before anything is allocated.
+//
+// The per-row figures are deliberate over-estimates (every array of a layer counted at once, the
+// longest random BPTT segment), checked against the measured peaks in docs/benchmarks.md.
+
+import { ALEXNET_FRONT_END, type CnnLayerSpec, StateError } from "egru";
+import type { TrainConfig } from "./config.js";
+
+const F32 = 4;
+/** A 64 KiB WebAssembly page. */
+export const WASM_PAGE = 65536;
+
+/** Bytes one batch row costs in each memory; `fixed` is what does not grow with rows (weights, copies). */
+export interface MemoryCost {
+  wasm: number;
+  host: number;
+  fixedWasm: number;
+  fixedHost: number;
+}
+
+/** Bytes available: the WebAssembly memory's maximum (Infinity with the TypeScript kernels) and ordinary memory. */
+export interface MemoryLimits {
+  wasm: number;
+  host: number;
+}
+
+/** One recurrent layer's shape: input size, units, packed gate width. */
+interface LayerShape {
+  I: number;
+  H: number;
+  G: number;
+}
+
+function layerShapes(c: TrainConfig, first: number, last: number): LayerShape[] {
+  const gates = c.model.cell === "lstm" ? 4 : 3;
+  return Array.from({ length: c.model.layers }, (_, l) => {
+    const H = l === c.model.layers - 1 ? last : c.model.hidden;
+    return { I: l === 0 ? first : c.model.hidden, H, G: gates * H };
+  });
+}
+
+/**
+ * Per row and time step (floats): the WebAssembly peak of one layer (training: dp, dq, the x, y and
+ * dx copies; evaluation: a and the x copy) and the ordinary memory of all layers (tape, outputs,
+ * dropout copies, adjoints).
+ */
+function stackFloats(layers: LayerShape[], training: boolean): { wasm: number; host: number; params: number } {
+  let wasm = 0;
+  let host = 0;
+  let params = 0;
+  for (const { I, H, G } of layers) {
+    wasm = Math.max(wasm, training ? 2 * G + 2 * I + H : G + I);
+    host += training ? 14 * H + 3 * I : 11 * H + I;
+    params += (I + H + 2) * G + H;
+  }
+  return { wasm, host, params };
+}
+
+/**
+ * Floats per frame of a CNN front-end (a shape walk, no allocation): `kept`, the activations a
+ * training forward keeps for the backward, and `im2col`, the largest layer's unfolded input, which
+ * exists for one layer at a time.
+ */
+function frontEndFloats(spec: CnnLayerSpec[], C: number, H: number, W: number): { kept: number; im2col: number } {
+  let total = C * H * W;
+  let im2col = 0;
+  for (const s of spec) {
+    if (s.kind === "conv") {
+      const stride = s.stride ?? 1;
+      const pad = s.padding ?? 0;
+      const Ho = Math.floor((H + 2 * pad - s.kernel) / stride) + 1;
+      const Wo = Math.floor((W + 2 * pad - s.kernel) / stride) + 1;
+      im2col = Math.max(im2col, C * s.kernel * s.kernel * Ho * Wo);
+      total += 2 * s.out * Ho * Wo;
+      [C, H, W] = [s.out, Ho, Wo];
+    } else if (s.kind === "pool") {
+      const stride = s.stride ?? s.kernel;
+      [H, W] = [Math.floor((H - s.kernel) / stride) + 1, Math.floor((W - s.kernel) / stride) + 1];
+      total += 2 * C * H * W;
+    } else if (s.kind === "relu") total += C * H * W;
+    else {
+      [C, H, W] = [s.out, 1, 1];
+      total += 2 * s.out;
+    }
+  }
+  return { kept: total, im2col };
+}
+
+/** The cost of a classifier batch row: T steps of I inputs (frames: channels × height × width). */
+export function classifierCost(
+  c: TrainConfig, task: { T: number; I: number; classes: number; frame?: { channels: number; height: number; width: number } },
+  training: boolean,
+): MemoryCost {
+  const f = c.model.frontEnd === "alexnet" && task.frame
+    ? frontEndFloats(ALEXNET_FRONT_END, task.frame.channels, task.frame.height, task.frame.width)
+    : null;
+  const s = stackFloats(layerShapes(c, f ? 512 : task.I, c.model.hidden), training);
+  // the front-end's activations (and their gradients in training) and its largest unfolded input
+  const perStep = s.host + (f ? f.kept * (training ? 2 : 1) + f.im2col : 0) + 2 * task.I;
+  const params = s.params + (c.model.hidden + 1) * task.classes + (f ? 4e6 : 0);
+  return { wasm: task.T * s.wasm * F32, host: task.T * perStep * F32, fixedWasm: 2 * params * F32, fixedHost: 6 * params * F32 };
+}
+
+/** Longest segment a training step of random BPTT can draw (bptt + 6σ of AWD's normal(bptt, 5)). */
+export function longestSegment(c: TrainConfig): number {
+  return c.lm.randomBptt ? c.lm.bptt + 30 : c.lm.bptt;
+}
+
+/** The cost of a language-model batch row (one stream) over a segment of T tokens, V words. */
+export function lmCost(c: TrainConfig, vocab: number, T: number, training: boolean): MemoryCost {
+  const E = c.lm.embedding;
+  const s = stackFloats(layerShapes(c, E, E), training);
+  // the decoder: logits [T, V] and (training) their gradient, each copied through the kernels' memory
+  const decoderWasm = training ? 2 * vocab + 2 * E : vocab + E;
+  const decoderHost = training ? 3 * vocab : 2 * vocab;
+  const params = s.params + vocab * E + vocab;
+  return {
+    wasm: T * Math.max(s.wasm, decoderWasm) * F32,
+    host: T * (s.host + decoderHost + 4 * E) * F32,
+    fixedWasm: 2 * params * F32,
+    fixedHost: 6 * params * F32,
+  };
+}
+
+/** A plan: rows per block and the estimate behind it (bytes). */
+export interface MicroBatchPlan {
+  rows: number;
+  blocks: number;
+  /** Estimated peak of one block, WebAssembly and ordinary memory. */
+  wasmBytes: number;
+  hostBytes: number;
+}
+
+const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+/**
+ * Rows per block for a batch of `batch` rows: `want` ("auto": as many as fit both memories; a number:
+ * that many, checked against the WebAssembly memory), balanced so the blocks differ by at most one row. Throws a StateError naming
+ * `where` (e.g. "preset smnist-paper: batchSize") when not even one row fits, before any allocation.
+ */
+export function planMicroBatch(where: string, want: "auto" | number, batch: number, cost: MemoryCost, limits: MemoryLimits): MicroBatchPlan {
+  const wasmRoom = limits.wasm - cost.fixedWasm;
+  const hostRoom = limits.host - cost.fixedHost;
+  const fitWasm = Math.floor(wasmRoom / cost.wasm);
+  const fit = Math.min(batch, fitWasm, Math.floor(hostRoom / cost.host));
+  const need = `per row ${mib(cost.wasm)} WebAssembly + ${mib(cost.host)} ordinary memory (${cost.wasm} + ${cost.host} bytes) besides ` +
+    `${mib(cost.fixedWasm)} + ${mib(cost.fixedHost)} for the weights`;
+  const limit = `limits ${Number.isFinite(limits.wasm) ? `${limits.wasm} bytes of WebAssembly memory` : "no WebAssembly memory"} and ${limits.host} bytes of ordinary memory`;
+  if (!(fit >= 1)) {
+    throw new StateError(where, `a configuration whose one batch row fits (${limit})`, `an estimate of ${need}`);
+  }
+  // a number asked for is held to the WebAssembly memory's hard limit only (ordinary memory's is a budget)
+  if (want !== "auto" && want > fitWasm && want <= batch) {
+    throw new StateError(`${where.replace(/: .*$/, "")}: microBatch`, `at most ${fitWasm} rows (${limit})`, `${want} rows, an estimate of ${need}`);
+  }
+  const cap = want === "auto" ? fit : Math.min(want, batch);
+  const blocks = Math.ceil(batch / cap);
+  const rows = Math.ceil(batch / blocks);
+  return { rows, blocks, wasmBytes: cost.fixedWasm + rows * cost.wasm, hostBytes: cost.fixedHost + rows * cost.host };
+}
+
+/** Split rows [0, B) into blocks of at most `rows` that differ by at most one: [start, end) pairs. */
+export function rowBlocks(B: number, rows: number): [number, number][] {
+  const n = Math.ceil(B / Math.max(1, Math.min(rows, B)));
+  const out: [number, number][] = [];
+  for (let k = 0; k < n; k++) out.push([Math.floor((k * B) / n), Math.floor(((k + 1) * B) / n)]);
+  return out;
+}
+
+/** What a builder needs to plan its blocks: the limits and the configuration's source for errors. */
+export interface MemoryBudget {
+  limits: MemoryLimits;
+  /** Where the configuration came from, e.g. "preset smnist-paper" (errors name its fields). */
+  source: string;
+}
+
+/** Rows per block of a training step and of an evaluation batch. */
+export interface RowPlans {
+  train: MicroBatchPlan;
+  eval: MicroBatchPlan;
+}
+
+/** The classifier's plans: training at batchSize, evaluation at evalBatchSize (exact in any blocks). */
+export function classifierPlans(c: TrainConfig, task: Parameters<typeof classifierCost>[1], budget: MemoryBudget): RowPlans {
+  return {
+    train: planMicroBatch(`${budget.source}: batchSize`, c.microBatch, c.batchSize, classifierCost(c, task, true), budget.limits),
+    eval: planMicroBatch(`${budget.source}: evalBatchSize`, "auto", c.evalBatchSize, classifierCost(c, task, false), budget.limits),
+  };
+}
+
+/** The language model's plans: training at batchSize over the longest segment, evaluation at batchSize over bptt. */
+export function lmPlans(c: TrainConfig, vocab: number, budget: MemoryBudget): RowPlans {
+  return {
+    train: planMicroBatch(`${budget.source}: batchSize`, c.microBatch, c.batchSize, lmCost(c, vocab, longestSegment(c), true), budget.limits),
+    eval: planMicroBatch(`${budget.source}: batchSize`, "auto", Math.max(c.batchSize, c.lm.testBatchSize), lmCost(c, vocab, c.lm.bptt, false), budget.limits),
+  };
+}
