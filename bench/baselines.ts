@@ -1,6 +1,6 @@
 // External baselines for the benchmarks, measured side by side in one run: PyTorch (CPU, via
 // tools/bench_pytorch.py), onnxruntime-node (models exported by tools/export_onnx.py) and egru's
-// own dense GRU and EGRU layers, on the language-model stack of the spec (§10.1: three layers
+// own dense GRU and EGRU layers, on the language-model stack (docs/paper-setups.md#language-model-setup: three layers
 // 750 → 1350 → 1350 → 750), a single GRU layer 1024 → 1024, and a 1024³ matmul.
 //
 //   node --conditions=egru-source --import tsx bench/baselines.ts [--json] [--only pytorch,onnx,egru] [--threads 1,2]
@@ -56,7 +56,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const CACHE_DIR = join(ROOT, "bench", ".cache");
 /** Debian's interpreter with python3-torch; EGRU_PYTHON overrides. */
 export const DEFAULT_PYTHON = "/usr/bin/python3";
-/** The language-model stack of spec §10.1 (v0.2 sizes): layer l maps sizes[l] → sizes[l + 1]. */
+/** The language-model stack of docs/paper-setups.md#language-model-setup (v0.2 sizes): layer l maps sizes[l] → sizes[l + 1]. */
 export const LM_SIZES: readonly number[] = [750, 1350, 1350, 750];
 /** Cross-check tolerance, egru against onnxruntime, max absolute difference. */
 export const CROSS_CHECK_TOLERANCE = 1e-4;
@@ -655,7 +655,7 @@ function timeSteps(tokens: Float32Array[], steps: number, warmup: number, step: 
   return median(times);
 }
 
-/** γ and s of the triangular surrogate in the public language-model recipe (spec §5). */
+/** γ and s of the triangular surrogate in the public language-model recipe (docs/paper-setups.md#surrogate-gradient). */
 const LM_SURROGATE = 3.6;
 
 /**
@@ -778,7 +778,7 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     const egrus = sizes.slice(0, -1).map(
       (I, l) => new EGRU({
         inputSize: I, hiddenSize: sizes[l + 1], seed: seed + 10 + l, inputEvents: l > 0,
-        // the surrogate of the public language-model recipe (spec §5, LM v0.2: γ = s = 3.6)
+        // the surrogate of the public language-model recipe (docs/paper-setups.md#surrogate-gradient, LM v0.2: γ = s = 3.6)
         dampeningFactor: LM_SURROGATE, pseudoDerivativeSupport: LM_SURROGATE,
       }),
     );

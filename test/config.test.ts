@@ -40,7 +40,7 @@ test("merging: later parts win field by field, undefined fields are dropped", ()
   assert.equal(c.optimizer.lr, 3e-3);
 });
 
-test("the paper's sMNIST presets (presets/*.json) build the paper's model: 1,056,110 parameters (spec §11)", () => {
+test("the paper's sMNIST presets (presets/*.json) build the paper's model: 1,056,110 parameters (docs/paper-setups.md#parameter-counts)", () => {
   const split: MnistSplit = { images: new Uint8Array(784 * 2), labels: new Uint8Array(2), count: 2 };
   const presets = loadPresets();
   for (const name of ["smnist-paper", "psmnist-paper"]) {

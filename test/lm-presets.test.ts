@@ -1,5 +1,5 @@
 // The language-model presets (presets/*.json): each parses, and builds a model with the parameter
-// count the spec's formula gives (spec §11); the GRU and LSTM baselines match their EGRU within 0.1 %.
+// count the spec's formula gives (docs/paper-setups.md#parameter-counts); the GRU and LSTM baselines match their EGRU within 0.1 %.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -154,7 +154,7 @@ test("layer sizes run E→H→…→E and the parameter count follows the spec's
   assert.equal(count, egru(E, H) + egru(H, H) + egru(H, E) + V * E + V);
 });
 
-test("carried state: GRU and LSTM continue exactly; EGRU restarts its internal state and feeds back y (spec §2.2)", () => {
+test("carried state: GRU and LSTM continue exactly; EGRU restarts its internal state and feeds back y (docs/paper-setups.md#initial-state-and-carried-state)", () => {
   const rng = new Rng(9);
   const tokens = Int32Array.from({ length: 6 * B }, () => rng.int(V));
   for (const cell of ["gru", "lstm", "egru"] as const) {

@@ -1,4 +1,4 @@
-// MNIST as sequences, the way the EGRU paper's tasks read it (spec §10.3):
+// MNIST as sequences, the way the EGRU paper's tasks read it (docs/paper-setups.md#sequential-mnist-setups):
 //   row      28 steps of one image row (28 pixels) each — the built-in default task;
 //   pixel    sequential MNIST (sMNIST): 784 steps of one pixel, row-major;
 //   permuted psMNIST: 784 steps of one pixel in the fixed bit-reversal order.

@@ -36,7 +36,7 @@ const ModelSchema = z.strictObject({
   activityTarget: z.number().min(0).max(1).default(0.05),
   stateWeight: nonneg.default(0),
   stateTarget: z.number().default(0),
-  /** The ICLR DVS code's regulariser as it acts (spec §8): λ·mean(h), pushing states below threshold. */
+  /** The ICLR DVS code's regulariser as it acts (docs/paper-setups.md#regularisers-and-dropouts-around-the-layer): λ·mean(h), pushing states below threshold. */
   stateMeanWeight: nonneg.default(0),
 });
 
@@ -60,7 +60,7 @@ const ScheduleSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("cosine"), startEpoch: whole(0).default(0), minLr: nonneg.default(0), warmupSteps: warmup }),
 ]);
 
-/** The language-model tasks' fields (spec §10.1); ignored by the classification tasks. */
+/** The language-model tasks' fields (docs/paper-setups.md#language-model-setup); ignored by the classification tasks. */
 const LmSchema = z.strictObject({
   /** E: embedding size, also the last layer's size (the decoder is tied to the embedding). */
   embedding: whole(1).default(200),
@@ -72,7 +72,7 @@ const LmSchema = z.strictObject({
   dropoutWords: prob.default(0),
   dropoutEmbedding: prob.default(0),
   dropoutForward: prob.default(0),
-  /** The official code hard-codes 0.5 here (spec §8). */
+  /** The official code hard-codes 0.5 here (docs/paper-setups.md#regularisers-and-dropouts-around-the-layer). */
   dropoutOutput: prob.default(0.5),
   /** "step": one mask per time step shared by the batch (the official code); "locked": AWD's per sequence. */
   dropoutMask: z.enum(["step", "locked"]).default("step"),
@@ -231,7 +231,7 @@ export function mergeConfig(...parts: unknown[]): Record<string, unknown> {
 /**
  * The built-in starting point: "default" is the run of `egru train` with no options (row-sequential
  * MNIST, an EGRU, minutes on two cores). Every paper recipe is a JSON file in presets/ (among them
- * smnist-paper and psmnist-paper, spec §10.3), loaded by src/node/presets.ts.
+ * smnist-paper and psmnist-paper, docs/paper-setups.md#sequential-mnist-setups), loaded by src/node/presets.ts.
  */
 export const PRESETS: Record<string, TrainConfigInput> = {
   default: {

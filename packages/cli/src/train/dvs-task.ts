@@ -1,6 +1,6 @@
 // DVS Gesture as a classification task (isomorphic): clips [T, C, S, S] (data/dvs-frames.ts) and
 // their labels served as time-major batches [T, B, C·S·S]. A seeded share of the training clips is
-// held out for validation (the official code selects models on the test set; spec §14 item 17).
+// held out for validation (the official code selects models on the test set; docs/paper-setups.md#quirks-of-the-official-code-reproduce-or-fix (quirk 17)).
 // Training batches are augmented when asked, with a random stream derived from the seed and the
 // training step, so a resumed run augments exactly as an uninterrupted one.
 

@@ -1,5 +1,5 @@
 // The training loop of the word-level language model (isomorphic: no files, no clocks). As the
-// paper's LM code (spec §10.1): the training split is batchified into B streams walked in segments
+// paper's LM code (docs/paper-setups.md#language-model-setup): the training split is batchified into B streams walked in segments
 // of the AWD random BPTT length, the learning rate of the default group scaled by T/bptt, the
 // state carried from segment to segment (detached), global-norm clipping, and evaluation that walks
 // a split's streams in bptt-long segments carrying the state (the test at batch size 1).

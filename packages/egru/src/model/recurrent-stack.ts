@@ -5,7 +5,7 @@
 //   forward({ x [T, B, I], T, B, h0?, c0? }) → { output [T, B, H], state { h, c? }, stats, release() }
 //   backward(run, { dOutput [T, B, H] })     → { dx [T, B, I], dh0, dc0?, macs }
 // h0 / state.h / dh0 hold one [B, H] array per layer: EGRU its last output y (fed back as y0;
-// its internal state restarts at 0, spec §2.2), GRU h, LSTM h (c0 / state.c / dc0 its cell state).
+// its internal state restarts at 0, docs/paper-setups.md#initial-state-and-carried-state), GRU h, LSTM h (c0 / state.c / dc0 its cell state).
 // EGRU stacks wire events internally (unless events: false): upper layers skip silent inputs in
 // their products, and each backward computes input gradients only where the layer below can take
 // them (its receive mask). The result is the same as without the wiring, with fewer MACs.

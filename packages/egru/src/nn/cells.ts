@@ -77,7 +77,7 @@ export class SequenceCell {
 
   /**
    * Run x [T, B, I] from an initial state (as `CellRun.state` returns it; zeros when absent).
-   * EGRU's state is its last output y, fed back as y0 (its internal state restarts at 0, spec §2.2).
+   * EGRU's state is its last output y, fed back as y0 (its internal state restarts at 0, docs/paper-setups.md#initial-state-and-carried-state).
    */
   forward(x: Float32Array, T: number, B: number, state: Float32Array[] | null = null): CellRun {
     const layer = this.layer;

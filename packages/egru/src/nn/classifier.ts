@@ -10,7 +10,7 @@
 // each step's input, dropout on the stack's input, and dropout on the sequence the readout reads.
 // Stacked EGRU layers pass events on: the upper layer skips silent inputs in its products
 // (inputEvents) and computes input gradients only for units that can take them (receive masks).
-// Optional activity regularisers on EGRU layers (spec §8): λa·(mean(o) − target)², through the
+// Optional activity regularisers on EGRU layers (docs/paper-setups.md#regularisers-and-dropouts-around-the-layer): λa·(mean(o) − target)², through the
 // surrogate gradient, and λv·mean((h − v)²) on the internal state.
 
 import { ValueError } from "../core/errors.js";

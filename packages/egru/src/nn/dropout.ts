@@ -5,7 +5,7 @@
 //   lockedDropout   variational (AWD-LSTM): one mask per sequence and feature, [B, F], shared by
 //                   every time step of x [T, B, F]
 //   stepDropout     one mask per time step and feature, [T, F], shared by the batch — the EGRU
-//                   language model's VariationalDropout as its code actually runs (spec §8 quirk)
+//                   language model's VariationalDropout as its code actually runs (docs/paper-setups.md#regularisers-and-dropouts-around-the-layer quirk)
 
 import { ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";

@@ -1,5 +1,5 @@
 // A token embedding: a [V, E] table whose rows are looked up by token id, with the word-level
-// embedding dropout of AWD-LSTM / the EGRU language model (spec §8): in training, whole vocabulary
+// embedding dropout of AWD-LSTM / the EGRU language model (docs/paper-setups.md#regularisers-and-dropouts-around-the-layer): in training, whole vocabulary
 // rows are dropped with probability p (one mask per forward) and the kept rows scaled by 1/(1 − p).
 // Backward scatter-adds the output gradient into the rows used (the same mask applied).
 

@@ -1,7 +1,7 @@
 // A per-frame CNN front-end, applied time-distributed: every frame of a clip (N = T·B rows of
 // C·H·W values, time-major as the recurrent layers read them) goes through the same stack of
 // Conv2d, ReLU, MaxPool2d and a final Linear, giving N feature rows for the recurrent stack. The
-// stack is a list of layer specs; ALEXNET_FRONT_END is the DVS Gesture ICLR setup's (spec §10.2).
+// stack is a list of layer specs; ALEXNET_FRONT_END is the DVS Gesture ICLR setup's (docs/paper-setups.md#dvs-gesture-setup).
 
 import { ValueError } from "../core/errors.js";
 import type { Kernels } from "../kernels/backend.js";

@@ -1,10 +1,10 @@
-// The word-level language model of the paper's LM experiments (spec §10.1, derived from AWD-LSTM):
+// The word-level language model of the paper's LM experiments (docs/paper-setups.md#language-model-setup, derived from AWD-LSTM):
 //   tokens [T, B] → embedding (uniform ±0.1, word dropout) → dropout(emb) → cell 0 (E→H)
 //   → dropout(between) → … → cell L−1 (H→E) → dropout(output, p = 0.5 officially) → decoder tied to
 //   the embedding (+ bias) → logits [T·B, V]
 // with EGRU, GRU or LSTM cells and DropConnect on their recurrent weights. The dropout masks are
-// "step" by default (one mask per time step shared by the batch: the official code's quirk, spec
-// §14 item 13) or "locked" (AWD's one mask per sequence).
+// "step" by default (one mask per time step shared by the batch: the official code's quirk 13 in
+// docs/paper-setups.md#quirks-of-the-official-code-reproduce-or-fix) or "locked" (AWD's one mask per sequence).
 //
 // State is carried between segments: EGRU through its last output y (fed back as y0), GRU through
 // h, LSTM through h and c; the carried state is a copy (detached: no gradient flows back into the

@@ -4,7 +4,7 @@
 // the embedding, each cell's one-step forward and the tied decoder, and returns the next-token
 // logits [V]. The cells keep their whole state between tokens. EGRU's internal state h and trace
 // restart at 0 every `segment` tokens while its output y is carried, exactly as evaluation walks a
-// text in bptt-long segments (spec §2.2), so the stream's logits equal those of
+// text in bptt-long segments (docs/paper-setups.md#initial-state-and-carried-state), so the stream's logits equal those of
 // LanguageModel.forward over such segments; segment 0 never restarts (a true stream, which the
 // model never saw in training). GRU and LSTM carry their states throughout either way.
 

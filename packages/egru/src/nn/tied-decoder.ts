@@ -1,4 +1,4 @@
-// The language model's decoder, tied to its embedding (spec §10.1): logits = x · Embᵀ + bias, with
+// The language model's decoder, tied to its embedding (docs/paper-setups.md#language-model-setup): logits = x · Embᵀ + bias, with
 // Emb the embedding's [V, E] table and its own bias [V] (initialised to 0). Forward and backward
 // side by side; gradients for Emb accumulate into the embedding's gradient.
 //

@@ -55,7 +55,7 @@ export class Optimizer {
   /**
    * One update of every parameter from its gradient: the default group at learning rate lr, the
    * threshold group at thresholdLr (default lr) times its multiplier. (The language model's random
-   * BPTT length rescales group 0's rate only, spec §10.1: it passes the unscaled rate here.)
+   * BPTT length rescales group 0's rate only, docs/paper-setups.md#language-model-setup: it passes the unscaled rate here.)
    */
   step(params: Param[], lr: number, thresholdLr = lr): void {
     this.stepCount++;
