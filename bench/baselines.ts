@@ -109,7 +109,8 @@ export function checkRow(v: unknown): BaselineRow {
   };
   if (typeof r.tool !== "string" || r.tool === "") bad("tool must be a non-empty string");
   if (typeof r.what !== "string" || r.what === "") bad("what must be a non-empty string");
-  if (typeof r.threads !== "number" || !Number.isInteger(r.threads) || r.threads < 1) bad("threads must be an integer ≥ 1");
+  if (typeof r.threads !== "number" || !Number.isInteger(r.threads) || r.threads < 1)
+    bad("threads must be an integer ≥ 1");
   if (typeof r.ms !== "number" || !Number.isFinite(r.ms) || r.ms <= 0) bad("ms must be a finite number > 0");
   for (const k of OPTIONAL_NUMBERS) {
     if (r[k] !== undefined && (typeof r[k] !== "number" || !Number.isFinite(r[k] as number) || (r[k] as number) < 0)) {
@@ -167,15 +168,23 @@ function sparsityCell(r: BaselineRow): string {
 export function rowsTable(rows: BaselineRow[]): string {
   const head = ["what", "tool", "variant / library", "threads", "ms", "tokens/s", "GFLOP/s", "sparsity (bwd)", "note"];
   const body = sortRows(rows).map((r) => [
-    r.what, r.tool,
-    [r.variant, r.blas && `BLAS ${r.blas}`, r.kernels && `kernels ${r.kernels}`].filter(Boolean).join(", "), String(r.threads), r.ms < 1 ? r.ms.toFixed(3) : r.ms.toFixed(2),
-    fmt(r.tokensPerSecond, 1), fmt(r.gflops, 1),
-    sparsityCell(r), r.note ?? "",
+    r.what,
+    r.tool,
+    [r.variant, r.blas && `BLAS ${r.blas}`, r.kernels && `kernels ${r.kernels}`].filter(Boolean).join(", "),
+    String(r.threads),
+    r.ms < 1 ? r.ms.toFixed(3) : r.ms.toFixed(2),
+    fmt(r.tokensPerSecond, 1),
+    fmt(r.gflops, 1),
+    sparsityCell(r),
+    r.note ?? "",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const right = new Set([3, 4, 5, 6, 7]);
   const line = (cols: string[]): string =>
-    cols.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
+    cols
+      .map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join("  ")
+      .trimEnd();
   return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
@@ -338,7 +347,9 @@ export function ensureModels(opts: ModelOptions = {}): boolean {
     return false;
   }
   process.stderr.write(`exporting the ONNX models to ${where} (tools/export_onnx.py)...\n`);
-  const r = spawnSync(py, [join(ROOT, "tools", "export_onnx.py"), "--out", cacheDir], { stdio: ["ignore", "inherit", "inherit"] });
+  const r = spawnSync(py, [join(ROOT, "tools", "export_onnx.py"), "--out", cacheDir], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   if (r.status !== 0 || !modelsPresent(cacheDir)) {
     skip(`tools/export_onnx.py failed (exit ${r.status}); ONNX rows not measured`);
     return false;
@@ -353,9 +364,14 @@ function sha256File(path: string): string {
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Read <stack>.weights.json and .bin; with `verify`, check the .bin and step model against the sidecar's hashes. */
-export function loadStackWeights(stack: StackName, cacheDir = CACHE_DIR, verify = true): { meta: WeightsSidecar; data: Float32Array } {
+export function loadStackWeights(
+  stack: StackName,
+  cacheDir = CACHE_DIR,
+  verify = true,
+): { meta: WeightsSidecar; data: Float32Array } {
   const meta = JSON.parse(readFileSync(join(cacheDir, `${stack}.weights.json`), "utf8")) as WeightsSidecar;
-  if (meta.format !== "egru-bench-gru-weights-1") throw new Error(`${stack}.weights.json: unknown format ${meta.format}`);
+  if (meta.format !== "egru-bench-gru-weights-1")
+    throw new Error(`${stack}.weights.json: unknown format ${meta.format}`);
   const binPath = join(cacheDir, `${stack}.weights.bin`);
   const buf = readFileSync(binPath);
   if (buf.byteLength !== 4 * meta.floats) {
@@ -405,7 +421,12 @@ export function loadOrt(): Promise<OrtModule | null> {
 }
 
 function sessionOptions(threads: number): import("onnxruntime-node").InferenceSession.SessionOptions {
-  return { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: "sequential", graphOptimizationLevel: "all" };
+  return {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  };
 }
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
@@ -432,7 +453,9 @@ export interface CrossCheckResult {
  * through setTorchWeights), on the check vector saved at export. null (with a message) when
  * onnxruntime-node or the models are unavailable.
  */
-export async function onnxCrossCheck(opts: ModelOptions & { stacks?: StackName[] } = {}): Promise<CrossCheckResult[] | null> {
+export async function onnxCrossCheck(
+  opts: ModelOptions & { stacks?: StackName[] } = {},
+): Promise<CrossCheckResult[] | null> {
   const ort = await loadOrt();
   if (!ort || !ensureModels(opts)) return null;
   const cacheDir = opts.cacheDir ?? CACHE_DIR;
@@ -448,7 +471,9 @@ export async function onnxCrossCheck(opts: ModelOptions & { stacks?: StackName[]
     const feeds: Record<string, OrtTensor> = {
       x: new ort.Tensor("float32", Float32Array.from(inp.x), [1, 1, meta.sizes[0]]),
     };
-    stateNames.forEach((h, l) => (feeds[h] = new ort.Tensor("float32", Float32Array.from(inp[h]), [1, 1, meta.sizes[l + 1]])));
+    stateNames.forEach(
+      (h, l) => (feeds[h] = new ort.Tensor("float32", Float32Array.from(inp[h]), [1, 1, meta.sizes[l + 1]])),
+    );
     const out = await session.run(feeds);
     await session.release();
 
@@ -471,7 +496,11 @@ export async function onnxCrossCheck(opts: ModelOptions & { stacks?: StackName[]
       egruVsTorch = Math.max(egruVsTorch, maxAbsDiff(mine[name], ref[name]));
     }
     results.push({
-      stack, egruVsOrt, ortVsTorch, egruVsTorch, tolerance: CROSS_CHECK_TOLERANCE,
+      stack,
+      egruVsOrt,
+      ortVsTorch,
+      egruVsTorch,
+      tolerance: CROSS_CHECK_TOLERANCE,
       ok: Math.max(egruVsOrt, ortVsTorch, egruVsTorch) <= CROSS_CHECK_TOLERANCE,
     });
   }
@@ -503,12 +532,20 @@ export interface OnnxOptions extends ModelOptions {
 }
 
 /** Median ms per step of a one-step model, feeding the new states back as the next states. */
-async function ortStepLatency(ort: OrtModule, session: OrtSession, sizes: number[], steps: number, warmup: number): Promise<number> {
+async function ortStepLatency(
+  ort: OrtModule,
+  session: OrtSession,
+  sizes: number[],
+  steps: number,
+  warmup: number,
+): Promise<number> {
   const rng = new Rng(1);
   const tokens = Array.from({ length: 64 }, () => new ort.Tensor("float32", randn(rng, sizes[0]), [1, 1, sizes[0]]));
   const stateNames = session.inputNames.filter((n) => n !== "x");
   let states: Record<string, OrtTensor> = {};
-  stateNames.forEach((h, l) => (states[h] = new ort.Tensor("float32", new Float32Array(sizes[l + 1]), [1, 1, sizes[l + 1]])));
+  stateNames.forEach(
+    (h, l) => (states[h] = new ort.Tensor("float32", new Float32Array(sizes[l + 1]), [1, 1, sizes[l + 1]])),
+  );
   const times: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
     const feeds = { x: tokens[i % tokens.length], ...states };
@@ -552,9 +589,11 @@ export async function onnxRows(opts: OnnxOptions = {}): Promise<BaselineRow[]> {
       for (const n of threads) {
         const session = await ort.InferenceSession.create(join(cacheDir, seq), sessionOptions(n));
         const feeds: Record<string, OrtTensor> = { x };
-        session.inputNames.filter((h) => h !== "x").forEach((h, l) => {
-          feeds[h] = new ort.Tensor("float32", new Float32Array(meta.sizes[l + 1]), [1, 1, meta.sizes[l + 1]]);
-        });
+        session.inputNames
+          .filter((h) => h !== "x")
+          .forEach((h, l) => {
+            feeds[h] = new ort.Tensor("float32", new Float32Array(meta.sizes[l + 1]), [1, 1, meta.sizes[l + 1]]);
+          });
         const times: number[] = [];
         for (let i = 0; i < 2 + reps; i++) {
           const t0 = now();
@@ -564,8 +603,12 @@ export async function onnxRows(opts: OnnxOptions = {}): Promise<BaselineRow[]> {
         await session.release();
         const perToken = median(times) / T;
         rows.push({
-          tool: "onnxruntime-node", what: `GRU stack ${label(meta.sizes)} whole sequence T=${T} B=1, per token`, threads: n,
-          ms: perToken, samples: reps, tokensPerSecond: 1000 / perToken,
+          tool: "onnxruntime-node",
+          what: `GRU stack ${label(meta.sizes)} whole sequence T=${T} B=1, per token`,
+          threads: n,
+          ms: perToken,
+          samples: reps,
+          tokensPerSecond: 1000 / perToken,
         });
       }
     }
@@ -618,7 +661,13 @@ interface TrainTiming {
  * Time `run(T)` (one forward+backward at BPTT length T). A cheap run first compiles the code
  * paths, a T = 1 run estimates the cost per time step; T is cut when Tmax would exceed the budget.
  */
-function timeTraining(run: (T: number, B: number) => void, Tmax: number, B: number, steps: number, budgetMs: number): TrainTiming {
+function timeTraining(
+  run: (T: number, B: number) => void,
+  Tmax: number,
+  B: number,
+  steps: number,
+  budgetMs: number,
+): TrainTiming {
   run(Math.min(2, Tmax), Math.min(2, B));
   const t0 = now();
   run(1, B);
@@ -633,10 +682,24 @@ function timeTraining(run: (T: number, B: number) => void, Tmax: number, B: numb
   return { T, ms: median(times), samples: steps };
 }
 
-function trainRow(cell: string, sizes: number[], B: number, Tmax: number, t: TrainTiming, kernels: string, threads: number): BaselineRow {
+function trainRow(
+  cell: string,
+  sizes: number[],
+  B: number,
+  Tmax: number,
+  t: TrainTiming,
+  kernels: string,
+  threads: number,
+): BaselineRow {
   const row: BaselineRow = {
-    tool: "egru", what: trainWhat(sizes, B, Tmax, cell), threads, ms: t.ms, samples: t.samples,
-    tokensPerSecond: (B * t.T) / (t.ms / 1000), kernels, T: t.T,
+    tool: "egru",
+    what: trainWhat(sizes, B, Tmax, cell),
+    threads,
+    ms: t.ms,
+    samples: t.samples,
+    tokensPerSecond: (B * t.T) / (t.ms / 1000),
+    kernels,
+    T: t.T,
   };
   if (t.T < Tmax) row.note = cutNote(t.T, Tmax);
   return row;
@@ -716,7 +779,9 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
 
   // dense GRU stack
   log(`GRU stack ${label(sizes)} streaming...`);
-  const grus = sizes.slice(0, -1).map((I, l) => new GRU({ inputSize: I, hiddenSize: sizes[l + 1], seed: seed + l }).eval());
+  const grus = sizes
+    .slice(0, -1)
+    .map((I, l) => new GRU({ inputSize: I, hiddenSize: sizes[l + 1], seed: seed + l }).eval());
   let gStates: (GruState | null)[] = grus.map(() => null);
   const gruStep = (x: Float32Array): void => {
     let v = x;
@@ -726,7 +791,8 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
       v = r.h;
     });
   };
-  if (stepApi) row({ what: stepWhat(sizes), variant: "step()", ms: timeSteps(tokens, steps, warmup, gruStep), samples: steps });
+  if (stepApi)
+    row({ what: stepWhat(sizes), variant: "step()", ms: timeSteps(tokens, steps, warmup, gruStep), samples: steps });
   const gSteppers = grus.map((g) => g.stepper(1));
   const gruStepper = (x: Float32Array): void => {
     let v = x;
@@ -746,7 +812,12 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
       row({ what: stepWhat([single, single]), variant: "step()", ms, samples: steps });
     }
     const s = g.stepper(1);
-    row({ what: stepWhat([single, single]), variant: "stepper", ms: timeSteps(sTokens, steps, warmup, (x) => s.step(x)), samples: steps });
+    row({
+      what: stepWhat([single, single]),
+      variant: "stepper",
+      ms: timeSteps(sTokens, steps, warmup, (x) => s.step(x)),
+      samples: steps,
+    });
     s.dispose();
   }
 
@@ -776,11 +847,16 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     const target = opts.targetSparsity ?? 0.825;
     log(`EGRU stack: calibrating thresholds to ${(100 * target).toFixed(1)}% activity sparsity...`);
     const egrus = sizes.slice(0, -1).map(
-      (I, l) => new EGRU({
-        inputSize: I, hiddenSize: sizes[l + 1], seed: seed + 10 + l, inputEvents: l > 0,
-        // the surrogate of the public language-model recipe (docs/paper-setups.md#surrogate-gradient, LM v0.2: γ = s = 3.6)
-        dampeningFactor: LM_SURROGATE, pseudoDerivativeSupport: LM_SURROGATE,
-      }),
+      (I, l) =>
+        new EGRU({
+          inputSize: I,
+          hiddenSize: sizes[l + 1],
+          seed: seed + 10 + l,
+          inputEvents: l > 0,
+          // the surrogate of the public language-model recipe (docs/paper-setups.md#surrogate-gradient, LM v0.2: γ = s = 3.6)
+          dampeningFactor: LM_SURROGATE,
+          pseudoDerivativeSupport: LM_SURROGATE,
+        }),
     );
     egrus.forEach((e) => e.eval());
     calibrateThresholds(egrus, tokens.slice(0, 32), target);
@@ -855,7 +931,9 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     };
     const t = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
     rows.push({
-      ...trainRow("EGRU", sizes, B, Tmax, t, kernels, threads), variant: "events", activitySparsity: trainZeros / trainEntries,
+      ...trainRow("EGRU", sizes, B, Tmax, t, kernels, threads),
+      variant: "events",
+      activitySparsity: trainZeros / trainEntries,
       backwardSparsity: trainBackward,
     });
     // the same stack and data on egru's dense path: kernels whose event crossover is 0 never
@@ -865,7 +943,11 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     try {
       log(`EGRU stack training, dense path, B=${B} T≤${Tmax}...`);
       const td = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
-      rows.push({ ...trainRow("EGRU", sizes, B, Tmax, td, kernels, threads), variant: "dense", activitySparsity: trainZeros / trainEntries });
+      rows.push({
+        ...trainRow("EGRU", sizes, B, Tmax, td, kernels, threads),
+        variant: "dense",
+        activitySparsity: trainZeros / trainEntries,
+      });
     } finally {
       setKernels(base);
     }
@@ -912,8 +994,15 @@ const USAGE = `usage: node --conditions=egru-source --import tsx bench/baselines
 
 function parseArgs(argv: string[]): MainArgs {
   const a: MainArgs = {
-    json: false, only: new Set(["pytorch", "onnx", "egru"]), threads: [1, 2], steps: 200, warmup: 20,
-    trainSteps: 1, trainBudgetS: 30, allowExport: true, kernels: "auto",
+    json: false,
+    only: new Set(["pytorch", "onnx", "egru"]),
+    threads: [1, 2],
+    steps: 200,
+    warmup: 20,
+    trainSteps: 1,
+    trainBudgetS: 30,
+    allowExport: true,
+    kernels: "auto",
   };
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -926,7 +1015,8 @@ function parseArgs(argv: string[]): MainArgs {
     else if (f === "--no-export") a.allowExport = false;
     else if (f === "--only") {
       a.only = new Set((argv[++i] ?? "").split(",").filter(Boolean));
-      for (const p of a.only) if (!["pytorch", "onnx", "egru"].includes(p)) throw new Error(`--only: unknown part ${p}\n${USAGE}`);
+      for (const p of a.only)
+        if (!["pytorch", "onnx", "egru"].includes(p)) throw new Error(`--only: unknown part ${p}\n${USAGE}`);
     } else if (f === "--threads") a.threads = (argv[++i] ?? "").split(",").map((t) => int("--threads", t, 1));
     else if (f === "--steps") a.steps = int(f, argv[++i], 1);
     else if (f === "--warmup") a.warmup = int(f, argv[++i], 0);
@@ -934,10 +1024,10 @@ function parseArgs(argv: string[]): MainArgs {
     else if (f === "--train-budget") a.trainBudgetS = int(f, argv[++i], 1);
     else if (f === "--kernels") {
       const k = argv[++i];
-      if (k !== "auto" && k !== "wasm" && k !== "js") throw new Error(`--kernels: expected auto, wasm or js, got ${k}\n${USAGE}`);
+      if (k !== "auto" && k !== "wasm" && k !== "js")
+        throw new Error(`--kernels: expected auto, wasm or js, got ${k}\n${USAGE}`);
       a.kernels = k;
-    }
-    else if (f === "--help" || f === "-h") {
+    } else if (f === "--help" || f === "-h") {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
     } else throw new Error(`unknown argument ${f}\n${USAGE}`);
@@ -950,7 +1040,10 @@ function parseArgs(argv: string[]): MainArgs {
  * native allocations cannot slow another's (onnxruntime's and egru's rows share a process
  * otherwise; egru's steps then ran ~40% slower). Returns its rows and cross-check results.
  */
-async function runPart(part: "onnx" | "egru", argv: string[]): Promise<{ rows: BaselineRow[]; checks: CrossCheckResult[] }> {
+async function runPart(
+  part: "onnx" | "egru",
+  argv: string[],
+): Promise<{ rows: BaselineRow[]; checks: CrossCheckResult[] }> {
   const args = [...process.execArgv, fileURLToPath(import.meta.url), ...argv, "--part", part];
   const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -1004,8 +1097,14 @@ async function main(): Promise<void> {
       process.stderr.write(`egru: kernels ${(kt ?? k).name}, ${kt ? threads : 1} thread(s)\n`);
       try {
         const rows = await egruDenseGruRows({
-          steps: a.steps, warmup: a.warmup, trainSteps: a.trainSteps, trainBudgetMs: 1000 * a.trainBudgetS,
-          threads: kt ? threads : 1, stepApi: threads === 1, single: threads === 1 ? 1024 : 0, matmul: 1024,
+          steps: a.steps,
+          warmup: a.warmup,
+          trainSteps: a.trainSteps,
+          trainBudgetMs: 1000 * a.trainBudgetS,
+          threads: kt ? threads : 1,
+          stepApi: threads === 1,
+          single: threads === 1 ? 1024 : 0,
+          matmul: 1024,
         });
         for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
       } finally {
@@ -1029,7 +1128,9 @@ async function main(): Promise<void> {
     process.stderr.write(`== ${name}: ${((now() - t0) / 1000).toFixed(0)} s\n`);
   };
   if (a.only.has("pytorch")) {
-    await timed("PyTorch", async () => emit(await pytorchRows({ threads: a.threads, steps: a.steps, warmup: a.warmup })));
+    await timed("PyTorch", async () =>
+      emit(await pytorchRows({ threads: a.threads, steps: a.steps, warmup: a.warmup })),
+    );
   }
   if (a.only.has("onnx")) {
     await timed("onnxruntime-node", async () => {

@@ -126,18 +126,27 @@ const gflops = (flop: number, ms: number): number => flop / ms / 1e6;
 /** Throw unless every wasm kernel agrees with jsKernels (MACs exactly, values to 1e-3 relative). */
 export function validate(k: Kernels): void {
   const rng = new Rng(7);
-  const M = 67, N = 131, K = 259;
+  const M = 67,
+    N = 131,
+    K = 259;
   const mk = (n: number) => fillNormal(new Float32Array(n), rng);
-  const A = mk(M * K), B = mk(K * N), Bt = mk(N * K), At = mk(K * M), dq = mk(M * N);
+  const A = mk(M * K),
+    B = mk(K * N),
+    Bt = mk(N * K),
+    At = mk(K * M),
+    dq = mk(M * N);
   const y = fillEvents(new Float32Array(M * K), rng, 0.2, () => rng.normal());
   const check = (what: string, run: (kk: Kernels, out: Float32Array) => number | void, n: number): void => {
-    const a = new Float32Array(n).fill(0.5), b = new Float32Array(n).fill(0.5);
-    const ma = run(k, a), mb = run(jsKernels, b);
+    const a = new Float32Array(n).fill(0.5),
+      b = new Float32Array(n).fill(0.5);
+    const ma = run(k, a),
+      mb = run(jsKernels, b);
     if (ma !== mb) throw new Error(`validation: ${what} MACs ${ma} != ${mb}`);
     let scale = 1;
     for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(b[i]));
     for (let i = 0; i < n; i++) {
-      if (!(Math.abs(a[i] - b[i]) <= 1e-3 * scale)) throw new Error(`validation: ${what}[${i}] = ${a[i]}, jsKernels ${b[i]}`);
+      if (!(Math.abs(a[i] - b[i]) <= 1e-3 * scale))
+        throw new Error(`validation: ${what}[${i}] = ${a[i]}, jsKernels ${b[i]}`);
     }
   };
   check("gemmNN", (kk, c) => kk.gemmNN(M, N, K, A, 0, B, 0, c, 0, true), M * N);
@@ -152,21 +161,51 @@ function gemmRows(k: WasmKernels, minMs: number): GemmRow[] {
   const rows: GemmRow[] = [];
   const rng = new Rng(1);
   const n = 1024;
-  const A = fillNormal(k.alloc(n * n), rng), B = fillNormal(k.alloc(n * n), rng), C = k.alloc(n * n);
+  const A = fillNormal(k.alloc(n * n), rng),
+    B = fillNormal(k.alloc(n * n), rng),
+    C = k.alloc(n * n);
   for (const kernel of ["gemmNN", "gemmNT", "gemmTN"] as const) {
     const ms = timeMs(() => k[kernel](n, n, n, A, 0, B, 0, C, 0, false), minMs);
-    rows.push({ part: "gemm", kernel, kernels: k.name, M: n, N: n, K: n, operands: "views", ms, gflops: gflops(2 * n ** 3, ms) });
+    rows.push({
+      part: "gemm",
+      kernel,
+      kernels: k.name,
+      M: n,
+      N: n,
+      K: n,
+      operands: "views",
+      ms,
+      gflops: gflops(2 * n ** 3, ms),
+    });
   }
   const [a, b, c] = [A.slice(), B.slice(), C.slice()];
   const ms = timeMs(() => k.gemmNN(n, n, n, a, 0, b, 0, c, 0, false), minMs);
-  rows.push({ part: "gemm", kernel: "gemmNN", kernels: k.name, M: n, N: n, K: n, operands: "copied", ms, gflops: gflops(2 * n ** 3, ms) });
+  rows.push({
+    part: "gemm",
+    kernel: "gemmNN",
+    kernels: k.name,
+    M: n,
+    N: n,
+    K: n,
+    operands: "copied",
+    ms,
+    gflops: gflops(2 * n ** 3, ms),
+  });
   [A, B, C].forEach((x) => k.free(x));
   const s = 256;
   const [ja, jb, jc] = [a, b, c].map((x) => x.slice(0, s * s));
   for (const kernel of ["gemmNN", "gemmNT", "gemmTN"] as const) {
     const ms = timeMs(() => jsKernels[kernel](s, s, s, ja, 0, jb, 0, jc, 0, false), minMs);
     rows.push({
-      part: "gemm", kernel, kernels: jsKernels.name, M: s, N: s, K: s, operands: "plain", ms, gflops: gflops(2 * s ** 3, ms),
+      part: "gemm",
+      kernel,
+      kernels: jsKernels.name,
+      M: s,
+      N: s,
+      K: s,
+      operands: "plain",
+      ms,
+      gflops: gflops(2 * s ** 3, ms),
       note: "TypeScript kernels at 256³ (1024³ takes seconds)",
     });
   }
@@ -207,9 +246,17 @@ function sweepRows(k: WasmKernels, H: number, B: number, activities: readonly nu
     let step = 0;
     const next = (): number => (step = (step + 1) % PATTERNS);
     const kernels = [
-      { kernel: "eventGemmNN", dense: "gemmNN", run: (i: number) => k.eventGemmNN(B, N, H, ys[i], 0, R, 0, q, 0, false) },
+      {
+        kernel: "eventGemmNN",
+        dense: "gemmNN",
+        run: (i: number) => k.eventGemmNN(B, N, H, ys[i], 0, R, 0, q, 0, false),
+      },
       { kernel: "eventGemmTN", dense: "gemmTN", run: (i: number) => k.eventGemmTN(H, N, B, ys[i], 0, dq, 0, dR, 0) },
-      { kernel: "maskedGemmNT", dense: "gemmNT", run: (i: number) => k.maskedGemmNT(B, H, N, dq, 0, R, 0, masks[i], 0, out, 0) },
+      {
+        kernel: "maskedGemmNT",
+        dense: "gemmNT",
+        run: (i: number) => k.maskedGemmNT(B, H, N, dq, 0, R, 0, masks[i], 0, out, 0),
+      },
     ] as const;
     for (const e of kernels) {
       let macs = 0;
@@ -217,8 +264,18 @@ function sweepRows(k: WasmKernels, H: number, B: number, activities: readonly nu
       const eventMs = timeMs(() => void e.run(next()), minMs);
       const denseMs = dense[e.dense];
       rows.push({
-        part: "sweep", kernel: e.kernel, dense: e.dense, B, H, N, activity, eventMs, denseMs,
-        eventGflopsDenseEq: gflops(flop, eventMs), denseGflops: gflops(flop, denseMs), speedup: denseMs / eventMs,
+        part: "sweep",
+        kernel: e.kernel,
+        dense: e.dense,
+        B,
+        H,
+        N,
+        activity,
+        eventMs,
+        denseMs,
+        eventGflopsDenseEq: gflops(flop, eventMs),
+        denseGflops: gflops(flop, denseMs),
+        speedup: denseMs / eventMs,
         macs: macs / PATTERNS,
       });
     }
@@ -290,21 +347,50 @@ function table(head: string[], body: (string | number)[][]): string {
 function print(rows: KernelBenchRow[]): void {
   const gemm = rows.filter((r): r is GemmRow => r.part === "gemm");
   console.log("Dense products, single thread\n");
-  console.log(table(["kernel", "kernels", "M×N×K", "operands", "ms", "GFLOP/s", "note"],
-    gemm.map((r) => [r.kernel, r.kernels, `${r.M}×${r.N}×${r.K}`, r.operands, r.ms.toFixed(2), r.gflops.toFixed(1), r.note ?? ""])));
+  console.log(
+    table(
+      ["kernel", "kernels", "M×N×K", "operands", "ms", "GFLOP/s", "note"],
+      gemm.map((r) => [
+        r.kernel,
+        r.kernels,
+        `${r.M}×${r.N}×${r.K}`,
+        r.operands,
+        r.ms.toFixed(2),
+        r.gflops.toFixed(1),
+        r.note ?? "",
+      ]),
+    ),
+  );
   const sweep = rows.filter((r): r is SweepRow => r.part === "sweep");
   for (const kernel of ["eventGemmNN", "eventGemmTN", "maskedGemmNT"] as const) {
     const s = sweep.filter((r) => r.kernel === kernel);
     if (!s.length) continue;
     console.log(`\n${kernel} against ${s[0].dense} (wasm, N = 3H; GFLOP/s dense-equivalent = 2·B·H·N / time)\n`);
-    console.log(table(["H", "B", "activity", "event ms", "dense ms", "event GF/s", "dense GF/s", "speedup"],
-      s.map((r) => [r.H, r.B, `${(r.activity * 100).toFixed(0)}%`, r.eventMs.toFixed(3), r.denseMs.toFixed(3),
-        r.eventGflopsDenseEq.toFixed(1), r.denseGflops.toFixed(1), `${r.speedup.toFixed(2)}×`])));
+    console.log(
+      table(
+        ["H", "B", "activity", "event ms", "dense ms", "event GF/s", "dense GF/s", "speedup"],
+        s.map((r) => [
+          r.H,
+          r.B,
+          `${(r.activity * 100).toFixed(0)}%`,
+          r.eventMs.toFixed(3),
+          r.denseMs.toFixed(3),
+          r.eventGflopsDenseEq.toFixed(1),
+          r.denseGflops.toFixed(1),
+          `${r.speedup.toFixed(2)}×`,
+        ]),
+      ),
+    );
   }
   const cross = rows.filter((r): r is CrossoverRow => r.part === "crossover");
   if (cross.length) {
     console.log("\nActivity below which the event kernel is faster\n");
-    console.log(table(["kernel", "H", "B", "crossover"], cross.map((r) => [r.kernel, r.H, r.B, `${(r.crossover * 100).toFixed(0)}%`])));
+    console.log(
+      table(
+        ["kernel", "H", "B", "crossover"],
+        cross.map((r) => [r.kernel, r.H, r.B, `${(r.crossover * 100).toFixed(0)}%`]),
+      ),
+    );
   }
 }
 

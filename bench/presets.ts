@@ -19,7 +19,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The datasets (PTB, WikiText-2 folders): --data=DIR, default ../shared/data beside the repository. */
-const DATA = process.argv.find((a) => a.startsWith("--data="))?.slice(7) ?? fileURLToPath(new URL("../../shared/data/", import.meta.url));
+const DATA =
+  process.argv.find((a) => a.startsWith("--data="))?.slice(7) ??
+  fileURLToPath(new URL("../../shared/data/", import.meta.url));
 
 /** What a child reports. */
 interface PresetResult {
@@ -69,7 +71,16 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
     const stepSeconds = [0, 1].map(() => seconds(() => trainer.trainStep()));
     const evalSeconds = seconds(() => trainer.evaluate("valid", B));
     const rows = trainer.options.microBatch ?? B;
-    return { ...common, parameters: parameterCount(trainer.model), microBatch: rows, blocks: Math.ceil(B / rows), stepSeconds, evalRows: B, evalSeconds, maxRssBytes: 0 };
+    return {
+      ...common,
+      parameters: parameterCount(trainer.model),
+      microBatch: rows,
+      blocks: Math.ceil(B / rows),
+      stepSeconds,
+      evalRows: B,
+      evalSeconds,
+      maxRssBytes: 0,
+    };
   }
   const { loadTask } = await import("../packages/cli/src/cli/task-data.js");
   let data: string | undefined;
@@ -81,17 +92,29 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
     writeSynthGestures(data, { classes: 4, trainUsers: users, testUsers: users, rate: 8, seed: 0 });
     process.env.EGRU_CACHE = join(tmp, "cache");
   }
-  const c = parseConfig({ ...preset, data, validation: 0, trainLimit: 2 * base.batchSize, testLimit: base.evalBatchSize }, name);
+  const c = parseConfig(
+    { ...preset, data, validation: 0, trainLimit: 2 * base.batchSize, testLimit: base.evalBatchSize },
+    name,
+  );
   const task = loadTask(c, () => {});
-  if (task.count("train") < 2 * c.batchSize) throw new Error(`${name}: only ${task.count("train")} training examples for two batches of ${c.batchSize}`);
+  if (task.count("train") < 2 * c.batchSize)
+    throw new Error(`${name}: only ${task.count("train")} training examples for two batches of ${c.batchSize}`);
   const trainer = buildTrainer(c, task, budget);
   const order = Int32Array.from({ length: 2 * c.batchSize }, (_, i) => i);
-  const stepSeconds = [0, 1].map((k) => seconds(() => trainer.trainStep(order.subarray(k * c.batchSize, (k + 1) * c.batchSize), 2)));
+  const stepSeconds = [0, 1].map((k) =>
+    seconds(() => trainer.trainStep(order.subarray(k * c.batchSize, (k + 1) * c.batchSize), 2)),
+  );
   const evalSeconds = seconds(() => trainer.evaluate("test"));
   const rows = trainer.options.microBatch ?? c.batchSize;
   return {
-    ...common, parameters: parameterCount(trainer.model), microBatch: rows, blocks: Math.ceil(c.batchSize / rows), stepSeconds,
-    evalRows: task.count("test"), evalSeconds, maxRssBytes: 0,
+    ...common,
+    parameters: parameterCount(trainer.model),
+    microBatch: rows,
+    blocks: Math.ceil(c.batchSize / rows),
+    stepSeconds,
+    evalRows: task.count("test"),
+    evalSeconds,
+    maxRssBytes: 0,
   };
 }
 
@@ -121,8 +144,10 @@ async function main(): Promise<number> {
   const names = wanted.length ? wanted : [...all].sort((a, b) => slow(a) - slow(b));
   const cpu = cpus();
   if (!json) {
-    console.log(`# presets at published sizes, reduced data: ${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} logical cores, ` +
-      `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}\n`);
+    console.log(
+      `# presets at published sizes, reduced data: ${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} logical cores, ` +
+        `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}\n`,
+    );
     console.log("| preset | parameters | batch | micro-batch | step (s) | eval batch (s) | peak RSS |");
     console.log("|---|---:|---:|---:|---:|---:|---:|");
   }
@@ -130,9 +155,24 @@ async function main(): Promise<number> {
   const failed: string[] = [];
   for (const name of names) {
     const tmp = mkdtempSync(join(tmpdir(), "egru-presets-"));
-    const r = spawnSync(process.execPath, ["--conditions=egru-source", "--import", "tsx", fileURLToPath(import.meta.url), "--child", name, tmp, `--data=${DATA}`], {
-      encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 1 << 24,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--conditions=egru-source",
+        "--import",
+        "tsx",
+        fileURLToPath(import.meta.url),
+        "--child",
+        name,
+        tmp,
+        `--data=${DATA}`,
+      ],
+      {
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+        maxBuffer: 1 << 24,
+      },
+    );
     rmSync(tmp, { recursive: true, force: true });
     const line = r.stdout.trim().split("\n").pop() ?? "";
     let res: PresetResult | null = null;
@@ -151,12 +191,17 @@ async function main(): Promise<number> {
     if (json) console.log(JSON.stringify(res));
     else {
       const step = res.stepSeconds.reduce((a, b) => a + b, 0) / res.stepSeconds.length;
-      console.log(`| ${name} | ${res.parameters.toLocaleString("en-US")} | ${res.batch} | ${res.blocks > 1 ? `${res.microBatch} (${res.blocks} blocks)` : "whole"} | ` +
-        `${step.toFixed(2)} | ${res.evalSeconds.toFixed(2)} (${res.evalRows} rows) | ${mib(res.maxRssBytes)} |`);
+      console.log(
+        `| ${name} | ${res.parameters.toLocaleString("en-US")} | ${res.batch} | ${res.blocks > 1 ? `${res.microBatch} (${res.blocks} blocks)` : "whole"} | ` +
+          `${step.toFixed(2)} | ${res.evalSeconds.toFixed(2)} (${res.evalRows} rows) | ${mib(res.maxRssBytes)} |`,
+      );
     }
   }
   const total = (performance.now() - t0) / 1000;
-  if (!json) console.log(`\n${names.length - failed.length} of ${names.length} presets ran in ${(total / 60).toFixed(1)} min${failed.length ? `; failed: ${failed.join(", ")}` : ""}`);
+  if (!json)
+    console.log(
+      `\n${names.length - failed.length} of ${names.length} presets ran in ${(total / 60).toFixed(1)} min${failed.length ? `; failed: ${failed.join(", ")}` : ""}`,
+    );
   return failed.length ? 1 : 0;
 }
 

@@ -15,12 +15,16 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const cpu = cpus();
-console.log(`# machine: ${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} logical cores, ` +
-  `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}`);
+console.log(
+  `# machine: ${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} logical cores, ` +
+    `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}`,
+);
 let failed = false;
 for (const script of ["kernels.bench.ts", "threads.bench.ts", "baselines.ts"]) {
   console.log(`\n## ${script}\n`);
-  const r = spawnSync(process.execPath, ["--conditions=egru-source", "--import", "tsx", join(here, script), ...args], { stdio: "inherit" });
+  const r = spawnSync(process.execPath, ["--conditions=egru-source", "--import", "tsx", join(here, script), ...args], {
+    stdio: "inherit",
+  });
   if (r.status !== 0) {
     console.error(`bench: ${script} failed (exit ${r.status})`);
     failed = true;

@@ -24,7 +24,8 @@ for (const threads of [1, 2]) {
   const C = base.alloc(n * n);
   for (const kernel of ["gemmNN", "gemmNT"] as const) {
     const ms = timeMs(() => k[kernel](n, n, n, A, 0, B, 0, C, 0, false));
-    if (kernel === "gemmNN" && C.some((v, i) => v !== reference[i])) throw new Error(`${threads} threads: result differs from one thread`);
+    if (kernel === "gemmNN" && C.some((v, i) => v !== reference[i]))
+      throw new Error(`${threads} threads: result differs from one thread`);
     rows.push({ kernel, threads, ms, gflops: (2 * n ** 3) / ms / 1e6 });
   }
   if ("close" in k) await (k as { close(): Promise<void> }).close();
@@ -33,5 +34,8 @@ if (json) for (const r of rows) console.log(JSON.stringify(r));
 else {
   console.log("Dense products 1024³, WebAssembly SIMD, by threads (results identical to one thread)\n");
   console.log("kernel  threads     ms  GFLOP/s");
-  for (const r of rows) console.log(`${r.kernel.padEnd(6)}  ${String(r.threads).padStart(7)}  ${r.ms.toFixed(2).padStart(5)}  ${r.gflops.toFixed(1).padStart(7)}`);
+  for (const r of rows)
+    console.log(
+      `${r.kernel.padEnd(6)}  ${String(r.threads).padStart(7)}  ${r.ms.toFixed(2).padStart(5)}  ${r.gflops.toFixed(1).padStart(7)}`,
+    );
 }

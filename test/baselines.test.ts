@@ -5,8 +5,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  checkRow, CROSS_CHECK_TOLERANCE, crossCheckLine, egruDenseGruRows, modelsPresent, onnxCrossCheck, onnxRows,
-  parseRows, pythonHasTorch, pytorchRows, rowsTable, type BaselineRow,
+  checkRow,
+  CROSS_CHECK_TOLERANCE,
+  crossCheckLine,
+  egruDenseGruRows,
+  modelsPresent,
+  onnxCrossCheck,
+  onnxRows,
+  parseRows,
+  pythonHasTorch,
+  pytorchRows,
+  rowsTable,
+  type BaselineRow,
 } from "../bench/baselines.js";
 
 function assertRow(r: BaselineRow, tool: string): void {
@@ -50,7 +60,15 @@ test("rows: checkRow accepts the format, parseRows reads JSON lines, rowsTable a
 
 test("egruDenseGruRows at tiny sizes: every row well formed, EGRU rows report their activity sparsity", async () => {
   const rows = await egruDenseGruRows({
-    sizes: [6, 10, 10, 6], single: 8, steps: 12, warmup: 2, trainB: 3, trainT: 5, trainSteps: 1, matmul: 16, progress: false,
+    sizes: [6, 10, 10, 6],
+    single: 8,
+    steps: 12,
+    warmup: 2,
+    trainB: 3,
+    trainT: 5,
+    trainSteps: 1,
+    matmul: 16,
+    progress: false,
   });
   for (const r of rows) assertRow(r, "egru");
   const whats = rows.map((r) => `${r.what} ${r.variant ?? ""}`.trim());
@@ -82,8 +100,17 @@ test("egruDenseGruRows at tiny sizes: every row well formed, EGRU rows report th
 
 test("egruDenseGruRows cuts T to the training time budget and says so", async () => {
   const rows = await egruDenseGruRows({
-    sizes: [4, 6], single: 0, steps: 3, warmup: 0, trainB: 2, trainT: 1000, trainSteps: 1, trainBudgetMs: 1e-6,
-    egru: false, matmul: 0, progress: false,
+    sizes: [4, 6],
+    single: 0,
+    steps: 3,
+    warmup: 0,
+    trainB: 2,
+    trainT: 1000,
+    trainSteps: 1,
+    trainBudgetMs: 1e-6,
+    egru: false,
+    matmul: 0,
+    progress: false,
   });
   const train = rows.find((r) => r.what.includes("train"))!;
   assert.match(train.what, /B=2 T=1000$/); // the workload named stays the BPTT length asked for

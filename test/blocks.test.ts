@@ -18,7 +18,10 @@ test("embedding: rows by token id, init in ±0.1, gradient scatter-added into th
   emb.backward(r, g);
   assert.deepEqual(Array.from(emb.grads.weight.subarray(6, 9)), [1 + 7, 2 + 8, 3 + 9], "token 2 twice");
   assert.deepEqual(Array.from(emb.grads.weight.subarray(15, 18)), [4, 5, 6]);
-  assert.equal(emb.grads.weight.subarray(0, 6).reduce((a, b) => a + Math.abs(b), 0), 0);
+  assert.equal(
+    emb.grads.weight.subarray(0, 6).reduce((a, b) => a + Math.abs(b), 0),
+    0,
+  );
   assert.throws(() => emb.forward([7]), ValueError);
 });
 
@@ -43,7 +46,9 @@ test("embedding word dropout drops whole vocabulary rows, rescales the rest, and
 });
 
 test("dropout variants: mask shapes, drop rates, scaling, backward and evaluation", () => {
-  const T = 30, B = 20, F = 10;
+  const T = 30,
+    B = 20,
+    F = 10;
   const x = new Float32Array(T * B * F).fill(1);
   for (const kind of ["dropout", "locked", "step"] as const) {
     const r = dropoutForward(kind, x, T, B, F, 0.3, new Rng(3), true);
@@ -51,8 +56,10 @@ test("dropout variants: mask shapes, drop rates, scaling, backward and evaluatio
     assert.ok(Math.abs(zeros - 0.3) < 0.06, `${kind}: dropped ${zeros}`);
     assert.ok(r.out.every((v) => v === 0 || Math.abs(v - 1 / 0.7) < 1e-6));
     const at = (t: number, b: number, f: number) => r.out[(t * B + b) * F + f];
-    if (kind === "locked") for (let t = 1; t < T; t++) assert.equal(at(t, 4, 2), at(0, 4, 2), "locked: the same for every step");
-    if (kind === "step") for (let b = 1; b < B; b++) assert.equal(at(5, b, 2), at(5, 0, 2), "step: the same for every sequence");
+    if (kind === "locked")
+      for (let t = 1; t < T; t++) assert.equal(at(t, 4, 2), at(0, 4, 2), "locked: the same for every step");
+    if (kind === "step")
+      for (let b = 1; b < B; b++) assert.equal(at(5, b, 2), at(5, 0, 2), "step: the same for every sequence");
     const d = Float32Array.from({ length: x.length }, (_, i) => i % 7);
     const g = dropoutBackward(kind, d, r.mask, T, B, F);
     for (let i = 0; i < x.length; i += 37) assert.equal(g[i], Math.fround(d[i] * r.out[i]));

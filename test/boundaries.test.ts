@@ -101,7 +101,8 @@ function problems(rules: PackageRules, atLeast = 6): string[] {
         }
       } else if (!nodeOnly) {
         if (isBuiltin(spec)) found.push(`${rel}: imports Node built-in "${spec}"`);
-        else if (!rules.packages.includes(spec)) found.push(`${rel}: imports package "${spec}" (allowed: ${rules.packages.join(", ") || "none"})`);
+        else if (!rules.packages.includes(spec))
+          found.push(`${rel}: imports package "${spec}" (allowed: ${rules.packages.join(", ") || "none"})`);
       }
     }
     if (!nodeOnly && !rules.allowed[top]) found.push(`${rel}: folder "${top}" has no rule in test/boundaries.test.ts`);
@@ -122,16 +123,24 @@ test("the rules can fail: Node built-ins, packages, escapes and upward imports a
   try {
     mkdirSync(join(dir, "low"));
     mkdirSync(join(dir, "high"));
-    writeFileSync(join(dir, "low", "a.ts"), 'import { x } from "../high/b.js";\nimport { readFileSync } from "node:fs";\n');
+    writeFileSync(
+      join(dir, "low", "a.ts"),
+      'import { x } from "../high/b.js";\nimport { readFileSync } from "node:fs";\n',
+    );
     writeFileSync(join(dir, "low", "c.ts"), 'import z from "zod";\nexport { y } from "../../elsewhere/d.js";\n');
     writeFileSync(join(dir, "high", "b.ts"), 'import { a } from "../low/a.js";\n');
-    const rules: PackageRules = { src: dir, allowed: { low: ["low"], high: ["low", "high"] }, nodeOnly: new Set(), packages: [] };
+    const rules: PackageRules = {
+      src: dir,
+      allowed: { low: ["low"], high: ["low", "high"] },
+      nodeOnly: new Set(),
+      packages: [],
+    };
     const found = problems(rules, 2);
     assert.deepEqual(found.sort(), [
-      "low/a.ts: imports Node built-in \"node:fs\"",
+      'low/a.ts: imports Node built-in "node:fs"',
       "low/a.ts: low may not import from high (high/b.js)",
       "low/c.ts: imports ../../elsewhere/d.js, outside its package (use the package name)",
-      "low/c.ts: imports package \"zod\" (allowed: none)",
+      'low/c.ts: imports package "zod" (allowed: none)',
     ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -33,7 +33,9 @@ const skip = CHROMIUM ? false : "no Chromium on this machine (apt-get install ch
 
 /** Start serve.mjs on a free port; resolves with the address it prints. */
 function serve(dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(example, "serve.mjs"), dir, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [join(example, "serve.mjs"), dir, "--port", "0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`serve.mjs printed no address: ${out}`)), 15_000);
@@ -62,15 +64,31 @@ async function waitForState(page: Page, done: (s: PageState) => boolean, ms: num
   }
 }
 
-test("the browser example trains an EGRU in a worker on the WebAssembly kernels, streams it, and stays on its origin", { skip, timeout: 150_000 }, async () => {
+test("the browser example trains an EGRU in a worker on the WebAssembly kernels, streams it, and stays on its origin", {
+  skip,
+  timeout: 150_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), "egru-page-"));
-  const STEPS = 60, STREAM = 2, T = 28;
-  execFileSync(process.execPath, [join(example, "build.mjs"), "--out", dir, "--train", "600", "--test", "100"], { stdio: "pipe" });
-  for (const f of ["index.html", "main.js", "worker.js", "mnist-sample.bin"]) assert.ok(existsSync(join(dir, f)), `the build wrote ${f}`);
+  const STEPS = 60,
+    STREAM = 2,
+    T = 28;
+  execFileSync(process.execPath, [join(example, "build.mjs"), "--out", dir, "--train", "600", "--test", "100"], {
+    stdio: "pipe",
+  });
+  for (const f of ["index.html", "main.js", "worker.js", "mnist-sample.bin"])
+    assert.ok(existsSync(join(dir, f)), `the build wrote ${f}`);
   const { url, child } = await serve(dir);
   const browser = await chromium.launch({
-    executablePath: CHROMIUM!, headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    executablePath: CHROMIUM!,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   try {
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
@@ -100,46 +118,96 @@ test("the browser example trains an EGRU in a worker on the WebAssembly kernels,
     const s = await waitForState(page, (st) => st.done !== null, 90_000);
     const seconds = (Date.now() - started) / 1000;
     // no request left the page's origin, and nothing was logged as an error
-    assert.deepEqual(requests().filter((u) => new URL(u).origin !== origin), [], `every request on ${origin}`);
-    assert.ok(requests().some((u) => u.endsWith("/mnist-sample.bin")), "the worker's data request was recorded");
+    assert.deepEqual(
+      requests().filter((u) => new URL(u).origin !== origin),
+      [],
+      `every request on ${origin}`,
+    );
+    assert.ok(
+      requests().some((u) => u.endsWith("/mnist-sample.bin")),
+      "the worker's data request was recorded",
+    );
     assert.deepEqual([...s.errors, ...errors], [], "nothing was logged as an error");
-    assert.ok(s.done, `the page finished within 90 s (${s.steps.length} of ${STEPS} steps, ${s.streamedSteps} rows streamed)`);
+    assert.ok(
+      s.done,
+      `the page finished within 90 s (${s.steps.length} of ${STEPS} steps, ${s.streamedSteps} rows streamed)`,
+    );
 
     // training ran in a worker, on the WebAssembly kernels
     assert.equal(s.kernels, "wasm-simd", "the worker reports the WebAssembly SIMD kernels");
     assert.deepEqual(workers, [`${origin}/worker.js`], "one dedicated worker, from the page's origin");
     assert.equal(s.crossOriginIsolated, true, "serve.mjs makes the page cross-origin isolated (shared kernel memory)");
-    assert.deepEqual(s.steps.map((r) => r.step), Array.from({ length: STEPS }, (_, i) => i + 1), "every step was reported, in order");
+    assert.deepEqual(
+      s.steps.map((r) => r.step),
+      Array.from({ length: STEPS }, (_, i) => i + 1),
+      "every step was reported, in order",
+    );
 
     // the loss fell, by a margin
     const losses = s.steps.map((r) => r.loss);
     assert.ok(losses.every(Number.isFinite), "finite losses");
-    const first = mean(losses.slice(0, 5)), last = mean(losses.slice(-5));
+    const first = mean(losses.slice(0, 5)),
+      last = mean(losses.slice(-5));
     assert.ok(first > 2, `the first steps start near ln 10 = 2.30: ${first.toFixed(3)}`);
-    assert.ok(last < first - 0.4, `the mean loss of the last 5 steps (${last.toFixed(3)}) is below the first 5 (${first.toFixed(3)}) by more than 0.4`);
+    assert.ok(
+      last < first - 0.4,
+      `the mean loss of the last 5 steps (${last.toFixed(3)}) is below the first 5 (${first.toFixed(3)}) by more than 0.4`,
+    );
 
     // activity sparsity: a fraction strictly inside (0, 1) at every step and on the held-out digits
     for (const r of s.steps) {
       assert.ok(r.sparsity > 0 && r.sparsity < 1, `step ${r.step}: activity sparsity ${r.sparsity} in (0, 1)`);
-      assert.ok(r.backwardSparsity >= 0 && r.backwardSparsity < 1, `step ${r.step}: backward sparsity ${r.backwardSparsity} in [0, 1)`);
+      assert.ok(
+        r.backwardSparsity >= 0 && r.backwardSparsity < 1,
+        `step ${r.step}: backward sparsity ${r.backwardSparsity} in [0, 1)`,
+      );
     }
     assert.ok(s.evaluated, "the held-out digits were evaluated");
-    assert.ok(s.evaluated.sparsity > 0.05 && s.evaluated.sparsity < 0.99, `held-out activity sparsity ${s.evaluated.sparsity}`);
-    assert.ok(s.evaluated.accuracy > 0.3, `held-out accuracy ${s.evaluated.accuracy} well above chance (0.1) after ${STEPS} steps`);
+    assert.ok(
+      s.evaluated.sparsity > 0.05 && s.evaluated.sparsity < 0.99,
+      `held-out activity sparsity ${s.evaluated.sparsity}`,
+    );
+    assert.ok(
+      s.evaluated.accuracy > 0.3,
+      `held-out accuracy ${s.evaluated.accuracy} well above chance (0.1) after ${STEPS} steps`,
+    );
 
     // the streaming phase: every row of every digit fed, and the stepper agrees with the whole-sequence forward
     assert.equal(s.streamedSteps, STREAM * T, "28 rows streamed per digit");
     assert.equal(s.streamed.length, STREAM);
     for (const d of s.streamed) {
-      assert.ok(Number.isInteger(d.predicted) && d.predicted >= 0 && d.predicted <= 9, `a class was predicted for digit ${d.example}`);
-      assert.equal(d.predicted, d.forwardPredicted, `digit ${d.example}: the streamed prediction is the whole-sequence forward's`);
-      assert.ok(d.events > 0 && d.events < T * s.settings.hidden, `digit ${d.example}: ${d.events} events, some units silent`);
+      assert.ok(
+        Number.isInteger(d.predicted) && d.predicted >= 0 && d.predicted <= 9,
+        `a class was predicted for digit ${d.example}`,
+      );
+      assert.equal(
+        d.predicted,
+        d.forwardPredicted,
+        `digit ${d.example}: the streamed prediction is the whole-sequence forward's`,
+      );
+      assert.ok(
+        d.events > 0 && d.events < T * s.settings.hidden,
+        `digit ${d.example}: ${d.events} events, some units silent`,
+      );
     }
-    assert.deepEqual(s.done, { streamed: STREAM, correct: s.streamed.filter((d) => d.predicted === d.label).length, agreed: STREAM });
+    assert.deepEqual(s.done, {
+      streamed: STREAM,
+      correct: s.streamed.filter((d) => d.predicted === d.label).length,
+      agreed: STREAM,
+    });
 
     // what a person sees: the charts, the raster, the prediction
     // (page code as strings: the tests are type-checked without the DOM's types)
-    const dom = await page.evaluate<{ loss: number; sparsity: number; rasterEvents: number; streamEvents: number; prediction: string; kernels: string; step: string; labels: string[] }>(`(() => {
+    const dom = await page.evaluate<{
+      loss: number;
+      sparsity: number;
+      rasterEvents: number;
+      streamEvents: number;
+      prediction: string;
+      kernels: string;
+      step: string;
+      labels: string[];
+    }>(`(() => {
       const count = (q) => document.querySelectorAll(q).length;
       const text = (id) => document.getElementById(id)?.textContent ?? "";
       return {
@@ -165,9 +233,14 @@ test("the browser example trains an EGRU in a worker on the WebAssembly kernels,
       w.terminate();
     })()`);
     for (const host of ["egru-control-page.invalid", "egru-control-worker.invalid"]) {
-      assert.ok(requests().some((u) => u.includes(host)), `the control request to ${host} was seen`);
+      assert.ok(
+        requests().some((u) => u.includes(host)),
+        `the control request to ${host} was seen`,
+      );
     }
-    console.log(`# browser page: ${STEPS} steps and ${STREAM} streamed digits in ${seconds.toFixed(1)} s; loss ${first.toFixed(3)} → ${last.toFixed(3)}, held-out accuracy ${s.evaluated.accuracy}`);
+    console.log(
+      `# browser page: ${STEPS} steps and ${STREAM} streamed digits in ${seconds.toFixed(1)} s; loss ${first.toFixed(3)} → ${last.toFixed(3)}, held-out accuracy ${s.evaluated.accuracy}`,
+    );
   } finally {
     await browser.close();
     child.kill();

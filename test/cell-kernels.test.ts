@@ -47,28 +47,55 @@ test("the float32 functions saturate cleanly at the ends and keep signs", () => 
   assert.ok(Number.isNaN(sigmoid32(Number.NaN)) && Number.isNaN(tanh32(Number.NaN)));
 });
 
-const rand = (rng: Rng, n: number, scale = 1): Float32Array => Float32Array.from({ length: n }, () => rng.normal(0, scale));
+const rand = (rng: Rng, n: number, scale = 1): Float32Array =>
+  Float32Array.from({ length: n }, () => rng.normal(0, scale));
 const tape = (n: number): EgruTape<Float32Array> => ({
-  c: new Float32Array(n), z: new Float32Array(n), r: new Float32Array(n), g: new Float32Array(n), hr: new Float32Array(n),
+  c: new Float32Array(n),
+  z: new Float32Array(n),
+  r: new Float32Array(n),
+  g: new Float32Array(n),
+  hr: new Float32Array(n),
 });
 
-for (const [B, H] of [[1, 1], [3, 5], [2, 13], [4, 64], [1, 1351]]) {
+for (const [B, H] of [
+  [1, 1],
+  [3, 5],
+  [2, 13],
+  [4, 64],
+  [1, 1351],
+]) {
   test(`cell forward: WebAssembly and TypeScript give the same bits, B=${B} H=${H}`, () => {
     const rng = new Rng(B * 1000 + H);
     const n = B * H;
     for (const variant of ["state", "no-state", "mask", "eval"] as const) {
       const off = 7; // outputs at an offset, as at step t of a sequence
       const outs = [0, 1].map(() => ({
-        y: new Float32Array(n + off), h: new Float32Array(n + off), o: new Float32Array(n + off),
-        tr: new Float32Array(n + off), tape: tape(n + off),
+        y: new Float32Array(n + off),
+        h: new Float32Array(n + off),
+        o: new Float32Array(n + off),
+        tr: new Float32Array(n + off),
+        tape: tape(n + off),
       }));
       const keep = Float32Array.from({ length: n + 3 }, () => (rng.uniform() < 0.3 ? 0 : 1));
       const args = (out: (typeof outs)[number]): CellForwardArgs<Float32Array> => ({
-        B, H, a: rand(rng, 3 * n + 2, 3), aOff: 2, q: rand(rng, 3 * n, 3), qOff: 0,
-        hPrev: variant === "no-state" ? null : rand(rng, n), hPrevOff: 0,
-        trPrev: variant === "no-state" ? null : rand(rng, n), trPrevOff: 0,
-        thr: Float32Array.from({ length: H }, () => rng.uniform() * 0.6), keep: variant === "mask" ? keep : null,
-        keepOff: 3, keepConst: variant === "eval" ? 1 - 0.23 : 1, alpha: 0.9, event: heavisideEvent(), out, outOff: off,
+        B,
+        H,
+        a: rand(rng, 3 * n + 2, 3),
+        aOff: 2,
+        q: rand(rng, 3 * n, 3),
+        qOff: 0,
+        hPrev: variant === "no-state" ? null : rand(rng, n),
+        hPrevOff: 0,
+        trPrev: variant === "no-state" ? null : rand(rng, n),
+        trPrevOff: 0,
+        thr: Float32Array.from({ length: H }, () => rng.uniform() * 0.6),
+        keep: variant === "mask" ? keep : null,
+        keepOff: 3,
+        keepConst: variant === "eval" ? 1 - 0.23 : 1,
+        alpha: 0.9,
+        event: heavisideEvent(),
+        out,
+        outOff: off,
       });
       const rngState = rng.getState();
       const aw = args(outs[0]);
@@ -77,7 +104,8 @@ for (const [B, H] of [[1, 1], [3, 5], [2, 13], [4, 64], [1, 1351]]) {
       wasm.egruCellForward(aw);
       jsKernels.egruCellForward(aj);
       for (const k of ["y", "h", "o", "tr"] as const) assert.deepEqual(outs[0][k], outs[1][k], `${variant}: ${k}`);
-      for (const k of ["c", "z", "r", "g", "hr"] as const) assert.deepEqual(outs[0].tape[k], outs[1].tape[k], `${variant}: tape ${k}`);
+      for (const k of ["c", "z", "r", "g", "hr"] as const)
+        assert.deepEqual(outs[0].tape[k], outs[1].tape[k], `${variant}: tape ${k}`);
       assert.ok(outs[0].o.some((v) => v === 1) || n < 4, "some units fire");
     }
   });
@@ -88,20 +116,39 @@ for (const [B, H] of [[1, 1], [3, 5], [2, 13], [4, 64], [1, 1351]]) {
     const off = 5;
     for (const variant of ["all", "none-upstream", "mask"] as const) {
       const fresh = () => ({
-        dyRec: rand(rng, n), dhRec: rand(rng, n), dtrCarry: rand(rng, n), dhNext: new Float32Array(n),
-        dp: new Float32Array(3 * n + 4), dq: new Float32Array(3 * n + 4), dthr: rand(rng, H),
+        dyRec: rand(rng, n),
+        dhRec: rand(rng, n),
+        dtrCarry: rand(rng, n),
+        dhNext: new Float32Array(n),
+        dp: new Float32Array(3 * n + 4),
+        dq: new Float32Array(3 * n + 4),
+        dthr: rand(rng, H),
       });
       const t = tape(n + off);
       for (const k of ["c", "z", "r", "g", "hr"] as const) t[k].set(rand(rng, n + off));
       for (const k of ["z", "r"] as const) t[k].set(t[k].map((v) => 1 / (1 + Math.exp(-v))));
       t.g.set(t.g.map(Math.tanh));
       const o = Float32Array.from({ length: n + off }, () => (rng.uniform() < 0.2 ? 1 : 0));
-      const up = variant === "none-upstream" ? { dy: null, dh: null, do: null, dtr: null }
-        : { dy: rand(rng, n + off), dh: rand(rng, n + off), do: rand(rng, n + off), dtr: rand(rng, n + off) };
+      const up =
+        variant === "none-upstream"
+          ? { dy: null, dh: null, do: null, dtr: null }
+          : { dy: rand(rng, n + off), dh: rand(rng, n + off), do: rand(rng, n + off), dtr: rand(rng, n + off) };
       const shared = {
-        B, H, up, o, tape: t, off, hPrev: rand(rng, n), hPrevOff: 0, thr: Float32Array.from({ length: H }, () => rng.uniform()),
+        B,
+        H,
+        up,
+        o,
+        tape: t,
+        off,
+        hPrev: rand(rng, n),
+        hPrevOff: 0,
+        thr: Float32Array.from({ length: H }, () => rng.uniform()),
         keep: variant === "mask" ? Float32Array.from({ length: n }, () => (rng.uniform() < 0.5 ? 0 : 1)) : null,
-        keepOff: 0, keepConst: 1, alpha: 0.8, event: heavisideEvent(3.6, 3.6), dOff: 4,
+        keepOff: 0,
+        keepConst: 1,
+        alpha: 0.8,
+        event: heavisideEvent(3.6, 3.6),
+        dOff: 4,
       };
       const s = rng.getState();
       const w = fresh();
@@ -117,21 +164,66 @@ for (const [B, H] of [[1, 1], [3, 5], [2, 13], [4, 64], [1, 1351]]) {
 
 test("the float32 cell forward stays within float32 rounding of the float64 one", () => {
   const rng = new Rng(9);
-  const B = 3, H = 41, n = B * H;
+  const B = 3,
+    H = 41,
+    n = B * H;
   const a64 = Float64Array.from(rand(rng, 3 * n, 2));
   const q64 = Float64Array.from(rand(rng, 3 * n, 2));
   const h64 = Float64Array.from(rand(rng, n));
   const thr = Float32Array.from({ length: H }, () => rng.uniform() * 0.5);
-  const out64 = { y: new Float64Array(n), h: new Float64Array(n), o: new Float64Array(n), tr: new Float64Array(n),
-    tape: { c: new Float64Array(n), z: new Float64Array(n), r: new Float64Array(n), g: new Float64Array(n), hr: new Float64Array(n) } };
-  const out32 = { y: new Float32Array(n), h: new Float32Array(n), o: new Float32Array(n), tr: new Float32Array(n), tape: tape(n) };
-  const common = { B, H, aOff: 0, qOff: 0, hPrevOff: 0, trPrev: null, trPrevOff: 0, keep: null, keepOff: 0, keepConst: 1, alpha: 0.9, event: heavisideEvent(), outOff: 0 };
+  const out64 = {
+    y: new Float64Array(n),
+    h: new Float64Array(n),
+    o: new Float64Array(n),
+    tr: new Float64Array(n),
+    tape: {
+      c: new Float64Array(n),
+      z: new Float64Array(n),
+      r: new Float64Array(n),
+      g: new Float64Array(n),
+      hr: new Float64Array(n),
+    },
+  };
+  const out32 = {
+    y: new Float32Array(n),
+    h: new Float32Array(n),
+    o: new Float32Array(n),
+    tr: new Float32Array(n),
+    tape: tape(n),
+  };
+  const common = {
+    B,
+    H,
+    aOff: 0,
+    qOff: 0,
+    hPrevOff: 0,
+    trPrev: null,
+    trPrevOff: 0,
+    keep: null,
+    keepOff: 0,
+    keepConst: 1,
+    alpha: 0.9,
+    event: heavisideEvent(),
+    outOff: 0,
+  };
   jsKernels.egruCellForward({ ...common, a: a64, q: q64, hPrev: h64, thr: Float64Array.from(thr), out: out64 });
-  jsKernels.egruCellForward({ ...common, a: Float32Array.from(a64), q: Float32Array.from(q64), hPrev: Float32Array.from(h64), thr, out: out32 });
+  jsKernels.egruCellForward({
+    ...common,
+    a: Float32Array.from(a64),
+    q: Float32Array.from(q64),
+    hPrev: Float32Array.from(h64),
+    thr,
+    out: out32,
+  });
   let worst = 0;
   for (let i = 0; i < n; i++) {
     if (Math.abs(out64.tape.c[i] - thr[i % H]) < 1e-5) continue; // an event could flip on rounding
-    worst = Math.max(worst, Math.abs(out32.y[i] - out64.y[i]), Math.abs(out32.h[i] - out64.h[i]), Math.abs(out32.tape.c[i] - out64.tape.c[i]));
+    worst = Math.max(
+      worst,
+      Math.abs(out32.y[i] - out64.y[i]),
+      Math.abs(out32.h[i] - out64.h[i]),
+      Math.abs(out32.tape.c[i] - out64.tape.c[i]),
+    );
   }
   assert.ok(worst < 1e-6, `largest difference ${worst}`);
   assert.deepEqual(Array.from(out32.o), Array.from(out64.o));

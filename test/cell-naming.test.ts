@@ -10,19 +10,28 @@ import { GRU } from "../packages/egru/src/layers/gru.js";
 import { LSTM } from "../packages/egru/src/layers/lstm.js";
 import { randomArray } from "./helpers.js";
 
-const T = 4, B = 3, I = 5, H = 6;
+const T = 4,
+  B = 3,
+  I = 5,
+  H = 6;
 
 test("every cell's result has output [T, B, H] and state, and its backward takes dOutput", () => {
   const x = randomArray(new Rng(1), T * B * I, 1);
   const g = randomArray(new Rng(2), T * B * H, 1);
-  for (const make of [() => new EGRU({ inputSize: I, hiddenSize: H, seed: 3, thresholdMean: 0.1 }),
-    () => new GRU({ inputSize: I, hiddenSize: H, seed: 3 }), () => new LSTM({ inputSize: I, hiddenSize: H, seed: 3 })]) {
+  for (const make of [
+    () => new EGRU({ inputSize: I, hiddenSize: H, seed: 3, thresholdMean: 0.1 }),
+    () => new GRU({ inputSize: I, hiddenSize: H, seed: 3 }),
+    () => new LSTM({ inputSize: I, hiddenSize: H, seed: 3 }),
+  ]) {
     const layer = make();
     const r = layer.forward({ x, T, B });
     assert.equal(r.output.length, T * B * H, layer.constructor.name);
     assert.ok(r.state);
     const d = layer.backward(r as never, { dOutput: g });
-    assert.ok(d.dx.some((v) => v !== 0), `${layer.constructor.name}: dOutput reaches dx`);
+    assert.ok(
+      d.dx.some((v) => v !== 0),
+      `${layer.constructor.name}: dOutput reaches dx`,
+    );
   }
 });
 

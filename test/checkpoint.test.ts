@@ -12,7 +12,13 @@ import { Rng } from "../packages/egru/src/core/rng.js";
 import type { MnistSplit } from "../packages/cli/src/data/mnist.js";
 import { decodeSafetensors, encodeSafetensors } from "../packages/egru/src/io/safetensors.js";
 import { loadCheckpoint, saveCheckpoint } from "../packages/cli/src/node/checkpoint.js";
-import { buildTrainer, loadModelTensors, modelTensors, optimizerStateFrom, optimizerTensors } from "../packages/cli/src/train/build.js";
+import {
+  buildTrainer,
+  loadModelTensors,
+  modelTensors,
+  optimizerStateFrom,
+  optimizerTensors,
+} from "../packages/cli/src/train/build.js";
 import { parseConfig, type TrainConfig } from "../packages/cli/src/train/config.js";
 import { mnistTask } from "../packages/cli/src/train/task.js";
 import type { EpochSums, TrainPosition } from "../packages/cli/src/train/trainer.js";
@@ -20,7 +26,10 @@ import type { EpochSums, TrainPosition } from "../packages/cli/src/train/trainer
 const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-ckpt-"));
 
 test("safetensors: float32 tensors and metadata round-trip exactly, 8-byte aligned data", () => {
-  const t = { b: { shape: [2, 3], data: Float32Array.from([1, -2, 3.5, Number.MIN_VALUE, -0, 1e30]) }, a: { shape: [1], data: Float32Array.from([0.1]) } };
+  const t = {
+    b: { shape: [2, 3], data: Float32Array.from([1, -2, 3.5, Number.MIN_VALUE, -0, 1e30]) },
+    a: { shape: [1], data: Float32Array.from([0.1]) },
+  };
   const bytes = encodeSafetensors(t, { format: "x" });
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   assert.equal((8 + n) % 8, 0);
@@ -43,8 +52,14 @@ test("safetensors: truncation, bad headers, dtypes and offsets name the file and
     out.set(j, 8);
     return out;
   };
-  assert.throws(() => decodeSafetensors(header({ w: { dtype: "I32", shape: [4], data_offsets: [0, 16] } }), "h.st"), /h\.st: tensor w: dtype/);
-  assert.throws(() => decodeSafetensors(header({ w: { dtype: "F32", shape: [3], data_offsets: [0, 16] } }), "h.st"), ShapeError);
+  assert.throws(
+    () => decodeSafetensors(header({ w: { dtype: "I32", shape: [4], data_offsets: [0, 16] } }), "h.st"),
+    /h\.st: tensor w: dtype/,
+  );
+  assert.throws(
+    () => decodeSafetensors(header({ w: { dtype: "F32", shape: [3], data_offsets: [0, 16] } }), "h.st"),
+    ShapeError,
+  );
   const bad = new Uint8Array(20);
   new DataView(bad.buffer).setBigUint64(0, 4n, true);
   bad.set(new TextEncoder().encode("{{{{"), 8);
@@ -65,10 +80,17 @@ function toyMnist(n: number, seed: number): MnistSplit {
   return { images, labels, count: n };
 }
 
-const config = (over: object = {}): TrainConfig => parseConfig({
-  model: { cell: "egru", hidden: 12, zoneout: 0.1, dropConnect: 0.2 }, optimizer: { kind: "adamw", lr: 5e-3, clip: 1, weightDecay: 0.01 },
-  schedule: { kind: "cosine", startEpoch: 1 }, epochs: 3, batchSize: 16, validation: 20, seed: 5, ...over,
-});
+const config = (over: object = {}): TrainConfig =>
+  parseConfig({
+    model: { cell: "egru", hidden: 12, zoneout: 0.1, dropConnect: 0.2 },
+    optimizer: { kind: "adamw", lr: 5e-3, clip: 1, weightDecay: 0.01 },
+    schedule: { kind: "cosine", startEpoch: 1 },
+    epochs: 3,
+    batchSize: 16,
+    validation: 20,
+    seed: 5,
+    ...over,
+  });
 
 test("a trainer restored from a checkpoint continues with exactly the losses of an uninterrupted run", () => {
   const train = toyMnist(100, 1);
@@ -84,7 +106,12 @@ test("a trainer restored from a checkpoint continues with exactly the losses of 
       if (r === "done") break;
       if (t.position.step === stopAt) {
         saveCheckpoint(dir, modelTensors(t.model), optimizerTensors(t.optimizer.state()), {
-          config: c, position: t.position, sums: t.sums, rng: t.model.rng.getState(), optimizerStep: t.optimizer.steps, seconds: 0,
+          config: c,
+          position: t.position,
+          sums: t.sums,
+          rng: t.model.rng.getState(),
+          optimizerStep: t.optimizer.steps,
+          seconds: 0,
         });
         const ck = loadCheckpoint(dir);
         t = buildTrainer(c, task); // a fresh process would start here
@@ -108,25 +135,42 @@ test("checkpoints replace each other atomically and damage is detected", () => {
   const dir = tmp();
   const c = config();
   const model = { w: { shape: [3], data: Float32Array.from([1, 2, 3]) } };
-  const state = (step: number) => ({ config: c, position: { epoch: 0, batch: step, step }, sums: { loss: 0, correct: 0, seen: 0 },
-    rng: [1, 2, 3, 4] as [number, number, number, number], optimizerStep: step, seconds: 1 });
+  const state = (step: number) => ({
+    config: c,
+    position: { epoch: 0, batch: step, step },
+    sums: { loss: 0, correct: 0, seen: 0 },
+    rng: [1, 2, 3, 4] as [number, number, number, number],
+    optimizerStep: step,
+    seconds: 1,
+  });
   saveCheckpoint(dir, model, {}, state(5));
   saveCheckpoint(dir, model, {}, state(9));
-  assert.deepEqual(readdirSync(dir).filter((d) => d.startsWith("ckpt-")), ["ckpt-00000009"], "the older one is removed");
+  assert.deepEqual(
+    readdirSync(dir).filter((d) => d.startsWith("ckpt-")),
+    ["ckpt-00000009"],
+    "the older one is removed",
+  );
   assert.equal(loadCheckpoint(dir).state.position.step, 9);
   // a crash while writing the next checkpoint: a partial directory, checkpoint.json still names step 9
   mkdirSync(join(dir, "ckpt-00000012"));
   writeFileSync(join(dir, "ckpt-00000012", "model.safetensors"), "partial");
   assert.equal(loadCheckpoint(dir).state.position.step, 9, "the previous checkpoint is still the current one");
   saveCheckpoint(dir, model, {}, state(14));
-  assert.deepEqual(readdirSync(dir).filter((d) => d.startsWith("ckpt-")), ["ckpt-00000014"], "the partial one is cleaned up");
+  assert.deepEqual(
+    readdirSync(dir).filter((d) => d.startsWith("ckpt-")),
+    ["ckpt-00000014"],
+    "the partial one is cleaned up",
+  );
   const d2 = tmp();
   saveCheckpoint(d2, model, {}, state(3));
   const f = join(d2, "ckpt-00000003", "model.safetensors");
   const bytes = readFileSync(f);
   bytes[bytes.length - 1] ^= 1;
   writeFileSync(f, bytes);
-  assert.throws(() => loadCheckpoint(d2), (e: ValueError) => e.argument.endsWith("model.safetensors: sha256"));
+  assert.throws(
+    () => loadCheckpoint(d2),
+    (e: ValueError) => e.argument.endsWith("model.safetensors: sha256"),
+  );
   assert.throws(() => loadCheckpoint(tmp()), /checkpoint/);
   assert.ok(!readdirSync(d2).some((n) => n.includes(".tmp-")), "no temporary files left");
   assert.ok(existsSync(join(d2, "checkpoint.json")));

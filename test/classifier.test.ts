@@ -15,7 +15,8 @@ import { ValueError } from "../packages/egru/src/core/errors.js";
 
 test("softmax cross-entropy: value, gradient and accuracy", () => {
   const rng = new Rng(1);
-  const N = 5, C = 7;
+  const N = 5,
+    C = 7;
   const logits = Float32Array.from({ length: N * C }, () => rng.normal(0, 3));
   const labels = Uint8Array.from({ length: N }, () => rng.int(C));
   const r = softmaxCrossEntropy(logits, labels, C);
@@ -42,12 +43,23 @@ test("softmax cross-entropy: value, gradient and accuracy", () => {
   assert.throws(() => softmaxCrossEntropy(logits, [1, 2, 3, 4, 7], C), ValueError);
 });
 
-const T = 4, B = 3, I = 5, H = 6, C = 4;
+const T = 4,
+  B = 3,
+  I = 5,
+  H = 6,
+  C = 4;
 
 function check(opts: Partial<ClassifierOptions>, label: string): void {
   const model = new SequenceClassifier({
-    cell: "egru", inputSize: I, hiddenSize: H, layers: 2, classes: C, readout: "trace", seed: 3,
-    egru: { event: smoothEvent(3), thresholdMode: "sigmoid", thresholdMean: -1, weightGain: 1.5 }, ...opts,
+    cell: "egru",
+    inputSize: I,
+    hiddenSize: H,
+    layers: 2,
+    classes: C,
+    readout: "trace",
+    seed: 3,
+    egru: { event: smoothEvent(3), thresholdMode: "sigmoid", thresholdMean: -1, weightGain: 1.5 },
+    ...opts,
   });
   const rng = new Rng(4);
   const x = Float32Array.from({ length: T * B * model.options.inputSize }, () => rng.normal());
@@ -70,14 +82,34 @@ function check(opts: Partial<ClassifierOptions>, label: string): void {
 }
 
 test("classifier gradients: 2 stacked EGRU layers, trace readout", () => check({}, "egru trace"));
-test("classifier gradients: EGRU, last-output readout (event input to the readout)", () => check({ readout: "last" }, "egru last"));
+test("classifier gradients: EGRU, last-output readout (event input to the readout)", () =>
+  check({ readout: "last" }, "egru last"));
 test("classifier gradients: EGRU, mean readout, activity and state regularisers", () =>
-  check({ readout: "mean", activityWeight: 0.5, activityTarget: 0.1, stateWeight: 0.3, stateTarget: -0.2 }, "egru regularised"));
+  check(
+    { readout: "mean", activityWeight: 0.5, activityTarget: 0.1, stateWeight: 0.3, stateTarget: -0.2 },
+    "egru regularised",
+  ));
 test("classifier gradients: a per-frame CNN front-end, dropout before and after the stack, trace-mean readout", () => {
-  check({
-    inputSize: 2 * 7 * 7, readout: "trace-mean", inputDropout: 0.3, outputDropout: 0.25,
-    frontEnd: { channels: 2, height: 7, width: 7, layers: [{ kind: "conv", out: 3, kernel: 3, stride: 2, padding: 1 }, { kind: "relu" }, { kind: "pool", kernel: 2 }, { kind: "linear", out: 5 }] },
-  }, "egru front end");
+  check(
+    {
+      inputSize: 2 * 7 * 7,
+      readout: "trace-mean",
+      inputDropout: 0.3,
+      outputDropout: 0.25,
+      frontEnd: {
+        channels: 2,
+        height: 7,
+        width: 7,
+        layers: [
+          { kind: "conv", out: 3, kernel: 3, stride: 2, padding: 1 },
+          { kind: "relu" },
+          { kind: "pool", kernel: 2 },
+          { kind: "linear", out: 5 },
+        ],
+      },
+    },
+    "egru front end",
+  );
   check({ readout: "trace-mean", outputDropout: 0.4, stateMeanWeight: 0.7 }, "egru trace-mean, λ·mean(h)");
 });
 test("classifier gradients: GRU and LSTM stacks", () => {
@@ -86,6 +118,29 @@ test("classifier gradients: GRU and LSTM stacks", () => {
 });
 
 test("classifier options are checked", () => {
-  assert.throws(() => new SequenceClassifier({ cell: "gru", inputSize: 2, hiddenSize: 3, layers: 1, classes: 2, readout: "trace", seed: 0 }), ValueError);
-  assert.throws(() => new SequenceClassifier({ cell: "egru", inputSize: 2, hiddenSize: 3, layers: 0, classes: 2, readout: "last", seed: 0 }));
+  assert.throws(
+    () =>
+      new SequenceClassifier({
+        cell: "gru",
+        inputSize: 2,
+        hiddenSize: 3,
+        layers: 1,
+        classes: 2,
+        readout: "trace",
+        seed: 0,
+      }),
+    ValueError,
+  );
+  assert.throws(
+    () =>
+      new SequenceClassifier({
+        cell: "egru",
+        inputSize: 2,
+        hiddenSize: 3,
+        layers: 0,
+        classes: 2,
+        readout: "last",
+        seed: 0,
+      }),
+  );
 });

@@ -18,8 +18,14 @@ test("the default command runs the demo for all three cells", () => {
 test("--json prints one parseable line per cell with the layer statistics", () => {
   const r = egru("demo", "--json", "--steps", "4", "--batch", "3", "--hidden", "8", "--input", "2", "--seed", "7");
   assert.equal(r.code, 0, r.err);
-  const rows = r.out.trim().split("\n").map((l) => JSON.parse(l));
-  assert.deepEqual(rows.map((x) => x.cell), ["egru", "gru", "lstm"]);
+  const rows = r.out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    rows.map((x) => x.cell),
+    ["egru", "gru", "lstm"],
+  );
   const e = rows[0];
   assert.equal(e.stats.denseMacs, 4 * 3 * (2 * 24 + 8 * 24));
   assert.ok(e.stats.eventMacs <= e.stats.denseMacs);
@@ -50,18 +56,30 @@ test("--threads 2 gives the same statistics as one thread, given before or after
   assert.equal(one.code, 0, one.err);
   assert.equal(two.code, 0, two.err);
   assert.equal(after.code, 0, after.err);
-  const stats = (out: string) => out.trim().split("\n").map((l) => JSON.parse(l).stats);
+  const stats = (out: string) =>
+    out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).stats);
   assert.deepEqual(stats(two.out), stats(one.out));
   assert.deepEqual(stats(after.out), stats(one.out));
   assert.equal(egru("train", "--threads", "0").code, 2, "--threads after a command is checked like before it");
 });
 
 test("a mistyped command is named with the closest command (exit 2), not taken for demo's argument", () => {
-  for (const [args, want] of [[["trian"], "train"], [["--threads", "2", "evl", "x"], "eval"], [["--kernels=js", "repot"], "report"], [["gen"], undefined]] as const) {
+  for (const [args, want] of [
+    [["trian"], "train"],
+    [["--threads", "2", "evl", "x"], "eval"],
+    [["--kernels=js", "repot"], "report"],
+    [["gen"], undefined],
+  ] as const) {
     const r = egru(...args);
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.err}`);
     const name = args.find((a) => !a.startsWith("-") && a !== "2")!;
-    assert.match(r.err, new RegExp(`^egru: unknown command '${name}'${want ? ` \\(did you mean '${want}'\\?\\)` : "$"}`, "m"));
+    assert.match(
+      r.err,
+      new RegExp(`^egru: unknown command '${name}'${want ? ` \\(did you mean '${want}'\\?\\)` : "$"}`, "m"),
+    );
     assert.match(r.err, /Try 'egru --help'/);
     assert.doesNotMatch(r.err, /too many arguments/);
   }
@@ -73,7 +91,17 @@ test("a mistyped command is named with the closest command (exit 2), not taken f
 });
 
 test("every command's --help lists the global options --kernels and --threads", () => {
-  for (const cmd of [["demo"], ["train"], ["eval"], ["generate"], ["report"], ["raster"], ["data"], ["data", "download"], ["data", "synth-dvs"]]) {
+  for (const cmd of [
+    ["demo"],
+    ["train"],
+    ["eval"],
+    ["generate"],
+    ["report"],
+    ["raster"],
+    ["data"],
+    ["data", "download"],
+    ["data", "synth-dvs"],
+  ]) {
     const h = egru(...cmd, "--help");
     assert.equal(h.code, 0, h.err);
     assert.match(h.out, new RegExp(`Usage: egru ${cmd.join(" ")}`));

@@ -15,7 +15,12 @@ import { countParams } from "../packages/egru/src/nn/params.js";
 import { loadPresets } from "../packages/cli/src/node/presets.js";
 import { buildModel } from "../packages/cli/src/train/build.js";
 import { parseConfig } from "../packages/cli/src/train/config.js";
-import { convRefBackward, convRefForward, maxPoolRef, type ConvRefProblem } from "../packages/egru/src/reference/conv-ref.js";
+import {
+  convRefBackward,
+  convRefForward,
+  maxPoolRef,
+  type ConvRefProblem,
+} from "../packages/egru/src/reference/conv-ref.js";
 import { assertClose, centralDiff, dot, loadFixture, randomArray } from "./helpers.js";
 
 const f32 = (a: ArrayLike<number>): Float32Array => Float32Array.from(a);
@@ -31,7 +36,16 @@ const GEOMETRIES: ConvRefProblem[] = [
 test("Conv2d forward and backward equal the float64 reference at odd sizes; gradients accumulate", () => {
   for (const p of GEOMETRIES) {
     const rng = new Rng(p.N * 100 + p.k);
-    const conv = new Conv2d({ inChannels: p.C, outChannels: p.O, kernel: p.k, stride: p.stride, padding: p.pad, height: p.H, width: p.W, seed: 3 });
+    const conv = new Conv2d({
+      inChannels: p.C,
+      outChannels: p.O,
+      kernel: p.k,
+      stride: p.stride,
+      padding: p.pad,
+      height: p.H,
+      width: p.W,
+      seed: 3,
+    });
     const x = randomArray(rng, p.N * p.C * p.H * p.W);
     const r = conv.forward(f32(x), p.N);
     const want = convRefForward(p, f32(x), conv.weights.weight, conv.weights.bias);
@@ -44,12 +58,23 @@ test("Conv2d forward and backward equal the float64 reference at odd sizes; grad
     assertClose(conv.grads.weight, ref.dw, { atol: 1e-4, rtol: 3e-5, name: "dW" });
     assertClose(conv.grads.bias, ref.db, { atol: 1e-4, rtol: 3e-5, name: "db" });
     conv.backward(r, f32(dy));
-    assertClose(conv.grads.bias, ref.db.map((v) => 2 * v), { atol: 2e-4, rtol: 3e-5, name: "db accumulates" });
+    assertClose(
+      conv.grads.bias,
+      ref.db.map((v) => 2 * v),
+      { atol: 2e-4, rtol: 3e-5, name: "db accumulates" },
+    );
   }
   assert.throws(() => new Conv2d({ inChannels: 1, outChannels: 1, kernel: 9, height: 5, width: 5 }), /fits/);
   const c = new Conv2d({ inChannels: 1, outChannels: 1, kernel: 3, height: 5, width: 5 });
   assert.throws(() => c.forward(new Float32Array(24), 1), /x/);
-  assert.throws(() => c.forward(Float32Array.from({ length: 25 }, (_, i) => (i === 3 ? Number.NaN : 0)), 1), /x/);
+  assert.throws(
+    () =>
+      c.forward(
+        Float32Array.from({ length: 25 }, (_, i) => (i === 3 ? Number.NaN : 0)),
+        1,
+      ),
+    /x/,
+  );
 });
 
 test("the reference convolution's gradients equal central differences", () => {
@@ -67,7 +92,12 @@ test("the reference convolution's gradients equal central differences", () => {
 });
 
 test("MaxPool2d equals the reference (floor mode, the first maximum takes the gradient on ties)", () => {
-  for (const [N, C, H, W, k, s] of [[2, 3, 9, 8, 3, 2], [1, 2, 7, 7, 2, 2], [3, 1, 15, 13, 3, 2], [1, 1, 4, 4, 4, 1]]) {
+  for (const [N, C, H, W, k, s] of [
+    [2, 3, 9, 8, 3, 2],
+    [1, 2, 7, 7, 2, 2],
+    [3, 1, 15, 13, 3, 2],
+    [1, 1, 4, 4, 4, 1],
+  ]) {
     const rng = new Rng(H * W);
     const pool = new MaxPool2d({ channels: C, height: H, width: W, kernel: k, stride: s });
     const x = f32(randomArray(rng, N * C * H * W));
@@ -102,21 +132,43 @@ test("a conv → relu → pool → conv → relu → pool → linear stack match
     const fx = loadFixture(name) as CnnFixture;
     let shape = [fx.C, fx.H, fx.W];
     const N = fx.N;
-    type Stage = { kind: string; fwd: (x: Float32Array) => Float32Array; bwd: (dy: Float32Array) => Float32Array; grads?: () => Record<string, Float32Array> };
+    type Stage = {
+      kind: string;
+      fwd: (x: Float32Array) => Float32Array;
+      bwd: (dy: Float32Array) => Float32Array;
+      grads?: () => Record<string, Float32Array>;
+    };
     const stages: Stage[] = [];
     fx.layers.forEach((spec, k) => {
       const [kind] = spec as [string];
       const [C, H, W] = shape;
       if (kind === "conv") {
         const [, O, ks, stride, pad] = spec as [string, number, number, number, number];
-        const conv = new Conv2d({ inChannels: C, outChannels: O, kernel: ks, stride, padding: pad, height: H, width: W });
+        const conv = new Conv2d({
+          inChannels: C,
+          outChannels: O,
+          kernel: ks,
+          stride,
+          padding: pad,
+          height: H,
+          width: W,
+        });
         conv.setWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
         let r: ReturnType<Conv2d["forward"]>;
-        stages.push({ kind, fwd: (x) => (r = conv.forward(x, N)).y, bwd: (dy) => conv.backward(r, dy).dx, grads: () => ({ [`${k}.weight`]: conv.grads.weight, [`${k}.bias`]: conv.grads.bias }) });
+        stages.push({
+          kind,
+          fwd: (x) => (r = conv.forward(x, N)).y,
+          bwd: (dy) => conv.backward(r, dy).dx,
+          grads: () => ({ [`${k}.weight`]: conv.grads.weight, [`${k}.bias`]: conv.grads.bias }),
+        });
         shape = [O, conv.outHeight, conv.outWidth];
       } else if (kind === "relu") {
         let mask: Float32Array;
-        stages.push({ kind, fwd: (x) => ((mask = x.map((v) => (v > 0 ? 1 : 0))), x.map((v) => Math.max(0, v))), bwd: (dy) => dy.map((v, i) => v * mask[i]) });
+        stages.push({
+          kind,
+          fwd: (x) => ((mask = x.map((v) => (v > 0 ? 1 : 0))), x.map((v) => Math.max(0, v))),
+          bwd: (dy) => dy.map((v, i) => v * mask[i]),
+        });
       } else if (kind === "pool") {
         const [, ks, s] = spec as [string, number, number];
         const pool = new MaxPool2d({ channels: C, height: H, width: W, kernel: ks, stride: s });
@@ -128,7 +180,12 @@ test("a conv → relu → pool → conv → relu → pool → linear stack match
         const lin = new Linear({ inputSize: C * H * W, outputSize: out });
         lin.setTorchWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
         let r: ReturnType<Linear["forward"]>;
-        stages.push({ kind, fwd: (x) => (r = lin.forward(x, N)).y, bwd: (dy) => lin.backward(r, dy).dx, grads: () => ({ [`${k}.weight`]: lin.torchGrads().weight, [`${k}.bias`]: lin.grads.bias }) });
+        stages.push({
+          kind,
+          fwd: (x) => (r = lin.forward(x, N)).y,
+          bwd: (dy) => lin.backward(r, dy).dx,
+          grads: () => ({ [`${k}.weight`]: lin.torchGrads().weight, [`${k}.bias`]: lin.grads.bias }),
+        });
         shape = [out, 1, 1];
       }
       assert.deepEqual(kind === "linear" ? [shape[0]] : shape, fx.out_shapes[k], `${name} stage ${k} shape`);
@@ -141,31 +198,47 @@ test("a conv → relu → pool → conv → relu → pool → linear stack match
     let g = f32(fx.dy);
     for (let k = stages.length - 1; k >= 0; k--) g = stages[k].bwd(g);
     assertClose(g, fx.dx, { atol: 1e-5, rtol: 1e-5, name: `${name} dx` });
-    for (const s of stages) for (const [n, v] of Object.entries(s.grads?.() ?? {})) assertClose(v, fx.grads[n], { atol: 1e-4, rtol: 1e-5, name: `${name} ${n}` });
+    for (const s of stages)
+      for (const [n, v] of Object.entries(s.grads?.() ?? {}))
+        assertClose(v, fx.grads[n], { atol: 1e-4, rtol: 1e-5, name: `${name} ${n}` });
   }
 });
 
 test("FrameCnn: the ICLR front-end has the spec's 2,585,792 parameters and maps 128×128 frames to 512 features", () => {
   const cnn = new FrameCnn(ALEXNET_FRONT_END, { channels: 1, height: 128, width: 128 }, new Rng(1));
   assert.equal(countParams(cnn.params()), 2_585_792);
-  assert.deepEqual(cnn.stages.filter((s) => s.kind === "pool").map((s) => (s.kind === "pool" ? s.layer.outHeight : 0)), [15, 7, 3, 1]);
+  assert.deepEqual(
+    cnn.stages.filter((s) => s.kind === "pool").map((s) => (s.kind === "pool" ? s.layer.outHeight : 0)),
+    [15, 7, 3, 1],
+  );
   assert.equal(cnn.outputSize, 512);
   const r = cnn.forward(f32(randomArray(new Rng(2), 2 * 128 * 128)), 2);
   assert.equal(r.y.length, 2 * 512);
   assert.ok(r.y.every(Number.isFinite));
-  assert.throws(() => new FrameCnn([{ kind: "linear", out: 3 }, { kind: "relu" }], { channels: 1, height: 4, width: 4 }, new Rng(1)), /last layer/);
+  assert.throws(
+    () =>
+      new FrameCnn([{ kind: "linear", out: 3 }, { kind: "relu" }], { channels: 1, height: 4, width: 4 }, new Rng(1)),
+    /last layer/,
+  );
 });
 
 test("FrameCnn wires its stack as PyTorch does: the fixture stack's outputs and every gradient", () => {
   const fx = loadFixture("cnn-stack") as CnnFixture;
   const spec = fx.layers.map((l): CnnLayerSpec => {
     const [kind, a, b, c, d] = l as [string, number, number, number, number];
-    return kind === "conv" ? { kind, out: a, kernel: b, stride: c, padding: d } : kind === "pool" ? { kind, kernel: a, stride: b } : kind === "linear" ? { kind, out: a } : { kind: "relu" };
+    return kind === "conv"
+      ? { kind, out: a, kernel: b, stride: c, padding: d }
+      : kind === "pool"
+        ? { kind, kernel: a, stride: b }
+        : kind === "linear"
+          ? { kind, out: a }
+          : { kind: "relu" };
   });
   const cnn = new FrameCnn(spec, { channels: fx.C, height: fx.H, width: fx.W }, new Rng(1));
   cnn.stages.forEach((s, k) => {
     if (s.kind === "conv") s.layer.setWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
-    if (s.kind === "linear") s.layer.setTorchWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
+    if (s.kind === "linear")
+      s.layer.setTorchWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
   });
   const r = cnn.forward(f32(fx.x), fx.N);
   assertClose(r.y, fx.outputs[fx.outputs.length - 1], { atol: 1e-5, rtol: 1e-5, name: "features" });
@@ -186,12 +259,27 @@ test("the DVS presets build: dvs-iclr has the spec's 5,717,308 parameters (CNN 2
     const c = parseConfig(presets[name], name);
     const C = c.dvs.mergePolarities ? 1 : 2;
     const S = c.dvs.size;
-    const task = { name: "dvs-gesture", T: 68, I: C * S * S, classes: 11, count: () => 0, batch: () => ({ x: new Float32Array(0), labels: new Uint8Array(0) }), frame: { channels: C, height: S, width: S } };
+    const task = {
+      name: "dvs-gesture",
+      T: 68,
+      I: C * S * S,
+      classes: 11,
+      count: () => 0,
+      batch: () => ({ x: new Float32Array(0), labels: new Uint8Array(0) }),
+      frame: { channels: C, height: S, width: S },
+    };
     return countParams(buildModel(c, task).params());
   };
   assert.equal(count("dvs-iclr"), 5_717_308);
   const egru = (i: number, h: number): number => 3 * (i * h + h * h + 2 * h) + h;
   assert.equal(count("dvs-paper-v1"), egru(2 * 32 * 32, 1024) + 1024 * 11 + 11);
-  const mnistLike = { name: "mnist-row", T: 28, I: 28, classes: 10, count: () => 0, batch: () => ({ x: new Float32Array(0), labels: new Uint8Array(0) }) };
+  const mnistLike = {
+    name: "mnist-row",
+    T: 28,
+    I: 28,
+    classes: 10,
+    count: () => 0,
+    batch: () => ({ x: new Float32Array(0), labels: new Uint8Array(0) }),
+  };
   assert.throws(() => buildModel(parseConfig({ model: { frontEnd: "alexnet" } }, "x"), mnistLike), /images/);
 });

@@ -28,7 +28,12 @@ test("errors name the field, the expectation and the value", () => {
     [{ model: { cell: "lstm", readout: "trace" } }, /^f\.model\.readout: expected "last" or "mean"/],
     [{ model: { zoneout: 1 } }, /^f\.model\.zoneout: expected a number < 1, got 1$/],
   ];
-  for (const [v, re] of cases) assert.throws(() => parseConfig(v, "f"), (e: ConfigError) => e instanceof ConfigError && re.test(e.message), JSON.stringify(v));
+  for (const [v, re] of cases)
+    assert.throws(
+      () => parseConfig(v, "f"),
+      (e: ConfigError) => e instanceof ConfigError && re.test(e.message),
+      JSON.stringify(v),
+    );
 });
 
 test("merging: later parts win field by field, undefined fields are dropped", () => {

@@ -15,8 +15,10 @@ test("tokenisation: ' ' only, <eos> per line (empty lines too), no line after th
   const c = buildCorpus({ train: "b a\na c\n", valid: "c b\n", test: "a\n" });
   assert.deepEqual(c.vocab.words, ["b", "a", EOS, "c"]);
   assert.deepEqual(Array.from(c.valid), [3, 0, 2]);
-  assert.throws(() => buildCorpus({ train: "a\n", valid: "a z\n", test: "" }, { train: "t", valid: "v.txt", test: "s" }),
-    (e: ValueError) => e.argument === "v.txt: token 1" && /"z"/.test(e.message));
+  assert.throws(
+    () => buildCorpus({ train: "a\n", valid: "a z\n", test: "" }, { train: "t", valid: "v.txt", test: "s" }),
+    (e: ValueError) => e.argument === "v.txt: token 1" && /"z"/.test(e.message),
+  );
 });
 
 const data = "../shared/data";
@@ -24,7 +26,9 @@ for (const [name, dir, counts, vocab] of [
   ["ptb", `${data}/ptb`, [929_589, 73_760, 82_430], 10_000],
   ["wikitext-2", `${data}/wikitext-2`, [2_088_628, 217_646, 245_569], 33_278],
 ] as const) {
-  test(`${name}: exact token and vocabulary counts`, { skip: existsSync(dir) ? false : `${dir} is absent (the datasets are not shipped)` }, () => {
+  test(`${name}: exact token and vocabulary counts`, {
+    skip: existsSync(dir) ? false : `${dir} is absent (the datasets are not shipped)`,
+  }, () => {
     const c = loadCorpus(name, dir);
     assert.deepEqual([c.train.length, c.valid.length, c.test.length], [...counts]);
     assert.equal(c.vocab.size, vocab);

@@ -13,7 +13,10 @@ const LIB = join(ROOT, "packages/egru/src/index.ts");
 
 /** Run an ES module body in a fresh Node process; returns its last stdout line parsed. */
 function run(body: string): unknown {
-  const r = spawnSync(process.execPath, [...SOURCE_FLAGS, "--input-type=module", "-e", body], { cwd: ROOT, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [...SOURCE_FLAGS, "--input-type=module", "-e", body], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }
@@ -43,7 +46,10 @@ test("synchronous compilation refused: TypeScript kernels at once, WebAssembly a
     for (let i = 0; i < y1.length; i++) diff = Math.max(diff, Math.abs(y1[i] - y2[i]));
     const explicit = new EGRU({ inputSize: 3, hiddenSize: 5, kernels: jsKernels }).kernels.name;
     WebAssembly.Module = Real;
-    console.log(JSON.stringify({ before, after: layer.kernels.name, ready: k.name, diff, explicit }));`) as Record<string, unknown>;
+    console.log(JSON.stringify({ before, after: layer.kernels.name, ready: k.name, diff, explicit }));`) as Record<
+    string,
+    unknown
+  >;
   assert.equal(got.before, "js");
   assert.equal(got.after, "wasm-simd");
   assert.equal(got.ready, "wasm-simd");

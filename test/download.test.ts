@@ -6,7 +6,16 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { homedir, tmpdir } from "node:os";
@@ -15,7 +24,14 @@ import { after, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { Command, CommanderError } from "commander";
 import { dataDownloadCommand, registerDataCommand, type DataDownloadContext } from "../packages/cli/src/cli/data.js";
-import { DATASETS, defaultCacheDir, DownloadError, downloadDataset, type DatasetSource, type DownloadOptions } from "../packages/cli/src/node/download.js";
+import {
+  DATASETS,
+  defaultCacheDir,
+  DownloadError,
+  downloadDataset,
+  type DatasetSource,
+  type DownloadOptions,
+} from "../packages/cli/src/node/download.js";
 
 // ---- fixture text and the dataset table that describes it ----
 
@@ -25,16 +41,26 @@ function text(seed: number, lines: number): Buffer {
   let s = seed >>> 0;
   const next = (): number => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
   const out: string[] = [];
-  for (let l = 0; l < lines; l++) out.push(` ${Array.from({ length: 3 + (next() % 12) }, () => words[next() % words.length]).join(" ")} \n`);
+  for (let l = 0; l < lines; l++)
+    out.push(` ${Array.from({ length: 3 + (next() % 12) }, () => words[next() % words.length]).join(" ")} \n`);
   return Buffer.from(out.join(""), "utf8");
 }
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
-const BODIES: Record<string, Buffer> = { "tiny.train.txt": text(1, 120), "tiny.valid.txt": text(2, 40), "tiny.test.txt": text(3, 50) };
+const BODIES: Record<string, Buffer> = {
+  "tiny.train.txt": text(1, 120),
+  "tiny.valid.txt": text(2, 40),
+  "tiny.test.txt": text(3, 50),
+};
 const SOURCES: Record<string, DatasetSource> = {
   tiny: {
     license: "made by the test",
-    files: Object.entries(BODIES).map(([name, b]) => ({ name, url: `http://127.0.0.1:9/never/${name}`, sha256: sha(b), bytes: b.length })),
+    files: Object.entries(BODIES).map(([name, b]) => ({
+      name,
+      url: `http://127.0.0.1:9/never/${name}`,
+      sha256: sha(b),
+      bytes: b.length,
+    })),
   },
 };
 const TRAIN = "tiny.train.txt";
@@ -64,7 +90,12 @@ async function startServer(files: Map<string, Buffer>): Promise<Server> {
   const http = createServer((req, res) => serve(state, req, res));
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
   state.base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  servers.push({ close: () => { http.closeAllConnections(); http.close(); } });
+  servers.push({
+    close: () => {
+      http.closeAllConnections();
+      http.close();
+    },
+  });
   return state;
 }
 
@@ -92,7 +123,9 @@ function serve(state: Server, req: IncomingMessage, res: ServerResponse): void {
   if (mode === "cut" || mode === "stall") {
     state.mode = "normal";
     // half the body, then the connection dies ("cut") or goes silent ("stall")
-    res.write(rest.subarray(0, rest.length >> 1), () => { if (mode === "cut") void state.beforeCut().then(() => res.socket?.destroy()); });
+    res.write(rest.subarray(0, rest.length >> 1), () => {
+      if (mode === "cut") void state.beforeCut().then(() => res.socket?.destroy());
+    });
     return;
   }
   res.end(rest);
@@ -122,14 +155,24 @@ async function withPart(mode: Mode, n: number): Promise<{ server: Server; cache:
 
 function download(server: Server, cacheDir: string, extra: Partial<DownloadOptions> = {}) {
   const lines: string[] = [];
-  const run = downloadDataset("tiny", { cacheDir, baseUrl: server.base, sources: SOURCES, log: (l) => lines.push(l), ...extra });
+  const run = downloadDataset("tiny", {
+    cacheDir,
+    baseUrl: server.base,
+    sources: SOURCES,
+    log: (l) => lines.push(l),
+    ...extra,
+  });
   return { run, lines };
 }
 
 function assertComplete(cacheDir: string): void {
   const dir = join(cacheDir, "tiny");
   for (const [name, body] of Object.entries(BODIES)) assert.deepEqual(readFileSync(join(dir, name)), body, name);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".part")), [], "no .part left");
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith(".part")),
+    [],
+    "no .part left",
+  );
 }
 
 // ---- downloadDataset ----
@@ -141,8 +184,14 @@ test("defaultCacheDir: $EGRU_CACHE, else $XDG_CACHE_HOME/egru, else ~/.cache/egr
 });
 
 test("the known datasets are saved under the names the corpus loader reads", () => {
-  assert.deepEqual(DATASETS.ptb.files.map((f) => f.name), ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"]);
-  assert.deepEqual(DATASETS["wikitext-2"].files.map((f) => f.name), ["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"]);
+  assert.deepEqual(
+    DATASETS.ptb.files.map((f) => f.name),
+    ["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"],
+  );
+  assert.deepEqual(
+    DATASETS["wikitext-2"].files.map((f) => f.name),
+    ["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"],
+  );
   for (const f of [...DATASETS.ptb.files, ...DATASETS["wikitext-2"].files]) assert.match(f.sha256, /^[0-9a-f]{64}$/);
 });
 
@@ -152,14 +201,23 @@ test("a fresh download is verified and renamed into place; a second run finds it
   const progress: number[] = [];
   const first = await download(server, cache, { onProgress: (p) => p.file === TRAIN && progress.push(p.done) }).run;
   assert.equal(first.dir, join(cache, "tiny"));
-  assert.deepEqual(first.files, Object.entries(BODIES).map(([name, b]) => ({ name, status: "downloaded", bytes: b.length })));
+  assert.deepEqual(
+    first.files,
+    Object.entries(BODIES).map(([name, b]) => ({ name, status: "downloaded", bytes: b.length })),
+  );
   assertComplete(cache);
-  assert.deepEqual(server.requests.map((r) => r.range), [undefined, undefined, undefined]);
+  assert.deepEqual(
+    server.requests.map((r) => r.range),
+    [undefined, undefined, undefined],
+  );
   assert.equal(progress.at(-1), trainBody.length);
   const n = server.requests.length;
   const again = download(server, cache);
   const second = await again.run;
-  assert.deepEqual(second.files.map((f) => f.status), ["present", "present", "present"]);
+  assert.deepEqual(
+    second.files.map((f) => f.status),
+    ["present", "present", "present"],
+  );
   assert.equal(server.requests.length, n, "no request for files already present");
   assert.match(again.lines.join("\n"), /tiny\.train\.txt: already present/);
 });
@@ -214,7 +272,10 @@ test("a response that stalls is aborted after stallMs, keeping the .part for a r
   const server = await tinyServer();
   server.mode = "stall";
   const cache = tmp();
-  await assert.rejects(download(server, cache, { stallMs: 1000 }).run, /no data for 1 s.*rerun the same command to resume/);
+  await assert.rejects(
+    download(server, cache, { stallMs: 1000 }).run,
+    /no data for 1 s.*rerun the same command to resume/,
+  );
   assert.ok(existsSync(join(cache, "tiny", `${TRAIN}.part`)));
   await download(server, cache).run;
   assertComplete(cache);
@@ -227,7 +288,10 @@ test("a corrupted body fails naming the expected and the received sha256; no fin
   const bad = Buffer.from(trainBody.map((b, i) => (i === 100 ? b ^ 1 : b)));
   await assert.rejects(download(server, cache).run, (e: Error) => {
     assert.ok(e instanceof DownloadError);
-    assert.match(e.message, new RegExp(`expected sha256 ${sha(trainBody)} \\(${trainBody.length.toLocaleString("en-US")} bytes\\)`));
+    assert.match(
+      e.message,
+      new RegExp(`expected sha256 ${sha(trainBody)} \\(${trainBody.length.toLocaleString("en-US")} bytes\\)`),
+    );
     assert.match(e.message, new RegExp(`got sha256 ${sha(bad)}`));
     assert.match(e.message, new RegExp(`^${TRAIN} from ${server.base}/tiny/${TRAIN}`.replace(/[.]/g, "\\.")));
     return true;
@@ -237,7 +301,10 @@ test("a corrupted body fails naming the expected and the received sha256; no fin
 
 test("a 416 for a .part longer than the server's file verifies the part, which fails and is removed", async () => {
   const { server, cache } = await withPart("short", 600);
-  await assert.rejects(download(server, cache).run, /is not the expected file: expected sha256 .* got sha256 .*\(600 bytes\)/);
+  await assert.rejects(
+    download(server, cache).run,
+    /is not the expected file: expected sha256 .* got sha256 .*\(600 bytes\)/,
+  );
   assert.equal(server.requests[0].range, "bytes=600-");
   assert.deepEqual(readdirSync(join(cache, "tiny")), []);
 });
@@ -272,7 +339,10 @@ test("HTTP 404 fails naming the status and the URL, leaving no .part", async () 
 // ---- the command ----
 
 /** Run the command with its stdout and stderr collected. */
-async function captured(run: (ctx: DataDownloadContext) => Promise<unknown>, ctx: DataDownloadContext = {}): Promise<{ value: unknown; out: string; err: string }> {
+async function captured(
+  run: (ctx: DataDownloadContext) => Promise<unknown>,
+  ctx: DataDownloadContext = {},
+): Promise<{ value: unknown; out: string; err: string }> {
   let out = "";
   let err = "";
   const value = await run({ ...ctx, stdout: { write: (s) => (out += s) }, stderr: { write: (s) => (err += s) } });
@@ -282,7 +352,9 @@ async function captured(run: (ctx: DataDownloadContext) => Promise<unknown>, ctx
 test("dataDownloadCommand: exit 0 with the directory and the train hint, 1 on failure, 2 for an unknown dataset", async () => {
   const server = await tinyServer();
   const cache = tmp();
-  const ok = await captured((ctx) => dataDownloadCommand("tiny", { cacheDir: cache, baseUrl: server.base }, ctx), { sources: SOURCES });
+  const ok = await captured((ctx) => dataDownloadCommand("tiny", { cacheDir: cache, baseUrl: server.base }, ctx), {
+    sources: SOURCES,
+  });
   assert.equal(ok.value, 0, ok.err);
   assertComplete(cache);
   assert.match(ok.out, new RegExp(`Train on it: egru train --task tiny --data ${join(cache, "tiny")}\n`));
@@ -291,18 +363,30 @@ test("dataDownloadCommand: exit 0 with the directory and the train hint, 1 on fa
   // the environment gives the cache and the mirror; --json prints one line
   const envCache = tmp();
   const env = { EGRU_CACHE: envCache, EGRU_DATA_BASE_URL: server.base };
-  const js = await captured((ctx) => dataDownloadCommand("tiny", { json: true, quiet: true }, ctx), { sources: SOURCES, env });
+  const js = await captured((ctx) => dataDownloadCommand("tiny", { json: true, quiet: true }, ctx), {
+    sources: SOURCES,
+    env,
+  });
   assert.equal(js.value, 0, js.err);
   assert.equal(js.err, "");
   const line = JSON.parse(js.out) as { dataset: string; dir: string; files: { status: string }[] };
   assert.equal(line.dataset, "tiny");
   assert.equal(line.dir, join(envCache, "tiny"));
-  assert.deepEqual(line.files.map((f) => f.status), ["downloaded", "downloaded", "downloaded"]);
+  assert.deepEqual(
+    line.files.map((f) => f.status),
+    ["downloaded", "downloaded", "downloaded"],
+  );
 
   server.mode = "corrupt";
-  const failed = await captured((ctx) => dataDownloadCommand("tiny", { cacheDir: tmp(), baseUrl: server.base, quiet: true }, ctx), { sources: SOURCES });
+  const failed = await captured(
+    (ctx) => dataDownloadCommand("tiny", { cacheDir: tmp(), baseUrl: server.base, quiet: true }, ctx),
+    { sources: SOURCES },
+  );
   assert.equal(failed.value, 1);
-  assert.match(failed.err, /^egru: tiny\.train\.txt from .* is not the expected file: expected sha256 [0-9a-f]{64} .*\n$/);
+  assert.match(
+    failed.err,
+    /^egru: tiny\.train\.txt from .* is not the expected file: expected sha256 [0-9a-f]{64} .*\n$/,
+  );
 
   const bad = await captured((ctx) => dataDownloadCommand("imagenet", { cacheDir: cache }, ctx));
   assert.equal(bad.value, 2);
@@ -311,22 +395,35 @@ test("dataDownloadCommand: exit 0 with the directory and the train hint, 1 on fa
 
 // The real table checked against the verified copies in ../shared/data (when present), served locally.
 const shared = "../shared/data";
-const sharedFiles = [...DATASETS.ptb.files.map((f) => ["ptb", f.name] as const), ...DATASETS["wikitext-2"].files.map((f) => ["wikitext-2", f.name] as const)];
+const sharedFiles = [
+  ...DATASETS.ptb.files.map((f) => ["ptb", f.name] as const),
+  ...DATASETS["wikitext-2"].files.map((f) => ["wikitext-2", f.name] as const),
+];
 const haveShared = sharedFiles.every(([d, n]) => existsSync(join(shared, d, `${n}.gz`)));
 
-test("egru data download ptb|wikitext-2 fetches exactly the files of ../shared/data (size and sha256 of the table)", { skip: haveShared ? false : `${shared} is absent` }, async () => {
-  const server = await startServer(new Map(sharedFiles.map(([d, n]) => [`/${d}/${n}`, gunzipSync(readFileSync(join(shared, d, `${n}.gz`)))])));
+test("egru data download ptb|wikitext-2 fetches exactly the files of ../shared/data (size and sha256 of the table)", {
+  skip: haveShared ? false : `${shared} is absent`,
+}, async () => {
+  const server = await startServer(
+    new Map(sharedFiles.map(([d, n]) => [`/${d}/${n}`, gunzipSync(readFileSync(join(shared, d, `${n}.gz`)))])),
+  );
   const cache = tmp();
   const program = new Command("egru").exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
   let code = -1;
   let out = "";
   registerDataCommand(program, (c) => (code = c), { stdout: { write: (s) => (out += s) } });
-  await program.parseAsync(["data", "download", "ptb", "--cache-dir", cache, "--base-url", server.base, "--quiet"], { from: "user" });
+  await program.parseAsync(["data", "download", "ptb", "--cache-dir", cache, "--base-url", server.base, "--quiet"], {
+    from: "user",
+  });
   assert.equal(code, 0);
   assert.match(out, /License: Penn Treebank .*research use only/);
-  const wiki = await captured((ctx) => dataDownloadCommand("wikitext-2", { cacheDir: cache, baseUrl: server.base, quiet: true, json: true }, ctx));
+  const wiki = await captured((ctx) =>
+    dataDownloadCommand("wikitext-2", { cacheDir: cache, baseUrl: server.base, quiet: true, json: true }, ctx),
+  );
   assert.equal(wiki.value, 0, wiki.err);
   for (const [d, n] of sharedFiles) assert.ok(existsSync(join(cache, d, n)), `${d}/${n}`);
-  await assert.rejects(program.parseAsync(["data", "download", "bogus"], { from: "user" }),
-    (e: CommanderError) => e.code === "commander.invalidArgument");
+  await assert.rejects(
+    program.parseAsync(["data", "download", "bogus"], { from: "user" }),
+    (e: CommanderError) => e.code === "commander.invalidArgument",
+  );
 });

@@ -12,8 +12,13 @@ export interface EgruFixture {
   case: string;
   dims: { T: number; B: number; I: number; H: number };
   config: {
-    mode: "train" | "eval"; thresholdMode: "clamp" | "sigmoid"; gamma: number; s: number; alpha: number;
-    zoneout: number; dropConnect: number;
+    mode: "train" | "eval";
+    thresholdMode: "clamp" | "sigmoid";
+    gamma: number;
+    s: number;
+    alpha: number;
+    zoneout: number;
+    dropConnect: number;
   };
   inputs: { x: number[]; y0: number[] };
   weights: Record<"kernel" | "recurrent_kernel" | "bias" | "recurrent_bias" | "thr", number[]>;
@@ -29,9 +34,14 @@ export function problemFromFixture(f: EgruFixture): EgruRefProblem {
   const train = c.mode === "train";
   return {
     ...f.dims,
-    x: f.inputs.x, y0: f.inputs.y0,
-    W: f.weights.kernel, R: f.weights.recurrent_kernel, bx: f.weights.bias, br: f.weights.recurrent_bias,
-    thr: f.weights.thr, thresholdMode: c.thresholdMode,
+    x: f.inputs.x,
+    y0: f.inputs.y0,
+    W: f.weights.kernel,
+    R: f.weights.recurrent_kernel,
+    bx: f.weights.bias,
+    br: f.weights.recurrent_bias,
+    thr: f.weights.thr,
+    thresholdMode: c.thresholdMode,
     dropConnect: train && f.masks.dropConnect ? { mask: f.masks.dropConnect, p: c.dropConnect } : null,
     zoneout:
       train && f.masks.zoneout
@@ -47,8 +57,14 @@ export function problemFromFixture(f: EgruFixture): EgruRefProblem {
 export function layerFromFixture(f: EgruFixture): EGRU {
   const c = f.config;
   const layer = new EGRU({
-    inputSize: f.dims.I, hiddenSize: f.dims.H, thresholdMode: c.thresholdMode, dampeningFactor: c.gamma,
-    pseudoDerivativeSupport: c.s, traceDecay: c.alpha, dropConnect: c.dropConnect, zoneout: c.zoneout,
+    inputSize: f.dims.I,
+    hiddenSize: f.dims.H,
+    thresholdMode: c.thresholdMode,
+    dampeningFactor: c.gamma,
+    pseudoDerivativeSupport: c.s,
+    traceDecay: c.alpha,
+    dropConnect: c.dropConnect,
+    zoneout: c.zoneout,
   });
   layer.setWeights(f.weights);
   layer.training = c.mode === "train";
@@ -57,7 +73,10 @@ export function layerFromFixture(f: EgruFixture): EGRU {
 
 /** Random upstream gradients for y, h, o and the trace. */
 export interface Upstream {
-  y: Float64Array; h: Float64Array; o: Float64Array; tr: Float64Array;
+  y: Float64Array;
+  h: Float64Array;
+  o: Float64Array;
+  tr: Float64Array;
 }
 
 export function randomUpstream(rng: Rng, n: number): Upstream {
@@ -70,7 +89,10 @@ export function linearLoss(f: Pick<EgruRefForward, "y" | "h" | "o" | "tr">, g: U
 }
 
 export interface RandomProblemOptions {
-  T: number; B: number; I: number; H: number;
+  T: number;
+  B: number;
+  I: number;
+  H: number;
   seed: number;
   thresholdMode?: "clamp" | "sigmoid";
   event?: EventFunction;
@@ -89,7 +111,10 @@ export function randomProblem(o: RandomProblemOptions): EgruRefProblem {
   const thr = new Float64Array(H);
   for (let j = 0; j < H; j++) thr[j] = mode === "clamp" ? rng.uniformRange(0.05, 0.6) : rng.normal(-1, 1);
   return {
-    T, B, I, H,
+    T,
+    B,
+    I,
+    H,
     x: randomArray(rng, T * B * I),
     y0: randomArray(rng, B * H, 0.5),
     W: randomArray(rng, I * 3 * H, s * Math.sqrt(2 / (I + 3 * H))),
@@ -113,8 +138,12 @@ export function randomProblem(o: RandomProblemOptions): EgruRefProblem {
 /** A float32 layer holding the problem's weights (rounded to float32), in the problem's mode. */
 export function layerForProblem(p: EgruRefProblem, gamma = 0.7, s = 1.0): EGRU {
   const layer = new EGRU({
-    inputSize: p.I, hiddenSize: p.H, thresholdMode: p.thresholdMode, dampeningFactor: gamma,
-    pseudoDerivativeSupport: s, traceDecay: p.alpha,
+    inputSize: p.I,
+    hiddenSize: p.H,
+    thresholdMode: p.thresholdMode,
+    dampeningFactor: gamma,
+    pseudoDerivativeSupport: s,
+    traceDecay: p.alpha,
     dropConnect: p.dropConnect?.p ?? 0,
     zoneout: p.zoneout.kind === "eval" ? p.zoneout.p : p.zoneout.kind === "train" ? 0.5 : 0,
     event: p.event,

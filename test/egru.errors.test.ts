@@ -23,34 +23,72 @@ test("constructor options are checked", () => {
   throwsTyped(() => new EGRU({ inputSize: 3, hiddenSize: 4, dropConnect: 1 }), ValueError, "dropConnect", /\[0, 1\)/);
   throwsTyped(() => new EGRU({ inputSize: 3, hiddenSize: 4, zoneout: -0.1 }), ValueError, "zoneout");
   throwsTyped(() => new EGRU({ inputSize: 3, hiddenSize: 4, zoneout: Number.NaN }), ValueError, "zoneout");
-  throwsTyped(() => new EGRU({ inputSize: 3, hiddenSize: 4, thresholdMean: 1 }), ValueError, "thresholdMean", /\(0, 1\)/);
-  throwsTyped(() => new EGRU({ inputSize: 3, hiddenSize: 4, pseudoDerivativeSupport: 0 }), ValueError, "pseudoDerivativeSupport");
+  throwsTyped(
+    () => new EGRU({ inputSize: 3, hiddenSize: 4, thresholdMean: 1 }),
+    ValueError,
+    "thresholdMean",
+    /\(0, 1\)/,
+  );
+  throwsTyped(
+    () => new EGRU({ inputSize: 3, hiddenSize: 4, pseudoDerivativeSupport: 0 }),
+    ValueError,
+    "pseudoDerivativeSupport",
+  );
   throwsTyped(() => new EGRU({ inputSize: 3, hiddenSize: 4, traceDecay: 1.5 }), ValueError, "traceDecay");
   throwsTyped(
     () => new EGRU({ inputSize: 3, hiddenSize: 4, thresholdMode: "beta" as "clamp" }),
-    ValueError, "thresholdMode",
+    ValueError,
+    "thresholdMode",
   );
   // sigmoid mode takes any logit mean (the DVS recipe uses −0.2465)
   assert.ok(new EGRU({ inputSize: 3, hiddenSize: 4, thresholdMode: "sigmoid", thresholdMean: -0.2465 }));
 });
 
 test("forward checks shapes and values", () => {
-  throwsTyped(() => layer().forward({ x: new Float32Array(10), T: 2, B: 2 }), ShapeError, "x", /length 12 \(T·B·I = 2·2·3\)/);
+  throwsTyped(
+    () => layer().forward({ x: new Float32Array(10), T: 2, B: 2 }),
+    ShapeError,
+    "x",
+    /length 12 \(T·B·I = 2·2·3\)/,
+  );
   throwsTyped(() => layer().forward({ x: new Float32Array(12), T: 0, B: 2 }), ValueError, "T");
-  throwsTyped(() => layer().forward({ x: new Float32Array(12), T: 2, B: 2, y0: [1, 2] }), ShapeError, "y0", /B·H = 2·4/);
+  throwsTyped(
+    () => layer().forward({ x: new Float32Array(12), T: 2, B: 2, y0: [1, 2] }),
+    ShapeError,
+    "y0",
+    /B·H = 2·4/,
+  );
   throwsTyped(() => layer().forward({ x: [0, 0, Number.NaN], T: 1, B: 1 }), NonFiniteError, "x", /NaN at index 2/);
   throwsTyped(
     () => layer().forward({ x: [0, 0, 0], T: 1, B: 1, masks: { zoneout: [1, 0, 2, 1] } }),
-    ValueError, "masks.zoneout", /0 or 1/,
+    ValueError,
+    "masks.zoneout",
+    /0 or 1/,
   );
-  throwsTyped(() => layer().eval().forward({ x: [0, 0, 0], T: 1, B: 1, masks: { zoneout: [1, 1, 1, 1] } }), StateError, "masks");
+  throwsTyped(
+    () =>
+      layer()
+        .eval()
+        .forward({ x: [0, 0, 0], T: 1, B: 1, masks: { zoneout: [1, 1, 1, 1] } }),
+    StateError,
+    "masks",
+  );
 });
 
 test("NaN or Infinity in a weight is named", () => {
   const l = layer();
   l.weights.recurrent_kernel[5] = Infinity;
-  throwsTyped(() => l.forward({ x: [0, 0, 0], T: 1, B: 1 }), NonFiniteError, 'EGRU weight "recurrent_kernel"', /Infinity at index 5/);
-  throwsTyped(() => layer().setWeights({ bias: new Float32Array(12).fill(Number.NaN) }), NonFiniteError, 'EGRU weight "bias"');
+  throwsTyped(
+    () => l.forward({ x: [0, 0, 0], T: 1, B: 1 }),
+    NonFiniteError,
+    'EGRU weight "recurrent_kernel"',
+    /Infinity at index 5/,
+  );
+  throwsTyped(
+    () => layer().setWeights({ bias: new Float32Array(12).fill(Number.NaN) }),
+    NonFiniteError,
+    'EGRU weight "bias"',
+  );
 });
 
 test("setWeights checks names and lengths and leaves the layer unchanged on error", () => {

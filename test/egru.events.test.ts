@@ -31,7 +31,10 @@ describe("event products give the dense products' numbers", () => {
   test("forward and backward are bit-identical with the event and the dense recurrent product", () => {
     const ev = run(jsKernels);
     const de = run(denseKernels);
-    assert.ok(ev.r.stats.activitySparsity > 0.3 && ev.r.stats.activitySparsity < 1, `sparsity ${ev.r.stats.activitySparsity}`);
+    assert.ok(
+      ev.r.stats.activitySparsity > 0.3 && ev.r.stats.activitySparsity < 1,
+      `sparsity ${ev.r.stats.activitySparsity}`,
+    );
     for (const k of ["y", "h", "o", "trace"] as const) assert.equal(bits(ev.r[k]), bits(de.r[k]), k);
     assert.equal(bits(ev.d.dx), bits(de.d.dx), "dx");
     assert.equal(bits(ev.d.dy0), bits(de.d.dy0), "dy0");
@@ -47,7 +50,8 @@ describe("event products give the dense products' numbers", () => {
     const events = run(jsKernels, true, x);
     assert.equal(bits(plain.r.y), bits(events.r.y), "y");
     assert.equal(bits(plain.d.dx), bits(events.d.dx), "dx");
-    for (const k of Object.keys(plain.layer.grads)) assert.equal(bits(plain.layer.grads[k]), bits(events.layer.grads[k]), k);
+    for (const k of Object.keys(plain.layer.grads))
+      assert.equal(bits(plain.layer.grads[k]), bits(events.layer.grads[k]), k);
     assert.ok(events.r.stats.executedMacs < plain.r.stats.executedMacs, "fewer input MACs");
     assert.ok(events.d.macs.executed < plain.d.macs.executed, "fewer backward MACs");
   });

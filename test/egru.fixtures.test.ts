@@ -16,7 +16,11 @@ const names = fixtureNames("egru-");
 
 test("fixture manifest is the expected format", () => {
   assert.equal(manifest.magic, "egru-fixtures");
-  assert.equal(manifest.version, 1, "fixtures are of another version: regenerate with /usr/bin/python3 tools/gen_fixtures.py");
+  assert.equal(
+    manifest.version,
+    1,
+    "fixtures are of another version: regenerate with /usr/bin/python3 tools/gen_fixtures.py",
+  );
   assert.ok(names.length >= 9, `expected ≥ 9 EGRU fixtures, found ${names.length}`);
   for (const { name, sha256 } of manifest.files as { name: string; sha256: string }[]) {
     const bytes = readFileSync(fileURLToPath(new URL(`fixtures/${name}`, import.meta.url)));
@@ -49,12 +53,13 @@ for (const name of names) {
     test("float32 layer matches PyTorch outputs and every gradient", () => {
       const layer = layerFromFixture(f);
       const { T, B } = f.dims;
-      const masks = f.config.mode === "train"
-        ? {
-            ...(f.masks.dropConnect ? { dropConnect: f.masks.dropConnect } : {}),
-            ...(f.masks.zoneout ? { zoneout: f.masks.zoneout } : {}),
-          }
-        : undefined;
+      const masks =
+        f.config.mode === "train"
+          ? {
+              ...(f.masks.dropConnect ? { dropConnect: f.masks.dropConnect } : {}),
+              ...(f.masks.zoneout ? { zoneout: f.masks.zoneout } : {}),
+            }
+          : undefined;
       const r = layer.forward({ x: f.inputs.x, T, B, y0: f.inputs.y0, masks });
       // Outputs are O(1) and pass through ≤ 9 steps of float32 arithmetic (≈ 6e-8 relative each):
       // 1e-5 absolute leaves two orders of margin; the fixtures keep |c − ϑ| ≥ 1e-3 so no event flips.

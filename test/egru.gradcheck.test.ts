@@ -87,17 +87,29 @@ describe("step function: backward equals central differences where no event flip
     assert.ok(checked > 100, `checked ${checked} coordinates`);
     assert.ok(skipped < checked / 10, `skipped ${skipped} of ${checked + skipped}: too many flips to be meaningful`);
     // a visible count in the test output
-    console.log(`# step-function gradient check: ${checked} coordinates checked, ${skipped} skipped (an event flipped)`);
+    console.log(
+      `# step-function gradient check: ${checked} coordinates checked, ${skipped} skipped (an event flipped)`,
+    );
   });
 });
 
 describe("the kernel in float64 equals the naive reference to rounding", () => {
   const cases: [string, RandomProblemOptions][] = [
     ["heaviside, clamp", { T: 6, B: 3, I: 5, H: 7, seed: 21 }],
-    ["smooth, sigmoid, DropConnect, zoneout train", {
-      T: 4, B: 2, I: 3, H: 5, seed: 22, thresholdMode: "sigmoid", event: smoothEvent(2), dropConnect: 0.3,
-      zoneout: { kind: "train", p: 0.3 },
-    }],
+    [
+      "smooth, sigmoid, DropConnect, zoneout train",
+      {
+        T: 4,
+        B: 2,
+        I: 3,
+        H: 5,
+        seed: 22,
+        thresholdMode: "sigmoid",
+        event: smoothEvent(2),
+        dropConnect: 0.3,
+        zoneout: { kind: "train", p: 0.3 },
+      },
+    ],
     ["heaviside, zoneout eval", { T: 5, B: 3, I: 1, H: 3, seed: 23, zoneout: { kind: "eval", p: 0.2 } }],
   ];
   for (const [label, opts] of cases) {
@@ -109,12 +121,17 @@ describe("the kernel in float64 equals the naive reference to rounding", () => {
       // the kernel takes effective R and ϑ: build them as the layer would
       const f64 = (a: ArrayLike<number>): Float64Array => Float64Array.from(a);
       const R = f64(p.R);
-      if (p.dropConnect) for (let i = 0; i < R.length; i++) R[i] = (R[i] * p.dropConnect.mask[i]) / (1 - p.dropConnect.p);
+      if (p.dropConnect)
+        for (let i = 0; i < R.length; i++) R[i] = (R[i] * p.dropConnect.mask[i]) / (1 - p.dropConnect.p);
       const zoneout = p.zoneout.kind === "train" ? { kind: "train" as const, mask: f64(p.zoneout.mask) } : p.zoneout;
       const args = {
         dims: { T: p.T, B: p.B, I: p.I, H: p.H },
         params: { W: f64(p.W), R, bx: f64(p.bx), br: f64(p.br), thr: ref.theta },
-        x: f64(p.x), y0: f64(p.y0), zoneout, alpha: p.alpha, event: p.event,
+        x: f64(p.x),
+        y0: f64(p.y0),
+        zoneout,
+        alpha: p.alpha,
+        event: p.event,
       };
       const fwd = egruForward(args);
       const tight = { atol: 1e-12, rtol: 1e-11 };
@@ -130,7 +147,8 @@ describe("the kernel in float64 equals the naive reference to rounding", () => {
       assertClose(g.dbr, refG.br, { ...tight, name: "dbr" });
       // effective-R and ϑ gradients: map back through DropConnect and the threshold transform
       const dR = Float64Array.from(g.dR);
-      if (p.dropConnect) for (let i = 0; i < dR.length; i++) dR[i] = (dR[i] * p.dropConnect.mask[i]) / (1 - p.dropConnect.p);
+      if (p.dropConnect)
+        for (let i = 0; i < dR.length; i++) dR[i] = (dR[i] * p.dropConnect.mask[i]) / (1 - p.dropConnect.p);
       assertClose(dR, refG.R, { ...tight, name: "dR" });
       const dthr = Float64Array.from(g.dthr, (v, j) =>
         p.thresholdMode === "clamp" ? v : v * ref.theta[j] * (1 - ref.theta[j]),

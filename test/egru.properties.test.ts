@@ -11,7 +11,12 @@ import { egruRefBackward, egruRefForward } from "../packages/egru/src/reference/
 import { layerForProblem, randomProblem, randomUpstream } from "./egru-cases.js";
 import { assertClose, randomArray } from "./helpers.js";
 
-function randomLayer(seed: number, I: number, H: number, extra: Partial<ConstructorParameters<typeof EGRU>[0]> = {}): EGRU {
+function randomLayer(
+  seed: number,
+  I: number,
+  H: number,
+  extra: Partial<ConstructorParameters<typeof EGRU>[0]> = {},
+): EGRU {
   return new EGRU({ inputSize: I, hiddenSize: H, seed, weightGain: 2, ...extra });
 }
 
@@ -23,7 +28,10 @@ describe("thresholds and events", () => {
       const x = randomArray(new Rng(2), 6 * 4 * 5, 3);
       const r = layer.forward({ x, T: 6, B: 4 });
       assert.equal(r.stats.events, 0);
-      assert.ok(r.y.every((v) => v === 0), "y ≡ 0");
+      assert.ok(
+        r.y.every((v) => v === 0),
+        "y ≡ 0",
+      );
       assert.equal(r.stats.activitySparsity, 1);
       assert.equal(r.stats.eventMacs, 6 * 4 * 5 * 27, "only the input product is left");
     }
@@ -123,8 +131,7 @@ describe("symmetries and contracts", () => {
     const permute = (a: ArrayLike<number>, F: number, steps: number): Float64Array => {
       const out = new Float64Array(a.length);
       for (let t = 0; t < steps; t++)
-        for (let b = 0; b < B; b++)
-          for (let f = 0; f < F; f++) out[(t * B + b) * F + f] = a[(t * B + perm[b]) * F + f];
+        for (let b = 0; b < B; b++) for (let f = 0; f < F; f++) out[(t * B + b) * F + f] = a[(t * B + perm[b]) * F + f];
       return out;
     };
     const run = (xs: ArrayLike<number>, y0s: ArrayLike<number>, g: typeof G) => {
@@ -137,7 +144,8 @@ describe("symmetries and contracts", () => {
     const pg = { y: permute(G.y, H, T), h: permute(G.h, H, T), o: permute(G.o, H, T), tr: permute(G.tr, H, T) };
     const b = run(permute(x, I, T), permute(y0, H, 1), pg);
     assert.ok(a.r.stats.events > 0);
-    for (const k of ["y", "h", "o", "trace"] as const) assertClose(b.r[k], permute(a.r[k], H, T), { atol: 1e-6, name: k });
+    for (const k of ["y", "h", "o", "trace"] as const)
+      assertClose(b.r[k], permute(a.r[k], H, T), { atol: 1e-6, name: k });
     assertClose(b.d.dx, permute(a.d.dx, I, T), { atol: 1e-6, rtol: 1e-5, name: "dx" });
     assertClose(b.d.dy0, permute(a.d.dy0, H, 1), { atol: 1e-6, rtol: 1e-5, name: "dy0" });
     // parameter gradients are sums over the batch: equal up to float32 summation order
@@ -167,16 +175,26 @@ describe("symmetries and contracts", () => {
       return [d.dx, d.dy0, ...Object.values(layer.grads).map((a) => a.slice())];
     };
     const add = (a: typeof G1, b: typeof G1, s = 1): typeof G1 => ({
-      y: a.y.map((v, i) => v + s * b.y[i]), h: a.h.map((v, i) => v + s * b.h[i]),
-      o: a.o.map((v, i) => v + s * b.o[i]), tr: a.tr.map((v, i) => v + s * b.tr[i]),
+      y: a.y.map((v, i) => v + s * b.y[i]),
+      h: a.h.map((v, i) => v + s * b.h[i]),
+      o: a.o.map((v, i) => v + s * b.o[i]),
+      tr: a.tr.map((v, i) => v + s * b.tr[i]),
     });
     const g1 = grads(G1);
     const g2 = grads(G2);
     const g12 = grads(add(G1, G2));
     const g2x = grads(add(G1, G1));
     g1.forEach((a, i) => {
-      assertClose(g12[i], a.map((v, j) => v + g2[i][j]), { atol: 1e-5, rtol: 1e-4, name: `sum ${i}` });
-      assertClose(g2x[i], a.map((v) => 2 * v), { atol: 1e-6, rtol: 1e-6, name: `double ${i}` });
+      assertClose(
+        g12[i],
+        a.map((v, j) => v + g2[i][j]),
+        { atol: 1e-5, rtol: 1e-4, name: `sum ${i}` },
+      );
+      assertClose(
+        g2x[i],
+        a.map((v) => 2 * v),
+        { atol: 1e-6, rtol: 1e-6, name: `double ${i}` },
+      );
     });
   });
 
@@ -187,7 +205,12 @@ describe("symmetries and contracts", () => {
     layer.backward(r, G);
     const once = Object.fromEntries(Object.entries(layer.grads).map(([k, v]) => [k, v.slice()]));
     layer.backward(r, G);
-    for (const k of Object.keys(once)) assertClose(layer.grads[k], once[k].map((v) => 2 * v), { atol: 1e-6, name: k });
+    for (const k of Object.keys(once))
+      assertClose(
+        layer.grads[k],
+        once[k].map((v) => 2 * v),
+        { atol: 1e-6, name: k },
+      );
     layer.zeroGrad();
     assert.ok(Object.values(layer.grads).every((a) => a.every((v) => v === 0)));
   });
@@ -212,7 +235,8 @@ describe("symmetries and contracts", () => {
     layer.eval();
     const x = randomArray(new Rng(24), T * B * I);
     const xbf = new Float64Array(x.length);
-    for (let t = 0; t < T; t++) for (let b = 0; b < B; b++) for (let i = 0; i < I; i++) xbf[(b * T + t) * I + i] = x[(t * B + b) * I + i];
+    for (let t = 0; t < T; t++)
+      for (let b = 0; b < B; b++) for (let i = 0; i < I; i++) xbf[(b * T + t) * I + i] = x[(t * B + b) * I + i];
     const tm = layer.forward({ x, T, B });
     const bf = layer.forward({ x: xbf, T, B, batchFirst: true });
     for (let t = 0; t < T; t++)
@@ -245,7 +269,10 @@ describe("symmetries and contracts", () => {
     const layer = randomLayer(28, I, H, { zoneout: 0.5 });
     layer.weights.thr.fill(1); // no events: h = c
     const r = layer.forward({ x: randomArray(new Rng(29), T * B * I), T, B, masks: { zoneout: new Float32Array(n) } });
-    assert.ok(r.h.every((v) => v === 0), "all-zero keep-mask: the state never leaves h_0 = 0");
+    assert.ok(
+      r.h.every((v) => v === 0),
+      "all-zero keep-mask: the state never leaves h_0 = 0",
+    );
   });
 
   test("DropConnect: one mask per forward call, kept entries rescaled by 1/(1 − p)", () => {
@@ -264,7 +291,10 @@ describe("symmetries and contracts", () => {
     // drawn masks differ between calls
     const m1 = layer.forward({ x, T, B }).y;
     const m2 = layer.forward({ x, T, B }).y;
-    assert.ok(m1.some((v, i) => v !== m2[i]), "a new mask each call");
+    assert.ok(
+      m1.some((v, i) => v !== m2[i]),
+      "a new mask each call",
+    );
   });
 
   test("pre-activations of ±300 stay finite and give finite gradients", () => {
@@ -282,8 +312,14 @@ describe("float32 layer equals the float64 reference at odd sizes", () => {
   const sizes = [1, 3, 7, 17, 33];
   // each size appears in every position at least once; 33 never twice in one case, to keep it quick
   const combos: [number, number, number, number][] = [
-    [1, 1, 1, 1], [3, 7, 17, 33], [7, 17, 33, 1], [17, 33, 1, 3], [33, 1, 3, 7],
-    [3, 3, 3, 3], [7, 1, 33, 17], [1, 33, 7, 7],
+    [1, 1, 1, 1],
+    [3, 7, 17, 33],
+    [7, 17, 33, 1],
+    [17, 33, 1, 3],
+    [33, 1, 3, 7],
+    [3, 3, 3, 3],
+    [7, 1, 33, 17],
+    [1, 33, 7, 7],
   ];
   for (const s of sizes) assert.ok(combos.some((c) => c.every((v, i) => combos.some((d) => d[i] === s) && v > 0)));
   for (const [T, B, I, H] of combos) {
@@ -291,7 +327,16 @@ describe("float32 layer equals the float64 reference at odd sizes", () => {
       const p = randomProblem({ T, B, I, H, seed: 1000 + T * 7 + B * 13 + I * 17 + H, weightScale: 1.2 });
       // the reference sees the float32-rounded values the layer holds
       const f32 = (a: ArrayLike<number>) => Float64Array.from(Float32Array.from(a));
-      const q = { ...p, x: f32(p.x), y0: f32(p.y0), W: f32(p.W), R: f32(p.R), bx: f32(p.bx), br: f32(p.br), thr: f32(p.thr) };
+      const q = {
+        ...p,
+        x: f32(p.x),
+        y0: f32(p.y0),
+        W: f32(p.W),
+        R: f32(p.R),
+        bx: f32(p.bx),
+        br: f32(p.br),
+        thr: f32(p.thr),
+      };
       const ref = egruRefForward(q);
       const G = randomUpstream(new Rng(T + B + I + H), T * B * H);
       const refG = egruRefBackward(q, ref, G);

@@ -26,7 +26,12 @@ interface GruFixture {
 }
 
 /** Reference gradient field for each PyTorch parameter name. */
-const REF_FIELD = { weight_ih_l0: "weight_ih", weight_hh_l0: "weight_hh", bias_ih_l0: "bias_ih", bias_hh_l0: "bias_hh" } as const;
+const REF_FIELD = {
+  weight_ih_l0: "weight_ih",
+  weight_hh_l0: "weight_hh",
+  bias_ih_l0: "bias_ih",
+  bias_hh_l0: "bias_hh",
+} as const;
 
 /**
  * Per-coordinate relative error |a − n| / max(|a|, |n|, 1e-3) must stay below 1e-6. The floor keeps
@@ -39,7 +44,10 @@ function assertRelClose(analytic: ArrayLike<number>, numeric: ArrayLike<number>,
     const a = analytic[i];
     const n = numeric[i];
     const rel = Math.abs(a - n) / Math.max(Math.abs(a), Math.abs(n), 1e-3);
-    assert.ok(rel < 1e-6, `${name}[${i}]: backward ${a} vs central difference ${n} (relative error ${rel.toExponential(2)})`);
+    assert.ok(
+      rel < 1e-6,
+      `${name}[${i}]: backward ${a} vs central difference ${n} (relative error ${rel.toExponential(2)})`,
+    );
   }
 }
 
@@ -48,7 +56,10 @@ const REF_PARAMS: RefParam[] = ["x", "h0", "weight_ih", "weight_hh", "bias_ih", 
 type MutableProblem = GruRefProblem & Record<RefParam, Float64Array>;
 
 interface RandomOptions {
-  T: number; B: number; I: number; H: number;
+  T: number;
+  B: number;
+  I: number;
+  H: number;
   seed: number;
   dropConnect?: number; // with a random 0/1 mask [3H, H]
   zoneout?: { kind: "train"; p: number } | { kind: "eval"; p: number };
@@ -59,10 +70,16 @@ function randomProblem(o: RandomOptions): MutableProblem {
   const rng = new Rng(o.seed);
   const { T, B, I, H } = o;
   return {
-    T, B, I, H,
-    x: randomArray(rng, T * B * I), h0: randomArray(rng, B * H, 0.5),
-    weight_ih: randomArray(rng, 3 * H * I, 0.6), weight_hh: randomArray(rng, 3 * H * H, 0.6),
-    bias_ih: randomArray(rng, 3 * H, 0.2), bias_hh: randomArray(rng, 3 * H, 0.2),
+    T,
+    B,
+    I,
+    H,
+    x: randomArray(rng, T * B * I),
+    h0: randomArray(rng, B * H, 0.5),
+    weight_ih: randomArray(rng, 3 * H * I, 0.6),
+    weight_hh: randomArray(rng, 3 * H * H, 0.6),
+    bias_ih: randomArray(rng, 3 * H, 0.2),
+    bias_hh: randomArray(rng, 3 * H, 0.2),
     dropConnect: o.dropConnect ? { mask: randomMask(rng, 3 * H * H, o.dropConnect), p: o.dropConnect } : null,
     zoneout: !o.zoneout
       ? { kind: "none" }
@@ -74,10 +91,15 @@ function randomProblem(o: RandomOptions): MutableProblem {
 
 function fixtureProblem(f: GruFixture): GruRefProblem {
   return {
-    ...f.dims, x: f.inputs.x, h0: f.inputs.h0,
-    weight_ih: f.weights.weight_ih_l0, weight_hh: f.weights.weight_hh_l0,
-    bias_ih: f.weights.bias_ih_l0, bias_hh: f.weights.bias_hh_l0,
-    dropConnect: null, zoneout: { kind: "none" },
+    ...f.dims,
+    x: f.inputs.x,
+    h0: f.inputs.h0,
+    weight_ih: f.weights.weight_ih_l0,
+    weight_hh: f.weights.weight_hh_l0,
+    bias_ih: f.weights.bias_ih_l0,
+    bias_hh: f.weights.bias_hh_l0,
+    dropConnect: null,
+    zoneout: { kind: "none" },
   };
 }
 
@@ -148,7 +170,10 @@ describe("float64 reference: backward equals central differences (ε = 1e-6) for
 describe("the kernel run in float64 equals the reference to rounding (haste layout vs PyTorch layout)", () => {
   const cases: [string, RandomOptions][] = [
     ["plain", { T: 4, B: 3, I: 5, H: 6, seed: 7 }],
-    ["DropConnect and zoneout mask", { T: 5, B: 2, I: 3, H: 7, seed: 8, dropConnect: 0.3, zoneout: { kind: "train", p: 0.3 } }],
+    [
+      "DropConnect and zoneout mask",
+      { T: 5, B: 2, I: 3, H: 7, seed: 8, dropConnect: 0.3, zoneout: { kind: "train", p: 0.3 } },
+    ],
     ["zoneout, evaluation p", { T: 3, B: 4, I: 2, H: 5, seed: 9, zoneout: { kind: "eval", p: 0.25 } }],
   ];
   for (const [label, opts] of cases) {
@@ -159,10 +184,13 @@ describe("the kernel run in float64 equals the reference to rounding (haste layo
         ? p.weight_hh.map((w, i) => (w * p.dropConnect!.mask[i]) / (1 - p.dropConnect!.p))
         : p.weight_hh;
       const params = {
-        W: gruMatrixFromTorch(p.weight_ih, I, H), R: gruMatrixFromTorch(Rt, H, H),
-        bx: gruBiasSwap(p.bias_ih, H), br: gruBiasSwap(p.bias_hh, H),
+        W: gruMatrixFromTorch(p.weight_ih, I, H),
+        R: gruMatrixFromTorch(Rt, H, H),
+        bx: gruBiasSwap(p.bias_ih, H),
+        br: gruBiasSwap(p.bias_hh, H),
       };
-      const zoneout = p.zoneout.kind === "train" ? { kind: "train" as const, mask: Float64Array.from(p.zoneout.mask) } : p.zoneout;
+      const zoneout =
+        p.zoneout.kind === "train" ? { kind: "train" as const, mask: Float64Array.from(p.zoneout.mask) } : p.zoneout;
       const args = { dims: { T, B, I, H }, params, x: p.x, h0: p.h0, zoneout };
       const fwd = gruForward(args);
       const ref = gruRefForward(p);
@@ -190,10 +218,18 @@ describe("the kernel run in float64 equals the reference to rounding (haste layo
 function problemOfLayer(layer: GRU, x: Float64Array, h0: Float64Array, T: number, B: number): GruRefProblem {
   const w = layer.getTorchWeights();
   return {
-    T, B, I: layer.inputSize, H: layer.hiddenSize, x, h0,
-    weight_ih: Float64Array.from(w.weight_ih_l0), weight_hh: Float64Array.from(w.weight_hh_l0),
-    bias_ih: Float64Array.from(w.bias_ih_l0), bias_hh: Float64Array.from(w.bias_hh_l0),
-    dropConnect: null, zoneout: { kind: "none" },
+    T,
+    B,
+    I: layer.inputSize,
+    H: layer.hiddenSize,
+    x,
+    h0,
+    weight_ih: Float64Array.from(w.weight_ih_l0),
+    weight_hh: Float64Array.from(w.weight_hh_l0),
+    bias_ih: Float64Array.from(w.bias_ih_l0),
+    bias_hh: Float64Array.from(w.bias_hh_l0),
+    dropConnect: null,
+    zoneout: { kind: "none" },
   };
 }
 
@@ -214,7 +250,13 @@ describe("float32 layer equals the float64 reference at odd sizes", () => {
     test(`T=${T} B=${B} I=${I} H=${H}, ${reg}`, () => {
       const dc = reg === "dropConnect" || reg === "both" ? 0.3 : 0;
       const zo = reg.startsWith("zoneout") || reg === "both" ? 0.35 : 0;
-      const layer = new GRU({ inputSize: I, hiddenSize: H, seed: T * 1000 + B * 100 + I * 10 + H, dropConnect: dc, zoneout: zo });
+      const layer = new GRU({
+        inputSize: I,
+        hiddenSize: H,
+        seed: T * 1000 + B * 100 + I * 10 + H,
+        dropConnect: dc,
+        zoneout: zo,
+      });
       const rng = new Rng(T + B + I + H);
       const x = randomArray(rng, T * B * I);
       const h0 = randomArray(rng, B * H, 0.5);
@@ -258,8 +300,10 @@ describe("haste ↔ PyTorch layout conversion", () => {
     assert.deepEqual(layer.getWeights(), before);
     const rng = new Rng(9);
     const theirs = {
-      weight_ih_l0: Float32Array.from(randomArray(rng, 18 * 5)), weight_hh_l0: Float32Array.from(randomArray(rng, 18 * 6)),
-      bias_ih_l0: Float32Array.from(randomArray(rng, 18)), bias_hh_l0: Float32Array.from(randomArray(rng, 18)),
+      weight_ih_l0: Float32Array.from(randomArray(rng, 18 * 5)),
+      weight_hh_l0: Float32Array.from(randomArray(rng, 18 * 6)),
+      bias_ih_l0: Float32Array.from(randomArray(rng, 18)),
+      bias_hh_l0: Float32Array.from(randomArray(rng, 18)),
     };
     layer.setTorchWeights(theirs);
     assert.deepEqual(layer.getTorchWeights(), theirs);
@@ -281,7 +325,8 @@ describe("haste ↔ PyTorch layout conversion", () => {
         assert.equal(kernel[i * 3 * H + H + j], wih[j * I + i], `r: kernel[${i}, H + ${j}]`);
         assert.equal(kernel[i * 3 * H + 2 * H + j], wih[(2 * H + j) * I + i], `g: kernel[${i}, 2H + ${j}]`);
       }
-      for (let k = 0; k < H; k++) assert.equal(rk[k * 3 * H + j], whh[(H + j) * H + k], `z: recurrent_kernel[${k}, ${j}]`);
+      for (let k = 0; k < H; k++)
+        assert.equal(rk[k * 3 * H + j], whh[(H + j) * H + k], `z: recurrent_kernel[${k}, ${j}]`);
       assert.equal(bias[j], bih[H + j], `z: bias[${j}]`);
       assert.equal(bias[H + j], bih[j], `r: bias[H + ${j}]`);
     }
@@ -292,7 +337,10 @@ describe("haste ↔ PyTorch layout conversion", () => {
     const layer = new GRU({ inputSize: 7, hiddenSize: H, seed: 1 });
     for (const [k, w] of Object.entries(layer.weights)) {
       const bound = 1 / Math.sqrt(H);
-      assert.ok(w.every((v) => v >= -bound && v < bound), `${k} within the bound`);
+      assert.ok(
+        w.every((v) => v >= -bound && v < bound),
+        `${k} within the bound`,
+      );
       assert.ok(Math.max(...w.map(Math.abs)) > 0.8 * bound, `${k} spreads to the bound`);
     }
   });
@@ -307,8 +355,11 @@ describe("layer properties", () => {
     const layer = new GRU({ inputSize: I, hiddenSize: H, seed, ...extra });
     const rng = new Rng(seed + 50);
     return {
-      layer, x: randomArray(rng, T * B * I), h0: randomArray(rng, B * H, 0.5),
-      G: randomArray(rng, T * B * H), GhT: randomArray(rng, B * H),
+      layer,
+      x: randomArray(rng, T * B * I),
+      h0: randomArray(rng, B * H, 0.5),
+      G: randomArray(rng, T * B * H),
+      GhT: randomArray(rng, B * H),
     };
   };
 
@@ -366,11 +417,25 @@ describe("layer properties", () => {
     };
     const one = run(G, GhT);
     const two = run(G2, GhT2);
-    const doubled = run(G.map((v) => 2 * v), GhT.map((v) => 2 * v));
-    const summed = run(G.map((v, i) => v + G2[i]), GhT.map((v, i) => v + GhT2[i]));
+    const doubled = run(
+      G.map((v) => 2 * v),
+      GhT.map((v) => 2 * v),
+    );
+    const summed = run(
+      G.map((v, i) => v + G2[i]),
+      GhT.map((v, i) => v + GhT2[i]),
+    );
     for (const k of ["dx", "dh0", ...TORCH_NAMES] as const) {
-      assertClose(doubled[k], one[k].map((v) => 2 * v), { atol: 1e-6, rtol: 1e-6, name: `2·G: ${k}` });
-      assertClose(summed[k], one[k].map((v, i) => v + two[k][i]), { atol: 1e-5, rtol: 1e-5, name: `G1 + G2: ${k}` });
+      assertClose(
+        doubled[k],
+        one[k].map((v) => 2 * v),
+        { atol: 1e-6, rtol: 1e-6, name: `2·G: ${k}` },
+      );
+      assertClose(
+        summed[k],
+        one[k].map((v, i) => v + two[k][i]),
+        { atol: 1e-5, rtol: 1e-5, name: `G1 + G2: ${k}` },
+      );
     }
   });
 
@@ -382,8 +447,15 @@ describe("layer properties", () => {
     const g1 = Object.fromEntries(Object.entries(layer.grads).map(([k, v]) => [k, v.slice()]));
     const d2 = layer.backward(r, { dOutput: G, dhT: GhT });
     for (const [k, v] of Object.entries(layer.grads)) {
-      assert.ok(g1[k].some((u) => u !== 0), `${k} has a gradient`);
-      assert.deepEqual(Array.from(v), Array.from(g1[k], (u) => 2 * u), `${k} doubled`);
+      assert.ok(
+        g1[k].some((u) => u !== 0),
+        `${k} has a gradient`,
+      );
+      assert.deepEqual(
+        Array.from(v),
+        Array.from(g1[k], (u) => 2 * u),
+        `${k} doubled`,
+      );
     }
     assert.deepEqual(d2.dx, d1.dx);
     assert.deepEqual(d2.dh0, d1.dh0);
@@ -424,7 +496,12 @@ describe("layer properties", () => {
     const r = layer.forward({ x, T, B });
     const macs = T * B * (I * 3 * H + H * 3 * H);
     assert.deepEqual(r.stats, {
-      activitySparsity: 0, backwardSparsity: 0, denseMacs: macs, eventMacs: macs, executedMacs: macs, events: 0,
+      activitySparsity: 0,
+      backwardSparsity: 0,
+      denseMacs: macs,
+      eventMacs: macs,
+      executedMacs: macs,
+      events: 0,
       entries: T * B * H,
     });
     for (const w of Object.values(layer.weights)) w.fill(0);
@@ -436,21 +513,31 @@ describe("layer properties", () => {
 describe("bad input raises typed errors", () => {
   const layer = new GRU({ inputSize: 3, hiddenSize: 4 });
   test("wrong x length → ShapeError naming x", () => {
-    assert.throws(() => layer.forward({ x: new Float32Array(2 * 3 * 3 - 1), T: 2, B: 3 }), (e: unknown) => {
-      return e instanceof ShapeError && e.argument === "x" && /x/.test(e.message);
-    });
-    assert.throws(() => layer.step(new Float32Array(4), 1), (e: unknown) => e instanceof ShapeError && e.argument === "x");
+    assert.throws(
+      () => layer.forward({ x: new Float32Array(2 * 3 * 3 - 1), T: 2, B: 3 }),
+      (e: unknown) => {
+        return e instanceof ShapeError && e.argument === "x" && /x/.test(e.message);
+      },
+    );
+    assert.throws(
+      () => layer.step(new Float32Array(4), 1),
+      (e: unknown) => e instanceof ShapeError && e.argument === "x",
+    );
   });
   test("NaN in a weight → NonFiniteError", () => {
     const l = new GRU({ inputSize: 3, hiddenSize: 4 });
     l.weights.recurrent_kernel[5] = NaN;
-    assert.throws(() => l.forward({ x: new Float32Array(6), T: 1, B: 2 }),
+    assert.throws(
+      () => l.forward({ x: new Float32Array(6), T: 1, B: 2 }),
       (e: unknown) => e instanceof NonFiniteError && /weight/.test(e.argument),
     );
     assert.throws(() => layer.setTorchWeights({ bias_hh_l0: new Float32Array(12).fill(Infinity) }), NonFiniteError);
   });
   test("hiddenSize 0 → ValueError; dropConnect 1.0 → ValueError; zoneout 1.0 → ValueError", () => {
-    const names = (argument: string) => (e: unknown): boolean => e instanceof ValueError && e.argument === argument;
+    const names =
+      (argument: string) =>
+      (e: unknown): boolean =>
+        e instanceof ValueError && e.argument === argument;
     assert.throws(() => new GRU({ inputSize: 3, hiddenSize: 0 }), names("hiddenSize"));
     assert.throws(() => new GRU({ inputSize: 3, hiddenSize: 4, dropConnect: 1.0 }), names("dropConnect"));
     assert.throws(() => new GRU({ inputSize: 3, hiddenSize: 4, zoneout: 1.0 }), names("zoneout"));

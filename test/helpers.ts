@@ -116,7 +116,9 @@ export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * differences of lossAt() with step eps, within atol + rtol·|numeric|; returns how many were checked.
  */
 export function checkParamGradients(
-  params: { name: string; value: Float32Array; grad: Float32Array }[], lossAt: () => number, label: string,
+  params: { name: string; value: Float32Array; grad: Float32Array }[],
+  lossAt: () => number,
+  label: string,
   opts: { eps?: number; per?: number; atol?: number; rtol?: number } = {},
 ): number {
   const { eps = 3e-3, per = 6, atol = 2e-3, rtol = 3e-2 } = opts;
@@ -147,7 +149,16 @@ export const CLI_MAIN = join(ROOT, "packages/cli/src/cli/main.ts");
 export const SOURCE_FLAGS = ["--conditions=egru-source", "--import", "tsx"];
 
 /** Run `egru ...args` to completion: exit code, stdout, stderr (`env` adds to the environment). */
-export function runEgru(args: string[], timeout = 120_000, env: Record<string, string> = {}): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [...SOURCE_FLAGS, CLI_MAIN, ...args], { cwd: ROOT, encoding: "utf8", timeout, env: { ...process.env, ...env } });
+export function runEgru(
+  args: string[],
+  timeout = 120_000,
+  env: Record<string, string> = {},
+): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [...SOURCE_FLAGS, CLI_MAIN, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout,
+    env: { ...process.env, ...env },
+  });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }

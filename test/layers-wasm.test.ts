@@ -31,12 +31,13 @@ describe("EGRU on wasm kernels against the PyTorch fixtures", () => {
     test(name, () => {
       const f = loadFixture(name) as EgruFixture;
       const layer = layerFromFixture(f);
-      const masks = f.config.mode === "train"
-        ? {
-            ...(f.masks.dropConnect ? { dropConnect: f.masks.dropConnect } : {}),
-            ...(f.masks.zoneout ? { zoneout: f.masks.zoneout } : {}),
-          }
-        : undefined;
+      const masks =
+        f.config.mode === "train"
+          ? {
+              ...(f.masks.dropConnect ? { dropConnect: f.masks.dropConnect } : {}),
+              ...(f.masks.zoneout ? { zoneout: f.masks.zoneout } : {}),
+            }
+          : undefined;
       const r = layer.forward({ x: f.inputs.x, T: f.dims.T, B: f.dims.B, y0: f.inputs.y0, masks });
       assert.equal(layer.kernels.name, "wasm-simd");
       assertClose(r.y, f.outputs.y, { ...OUT, name: "y" });
@@ -63,7 +64,9 @@ describe("GRU and LSTM on wasm kernels against nn.GRU / nn.LSTM", () => {
       const r = layer.forward({ x: f.inputs.x, T, B, h0: f.inputs.h0, c0: f.inputs.c0 });
       assertClose(r.output, f.outputs.output, { ...OUT, name: "output" });
       const up = { dOutput: f.upstream.output, dhT: f.upstream.h_n, dcT: f.upstream.c_n };
-      const d = isGru ? (layer as GRU).backward(r as ReturnType<GRU["forward"]>, up) : (layer as LSTM).backward(r as ReturnType<LSTM["forward"]>, up);
+      const d = isGru
+        ? (layer as GRU).backward(r as ReturnType<GRU["forward"]>, up)
+        : (layer as LSTM).backward(r as ReturnType<LSTM["forward"]>, up);
       assertClose(d.dx, f.grads.x, { ...GRAD, name: "dx" });
       assertClose(d.dh0, f.grads.h0, { ...GRAD, name: "dh0" });
       const tg = layer.torchGrads();
@@ -75,12 +78,27 @@ describe("GRU and LSTM on wasm kernels against nn.GRU / nn.LSTM", () => {
 });
 
 describe("EGRU on wasm kernels equals the float64 reference at odd sizes", () => {
-  const combos: [number, number, number, number][] = [[1, 1, 1, 1], [3, 7, 17, 33], [7, 17, 33, 1], [17, 33, 1, 3], [33, 1, 3, 7]];
+  const combos: [number, number, number, number][] = [
+    [1, 1, 1, 1],
+    [3, 7, 17, 33],
+    [7, 17, 33, 1],
+    [17, 33, 1, 3],
+    [33, 1, 3, 7],
+  ];
   for (const [T, B, I, H] of combos) {
     test(`T=${T} B=${B} I=${I} H=${H}`, () => {
       const p = randomProblem({ T, B, I, H, seed: 2000 + T + 7 * B + 13 * I + 17 * H, weightScale: 1.2 });
       const f32 = (a: ArrayLike<number>) => Float64Array.from(Float32Array.from(a));
-      const q = { ...p, x: f32(p.x), y0: f32(p.y0), W: f32(p.W), R: f32(p.R), bx: f32(p.bx), br: f32(p.br), thr: f32(p.thr) };
+      const q = {
+        ...p,
+        x: f32(p.x),
+        y0: f32(p.y0),
+        W: f32(p.W),
+        R: f32(p.R),
+        bx: f32(p.bx),
+        br: f32(p.br),
+        thr: f32(p.thr),
+      };
       const ref = egruRefForward(q);
       const G = randomUpstream(new Rng(T * B + I), T * B * H);
       const refG = egruRefBackward(q, ref, G);
@@ -100,7 +118,10 @@ describe("EGRU on wasm kernels equals the float64 reference at odd sizes", () =>
 });
 
 test("wasm and TypeScript kernels agree on a larger EGRU layer (events and MAC counts identical)", () => {
-  const T = 9, B = 5, I = 40, H = 97;
+  const T = 9,
+    B = 5,
+    I = 40,
+    H = 97;
   const x = randomArray(new Rng(3), T * B * I, 1.5);
   const G = randomArray(new Rng(4), T * B * H);
   const run = (kernels: typeof jsKernels) => {
@@ -120,7 +141,10 @@ test("wasm and TypeScript kernels agree on a larger EGRU layer (events and MAC c
 });
 
 test("the recurrent matrix kept in wasm memory: a backward after another forward still uses its own matrix", () => {
-  const T = 4, B = 3, I = 5, H = 9;
+  const T = 4,
+    B = 3,
+    I = 5,
+    H = 9;
   const x = randomArray(new Rng(6), T * B * I, 1.5);
   const G = randomArray(new Rng(7), T * B * H);
   const m1 = Float32Array.from({ length: H * 3 * H }, (_, i) => (i % 3 === 0 ? 0 : 1));
@@ -144,7 +168,9 @@ test("the recurrent matrix kept in wasm memory: a backward after another forward
 });
 
 test("the EGRU stepper on wasm kernels (state kept in wasm memory) equals step() bit for bit", () => {
-  const B = 2, I = 9, H = 23;
+  const B = 2,
+    I = 9,
+    H = 23;
   for (const opts of [{ zoneout: 0.2 }, { inputEvents: true }]) {
     const layer = new EGRU({ inputSize: I, hiddenSize: H, seed: 8, weightGain: 2, ...opts }).eval();
     const s = layer.stepper(B);

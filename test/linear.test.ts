@@ -42,7 +42,9 @@ test("forward and backward equal the float64 formulas", () => {
   const d = layer.backward(r, G);
   assertClose(d.dx, dx, { atol: 1e-6, rtol: 1e-5, name: "dx" });
   assertClose(layer.grads.weight, dW, { atol: 1e-6, rtol: 1e-5, name: "dW" });
-  const db = Array.from({ length: O }, (_, o) => Array.from({ length: N }, (_, n) => G[n * O + o]).reduce((a, v) => a + v, 0));
+  const db = Array.from({ length: O }, (_, o) =>
+    Array.from({ length: N }, (_, n) => G[n * O + o]).reduce((a, v) => a + v, 0),
+  );
   assertClose(layer.grads.bias, db, { atol: 1e-6, rtol: 1e-5, name: "db" });
 });
 
@@ -100,5 +102,8 @@ test("PyTorch layout round trip and checks", () => {
   other.setTorchWeights(t);
   assert.deepEqual(other.weights, layer.weights);
   assert.throws(() => layer.forward(new Float32Array(3), N), ShapeError);
-  assert.throws(() => new Linear({ inputSize: I, outputSize: O, bias: false }).setTorchWeights({ bias: [1, 2, 3, 4, 5] }), ShapeError);
+  assert.throws(
+    () => new Linear({ inputSize: I, outputSize: O, bias: false }).setTorchWeights({ bias: [1, 2, 3, 4, 5] }),
+    ShapeError,
+  );
 });

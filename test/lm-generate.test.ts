@@ -17,18 +17,30 @@ import { buildLanguageModel } from "../packages/cli/src/train/lm-build.js";
 import { promptIds } from "../packages/cli/src/cli/generate.js";
 import { runEgru } from "./helpers.js";
 
-const V = 13, E = 5, H = 7;
+const V = 13,
+  E = 5,
+  H = 7;
 
 function model(cell: "egru" | "gru" | "lstm"): LanguageModel {
   return new LanguageModel({
-    cell, vocab: V, embedding: E, hidden: H, layers: 3, seed: 11, dropoutEmbedding: 0.3, dropoutForward: 0.3, dropoutOutput: 0.3, dropConnect: 0.3,
+    cell,
+    vocab: V,
+    embedding: E,
+    hidden: H,
+    layers: 3,
+    seed: 11,
+    dropoutEmbedding: 0.3,
+    dropoutForward: 0.3,
+    dropoutOutput: 0.3,
+    dropConnect: 0.3,
     egru: { thresholdMode: "clamp", thresholdMean: 0.05, weightGain: 2 },
   });
 }
 
 test("the token stream's logits equal evaluation's over bptt-long segments (EGRU restarts h and the trace, keeps y; GRU, LSTM carry all)", () => {
   const rng = new Rng(2);
-  const n = 17, S = 5;
+  const n = 17,
+    S = 5;
   const tokens = Int32Array.from({ length: n }, () => rng.int(V));
   for (const cell of ["egru", "gru", "lstm"] as const) {
     const m = model(cell).eval();
@@ -49,19 +61,29 @@ test("the token stream's logits equal evaluation's over bptt-long segments (EGRU
     assert.ok(worst < 1e-5, `${cell}: largest difference ${worst}`);
     if (cell === "egru") {
       const sp = s.layerSparsity();
-      assert.ok(sp.every((x) => x > 0 && x < 1), `EGRU layers are neither silent nor dense: ${sp}`);
+      assert.ok(
+        sp.every((x) => x > 0 && x < 1),
+        `EGRU layers are neither silent nor dense: ${sp}`,
+      );
       // without restarts the stream is a different computation after the first segment
       const free = new LmStream(m, { segment: 0 });
       let differs = false;
       for (let t = 0; t < n; t++) {
         const got = free.feed(tokens[t]);
         if (t >= S && got.some((v, i) => v !== want[t * V + i])) differs = true;
-        if (t < S) assert.ok(got.every((v, i) => Math.abs(v - want[t * V + i]) < 1e-5), "the first segment is the same");
+        if (t < S)
+          assert.ok(
+            got.every((v, i) => Math.abs(v - want[t * V + i]) < 1e-5),
+            "the first segment is the same",
+          );
       }
       assert.ok(differs, "segment 0 never restarts the internal state");
     } else {
       // segments change nothing for GRU and LSTM
-      assert.deepEqual(new LmStream(m, { segment: 0 }).feedAll(tokens), new LmStream(m, { segment: S }).feedAll(tokens));
+      assert.deepEqual(
+        new LmStream(m, { segment: 0 }).feedAll(tokens),
+        new LmStream(m, { segment: S }).feedAll(tokens),
+      );
     }
   }
 });
@@ -77,7 +99,9 @@ test("sampleToken draws from softmax(logits / T), greedy at T = 0, only the top 
   for (const temp of [1, 0.5, 2]) {
     const counts = new Array<number>(logits.length).fill(0);
     for (let i = 0; i < N; i++) counts[sampleToken(logits, temp, (i + 0.5) / N)]++; // a uniform grid: counts are exact up to ±1
-    p(temp).forEach((q, v) => assert.ok(Math.abs(counts[v] / N - q) < 2 / N, `T=${temp} token ${v}: ${counts[v] / N} vs ${q}`));
+    p(temp).forEach((q, v) =>
+      assert.ok(Math.abs(counts[v] / N - q) < 2 / N, `T=${temp} token ${v}: ${counts[v] / N} vs ${q}`),
+    );
   }
   assert.equal(sampleToken(logits, 0, 0.99), 1);
   const top2 = new Array<number>(logits.length).fill(0);
@@ -90,12 +114,23 @@ test("sampleToken draws from softmax(logits / T), greedy at T = 0, only the top 
 });
 
 test("prompt words: a leading <eos>, line breaks as <eos>, unknown words as <unk> with a warning, or an error without <unk>", () => {
-  const ids = new Map([["<eos>", 0], ["the", 1], ["<unk>", 2], ["cat", 3]]);
+  const ids = new Map([
+    ["<eos>", 0],
+    ["the", 1],
+    ["<unk>", 2],
+    ["cat", 3],
+  ]);
   const warnings: string[] = [];
-  assert.deepEqual(promptIds(" the  cat\nzebra the", ids, (m) => warnings.push(m)), [0, 1, 3, 0, 2, 1]);
+  assert.deepEqual(
+    promptIds(" the  cat\nzebra the", ids, (m) => warnings.push(m)),
+    [0, 1, 3, 0, 2, 1],
+  );
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /"zebra"/);
-  assert.deepEqual(promptIds("", ids, () => {}), [0]);
+  assert.deepEqual(
+    promptIds("", ids, () => {}),
+    [0],
+  );
   ids.delete("<unk>");
   assert.throws(() => promptIds("zebra", ids, () => {}), /zebra/);
 });
@@ -107,7 +142,10 @@ const egru = (...args: string[]): { status: number | null; stdout: string; stder
 
 test("egru generate: streams words from a run directory, reproducible by seed, greedy at temperature 0; clear errors", () => {
   const dir = mkdtempSync(join(tmpdir(), "egru-gen-"));
-  const config = parseConfig({ task: "ptb", model: { cell: "egru", hidden: 9, layers: 2, thresholdMean: 0.05 }, lm: { embedding: 6, bptt: 4 } }, "test config");
+  const config = parseConfig(
+    { task: "ptb", model: { cell: "egru", hidden: 9, layers: 2, thresholdMean: 0.05 }, lm: { embedding: 6, bptt: 4 } },
+    "test config",
+  );
   const words = ["<eos>", "the", "<unk>", "cat", "sat", "on", "mat", "a", "dog"];
   const m = buildLanguageModel(config, words.length);
   writeFileSync(join(dir, "config.json"), JSON.stringify(config));
@@ -120,7 +158,9 @@ test("egru generate: streams words from a run directory, reproducible by seed, g
   assert.equal(out.tokens.length, 30);
   assert.ok(out.tokens.every((w) => words.includes(w)));
   assert.equal(out.layerSparsity.length, 2);
-  const again = JSON.parse(String(egru("generate", dir, "--prompt", "the cat", "--tokens", "30", "--seed", "3", "--json", "--quiet").stdout)) as { tokens: string[] };
+  const again = JSON.parse(
+    String(egru("generate", dir, "--prompt", "the cat", "--tokens", "30", "--seed", "3", "--json", "--quiet").stdout),
+  ) as { tokens: string[] };
   assert.deepEqual(again.tokens, out.tokens, "the same seed gives the same words");
 
   // greedy: the most likely word after the prompt, from the library directly

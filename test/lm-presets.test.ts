@@ -19,7 +19,10 @@ const lm = Object.keys(presets).filter((k) => /^(ptb|wikitext-2)-/.test(k));
 
 test("the paper's recipes give the spec's parameter counts", () => {
   const want: Record<string, number> = {
-    "ptb-v0.2": 31_699_150, "wikitext-2-v0.2": 49_180_928, "ptb-iclr-1350": 32_562_548, "ptb-iclr-2000": 55_188_890,
+    "ptb-v0.2": 31_699_150,
+    "wikitext-2-v0.2": 49_180_928,
+    "ptb-iclr-1350": 32_562_548,
+    "ptb-iclr-2000": 55_188_890,
   };
   for (const [name, n] of Object.entries(want)) {
     const c = parseConfig(presets[name], name);

@@ -58,7 +58,15 @@ test("AWD random BPTT lengths: at least 5, around bptt, about 5 % around bptt/2"
 });
 
 /** float64 reference of the tied decoder: logits = x·Embᵀ + b and its gradients. */
-function decoderReference(x: Float32Array, emb: Float32Array, bias: Float32Array, dl: Float32Array, N: number, E: number, V: number) {
+function decoderReference(
+  x: Float32Array,
+  emb: Float32Array,
+  bias: Float32Array,
+  dl: Float32Array,
+  N: number,
+  E: number,
+  V: number,
+) {
   const logits = new Float64Array(N * V);
   const dEmb = new Float64Array(V * E);
   const dx = new Float64Array(N * E);
@@ -81,7 +89,9 @@ function decoderReference(x: Float32Array, emb: Float32Array, bias: Float32Array
 
 test("tied decoder against a float64 reference at odd sizes, dense and event input (with a receive mask)", () => {
   const rng = new Rng(7);
-  const N = 7, E = 13, V = 29;
+  const N = 7,
+    E = 13,
+    V = 29;
   for (const events of [false, true]) {
     const emb = new Embedding({ vocab: V, dim: E, rng: new Rng(2) });
     const dec = new TiedDecoder(emb, { inputEvents: events });
@@ -95,7 +105,8 @@ test("tied decoder against a float64 reference at odd sizes, dense and event inp
     assert.equal(r.macs.executed, events ? nz * V : N * E * V);
     for (let i = 0; i < N * V; i++) assert.ok(Math.abs(r.logits[i] - want.logits[i]) < 1e-5, `logits[${i}]`);
     const g = dec.backward(r, dl, mask);
-    for (let i = 0; i < V * E; i++) assert.ok(Math.abs(emb.grads.weight[i] - want.dEmb[i]) < 1e-4, `dEmb[${i}] ${events}`);
+    for (let i = 0; i < V * E; i++)
+      assert.ok(Math.abs(emb.grads.weight[i] - want.dEmb[i]) < 1e-4, `dEmb[${i}] ${events}`);
     for (let i = 0; i < V; i++) assert.ok(Math.abs(dec.biasGrad[i] - want.db[i]) < 1e-4, `dbias[${i}]`);
     for (let i = 0; i < N * E; i++) {
       const w = mask && mask[i] === 0 ? 0 : want.dx[i];
@@ -104,13 +115,27 @@ test("tied decoder against a float64 reference at odd sizes, dense and event inp
   }
 });
 
-const V = 11, E = 5, H = 6, T = 4, B = 3;
+const V = 11,
+  E = 5,
+  H = 6,
+  T = 4,
+  B = 3;
 
 function tinyModel(opts: Partial<LanguageModelOptions>): LanguageModel {
   return new LanguageModel({
-    cell: "egru", vocab: V, embedding: E, hidden: H, layers: 3, seed: 3,
-    dropoutWords: 0.2, dropoutEmbedding: 0.3, dropoutForward: 0.25, dropoutOutput: 0.4, dropConnect: 0.3,
-    egru: { event: smoothEvent(3), thresholdMode: "sigmoid", thresholdMean: -1, weightGain: 1.5 }, ...opts,
+    cell: "egru",
+    vocab: V,
+    embedding: E,
+    hidden: H,
+    layers: 3,
+    seed: 3,
+    dropoutWords: 0.2,
+    dropoutEmbedding: 0.3,
+    dropoutForward: 0.25,
+    dropoutOutput: 0.4,
+    dropConnect: 0.3,
+    egru: { event: smoothEvent(3), thresholdMode: "sigmoid", thresholdMean: -1, weightGain: 1.5 },
+    ...opts,
   });
 }
 
@@ -138,7 +163,8 @@ function gradcheck(opts: Partial<LanguageModelOptions>, label: string): void {
   assert.ok(checked > 40, `${checked} checked`);
 }
 
-test("language-model gradients against central differences: EGRU stack, step masks, carried state", () => gradcheck({}, "egru step"));
+test("language-model gradients against central differences: EGRU stack, step masks, carried state", () =>
+  gradcheck({}, "egru step"));
 test("language-model gradients: locked masks; GRU and LSTM stacks; one layer", () => {
   gradcheck({ dropoutMask: "locked" }, "egru locked");
   gradcheck({ cell: "gru" }, "gru");
@@ -148,7 +174,14 @@ test("language-model gradients: locked masks; GRU and LSTM stacks; one layer", (
 
 test("layer sizes run E→H→…→E and the parameter count follows the spec's formula", () => {
   const m = tinyModel({ layers: 3 });
-  assert.deepEqual(m.cells.map((c) => [c.inputSize, c.hiddenSize]), [[E, H], [H, H], [H, E]]);
+  assert.deepEqual(
+    m.cells.map((c) => [c.inputSize, c.hiddenSize]),
+    [
+      [E, H],
+      [H, H],
+      [H, E],
+    ],
+  );
   const egru = (i: number, h: number): number => 3 * (i * h + h * h + 2 * h) + h;
   const count = m.params().reduce((s, p) => s + p.value.length, 0);
   assert.equal(count, egru(E, H) + egru(H, H) + egru(H, E) + V * E + V);
@@ -168,14 +201,25 @@ test("carried state: GRU and LSTM continue exactly; EGRU restarts its internal s
       assert.ok(!same, "EGRU's internal state restarts at each segment");
       // what a segment receives is y0: the first layer's last output of the previous segment
       const y = first.state[0][0];
-      assert.ok(y.some((v) => v !== 0), "a nonzero carried state");
-      const direct = m.cells[0].layer.forward({ x: m.embedding.forward(tokens.subarray(3 * B)).out, T: 3, B, y0: y } as never) as { y: Float32Array };
+      assert.ok(
+        y.some((v) => v !== 0),
+        "a nonzero carried state",
+      );
+      const direct = m.cells[0].layer.forward({
+        x: m.embedding.forward(tokens.subarray(3 * B)).out,
+        T: 3,
+        B,
+        y0: y,
+      } as never) as { y: Float32Array };
       assert.deepEqual(Array.from(second.saved.runs[0].out), Array.from(direct.y));
     } else {
       assert.ok(same, `${cell}: two segments with the carried state equal one`);
     }
     const zero = m.forward(tokens.subarray(3 * B), 3, B);
-    assert.ok(zero.logits.some((v, i) => v !== second.logits[i]), `${cell}: the carried state matters`);
+    assert.ok(
+      zero.logits.some((v, i) => v !== second.logits[i]),
+      `${cell}: the carried state matters`,
+    );
   }
 });
 
@@ -187,9 +231,31 @@ function tinyCorpus(n: number, seed: number): Int32Array {
 
 function tinyTrainer(seed = 1): LmTrainer {
   // the real event function (Heaviside with its surrogate), low thresholds
-  const model = tinyModel({ egru: { thresholdMean: 0.01, weightGain: 2 }, dropoutWords: 0, dropoutEmbedding: 0.1, dropoutForward: 0.1, dropoutOutput: 0.1, dropConnect: 0.1 });
-  const opts: LmTrainerOptions = { epochs: 5, batchSize: 4, evalBatchSize: 4, bptt: 8, randomBptt: true, lr: 3e-2, clip: 1, schedule: { kind: "constant" }, seed };
-  return new LmTrainer(model, { train: tinyCorpus(1200, 1), valid: tinyCorpus(200, 2), test: tinyCorpus(200, 3) }, new Optimizer({ kind: "adam" }), opts);
+  const model = tinyModel({
+    egru: { thresholdMean: 0.01, weightGain: 2 },
+    dropoutWords: 0,
+    dropoutEmbedding: 0.1,
+    dropoutForward: 0.1,
+    dropoutOutput: 0.1,
+    dropConnect: 0.1,
+  });
+  const opts: LmTrainerOptions = {
+    epochs: 5,
+    batchSize: 4,
+    evalBatchSize: 4,
+    bptt: 8,
+    randomBptt: true,
+    lr: 3e-2,
+    clip: 1,
+    schedule: { kind: "constant" },
+    seed,
+  };
+  return new LmTrainer(
+    model,
+    { train: tinyCorpus(1200, 1), valid: tinyCorpus(200, 2), test: tinyCorpus(200, 3) },
+    new Optimizer({ kind: "adam" }),
+    opts,
+  );
 }
 
 test("the trainer learns a tiny corpus: test perplexity falls far below the vocabulary size", () => {

@@ -25,7 +25,12 @@ interface LstmFixture {
 }
 
 /** Reference gradient field for each PyTorch parameter name. */
-const REF_FIELD = { weight_ih_l0: "weight_ih", weight_hh_l0: "weight_hh", bias_ih_l0: "bias_ih", bias_hh_l0: "bias_hh" } as const;
+const REF_FIELD = {
+  weight_ih_l0: "weight_ih",
+  weight_hh_l0: "weight_hh",
+  bias_ih_l0: "bias_ih",
+  bias_hh_l0: "bias_hh",
+} as const;
 
 type RefParam = "x" | "h0" | "c0" | "weight_ih" | "weight_hh" | "bias_ih" | "bias_hh";
 const REF_PARAMS: RefParam[] = ["x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh"];
@@ -35,10 +40,17 @@ function randomProblem(o: { T: number; B: number; I: number; H: number; seed: nu
   const rng = new Rng(o.seed);
   const { T, B, I, H } = o;
   const p: LstmRefProblem & Record<RefParam, Float64Array> = {
-    T, B, I, H,
-    x: randomArray(rng, T * B * I), h0: randomArray(rng, B * H, 0.5), c0: randomArray(rng, B * H, 0.5),
-    weight_ih: randomArray(rng, 4 * H * I, 0.6), weight_hh: randomArray(rng, 4 * H * H, 0.6),
-    bias_ih: randomArray(rng, 4 * H, 0.2), bias_hh: randomArray(rng, 4 * H, 0.2),
+    T,
+    B,
+    I,
+    H,
+    x: randomArray(rng, T * B * I),
+    h0: randomArray(rng, B * H, 0.5),
+    c0: randomArray(rng, B * H, 0.5),
+    weight_ih: randomArray(rng, 4 * H * I, 0.6),
+    weight_hh: randomArray(rng, 4 * H * H, 0.6),
+    bias_ih: randomArray(rng, 4 * H, 0.2),
+    bias_hh: randomArray(rng, 4 * H, 0.2),
     dropConnect: o.dropConnect ? { mask: randomMask(rng, 4 * H * H, o.dropConnect), p: o.dropConnect } : null,
   };
   return p;
@@ -51,9 +63,13 @@ describe("PyTorch nn.LSTM fixtures", () => {
 
     test(`${size}: float64 reference matches outputs and every gradient (tol 1e-10)`, () => {
       const p: LstmRefProblem = {
-        ...f.dims, ...f.inputs, dropConnect: null,
-        weight_ih: f.weights.weight_ih_l0, weight_hh: f.weights.weight_hh_l0,
-        bias_ih: f.weights.bias_ih_l0, bias_hh: f.weights.bias_hh_l0,
+        ...f.dims,
+        ...f.inputs,
+        dropConnect: null,
+        weight_ih: f.weights.weight_ih_l0,
+        weight_hh: f.weights.weight_hh_l0,
+        bias_ih: f.weights.bias_ih_l0,
+        bias_hh: f.weights.bias_hh_l0,
       };
       const fwd = lstmRefForward(p);
       const tol = { atol: 1e-10, rtol: 1e-10 };
@@ -115,7 +131,10 @@ describe("float64 reference: backward equals central differences (ε = 1e-6) for
         for (let i = 0; i < fd.length; i++) {
           const a = grads[k][i];
           const rel = Math.abs(a - fd[i]) / Math.max(Math.abs(a), Math.abs(fd[i]), 1e-3);
-          assert.ok(rel < 1e-6, `${label}: d${k}[${i}] backward ${a} vs central difference ${fd[i]} (rel ${rel.toExponential(2)})`);
+          assert.ok(
+            rel < 1e-6,
+            `${label}: d${k}[${i}] backward ${a} vs central difference ${fd[i]} (rel ${rel.toExponential(2)})`,
+          );
         }
       }
     });
@@ -132,8 +151,10 @@ describe("the kernel run in float64 equals the reference to rounding", () => {
       const { T, B, I, H } = p;
       const dc = p.dropConnect;
       const params = {
-        Wih: p.weight_ih, Whh: dc ? p.weight_hh.map((w, i) => (w * dc.mask[i]) / (1 - dc.p)) : p.weight_hh,
-        bih: p.bias_ih, bhh: p.bias_hh,
+        Wih: p.weight_ih,
+        Whh: dc ? p.weight_hh.map((w, i) => (w * dc.mask[i]) / (1 - dc.p)) : p.weight_hh,
+        bih: p.bias_ih,
+        bhh: p.bias_hh,
       };
       const args = { dims: { T, B, I, H }, params, x: p.x, h0: p.h0, c0: p.c0 };
       const fwd = lstmForward(args);
@@ -150,7 +171,10 @@ describe("the kernel run in float64 equals the reference to rounding", () => {
       assertClose(g.dc0, rg.c0, { ...tol, name: "dc0" });
       assertClose(g.dWih, rg.weight_ih, { ...tol, name: "dWih" });
       // the kernel's dWhh is for the effective matrix; the reference maps it back through the mask
-      assertClose(dc ? g.dWhh.map((v, i) => (v * dc.mask[i]) / (1 - dc.p)) : g.dWhh, rg.weight_hh, { ...tol, name: "dWhh" });
+      assertClose(dc ? g.dWhh.map((v, i) => (v * dc.mask[i]) / (1 - dc.p)) : g.dWhh, rg.weight_hh, {
+        ...tol,
+        name: "dWhh",
+      });
       assertClose(g.dbih, rg.bias_ih, { ...tol, name: "dbih" });
       assertClose(g.dbhh, rg.bias_hh, { ...tol, name: "dbhh" });
     });
@@ -181,9 +205,18 @@ describe("float32 layer equals the float64 reference at odd sizes", () => {
       const mask = withDc ? randomMask(rng, 4 * H * H, dc) : null;
       const w = layer.getTorchWeights();
       const p: LstmRefProblem = {
-        T, B, I, H, x, h0, c0, dropConnect: mask ? { mask, p: dc } : null,
-        weight_ih: Float64Array.from(w.weight_ih_l0), weight_hh: Float64Array.from(w.weight_hh_l0),
-        bias_ih: Float64Array.from(w.bias_ih_l0), bias_hh: Float64Array.from(w.bias_hh_l0),
+        T,
+        B,
+        I,
+        H,
+        x,
+        h0,
+        c0,
+        dropConnect: mask ? { mask, p: dc } : null,
+        weight_ih: Float64Array.from(w.weight_ih_l0),
+        weight_hh: Float64Array.from(w.weight_hh_l0),
+        bias_ih: Float64Array.from(w.bias_ih_l0),
+        bias_hh: Float64Array.from(w.bias_hh_l0),
       };
       const r = layer.forward({ x, T, B, h0, c0, masks: mask ? { dropConnect: mask } : undefined });
       const fwd = lstmRefForward(p);
@@ -237,7 +270,10 @@ describe("PyTorch layout", () => {
     const layer = new LSTM({ inputSize: 7, hiddenSize: H, seed: 1 });
     for (const [k, w] of Object.entries(layer.weights)) {
       const bound = 1 / Math.sqrt(H);
-      assert.ok(w.every((v) => v >= -bound && v < bound), `${k} within the bound`);
+      assert.ok(
+        w.every((v) => v >= -bound && v < bound),
+        `${k} within the bound`,
+      );
       assert.ok(Math.max(...w.map(Math.abs)) > 0.8 * bound, `${k} spreads to the bound`);
     }
   });
@@ -252,8 +288,13 @@ describe("layer properties", () => {
     const layer = new LSTM({ inputSize: I, hiddenSize: H, seed, dropConnect });
     const rng = new Rng(seed + 50);
     return {
-      layer, x: randomArray(rng, T * B * I), h0: randomArray(rng, B * H, 0.5), c0: randomArray(rng, B * H, 0.5),
-      G: randomArray(rng, T * B * H), GhT: randomArray(rng, B * H), GcT: randomArray(rng, B * H),
+      layer,
+      x: randomArray(rng, T * B * I),
+      h0: randomArray(rng, B * H, 0.5),
+      c0: randomArray(rng, B * H, 0.5),
+      G: randomArray(rng, T * B * H),
+      GhT: randomArray(rng, B * H),
+      GcT: randomArray(rng, B * H),
     };
   };
 
@@ -264,7 +305,11 @@ describe("layer properties", () => {
     const permute = (a: ArrayLike<number>, steps: number, F: number): Float64Array => {
       const out = new Float64Array(steps * B * F);
       for (let t = 0; t < steps; t++) {
-        for (let b = 0; b < B; b++) out.set(Array.from({ length: F }, (_, f) => a[(t * B + perm[b]) * F + f]), (t * B + b) * F);
+        for (let b = 0; b < B; b++)
+          out.set(
+            Array.from({ length: F }, (_, f) => a[(t * B + perm[b]) * F + f]),
+            (t * B + b) * F,
+          );
       }
       return out;
     };
@@ -313,10 +358,22 @@ describe("layer properties", () => {
     const two = run(G2, GhT2, GcT2);
     const twice = (a: Float64Array) => a.map((v) => 2 * v);
     const doubled = run(twice(G), twice(GhT), twice(GcT));
-    const summed = run(G.map((v, i) => v + G2[i]), GhT.map((v, i) => v + GhT2[i]), GcT.map((v, i) => v + GcT2[i]));
+    const summed = run(
+      G.map((v, i) => v + G2[i]),
+      GhT.map((v, i) => v + GhT2[i]),
+      GcT.map((v, i) => v + GcT2[i]),
+    );
     for (const k of ["dx", "dh0", "dc0", ...TORCH_NAMES] as const) {
-      assertClose(doubled[k], one[k].map((v) => 2 * v), { atol: 1e-6, rtol: 1e-6, name: `2·G: ${k}` });
-      assertClose(summed[k], one[k].map((v, i) => v + two[k][i]), { atol: 1e-5, rtol: 1e-5, name: `G1 + G2: ${k}` });
+      assertClose(
+        doubled[k],
+        one[k].map((v) => 2 * v),
+        { atol: 1e-6, rtol: 1e-6, name: `2·G: ${k}` },
+      );
+      assertClose(
+        summed[k],
+        one[k].map((v, i) => v + two[k][i]),
+        { atol: 1e-5, rtol: 1e-5, name: `G1 + G2: ${k}` },
+      );
     }
   });
 
@@ -327,8 +384,15 @@ describe("layer properties", () => {
     const g1 = layer.torchGrads();
     const d2 = layer.backward(r, { dOutput: G, dhT: GhT, dcT: GcT });
     for (const [k, v] of Object.entries(layer.grads)) {
-      assert.ok(g1[k as LstmTorchName].some((u) => u !== 0), `${k} has a gradient`);
-      assert.deepEqual(Array.from(v), Array.from(g1[k as LstmTorchName], (u) => 2 * u), `${k} doubled`);
+      assert.ok(
+        g1[k as LstmTorchName].some((u) => u !== 0),
+        `${k} has a gradient`,
+      );
+      assert.deepEqual(
+        Array.from(v),
+        Array.from(g1[k as LstmTorchName], (u) => 2 * u),
+        `${k} doubled`,
+      );
     }
     assert.deepEqual(d2, d1);
   });
@@ -365,7 +429,12 @@ describe("layer properties", () => {
     const r = layer.forward({ x, T, B });
     const macs = T * B * (I * 4 * H + H * 4 * H);
     assert.deepEqual(r.stats, {
-      activitySparsity: 0, backwardSparsity: 0, denseMacs: macs, eventMacs: macs, executedMacs: macs, events: 0,
+      activitySparsity: 0,
+      backwardSparsity: 0,
+      denseMacs: macs,
+      eventMacs: macs,
+      executedMacs: macs,
+      events: 0,
       entries: T * B * H,
     });
     for (const w of Object.values(layer.weights)) w.fill(0);
@@ -377,21 +446,31 @@ describe("layer properties", () => {
 describe("bad input raises typed errors", () => {
   const layer = new LSTM({ inputSize: 3, hiddenSize: 4 });
   test("wrong x length → ShapeError naming x", () => {
-    assert.throws(() => layer.forward({ x: new Float32Array(2 * 3 * 3 + 1), T: 2, B: 3 }), (e: unknown) => {
-      return e instanceof ShapeError && e.argument === "x" && /x/.test(e.message);
-    });
-    assert.throws(() => layer.step(new Float32Array(2), 1), (e: unknown) => e instanceof ShapeError && e.argument === "x");
+    assert.throws(
+      () => layer.forward({ x: new Float32Array(2 * 3 * 3 + 1), T: 2, B: 3 }),
+      (e: unknown) => {
+        return e instanceof ShapeError && e.argument === "x" && /x/.test(e.message);
+      },
+    );
+    assert.throws(
+      () => layer.step(new Float32Array(2), 1),
+      (e: unknown) => e instanceof ShapeError && e.argument === "x",
+    );
   });
   test("NaN in a weight → NonFiniteError", () => {
     const l = new LSTM({ inputSize: 3, hiddenSize: 4 });
     l.weights.weight_hh_l0[7] = NaN;
-    assert.throws(() => l.forward({ x: new Float32Array(6), T: 1, B: 2 }),
+    assert.throws(
+      () => l.forward({ x: new Float32Array(6), T: 1, B: 2 }),
       (e: unknown) => e instanceof NonFiniteError && /weight/.test(e.argument),
     );
     assert.throws(() => layer.setTorchWeights({ bias_ih_l0: new Float32Array(16).fill(NaN) }), NonFiniteError);
   });
   test("hiddenSize 0 → ValueError; dropConnect 1.0 → ValueError", () => {
-    const names = (argument: string) => (e: unknown): boolean => e instanceof ValueError && e.argument === argument;
+    const names =
+      (argument: string) =>
+      (e: unknown): boolean =>
+        e instanceof ValueError && e.argument === argument;
     assert.throws(() => new LSTM({ inputSize: 3, hiddenSize: 0 }), names("hiddenSize"));
     assert.throws(() => new LSTM({ inputSize: 3, hiddenSize: 4, dropConnect: 1.0 }), names("dropConnect"));
   });

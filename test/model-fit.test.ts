@@ -9,12 +9,26 @@ import { test } from "node:test";
 import { NonFiniteError, ShapeError, ValueError } from "../packages/egru/src/core/errors.js";
 import { Rng } from "../packages/egru/src/core/rng.js";
 import {
-  clipGradNorm, createModel, gatherBatch, Optimizer, softmaxCrossEntropy, type ClassifierConfig, type FitStepInfo, type SequenceData,
+  clipGradNorm,
+  createModel,
+  gatherBatch,
+  Optimizer,
+  softmaxCrossEntropy,
+  type ClassifierConfig,
+  type FitStepInfo,
+  type SequenceData,
 } from "../packages/egru/src/index.js";
 
 const [T, I] = [6, 3];
 const config = (cell: "egru" | "gru" | "lstm"): ClassifierConfig => ({
-  type: "sequence-classifier", cell, inputSize: I, hiddenSize: 16, layers: 2, classes: 2, readout: cell === "egru" ? "trace" : "last", seed: 3,
+  type: "sequence-classifier",
+  cell,
+  inputSize: I,
+  hiddenSize: 16,
+  layers: 2,
+  classes: 2,
+  readout: cell === "egru" ? "trace" : "last",
+  seed: 3,
 });
 
 /** Class 1 when the sum of the first feature over time is positive. */
@@ -37,7 +51,16 @@ test("one fit step is exactly the hand-written step: forward, loss, backward, cl
   assert.equal(r.steps, 1);
   b.train();
   b.zeroGrad();
-  const run = b.forward(gatherBatch(data.x, T, I, Int32Array.from({ length: 20 }, (_, k) => k)), T, 20);
+  const run = b.forward(
+    gatherBatch(
+      data.x,
+      T,
+      I,
+      Int32Array.from({ length: 20 }, (_, k) => k),
+    ),
+    T,
+    20,
+  );
   b.backward(run, softmaxCrossEntropy(run.logits, data.labels, 2).dlogits);
   const norm = clipGradNorm(b.params(), 0.05);
   assert.ok(norm > 0.05, `the clip is active (norm ${norm})`);
@@ -54,14 +77,23 @@ for (const cell of ["egru", "gru", "lstm"] as const) {
     const epochs: number[] = [];
     const optimizer = new Optimizer({ kind: "adam" });
     const r = await m.fit(train, {
-      epochs: 4, batchSize: 32, optimizer, lr: 0.01, clip: 1, validationData: valid,
-      onStep: (s) => steps.push(s), onEpoch: (e) => epochs.push(e.epoch),
+      epochs: 4,
+      batchSize: 32,
+      optimizer,
+      lr: 0.01,
+      clip: 1,
+      validationData: valid,
+      onStep: (s) => steps.push(s),
+      onEpoch: (e) => epochs.push(e.epoch),
     });
     assert.equal(r.aborted, false);
     assert.equal(r.steps, 24);
     assert.equal(optimizer.steps, 24);
     assert.deepEqual(epochs, [0, 1, 2, 3]);
-    assert.deepEqual(steps.map((s) => s.step), Array.from({ length: 24 }, (_, k) => k + 1));
+    assert.deepEqual(
+      steps.map((s) => s.step),
+      Array.from({ length: 24 }, (_, k) => k + 1),
+    );
     assert.ok(steps.every((s) => s.batches === 6 && Number.isFinite(s.loss) && s.accuracy !== undefined));
     const after = m.evaluate(valid);
     assert.ok(after.loss < before.loss, `valid loss ${before.loss} → ${after.loss}`);
@@ -72,7 +104,8 @@ for (const cell of ["egru", "gru", "lstm"] as const) {
     assert.equal(p.classes.length, 64);
     const correct = p.classes.filter((c, k) => c === valid.labels[k]).length;
     assert.equal(correct / 64, after.accuracy);
-    if (cell === "egru") assert.ok(after.activitySparsity > 0 && after.macsPerExample.executed < after.macsPerExample.dense);
+    if (cell === "egru")
+      assert.ok(after.activitySparsity > 0 && after.macsPerExample.executed < after.macsPerExample.dense);
   });
 }
 
@@ -106,7 +139,10 @@ test("a language model: fit on a token stream lowers the perplexity", async () =
     const r = await m.fit({ tokens }, { epochs: 3, batchSize: 8, bptt: 10, lr: 0.01, clip: 0.5 });
     assert.equal(r.steps, 3 * Math.ceil((250 - 1) / 10));
     const after = m.evaluate({ tokens }, { batchSize: 4, bptt: 10 });
-    assert.ok(after.perplexity < before.perplexity / 2, `${cell}: perplexity ${before.perplexity} → ${after.perplexity}`);
+    assert.ok(
+      after.perplexity < before.perplexity / 2,
+      `${cell}: perplexity ${before.perplexity} → ${after.perplexity}`,
+    );
     assert.equal(m.predict(tokens.subarray(0, 12), { B: 2 }).logits.length, 12 * 10);
   }
 });
@@ -120,5 +156,8 @@ test("typed errors for bad data and options", async () => {
   const d = toyData(4, 1);
   assert.throws(() => m.evaluate({ ...d, labels: [0, 1, 2, 0] }), ValueError);
   m.cells[0].layer.weights.kernel[0] = NaN;
-  await assert.rejects(m.fit(d, { batchSize: 2 }), (e: unknown) => e instanceof NonFiniteError && /^step 1 \(epoch 1, batch 1\): /.test(e.message));
+  await assert.rejects(
+    m.fit(d, { batchSize: 2 }),
+    (e: unknown) => e instanceof NonFiniteError && /^step 1 \(epoch 1, batch 1\): /.test(e.message),
+  );
 });

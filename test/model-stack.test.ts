@@ -101,7 +101,15 @@ for (const cell of ["egru", "gru", "lstm"] as const) {
     const g = s.backward(run, { dOutput: dOut });
     run.release();
     const n = checkParamGradients(s.params(), loss, `${cell} stack`);
-    checkParamGradients([{ name: "x", value: xs, grad: g.dx }, { name: "h0[0]", value: h0[0], grad: g.dh0[0] }, { name: "h0[1]", value: h0[1], grad: g.dh0[1] }], loss, `${cell} stack inputs`);
+    checkParamGradients(
+      [
+        { name: "x", value: xs, grad: g.dx },
+        { name: "h0[0]", value: h0[0], grad: g.dh0[0] },
+        { name: "h0[1]", value: h0[1], grad: g.dh0[1] },
+      ],
+      loss,
+      `${cell} stack inputs`,
+    );
     assert.ok(n > 20);
   });
 }
@@ -109,16 +117,27 @@ for (const cell of ["egru", "gru", "lstm"] as const) {
 test("the EGRU stack's event wiring: exactly the unwired stack's results, with fewer MACs (TypeScript and WebAssembly kernels)", async () => {
   const wasm = await loadWasmKernels();
   for (const kernels of wasm ? [jsKernels, wasm] : [jsKernels]) {
-    const make = (events: boolean): RecurrentStack => new RecurrentStack({
-      cell: "egru", inputSize: I, hiddenSize: 32, numLayers: L, seed: 5, events, kernels, egru: { thresholdMean: 0.5 },
-    });
+    const make = (events: boolean): RecurrentStack =>
+      new RecurrentStack({
+        cell: "egru",
+        inputSize: I,
+        hiddenSize: 32,
+        numLayers: L,
+        seed: 5,
+        events,
+        kernels,
+        egru: { thresholdMean: 0.5 },
+      });
     const [wired, plain] = [make(true), make(false)];
     const xs = rand(8, T * B * I, 2);
     const d = rand(9, T * B * 32);
     const [rw, rp] = [wired.forward({ x: xs, T, B }), plain.forward({ x: xs, T, B })];
     assert.deepEqual(rw.output, rp.output);
     assert.ok(rw.stats.activitySparsity > 0.3, `sparsity ${rw.stats.activitySparsity}`);
-    assert.ok(rw.stats.executedMacs < rp.stats.executedMacs, `forward MACs ${rw.stats.executedMacs} vs ${rp.stats.executedMacs}`);
+    assert.ok(
+      rw.stats.executedMacs < rp.stats.executedMacs,
+      `forward MACs ${rw.stats.executedMacs} vs ${rp.stats.executedMacs}`,
+    );
     assert.equal(rw.stats.denseMacs, rp.stats.denseMacs);
     const [gw, gp] = [wired.backward(rw, { dOutput: d }), plain.backward(rp, { dOutput: d })];
     assert.deepEqual(gw.dx, gp.dx);
@@ -132,7 +151,8 @@ test("batch-first arrays give the time-major results transposed", () => {
   const bf = new RecurrentStack({ cell: "gru", inputSize: I, hiddenSize: H, numLayers: 2, seed: 4, batchFirst: true });
   const swap = (a: Float32Array, d0: number, d1: number, F: number): Float32Array => {
     const out = new Float32Array(a.length);
-    for (let i = 0; i < d0; i++) for (let j = 0; j < d1; j++) out.set(a.subarray((i * d1 + j) * F, (i * d1 + j + 1) * F), (j * d0 + i) * F);
+    for (let i = 0; i < d0; i++)
+      for (let j = 0; j < d1; j++) out.set(a.subarray((i * d1 + j) * F, (i * d1 + j + 1) * F), (j * d0 + i) * F);
     return out;
   };
   const r1 = tm.forward({ x, T, B });
@@ -145,12 +165,29 @@ test("batch-first arrays give the time-major results transposed", () => {
 
 for (const cell of ["egru", "lstm"] as const) {
   test(`${cell} stepper: step by step, the evaluation-mode forward`, () => {
-    const s = new RecurrentStack({ cell, inputSize: I, hiddenSize: H, numLayers: 2, seed: 6, egru: thr, dropout: 0.3 }).eval();
+    const s = new RecurrentStack({
+      cell,
+      inputSize: I,
+      hiddenSize: H,
+      numLayers: 2,
+      seed: 6,
+      egru: thr,
+      dropout: 0.3,
+    }).eval();
     const full = s.forward({ x, T, B }).output;
     const st = s.stepper(B);
-    for (let t = 0; t < T; t++) assertClose(st.step(x.subarray(t * B * I, (t + 1) * B * I)), full.subarray(t * B * H, (t + 1) * B * H), { atol: 1e-6, rtol: 1e-5, name: `step ${t}` });
+    for (let t = 0; t < T; t++)
+      assertClose(st.step(x.subarray(t * B * I, (t + 1) * B * I)), full.subarray(t * B * H, (t + 1) * B * H), {
+        atol: 1e-6,
+        rtol: 1e-5,
+        name: `step ${t}`,
+      });
     st.reset();
-    assertClose(st.step(x.subarray(0, B * I)), full.subarray(0, B * H), { atol: 1e-6, rtol: 1e-5, name: "after reset" });
+    assertClose(st.step(x.subarray(0, B * I)), full.subarray(0, B * H), {
+      atol: 1e-6,
+      rtol: 1e-5,
+      name: "after reset",
+    });
   });
 }
 
@@ -172,7 +209,10 @@ test("dropout between layers: training only, and the backward applies the same m
 test("typed errors: x, h0, c0 and options", () => {
   const s = new RecurrentStack({ cell: "gru", inputSize: I, hiddenSize: H, numLayers: 2 });
   assert.throws(() => s.forward({ x: new Float32Array(7), T, B }), ShapeError);
-  assert.throws(() => s.forward({ x, T, B, h0: [new Float32Array(B * H)] }), (e: unknown) => e instanceof ShapeError && /h0/.test(e.message));
+  assert.throws(
+    () => s.forward({ x, T, B, h0: [new Float32Array(B * H)] }),
+    (e: unknown) => e instanceof ShapeError && /h0/.test(e.message),
+  );
   assert.throws(() => s.forward({ x, T, B, h0: [new Float32Array(B * H), new Float32Array(3)] }), ShapeError);
   assert.throws(() => s.forward({ x, T, B, c0: [new Float32Array(B * H), new Float32Array(B * H)] }), ValueError);
   assert.throws(() => new RecurrentStack({ cell: "gru", inputSize: I, hiddenSize: H, numLayers: 0 }), ValueError);

@@ -17,8 +17,18 @@ interface OptimFixture {
 }
 
 const paramsOf = (f: OptimFixture): Param[] => [
-  { name: "cells.0.kernel", value: Float32Array.from(f.init.w), grad: new Float32Array(f.init.w.length), group: "default" },
-  { name: "cells.0.thr", value: Float32Array.from(f.init.thr), grad: new Float32Array(f.init.thr.length), group: "threshold" },
+  {
+    name: "cells.0.kernel",
+    value: Float32Array.from(f.init.w),
+    grad: new Float32Array(f.init.w.length),
+    group: "default",
+  },
+  {
+    name: "cells.0.thr",
+    value: Float32Array.from(f.init.thr),
+    grad: new Float32Array(f.init.thr.length),
+    group: "threshold",
+  },
 ];
 
 for (const name of fixtureNames("optim-")) {
@@ -67,7 +77,10 @@ test("optimizer configuration and state are checked", () => {
   assert.throws(() => new Optimizer({ kind: "sgd", weightDecay: -1 }), ValueError);
   const f = loadFixture("optim-adamw") as OptimFixture;
   const opt = new Optimizer(f.config);
-  assert.throws(() => opt.loadState({ step: 1, buffers: { "m.cells.0.kernel": new Float32Array(3) } }, paramsOf(f)), ShapeError);
+  assert.throws(
+    () => opt.loadState({ step: 1, buffers: { "m.cells.0.kernel": new Float32Array(3) } }, paramsOf(f)),
+    ShapeError,
+  );
   assert.throws(() => opt.loadState({ step: 1, buffers: { "m.nope": new Float32Array(3) } }, paramsOf(f)), ShapeError);
 });
 

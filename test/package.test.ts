@@ -28,13 +28,20 @@ function bytesUnder(p: string): number {
 }
 
 const npm = (args: string[], cwd: string): string =>
-  execFileSync("npm", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, npm_config_update_notifier: "false" } });
+  execFileSync("npm", args, {
+    cwd,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, npm_config_update_notifier: "false" },
+  });
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), "egru-package-"));
   // a fresh build of the WebAssembly kernels and dist/ (what prepack does), then the tarball
   npm(["run", "build", "-w", "egru"], ROOT);
-  const packed = JSON.parse(npm(["pack", "-w", "egru", "--ignore-scripts", "--json", "--pack-destination", dir], ROOT)) as { filename: string }[];
+  const packed = JSON.parse(
+    npm(["pack", "-w", "egru", "--ignore-scripts", "--json", "--pack-destination", dir], ROOT),
+  ) as { filename: string }[];
   project = join(dir, "project");
   mkdirSync(project);
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "user-project", private: true, type: "module" }));
@@ -88,11 +95,18 @@ function checkRun(got: Record<string, unknown>): void {
 
 test("the packed library installs within the footprint and carries its license", () => {
   const installed = bytesUnder(join(project, "node_modules"));
-  console.log(`# installed footprint: ${(installed / 1024).toFixed(0)} KiB of node_modules (limit ${FOOTPRINT_LIMIT / 1024} KiB)`);
+  console.log(
+    `# installed footprint: ${(installed / 1024).toFixed(0)} KiB of node_modules (limit ${FOOTPRINT_LIMIT / 1024} KiB)`,
+  );
   assert.ok(installed <= FOOTPRINT_LIMIT, `node_modules holds ${installed} bytes`);
   const files = readdirSync(join(project, "node_modules", "egru"));
-  for (const f of ["LICENSE", "README.md", "package.json", "dist"]) assert.ok(files.includes(f), `the package has ${f}`);
-  assert.deepEqual(readdirSync(join(project, "node_modules")).filter((n) => !n.startsWith(".")), ["egru"], "no runtime dependency");
+  for (const f of ["LICENSE", "README.md", "package.json", "dist"])
+    assert.ok(files.includes(f), `the package has ${f}`);
+  assert.deepEqual(
+    readdirSync(join(project, "node_modules")).filter((n) => !n.startsWith(".")),
+    ["egru"],
+    "no runtime dependency",
+  );
 });
 
 test("plain JavaScript: EGRU forward, backward and stepper, GRU and LSTM on the WebAssembly kernels with no extra call", () => {
@@ -103,30 +117,58 @@ test("plain JavaScript: EGRU forward, backward and stepper, GRU and LSTM on the 
 test("strict TypeScript: the same program type-checks against the shipped declarations and runs", () => {
   const typed = PROGRAM.replace("const finite = (a) =>", "const finite = (a: Float32Array): boolean =>")
     .replace("let last = new Float32Array(0);", "let last: Float32Array = new Float32Array(0);")
-    .replace('import { EGRU, GRU, LSTM } from "egru";', 'import { EGRU, GRU, LSTM, type EgruForwardResult, type Kernels } from "egru";\nconst check: (r: EgruForwardResult, k: Kernels) => number = (r, k) => r.y.length + k.eventCrossover;\nvoid check;');
+    .replace(
+      'import { EGRU, GRU, LSTM } from "egru";',
+      'import { EGRU, GRU, LSTM, type EgruForwardResult, type Kernels } from "egru";\nconst check: (r: EgruForwardResult, k: Kernels) => number = (r, k) => r.y.length + k.eventCrossover;\nvoid check;',
+    );
   writeFileSync(join(project, "main.ts"), typed);
-  writeFileSync(join(project, "tsconfig.json"), JSON.stringify({
-    compilerOptions: { strict: true, target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", outDir: "out", types: [], skipLibCheck: false },
-    files: ["main.ts"],
-  }));
-  const tsc = spawnSync(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], { cwd: project, encoding: "utf8" });
+  writeFileSync(
+    join(project, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        target: "ES2022",
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        outDir: "out",
+        types: [],
+        skipLibCheck: false,
+      },
+      files: ["main.ts"],
+    }),
+  );
+  const tsc = spawnSync(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.json"], {
+    cwd: project,
+    encoding: "utf8",
+  });
   assert.equal(tsc.status, 0, `tsc failed:\n${tsc.stdout}${tsc.stderr}`);
   checkRun(runJson(join("out", "main.js")));
 });
 
 test("an esbuild browser bundle of an EGRU forward is small and needs no Node built-in", async () => {
   const entry = join(project, "entry.mjs");
-  writeFileSync(entry, `import { EGRU } from "egru";
+  writeFileSync(
+    entry,
+    `import { EGRU } from "egru";
 const layer = new EGRU({ inputSize: 28, hiddenSize: 128 });
 const out = layer.forward({ x: new Float32Array(28 * 2 * 28), T: 28, B: 2 });
 console.log(out.stats.activitySparsity, layer.kernels.name);
-`);
+`,
+  );
   const result = await build({
-    entryPoints: [entry], bundle: true, minify: true, format: "esm", platform: "browser", write: false, absWorkingDir: project,
+    entryPoints: [entry],
+    bundle: true,
+    minify: true,
+    format: "esm",
+    platform: "browser",
+    write: false,
+    absWorkingDir: project,
     logLevel: "silent",
   });
   const bytes = result.outputFiles[0].contents.length;
-  console.log(`# browser bundle of an EGRU forward: ${(bytes / 1024).toFixed(1)} KiB minified (limit ${BUNDLE_LIMIT / 1024} KiB)`);
+  console.log(
+    `# browser bundle of an EGRU forward: ${(bytes / 1024).toFixed(1)} KiB minified (limit ${BUNDLE_LIMIT / 1024} KiB)`,
+  );
   assert.ok(bytes <= BUNDLE_LIMIT, `bundle is ${bytes} bytes`);
   assert.ok(bytes > 20_000, "the bundle holds the layer and the WebAssembly kernels");
   // run the bundle: it must compute on the WebAssembly kernels

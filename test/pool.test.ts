@@ -27,7 +27,10 @@ test("recycled arrays come back zeroed, once, and only whole float32 buffers are
 
 test("an EGRU layer that releases its results gives the bits of a fresh run; a released result is refused", () => {
   clearPool();
-  const T = 9, B = 40, I = 50, H = 70; // T·B·H above the pool's minimum length
+  const T = 9,
+    B = 40,
+    I = 50,
+    H = 70; // T·B·H above the pool's minimum length
   const x = Float32Array.from(randomArray(new Rng(1), T * B * I, 1.5));
   const dy = Float32Array.from(randomArray(new Rng(2), T * B * H));
   const run = () => {
@@ -49,10 +52,16 @@ test("an EGRU layer that releases its results gives the bits of a fresh run; a r
 
 test("GRU and LSTM results release too, and the next run is unchanged", () => {
   clearPool();
-  const T = 7, B = 30, I = 20, H = 90;
+  const T = 7,
+    B = 30,
+    I = 20,
+    H = 90;
   const x = Float32Array.from(randomArray(new Rng(5), T * B * I));
   const d = Float32Array.from(randomArray(new Rng(6), T * B * H));
-  for (const make of [() => new GRU({ inputSize: I, hiddenSize: H, seed: 7 }), () => new LSTM({ inputSize: I, hiddenSize: H, seed: 7 })]) {
+  for (const make of [
+    () => new GRU({ inputSize: I, hiddenSize: H, seed: 7 }),
+    () => new LSTM({ inputSize: I, hiddenSize: H, seed: 7 }),
+  ]) {
     const run = () => {
       const layer = make();
       const r = layer.forward({ x, T, B });

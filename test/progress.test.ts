@@ -50,7 +50,10 @@ test("EtaSmoother: noisy step times give an estimate that does not jump", () => 
     if (v >= 100) etas.push(e.remaining(v)! / (total - v));
   }
   const jumps = etas.slice(1).map((x, i) => Math.abs(x / etas[i] - 1));
-  assert.ok(Math.max(...jumps) < 0.03, `from one step to the next the estimate moves by less than 3 %: ${Math.max(...jumps)}`);
+  assert.ok(
+    Math.max(...jumps) < 0.03,
+    `from one step to the next the estimate moves by less than 3 %: ${Math.max(...jumps)}`,
+  );
   const lo = Math.min(...etas);
   const hi = Math.max(...etas);
   assert.ok(hi / lo < 1.3, `the seconds per step estimate stays within 30 %: ${lo.toFixed(3)}..${hi.toFixed(3)}`);

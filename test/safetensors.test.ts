@@ -22,9 +22,15 @@ const u16 = (...v: number[]): number[] => Array.from(new Uint8Array(new Uint16Ar
 
 test("overlapping, out-of-order-gapped and misaligned offsets are refused, naming the tensor", () => {
   const data = f32(1, 2, 3, 4);
-  const overlap = { a: { dtype: "F32", shape: [2], data_offsets: [0, 8] }, b: { dtype: "F32", shape: [2], data_offsets: [4, 12] } };
+  const overlap = {
+    a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+    b: { dtype: "F32", shape: [2], data_offsets: [4, 12] },
+  };
   assert.throws(() => decodeSafetensors(file(overlap, data), "o.st"), /o\.st: tensor b: data_offsets.*begin at byte 8/);
-  const gap = { a: { dtype: "F32", shape: [1], data_offsets: [0, 4] }, b: { dtype: "F32", shape: [2], data_offsets: [8, 16] } };
+  const gap = {
+    a: { dtype: "F32", shape: [1], data_offsets: [0, 4] },
+    b: { dtype: "F32", shape: [2], data_offsets: [8, 16] },
+  };
   assert.throws(() => decodeSafetensors(file(gap, data), "g.st"), /g\.st: tensor b: data_offsets/);
   const shifted = { a: { dtype: "F32", shape: [3], data_offsets: [2, 14] } };
   assert.throws(() => decodeSafetensors(file(shifted, data), "s.st"), /s\.st: tensor a: data_offsets/);
@@ -33,7 +39,10 @@ test("overlapping, out-of-order-gapped and misaligned offsets are refused, namin
   const wrongSize = { a: { dtype: "F32", shape: [3], data_offsets: [0, 16] } };
   assert.throws(() => decodeSafetensors(file(wrongSize, data), "w.st"), ShapeError);
   // in order but listed backwards in the header is fine
-  const ok = { b: { dtype: "F32", shape: [2], data_offsets: [8, 16] }, a: { dtype: "F32", shape: [2], data_offsets: [0, 8] } };
+  const ok = {
+    b: { dtype: "F32", shape: [2], data_offsets: [8, 16] },
+    a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+  };
   const d = decodeSafetensors(file(ok, data), "ok.st").tensors;
   assert.deepEqual(Array.from(d.a.data), [1, 2]);
   assert.deepEqual(Array.from(d.b.data), [3, 4]);
@@ -45,13 +54,26 @@ test("headers that are not an object of objects, duplicates, bad metadata and hu
     ["array header", file([], [], "[]"), /n\.st: header/],
     ["null tensor", file({ a: null }, []), /n\.st: tensor a/],
     ["number tensor", file({ a: 3 }, []), /n\.st: tensor a/],
-    ["duplicate name", file(null, f32(1, 2), '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}'), /"a" twice/],
+    [
+      "duplicate name",
+      file(
+        null,
+        f32(1, 2),
+        '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}',
+      ),
+      /"a" twice/,
+    ],
     ["metadata not strings", file({ __metadata__: { k: 1 } }, []), /__metadata__/],
     ["unknown dtype", file({ a: { dtype: "I64", shape: [1], data_offsets: [0, 8] } }, f32(1, 2)), /tensor a: dtype/],
     ["negative shape", file({ a: { dtype: "F32", shape: [-1], data_offsets: [0, 4] } }, f32(1)), /tensor a: shape/],
-    ["invalid UTF-8", file(null, [], "{\"\u00ff\":1}").map((b, i) => (i === 11 ? 0xff : b)), /UTF-8/],
+    ["invalid UTF-8", file(null, [], '{"\u00ff":1}').map((b, i) => (i === 11 ? 0xff : b)), /UTF-8/],
   ];
-  for (const [what, bytes, re] of cases) assert.throws(() => decodeSafetensors(bytes, "n.st"), (e: unknown) => e instanceof ValueError && re.test((e as Error).message), what);
+  for (const [what, bytes, re] of cases)
+    assert.throws(
+      () => decodeSafetensors(bytes, "n.st"),
+      (e: unknown) => e instanceof ValueError && re.test((e as Error).message),
+      what,
+    );
   const huge = new Uint8Array(16);
   new DataView(huge.buffer).setBigUint64(0, BigInt(MAX_HEADER_BYTES) + 1n, true);
   assert.throws(() => decodeSafetensors(huge, "h.st"), /h\.st: header length/);
@@ -77,7 +99,10 @@ test("F16, BF16 and F64 tensors are read into float32 exactly where float32 hold
 });
 
 test("what egru writes still reads back exactly", () => {
-  const w = { x: { shape: [2, 3], data: Float32Array.from([1, -2, 3.5, 0, 1e-30, -7]) }, y: { shape: [0], data: new Float32Array(0) } };
+  const w = {
+    x: { shape: [2, 3], data: Float32Array.from([1, -2, 3.5, 0, 1e-30, -7]) },
+    y: { shape: [0], data: new Float32Array(0) },
+  };
   const d = decodeSafetensors(encodeSafetensors(w, { format: "egru" }), "rt.st");
   assert.deepEqual(Array.from(d.tensors.x.data), Array.from(w.x.data));
   assert.deepEqual(d.tensors.y.shape, [0]);

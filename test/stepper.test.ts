@@ -15,7 +15,14 @@ const I = 5;
 const H = 11;
 
 test("EGRU stepper equals forward() in evaluation mode, with zoneout, and counts MACs", () => {
-  const layer = new EGRU({ inputSize: I, hiddenSize: H, seed: 1, weightGain: 2, zoneout: 0.2, dropConnect: 0.3 }).eval();
+  const layer = new EGRU({
+    inputSize: I,
+    hiddenSize: H,
+    seed: 1,
+    weightGain: 2,
+    zoneout: 0.2,
+    dropConnect: 0.3,
+  }).eval();
   const x = Float32Array.from(randomArray(new Rng(2), T * B * I, 2));
   const r = layer.forward({ x, T, B });
   const s = layer.stepper(B);
@@ -46,7 +53,11 @@ test("GRU stepper equals forward() in evaluation mode", () => {
   const r = layer.forward({ x, T, B });
   const s = layer.stepper(B);
   for (let t = 0; t < T; t++) {
-    assert.deepEqual(s.step(x.slice(t * B * I, (t + 1) * B * I)), r.output.slice(t * B * H, (t + 1) * B * H), `step ${t}`);
+    assert.deepEqual(
+      s.step(x.slice(t * B * I, (t + 1) * B * I)),
+      r.output.slice(t * B * H, (t + 1) * B * H),
+      `step ${t}`,
+    );
   }
   assert.equal(s.macs.executed, r.stats.denseMacs);
 });

@@ -23,21 +23,49 @@ const rand = (n: number, seed: number, density = 1): Float32Array => {
 };
 
 test("row blocks cover the rows once, aligned to 8", () => {
-  assert.deepEqual(rowBlocks(100, 3), [[0, 40], [40, 40], [80, 20]]);
-  assert.deepEqual(rowBlocks(16, 2), [[0, 8], [8, 8]]);
-  for (const [rows, t] of [[17, 2], [1000, 3], [9, 4]]) {
+  assert.deepEqual(rowBlocks(100, 3), [
+    [0, 40],
+    [40, 40],
+    [80, 20],
+  ]);
+  assert.deepEqual(rowBlocks(16, 2), [
+    [0, 8],
+    [8, 8],
+  ]);
+  for (const [rows, t] of [
+    [17, 2],
+    [1000, 3],
+    [9, 4],
+  ]) {
     const b = rowBlocks(rows, t);
-    assert.equal(b.reduce((s, [, r]) => s + r, 0), rows);
+    assert.equal(
+      b.reduce((s, [, r]) => s + r, 0),
+      rows,
+    );
     assert.ok(b.length <= t);
   }
 });
 
 test("column blocks cover the columns once, aligned to 4", () => {
-  assert.deepEqual(columnBlocks(4050, 2), [[0, 2028], [2028, 2022]]);
-  assert.deepEqual(columnBlocks(10, 3), [[0, 4], [4, 4], [8, 2]]);
-  for (const [cols, t] of [[9, 2], [2250, 3], [5, 4]]) {
+  assert.deepEqual(columnBlocks(4050, 2), [
+    [0, 2028],
+    [2028, 2022],
+  ]);
+  assert.deepEqual(columnBlocks(10, 3), [
+    [0, 4],
+    [4, 4],
+    [8, 2],
+  ]);
+  for (const [cols, t] of [
+    [9, 2],
+    [2250, 3],
+    [5, 4],
+  ]) {
     const b = columnBlocks(cols, t);
-    assert.equal(b.reduce((s, [, c]) => s + c, 0), cols);
+    assert.equal(
+      b.reduce((s, [, c]) => s + c, 0),
+      cols,
+    );
     assert.ok(b.length <= t && b.every(([c0], i) => i === 0 || c0 === b[i - 1][0] + b[i - 1][1]));
   }
 });
@@ -45,7 +73,12 @@ test("column blocks cover the columns once, aligned to 4", () => {
 describe("split calls are bit-identical to one thread", () => {
   for (const k of threaded) {
     test(`${k.name}: one-row products split by columns (dense and by events, blocked reductions, accumulate)`, () => {
-      for (const [N, K] of [[4050, 750], [37, 300], [9, 5], [130, 1350]]) {
+      for (const [N, K] of [
+        [4050, 750],
+        [37, 300],
+        [9, 5],
+        [130, 1350],
+      ]) {
         for (const acc of [false, true]) {
           const x = rand(K + 1, N);
           const W = rand(K * N + 2, K);
@@ -70,7 +103,12 @@ describe("split calls are bit-identical to one thread", () => {
       }
     });
 
-    for (const [M, N, K] of [[17, 33, 65], [130, 7, 33], [64, 129, 17], [24, 5, 3]]) {
+    for (const [M, N, K] of [
+      [17, 33, 65],
+      [130, 7, 33],
+      [64, 129, 17],
+      [24, 5, 3],
+    ]) {
       test(`${k.name}: gemmNN / gemmNT ${M}×${N}×${K}, offsets, accumulate`, () => {
         for (const acc of [false, true]) {
           const A = rand(M * K + 3, M);
@@ -90,7 +128,9 @@ describe("split calls are bit-identical to one thread", () => {
       });
     }
     test(`${k.name}: event and masked products by batch rows, with views into the shared memory`, () => {
-      const B = 37, H = 50, N = 150;
+      const B = 37,
+        H = 50,
+        N = 150;
       for (const density of [0, 0.1, 0.6, 1]) {
         const y = rand(B * H, 7, density);
         const R = base.alloc(H * N);
@@ -106,7 +146,10 @@ describe("split calls are bit-identical to one thread", () => {
         const mask = rand(B * H, 11, density).map((v) => (v !== 0 ? 1 : 0));
         const o0 = new Float32Array(B * H);
         const o1 = new Float32Array(B * H);
-        assert.equal(k.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, o1, 0), base.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, o0, 0));
+        assert.equal(
+          k.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, o1, 0),
+          base.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, o0, 0),
+        );
         assert.deepEqual(o1, o0, `maskedGemmNT at ${density}`);
         base.free(R);
         base.free(q1);
@@ -116,7 +159,10 @@ describe("split calls are bit-identical to one thread", () => {
 });
 
 test("an EGRU layer trains bit-identically on 1, 2 and 3 threads", () => {
-  const T = 6, B = 24, I = 40, H = 64;
+  const T = 6,
+    B = 24,
+    I = 40,
+    H = 64;
   const x = randomArray(new Rng(12), T * B * I, 1.5);
   const G = randomArray(new Rng(13), T * B * H);
   const run = (kernels: typeof base) => {

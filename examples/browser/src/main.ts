@@ -10,14 +10,22 @@ import { el, seriesColour, svgDocument } from "../../../packages/cli/src/viz/svg
 import { DEFAULT_SETTINGS, type FromWorker, type PageState, type RunSettings } from "./protocol.js";
 
 declare global {
-  interface Window { egruPage: PageState }
+  interface Window {
+    egruPage: PageState;
+  }
 }
 
 function settingsFromAddress(): RunSettings {
   const q = new URLSearchParams(location.search);
   const s: RunSettings = { ...DEFAULT_SETTINGS };
   const limits: Record<keyof RunSettings, [number, number]> = {
-    steps: [1, 100000], batch: [1, 512], hidden: [4, 512], lr: [1e-5, 1], stream: [0, 100], delay: [0, 5000], rasterEvery: [1, 100000],
+    steps: [1, 100000],
+    batch: [1, 512],
+    hidden: [4, 512],
+    lr: [1e-5, 1],
+    stream: [0, 100],
+    delay: [0, 5000],
+    rasterEvery: [1, 100000],
     seed: [0, 2 ** 31],
   };
   for (const key of Object.keys(limits) as (keyof RunSettings)[]) {
@@ -30,7 +38,15 @@ function settingsFromAddress(): RunSettings {
 
 const settings = settingsFromAddress();
 const state: PageState = {
-  settings, kernels: null, crossOriginIsolated: null, steps: [], rasters: 0, evaluated: null, streamedSteps: 0, streamed: [], done: null,
+  settings,
+  kernels: null,
+  crossOriginIsolated: null,
+  steps: [],
+  rasters: 0,
+  evaluated: null,
+  streamedSteps: 0,
+  streamed: [],
+  done: null,
   errors: [],
 };
 window.egruPage = state;
@@ -81,20 +97,54 @@ function drawTraining(): void {
   const steps = s.map((r) => r.step);
   const loss: Series[] = [
     { name: "batch loss", points: s.map((r, i) => [steps[i], r.loss]), colour: "#9ecae1", dots: false },
-    { name: "smoothed", points: smooth(s.map((r) => r.loss)).map((v, i) => [steps[i], v]), colour: seriesColour(0), dots: false },
+    {
+      name: "smoothed",
+      points: smooth(s.map((r) => r.loss)).map((v, i) => [steps[i], v]),
+      colour: seriesColour(0),
+      dots: false,
+    },
   ];
   $("loss-chart").innerHTML = lineChart({
-    title: "Training loss", xLabel: "training step", yLabel: "cross-entropy (nats)", xIntegers: true, xDomain, series: loss,
-    width: 470, height: 300,
+    title: "Training loss",
+    xLabel: "training step",
+    yLabel: "cross-entropy (nats)",
+    xIntegers: true,
+    xDomain,
+    series: loss,
+    width: 470,
+    height: 300,
   });
   const fractions: Series[] = [
-    { name: "activity sparsity", points: s.map((r, i) => [steps[i], r.sparsity]), colour: seriesColour(1), dots: false },
-    { name: "backward sparsity", points: s.map((r, i) => [steps[i], r.backwardSparsity]), colour: seriesColour(1), dashed: true, dots: false },
-    { name: "batch accuracy", points: smooth(s.map((r) => r.accuracy)).map((v, i) => [steps[i], v]), colour: seriesColour(2), dots: false },
+    {
+      name: "activity sparsity",
+      points: s.map((r, i) => [steps[i], r.sparsity]),
+      colour: seriesColour(1),
+      dots: false,
+    },
+    {
+      name: "backward sparsity",
+      points: s.map((r, i) => [steps[i], r.backwardSparsity]),
+      colour: seriesColour(1),
+      dashed: true,
+      dots: false,
+    },
+    {
+      name: "batch accuracy",
+      points: smooth(s.map((r) => r.accuracy)).map((v, i) => [steps[i], v]),
+      colour: seriesColour(2),
+      dots: false,
+    },
   ];
   $("sparsity-chart").innerHTML = lineChart({
-    title: "Sparsity and accuracy", xLabel: "training step", yLabel: "fraction", xIntegers: true, xDomain, yDomain: [0, 1],
-    series: fractions, width: 470, height: 300,
+    title: "Sparsity and accuracy",
+    xLabel: "training step",
+    yLabel: "fraction",
+    xIntegers: true,
+    xDomain,
+    yDomain: [0, 1],
+    series: fractions,
+    width: 470,
+    height: 300,
   });
 }
 
@@ -102,18 +152,32 @@ function drawRaster(m: Extract<FromWorker, { type: "raster" }>): void {
   const verdict = m.predicted === m.label ? "right" : "wrong";
   $("raster").innerHTML = eventRaster({
     title: `Event raster after step ${m.step}: held-out digit ${m.example} (a ${m.label}; predicted ${m.predicted}, ${verdict})`,
-    T: m.T, layers: [{ name: "EGRU", units: m.H, values: m.events }], input: { features: m.I, values: m.input }, width: 960,
+    T: m.T,
+    layers: [{ name: "EGRU", units: m.H, values: m.events }],
+    input: { features: m.I, values: m.input },
+    width: 960,
   });
 }
 
 // ---------------------------------------------------------------------------------------------
 // streaming: the digit upright with the row being fed outlined, the events so far, the prediction
 
-interface Stream { index: number; example: number; label: number; T: number; I: number; H: number; image: Float32Array; events: Float32Array }
+interface Stream {
+  index: number;
+  example: number;
+  label: number;
+  T: number;
+  I: number;
+  H: number;
+  image: Float32Array;
+  events: Float32Array;
+}
 let stream: Stream | null = null;
 
 function digitSvg(s: Stream, t: number): string {
-  const cell = 8, size = s.I * cell, pad = 4;
+  const cell = 8,
+    size = s.I * cell,
+    pad = 4;
   const body: string[] = [el("rect", { x: pad, y: pad, width: size, height: size, fill: "#ffffff", stroke: "#999" })];
   for (let r = 0; r < s.T; r++) {
     for (let c = 0; c < s.I; c++) {
@@ -121,11 +185,23 @@ function digitSvg(s: Stream, t: number): string {
       if (v < 0.02) continue;
       const fed = r <= t;
       const g = Math.round(255 * (1 - v * (fed ? 1 : 0.18)));
-      body.push(el("rect", { x: pad + c * cell, y: pad + r * cell, width: cell, height: cell, fill: `rgb(${g},${g},${g})` }));
+      body.push(
+        el("rect", { x: pad + c * cell, y: pad + r * cell, width: cell, height: cell, fill: `rgb(${g},${g},${g})` }),
+      );
     }
   }
   if (t >= 0 && t < s.T) {
-    body.push(el("rect", { x: pad - 2, y: pad + t * cell - 1, width: size + 4, height: cell + 2, fill: "none", stroke: "#D55E00", "stroke-width": 2 }));
+    body.push(
+      el("rect", {
+        x: pad - 2,
+        y: pad + t * cell - 1,
+        width: size + 4,
+        height: cell + 2,
+        fill: "none",
+        stroke: "#D55E00",
+        "stroke-width": 2,
+      }),
+    );
   }
   return svgDocument(size + 2 * pad, size + 2 * pad, `digit ${s.example}, rows 0 to ${t} fed`, body);
 }
@@ -137,17 +213,24 @@ function drawStreamStep(m: Extract<FromWorker, { type: "stream-step" }>): void {
   const fedInput = new Float32Array(s.T * s.I);
   fedInput.set(s.image.subarray(0, (m.t + 1) * s.I));
   $("stream-digit").innerHTML = digitSvg(s, m.t);
-  let fired = 0, sofar = 0;
+  let fired = 0,
+    sofar = 0;
   for (const v of m.events) if (v !== 0) fired++;
   for (let i = 0; i < (m.t + 1) * s.H; i++) if (s.events[i] !== 0) sofar++;
   // the raster spans all 28 rows; its activity label should count only the rows fed so far
   const rate = `${pct(sofar / ((m.t + 1) * s.H))} active in ${m.t + 1} row${m.t === 0 ? "" : "s"}`;
   $("stream-raster").innerHTML = eventRaster({
-    title: `Streaming held-out digit ${s.example}: the events each row causes`, T: s.T,
-    layers: [{ name: "EGRU", units: s.H, values: s.events }], input: { features: s.I, values: fedInput }, width: 620,
+    title: `Streaming held-out digit ${s.example}: the events each row causes`,
+    T: s.T,
+    layers: [{ name: "EGRU", units: s.H, values: s.events }],
+    input: { features: s.I, values: fedInput },
+    width: 620,
   }).replace(/(\d+ units), [\d.]+ % active/, `$1, ${rate}`);
-  const bars = Array.from(m.probs, (p, c) =>
-    `<div class="bar${c === m.predicted ? " top" : ""}"><span class="cls">${c}</span><span class="track"><span class="fill" style="width:${(100 * p).toFixed(1)}%"></span></span><span class="p">${(100 * p).toFixed(0)} %</span></div>`);
+  const bars = Array.from(
+    m.probs,
+    (p, c) =>
+      `<div class="bar${c === m.predicted ? " top" : ""}"><span class="cls">${c}</span><span class="track"><span class="fill" style="width:${(100 * p).toFixed(1)}%"></span></span><span class="p">${(100 * p).toFixed(0)} %</span></div>`,
+  );
   $("stream-probs").innerHTML = bars.join("");
   $("stream-prediction").textContent = String(m.predicted);
   $("stream-caption").textContent =
@@ -157,10 +240,17 @@ function drawStreamStep(m: Extract<FromWorker, { type: "stream-step" }>): void {
 }
 
 function addStreamResult(m: Extract<FromWorker, { type: "stream-end" }>): void {
-  state.streamed.push({ example: m.example, label: m.label, predicted: m.predicted, forwardPredicted: m.forwardPredicted, events: m.events });
+  state.streamed.push({
+    example: m.example,
+    label: m.label,
+    predicted: m.predicted,
+    forwardPredicted: m.forwardPredicted,
+    events: m.events,
+  });
   const li = document.createElement("li");
   li.className = m.predicted === m.label ? "right" : "wrong";
-  li.textContent = `digit ${m.example}: a ${m.label} → ${m.predicted} ${m.predicted === m.label ? "✓" : "✗"} · ` +
+  li.textContent =
+    `digit ${m.example}: a ${m.label} → ${m.predicted} ${m.predicted === m.label ? "✓" : "✗"} · ` +
     `${m.events} events · ${pct(m.macsExecuted / m.macsDense, 0)} of dense MACs`;
   $("stream-log").appendChild(li);
 }
@@ -172,12 +262,21 @@ function onMessage(m: FromWorker): void {
     case "ready":
       state.kernels = m.kernels;
       state.crossOriginIsolated = m.crossOriginIsolated;
-      $("st-kernels").textContent = m.kernels + (m.kernels === "wasm-simd" ? (m.crossOriginIsolated ? " (shared memory)" : " (plain memory)") : "");
-      $("st-model").textContent = `EGRU(${m.settings.hidden}) → 10, ${m.params.toLocaleString("en")} parameters; ${m.train} training digits, ${m.test} held out`;
+      $("st-kernels").textContent =
+        m.kernels + (m.kernels === "wasm-simd" ? (m.crossOriginIsolated ? " (shared memory)" : " (plain memory)") : "");
+      $("st-model").textContent =
+        `EGRU(${m.settings.hidden}) → 10, ${m.params.toLocaleString("en")} parameters; ${m.train} training digits, ${m.test} held out`;
       $("phase").textContent = "training";
       break;
     case "step":
-      state.steps.push({ step: m.step, loss: m.loss, accuracy: m.accuracy, sparsity: m.sparsity, backwardSparsity: m.backwardSparsity, ms: m.ms });
+      state.steps.push({
+        step: m.step,
+        loss: m.loss,
+        accuracy: m.accuracy,
+        sparsity: m.sparsity,
+        backwardSparsity: m.backwardSparsity,
+        ms: m.ms,
+      });
       redraw();
       break;
     case "raster":
@@ -191,7 +290,16 @@ function onMessage(m: FromWorker): void {
       $("phase").textContent = "streaming";
       break;
     case "stream-start":
-      stream = { index: m.index, example: m.example, label: m.label, T: m.T, I: m.I, H: m.H, image: m.image, events: new Float32Array(m.T * m.H) };
+      stream = {
+        index: m.index,
+        example: m.example,
+        label: m.label,
+        T: m.T,
+        I: m.I,
+        H: m.H,
+        image: m.image,
+        events: new Float32Array(m.T * m.H),
+      };
       $("stream-digit").innerHTML = digitSvg(stream, -1);
       $("stream-grid").hidden = false;
       break;

@@ -22,31 +22,84 @@ export interface RunSettings {
 }
 
 export const DEFAULT_SETTINGS: RunSettings = {
-  steps: 300, batch: 32, hidden: 64, lr: 0.01, stream: 12, delay: 90, rasterEvery: 25, seed: 1,
+  steps: 300,
+  batch: 32,
+  hidden: 64,
+  lr: 0.01,
+  stream: 12,
+  delay: 90,
+  rasterEvery: 25,
+  seed: 1,
 };
 
 /** The shipped data file: a header of two uint32 (train and test counts), labels, then 28×28-byte images. */
 export const DATA_FILE = "mnist-sample.bin";
 
 export type FromWorker =
-  | { type: "ready"; kernels: string; crossOriginIsolated: boolean; train: number; test: number; params: number; settings: RunSettings }
-  | { type: "step"; step: number; loss: number; accuracy: number; sparsity: number; backwardSparsity: number; ms: number }
   | {
-    /** The trained-so-far network on held-out digit `example`: its input [T, I] and events [T, H]. */
-    type: "raster"; step: number; example: number; label: number; predicted: number; T: number; I: number; H: number;
-    input: Float32Array; events: Float32Array;
-  }
+      type: "ready";
+      kernels: string;
+      crossOriginIsolated: boolean;
+      train: number;
+      test: number;
+      params: number;
+      settings: RunSettings;
+    }
+  | {
+      type: "step";
+      step: number;
+      loss: number;
+      accuracy: number;
+      sparsity: number;
+      backwardSparsity: number;
+      ms: number;
+    }
+  | {
+      /** The trained-so-far network on held-out digit `example`: its input [T, I] and events [T, H]. */
+      type: "raster";
+      step: number;
+      example: number;
+      label: number;
+      predicted: number;
+      T: number;
+      I: number;
+      H: number;
+      input: Float32Array;
+      events: Float32Array;
+    }
   | { type: "evaluated"; accuracy: number; loss: number; sparsity: number; examples: number }
-  | { type: "stream-start"; index: number; example: number; label: number; T: number; I: number; H: number; image: Float32Array }
   | {
-    /** One row fed to the stepper: the row, the events it caused, class probabilities from the trace so far. */
-    type: "stream-step"; index: number; t: number; row: Float32Array; events: Float32Array; probs: Float32Array; predicted: number;
-  }
+      type: "stream-start";
+      index: number;
+      example: number;
+      label: number;
+      T: number;
+      I: number;
+      H: number;
+      image: Float32Array;
+    }
   | {
-    type: "stream-end"; index: number; example: number; label: number; predicted: number;
-    /** The whole-sequence forward's prediction for the same digit (the stepper must agree with it). */
-    forwardPredicted: number; events: number; macsExecuted: number; macsDense: number;
-  }
+      /** One row fed to the stepper: the row, the events it caused, class probabilities from the trace so far. */
+      type: "stream-step";
+      index: number;
+      t: number;
+      row: Float32Array;
+      events: Float32Array;
+      probs: Float32Array;
+      predicted: number;
+    }
+  | {
+      type: "stream-end";
+      index: number;
+      example: number;
+      label: number;
+      predicted: number;
+      /** The whole-sequence forward's prediction for the same digit (the stepper must agree with it). */
+      forwardPredicted: number;
+      events: number;
+      macsExecuted: number;
+      macsDense: number;
+    }
   | { type: "done"; streamed: number; correct: number; agreed: number }
   | { type: "error"; message: string };
 

@@ -4,7 +4,14 @@
 // the trained layer one row at a time with its stepper, posting the events and the prediction.
 
 import {
-  clipGradNorm, countParams, defaultKernels, Optimizer, Rng, SequenceClassifier, softmaxCrossEntropy, type EGRU,
+  clipGradNorm,
+  countParams,
+  defaultKernels,
+  Optimizer,
+  Rng,
+  SequenceClassifier,
+  softmaxCrossEntropy,
+  type EGRU,
 } from "egru";
 import { mnistBatch, type MnistSplit } from "../../../packages/cli/src/data/mnist.js";
 import { DATA_FILE, type FromWorker, type RunSettings, type ToWorker } from "./protocol.js";
@@ -19,7 +26,10 @@ interface WorkerScope {
 const scope = globalThis as unknown as WorkerScope;
 const post = (m: FromWorker): void => scope.postMessage(m);
 
-const T = 28, I = 28, CLASSES = 10, PIXELS = T * I;
+const T = 28,
+  I = 28,
+  CLASSES = 10,
+  PIXELS = T * I;
 
 /** Let the worker's event loop run (messages out, a pause request in) between batches. */
 const yieldToLoop = (ms = 0): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,12 +39,16 @@ async function loadData(): Promise<{ train: MnistSplit; test: MnistSplit }> {
   if (!res.ok) throw new Error(`${DATA_FILE}: HTTP ${res.status}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
   const head = new DataView(bytes.buffer);
-  const nTrain = head.getUint32(0, true), nTest = head.getUint32(4, true);
-  if (bytes.length !== 8 + (nTrain + nTest) * (1 + PIXELS)) throw new Error(`${DATA_FILE}: ${bytes.length} bytes, not ${nTrain} + ${nTest} examples`);
+  const nTrain = head.getUint32(0, true),
+    nTest = head.getUint32(4, true);
+  if (bytes.length !== 8 + (nTrain + nTest) * (1 + PIXELS))
+    throw new Error(`${DATA_FILE}: ${bytes.length} bytes, not ${nTrain} + ${nTest} examples`);
   let at = 8;
   const take = (n: number): Uint8Array => bytes.subarray(at, (at += n));
-  const trainLabels = take(nTrain), testLabels = take(nTest);
-  const trainImages = take(nTrain * PIXELS), testImages = take(nTest * PIXELS);
+  const trainLabels = take(nTrain),
+    testLabels = take(nTest);
+  const trainImages = take(nTrain * PIXELS),
+    testImages = take(nTest * PIXELS);
   return {
     train: { images: trainImages, labels: trainLabels, count: nTrain },
     test: { images: testImages, labels: testLabels, count: nTest },
@@ -59,13 +73,24 @@ async function run(settings: RunSettings): Promise<void> {
   const kernels = defaultKernels();
   const { train, test } = await loadData();
   const model = new SequenceClassifier({
-    cell: "egru", inputSize: I, hiddenSize: settings.hidden, layers: 1, classes: CLASSES, readout: "trace", seed: settings.seed,
+    cell: "egru",
+    inputSize: I,
+    hiddenSize: settings.hidden,
+    layers: 1,
+    classes: CLASSES,
+    readout: "trace",
+    seed: settings.seed,
   });
   const params = model.params();
   const optimizer = new Optimizer({ kind: "adam" });
   post({
-    type: "ready", kernels: kernels.name, crossOriginIsolated: scope.crossOriginIsolated === true, train: train.count,
-    test: test.count, params: countParams(params), settings,
+    type: "ready",
+    kernels: kernels.name,
+    crossOriginIsolated: scope.crossOriginIsolated === true,
+    train: train.count,
+    test: test.count,
+    params: countParams(params),
+    settings,
   });
 
   const showRaster = (step: number): void => {
@@ -104,8 +129,13 @@ async function run(settings: RunSettings): Promise<void> {
     const layer = r.layers[0];
     model.release(r);
     post({
-      type: "step", step, loss: ce.loss, accuracy: ce.correct / B, sparsity: layer.activitySparsity,
-      backwardSparsity: layer.backwardSparsity, ms: performance.now() - t0,
+      type: "step",
+      step,
+      loss: ce.loss,
+      accuracy: ce.correct / B,
+      sparsity: layer.activitySparsity,
+      backwardSparsity: layer.backwardSparsity,
+      ms: performance.now() - t0,
     });
     if (step === 1 || step % settings.rasterEvery === 0 || step === settings.steps) showRaster(step);
     await yieldToLoop();
@@ -113,25 +143,39 @@ async function run(settings: RunSettings): Promise<void> {
 
   // the held-out digits, all at once
   model.eval();
-  const all = mnistBatch(test, Int32Array.from({ length: test.count }, (_, i) => i), "row");
+  const all = mnistBatch(
+    test,
+    Int32Array.from({ length: test.count }, (_, i) => i),
+    "row",
+  );
   const evalRun = model.forward(all.x, T, test.count);
   const ev = softmaxCrossEntropy(evalRun.logits, all.labels, CLASSES);
-  const forwardPredicted = Array.from({ length: test.count }, (_, n) => argmax(evalRun.logits.subarray(n * CLASSES, (n + 1) * CLASSES)));
-  post({ type: "evaluated", accuracy: ev.correct / test.count, loss: ev.loss, sparsity: evalRun.layers[0].activitySparsity, examples: test.count });
+  const forwardPredicted = Array.from({ length: test.count }, (_, n) =>
+    argmax(evalRun.logits.subarray(n * CLASSES, (n + 1) * CLASSES)),
+  );
+  post({
+    type: "evaluated",
+    accuracy: ev.correct / test.count,
+    loss: ev.loss,
+    sparsity: evalRun.layers[0].activitySparsity,
+    examples: test.count,
+  });
   model.release(evalRun);
 
   // streaming: one digit at a time, one row per step, through the layer's stepper (batch of 1)
   const layer = model.cells[0].layer as EGRU;
   const H = settings.hidden;
   const stepper = layer.stepper(1);
-  let correct = 0, agreed = 0;
+  let correct = 0,
+    agreed = 0;
   const n = Math.min(settings.stream, test.count);
   for (let index = 0; index < n; index++) {
     const example = index;
     const one = mnistBatch(test, [example], "row");
     stepper.reset();
     post({ type: "stream-start", index, example, label: one.labels[0], T, I, H, image: one.x.slice() });
-    let predicted = -1, events = 0;
+    let predicted = -1,
+      events = 0;
     for (let t = 0; t < T; t++) {
       const row = one.x.slice(t * I, (t + 1) * I);
       const y = stepper.step(row);
@@ -144,8 +188,15 @@ async function run(settings: RunSettings): Promise<void> {
     if (predicted === one.labels[0]) correct++;
     if (predicted === forwardPredicted[example]) agreed++;
     post({
-      type: "stream-end", index, example, label: one.labels[0], predicted, forwardPredicted: forwardPredicted[example], events,
-      macsExecuted: stepper.macs.executed, macsDense: stepper.macs.dense,
+      type: "stream-end",
+      index,
+      example,
+      label: one.labels[0],
+      predicted,
+      forwardPredicted: forwardPredicted[example],
+      events,
+      macsExecuted: stepper.macs.executed,
+      macsDense: stepper.macs.dense,
     });
     await yieldToLoop(settings.delay * 4);
   }

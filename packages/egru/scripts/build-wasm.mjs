@@ -19,8 +19,19 @@ const INITIAL_PAGES = 1;
 const MAXIMUM_PAGES = 65536;
 
 /** The functions the loader calls; the build fails if one is missing. */
-const EXPORTS = ["heapBase", "scratchBytes", "gemmNN", "gemmNT", "gemmTN", "eventGemmNN", "eventGemmTN", "maskedGemmNT",
-  "egruCellForward", "egruCellBackward", "vecMatColumns"];
+const EXPORTS = [
+  "heapBase",
+  "scratchBytes",
+  "gemmNN",
+  "gemmNT",
+  "gemmTN",
+  "eventGemmNN",
+  "eventGemmTN",
+  "maskedGemmNT",
+  "egruCellForward",
+  "egruCellBackward",
+  "vecMatColumns",
+];
 
 function fail(message) {
   process.stderr.write(`build-wasm: ${message}\n`);
@@ -31,15 +42,28 @@ let asc;
 try {
   asc = (await import("assemblyscript/asc")).default;
 } catch (e) {
-  fail(`cannot load the AssemblyScript compiler (is the assemblyscript devDependency installed? run npm ci): ${e.message}`);
+  fail(
+    `cannot load the AssemblyScript compiler (is the assemblyscript devDependency installed? run npm ci): ${e.message}`,
+  );
 }
 
 /** Compile once; returns the .wasm bytes. */
 async function compile(shared) {
   const args = [
-    entry, "--outFile", "kernels.wasm",
-    "-O3", "--noAssert", "--runtime", "stub", "--enable", "simd",
-    "--importMemory", "--initialMemory", String(INITIAL_PAGES), "--maximumMemory", String(MAXIMUM_PAGES),
+    entry,
+    "--outFile",
+    "kernels.wasm",
+    "-O3",
+    "--noAssert",
+    "--runtime",
+    "stub",
+    "--enable",
+    "simd",
+    "--importMemory",
+    "--initialMemory",
+    String(INITIAL_PAGES),
+    "--maximumMemory",
+    String(MAXIMUM_PAGES),
     "--noColors",
   ];
   if (shared) args.push("--enable", "threads", "--sharedMemory");
@@ -112,4 +136,6 @@ try {
   // first build
 }
 if (old !== text) await writeFile(outFile, text);
-process.stdout.write(`build-wasm: ${relative(root, outFile)} (${shared.length} + ${plain.length} bytes of WebAssembly)\n`);
+process.stdout.write(
+  `build-wasm: ${relative(root, outFile)} (${shared.length} + ${plain.length} bytes of WebAssembly)\n`,
+);

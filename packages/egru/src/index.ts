@@ -14,21 +14,46 @@ export { jsKernels, type Kernels } from "./kernels/backend.js";
 export type { MacCount } from "./kernels/gated-cell.js";
 export { defaultKernels, getKernels, loadBestKernels, ready, setKernels, type KernelChoice } from "./wasm/select.js";
 export { WASM_MAXIMUM_PAGES } from "./wasm/kernels-wasm.generated.js";
-export { loadWasmKernels, loadWasmKernelsSync, simdSupported, type WasmKernels, type WasmKernelOptions } from "./wasm/wasm-kernels.js";
+export {
+  loadWasmKernels,
+  loadWasmKernelsSync,
+  simdSupported,
+  type WasmKernels,
+  type WasmKernelOptions,
+} from "./wasm/wasm-kernels.js";
 
 // layers
 export { EGRU, EGRU_DEFAULTS, initThresholds } from "./layers/egru.js";
 export type {
-  EgruBackwardOptions, EgruForwardInput, EgruForwardResult, EgruInputGrads, EgruOptions, EgruState, EgruUpstreamGrads,
+  EgruBackwardOptions,
+  EgruForwardInput,
+  EgruForwardResult,
+  EgruInputGrads,
+  EgruOptions,
+  EgruState,
+  EgruUpstreamGrads,
   ThresholdMode,
 } from "./layers/egru.js";
 export { GRU } from "./layers/gru.js";
 export type {
-  GruForwardInput, GruForwardResult, GruInputGrads, GruOptions, GruState, GruTorchName, GruTorchWeights, GruUpstreamGrads,
+  GruForwardInput,
+  GruForwardResult,
+  GruInputGrads,
+  GruOptions,
+  GruState,
+  GruTorchName,
+  GruTorchWeights,
+  GruUpstreamGrads,
 } from "./layers/gru.js";
 export { LSTM } from "./layers/lstm.js";
 export type {
-  LstmForwardInput, LstmForwardResult, LstmInputGrads, LstmOptions, LstmState, LstmTorchName, LstmUpstreamGrads,
+  LstmForwardInput,
+  LstmForwardResult,
+  LstmInputGrads,
+  LstmOptions,
+  LstmState,
+  LstmTorchName,
+  LstmUpstreamGrads,
 } from "./layers/lstm.js";
 export { Linear, type LinearOptions, type LinearResult } from "./layers/linear.js";
 export { Conv2d, type Conv2dOptions, type Conv2dResult } from "./layers/conv2d.js";
@@ -42,10 +67,20 @@ export { egruRefBackward, egruRefForward } from "./reference/egru-ref.js";
 // models and their parts
 export { SequenceCell, type CellKind, type CellOptions, type CellRun } from "./nn/cells.js";
 export {
-  eventSums, SequenceClassifier, type BatchPart, type ClassifierOptions, type ClassifierRun, type LayerReport, type Readout,
+  eventSums,
+  SequenceClassifier,
+  type BatchPart,
+  type ClassifierOptions,
+  type ClassifierRun,
+  type LayerReport,
+  type Readout,
 } from "./nn/classifier.js";
 export {
-  LanguageModel, type DropoutMaskMode, type LanguageModelOptions, type LmRun, type LmState,
+  LanguageModel,
+  type DropoutMaskMode,
+  type LanguageModelOptions,
+  type LmRun,
+  type LmState,
 } from "./nn/language-model.js";
 export { LmStream, sampleToken, type LmStreamOptions } from "./nn/lm-stream.js";
 export { ALEXNET_FRONT_END, FrameCnn, type CnnLayerSpec, type FrameCnnRun } from "./nn/frame-cnn.js";
@@ -56,7 +91,13 @@ export { softmaxCrossEntropy, type CrossEntropyResult } from "./nn/loss.js";
 export { countParams, layerParams, type Param, type ParamGroup } from "./nn/params.js";
 
 // optimisation
-export { clipGradNorm, Optimizer, type OptimizerConfig, type OptimizerKind, type OptimizerState } from "./optim/optimizer.js";
+export {
+  clipGradNorm,
+  Optimizer,
+  type OptimizerConfig,
+  type OptimizerKind,
+  type OptimizerState,
+} from "./optim/optimizer.js";
 export { learningRate, type ScheduleConfig } from "./optim/schedule.js";
 
 // files

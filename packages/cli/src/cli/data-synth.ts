@@ -18,15 +18,28 @@ export interface SynthDvsFlags {
 }
 
 export function synthDvsCommand(f: SynthDvsFlags): number {
-  if (existsSync(f.out) && readdirSync(f.out).length > 0) throw new UsageError("--out", "a new or empty directory", `${f.out}, which has files`);
-  if (f.classes > SYNTH_CLASSES.length) throw new UsageError("--classes", `2…${SYNTH_CLASSES.length}`, String(f.classes));
+  if (existsSync(f.out) && readdirSync(f.out).length > 0)
+    throw new UsageError("--out", "a new or empty directory", `${f.out}, which has files`);
+  if (f.classes > SYNTH_CLASSES.length)
+    throw new UsageError("--classes", `2…${SYNTH_CLASSES.length}`, String(f.classes));
   const t0 = performance.now();
-  const r = writeSynthGestures(f.out, { classes: f.classes, trainUsers: f.trainUsers, testUsers: f.testUsers, rate: f.rate, seed: f.seed });
+  const r = writeSynthGestures(f.out, {
+    classes: f.classes,
+    trainUsers: f.trainUsers,
+    testUsers: f.testUsers,
+    rate: f.rate,
+    seed: f.seed,
+  });
   const seconds = (performance.now() - t0) / 1000;
-  if (f.json) process.stdout.write(`${JSON.stringify({ type: "synth-dvs", out: f.out, ...r, classes: SYNTH_CLASSES.slice(0, f.classes), seconds })}\n`);
+  if (f.json)
+    process.stdout.write(
+      `${JSON.stringify({ type: "synth-dvs", out: f.out, ...r, classes: SYNTH_CLASSES.slice(0, f.classes), seconds })}\n`,
+    );
   else {
-    process.stdout.write(`egru data synth-dvs: ${f.trainUsers} train + ${f.testUsers} test recordings of ${f.classes} classes ` +
-      `(${SYNTH_CLASSES.slice(0, f.classes).join(", ")}), ${r.events.toLocaleString("en-US")} events, in ${f.out}\n`);
+    process.stdout.write(
+      `egru data synth-dvs: ${f.trainUsers} train + ${f.testUsers} test recordings of ${f.classes} classes ` +
+        `(${SYNTH_CLASSES.slice(0, f.classes).join(", ")}), ${r.events.toLocaleString("en-US")} events, in ${f.out}\n`,
+    );
   }
   return EXIT_OK;
 }

@@ -3,7 +3,14 @@
 // the files are and the `egru train` line that uses them (or one JSON line with --json).
 
 import { Argument, type Command } from "commander";
-import { DATASETS, defaultCacheDir, downloadDataset, type DatasetSource, type DownloadProgress, type DownloadSummary } from "../node/download.js";
+import {
+  DATASETS,
+  defaultCacheDir,
+  downloadDataset,
+  type DatasetSource,
+  type DownloadProgress,
+  type DownloadSummary,
+} from "../node/download.js";
 import { progressBar, type Progress } from "./progress.js";
 import { EgruError } from "egru";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, reportError } from "./run.js";
@@ -32,13 +39,19 @@ export interface DataDownloadContext {
 }
 
 /** Download dataset `name`; returns the exit code (0 ok, 1 download or verification failed, 2 unknown dataset). */
-export async function dataDownloadCommand(name: string, opts: DataDownloadFlags, ctx: DataDownloadContext = {}): Promise<number> {
+export async function dataDownloadCommand(
+  name: string,
+  opts: DataDownloadFlags,
+  ctx: DataDownloadContext = {},
+): Promise<number> {
   const sources: Readonly<Record<string, DatasetSource>> = ctx.sources ?? DATASETS;
   const env = ctx.env ?? process.env;
   const [stdout, stderr] = [ctx.stdout ?? process.stdout, ctx.stderr ?? process.stderr];
   if (!Object.hasOwn(sources, name)) {
     const names = Object.keys(sources).join(" or ");
-    stderr.write(`egru: unknown dataset ${JSON.stringify(name)}: expected ${names}\nTry 'egru data download --help'.\n`);
+    stderr.write(
+      `egru: unknown dataset ${JSON.stringify(name)}: expected ${names}\nTry 'egru data download --help'.\n`,
+    );
     return EXIT_USAGE;
   }
   const cacheDir = opts.cacheDir ?? defaultCacheDir(env);
@@ -71,19 +84,32 @@ export async function dataDownloadCommand(name: string, opts: DataDownloadFlags,
 }
 
 /** Add `data download <dataset>` to the program; the action hands its exit code to `setCode`. */
-export function registerDataCommand(program: Command, setCode: (code: number) => void, ctx: DataDownloadContext = {}): Command {
-  const data = program.command("data").description("Datasets for `egru train`: download the word-level corpora; write a synthetic DVS gesture set.").exitOverride();
+export function registerDataCommand(
+  program: Command,
+  setCode: (code: number) => void,
+  ctx: DataDownloadContext = {},
+): Command {
+  const data = program
+    .command("data")
+    .description("Datasets for `egru train`: download the word-level corpora; write a synthetic DVS gesture set.")
+    .exitOverride();
   data
     .command("download")
     .description(
       "Download a word-level corpus into <cache>/<dataset>/: each file's size and sha256 are verified before it is " +
         "renamed into place (atomic writes), an interrupted download resumes from its .part file when run again, and a " +
         "file that does not match is moved aside to <file>.bad-<time>, never deleted. PTB is for research use only " +
-        "(LDC User Agreement); WikiText-2 is CC BY-SA 3.0 (Merity et al. 2016, \"Pointer Sentinel Mixture Models\").",
+        '(LDC User Agreement); WikiText-2 is CC BY-SA 3.0 (Merity et al. 2016, "Pointer Sentinel Mixture Models").',
     )
     .addArgument(new Argument("<dataset>", "which corpus").choices(Object.keys(DATASETS)))
-    .option("--cache-dir <dir>", "cache root; files go into <dir>/<dataset>/ (default: $EGRU_CACHE, else $XDG_CACHE_HOME/egru, else ~/.cache/egru)")
-    .option("--base-url <url>", "mirror to fetch from, as <url>/<dataset>/<file> (default: $EGRU_DATA_BASE_URL, else the public locations)")
+    .option(
+      "--cache-dir <dir>",
+      "cache root; files go into <dir>/<dataset>/ (default: $EGRU_CACHE, else $XDG_CACHE_HOME/egru, else ~/.cache/egru)",
+    )
+    .option(
+      "--base-url <url>",
+      "mirror to fetch from, as <url>/<dataset>/<file> (default: $EGRU_DATA_BASE_URL, else the public locations)",
+    )
     .option("--json", "print one JSON line with the summary on stdout", false)
     .option("--quiet", "no progress output on stderr", false)
     .exitOverride()
@@ -111,7 +137,12 @@ function fileProgress(quiet: boolean, bars: boolean, stderr: TextOut): Shown {
     const kib = (n: number): number => Math.floor(n / 1024);
     if (bar?.file !== p.file) {
       stop();
-      bar = { file: p.file, progress: progressBar(p.file, kib(p.total), ["speed"], { start: kib(p.done) }), t0: performance.now(), from: p.done };
+      bar = {
+        file: p.file,
+        progress: progressBar(p.file, kib(p.total), ["speed"], { start: kib(p.done) }),
+        t0: performance.now(),
+        from: p.done,
+      };
     }
     const seconds = (performance.now() - bar.t0) / 1000;
     const speed = seconds > 0 ? `${((p.done - bar.from) / 1e6 / seconds).toFixed(1)} MB/s` : "-";
@@ -127,7 +158,11 @@ function fileProgress(quiet: boolean, bars: boolean, stderr: TextOut): Shown {
 
 /** An error from the operating system (no space, no permission, ...): its message is already clear. */
 function isSystemError(e: unknown): e is NodeJS.ErrnoException {
-  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === "string" && typeof (e as NodeJS.ErrnoException).syscall === "string";
+  return (
+    e instanceof Error &&
+    typeof (e as NodeJS.ErrnoException).code === "string" &&
+    typeof (e as NodeJS.ErrnoException).syscall === "string"
+  );
 }
 
 /** `s` as one shell word (quoted only when it needs to be). */

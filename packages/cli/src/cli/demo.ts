@@ -71,16 +71,35 @@ export function runDemo(o: DemoOptions): DemoRow[] {
 }
 
 const pct = (v: number): string => `${(100 * v).toFixed(1)}%`;
-const big = (v: number): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : String(v));
+const big = (v: number): string =>
+  v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : String(v);
 
 /** Format rows as an aligned text table. */
 export function demoTable(rows: DemoRow[]): string {
-  const head = ["cell", "params", "activity sparsity", "backward sparsity", "MACs executed", "MACs dense", "executed/dense", "fwd ms", "bwd ms"];
+  const head = [
+    "cell",
+    "params",
+    "activity sparsity",
+    "backward sparsity",
+    "MACs executed",
+    "MACs dense",
+    "executed/dense",
+    "fwd ms",
+    "bwd ms",
+  ];
   const body = rows.map((r) => [
-    r.cell, big(r.parameters), pct(r.stats.activitySparsity), pct(r.stats.backwardSparsity), big(r.stats.eventMacs),
-    big(r.stats.denseMacs), pct(r.stats.eventMacs / r.stats.denseMacs), r.forwardMs.toFixed(1), r.backwardMs.toFixed(1),
+    r.cell,
+    big(r.parameters),
+    pct(r.stats.activitySparsity),
+    pct(r.stats.backwardSparsity),
+    big(r.stats.eventMacs),
+    big(r.stats.denseMacs),
+    pct(r.stats.eventMacs / r.stats.denseMacs),
+    r.forwardMs.toFixed(1),
+    r.backwardMs.toFixed(1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cols: string[]): string => cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  const line = (cols: string[]): string =>
+    cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }

@@ -33,23 +33,42 @@ export async function evalCommand(path: string, f: EvalFlags, ctx: { kernels: st
   if (isLmTask(config.task)) return evalLm(path, ck, config, f, ctx);
   const split = f.split ?? "test";
   const task = loadTask(config);
-  const trainer = buildTrainer(config, task, { limits: nodeMemoryLimits(defaultKernels()), source: `${join(ck.dir, "state.json")}: config` });
+  const trainer = buildTrainer(config, task, {
+    limits: nodeMemoryLimits(defaultKernels()),
+    source: `${join(ck.dir, "state.json")}: config`,
+  });
   loadModelTensors(trainer.model, ck.model, join(ck.dir, "model.safetensors"));
   const n = task.count(split);
   const bar = progressBar(`eval ${split}`, n, [], { quiet: f.quiet || f.json });
   const t0 = performance.now();
   const r = trainer.evaluate(split, (done) => bar.update(done, {}));
   bar.stop();
-  const record = { type: "eval", checkpoint: ck.dir, step: ck.state.position.step, kernels: ctx.kernels, seconds: (performance.now() - t0) / 1000, ...evalRecord(r) };
+  const record = {
+    type: "eval",
+    checkpoint: ck.dir,
+    step: ck.state.position.step,
+    kernels: ctx.kernels,
+    seconds: (performance.now() - t0) / 1000,
+    ...evalRecord(r),
+  };
   const runDir = dirname(ck.dir);
   writeFileAtomic(join(runDir, `eval-${split}.json`), `${JSON.stringify(record, null, 2)}\n`);
   if (f.json) process.stdout.write(`${JSON.stringify(record)}\n`);
-  else process.stdout.write(`egru eval: ${ck.dir} (step ${ck.state.position.step}), ${r.count} ${split} examples\n${summaryLines(r, config.model.cell).join("\n")}\n`);
+  else
+    process.stdout.write(
+      `egru eval: ${ck.dir} (step ${ck.state.position.step}), ${r.count} ${split} examples\n${summaryLines(r, config.model.cell).join("\n")}\n`,
+    );
   return EXIT_OK;
 }
 
 /** A language-model run: perplexities of its best weights (or the named checkpoint's) at the test batch size. */
-function evalLm(path: string, ck: LoadedCheckpoint, config: TrainConfig, f: EvalFlags, ctx: { kernels: string }): number {
+function evalLm(
+  path: string,
+  ck: LoadedCheckpoint,
+  config: TrainConfig,
+  f: EvalFlags,
+  ctx: { kernels: string },
+): number {
   const runDir = dirname(ck.dir);
   const trainer = buildLmTrainer(config, loadCorpus(config.task as CorpusName, corpusDir(config)));
   let weights = join(ck.dir, "model.safetensors");
@@ -65,14 +84,23 @@ function evalLm(path: string, ck: LoadedCheckpoint, config: TrainConfig, f: Eval
   const results = evaluateLm(trainer, [...splits], tb, f.quiet || f.json === true);
   const seconds = (performance.now() - t0) / 1000;
   for (const r of results) {
-    const record = { type: "eval", weights, step: ck.state.position.step, kernels: ctx.kernels, seconds, ...lmEvalRecord(r) };
+    const record = {
+      type: "eval",
+      weights,
+      step: ck.state.position.step,
+      kernels: ctx.kernels,
+      seconds,
+      ...lmEvalRecord(r),
+    };
     writeFileAtomic(join(runDir, `eval-${r.split}.json`), `${JSON.stringify(record, null, 2)}\n`);
     if (f.json) process.stdout.write(`${JSON.stringify(record)}\n`);
   }
   if (!f.json) {
     const test = results[results.length - 1];
     const valid = results.length > 1 ? results[0] : null;
-    process.stdout.write(`egru eval: ${config.task} language model, weights ${weights}\n${lmSummaryLines(valid, test, config.model.cell).join("\n")}\n`);
+    process.stdout.write(
+      `egru eval: ${config.task} language model, weights ${weights}\n${lmSummaryLines(valid, test, config.model.cell).join("\n")}\n`,
+    );
   }
   return EXIT_OK;
 }

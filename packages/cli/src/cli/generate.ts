@@ -49,9 +49,11 @@ export function promptIds(prompt: string, ids: Map<string, number>, warn: (m: st
 }
 
 export async function generateCommand(runDir: string, f: GenerateFlags): Promise<number> {
-  if (!existsSync(runDir)) throw new UsageError("RUN_DIR", "a language-model run directory", `${runDir}, which does not exist`);
+  if (!existsSync(runDir))
+    throw new UsageError("RUN_DIR", "a language-model run directory", `${runDir}, which does not exist`);
   const config = readRunConfig(runDir);
-  if (!isLmTask(config.task)) throw new UsageError("RUN_DIR", "a language-model run (task ptb or wikitext-2)", `a ${config.task} run`);
+  if (!isLmTask(config.task))
+    throw new UsageError("RUN_DIR", "a language-model run (task ptb or wikitext-2)", `a ${config.task} run`);
   const words = readVocab(runDir);
   const ids = new Map(words.map((w, i) => [w, i]));
   const model = buildLanguageModel(config, words.length);
@@ -62,12 +64,18 @@ export async function generateCommand(runDir: string, f: GenerateFlags): Promise
   const prompt = promptIds(f.prompt, ids, log);
   const stream = new LmStream(model, { segment: f.segment ?? config.lm.bptt });
   const rng = new Rng(f.seed);
-  log(`egru generate: ${config.model.cell.toUpperCase()} language model of ${runDir} (weights ${source}), temperature ${f.temperature}` +
-    `${f.topK > 0 ? `, top ${f.topK}` : ""}, seed ${f.seed}`);
+  log(
+    `egru generate: ${config.model.cell.toUpperCase()} language model of ${runDir} (weights ${source}), temperature ${f.temperature}` +
+      `${f.topK > 0 ? `, top ${f.topK}` : ""}, seed ${f.seed}`,
+  );
 
   const text = (w: string): string => (w === EOS ? "\n" : w);
   const out: string[] = [];
-  const shown = prompt.slice(1).map((i) => text(words[i])).join(" ").replace(/ ?\n ?/g, "\n");
+  const shown = prompt
+    .slice(1)
+    .map((i) => text(words[i]))
+    .join(" ")
+    .replace(/ ?\n ?/g, "\n");
   if (!f.json) process.stdout.write(shown);
   let lineStart = shown === "" || shown.endsWith("\n");
   const t0 = performance.now();
@@ -85,15 +93,30 @@ export async function generateCommand(runDir: string, f: GenerateFlags): Promise
   const seconds = (performance.now() - t0) / 1000;
   const sparsity = stream.layerSparsity();
   if (f.json) {
-    process.stdout.write(`${JSON.stringify({
-      type: "generate", run: runDir, prompt: f.prompt, temperature: f.temperature, topK: f.topK, seed: f.seed, segment: stream.segment,
-      tokens: out, text: out.map(text).join(" ").replace(/ ?\n ?/g, "\n"), layerSparsity: config.model.cell === "egru" ? sparsity : null,
-      tokensPerSecond: stream.position / seconds,
-    })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({
+        type: "generate",
+        run: runDir,
+        prompt: f.prompt,
+        temperature: f.temperature,
+        topK: f.topK,
+        seed: f.seed,
+        segment: stream.segment,
+        tokens: out,
+        text: out
+          .map(text)
+          .join(" ")
+          .replace(/ ?\n ?/g, "\n"),
+        layerSparsity: config.model.cell === "egru" ? sparsity : null,
+        tokensPerSecond: stream.position / seconds,
+      })}\n`,
+    );
   } else {
     if (!lineStart) process.stdout.write("\n");
-    log(`egru generate: ${stream.position} tokens read in ${seconds.toFixed(2)} s (${(stream.position / seconds).toFixed(0)} tokens/s)` +
-      (config.model.cell === "egru" ? `; activity sparsity per layer ${sparsity.map(pct).join(", ")}` : ""));
+    log(
+      `egru generate: ${stream.position} tokens read in ${seconds.toFixed(2)} s (${(stream.position / seconds).toFixed(0)} tokens/s)` +
+        (config.model.cell === "egru" ? `; activity sparsity per layer ${sparsity.map(pct).join(", ")}` : ""),
+    );
   }
   return EXIT_OK;
 }

@@ -28,11 +28,19 @@ function program(): Command {
     .showHelpAfterError("(add --help for usage)")
     .configureHelp({ showGlobalOptions: true }) // --kernels and --threads in every command's help (they work anywhere on the line)
     .addOption(
-      new Option("--kernels <kind>", "compute kernels: WebAssembly SIMD where available, or the portable TypeScript ones")
+      new Option(
+        "--kernels <kind>",
+        "compute kernels: WebAssembly SIMD where available, or the portable TypeScript ones",
+      )
         .choices(["auto", "wasm", "js"])
         .default("auto"),
     )
-    .option("--threads <n>", "threads for large products (WebAssembly kernels; results do not depend on it)", intOption("--threads"), 1)
+    .option(
+      "--threads <n>",
+      "threads for large products (WebAssembly kernels; results do not depend on it)",
+      intOption("--threads"),
+      1,
+    )
     .hook("preAction", async (cmd) => {
       const opts = cmd.opts();
       const k = await loadBestKernels(opts.kernels as KernelChoice, { maximumPages: NODE_WASM_PAGES });
@@ -78,16 +86,35 @@ function program(): Command {
         "MNIST (the built-in default, a few minutes on two cores). Writes a run directory with config.json, " +
         "metrics.jsonl, checkpoints and summary.json. Ctrl-C saves a checkpoint and exits (code 130); --resume continues.",
     )
-    .addOption(new Option("--preset <name>", "starting configuration (README: Presets)").choices(Object.keys(loadPresets())).default("default"))
+    .addOption(
+      new Option("--preset <name>", "starting configuration (README: Presets)")
+        .choices(Object.keys(loadPresets()))
+        .default("default"),
+    )
     .option("--config <file>", "JSON configuration merged over the preset (see README: Training)")
-    .addOption(new Option("--task <task>", "the task").choices(["mnist-row", "smnist", "psmnist", "ptb", "wikitext-2", "dvs-gesture"]))
+    .addOption(
+      new Option("--task <task>", "the task").choices([
+        "mnist-row",
+        "smnist",
+        "psmnist",
+        "ptb",
+        "wikitext-2",
+        "dvs-gesture",
+      ]),
+    )
     .addOption(new Option("--cell <cell>", "recurrent cell").choices(["egru", "gru", "lstm"]))
     .option("--hidden <H>", "units per layer", intOption("--hidden"))
     .option("--layers <n>", "stacked layers", intOption("--layers"))
     .option("--embedding <E>", "language models: embedding size (also the last layer's)", intOption("--embedding"))
     .option("--bptt <T>", "language models: nominal BPTT segment length", intOption("--bptt", 2))
-    .option("--time-budget <minutes>", "stop training after so many minutes, then validate and test", numberOption("--time-budget", { gt: 0 }))
-    .addOption(new Option("--readout <kind>", "what the classifier reads").choices(["trace", "last", "mean", "trace-mean"]))
+    .option(
+      "--time-budget <minutes>",
+      "stop training after so many minutes, then validate and test",
+      numberOption("--time-budget", { gt: 0 }),
+    )
+    .addOption(
+      new Option("--readout <kind>", "what the classifier reads").choices(["trace", "last", "mean", "trace-mean"]),
+    )
     .option("--epochs <n>", "training epochs", intOption("--epochs"))
     .option("--batch <B>", "batch size", intOption("--batch"))
     .addOption(new Option("--optimizer <kind>", "optimizer").choices(["sgd", "adam", "adamw"]))
@@ -95,13 +122,23 @@ function program(): Command {
     .option("--clip <norm>", "global gradient-norm clipping (0 = off)", numberOption("--clip", { min: 0 }))
     .option("--seed <n>", "random seed (init, masks, batch order)", intOption("--seed", 0))
     .option("--validation <n>", "training examples held out for validation", intOption("--validation", 0))
-    .option("--micro-batch <n|auto>", "rows per forward and backward (auto: as many as the memory estimate fits; the summed gradients equal the whole batch's)",
-      (v: string) => (v.trim() === "auto" ? "auto" : intOption("--micro-batch")(v)))
+    .option(
+      "--micro-batch <n|auto>",
+      "rows per forward and backward (auto: as many as the memory estimate fits; the summed gradients equal the whole batch's)",
+      (v: string) => (v.trim() === "auto" ? "auto" : intOption("--micro-batch")(v)),
+    )
     .option("--train-limit <n>", "use only the first n training examples", intOption("--train-limit"))
     .option("--test-limit <n>", "use only the first n test examples", intOption("--test-limit"))
-    .option("--checkpoint-every <steps>", "checkpoint every so many steps, besides every epoch end (0 = epoch ends only)", intOption("--checkpoint-every", 0))
+    .option(
+      "--checkpoint-every <steps>",
+      "checkpoint every so many steps, besides every epoch end (0 = epoch ends only)",
+      intOption("--checkpoint-every", 0),
+    )
     .option("--skip-bad", "dvs-gesture: continue past recordings that fail to read (each one named in the log)")
-    .option("--data <dir>", "directory with the dataset's files (default: the packaged MNIST; for ptb / wikitext-2 the cache `egru data download` fills)")
+    .option(
+      "--data <dir>",
+      "directory with the dataset's files (default: the packaged MNIST; for ptb / wikitext-2 the cache `egru data download` fills)",
+    )
     .option("--out <dir>", "run directory (default runs/<task>-<cell>-<time>; must be new or empty)")
     .option("--resume <dir>", "continue the run in this directory from its last checkpoint")
     .option("--json", "print metrics as JSON lines on stdout instead of the progress bar and table", false)
@@ -118,7 +155,13 @@ function program(): Command {
         "A language-model run: its best-validation weights at the test batch size, validation and test perplexity, as egru train ends.",
     )
     .argument("<run>", "run directory or checkpoint directory")
-    .addOption(new Option("--split <split>", "which split (default: test; language models: valid and test)").choices(["test", "valid", "train"]))
+    .addOption(
+      new Option("--split <split>", "which split (default: test; language models: valid and test)").choices([
+        "test",
+        "valid",
+        "train",
+      ]),
+    )
     .option("--json", "print one JSON line instead of the table", false)
     .option("--quiet", "no progress output on stderr", false)
     .exitOverride()
@@ -134,10 +177,19 @@ function program(): Command {
     .argument("<run>", "run directory of `egru train --task ptb|wikitext-2`")
     .option("--prompt <text>", "words to start from (unknown words are read as <unk>)", "")
     .option("--tokens <n>", "words to sample", intOption("--tokens"), 50)
-    .option("--temperature <t>", "softmax temperature (0 = always the most likely word)", numberOption("--temperature", { min: 0 }), 1)
+    .option(
+      "--temperature <t>",
+      "softmax temperature (0 = always the most likely word)",
+      numberOption("--temperature", { min: 0 }),
+      1,
+    )
     .option("--top-k <k>", "sample only among the k most likely words (0 = all)", intOption("--top-k", 0), 0)
     .option("--seed <n>", "random seed of the sampling", intOption("--seed", 0), 0)
-    .option("--segment <n>", "EGRU: restart the internal state every n words, as evaluation does (default: the run's bptt; 0 = never)", intOption("--segment", 0))
+    .option(
+      "--segment <n>",
+      "EGRU: restart the internal state every n words, as evaluation does (default: the run's bptt; 0 = never)",
+      intOption("--segment", 0),
+    )
     .option("--json", "print one JSON line (words, text, sparsity) instead of streaming the text", false)
     .option("--quiet", "no messages on stderr", false)
     .exitOverride()
@@ -151,7 +203,12 @@ function program(): Command {
         "distribution of c − ϑ, as charts/*.svg and *.png and one self-contained report.html in the run directory.",
     )
     .argument("<run>", "run directory of egru train")
-    .option("--input <n>", "test example (classifier) or test sentence (language model) for the raster", intOption("--input", 0), 0)
+    .option(
+      "--input <n>",
+      "test example (classifier) or test sentence (language model) for the raster",
+      intOption("--input", 0),
+      0,
+    )
     .option("--no-png", "SVG only (skip the PNG copies)")
     .option("--quiet", "no messages on stderr", false)
     .exitOverride()
@@ -160,9 +217,16 @@ function program(): Command {
     });
   prog
     .command("raster")
-    .description("Draw the event raster (units × time, a mark per event coloured by its value) of an EGRU run on one test input: charts/raster-N.svg and .png.")
+    .description(
+      "Draw the event raster (units × time, a mark per event coloured by its value) of an EGRU run on one test input: charts/raster-N.svg and .png.",
+    )
     .argument("<run>", "run directory of egru train (EGRU)")
-    .option("--input <n>", "test example (classifier) or test sentence (language model; its words label the time axis)", intOption("--input", 0), 0)
+    .option(
+      "--input <n>",
+      "test example (classifier) or test sentence (language model; its words label the time axis)",
+      intOption("--input", 0),
+      0,
+    )
     .option("--no-png", "SVG only (skip the PNG copy)")
     .exitOverride()
     .action(async (run: string, opts: ReportFlags) => {

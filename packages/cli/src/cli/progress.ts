@@ -16,7 +16,10 @@ export class EtaSmoother {
   private last: { value: number; seconds: number } | null = null;
 
   /** `window`: units of work over which the average forgets about 63 % of what came before. */
-  constructor(private readonly total: number, private readonly window = Math.max(1, total / 50)) {}
+  constructor(
+    private readonly total: number,
+    private readonly window = Math.max(1, total / 50),
+  ) {}
 
   /** Record that `value` units were done at time `seconds`. */
   observe(value: number, seconds: number): void {
@@ -47,14 +50,28 @@ export interface Progress {
 }
 
 /** A progress display for `total` units; `fields` name the figures shown after the bar. */
-export function progressBar(label: string, total: number, fields: string[], opts: { quiet?: boolean; start?: number } = {}): Progress {
+export function progressBar(
+  label: string,
+  total: number,
+  fields: string[],
+  opts: { quiet?: boolean; start?: number } = {},
+): Progress {
   if (opts.quiet) return { update: () => {}, log: () => {}, stop: () => {} };
   const tty = process.stderr.isTTY === true;
   const format = `${label} [{bar}] {percentage}% | {value}/{total} | ETA {left}${fields.map((f) => ` | ${f} {${f}}`).join("")}`;
-  const make = (): cliProgress.SingleBar => new cliProgress.SingleBar({
-    format, stream: process.stderr, hideCursor: tty, barsize: 24, fps: 5, noTTYOutput: !tty,
-    notTTYSchedule: 10_000,
-  }, cliProgress.Presets.legacy);
+  const make = (): cliProgress.SingleBar =>
+    new cliProgress.SingleBar(
+      {
+        format,
+        stream: process.stderr,
+        hideCursor: tty,
+        barsize: 24,
+        fps: 5,
+        noTTYOutput: !tty,
+        notTTYSchedule: 10_000,
+      },
+      cliProgress.Presets.legacy,
+    );
   let value = opts.start ?? 0;
   const eta = new EtaSmoother(total);
   eta.observe(value, performance.now() / 1000);

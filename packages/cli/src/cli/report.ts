@@ -58,9 +58,13 @@ export function activityCharts(a: ActivityReport, cell: string): Chart[] {
   const charts: Chart[] = [];
   if (cell === "egru") {
     charts.push({
-      name: "raster", title: `Event raster: ${a.label}`,
+      name: "raster",
+      title: `Event raster: ${a.label}`,
       svg: eventRaster({
-        title: `Events of each EGRU layer on ${a.label}`, T: a.T, stepLabels: a.stepLabels, input: a.input,
+        title: `Events of each EGRU layer on ${a.label}`,
+        T: a.T,
+        stepLabels: a.stepLabels,
+        input: a.input,
         layers: a.layers.map((l, i) => ({ name: `layer ${i + 1}`, units: l.units, values: l.values })),
       }),
     });
@@ -69,10 +73,14 @@ export function activityCharts(a: ActivityReport, cell: string): Chart[] {
   if (h) {
     const w = h.window[0];
     charts.push({
-      name: "threshold-distance", title: "Distribution of c − ϑ",
+      name: "threshold-distance",
+      title: "Distribution of c − ϑ",
       svg: histogramChart({
-        title: "Internal state relative to the threshold, c − ϑ (test inputs)", xLabel: "c − ϑ (values beyond ±2 in the end bins)",
-        lo: h.lo, hi: h.hi, series: h.layers.map((l, k) => ({ name: `layer ${l + 1}`, counts: h.counts[k] })),
+        title: "Internal state relative to the threshold, c − ϑ (test inputs)",
+        xLabel: "c − ϑ (values beyond ±2 in the end bins)",
+        lo: h.lo,
+        hi: h.hi,
+        series: h.layers.map((l, k) => ({ name: `layer ${l + 1}`, counts: h.counts[k] })),
         bands: [{ from: -w, to: w, label: `surrogate window |c − ϑ| < ${+w.toPrecision(3)}` }],
         lines: [{ at: 0, label: "threshold" }],
       }),
@@ -84,21 +92,28 @@ export function activityCharts(a: ActivityReport, cell: string): Chart[] {
 /** The final figures of a run for the report's table. */
 function metricRows(config: TrainConfig, summary: Record<string, unknown> | null): [string, string][] {
   if (!summary) return [["status", "no summary.json (the run has not finished)"]];
-  const n = (k: string, o: Record<string, unknown> = summary): number | undefined => (typeof o[k] === "number" ? (o[k] as number) : undefined);
+  const n = (k: string, o: Record<string, unknown> = summary): number | undefined =>
+    typeof o[k] === "number" ? (o[k] as number) : undefined;
   const rows: [string, string][] = [];
   const egru = config.model.cell === "egru";
   if (isLmTask(config.task)) {
     const valid = summary.valid as Record<string, unknown> | undefined;
     const test = summary.test as Record<string, unknown> | undefined;
-    if (valid) rows.push(["validation perplexity", `${n("perplexity", valid)?.toFixed(2)} (batch ${n("batchSize", valid)})`]);
+    if (valid)
+      rows.push(["validation perplexity", `${n("perplexity", valid)?.toFixed(2)} (batch ${n("batchSize", valid)})`]);
     if (test) {
       rows.push(["test perplexity", `${n("perplexity", test)?.toFixed(2)} (batch ${n("batchSize", test)})`]);
       if (egru) {
-        rows.push(["activity sparsity", `${pct(n("activitySparsity", test) ?? 0)} (per layer ${((test.layerSparsity as number[]) ?? []).map(pct).join(", ")})`]);
+        rows.push([
+          "activity sparsity",
+          `${pct(n("activitySparsity", test) ?? 0)} (per layer ${((test.layerSparsity as number[]) ?? []).map(pct).join(", ")})`,
+        ]);
         rows.push(["backward sparsity", pct(n("backwardSparsity", test) ?? 0)]);
       }
-      const e = n("macsExecutedPerToken", test), d = n("macsDensePerToken", test);
-      if (e !== undefined && d) rows.push(["MACs per token", `${mega(e)} executed of ${mega(d)} dense (${pct(e / d)})`]);
+      const e = n("macsExecutedPerToken", test),
+        d = n("macsDensePerToken", test);
+      if (e !== undefined && d)
+        rows.push(["MACs per token", `${mega(e)} executed of ${mega(d)} dense (${pct(e / d)})`]);
     }
     const tps = n("tokensPerSecond");
     if (tps) rows.push(["training speed", `${tps.toFixed(0)} tokens/s`]);
@@ -111,13 +126,17 @@ function metricRows(config: TrainConfig, summary: Record<string, unknown> | null
       rows.push(["activity sparsity", pct(n("activitySparsity") ?? 0)]);
       rows.push(["backward sparsity", pct(n("backwardSparsity") ?? 0)]);
     }
-    const e = n("macsExecutedPerExample"), d = n("macsDensePerExample");
-    if (e !== undefined && d) rows.push(["MACs per example", `${mega(e)} executed of ${mega(d)} dense (${pct(e / d)})`]);
+    const e = n("macsExecutedPerExample"),
+      d = n("macsDensePerExample");
+    if (e !== undefined && d)
+      rows.push(["MACs per example", `${mega(e)} executed of ${mega(d)} dense (${pct(e / d)})`]);
   }
   const p = n("parameters");
   if (p !== undefined) rows.push(["parameters", p.toLocaleString("en-US")]);
-  const steps = n("steps"), secs = n("seconds");
-  if (steps !== undefined) rows.push(["training", `${steps} steps${secs !== undefined ? `, ${(secs / 60).toFixed(1)} minutes` : ""}`]);
+  const steps = n("steps"),
+    secs = n("seconds");
+  if (steps !== undefined)
+    rows.push(["training", `${steps} steps${secs !== undefined ? `, ${(secs / 60).toFixed(1)} minutes` : ""}`]);
   return rows;
 }
 
@@ -144,7 +163,9 @@ export async function writeReport(runDir: string, f: ReportFlags, log: (m: strin
   const config = readRunConfig(runDir);
   const records = readMetrics(runDir) as MetricRecord[];
   const summaryPath = join(runDir, "summary.json");
-  const summary = existsSync(summaryPath) ? (JSON.parse(readFileSync(summaryPath, "utf8")) as Record<string, unknown>) : null;
+  const summary = existsSync(summaryPath)
+    ? (JSON.parse(readFileSync(summaryPath, "utf8")) as Record<string, unknown>)
+    : null;
   const m = config.model;
   const charts = runCharts(records, { lm: isLmTask(config.task), cell: m.cell, layers: m.layers });
   const missing = missingData(config);
@@ -156,7 +177,9 @@ export async function writeReport(runDir: string, f: ReportFlags, log: (m: strin
     title: `egru run: ${config.task}, ${m.layers} × ${m.cell.toUpperCase()}(${m.hidden})`,
     subtitle: `${runDir}${note}`,
     metrics: metricRows(config, summary),
-    charts, config, made: new Date().toISOString(),
+    charts,
+    config,
+    made: new Date().toISOString(),
   });
   const out = join(runDir, "report.html");
   writeFileAtomic(out, html);
@@ -174,7 +197,8 @@ export async function reportAtEnd(runDir: string, log: (m: string) => void): Pro
 }
 
 export async function reportCommand(runDir: string, f: ReportFlags): Promise<number> {
-  if (!existsSync(runDir)) throw new UsageError("RUN_DIR", "a run directory of egru train", `${runDir}, which does not exist`);
+  if (!existsSync(runDir))
+    throw new UsageError("RUN_DIR", "a run directory of egru train", `${runDir}, which does not exist`);
   const log = (m: string): void => {
     if (!f.quiet) process.stderr.write(`${m}\n`);
   };
@@ -184,9 +208,11 @@ export async function reportCommand(runDir: string, f: ReportFlags): Promise<num
 }
 
 export async function rasterCommand(runDir: string, f: ReportFlags): Promise<number> {
-  if (!existsSync(runDir)) throw new UsageError("RUN_DIR", "a run directory of egru train", `${runDir}, which does not exist`);
+  if (!existsSync(runDir))
+    throw new UsageError("RUN_DIR", "a run directory of egru train", `${runDir}, which does not exist`);
   const config = readRunConfig(runDir);
-  if (config.model.cell !== "egru") throw new UsageError("RUN_DIR", "an EGRU run (only EGRU emits events)", `a ${config.model.cell} run`);
+  if (config.model.cell !== "egru")
+    throw new UsageError("RUN_DIR", "an EGRU run (only EGRU emits events)", `a ${config.model.cell} run`);
   const a = runActivity(runDir, config, f.input);
   const [raster] = activityCharts(a, "egru");
   const files = await writeCharts(runDir, [{ ...raster, name: `raster-${f.input}` }], f.png);

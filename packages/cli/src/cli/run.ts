@@ -13,7 +13,8 @@ export const EXIT_USAGE = 2;
 export function reportError(e: unknown): number {
   if (e instanceof CommanderError) {
     // commander has already printed its message (or the help text)
-    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT_OK;
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help")
+      return EXIT_OK;
     return EXIT_USAGE;
   }
   if (e instanceof UsageError || e instanceof ConfigError) {
@@ -36,7 +37,12 @@ export function intOption(name: string, min = 1): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
     if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
-      throw new UsageError(name, `a whole number ≥ ${min}`, JSON.stringify(v), `${name}: expected a whole number ≥ ${min}, got ${JSON.stringify(v)}`);
+      throw new UsageError(
+        name,
+        `a whole number ≥ ${min}`,
+        JSON.stringify(v),
+        `${name}: expected a whole number ≥ ${min}, got ${JSON.stringify(v)}`,
+      );
     }
     return n;
   };
@@ -46,9 +52,18 @@ export function intOption(name: string, min = 1): (v: string) => number {
 export function numberOption(name: string, bound: { gt?: number; min?: number } = {}): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    const ok = v.trim() !== "" && Number.isFinite(n) && (bound.gt === undefined || n > bound.gt) && (bound.min === undefined || n >= bound.min);
+    const ok =
+      v.trim() !== "" &&
+      Number.isFinite(n) &&
+      (bound.gt === undefined || n > bound.gt) &&
+      (bound.min === undefined || n >= bound.min);
     if (!ok) {
-      const want = bound.gt !== undefined ? `a number > ${bound.gt}` : bound.min !== undefined ? `a number ≥ ${bound.min}` : "a number";
+      const want =
+        bound.gt !== undefined
+          ? `a number > ${bound.gt}`
+          : bound.min !== undefined
+            ? `a number ≥ ${bound.min}`
+            : "a number";
       throw new UsageError(name, want, JSON.stringify(v), `${name}: expected ${want}, got ${JSON.stringify(v)}`);
     }
     return n;

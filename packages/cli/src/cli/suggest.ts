@@ -7,12 +7,15 @@ import { UsageError } from "./run.js";
 
 /** Edits (insert, delete, substitute, swap two neighbours) that turn a into b. */
 export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
@@ -35,8 +38,12 @@ export function closest(word: string, candidates: string[]): string | undefined 
 /** A command name that is none of the program's commands. */
 export class UnknownCommandError extends UsageError {
   constructor(name: string, suggestion: string | undefined) {
-    super("command", "a command of egru", JSON.stringify(name),
-      `unknown command '${name}'${suggestion ? ` (did you mean '${suggestion}'?)` : ""}`);
+    super(
+      "command",
+      "a command of egru",
+      JSON.stringify(name),
+      `unknown command '${name}'${suggestion ? ` (did you mean '${suggestion}'?)` : ""}`,
+    );
   }
 }
 

@@ -17,7 +17,9 @@ export const EXIT_INTERRUPTED = 130;
 export function trainingFailed(e: unknown, runDir: string): number {
   if (!(e instanceof NonFiniteError)) throw e;
   const last = existsSync(join(runDir, "checkpoint.json")) ? checkpointDir(runDir) : null;
-  process.stderr.write(`egru: training stopped: ${e.message}. ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was saved yet."}\n`);
+  process.stderr.write(
+    `egru: training stopped: ${e.message}. ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was saved yet."}\n`,
+  );
   return EXIT_FAILED;
 }
 
@@ -64,13 +66,20 @@ export async function runTrainingLoop(o: TrainingLoop): Promise<number | null> {
     for (;;) {
       const r = o.advance();
       const { step, epoch } = o.position();
-      if (r.epochEnded || interrupted || r.saveNow || (o.checkpointEvery > 0 && step - lastSaved >= o.checkpointEvery)) {
+      if (
+        r.epochEnded ||
+        interrupted ||
+        r.saveNow ||
+        (o.checkpointEvery > 0 && step - lastSaved >= o.checkpointEvery)
+      ) {
         o.save();
         lastSaved = step;
       }
       if (interrupted) {
         o.stopOutput();
-        process.stderr.write(`egru train: interrupted at step ${step} (epoch ${epoch + 1}); checkpoint saved. Continue with: egru train --resume ${o.runDir}\n`);
+        process.stderr.write(
+          `egru train: interrupted at step ${step} (epoch ${epoch + 1}); checkpoint saved. Continue with: egru train --resume ${o.runDir}\n`,
+        );
         return EXIT_INTERRUPTED;
       }
       if (r.done) return null;

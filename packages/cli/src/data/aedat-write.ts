@@ -22,7 +22,14 @@ export interface AedatWriteOptions {
 const enc = new TextEncoder();
 
 /** One packet header, little-endian. */
-function packetHeader(type: number, size: number, overflow: number, capacity: number, number: number, valid: number): Uint8Array {
+function packetHeader(
+  type: number,
+  size: number,
+  overflow: number,
+  capacity: number,
+  number: number,
+  valid: number,
+): Uint8Array {
   const h = new Uint8Array(28);
   const v = new DataView(h.buffer);
   v.setInt16(0, type, true);
@@ -39,7 +46,14 @@ function packetHeader(type: number, size: number, overflow: number, capacity: nu
 /** The bytes of an AEDAT 3.1 recording of `events` (times in µs, non-decreasing). */
 export function writeAedat(events: DvsEvents, opts: AedatWriteOptions = {}): Uint8Array {
   const nl = opts.lineEnd ?? "\r\n";
-  const lines = ["#!AER-DAT3.1", "#Format: RAW", "#Source 1: DVS128", "#Start-Time: 2026-11-29 00:00:00 (TZ+0000)", ...(opts.header ?? []).map((l) => `#${l}`), "#!END-HEADER"];
+  const lines = [
+    "#!AER-DAT3.1",
+    "#Format: RAW",
+    "#Source 1: DVS128",
+    "#Start-Time: 2026-11-29 00:00:00 (TZ+0000)",
+    ...(opts.header ?? []).map((l) => `#${l}`),
+    "#!END-HEADER",
+  ];
   const parts: Uint8Array[] = [enc.encode(lines.map((l) => l + nl).join(""))];
   if (opts.specialPacket) {
     const n = opts.specialPacket;

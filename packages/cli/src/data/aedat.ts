@@ -43,7 +43,13 @@ export interface DvsEvents {
 /** Events from rows [t, x, y, p] (already in time order). */
 export function eventsFromRows(rows: readonly (readonly number[])[]): DvsEvents {
   const n = rows.length;
-  const e: DvsEvents = { count: n, x: new Uint16Array(n), y: new Uint16Array(n), p: new Uint8Array(n), t: new Float64Array(n) };
+  const e: DvsEvents = {
+    count: n,
+    x: new Uint16Array(n),
+    y: new Uint16Array(n),
+    p: new Uint8Array(n),
+    t: new Float64Array(n),
+  };
   for (let i = 0; i < n; i++) {
     const [t, x, y, p] = rows[i];
     e.t[i] = t;
@@ -112,7 +118,14 @@ export class AedatReader {
   private inHeader = true;
   private lastT = -Infinity;
   private readonly out = new EventBuffer();
-  readonly stats: AedatStats = { header: [], packets: 0, skippedPackets: 0, events: 0, invalid: 0, packetsWithInvalid: 0 };
+  readonly stats: AedatStats = {
+    header: [],
+    packets: 0,
+    skippedPackets: 0,
+    events: 0,
+    invalid: 0,
+    packetsWithInvalid: 0,
+  };
 
   constructor(name: string, opts: AedatOptions = {}) {
     this.name = name;
@@ -143,7 +156,11 @@ export class AedatReader {
 
   /** The end of the recording: every event, or an error if it stopped inside the header or a packet. */
   end(): DvsEvents {
-    if (this.inHeader) this.fail(this.base, this.stats.header.length === 0 ? "no AEDAT header (empty file?)" : "the header has no #!END-HEADER line");
+    if (this.inHeader)
+      this.fail(
+        this.base,
+        this.stats.header.length === 0 ? "no AEDAT header (empty file?)" : "the header has no #!END-HEADER line",
+      );
     if (this.buf.length > 0) {
       const need = this.buf.length < PACKET_HEADER ? PACKET_HEADER : PACKET_HEADER + this.bodyBytes(0);
       this.fail(this.base, `a truncated packet: ${this.buf.length} bytes left of the ${need} it needs`);
@@ -157,10 +174,15 @@ export class AedatReader {
     const b = this.buf;
     for (;;) {
       if (pos >= b.length) return pos;
-      if (b[pos] !== 0x23 /* # */) this.fail(this.base + pos, `a header line starting with '#' (got byte 0x${b[pos].toString(16)}) before #!END-HEADER`);
+      if (b[pos] !== 0x23 /* # */)
+        this.fail(
+          this.base + pos,
+          `a header line starting with '#' (got byte 0x${b[pos].toString(16)}) before #!END-HEADER`,
+        );
       const nl = b.indexOf(0x0a, pos);
       if (nl < 0) {
-        if (this.base + b.length > MAX_HEADER_BYTES) this.fail(this.base + pos, "a header line ending in a line feed within the first MiB");
+        if (this.base + b.length > MAX_HEADER_BYTES)
+          this.fail(this.base + pos, "a header line ending in a line feed within the first MiB");
         return pos;
       }
       let line = "";
@@ -169,11 +191,15 @@ export class AedatReader {
       const at = this.base + pos;
       pos = nl + 1;
       if (this.stats.header.length === 0 && line !== "!AER-DAT3.1") {
-        this.fail(at, `the first line "#!AER-DAT3.1" (got ${JSON.stringify(`#${line}`.slice(0, 40))}; only AEDAT 3.1 is read)`);
+        this.fail(
+          at,
+          `the first line "#!AER-DAT3.1" (got ${JSON.stringify(`#${line}`.slice(0, 40))}; only AEDAT 3.1 is read)`,
+        );
       }
       this.stats.header.push(line);
       const format = /^Format:\s*(.*)$/.exec(line);
-      if (format && format[1].trim() !== "RAW") this.fail(at, `"#Format: RAW" (got "${line}"; compressed formats are not read)`);
+      if (format && format[1].trim() !== "RAW")
+        this.fail(at, `"#Format: RAW" (got "${line}"; compressed formats are not read)`);
       if (line === "!END-HEADER") {
         this.inHeader = false;
         return pos;
@@ -212,7 +238,8 @@ export class AedatReader {
         this.fail(at, `0 ≤ eventValid ≤ eventNumber ≤ eventCapacity (got ${valid}, ${number}, ${capacity})`);
       }
       if (overflow < 0) this.fail(at, `a timestamp overflow ≥ 0 (got ${overflow})`);
-      if (type === POLARITY && (size !== 8 || tsOffset !== 4)) this.fail(at, `polarity events of 8 bytes with the timestamp at 4 (got size ${size}, offset ${tsOffset})`);
+      if (type === POLARITY && (size !== 8 || tsOffset !== 4))
+        this.fail(at, `polarity events of 8 bytes with the timestamp at 4 (got size ${size}, offset ${tsOffset})`);
       const body = capacity * size;
       if (b.length - pos - PACKET_HEADER < body) return pos; // wait for the rest
       this.stats.packets++;
@@ -239,10 +266,12 @@ export class AedatReader {
       }
       const x = (data >>> 17) & 0x7fff;
       const y = (data >>> 2) & 0x7fff;
-      if (x >= this.width || y >= this.height) this.fail(this.base + at, `coordinates inside ${this.width}×${this.height} (got x ${x}, y ${y})`);
+      if (x >= this.width || y >= this.height)
+        this.fail(this.base + at, `coordinates inside ${this.width}×${this.height} (got x ${x}, y ${y})`);
       if (ts < 0) this.fail(this.base + at, `a timestamp ≥ 0 (got ${ts})`);
       const t = high + ts;
-      if (t < this.lastT) this.fail(this.base + at, `timestamps that do not go backwards (${t} µs after ${this.lastT} µs)`);
+      if (t < this.lastT)
+        this.fail(this.base + at, `timestamps that do not go backwards (${t} µs after ${this.lastT} µs)`);
       this.lastT = t;
       this.out.push(x, y, (data >>> 1) & 1, t);
       this.stats.events++;
@@ -251,7 +280,11 @@ export class AedatReader {
 }
 
 /** Read a whole recording held in memory. */
-export function readAedat(bytes: Uint8Array, name: string, opts: AedatOptions = {}): { events: DvsEvents; stats: AedatStats } {
+export function readAedat(
+  bytes: Uint8Array,
+  name: string,
+  opts: AedatOptions = {},
+): { events: DvsEvents; stats: AedatStats } {
   const r = new AedatReader(name, opts);
   r.push(bytes);
   return { events: r.end(), stats: r.stats };

@@ -54,7 +54,8 @@ export function tokenize(text: string, vocab: Vocabulary, grow: boolean, name: s
   const ids = new Int32Array(words.length);
   for (let i = 0; i < words.length; i++) {
     const id = grow ? vocab.add(words[i]) : vocab.id(words[i]);
-    if (id === undefined) throw new ValueError(`${name}: token ${i}`, "a word of the training vocabulary", JSON.stringify(words[i]));
+    if (id === undefined)
+      throw new ValueError(`${name}: token ${i}`, "a word of the training vocabulary", JSON.stringify(words[i]));
     ids[i] = id;
   }
   return ids;
@@ -68,8 +69,16 @@ export interface Corpus {
 }
 
 /** A corpus from the texts of its three splits (`names` label them in errors, e.g. file paths). */
-export function buildCorpus(texts: { train: string; valid: string; test: string }, names = { train: "train", valid: "valid", test: "test" }): Corpus {
+export function buildCorpus(
+  texts: { train: string; valid: string; test: string },
+  names = { train: "train", valid: "valid", test: "test" },
+): Corpus {
   const vocab = new Vocabulary();
   const train = tokenize(texts.train, vocab, true, names.train);
-  return { vocab, train, valid: tokenize(texts.valid, vocab, false, names.valid), test: tokenize(texts.test, vocab, false, names.test) };
+  return {
+    vocab,
+    train,
+    valid: tokenize(texts.valid, vocab, false, names.valid),
+    test: tokenize(texts.test, vocab, false, names.test),
+  };
 }

@@ -27,7 +27,14 @@ export interface FrameConfig {
 }
 
 export const DEFAULT_FRAMES: FrameConfig = {
-  windowUs: 1_700_000, frameUs: 25_000, sensor: 128, size: 32, pool: "sum", mergePolarities: false, scale: 1, denoiseUs: 0,
+  windowUs: 1_700_000,
+  frameUs: 25_000,
+  sensor: 128,
+  size: 32,
+  pool: "sum",
+  mergePolarities: false,
+  scale: 1,
+  denoiseUs: 0,
 };
 
 /** Frames per window and channels per frame of a configuration. */
@@ -38,8 +45,10 @@ export function frameShape(c: FrameConfig): { T: number; C: number; H: number; W
 }
 
 export function checkFrameConfig(c: FrameConfig): void {
-  if (!(c.frameUs > 0) || !(c.windowUs >= c.frameUs)) throw new ValueError("frames", "0 < frameUs ≤ windowUs", `${c.frameUs}, ${c.windowUs}`);
-  if (!Number.isInteger(c.size) || c.size < 1 || c.sensor % c.size !== 0) throw new ValueError("frames.size", `a divisor of the sensor size ${c.sensor}`, String(c.size));
+  if (!(c.frameUs > 0) || !(c.windowUs >= c.frameUs))
+    throw new ValueError("frames", "0 < frameUs ≤ windowUs", `${c.frameUs}, ${c.windowUs}`);
+  if (!Number.isInteger(c.size) || c.size < 1 || c.sensor % c.size !== 0)
+    throw new ValueError("frames.size", `a divisor of the sensor size ${c.sensor}`, String(c.size));
   if (!(c.scale > 0)) throw new ValueError("frames.scale", "a number > 0", String(c.scale));
 }
 
@@ -99,20 +108,23 @@ export function sampleClips(e: DvsEvents, ranges: [number, number][], c: FrameCo
       else pooled[((fr * 2 + e.p[i]) * H + Math.floor(e.y[i] / f)) * W + Math.floor(e.x[i] / f)]++;
     }
     if (full) {
-      for (let q = 0; q < T * 2; q++) for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) {
-        const o = (q * H + Math.floor(y / f)) * W + Math.floor(x / f);
-        const v = full[(q * S + y) * S + x];
-        if (v > pooled[o]) pooled[o] = v;
-      }
+      for (let q = 0; q < T * 2; q++)
+        for (let y = 0; y < S; y++)
+          for (let x = 0; x < S; x++) {
+            const o = (q * H + Math.floor(y / f)) * W + Math.floor(x / f);
+            const v = full[(q * S + y) * S + x];
+            if (v > pooled[o]) pooled[o] = v;
+          }
     }
     const clip = new Float32Array(T * C * H * W);
     const plane = H * W;
     for (let fr = 0; fr < T; fr++) {
       for (let j = 0; j < plane; j++) {
-        const off = pooled[(fr * 2) * plane + j], on = pooled[(fr * 2 + 1) * plane + j];
+        const off = pooled[fr * 2 * plane + j],
+          on = pooled[(fr * 2 + 1) * plane + j];
         if (c.mergePolarities) clip[fr * plane + j] = (off + on) / 2 / c.scale;
         else {
-          clip[(fr * 2) * plane + j] = off / c.scale;
+          clip[fr * 2 * plane + j] = off / c.scale;
           clip[(fr * 2 + 1) * plane + j] = on / c.scale;
         }
       }
@@ -128,32 +140,45 @@ export function sampleClips(e: DvsEvents, ranges: [number, number][], c: FrameCo
  * rotation within ±maxDegrees about the centre (nearest neighbour, zeros outside), the same for
  * every frame of the clip.
  */
-export function augmentClip(clip: Float32Array, T: number, C: number, S: number, rng: Rng, o: { minScale: number; maxDegrees: number }): Float32Array {
+export function augmentClip(
+  clip: Float32Array,
+  T: number,
+  C: number,
+  S: number,
+  rng: Rng,
+  o: { minScale: number; maxDegrees: number },
+): Float32Array {
   // torchvision's RandomResizedCrop: ten tries at a crop that fits, else the whole frame
-  let cw = S, chh = S;
+  let cw = S,
+    chh = S;
   for (let attempt = 0; attempt < 10; attempt++) {
     const area = S * S * (o.minScale + rng.uniform() * (1 - o.minScale));
     const ratio = Math.exp(Math.log(3 / 4) + rng.uniform() * Math.log(16 / 9));
-    const w = Math.round(Math.sqrt(area * ratio)), h = Math.round(Math.sqrt(area / ratio));
+    const w = Math.round(Math.sqrt(area * ratio)),
+      h = Math.round(Math.sqrt(area / ratio));
     if (w > 0 && h > 0 && w <= S && h <= S) {
       cw = w;
       chh = h;
       break;
     }
   }
-  const x0 = rng.int(S - cw + 1), y0 = rng.int(S - chh + 1);
+  const x0 = rng.int(S - cw + 1),
+    y0 = rng.int(S - chh + 1);
   const angle = ((rng.uniform() * 2 - 1) * o.maxDegrees * Math.PI) / 180;
-  const cos = Math.cos(angle), sin = Math.sin(angle), mid = (S - 1) / 2;
+  const cos = Math.cos(angle),
+    sin = Math.sin(angle),
+    mid = (S - 1) / 2;
   // for each output pixel: rotate back, then map into the crop
   const map = new Int32Array(S * S).fill(-1);
-  for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) {
-    const rx = cos * (x - mid) + sin * (y - mid) + mid;
-    const ry = -sin * (x - mid) + cos * (y - mid) + mid;
-    if (rx < -0.5 || ry < -0.5 || rx > S - 0.5 || ry > S - 0.5) continue;
-    const sx = x0 + Math.min(cw - 1, Math.floor(((Math.round(rx) + 0.5) * cw) / S));
-    const sy = y0 + Math.min(chh - 1, Math.floor(((Math.round(ry) + 0.5) * chh) / S));
-    map[y * S + x] = sy * S + sx;
-  }
+  for (let y = 0; y < S; y++)
+    for (let x = 0; x < S; x++) {
+      const rx = cos * (x - mid) + sin * (y - mid) + mid;
+      const ry = -sin * (x - mid) + cos * (y - mid) + mid;
+      if (rx < -0.5 || ry < -0.5 || rx > S - 0.5 || ry > S - 0.5) continue;
+      const sx = x0 + Math.min(cw - 1, Math.floor(((Math.round(rx) + 0.5) * cw) / S));
+      const sy = y0 + Math.min(chh - 1, Math.floor(((Math.round(ry) + 0.5) * chh) / S));
+      map[y * S + x] = sy * S + sx;
+    }
   const out = new Float32Array(clip.length);
   for (let p = 0; p < T * C; p++) {
     const base = p * S * S;

@@ -26,7 +26,11 @@ export function parseIdx(bytes: Uint8Array, name: string, expectDims: number): I
   const type = (magic >>> 8) & 0xff;
   const dims = magic & 0xff;
   if (magic >>> 16 !== 0 || type !== UBYTE) {
-    throw new ValueError(`${name}: magic number`, `0x000008NN (unsigned bytes)`, `0x${magic.toString(16).padStart(8, "0")}`);
+    throw new ValueError(
+      `${name}: magic number`,
+      `0x000008NN (unsigned bytes)`,
+      `0x${magic.toString(16).padStart(8, "0")}`,
+    );
   }
   if (dims !== expectDims) throw new ValueError(`${name}: dimensions`, String(expectDims), String(dims));
   const header = 4 + 4 * dims;
@@ -35,7 +39,11 @@ export function parseIdx(bytes: Uint8Array, name: string, expectDims: number): I
   for (let d = 0; d < dims; d++) shape.push(view.getUint32(4 + 4 * d, false));
   const count = shape.reduce((a, b) => a * b, 1);
   if (bytes.length !== header + count) {
-    throw new ValueError(`${name}: size`, `${header + count} bytes for shape [${shape.join(", ")}]`, `${bytes.length} bytes`);
+    throw new ValueError(
+      `${name}: size`,
+      `${header + count} bytes for shape [${shape.join(", ")}]`,
+      `${bytes.length} bytes`,
+    );
   }
   return { shape, data: bytes.subarray(header) };
 }

@@ -18,7 +18,12 @@ export interface Streams {
 export function batchify(ids: Int32Array, B: number): Streams {
   checkPositiveInt("batch size", B);
   const L = Math.floor(ids.length / B);
-  if (L < 2) throw new ValueError("batch size", `at most ${Math.floor(ids.length / 2)} for ${ids.length} tokens (each stream needs 2)`, String(B));
+  if (L < 2)
+    throw new ValueError(
+      "batch size",
+      `at most ${Math.floor(ids.length / 2)} for ${ids.length} tokens (each stream needs 2)`,
+      String(B),
+    );
   const data = new Int32Array(L * B);
   for (let b = 0; b < B; b++) for (let t = 0; t < L; t++) data[t * B + b] = ids[b * L + t];
   return { data, length: L, B };
@@ -32,7 +37,8 @@ export interface Segment {
 
 /** The segment of (at most) T steps starting at row i (the last one is shorter). */
 export function segment(s: Streams, i: number, T: number): Segment {
-  if (!Number.isInteger(i) || i < 0 || i >= s.length - 1) throw new ValueError("segment start", `a row in 0…${s.length - 2}`, String(i));
+  if (!Number.isInteger(i) || i < 0 || i >= s.length - 1)
+    throw new ValueError("segment start", `a row in 0…${s.length - 2}`, String(i));
   checkPositiveInt("segment length", T);
   const n = Math.min(T, s.length - 1 - i);
   const B = s.B;

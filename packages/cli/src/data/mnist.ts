@@ -22,14 +22,19 @@ export interface MnistSplit {
 }
 
 /** Parse an images file and a labels file (decompressed IDX bytes) into one split. */
-export function parseMnist(images: Uint8Array, labels: Uint8Array, names: { images: string; labels: string }): MnistSplit {
+export function parseMnist(
+  images: Uint8Array,
+  labels: Uint8Array,
+  names: { images: string; labels: string },
+): MnistSplit {
   const im = parseIdx(images, names.images, 3);
   const lb = parseIdx(labels, names.labels, 1);
   const [n, rows, cols] = im.shape;
   if (rows !== MNIST_SIDE || cols !== MNIST_SIDE) {
     throw new ShapeError(`${names.images}: image size`, `${MNIST_SIDE}×${MNIST_SIDE}`, `${rows}×${cols}`);
   }
-  if (lb.shape[0] !== n) throw new ShapeError(`${names.labels}: count`, `${n} labels (one per image)`, String(lb.shape[0]));
+  if (lb.shape[0] !== n)
+    throw new ShapeError(`${names.labels}: count`, `${n} labels (one per image)`, String(lb.shape[0]));
   for (let i = 0; i < n; i++) {
     if (lb.data[i] >= MNIST_CLASSES) throw new ValueError(`${names.labels}: label ${i}`, "0…9", String(lb.data[i]));
   }
@@ -64,14 +69,19 @@ export function mnistShape(variant: MnistVariant): { T: number; I: number } {
  * A batch as a time-major float32 sequence x [T, B, I] (pixels ÷ 255) and its labels [B], from
  * the examples at `indices` of the split.
  */
-export function mnistBatch(split: MnistSplit, indices: ArrayLike<number>, variant: MnistVariant): { x: Float32Array; labels: Uint8Array } {
+export function mnistBatch(
+  split: MnistSplit,
+  indices: ArrayLike<number>,
+  variant: MnistVariant,
+): { x: Float32Array; labels: Uint8Array } {
   const B = indices.length;
   const { T, I } = mnistShape(variant);
   const x = new Float32Array(T * B * I);
   const labels = new Uint8Array(B);
   for (let b = 0; b < B; b++) {
     const n = indices[b];
-    if (!Number.isInteger(n) || n < 0 || n >= split.count) throw new ShapeError("indices", `0 ≤ index < ${split.count}`, String(n));
+    if (!Number.isInteger(n) || n < 0 || n >= split.count)
+      throw new ShapeError("indices", `0 ≤ index < ${split.count}`, String(n));
     labels[b] = split.labels[n];
     const img = n * MNIST_PIXELS;
     for (let t = 0; t < T; t++) {

@@ -10,8 +10,12 @@ import type { GestureLabel } from "./dvs-gesture.js";
 
 /** The synthetic classes, in label order (1-based in files). */
 export const SYNTH_CLASSES = [
-  "disc moving right", "disc moving left", "disc moving down", "disc moving up",
-  "bar rotating clockwise", "bar rotating counter-clockwise",
+  "disc moving right",
+  "disc moving left",
+  "disc moving down",
+  "disc moving up",
+  "bar rotating clockwise",
+  "bar rotating counter-clockwise",
 ] as const;
 
 export interface SynthOptions {
@@ -43,8 +47,14 @@ function gestureEvents(rng: Rng, cls: number, t0: number, duration: number, rate
       if (cls < 4) {
         // a disc crossing the sensor; the edge point's normal against the motion decides ON / OFF
         const along = -r + u * (SIZE + 2 * r);
-        const [cx, cy, vx, vy] = cls === 0 ? [along, 64 + offset, 1, 0] : cls === 1 ? [SIZE - along, 64 + offset, -1, 0]
-          : cls === 2 ? [64 + offset, along, 0, 1] : [64 + offset, SIZE - along, 0, -1];
+        const [cx, cy, vx, vy] =
+          cls === 0
+            ? [along, 64 + offset, 1, 0]
+            : cls === 1
+              ? [SIZE - along, 64 + offset, -1, 0]
+              : cls === 2
+                ? [64 + offset, along, 0, 1]
+                : [64 + offset, SIZE - along, 0, -1];
         x = cx + r * Math.cos(a);
         y = cy + r * Math.sin(a);
         on = Math.cos(a) * vx + Math.sin(a) * vy > 0;
@@ -58,7 +68,8 @@ function gestureEvents(rng: Rng, cls: number, t0: number, duration: number, rate
         y = 64 + s * Math.sin(angle) + side * 1.5 * Math.cos(angle);
         on = side * s * dir > 0;
       }
-      const xi = Math.round(x), yi = Math.round(y);
+      const xi = Math.round(x),
+        yi = Math.round(y);
       if (xi < 0 || yi < 0 || xi >= SIZE || yi >= SIZE) continue;
       out.push([t0 + m * 1000 + Math.floor(rng.uniform() * 1000), xi, yi, on ? 1 : 0]);
     }
@@ -86,7 +97,8 @@ export function synthTrial(seed: number, o: SynthOptions): { events: DvsEvents; 
   }
   const total = t;
   const noiseEvents = Math.round((total / 1000) * noise);
-  for (let k = 0; k < noiseEvents; k++) raw.push([Math.floor(rng.uniform() * total), rng.int(SIZE), rng.int(SIZE), rng.int(2)]);
+  for (let k = 0; k < noiseEvents; k++)
+    raw.push([Math.floor(rng.uniform() * total), rng.int(SIZE), rng.int(SIZE), rng.int(2)]);
   raw.sort((a, b) => a[0] - b[0]);
   return { events: eventsFromRows(raw), labels };
 }

@@ -7,7 +7,18 @@
 // previous checkpoint intact and current.
 
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { decodeSafetensors, encodeSafetensors, StateError, type Tensor, ValueError } from "egru";
 import type { RngState } from "egru";
@@ -71,7 +82,9 @@ const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("he
 
 /** Save a checkpoint and make it the current one. */
 export function saveCheckpoint(
-  runDir: string, model: Record<string, Tensor>, optimizer: Record<string, Tensor>,
+  runDir: string,
+  model: Record<string, Tensor>,
+  optimizer: Record<string, Tensor>,
   state: Omit<CheckpointState, "format" | "sha256">,
 ): string {
   const name = `ckpt-${String(state.position.step).padStart(8, "0")}`;
@@ -85,7 +98,8 @@ export function saveCheckpoint(
   const full: CheckpointState = { format: CHECKPOINT_FORMAT, ...state, sha256: { model: sha(m), optimizer: sha(o) } };
   writeFileAtomic(join(dir, "state.json"), `${JSON.stringify(full, null, 1)}\n`);
   writeFileAtomic(join(runDir, "checkpoint.json"), `${JSON.stringify({ current: name, step: state.position.step })}\n`);
-  for (const d of readdirSync(runDir)) if (d.startsWith("ckpt-") && d !== name) rmSync(join(runDir, d), { recursive: true, force: true });
+  for (const d of readdirSync(runDir))
+    if (d.startsWith("ckpt-") && d !== name) rmSync(join(runDir, d), { recursive: true, force: true });
   return dir;
 }
 
@@ -100,14 +114,20 @@ export interface LoadedCheckpoint {
 export function checkpointDir(path: string): string {
   if (existsSync(join(path, "state.json"))) return path;
   const pointer = join(path, "checkpoint.json");
-  if (!existsSync(pointer)) throw new StateError(path, "a run directory with a checkpoint (checkpoint.json) or a checkpoint directory", "neither");
+  if (!existsSync(pointer))
+    throw new StateError(
+      path,
+      "a run directory with a checkpoint (checkpoint.json) or a checkpoint directory",
+      "neither",
+    );
   let current: unknown;
   try {
     current = (JSON.parse(readFileSync(pointer, "utf8")) as { current?: unknown }).current;
   } catch (e) {
     throw new ValueError(pointer, "JSON naming the current checkpoint", `unparsable (${(e as Error).message})`);
   }
-  if (typeof current !== "string" || basename(current) !== current) throw new ValueError(`${pointer}: current`, "a checkpoint directory name", JSON.stringify(current));
+  if (typeof current !== "string" || basename(current) !== current)
+    throw new ValueError(`${pointer}: current`, "a checkpoint directory name", JSON.stringify(current));
   return join(path, current);
 }
 
@@ -121,13 +141,24 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   } catch (e) {
     throw new ValueError(statePath, "the checkpoint's JSON state", `unreadable (${(e as Error).message})`);
   }
-  if (state.format !== CHECKPOINT_FORMAT) throw new ValueError(`${statePath}: format`, JSON.stringify(CHECKPOINT_FORMAT), JSON.stringify(state.format));
+  if (state.format !== CHECKPOINT_FORMAT)
+    throw new ValueError(`${statePath}: format`, JSON.stringify(CHECKPOINT_FORMAT), JSON.stringify(state.format));
   const read = (file: string, want: string): Record<string, Tensor> => {
     const p = join(dir, file);
     if (!existsSync(p)) throw new ValueError(p, "a file of the checkpoint", "missing");
     const bytes = readFileSync(p);
-    if (sha(bytes) !== want) throw new ValueError(`${p}: sha256`, `${want} (recorded in state.json)`, `${sha(bytes)} (the file was changed or is damaged)`);
+    if (sha(bytes) !== want)
+      throw new ValueError(
+        `${p}: sha256`,
+        `${want} (recorded in state.json)`,
+        `${sha(bytes)} (the file was changed or is damaged)`,
+      );
     return decodeSafetensors(bytes, p).tensors;
   };
-  return { dir, state, model: read("model.safetensors", state.sha256.model), optimizer: read("optimizer.safetensors", state.sha256.optimizer) };
+  return {
+    dir,
+    state,
+    model: read("model.safetensors", state.sha256.model),
+    optimizer: read("optimizer.safetensors", state.sha256.optimizer),
+  };
 }

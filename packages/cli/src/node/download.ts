@@ -38,19 +38,50 @@ const WIKI_URL = "https://raw.githubusercontent.com/pytorch/examples/main/word_l
 /** The known corpora; names are the ones src/node/corpus-files.ts reads. Checksums: ../shared/data/<name>/SOURCE.md. */
 export const DATASETS: Record<DatasetName, DatasetSource> = {
   ptb: {
-    license: "Penn Treebank (Mikolov's preprocessing): research use only, under the LDC User Agreement; do not redistribute",
+    license:
+      "Penn Treebank (Mikolov's preprocessing): research use only, under the LDC User Agreement; do not redistribute",
     files: [
-      { name: "ptb.train.txt", url: `${PTB_URL}/ptb.train.txt`, bytes: 5_101_618, sha256: "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf" },
-      { name: "ptb.valid.txt", url: `${PTB_URL}/ptb.valid.txt`, bytes: 399_782, sha256: "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2" },
-      { name: "ptb.test.txt", url: `${PTB_URL}/ptb.test.txt`, bytes: 449_945, sha256: "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0" },
+      {
+        name: "ptb.train.txt",
+        url: `${PTB_URL}/ptb.train.txt`,
+        bytes: 5_101_618,
+        sha256: "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf",
+      },
+      {
+        name: "ptb.valid.txt",
+        url: `${PTB_URL}/ptb.valid.txt`,
+        bytes: 399_782,
+        sha256: "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2",
+      },
+      {
+        name: "ptb.test.txt",
+        url: `${PTB_URL}/ptb.test.txt`,
+        bytes: 449_945,
+        sha256: "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0",
+      },
     ],
   },
   "wikitext-2": {
-    license: "WikiText-2: CC BY-SA 3.0; cite Merity, Xiong, Bradbury, Socher, \"Pointer Sentinel Mixture Models\" (2016)",
+    license: 'WikiText-2: CC BY-SA 3.0; cite Merity, Xiong, Bradbury, Socher, "Pointer Sentinel Mixture Models" (2016)',
     files: [
-      { name: "wiki.train.tokens", url: `${WIKI_URL}/train.txt`, bytes: 10_797_148, sha256: "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f" },
-      { name: "wiki.valid.tokens", url: `${WIKI_URL}/valid.txt`, bytes: 1_121_681, sha256: "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8" },
-      { name: "wiki.test.tokens", url: `${WIKI_URL}/test.txt`, bytes: 1_256_449, sha256: "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0" },
+      {
+        name: "wiki.train.tokens",
+        url: `${WIKI_URL}/train.txt`,
+        bytes: 10_797_148,
+        sha256: "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f",
+      },
+      {
+        name: "wiki.valid.tokens",
+        url: `${WIKI_URL}/valid.txt`,
+        bytes: 1_121_681,
+        sha256: "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8",
+      },
+      {
+        name: "wiki.test.tokens",
+        url: `${WIKI_URL}/test.txt`,
+        bytes: 1_256_449,
+        sha256: "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0",
+      },
     ],
   },
 };
@@ -98,7 +129,14 @@ export interface DownloadSummary {
 export async function downloadDataset(name: string, opts: DownloadOptions): Promise<DownloadSummary> {
   const sources: Readonly<Record<string, DatasetSource>> = opts.sources ?? DATASETS;
   const source = Object.hasOwn(sources, name) ? sources[name] : undefined;
-  if (!source) throw new ValueError("dataset", Object.keys(sources).map((k) => JSON.stringify(k)).join(" or "), JSON.stringify(name));
+  if (!source)
+    throw new ValueError(
+      "dataset",
+      Object.keys(sources)
+        .map((k) => JSON.stringify(k))
+        .join(" or "),
+      JSON.stringify(name),
+    );
   const dir = join(opts.cacheDir, name);
   mkdirSync(dir, { recursive: true });
   const files: DownloadSummary["files"] = [];
@@ -120,7 +158,9 @@ async function fetchFile(file: DatasetFile, url: string, path: string, opts: Dow
       return "present";
     }
     const aside = moveAside(path);
-    log(`${file.name}: the existing file does not match its sha256 (${describe(got)}); moved it to ${aside} and downloading again`);
+    log(
+      `${file.name}: the existing file does not match its sha256 (${describe(got)}); moved it to ${aside} and downloading again`,
+    );
   }
   const part = `${path}.part`;
   let offset = existsSync(part) ? statSync(part).size : 0;
@@ -140,13 +180,20 @@ async function fetchFile(file: DatasetFile, url: string, path: string, opts: Dow
  * Request `url` from byte `offset` (a Range request when > 0) and write the body into `part`.
  * Returns whether the bytes already in `part` were kept (206 or 416) rather than replaced (200).
  */
-async function receive(file: DatasetFile, url: string, part: string, offset: number, opts: DownloadOptions): Promise<boolean> {
+async function receive(
+  file: DatasetFile,
+  url: string,
+  part: string,
+  offset: number,
+  opts: DownloadOptions,
+): Promise<boolean> {
   const log = opts.log ?? (() => {});
   const fetchImpl = opts.fetchImpl ?? fetch;
   const stall = new StallTimer(opts.stallMs ?? 60_000);
   // plain bytes, so that Content-Length and a later Range count bytes of the file itself
   // (fetch adds "accept-encoding: identity" to a Range request by itself)
-  const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : { "accept-encoding": "identity" };
+  const headers: Record<string, string> =
+    offset > 0 ? { range: `bytes=${offset}-` } : { "accept-encoding": "identity" };
   if (offset > 0) log(`${file.name}: resuming at ${fmt(offset)} of ${fmt(file.bytes)} bytes from ${url}`);
   else log(`${file.name}: downloading ${url}`);
   let res: Response;
@@ -166,8 +213,16 @@ async function receive(file: DatasetFile, url: string, part: string, offset: num
   if (res.status !== 200 && !kept) {
     stall.stop();
     await res.body?.cancel();
-    const what = res.status === 206 ? `206 for "${res.headers.get("content-range")}", not from byte ${offset} as asked` : `${res.status} ${res.statusText}`.trim();
-    throw new DownloadError(url, "HTTP 200 (or 206 for a resume)", `HTTP ${what}`, `${url}: HTTP ${what} (downloading ${file.name})`);
+    const what =
+      res.status === 206
+        ? `206 for "${res.headers.get("content-range")}", not from byte ${offset} as asked`
+        : `${res.status} ${res.statusText}`.trim();
+    throw new DownloadError(
+      url,
+      "HTTP 200 (or 206 for a resume)",
+      `HTTP ${what}`,
+      `${url}: HTTP ${what} (downloading ${file.name})`,
+    );
   }
   if (offset > 0 && !kept) log(`${file.name}: the server ignored the range request; starting over`);
   await writeBody(file, url, part, kept ? offset : 0, res, stall, opts);
@@ -175,7 +230,15 @@ async function receive(file: DatasetFile, url: string, part: string, offset: num
 }
 
 /** Stream `res`'s body into `part` from byte `offset` (0: truncate); fsync. Leaves `part` on a network error. */
-async function writeBody(file: DatasetFile, url: string, part: string, offset: number, res: Response, stall: StallTimer, opts: DownloadOptions): Promise<void> {
+async function writeBody(
+  file: DatasetFile,
+  url: string,
+  part: string,
+  offset: number,
+  res: Response,
+  stall: StallTimer,
+  opts: DownloadOptions,
+): Promise<void> {
   const fh = await open(part, offset > 0 ? "a" : "w");
   let done = offset;
   try {
@@ -220,8 +283,12 @@ async function verifyAndRename(file: DatasetFile, url: string, part: string, pat
   if (got.sha256 !== file.sha256 || got.bytes !== file.bytes) {
     rmSync(part, { force: true });
     const want = describe(file);
-    throw new DownloadError(file.name, want, describe(got),
-      `${file.name} from ${url} is not the expected file: expected ${want}, got ${describe(got)}; removed the download`);
+    throw new DownloadError(
+      file.name,
+      want,
+      describe(got),
+      `${file.name} from ${url} is not the expected file: expected ${want}, got ${describe(got)}; removed the download`,
+    );
   }
   fsyncPath(part);
   renameSync(part, path);
@@ -257,8 +324,12 @@ function rangeStart(res: Response): number {
 /** The error for a network failure or early end: the `.part` stays, and a rerun resumes. */
 function interrupted(url: string, part: string, done: number, total: number, cause: unknown): DownloadError {
   const why = cause instanceof Error ? `${cause.message}${causeText(cause)}` : String(cause);
-  return new DownloadError(url, `${fmt(total)} bytes`, `${fmt(done)} bytes (${why})`,
-    `download of ${url} stopped after ${fmt(done)} of ${fmt(total)} bytes (${why}); kept ${part}, rerun the same command to resume`);
+  return new DownloadError(
+    url,
+    `${fmt(total)} bytes`,
+    `${fmt(done)} bytes (${why})`,
+    `download of ${url} stopped after ${fmt(done)} of ${fmt(total)} bytes (${why}); kept ${part}, rerun the same command to resume`,
+  );
 }
 
 /** ": <cause>" for an error with a nested cause (fetch's "fetch failed" hides the reason there). */

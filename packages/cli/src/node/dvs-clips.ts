@@ -8,7 +8,18 @@
 // are about 16 GB).
 
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { ValueError } from "egru";
 import { frameShape, sampleClips, type FrameConfig } from "../data/dvs-frames.js";
@@ -21,8 +32,14 @@ import { forEachGestureTrial } from "./dvs-files.js";
 /** The frame configuration of a run's dvs settings. */
 export function frameConfig(d: DvsConfig): FrameConfig {
   return {
-    windowUs: d.windowMs * 1000, frameUs: d.frameMs * 1000, sensor: 128, size: d.size, pool: d.pool,
-    mergePolarities: d.mergePolarities, scale: d.scale, denoiseUs: d.denoiseMs * 1000,
+    windowUs: d.windowMs * 1000,
+    frameUs: d.frameMs * 1000,
+    sensor: 128,
+    size: d.size,
+    pool: d.pool,
+    mergePolarities: d.mergePolarities,
+    scale: d.scale,
+    denoiseUs: d.denoiseMs * 1000,
   };
 }
 
@@ -30,7 +47,11 @@ export function frameConfig(d: DvsConfig): FrameConfig {
 export function gestureClasses(dir: string): number {
   const p = join(dir, "gesture_mapping.csv");
   if (!existsSync(p)) return 11;
-  const rows = readFileSync(p, "utf8").trim().split(/\r?\n/).slice(1).filter((l) => l.trim() !== "");
+  const rows = readFileSync(p, "utf8")
+    .trim()
+    .split(/\r?\n/)
+    .slice(1)
+    .filter((l) => l.trim() !== "");
   return rows.length;
 }
 
@@ -49,7 +70,15 @@ function cacheKey(dir: string, d: DvsConfig, classes: number): string {
       }
     }
   }
-  const what = { format: 2, frames: frameConfig(d), samples: d.samples, classes, ignoreValidMark: d.ignoreValidMark, skipBad: d.skipBad, files };
+  const what = {
+    format: 2,
+    frames: frameConfig(d),
+    samples: d.samples,
+    classes,
+    ignoreValidMark: d.ignoreValidMark,
+    skipBad: d.skipBad,
+    files,
+  };
   return createHash("sha256").update(JSON.stringify(what)).digest("hex").slice(0, 16);
 }
 
@@ -78,13 +107,20 @@ function fileClips(data: string, index: SplitIndex): DvsClips {
   let fd: number | null = null;
   const bytes = index.clipSize * 4;
   return {
-    count: index.count, labels: index.labels,
+    count: index.count,
+    labels: index.labels,
     clip: (i) => {
-      if (!Number.isInteger(i) || i < 0 || i >= index.count) throw new ValueError("clip", `an index in 0…${index.count - 1}`, String(i));
+      if (!Number.isInteger(i) || i < 0 || i >= index.count)
+        throw new ValueError("clip", `an index in 0…${index.count - 1}`, String(i));
       fd ??= openSync(data, "r");
       const out = new Float32Array(index.clipSize);
       const got = readSync(fd, new Uint8Array(out.buffer), 0, bytes, i * bytes);
-      if (got !== bytes) throw new ValueError(data, `${bytes} bytes of clip ${i}`, `${got} (the cache file is damaged; delete ${dirname(data)})`);
+      if (got !== bytes)
+        throw new ValueError(
+          data,
+          `${bytes} bytes of clip ${i}`,
+          `${got} (the cache file is damaged; delete ${dirname(data)})`,
+        );
       return out;
     },
   };
@@ -92,7 +128,8 @@ function fileClips(data: string, index: SplitIndex): DvsClips {
 
 /** The cached split, or null when it is absent or does not match its index. */
 function readSplit(dir: string, split: string): DvsClips | null {
-  const indexPath = join(dir, `${split}.json`), data = join(dir, `${split}.f32`);
+  const indexPath = join(dir, `${split}.json`),
+    data = join(dir, `${split}.f32`);
   if (!existsSync(indexPath) || !existsSync(data)) return null;
   let index: SplitIndex;
   try {
@@ -100,12 +137,22 @@ function readSplit(dir: string, split: string): DvsClips | null {
   } catch {
     return null;
   }
-  if (index.format !== "egru-dvs-clips-1" || statSync(data).size !== index.count * index.clipSize * 4 || index.labels.length !== index.count) return null;
+  if (
+    index.format !== "egru-dvs-clips-1" ||
+    statSync(data).size !== index.count * index.clipSize * 4 ||
+    index.labels.length !== index.count
+  )
+    return null;
   return fileClips(data, index);
 }
 
 /** Make a split's clips, appending each to <split>.f32 as it is made; the index is written last. */
-function buildSplit(dir: string, split: "train" | "test", make: (emit: (clip: Float32Array, label: number) => void) => void, clipSize: number): DvsClips {
+function buildSplit(
+  dir: string,
+  split: "train" | "test",
+  make: (emit: (clip: Float32Array, label: number) => void) => void,
+  clipSize: number,
+): DvsClips {
   const data = join(dir, `${split}.f32`);
   const part = `${data}.part`;
   const fd = openSync(part, "w");
@@ -134,18 +181,24 @@ export function loadDvsClips(dir: string, d: DvsConfig, cacheRoot: string, log: 
   const cacheDir = join(cacheRoot, "dvs-frames", cacheKey(dir, d, classes));
   const cachedTrain = readSplit(cacheDir, "train");
   const cachedTest = readSplit(cacheDir, "test");
-  if (cachedTrain && cachedTest) return { train: cachedTrain, test: cachedTest, classes, shape, skipped: [], cached: true, cacheDir };
+  if (cachedTrain && cachedTest)
+    return { train: cachedTrain, test: cachedTest, classes, shape, skipped: [], cached: true, cacheDir };
   mkdirSync(cacheDir, { recursive: true });
   const skipped: { name: string; reason: string }[] = [];
   const split = (name: "train" | "test"): DvsClips =>
-    buildSplit(cacheDir, name, (emit) => {
-      const o = { classes, skipBad: d.skipBad, mode: d.samples, respectValidMark: !d.ignoreValidMark };
-      const bad = forEachGestureTrial(dir, name, o, (t) => {
-        for (const s of t.samples) for (const c of sampleClips(t.events, s.ranges, f)) emit(c, s.label);
-      });
-      for (const s of bad) log(`egru train: skipped ${s.name}: ${s.reason}`);
-      skipped.push(...bad);
-    }, shape.T * shape.I);
+    buildSplit(
+      cacheDir,
+      name,
+      (emit) => {
+        const o = { classes, skipBad: d.skipBad, mode: d.samples, respectValidMark: !d.ignoreValidMark };
+        const bad = forEachGestureTrial(dir, name, o, (t) => {
+          for (const s of t.samples) for (const c of sampleClips(t.events, s.ranges, f)) emit(c, s.label);
+        });
+        for (const s of bad) log(`egru train: skipped ${s.name}: ${s.reason}`);
+        skipped.push(...bad);
+      },
+      shape.T * shape.I,
+    );
   const train = split("train");
   const test = split("test");
   return { train, test, classes, shape, skipped, cached: false, cacheDir };

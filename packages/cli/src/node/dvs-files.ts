@@ -7,7 +7,13 @@ import { join } from "node:path";
 import { ValueError } from "egru";
 import { AedatError, AedatReader, type AedatOptions, type AedatStats, type DvsEvents } from "../data/aedat.js";
 import { writeAedat } from "../data/aedat-write.js";
-import { gestureSamples, parseGestureLabels, parseTrialList, type GestureLabel, type GestureSample } from "../data/dvs-gesture.js";
+import {
+  gestureSamples,
+  parseGestureLabels,
+  parseTrialList,
+  type GestureLabel,
+  type GestureSample,
+} from "../data/dvs-gesture.js";
 import { labelsCsv, SYNTH_CLASSES, synthTrial, type SynthOptions } from "../data/synth-dvs.js";
 import { writeFileAtomic } from "./checkpoint.js";
 
@@ -47,7 +53,11 @@ export interface LoadSplitOptions extends AedatOptions {
 }
 
 /** The trials of the official train or test list of a DvsGesture directory, all in memory. */
-export function loadGestureSplit(dir: string, split: "train" | "test", o: LoadSplitOptions = {}): { trials: GestureTrial[]; skipped: { name: string; reason: string }[] } {
+export function loadGestureSplit(
+  dir: string,
+  split: "train" | "test",
+  o: LoadSplitOptions = {},
+): { trials: GestureTrial[]; skipped: { name: string; reason: string }[] } {
   const trials: GestureTrial[] = [];
   const skipped = forEachGestureTrial(dir, split, o, (t) => trials.push(t));
   return { trials, skipped };
@@ -57,9 +67,15 @@ export function loadGestureSplit(dir: string, split: "train" | "test", o: LoadSp
  * Read the trials of a split one at a time (memory: one recording's events) and hand each to `fn`;
  * returns the recordings skipped (skipBad) with the reason.
  */
-export function forEachGestureTrial(dir: string, split: "train" | "test", o: LoadSplitOptions, fn: (t: GestureTrial) => void): { name: string; reason: string }[] {
+export function forEachGestureTrial(
+  dir: string,
+  split: "train" | "test",
+  o: LoadSplitOptions,
+  fn: (t: GestureTrial) => void,
+): { name: string; reason: string }[] {
   const listPath = join(dir, `trials_to_${split}.txt`);
-  if (!existsSync(listPath)) throw new ValueError("DVS Gesture directory", `${listPath} (the dataset's split list)`, "missing");
+  if (!existsSync(listPath))
+    throw new ValueError("DVS Gesture directory", `${listPath} (the dataset's split list)`, "missing");
   const names = parseTrialList(readFileSync(listPath, "utf8"), listPath);
   const skipped: { name: string; reason: string }[] = [];
   for (const name of names) {
@@ -102,6 +118,11 @@ export function writeSynthGestures(dir: string, o: SynthSetOptions): { files: nu
   }
   writeFileAtomic(join(dir, "trials_to_train.txt"), `${train.join("\n")}\n`);
   writeFileAtomic(join(dir, "trials_to_test.txt"), `${test.join("\n")}\n`);
-  writeFileAtomic(join(dir, "gesture_mapping.csv"), `action,label\n${SYNTH_CLASSES.slice(0, o.classes).map((c, i) => `${c.replace(/ /g, "_")},${i + 1}`).join("\n")}\n`);
+  writeFileAtomic(
+    join(dir, "gesture_mapping.csv"),
+    `action,label\n${SYNTH_CLASSES.slice(0, o.classes)
+      .map((c, i) => `${c.replace(/ /g, "_")},${i + 1}`)
+      .join("\n")}\n`,
+  );
   return { files: 2 * users + 3, events };
 }

@@ -12,7 +12,9 @@ let fonts: Uint8Array[] | null = null;
 
 function init(): Promise<void> {
   ready ??= initWasm(readFileSync(require.resolve("@resvg/resvg-wasm/index_bg.wasm")));
-  fonts ??= ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"].map((f) => readFileSync(require.resolve(`dejavu-fonts-ttf/ttf/${f}`)));
+  fonts ??= ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf"].map((f) =>
+    readFileSync(require.resolve(`dejavu-fonts-ttf/ttf/${f}`)),
+  );
   return ready;
 }
 

@@ -17,7 +17,9 @@ export function loadPresets(dir = PRESET_DIR): Record<string, TrainConfigInput> 
   const out: Record<string, TrainConfigInput> = { ...PRESETS };
   let files: string[] = [];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith(".json")).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith(".json"))
+      .sort();
   } catch {
     return out; // no presets folder: the built-in ones only
   }

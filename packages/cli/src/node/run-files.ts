@@ -12,7 +12,8 @@ import { loadCheckpoint } from "./checkpoint.js";
 
 /** A run-directory file that must exist: its path, or a StateError naming what is missing. */
 export function runFile(runDir: string, file: string): string {
-  if (!existsSync(runDir)) throw new StateError("run directory", "an existing run directory", `${runDir}, which does not exist`);
+  if (!existsSync(runDir))
+    throw new StateError("run directory", "an existing run directory", `${runDir}, which does not exist`);
   const p = join(runDir, file);
   if (!existsSync(p)) throw new StateError(p, `the run's ${file}`, "missing (is this a run directory of egru train?)");
   return p;
@@ -34,19 +35,21 @@ export function readMetrics(runDir: string): Record<string, unknown>[] {
   const p = join(runDir, "metrics.jsonl");
   if (!existsSync(p)) return [];
   const out: Record<string, unknown>[] = [];
-  readFileSync(p, "utf8").split("\n").forEach((line, i) => {
-    if (line.trim() === "") return;
-    let r: unknown;
-    try {
-      r = JSON.parse(line);
-    } catch (e) {
-      throw new ValueError(`${p}: line ${i + 1}`, "a JSON record", `unparsable (${(e as Error).message})`);
-    }
-    if (typeof r !== "object" || r === null || typeof (r as { type?: unknown }).type !== "string") {
-      throw new ValueError(`${p}: line ${i + 1}`, 'a JSON object with a "type"', line.slice(0, 60));
-    }
-    out.push(r as Record<string, unknown>);
-  });
+  readFileSync(p, "utf8")
+    .split("\n")
+    .forEach((line, i) => {
+      if (line.trim() === "") return;
+      let r: unknown;
+      try {
+        r = JSON.parse(line);
+      } catch (e) {
+        throw new ValueError(`${p}: line ${i + 1}`, "a JSON record", `unparsable (${(e as Error).message})`);
+      }
+      if (typeof r !== "object" || r === null || typeof (r as { type?: unknown }).type !== "string") {
+        throw new ValueError(`${p}: line ${i + 1}`, 'a JSON object with a "type"', line.slice(0, 60));
+      }
+      out.push(r as Record<string, unknown>);
+    });
   return out;
 }
 

@@ -32,13 +32,16 @@ export function firstExampleOutputs(runs: CellRun[], cells: SequenceCell[], T: n
   return runs.map((r, l) => {
     const H = cells[l].hiddenSize;
     const v = new Float32Array(T * H);
-    for (let t = 0; t < T; t++) v.set(r.out.subarray((t * B) * H, (t * B + 1) * H), t * H);
+    for (let t = 0; t < T; t++) v.set(r.out.subarray(t * B * H, (t * B + 1) * H), t * H);
     return { units: H, values: v };
   });
 }
 
 /** Every c − ϑ of the EGRU layers of a forward (c = h + o·ϑ, h the post-reset state). */
-export function thresholdDistances(runs: CellRun[], cells: SequenceCell[]): { layer: number; values: Float32Array; window: number }[] {
+export function thresholdDistances(
+  runs: CellRun[],
+  cells: SequenceCell[],
+): { layer: number; values: Float32Array; window: number }[] {
   const out: { layer: number; values: Float32Array; window: number }[] = [];
   runs.forEach((r, l) => {
     if (cells[l].kind !== "egru" || !r.h || !r.o) return;
@@ -56,7 +59,12 @@ export function thresholdDistances(runs: CellRun[], cells: SequenceCell[]): { la
 }
 
 /** Bin the distances of several forwards over [lo, hi) with `bins` bins. */
-export function distanceHistogram(parts: { layer: number; values: Float32Array; window: number }[][], lo: number, hi: number, bins: number): DistanceHistogram {
+export function distanceHistogram(
+  parts: { layer: number; values: Float32Array; window: number }[][],
+  lo: number,
+  hi: number,
+  bins: number,
+): DistanceHistogram {
   const layers = [...new Set(parts.flat().map((p) => p.layer))].sort((a, b) => a - b);
   const counts = layers.map(() => new Float64Array(bins));
   const window = layers.map(() => 0);
@@ -94,21 +102,33 @@ export interface ActivityReport {
 const HIST = { lo: -2, hi: 2, bins: 80 };
 
 /** Raster of test example `input`; c − ϑ over the first `batch` test examples. */
-export function classifierActivity(model: SequenceClassifier, task: ClassificationTask, input: number, batch = 64): ActivityReport {
+export function classifierActivity(
+  model: SequenceClassifier,
+  task: ClassificationTask,
+  input: number,
+  batch = 64,
+): ActivityReport {
   const n = task.count("test");
-  if (!Number.isInteger(input) || input < 0 || input >= n) throw new ValueError("input", `a test example index in 0…${n - 1}`, String(input));
+  if (!Number.isInteger(input) || input < 0 || input >= n)
+    throw new ValueError("input", `a test example index in 0…${n - 1}`, String(input));
   model.eval();
   const one = task.batch("test", [input]);
   const r1 = model.forward(one.x, task.T, 1);
   const layers = firstExampleOutputs(r1.runs, model.cells, task.T, 1);
   model.release(r1);
   const B = Math.min(batch, n);
-  const many = task.batch("test", Int32Array.from({ length: B }, (_, i) => i));
+  const many = task.batch(
+    "test",
+    Int32Array.from({ length: B }, (_, i) => i),
+  );
   const rB = model.forward(many.x, task.T, B);
   const d = thresholdDistances(rB.runs, model.cells);
   model.release(rB);
   return {
-    label: `test example ${input} (label ${one.labels[0]})`, T: task.T, layers, input: { features: task.I, values: one.x },
+    label: `test example ${input} (label ${one.labels[0]})`,
+    T: task.T,
+    layers,
+    input: { features: task.I, values: one.x },
     histogram: d.length ? distanceHistogram([d], HIST.lo, HIST.hi, HIST.bins) : null,
   };
 }
@@ -131,7 +151,14 @@ export function sentence(tokens: Int32Array, eos: number, index: number, max = 6
 }
 
 /** Raster of test sentence `input` (from a zero state); c − ϑ over the split's first `segments` bptt-long segments at batch 1. */
-export function lmActivity(model: LanguageModel, test: Int32Array, words: string[], input: number, bptt: number, segments = 20): ActivityReport {
+export function lmActivity(
+  model: LanguageModel,
+  test: Int32Array,
+  words: string[],
+  input: number,
+  bptt: number,
+  segments = 20,
+): ActivityReport {
   const eos = words.indexOf("<eos>");
   if (eos < 0) throw new ValueError("vocabulary", "a vocabulary with <eos>", "none");
   model.eval();
@@ -150,7 +177,10 @@ export function lmActivity(model: LanguageModel, test: Int32Array, words: string
     at += T;
   }
   return {
-    label: `test sentence ${input}`, T: s.length, layers, stepLabels: Array.from(s, (t) => words[t]),
+    label: `test sentence ${input}`,
+    T: s.length,
+    layers,
+    stepLabels: Array.from(s, (t) => words[t]),
     histogram: parts.length && parts[0].length ? distanceHistogram(parts, HIST.lo, HIST.hi, HIST.bins) : null,
   };
 }

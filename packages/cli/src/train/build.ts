@@ -2,8 +2,17 @@
 // trainer, and the model's and optimizer's tensors for checkpoints (isomorphic).
 
 import {
-  ALEXNET_FRONT_END, type ClassifierConfig, countParams, createModel, modelConfigOf, type Network, Optimizer,
-  type OptimizerState, type ParamOwner, type SequenceClassifier, ValueError,
+  ALEXNET_FRONT_END,
+  type ClassifierConfig,
+  countParams,
+  createModel,
+  modelConfigOf,
+  type Network,
+  Optimizer,
+  type OptimizerState,
+  type ParamOwner,
+  type SequenceClassifier,
+  ValueError,
 } from "egru";
 import type { Tensor } from "egru";
 import type { TrainConfig } from "./config.js";
@@ -14,17 +23,39 @@ import { classifierPlans, type MemoryBudget } from "./memory.js";
 /** The library's model configuration of a classification run. */
 export function classifierConfig(c: TrainConfig, task: ClassificationTask): ClassifierConfig {
   const m = c.model;
-  if (m.frontEnd !== "none" && !task.frame) throw new ValueError("model.frontEnd", "a task whose inputs are images (dvs-gesture)", `${m.frontEnd} on ${task.name}`);
+  if (m.frontEnd !== "none" && !task.frame)
+    throw new ValueError(
+      "model.frontEnd",
+      "a task whose inputs are images (dvs-gesture)",
+      `${m.frontEnd} on ${task.name}`,
+    );
   const frontEnd = m.frontEnd === "alexnet" && task.frame ? { layers: ALEXNET_FRONT_END, ...task.frame } : null;
   return {
-    type: "sequence-classifier", cell: m.cell, inputSize: task.I, hiddenSize: m.hidden, layers: m.layers, classes: task.classes,
-    readout: m.readout ?? (m.cell === "egru" ? "trace" : "last"), seed: c.seed, sparseInput: task.sparseInput,
-    frontEnd, inputDropout: m.inputDropout, outputDropout: m.outputDropout, dropConnect: m.dropConnect, zoneout: m.zoneout,
+    type: "sequence-classifier",
+    cell: m.cell,
+    inputSize: task.I,
+    hiddenSize: m.hidden,
+    layers: m.layers,
+    classes: task.classes,
+    readout: m.readout ?? (m.cell === "egru" ? "trace" : "last"),
+    seed: c.seed,
+    sparseInput: task.sparseInput,
+    frontEnd,
+    inputDropout: m.inputDropout,
+    outputDropout: m.outputDropout,
+    dropConnect: m.dropConnect,
+    zoneout: m.zoneout,
     egru: {
-      thresholdMode: m.thresholdMode, thresholdMean: m.thresholdMean, dampeningFactor: m.dampeningFactor,
-      pseudoDerivativeSupport: m.pseudoDerivativeSupport, traceDecay: m.traceDecay,
+      thresholdMode: m.thresholdMode,
+      thresholdMean: m.thresholdMean,
+      dampeningFactor: m.dampeningFactor,
+      pseudoDerivativeSupport: m.pseudoDerivativeSupport,
+      traceDecay: m.traceDecay,
     },
-    activityWeight: m.activityWeight, activityTarget: m.activityTarget, stateWeight: m.stateWeight, stateTarget: m.stateTarget,
+    activityWeight: m.activityWeight,
+    activityTarget: m.activityTarget,
+    stateWeight: m.stateWeight,
+    stateTarget: m.stateTarget,
     stateMeanWeight: m.stateMeanWeight,
   };
 }
@@ -43,12 +74,24 @@ export function buildTrainer(c: TrainConfig, task: ClassificationTask, budget?: 
   const model = buildModel(c, task);
   const o = c.optimizer;
   const optimizer = new Optimizer({
-    kind: o.kind, momentum: o.momentum, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay,
+    kind: o.kind,
+    momentum: o.momentum,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    weightDecay: o.weightDecay,
     thresholdLrMultiplier: o.thresholdLrMultiplier,
   });
   return new Trainer(model, task, optimizer, {
-    epochs: c.epochs, batchSize: c.batchSize, evalBatchSize: c.evalBatchSize, lr: o.lr, clip: o.clip, schedule: c.schedule, seed: c.seed,
-    microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch), evalMicroBatch: plans?.eval.rows,
+    epochs: c.epochs,
+    batchSize: c.batchSize,
+    evalBatchSize: c.evalBatchSize,
+    lr: o.lr,
+    clip: o.clip,
+    schedule: c.schedule,
+    seed: c.seed,
+    microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch),
+    evalMicroBatch: plans?.eval.rows,
   });
 }
 

@@ -57,7 +57,12 @@ const warmup = whole(0).default(0);
 const ScheduleSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("constant"), warmupSteps: warmup }),
   z.strictObject({ kind: z.literal("step"), every: whole(1), gamma: z.number().gt(0), warmupSteps: warmup }),
-  z.strictObject({ kind: z.literal("cosine"), startEpoch: whole(0).default(0), minLr: nonneg.default(0), warmupSteps: warmup }),
+  z.strictObject({
+    kind: z.literal("cosine"),
+    startEpoch: whole(0).default(0),
+    minLr: nonneg.default(0),
+    warmupSteps: warmup,
+  }),
 ]);
 
 /** The language-model tasks' fields (docs/paper-setups.md#language-model-setup); ignored by the classification tasks. */
@@ -85,8 +90,14 @@ export const LM_TASKS = ["ptb", "wikitext-2"] as const;
 /** DVS Gesture: frames (tonic's transforms), samples, augmentation, the frame cache. */
 const DvsSchema = z.strictObject({
   /** Window per example and frame length (ms): 1700 / 25 → 68 frames. */
-  windowMs: z.number().gt(0).default(DEFAULT_FRAMES.windowUs / 1000),
-  frameMs: z.number().gt(0).default(DEFAULT_FRAMES.frameUs / 1000),
+  windowMs: z
+    .number()
+    .gt(0)
+    .default(DEFAULT_FRAMES.windowUs / 1000),
+  frameMs: z
+    .number()
+    .gt(0)
+    .default(DEFAULT_FRAMES.frameUs / 1000),
   /** Frame side after pooling the 128×128 sensor (a divisor of 128). */
   size: whole(1).default(DEFAULT_FRAMES.size),
   pool: z.enum(["sum", "max"]).default(DEFAULT_FRAMES.pool),
@@ -94,7 +105,10 @@ const DvsSchema = z.strictObject({
   /** Counts are divided by this. */
   scale: z.number().gt(0).default(DEFAULT_FRAMES.scale),
   /** tonic's Denoise filter time (ms); 0 = off. */
-  denoiseMs: z.number().min(0).default(DEFAULT_FRAMES.denoiseUs / 1000),
+  denoiseMs: z
+    .number()
+    .min(0)
+    .default(DEFAULT_FRAMES.denoiseUs / 1000),
   /** One sample per labels row, or per class and trial. */
   samples: z.enum(["row", "class"]).default("row"),
   /** Training augmentation: random resized crop (area scale ≥ cropScale) and rotation (±rotateDegrees). */
@@ -159,17 +173,29 @@ export function parseConfig(value: unknown, source = "config"): TrainConfig {
   if (r.success) {
     const c = r.data;
     if (c.model.readout === "trace" && c.model.cell !== "egru") {
-      throw new ConfigError(`${source}.model.readout`, '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)', '"trace"');
+      throw new ConfigError(
+        `${source}.model.readout`,
+        '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)',
+        '"trace"',
+      );
     }
     return c;
   }
   const issue = r.error.issues[0] as unknown as Issue;
   if (issue.code === "unrecognized_keys") {
     const key = issue.keys?.[0] ?? "?";
-    throw new ConfigError([source, ...issue.path.map(String), key].join("."), "no such field (a typo?)", JSON.stringify(valueAt(value, [...issue.path, key])));
+    throw new ConfigError(
+      [source, ...issue.path.map(String), key].join("."),
+      "no such field (a typo?)",
+      JSON.stringify(valueAt(value, [...issue.path, key])),
+    );
   }
   const got = valueAt(value, issue.path);
-  throw new ConfigError([source, ...issue.path.map(String)].join("."), expectedText(issue), got === undefined ? "nothing" : JSON.stringify(got));
+  throw new ConfigError(
+    [source, ...issue.path.map(String)].join("."),
+    expectedText(issue),
+    got === undefined ? "nothing" : JSON.stringify(got),
+  );
 }
 
 /** The parts of a zod issue the messages use. */
@@ -198,7 +224,9 @@ function expectedText(i: Issue): string {
     case "invalid_value":
       return `one of ${(i.values ?? []).map((v) => JSON.stringify(v)).join(", ")}`;
     case "invalid_union":
-      return i.path.length && String(i.path[i.path.length - 1]) === "kind" ? "a known kind" : "one of the allowed forms";
+      return i.path.length && String(i.path[i.path.length - 1]) === "kind"
+        ? "a known kind"
+        : "one of the allowed forms";
     default:
       return i.message;
   }

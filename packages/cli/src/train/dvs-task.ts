@@ -17,7 +17,8 @@ export interface DvsClips {
 
 /** Clips held in memory. */
 export function memoryClips(clips: Float32Array[], labels: number[]): DvsClips {
-  if (clips.length !== labels.length) throw new ValueError("clips", `one label per clip (${clips.length})`, String(labels.length));
+  if (clips.length !== labels.length)
+    throw new ValueError("clips", `one label per clip (${clips.length})`, String(labels.length));
   return { count: clips.length, labels, clip: (i) => clips[i] };
 }
 
@@ -37,8 +38,14 @@ export interface DvsTaskOptions {
 export function dvsTask(train: DvsClips, test: DvsClips, o: DvsTaskOptions): ClassificationTask {
   const I = o.C * o.S * o.S;
   const n = train.count;
-  if (n === 0) throw new ValueError("DVS training clips", "at least one window of a training sample", "none (are the recordings shorter than a window?)");
-  if (!Number.isInteger(o.validation) || o.validation < 0 || o.validation >= n) throw new ValueError("validation", `a whole number in [0, ${n}) (the training clips)`, String(o.validation));
+  if (n === 0)
+    throw new ValueError(
+      "DVS training clips",
+      "at least one window of a training sample",
+      "none (are the recordings shorter than a window?)",
+    );
+  if (!Number.isInteger(o.validation) || o.validation < 0 || o.validation >= n)
+    throw new ValueError("validation", `a whole number in [0, ${n}) (the training clips)`, String(o.validation));
   const order = new Rng(o.seed * 7 + 42).permutation(n);
   const valid = order.subarray(n - o.validation);
   let trainIdx = order.subarray(0, n - o.validation);
@@ -46,9 +53,16 @@ export function dvsTask(train: DvsClips, test: DvsClips, o: DvsTaskOptions): Cla
   const testCount = Math.min(o.testLimit ?? test.count, test.count);
   const source = (split: SplitName): { set: DvsClips; idx: ArrayLike<number> | null } =>
     split === "test" ? { set: test, idx: null } : { set: train, idx: split === "train" ? trainIdx : valid };
-  const count = (split: SplitName): number => (split === "train" ? trainIdx.length : split === "valid" ? valid.length : testCount);
+  const count = (split: SplitName): number =>
+    split === "train" ? trainIdx.length : split === "valid" ? valid.length : testCount;
   return {
-    name: "dvs-gesture", T: o.T, I, classes: o.classes, count, sparseInput: true, frame: { channels: o.C, height: o.S, width: o.S },
+    name: "dvs-gesture",
+    T: o.T,
+    I,
+    classes: o.classes,
+    count,
+    sparseInput: true,
+    frame: { channels: o.C, height: o.S, width: o.S },
     batch: (split, indices, step) => {
       const { set, idx } = source(split);
       const B = indices.length;
@@ -57,7 +71,8 @@ export function dvsTask(train: DvsClips, test: DvsClips, o: DvsTaskOptions): Cla
       const rng = split === "train" && o.augment ? new Rng(o.seed * 1_000_003 + 104_729 * ((step ?? 0) + 1)) : null;
       for (let b = 0; b < B; b++) {
         const k = indices[b];
-        if (!Number.isInteger(k) || k < 0 || k >= count(split)) throw new ValueError("batch index", `0 ≤ index < ${count(split)}`, String(k));
+        if (!Number.isInteger(k) || k < 0 || k >= count(split))
+          throw new ValueError("batch index", `0 ≤ index < ${count(split)}`, String(k));
         const j = idx ? idx[k] : k;
         let clip = set.clip(j);
         if (rng && o.augment) clip = augmentClip(clip, o.T, o.C, o.S, rng, o.augment);

@@ -12,12 +12,26 @@ export function languageModelConfig(c: TrainConfig, vocab: number): LanguageMode
   const m = c.model;
   const lm = c.lm;
   return {
-    type: "language-model", cell: m.cell, vocab, embedding: lm.embedding, hidden: m.hidden, layers: m.layers, seed: c.seed,
-    dropoutWords: lm.dropoutWords, dropoutEmbedding: lm.dropoutEmbedding, dropoutForward: lm.dropoutForward,
-    dropoutOutput: lm.dropoutOutput, dropoutMask: lm.dropoutMask, dropConnect: m.dropConnect, zoneout: m.zoneout,
+    type: "language-model",
+    cell: m.cell,
+    vocab,
+    embedding: lm.embedding,
+    hidden: m.hidden,
+    layers: m.layers,
+    seed: c.seed,
+    dropoutWords: lm.dropoutWords,
+    dropoutEmbedding: lm.dropoutEmbedding,
+    dropoutForward: lm.dropoutForward,
+    dropoutOutput: lm.dropoutOutput,
+    dropoutMask: lm.dropoutMask,
+    dropConnect: m.dropConnect,
+    zoneout: m.zoneout,
     egru: {
-      thresholdMode: m.thresholdMode, thresholdMean: m.thresholdMean, dampeningFactor: m.dampeningFactor,
-      pseudoDerivativeSupport: m.pseudoDerivativeSupport, traceDecay: m.traceDecay,
+      thresholdMode: m.thresholdMode,
+      thresholdMean: m.thresholdMean,
+      dampeningFactor: m.dampeningFactor,
+      pseudoDerivativeSupport: m.pseudoDerivativeSupport,
+      traceDecay: m.traceDecay,
     },
   };
 }
@@ -36,12 +50,25 @@ export function buildLmTrainer(c: TrainConfig, corpus: Corpus, budget?: MemoryBu
   const model = buildLanguageModel(c, corpus.vocab.size);
   const o = c.optimizer;
   const optimizer = new Optimizer({
-    kind: o.kind, momentum: o.momentum, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay,
+    kind: o.kind,
+    momentum: o.momentum,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    weightDecay: o.weightDecay,
     thresholdLrMultiplier: o.thresholdLrMultiplier,
   });
   return new LmTrainer(model, { train: corpus.train, valid: corpus.valid, test: corpus.test }, optimizer, {
-    epochs: c.epochs, batchSize: c.batchSize, evalBatchSize: c.batchSize, bptt: c.lm.bptt, randomBptt: c.lm.randomBptt,
-    lr: o.lr, clip: o.clip, schedule: c.schedule, seed: c.seed,
-    microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch), evalMicroBatch: plans?.eval.rows,
+    epochs: c.epochs,
+    batchSize: c.batchSize,
+    evalBatchSize: c.batchSize,
+    bptt: c.lm.bptt,
+    randomBptt: c.lm.randomBptt,
+    lr: o.lr,
+    clip: o.clip,
+    schedule: c.schedule,
+    seed: c.seed,
+    microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch),
+    evalMicroBatch: plans?.eval.rows,
   });
 }

@@ -18,7 +18,13 @@
 
 import type { RunHooks } from "./hooks.js";
 import {
-  clipGradNorm, learningRate, NonFiniteError, type Optimizer, Rng, type RngState, type ScheduleConfig,
+  clipGradNorm,
+  learningRate,
+  NonFiniteError,
+  type Optimizer,
+  Rng,
+  type RngState,
+  type ScheduleConfig,
   softmaxCrossEntropy,
 } from "egru";
 import type { LanguageModel, LmRun, LmState, MacCount } from "egru";
@@ -111,7 +117,12 @@ export class LmTrainer {
   /** The stream of random BPTT lengths. */
   readonly bpttRng: Rng;
 
-  constructor(model: LanguageModel, splits: Record<LmSplit, Int32Array>, optimizer: Optimizer, options: LmTrainerOptions) {
+  constructor(
+    model: LanguageModel,
+    splits: Record<LmSplit, Int32Array>,
+    optimizer: Optimizer,
+    options: LmTrainerOptions,
+  ) {
     this.model = model;
     this.splits = splits;
     this.optimizer = optimizer;
@@ -164,27 +175,38 @@ export class LmTrainer {
     const macs: MacCount = { executed: 0, dense: 0 };
     let layerSparsity: number[] = [];
     let layerBackwardSparsity: number[] = [];
-    const hidden = this.forwardBlocks(seg, B, blocks, this.hidden, (run, target, b) => {
-      const scale = blocks.length === 1 ? 1 : b / B;
-      const ce = softmaxCrossEntropy(run.logits, target, V);
-      if (!Number.isFinite(ce.loss)) throw new NonFiniteError(where, "a finite loss", String(ce.loss));
-      if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
-      const decoderBack = model.backward(run, ce.dlogits);
-      loss += ce.loss * scale;
-      macs.executed += run.decoderMacs.executed + decoderBack.executed;
-      macs.dense += run.decoderMacs.dense + decoderBack.dense;
-      for (const l of run.layers) {
-        macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
-        macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
-      }
-      layerSparsity = run.layers.map((l, k) => (layerSparsity[k] ?? 0) + l.activitySparsity * scale);
-      layerBackwardSparsity = run.layers.map((l, k) => (layerBackwardSparsity[k] ?? 0) + l.backwardSparsity * scale);
-    }, { where, rng });
+    const hidden = this.forwardBlocks(
+      seg,
+      B,
+      blocks,
+      this.hidden,
+      (run, target, b) => {
+        const scale = blocks.length === 1 ? 1 : b / B;
+        const ce = softmaxCrossEntropy(run.logits, target, V);
+        if (!Number.isFinite(ce.loss)) throw new NonFiniteError(where, "a finite loss", String(ce.loss));
+        if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
+        const decoderBack = model.backward(run, ce.dlogits);
+        loss += ce.loss * scale;
+        macs.executed += run.decoderMacs.executed + decoderBack.executed;
+        macs.dense += run.decoderMacs.dense + decoderBack.dense;
+        for (const l of run.layers) {
+          macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
+          macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
+        }
+        layerSparsity = run.layers.map((l, k) => (layerSparsity[k] ?? 0) + l.activitySparsity * scale);
+        layerBackwardSparsity = run.layers.map((l, k) => (layerBackwardSparsity[k] ?? 0) + l.backwardSparsity * scale);
+      },
+      { where, rng },
+    );
     const params = model.params();
     const gradNorm = clipGradNorm(params, options.clip);
     if (!Number.isFinite(gradNorm)) {
       const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
-      throw new NonFiniteError(where, "finite gradients", `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`);
+      throw new NonFiniteError(
+        where,
+        "finite gradients",
+        `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`,
+      );
     }
     optimizer.step(params, lr, base);
     model.weightsChanged();
@@ -194,8 +216,17 @@ export class LmTrainer {
     this.sums.tokens += tokens;
     this.position = { epoch: pos.epoch, row: pos.row + seg.T, step: pos.step + 1 };
     return {
-      ...this.position, rows: this.rows, T: seg.T, loss, epochLoss: this.sums.loss / this.sums.tokens,
-      layerSparsity, layerBackwardSparsity, lr, gradNorm, macs, tokens,
+      ...this.position,
+      rows: this.rows,
+      T: seg.T,
+      loss,
+      epochLoss: this.sums.loss / this.sums.tokens,
+      layerSparsity,
+      layerBackwardSparsity,
+      lr,
+      gradNorm,
+      macs,
+      tokens,
     };
   }
 
@@ -205,8 +236,12 @@ export class LmTrainer {
    * after the segment, all rows. `rng` (training): the model's random state each block starts from.
    */
   private forwardBlocks(
-    seg: Segment, B: number, blocks: [number, number][], state: LmState | null,
-    use: (run: LmRun, target: Int32Array, rows: number) => void, o: { where?: string; rng?: RngState | null } = {},
+    seg: Segment,
+    B: number,
+    blocks: [number, number][],
+    state: LmState | null,
+    use: (run: LmRun, target: Int32Array, rows: number) => void,
+    o: { where?: string; rng?: RngState | null } = {},
   ): LmState {
     const { model } = this;
     const whole = blocks.length === 1;
@@ -215,10 +250,15 @@ export class LmTrainer {
       if (o.rng) model.rng.setState(o.rng);
       let run: LmRun;
       try {
-        run = model.forward(whole ? seg.input : blockRows(seg.input, seg.T, B, 1, r0, r1), seg.T, r1 - r0,
-          state && !whole ? stateRows(state, B, r0, r1) : state);
+        run = model.forward(
+          whole ? seg.input : blockRows(seg.input, seg.T, B, 1, r0, r1),
+          seg.T,
+          r1 - r0,
+          state && !whole ? stateRows(state, B, r0, r1) : state,
+        );
       } catch (e) {
-        if (e instanceof NonFiniteError && o.where) throw new NonFiniteError(`${o.where}: ${e.argument}`, e.expected, e.got);
+        if (e instanceof NonFiniteError && o.where)
+          throw new NonFiniteError(`${o.where}: ${e.argument}`, e.expected, e.got);
         throw e;
       }
       try {
@@ -273,9 +313,15 @@ export class LmTrainer {
     const sum = (a: number[]): number => a.reduce((s, v) => s + v, 0);
     const mean = loss / tokens;
     return {
-      split, batchSize, tokens, loss: mean, perplexity: Math.exp(mean),
-      activitySparsity: sum(zeros) / sum(entries), backwardSparsity: sum(outside) / sum(entries),
-      layerSparsity: zeros.map((z, l) => z / entries[l]), layerBackwardSparsity: outside.map((z, l) => z / entries[l]),
+      split,
+      batchSize,
+      tokens,
+      loss: mean,
+      perplexity: Math.exp(mean),
+      activitySparsity: sum(zeros) / sum(entries),
+      backwardSparsity: sum(outside) / sum(entries),
+      layerSparsity: zeros.map((z, l) => z / entries[l]),
+      layerBackwardSparsity: outside.map((z, l) => z / entries[l]),
       macsPerToken: { executed: macs.executed / tokens, dense: macs.dense / tokens },
     };
   }
@@ -283,10 +329,12 @@ export class LmTrainer {
 
 /** Rows [r0, r1) of a carried state (each component [B, size]): fresh [r1 − r0, size] copies. */
 function stateRows(state: LmState, B: number, r0: number, r1: number): LmState {
-  return state.map((layer) => layer.map((a) => {
-    const size = a.length / B;
-    return a.slice(r0 * size, r1 * size);
-  }));
+  return state.map((layer) =>
+    layer.map((a) => {
+      const size = a.length / B;
+      return a.slice(r0 * size, r1 * size);
+    }),
+  );
 }
 
 /** Σ over rows of −log softmax(logits)[target] (float64 accumulation; no gradient). */

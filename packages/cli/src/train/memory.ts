@@ -96,17 +96,24 @@ function frontEndFloats(spec: CnnLayerSpec[], C: number, H: number, W: number): 
 
 /** The cost of a classifier batch row: T steps of I inputs (frames: channels × height × width). */
 export function classifierCost(
-  c: TrainConfig, task: { T: number; I: number; classes: number; frame?: { channels: number; height: number; width: number } },
+  c: TrainConfig,
+  task: { T: number; I: number; classes: number; frame?: { channels: number; height: number; width: number } },
   training: boolean,
 ): MemoryCost {
-  const f = c.model.frontEnd === "alexnet" && task.frame
-    ? frontEndFloats(ALEXNET_FRONT_END, task.frame.channels, task.frame.height, task.frame.width)
-    : null;
+  const f =
+    c.model.frontEnd === "alexnet" && task.frame
+      ? frontEndFloats(ALEXNET_FRONT_END, task.frame.channels, task.frame.height, task.frame.width)
+      : null;
   const s = stackFloats(layerShapes(c, f ? 512 : task.I, c.model.hidden), training);
   // the front-end's activations (and their gradients in training) and its largest unfolded input
   const perStep = s.host + (f ? f.kept * (training ? 2 : 1) + f.im2col : 0) + 2 * task.I;
   const params = s.params + (c.model.hidden + 1) * task.classes + (f ? 4e6 : 0);
-  return { wasm: task.T * s.wasm * F32, host: task.T * perStep * F32, fixedWasm: 2 * params * F32, fixedHost: 6 * params * F32 };
+  return {
+    wasm: task.T * s.wasm * F32,
+    host: task.T * perStep * F32,
+    fixedWasm: 2 * params * F32,
+    fixedHost: 6 * params * F32,
+  };
 }
 
 /** Longest segment a training step of random BPTT can draw (bptt + 6σ of AWD's normal(bptt, 5)). */
@@ -146,12 +153,19 @@ const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
  * that many, checked against the WebAssembly memory), balanced so the blocks differ by at most one row. Throws a StateError naming
  * `where` (e.g. "preset smnist-paper: batchSize") when not even one row fits, before any allocation.
  */
-export function planMicroBatch(where: string, want: "auto" | number, batch: number, cost: MemoryCost, limits: MemoryLimits): MicroBatchPlan {
+export function planMicroBatch(
+  where: string,
+  want: "auto" | number,
+  batch: number,
+  cost: MemoryCost,
+  limits: MemoryLimits,
+): MicroBatchPlan {
   const wasmRoom = limits.wasm - cost.fixedWasm;
   const hostRoom = limits.host - cost.fixedHost;
   const fitWasm = Math.floor(wasmRoom / cost.wasm);
   const fit = Math.min(batch, fitWasm, Math.floor(hostRoom / cost.host));
-  const need = `per row ${mib(cost.wasm)} WebAssembly + ${mib(cost.host)} ordinary memory (${cost.wasm} + ${cost.host} bytes) besides ` +
+  const need =
+    `per row ${mib(cost.wasm)} WebAssembly + ${mib(cost.host)} ordinary memory (${cost.wasm} + ${cost.host} bytes) besides ` +
     `${mib(cost.fixedWasm)} + ${mib(cost.fixedHost)} for the weights`;
   const limit = `limits ${Number.isFinite(limits.wasm) ? `${limits.wasm} bytes of WebAssembly memory` : "no WebAssembly memory"} and ${limits.host} bytes of ordinary memory`;
   if (!(fit >= 1)) {
@@ -159,7 +173,11 @@ export function planMicroBatch(where: string, want: "auto" | number, batch: numb
   }
   // a number asked for is held to the WebAssembly memory's hard limit only (ordinary memory's is a budget)
   if (want !== "auto" && want > fitWasm && want <= batch) {
-    throw new StateError(`${where.replace(/: .*$/, "")}: microBatch`, `at most ${fitWasm} rows (${limit})`, `${want} rows, an estimate of ${need}`);
+    throw new StateError(
+      `${where.replace(/: .*$/, "")}: microBatch`,
+      `at most ${fitWasm} rows (${limit})`,
+      `${want} rows, an estimate of ${need}`,
+    );
   }
   const cap = want === "auto" ? fit : Math.min(want, batch);
   const blocks = Math.ceil(batch / cap);
@@ -189,17 +207,45 @@ export interface RowPlans {
 }
 
 /** The classifier's plans: training at batchSize, evaluation at evalBatchSize (exact in any blocks). */
-export function classifierPlans(c: TrainConfig, task: Parameters<typeof classifierCost>[1], budget: MemoryBudget): RowPlans {
+export function classifierPlans(
+  c: TrainConfig,
+  task: Parameters<typeof classifierCost>[1],
+  budget: MemoryBudget,
+): RowPlans {
   return {
-    train: planMicroBatch(`${budget.source}: batchSize`, c.microBatch, c.batchSize, classifierCost(c, task, true), budget.limits),
-    eval: planMicroBatch(`${budget.source}: evalBatchSize`, "auto", c.evalBatchSize, classifierCost(c, task, false), budget.limits),
+    train: planMicroBatch(
+      `${budget.source}: batchSize`,
+      c.microBatch,
+      c.batchSize,
+      classifierCost(c, task, true),
+      budget.limits,
+    ),
+    eval: planMicroBatch(
+      `${budget.source}: evalBatchSize`,
+      "auto",
+      c.evalBatchSize,
+      classifierCost(c, task, false),
+      budget.limits,
+    ),
   };
 }
 
 /** The language model's plans: training at batchSize over the longest segment, evaluation at batchSize over bptt. */
 export function lmPlans(c: TrainConfig, vocab: number, budget: MemoryBudget): RowPlans {
   return {
-    train: planMicroBatch(`${budget.source}: batchSize`, c.microBatch, c.batchSize, lmCost(c, vocab, longestSegment(c), true), budget.limits),
-    eval: planMicroBatch(`${budget.source}: batchSize`, "auto", Math.max(c.batchSize, c.lm.testBatchSize), lmCost(c, vocab, c.lm.bptt, false), budget.limits),
+    train: planMicroBatch(
+      `${budget.source}: batchSize`,
+      c.microBatch,
+      c.batchSize,
+      lmCost(c, vocab, longestSegment(c), true),
+      budget.limits,
+    ),
+    eval: planMicroBatch(
+      `${budget.source}: batchSize`,
+      "auto",
+      Math.max(c.batchSize, c.lm.testBatchSize),
+      lmCost(c, vocab, c.lm.bptt, false),
+      budget.limits,
+    ),
   };
 }

@@ -36,7 +36,9 @@ const VARIANTS: Record<MnistTaskName, MnistVariant> = { "mnist-row": "row", smni
  * `trainLimit` / `testLimit` keep only the first examples of a split (quick runs and tests).
  */
 export function mnistTask(
-  name: MnistTaskName, train: MnistSplit, test: MnistSplit,
+  name: MnistTaskName,
+  train: MnistSplit,
+  test: MnistSplit,
   opts: { validation: number; trainLimit?: number; testLimit?: number },
 ): ClassificationTask {
   const variant = VARIANTS[name];
@@ -50,18 +52,24 @@ export function mnistTask(
   if (opts.trainLimit !== undefined) trainIdx = trainIdx.subarray(0, Math.min(opts.trainLimit, trainIdx.length));
   const testCount = Math.min(opts.testLimit ?? test.count, test.count);
   const { T, I } = mnistShape(variant);
-  const pick = (idx: Int32Array, at: ArrayLike<number>): Int32Array => Int32Array.from(at, (k) => {
-    if (!Number.isInteger(k) || k < 0 || k >= idx.length) throw new ValueError("batch index", `0 ≤ index < ${idx.length}`, String(k));
-    return idx[k];
-  });
+  const pick = (idx: Int32Array, at: ArrayLike<number>): Int32Array =>
+    Int32Array.from(at, (k) => {
+      if (!Number.isInteger(k) || k < 0 || k >= idx.length)
+        throw new ValueError("batch index", `0 ≤ index < ${idx.length}`, String(k));
+      return idx[k];
+    });
   return {
-    name, T, I, classes: MNIST_CLASSES,
+    name,
+    T,
+    I,
+    classes: MNIST_CLASSES,
     count: (split) => (split === "train" ? trainIdx.length : split === "valid" ? validIdx.length : testCount),
     batch: (split, indices) => {
       if (split === "test") {
         for (let b = 0; b < indices.length; b++) {
           const k = indices[b];
-          if (!Number.isInteger(k) || k < 0 || k >= testCount) throw new ValueError("batch index", `0 ≤ index < ${testCount}`, String(k));
+          if (!Number.isInteger(k) || k < 0 || k >= testCount)
+            throw new ValueError("batch index", `0 ≤ index < ${testCount}`, String(k));
         }
         return mnistBatch(test, indices, variant);
       }

@@ -17,8 +17,17 @@
 
 import type { RunHooks } from "./hooks.js";
 import {
-  type BatchPart, type ClassifierRun, clipGradNorm, eventSums, learningRate, NonFiniteError, type Optimizer, Rng,
-  type ScheduleConfig, type SequenceClassifier, softmaxCrossEntropy,
+  type BatchPart,
+  type ClassifierRun,
+  clipGradNorm,
+  eventSums,
+  learningRate,
+  NonFiniteError,
+  type Optimizer,
+  Rng,
+  type ScheduleConfig,
+  type SequenceClassifier,
+  softmaxCrossEntropy,
 } from "egru";
 import type { CellRun, MacCount } from "egru";
 import { rowBlocks } from "./memory.js";
@@ -118,7 +127,10 @@ export class Trainer {
   /** The training order of an epoch: a permutation drawn from that epoch's own seeded stream. */
   epochOrder(epoch: number): Int32Array {
     if (this.order?.epoch !== epoch) {
-      this.order = { epoch, perm: new Rng(this.options.seed * 1_000_003 + 7919 * (epoch + 1)).permutation(this.task.count("train")) };
+      this.order = {
+        epoch,
+        perm: new Rng(this.options.seed * 1_000_003 + 7919 * (epoch + 1)).permutation(this.task.count("train")),
+      };
     }
     return this.order.perm;
   }
@@ -137,7 +149,12 @@ export class Trainer {
       }
       const valid = this.task.count("valid") > 0 ? this.evaluate("valid") : null;
       const s = this.sums;
-      hooks.onEpoch?.({ epoch: this.position.epoch, trainLoss: s.loss / s.seen, trainAccuracy: s.correct / s.seen, valid });
+      hooks.onEpoch?.({
+        epoch: this.position.epoch,
+        trainLoss: s.loss / s.seen,
+        trainAccuracy: s.correct / s.seen,
+        valid,
+      });
       this.position = { epoch: this.position.epoch + 1, batch: 0, step: this.position.step };
       this.sums = { loss: 0, correct: 0, seen: 0 };
       if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
@@ -155,7 +172,8 @@ export class Trainer {
     model.train();
     const where = `step ${pos.step + 1} (epoch ${pos.epoch + 1}, batch ${pos.batch + 1})`;
     const blocks = rowBlocks(B, options.microBatch ?? B);
-    const activityMeans = blocks.length > 1 && model.options.activityWeight > 0 ? this.batchEventRates(x, B, blocks, where) : undefined;
+    const activityMeans =
+      blocks.length > 1 && model.options.activityWeight > 0 ? this.batchEventRates(x, B, blocks, where) : undefined;
     model.zeroGrad();
     let loss = 0;
     let correct = 0;
@@ -167,7 +185,10 @@ export class Trainer {
     for (const [r0, r1] of blocks) {
       const b = r1 - r0;
       const scale = blocks.length === 1 ? 1 : b / B;
-      const run = this.guardedForward(blocks.length === 1 ? x : blockRows(x, task.T, B, task.I, r0, r1), b, where, { scale, activityMeans });
+      const run = this.guardedForward(blocks.length === 1 ? x : blockRows(x, task.T, B, task.I, r0, r1), b, where, {
+        scale,
+        activityMeans,
+      });
       const ce = softmaxCrossEntropy(run.logits, labels.subarray(r0, r1), task.classes);
       const blockLoss = ce.loss * scale + run.regLoss;
       if (!Number.isFinite(blockLoss)) {
@@ -194,7 +215,11 @@ export class Trainer {
     const gradNorm = clipGradNorm(params, options.clip);
     if (!Number.isFinite(gradNorm)) {
       const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
-      throw new NonFiniteError(where, "finite gradients", `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`);
+      throw new NonFiniteError(
+        where,
+        "finite gradients",
+        `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`,
+      );
     }
     optimizer.step(params, lr);
     const sparsity = meanSparsity(stats);
@@ -203,9 +228,18 @@ export class Trainer {
     this.sums.seen += B;
     this.position = { epoch: pos.epoch, batch: pos.batch + 1, step: pos.step + 1 };
     return {
-      ...this.position, batches, loss, accuracy: correct / B, epochLoss: this.sums.loss / this.sums.seen,
-      epochAccuracy: this.sums.correct / this.sums.seen, activitySparsity: sparsity, layerSparsity, layerBackwardSparsity,
-      lr, gradNorm, macs,
+      ...this.position,
+      batches,
+      loss,
+      accuracy: correct / B,
+      epochLoss: this.sums.loss / this.sums.seen,
+      epochAccuracy: this.sums.correct / this.sums.seen,
+      activitySparsity: sparsity,
+      layerSparsity,
+      layerBackwardSparsity,
+      lr,
+      gradNorm,
+      macs,
     };
   }
 
@@ -283,8 +317,12 @@ export class Trainer {
     }
     model.train();
     return {
-      split, count: n, loss: loss / n, accuracy: correct / n,
-      activitySparsity: entries ? zeros / entries : 0, backwardSparsity: entries ? outside / entries : 0,
+      split,
+      count: n,
+      loss: loss / n,
+      accuracy: correct / n,
+      activitySparsity: entries ? zeros / entries : 0,
+      backwardSparsity: entries ? outside / entries : 0,
       macsPerExample: { executed: macs.executed / n, dense: macs.dense / n },
       layerSparsity: layerZeros.map((z, l) => (layerEntries[l] ? z / layerEntries[l] : 0)),
     };
@@ -292,7 +330,14 @@ export class Trainer {
 }
 
 /** Rows [r0, r1) of a time-major batch x [T, B, I]: [T, r1 − r0, I]. */
-export function blockRows<A extends Float32Array | Int32Array>(x: A, T: number, B: number, I: number, r0: number, r1: number): A {
+export function blockRows<A extends Float32Array | Int32Array>(
+  x: A,
+  T: number,
+  B: number,
+  I: number,
+  r0: number,
+  r1: number,
+): A {
   const b = r1 - r0;
   const out = new (x.constructor as new (n: number) => A)(T * b * I);
   for (let t = 0; t < T; t++) out.set(x.subarray((t * B + r0) * I, (t * B + r1) * I), t * b * I);

@@ -56,7 +56,9 @@ export function frame(o: FrameOptions): Frame {
   const x = scaleLinear().domain(xd).range([left, right]);
   const log = o.yLog === true && o.yDomain[0] > 0;
   const yd = widen(o.yDomain, log);
-  const y: Scale = log ? scaleLog().domain(yd).range([bottom, top]).nice() : scaleLinear().domain(yd).range([bottom, top]).nice();
+  const y: Scale = log
+    ? scaleLog().domain(yd).range([bottom, top]).nice()
+    : scaleLinear().domain(yd).range([bottom, top]).nice();
   const under: string[] = [];
   under.push(text(o.title, { x: left, y: 20, "font-size": 14, "font-weight": "bold" }));
   // y ticks and grid
@@ -79,7 +81,14 @@ export function frame(o: FrameOptions): Frame {
   }
   under.push(el("path", { d: `M${num(left)},${num(top)}V${num(bottom)}H${num(right)}`, fill: "none", stroke: "#333" }));
   under.push(text(o.xLabel, { x: (left + right) / 2, y: height - 8, "text-anchor": "middle" }));
-  under.push(text(o.yLabel, { x: 0, y: 0, transform: `translate(16,${num((top + bottom) / 2)}) rotate(-90)`, "text-anchor": "middle" }));
+  under.push(
+    text(o.yLabel, {
+      x: 0,
+      y: 0,
+      transform: `translate(16,${num((top + bottom) / 2)}) rotate(-90)`,
+      "text-anchor": "middle",
+    }),
+  );
   return { width, height, left, right, top, bottom, x, y, under };
 }
 
@@ -128,8 +137,19 @@ export function legend(f: Frame, entries: LegendEntry[]): string {
     const y = y0 + 15 + i * 18;
     const swatch = e.dot
       ? el("circle", { cx: x0 + 17, cy: y - 4, r: 3.5, fill: e.colour })
-      : el("line", { x1: x0 + 8, x2: x0 + 26, y1: y - 4, y2: y - 4, stroke: e.colour, "stroke-width": 2, "stroke-dasharray": e.dashed ? "5,3" : undefined });
+      : el("line", {
+          x1: x0 + 8,
+          x2: x0 + 26,
+          y1: y - 4,
+          y2: y - 4,
+          stroke: e.colour,
+          "stroke-width": 2,
+          "stroke-dasharray": e.dashed ? "5,3" : undefined,
+        });
     return swatch + text(e.name, { x: x0 + 32, y });
   });
-  return el("g", { class: "legend" }, [el("rect", { x: x0, y: y0, width: w, height: h, fill: "#ffffff", stroke: "#ccc" }), ...rows]);
+  return el("g", { class: "legend" }, [
+    el("rect", { x: x0, y: y0, width: w, height: h, fill: "#ffffff", stroke: "#ccc" }),
+    ...rows,
+  ]);
 }

@@ -28,11 +28,21 @@ export function barChart(o: BarChartOptions): string {
   const entries = o.groups.map((g, i) => ({ name: g.name, colour: g.colour ?? seriesColour(i) }));
   const lw = legendWidth(entries);
   const f = frame({
-    title: o.title, xLabel: "", yLabel: o.yLabel, xDomain: [0, 1], yDomain: [0, ymax * 1.12], width: (o.width ?? 640) + lw, height: o.height,
-    noXTicks: true, legendWidth: lw,
+    title: o.title,
+    xLabel: "",
+    yLabel: o.yLabel,
+    xDomain: [0, 1],
+    yDomain: [0, ymax * 1.12],
+    width: (o.width ?? 640) + lw,
+    height: o.height,
+    noXTicks: true,
+    legendWidth: lw,
   });
   const band = scaleBand().domain(o.categories).range([f.left, f.right]).padding(0.25);
-  const inner = scaleBand().domain(o.groups.map((g) => g.name)).range([0, band.bandwidth()]).padding(0.08);
+  const inner = scaleBand()
+    .domain(o.groups.map((g) => g.name))
+    .range([0, band.bandwidth()])
+    .padding(0.08);
   const marks: string[] = [];
   o.categories.forEach((c, ci) => {
     const x0 = band(c) ?? 0;
@@ -42,9 +52,25 @@ export function barChart(o: BarChartOptions): string {
       if (!Number.isFinite(v)) return;
       const x = x0 + (inner(g.name) ?? 0);
       const y = f.y(v);
-      marks.push(el("rect", { class: "bar", x, y, width: inner.bandwidth(), height: f.bottom - y, fill: g.colour ?? seriesColour(gi) }));
+      marks.push(
+        el("rect", {
+          class: "bar",
+          x,
+          y,
+          width: inner.bandwidth(),
+          height: f.bottom - y,
+          fill: g.colour ?? seriesColour(gi),
+        }),
+      );
       const note = o.note?.(gi, ci);
-      marks.push(text(note ? `${compact(v)} (${note})` : compact(v), { x: x + inner.bandwidth() / 2, y: y - 4, "text-anchor": "middle", "font-size": 10 }));
+      marks.push(
+        text(note ? `${compact(v)} (${note})` : compact(v), {
+          x: x + inner.bandwidth() / 2,
+          y: y - 4,
+          "text-anchor": "middle",
+          "font-size": 10,
+        }),
+      );
     });
   });
   return svgDocument(f.width, f.height, o.title, [...f.under, el("g", { class: "marks" }, marks), legend(f, entries)]);

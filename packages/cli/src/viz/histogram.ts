@@ -38,19 +38,38 @@ export function histogramChart(o: HistogramOptions): string {
   const entries = o.series.length > 1 ? o.series.map((s, i) => ({ name: s.name, colour: seriesColour(i) })) : [];
   const lw = legendWidth(entries);
   const f = frame({
-    title: o.title, xLabel: o.xLabel, yLabel: "fraction of (step, unit) pairs per bin", xDomain: [o.lo, o.hi], yDomain: [0, ymax * 1.1],
-    width: (o.width ?? 640) + lw, height: o.height, legendWidth: lw,
+    title: o.title,
+    xLabel: o.xLabel,
+    yLabel: "fraction of (step, unit) pairs per bin",
+    xDomain: [o.lo, o.hi],
+    yDomain: [0, ymax * 1.1],
+    width: (o.width ?? 640) + lw,
+    height: o.height,
+    legendWidth: lw,
   });
   const under: string[] = [];
   for (const b of o.bands ?? []) {
     const x0 = f.x(Math.max(o.lo, b.from));
     const x1 = f.x(Math.min(o.hi, b.to));
-    under.push(el("rect", { class: "band", x: x0, y: f.top, width: Math.max(0, x1 - x0), height: f.bottom - f.top, fill: "#fdf2c4" }));
-    under.push(text(b.label, { x: (x0 + x1) / 2, y: f.top + 12, "text-anchor": "middle", "font-size": 10, fill: "#7a6400" }));
+    under.push(
+      el("rect", {
+        class: "band",
+        x: x0,
+        y: f.top,
+        width: Math.max(0, x1 - x0),
+        height: f.bottom - f.top,
+        fill: "#fdf2c4",
+      }),
+    );
+    under.push(
+      text(b.label, { x: (x0 + x1) / 2, y: f.top + 12, "text-anchor": "middle", "font-size": 10, fill: "#7a6400" }),
+    );
   }
   for (const l of o.lines ?? []) {
     if (l.at < o.lo || l.at > o.hi) continue;
-    under.push(el("line", { x1: f.x(l.at), x2: f.x(l.at), y1: f.top, y2: f.bottom, stroke: "#555", "stroke-dasharray": "3,3" }));
+    under.push(
+      el("line", { x1: f.x(l.at), x2: f.x(l.at), y1: f.top, y2: f.bottom, stroke: "#555", "stroke-dasharray": "3,3" }),
+    );
     under.push(text(l.label, { x: f.x(l.at) + 3, y: f.top + 28, "font-size": 10, fill: "#333" }));
   }
   const marks = fractions.map((fr, i) => {
@@ -60,7 +79,20 @@ export function histogramChart(o: HistogramOptions): string {
     });
     d += `V${num(f.y(0))}`;
     const c = seriesColour(i);
-    return el("path", { class: "series", "data-name": o.series[i].name, d, fill: c, "fill-opacity": o.series.length === 1 ? 0.35 : 0.08, stroke: c, "stroke-width": 1.5 });
+    return el("path", {
+      class: "series",
+      "data-name": o.series[i].name,
+      d,
+      fill: c,
+      "fill-opacity": o.series.length === 1 ? 0.35 : 0.08,
+      stroke: c,
+      "stroke-width": 1.5,
+    });
   });
-  return svgDocument(f.width, f.height, o.title, [...under, ...f.under, el("g", { class: "marks" }, marks), legend(f, entries)]);
+  return svgDocument(f.width, f.height, o.title, [
+    ...under,
+    ...f.under,
+    el("g", { class: "marks" }, marks),
+    legend(f, entries),
+  ]);
 }

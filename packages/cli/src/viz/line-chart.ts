@@ -32,9 +32,15 @@ export function lineChart(o: LineChartOptions): string {
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]);
   const dotted = (s: Series, i: number): boolean => s.dots ?? pts[i].length <= 60;
-  const entries: LegendEntry[] = o.series.length > 1
-    ? o.series.map((s, i) => ({ name: s.name, colour: s.colour ?? seriesColour(i), dashed: s.dashed, dot: dotted(s, i) && pts[i].length < 2 }))
-    : [];
+  const entries: LegendEntry[] =
+    o.series.length > 1
+      ? o.series.map((s, i) => ({
+          name: s.name,
+          colour: s.colour ?? seriesColour(i),
+          dashed: s.dashed,
+          dot: dotted(s, i) && pts[i].length < 2,
+        }))
+      : [];
   const f = frame({
     ...o,
     width: (o.width ?? 640) + legendWidth(entries),
@@ -48,7 +54,17 @@ export function lineChart(o: LineChartOptions): string {
     if (p.length === 0) return;
     const colour = s.colour ?? seriesColour(i);
     const d = p.map(([x, y], k) => `${k === 0 ? "M" : "L"}${num(f.x(x))},${num(f.y(y))}`).join("");
-    marks.push(el("path", { class: "series", "data-name": s.name, d, fill: "none", stroke: colour, "stroke-width": 1.8, "stroke-dasharray": s.dashed ? "5,3" : undefined }));
+    marks.push(
+      el("path", {
+        class: "series",
+        "data-name": s.name,
+        d,
+        fill: "none",
+        stroke: colour,
+        "stroke-width": 1.8,
+        "stroke-dasharray": s.dashed ? "5,3" : undefined,
+      }),
+    );
     if (dotted(s, i)) {
       for (const [x, y] of p) marks.push(el("circle", { class: "dot", cx: f.x(x), cy: f.y(y), r: 3, fill: colour }));
     }

@@ -43,11 +43,14 @@ export function eventCount(l: RasterLayer): number {
 export function eventRaster(o: RasterOptions): string {
   const { T, layers } = o;
   for (const l of layers) {
-    if (l.values.length !== T * l.units) throw new RangeError(`raster layer ${l.name}: ${l.values.length} values for T·H = ${T}·${l.units}`);
+    if (l.values.length !== T * l.units)
+      throw new RangeError(`raster layer ${l.name}: ${l.values.length} values for T·H = ${T}·${l.units}`);
   }
   const words = o.stepLabels !== undefined && o.stepLabels.length === T;
   const width = o.width ?? Math.max(560, Math.min(1400, 120 + T * (words ? 16 : 4)));
-  const left = 70, right = width - 90, top = 36;
+  const left = 70,
+    right = width - 90,
+    top = 36;
   const gap = 28;
   const heights = layers.map((l) => Math.max(90, Math.min(300, l.units)));
   const inputH = o.input ? Math.max(40, Math.min(160, o.input.features * 4)) : 0;
@@ -55,7 +58,8 @@ export function eventRaster(o: RasterOptions): string {
     throw new RangeError(`raster input: ${o.input.values.length} values for T·I = ${T}·${o.input.features}`);
   }
   const bottomRoom = words ? 90 : 44;
-  const height = top + (o.input ? inputH + gap : 0) + heights.reduce((a, b) => a + b, 0) + gap * (layers.length - 1) + bottomRoom;
+  const height =
+    top + (o.input ? inputH + gap : 0) + heights.reduce((a, b) => a + b, 0) + gap * (layers.length - 1) + bottomRoom;
   let vmax = 0;
   for (const l of layers) for (let i = 0; i < l.values.length; i++) vmax = Math.max(vmax, Math.abs(l.values[i]));
   if (vmax === 0) vmax = 1;
@@ -69,10 +73,11 @@ export function eventRaster(o: RasterOptions): string {
     // more features than pixel rows: each row shows the largest |value| of a group of features
     const rows = Math.min(I, 160);
     const grid = new Float64Array(T * rows);
-    for (let t = 0; t < T; t++) for (let f = 0; f < I; f++) {
-      const r = Math.floor((f * rows) / I);
-      grid[t * rows + r] = Math.max(grid[t * rows + r], Math.abs(values[t * I + f]));
-    }
+    for (let t = 0; t < T; t++)
+      for (let f = 0; f < I; f++) {
+        const r = Math.floor((f * rows) / I);
+        grid[t * rows + r] = Math.max(grid[t * rows + r], Math.abs(values[t * I + f]));
+      }
     let imax = 0;
     for (let i = 0; i < grid.length; i++) imax = Math.max(imax, grid[i]);
     const ch = inputH / rows;
@@ -88,8 +93,23 @@ export function eventRaster(o: RasterOptions): string {
     body.push(el("rect", { x: left, y: y0, width: right - left, height: inputH, fill: "#ffffff", stroke: "#999" }));
     body.push(el("g", { class: "input" }, cells));
     const grouped = rows < I ? ` (a row: the largest of ${Math.ceil(I / rows)})` : "";
-    body.push(text(`input: ${I} feature${I === 1 ? "" : "s"} per step${grouped}`, { x: left + 4, y: y0 - 4, "font-size": 11, fill: "#333" }));
-    body.push(text("feature", { x: 0, y: 0, transform: `translate(${num(left - 30)},${num(y0 + inputH / 2)}) rotate(-90)`, "text-anchor": "middle", "font-size": 11 }));
+    body.push(
+      text(`input: ${I} feature${I === 1 ? "" : "s"} per step${grouped}`, {
+        x: left + 4,
+        y: y0 - 4,
+        "font-size": 11,
+        fill: "#333",
+      }),
+    );
+    body.push(
+      text("feature", {
+        x: 0,
+        y: 0,
+        transform: `translate(${num(left - 30)},${num(y0 + inputH / 2)}) rotate(-90)`,
+        "text-anchor": "middle",
+        "font-size": 11,
+      }),
+    );
     y0 += inputH + gap;
   }
   const layersTop = y0;
@@ -101,14 +121,37 @@ export function eventRaster(o: RasterOptions): string {
       for (let u = 0; u < l.units; u++) {
         const v = l.values[t * l.units + u];
         if (v === 0) continue;
-        marks.push(el("rect", { class: "event", x: x(t), y: y0 + u * ch, width: Math.max(cw, 0.6), height: Math.max(ch, 0.6), fill: colour(v) }));
+        marks.push(
+          el("rect", {
+            class: "event",
+            x: x(t),
+            y: y0 + u * ch,
+            width: Math.max(cw, 0.6),
+            height: Math.max(ch, 0.6),
+            fill: colour(v),
+          }),
+        );
       }
     }
     const rate = eventCount(l) / Math.max(1, l.values.length);
     body.push(el("rect", { x: left, y: y0, width: right - left, height: h, fill: "#f7f7f7", stroke: "#999" }));
     body.push(el("g", { class: "layer", "data-name": l.name }, marks));
-    body.push(text(`${l.name}: ${l.units} units, ${(100 * rate).toFixed(1)} % active`, { x: left + 4, y: y0 - 4, "font-size": 11, fill: "#333" }));
-    body.push(text("unit", { x: 0, y: 0, transform: `translate(${num(left - 30)},${num(y0 + h / 2)}) rotate(-90)`, "text-anchor": "middle" }));
+    body.push(
+      text(`${l.name}: ${l.units} units, ${(100 * rate).toFixed(1)} % active`, {
+        x: left + 4,
+        y: y0 - 4,
+        "font-size": 11,
+        fill: "#333",
+      }),
+    );
+    body.push(
+      text("unit", {
+        x: 0,
+        y: 0,
+        transform: `translate(${num(left - 30)},${num(y0 + h / 2)}) rotate(-90)`,
+        "text-anchor": "middle",
+      }),
+    );
     body.push(text("0", { x: left - 4, y: y0 + 10, "text-anchor": "end", "font-size": 10 }));
     body.push(text(String(l.units - 1), { x: left - 4, y: y0 + h, "text-anchor": "end", "font-size": 10 }));
     y0 += h + gap;
@@ -117,7 +160,15 @@ export function eventRaster(o: RasterOptions): string {
   if (words) {
     o.stepLabels!.forEach((w, t) => {
       const px = x(t) + cw / 2;
-      body.push(text(w, { x: 0, y: 0, transform: `translate(${num(px + 3)},${num(axisY + 8)}) rotate(-60)`, "text-anchor": "end", "font-size": 10 }));
+      body.push(
+        text(w, {
+          x: 0,
+          y: 0,
+          transform: `translate(${num(px + 3)},${num(axisY + 8)}) rotate(-60)`,
+          "text-anchor": "end",
+          "font-size": 10,
+        }),
+      );
     });
     body.push(text("input token (time →)", { x: (left + right) / 2, y: height - 6, "text-anchor": "middle" }));
   } else {
@@ -128,12 +179,25 @@ export function eventRaster(o: RasterOptions): string {
     body.push(text("time step", { x: (left + right) / 2, y: height - 8, "text-anchor": "middle" }));
   }
   // colour bar: graded output value
-  const barTop = layersTop, barH = Math.min(200, axisY - layersTop);
-  const stops = Array.from({ length: 11 }, (_, i) => el("stop", { offset: `${i * 10}%`, "stop-color": interpolateViridis(1 - (i / 10) * 0.9) }));
+  const barTop = layersTop,
+    barH = Math.min(200, axisY - layersTop);
+  const stops = Array.from({ length: 11 }, (_, i) =>
+    el("stop", { offset: `${i * 10}%`, "stop-color": interpolateViridis(1 - (i / 10) * 0.9) }),
+  );
   body.push(el("defs", {}, el("linearGradient", { id: "raster-scale", x1: 0, x2: 0, y1: 0, y2: 1 }, stops)));
-  body.push(el("rect", { x: right + 20, y: barTop, width: 14, height: barH, fill: "url(#raster-scale)", stroke: "#999" }));
+  body.push(
+    el("rect", { x: right + 20, y: barTop, width: 14, height: barH, fill: "url(#raster-scale)", stroke: "#999" }),
+  );
   body.push(text(compact(vmax), { x: right + 38, y: barTop + 9, "font-size": 10 }));
   body.push(text("0", { x: right + 38, y: barTop + barH, "font-size": 10 }));
-  body.push(text("output y", { x: 0, y: 0, transform: `translate(${num(right + 60)},${num(barTop + barH / 2)}) rotate(-90)`, "text-anchor": "middle", "font-size": 11 }));
+  body.push(
+    text("output y", {
+      x: 0,
+      y: 0,
+      transform: `translate(${num(right + 60)},${num(barTop + barH / 2)}) rotate(-90)`,
+      "text-anchor": "middle",
+      "font-size": 11,
+    }),
+  );
   return svgDocument(width, height, o.title, body);
 }

@@ -34,7 +34,10 @@ pre { background: #f7f7f7; padding: 0.8rem; overflow-x: auto; font-size: 0.8rem;
 export function reportHtml(r: ReportInput): string {
   const rows = r.metrics.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("\n");
   const figures = r.charts
-    .map((c) => `<figure id="${esc(c.name)}">\n${c.svg.trim()}\n<figcaption>${esc(c.title)} (${esc(c.name)}.svg, ${esc(c.name)}.png)</figcaption>\n</figure>`)
+    .map(
+      (c) =>
+        `<figure id="${esc(c.name)}">\n${c.svg.trim()}\n<figcaption>${esc(c.title)} (${esc(c.name)}.svg, ${esc(c.name)}.png)</figcaption>\n</figure>`,
+    )
     .join("\n");
   return `<!DOCTYPE html>
 <html lang="en">

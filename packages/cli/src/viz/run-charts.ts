@@ -15,8 +15,10 @@ export interface Chart {
   svg: string;
 }
 
-const numberAt = (r: MetricRecord, k: string): number | undefined => (typeof r[k] === "number" ? (r[k] as number) : undefined);
-const arrayAt = (r: MetricRecord, k: string): number[] | undefined => (Array.isArray(r[k]) ? (r[k] as number[]) : undefined);
+const numberAt = (r: MetricRecord, k: string): number | undefined =>
+  typeof r[k] === "number" ? (r[k] as number) : undefined;
+const arrayAt = (r: MetricRecord, k: string): number[] | undefined =>
+  Array.isArray(r[k]) ? (r[k] as number[]) : undefined;
 
 function points(rs: MetricRecord[], y: (r: MetricRecord) => number | undefined): [number, number][] {
   const out: [number, number][] = [];
@@ -59,37 +61,75 @@ export function runCharts(records: MetricRecord[], info: RunInfo): Chart[] {
   // loss
   const lossSeries: Series[] = [
     { name: "train (per step)", points: points(steps, (r) => numberAt(r, "loss")), colour: muted, dots: false },
-    { name: "train (smoothed)", points: smooth(points(steps, (r) => numberAt(r, "loss"))), colour: seriesColour(0), dots: false },
+    {
+      name: "train (smoothed)",
+      points: smooth(points(steps, (r) => numberAt(r, "loss"))),
+      colour: seriesColour(0),
+      dots: false,
+    },
     { name: "validation", points: points(epochs, (r) => numberAt(r, "loss")), colour: seriesColour(1), dots: true },
   ];
   charts.push({
-    name: "loss", title: "Loss",
-    svg: lineChart({ title: "Cross-entropy loss", xLabel: "training step", yLabel: info.lm ? "loss (nats per token)" : "loss (nats per example)", xIntegers: true, series: lossSeries }),
+    name: "loss",
+    title: "Loss",
+    svg: lineChart({
+      title: "Cross-entropy loss",
+      xLabel: "training step",
+      yLabel: info.lm ? "loss (nats per token)" : "loss (nats per example)",
+      xIntegers: true,
+      series: lossSeries,
+    }),
   });
 
   // accuracy or perplexity
   if (info.lm) {
     charts.push({
-      name: "perplexity", title: "Perplexity",
+      name: "perplexity",
+      title: "Perplexity",
       svg: lineChart({
-        title: "Perplexity", xLabel: "training step", yLabel: "perplexity (log scale)", yLog: true, xIntegers: true,
+        title: "Perplexity",
+        xLabel: "training step",
+        yLabel: "perplexity (log scale)",
+        yLog: true,
+        xIntegers: true,
         series: [
-          { name: "train (smoothed)", points: smooth(points(steps, (r) => numberAt(r, "loss"))).map(([x, l]) => [x, Math.exp(l)]), colour: seriesColour(0), dots: false },
-          { name: "validation", points: points(epochs, (r) => numberAt(r, "perplexity")), colour: seriesColour(1), dots: true },
+          {
+            name: "train (smoothed)",
+            points: smooth(points(steps, (r) => numberAt(r, "loss"))).map(([x, l]) => [x, Math.exp(l)]),
+            colour: seriesColour(0),
+            dots: false,
+          },
+          {
+            name: "validation",
+            points: points(epochs, (r) => numberAt(r, "perplexity")),
+            colour: seriesColour(1),
+            dots: true,
+          },
         ],
       }),
     });
   } else {
-    const acc = (k: string) => (r: MetricRecord): number | undefined => {
-      const a = numberAt(r, k);
-      return a === undefined ? undefined : 100 * a;
-    };
+    const acc =
+      (k: string) =>
+      (r: MetricRecord): number | undefined => {
+        const a = numberAt(r, k);
+        return a === undefined ? undefined : 100 * a;
+      };
     charts.push({
-      name: "accuracy", title: "Accuracy",
+      name: "accuracy",
+      title: "Accuracy",
       svg: lineChart({
-        title: "Accuracy", xLabel: "training step", yLabel: "accuracy (%)", xIntegers: true,
+        title: "Accuracy",
+        xLabel: "training step",
+        yLabel: "accuracy (%)",
+        xIntegers: true,
         series: [
-          { name: "train (epoch so far)", points: points(steps, acc("epochAccuracy")), colour: seriesColour(0), dots: false },
+          {
+            name: "train (epoch so far)",
+            points: points(steps, acc("epochAccuracy")),
+            colour: seriesColour(0),
+            dots: false,
+          },
           { name: "validation", points: points(epochs, acc("accuracy")), colour: seriesColour(1), dots: true },
         ],
       }),
@@ -100,18 +140,36 @@ export function runCharts(records: MetricRecord[], info: RunInfo): Chart[] {
   if (info.cell === "egru") {
     const series: Series[] = [];
     for (let l = 0; l < info.layers; l++) {
-      const at = (k: string) => (r: MetricRecord): number | undefined => {
-        const a = arrayAt(r, k);
-        return a && a.length > l ? 100 * a[l] : undefined;
-      };
-      series.push({ name: `layer ${l + 1} activity`, points: smooth(points(steps, at("layerSparsity"))), colour: seriesColour(l), dots: false });
-      series.push({ name: `layer ${l + 1} backward`, points: smooth(points(steps, at("layerBackwardSparsity"))), colour: seriesColour(l), dashed: true, dots: false });
+      const at =
+        (k: string) =>
+        (r: MetricRecord): number | undefined => {
+          const a = arrayAt(r, k);
+          return a && a.length > l ? 100 * a[l] : undefined;
+        };
+      series.push({
+        name: `layer ${l + 1} activity`,
+        points: smooth(points(steps, at("layerSparsity"))),
+        colour: seriesColour(l),
+        dots: false,
+      });
+      series.push({
+        name: `layer ${l + 1} backward`,
+        points: smooth(points(steps, at("layerBackwardSparsity"))),
+        colour: seriesColour(l),
+        dashed: true,
+        dots: false,
+      });
     }
     charts.push({
-      name: "sparsity", title: "Sparsity",
+      name: "sparsity",
+      title: "Sparsity",
       svg: lineChart({
-        title: "Activity sparsity (solid) and backward sparsity (dashed) per layer", xLabel: "training step",
-        yLabel: "sparsity (% of unit-steps)", yDomain: [0, 100], xIntegers: true, series: series.filter((s) => s.points.length > 0),
+        title: "Activity sparsity (solid) and backward sparsity (dashed) per layer",
+        xLabel: "training step",
+        yLabel: "sparsity (% of unit-steps)",
+        yDomain: [0, 100],
+        xIntegers: true,
+        series: series.filter((s) => s.points.length > 0),
       }),
     });
   }
@@ -123,10 +181,14 @@ export function runCharts(records: MetricRecord[], info: RunInfo): Chart[] {
     return e !== undefined && d ? (100 * e) / d : undefined;
   };
   charts.push({
-    name: "macs-training", title: "Executed MACs over training",
+    name: "macs-training",
+    title: "Executed MACs over training",
     svg: lineChart({
-      title: "Executed multiply-accumulates per training step (forward + backward)", xLabel: "training step",
-      yLabel: "executed (% of dense)", yDomain: [0, 100], xIntegers: true,
+      title: "Executed multiply-accumulates per training step (forward + backward)",
+      xLabel: "training step",
+      yLabel: "executed (% of dense)",
+      yDomain: [0, 100],
+      xIntegers: true,
       series: [{ name: "executed share", points: smooth(points(steps, share)), colour: seriesColour(2), dots: false }],
     }),
   });
@@ -137,11 +199,16 @@ export function runCharts(records: MetricRecord[], info: RunInfo): Chart[] {
   const dense = test ? numberAt(test, `macsDensePer${unit}`) : undefined;
   if (exec !== undefined && dense !== undefined) {
     charts.push({
-      name: "macs", title: "Executed vs dense MACs",
+      name: "macs",
+      title: "Executed vs dense MACs",
       svg: barChart({
-        title: `MACs per test ${unit.toLowerCase()} (inference)`, yLabel: `multiply-accumulates per ${unit.toLowerCase()}`,
+        title: `MACs per test ${unit.toLowerCase()} (inference)`,
+        yLabel: `multiply-accumulates per ${unit.toLowerCase()}`,
         categories: [`${info.cell.toUpperCase()} model`],
-        groups: [{ name: "dense", values: [dense], colour: "#bbbbbb" }, { name: "executed", values: [exec], colour: seriesColour(2) }],
+        groups: [
+          { name: "dense", values: [dense], colour: "#bbbbbb" },
+          { name: "executed", values: [exec], colour: seriesColour(2) },
+        ],
         note: (g) => (g === 1 ? `${((100 * exec) / dense).toFixed(1)} %` : ""),
         width: 420,
       }),

@@ -3,7 +3,12 @@
 import { NonFiniteError, ShapeError, ValueError } from "./errors.js";
 
 /** Throw unless `a` has exactly `expected` entries; `how` explains the product, e.g. "T·B·I = 5·3·4". */
-export function checkLength(name: string, a: ArrayLike<number> | undefined | null, expected: number, how: string): void {
+export function checkLength(
+  name: string,
+  a: ArrayLike<number> | undefined | null,
+  expected: number,
+  how: string,
+): void {
   if (a === undefined || a === null) {
     throw new ShapeError(name, `an array of length ${expected} (${how})`, String(a));
   }
@@ -45,10 +50,7 @@ export function checkRange(
   opts: { loOpen?: boolean; hiOpen?: boolean } = {},
 ): asserts x is number {
   const ok =
-    typeof x === "number" &&
-    Number.isFinite(x) &&
-    (opts.loOpen ? x > lo : x >= lo) &&
-    (opts.hiOpen ? x < hi : x <= hi);
+    typeof x === "number" && Number.isFinite(x) && (opts.loOpen ? x > lo : x >= lo) && (opts.hiOpen ? x < hi : x <= hi);
   if (!ok) {
     const l = opts.loOpen ? "(" : "[";
     const r = opts.hiOpen ? ")" : "]";

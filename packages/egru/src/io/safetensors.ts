@@ -20,7 +20,8 @@ export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Rec
   for (const n of names) {
     const t = tensors[n];
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new ShapeError(`tensor ${n}`, `${count} values for shape [${t.shape.join(", ")}]`, String(t.data.length));
+    if (count !== t.data.length)
+      throw new ShapeError(`tensor ${n}`, `${count} values for shape [${t.shape.join(", ")}]`, String(t.data.length));
     header[n] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + 4 * count] };
     offset += 4 * count;
   }
@@ -90,13 +91,20 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
  * __metadata__), no duplicate names, shapes of whole numbers, and data offsets that are in order,
  * contiguous, start at 0, end exactly at the end of the file and match dtype × shape.
  */
-export function decodeSafetensors(bytes: Uint8Array, name: string): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
-  if (bytes.length < 8) throw new ValueError(name, "a safetensors file (8-byte header length first)", `${bytes.length} bytes`);
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  name: string,
+): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+  if (bytes.length < 8)
+    throw new ValueError(name, "a safetensors file (8-byte header length first)", `${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n64 = view.getBigUint64(0, true);
   if (n64 > BigInt(Math.min(MAX_HEADER_BYTES, bytes.length - 8))) {
-    throw new ValueError(`${name}: header length`, `at most ${Math.min(MAX_HEADER_BYTES, bytes.length - 8)} bytes`,
-      `${n64} (the file is truncated or not safetensors)`);
+    throw new ValueError(
+      `${name}: header length`,
+      `at most ${Math.min(MAX_HEADER_BYTES, bytes.length - 8)} bytes`,
+      `${n64} (the file is truncated or not safetensors)`,
+    );
   }
   const n = Number(n64);
   let text: string;
@@ -105,7 +113,8 @@ export function decodeSafetensors(bytes: Uint8Array, name: string): { tensors: R
   } catch {
     throw new ValueError(`${name}: header`, "UTF-8 text", "invalid UTF-8");
   }
-  if (!text.startsWith("{")) throw new ValueError(`${name}: header`, "a JSON object", JSON.stringify(text.slice(0, 20)));
+  if (!text.startsWith("{"))
+    throw new ValueError(`${name}: header`, "a JSON object", JSON.stringify(text.slice(0, 20)));
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -140,14 +149,27 @@ export function decodeSafetensors(bytes: Uint8Array, name: string): { tensors: R
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new ValueError(`${where}: shape`, "a list of whole numbers", JSON.stringify(shape));
     }
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1] ||
-      off[1] > dataLength) {
-      throw new ValueError(`${where}: data_offsets`, `[begin, end] within the ${dataLength} data bytes`, JSON.stringify(off));
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      off[0] > off[1] ||
+      off[1] > dataLength
+    ) {
+      throw new ValueError(
+        `${where}: data_offsets`,
+        `[begin, end] within the ${dataLength} data bytes`,
+        JSON.stringify(off),
+      );
     }
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
     const size = DTYPE_BYTES[dtype];
     if (!Number.isSafeInteger(count * size) || off[1] - off[0] !== count * size) {
-      throw new ShapeError(where, `${count * size} bytes for ${dtype} of shape [${shape.join(", ")}]`, `${off[1] - off[0]} bytes`);
+      throw new ShapeError(
+        where,
+        `${count * size} bytes for ${dtype} of shape [${shape.join(", ")}]`,
+        `${off[1] - off[0]} bytes`,
+      );
     }
     entries.push({ key, dtype, shape: shape as number[], begin: off[0], end: off[1] });
   }
@@ -156,11 +178,16 @@ export function decodeSafetensors(bytes: Uint8Array, name: string): { tensors: R
   let at = 0;
   for (const e of entries) {
     if (e.begin !== at) {
-      throw new ValueError(`${name}: tensor ${e.key}: data_offsets`, `to begin at byte ${at}, where the previous tensor ends (ranges in order, neither overlapping nor leaving gaps)`, String(e.begin));
+      throw new ValueError(
+        `${name}: tensor ${e.key}: data_offsets`,
+        `to begin at byte ${at}, where the previous tensor ends (ranges in order, neither overlapping nor leaving gaps)`,
+        String(e.begin),
+      );
     }
     at = e.end;
   }
-  if (at !== dataLength) throw new ValueError(`${name}: data`, `${at} bytes after the header, as the offsets say`, `${dataLength} bytes`);
+  if (at !== dataLength)
+    throw new ValueError(`${name}: data`, `${at} bytes after the header, as the offsets say`, `${dataLength} bytes`);
   const tensors: Record<string, Tensor> = {};
   for (const { key, dtype, shape, begin } of entries) {
     const count = shape.reduce((a, b) => a * b, 1);

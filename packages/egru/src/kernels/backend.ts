@@ -31,38 +31,98 @@ export interface Kernels {
   free?(a: Float32Array): void;
 
   /** C[M,N] (+)= A[M,K] · B[K,N] */
-  gemmNN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
-    C: FloatArray, cOff: number, accumulate: boolean): void;
+  gemmNN(
+    M: number,
+    N: number,
+    K: number,
+    A: FloatArray,
+    aOff: number,
+    B: FloatArray,
+    bOff: number,
+    C: FloatArray,
+    cOff: number,
+    accumulate: boolean,
+  ): void;
   /** C[M,N] (+)= A[M,K] · B[N,K]ᵀ */
-  gemmNT(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
-    C: FloatArray, cOff: number, accumulate: boolean): void;
+  gemmNT(
+    M: number,
+    N: number,
+    K: number,
+    A: FloatArray,
+    aOff: number,
+    B: FloatArray,
+    bOff: number,
+    C: FloatArray,
+    cOff: number,
+    accumulate: boolean,
+  ): void;
   /** C[M,N] (+)= A[K,M]ᵀ · B[K,N] */
-  gemmTN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
-    C: FloatArray, cOff: number, accumulate: boolean): void;
+  gemmTN(
+    M: number,
+    N: number,
+    K: number,
+    A: FloatArray,
+    aOff: number,
+    B: FloatArray,
+    bOff: number,
+    C: FloatArray,
+    cOff: number,
+    accumulate: boolean,
+  ): void;
 
   /**
    * Event-driven product, the forward recurrent product over active units only:
    *   q[b, :] (+)= Σ_{j : y[b, j] ≠ 0} y[b, j] · R[j, :]      y [B, H], R [H, N], q [B, N]
    * Gathers one contiguous row of R per event. Returns the MACs executed (events · N).
    */
-  eventGemmNN(B: number, N: number, H: number, y: FloatArray, yOff: number, R: FloatArray, rOff: number,
-    q: FloatArray, qOff: number, accumulate: boolean): number;
+  eventGemmNN(
+    B: number,
+    N: number,
+    H: number,
+    y: FloatArray,
+    yOff: number,
+    R: FloatArray,
+    rOff: number,
+    q: FloatArray,
+    qOff: number,
+    accumulate: boolean,
+  ): number;
 
   /**
    * Event-driven weight gradient, accumulating only rows of presynaptic units that were active:
    *   dR[j, :] += Σ_{b : y[b, j] ≠ 0} y[b, j] · dq[b, :]      y [B, H], dq [B, N], dR [H, N]
    * Always accumulates. Returns the MACs executed.
    */
-  eventGemmTN(H: number, N: number, B: number, y: FloatArray, yOff: number, dq: FloatArray, dqOff: number,
-    dR: FloatArray, dROff: number): number;
+  eventGemmTN(
+    H: number,
+    N: number,
+    B: number,
+    y: FloatArray,
+    yOff: number,
+    dq: FloatArray,
+    dqOff: number,
+    dR: FloatArray,
+    dROff: number,
+  ): number;
 
   /**
    * Masked back-product, the recurrent adjoint only where it can be used:
    *   out[b, j] = mask[b, j] ≠ 0 ? Σ_k dq[b, k] · R[j, k] : 0      dq [B, N], R [H, N], mask/out [B, H]
    * Overwrites out. Returns the MACs executed (active entries · N).
    */
-  maskedGemmNT(B: number, H: number, N: number, dq: FloatArray, dqOff: number, R: FloatArray, rOff: number,
-    mask: FloatArray, maskOff: number, out: FloatArray, outOff: number): number;
+  maskedGemmNT(
+    B: number,
+    H: number,
+    N: number,
+    dq: FloatArray,
+    dqOff: number,
+    R: FloatArray,
+    rOff: number,
+    mask: FloatArray,
+    maskOff: number,
+    out: FloatArray,
+    outOff: number,
+  ): number;
 
   /** The EGRU cell's pointwise forward for one step of B rows (cell-pointwise.ts). */
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void;

@@ -82,8 +82,26 @@ export interface CellBackwardArgs<A extends FloatArray> extends CellKeep<A> {
 export function forwardInFloat32<A extends FloatArray>(args: CellForwardArgs<A>): boolean {
   const { out } = args;
   const { tape } = out;
-  return args.event.kind === "heaviside" && allFloat32(args.a, args.q, args.hPrev, args.trPrev, args.thr, args.keep, out.y,
-    out.h, out.o, out.tr, tape.c, tape.z, tape.r, tape.g, tape.hr);
+  return (
+    args.event.kind === "heaviside" &&
+    allFloat32(
+      args.a,
+      args.q,
+      args.hPrev,
+      args.trPrev,
+      args.thr,
+      args.keep,
+      out.y,
+      out.h,
+      out.o,
+      out.tr,
+      tape.c,
+      tape.z,
+      tape.r,
+      tape.g,
+      tape.hr,
+    )
+  );
 }
 
 export function egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
@@ -91,8 +109,26 @@ export function egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>):
     egruCellForward32(args);
     return;
   }
-  const { B, H, a, aOff, q, qOff, hPrev, hPrevOff, trPrev, trPrevOff, thr, keep, keepOff, keepConst, alpha, event,
-    out, outOff } = args;
+  const {
+    B,
+    H,
+    a,
+    aOff,
+    q,
+    qOff,
+    hPrev,
+    hPrevOff,
+    trPrev,
+    trPrevOff,
+    thr,
+    keep,
+    keepOff,
+    keepConst,
+    alpha,
+    event,
+    out,
+    outOff,
+  } = args;
   const { y, h, o, tr, tape } = out;
   const G = 3 * H;
   for (let b = 0; b < B; b++) {
@@ -116,8 +152,30 @@ export function egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>):
 }
 
 export function egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void {
-  const { B, H, up, o, tape, off, hPrev, hPrevOff, thr, keep, keepOff, keepConst, alpha, event, dyRec, dhRec,
-    dtrCarry, dhNext, dp, dq, dOff, dthr } = args;
+  const {
+    B,
+    H,
+    up,
+    o,
+    tape,
+    off,
+    hPrev,
+    hPrevOff,
+    thr,
+    keep,
+    keepOff,
+    keepConst,
+    alpha,
+    event,
+    dyRec,
+    dhRec,
+    dtrCarry,
+    dhNext,
+    dp,
+    dq,
+    dOff,
+    dthr,
+  } = args;
   const G = 3 * H;
   for (let b = 0; b < B; b++) {
     for (let j = 0; j < H; j++) {

@@ -24,7 +24,8 @@ export interface ConvGeometry {
 /** cols [C·kh·kw, OH·OW] ← the patches of x [C, H, W] (at xOff); zeros where the patch leaves the image. */
 export function im2col(g: ConvGeometry, x: FloatArray, xOff: number, cols: FloatArray): void {
   const { C, H, W, kh, kw, stride, pad } = g;
-  const OH = outSize(H, kh, stride, pad), OW = outSize(W, kw, stride, pad);
+  const OH = outSize(H, kh, stride, pad),
+    OW = outSize(W, kw, stride, pad);
   const P = OH * OW;
   for (let c = 0; c < C; c++) {
     for (let i = 0; i < kh; i++) {
@@ -51,7 +52,8 @@ export function im2col(g: ConvGeometry, x: FloatArray, xOff: number, cols: Float
 /** dx [C, H, W] (at dxOff) += the adjoint of im2col applied to dcols [C·kh·kw, OH·OW]. */
 export function col2im(g: ConvGeometry, dcols: FloatArray, dx: FloatArray, dxOff: number): void {
   const { C, H, W, kh, kw, stride, pad } = g;
-  const OH = outSize(H, kh, stride, pad), OW = outSize(W, kw, stride, pad);
+  const OH = outSize(H, kh, stride, pad),
+    OW = outSize(W, kw, stride, pad);
   const P = OH * OW;
   for (let c = 0; c < C; c++) {
     for (let i = 0; i < kh; i++) {
@@ -75,8 +77,20 @@ export function col2im(g: ConvGeometry, dcols: FloatArray, dx: FloatArray, dxOff
  * out [C, OH, OW] (at outOff) ← max over k×k windows of x [C, H, W] (at xOff) with stride s;
  * arg (same layout as out) ← the flat index into the image of each maximum (first one on ties).
  */
-export function maxPool2dForward(C: number, H: number, W: number, k: number, s: number, x: FloatArray, xOff: number, out: FloatArray, outOff: number, arg: Int32Array): void {
-  const OH = outSize(H, k, s, 0), OW = outSize(W, k, s, 0);
+export function maxPool2dForward(
+  C: number,
+  H: number,
+  W: number,
+  k: number,
+  s: number,
+  x: FloatArray,
+  xOff: number,
+  out: FloatArray,
+  outOff: number,
+  arg: Int32Array,
+): void {
+  const OH = outSize(H, k, s, 0),
+    OW = outSize(W, k, s, 0);
   for (let c = 0; c < C; c++) {
     for (let oy = 0; oy < OH; oy++) {
       for (let ox = 0; ox < OW; ox++) {
@@ -101,6 +115,13 @@ export function maxPool2dForward(C: number, H: number, W: number, k: number, s: 
 }
 
 /** dx (image at dxOff) += dout scattered to the argmax of each window. */
-export function maxPool2dBackward(n: number, dout: FloatArray, outOff: number, arg: Int32Array, dx: FloatArray, dxOff: number): void {
+export function maxPool2dBackward(
+  n: number,
+  dout: FloatArray,
+  outOff: number,
+  arg: Int32Array,
+  dx: FloatArray,
+  dxOff: number,
+): void {
   for (let o = 0; o < n; o++) dx[dxOff + arg[outOff + o]] += dout[outOff + o];
 }

@@ -86,7 +86,11 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
   const o = zerosLike(x, n);
   const tr = zerosLike(x, n);
   const tape: EgruTape<A> = {
-    z: zerosLike(x, n), r: zerosLike(x, n), g: zerosLike(x, n), hr: zerosLike(x, n), c: zerosLike(x, n),
+    z: zerosLike(x, n),
+    r: zerosLike(x, n),
+    g: zerosLike(x, n),
+    hr: zerosLike(x, n),
+    c: zerosLike(x, n),
   };
 
   // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]. The working
@@ -109,10 +113,22 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
       addBiasRows(q, 0, B, G, br);
       const first = t === 0;
       kernels.egruCellForward({
-        B, H, a, aOff: t * B * G, q, qOff: 0,
-        hPrev: first ? h0 : h, hPrevOff: first ? 0 : (t - 1) * B * H,
-        trPrev: first ? tr0 : tr, trPrevOff: first ? 0 : (t - 1) * B * H,
-        thr, ...cellKeep(zoneout, t * B * H), alpha, event, out, outOff: t * B * H,
+        B,
+        H,
+        a,
+        aOff: t * B * G,
+        q,
+        qOff: 0,
+        hPrev: first ? h0 : h,
+        hPrevOff: first ? 0 : (t - 1) * B * H,
+        trPrev: first ? tr0 : tr,
+        trPrevOff: first ? 0 : (t - 1) * B * H,
+        thr,
+        ...cellKeep(zoneout, t * B * H),
+        alpha,
+        event,
+        out,
+        outOff: t * B * H,
       });
     }
     return { y, h, o, tr, tape, macs };
@@ -132,7 +148,16 @@ function cellKeep<A extends FloatArray>(zoneout: Zoneout<A>, off: number): CellK
  * the masked product while the mask is sparse enough, else the dense one. Returns MACs executed.
  */
 export function maskedProduct<A extends FloatArray>(
-  kernels: Kernels, B: number, H: number, G: number, dq: A, dqOff: number, R: A, mask: A, maskOff: number, out: A,
+  kernels: Kernels,
+  B: number,
+  H: number,
+  G: number,
+  dq: A,
+  dqOff: number,
+  R: A,
+  mask: A,
+  maskOff: number,
+  out: A,
 ): number {
   if (sparseEnough(kernels, mask, maskOff, B * H)) {
     return kernels.maskedGemmNT(B, H, G, dq, dqOff, R, 0, mask, maskOff, out, 0);
@@ -147,9 +172,18 @@ export function maskedProduct<A extends FloatArray>(
  * multiply-accumulates executed.
  */
 export function eventOrDenseNN<A extends FloatArray>(
-  kernels: Kernels, events: boolean, M: number, N: number, K: number, x: A, xOff: number, W: A, out: A,
+  kernels: Kernels,
+  events: boolean,
+  M: number,
+  N: number,
+  K: number,
+  x: A,
+  xOff: number,
+  W: A,
+  out: A,
 ): number {
-  if (events && sparseEnough(kernels, x, xOff, M * K)) return kernels.eventGemmNN(M, N, K, x, xOff, W, 0, out, 0, false);
+  if (events && sparseEnough(kernels, x, xOff, M * K))
+    return kernels.eventGemmNN(M, N, K, x, xOff, W, 0, out, 0, false);
   kernels.gemmNN(M, N, K, x, xOff, W, 0, out, 0, false);
   return M * N * K;
 }
@@ -178,7 +212,13 @@ export interface EgruBackwardArgs<A extends FloatArray> extends EgruForwardArgs<
  * [from, from + n) of the [T·B, H] sequence into out from outOff (default: the same offsets).
  */
 export function receiveMask<A extends FloatArray>(
-  fwd: Pick<EgruForwardOut<A>, "o" | "tape">, thr: A, event: EventFunction, H: number, from: number, n: number, out: A,
+  fwd: Pick<EgruForwardOut<A>, "o" | "tape">,
+  thr: A,
+  event: EventFunction,
+  H: number,
+  from: number,
+  n: number,
+  out: A,
   outOff = from,
 ): void {
   const { o, tape } = fwd;
@@ -208,7 +248,10 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
   const { W, R, thr } = params;
   const { y, h, o, tape } = fwd;
   const up = {
-    dy: upstream.dy ?? null, dh: upstream.dh ?? null, do: upstream.do ?? null, dtr: upstream.dtr ?? null,
+    dy: upstream.dy ?? null,
+    dh: upstream.dh ?? null,
+    do: upstream.do ?? null,
+    dtr: upstream.dtr ?? null,
   };
 
   const work = new KernelScratch(kernels); // dp, dq and the step's mask in the kernels' memory
@@ -226,8 +269,26 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
     for (let t = T - 1; t >= 0; t--) {
       const off = t * B * H;
       kernels.egruCellBackward({
-        B, H, up, o, tape, off, hPrev: t === 0 ? h0 : h, hPrevOff: t === 0 ? 0 : off - B * H, thr,
-        ...cellKeep(zoneout, off), alpha, event, dyRec, dhRec, dtrCarry, dhNext, dp, dq, dOff: t * B * G, dthr,
+        B,
+        H,
+        up,
+        o,
+        tape,
+        off,
+        hPrev: t === 0 ? h0 : h,
+        hPrevOff: t === 0 ? 0 : off - B * H,
+        thr,
+        ...cellKeep(zoneout, off),
+        alpha,
+        event,
+        dyRec,
+        dhRec,
+        dtrCarry,
+        dhNext,
+        dp,
+        dq,
+        dOff: t * B * G,
+        dthr,
       });
       // Gradient into y_{t−1} through this step's recurrent product: dq_t · Rᵀ   [B, H]. Step t−1's
       // y only passes gradient on where ∂y/∂c = o + c·df(c − ϑ) ≠ 0: units that fired or lie inside
@@ -248,7 +309,9 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
 
     // dx, dW, dR (= Σ y_{t−1}ᵀ·dq_t over active units only), dbx, dbr
     const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq, kernels, {
-      seq: true, input: args.inputEvents ?? false, dxMask: args.dxMask ?? null,
+      seq: true,
+      input: args.inputEvents ?? false,
+      dxMask: args.dxMask ?? null,
     });
     const macs: MacCount = {
       executed: rest.macs.executed + recurrentMacs,

@@ -48,7 +48,15 @@ export function zoneoutKeep<A extends FloatArray>(zoneout: Zoneout<A>, s: number
  * tape at flat index s and returns h̃ = z·h_prev + (1 − z)·g.
  */
 export function gatedCellForward<A extends FloatArray>(
-  a: A, aRow: number, q: A, qRow: number, H: number, j: number, hPrev: number, tape: GateTape<A>, s: number,
+  a: A,
+  aRow: number,
+  q: A,
+  qRow: number,
+  H: number,
+  j: number,
+  hPrev: number,
+  tape: GateTape<A>,
+  s: number,
 ): number {
   const zt = sigmoid(a[aRow + j] + q[qRow + j]);
   const rt = sigmoid(a[aRow + H + j] + q[qRow + H + j]);
@@ -67,7 +75,15 @@ export function gatedCellForward<A extends FloatArray>(
  * share z·dc of ∂L/∂h_prev (the recurrent share comes later, from dq·Rᵀ).
  */
 export function gatedCellBackward<A extends FloatArray>(
-  dc: number, hPrev: number, tape: GateTape<A>, s: number, dp: A, dq: A, row: number, H: number, j: number,
+  dc: number,
+  hPrev: number,
+  tape: GateTape<A>,
+  s: number,
+  dp: A,
+  dq: A,
+  row: number,
+  H: number,
+  j: number,
 ): number {
   const zt = tape.z[s];
   const rt = tape.r[s];
@@ -127,7 +143,15 @@ export function sparseEnough(kernels: Kernels, a: FloatArray, off: number, n: nu
  * sparse enough for the event product to pay; likewise dW over an event input.
  */
 export function gatedParamGrads<A extends FloatArray>(
-  dims: SeqDims, x: A, W: A, init: A, seq: A, dp: A, dq: A, kernels: Kernels, sparse: SparseOperands,
+  dims: SeqDims,
+  x: A,
+  W: A,
+  init: A,
+  seq: A,
+  dp: A,
+  dq: A,
+  kernels: Kernels,
+  sparse: SparseOperands,
 ): GatedParamGrads<A> {
   const { T, B, I, H } = dims;
   const G = 3 * H;

@@ -12,10 +12,15 @@ import type { FloatArray } from "../core/buffer.js";
  * i-k-j order: the inner loop runs along contiguous rows of B and C.
  */
 export function gemmNN(
-  M: number, N: number, K: number,
-  A: FloatArray, aOff: number,
-  B: FloatArray, bOff: number,
-  C: FloatArray, cOff: number,
+  M: number,
+  N: number,
+  K: number,
+  A: FloatArray,
+  aOff: number,
+  B: FloatArray,
+  bOff: number,
+  C: FloatArray,
+  cOff: number,
   accumulate: boolean,
 ): void {
   if (!accumulate) C.fill(0, cOff, cOff + M * N);
@@ -36,10 +41,15 @@ export function gemmNN(
  * Each output is a dot product of a row of A with a row of B (both contiguous).
  */
 export function gemmNT(
-  M: number, N: number, K: number,
-  A: FloatArray, aOff: number,
-  B: FloatArray, bOff: number,
-  C: FloatArray, cOff: number,
+  M: number,
+  N: number,
+  K: number,
+  A: FloatArray,
+  aOff: number,
+  B: FloatArray,
+  bOff: number,
+  C: FloatArray,
+  cOff: number,
   accumulate: boolean,
 ): void {
   for (let i = 0; i < M; i++) {
@@ -59,10 +69,15 @@ export function gemmNT(
  * k-i-j order: for each shared row k, an outer product of row k of A and row k of B.
  */
 export function gemmTN(
-  M: number, N: number, K: number,
-  A: FloatArray, aOff: number,
-  B: FloatArray, bOff: number,
-  C: FloatArray, cOff: number,
+  M: number,
+  N: number,
+  K: number,
+  A: FloatArray,
+  aOff: number,
+  B: FloatArray,
+  bOff: number,
+  C: FloatArray,
+  cOff: number,
   accumulate: boolean,
 ): void {
   if (!accumulate) C.fill(0, cOff, cOff + M * N);

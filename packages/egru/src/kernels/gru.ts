@@ -19,8 +19,14 @@
 
 import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
 import {
-  gatedCellBackward, gatedCellForward, gatedParamGrads, zoneoutKeep,
-  type GatedParamGrads, type GateTape, type SeqDims, type Zoneout,
+  gatedCellBackward,
+  gatedCellForward,
+  gatedParamGrads,
+  zoneoutKeep,
+  type GatedParamGrads,
+  type GateTape,
+  type SeqDims,
+  type Zoneout,
 } from "./gated-cell.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import { addBiasRows } from "./gemm.js";

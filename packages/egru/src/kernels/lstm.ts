@@ -64,7 +64,11 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
   const h = zerosLike(x, n);
   const c = zerosLike(x, n);
   const tape: LstmTape<A> = {
-    i: zerosLike(x, n), f: zerosLike(x, n), g: zerosLike(x, n), o: zerosLike(x, n), k: zerosLike(x, n),
+    i: zerosLike(x, n),
+    f: zerosLike(x, n),
+    g: zerosLike(x, n),
+    o: zerosLike(x, n),
+    k: zerosLike(x, n),
   };
 
   // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H]

@@ -59,7 +59,10 @@ export function fromTimeMajor<A extends FloatArray>(a: A, shape: SequenceShape, 
 
 /** Convert an optional upstream gradient to time-major float32, checking its length. */
 export function upstreamTimeMajor(
-  name: string, a: ArrayLike<number> | null | undefined, shape: SequenceShape, F: number,
+  name: string,
+  a: ArrayLike<number> | null | undefined,
+  shape: SequenceShape,
+  F: number,
 ): Float32Array | null {
   if (a === undefined || a === null) return null;
   const how = shape.batchFirst ? `B·T·H = ${shape.B}·${shape.T}·${F}` : `T·B·H = ${shape.T}·${shape.B}·${F}`;
@@ -176,7 +179,10 @@ export interface MaskRequest {
  * masks, else fresh draws when the rate is > 0. Evaluation: no DropConnect, zoneout as the
  * expected mix, and masks are refused (StateError).
  */
-export function forwardMasks(req: MaskRequest): { dropConnectMask: Float32Array | null; zoneout: Zoneout<Float32Array> } {
+export function forwardMasks(req: MaskRequest): {
+  dropConnectMask: Float32Array | null;
+  zoneout: Zoneout<Float32Array>;
+} {
   const { T, B, H } = req;
   const masks = req.masks ?? {};
   if (!req.training) {
@@ -197,7 +203,12 @@ export function forwardMasks(req: MaskRequest): { dropConnectMask: Float32Array 
 }
 
 /** grad += dEff ⊙ mask / (1 − p) under DropConnect (the chain rule through R_eff), else grad += dEff. */
-export function accumulateThroughDropConnect(grad: Float32Array, dEff: Float32Array, mask: Float32Array | null, p: number): void {
+export function accumulateThroughDropConnect(
+  grad: Float32Array,
+  dEff: Float32Array,
+  mask: Float32Array | null,
+  p: number,
+): void {
   if (!mask) {
     addInto(grad, dEff);
     return;

@@ -49,11 +49,20 @@ export class Conv2d extends WeightedLayer {
     checkPositiveInt("stride", stride);
     if (!Number.isInteger(pad) || pad < 0) throw new ValueError("padding", "a whole number ≥ 0", String(pad));
     const g: ConvGeometry = { C: o.inChannels, H: o.height, W: o.width, kh: o.kernel, kw: o.kernel, stride, pad };
-    const OH = outSize(g.H, g.kh, stride, pad), OW = outSize(g.W, g.kw, stride, pad);
-    if (OH < 1 || OW < 1) throw new ValueError("Conv2d", `a kernel of ${o.kernel} that fits the ${o.height}×${o.width} input (padding ${pad})`, `an output of ${OH}×${OW}`);
+    const OH = outSize(g.H, g.kh, stride, pad),
+      OW = outSize(g.W, g.kw, stride, pad);
+    if (OH < 1 || OW < 1)
+      throw new ValueError(
+        "Conv2d",
+        `a kernel of ${o.kernel} that fits the ${o.height}×${o.width} input (padding ${pad})`,
+        `an output of ${OH}×${OW}`,
+      );
     const rng = layerRng(o);
     const K = g.C * g.kh * g.kw;
-    const weights: NamedWeights = { weight: new Float32Array(o.outChannels * K), bias: new Float32Array(o.outChannels) };
+    const weights: NamedWeights = {
+      weight: new Float32Array(o.outChannels * K),
+      bias: new Float32Array(o.outChannels),
+    };
     uniformInit(rng, weights.weight, 1 / Math.sqrt(K));
     uniformInit(rng, weights.bias, 1 / Math.sqrt(K));
     super("Conv2d", rng, weights, o.kernels);

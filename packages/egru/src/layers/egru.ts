@@ -19,11 +19,31 @@ import { heavisideEvent, sigmoid, type EventFunction } from "../kernels/activati
 import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import {
-  egruBackward, egruForward, receiveMask, type EgruForwardOut, type EgruKernelParams, type SeqDims, type Zoneout,
+  egruBackward,
+  egruForward,
+  receiveMask,
+  type EgruForwardOut,
+  type EgruKernelParams,
+  type SeqDims,
+  type Zoneout,
 } from "../kernels/egru.js";
 import {
-  ResidentCopy, accumulateThroughDropConnect, checkNotReleased, checkMask, checkSequenceInput, dropConnect, forwardMasks, fromTimeMajor, layerRng,
-  stateArg, toTimeMajor, upstreamTimeMajor, xavierNormal, type LayerStats, type NamedWeights, type SequenceShape,
+  ResidentCopy,
+  accumulateThroughDropConnect,
+  checkNotReleased,
+  checkMask,
+  checkSequenceInput,
+  dropConnect,
+  forwardMasks,
+  fromTimeMajor,
+  layerRng,
+  stateArg,
+  toTimeMajor,
+  upstreamTimeMajor,
+  xavierNormal,
+  type LayerStats,
+  type NamedWeights,
+  type SequenceShape,
 } from "./common.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { EgruStepper } from "./stepper.js";
@@ -195,8 +215,11 @@ export class EGRU extends WeightedLayer {
     const H = opts.hiddenSize;
     const rng = layerRng(opts);
     const weights: NamedWeights = {
-      kernel: new Float32Array(I * 3 * H), recurrent_kernel: new Float32Array(H * 3 * H),
-      bias: new Float32Array(3 * H), recurrent_bias: new Float32Array(3 * H), thr: new Float32Array(H),
+      kernel: new Float32Array(I * 3 * H),
+      recurrent_kernel: new Float32Array(H * 3 * H),
+      bias: new Float32Array(3 * H),
+      recurrent_bias: new Float32Array(3 * H),
+      thr: new Float32Array(H),
     };
     xavierNormal(rng, weights.kernel, I, 3 * H, o.weightGain);
     xavierNormal(rng, weights.recurrent_kernel, H, 3 * H, o.weightGain);
@@ -237,25 +260,53 @@ export class EGRU extends WeightedLayer {
     const x = toTimeMajor(input.x, input, I);
     const y0 = stateArg("y0", input.y0, B, H);
     const { dropConnectMask, zoneout } = forwardMasks({
-      training: this.training, rng: this.rng, dropConnect: this.dropConnect, recurrentLength: H * 3 * H,
-      recurrentHow: `H·3H = ${H}·${3 * H}`, zoneout: this.zoneout, T, B, H, masks: input.masks,
+      training: this.training,
+      rng: this.rng,
+      dropConnect: this.dropConnect,
+      recurrentLength: H * 3 * H,
+      recurrentHow: `H·3H = ${H}·${3 * H}`,
+      zoneout: this.zoneout,
+      T,
+      B,
+      H,
+      masks: input.masks,
     });
     const Rstored = this.weights.recurrent_kernel;
     const R = dropConnectMask ? dropConnect(Rstored, dropConnectMask, this.dropConnect) : Rstored;
     const params: EgruKernelParams<Float32Array> = {
-      W: this.weights.kernel, R, bx: this.weights.bias, br: this.weights.recurrent_bias, thr: this.thresholds(),
+      W: this.weights.kernel,
+      R,
+      bx: this.weights.bias,
+      br: this.weights.recurrent_bias,
+      thr: this.thresholds(),
     };
     const dims: SeqDims = { T, B, I, H };
     const kernels = this.kernels;
     const resident = this.residentR.upload(kernels, R); // read in place by the T per-step products
     const fwd = egruForward({
-      dims, params: { ...params, R: resident.view }, x, y0, zoneout, alpha: this.traceDecay, event: this.event, kernels,
+      dims,
+      params: { ...params, R: resident.view },
+      x,
+      y0,
+      zoneout,
+      alpha: this.traceDecay,
+      event: this.event,
+      kernels,
       inputEvents: this.inputEvents,
     });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
     const saved: EgruSaved = {
-      shape, x, y0, params, zoneout, dropConnectMask, fwd, kernels, residentTag: resident.tag, ownsX: x !== input.x,
+      shape,
+      x,
+      y0,
+      params,
+      zoneout,
+      dropConnectMask,
+      fwd,
+      kernels,
+      residentTag: resident.tag,
+      ownsX: x !== input.x,
       released: false,
     };
     const y = fromTimeMajor(fwd.y, shape, H);
@@ -291,10 +342,23 @@ export class EGRU extends WeightedLayer {
       throw new ValueError("upstream", "dy or dOutput (the same gradient under two names), not both", "both");
     }
     const g = egruBackward({
-      dims, params: { ...s.params, R: this.residentR.ensure(s.kernels, s.params.R, s.residentTag) }, x: s.x, y0: s.y0,
-      zoneout: s.zoneout, alpha: this.traceDecay, event: this.event, fwd: s.fwd, kernels: s.kernels,
+      dims,
+      params: { ...s.params, R: this.residentR.ensure(s.kernels, s.params.R, s.residentTag) },
+      x: s.x,
+      y0: s.y0,
+      zoneout: s.zoneout,
+      alpha: this.traceDecay,
+      event: this.event,
+      fwd: s.fwd,
+      kernels: s.kernels,
       inputEvents: this.inputEvents,
-      dxMask: opts.dxMask ? toTimeMajor(checkMask("dxMask", opts.dxMask, T * B * this.inputSize, `T·B·I = ${T}·${B}·${this.inputSize}`), s.shape, this.inputSize) : null,
+      dxMask: opts.dxMask
+        ? toTimeMajor(
+            checkMask("dxMask", opts.dxMask, T * B * this.inputSize, `T·B·I = ${T}·${B}·${this.inputSize}`),
+            s.shape,
+            this.inputSize,
+          )
+        : null,
       upstream: {
         dy: upstreamTimeMajor(upstream.dy != null ? "dy" : "dOutput", upstream.dy ?? upstream.dOutput, s.shape, H),
         dh: upstreamTimeMajor("dh", upstream.dh, s.shape, H),
@@ -339,7 +403,11 @@ export class EGRU extends WeightedLayer {
    * One step of streaming inference: x [B, I], state from the previous step (zeros when absent).
    * Always uses evaluation semantics (no DropConnect; zoneout as the expected mix).
    */
-  step(x: ArrayLike<number>, B: number, state?: EgruState | null): { y: Float32Array; o: Float32Array; state: EgruState } {
+  step(
+    x: ArrayLike<number>,
+    B: number,
+    state?: EgruState | null,
+  ): { y: Float32Array; o: Float32Array; state: EgruState } {
     const I = this.inputSize;
     const H = this.hiddenSize;
     checkSequenceInput(x, { T: 1, B }, I);
@@ -349,18 +417,36 @@ export class EGRU extends WeightedLayer {
     const tr0 = stateArg("state.tr", state?.tr, B, H);
     const zoneout: Zoneout<Float32Array> = this.zoneout > 0 ? { kind: "eval", p: this.zoneout } : { kind: "none" };
     const params: EgruKernelParams<Float32Array> = {
-      W: this.weights.kernel, R: this.weights.recurrent_kernel, bx: this.weights.bias,
-      br: this.weights.recurrent_bias, thr: this.thresholds(),
+      W: this.weights.kernel,
+      R: this.weights.recurrent_kernel,
+      bx: this.weights.bias,
+      br: this.weights.recurrent_bias,
+      thr: this.thresholds(),
     };
     const fwd = egruForward({
-      dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I), y0, h0, tr0, zoneout,
-      alpha: this.traceDecay, event: this.event, kernels: this.kernels, inputEvents: this.inputEvents,
+      dims: { T: 1, B, I, H },
+      params,
+      x: toTimeMajor(x, { T: 1, B }, I),
+      y0,
+      h0,
+      tr0,
+      zoneout,
+      alpha: this.traceDecay,
+      event: this.event,
+      kernels: this.kernels,
+      inputEvents: this.inputEvents,
     });
     return { y: fwd.y, o: fwd.o, state: { y: fwd.y, h: fwd.h, tr: fwd.tr } };
   }
 
   /** Sparsity and MAC counts of one forward. */
-  private stats(dims: SeqDims, x: Float32Array, y0: Float32Array, fwd: EgruForwardOut<Float32Array>, theta: Float32Array): LayerStats {
+  private stats(
+    dims: SeqDims,
+    x: Float32Array,
+    y0: Float32Array,
+    fwd: EgruForwardOut<Float32Array>,
+    theta: Float32Array,
+  ): LayerStats {
     const { T, B, I, H } = dims;
     const G = 3 * H;
     const n = T * B * H;

@@ -22,9 +22,22 @@ import type { Kernels } from "../kernels/backend.js";
 import { gruBackward, gruForward, type GruForwardOut, type GruKernelParams } from "../kernels/gru.js";
 import {
   checkNotReleased,
-  ResidentCopy, accumulateThroughDropConnect, assignWeights, checkSequenceInput, denseStats, dropConnect, forwardMasks,
-  fromTimeMajor, layerRng, stateArg, toTimeMajor, uniformWeights, upstreamTimeMajor,
-  type LayerStats, type NamedWeights, type SequenceShape,
+  ResidentCopy,
+  accumulateThroughDropConnect,
+  assignWeights,
+  checkSequenceInput,
+  denseStats,
+  dropConnect,
+  forwardMasks,
+  fromTimeMajor,
+  layerRng,
+  stateArg,
+  toTimeMajor,
+  uniformWeights,
+  upstreamTimeMajor,
+  type LayerStats,
+  type NamedWeights,
+  type SequenceShape,
 } from "./common.js";
 import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "./gru-layout.js";
 import { WeightedLayer } from "./weighted-layer.js";
@@ -147,8 +160,10 @@ export class GRU extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const theirs: NamedWeights = {
-      weight_ih_l0: new Float32Array(3 * H * I), weight_hh_l0: new Float32Array(3 * H * H),
-      bias_ih_l0: new Float32Array(3 * H), bias_hh_l0: new Float32Array(3 * H),
+      weight_ih_l0: new Float32Array(3 * H * I),
+      weight_hh_l0: new Float32Array(3 * H * H),
+      bias_ih_l0: new Float32Array(3 * H),
+      bias_hh_l0: new Float32Array(3 * H),
     };
     assignWeights(theirs, w as Record<string, ArrayLike<number>>, "GRU");
     const ours: NamedWeights = {};
@@ -174,8 +189,16 @@ export class GRU extends WeightedLayer {
     const x = toTimeMajor(input.x, input, I);
     const h0 = stateArg("h0", input.h0, B, H);
     const { dropConnectMask, zoneout } = forwardMasks({
-      training: this.training, rng: this.rng, dropConnect: this.dropConnect, recurrentLength: H * 3 * H,
-      recurrentHow: `H·3H = ${H}·${3 * H}`, zoneout: this.zoneout, T, B, H, masks: input.masks,
+      training: this.training,
+      rng: this.rng,
+      dropConnect: this.dropConnect,
+      recurrentLength: H * 3 * H,
+      recurrentHow: `H·3H = ${H}·${3 * H}`,
+      zoneout: this.zoneout,
+      T,
+      B,
+      H,
+      masks: input.masks,
     });
     const R = this.weights.recurrent_kernel;
     const params: GruKernelParams<Float32Array> = {
@@ -190,7 +213,16 @@ export class GRU extends WeightedLayer {
     const fwd = gruForward({ dims, params: { ...params, R: resident.view }, x, h0, zoneout, kernels });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const saved: GruSaved = {
-      shape, x, h0, params, zoneout, dropConnectMask, fwd, kernels, residentTag: resident.tag, released: false,
+      shape,
+      x,
+      h0,
+      params,
+      zoneout,
+      dropConnectMask,
+      fwd,
+      kernels,
+      residentTag: resident.tag,
+      released: false,
     };
     const ownsX = x !== input.x;
     return {
@@ -217,7 +249,11 @@ export class GRU extends WeightedLayer {
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = gruBackward({
-      dims: { T, B, I: this.inputSize, H }, x: s.x, h0: s.h0, zoneout: s.zoneout, fwd: s.fwd,
+      dims: { T, B, I: this.inputSize, H },
+      x: s.x,
+      h0: s.h0,
+      zoneout: s.zoneout,
+      fwd: s.fwd,
       params: { ...s.params, R: this.residentR.ensure(s.kernels, s.params.R, s.residentTag) },
       kernels: s.kernels,
       dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
@@ -245,10 +281,18 @@ export class GRU extends WeightedLayer {
     const h0 = stateArg("state.h", state?.h, B, H);
     const zoneout: Zoneout<Float32Array> = this.zoneout > 0 ? { kind: "eval", p: this.zoneout } : { kind: "none" };
     const params: GruKernelParams<Float32Array> = {
-      W: this.weights.kernel, R: this.weights.recurrent_kernel, bx: this.weights.bias, br: this.weights.recurrent_bias,
+      W: this.weights.kernel,
+      R: this.weights.recurrent_kernel,
+      bx: this.weights.bias,
+      br: this.weights.recurrent_bias,
     };
     const fwd = gruForward({
-      dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I), h0, zoneout, kernels: this.kernels,
+      dims: { T: 1, B, I, H },
+      params,
+      x: toTimeMajor(x, { T: 1, B }, I),
+      h0,
+      zoneout,
+      kernels: this.kernels,
     });
     return { h: fwd.h, state: { h: fwd.h } };
   }

@@ -85,7 +85,11 @@ export class Linear extends WeightedLayer {
    * Accumulates dW, db; returns dx [N, I] (computed only where dxMask is 1, when given) and the
    * MACs of the backward products.
    */
-  backward(result: LinearResult, dy: ArrayLike<number>, opts: { dxMask?: ArrayLike<number> | null } = {}): { dx: Float32Array; macs: MacCount } {
+  backward(
+    result: LinearResult,
+    dy: ArrayLike<number>,
+    opts: { dxMask?: ArrayLike<number> | null } = {},
+  ): { dx: Float32Array; macs: MacCount } {
     const { x, N, kernels } = result.saved;
     const I = this.inputSize;
     const O = this.outputSize;
@@ -122,7 +126,7 @@ export class Linear extends WeightedLayer {
   setTorchWeights(w: { weight?: ArrayLike<number>; bias?: ArrayLike<number> }): void {
     const theirs: NamedWeights = { weight: new Float32Array(this.inputSize * this.outputSize) };
     if (this.hasBias) theirs.bias = new Float32Array(this.outputSize);
-    if (w.bias && !this.hasBias) throw new ShapeError("Linear weight \"bias\"", "no bias (bias: false)", "a bias");
+    if (w.bias && !this.hasBias) throw new ShapeError('Linear weight "bias"', "no bias (bias: false)", "a bias");
     assignWeights(theirs, w as Record<string, ArrayLike<number>>, "Linear");
     const ours: Record<string, ArrayLike<number>> = {};
     if (w.weight) ours.weight = transpose(theirs.weight, this.outputSize, this.inputSize);
@@ -137,4 +141,3 @@ export class Linear extends WeightedLayer {
     return out;
   }
 }
-

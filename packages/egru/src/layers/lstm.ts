@@ -20,8 +20,20 @@ import type { Kernels } from "../kernels/backend.js";
 import { lstmBackward, lstmForward, type LstmForwardOut, type LstmKernelParams } from "../kernels/lstm.js";
 import {
   checkNotReleased,
-  accumulateThroughDropConnect, checkSequenceInput, copyWeights, denseStats, dropConnect, forwardMasks, fromTimeMajor,
-  layerRng, stateArg, toTimeMajor, uniformWeights, upstreamTimeMajor, type LayerStats, type SequenceShape,
+  accumulateThroughDropConnect,
+  checkSequenceInput,
+  copyWeights,
+  denseStats,
+  dropConnect,
+  forwardMasks,
+  fromTimeMajor,
+  layerRng,
+  stateArg,
+  toTimeMajor,
+  uniformWeights,
+  upstreamTimeMajor,
+  type LayerStats,
+  type SequenceShape,
 } from "./common.js";
 import { WeightedLayer } from "./weighted-layer.js";
 
@@ -144,8 +156,16 @@ export class LSTM extends WeightedLayer {
     const h0 = stateArg("h0", input.h0, B, H);
     const c0 = stateArg("c0", input.c0, B, H);
     const { dropConnectMask } = forwardMasks({
-      training: this.training, rng: this.rng, dropConnect: this.dropConnect, recurrentLength: 4 * H * H,
-      recurrentHow: `4H·H = ${4 * H}·${H}`, zoneout: 0, T, B, H, masks: { dropConnect: input.masks?.dropConnect },
+      training: this.training,
+      rng: this.rng,
+      dropConnect: this.dropConnect,
+      recurrentLength: 4 * H * H,
+      recurrentHow: `4H·H = ${4 * H}·${H}`,
+      zoneout: 0,
+      T,
+      B,
+      H,
+      masks: { dropConnect: input.masks?.dropConnect },
     });
     const Whh = this.weights.weight_hh_l0;
     const params: LstmKernelParams<Float32Array> = {
@@ -186,7 +206,12 @@ export class LSTM extends WeightedLayer {
     const { T, B } = s.shape;
     const g = lstmBackward({
       kernels: this.kernels,
-      dims: { T, B, I: this.inputSize, H }, params: s.params, x: s.x, h0: s.h0, c0: s.c0, fwd: s.fwd,
+      dims: { T, B, I: this.inputSize, H },
+      params: s.params,
+      x: s.x,
+      h0: s.h0,
+      c0: s.c0,
+      fwd: s.fwd,
       dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
       dhT: stateArg("dhT", upstream.dhT, B, H),
       dcT: stateArg("dcT", upstream.dcT, B, H),
@@ -211,13 +236,18 @@ export class LSTM extends WeightedLayer {
     checkSequenceInput(x, { T: 1, B }, I);
     this.checkWeights();
     const params: LstmKernelParams<Float32Array> = {
-      Wih: this.weights.weight_ih_l0, Whh: this.weights.weight_hh_l0,
-      bih: this.weights.bias_ih_l0, bhh: this.weights.bias_hh_l0,
+      Wih: this.weights.weight_ih_l0,
+      Whh: this.weights.weight_hh_l0,
+      bih: this.weights.bias_ih_l0,
+      bhh: this.weights.bias_hh_l0,
     };
     const fwd = lstmForward({
       kernels: this.kernels,
-      dims: { T: 1, B, I, H }, params, x: toTimeMajor(x, { T: 1, B }, I),
-      h0: stateArg("state.h", state?.h, B, H), c0: stateArg("state.c", state?.c, B, H),
+      dims: { T: 1, B, I, H },
+      params,
+      x: toTimeMajor(x, { T: 1, B }, I),
+      h0: stateArg("state.h", state?.h, B, H),
+      c0: stateArg("state.c", state?.c, B, H),
     });
     return { h: fwd.h, state: { h: fwd.h, c: fwd.c } };
   }

@@ -30,7 +30,8 @@ export class MaxPool2d {
     checkPositiveInt("stride", this.stride);
     this.outHeight = outSize(o.height, o.kernel, this.stride, 0);
     this.outWidth = outSize(o.width, o.kernel, this.stride, 0);
-    if (this.outHeight < 1 || this.outWidth < 1) throw new ValueError("MaxPool2d", `a window of ${o.kernel} that fits ${o.height}×${o.width}`, "none");
+    if (this.outHeight < 1 || this.outWidth < 1)
+      throw new ValueError("MaxPool2d", `a window of ${o.kernel} that fits ${o.height}×${o.width}`, "none");
   }
 
   get inputSize(): number {
@@ -47,7 +48,18 @@ export class MaxPool2d {
     const y = new Float32Array(N * this.outputSize);
     const arg = new Int32Array(N * this.outputSize);
     for (let n = 0; n < N; n++) {
-      maxPool2dForward(this.channels, this.height, this.width, this.kernel, this.stride, x, n * this.inputSize, y, n * this.outputSize, arg);
+      maxPool2dForward(
+        this.channels,
+        this.height,
+        this.width,
+        this.kernel,
+        this.stride,
+        x,
+        n * this.inputSize,
+        y,
+        n * this.outputSize,
+        arg,
+      );
     }
     return { y, saved: { arg, N } };
   }
@@ -57,7 +69,8 @@ export class MaxPool2d {
     const { arg, N } = r.saved;
     checkLength("dy", dy, N * this.outputSize, `N·C·OH·OW = ${N}·${this.outputSize}`);
     const dx = new Float32Array(N * this.inputSize);
-    for (let n = 0; n < N; n++) maxPool2dBackward(this.outputSize, dy, n * this.outputSize, arg, dx, n * this.inputSize);
+    for (let n = 0; n < N; n++)
+      maxPool2dBackward(this.outputSize, dy, n * this.outputSize, arg, dx, n * this.inputSize);
     return dx;
   }
 }

@@ -156,9 +156,24 @@ export class EgruStepper extends BoundStepper {
     executed += eventOrDenseNN(k, true, B, G, H, this.y, 0, this.R, q);
     addBiasRows(q, 0, B, G, this.br);
     k.egruCellForward({
-      B, H, a, aOff: 0, q, qOff: 0, hPrev: this.h, hPrevOff: 0, trPrev: this.tr, trPrevOff: 0, thr: this.thr,
-      keep: null, keepOff: 0, keepConst: this.keepConst, alpha: this.layer.traceDecay, event: this.layer.event,
-      out: { y: this.y, h: this.h, o: this.o, tr: this.tr, tape: this.tape }, outOff: 0,
+      B,
+      H,
+      a,
+      aOff: 0,
+      q,
+      qOff: 0,
+      hPrev: this.h,
+      hPrevOff: 0,
+      trPrev: this.tr,
+      trPrevOff: 0,
+      thr: this.thr,
+      keep: null,
+      keepOff: 0,
+      keepConst: this.keepConst,
+      alpha: this.layer.traceDecay,
+      event: this.layer.event,
+      out: { y: this.y, h: this.h, o: this.o, tr: this.tr, tape: this.tape },
+      outOff: 0,
     });
     this.count({ executed, dense: B * G * (I + H) });
     return this.y.slice();
@@ -192,7 +207,12 @@ export class GruStepper extends BoundStepper {
     this.checkStep(x);
     const { batch: B, inputSize: I, outputSize: H } = this;
     const f = gruForward({
-      dims: { T: 1, B, I, H }, params: this.params, x, h0: this.h, zoneout: this.zoneout, kernels: this.kernels,
+      dims: { T: 1, B, I, H },
+      params: this.params,
+      x,
+      h0: this.h,
+      zoneout: this.zoneout,
+      kernels: this.kernels,
     });
     this.h = f.h;
     const macs = B * 3 * H * (I + H);

@@ -38,7 +38,8 @@ export function createModel(config: ModelConfig, runtime?: ModelRuntimeOptions):
 export function createModel(config: ModelConfig, runtime: ModelRuntimeOptions = {}): Model {
   if (typeof config !== "object" || config === null) throw new ValueError("model config", "an object", String(config));
   const { type, ...rest } = config;
-  if (type === "sequence-classifier") return new ClassifierModel({ ...(rest as ClassifierOptions), kernels: runtime.kernels });
+  if (type === "sequence-classifier")
+    return new ClassifierModel({ ...(rest as ClassifierOptions), kernels: runtime.kernels });
   if (type === "language-model") return new LmModel({ ...(rest as LanguageModelOptions), kernels: runtime.kernels });
   throw new ValueError("model config: type", '"sequence-classifier" or "language-model"', JSON.stringify(type));
 }

@@ -26,7 +26,8 @@ export function checkSequenceData(d: SequenceData, I: number): number {
   checkPositiveInt("data.T", d.T);
   const N = d.labels.length;
   if (N === 0) throw new ShapeError("data.labels", "at least one example", "none");
-  if (d.x.length !== N * d.T * I) throw new ShapeError("data.x", `N·T·I = ${N}·${d.T}·${I} values (example-major)`, String(d.x.length));
+  if (d.x.length !== N * d.T * I)
+    throw new ShapeError("data.x", `N·T·I = ${N}·${d.T}·${I} values (example-major)`, String(d.x.length));
   return N;
 }
 
@@ -59,7 +60,12 @@ export interface TokenStreams {
 export function tokenStreams(tokens: ArrayLike<number>, B: number): TokenStreams {
   checkPositiveInt("batchSize", B);
   const L = Math.floor(tokens.length / B);
-  if (L < 2) throw new ValueError("batchSize", `at most ${Math.floor(tokens.length / 2)} streams for ${tokens.length} tokens`, String(B));
+  if (L < 2)
+    throw new ValueError(
+      "batchSize",
+      `at most ${Math.floor(tokens.length / 2)} streams for ${tokens.length} tokens`,
+      String(B),
+    );
   const data = new Int32Array(L * B);
   for (let t = 0; t < L; t++) for (let b = 0; b < B; b++) data[t * B + b] = tokens[b * L + t];
   return { data, L, B };

@@ -12,7 +12,16 @@ import type { CellRun } from "../nn/cells.js";
 import type { SequenceClassifier } from "../nn/classifier.js";
 import type { LanguageModel, LmState } from "../nn/language-model.js";
 import { crossEntropySum, softmaxCrossEntropy } from "../nn/loss.js";
-import { checkSequenceData, gatherBatch, gatherLabels, segmentAt, segments, tokenStreams, type SequenceData, type TokenData } from "./data.js";
+import {
+  checkSequenceData,
+  gatherBatch,
+  gatherLabels,
+  segmentAt,
+  segments,
+  tokenStreams,
+  type SequenceData,
+  type TokenData,
+} from "./data.js";
 
 /** Activity sparsity over EGRU outputs and MACs, summed over forwards. */
 interface Tally {
@@ -56,7 +65,11 @@ export interface ClassifierEvaluation {
   macsPerExample: MacCount;
 }
 
-export function evaluateClassifier(m: SequenceClassifier, data: SequenceData, opts: { batchSize?: number } = {}): ClassifierEvaluation {
+export function evaluateClassifier(
+  m: SequenceClassifier,
+  data: SequenceData,
+  opts: { batchSize?: number } = {},
+): ClassifierEvaluation {
   const { inputSize: I, classes } = m.options;
   const n = checkSequenceData(data, I);
   const bs = opts.batchSize ?? 1000;
@@ -70,17 +83,27 @@ export function evaluateClassifier(m: SequenceClassifier, data: SequenceData, op
       const ce = softmaxCrossEntropy(run.logits, gatherLabels(data.labels, idx), classes);
       loss += ce.loss * idx.length;
       correct += ce.correct;
-      tally(t, run.runs, { executed: run.head.macs.executed + run.frontEndMacs.executed, dense: run.head.macs.dense + run.frontEndMacs.dense });
+      tally(t, run.runs, {
+        executed: run.head.macs.executed + run.frontEndMacs.executed,
+        dense: run.head.macs.dense + run.frontEndMacs.dense,
+      });
       m.release(run);
     }
     return {
-      count: n, loss: loss / n, accuracy: correct / n, activitySparsity: t.entries ? t.zeros / t.entries : 0,
+      count: n,
+      loss: loss / n,
+      accuracy: correct / n,
+      activitySparsity: t.entries ? t.zeros / t.entries : 0,
       macsPerExample: { executed: t.macs.executed / n, dense: t.macs.dense / n },
     };
   });
 }
 
-export function predictClassifier(m: SequenceClassifier, x: ArrayLike<number>, opts: { T: number; batchSize?: number }): { logits: Float32Array; classes: Int32Array } {
+export function predictClassifier(
+  m: SequenceClassifier,
+  x: ArrayLike<number>,
+  opts: { T: number; batchSize?: number },
+): { logits: Float32Array; classes: Int32Array } {
   const { inputSize: I, classes: C } = m.options;
   const n = Math.floor(x.length / (opts.T * I));
   checkSequenceData({ x, T: opts.T, labels: new Int32Array(n) }, I);
@@ -111,7 +134,11 @@ export interface LmEvaluation {
   macsPerToken: MacCount;
 }
 
-export function evaluateLanguageModel(m: LanguageModel, data: TokenData, opts: { batchSize?: number; bptt?: number } = {}): LmEvaluation {
+export function evaluateLanguageModel(
+  m: LanguageModel,
+  data: TokenData,
+  opts: { batchSize?: number; bptt?: number } = {},
+): LmEvaluation {
   const streams = tokenStreams(data.tokens, opts.batchSize ?? 1);
   const V = m.options.vocab;
   return inEvalMode(m, () => {
@@ -130,13 +157,20 @@ export function evaluateLanguageModel(m: LanguageModel, data: TokenData, opts: {
     }
     const mean = loss / tokens;
     return {
-      tokens, loss: mean, perplexity: Math.exp(mean), activitySparsity: t.entries ? t.zeros / t.entries : 0,
+      tokens,
+      loss: mean,
+      perplexity: Math.exp(mean),
+      activitySparsity: t.entries ? t.zeros / t.entries : 0,
       macsPerToken: { executed: t.macs.executed / tokens, dense: t.macs.dense / tokens },
     };
   });
 }
 
-export function predictLanguageModel(m: LanguageModel, tokens: ArrayLike<number>, opts: { B?: number } = {}): { logits: Float32Array } {
+export function predictLanguageModel(
+  m: LanguageModel,
+  tokens: ArrayLike<number>,
+  opts: { B?: number } = {},
+): { logits: Float32Array } {
   const B = opts.B ?? 1;
   return inEvalMode(m, () => {
     const run = m.forward(tokens, Math.floor(tokens.length / B), B);

@@ -15,7 +15,16 @@ import type { LanguageModel, LmState } from "../nn/language-model.js";
 import { Optimizer, type OptimizerConfig } from "../optim/optimizer.js";
 import { learningRate, type ScheduleConfig } from "../optim/schedule.js";
 import type { Network } from "./model-state.js";
-import { checkSequenceData, gatherBatch, gatherLabels, segmentAt, segments, tokenStreams, type SequenceData, type TokenData } from "./data.js";
+import {
+  checkSequenceData,
+  gatherBatch,
+  gatherLabels,
+  segmentAt,
+  segments,
+  tokenStreams,
+  type SequenceData,
+  type TokenData,
+} from "./data.js";
 import { evaluateClassifier, evaluateLanguageModel, type ClassifierEvaluation, type LmEvaluation } from "./evaluate.js";
 import { classifierStep, languageModelStep, type StepSettings } from "./train-step.js";
 
@@ -91,10 +100,17 @@ interface EpochPlan {
   run(k: number, s: StepSettings): { loss: number; gradNorm: number; correct?: number; count: number };
 }
 
-function classifierPlan(model: SequenceClassifier, data: SequenceData, bs: number, seed: number | null, epoch: number): EpochPlan {
+function classifierPlan(
+  model: SequenceClassifier,
+  data: SequenceData,
+  bs: number,
+  seed: number | null,
+  epoch: number,
+): EpochPlan {
   const I = model.options.inputSize;
   const n = checkSequenceData(data, I);
-  const order = seed === null ? Int32Array.from({ length: n }, (_, k) => k) : new Rng(seed * 1_000_003 + epoch).permutation(n);
+  const order =
+    seed === null ? Int32Array.from({ length: n }, (_, k) => k) : new Rng(seed * 1_000_003 + epoch).permutation(n);
   return {
     batches: Math.ceil(n / bs),
     run(k, s) {
@@ -127,35 +143,54 @@ export async function fit(model: Network, data: SequenceData | TokenData, opts: 
   checkPositiveInt("epochs", epochs);
   checkPositiveInt("batchSize", bs);
   const isLm = "decoder" in model;
-  if (isLm !== "tokens" in data) throw new ValueError("data", isLm ? "{ tokens } for a language model" : "{ x, labels, T } for a classifier", Object.keys(data).join(", "));
-  const optimizer = opts.optimizer instanceof Optimizer ? opts.optimizer : new Optimizer(opts.optimizer ?? { kind: "adam" });
+  if (isLm !== "tokens" in data)
+    throw new ValueError(
+      "data",
+      isLm ? "{ tokens } for a language model" : "{ x, labels, T } for a classifier",
+      Object.keys(data).join(", "),
+    );
+  const optimizer =
+    opts.optimizer instanceof Optimizer ? opts.optimizer : new Optimizer(opts.optimizer ?? { kind: "adam" });
   const schedule = opts.schedule ?? { kind: "constant" };
   const history: FitEpochInfo[] = [];
   let step = 0;
   for (let epoch = 0; epoch < epochs; epoch++) {
-    const plan = "decoder" in model
-      ? lmPlan(model, data as TokenData, bs, opts.bptt ?? 35)
-      : classifierPlan(model, data as SequenceData, bs, opts.shuffle === false ? null : (opts.seed ?? 0), epoch);
+    const plan =
+      "decoder" in model
+        ? lmPlan(model, data as TokenData, bs, opts.bptt ?? 35)
+        : classifierPlan(model, data as SequenceData, bs, opts.shuffle === false ? null : (opts.seed ?? 0), epoch);
     let lossSum = 0;
     let correct = 0;
     let seen = 0;
     for (let k = 0; k < plan.batches; k++) {
       if (opts.signal?.aborted) return { aborted: true, steps: step, history };
       const lr = learningRate(opts.lr ?? 1e-3, schedule, epoch, step, epochs);
-      const r = plan.run(k, { optimizer, lr, clip: opts.clip ?? 0, where: `step ${step + 1} (epoch ${epoch + 1}, batch ${k + 1})` });
+      const r = plan.run(k, {
+        optimizer,
+        lr,
+        clip: opts.clip ?? 0,
+        where: `step ${step + 1} (epoch ${epoch + 1}, batch ${k + 1})`,
+      });
       step++;
       lossSum += r.loss * r.count;
       correct += r.correct ?? 0;
       seen += r.count;
       opts.onStep?.({
-        epoch, step, batch: k, batches: plan.batches, loss: r.loss, gradNorm: r.gradNorm, lr,
+        epoch,
+        step,
+        batch: k,
+        batches: plan.batches,
+        loss: r.loss,
+        gradNorm: r.gradNorm,
+        lr,
         ...(r.correct !== undefined ? { accuracy: r.correct / r.count } : {}),
       });
       await nextMacrotask();
     }
     const info: FitEpochInfo = { epoch, loss: lossSum / seen, ...(isLm ? {} : { accuracy: correct / seen }) };
     const v = opts.validationData;
-    if (v && "decoder" in model) info.validation = evaluateLanguageModel(model, v as TokenData, { batchSize: bs, bptt: opts.bptt });
+    if (v && "decoder" in model)
+      info.validation = evaluateLanguageModel(model, v as TokenData, { batchSize: bs, bptt: opts.bptt });
     else if (v && "head" in model) info.validation = evaluateClassifier(model, v as SequenceData, { batchSize: bs });
     history.push(info);
     opts.onEpoch?.(info);

@@ -2,27 +2,61 @@
 // re-exported by the library's index.
 
 export {
-  RecurrentStack, stackStats, type RecurrentStackOptions, type StackForwardInput, type StackGrads, type StackRun, type StackState,
+  RecurrentStack,
+  stackStats,
+  type RecurrentStackOptions,
+  type StackForwardInput,
+  type StackGrads,
+  type StackRun,
+  type StackState,
   type StackStats,
 } from "./recurrent-stack.js";
 export { StackStepper } from "./stack-stepper.js";
 export {
-  createModel, type ClassifierConfig, type LanguageModelConfig, type Model, type ModelConfig, type ModelRuntimeOptions,
+  createModel,
+  type ClassifierConfig,
+  type LanguageModelConfig,
+  type Model,
+  type ModelConfig,
+  type ModelRuntimeOptions,
 } from "./config.js";
 export {
-  cellEntries, linearEntries, loadStateDictInto, stackEntries, stateDictOf, type StateDict, type StateEntry,
+  cellEntries,
+  linearEntries,
+  loadStateDictInto,
+  stackEntries,
+  stateDictOf,
+  type StateDict,
+  type StateEntry,
 } from "./state-dict.js";
 export {
-  loadModelStateDict, MODEL_FORMAT, modelConfigOf, modelStateDict, saveModelBytes, type Network, type SavedModel,
+  loadModelStateDict,
+  MODEL_FORMAT,
+  modelConfigOf,
+  modelStateDict,
+  saveModelBytes,
+  type Network,
+  type SavedModel,
 } from "./model-state.js";
 export { ClassifierModel, LmModel } from "./models.js";
 export { bundleModel, loadModel } from "./load.js";
 export { loadParamTensors, paramTensors, type ParamOwner } from "./params-io.js";
 export {
-  checkSequenceData, gatherBatch, segments, tokenStreams, type SequenceData, type TokenData, type TokenStreams,
+  checkSequenceData,
+  gatherBatch,
+  segments,
+  tokenStreams,
+  type SequenceData,
+  type TokenData,
+  type TokenStreams,
 } from "./data.js";
 export {
-  evaluateClassifier, evaluateLanguageModel, predictClassifier, predictLanguageModel, type ClassifierEvaluation, type LmEvaluation,
+  evaluateClassifier,
+  evaluateLanguageModel,
+  predictClassifier,
+  predictLanguageModel,
+  type ClassifierEvaluation,
+  type LmEvaluation,
 } from "./evaluate.js";
 export { fit, nextMacrotask, type FitEpochInfo, type FitOptions, type FitResult, type FitStepInfo } from "./fit.js";
 export { classifierStep, languageModelStep, type StepOutcome, type StepSettings } from "./train-step.js";

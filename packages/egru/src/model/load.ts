@@ -19,12 +19,17 @@ export function bundleModel(saved: SavedModel): Uint8Array {
  * or of the parameters by name (a CLI checkpoint), told apart by the metadata's format.
  * A bundle (bundleModel) carries its config and needs none.
  */
-export function loadModel(saved: SavedModel | Uint8Array, runtime: ModelRuntimeOptions = {}, source = "model weights"): Model {
+export function loadModel(
+  saved: SavedModel | Uint8Array,
+  runtime: ModelRuntimeOptions = {},
+  source = "model weights",
+): Model {
   const weights = saved instanceof Uint8Array ? saved : saved.weights;
   const { tensors, metadata } = decodeSafetensors(weights, source);
   let config: ModelConfig;
   if (saved instanceof Uint8Array) {
-    if (typeof metadata.config !== "string") throw new ValueError(`${source}: metadata config`, "a model bundle (bundleModel) with its config", "no config");
+    if (typeof metadata.config !== "string")
+      throw new ValueError(`${source}: metadata config`, "a model bundle (bundleModel) with its config", "no config");
     try {
       config = JSON.parse(metadata.config) as ModelConfig;
     } catch (e) {

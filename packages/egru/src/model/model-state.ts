@@ -13,7 +13,16 @@ import type { SequenceClassifier } from "../nn/classifier.js";
 import type { LanguageModel } from "../nn/language-model.js";
 import type { ModelConfig } from "./config.js";
 import { configOf } from "./config-of.js";
-import { cellEntries, linearEntries, loadStateDictInto, ownLayoutEntries, stackEntries, stateDictOf, type StateDict, type StateEntry } from "./state-dict.js";
+import {
+  cellEntries,
+  linearEntries,
+  loadStateDictInto,
+  ownLayoutEntries,
+  stackEntries,
+  stateDictOf,
+  type StateDict,
+  type StateEntry,
+} from "./state-dict.js";
 
 /** The format tag in the metadata of a saved model's safetensors (state-dict names; the CLI's files, with parameter names, carry others). */
 export const MODEL_FORMAT = "egru-state-dict-1";
@@ -29,7 +38,10 @@ function classifierEntries(m: SequenceClassifier): StateEntry[] {
     if (s.kind === "linear") return linearEntries(`frontEnd.${k}.`, s.layer);
     if (s.kind !== "conv") return [];
     const g = s.layer.geometry;
-    return ownLayoutEntries(`frontEnd.${k}.`, s.layer, { weight: [s.layer.outChannels, g.C, g.kh, g.kw], bias: [s.layer.outChannels] });
+    return ownLayoutEntries(`frontEnd.${k}.`, s.layer, {
+      weight: [s.layer.outChannels, g.C, g.kh, g.kw],
+      bias: [s.layer.outChannels],
+    });
   });
   return [...front, ...stackEntries("rnn.", m.cells), ...linearEntries("head.", m.head)];
 }

@@ -10,10 +10,22 @@ import { LanguageModel } from "../nn/language-model.js";
 import type { ClassifierConfig, LanguageModelConfig } from "./config.js";
 import type { SequenceData, TokenData } from "./data.js";
 import {
-  evaluateClassifier, evaluateLanguageModel, predictClassifier, predictLanguageModel, type ClassifierEvaluation, type LmEvaluation,
+  evaluateClassifier,
+  evaluateLanguageModel,
+  predictClassifier,
+  predictLanguageModel,
+  type ClassifierEvaluation,
+  type LmEvaluation,
 } from "./evaluate.js";
 import { fit, type FitOptions, type FitResult } from "./fit.js";
-import { loadModelStateDict, modelConfigOf, modelStateDict, saveModelBytes, type Network, type SavedModel } from "./model-state.js";
+import {
+  loadModelStateDict,
+  modelConfigOf,
+  modelStateDict,
+  saveModelBytes,
+  type Network,
+  type SavedModel,
+} from "./model-state.js";
 import type { StateDict } from "./state-dict.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a mixin's constructor takes any arguments
@@ -56,7 +68,10 @@ export class ClassifierModel extends withStateDict(SequenceClassifier) {
   }
 
   /** Logits [N, C] and classes [N] of x [N, T, I]. */
-  predict(x: ArrayLike<number>, opts: { T: number; batchSize?: number }): { logits: Float32Array; classes: Int32Array } {
+  predict(
+    x: ArrayLike<number>,
+    opts: { T: number; batchSize?: number },
+  ): { logits: Float32Array; classes: Int32Array } {
     return predictClassifier(this, x, opts);
   }
 }

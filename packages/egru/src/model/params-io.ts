@@ -24,9 +24,11 @@ export function loadParamTensors(model: ParamOwner, tensors: Record<string, Tens
   for (const p of params) {
     const t = tensors[p.name];
     if (!t) throw new ShapeError(`${source}: ${p.name}`, "a tensor of the model", "missing");
-    if (t.data.length !== p.value.length) throw new ShapeError(`${source}: ${p.name}`, `${p.value.length} values`, String(t.data.length));
+    if (t.data.length !== p.value.length)
+      throw new ShapeError(`${source}: ${p.name}`, `${p.value.length} values`, String(t.data.length));
   }
   const extra = Object.keys(tensors).filter((k) => !params.some((p) => p.name === k));
-  if (extra.length) throw new ShapeError(`${source}: ${extra[0]}`, "only the model's tensors", "a tensor the model does not have");
+  if (extra.length)
+    throw new ShapeError(`${source}: ${extra[0]}`, "only the model's tensors", "a tensor the model does not have");
   for (const p of params) p.value.set(tensors[p.name].data);
 }

@@ -15,7 +15,14 @@ import { recycle } from "../core/pool.js";
 import { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { MacCount } from "../kernels/gated-cell.js";
-import { fromTimeMajor, stateArg, toTimeMajor, upstreamTimeMajor, type LayerStats, type SequenceShape } from "../layers/common.js";
+import {
+  fromTimeMajor,
+  stateArg,
+  toTimeMajor,
+  upstreamTimeMajor,
+  type LayerStats,
+  type SequenceShape,
+} from "../layers/common.js";
 import { SequenceCell, type CellKind, type CellOptions, type CellRun } from "../nn/cells.js";
 import { dropoutBackward, dropoutForward, type DropoutResult } from "../nn/dropout.js";
 import { layerParams, type Param } from "../nn/params.js";
@@ -81,7 +88,9 @@ export interface StackGrads {
 }
 
 export class RecurrentStack {
-  readonly options: Readonly<Required<Omit<RecurrentStackOptions, "rng" | "egru" | "dropConnect" | "zoneout" | "kernels">>>;
+  readonly options: Readonly<
+    Required<Omit<RecurrentStackOptions, "rng" | "egru" | "dropConnect" | "zoneout" | "kernels">>
+  >;
   readonly cells: SequenceCell[];
   readonly rng: Rng;
   private training = true;
@@ -93,15 +102,23 @@ export class RecurrentStack {
     checkPositiveInt("numLayers", numLayers);
     checkProbability("dropout", opts.dropout ?? 0);
     this.options = {
-      cell: opts.cell, inputSize: opts.inputSize, hiddenSize: opts.hiddenSize, numLayers, dropout: opts.dropout ?? 0,
-      batchFirst: opts.batchFirst ?? false, events: opts.events ?? true, seed: opts.seed ?? 0,
+      cell: opts.cell,
+      inputSize: opts.inputSize,
+      hiddenSize: opts.hiddenSize,
+      numLayers,
+      dropout: opts.dropout ?? 0,
+      batchFirst: opts.batchFirst ?? false,
+      events: opts.events ?? true,
+      seed: opts.seed ?? 0,
     };
     this.rng = opts.rng ?? new Rng(this.options.seed);
     const wired = this.options.events && opts.cell === "egru";
     this.cells = [];
     for (let l = 0; l < numLayers; l++) {
       const I = l === 0 ? opts.inputSize : opts.hiddenSize;
-      this.cells.push(new SequenceCell(opts.cell, I, opts.hiddenSize, this.rng, { ...opts, inputEvents: l > 0 && wired }));
+      this.cells.push(
+        new SequenceCell(opts.cell, I, opts.hiddenSize, this.rng, { ...opts, inputEvents: l > 0 && wired }),
+      );
     }
   }
 
@@ -144,9 +161,17 @@ export class RecurrentStack {
   }
 
   /** The initial state of layer l as the cell takes it (checked), or null for zeros. */
-  private layerState(l: number, B: number, h0: ArrayLike<number>[] | null | undefined, c0: ArrayLike<number>[] | null | undefined): Float32Array[] | null {
+  private layerState(
+    l: number,
+    B: number,
+    h0: ArrayLike<number>[] | null | undefined,
+    c0: ArrayLike<number>[] | null | undefined,
+  ): Float32Array[] | null {
     const L = this.cells.length;
-    for (const [name, s] of [["h0", h0], ["c0", c0]] as const) {
+    for (const [name, s] of [
+      ["h0", h0],
+      ["c0", c0],
+    ] as const) {
       if (s && s.length !== L) throw new ShapeError(name, `one [B, H] array per layer (${L})`, `${s.length} arrays`);
     }
     if (c0 && this.options.cell !== "lstm") throw new ValueError("c0", "no c0 (only an LSTM has a cell state)", "c0");
@@ -161,7 +186,8 @@ export class RecurrentStack {
     const shape: SequenceShape = { T, B, batchFirst: this.options.batchFirst };
     const { inputSize: I, hiddenSize: H, dropout } = this.options;
     // the first cell checks x's length and values; batch-first input is made time-major first
-    if (shape.batchFirst && input.x.length !== T * B * I) throw new ShapeError("x", `B·T·I = ${B}·${T}·${I} values`, String(input.x.length));
+    if (shape.batchFirst && input.x.length !== T * B * I)
+      throw new ShapeError("x", `B·T·I = ${B}·${T}·${I} values`, String(input.x.length));
     let x = toTimeMajor(input.x, shape, I);
     const runs: CellRun[] = [];
     const drops: (DropoutResult | null)[] = [];
@@ -169,7 +195,10 @@ export class RecurrentStack {
       const r = this.cells[l].forward(x, T, B, this.layerState(l, B, input.h0, input.c0));
       runs.push(r);
       const last = l === this.cells.length - 1;
-      const d = !last && dropout > 0 && this.training ? dropoutForward("dropout", r.out, T, B, H, dropout, this.rng, true) : null;
+      const d =
+        !last && dropout > 0 && this.training
+          ? dropoutForward("dropout", r.out, T, B, H, dropout, this.rng, true)
+          : null;
       drops.push(d);
       x = d ? d.out : r.out;
     }
@@ -179,7 +208,10 @@ export class RecurrentStack {
     const output = shape.batchFirst ? fromTimeMajor(top, shape, H) : top;
     let released = false;
     return {
-      output, state, stats: stackStats(runs), saved: { shape, runs, drops },
+      output,
+      state,
+      stats: stackStats(runs),
+      saved: { shape, runs, drops },
       release: () => {
         if (released) return;
         released = true;
@@ -215,7 +247,10 @@ export class RecurrentStack {
 
   /** Streaming inference over `batch` streams, one step at a time (evaluation semantics). */
   stepper(batch: number): StackStepper {
-    return new StackStepper(this.cells.map((c) => c.layer), batch);
+    return new StackStepper(
+      this.cells.map((c) => c.layer),
+      batch,
+    );
   }
 }
 

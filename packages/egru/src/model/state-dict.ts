@@ -34,7 +34,12 @@ export interface HasStateEntries {
 }
 
 /** Entries of a layer stored in the PyTorch layout already (LSTM, Embedding, Conv2d): names kept. */
-export function ownLayoutEntries(prefix: string, layer: WeightedLayer, shapes: Record<string, number[]>, suffix = ""): StateEntry[] {
+export function ownLayoutEntries(
+  prefix: string,
+  layer: WeightedLayer,
+  shapes: Record<string, number[]>,
+  suffix = "",
+): StateEntry[] {
   return Object.keys(shapes).map((k) => ({
     name: `${prefix}${k.replace(/_l0$/, `_l${suffix}`)}`,
     shape: shapes[k],
@@ -48,7 +53,10 @@ export function linearEntries(prefix: string, layer: Linear): StateEntry[] {
   const shapes: Record<string, number[]> = { weight: [layer.outputSize, layer.inputSize] };
   if ("bias" in layer.weights) shapes.bias = [layer.outputSize];
   return Object.keys(shapes).map((k) => ({
-    name: `${prefix}${k}`, shape: shapes[k], get: () => layer.getTorchWeights()[k], set: (d) => layer.setTorchWeights({ [k]: d }),
+    name: `${prefix}${k}`,
+    shape: shapes[k],
+    get: () => layer.getTorchWeights()[k],
+    set: (d) => layer.setTorchWeights({ [k]: d }),
   }));
 }
 
@@ -60,11 +68,22 @@ export function cellEntries(prefix: string, cell: SequenceCell, index: number): 
   const { inputSize: I, hiddenSize: H } = cell;
   const layer = cell.layer;
   if (layer instanceof EGRU) {
-    const shapes: Record<string, number[]> = { kernel: [I, 3 * H], recurrent_kernel: [H, 3 * H], bias: [3 * H], recurrent_bias: [3 * H], thr: [H] };
+    const shapes: Record<string, number[]> = {
+      kernel: [I, 3 * H],
+      recurrent_kernel: [H, 3 * H],
+      bias: [3 * H],
+      recurrent_bias: [3 * H],
+      thr: [H],
+    };
     return ownLayoutEntries(prefix, layer, shapes);
   }
   const G = (layer instanceof GRU ? 3 : 4) * H;
-  const shapes: Record<string, number[]> = { weight_ih_l0: [G, I], weight_hh_l0: [G, H], bias_ih_l0: [G], bias_hh_l0: [G] };
+  const shapes: Record<string, number[]> = {
+    weight_ih_l0: [G, I],
+    weight_hh_l0: [G, H],
+    bias_ih_l0: [G],
+    bias_hh_l0: [G],
+  };
   if (!(layer instanceof GRU)) return ownLayoutEntries(prefix, layer, shapes, String(index));
   const gru = layer;
   return Object.keys(shapes).map((k) => ({
@@ -97,21 +116,36 @@ const showShape = (s: number[]): string => `[${s.join(", ")}]`;
  * ignored: e.g. a tied decoder.weight). Throws a ShapeError before changing anything when a name
  * is missing or unexpected (all listed) or a shape differs (the tensor and both shapes named).
  */
-export function loadStateDictInto(entries: StateEntry[], dict: StateDict, source = "state dict", optional: Record<string, number[]> = {}): void {
+export function loadStateDictInto(
+  entries: StateEntry[],
+  dict: StateDict,
+  source = "state dict",
+  optional: Record<string, number[]> = {},
+): void {
   const names = new Set(entries.map((e) => e.name));
   const missing = entries.filter((e) => !(e.name in dict)).map((e) => e.name);
   const unexpected = Object.keys(dict).filter((k) => !names.has(k) && !(k in optional));
   if (missing.length || unexpected.length) {
-    const parts = [missing.length ? `missing ${missing.join(", ")}` : "", unexpected.length ? `unexpected ${unexpected.join(", ")}` : ""];
+    const parts = [
+      missing.length ? `missing ${missing.join(", ")}` : "",
+      unexpected.length ? `unexpected ${unexpected.join(", ")}` : "",
+    ];
     throw new ShapeError(source, "exactly the model's tensors", parts.filter(Boolean).join("; "));
   }
-  const want = [...entries.map((e) => [e.name, e.shape] as const), ...Object.entries(optional).filter(([k]) => k in dict)];
+  const want = [
+    ...entries.map((e) => [e.name, e.shape] as const),
+    ...Object.entries(optional).filter(([k]) => k in dict),
+  ];
   for (const [name, shape] of want) {
     const t = dict[name];
     const n = shape.reduce((a, b) => a * b, 1);
     const same = t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
     if (!same || t.data.length !== n) {
-      throw new ShapeError(`${source}: ${name}`, `shape ${showShape(shape)}`, `shape ${showShape(t.shape)} (${t.data.length} values)`);
+      throw new ShapeError(
+        `${source}: ${name}`,
+        `shape ${showShape(shape)}`,
+        `shape ${showShape(t.shape)} (${t.data.length} values)`,
+      );
     }
   }
   for (const e of entries) e.set(dict[e.name].data);

@@ -34,7 +34,11 @@ function update(params: Param[], s: StepSettings): number {
   const gradNorm = clipGradNorm(params, s.clip);
   if (!Number.isFinite(gradNorm)) {
     const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
-    throw new NonFiniteError(s.where, "finite gradients", `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`);
+    throw new NonFiniteError(
+      s.where,
+      "finite gradients",
+      `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`,
+    );
   }
   s.optimizer.step(params, s.lr);
   return gradNorm;
@@ -54,7 +58,13 @@ function checkLoss(loss: number, where: string): void {
   if (!Number.isFinite(loss)) throw new NonFiniteError(where, "a finite loss", String(loss));
 }
 
-export function classifierStep(m: SequenceClassifier, x: Float32Array, labels: ArrayLike<number>, T: number, s: StepSettings): StepOutcome {
+export function classifierStep(
+  m: SequenceClassifier,
+  x: Float32Array,
+  labels: ArrayLike<number>,
+  T: number,
+  s: StepSettings,
+): StepOutcome {
   m.train();
   m.zeroGrad();
   const run = named(s.where, () => m.forward(x, T, labels.length));
@@ -69,7 +79,14 @@ export function classifierStep(m: SequenceClassifier, x: Float32Array, labels: A
   }
 }
 
-export function languageModelStep(m: LanguageModel, input: Int32Array, target: Int32Array, T: number, state: LmState | null, s: StepSettings): StepOutcome {
+export function languageModelStep(
+  m: LanguageModel,
+  input: Int32Array,
+  target: Int32Array,
+  T: number,
+  state: LmState | null,
+  s: StepSettings,
+): StepOutcome {
   m.train();
   m.zeroGrad();
   const run = named(s.where, () => m.forward(input, T, input.length / T, state));

@@ -18,7 +18,10 @@ export interface CellOptions {
   dropConnect?: number;
   zoneout?: number;
   /** EGRU only. */
-  egru?: Omit<EgruOptions, "inputSize" | "hiddenSize" | "rng" | "seed" | "dropConnect" | "zoneout" | "inputEvents" | "kernels">;
+  egru?: Omit<
+    EgruOptions,
+    "inputSize" | "hiddenSize" | "rng" | "seed" | "dropConnect" | "zoneout" | "inputEvents" | "kernels"
+  >;
   /** The kernels every layer computes with (not part of a saved config); default: the library's default kernels at each call. */
   kernels?: Kernels;
 }
@@ -54,7 +57,13 @@ export class SequenceCell {
   readonly inputSize: number;
   readonly hiddenSize: number;
 
-  constructor(kind: CellKind, inputSize: number, hiddenSize: number, rng: Rng, opts: CellOptions & { inputEvents?: boolean } = {}) {
+  constructor(
+    kind: CellKind,
+    inputSize: number,
+    hiddenSize: number,
+    rng: Rng,
+    opts: CellOptions & { inputEvents?: boolean } = {},
+  ) {
     this.kind = kind;
     this.inputSize = inputSize;
     this.hiddenSize = hiddenSize;
@@ -62,13 +71,27 @@ export class SequenceCell {
     const kernels = { kernels: opts.kernels };
     if (kind === "egru") {
       this.layer = new EGRU({
-        ...opts.egru, ...kernels, inputSize, hiddenSize, rng, dropConnect: opts.dropConnect, zoneout: opts.zoneout,
+        ...opts.egru,
+        ...kernels,
+        inputSize,
+        hiddenSize,
+        rng,
+        dropConnect: opts.dropConnect,
+        zoneout: opts.zoneout,
         inputEvents: opts.inputEvents ?? false,
       });
     } else if (kind === "gru") {
-      this.layer = new GRU({ ...kernels, inputSize, hiddenSize, rng, dropConnect: opts.dropConnect, zoneout: opts.zoneout });
+      this.layer = new GRU({
+        ...kernels,
+        inputSize,
+        hiddenSize,
+        rng,
+        dropConnect: opts.dropConnect,
+        zoneout: opts.zoneout,
+      });
     } else if (kind === "lstm") {
-      if ((opts.zoneout ?? 0) > 0) throw new ValueError("zoneout", "0 for LSTM (not implemented for it)", String(opts.zoneout));
+      if ((opts.zoneout ?? 0) > 0)
+        throw new ValueError("zoneout", "0 for LSTM (not implemented for it)", String(opts.zoneout));
       this.layer = new LSTM({ ...kernels, inputSize, hiddenSize, rng, dropConnect: opts.dropConnect });
     } else {
       throw new ValueError("cell", '"egru", "gru" or "lstm"', JSON.stringify(kind));
@@ -83,7 +106,16 @@ export class SequenceCell {
     const layer = this.layer;
     if (layer instanceof EGRU) {
       const r = layer.forward({ x, T, B, y0: state?.[0] });
-      return { out: r.y, trace: r.trace, o: r.o, h: r.h, stats: r.stats, state: [r.state.y], release: () => r.release(), result: r };
+      return {
+        out: r.y,
+        trace: r.trace,
+        o: r.o,
+        h: r.h,
+        stats: r.stats,
+        state: [r.state.y],
+        release: () => r.release(),
+        result: r,
+      };
     }
     if (layer instanceof GRU) {
       const r = layer.forward({ x, T, B, h0: state?.[0] });
@@ -98,10 +130,18 @@ export class SequenceCell {
    * dxMask is 1, when given: EGRU), the gradient of the initial state (as `CellRun.state`: EGRU
    * [dy0], GRU [dh0], LSTM [dh0, dc0]) and the backward's multiply-accumulates.
    */
-  backward(run: CellRun, up: CellUpstream, dxMask: Float32Array | null = null): { dx: Float32Array; dState: Float32Array[]; macs: MacCount } {
+  backward(
+    run: CellRun,
+    up: CellUpstream,
+    dxMask: Float32Array | null = null,
+  ): { dx: Float32Array; dState: Float32Array[]; macs: MacCount } {
     const layer = this.layer;
     if (layer instanceof EGRU) {
-      const g = layer.backward(run.result as EgruForwardResult, { dy: up.dOut, dtrace: up.dTrace, do: up.dO, dh: up.dH }, { dxMask });
+      const g = layer.backward(
+        run.result as EgruForwardResult,
+        { dy: up.dOut, dtrace: up.dTrace, do: up.dO, dh: up.dH },
+        { dxMask },
+      );
       return { dx: g.dx, dState: [g.dy0], macs: g.macs };
     }
     const { T, B } = (run.result as GruForwardResult).saved.shape;

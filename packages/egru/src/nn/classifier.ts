@@ -101,14 +101,26 @@ export class SequenceClassifier {
   constructor(opts: ClassifierOptions) {
     checkPositiveInt("layers", opts.layers);
     checkPositiveInt("classes", opts.classes);
-    if (!READOUTS.includes(opts.readout)) throw new ValueError("readout", READOUTS.map((r) => `"${r}"`).join(", "), JSON.stringify(opts.readout));
-    if (opts.readout.startsWith("trace") && opts.cell !== "egru") throw new ValueError("readout", '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)', JSON.stringify(opts.readout));
+    if (!READOUTS.includes(opts.readout))
+      throw new ValueError("readout", READOUTS.map((r) => `"${r}"`).join(", "), JSON.stringify(opts.readout));
+    if (opts.readout.startsWith("trace") && opts.cell !== "egru")
+      throw new ValueError(
+        "readout",
+        '"last" or "mean" for a GRU or LSTM (only EGRU has a trace)',
+        JSON.stringify(opts.readout),
+      );
     // defaults for options left out or passed as undefined
     this.options = {
       ...opts,
-      activityWeight: opts.activityWeight ?? 0, activityTarget: opts.activityTarget ?? 0.05, stateWeight: opts.stateWeight ?? 0,
-      stateTarget: opts.stateTarget ?? 0, stateMeanWeight: opts.stateMeanWeight ?? 0, sparseInput: opts.sparseInput ?? false,
-      frontEnd: opts.frontEnd ?? null, inputDropout: opts.inputDropout ?? 0, outputDropout: opts.outputDropout ?? 0,
+      activityWeight: opts.activityWeight ?? 0,
+      activityTarget: opts.activityTarget ?? 0.05,
+      stateWeight: opts.stateWeight ?? 0,
+      stateTarget: opts.stateTarget ?? 0,
+      stateMeanWeight: opts.stateMeanWeight ?? 0,
+      sparseInput: opts.sparseInput ?? false,
+      frontEnd: opts.frontEnd ?? null,
+      inputDropout: opts.inputDropout ?? 0,
+      outputDropout: opts.outputDropout ?? 0,
     };
     for (const k of ["inputDropout", "outputDropout"] as const) {
       const p = this.options[k];
@@ -118,7 +130,11 @@ export class SequenceClassifier {
     const fe = opts.frontEnd ?? null;
     this.frontEnd = fe ? new FrameCnn(fe.layers, fe, this.rng, opts.kernels) : null;
     if (this.frontEnd && this.frontEnd.inputSize !== opts.inputSize) {
-      throw new ValueError("frontEnd", `an image of inputSize = ${opts.inputSize} values`, `${fe!.channels}×${fe!.height}×${fe!.width} = ${this.frontEnd.inputSize}`);
+      throw new ValueError(
+        "frontEnd",
+        `an image of inputSize = ${opts.inputSize} values`,
+        `${fe!.channels}×${fe!.height}×${fe!.width} = ${this.frontEnd.inputSize}`,
+      );
     }
     this.cells = [];
     for (let l = 0; l < opts.layers; l++) {
@@ -127,13 +143,21 @@ export class SequenceClassifier {
       this.cells.push(new SequenceCell(opts.cell, I, opts.hiddenSize, this.rng, { ...opts, inputEvents: events }));
     }
     this.head = new Linear({
-      kernels: opts.kernels, inputSize: opts.hiddenSize, outputSize: opts.classes, rng: this.rng, inputEvents: opts.readout === "last" && opts.cell === "egru",
+      kernels: opts.kernels,
+      inputSize: opts.hiddenSize,
+      outputSize: opts.classes,
+      rng: this.rng,
+      inputEvents: opts.readout === "last" && opts.cell === "egru",
     });
   }
 
   /** Every parameter, named, with its gradient and group. */
   params(): Param[] {
-    return [...(this.frontEnd?.params() ?? []), ...this.cells.flatMap((c, l) => layerParams(`cells.${l}`, c.layer)), ...layerParams("head", this.head)];
+    return [
+      ...(this.frontEnd?.params() ?? []),
+      ...this.cells.flatMap((c, l) => layerParams(`cells.${l}`, c.layer)),
+      ...layerParams("head", this.head),
+    ];
   }
 
   train(): this {
@@ -162,7 +186,10 @@ export class SequenceClassifier {
     const o = this.options;
     const fe = this.frontEnd ? this.frontEnd.forward(x, T * B) : null;
     let input = fe ? fe.y : x;
-    const inDrop = o.inputDropout > 0 ? dropoutForward("dropout", input, T, B, this.cells[0].inputSize, o.inputDropout, this.rng, this.training) : null;
+    const inDrop =
+      o.inputDropout > 0
+        ? dropoutForward("dropout", input, T, B, this.cells[0].inputSize, o.inputDropout, this.rng, this.training)
+        : null;
     if (inDrop) input = inDrop.out;
     const runs: CellRun[] = [];
     for (const c of this.cells) {
@@ -172,7 +199,8 @@ export class SequenceClassifier {
     }
     const top = runs[runs.length - 1];
     let seq = o.readout.startsWith("trace") ? top.trace! : top.out; // [T, B, H], what the readout reads
-    const outDrop = o.outputDropout > 0 ? dropoutForward("dropout", seq, T, B, H, o.outputDropout, this.rng, this.training) : null;
+    const outDrop =
+      o.outputDropout > 0 ? dropoutForward("dropout", seq, T, B, H, o.outputDropout, this.rng, this.training) : null;
     if (outDrop) seq = outDrop.out;
     const feat = new Float32Array(B * H);
     const last = (T - 1) * B * H;
@@ -183,19 +211,36 @@ export class SequenceClassifier {
     }
     const head = this.head.forward(feat, B);
     let regLoss = 0;
-    const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv, stateMeanWeight: lm } = this.options;
+    const {
+      activityWeight: la,
+      activityTarget: ta,
+      stateWeight: lv,
+      stateTarget: tv,
+      stateMeanWeight: lm,
+    } = this.options;
     runs.forEach((r, l) => {
       if (la > 0 && r.o) regLoss += la * ((part.activityMeans?.[l] ?? mean(r.o)) - ta) ** 2 * part.scale;
       if (lv > 0 && r.h) regLoss += lv * meanSquare(r.h, tv) * part.scale;
       if (lm > 0 && r.h) regLoss += lm * mean(r.h) * part.scale;
     });
     const layers = runs.map((r) => ({
-      activitySparsity: r.stats.activitySparsity, backwardSparsity: r.stats.backwardSparsity,
-      forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs }, backwardMacs: { executed: 0, dense: 0 },
+      activitySparsity: r.stats.activitySparsity,
+      backwardSparsity: r.stats.backwardSparsity,
+      forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs },
+      backwardMacs: { executed: 0, dense: 0 },
     }));
     return {
-      T, B, logits: head.y, runs, head, regLoss, layers, frontEnd: fe, frontEndMacs: fe ? fe.macs : { executed: 0, dense: 0 },
-      drops: { input: inDrop, output: outDrop }, part,
+      T,
+      B,
+      logits: head.y,
+      runs,
+      head,
+      regLoss,
+      layers,
+      frontEnd: fe,
+      frontEndMacs: fe ? fe.macs : { executed: 0, dense: 0 },
+      drops: { input: inDrop, output: outDrop },
+      part,
     };
   }
 
@@ -219,12 +264,19 @@ export class SequenceClassifier {
     if (run.drops.output) dSeq = dropoutBackward("dropout", dSeq, run.drops.output.mask, T, B, H);
     let dOut: Float32Array | null = readout.startsWith("trace") ? null : dSeq;
     let dTrace: Float32Array | null = readout.startsWith("trace") ? dSeq : null;
-    const { activityWeight: la, activityTarget: ta, stateWeight: lv, stateTarget: tv, stateMeanWeight: lm } = this.options;
+    const {
+      activityWeight: la,
+      activityTarget: ta,
+      stateWeight: lv,
+      stateTarget: tv,
+      stateMeanWeight: lm,
+    } = this.options;
     for (let l = top; l >= 0; l--) {
       const r = runs[l];
       let dO: Float32Array | null = null;
       let dH: Float32Array | null = null;
-      if (la > 0 && r.o) dO = new Float32Array(n).fill(((2 * la * ((part.activityMeans?.[l] ?? mean(r.o)) - ta)) / n) * part.scale);
+      if (la > 0 && r.o)
+        dO = new Float32Array(n).fill(((2 * la * ((part.activityMeans?.[l] ?? mean(r.o)) - ta)) / n) * part.scale);
       if ((lv > 0 || lm > 0) && r.h) {
         dH = new Float32Array(n);
         for (let k = 0; k < n; k++) dH[k] = ((2 * lv * (r.h[k] - tv) + lm) / n) * part.scale;
@@ -238,7 +290,9 @@ export class SequenceClassifier {
     }
     let frontEnd: MacCount = { executed: 0, dense: 0 };
     if (this.frontEnd && run.frontEnd) {
-      const dIn = run.drops.input ? dropoutBackward("dropout", dOut!, run.drops.input.mask, T, B, this.cells[0].inputSize) : dOut!;
+      const dIn = run.drops.input
+        ? dropoutBackward("dropout", dOut!, run.drops.input.mask, T, B, this.cells[0].inputSize)
+        : dOut!;
       frontEnd = this.frontEnd.backward(run.frontEnd, dIn).macs;
     }
     recycle(dOut);
@@ -253,7 +307,10 @@ export class SequenceClassifier {
 
 /** Per layer, the sum of the event gate o over a run (0 for layers without events). */
 export function eventSums(run: ClassifierRun): { sums: number[]; entries: number[] } {
-  return { sums: run.runs.map((r) => (r.o ? mean(r.o) * r.o.length : 0)), entries: run.runs.map((r) => r.o?.length ?? 0) };
+  return {
+    sums: run.runs.map((r) => (r.o ? mean(r.o) * r.o.length : 0)),
+    entries: run.runs.map((r) => r.o?.length ?? 0),
+  };
 }
 
 function mean(a: Float32Array): number {

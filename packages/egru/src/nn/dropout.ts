@@ -19,7 +19,16 @@ export interface DropoutResult {
 }
 
 /** Apply dropout of `kind` with probability p to x [T, B, F] (time-major). */
-export function dropoutForward(kind: DropoutKind, x: Float32Array, T: number, B: number, F: number, p: number, rng: Rng, training: boolean): DropoutResult {
+export function dropoutForward(
+  kind: DropoutKind,
+  x: Float32Array,
+  T: number,
+  B: number,
+  F: number,
+  p: number,
+  rng: Rng,
+  training: boolean,
+): DropoutResult {
   if (!(p >= 0 && p < 1)) throw new ValueError("dropout p", "a probability in [0, 1)", String(p));
   if (x.length !== T * B * F) throw new ValueError("x", `T·B·F = ${T * B * F} values`, String(x.length));
   if (!training || p === 0) return { out: x.slice(), mask: null };
@@ -31,11 +40,25 @@ export function dropoutForward(kind: DropoutKind, x: Float32Array, T: number, B:
 }
 
 /** The gradient of dropoutForward: dOut times the same (broadcast) mask. */
-export function dropoutBackward(kind: DropoutKind, dOut: Float32Array, mask: Float32Array | null, T: number, B: number, F: number): Float32Array {
+export function dropoutBackward(
+  kind: DropoutKind,
+  dOut: Float32Array,
+  mask: Float32Array | null,
+  T: number,
+  B: number,
+  F: number,
+): Float32Array {
   return mask ? applyMask(kind, dOut, mask, T, B, F) : dOut.slice();
 }
 
-function applyMask(kind: DropoutKind, x: Float32Array, mask: Float32Array, T: number, B: number, F: number): Float32Array {
+function applyMask(
+  kind: DropoutKind,
+  x: Float32Array,
+  mask: Float32Array,
+  T: number,
+  B: number,
+  F: number,
+): Float32Array {
   const out = new Float32Array(x.length);
   for (let t = 0; t < T; t++) {
     for (let b = 0; b < B; b++) {

@@ -46,7 +46,8 @@ export class Embedding extends WeightedLayer {
     const N = tokens.length;
     const E = this.dim;
     const ids = Int32Array.from(tokens, (t, i) => {
-      if (!Number.isInteger(t) || t < 0 || t >= this.vocab) throw new ValueError(`tokens[${i}]`, `an id in 0…${this.vocab - 1}`, String(t));
+      if (!Number.isInteger(t) || t < 0 || t >= this.vocab)
+        throw new ValueError(`tokens[${i}]`, `an id in 0…${this.vocab - 1}`, String(t));
       return t;
     });
     const p = this.training ? this.wordDropout : 0;
@@ -69,7 +70,8 @@ export class Embedding extends WeightedLayer {
   backward(result: EmbeddingResult, dOut: Float32Array): void {
     const { tokens, scale } = result.saved;
     const E = this.dim;
-    if (dOut.length !== tokens.length * E) throw new ShapeError("dOut", `N·E = ${tokens.length}·${E} values`, String(dOut.length));
+    if (dOut.length !== tokens.length * E)
+      throw new ShapeError("dOut", `N·E = ${tokens.length}·${E} values`, String(dOut.length));
     const g = this.grads.weight;
     for (let n = 0; n < tokens.length; n++) {
       const row = tokens[n] * E;

@@ -20,11 +20,20 @@ export type CnnLayerSpec =
 
 /** The ICLR DVS front-end on one 128×128 channel: 128 → 31 → 15 → 7 → 3 → 1, then 256 → 512. */
 export const ALEXNET_FRONT_END: CnnLayerSpec[] = [
-  { kind: "conv", out: 64, kernel: 11, stride: 4, padding: 2 }, { kind: "relu" }, { kind: "pool", kernel: 3, stride: 2 },
-  { kind: "conv", out: 192, kernel: 5, padding: 2 }, { kind: "relu" }, { kind: "pool", kernel: 3, stride: 2 },
-  { kind: "conv", out: 384, kernel: 3, padding: 1 }, { kind: "relu" }, { kind: "pool", kernel: 3, stride: 2 },
-  { kind: "conv", out: 256, kernel: 3, padding: 1 }, { kind: "relu" }, { kind: "pool", kernel: 3, stride: 2 },
-  { kind: "conv", out: 256, kernel: 3, padding: 1 }, { kind: "relu" },
+  { kind: "conv", out: 64, kernel: 11, stride: 4, padding: 2 },
+  { kind: "relu" },
+  { kind: "pool", kernel: 3, stride: 2 },
+  { kind: "conv", out: 192, kernel: 5, padding: 2 },
+  { kind: "relu" },
+  { kind: "pool", kernel: 3, stride: 2 },
+  { kind: "conv", out: 384, kernel: 3, padding: 1 },
+  { kind: "relu" },
+  { kind: "pool", kernel: 3, stride: 2 },
+  { kind: "conv", out: 256, kernel: 3, padding: 1 },
+  { kind: "relu" },
+  { kind: "pool", kernel: 3, stride: 2 },
+  { kind: "conv", out: 256, kernel: 3, padding: 1 },
+  { kind: "relu" },
   { kind: "linear", out: 512 },
 ];
 
@@ -49,7 +58,12 @@ export class FrameCnn {
   readonly inputSize: number;
   readonly outputSize: number;
 
-  constructor(spec: CnnLayerSpec[], input: { channels: number; height: number; width: number }, rng: Rng, kernels?: Kernels) {
+  constructor(
+    spec: CnnLayerSpec[],
+    input: { channels: number; height: number; width: number },
+    rng: Rng,
+    kernels?: Kernels,
+  ) {
     const withKernels = { kernels }; // spread into every layer's options
     if (spec.length === 0) throw new ValueError("front end", "at least one layer", "none");
     let [C, H, W] = [input.channels, input.height, input.width];
@@ -57,7 +71,17 @@ export class FrameCnn {
     spec.forEach((s, k) => {
       const where = `front end layer ${k} (${s.kind})`;
       if (s.kind === "conv") {
-        const layer = new Conv2d({ ...withKernels, inChannels: C, outChannels: s.out, kernel: s.kernel, stride: s.stride, padding: s.padding, height: H, width: W, rng });
+        const layer = new Conv2d({
+          ...withKernels,
+          inChannels: C,
+          outChannels: s.out,
+          kernel: s.kernel,
+          stride: s.stride,
+          padding: s.padding,
+          height: H,
+          width: W,
+          rng,
+        });
         this.stages.push({ kind: "conv", layer });
         [C, H, W] = [s.out, layer.outHeight, layer.outWidth];
       } else if (s.kind === "relu") {
@@ -67,12 +91,17 @@ export class FrameCnn {
         this.stages.push({ kind: "pool", layer });
         [C, H, W] = [C, layer.outHeight, layer.outWidth];
       } else if (s.kind === "linear") {
-        if (k !== spec.length - 1) throw new ValueError(where, "the last layer (a linear layer flattens)", `layer ${k} of ${spec.length}`);
+        if (k !== spec.length - 1)
+          throw new ValueError(where, "the last layer (a linear layer flattens)", `layer ${k} of ${spec.length}`);
         const layer = new Linear({ ...withKernels, inputSize: C * H * W, outputSize: s.out, rng });
         this.stages.push({ kind: "linear", layer });
         [C, H, W] = [s.out, 1, 1];
       } else {
-        throw new ValueError(where, '"conv", "relu", "pool" or "linear"', JSON.stringify((s as { kind: unknown }).kind));
+        throw new ValueError(
+          where,
+          '"conv", "relu", "pool" or "linear"',
+          JSON.stringify((s as { kind: unknown }).kind),
+        );
       }
     });
     this.outputSize = C * H * W;
@@ -80,7 +109,9 @@ export class FrameCnn {
 
   /** The parameters, named frontEnd.<k>.<weight|bias>. */
   params(): Param[] {
-    return this.stages.flatMap((s, k) => (s.kind === "conv" || s.kind === "linear" ? layerParams(`frontEnd.${k}`, s.layer) : []));
+    return this.stages.flatMap((s, k) =>
+      s.kind === "conv" || s.kind === "linear" ? layerParams(`frontEnd.${k}`, s.layer) : [],
+    );
   }
 
   /** Features [N, outputSize] of N frames x [N, inputSize]. */

@@ -80,14 +80,26 @@ export class LanguageModel {
     checkPositiveInt("embedding", opts.embedding);
     checkPositiveInt("hidden", opts.hidden);
     checkPositiveInt("layers", opts.layers);
-    for (const k of ["dropoutWords", "dropoutEmbedding", "dropoutForward", "dropoutOutput"] as const) checkProbability(k, opts[k] ?? 0);
+    for (const k of ["dropoutWords", "dropoutEmbedding", "dropoutForward", "dropoutOutput"] as const)
+      checkProbability(k, opts[k] ?? 0);
     const mode = opts.dropoutMask ?? "step";
-    if (mode !== "step" && mode !== "locked") throw new ValueError("dropoutMask", '"step" or "locked"', JSON.stringify(mode));
+    if (mode !== "step" && mode !== "locked")
+      throw new ValueError("dropoutMask", '"step" or "locked"', JSON.stringify(mode));
     this.options = {
-      dropoutWords: 0, dropoutEmbedding: 0, dropoutForward: 0, dropoutOutput: 0, dropoutMask: "step", ...opts,
+      dropoutWords: 0,
+      dropoutEmbedding: 0,
+      dropoutForward: 0,
+      dropoutOutput: 0,
+      dropoutMask: "step",
+      ...opts,
     };
     this.rng = new Rng(opts.seed);
-    this.embedding = new Embedding({ vocab: opts.vocab, dim: opts.embedding, wordDropout: opts.dropoutWords ?? 0, rng: this.rng });
+    this.embedding = new Embedding({
+      vocab: opts.vocab,
+      dim: opts.embedding,
+      wordDropout: opts.dropoutWords ?? 0,
+      rng: this.rng,
+    });
     const events = opts.cell === "egru";
     this.cells = [];
     for (let l = 0; l < opts.layers; l++) {
@@ -140,11 +152,14 @@ export class LanguageModel {
     checkPositiveInt("T", T);
     checkPositiveInt("B", B);
     if (tokens.length !== T * B) throw new ValueError("tokens", `T·B = ${T}·${B} ids`, String(tokens.length));
-    if (state && state.length !== this.cells.length) throw new ValueError("state", `${this.cells.length} layers`, String(state.length));
+    if (state && state.length !== this.cells.length)
+      throw new ValueError("state", `${this.cells.length} layers`, String(state.length));
     const o = this.options;
     const kind = o.dropoutMask;
     const emb = this.embedding.forward(tokens);
-    const drops: DropoutResult[] = [dropoutForward(kind, emb.out, T, B, o.embedding, o.dropoutEmbedding, this.rng, this.training)];
+    const drops: DropoutResult[] = [
+      dropoutForward(kind, emb.out, T, B, o.embedding, o.dropoutEmbedding, this.rng, this.training),
+    ];
     const runs: CellRun[] = [];
     let input = drops[0].out;
     for (let l = 0; l < this.cells.length; l++) {
@@ -158,10 +173,20 @@ export class LanguageModel {
     }
     const decoder = this.decoder.forward(input, T * B);
     const layers = runs.map((r) => ({
-      activitySparsity: r.stats.activitySparsity, backwardSparsity: r.stats.backwardSparsity,
-      forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs }, backwardMacs: { executed: 0, dense: 0 },
+      activitySparsity: r.stats.activitySparsity,
+      backwardSparsity: r.stats.backwardSparsity,
+      forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs },
+      backwardMacs: { executed: 0, dense: 0 },
     }));
-    return { T, B, logits: decoder.logits, state: runs.map((r) => r.state), layers, decoderMacs: decoder.macs, saved: { emb, drops, runs, decoder } };
+    return {
+      T,
+      B,
+      logits: decoder.logits,
+      state: runs.map((r) => r.state),
+      layers,
+      decoderMacs: decoder.macs,
+      saved: { emb, drops, runs, decoder },
+    };
   }
 
   /** Accumulate every parameter's gradient for ∂loss/∂logits [T·B, V]. Returns the decoder's backward MACs. */

@@ -17,7 +17,10 @@ import type { GRU } from "../layers/gru.js";
 import type { LSTM } from "../layers/lstm.js";
 import type { LanguageModel } from "./language-model.js";
 
-type CellState = { y: Float32Array; h: Float32Array; tr: Float32Array } | { h: Float32Array } | { h: Float32Array; c: Float32Array };
+type CellState =
+  | { y: Float32Array; h: Float32Array; tr: Float32Array }
+  | { h: Float32Array }
+  | { h: Float32Array; c: Float32Array };
 
 export interface LmStreamOptions {
   /** EGRU: restart the internal state every so many tokens (the run's bptt); 0 = never. */
@@ -37,7 +40,8 @@ export class LmStream {
   private states: (CellState | null)[];
 
   constructor(model: LanguageModel, opts: LmStreamOptions) {
-    if (!Number.isInteger(opts.segment) || opts.segment < 0) throw new ValueError("segment", "an integer ≥ 0", String(opts.segment));
+    if (!Number.isInteger(opts.segment) || opts.segment < 0)
+      throw new ValueError("segment", "an integer ≥ 0", String(opts.segment));
     this.model = model;
     this.segment = opts.segment;
     this.states = model.cells.map(() => null);
@@ -107,7 +111,8 @@ export class LmStream {
  * temperature 0 takes the most likely token. topK > 0 keeps only the K most likely tokens.
  */
 export function sampleToken(logits: Float32Array, temperature: number, uniform: number, topK = 0): number {
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new ValueError("temperature", "a finite number ≥ 0", String(temperature));
+  if (!(temperature >= 0) || !Number.isFinite(temperature))
+    throw new ValueError("temperature", "a finite number ≥ 0", String(temperature));
   if (topK !== 0) checkPositiveInt("topK", topK);
   const V = logits.length;
   let best = 0;

@@ -15,14 +15,16 @@ export interface CrossEntropyResult {
 /** logits [N, C] float32, labels [N] in 0…C−1. */
 export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<number>, C: number): CrossEntropyResult {
   const N = labels.length;
-  if (logits.length !== N * C) throw new ShapeError("logits", `N·C = ${N}·${C} = ${N * C} values`, String(logits.length));
+  if (logits.length !== N * C)
+    throw new ShapeError("logits", `N·C = ${N}·${C} = ${N * C} values`, String(logits.length));
   const dlogits = new Float32Array(N * C);
   let loss = 0;
   let correct = 0;
   for (let n = 0; n < N; n++) {
     const row = n * C;
     const label = labels[n];
-    if (!Number.isInteger(label) || label < 0 || label >= C) throw new ValueError(`labels[${n}]`, `a class in 0…${C - 1}`, String(label));
+    if (!Number.isInteger(label) || label < 0 || label >= C)
+      throw new ValueError(`labels[${n}]`, `a class in 0…${C - 1}`, String(label));
     let max = -Infinity;
     let arg = 0;
     for (let c = 0; c < C; c++) {

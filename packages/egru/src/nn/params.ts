@@ -16,7 +16,10 @@ export interface Param {
 /** The parameters of a layer under a name prefix (EGRU's "thr" goes to the threshold group). */
 export function layerParams(prefix: string, layer: WeightedLayer): Param[] {
   return Object.keys(layer.weights).map((k) => ({
-    name: `${prefix}.${k}`, value: layer.weights[k], grad: layer.grads[k], group: k === "thr" ? "threshold" : "default",
+    name: `${prefix}.${k}`,
+    value: layer.weights[k],
+    grad: layer.grads[k],
+    group: k === "thr" ? "threshold" : "default",
   }));
 }
 

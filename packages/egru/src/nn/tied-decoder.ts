@@ -77,7 +77,11 @@ export class TiedDecoder {
   }
 
   /** Accumulate dEmb and dbias from dlogits [N, V]; return dx [N, E] (only where dxMask is 1, when given). */
-  backward(r: DecoderResult, dlogits: Float32Array, dxMask: Float32Array | null = null): { dx: Float32Array; macs: MacCount } {
+  backward(
+    r: DecoderResult,
+    dlogits: Float32Array,
+    dxMask: Float32Array | null = null,
+  ): { dx: Float32Array; macs: MacCount } {
     const { x, N, kernels } = r.saved;
     const V = this.embedding.vocab;
     const E = this.embedding.dim;

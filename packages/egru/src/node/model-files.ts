@@ -35,9 +35,15 @@ function readJson(path: string, what: string): unknown {
 export function modelWeightsFile(dir: string): string {
   for (const f of [MODEL_WEIGHTS_FILE, "best.safetensors"]) if (existsSync(join(dir, f))) return join(dir, f);
   const pointer = join(dir, "checkpoint.json");
-  if (!existsSync(pointer)) throw new StateError(dir, `${MODEL_WEIGHTS_FILE}, best.safetensors or a checkpoint (checkpoint.json)`, "none of them");
+  if (!existsSync(pointer))
+    throw new StateError(
+      dir,
+      `${MODEL_WEIGHTS_FILE}, best.safetensors or a checkpoint (checkpoint.json)`,
+      "none of them",
+    );
   const current = (readJson(pointer, "JSON naming the current checkpoint") as { current?: unknown }).current;
-  if (typeof current !== "string" || basename(current) !== current) throw new ValueError(`${pointer}: current`, "a checkpoint directory name", JSON.stringify(current));
+  if (typeof current !== "string" || basename(current) !== current)
+    throw new ValueError(`${pointer}: current`, "a checkpoint directory name", JSON.stringify(current));
   const file = join(dir, current, "model.safetensors");
   if (!existsSync(file)) throw new StateError(file, "the current checkpoint's weights", "missing");
   return file;
@@ -48,7 +54,8 @@ export function loadModel(path: string, runtime: ModelRuntimeOptions = {}): Mode
   if (!existsSync(path)) throw new StateError(path, "a model directory, run directory or bundle file", "nothing there");
   if (!statSync(path).isDirectory()) return loadFromBytes(readFileSync(path), runtime, path);
   const configPath = join(path, MODEL_CONFIG_FILE);
-  if (!existsSync(configPath)) throw new StateError(configPath, "the model's configuration (written by saveModel or egru train)", "missing");
+  if (!existsSync(configPath))
+    throw new StateError(configPath, "the model's configuration (written by saveModel or egru train)", "missing");
   const config = readJson(configPath, "a model configuration in JSON") as ModelConfig;
   const weights = modelWeightsFile(path);
   return loadFromBytes({ config, weights: readFileSync(weights) }, runtime, weights);

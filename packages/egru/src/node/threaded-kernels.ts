@@ -67,16 +67,25 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
   }
   const ex = base.wasm.exports;
   const pool = WasmPool.create(
-    { threads, module: base.wasm.module, memory: base.wasm.memory, exports: ["gemmNN", "gemmNT", "eventGemmNN", "maskedGemmNT", "vecMatColumns"] },
+    {
+      threads,
+      module: base.wasm.module,
+      memory: base.wasm.memory,
+      exports: ["gemmNN", "gemmNT", "eventGemmNN", "maskedGemmNT", "vecMatColumns"],
+    },
     ex as unknown as Record<string, (...a: number[]) => unknown>,
   );
   const minWork = opts.minWork ?? 1 << 20;
   const minColumnWork = opts.minColumnWork ?? 1 << 17;
 
   /** A view of a[off, off + n) inside the memory: the array itself, or a copy (copied back by done()). */
-  interface Placed { ptr: number; done(): void }
+  interface Placed {
+    ptr: number;
+    done(): void;
+  }
   const place = (name: string, a: FloatArray, off: number, n: number, copyIn: boolean, copyOut: boolean): Placed => {
-    if (off < 0 || a.length < off + n) throw new ShapeError(name, `at least ${off + n} elements (offset ${off} + ${n})`, `${a.length}`);
+    if (off < 0 || a.length < off + n)
+      throw new ShapeError(name, `at least ${off + n} elements (offset ${off} + ${n})`, `${a.length}`);
     if (base.inMemory(a)) return { ptr: a.byteOffset + off * 4, done: () => {} };
     const v = base.alloc(n);
     if (copyIn) v.set(a.subarray(off, off + n));
@@ -92,7 +101,11 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
   const aligned = (s: Float32Array): number => (s.byteOffset + 63) & ~63;
 
   /** Run one task per block; `task(r0, rows, scratchPtr)` builds the call of a block. */
-  const runBlocks = (blocks: [number, number][], bytes: (rows: number) => number, task: (r0: number, rows: number, s: number) => WasmTask): void => {
+  const runBlocks = (
+    blocks: [number, number][],
+    bytes: (rows: number) => number,
+    task: (r0: number, rows: number, s: number) => WasmTask,
+  ): void => {
     const scratches = blocks.map(([, rows]) => scratch(bytes(rows)));
     try {
       pool.run(blocks.map(([r0, rows], i) => task(r0, rows, aligned(scratches[i]))));
@@ -103,16 +116,31 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
 
   /** C[M,N] (+)= A[M,K]·op(B) with the rows of A and C split into the given blocks. */
   const rowSplitGemm = (
-    fn: "gemmNN" | "gemmNT", blocks: [number, number][], M: number, N: number, K: number,
-    A: FloatArray, aOff: number, B: FloatArray, bOff: number, C: FloatArray, cOff: number, accumulate: boolean,
+    fn: "gemmNN" | "gemmNT",
+    blocks: [number, number][],
+    M: number,
+    N: number,
+    K: number,
+    A: FloatArray,
+    aOff: number,
+    B: FloatArray,
+    bOff: number,
+    C: FloatArray,
+    cOff: number,
+    accumulate: boolean,
   ): void => {
     const a = place("A", A, aOff, M * K, true, false);
     const b = place("B", B, bOff, K * N, true, false);
     const c = place("C", C, cOff, M * N, accumulate, true);
     try {
-      runBlocks(blocks, (rows) => ex.scratchBytes(KIND_GEMM, rows, N, K), (r0, rows, s) => ({
-        fn, args: [rows, N, K, a.ptr + r0 * K * 4, b.ptr, c.ptr + r0 * N * 4, accumulate ? 1 : 0, s],
-      }));
+      runBlocks(
+        blocks,
+        (rows) => ex.scratchBytes(KIND_GEMM, rows, N, K),
+        (r0, rows, s) => ({
+          fn,
+          args: [rows, N, K, a.ptr + r0 * K * 4, b.ptr, c.ptr + r0 * N * 4, accumulate ? 1 : 0, s],
+        }),
+      );
     } finally {
       c.done();
       b.done();
@@ -125,15 +153,30 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
    * split over the threads: a streaming inference step is one such product per layer, bound by
    * reading W, which two threads read faster than one.
    */
-  const columnSplit = (events: boolean, K: number, N: number, x: FloatArray, xOff: number, W: FloatArray, wOff: number,
-    q: FloatArray, qOff: number, accumulate: boolean): void => {
+  const columnSplit = (
+    events: boolean,
+    K: number,
+    N: number,
+    x: FloatArray,
+    xOff: number,
+    W: FloatArray,
+    wOff: number,
+    q: FloatArray,
+    qOff: number,
+    accumulate: boolean,
+  ): void => {
     const xx = place("x", x, xOff, K, true, false);
     const ww = place("W", W, wOff, K * N, true, false);
     const qq = place("q", q, qOff, N, accumulate, true);
     try {
-      runBlocks(columnBlocks(N, threads), (cols) => ex.scratchBytes(KIND_VEC_COLUMNS, K, cols, 0), (n0, cols, s) => ({
-        fn: "vecMatColumns", args: [events ? 1 : 0, K, N, xx.ptr, ww.ptr, qq.ptr, n0, n0 + cols, accumulate ? 1 : 0, s],
-      }));
+      runBlocks(
+        columnBlocks(N, threads),
+        (cols) => ex.scratchBytes(KIND_VEC_COLUMNS, K, cols, 0),
+        (n0, cols, s) => ({
+          fn: "vecMatColumns",
+          args: [events ? 1 : 0, K, N, xx.ptr, ww.ptr, qq.ptr, n0, n0 + cols, accumulate ? 1 : 0, s],
+        }),
+      );
     } finally {
       qq.done();
       ww.done();
@@ -153,16 +196,20 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     egruCellBackward: (a) => base.egruCellBackward(a),
 
     gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
-      if (M === 1 && allFloat32(A, B, C) && K * N >= minColumnWork && N >= 8) return columnSplit(false, K, N, A, aOff, B, bOff, C, cOff, accumulate);
-      if (!allFloat32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN) return base.gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+      if (M === 1 && allFloat32(A, B, C) && K * N >= minColumnWork && N >= 8)
+        return columnSplit(false, K, N, A, aOff, B, bOff, C, cOff, accumulate);
+      if (!allFloat32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN)
+        return base.gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
       rowSplitGemm("gemmNN", rowBlocks(M, threads), M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
     },
 
     gemmNT(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
-      if (!allFloat32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN) return base.gemmNT(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+      if (!allFloat32(A, B, C) || M * N * K < minWork || M < 2 * ROW_ALIGN)
+        return base.gemmNT(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
       const blocks = rowBlocks(M, threads);
       // a block under 8 rows would take the few-rows path: fold a short last block into the one before
-      if (blocks.length > 1 && blocks[blocks.length - 1][1] < ROW_ALIGN) blocks[blocks.length - 2][1] += blocks.pop()![1];
+      if (blocks.length > 1 && blocks[blocks.length - 1][1] < ROW_ALIGN)
+        blocks[blocks.length - 2][1] += blocks.pop()![1];
       rowSplitGemm("gemmNT", blocks, M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
     },
 
@@ -172,14 +219,20 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         columnSplit(true, H, N, y, yOff, R, rOff, q, qOff, accumulate);
         return events * N;
       }
-      if (!allFloat32(y, R, q) || events * N < minWork || B < 2) return base.eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate);
+      if (!allFloat32(y, R, q) || events * N < minWork || B < 2)
+        return base.eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate);
       const yy = place("y", y, yOff, B * H, true, false);
       const rr = place("R", R, rOff, H * N, true, false);
       const qq = place("q", q, qOff, B * N, accumulate, true);
       try {
-        runBlocks(batchBlocks(B, threads), (rows) => ex.scratchBytes(KIND_EVENT_NN, rows, H, 0), (b0, rows, s) => ({
-          fn: "eventGemmNN", args: [rows, N, H, yy.ptr + b0 * H * 4, rr.ptr, qq.ptr + b0 * N * 4, accumulate ? 1 : 0, s],
-        }));
+        runBlocks(
+          batchBlocks(B, threads),
+          (rows) => ex.scratchBytes(KIND_EVENT_NN, rows, H, 0),
+          (b0, rows, s) => ({
+            fn: "eventGemmNN",
+            args: [rows, N, H, yy.ptr + b0 * H * 4, rr.ptr, qq.ptr + b0 * N * 4, accumulate ? 1 : 0, s],
+          }),
+        );
       } finally {
         qq.done();
         rr.done();
@@ -190,15 +243,21 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
 
     maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff) {
       const active = countNonzero(mask, maskOff, B * H);
-      if (!allFloat32(dq, R, mask, out) || active * N < minWork || B < 2) return base.maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff);
+      if (!allFloat32(dq, R, mask, out) || active * N < minWork || B < 2)
+        return base.maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff);
       const d = place("dq", dq, dqOff, B * N, true, false);
       const rr = place("R", R, rOff, H * N, true, false);
       const m = place("mask", mask, maskOff, B * H, true, false);
       const o = place("out", out, outOff, B * H, false, true);
       try {
-        runBlocks(batchBlocks(B, threads), (rows) => ex.scratchBytes(KIND_MASKED, rows, H, 0), (b0, rows, s) => ({
-          fn: "maskedGemmNT", args: [rows, H, N, d.ptr + b0 * N * 4, rr.ptr, m.ptr + b0 * H * 4, o.ptr + b0 * H * 4, s],
-        }));
+        runBlocks(
+          batchBlocks(B, threads),
+          (rows) => ex.scratchBytes(KIND_MASKED, rows, H, 0),
+          (b0, rows, s) => ({
+            fn: "maskedGemmNT",
+            args: [rows, H, N, d.ptr + b0 * N * 4, rr.ptr, m.ptr + b0 * H * 4, o.ptr + b0 * H * 4, s],
+          }),
+        );
       } finally {
         o.done();
         m.done();

@@ -96,7 +96,12 @@ export class WasmPool {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
         workerData: {
-          module: opts.module, memory: opts.memory, control, names: opts.exports, slot: w, maxArgs: MAX_ARGS,
+          module: opts.module,
+          memory: opts.memory,
+          control,
+          names: opts.exports,
+          slot: w,
+          maxArgs: MAX_ARGS,
           spin: this.spin,
         },
       });
@@ -107,7 +112,8 @@ export class WasmPool {
 
   /** Start `threads − 1` workers; `local` holds the calling thread's instance exports. */
   static create(opts: WasmPoolOptions, local: Record<string, (...a: number[]) => unknown>): WasmPool {
-    if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`threads: expected an integer ≥ 1, got ${opts.threads}`);
+    if (!Number.isInteger(opts.threads) || opts.threads < 1)
+      throw new RangeError(`threads: expected an integer ≥ 1, got ${opts.threads}`);
     return new WasmPool(opts, local);
   }
 
@@ -117,7 +123,8 @@ export class WasmPool {
    */
   run(tasks: WasmTask[]): void {
     if (this.closed) throw new Error("WasmPool: used after close()");
-    if (tasks.length > this.threads) throw new RangeError(`WasmPool: ${tasks.length} tasks for ${this.threads} threads`);
+    if (tasks.length > this.threads)
+      throw new RangeError(`WasmPool: ${tasks.length} tasks for ${this.threads} threads`);
     const { ctrl, f64 } = this;
     for (let i = 1; i < tasks.length; i++) {
       const t = tasks[i];

@@ -36,16 +36,28 @@ export class Optimizer {
 
   constructor(config: OptimizerConfig) {
     this.config = {
-      momentum: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, thresholdLrMultiplier: 1, ...config,
+      momentum: 0,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0,
+      thresholdLrMultiplier: 1,
+      ...config,
     };
     const c = this.config;
-    if (!["sgd", "adam", "adamw"].includes(c.kind)) throw new ValueError("optimizer.kind", '"sgd", "adam" or "adamw"', JSON.stringify(c.kind));
-    for (const [k, v, lo, hi] of [["momentum", c.momentum, 0, 1], ["beta1", c.beta1, 0, 1], ["beta2", c.beta2, 0, 1]] as const) {
+    if (!["sgd", "adam", "adamw"].includes(c.kind))
+      throw new ValueError("optimizer.kind", '"sgd", "adam" or "adamw"', JSON.stringify(c.kind));
+    for (const [k, v, lo, hi] of [
+      ["momentum", c.momentum, 0, 1],
+      ["beta1", c.beta1, 0, 1],
+      ["beta2", c.beta2, 0, 1],
+    ] as const) {
       if (!(v >= lo && v < hi)) throw new ValueError(`optimizer.${k}`, `a number in [${lo}, ${hi})`, String(v));
     }
     if (!(c.eps > 0)) throw new ValueError("optimizer.eps", "a number > 0", String(c.eps));
     if (!(c.weightDecay >= 0)) throw new ValueError("optimizer.weightDecay", "a number ≥ 0", String(c.weightDecay));
-    if (!(c.thresholdLrMultiplier >= 0)) throw new ValueError("optimizer.thresholdLrMultiplier", "a number ≥ 0", String(c.thresholdLrMultiplier));
+    if (!(c.thresholdLrMultiplier >= 0))
+      throw new ValueError("optimizer.thresholdLrMultiplier", "a number ≥ 0", String(c.thresholdLrMultiplier));
   }
 
   get steps(): number {
@@ -113,13 +125,15 @@ export class Optimizer {
 
   /** Restore a saved state (buffers are checked against the parameters' sizes). */
   loadState(s: OptimizerState, params: Param[]): void {
-    if (!Number.isInteger(s.step) || s.step < 0) throw new ValueError("optimizer state: step", "a whole number ≥ 0", String(s.step));
+    if (!Number.isInteger(s.step) || s.step < 0)
+      throw new ValueError("optimizer state: step", "a whole number ≥ 0", String(s.step));
     const sizes = new Map(params.map((p) => [p.name, p.value.length]));
     this.buffers.clear();
     for (const [k, b] of Object.entries(s.buffers)) {
       const name = k.slice(k.indexOf(".") + 1);
       const n = sizes.get(name);
-      if (n === undefined) throw new ShapeError(`optimizer state: ${k}`, "a buffer of a model parameter", "an unknown name");
+      if (n === undefined)
+        throw new ShapeError(`optimizer state: ${k}`, "a buffer of a model parameter", "an unknown name");
       if (b.length !== n) throw new ShapeError(`optimizer state: ${k}`, `${n} values`, String(b.length));
       this.buffers.set(k, b.slice());
     }

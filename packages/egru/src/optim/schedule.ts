@@ -23,7 +23,8 @@ export function learningRate(base: number, s: ScheduleConfig, epoch: number, ste
   } else if (s.kind === "cosine") {
     const min = s.minLr ?? 0;
     const span = epochs - s.startEpoch;
-    if (epoch >= s.startEpoch && span > 0) lr = min + ((base - min) * (1 + Math.cos((Math.PI * (epoch - s.startEpoch)) / span))) / 2;
+    if (epoch >= s.startEpoch && span > 0)
+      lr = min + ((base - min) * (1 + Math.cos((Math.PI * (epoch - s.startEpoch)) / span))) / 2;
   }
   const w = s.warmupSteps ?? 0;
   if (w > 0) lr *= Math.min(1, (step + 1) / w);

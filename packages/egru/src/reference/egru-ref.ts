@@ -28,14 +28,26 @@ export interface EgruRefProblem {
 }
 
 export interface EgruRefForward {
-  y: Float64Array; h: Float64Array; o: Float64Array; tr: Float64Array; // [T, B, H]
-  c: Float64Array; z: Float64Array; r: Float64Array; g: Float64Array; qg: Float64Array; // [T, B, H]
+  y: Float64Array;
+  h: Float64Array;
+  o: Float64Array;
+  tr: Float64Array; // [T, B, H]
+  c: Float64Array;
+  z: Float64Array;
+  r: Float64Array;
+  g: Float64Array;
+  qg: Float64Array; // [T, B, H]
   theta: Float64Array; // [H] effective thresholds ϑ
 }
 
 export interface EgruRefGrads {
-  x: Float64Array; y0: Float64Array; W: Float64Array; R: Float64Array;
-  bx: Float64Array; br: Float64Array; thr: Float64Array;
+  x: Float64Array;
+  y0: Float64Array;
+  W: Float64Array;
+  R: Float64Array;
+  bx: Float64Array;
+  br: Float64Array;
+  thr: Float64Array;
 }
 
 const sig = (v: number): number => 1 / (1 + Math.exp(-v));
@@ -63,9 +75,16 @@ export function egruRefForward(p: EgruRefProblem): EgruRefForward {
   const { T, B, I, H } = p;
   const n = T * B * H;
   const out: EgruRefForward = {
-    y: new Float64Array(n), h: new Float64Array(n), o: new Float64Array(n), tr: new Float64Array(n),
-    c: new Float64Array(n), z: new Float64Array(n), r: new Float64Array(n), g: new Float64Array(n),
-    qg: new Float64Array(n), theta: effectiveThresholds(p),
+    y: new Float64Array(n),
+    h: new Float64Array(n),
+    o: new Float64Array(n),
+    tr: new Float64Array(n),
+    c: new Float64Array(n),
+    z: new Float64Array(n),
+    r: new Float64Array(n),
+    g: new Float64Array(n),
+    qg: new Float64Array(n),
+    theta: effectiveThresholds(p),
   };
   const R = effectiveR(p);
   const at = (t: number, b: number, j: number): number => (t * B + b) * H + j;
@@ -112,7 +131,10 @@ export function egruRefForward(p: EgruRefProblem): EgruRefForward {
 }
 
 export interface EgruRefUpstream {
-  y?: ArrayLike<number>; h?: ArrayLike<number>; o?: ArrayLike<number>; tr?: ArrayLike<number>; // [T, B, H]
+  y?: ArrayLike<number>;
+  h?: ArrayLike<number>;
+  o?: ArrayLike<number>;
+  tr?: ArrayLike<number>; // [T, B, H]
 }
 
 /** Backpropagation through time, one node at a time, in reverse. */

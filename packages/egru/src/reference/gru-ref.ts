@@ -31,13 +31,19 @@ export interface GruRefProblem {
 export interface GruRefForward {
   output: Float64Array; // [T, B, H] h_1 … h_T
   hT: Float64Array; // [B, H]
-  r: Float64Array; z: Float64Array; n: Float64Array; // [T, B, H]
+  r: Float64Array;
+  z: Float64Array;
+  n: Float64Array; // [T, B, H]
   hn: Float64Array; // [T, B, H] W_hn h_{t−1} + b_hn
 }
 
 export interface GruRefGrads {
-  x: Float64Array; h0: Float64Array;
-  weight_ih: Float64Array; weight_hh: Float64Array; bias_ih: Float64Array; bias_hh: Float64Array;
+  x: Float64Array;
+  h0: Float64Array;
+  weight_ih: Float64Array;
+  weight_hh: Float64Array;
+  bias_ih: Float64Array;
+  bias_hh: Float64Array;
 }
 
 export interface GruRefUpstream {
@@ -62,7 +68,9 @@ export function dropConnectRef(w: ArrayLike<number>, dc: { mask: ArrayLike<numbe
  * input weights and both biases from the problem, and the effective weight_hh.
  */
 export interface AffineRefInputs {
-  B: number; I: number; H: number;
+  B: number;
+  I: number;
+  H: number;
   x: ArrayLike<number>; // [T, B, I]
   weight_ih: ArrayLike<number>; // [gates·H, I]
   bias_ih: ArrayLike<number>; // [gates·H]
@@ -72,7 +80,11 @@ export interface AffineRefInputs {
 
 /** Adjoints of the affine maps' inputs and parameters, accumulated over every (t, b, row). */
 export interface AffineRefGrads {
-  x: Float64Array; weight_ih: Float64Array; weight_hh: Float64Array; bias_ih: Float64Array; bias_hh: Float64Array;
+  x: Float64Array;
+  weight_ih: Float64Array;
+  weight_hh: Float64Array;
+  bias_ih: Float64Array;
+  bias_hh: Float64Array;
 }
 
 /**
@@ -80,7 +92,11 @@ export interface AffineRefGrads {
  * with h_{t−1}[k] = hPrev(k).
  */
 export function affineRef(
-  a: AffineRefInputs, t: number, b: number, row: number, hPrev: (k: number) => number,
+  a: AffineRefInputs,
+  t: number,
+  b: number,
+  row: number,
+  hPrev: (k: number) => number,
 ): { gi: number; gh: number } {
   let gi = a.bias_ih[row];
   for (let i = 0; i < a.I; i++) gi += a.weight_ih[row * a.I + i] * a.x[(t * a.B + b) * a.I + i];
@@ -93,8 +109,11 @@ export function affineRef(
 export function affineRefGrads(T: number, gates: number, a: AffineRefInputs): AffineRefGrads {
   const { B, I, H } = a;
   return {
-    x: new Float64Array(T * B * I), weight_ih: new Float64Array(gates * H * I), weight_hh: new Float64Array(gates * H * H),
-    bias_ih: new Float64Array(gates * H), bias_hh: new Float64Array(gates * H),
+    x: new Float64Array(T * B * I),
+    weight_ih: new Float64Array(gates * H * I),
+    weight_hh: new Float64Array(gates * H * H),
+    bias_ih: new Float64Array(gates * H),
+    bias_hh: new Float64Array(gates * H),
   };
 }
 
@@ -104,8 +123,15 @@ export function affineRefGrads(T: number, gates: number, a: AffineRefInputs): Af
  * h_{t−1}[k] to hAdj[b·H + k].
  */
 export function affineRefBackward(
-  a: AffineRefInputs, t: number, b: number, row: number, hPrev: (k: number) => number,
-  dgi: number, dgh: number, g: AffineRefGrads, hAdj: Float64Array,
+  a: AffineRefInputs,
+  t: number,
+  b: number,
+  row: number,
+  hPrev: (k: number) => number,
+  dgi: number,
+  dgh: number,
+  g: AffineRefGrads,
+  hAdj: Float64Array,
 ): void {
   const { B, I, H } = a;
   g.bias_ih[row] += dgi;
@@ -125,8 +151,12 @@ export function gruRefForward(p: GruRefProblem): GruRefForward {
   const { T, B, H } = p;
   const n = T * B * H;
   const out: GruRefForward = {
-    output: new Float64Array(n), hT: new Float64Array(B * H),
-    r: new Float64Array(n), z: new Float64Array(n), n: new Float64Array(n), hn: new Float64Array(n),
+    output: new Float64Array(n),
+    hT: new Float64Array(B * H),
+    r: new Float64Array(n),
+    z: new Float64Array(n),
+    n: new Float64Array(n),
+    hn: new Float64Array(n),
   };
   const aff: AffineRefInputs = { ...p, Whh: dropConnectRef(p.weight_hh, p.dropConnect) };
   const at = (t: number, b: number, j: number): number => (t * B + b) * H + j;

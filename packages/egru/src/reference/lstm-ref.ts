@@ -28,12 +28,20 @@ export interface LstmRefForward {
   c: Float64Array; // [T, B, H] c_1 … c_T
   hT: Float64Array; // [B, H]
   cT: Float64Array; // [B, H]
-  i: Float64Array; f: Float64Array; g: Float64Array; o: Float64Array; // [T, B, H] gates
+  i: Float64Array;
+  f: Float64Array;
+  g: Float64Array;
+  o: Float64Array; // [T, B, H] gates
 }
 
 export interface LstmRefGrads {
-  x: Float64Array; h0: Float64Array; c0: Float64Array;
-  weight_ih: Float64Array; weight_hh: Float64Array; bias_ih: Float64Array; bias_hh: Float64Array;
+  x: Float64Array;
+  h0: Float64Array;
+  c0: Float64Array;
+  weight_ih: Float64Array;
+  weight_hh: Float64Array;
+  bias_ih: Float64Array;
+  bias_hh: Float64Array;
 }
 
 export interface LstmRefUpstream {
@@ -48,8 +56,14 @@ export function lstmRefForward(p: LstmRefProblem): LstmRefForward {
   const { T, B, H } = p;
   const n = T * B * H;
   const out: LstmRefForward = {
-    output: new Float64Array(n), c: new Float64Array(n), hT: new Float64Array(B * H), cT: new Float64Array(B * H),
-    i: new Float64Array(n), f: new Float64Array(n), g: new Float64Array(n), o: new Float64Array(n),
+    output: new Float64Array(n),
+    c: new Float64Array(n),
+    hT: new Float64Array(B * H),
+    cT: new Float64Array(B * H),
+    i: new Float64Array(n),
+    f: new Float64Array(n),
+    g: new Float64Array(n),
+    o: new Float64Array(n),
   };
   const aff: AffineRefInputs = { ...p, Whh: dropConnectRef(p.weight_hh, p.dropConnect) };
   const at = (t: number, b: number, j: number): number => (t * B + b) * H + j;

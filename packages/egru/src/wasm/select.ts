@@ -25,7 +25,9 @@ export function defaultKernels(): Kernels {
   if (wasm) return (current = wasm);
   if (simdSupported() && !loading) {
     // SIMD is there but synchronous compilation was refused: load in the background
-    loading = loadWasmKernels().then((k) => (current === null || current === jsKernels ? (current = k ?? jsKernels) : current));
+    loading = loadWasmKernels().then((k) =>
+      current === null || current === jsKernels ? (current = k ?? jsKernels) : current,
+    );
     loading.catch(() => undefined);
   }
   return jsKernels;
@@ -61,7 +63,7 @@ export async function loadBestKernels(choice: KernelChoice = "auto", opts: WasmK
     const wasm = await loadWasmKernels(opts);
     if (wasm) k = wasm;
     else if (choice === "wasm") {
-      throw new StateError("kernels", "a host with WebAssembly SIMD for \"wasm\"", "none (use \"auto\" or \"js\")");
+      throw new StateError("kernels", 'a host with WebAssembly SIMD for "wasm"', 'none (use "auto" or "js")');
     }
   }
   setKernels(k);

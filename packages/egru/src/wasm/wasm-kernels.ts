@@ -39,14 +39,65 @@ export interface KernelExports {
   gemmTN(M: number, N: number, K: number, a: number, b: number, c: number, acc: number, scratch: number): void;
   eventGemmNN(B: number, N: number, H: number, y: number, R: number, q: number, acc: number, scratch: number): number;
   eventGemmTN(H: number, N: number, B: number, y: number, dq: number, dR: number, scratch: number): number;
-  maskedGemmNT(B: number, H: number, N: number, dq: number, R: number, mask: number, out: number, scratch: number): number;
-  egruCellForward(B: number, H: number, a: number, q: number, hPrev: number, trPrev: number, thr: number, keep: number,
-    keepConst: number, alpha: number, y: number, h: number, o: number, tr: number, c: number, z: number, r: number,
-    g: number, hr: number): void;
-  egruCellBackward(B: number, H: number, dyUp: number, dhUp: number, doUp: number, dtrUp: number, dyRec: number,
-    dhRec: number, dtrCarry: number, c: number, o: number, z: number, r: number, g: number, hr: number, hPrev: number,
-    thr: number, keep: number, keepConst: number, alpha: number, gamma: number, support: number, dp: number, dq: number,
-    dhNext: number, dthr: number): void;
+  maskedGemmNT(
+    B: number,
+    H: number,
+    N: number,
+    dq: number,
+    R: number,
+    mask: number,
+    out: number,
+    scratch: number,
+  ): number;
+  egruCellForward(
+    B: number,
+    H: number,
+    a: number,
+    q: number,
+    hPrev: number,
+    trPrev: number,
+    thr: number,
+    keep: number,
+    keepConst: number,
+    alpha: number,
+    y: number,
+    h: number,
+    o: number,
+    tr: number,
+    c: number,
+    z: number,
+    r: number,
+    g: number,
+    hr: number,
+  ): void;
+  egruCellBackward(
+    B: number,
+    H: number,
+    dyUp: number,
+    dhUp: number,
+    doUp: number,
+    dtrUp: number,
+    dyRec: number,
+    dhRec: number,
+    dtrCarry: number,
+    c: number,
+    o: number,
+    z: number,
+    r: number,
+    g: number,
+    hr: number,
+    hPrev: number,
+    thr: number,
+    keep: number,
+    keepConst: number,
+    alpha: number,
+    gamma: number,
+    support: number,
+    dp: number,
+    dq: number,
+    dhNext: number,
+    dthr: number,
+  ): void;
 }
 
 interface WasmApi {
@@ -102,11 +153,48 @@ export interface WasmKernelOptions {
 
 // A module with one function returning v128.const 0: valid exactly where SIMD is supported.
 const SIMD_PROBE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
-  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: () -> v128
-  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
-  0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, // code section: one body, no locals, v128.const
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0x00,
+  0x61,
+  0x73,
+  0x6d,
+  0x01,
+  0x00,
+  0x00,
+  0x00, // magic, version
+  0x01,
+  0x05,
+  0x01,
+  0x60,
+  0x00,
+  0x01,
+  0x7b, // type section: () -> v128
+  0x03,
+  0x02,
+  0x01,
+  0x00, // function section: one function of type 0
+  0x0a,
+  0x16,
+  0x01,
+  0x14,
+  0x00,
+  0xfd,
+  0x0c, // code section: one body, no locals, v128.const
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
   0x0b, // end
 ]);
 
@@ -145,8 +233,12 @@ class Heap {
   private readonly used = new Map<number, number>();
   private top: number;
 
-  constructor(private readonly memory: WasmMemory, base: number, private readonly maxPages: number,
-    private readonly onGrow: () => void) {
+  constructor(
+    private readonly memory: WasmMemory,
+    base: number,
+    private readonly maxPages: number,
+    private readonly onGrow: () => void,
+  ) {
     this.top = alignUp(base);
     const end = memory.buffer.byteLength;
     if (end > this.top) this.free.push({ at: this.top, size: end - this.top });
@@ -206,8 +298,11 @@ class Heap {
     const room = this.maxPages - pagesNow;
     const grant = Math.min(pages, room);
     if (grant * PAGE + tail < size) {
-      throw new StateError("WebAssembly memory", `room for ${size} more bytes (maximum ${this.maxPages} pages)`,
-        `${this.top} bytes in use or fragmented`);
+      throw new StateError(
+        "WebAssembly memory",
+        `room for ${size} more bytes (maximum ${this.maxPages} pages)`,
+        `${this.top} bytes in use or fragmented`,
+      );
     }
     this.memory.grow(grant);
     if (tail > 0) last.size += grant * PAGE;
@@ -256,7 +351,11 @@ function checkDims(dims: number[]): void {
 function checkExtent(o: Operand): void {
   const [a, off, len, , name] = o;
   if (!Number.isInteger(off) || off < 0 || off + len > a.length) {
-    throw new ShapeError(name, `${off + len} elements (offset ${off} + ${len})`, `an array of length ${a.length} and offset ${off}`);
+    throw new ShapeError(
+      name,
+      `${off + len} elements (offset ${off} + ${len})`,
+      `an array of length ${a.length} and offset ${off}`,
+    );
   }
 }
 
@@ -350,68 +449,162 @@ class WasmKernelsImpl implements WasmKernels {
     return result;
   }
 
-  private gemm(which: "gemmNN" | "gemmNT" | "gemmTN", M: number, N: number, K: number, A: FloatArray, aOff: number,
-    B: FloatArray, bOff: number, C: FloatArray, cOff: number, accumulate: boolean): void {
+  private gemm(
+    which: "gemmNN" | "gemmNT" | "gemmTN",
+    M: number,
+    N: number,
+    K: number,
+    A: FloatArray,
+    aOff: number,
+    B: FloatArray,
+    bOff: number,
+    C: FloatArray,
+    cOff: number,
+    accumulate: boolean,
+  ): void {
     if (!(A instanceof Float32Array && B instanceof Float32Array && C instanceof Float32Array) || M * N * K === 0) {
       jsKernels[which](M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
       return;
     }
     checkDims([M, N, K]);
-    const ops: Operand[] = [[A, aOff, M * K, IN, "A"], [B, bOff, K * N, IN, "B"], [C, cOff, M * N, accumulate ? IN | OUT : OUT, "C"]];
+    const ops: Operand[] = [
+      [A, aOff, M * K, IN, "A"],
+      [B, bOff, K * N, IN, "B"],
+      [C, cOff, M * N, accumulate ? IN | OUT : OUT, "C"],
+    ];
     this.run(ops, this.ex.scratchBytes(KIND_GEMM, M, N, K), (p, s) => {
       this.ex[which](M, N, K, p[0], p[1], p[2], accumulate ? 1 : 0, s);
       return 0;
     });
   }
 
-  gemmNN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
-    C: FloatArray, cOff: number, accumulate: boolean): void {
+  gemmNN(
+    M: number,
+    N: number,
+    K: number,
+    A: FloatArray,
+    aOff: number,
+    B: FloatArray,
+    bOff: number,
+    C: FloatArray,
+    cOff: number,
+    accumulate: boolean,
+  ): void {
     this.gemm("gemmNN", M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
   }
 
-  gemmNT(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
-    C: FloatArray, cOff: number, accumulate: boolean): void {
+  gemmNT(
+    M: number,
+    N: number,
+    K: number,
+    A: FloatArray,
+    aOff: number,
+    B: FloatArray,
+    bOff: number,
+    C: FloatArray,
+    cOff: number,
+    accumulate: boolean,
+  ): void {
     this.gemm("gemmNT", M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
   }
 
-  gemmTN(M: number, N: number, K: number, A: FloatArray, aOff: number, B: FloatArray, bOff: number,
-    C: FloatArray, cOff: number, accumulate: boolean): void {
+  gemmTN(
+    M: number,
+    N: number,
+    K: number,
+    A: FloatArray,
+    aOff: number,
+    B: FloatArray,
+    bOff: number,
+    C: FloatArray,
+    cOff: number,
+    accumulate: boolean,
+  ): void {
     this.gemm("gemmTN", M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
   }
 
-  eventGemmNN(B: number, N: number, H: number, y: FloatArray, yOff: number, R: FloatArray, rOff: number,
-    q: FloatArray, qOff: number, accumulate: boolean): number {
+  eventGemmNN(
+    B: number,
+    N: number,
+    H: number,
+    y: FloatArray,
+    yOff: number,
+    R: FloatArray,
+    rOff: number,
+    q: FloatArray,
+    qOff: number,
+    accumulate: boolean,
+  ): number {
     if (!(y instanceof Float32Array && R instanceof Float32Array && q instanceof Float32Array) || B * N * H === 0) {
       return jsKernels.eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate);
     }
     checkDims([B, N, H]);
-    const ops: Operand[] = [[y, yOff, B * H, IN, "y"], [R, rOff, H * N, IN, "R"], [q, qOff, B * N, accumulate ? IN | OUT : OUT, "q"]];
-    const events = this.run(ops, this.ex.scratchBytes(KIND_EVENT_NN, B, H, 0),
-      (p, s) => this.ex.eventGemmNN(B, N, H, p[0], p[1], p[2], accumulate ? 1 : 0, s));
+    const ops: Operand[] = [
+      [y, yOff, B * H, IN, "y"],
+      [R, rOff, H * N, IN, "R"],
+      [q, qOff, B * N, accumulate ? IN | OUT : OUT, "q"],
+    ];
+    const events = this.run(ops, this.ex.scratchBytes(KIND_EVENT_NN, B, H, 0), (p, s) =>
+      this.ex.eventGemmNN(B, N, H, p[0], p[1], p[2], accumulate ? 1 : 0, s),
+    );
     return events * N;
   }
 
-  eventGemmTN(H: number, N: number, B: number, y: FloatArray, yOff: number, dq: FloatArray, dqOff: number,
-    dR: FloatArray, dROff: number): number {
+  eventGemmTN(
+    H: number,
+    N: number,
+    B: number,
+    y: FloatArray,
+    yOff: number,
+    dq: FloatArray,
+    dqOff: number,
+    dR: FloatArray,
+    dROff: number,
+  ): number {
     if (!(y instanceof Float32Array && dq instanceof Float32Array && dR instanceof Float32Array) || B * N * H === 0) {
       return jsKernels.eventGemmTN(H, N, B, y, yOff, dq, dqOff, dR, dROff);
     }
     checkDims([H, N, B]);
-    const ops: Operand[] = [[y, yOff, B * H, IN, "y"], [dq, dqOff, B * N, IN, "dq"], [dR, dROff, H * N, IN | OUT, "dR"]];
-    const events = this.run(ops, this.ex.scratchBytes(KIND_EVENT_TN, B, H, 0),
-      (p, s) => this.ex.eventGemmTN(H, N, B, p[0], p[1], p[2], s));
+    const ops: Operand[] = [
+      [y, yOff, B * H, IN, "y"],
+      [dq, dqOff, B * N, IN, "dq"],
+      [dR, dROff, H * N, IN | OUT, "dR"],
+    ];
+    const events = this.run(ops, this.ex.scratchBytes(KIND_EVENT_TN, B, H, 0), (p, s) =>
+      this.ex.eventGemmTN(H, N, B, p[0], p[1], p[2], s),
+    );
     return events * N;
   }
 
-  maskedGemmNT(B: number, H: number, N: number, dq: FloatArray, dqOff: number, R: FloatArray, rOff: number,
-    mask: FloatArray, maskOff: number, out: FloatArray, outOff: number): number {
-    const f32 = dq instanceof Float32Array && R instanceof Float32Array && mask instanceof Float32Array && out instanceof Float32Array;
+  maskedGemmNT(
+    B: number,
+    H: number,
+    N: number,
+    dq: FloatArray,
+    dqOff: number,
+    R: FloatArray,
+    rOff: number,
+    mask: FloatArray,
+    maskOff: number,
+    out: FloatArray,
+    outOff: number,
+  ): number {
+    const f32 =
+      dq instanceof Float32Array &&
+      R instanceof Float32Array &&
+      mask instanceof Float32Array &&
+      out instanceof Float32Array;
     if (!f32 || B * N * H === 0) return jsKernels.maskedGemmNT(B, H, N, dq, dqOff, R, rOff, mask, maskOff, out, outOff);
     checkDims([B, H, N]);
-    const ops: Operand[] = [[dq, dqOff, B * N, IN, "dq"], [R, rOff, H * N, IN, "R"], [mask, maskOff, B * H, IN, "mask"],
-      [out, outOff, B * H, OUT, "out"]];
-    const active = this.run(ops, this.ex.scratchBytes(KIND_MASKED_NT, B, H, 0),
-      (p, s) => this.ex.maskedGemmNT(B, H, N, p[0], p[1], p[2], p[3], s));
+    const ops: Operand[] = [
+      [dq, dqOff, B * N, IN, "dq"],
+      [R, rOff, H * N, IN, "R"],
+      [mask, maskOff, B * H, IN, "mask"],
+      [out, outOff, B * H, OUT, "out"],
+    ];
+    const active = this.run(ops, this.ex.scratchBytes(KIND_MASKED_NT, B, H, 0), (p, s) =>
+      this.ex.maskedGemmNT(B, H, N, p[0], p[1], p[2], p[3], s),
+    );
     return active * N;
   }
 
@@ -435,19 +628,55 @@ class WasmKernelsImpl implements WasmKernels {
     const tapes = (["c", "z", "r", "g", "hr"] as const).map((k) => l.add(tape[k], args.outOff, n, OUT, `tape.${k}`));
     const at = OperandList.at;
     this.run(l.ops, 0, (p) => {
-      this.ex.egruCellForward(B, H, at(p, a), at(p, q), at(p, hp), at(p, tp), at(p, thr), at(p, keep), args.keepConst,
-        args.alpha, ...outs.map((i) => at(p, i)) as [number, number, number, number],
-        ...tapes.map((i) => at(p, i)) as [number, number, number, number, number]);
+      this.ex.egruCellForward(
+        B,
+        H,
+        at(p, a),
+        at(p, q),
+        at(p, hp),
+        at(p, tp),
+        at(p, thr),
+        at(p, keep),
+        args.keepConst,
+        args.alpha,
+        ...(outs.map((i) => at(p, i)) as [number, number, number, number]),
+        ...(tapes.map((i) => at(p, i)) as [number, number, number, number, number]),
+      );
       return 0;
     });
   }
 
   egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void {
     const { B, H, event, up, tape, off } = args;
-    const arrays = [up.dy, up.dh, up.do, up.dtr, args.o, tape.c, tape.z, tape.r, tape.g, tape.hr, args.hPrev, args.thr,
-      args.keep, args.dyRec, args.dhRec, args.dtrCarry, args.dhNext, args.dp, args.dq, args.dthr];
-    if (event.kind !== "heaviside" || event.gamma === undefined || event.support === undefined || !allFloat32(...arrays) ||
-      B * H === 0) {
+    const arrays = [
+      up.dy,
+      up.dh,
+      up.do,
+      up.dtr,
+      args.o,
+      tape.c,
+      tape.z,
+      tape.r,
+      tape.g,
+      tape.hr,
+      args.hPrev,
+      args.thr,
+      args.keep,
+      args.dyRec,
+      args.dhRec,
+      args.dtrCarry,
+      args.dhNext,
+      args.dp,
+      args.dq,
+      args.dthr,
+    ];
+    if (
+      event.kind !== "heaviside" ||
+      event.gamma === undefined ||
+      event.support === undefined ||
+      !allFloat32(...arrays) ||
+      B * H === 0
+    ) {
       jsKernels.egruCellBackward(args);
       return;
     }
@@ -458,8 +687,11 @@ class WasmKernelsImpl implements WasmKernels {
     const dyRec = l.add(args.dyRec, 0, n, IN, "dyRec");
     const dhRec = l.add(args.dhRec, 0, n, IN, "dhRec");
     const carry = l.add(args.dtrCarry, 0, n, IN | OUT, "dtrCarry");
-    const tapes = [l.add(tape.c, off, n, IN, "tape.c"), l.add(args.o, off, n, IN, "o"),
-      ...(["z", "r", "g", "hr"] as const).map((k) => l.add(tape[k], off, n, IN, `tape.${k}`))];
+    const tapes = [
+      l.add(tape.c, off, n, IN, "tape.c"),
+      l.add(args.o, off, n, IN, "o"),
+      ...(["z", "r", "g", "hr"] as const).map((k) => l.add(tape[k], off, n, IN, `tape.${k}`)),
+    ];
     const hp = l.add(args.hPrev, args.hPrevOff, n, IN, "hPrev");
     const thr = l.add(args.thr, 0, H, IN, "thr");
     const keep = l.add(args.keep, args.keepOff, n, IN, "keep");
@@ -470,9 +702,34 @@ class WasmKernelsImpl implements WasmKernels {
     const at = OperandList.at;
     this.run(l.ops, 0, (p) => {
       const [c, o, z, r, g, hr] = tapes.map((i) => at(p, i));
-      this.ex.egruCellBackward(B, H, at(p, ups[0]), at(p, ups[1]), at(p, ups[2]), at(p, ups[3]), at(p, dyRec),
-        at(p, dhRec), at(p, carry), c, o, z, r, g, hr, at(p, hp), at(p, thr), at(p, keep), args.keepConst, args.alpha,
-        event.gamma!, event.support!, at(p, dp), at(p, dq), at(p, dhNext), at(p, dthr));
+      this.ex.egruCellBackward(
+        B,
+        H,
+        at(p, ups[0]),
+        at(p, ups[1]),
+        at(p, ups[2]),
+        at(p, ups[3]),
+        at(p, dyRec),
+        at(p, dhRec),
+        at(p, carry),
+        c,
+        o,
+        z,
+        r,
+        g,
+        hr,
+        at(p, hp),
+        at(p, thr),
+        at(p, keep),
+        args.keepConst,
+        args.alpha,
+        event.gamma!,
+        event.support!,
+        at(p, dp),
+        at(p, dq),
+        at(p, dhNext),
+        at(p, dthr),
+      );
       return 0;
     });
   }
