@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { checkParamGradients } from "./helpers.js";
 import { Rng } from "../packages/egru/src/core/rng.js";
-import { batchify, randomBpttLength, segment } from "../packages/cli/src/data/lm-batches.js";
+import { batchify, randomBpttLength, segment } from "../packages/egru/src/model/lm-batches.js";
 import { smoothEvent } from "../packages/egru/src/kernels/activations.js";
 import { LanguageModel, type LanguageModelOptions, type LmState } from "../packages/egru/src/nn/language-model.js";
 import { softmaxCrossEntropy } from "../packages/egru/src/nn/loss.js";

@@ -87,7 +87,7 @@ export { ALEXNET_FRONT_END, FrameCnn, type CnnLayerSpec, type FrameCnnRun } from
 export { TiedDecoder, type DecoderResult } from "./nn/tied-decoder.js";
 export { Embedding, type EmbeddingOptions, type EmbeddingResult } from "./nn/embedding.js";
 export { dropoutBackward, dropoutForward, type DropoutKind, type DropoutResult } from "./nn/dropout.js";
-export { softmaxCrossEntropy, type CrossEntropyResult } from "./nn/loss.js";
+export { crossEntropySum, softmaxCrossEntropy, type CrossEntropyResult } from "./nn/loss.js";
 export { countParams, layerParams, type Param, type ParamGroup } from "./nn/params.js";
 
 // optimisation

@@ -18,17 +18,22 @@
 
 import type { RunHooks } from "./hooks.js";
 import {
+  batchify,
   clipGradNorm,
+  crossEntropySum,
   learningRate,
   NonFiniteError,
   type Optimizer,
+  randomBpttLength,
   Rng,
   type RngState,
   type ScheduleConfig,
+  type Segment,
+  segment,
   softmaxCrossEntropy,
+  type Streams,
 } from "egru";
 import type { LanguageModel, LmRun, LmState, MacCount } from "egru";
-import { batchify, randomBpttLength, segment, type Segment, type Streams } from "../data/lm-batches.js";
 import { rowBlocks } from "./memory.js";
 import { blockRows } from "./trainer.js";
 
@@ -335,18 +340,4 @@ function stateRows(state: LmState, B: number, r0: number, r1: number): LmState {
       return a.slice(r0 * size, r1 * size);
     }),
   );
-}
-
-/** Σ over rows of −log softmax(logits)[target] (float64 accumulation; no gradient). */
-export function crossEntropySum(logits: Float32Array, targets: ArrayLike<number>, V: number): number {
-  let total = 0;
-  for (let n = 0; n < targets.length; n++) {
-    const row = n * V;
-    let max = -Infinity;
-    for (let v = 0; v < V; v++) if (logits[row + v] > max) max = logits[row + v];
-    let s = 0;
-    for (let v = 0; v < V; v++) s += Math.exp(logits[row + v] - max);
-    total += Math.log(s) + max - logits[row + targets[n]];
-  }
-  return total;
 }

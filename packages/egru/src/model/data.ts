@@ -4,8 +4,9 @@
 //              the rest dropped), read in segments of bptt steps: inputs rows i … i+T−1, targets
 //              rows i+1 … i+T (as AWD-LSTM and the EGRU LM serve a corpus)
 
-import { ShapeError, ValueError } from "../core/errors.js";
+import { ShapeError } from "../core/errors.js";
 import { checkPositiveInt } from "../core/validate.js";
+import type { Streams } from "./lm-batches.js";
 
 export interface SequenceData {
   /** [N, T, I]: example n's step t at (n·T + t)·I. */
@@ -50,36 +51,10 @@ export function gatherLabels(labels: ArrayLike<number>, idx: ArrayLike<number>):
   return Int32Array.from(idx, (k) => labels[k]);
 }
 
-/** B parallel streams, time-major [L, B]: stream b holds tokens b·L … (b+1)·L − 1. */
-export interface TokenStreams {
-  data: Int32Array;
-  L: number;
-  B: number;
-}
-
-export function tokenStreams(tokens: ArrayLike<number>, B: number): TokenStreams {
-  checkPositiveInt("batchSize", B);
-  const L = Math.floor(tokens.length / B);
-  if (L < 2)
-    throw new ValueError(
-      "batchSize",
-      `at most ${Math.floor(tokens.length / 2)} streams for ${tokens.length} tokens`,
-      String(B),
-    );
-  const data = new Int32Array(L * B);
-  for (let t = 0; t < L; t++) for (let b = 0; b < B; b++) data[t * B + b] = tokens[b * L + t];
-  return { data, L, B };
-}
-
 /** The segments of at most `bptt` steps that cover the streams: [start row, T] pairs. */
-export function segments(s: TokenStreams, bptt: number): [number, number][] {
+export function segments(s: Streams, bptt: number): [number, number][] {
   checkPositiveInt("bptt", bptt);
   const out: [number, number][] = [];
-  for (let i = 0; i < s.L - 1; i += bptt) out.push([i, Math.min(bptt, s.L - 1 - i)]);
+  for (let i = 0; i < s.length - 1; i += bptt) out.push([i, Math.min(bptt, s.length - 1 - i)]);
   return out;
-}
-
-/** Inputs [T, B] and targets [T, B] of the segment at row i. */
-export function segmentAt(s: TokenStreams, i: number, T: number): { input: Int32Array; target: Int32Array } {
-  return { input: s.data.subarray(i * s.B, (i + T) * s.B), target: s.data.subarray((i + 1) * s.B, (i + 1 + T) * s.B) };
 }

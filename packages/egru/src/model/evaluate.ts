@@ -12,16 +12,8 @@ import type { CellRun } from "../nn/cells.js";
 import type { SequenceClassifier } from "../nn/classifier.js";
 import type { LanguageModel, LmState } from "../nn/language-model.js";
 import { crossEntropySum, softmaxCrossEntropy } from "../nn/loss.js";
-import {
-  checkSequenceData,
-  gatherBatch,
-  gatherLabels,
-  segmentAt,
-  segments,
-  tokenStreams,
-  type SequenceData,
-  type TokenData,
-} from "./data.js";
+import { checkSequenceData, gatherBatch, gatherLabels, segments, type SequenceData, type TokenData } from "./data.js";
+import { batchify, segment } from "./lm-batches.js";
 
 /** Activity sparsity over EGRU outputs and MACs, summed over forwards. */
 interface Tally {
@@ -139,7 +131,7 @@ export function evaluateLanguageModel(
   data: TokenData,
   opts: { batchSize?: number; bptt?: number } = {},
 ): LmEvaluation {
-  const streams = tokenStreams(data.tokens, opts.batchSize ?? 1);
+  const streams = batchify(data.tokens, opts.batchSize ?? 1, "batchSize");
   const V = m.options.vocab;
   return inEvalMode(m, () => {
     let loss = 0;
@@ -147,7 +139,7 @@ export function evaluateLanguageModel(
     const t = newTally();
     let state: LmState | null = null;
     for (const [i, T] of segments(streams, opts.bptt ?? 35)) {
-      const seg = segmentAt(streams, i, T);
+      const seg = segment(streams, i, T);
       const run = m.forward(seg.input, T, streams.B, state);
       loss += crossEntropySum(run.logits, seg.target, V);
       tokens += T * streams.B;

@@ -15,16 +15,8 @@ import type { LanguageModel, LmState } from "../nn/language-model.js";
 import { Optimizer, type OptimizerConfig } from "../optim/optimizer.js";
 import { learningRate, type ScheduleConfig } from "../optim/schedule.js";
 import type { Network } from "./model-state.js";
-import {
-  checkSequenceData,
-  gatherBatch,
-  gatherLabels,
-  segmentAt,
-  segments,
-  tokenStreams,
-  type SequenceData,
-  type TokenData,
-} from "./data.js";
+import { checkSequenceData, gatherBatch, gatherLabels, segments, type SequenceData, type TokenData } from "./data.js";
+import { batchify, segment } from "./lm-batches.js";
 import { evaluateClassifier, evaluateLanguageModel, type ClassifierEvaluation, type LmEvaluation } from "./evaluate.js";
 import { classifierStep, languageModelStep, type StepSettings } from "./train-step.js";
 
@@ -122,14 +114,14 @@ function classifierPlan(
 }
 
 function lmPlan(model: LanguageModel, data: TokenData, bs: number, bptt: number): EpochPlan {
-  const streams = tokenStreams(data.tokens, bs);
+  const streams = batchify(data.tokens, bs, "batchSize");
   const segs = segments(streams, bptt);
   let state: LmState | null = null;
   return {
     batches: segs.length,
     run(k, s) {
       const [i, T] = segs[k];
-      const seg = segmentAt(streams, i, T);
+      const seg = segment(streams, i, T);
       const r = languageModelStep(model, seg.input, seg.target, T, state, s);
       state = r.state ?? null;
       return { ...r, count: T * bs };

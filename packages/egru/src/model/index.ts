@@ -45,11 +45,10 @@ export {
   checkSequenceData,
   gatherBatch,
   segments,
-  tokenStreams,
   type SequenceData,
   type TokenData,
-  type TokenStreams,
 } from "./data.js";
+export { batchify, randomBpttLength, segment, type Segment, type Streams } from "./lm-batches.js";
 export {
   evaluateClassifier,
   evaluateLanguageModel,

@@ -3,8 +3,9 @@
 // stored time-major [L, B]; a segment of T steps starting at row i reads inputs rows i … i+T−1 and
 // targets rows i+1 … i+T; the AWD random BPTT length draws T around the nominal length.
 
-import { checkPositiveInt, ValueError } from "egru";
-import type { Rng } from "egru";
+import { ValueError } from "../core/errors.js";
+import type { Rng } from "../core/rng.js";
+import { checkPositiveInt } from "../core/validate.js";
 
 export interface Streams {
   /** data[t·B + b] = token t of stream b. */
@@ -14,13 +15,16 @@ export interface Streams {
   B: number;
 }
 
-/** B streams of ⌊N/B⌋ consecutive tokens each: stream b holds ids[b·L … (b+1)·L − 1]. */
-export function batchify(ids: Int32Array, B: number): Streams {
-  checkPositiveInt("batch size", B);
+/**
+ * B streams of ⌊N/B⌋ consecutive tokens each: stream b holds ids[b·L … (b+1)·L − 1]. `argument`
+ * names B in errors.
+ */
+export function batchify(ids: ArrayLike<number>, B: number, argument = "batch size"): Streams {
+  checkPositiveInt(argument, B);
   const L = Math.floor(ids.length / B);
   if (L < 2)
     throw new ValueError(
-      "batch size",
+      argument,
       `at most ${Math.floor(ids.length / 2)} for ${ids.length} tokens (each stream needs 2)`,
       String(B),
     );
