@@ -57,7 +57,7 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
   const common = { preset: name, task: base.task, batch: base.batchSize };
   if (isLmTask(base.task)) {
     const { loadCorpus } = await import("../packages/cli/src/node/corpus-files.js");
-    const { buildLmTrainer } = await import("../packages/cli/src/train/lm-build.js");
+    const { buildLmTrainer } = await import("../packages/cli/src/train/build.js");
     const { longestSegment } = await import("../packages/cli/src/train/memory.js");
     const corpus = loadCorpus(base.task as "ptb" | "wikitext-2", join(DATA, base.task));
     const B = base.batchSize;
@@ -67,7 +67,7 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
       valid: corpus.valid.subarray(0, B * (base.lm.bptt + 1)),
       test: corpus.test.subarray(0, base.lm.bptt + 1),
     };
-    const trainer = buildLmTrainer(base, reduced, budget);
+    const trainer = buildLmTrainer(base, reduced, { budget });
     const stepSeconds = [0, 1].map(() => seconds(() => trainer.trainStep()));
     const evalSeconds = seconds(() => trainer.evaluate("valid", B));
     const rows = trainer.options.microBatch ?? B;
@@ -82,7 +82,7 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
       maxRssBytes: 0,
     };
   }
-  const { loadTask } = await import("../packages/cli/src/cli/task-data.js");
+  const { loadTask } = await import("../packages/cli/src/run/task-data.js");
   let data: string | undefined;
   if (base.task === DVS_TASK) {
     const { writeSynthGestures } = await import("../packages/cli/src/node/dvs-files.js");
@@ -99,7 +99,7 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
   const task = loadTask(c, () => {});
   if (task.count("train") < 2 * c.batchSize)
     throw new Error(`${name}: only ${task.count("train")} training examples for two batches of ${c.batchSize}`);
-  const trainer = buildTrainer(c, task, budget);
+  const trainer = buildTrainer(c, task, { budget });
   const order = Int32Array.from({ length: 2 * c.batchSize }, (_, i) => i);
   const stepSeconds = [0, 1].map((k) =>
     seconds(() => trainer.trainStep(order.subarray(k * c.batchSize, (k + 1) * c.batchSize), 2)),

@@ -5,7 +5,7 @@
 //    (wasm: the WebAssembly kernels and the default choice), io (safetensors) on core only;
 //  - the command-line package (packages/cli) reaches the library only as "egru" / "egru/node"
 //    (never by a relative path), and its data, train and viz folders stay isomorphic; only its
-//    cli/ and node/ folders touch Node.
+//    cli/, run/ and node/ folders touch Node.
 
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -53,7 +53,7 @@ const CLI: PackageRules = {
     viz: ["viz"],
     ".": ["data", "train"],
   },
-  nodeOnly: new Set(["cli", "node"]),
+  nodeOnly: new Set(["cli", "node", "run"]),
   packages: ["egru", "zod", "d3-scale", "d3-scale-chromatic"],
 };
 

@@ -11,17 +11,10 @@ import { ShapeError, ValueError } from "../packages/egru/src/core/errors.js";
 import { Rng } from "../packages/egru/src/core/rng.js";
 import type { MnistSplit } from "../packages/cli/src/data/mnist.js";
 import { decodeSafetensors, encodeSafetensors } from "../packages/egru/src/io/safetensors.js";
-import { loadCheckpoint, saveCheckpoint } from "../packages/cli/src/node/checkpoint.js";
-import {
-  buildTrainer,
-  loadModelTensors,
-  modelTensors,
-  optimizerStateFrom,
-  optimizerTensors,
-} from "../packages/cli/src/train/build.js";
+import { loadCheckpoint, restoreTrainer, saveCheckpoint, saveTrainer } from "../packages/cli/src/run/checkpoint.js";
+import { buildTrainer } from "../packages/cli/src/train/build.js";
 import { parseConfig, type TrainConfig } from "../packages/cli/src/train/config.js";
 import { mnistTask } from "../packages/cli/src/train/task.js";
-import type { EpochSums, TrainPosition } from "../packages/cli/src/train/trainer.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-ckpt-"));
 
@@ -105,21 +98,10 @@ test("a trainer restored from a checkpoint continues with exactly the losses of 
       const r = t.run({ onStep: (s) => out.push(s.loss), stop: () => true });
       if (r === "done") break;
       if (t.position.step === stopAt) {
-        saveCheckpoint(dir, modelTensors(t.model), optimizerTensors(t.optimizer.state()), {
-          config: c,
-          position: t.position,
-          sums: t.sums,
-          rng: t.model.rng.getState(),
-          optimizerStep: t.optimizer.steps,
-          seconds: 0,
-        });
+        saveTrainer(dir, t, { config: c, seconds: 0, kind: {} });
         const ck = loadCheckpoint(dir);
         t = buildTrainer(c, task); // a fresh process would start here
-        loadModelTensors(t.model, ck.model, "model");
-        t.optimizer.loadState(optimizerStateFrom(ck.state.optimizerStep, ck.optimizer), t.model.params());
-        t.model.rng.setState(ck.state.rng);
-        t.position = ck.state.position as TrainPosition;
-        t.sums = ck.state.sums as EpochSums;
+        restoreTrainer(t, ck);
       }
     }
     return out;

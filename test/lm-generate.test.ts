@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { Rng } from "../packages/egru/src/core/rng.js";
 import { encodeSafetensors } from "../packages/egru/src/io/safetensors.js";
+import { paramTensors } from "../packages/egru/src/model/params-io.js";
 import { LanguageModel, type LmState } from "../packages/egru/src/nn/language-model.js";
 import { LmStream, sampleToken } from "../packages/egru/src/nn/lm-stream.js";
-import { modelTensors } from "../packages/cli/src/train/build.js";
 import { parseConfig } from "../packages/cli/src/train/config.js";
-import { buildLanguageModel } from "../packages/cli/src/train/lm-build.js";
+import { buildLanguageModel } from "../packages/cli/src/train/build.js";
 import { promptIds } from "../packages/cli/src/cli/generate.js";
 import { runEgru } from "./helpers.js";
 
@@ -150,7 +150,7 @@ test("egru generate: streams words from a run directory, reproducible by seed, g
   const m = buildLanguageModel(config, words.length);
   writeFileSync(join(dir, "config.json"), JSON.stringify(config));
   writeFileSync(join(dir, "vocab.txt"), `${words.join("\n")}\n`);
-  writeFileSync(join(dir, "best.safetensors"), encodeSafetensors(modelTensors(m), { format: "egru-model-1" }));
+  writeFileSync(join(dir, "best.safetensors"), encodeSafetensors(paramTensors(m), { format: "egru-model-1" }));
 
   const a = egru("generate", dir, "--prompt", "the cat", "--tokens", "30", "--seed", "3", "--json", "--quiet");
   assert.equal(a.status, 0, String(a.stderr));

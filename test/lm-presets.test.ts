@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { loadPresets } from "../packages/cli/src/node/presets.js";
 import { parseConfig } from "../packages/cli/src/train/config.js";
-import { buildLanguageModel } from "../packages/cli/src/train/lm-build.js";
+import { buildLanguageModel } from "../packages/cli/src/train/build.js";
 import { parameterCount } from "../packages/cli/src/train/build.js";
 
 const VOCAB: Record<string, number> = { ptb: 10_000, "wikitext-2": 33_278 };

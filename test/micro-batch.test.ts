@@ -204,7 +204,7 @@ describe("the memory estimate", () => {
     const limits = { limits: { wasm: 2 ** 32, host: 8 * 2 ** 30 }, source: "preset smnist-paper" };
     const t0 = performance.now();
     assert.throws(
-      () => buildTrainer(huge, randomTask(784, 1, 10, 2), limits),
+      () => buildTrainer(huge, randomTask(784, 1, 10, 2), { budget: limits }),
       (e: unknown) => {
         assert.ok(e instanceof StateError, String(e));
         assert.equal(e.argument, "preset smnist-paper: batchSize");

@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { loadBestKernels } from "../packages/egru/src/index.js";
 import { loadModel } from "../packages/egru/src/node.js";
-import { loadTask } from "../packages/cli/src/cli/task-data.js";
+import { loadTask } from "../packages/cli/src/run/task-data.js";
 import { loadCorpus } from "../packages/cli/src/node/corpus-files.js";
 import { packagedMnistDir } from "../packages/cli/src/node/mnist-files.js";
-import { readRunConfig } from "../packages/cli/src/node/run-files.js";
+import { readRunConfig } from "../packages/cli/src/run/run-files.js";
 import { runEgru } from "./helpers.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-model-run-"));

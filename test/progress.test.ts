@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Rng } from "../packages/egru/src/core/rng.js";
-import { formatEta } from "../packages/cli/src/cli/format.js";
-import { EtaSmoother } from "../packages/cli/src/cli/progress.js";
+import { formatEta } from "../packages/cli/src/run/format.js";
+import { EtaSmoother } from "../packages/cli/src/run/progress.js";
 
 test("formatEta: whole seconds, minutes with seconds, hours with minutes; '--' while unknown", () => {
   assert.equal(formatEta(0), "0s");

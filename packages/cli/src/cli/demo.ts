@@ -1,8 +1,7 @@
 // `egru demo`: one forward and backward pass of each cell type on a seeded random sequence,
 // printing activity sparsity, backward sparsity and executed vs dense multiply-accumulates.
-// It is the built-in default job until the training command lands.
 
-import { EGRU, GRU, LSTM, Rng } from "egru";
+import { EGRU, GRU, type Kernels, LSTM, Rng } from "egru";
 import type { LayerStats } from "egru";
 
 export interface DemoOptions {
@@ -13,6 +12,8 @@ export interface DemoOptions {
   hidden: number;
   seed: number;
   json: boolean;
+  /** The kernels the layers compute with (default: the library's default). */
+  kernels?: Kernels;
 }
 
 export interface DemoRow {
@@ -43,21 +44,21 @@ export function runDemo(o: DemoOptions): DemoRow[] {
     let params: Record<string, Float32Array>;
     let t1: number;
     if (cell === "egru") {
-      const layer = new EGRU({ inputSize: I, hiddenSize: H, seed: o.seed });
+      const layer = new EGRU({ inputSize: I, hiddenSize: H, seed: o.seed, kernels: o.kernels });
       const r = layer.forward({ x, T, B });
       t1 = performance.now();
       layer.backward(r, { dtrace: dOut });
       stats = r.stats;
       params = layer.weights;
     } else if (cell === "gru") {
-      const layer = new GRU({ inputSize: I, hiddenSize: H, seed: o.seed });
+      const layer = new GRU({ inputSize: I, hiddenSize: H, seed: o.seed, kernels: o.kernels });
       const r = layer.forward({ x, T, B });
       t1 = performance.now();
       layer.backward(r, { dOutput: dOut });
       stats = r.stats;
       params = layer.weights;
     } else {
-      const layer = new LSTM({ inputSize: I, hiddenSize: H, seed: o.seed });
+      const layer = new LSTM({ inputSize: I, hiddenSize: H, seed: o.seed, kernels: o.kernels });
       const r = layer.forward({ x, T, B });
       t1 = performance.now();
       layer.backward(r, { dOutput: dOut });

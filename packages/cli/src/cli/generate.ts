@@ -4,13 +4,13 @@
 // samples one word at a time, writing words to stdout as they come (<eos> as a line break). Node only.
 
 import { existsSync } from "node:fs";
-import { LmStream, Rng, sampleToken } from "egru";
+import { type Kernels, LmStream, Rng, sampleToken } from "egru";
 import { EOS } from "../data/corpus.js";
-import { loadRunWeights, readRunConfig, readVocab } from "../node/run-files.js";
+import { loadRunWeights, readRunConfig, readVocab } from "../run/run-files.js";
 import { isLmTask } from "../train/config.js";
-import { buildLanguageModel } from "../train/lm-build.js";
+import { pct } from "../run/format.js";
+import { buildLanguageModel } from "../train/build.js";
 import { EXIT_OK, UsageError } from "./run.js";
-import { pct } from "./format.js";
 
 const UNK = "<unk>";
 
@@ -48,7 +48,7 @@ export function promptIds(prompt: string, ids: Map<string, number>, warn: (m: st
   return out;
 }
 
-export async function generateCommand(runDir: string, f: GenerateFlags): Promise<number> {
+export async function generateCommand(runDir: string, f: GenerateFlags, ctx: { kernels?: Kernels }): Promise<number> {
   if (!existsSync(runDir))
     throw new UsageError("RUN_DIR", "a language-model run directory", `${runDir}, which does not exist`);
   const config = readRunConfig(runDir);
@@ -56,7 +56,7 @@ export async function generateCommand(runDir: string, f: GenerateFlags): Promise
     throw new UsageError("RUN_DIR", "a language-model run (task ptb or wikitext-2)", `a ${config.task} run`);
   const words = readVocab(runDir);
   const ids = new Map(words.map((w, i) => [w, i]));
-  const model = buildLanguageModel(config, words.length);
+  const model = buildLanguageModel(config, words.length, ctx.kernels);
   const source = loadRunWeights(model, runDir);
   const log = (m: string): void => {
     if (!f.quiet) process.stderr.write(`${m}\n`);

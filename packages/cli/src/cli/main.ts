@@ -3,7 +3,7 @@
 // Exit codes: 0 success, 1 the run failed, 2 bad usage.
 
 import { Command, Option } from "commander";
-import { type KernelChoice, loadBestKernels, setKernels } from "egru";
+import { chooseKernels, type KernelChoice, type Kernels } from "egru";
 import type { WasmKernels } from "egru";
 import { createThreadedKernels } from "egru/node";
 import { NODE_WASM_PAGES } from "../node/memory-limits.js";
@@ -17,7 +17,8 @@ import { generateCommand, type GenerateFlags } from "./generate.js";
 import { rasterCommand, reportCommand, type ReportFlags } from "./report.js";
 import { checkCommandName } from "./suggest.js";
 
-let kernelName = "js";
+/** The kernels chosen by --kernels and --threads (set before any action runs), passed to every command. */
+let kernels: { kernels?: Kernels; kernelName: string } = { kernelName: "js" };
 /** The exit code an action sets (commander's actions return nothing). */
 let actionCode = EXIT_OK;
 
@@ -43,13 +44,10 @@ function program(): Command {
     )
     .hook("preAction", async (cmd) => {
       const opts = cmd.opts();
-      const k = await loadBestKernels(opts.kernels as KernelChoice, { maximumPages: NODE_WASM_PAGES });
-      kernelName = k.name;
-      if (opts.threads > 1 && k.name === "wasm-simd") {
-        const threaded = createThreadedKernels(k as WasmKernels, opts.threads);
-        setKernels(threaded);
-        kernelName = threaded.name;
-      }
+      const k = await chooseKernels(opts.kernels as KernelChoice, { maximumPages: NODE_WASM_PAGES });
+      const chosen =
+        opts.threads > 1 && k.name === "wasm-simd" ? createThreadedKernels(k as WasmKernels, opts.threads) : k;
+      kernels = { kernels: chosen, kernelName: chosen.name };
     })
     .exitOverride();
 
@@ -68,12 +66,12 @@ function program(): Command {
     .option("--json", "print one JSON object per cell (JSON lines) instead of a table", false)
     .exitOverride()
     .action((opts: DemoOptions) => {
-      const rows = runDemo(opts);
+      const rows = runDemo({ ...opts, kernels: kernels.kernels });
       if (opts.json) {
         for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
       } else {
         process.stdout.write(
-          `egru demo: T=${opts.steps} B=${opts.batch} I=${opts.input} H=${opts.hidden} seed=${opts.seed} kernels=${kernelName}\n\n` +
+          `egru demo: T=${opts.steps} B=${opts.batch} I=${opts.input} H=${opts.hidden} seed=${opts.seed} kernels=${kernels.kernelName}\n\n` +
             `${demoTable(rows)}\n\n` +
             "Training on real tasks arrives with `egru train`; see README.md.\n",
         );
@@ -145,7 +143,7 @@ function program(): Command {
     .option("--quiet", "no progress output on stderr", false)
     .exitOverride()
     .action(async (opts: TrainFlags) => {
-      actionCode = await trainCommand(opts, { kernels: kernelName });
+      actionCode = await trainCommand(opts, kernels);
     });
 
   prog
@@ -166,7 +164,7 @@ function program(): Command {
     .option("--quiet", "no progress output on stderr", false)
     .exitOverride()
     .action(async (run: string, opts: EvalFlags) => {
-      actionCode = await evalCommand(run, opts, { kernels: kernelName });
+      actionCode = await evalCommand(run, opts, kernels);
     });
   prog
     .command("generate")
@@ -194,7 +192,7 @@ function program(): Command {
     .option("--quiet", "no messages on stderr", false)
     .exitOverride()
     .action(async (run: string, opts: GenerateFlags) => {
-      actionCode = await generateCommand(run, opts);
+      actionCode = await generateCommand(run, opts, kernels);
     });
   prog
     .command("report")
@@ -213,7 +211,7 @@ function program(): Command {
     .option("--quiet", "no messages on stderr", false)
     .exitOverride()
     .action(async (run: string, opts: ReportFlags) => {
-      actionCode = await reportCommand(run, opts);
+      actionCode = await reportCommand(run, opts, kernels);
     });
   prog
     .command("raster")
@@ -230,7 +228,7 @@ function program(): Command {
     .option("--no-png", "SVG only (skip the PNG copy)")
     .exitOverride()
     .action(async (run: string, opts: ReportFlags) => {
-      actionCode = await rasterCommand(run, opts);
+      actionCode = await rasterCommand(run, opts, kernels);
     });
   registerDataCommand(prog, (c) => {
     actionCode = c;

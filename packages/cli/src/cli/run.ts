@@ -2,12 +2,11 @@
 // Exit codes: 0 success, 1 the run failed, 2 bad usage.
 
 import { CommanderError } from "commander";
-import { EgruError, ValueError } from "egru";
+import { EgruError } from "egru";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../run/exit.js";
 import { ConfigError } from "../train/config.js";
 
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError } from "../run/exit.js";
 
 /** Print an error the way a user should see it (no stack for expected errors) and return the exit code. */
 export function reportError(e: unknown): number {
@@ -28,9 +27,6 @@ export function reportError(e: unknown): number {
   process.stderr.write(`egru: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   return EXIT_FAILED;
 }
-
-/** A command-line value that does not parse or is out of range. */
-export class UsageError extends ValueError {}
 
 /** Parse a whole number ≥ min for option `name`. */
 export function intOption(name: string, min = 1): (v: string) => number {

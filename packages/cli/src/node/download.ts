@@ -10,7 +10,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { EgruError, ValueError } from "egru";
-import { fsyncPath } from "./checkpoint.js";
+import { fsyncPath } from "./atomic-file.js";
 
 /** One file of a dataset: the name it is saved under, where it comes from, and what it must be. */
 export interface DatasetFile {

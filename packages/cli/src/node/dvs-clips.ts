@@ -26,7 +26,7 @@ import { frameShape, sampleClips, type FrameConfig } from "../data/dvs-frames.js
 import { parseTrialList } from "../data/dvs-gesture.js";
 import type { DvsConfig } from "../train/config.js";
 import type { DvsClips } from "../train/dvs-task.js";
-import { writeFileAtomic } from "./checkpoint.js";
+import { writeFileAtomic } from "./atomic-file.js";
 import { forEachGestureTrial } from "./dvs-files.js";
 
 /** The frame configuration of a run's dvs settings. */

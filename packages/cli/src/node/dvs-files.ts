@@ -15,7 +15,7 @@ import {
   type GestureSample,
 } from "../data/dvs-gesture.js";
 import { labelsCsv, SYNTH_CLASSES, synthTrial, type SynthOptions } from "../data/synth-dvs.js";
-import { writeFileAtomic } from "./checkpoint.js";
+import { writeFileAtomic } from "./atomic-file.js";
 
 const CHUNK = 4 << 20;
 

@@ -1,24 +1,49 @@
-// From a validated configuration to the objects of a run: the model, the optimizer and the
-// trainer, and the model's and optimizer's tensors for checkpoints (isomorphic).
+// From a validated configuration to the objects of a run, for both kinds of task (isomorphic; the
+// data comes in already read): the library's model configuration, the model (on the kernels the
+// caller passes, else the library's default), the optimizer and the trainer.
+//   classifier      buildTrainer(config, task)   → Trainer over a ClassificationTask
+//   language model  buildLmTrainer(config, corpus) → LmTrainer over a corpus's token streams
+// With a memory budget, the rows per forward come from the estimate (src/train/memory.ts), checked
+// before the model is allocated; without one, whole batches.
 
 import {
   ALEXNET_FRONT_END,
   type ClassifierConfig,
   countParams,
   createModel,
+  type Kernels,
+  type LanguageModel,
+  type LanguageModelConfig,
   modelConfigOf,
   type Network,
   Optimizer,
-  type OptimizerState,
   type ParamOwner,
   type SequenceClassifier,
   ValueError,
 } from "egru";
-import type { Tensor } from "egru";
+import type { Corpus } from "../data/corpus.js";
 import type { TrainConfig } from "./config.js";
+import { LmTrainer } from "./lm-trainer.js";
+import { classifierPlans, lmPlans, type MemoryBudget, type RowPlans } from "./memory.js";
 import type { ClassificationTask } from "./task.js";
 import { Trainer } from "./trainer.js";
-import { classifierPlans, type MemoryBudget } from "./memory.js";
+
+/** How a run's objects are built: the memory budget to plan with and the kernels every layer uses. */
+export interface BuildOptions {
+  budget?: MemoryBudget;
+  kernels?: Kernels;
+}
+
+/** The EGRU options of a run's model section (the library fills what is not given). */
+function egruOptions(m: TrainConfig["model"]): ClassifierConfig["egru"] {
+  return {
+    thresholdMode: m.thresholdMode,
+    thresholdMean: m.thresholdMean,
+    dampeningFactor: m.dampeningFactor,
+    pseudoDerivativeSupport: m.pseudoDerivativeSupport,
+    traceDecay: m.traceDecay,
+  };
+}
 
 /** The library's model configuration of a classification run. */
 export function classifierConfig(c: TrainConfig, task: ClassificationTask): ClassifierConfig {
@@ -45,13 +70,7 @@ export function classifierConfig(c: TrainConfig, task: ClassificationTask): Clas
     outputDropout: m.outputDropout,
     dropConnect: m.dropConnect,
     zoneout: m.zoneout,
-    egru: {
-      thresholdMode: m.thresholdMode,
-      thresholdMean: m.thresholdMean,
-      dampeningFactor: m.dampeningFactor,
-      pseudoDerivativeSupport: m.pseudoDerivativeSupport,
-      traceDecay: m.traceDecay,
-    },
+    egru: egruOptions(m),
     activityWeight: m.activityWeight,
     activityTarget: m.activityTarget,
     stateWeight: m.stateWeight,
@@ -60,20 +79,40 @@ export function classifierConfig(c: TrainConfig, task: ClassificationTask): Clas
   };
 }
 
-export function buildModel(c: TrainConfig, task: ClassificationTask): SequenceClassifier {
-  return createModel(classifierConfig(c, task));
+/** The library's model configuration of a language-model run over a vocabulary of `vocab` words. */
+export function languageModelConfig(c: TrainConfig, vocab: number): LanguageModelConfig {
+  const { model: m, lm } = c;
+  return {
+    type: "language-model",
+    cell: m.cell,
+    vocab,
+    embedding: lm.embedding,
+    hidden: m.hidden,
+    layers: m.layers,
+    seed: c.seed,
+    dropoutWords: lm.dropoutWords,
+    dropoutEmbedding: lm.dropoutEmbedding,
+    dropoutForward: lm.dropoutForward,
+    dropoutOutput: lm.dropoutOutput,
+    dropoutMask: lm.dropoutMask,
+    dropConnect: m.dropConnect,
+    zoneout: m.zoneout,
+    egru: egruOptions(m),
+  };
 }
 
-/**
- * The trainer of a classification run. With `budget`, the rows per forward of a training step and of
- * an evaluation batch come from the memory estimate (src/train/memory.ts), checked before the model
- * is allocated; without it, whole batches.
- */
-export function buildTrainer(c: TrainConfig, task: ClassificationTask, budget?: MemoryBudget): Trainer {
-  const plans = budget ? classifierPlans(c, task, budget) : null;
-  const model = buildModel(c, task);
+export function buildModel(c: TrainConfig, task: ClassificationTask, kernels?: Kernels): SequenceClassifier {
+  return createModel(classifierConfig(c, task), { kernels });
+}
+
+export function buildLanguageModel(c: TrainConfig, vocab: number, kernels?: Kernels): LanguageModel {
+  return createModel(languageModelConfig(c, vocab), { kernels });
+}
+
+/** The optimizer of a configuration (its learning rate and clipping go to the trainer). */
+function buildOptimizer(c: TrainConfig): Optimizer {
   const o = c.optimizer;
-  const optimizer = new Optimizer({
+  return new Optimizer({
     kind: o.kind,
     momentum: o.momentum,
     beta1: o.beta1,
@@ -82,16 +121,39 @@ export function buildTrainer(c: TrainConfig, task: ClassificationTask, budget?: 
     weightDecay: o.weightDecay,
     thresholdLrMultiplier: o.thresholdLrMultiplier,
   });
-  return new Trainer(model, task, optimizer, {
+}
+
+/** The trainer options both kinds share: epochs, batch, rate, schedule, clipping, seed and the rows per forward. */
+function commonOptions(c: TrainConfig, plans: RowPlans | null) {
+  return {
     epochs: c.epochs,
     batchSize: c.batchSize,
-    evalBatchSize: c.evalBatchSize,
-    lr: o.lr,
-    clip: o.clip,
+    lr: c.optimizer.lr,
+    clip: c.optimizer.clip,
     schedule: c.schedule,
     seed: c.seed,
     microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch),
     evalMicroBatch: plans?.eval.rows,
+  };
+}
+
+/** The trainer of a classification run. */
+export function buildTrainer(c: TrainConfig, task: ClassificationTask, o: BuildOptions = {}): Trainer {
+  const plans = o.budget ? classifierPlans(c, task, o.budget) : null;
+  const model = buildModel(c, task, o.kernels);
+  return new Trainer(model, task, buildOptimizer(c), { ...commonOptions(c, plans), evalBatchSize: c.evalBatchSize });
+}
+
+/** The trainer of a language-model run; validation runs at the training batch size (as the paper's code). */
+export function buildLmTrainer(c: TrainConfig, corpus: Corpus, o: BuildOptions = {}): LmTrainer {
+  const plans = o.budget ? lmPlans(c, corpus.vocab.size, o.budget) : null;
+  const model = buildLanguageModel(c, corpus.vocab.size, o.kernels);
+  const splits = { train: corpus.train, valid: corpus.valid, test: corpus.test };
+  return new LmTrainer(model, splits, buildOptimizer(c), {
+    ...commonOptions(c, plans),
+    evalBatchSize: c.batchSize,
+    bptt: c.lm.bptt,
+    randomBptt: c.lm.randomBptt,
   });
 }
 
@@ -103,19 +165,4 @@ export function modelJson(model: Network): string {
 /** Number of model parameters. */
 export function parameterCount(model: ParamOwner): number {
   return countParams(model.params());
-}
-
-/** The model's parameters as tensors (1-D, by name), and setting them back (names and sizes checked first). */
-export { paramTensors as modelTensors, loadParamTensors as loadModelTensors, type ParamOwner } from "egru";
-
-export function optimizerTensors(s: OptimizerState): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [k, b] of Object.entries(s.buffers)) out[k] = { shape: [b.length], data: b };
-  return out;
-}
-
-export function optimizerStateFrom(step: number, tensors: Record<string, Tensor>): OptimizerState {
-  const buffers: Record<string, Float32Array> = {};
-  for (const [k, t] of Object.entries(tensors)) buffers[k] = t.data;
-  return { step, buffers };
 }

@@ -16,44 +16,32 @@
 // model's, so a run restarted from a saved position, carried state, model, optimizer and both
 // random states continues with exactly the losses of an uninterrupted one.
 
-import type { RunHooks } from "./hooks.js";
+import type { LoopOptions, RunHooks, StepFigures } from "./hooks.js";
 import {
+  applyGradients,
+  atStep,
   batchify,
-  clipGradNorm,
+  checkLoss,
   crossEntropySum,
   learningRate,
-  NonFiniteError,
   type Optimizer,
   randomBpttLength,
   Rng,
   type RngState,
-  type ScheduleConfig,
   type Segment,
   segment,
   softmaxCrossEntropy,
   type Streams,
 } from "egru";
 import type { LanguageModel, LmRun, LmState, MacCount } from "egru";
-import { rowBlocks } from "./memory.js";
-import { blockRows } from "./trainer.js";
+import { blockRows, rowBlocks } from "./memory.js";
 
 export type LmSplit = "train" | "valid" | "test";
 
-export interface LmTrainerOptions {
-  epochs: number;
-  batchSize: number;
-  /** Batch size of the per-epoch validation (the test always runs at batch size 1). */
-  evalBatchSize: number;
+export interface LmTrainerOptions extends LoopOptions {
   bptt: number;
   /** AWD's random segment lengths (and learning-rate rescaling); false = every segment bptt long. */
   randomBptt: boolean;
-  lr: number;
-  clip: number;
-  schedule: ScheduleConfig;
-  seed: number;
-  /** Streams per forward and backward of a training step (default: all) and of an evaluation segment. */
-  microBatch?: number;
-  evalMicroBatch?: number;
 }
 
 /** The next segment starts at `row` of the streams in epoch `epoch`; `step` updates so far. */
@@ -63,20 +51,13 @@ export interface LmPosition {
   step: number;
 }
 
-export interface LmStepInfo extends LmPosition {
+export interface LmStepInfo extends LmPosition, StepFigures {
   /** Rows of the training streams (the epoch ends at rows − 1). */
   rows: number;
   T: number;
   loss: number;
   /** Token-weighted mean loss of the epoch so far. */
   epochLoss: number;
-  /** Per layer: activity and backward sparsity of this step. */
-  layerSparsity: number[];
-  layerBackwardSparsity: number[];
-  lr: number;
-  gradNorm: number;
-  /** Multiply-accumulates of this step, forward and backward. */
-  macs: MacCount;
   tokens: number;
 }
 
@@ -188,7 +169,7 @@ export class LmTrainer {
       (run, target, b) => {
         const scale = blocks.length === 1 ? 1 : b / B;
         const ce = softmaxCrossEntropy(run.logits, target, V);
-        if (!Number.isFinite(ce.loss)) throw new NonFiniteError(where, "a finite loss", String(ce.loss));
+        checkLoss(ce.loss, where);
         if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
         const decoderBack = model.backward(run, ce.dlogits);
         loss += ce.loss * scale;
@@ -203,17 +184,7 @@ export class LmTrainer {
       },
       { where, rng },
     );
-    const params = model.params();
-    const gradNorm = clipGradNorm(params, options.clip);
-    if (!Number.isFinite(gradNorm)) {
-      const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
-      throw new NonFiniteError(
-        where,
-        "finite gradients",
-        `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`,
-      );
-    }
-    optimizer.step(params, lr, base);
+    const gradNorm = applyGradients(model.params(), { optimizer, lr, clip: options.clip, where, thresholdLr: base });
     model.weightsChanged();
     this.hidden = hidden;
     const tokens = seg.T * B;
@@ -253,19 +224,14 @@ export class LmTrainer {
     let next: LmState | null = null;
     for (const [r0, r1] of blocks) {
       if (o.rng) model.rng.setState(o.rng);
-      let run: LmRun;
-      try {
-        run = model.forward(
+      const forward = (): LmRun =>
+        model.forward(
           whole ? seg.input : blockRows(seg.input, seg.T, B, 1, r0, r1),
           seg.T,
           r1 - r0,
           state && !whole ? stateRows(state, B, r0, r1) : state,
         );
-      } catch (e) {
-        if (e instanceof NonFiniteError && o.where)
-          throw new NonFiniteError(`${o.where}: ${e.argument}`, e.expected, e.got);
-        throw e;
-      }
+      const run = o.where ? atStep(o.where, forward) : forward();
       try {
         use(run, whole ? seg.target : blockRows(seg.target, seg.T, B, 1, r0, r1), r1 - r0);
       } finally {

@@ -249,3 +249,18 @@ export function lmPlans(c: TrainConfig, vocab: number, budget: MemoryBudget): Ro
     ),
   };
 }
+
+/** Rows [r0, r1) of a time-major batch x [T, B, I]: [T, r1 − r0, I]. */
+export function blockRows<A extends Float32Array | Int32Array>(
+  x: A,
+  T: number,
+  B: number,
+  I: number,
+  r0: number,
+  r1: number,
+): A {
+  const b = r1 - r0;
+  const out = new (x.constructor as new (n: number) => A)(T * b * I);
+  for (let t = 0; t < T; t++) out.set(x.subarray((t * B + r0) * I, (t * B + r1) * I), t * b * I);
+  return out;
+}

@@ -15,37 +15,25 @@
 // DropConnect masks from the model's stream in turn, so with masks on the random numbers differ from
 // a whole-batch step's (same distributions, except that DropConnect is drawn per block, not per batch).
 
-import type { RunHooks } from "./hooks.js";
+import type { LoopOptions, RunHooks, StepFigures } from "./hooks.js";
 import {
+  applyGradients,
+  atStep,
+  checkLoss,
   type BatchPart,
   type ClassifierRun,
-  clipGradNorm,
   eventSums,
   learningRate,
-  NonFiniteError,
   type Optimizer,
   Rng,
-  type ScheduleConfig,
   type SequenceClassifier,
   softmaxCrossEntropy,
 } from "egru";
 import type { CellRun, MacCount } from "egru";
-import { rowBlocks } from "./memory.js";
+import { blockRows, rowBlocks } from "./memory.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
-export interface TrainerOptions {
-  epochs: number;
-  batchSize: number;
-  evalBatchSize: number;
-  lr: number;
-  /** Global gradient-norm limit; 0 = no clipping. */
-  clip: number;
-  schedule: ScheduleConfig;
-  seed: number;
-  /** Rows per forward and backward of a training step (default: the whole batch) and of an evaluation batch. */
-  microBatch?: number;
-  evalMicroBatch?: number;
-}
+export type TrainerOptions = LoopOptions;
 
 /** Where a run is: the next batch to train is `batch` of epoch `epoch`; `step` updates so far. */
 export interface TrainPosition {
@@ -54,7 +42,7 @@ export interface TrainPosition {
   step: number;
 }
 
-export interface StepInfo extends TrainPosition {
+export interface StepInfo extends TrainPosition, StepFigures {
   batches: number;
   loss: number;
   /** This batch's accuracy. */
@@ -63,13 +51,6 @@ export interface StepInfo extends TrainPosition {
   epochLoss: number;
   epochAccuracy: number;
   activitySparsity: number;
-  /** Per layer: activity sparsity and backward sparsity of this step (0 for GRU/LSTM layers). */
-  layerSparsity: number[];
-  layerBackwardSparsity: number[];
-  lr: number;
-  gradNorm: number;
-  /** Multiply-accumulates of this step, forward and backward: executed and dense. */
-  macs: MacCount;
 }
 
 export interface EvalResult {
@@ -191,10 +172,8 @@ export class Trainer {
       });
       const ce = softmaxCrossEntropy(run.logits, labels.subarray(r0, r1), task.classes);
       const blockLoss = ce.loss * scale + run.regLoss;
-      if (!Number.isFinite(blockLoss)) {
-        model.release(run);
-        throw new NonFiniteError(where, "a finite loss", String(blockLoss));
-      }
+      if (!Number.isFinite(blockLoss)) model.release(run);
+      checkLoss(blockLoss, where);
       if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
       const head = model.backward(run, ce.dlogits);
       loss += blockLoss;
@@ -211,17 +190,7 @@ export class Trainer {
       layerBackwardSparsity = run.layers.map((l, k) => (layerBackwardSparsity[k] ?? 0) + l.backwardSparsity * scale);
       model.release(run);
     }
-    const params = model.params();
-    const gradNorm = clipGradNorm(params, options.clip);
-    if (!Number.isFinite(gradNorm)) {
-      const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
-      throw new NonFiniteError(
-        where,
-        "finite gradients",
-        `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`,
-      );
-    }
-    optimizer.step(params, lr);
+    const gradNorm = applyGradients(model.params(), { optimizer, lr, clip: options.clip, where });
     const sparsity = meanSparsity(stats);
     this.sums.loss += ceSum;
     this.sums.correct += correct;
@@ -245,13 +214,7 @@ export class Trainer {
 
   /** A training forward of b rows; a NaN or Infinity found in a weight is reported at `where`. */
   private guardedForward(x: Float32Array, b: number, where: string, part: BatchPart): ClassifierRun {
-    try {
-      return this.model.forward(x, this.task.T, b, part);
-    } catch (e) {
-      // NaN or Infinity in a weight: say at which step it was found
-      if (e instanceof NonFiniteError) throw new NonFiniteError(`${where}: ${e.argument}`, e.expected, e.got);
-      throw e;
-    }
+    return atStep(where, () => this.model.forward(x, this.task.T, b, part));
   }
 
   /**
@@ -327,21 +290,6 @@ export class Trainer {
       layerSparsity: layerZeros.map((z, l) => (layerEntries[l] ? z / layerEntries[l] : 0)),
     };
   }
-}
-
-/** Rows [r0, r1) of a time-major batch x [T, B, I]: [T, r1 − r0, I]. */
-export function blockRows<A extends Float32Array | Int32Array>(
-  x: A,
-  T: number,
-  B: number,
-  I: number,
-  r0: number,
-  r1: number,
-): A {
-  const b = r1 - r0;
-  const out = new (x.constructor as new (n: number) => A)(T * b * I);
-  for (let t = 0; t < T; t++) out.set(x.subarray((t * B + r0) * I, (t * B + r1) * I), t * b * I);
-  return out;
 }
 
 /** Activity sparsity over all the layers' outputs (weighted by their entries). */

@@ -58,4 +58,12 @@ export {
   type LmEvaluation,
 } from "./evaluate.js";
 export { fit, nextMacrotask, type FitEpochInfo, type FitOptions, type FitResult, type FitStepInfo } from "./fit.js";
-export { classifierStep, languageModelStep, type StepOutcome, type StepSettings } from "./train-step.js";
+export {
+  applyGradients,
+  atStep,
+  checkLoss,
+  classifierStep,
+  languageModelStep,
+  type StepOutcome,
+  type StepSettings,
+} from "./train-step.js";

@@ -18,6 +18,8 @@ export interface StepSettings {
   clip: number;
   /** For errors, e.g. "step 12". */
   where: string;
+  /** The learning rate of the EGRU thresholds' group before its multiplier (default: lr). */
+  thresholdLr?: number;
 }
 
 export interface StepOutcome {
@@ -29,8 +31,11 @@ export interface StepOutcome {
   state?: LmState;
 }
 
-/** Clip, check and apply the gradients of a finished backward. */
-function update(params: Param[], s: StepSettings): number {
+/**
+ * Clip, check and apply the gradients of a finished backward: the global norm (before clipping) is
+ * returned; NaN or Infinity in a gradient is a NonFiniteError naming the step and the parameter.
+ */
+export function applyGradients(params: Param[], s: StepSettings): number {
   const gradNorm = clipGradNorm(params, s.clip);
   if (!Number.isFinite(gradNorm)) {
     const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
@@ -40,12 +45,12 @@ function update(params: Param[], s: StepSettings): number {
       `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`,
     );
   }
-  s.optimizer.step(params, s.lr);
+  s.optimizer.step(params, s.lr, s.thresholdLr ?? s.lr);
   return gradNorm;
 }
 
 /** Run a forward; a NaN or Infinity it finds (in a weight or the input) is reported with the step. */
-function named<R>(where: string, forward: () => R): R {
+export function atStep<R>(where: string, forward: () => R): R {
   try {
     return forward();
   } catch (e) {
@@ -54,7 +59,8 @@ function named<R>(where: string, forward: () => R): R {
   }
 }
 
-function checkLoss(loss: number, where: string): void {
+/** A loss that is NaN or Infinity is a NonFiniteError naming the step. */
+export function checkLoss(loss: number, where: string): void {
   if (!Number.isFinite(loss)) throw new NonFiniteError(where, "a finite loss", String(loss));
 }
 
@@ -67,13 +73,13 @@ export function classifierStep(
 ): StepOutcome {
   m.train();
   m.zeroGrad();
-  const run = named(s.where, () => m.forward(x, T, labels.length));
+  const run = atStep(s.where, () => m.forward(x, T, labels.length));
   try {
     const ce = softmaxCrossEntropy(run.logits, labels, m.options.classes);
     const loss = ce.loss + run.regLoss;
     checkLoss(loss, s.where);
     m.backward(run, ce.dlogits);
-    return { loss, correct: ce.correct, gradNorm: update(m.params(), s) };
+    return { loss, correct: ce.correct, gradNorm: applyGradients(m.params(), s) };
   } finally {
     m.release(run);
   }
@@ -89,12 +95,12 @@ export function languageModelStep(
 ): StepOutcome {
   m.train();
   m.zeroGrad();
-  const run = named(s.where, () => m.forward(input, T, input.length / T, state));
+  const run = atStep(s.where, () => m.forward(input, T, input.length / T, state));
   try {
     const ce = softmaxCrossEntropy(run.logits, target, m.options.vocab);
     checkLoss(ce.loss, s.where);
     m.backward(run, ce.dlogits);
-    const gradNorm = update(m.params(), s);
+    const gradNorm = applyGradients(m.params(), s);
     m.weightsChanged();
     return { loss: ce.loss, gradNorm, state: run.state };
   } finally {

@@ -161,3 +161,21 @@ export class SequenceCell {
     return this.layer instanceof EGRU ? this.layer.receiveMask(run.result as EgruForwardResult) : null;
   }
 }
+
+/** Per-layer figures of one forward (and backward, once it ran). */
+export interface LayerReport {
+  activitySparsity: number;
+  backwardSparsity: number;
+  forwardMacs: MacCount;
+  backwardMacs: MacCount;
+}
+
+/** The per-layer figures of a forward's cell runs (the backward's MACs are filled in when it runs). */
+export function layerReports(runs: CellRun[]): LayerReport[] {
+  return runs.map((r) => ({
+    activitySparsity: r.stats.activitySparsity,
+    backwardSparsity: r.stats.backwardSparsity,
+    forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs },
+    backwardMacs: { executed: 0, dense: 0 },
+  }));
+}

@@ -19,7 +19,14 @@ import { recycle } from "../core/pool.js";
 import { checkPositiveInt } from "../core/validate.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { Linear, type LinearResult } from "../layers/linear.js";
-import { SequenceCell, type CellKind, type CellOptions, type CellRun } from "./cells.js";
+import {
+  type CellKind,
+  type CellOptions,
+  type CellRun,
+  type LayerReport,
+  layerReports,
+  SequenceCell,
+} from "./cells.js";
 import { dropoutBackward, dropoutForward, type DropoutResult } from "./dropout.js";
 import { FrameCnn, type CnnLayerSpec, type FrameCnnRun } from "./frame-cnn.js";
 import { layerParams, type Param } from "./params.js";
@@ -63,13 +70,7 @@ export interface BatchPart {
   activityMeans?: number[];
 }
 
-/** Per-layer figures of one forward (and backward, once it ran). */
-export interface LayerReport {
-  activitySparsity: number;
-  backwardSparsity: number;
-  forwardMacs: MacCount;
-  backwardMacs: MacCount;
-}
+export type { LayerReport } from "./cells.js";
 
 export interface ClassifierRun {
   T: number;
@@ -223,12 +224,7 @@ export class SequenceClassifier {
       if (lv > 0 && r.h) regLoss += lv * meanSquare(r.h, tv) * part.scale;
       if (lm > 0 && r.h) regLoss += lm * mean(r.h) * part.scale;
     });
-    const layers = runs.map((r) => ({
-      activitySparsity: r.stats.activitySparsity,
-      backwardSparsity: r.stats.backwardSparsity,
-      forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs },
-      backwardMacs: { executed: 0, dense: 0 },
-    }));
+    const layers = layerReports(runs);
     return {
       T,
       B,

@@ -16,10 +16,10 @@ import { recycle } from "../core/pool.js";
 import { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { MacCount } from "../kernels/gated-cell.js";
-import { SequenceCell, type CellKind, type CellOptions, type CellRun } from "./cells.js";
+import type { CellKind, CellOptions, CellRun, LayerReport } from "./cells.js";
+import { layerReports, SequenceCell } from "./cells.js";
 import { dropoutBackward, dropoutForward, type DropoutResult } from "./dropout.js";
 import { Embedding, type EmbeddingResult } from "./embedding.js";
-import type { LayerReport } from "./classifier.js";
 import { layerParams, type Param } from "./params.js";
 import { TiedDecoder, type DecoderResult } from "./tied-decoder.js";
 
@@ -172,12 +172,7 @@ export class LanguageModel {
       input = d.out;
     }
     const decoder = this.decoder.forward(input, T * B);
-    const layers = runs.map((r) => ({
-      activitySparsity: r.stats.activitySparsity,
-      backwardSparsity: r.stats.backwardSparsity,
-      forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs },
-      backwardMacs: { executed: 0, dense: 0 },
-    }));
+    const layers = layerReports(runs);
     return {
       T,
       B,

@@ -4,7 +4,7 @@
 // Workers), the portable TypeScript kernels otherwise. Where only asynchronous compilation is
 // allowed (a browser's main thread), the TypeScript kernels serve until the WebAssembly ones have
 // loaded in the background; `await ready()` waits for them. setKernels() / loadBestKernels()
-// replace the default explicitly.
+// replace the default explicitly; chooseKernels() loads kernels to pass without touching it.
 
 import { StateError } from "../core/errors.js";
 import { jsKernels, type Kernels } from "../kernels/backend.js";
@@ -53,19 +53,22 @@ export async function ready(): Promise<Kernels> {
 }
 
 /**
- * Load the best available kernels and make them the default for every layer made without
- * explicit kernels. "auto" (default): WebAssembly SIMD if supported, else TypeScript; "wasm":
- * WebAssembly SIMD or an error; "js": the TypeScript kernels.
+ * Load the best available kernels, without making them the default (pass them to the layers or
+ * models that should use them). "auto" (default): WebAssembly SIMD if supported, else TypeScript;
+ * "wasm": WebAssembly SIMD or an error; "js": the TypeScript kernels.
  */
+export async function chooseKernels(choice: KernelChoice = "auto", opts: WasmKernelOptions = {}): Promise<Kernels> {
+  if (choice === "js") return jsKernels;
+  const wasm = await loadWasmKernels(opts);
+  if (wasm) return wasm;
+  if (choice === "wasm")
+    throw new StateError("kernels", 'a host with WebAssembly SIMD for "wasm"', 'none (use "auto" or "js")');
+  return jsKernels;
+}
+
+/** chooseKernels(), and make the kernels it returns the default of every layer made without a `kernels` option. */
 export async function loadBestKernels(choice: KernelChoice = "auto", opts: WasmKernelOptions = {}): Promise<Kernels> {
-  let k: Kernels = jsKernels;
-  if (choice !== "js") {
-    const wasm = await loadWasmKernels(opts);
-    if (wasm) k = wasm;
-    else if (choice === "wasm") {
-      throw new StateError("kernels", 'a host with WebAssembly SIMD for "wasm"', 'none (use "auto" or "js")');
-    }
-  }
+  const k = await chooseKernels(choice, opts);
   setKernels(k);
   return k;
 }

@@ -18,3 +18,8 @@ export function formatEta(s: number | null): string {
   const minutes = Math.round(whole / 60);
   return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
 }
+
+/** "1.23 M executed of 4.56 M dense (27.0 %)". */
+export function macsText(executed: number, dense: number): string {
+  return `${mega(executed)} executed of ${mega(dense)} dense (${pct(executed / dense)})`;
+}

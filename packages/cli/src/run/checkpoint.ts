@@ -5,26 +5,33 @@
 // checkpoint.json — replaced atomically (temporary file, fsync, rename, fsync of the directory) —
 // names it; older checkpoint directories are removed after that. A crash at any moment leaves the
 // previous checkpoint intact and current.
+//
+// Saving a trainer (saveTrainer) and putting one back (restoreTrainer) are here too, so the whole of
+// a checkpoint's contents is in this one file; what a kind of task adds (best result, carried state)
+// comes in as the state's optional fields.
 
 import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
 import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { decodeSafetensors, encodeSafetensors, StateError, type Tensor, ValueError } from "egru";
-import type { RngState } from "egru";
+  decodeSafetensors,
+  encodeSafetensors,
+  loadParamTensors,
+  type Optimizer,
+  type OptimizerState,
+  type Param,
+  type ParamOwner,
+  paramTensors,
+  type Rng,
+  type RngState,
+  StateError,
+  type Tensor,
+  ValueError,
+} from "egru";
+import { writeFileAtomic } from "../node/atomic-file.js";
+import type { TrainConfig } from "../train/config.js";
 import type { LmPosition, LmSums } from "../train/lm-trainer.js";
 import type { EpochSums, TrainPosition } from "../train/trainer.js";
-import type { TrainConfig } from "../train/config.js";
 
 export const CHECKPOINT_FORMAT = "egru-checkpoint-1";
 
@@ -46,36 +53,6 @@ export interface CheckpointState {
   lm?: { bpttRng: RngState; hidden: number[][][] | null };
   /** The last epoch's figures: training loss and accuracy, and the validation evaluation. */
   lastEpoch?: Record<string, unknown>;
-}
-
-/** Write bytes to path atomically: a temporary file beside it, fsync, rename, fsync of the directory. */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  try {
-    const b = typeof bytes === "string" ? Buffer.from(bytes, "utf8") : bytes;
-    let off = 0;
-    while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  fsyncPath(dirname(path));
-}
-
-/** fsync a file or directory (some file systems refuse directories; a rename is atomic anyway). */
-export function fsyncPath(dir: string): void {
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // some file systems do not let a directory be opened or synced; the rename is still atomic
-  }
 }
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
@@ -161,4 +138,48 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
     model: read("model.safetensors", state.sha256.model),
     optimizer: read("optimizer.safetensors", state.sha256.optimizer),
   };
+}
+
+/** What every trainer keeps that a checkpoint saves and restores. */
+export interface CheckpointedTrainer {
+  model: ParamOwner & { rng: Rng; params(): Param[]; weightsChanged?(): void };
+  optimizer: Optimizer;
+  position: TrainPosition | LmPosition;
+  sums: EpochSums | LmSums;
+}
+
+/** The optional fields a kind of task adds to state.json. */
+export type KindState = Pick<CheckpointState, "best" | "lm" | "lastEpoch">;
+
+/** Save the trainer's weights, optimizer moments, random state, position and epoch sums (plus the kind's state). */
+export function saveTrainer(
+  runDir: string,
+  t: CheckpointedTrainer,
+  o: { config: TrainConfig; seconds: number; kind: KindState },
+): string {
+  const buffers = t.optimizer.state().buffers;
+  const optimizer: Record<string, Tensor> = {};
+  for (const [k, b] of Object.entries(buffers)) optimizer[k] = { shape: [b.length], data: b };
+  return saveCheckpoint(runDir, paramTensors(t.model), optimizer, {
+    config: o.config,
+    position: t.position,
+    sums: t.sums,
+    rng: t.model.rng.getState(),
+    optimizerStep: t.optimizer.steps,
+    seconds: o.seconds,
+    ...o.kind,
+  });
+}
+
+/** Put a trainer back where its checkpoint was: weights, optimizer moments, random state, data position, epoch sums. */
+export function restoreTrainer(t: CheckpointedTrainer, ck: LoadedCheckpoint): void {
+  loadParamTensors(t.model, ck.model, join(ck.dir, "model.safetensors"));
+  t.model.weightsChanged?.();
+  const buffers: Record<string, Float32Array> = {};
+  for (const [k, x] of Object.entries(ck.optimizer)) buffers[k] = x.data;
+  const state: OptimizerState = { step: ck.state.optimizerStep, buffers };
+  t.optimizer.loadState(state, t.model.params());
+  t.model.rng.setState(ck.state.rng);
+  t.position = { ...ck.state.position };
+  t.sums = { ...ck.state.sums };
 }

@@ -10,7 +10,7 @@ import { DVS_TASK, type TrainConfig } from "../train/config.js";
 import { dvsTask } from "../train/dvs-task.js";
 import { loadDvsClips } from "../node/dvs-clips.js";
 import { mnistTask, type ClassificationTask, type MnistTaskName } from "../train/task.js";
-import { UsageError } from "./run.js";
+import { UsageError } from "./exit.js";
 
 /** Load the classifier task's data for a configuration (messages, e.g. skipped recordings, go to `log`). */
 export function loadTask(

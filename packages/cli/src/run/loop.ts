@@ -1,4 +1,4 @@
-// The outer loop both train commands share (Node only): run the trainer a step at a time, save a
+// The outer loop of a run (Node only; run/life.ts drives it): run the trainer a step at a time, save a
 // checkpoint when one is due (an epoch ended, every checkpointEvery steps, on Ctrl-C, or when the
 // command says so), stop on Ctrl-C with exit 130 and the --resume line (a second Ctrl-C leaves at
 // once), and turn a NaN/Infinity stop into exit 1 naming the last good checkpoint.
@@ -6,12 +6,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { NonFiniteError } from "egru";
-import type { Optimizer, Param, Rng, RngState } from "egru";
-import { checkpointDir, type LoadedCheckpoint } from "../node/checkpoint.js";
-import { loadModelTensors, optimizerStateFrom, type ParamOwner } from "../train/build.js";
-import { EXIT_FAILED } from "./run.js";
-
-export const EXIT_INTERRUPTED = 130;
+import { checkpointDir } from "./checkpoint.js";
+import { EXIT_FAILED, EXIT_INTERRUPTED } from "./exit.js";
 
 /** A run that stopped on NaN or Infinity: say where, and name the last good checkpoint (exit 1); rethrow anything else. */
 export function trainingFailed(e: unknown, runDir: string): number {
@@ -21,24 +17,6 @@ export function trainingFailed(e: unknown, runDir: string): number {
     `egru: training stopped: ${e.message}. ${last ? `The last good checkpoint is ${last}.` : "No checkpoint was saved yet."}\n`,
   );
   return EXIT_FAILED;
-}
-
-/** What either trainer keeps that a checkpoint restores. */
-export interface Restorable<Position, Sums> {
-  model: ParamOwner & { rng: Rng; params(): Param[]; weightsChanged?(): void };
-  optimizer: Optimizer;
-  position: Position;
-  sums: Sums;
-}
-
-/** Put a trainer back where its checkpoint was: weights, optimizer moments, random state, data position, epoch sums. */
-export function restoreTrainer<Position, Sums>(t: Restorable<Position, Sums>, ck: LoadedCheckpoint): void {
-  loadModelTensors(t.model, ck.model, join(ck.dir, "model.safetensors"));
-  t.model.weightsChanged?.();
-  t.optimizer.loadState(optimizerStateFrom(ck.state.optimizerStep, ck.optimizer), t.model.params());
-  t.model.rng.setState(ck.state.rng as RngState);
-  t.position = { ...(ck.state.position as Position) };
-  t.sums = { ...(ck.state.sums as Sums) };
 }
 
 export interface TrainingLoop {

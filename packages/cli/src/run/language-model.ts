@@ -1,0 +1,275 @@
+// The language-model kind of run (Penn Treebank, WikiText-2): the corpus read from --data or the
+// download cache, the trainer of src/train/lm-trainer.ts, validation perplexity per epoch with the
+// best weights kept in best.safetensors, the carried state and BPTT-length stream in checkpoints,
+// and at the end the best weights evaluated on the validation and test splits at the test batch
+// size (the paper's: 1). Everything else about a run is the life's (run/life.ts).
+
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { encodeSafetensors, loadParamTensors, paramTensors } from "egru";
+import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
+import { loadRunWeights, readVocab } from "./run-files.js";
+import { lmActivity } from "../train/activity.js";
+import { buildLanguageModel, buildLmTrainer, parameterCount } from "../train/build.js";
+import { isLmTask } from "../train/config.js";
+import type { LmEvalResult, LmSplit, LmTrainer } from "../train/lm-trainer.js";
+import { formatDuration, macsText, mega, pct } from "./format.js";
+import { type Row, type RunKind, stepFigures, type TaskRun, tableLines } from "./kind.js";
+import { progressBar } from "./progress.js";
+import { corpusDir, corpusPath } from "./task-data.js";
+
+/** The best validation weights of a run, as `egru eval`, `generate` and `report` read them. */
+export const BEST_FILE = "best.safetensors";
+
+/** An evaluation as a flat JSON record. */
+export function lmEvalRecord(r: LmEvalResult): Record<string, number | string | number[]> {
+  return {
+    split: r.split,
+    batchSize: r.batchSize,
+    tokens: r.tokens,
+    loss: r.loss,
+    perplexity: r.perplexity,
+    activitySparsity: r.activitySparsity,
+    backwardSparsity: r.backwardSparsity,
+    layerSparsity: r.layerSparsity,
+    layerBackwardSparsity: r.layerBackwardSparsity,
+    macsExecutedPerToken: r.macsPerToken.executed,
+    macsDensePerToken: r.macsPerToken.dense,
+  };
+}
+
+/** The result rows of a summary table (end of training, or `egru eval`). */
+export function lmResultRows(valid: LmEvalResult | null, test: LmEvalResult, cell: string): Row[] {
+  const events = cell === "egru";
+  return [
+    ...(valid ? [["valid perplexity", `${valid.perplexity.toFixed(2)} (batch ${valid.batchSize})`] as Row] : []),
+    [`${test.split} perplexity`, `${test.perplexity.toFixed(2)} (batch ${test.batchSize})`],
+    [
+      "activity sparsity",
+      events
+        ? `${pct(test.activitySparsity)} of EGRU outputs are 0 (per layer: ${test.layerSparsity.map(pct).join(", ")})`
+        : `none (${cell.toUpperCase()} outputs are dense)`,
+    ],
+    ["backward sparsity", events ? `${pct(test.backwardSparsity)} of units outside the surrogate window` : "none"],
+    ["MACs per token", macsText(test.macsPerToken.executed, test.macsPerToken.dense)],
+  ];
+}
+
+/** Evaluate the trainer's model on each split at batch size `batch`, with a progress bar each. */
+export function evaluateLm(trainer: LmTrainer, splits: LmSplit[], batch: number, quiet: boolean): LmEvalResult[] {
+  return splits.map((split) => {
+    const total = Math.floor(trainer.splits[split].length / batch) - 1;
+    const b = progressBar(`${split} (batch ${batch})`, total, [], { quiet });
+    const r = trainer.evaluate(split, batch, (done) => b.update(done, {}));
+    b.stop();
+    return r;
+  });
+}
+
+const mean = (a: number[]): number => (a.length ? a.reduce((s, v) => s + v, 0) / a.length : 0);
+
+export const languageModelKind: RunKind = {
+  handles: (config) => isLmTask(config.task),
+
+  open(config, o): TaskRun {
+    const corpus = loadCorpus(config.task as CorpusName, corpusDir(config));
+    const trainer = buildLmTrainer(config, corpus, o);
+    const m = config.model;
+    const sizes = Array.from({ length: m.layers }, (_, l) => (l === m.layers - 1 ? config.lm.embedding : m.hidden));
+    const rows = trainer.rows - 1;
+    const budget = config.timeBudget;
+    let best: { epoch: number; perplexity: number; step: number } | undefined;
+    let tokens = 0;
+    let stepSeconds = 0;
+    let validatedAt = -1;
+    const n = (x: number): string => x.toLocaleString("en-US");
+
+    const validate = (ctx: Parameters<TaskRun["advance"]>[0], epoch: number, valid: LmEvalResult, loss: number) => {
+      validatedAt = trainer.position.step;
+      if (!best || valid.perplexity < best.perplexity) {
+        best = { epoch, perplexity: valid.perplexity, step: trainer.position.step };
+        ctx.writeFile(BEST_FILE, encodeSafetensors(paramTensors(trainer.model), { format: "egru-model-1" }));
+      }
+      ctx.emit({
+        type: "epoch",
+        step: trainer.position.step,
+        epoch,
+        trainLoss: loss,
+        trainPerplexity: Math.exp(loss),
+        ...lmEvalRecord(valid),
+        seconds: ctx.elapsed(),
+      });
+      ctx.note(
+        `epoch ${epoch}: train ppl ${Math.exp(loss).toFixed(2)} | valid ppl ${valid.perplexity.toFixed(2)} sparsity ${pct(valid.activitySparsity)}` +
+          ` MACs/token ${mega(valid.macsPerToken.executed)} of ${mega(valid.macsPerToken.dense)} | ${formatDuration(ctx.elapsed())}`,
+      );
+    };
+
+    return {
+      trainer,
+      startFiles: { "vocab.txt": `${corpus.vocab.words.join("\n")}\n` },
+      describe:
+        `${config.task} (${n(corpus.train.length)} training tokens, vocabulary ${n(corpus.vocab.size)}), ` +
+        `embedding ${config.lm.embedding} → ${m.cell.toUpperCase()}(${sizes.join(", ")}) → tied decoder, ${n(parameterCount(trainer.model))} parameters, ` +
+        `batch ${config.batchSize}, bptt ${config.lm.bptt}, ${config.epochs} epochs${budget !== undefined ? ` or ${budget} minutes` : ""}`,
+      progress: {
+        total: config.epochs * rows,
+        done: trainer.position.epoch * rows + trainer.position.row,
+        fields: ["epoch", "ppl", "sparsity", "speed"],
+      },
+      kindState: () => ({
+        best,
+        lm: {
+          bpttRng: trainer.bpttRng.getState(),
+          hidden: trainer.hidden ? trainer.hidden.map((l) => l.map((a) => Array.from(a))) : null,
+        },
+      }),
+      restore(state) {
+        if (state.best?.perplexity !== undefined) best = state.best as typeof best;
+        if (state.lm) {
+          trainer.bpttRng.setState(state.lm.bpttRng);
+          trainer.hidden = state.lm.hidden ? state.lm.hidden.map((l) => l.map((a) => Float32Array.from(a))) : null;
+        }
+      },
+      advance(ctx) {
+        let epochEnded = false;
+        let stepStart = performance.now();
+        const r = trainer.run({
+          onStep: (s) => {
+            const now = performance.now();
+            stepSeconds += (now - stepStart) / 1000;
+            stepStart = now;
+            tokens += s.tokens;
+            const tps = tokens / stepSeconds;
+            ctx.progress(s.epoch * rows + Math.min(s.row, rows), {
+              epoch: `${s.epoch + 1}/${config.epochs}`,
+              ppl: Math.exp(s.epochLoss).toFixed(1),
+              sparsity: pct(mean(s.layerSparsity)),
+              speed: `${tps.toFixed(0)} tokens/s`,
+            });
+            if (s.step % 20 === 0) {
+              ctx.emit({
+                type: "step",
+                step: s.step,
+                epoch: s.epoch + 1,
+                row: s.row,
+                T: s.T,
+                loss: s.loss,
+                epochLoss: s.epochLoss,
+                ...stepFigures(s),
+                tokensPerSecond: tps,
+                seconds: ctx.elapsed(),
+              });
+            }
+          },
+          onEpoch: (e) => {
+            epochEnded = true;
+            validate(ctx, e.epoch + 1, e.valid, e.trainLoss);
+          },
+          stop: () => true,
+        });
+        return { epochEnded, done: r === "done" };
+      },
+      outOfTime(ctx) {
+        if (validatedAt === trainer.position.step) return;
+        // the budget ends mid-epoch: validate where training stopped
+        const p = trainer.position;
+        const loss = trainer.sums.loss / Math.max(1, trainer.sums.tokens);
+        validate(ctx, Number((p.epoch + p.row / rows).toFixed(3)), trainer.evaluate("valid", config.batchSize), loss);
+      },
+      finish(ctx, trainSeconds) {
+        // the best-validation weights, evaluated on valid and test at the test batch size
+        loadRunWeights(trainer.model, ctx.runDir);
+        const [valid, test] = evaluateLm(trainer, ["valid", "test"], config.lm.testBatchSize, ctx.quiet);
+        const step = trainer.position.step;
+        ctx.emit({ type: "final", step, valid: lmEvalRecord(valid), test: lmEvalRecord(test), seconds: ctx.elapsed() });
+        const epochs = trainer.position.epoch + trainer.position.row / rows;
+        const tokensPerSecond = stepSeconds > 0 ? tokens / stepSeconds : null;
+        return {
+          summary: {
+            embedding: config.lm.embedding,
+            epochs,
+            trainSeconds,
+            tokensPerSecond,
+            timeBudgetMinutes: config.timeBudget ?? null,
+            valid: lmEvalRecord(valid),
+            test: lmEvalRecord(test),
+          },
+          rows: lmResultRows(valid, test, m.cell),
+          training:
+            `${epochs.toFixed(2)} epochs, ${step} steps, ${formatDuration(trainSeconds)}` +
+            (tokensPerSecond ? `, ${tokensPerSecond.toFixed(0)} tokens/s` : ""),
+        };
+      },
+    };
+  },
+
+  evaluate(r) {
+    const { checkpoint: ck, config } = r;
+    const runDir = dirname(ck.dir);
+    const trainer = buildLmTrainer(config, loadCorpus(config.task as CorpusName, corpusDir(config)), {
+      kernels: r.kernels,
+    });
+    let weights = join(ck.dir, "model.safetensors");
+    if (resolve(r.path) === resolve(ck.dir)) {
+      loadParamTensors(trainer.model, ck.model, weights);
+      trainer.model.weightsChanged();
+    } else {
+      weights = loadRunWeights(trainer.model, runDir);
+    }
+    const splits: LmSplit[] = r.split ? [r.split] : ["valid", "test"];
+    const t0 = performance.now();
+    const results = evaluateLm(trainer, splits, config.lm.testBatchSize, r.quiet);
+    const seconds = (performance.now() - t0) / 1000;
+    const records = results.map((res) => ({
+      type: "eval",
+      weights,
+      step: ck.state.position.step,
+      kernels: r.kernelName,
+      seconds,
+      ...lmEvalRecord(res),
+      split: res.split,
+    }));
+    const test = results[results.length - 1];
+    const valid = results.length > 1 ? results[0] : null;
+    const head = `egru eval: ${config.task} language model, weights ${weights}`;
+    return { records, text: [head, ...tableLines(lmResultRows(valid, test, config.model.cell))].join("\n") };
+  },
+
+  missingData(config) {
+    const dir = corpusPath(config);
+    return existsSync(dir) ? null : `the ${config.task} corpus is not at ${dir}`;
+  },
+
+  activity(runDir, config, input, kernels) {
+    const words = readVocab(runDir);
+    const model = buildLanguageModel(config, words.length, kernels);
+    loadRunWeights(model, runDir);
+    const corpus = loadCorpus(config.task as CorpusName, corpusDir(config));
+    return lmActivity(model, corpus.test, words, input, config.lm.bptt);
+  },
+
+  reportRows(config, summary) {
+    const n = (k: string, o: Record<string, unknown> = summary): number | undefined =>
+      typeof o[k] === "number" ? (o[k] as number) : undefined;
+    const rows: Row[] = [];
+    const valid = summary.valid as Record<string, unknown> | undefined;
+    const test = summary.test as Record<string, unknown> | undefined;
+    if (valid)
+      rows.push(["validation perplexity", `${n("perplexity", valid)?.toFixed(2)} (batch ${n("batchSize", valid)})`]);
+    if (test) {
+      rows.push(["test perplexity", `${n("perplexity", test)?.toFixed(2)} (batch ${n("batchSize", test)})`]);
+      if (config.model.cell === "egru") {
+        const layers = ((test.layerSparsity as number[]) ?? []).map(pct).join(", ");
+        rows.push(["activity sparsity", `${pct(n("activitySparsity", test) ?? 0)} (per layer ${layers})`]);
+        rows.push(["backward sparsity", pct(n("backwardSparsity", test) ?? 0)]);
+      }
+      const e = n("macsExecutedPerToken", test);
+      const d = n("macsDensePerToken", test);
+      if (e !== undefined && d) rows.push(["MACs per token", macsText(e, d)]);
+    }
+    const tps = n("tokensPerSecond");
+    if (tps) rows.push(["training speed", `${tps.toFixed(0)} tokens/s`]);
+    return rows;
+  },
+};

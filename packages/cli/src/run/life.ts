@@ -1,0 +1,215 @@
+// The life of a training run, from start to end, for every kind of task (Node only):
+//   start    a new run directory (refused when it has files) with config.json and the kind's start
+//            files, or a resumed one: the checkpoint restored, metrics.jsonl cut back to its step
+//   train    the outer loop (run/loop.ts): a step at a time, a checkpoint when one is due, Ctrl-C
+//            (exit 130), NaN/Infinity (exit 1, naming the last good checkpoint), the time budget
+//   end      the kind's final evaluation, summary.json, the report, the summary table (or a JSON line)
+// What differs between kinds comes from their RunKind (run/kind.ts); this file has no branch on the
+// task. The command `egru train` is flags → config → startRun / resumeRun.
+
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import type { Kernels } from "egru";
+import { writeFileAtomic } from "../node/atomic-file.js";
+import { nodeMemoryLimits } from "../node/memory-limits.js";
+import { parseConfig, type TrainConfig } from "../train/config.js";
+import { modelJson, parameterCount } from "../train/build.js";
+import { defaultKernels } from "egru";
+import { type LoadedCheckpoint, loadCheckpoint, restoreTrainer, saveTrainer } from "./checkpoint.js";
+import { EXIT_OK, UsageError } from "./exit.js";
+import { formatDuration } from "./format.js";
+import { type RunContext, tableLines } from "./kind.js";
+import { kindOf } from "./kinds.js";
+import { runTrainingLoop } from "./loop.js";
+import { progressBar } from "./progress.js";
+import { reportAtEnd } from "./report.js";
+
+export interface RunOptions {
+  /** The kernels every layer computes with (default: the library's default) and their name for logs. */
+  kernels?: Kernels;
+  kernelName: string;
+  /** Metrics as JSON lines on stdout instead of the progress bar and table. */
+  json?: boolean;
+  /** No progress output on stderr. */
+  quiet?: boolean;
+  /** Where the configuration came from, for errors that name it (e.g. "preset default"). */
+  source?: string;
+}
+
+/** The files a run writes before its first step; a run directory holding only these has nothing to keep. */
+const START_FILES = ["config.json", "vocab.txt"];
+
+/** runs/<task>-<cell>-<time>. */
+export function defaultRunDir(c: TrainConfig): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
+  return join("runs", `${c.task}-${c.model.cell}-${stamp}`);
+}
+
+/** Train a new run of `config` in `runDir` (new or empty; default runs/…). Returns the exit code. */
+export async function startRun(config: TrainConfig, runDir: string | undefined, o: RunOptions): Promise<number> {
+  const dir = runDir ?? defaultRunDir(config);
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new UsageError(
+      "--out",
+      "a new or empty directory (egru never overwrites a run; continue one with --resume)",
+      `${dir}, which has files`,
+    );
+  }
+  // the first directory this makes (undefined when it existed), to take back on an early failure
+  const made = mkdirSync(dir, { recursive: true });
+  try {
+    return await live(config, dir, null, o);
+  } catch (e) {
+    discardUnstartedRun(dir, made);
+    throw e;
+  }
+}
+
+/** Continue the run in `runDir` from its last checkpoint, with its saved configuration. */
+export async function resumeRun(runDir: string, o: RunOptions): Promise<number> {
+  const ck = loadCheckpoint(runDir);
+  const source = `${join(ck.dir, "state.json")}: config`;
+  return live(parseConfig(ck.state.config, source), runDir, ck, { ...o, source });
+}
+
+/**
+ * After a failure, remove what a new run left if it holds nothing but its start files: those files,
+ * then the directories this command made (`made`, the first of them, and those below it down to
+ * runDir), each only if empty. Nothing else is deleted, and never a directory that existed before.
+ */
+export function discardUnstartedRun(runDir: string, made: string | undefined): void {
+  if (!existsSync(runDir) || !readdirSync(runDir).every((f) => START_FILES.includes(f))) return;
+  for (const f of readdirSync(runDir)) unlinkSync(join(runDir, f));
+  if (made === undefined) return;
+  const top = resolve(made);
+  for (let d = resolve(runDir); ; d = dirname(d)) {
+    try {
+      rmdirSync(d); // only an empty directory
+    } catch {
+      return;
+    }
+    if (d === top || dirname(d) === d) return;
+  }
+}
+
+/** Keep only the metrics records up to `step` (a resumed run re-writes what came after). */
+export function trimMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const keep = readFileSync(path, "utf8")
+    .split("\n")
+    .filter((line) => {
+      if (!line.trim()) return false;
+      try {
+        return ((JSON.parse(line) as { step?: number }).step ?? 0) <= step;
+      } catch {
+        return false;
+      }
+    });
+  writeFileAtomic(path, keep.map((l) => `${l}\n`).join(""));
+}
+
+/** "micro-batch 167 of 500 (3 blocks)", or "whole batches". */
+export function microBatchText(batch: number, rows: number | undefined): string {
+  if (rows === undefined || rows >= batch) return "whole batches";
+  return `micro-batch ${rows} of ${batch} (${Math.ceil(batch / rows)} blocks)`;
+}
+
+/** A run in a directory that exists, new (resumed = null) or resumed, from its first step to its summary. */
+async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoint | null, o: RunOptions) {
+  const log = (m: string): void => {
+    if (!o.quiet) process.stderr.write(`${m}\n`);
+  };
+  const kernels = o.kernels ?? defaultKernels();
+  const kind = kindOf(config);
+  const budget = { limits: nodeMemoryLimits(kernels), source: o.source ?? "config" };
+  const warn = (m: string): void => void process.stderr.write(`${m}\n`); // e.g. skipped recordings, even with --quiet
+  const run = kind.open(config, { budget, kernels, log: warn });
+  const { trainer } = run;
+  const metricsPath = join(runDir, "metrics.jsonl");
+  let seconds0 = 0;
+  if (resumed) {
+    restoreTrainer(trainer, resumed);
+    run.restore(resumed.state);
+    seconds0 = resumed.state.seconds;
+    trimMetrics(metricsPath, trainer.position.step);
+  } else {
+    writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+    for (const [name, text] of Object.entries(run.startFiles)) writeFileAtomic(join(runDir, name), text);
+  }
+  writeFileAtomic(join(runDir, "model.json"), modelJson(trainer.model)); // for the library's loadModel(runDir)
+  const microBatch = trainer.options.microBatch;
+  log(
+    `egru train: ${run.describe}, ${microBatchText(config.batchSize, microBatch)}, kernels ${o.kernelName}; ` +
+      `run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}`,
+  );
+
+  const t0 = performance.now();
+  const elapsed = (): number => seconds0 + (performance.now() - t0) / 1000;
+  const quiet = o.quiet === true || o.json === true;
+  const bar = progressBar("train", run.progress.total, run.progress.fields, { quiet, start: run.progress.done });
+  const ctx: RunContext = {
+    runDir,
+    quiet,
+    emit: (record) => {
+      const line = JSON.stringify(record);
+      appendFileSync(metricsPath, `${line}\n`);
+      if (o.json) process.stdout.write(`${line}\n`);
+    },
+    note: (line) => bar.log(line),
+    progress: (done, fields) => bar.update(done, fields),
+    elapsed,
+    writeFile: (name, bytes) => writeFileAtomic(join(runDir, name), bytes),
+  };
+  const budgetSeconds = config.timeBudget !== undefined ? config.timeBudget * 60 : Infinity;
+  let outOfTime = false;
+  const stopped = await runTrainingLoop({
+    runDir,
+    checkpointEvery: config.checkpointEvery,
+    position: () => trainer.position,
+    save: () => saveTrainer(runDir, trainer, { config, seconds: elapsed(), kind: run.kindState() }),
+    stopOutput: () => bar.stop(),
+    advance: () => {
+      const r = run.advance(ctx);
+      outOfTime = !r.done && elapsed() >= budgetSeconds;
+      if (outOfTime) run.outOfTime(ctx);
+      return { epochEnded: r.epochEnded, done: r.done || outOfTime, saveNow: outOfTime };
+    },
+  });
+  if (stopped !== null) return stopped;
+  bar.stop();
+  const trainSeconds = elapsed();
+  if (outOfTime)
+    log(`egru train: time budget of ${config.timeBudget} minutes reached at step ${trainer.position.step}`);
+
+  const end = run.finish(ctx, trainSeconds);
+  const seconds = elapsed();
+  const m = config.model;
+  const summary = {
+    task: config.task,
+    cell: m.cell,
+    hidden: m.hidden,
+    layers: m.layers,
+    parameters: parameterCount(trainer.model),
+    steps: trainer.position.step,
+    seconds,
+    kernels: o.kernelName,
+    microBatch: microBatch ?? config.batchSize,
+    best: run.kindState().best,
+    ...end.summary,
+  };
+  writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  const report = await reportAtEnd(runDir, log, kernels);
+  if (o.json) process.stdout.write(`${JSON.stringify({ type: "summary", ...summary, report })}\n`);
+  else {
+    const rows = tableLines([
+      ...end.rows,
+      ["parameters", summary.parameters.toLocaleString("en-US")],
+      ["training", end.training],
+      ...(report ? [["report", report] as [string, string]] : []),
+    ]);
+    process.stdout.write(
+      `egru train: finished in ${formatDuration(seconds)}; run directory ${runDir}\n${rows.join("\n")}\n`,
+    );
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,138 @@
+// The pictures of a run (Node only): learning curves, sparsity per layer, executed vs dense MACs,
+// and, when the test data can be read here, the event raster and the distribution of c − ϑ of the
+// run's model on a test input; as charts/*.svg and *.png and one self-contained report.html in the
+// run directory. The kind of run supplies the figures and the model's activity (run/kind.ts).
+// `egru train` writes the report as a run ends; `egru report` and `egru raster` on demand.
+
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Kernels } from "egru";
+import { writeFileAtomic } from "../node/atomic-file.js";
+import { svgToPng } from "../node/png.js";
+import { readMetrics, readRunConfig } from "./run-files.js";
+import type { ActivityReport } from "../train/activity.js";
+import { isLmTask, type TrainConfig } from "../train/config.js";
+import { histogramChart } from "../viz/histogram.js";
+import { eventRaster } from "../viz/raster.js";
+import { reportHtml } from "../viz/report-html.js";
+import { runCharts, type Chart, type MetricRecord } from "../viz/run-charts.js";
+import type { Row } from "./kind.js";
+import { kindOf } from "./kinds.js";
+
+export interface ReportOptions {
+  /** The test example (classifier) or sentence (language model) of the raster. */
+  input: number;
+  /** PNG copies of the charts besides the SVG. */
+  png: boolean;
+}
+
+export function activityCharts(a: ActivityReport, cell: string): Chart[] {
+  const charts: Chart[] = [];
+  if (cell === "egru") {
+    charts.push({
+      name: "raster",
+      title: `Event raster: ${a.label}`,
+      svg: eventRaster({
+        title: `Events of each EGRU layer on ${a.label}`,
+        T: a.T,
+        stepLabels: a.stepLabels,
+        input: a.input,
+        layers: a.layers.map((l, i) => ({ name: `layer ${i + 1}`, units: l.units, values: l.values })),
+      }),
+    });
+  }
+  const h = a.histogram;
+  if (h) {
+    const w = h.window[0];
+    charts.push({
+      name: "threshold-distance",
+      title: "Distribution of c − ϑ",
+      svg: histogramChart({
+        title: "Internal state relative to the threshold, c − ϑ (test inputs)",
+        xLabel: "c − ϑ (values beyond ±2 in the end bins)",
+        lo: h.lo,
+        hi: h.hi,
+        series: h.layers.map((l, k) => ({ name: `layer ${l + 1}`, counts: h.counts[k] })),
+        bands: [{ from: -w, to: w, label: `surrogate window |c − ϑ| < ${+w.toPrecision(3)}` }],
+        lines: [{ at: 0, label: "threshold" }],
+      }),
+    });
+  }
+  return charts;
+}
+
+/** The final figures of a run for the report's table: the kind's, then parameters and training. */
+function metricRows(config: TrainConfig, summary: Record<string, unknown> | null): Row[] {
+  if (!summary) return [["status", "no summary.json (the run has not finished)"]];
+  const n = (k: string): number | undefined => (typeof summary[k] === "number" ? (summary[k] as number) : undefined);
+  const rows = kindOf(config).reportRows(config, summary);
+  const p = n("parameters");
+  if (p !== undefined) rows.push(["parameters", p.toLocaleString("en-US")]);
+  const steps = n("steps");
+  const secs = n("seconds");
+  if (steps !== undefined)
+    rows.push(["training", `${steps} steps${secs !== undefined ? `, ${(secs / 60).toFixed(1)} minutes` : ""}`]);
+  return rows;
+}
+
+/** Write charts/*.svg (and *.png) for `charts` into the run directory; returns the files written. */
+export async function writeCharts(runDir: string, charts: Chart[], png: boolean): Promise<string[]> {
+  const dir = join(runDir, "charts");
+  mkdirSync(dir, { recursive: true });
+  const files: string[] = [];
+  for (const c of charts) {
+    const svg = join(dir, `${c.name}.svg`);
+    writeFileAtomic(svg, c.svg);
+    files.push(svg);
+    if (png) {
+      const p = join(dir, `${c.name}.png`);
+      writeFileAtomic(p, await svgToPng(c.svg));
+      files.push(p);
+    }
+  }
+  return files;
+}
+
+/** Make the whole report of a run directory; returns report.html's path. Activity charts are skipped (with a note) when data is missing. */
+export async function writeReport(
+  runDir: string,
+  f: ReportOptions,
+  log: (m: string) => void,
+  kernels?: Kernels,
+): Promise<string> {
+  const config = readRunConfig(runDir);
+  const records = readMetrics(runDir) as MetricRecord[];
+  const summaryPath = join(runDir, "summary.json");
+  const summary = existsSync(summaryPath)
+    ? (JSON.parse(readFileSync(summaryPath, "utf8")) as Record<string, unknown>)
+    : null;
+  const m = config.model;
+  const charts = runCharts(records, { lm: isLmTask(config.task), cell: m.cell, layers: m.layers });
+  const kind = kindOf(config);
+  const missing = kind.missingData(config);
+  if (missing === null) charts.push(...activityCharts(kind.activity(runDir, config, f.input, kernels), m.cell));
+  else log(`egru report: no raster or c − ϑ chart: ${missing}`);
+  const note = missing === null ? "" : ` (no raster or c − ϑ chart: ${missing})`;
+  await writeCharts(runDir, charts, f.png);
+  const html = reportHtml({
+    title: `egru run: ${config.task}, ${m.layers} × ${m.cell.toUpperCase()}(${m.hidden})`,
+    subtitle: `${runDir}${note}`,
+    metrics: metricRows(config, summary),
+    charts,
+    config,
+    made: new Date().toISOString(),
+  });
+  const out = join(runDir, "report.html");
+  writeFileAtomic(out, html);
+  return out;
+}
+
+/** The report at the end of `egru train`: never fails the run (a problem is logged instead). */
+export async function reportAtEnd(runDir: string, log: (m: string) => void, kernels?: Kernels): Promise<string | null> {
+  try {
+    return await writeReport(runDir, { input: 0, png: true }, log, kernels);
+  } catch (e) {
+    log(`egru train: no report (${e instanceof Error ? e.message : String(e)}); try: egru report ${runDir}`);
+    return null;
+  }
+}
