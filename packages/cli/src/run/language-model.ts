@@ -56,7 +56,7 @@ export function lmResultRows(valid: LmEvalResult | null, test: LmEvalResult, cel
 }
 
 /** Evaluate the trainer's model on each split at batch size `batch`, with a progress bar each. */
-export function evaluateLm(trainer: LmTrainer, splits: LmSplit[], batch: number, quiet: boolean): LmEvalResult[] {
+function evaluateLm(trainer: LmTrainer, splits: LmSplit[], batch: number, quiet: boolean): LmEvalResult[] {
   return splits.map((split) => {
     const total = Math.floor(trainer.splits[split].length / batch) - 1;
     const b = progressBar(`${split} (batch ${batch})`, total, [], { quiet });

@@ -93,7 +93,7 @@ export function discardUnstartedRun(runDir: string, made: string | undefined): v
 }
 
 /** Keep only the metrics records up to `step` (a resumed run re-writes what came after). */
-export function trimMetrics(path: string, step: number): void {
+function trimMetrics(path: string, step: number): void {
   if (!existsSync(path)) return;
   const keep = readFileSync(path, "utf8")
     .split("\n")
@@ -109,7 +109,7 @@ export function trimMetrics(path: string, step: number): void {
 }
 
 /** "micro-batch 167 of 500 (3 blocks)", or "whole batches". */
-export function microBatchText(batch: number, rows: number | undefined): string {
+function microBatchText(batch: number, rows: number | undefined): string {
   if (rows === undefined || rows >= batch) return "whole batches";
   return `micro-batch ${rows} of ${batch} (${Math.ceil(batch / rows)} blocks)`;
 }

@@ -10,7 +10,7 @@ import { checkpointDir } from "./checkpoint.js";
 import { EXIT_FAILED, EXIT_INTERRUPTED } from "./exit.js";
 
 /** A run that stopped on NaN or Infinity: say where, and name the last good checkpoint (exit 1); rethrow anything else. */
-export function trainingFailed(e: unknown, runDir: string): number {
+function trainingFailed(e: unknown, runDir: string): number {
   if (!(e instanceof NonFiniteError)) throw e;
   const last = existsSync(join(runDir, "checkpoint.json")) ? checkpointDir(runDir) : null;
   process.stderr.write(
