@@ -4,16 +4,7 @@
 // folder of the repository (hidden and git-ignored ones aside), and no folder that does not exist.
 
 import assert from "node:assert/strict";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
@@ -49,7 +40,7 @@ const subfolders = (dir: string): string[] =>
 
 /** The folders a listing must name under `root`: top-level ones (not hidden, not in .gitignore) and COMPLETE's. */
 function requiredFolders(root: string): string[] {
-  const gitignore = existsSync(join(root, ".gitignore")) ? readFileSync(join(root, ".gitignore"), "utf8") : "";
+  const gitignore = readFileSync(join(root, ".gitignore"), "utf8");
   const ignored = new Set([...gitignore.matchAll(/^([^/*!#\s]+)\/$/gm)].map((m) => m[1]));
   const top = subfolders(root).filter((name) => !name.startsWith(".") && !ignored.has(name));
   return [...top, ...COMPLETE.flatMap((dir) => subfolders(join(root, dir)).map((name) => `${dir}/${name}`))];
@@ -61,7 +52,7 @@ function layoutProblems(root: string, file: string): string[] {
   const named = new Set(listed);
   const namedTop = new Set(listed.map((path) => path.split("/")[0]));
   const missing = requiredFolders(root).filter((path) => (path.includes("/") ? !named.has(path) : !namedTop.has(path)));
-  const stale = listed.filter((path) => !existsSync(join(root, path)) || !statSync(join(root, path)).isDirectory());
+  const stale = listed.filter((path) => !statSync(join(root, path), { throwIfNoEntry: false })?.isDirectory());
   return [
     ...missing.map((path) => `${file}: "## Layout" has no line for ${path}/ (add one)`),
     ...stale.map((path) => `${file}: "## Layout" names ${path}/, which does not exist (remove or rename it)`),
