@@ -11,12 +11,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { cruise, type ICruiseOptions, type ICruiseResult, type IViolation } from "dependency-cruiser";
 import extractDepcruiseOptions from "dependency-cruiser/config-utl/extract-depcruise-options";
 import extractTSConfig from "dependency-cruiser/config-utl/extract-ts-config";
+import { ROOT } from "./helpers.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const KNOWN = join(ROOT, ".dependency-cruiser-known-violations.json");
 
 /** The folders `npm run depcruise` cruises: the arguments of its script that are not options. */

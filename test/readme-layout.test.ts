@@ -6,11 +6,9 @@
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+import { ROOT } from "./helpers.js";
 
 /** The folders whose every subfolder a listing names; elsewhere it names at least each top-level folder. */
 const COMPLETE = ["packages/egru/src", "packages/cli/src"];
