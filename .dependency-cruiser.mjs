@@ -2,8 +2,9 @@
 // outside type-only imports, and the boundaries of both packages. The library's isomorphic folders and
 // the CLI's data/, train/ and viz/ import no Node built-in and no Node-only module; inside each package
 // the folders are layered one way (the tables below); the library imports nothing outside its src/;
-// the CLI reaches the library only by its name ("egru", "egru/node"), never by a path, and nothing
-// below the CLI's cli/ folder imports it. `npm run depcruise` and test/boundaries.test.ts run it.
+// the CLI reaches the library only by its name ("egru", "egru/node"), never by a path, and its Node-only
+// folders are layered too (cli/ over run/ over node/: nothing below cli/ imports it). `npm run
+// depcruise` and test/boundaries.test.ts run it.
 
 const LIB = "packages/egru/src/";
 const CLI = "packages/cli/src/";
@@ -27,14 +28,15 @@ const LIBRARY_LAYERS = {
 };
 const LIBRARY_NODE_ONLY = ["node", "node.ts"];
 
-/** The CLI's isomorphic folders (and its entry index.ts), the same way; cli/ and node/ are Node-only. */
+/** The CLI's isomorphic folders (and its entry index.ts), the same way. */
 const CLI_LAYERS = {
   data: [],
   train: ["data"],
   viz: [],
   "index.ts": ["data", "train"],
 };
-const CLI_NODE_ONLY = ["cli", "node"];
+/** The CLI's Node-only folders, top down: each may import anything in the package but the ones above it. */
+const CLI_NODE_ONLY = ["cli", "run", "node"];
 
 /** The packages (besides "egru") that the CLI's isomorphic folders may import. */
 const CLI_ISOMORPHIC_PACKAGES = ["zod", "d3-scale", "d3-scale-chromatic"];
@@ -93,7 +95,7 @@ export default {
     {
       name: "isomorphic-no-node-only-module",
       severity: "error",
-      comment: 'isomorphic code imports a Node-only module ("egru/node", or a node/ or cli/ folder)',
+      comment: 'isomorphic code imports a Node-only module ("egru/node", or a node/, run/ or cli/ folder)',
       from: { path: isomorphic },
       to: { path: nodeOnly },
     },
@@ -122,13 +124,13 @@ export default {
       to: { path: "^node_modules/", pathNot: `^node_modules/(${CLI_ISOMORPHIC_PACKAGES.map(escape).join("|")})/` },
     },
     ...layering("cli", CLI, CLI_LAYERS),
-    {
-      name: "cli-node-not-to-cli",
+    ...CLI_NODE_ONLY.slice(1).map((name, i) => ({
+      name: `cli-layers-${name}`,
       severity: "error",
-      comment: "nothing below the CLI's cli/ folder imports it: node/ serves the commands, not the other way",
-      from: { path: `^${CLI}node/` },
-      to: { path: `^${CLI}cli/` },
-    },
+      comment: `${CLI}${name}/ serves ${CLI_NODE_ONLY.slice(0, i + 1).join("/, ")}/ and imports nothing from them`,
+      from: { path: entries(CLI, [name]) },
+      to: { path: entries(CLI, CLI_NODE_ONLY.slice(0, i + 1)) },
+    })),
     unlisted("cli", CLI, [...Object.keys(CLI_LAYERS), ...CLI_NODE_ONLY]),
   ],
   options: {
