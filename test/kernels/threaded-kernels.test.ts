@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Rng } from "../../packages/egru/src/core/rng.js";
-import { EGRU } from "../../packages/egru/src/layers/egru.js";
+import type { Kernels } from "../../packages/egru/src/kernels/backend.js";
 import { columnBlocks, createThreadedKernels, rowBlocks } from "../../packages/egru/src/node/threaded-kernels.js";
 import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
-import { randomArray } from "../helpers.js";
+import { egruData, egruForwardBackward } from "../egru-cases.js";
 
 const base = await loadWasmKernels();
 assert.ok(base, "WebAssembly SIMD kernels must load in Node 20");
@@ -159,21 +159,14 @@ describe("split calls are bit-identical to one thread", () => {
 });
 
 test("an EGRU layer trains bit-identically on 1, 2 and 3 threads", () => {
-  const T = 6,
-    B = 24,
-    I = 40,
-    H = 64;
-  const x = randomArray(new Rng(12), T * B * I, 1.5);
-  const G = randomArray(new Rng(13), T * B * H);
-  const run = (kernels: typeof base) => {
-    const layer = new EGRU({ inputSize: I, hiddenSize: H, seed: 14, weightGain: 1.5, kernels });
-    const r = layer.forward({ x, T, B });
-    const d = layer.backward(r, { dy: G });
+  const data = egruData({ T: 6, B: 24, I: 40, H: 64 }, 12);
+  const run = (kernels: Kernels) => {
+    const { layer, r, d } = egruForwardBackward(kernels, data, 14);
     return [r.y, r.trace, d.dx, d.dy0, ...Object.values(layer.grads)];
   };
   const one = run(base);
   for (const k of threaded) {
-    const many = run(k as unknown as typeof base);
+    const many = run(k);
     many.forEach((a, i) => assert.deepEqual(a, one[i], `${k.name}: array ${i}`));
   }
 });

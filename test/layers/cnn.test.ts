@@ -2,7 +2,8 @@
 // odd sizes (strides, paddings, AlexNet's 11×11 stride-4 first layer), the reference's gradients
 // against central differences, accumulation, ties in max pooling, and a conv → relu → pool → conv
 // → relu → pool → linear stack against PyTorch's autograd (test/fixtures/cnn-*.json), and the
-// time-distributed FrameCnn: the ICLR front-end's size and the fixture stack wired as a module.
+// time-distributed FrameCnn: the ICLR front-end's size and the fixture stack wired as a module. The
+// layers' numbers are checked on every kernel set (test/kernel-sets.ts).
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -22,6 +23,7 @@ import {
   type ConvRefProblem,
 } from "../../packages/egru/src/reference/conv-ref.js";
 import { assertClose, centralDiff, dot, loadFixture, randomArray } from "../helpers.js";
+import { forEachKernelSet } from "../kernel-sets.js";
 
 const f32 = (a: ArrayLike<number>): Float32Array => Float32Array.from(a);
 
@@ -33,49 +35,52 @@ const GEOMETRIES: ConvRefProblem[] = [
   { N: 1, C: 4, H: 5, W: 5, O: 3, k: 5, stride: 3, pad: 2 },
 ];
 
-test("Conv2d forward and backward equal the float64 reference at odd sizes; gradients accumulate", () => {
-  for (const p of GEOMETRIES) {
-    const rng = new Rng(p.N * 100 + p.k);
-    const conv = new Conv2d({
-      inChannels: p.C,
-      outChannels: p.O,
-      kernel: p.k,
-      stride: p.stride,
-      padding: p.pad,
-      height: p.H,
-      width: p.W,
-      seed: 3,
-    });
-    const x = randomArray(rng, p.N * p.C * p.H * p.W);
-    const r = conv.forward(f32(x), p.N);
-    const want = convRefForward(p, f32(x), conv.weights.weight, conv.weights.bias);
-    assert.equal(r.y.length, want.length);
-    assertClose(r.y, want, { atol: 2e-5, rtol: 2e-5, name: `y ${JSON.stringify(p)}` });
-    const dy = randomArray(rng, r.y.length);
-    const g = conv.backward(r, f32(dy));
-    const ref = convRefBackward(p, f32(x), conv.weights.weight, f32(dy));
-    assertClose(g.dx, ref.dx, { atol: 3e-5, rtol: 3e-5, name: "dx" });
-    assertClose(conv.grads.weight, ref.dw, { atol: 1e-4, rtol: 3e-5, name: "dW" });
-    assertClose(conv.grads.bias, ref.db, { atol: 1e-4, rtol: 3e-5, name: "db" });
-    conv.backward(r, f32(dy));
-    assertClose(
-      conv.grads.bias,
-      ref.db.map((v) => 2 * v),
-      { atol: 2e-4, rtol: 3e-5, name: "db accumulates" },
+forEachKernelSet((kernels) =>
+  test(`Conv2d forward and backward equal the float64 reference at odd sizes; gradients accumulate [${kernels.name}]`, () => {
+    for (const p of GEOMETRIES) {
+      const rng = new Rng(p.N * 100 + p.k);
+      const conv = new Conv2d({
+        kernels,
+        inChannels: p.C,
+        outChannels: p.O,
+        kernel: p.k,
+        stride: p.stride,
+        padding: p.pad,
+        height: p.H,
+        width: p.W,
+        seed: 3,
+      });
+      const x = randomArray(rng, p.N * p.C * p.H * p.W);
+      const r = conv.forward(f32(x), p.N);
+      const want = convRefForward(p, f32(x), conv.weights.weight, conv.weights.bias);
+      assert.equal(r.y.length, want.length);
+      assertClose(r.y, want, { atol: 2e-5, rtol: 2e-5, name: `y ${JSON.stringify(p)}` });
+      const dy = randomArray(rng, r.y.length);
+      const g = conv.backward(r, f32(dy));
+      const ref = convRefBackward(p, f32(x), conv.weights.weight, f32(dy));
+      assertClose(g.dx, ref.dx, { atol: 3e-5, rtol: 3e-5, name: "dx" });
+      assertClose(conv.grads.weight, ref.dw, { atol: 1e-4, rtol: 3e-5, name: "dW" });
+      assertClose(conv.grads.bias, ref.db, { atol: 1e-4, rtol: 3e-5, name: "db" });
+      conv.backward(r, f32(dy));
+      assertClose(
+        conv.grads.bias,
+        ref.db.map((v) => 2 * v),
+        { atol: 2e-4, rtol: 3e-5, name: "db accumulates" },
+      );
+    }
+    assert.throws(() => new Conv2d({ inChannels: 1, outChannels: 1, kernel: 9, height: 5, width: 5 }), /fits/);
+    const c = new Conv2d({ inChannels: 1, outChannels: 1, kernel: 3, height: 5, width: 5 });
+    assert.throws(() => c.forward(new Float32Array(24), 1), /x/);
+    assert.throws(
+      () =>
+        c.forward(
+          Float32Array.from({ length: 25 }, (_, i) => (i === 3 ? Number.NaN : 0)),
+          1,
+        ),
+      /x/,
     );
-  }
-  assert.throws(() => new Conv2d({ inChannels: 1, outChannels: 1, kernel: 9, height: 5, width: 5 }), /fits/);
-  const c = new Conv2d({ inChannels: 1, outChannels: 1, kernel: 3, height: 5, width: 5 });
-  assert.throws(() => c.forward(new Float32Array(24), 1), /x/);
-  assert.throws(
-    () =>
-      c.forward(
-        Float32Array.from({ length: 25 }, (_, i) => (i === 3 ? Number.NaN : 0)),
-        1,
-      ),
-    /x/,
-  );
-});
+  }),
+);
 
 test("the reference convolution's gradients equal central differences", () => {
   const p: ConvRefProblem = { N: 2, C: 2, H: 6, W: 5, O: 3, k: 3, stride: 2, pad: 1 };
@@ -127,82 +132,93 @@ interface CnnFixture {
   grads: Record<string, number[]>;
 }
 
-test("a conv → relu → pool → conv → relu → pool → linear stack matches PyTorch's autograd (fixtures)", () => {
-  for (const name of ["cnn-conv-s2-p1", "cnn-pool-3-2", "cnn-stack"]) {
-    const fx = loadFixture(name) as CnnFixture;
-    let shape = [fx.C, fx.H, fx.W];
-    const N = fx.N;
-    type Stage = {
-      kind: string;
-      fwd: (x: Float32Array) => Float32Array;
-      bwd: (dy: Float32Array) => Float32Array;
-      grads?: () => Record<string, Float32Array>;
-    };
-    const stages: Stage[] = [];
-    fx.layers.forEach((spec, k) => {
-      const [kind] = spec as [string];
-      const [C, H, W] = shape;
-      if (kind === "conv") {
-        const [, O, ks, stride, pad] = spec as [string, number, number, number, number];
-        const conv = new Conv2d({
-          inChannels: C,
-          outChannels: O,
-          kernel: ks,
-          stride,
-          padding: pad,
-          height: H,
-          width: W,
-        });
-        conv.setWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
-        let r: ReturnType<Conv2d["forward"]>;
-        stages.push({
-          kind,
-          fwd: (x) => (r = conv.forward(x, N)).y,
-          bwd: (dy) => conv.backward(r, dy).dx,
-          grads: () => ({ [`${k}.weight`]: conv.grads.weight, [`${k}.bias`]: conv.grads.bias }),
-        });
-        shape = [O, conv.outHeight, conv.outWidth];
-      } else if (kind === "relu") {
-        let mask: Float32Array;
-        stages.push({
-          kind,
-          fwd: (x) => ((mask = x.map((v) => (v > 0 ? 1 : 0))), x.map((v) => Math.max(0, v))),
-          bwd: (dy) => dy.map((v, i) => v * mask[i]),
-        });
-      } else if (kind === "pool") {
-        const [, ks, s] = spec as [string, number, number];
-        const pool = new MaxPool2d({ channels: C, height: H, width: W, kernel: ks, stride: s });
-        let r: ReturnType<MaxPool2d["forward"]>;
-        stages.push({ kind, fwd: (x) => (r = pool.forward(x, N)).y, bwd: (dy) => pool.backward(r, dy) });
-        shape = [C, pool.outHeight, pool.outWidth];
-      } else {
-        const [, out] = spec as [string, number];
-        const lin = new Linear({ inputSize: C * H * W, outputSize: out });
-        lin.setTorchWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
-        let r: ReturnType<Linear["forward"]>;
-        stages.push({
-          kind,
-          fwd: (x) => (r = lin.forward(x, N)).y,
-          bwd: (dy) => lin.backward(r, dy).dx,
-          grads: () => ({ [`${k}.weight`]: lin.torchGrads().weight, [`${k}.bias`]: lin.grads.bias }),
-        });
-        shape = [out, 1, 1];
-      }
-      assert.deepEqual(kind === "linear" ? [shape[0]] : shape, fx.out_shapes[k], `${name} stage ${k} shape`);
-    });
-    let h = f32(fx.x);
-    stages.forEach((s, k) => {
-      h = s.fwd(h);
-      assertClose(h, fx.outputs[k], { atol: 1e-5, rtol: 1e-5, name: `${name} stage ${k} (${s.kind})` });
-    });
-    let g = f32(fx.dy);
-    for (let k = stages.length - 1; k >= 0; k--) g = stages[k].bwd(g);
-    assertClose(g, fx.dx, { atol: 1e-5, rtol: 1e-5, name: `${name} dx` });
-    for (const s of stages)
-      for (const [n, v] of Object.entries(s.grads?.() ?? {}))
-        assertClose(v, fx.grads[n], { atol: 1e-4, rtol: 1e-5, name: `${name} ${n}` });
-  }
-});
+/** One stage of the stack: forward, backward to the input, and the named parameter gradients if any. */
+interface Stage {
+  kind: string;
+  fwd: (x: Float32Array) => Float32Array;
+  bwd: (dy: Float32Array) => Float32Array;
+  grads?: () => Record<string, Float32Array>;
+}
+
+/** The stage of a layer with weights (Conv2d, Linear): its forward's y and its backward's dx. */
+function layerStage<R extends { y: Float32Array }>(
+  kind: string,
+  layer: { forward(x: Float32Array, N: number): R; backward(r: R, dy: Float32Array): { dx: Float32Array } },
+  N: number,
+  grads: () => Record<string, Float32Array>,
+): Stage {
+  let r: R;
+  return { kind, fwd: (x) => (r = layer.forward(x, N)).y, bwd: (dy) => layer.backward(r, dy).dx, grads };
+}
+
+forEachKernelSet((kernels) =>
+  test(`a conv → relu → pool → conv → relu → pool → linear stack matches PyTorch's autograd (fixtures) [${kernels.name}]`, () => {
+    for (const name of ["cnn-conv-s2-p1", "cnn-pool-3-2", "cnn-stack"]) {
+      const fx = loadFixture(name) as CnnFixture;
+      let shape = [fx.C, fx.H, fx.W];
+      const N = fx.N;
+      const stages: Stage[] = [];
+      fx.layers.forEach((spec, k) => {
+        const [kind] = spec as [string];
+        const [C, H, W] = shape;
+        if (kind === "conv") {
+          const [, O, ks, stride, pad] = spec as [string, number, number, number, number];
+          const conv = new Conv2d({
+            kernels,
+            inChannels: C,
+            outChannels: O,
+            kernel: ks,
+            stride,
+            padding: pad,
+            height: H,
+            width: W,
+          });
+          conv.setWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
+          stages.push(
+            layerStage(kind, conv, N, () => ({ [`${k}.weight`]: conv.grads.weight, [`${k}.bias`]: conv.grads.bias })),
+          );
+          shape = [O, conv.outHeight, conv.outWidth];
+        } else if (kind === "relu") {
+          let mask: Float32Array;
+          stages.push({
+            kind,
+            fwd: (x) => ((mask = x.map((v) => (v > 0 ? 1 : 0))), x.map((v) => Math.max(0, v))),
+            bwd: (dy) => dy.map((v, i) => v * mask[i]),
+          });
+        } else if (kind === "pool") {
+          const [, ks, s] = spec as [string, number, number];
+          const pool = new MaxPool2d({ channels: C, height: H, width: W, kernel: ks, stride: s });
+          let r: ReturnType<MaxPool2d["forward"]>;
+          stages.push({ kind, fwd: (x) => (r = pool.forward(x, N)).y, bwd: (dy) => pool.backward(r, dy) });
+          shape = [C, pool.outHeight, pool.outWidth];
+        } else {
+          const [, out] = spec as [string, number];
+          const lin = new Linear({ kernels, inputSize: C * H * W, outputSize: out });
+          lin.setTorchWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
+          stages.push(
+            layerStage(kind, lin, N, () => ({
+              [`${k}.weight`]: lin.torchGrads().weight,
+              [`${k}.bias`]: lin.grads.bias,
+            })),
+          );
+          shape = [out, 1, 1];
+        }
+        assert.deepEqual(kind === "linear" ? [shape[0]] : shape, fx.out_shapes[k], `${name} stage ${k} shape`);
+      });
+      let h = f32(fx.x);
+      stages.forEach((s, k) => {
+        h = s.fwd(h);
+        assertClose(h, fx.outputs[k], { atol: 1e-5, rtol: 1e-5, name: `${name} stage ${k} (${s.kind})` });
+      });
+      let g = f32(fx.dy);
+      for (let k = stages.length - 1; k >= 0; k--) g = stages[k].bwd(g);
+      assertClose(g, fx.dx, { atol: 1e-5, rtol: 1e-5, name: `${name} dx` });
+      for (const s of stages)
+        for (const [n, v] of Object.entries(s.grads?.() ?? {}))
+          assertClose(v, fx.grads[n], { atol: 1e-4, rtol: 1e-5, name: `${name} ${n}` });
+    }
+  }),
+);
 
 test("FrameCnn: the ICLR front-end has the spec's 2,585,792 parameters and maps 128×128 frames to 512 features", () => {
   const cnn = new FrameCnn(ALEXNET_FRONT_END, { channels: 1, height: 128, width: 128 }, new Rng(1));
@@ -222,36 +238,38 @@ test("FrameCnn: the ICLR front-end has the spec's 2,585,792 parameters and maps 
   );
 });
 
-test("FrameCnn wires its stack as PyTorch does: the fixture stack's outputs and every gradient", () => {
-  const fx = loadFixture("cnn-stack") as CnnFixture;
-  const spec = fx.layers.map((l): CnnLayerSpec => {
-    const [kind, a, b, c, d] = l as [string, number, number, number, number];
-    return kind === "conv"
-      ? { kind, out: a, kernel: b, stride: c, padding: d }
-      : kind === "pool"
-        ? { kind, kernel: a, stride: b }
-        : kind === "linear"
-          ? { kind, out: a }
-          : { kind: "relu" };
-  });
-  const cnn = new FrameCnn(spec, { channels: fx.C, height: fx.H, width: fx.W }, new Rng(1));
-  cnn.stages.forEach((s, k) => {
-    if (s.kind === "conv") s.layer.setWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
-    if (s.kind === "linear")
-      s.layer.setTorchWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
-  });
-  const r = cnn.forward(f32(fx.x), fx.N);
-  assertClose(r.y, fx.outputs[fx.outputs.length - 1], { atol: 1e-5, rtol: 1e-5, name: "features" });
-  const g = cnn.backward(r, f32(fx.dy));
-  assertClose(g.dx, fx.dx, { atol: 1e-5, rtol: 1e-5, name: "dx" });
-  for (const p of cnn.params()) {
-    const [, k, w] = p.name.split(".");
-    const stage = cnn.stages[Number(k)];
-    const got = stage.kind === "linear" && w === "weight" ? stage.layer.torchGrads().weight : p.grad;
-    assertClose(got, fx.grads[`${k}.${w}`], { atol: 1e-4, rtol: 1e-5, name: p.name });
-  }
-  assert.ok(r.macs.executed > 0 && g.macs.executed === 2 * r.macs.executed);
-});
+forEachKernelSet((kernels) =>
+  test(`FrameCnn wires its stack as PyTorch does: the fixture stack's outputs and every gradient [${kernels.name}]`, () => {
+    const fx = loadFixture("cnn-stack") as CnnFixture;
+    const spec = fx.layers.map((l): CnnLayerSpec => {
+      const [kind, a, b, c, d] = l as [string, number, number, number, number];
+      return kind === "conv"
+        ? { kind, out: a, kernel: b, stride: c, padding: d }
+        : kind === "pool"
+          ? { kind, kernel: a, stride: b }
+          : kind === "linear"
+            ? { kind, out: a }
+            : { kind: "relu" };
+    });
+    const cnn = new FrameCnn(spec, { channels: fx.C, height: fx.H, width: fx.W }, new Rng(1), kernels);
+    cnn.stages.forEach((s, k) => {
+      if (s.kind === "conv") s.layer.setWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
+      if (s.kind === "linear")
+        s.layer.setTorchWeights({ weight: fx.params[`${k}.weight`], bias: fx.params[`${k}.bias`] });
+    });
+    const r = cnn.forward(f32(fx.x), fx.N);
+    assertClose(r.y, fx.outputs[fx.outputs.length - 1], { atol: 1e-5, rtol: 1e-5, name: "features" });
+    const g = cnn.backward(r, f32(fx.dy));
+    assertClose(g.dx, fx.dx, { atol: 1e-5, rtol: 1e-5, name: "dx" });
+    for (const p of cnn.params()) {
+      const [, k, w] = p.name.split(".");
+      const stage = cnn.stages[Number(k)];
+      const got = stage.kind === "linear" && w === "weight" ? stage.layer.torchGrads().weight : p.grad;
+      assertClose(got, fx.grads[`${k}.${w}`], { atol: 1e-4, rtol: 1e-5, name: p.name });
+    }
+    assert.ok(r.macs.executed > 0 && g.macs.executed === 2 * r.macs.executed);
+  }),
+);
 
 test("the DVS presets build: dvs-iclr has the spec's 5,717,308 parameters (CNN 2,585,792 + EGRU(512→795) + Linear(795, 11))", () => {
   const presets = loadPresets();

@@ -1,6 +1,7 @@
 // EGRU against the PyTorch fixtures of tools/gen_fixtures.py
 // (generated with: /usr/bin/python3 tools/gen_fixtures.py, Debian python3-torch 1.13, float64 autograd).
-// The float64 reference must agree to rounding (1e-10); the float32 layer to float32 accuracy.
+// The float64 reference must agree to rounding (1e-10); the float32 layer to float32 accuracy, on
+// every kernel set (TypeScript, WebAssembly SIMD, WebAssembly on two threads).
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -10,6 +11,7 @@ import { describe, test } from "node:test";
 import { egruRefBackward, egruRefForward } from "../../packages/egru/src/reference/egru-ref.js";
 import { layerFromFixture, problemFromFixture, type EgruFixture } from "../egru-cases.js";
 import { assertClose, FIXTURES, fixtureNames, loadFixture } from "../helpers.js";
+import { describeOnKernelSets } from "../kernel-sets.js";
 
 const manifest = loadFixture("MANIFEST");
 const names = fixtureNames("egru-");
@@ -49,9 +51,15 @@ for (const name of names) {
       assertClose(g.br, f.grads.recurrent_bias, { ...tol, name: "drecurrent_bias" });
       assertClose(g.thr, f.grads.thr, { ...tol, name: "dthr" });
     });
+  });
+}
 
-    test("float32 layer matches PyTorch outputs and every gradient", () => {
-      const layer = layerFromFixture(f);
+describeOnKernelSets("float32 layer matches PyTorch outputs and every gradient", (kernels) => {
+  for (const name of names) {
+    const f = loadFixture(name) as EgruFixture;
+    test(`fixture ${name}`, () => {
+      const layer = layerFromFixture(f, kernels);
+      assert.equal(layer.kernels, kernels);
       const { T, B } = f.dims;
       const masks =
         f.config.mode === "train"
@@ -80,8 +88,8 @@ for (const name of names) {
         assertClose(layer.grads[k], f.grads[k], { ...gt, name: `d${k}` });
       }
     });
-  });
-}
+  }
+});
 
 test("the no-event fixture has no events and y ≡ 0", () => {
   const f = loadFixture("egru-clamp-eval-noevents") as EgruFixture;

@@ -1,29 +1,33 @@
 // Properties of the float32 EGRU layer: events and thresholds, symmetry under batch permutation,
 // determinism, linearity of backward, the accumulate contract, streaming steps, batch-first,
-// zoneout in evaluation, extremes, and agreement with the float64 reference at odd sizes.
+// zoneout in evaluation, extremes, and agreement with the float64 reference at odd sizes; each on
+// every kernel set (test/kernel-sets.ts).
 
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { test } from "node:test";
 import { Rng } from "../../packages/egru/src/core/rng.js";
 import { heavisideEvent } from "../../packages/egru/src/kernels/activations.js";
+import type { Kernels } from "../../packages/egru/src/kernels/backend.js";
 import { EGRU, initThresholds, type EgruState } from "../../packages/egru/src/layers/egru.js";
 import { egruRefBackward, egruRefForward } from "../../packages/egru/src/reference/egru-ref.js";
 import { layerForProblem, randomProblem, randomUpstream } from "../egru-cases.js";
 import { assertClose, randomArray } from "../helpers.js";
+import { describeOnKernelSets } from "../kernel-sets.js";
 
 function randomLayer(
+  kernels: Kernels,
   seed: number,
   I: number,
   H: number,
   extra: Partial<ConstructorParameters<typeof EGRU>[0]> = {},
 ): EGRU {
-  return new EGRU({ inputSize: I, hiddenSize: H, seed, weightGain: 2, ...extra });
+  return new EGRU({ inputSize: I, hiddenSize: H, seed, weightGain: 2, kernels, ...extra });
 }
 
-describe("thresholds and events", () => {
+describeOnKernelSets("thresholds and events", (kernels) => {
   test("huge thresholds give no events and y ≡ 0 (clamp ϑ = 1, sigmoid θ = 40)", () => {
     for (const mode of ["clamp", "sigmoid"] as const) {
-      const layer = randomLayer(1, 5, 9, { thresholdMode: mode });
+      const layer = randomLayer(kernels, 1, 5, 9, { thresholdMode: mode });
       layer.weights.thr.fill(mode === "clamp" ? 1 : 40);
       const x = randomArray(new Rng(2), 6 * 4 * 5, 3);
       const r = layer.forward({ x, T: 6, B: 4 });
@@ -39,7 +43,7 @@ describe("thresholds and events", () => {
 
   test("H(0) = 0: c exactly at the threshold does not fire", () => {
     // update gate saturated (σ(40) = 1 in floating point), so c = z·h_{t−1} + (1 − z)·g = h_{t−1} exactly
-    const layer = new EGRU({ inputSize: 1, hiddenSize: 1, thresholdMode: "clamp" });
+    const layer = new EGRU({ inputSize: 1, hiddenSize: 1, thresholdMode: "clamp", kernels });
     layer.setWeights({ kernel: [0, 0, 0], recurrent_kernel: [0, 0, 0], bias: [40, 0, 0], recurrent_bias: [0, 0, 0] });
     const state = { y: new Float32Array(1), h: new Float32Array([0.25]), tr: new Float32Array(1) };
     layer.setWeights({ thr: [0.25] });
@@ -53,7 +57,7 @@ describe("thresholds and events", () => {
   });
 
   test("o ∈ {0, 1}, y = c·o, h = c − o·ϑ, events are positive", () => {
-    const layer = randomLayer(3, 4, 11);
+    const layer = randomLayer(kernels, 3, 4, 11);
     const r = layer.forward({ x: randomArray(new Rng(4), 7 * 3 * 4, 2), T: 7, B: 3 });
     const theta = layer.thresholds();
     assert.ok(r.stats.events > 0 && r.stats.activitySparsity > 0, "some but not all fire");
@@ -67,32 +71,16 @@ describe("thresholds and events", () => {
   });
 
   test("clamp mode clamps the parameter in place", () => {
-    const layer = new EGRU({ inputSize: 2, hiddenSize: 5, seed: 5 });
+    const layer = new EGRU({ inputSize: 2, hiddenSize: 5, seed: 5, kernels });
     layer.setWeights({ thr: [1.7, -0.2, 0.5, 1, 0] });
     layer.forward({ x: [1, 2], T: 1, B: 1 });
     assert.deepEqual(Array.from(layer.weights.thr), [1, 0, 0.5, 1, 0]);
   });
-
-  test("threshold init: Beta with mean m (clamp), N(μ, √2) logits (sigmoid)", () => {
-    const n = 40000;
-    const beta = new Float32Array(n);
-    initThresholds(new Rng(5), beta, "clamp", 0.2);
-    const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
-    // Beta(0.75, 3): std 0.18, so the mean of 40000 draws has std 0.0009
-    assert.ok(Math.abs(mean(beta) - 0.2) < 0.004, `Beta mean ${mean(beta)}`);
-    assert.ok(beta.every((v) => v >= 0 && v <= 1));
-    const logits = new Float32Array(n);
-    initThresholds(new Rng(6), logits, "sigmoid", -1);
-    const m = mean(logits);
-    const variance = logits.reduce((s, v) => s + (v - m) ** 2, 0) / n;
-    assert.ok(Math.abs(m + 1) < 0.03, `mean ${m}`); // std of the mean 0.007
-    assert.ok(Math.abs(variance - 2) < 0.07, `variance ${variance}`); // std of the variance 0.014
-  });
 });
 
-describe("statistics", () => {
+describeOnKernelSets("statistics", (kernels) => {
   test("activity sparsity, backward sparsity and MACs are counted from the outputs", () => {
-    const layer = randomLayer(7, 3, 6, { pseudoDerivativeSupport: 2 });
+    const layer = randomLayer(kernels, 7, 3, 6, { pseudoDerivativeSupport: 2 });
     const T = 5;
     const B = 2;
     const y0 = new Float32Array(B * 6);
@@ -115,7 +103,7 @@ describe("statistics", () => {
   });
 });
 
-describe("symmetries and contracts", () => {
+describeOnKernelSets("symmetries and contracts", (kernels) => {
   const T = 4;
   const B = 5;
   const I = 3;
@@ -135,7 +123,7 @@ describe("symmetries and contracts", () => {
       return out;
     };
     const run = (xs: ArrayLike<number>, y0s: ArrayLike<number>, g: typeof G) => {
-      const layer = randomLayer(10, I, H);
+      const layer = randomLayer(kernels, 10, I, H);
       const r = layer.forward({ x: xs, T, B, y0: y0s });
       const d = layer.backward(r, { dy: g.y, dh: g.h, do: g.o, dtrace: g.tr });
       return { r, d, grads: layer.grads };
@@ -154,7 +142,7 @@ describe("symmetries and contracts", () => {
 
   test("the same seed gives bit-identical weights, masks, outputs and gradients", () => {
     const run = () => {
-      const layer = randomLayer(11, I, H, { dropConnect: 0.3, zoneout: 0.2 });
+      const layer = randomLayer(kernels, 11, I, H, { dropConnect: 0.3, zoneout: 0.2 });
       const x = randomArray(new Rng(12), T * B * I);
       const r = layer.forward({ x, T, B });
       layer.backward(r, { dy: randomArray(new Rng(13), n) });
@@ -164,7 +152,7 @@ describe("symmetries and contracts", () => {
   });
 
   test("backward is linear in the upstream gradient", () => {
-    const layer = randomLayer(14, I, H);
+    const layer = randomLayer(kernels, 14, I, H);
     const r = layer.forward({ x: randomArray(new Rng(15), T * B * I, 2), T, B });
     const rng = new Rng(16);
     const G1 = randomUpstream(rng, n);
@@ -199,7 +187,7 @@ describe("symmetries and contracts", () => {
   });
 
   test("backward accumulates parameter gradients: twice gives double", () => {
-    const layer = randomLayer(17, I, H);
+    const layer = randomLayer(kernels, 17, I, H);
     const r = layer.forward({ x: randomArray(new Rng(18), T * B * I), T, B });
     const G = { dy: randomArray(new Rng(19), n) };
     layer.backward(r, G);
@@ -216,7 +204,7 @@ describe("symmetries and contracts", () => {
   });
 
   test("step() T times equals forward() in evaluation mode, including zoneout", () => {
-    const layer = randomLayer(20, I, H, { zoneout: 0.3, dropConnect: 0.5 }).eval();
+    const layer = randomLayer(kernels, 20, I, H, { zoneout: 0.3, dropConnect: 0.5 }).eval();
     const x = randomArray(new Rng(21), T * B * I, 2);
     const y0 = randomArray(new Rng(22), B * H, 0.5);
     const r = layer.forward({ x, T, B, y0 });
@@ -231,7 +219,7 @@ describe("symmetries and contracts", () => {
   });
 
   test("batch-first input gives the transposed time-major results", () => {
-    const layer = randomLayer(23, I, H);
+    const layer = randomLayer(kernels, 23, I, H);
     layer.eval();
     const x = randomArray(new Rng(24), T * B * I);
     const xbf = new Float64Array(x.length);
@@ -251,8 +239,8 @@ describe("symmetries and contracts", () => {
 
   test("zoneout in evaluation mixes in the new state (not the buggy h_{t−1} copy)", () => {
     const p = 0.4;
-    const layer = randomLayer(25, I, H, { zoneout: p }).eval();
-    const plain = randomLayer(25, I, H).eval();
+    const layer = randomLayer(kernels, 25, I, H, { zoneout: p }).eval();
+    const plain = randomLayer(kernels, 25, I, H).eval();
     const x = randomArray(new Rng(26), B * I, 2);
     const h0 = randomArray(new Rng(27), B * H, 0.5);
     const z = layer.step(x, B, { y: new Float32Array(B * H), h: Float32Array.from(h0), tr: new Float32Array(B * H) });
@@ -266,7 +254,7 @@ describe("symmetries and contracts", () => {
   });
 
   test("zoneout p → 1 in training keeps the state: c_t = h_{t−1}", () => {
-    const layer = randomLayer(28, I, H, { zoneout: 0.5 });
+    const layer = randomLayer(kernels, 28, I, H, { zoneout: 0.5 });
     layer.weights.thr.fill(1); // no events: h = c
     const r = layer.forward({ x: randomArray(new Rng(29), T * B * I), T, B, masks: { zoneout: new Float32Array(n) } });
     assert.ok(
@@ -276,11 +264,11 @@ describe("symmetries and contracts", () => {
   });
 
   test("DropConnect: one mask per forward call, kept entries rescaled by 1/(1 − p)", () => {
-    const layer = randomLayer(30, I, H, { dropConnect: 0.5 });
+    const layer = randomLayer(kernels, 30, I, H, { dropConnect: 0.5 });
     const x = randomArray(new Rng(31), T * B * I);
     const ones = new Float32Array(H * 3 * H).fill(1);
     const halfR = layer.getWeights();
-    const ref = randomLayer(30, I, H);
+    const ref = randomLayer(kernels, 30, I, H);
     // with the all-ones mask, DropConnect at p = 0.5 is the plain layer with R doubled
     for (let i = 0; i < halfR.recurrent_kernel.length; i++) halfR.recurrent_kernel[i] *= 2;
     ref.setWeights(halfR);
@@ -298,7 +286,7 @@ describe("symmetries and contracts", () => {
   });
 
   test("pre-activations of ±300 stay finite and give finite gradients", () => {
-    const layer = randomLayer(32, I, H);
+    const layer = randomLayer(kernels, 32, I, H);
     const x = new Float64Array(T * B * I).map((_, i) => (i % 2 ? 300 : -300));
     const r = layer.forward({ x, T, B });
     assert.ok(r.y.every(Number.isFinite) && r.h.every(Number.isFinite));
@@ -308,7 +296,7 @@ describe("symmetries and contracts", () => {
   });
 });
 
-describe("float32 layer equals the float64 reference at odd sizes", () => {
+describeOnKernelSets("float32 layer equals the float64 reference at odd sizes", (kernels) => {
   const sizes = [1, 3, 7, 17, 33];
   // each size appears in every position at least once; 33 never twice in one case, to keep it quick
   const combos: [number, number, number, number][] = [
@@ -340,7 +328,7 @@ describe("float32 layer equals the float64 reference at odd sizes", () => {
       const ref = egruRefForward(q);
       const G = randomUpstream(new Rng(T + B + I + H), T * B * H);
       const refG = egruRefBackward(q, ref, G);
-      const layer = layerForProblem(q);
+      const layer = layerForProblem(q, kernels);
       layer.eval();
       const r = layer.forward({ x: q.x, T, B, y0: q.y0 });
       const flips = r.o.reduce((n, v, i) => n + (v !== ref.o[i] ? 1 : 0), 0);
@@ -362,6 +350,22 @@ describe("float32 layer equals the float64 reference at odd sizes", () => {
       assertClose(layer.grads.thr, refG.thr, { ...go, name: "dthr" });
     });
   }
+});
+
+test("threshold init: Beta with mean m (clamp), N(μ, √2) logits (sigmoid)", () => {
+  const n = 40000;
+  const beta = new Float32Array(n);
+  initThresholds(new Rng(5), beta, "clamp", 0.2);
+  const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
+  // Beta(0.75, 3): std 0.18, so the mean of 40000 draws has std 0.0009
+  assert.ok(Math.abs(mean(beta) - 0.2) < 0.004, `Beta mean ${mean(beta)}`);
+  assert.ok(beta.every((v) => v >= 0 && v <= 1));
+  const logits = new Float32Array(n);
+  initThresholds(new Rng(6), logits, "sigmoid", -1);
+  const m = mean(logits);
+  const variance = logits.reduce((s, v) => s + (v - m) ** 2, 0) / n;
+  assert.ok(Math.abs(m + 1) < 0.03, `mean ${m}`); // std of the mean 0.007
+  assert.ok(Math.abs(variance - 2) < 0.07, `variance ${variance}`); // std of the variance 0.014
 });
 
 test("the default event function is the Heaviside step with the configured surrogate", () => {

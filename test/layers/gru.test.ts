@@ -1,6 +1,7 @@
 // The GRU baseline: the float64 reference and the float32 layer against PyTorch's nn.GRU fixtures,
 // central finite differences on the reference, layer = reference at odd sizes (with DropConnect
-// and zoneout), the haste ↔ PyTorch layout conversion, layer properties, and typed errors.
+// and zoneout), the haste ↔ PyTorch layout conversion, layer properties, and typed errors. The
+// float32 layer's cases run on every kernel set (test/kernel-sets.ts).
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -12,6 +13,7 @@ import { GRU, type GruState, type GruTorchName } from "../../packages/egru/src/l
 import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "../../packages/egru/src/layers/gru-layout.js";
 import { gruRefBackward, gruRefForward, type GruRefProblem } from "../../packages/egru/src/reference/gru-ref.js";
 import { assertClose, centralDiff, dot, loadFixture, randomArray, randomMask } from "../helpers.js";
+import { describeOnKernelSets } from "../kernel-sets.js";
 
 const TORCH_NAMES: GruTorchName[] = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"];
 
@@ -117,10 +119,15 @@ describe("PyTorch nn.GRU fixtures", () => {
       assertClose(g.h0, f.grads.h0, { ...tol, name: "dh0" });
       for (const k of TORCH_NAMES) assertClose(g[REF_FIELD[k]], f.grads[k], { ...tol, name: `d${k}` });
     });
+  }
+});
 
+describeOnKernelSets("PyTorch nn.GRU fixtures, float32 layer", (kernels) => {
+  for (const size of ["tiny", "small", "medium"]) {
+    const f = loadFixture(`gru-${size}`) as GruFixture;
     test(`${size}: float32 layer (setTorchWeights) matches outputs and every gradient (torchGrads)`, () => {
       const { T, B, I, H } = f.dims;
-      const layer = new GRU({ inputSize: I, hiddenSize: H });
+      const layer = new GRU({ inputSize: I, hiddenSize: H, kernels });
       layer.setTorchWeights(f.weights);
       const r = layer.forward({ x: f.inputs.x, T, B, h0: f.inputs.h0 });
       // Outputs are bounded by 1 and go through ≤ 8 steps of float32 arithmetic (unit round-off
@@ -233,7 +240,7 @@ function problemOfLayer(layer: GRU, x: Float64Array, h0: Float64Array, T: number
   };
 }
 
-describe("float32 layer equals the float64 reference at odd sizes", () => {
+describeOnKernelSets("float32 layer equals the float64 reference at odd sizes", (kernels) => {
   // [T, B, I, H, regulariser]: every size in {1, 3, 7, 17, 33} appears for each of T, B, I, H.
   type Reg = "none" | "dropConnect" | "zoneout-train" | "zoneout-eval" | "both";
   const combos: [number, number, number, number, Reg][] = [
@@ -251,6 +258,7 @@ describe("float32 layer equals the float64 reference at odd sizes", () => {
       const dc = reg === "dropConnect" || reg === "both" ? 0.3 : 0;
       const zo = reg.startsWith("zoneout") || reg === "both" ? 0.35 : 0;
       const layer = new GRU({
+        kernels,
         inputSize: I,
         hiddenSize: H,
         seed: T * 1000 + B * 100 + I * 10 + H,
@@ -346,13 +354,13 @@ describe("haste ↔ PyTorch layout conversion", () => {
   });
 });
 
-describe("layer properties", () => {
+describeOnKernelSets("layer properties", (kernels) => {
   const I = 4;
   const H = 5;
   const T = 6;
   const B = 5;
   const setup = (seed: number, extra: { dropConnect?: number; zoneout?: number } = {}) => {
-    const layer = new GRU({ inputSize: I, hiddenSize: H, seed, ...extra });
+    const layer = new GRU({ inputSize: I, hiddenSize: H, seed, kernels, ...extra });
     const rng = new Rng(seed + 50);
     return {
       layer,

@@ -1,6 +1,7 @@
 // The LSTM baseline: the float64 reference and the float32 layer against PyTorch's nn.LSTM
 // fixtures, central finite differences on the reference, layer = reference at odd sizes (with
-// DropConnect), the PyTorch gate order, layer properties, and typed errors.
+// DropConnect), the PyTorch gate order, layer properties, and typed errors. The float32 layer's
+// cases run on every kernel set (test/kernel-sets.ts).
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -11,6 +12,7 @@ import { lstmBackward, lstmForward } from "../../packages/egru/src/kernels/lstm.
 import { LSTM, type LstmState, type LstmTorchName } from "../../packages/egru/src/layers/lstm.js";
 import { lstmRefBackward, lstmRefForward, type LstmRefProblem } from "../../packages/egru/src/reference/lstm-ref.js";
 import { assertClose, centralDiff, dot, loadFixture, randomArray, randomMask } from "../helpers.js";
+import { describeOnKernelSets } from "../kernel-sets.js";
 
 const TORCH_NAMES: LstmTorchName[] = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"];
 
@@ -80,10 +82,15 @@ describe("PyTorch nn.LSTM fixtures", () => {
       for (const k of ["x", "h0", "c0"] as const) assertClose(g[k], f.grads[k], { ...tol, name: `d${k}` });
       for (const k of TORCH_NAMES) assertClose(g[REF_FIELD[k]], f.grads[k], { ...tol, name: `d${k}` });
     });
+  }
+});
 
+describeOnKernelSets("PyTorch nn.LSTM fixtures, float32 layer", (kernels) => {
+  for (const size of ["tiny", "small", "medium"]) {
+    const f = loadFixture(`lstm-${size}`) as LstmFixture;
     test(`${size}: float32 layer (setTorchWeights) matches outputs and every gradient (torchGrads)`, () => {
       const { T, B, I, H } = f.dims;
-      const layer = new LSTM({ inputSize: I, hiddenSize: H });
+      const layer = new LSTM({ inputSize: I, hiddenSize: H, kernels });
       layer.setTorchWeights(f.weights);
       const r = layer.forward({ x: f.inputs.x, T, B, h0: f.inputs.h0, c0: f.inputs.c0 });
       // h is bounded by 1 and c by T + |c0|; ≤ 8 steps of float32 arithmetic (unit round-off 6e-8,
@@ -181,7 +188,7 @@ describe("the kernel run in float64 equals the reference to rounding", () => {
   }
 });
 
-describe("float32 layer equals the float64 reference at odd sizes", () => {
+describeOnKernelSets("float32 layer equals the float64 reference at odd sizes", (kernels) => {
   // [T, B, I, H, DropConnect]: every size in {1, 3, 7, 17, 33} appears for each of T, B, I, H.
   const combos: [number, number, number, number, boolean][] = [
     [1, 1, 1, 1, false],
@@ -196,7 +203,8 @@ describe("float32 layer equals the float64 reference at odd sizes", () => {
   for (const [T, B, I, H, withDc] of combos) {
     test(`T=${T} B=${B} I=${I} H=${H}${withDc ? ", DropConnect" : ""}`, () => {
       const dc = withDc ? 0.3 : 0;
-      const layer = new LSTM({ inputSize: I, hiddenSize: H, seed: T * 1000 + B * 100 + I * 10 + H, dropConnect: dc });
+      const seed = T * 1000 + B * 100 + I * 10 + H;
+      const layer = new LSTM({ inputSize: I, hiddenSize: H, seed, dropConnect: dc, kernels });
       const rng = new Rng(T + B + I + H);
       const x = randomArray(rng, T * B * I);
       const h0 = randomArray(rng, B * H, 0.5);
@@ -279,13 +287,13 @@ describe("PyTorch layout", () => {
   });
 });
 
-describe("layer properties", () => {
+describeOnKernelSets("layer properties", (kernels) => {
   const I = 4;
   const H = 5;
   const T = 6;
   const B = 5;
   const setup = (seed: number, dropConnect = 0) => {
-    const layer = new LSTM({ inputSize: I, hiddenSize: H, seed, dropConnect });
+    const layer = new LSTM({ inputSize: I, hiddenSize: H, seed, dropConnect, kernels });
     const rng = new Rng(seed + 50);
     return {
       layer,

@@ -1,21 +1,20 @@
 // RecurrentStack: the same numbers as stacking the layers by hand (outputs, states, input, state
 // and parameter gradients, bit for bit), gradients against central differences, the EGRU stack's
-// event wiring (same results as the unwired stack, fewer MACs), batch-first, the stepper, dropout
-// between layers, and typed errors.
+// event wiring (same results as the unwired stack, fewer MACs, on every kernel set), batch-first,
+// the stepper, dropout between layers, and typed errors.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ShapeError, ValueError } from "../../packages/egru/src/core/errors.js";
 import { Rng } from "../../packages/egru/src/core/rng.js";
 import { smoothEvent } from "../../packages/egru/src/kernels/activations.js";
-import { jsKernels } from "../../packages/egru/src/kernels/backend.js";
 import { EGRU } from "../../packages/egru/src/layers/egru.js";
 import { GRU } from "../../packages/egru/src/layers/gru.js";
 import { LSTM } from "../../packages/egru/src/layers/lstm.js";
 import { RecurrentStack } from "../../packages/egru/src/model/recurrent-stack.js";
-import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import type { CellKind } from "../../packages/egru/src/nn/cells.js";
 import { assertClose, checkParamGradients, dot } from "../helpers.js";
+import { forEachKernelSet } from "../kernel-sets.js";
 
 const [T, B, I, H, L] = [5, 3, 4, 6, 3];
 const rand = (seed: number, n: number, scale = 1): Float32Array => {
@@ -114,9 +113,8 @@ for (const cell of ["egru", "gru", "lstm"] as const) {
   });
 }
 
-test("the EGRU stack's event wiring: exactly the unwired stack's results, with fewer MACs (TypeScript and WebAssembly kernels)", async () => {
-  const wasm = await loadWasmKernels();
-  for (const kernels of wasm ? [jsKernels, wasm] : [jsKernels]) {
+forEachKernelSet((kernels) =>
+  test(`the EGRU stack's event wiring: exactly the unwired stack's results, with fewer MACs [${kernels.name}]`, () => {
     const make = (events: boolean): RecurrentStack =>
       new RecurrentStack({
         cell: "egru",
@@ -143,8 +141,8 @@ test("the EGRU stack's event wiring: exactly the unwired stack's results, with f
     assert.deepEqual(gw.dx, gp.dx);
     wired.cells.forEach((c, l) => assert.deepEqual(c.layer.grads, plain.cells[l].layer.grads, `layer ${l}`));
     assert.ok(gw.macs.executed < gp.macs.executed, `backward MACs ${gw.macs.executed} vs ${gp.macs.executed}`);
-  }
-});
+  }),
+);
 
 test("batch-first arrays give the time-major results transposed", () => {
   const tm = new RecurrentStack({ cell: "gru", inputSize: I, hiddenSize: H, numLayers: 2, seed: 4 });

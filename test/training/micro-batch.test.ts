@@ -1,8 +1,9 @@
 // Micro-batches: a training step run in row blocks gives the whole batch's gradients, loss and
 // (after one clipped optimizer step) weights, for the classifier (with the activity and state
 // regularisers on) and the language model (state carried per block over two segments; dropout off,
-// and with "step" dropout on, whose masks the blocks share), on the TypeScript and the WebAssembly
-// kernels; and the memory estimate refuses, before any allocation, a configuration that cannot fit.
+// and with "step" dropout on, whose masks the blocks share), on every kernel set (TypeScript,
+// WebAssembly, WebAssembly on two threads: test/kernel-sets.ts); and the memory estimate refuses,
+// before any allocation, a configuration that cannot fit.
 //
 // Tolerance: the blocks sum the same float32 terms in another order (per-block gradient sums, then
 // the sum over blocks; the loss gradient scaled by rows/batch), so agreement is to float32 rounding
@@ -12,7 +13,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { StateError } from "../../packages/egru/src/core/errors.js";
 import { Rng } from "../../packages/egru/src/core/rng.js";
-import { jsKernels, type Kernels } from "../../packages/egru/src/kernels/backend.js";
+import { jsKernels } from "../../packages/egru/src/kernels/backend.js";
 import { setKernels } from "../../packages/egru/src/wasm/select.js";
 import { SequenceClassifier } from "../../packages/egru/src/nn/classifier.js";
 import { LanguageModel } from "../../packages/egru/src/nn/language-model.js";
@@ -24,16 +25,10 @@ import { LmTrainer } from "../../packages/cli/src/train/lm-trainer.js";
 import { classifierCost, lmPlans, planMicroBatch, rowBlocks } from "../../packages/cli/src/train/memory.js";
 import type { ClassificationTask } from "../../packages/cli/src/train/task.js";
 import { Trainer } from "../../packages/cli/src/train/trainer.js";
-import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import { assertClose } from "../helpers.js";
+import { forEachKernelSet } from "../kernel-sets.js";
 
 const TOL = { atol: 2e-6, rtol: 1e-4 };
-const wasm = await loadWasmKernels();
-assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20 (built by npm ci)");
-const KERNELS: [string, Kernels][] = [
-  ["js", jsKernels],
-  ["wasm", wasm],
-];
 
 /** A task of `n` random sequences [T, I] with labels in 0…C−1. */
 function randomTask(T: number, I: number, C: number, n: number): ClassificationTask {
@@ -97,8 +92,8 @@ function assertSameParams(
 }
 
 describe("a micro-batched step equals the whole batch's", () => {
-  for (const [kname, kernels] of KERNELS) {
-    test(`classifier, 7 rows in blocks of 2, 2, 3, regularisers on (${kname} kernels)`, () => {
+  forEachKernelSet((kernels) => {
+    test(`classifier, 7 rows in blocks of 2, 2, 3, regularisers on (${kernels.name} kernels)`, () => {
       setKernels(kernels);
       assert.deepEqual(rowBlocks(7, 3), [
         [0, 2],
@@ -120,7 +115,7 @@ describe("a micro-batched step equals the whole batch's", () => {
     });
 
     for (const dropout of [0, 0.3]) {
-      test(`language model, 5 streams in blocks of 2 and 3, two segments carrying state, dropout ${dropout} (${kname} kernels)`, () => {
+      test(`language model, 5 streams in blocks of 2 and 3, two segments carrying state, dropout ${dropout} (${kernels.name} kernels)`, () => {
         setKernels(kernels);
         const rng = new Rng(9);
         const V = 11;
@@ -175,7 +170,7 @@ describe("a micro-batched step equals the whole batch's", () => {
         setKernels(jsKernels);
       });
     }
-  }
+  });
 });
 
 describe("the memory estimate", () => {
