@@ -4,7 +4,7 @@
 // the folders are layered one way (the tables below); the library imports nothing outside its src/;
 // the CLI reaches the library only by its name ("egru", "egru/node"), never by a path, and its Node-only
 // folders are layered too (cli/ over run/ over node/: nothing below cli/ imports it). `npm run
-// depcruise` and test/boundaries.test.ts run it.
+// depcruise` and test/package/boundaries.test.ts run it.
 
 const LIB = "packages/egru/src/";
 const CLI = "packages/cli/src/";

@@ -1,8 +1,11 @@
 // Builders shared by the EGRU tests: a fixture → reference problem, a fixture → float32 layer,
-// random problems at given sizes, and the linear test loss Σ out ⊙ G.
+// random problems at given sizes, the linear test loss Σ out ⊙ G, and one seeded forward and
+// backward of a layer. Layers take the kernels to compute with (the library's default when none
+// are given).
 
 import { Rng } from "../packages/egru/src/core/rng.js";
 import { heavisideEvent, type EventFunction } from "../packages/egru/src/kernels/activations.js";
+import type { Kernels } from "../packages/egru/src/kernels/backend.js";
 import { EGRU } from "../packages/egru/src/layers/egru.js";
 import type { EgruRefProblem, EgruRefForward } from "../packages/egru/src/reference/egru-ref.js";
 import { dot, randomArray, randomMask } from "./helpers.js";
@@ -54,9 +57,10 @@ export function problemFromFixture(f: EgruFixture): EgruRefProblem {
   };
 }
 
-export function layerFromFixture(f: EgruFixture): EGRU {
+export function layerFromFixture(f: EgruFixture, kernels?: Kernels): EGRU {
   const c = f.config;
   const layer = new EGRU({
+    kernels,
     inputSize: f.dims.I,
     hiddenSize: f.dims.H,
     thresholdMode: c.thresholdMode,
@@ -135,9 +139,33 @@ export function randomProblem(o: RandomProblemOptions): EgruRefProblem {
   };
 }
 
+/** Sizes of a sequence into an EGRU: T steps of B rows, I inputs, H units. */
+export interface EgruDims {
+  T: number;
+  B: number;
+  I: number;
+  H: number;
+}
+
+/** Seeded data of those sizes: the input x (std 1.5) from Rng(seed), the upstream dy = G from Rng(seed + 1). */
+export function egruData(dims: EgruDims, seed: number): EgruDims & { x: Float64Array; G: Float64Array } {
+  const { T, B, I, H } = dims;
+  return { ...dims, x: randomArray(new Rng(seed), T * B * I, 1.5), G: randomArray(new Rng(seed + 1), T * B * H) };
+}
+
+/** A layer (weight gain 1.5, made with `seed` on `kernels`) run forward on data.x and backward from dy = data.G. */
+export function egruForwardBackward(kernels: Kernels, data: ReturnType<typeof egruData>, seed: number) {
+  const { T, B, I, H, x, G } = data;
+  const layer = new EGRU({ inputSize: I, hiddenSize: H, seed, weightGain: 1.5, kernels });
+  const r = layer.forward({ x, T, B });
+  const d = layer.backward(r, { dy: G });
+  return { layer, r, d };
+}
+
 /** A float32 layer holding the problem's weights (rounded to float32), in the problem's mode. */
-export function layerForProblem(p: EgruRefProblem, gamma = 0.7, s = 1.0): EGRU {
+export function layerForProblem(p: EgruRefProblem, kernels?: Kernels, gamma = 0.7, s = 1.0): EGRU {
   const layer = new EGRU({
+    kernels,
     inputSize: p.I,
     hiddenSize: p.H,
     thresholdMode: p.thresholdMode,

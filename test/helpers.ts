@@ -72,12 +72,17 @@ export function randomMask(rng: Rng, n: number, p: number): Float64Array {
   return a;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root (test/ holds this file; the suites sit one floor below, in test/<floor>/). */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** The PyTorch fixtures, test/fixtures/, shared by every floor. */
+export const FIXTURES = join(ROOT, "test", "fixtures");
+/** The datasets beside the repository (../shared/data), where present: the tests that read them skip otherwise. */
+export const SHARED_DATA = join(ROOT, "..", "shared", "data");
 
 /** Parsed JSON of test/fixtures/<name>.json. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function loadFixture(name: string): any {
-  return JSON.parse(readFileSync(join(here, "fixtures", `${name}.json`), "utf8"));
+  return JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), "utf8"));
 }
 
 /** Names of the fixtures listed in the manifest (without .json). */
@@ -142,8 +147,7 @@ export function checkParamGradients(
   return checked;
 }
 
-/** The repository root and the CLI's entry point (run through tsx, no build needed). */
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** The CLI's entry point (run through tsx, no build needed). */
 export const CLI_MAIN = join(ROOT, "packages/cli/src/cli/main.ts");
 /** Node flags that run the TypeScript sources: the library resolved to its sources, tsx for .ts. */
 export const SOURCE_FLAGS = ["--conditions=egru-source", "--import", "tsx"];

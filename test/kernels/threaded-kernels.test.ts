@@ -1,0 +1,172 @@
+// Kernels on several threads: every split call is bit-identical to the one-thread WebAssembly
+// kernels, whatever the thread count, for plain arrays and for views into the shared memory;
+// and a whole EGRU layer gives bit-identical results and gradients on 1, 2 and 3 threads.
+
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { Rng } from "../../packages/egru/src/core/rng.js";
+import type { Kernels } from "../../packages/egru/src/kernels/backend.js";
+import { columnBlocks, createThreadedKernels, rowBlocks } from "../../packages/egru/src/node/threaded-kernels.js";
+import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
+import { egruData, egruForwardBackward } from "../egru-cases.js";
+
+const base = await loadWasmKernels();
+assert.ok(base, "WebAssembly SIMD kernels must load in Node 20");
+const threaded = [2, 3].map((t) => createThreadedKernels(base, t, { minWork: 0, minColumnWork: 0 }));
+after(() => Promise.all(threaded.map((k) => k.close())));
+
+const rand = (n: number, seed: number, density = 1): Float32Array => {
+  const rng = new Rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.uniform() < density ? rng.normal() : 0;
+  return a;
+};
+
+test("row blocks cover the rows once, aligned to 8", () => {
+  assert.deepEqual(rowBlocks(100, 3), [
+    [0, 40],
+    [40, 40],
+    [80, 20],
+  ]);
+  assert.deepEqual(rowBlocks(16, 2), [
+    [0, 8],
+    [8, 8],
+  ]);
+  for (const [rows, t] of [
+    [17, 2],
+    [1000, 3],
+    [9, 4],
+  ]) {
+    const b = rowBlocks(rows, t);
+    assert.equal(
+      b.reduce((s, [, r]) => s + r, 0),
+      rows,
+    );
+    assert.ok(b.length <= t);
+  }
+});
+
+test("column blocks cover the columns once, aligned to 4", () => {
+  assert.deepEqual(columnBlocks(4050, 2), [
+    [0, 2028],
+    [2028, 2022],
+  ]);
+  assert.deepEqual(columnBlocks(10, 3), [
+    [0, 4],
+    [4, 4],
+    [8, 2],
+  ]);
+  for (const [cols, t] of [
+    [9, 2],
+    [2250, 3],
+    [5, 4],
+  ]) {
+    const b = columnBlocks(cols, t);
+    assert.equal(
+      b.reduce((s, [, c]) => s + c, 0),
+      cols,
+    );
+    assert.ok(b.length <= t && b.every(([c0], i) => i === 0 || c0 === b[i - 1][0] + b[i - 1][1]));
+  }
+});
+
+describe("split calls are bit-identical to one thread", () => {
+  for (const k of threaded) {
+    test(`${k.name}: one-row products split by columns (dense and by events, blocked reductions, accumulate)`, () => {
+      for (const [N, K] of [
+        [4050, 750],
+        [37, 300],
+        [9, 5],
+        [130, 1350],
+      ]) {
+        for (const acc of [false, true]) {
+          const x = rand(K + 1, N);
+          const W = rand(K * N + 2, K);
+          const q0 = rand(N + 3, 1);
+          const q1 = q0.slice();
+          base.gemmNN(1, N, K, x, 1, W, 2, q0, 3, acc);
+          k.gemmNN(1, N, K, x, 1, W, 2, q1, 3, acc);
+          assert.deepEqual(q1, q0, `gemmNN 1×${N}×${K} acc=${acc}`);
+          for (const density of [0.05, 0.5]) {
+            const y = rand(K, N + K, density);
+            const Wv = base.alloc(K * N);
+            Wv.set(W.subarray(0, K * N));
+            const e0 = rand(N, 2);
+            const e1 = e0.slice();
+            const m0 = base.eventGemmNN(1, N, K, y, 0, Wv, 0, e0, 0, acc);
+            const m1 = k.eventGemmNN(1, N, K, y, 0, Wv, 0, e1, 0, acc);
+            assert.deepEqual(e1, e0, `eventGemmNN 1×${N}×${K} at ${density}`);
+            assert.equal(m1, m0, "MACs");
+            base.free(Wv);
+          }
+        }
+      }
+    });
+
+    for (const [M, N, K] of [
+      [17, 33, 65],
+      [130, 7, 33],
+      [64, 129, 17],
+      [24, 5, 3],
+    ]) {
+      test(`${k.name}: gemmNN / gemmNT ${M}×${N}×${K}, offsets, accumulate`, () => {
+        for (const acc of [false, true]) {
+          const A = rand(M * K + 3, M);
+          const B = rand(K * N + 5, N);
+          const C0 = rand(M * N + 2, K);
+          const C1 = C0.slice();
+          base.gemmNN(M, N, K, A, 3, B, 5, C0, 2, acc);
+          k.gemmNN(M, N, K, A, 3, B, 5, C1, 2, acc);
+          assert.deepEqual(C1, C0, "gemmNN");
+          const Bt = rand(N * K, N + 1);
+          const D0 = rand(M * N, K + 1);
+          const D1 = D0.slice();
+          base.gemmNT(M, N, K, A, 3, Bt, 0, D0, 0, acc);
+          k.gemmNT(M, N, K, A, 3, Bt, 0, D1, 0, acc);
+          assert.deepEqual(D1, D0, "gemmNT");
+        }
+      });
+    }
+    test(`${k.name}: event and masked products by batch rows, with views into the shared memory`, () => {
+      const B = 37,
+        H = 50,
+        N = 150;
+      for (const density of [0, 0.1, 0.6, 1]) {
+        const y = rand(B * H, 7, density);
+        const R = base.alloc(H * N);
+        R.set(rand(H * N, 8));
+        const q0 = rand(B * N, 9);
+        const q1 = base.alloc(B * N);
+        q1.set(q0);
+        const m0 = base.eventGemmNN(B, N, H, y, 0, R, 0, q0, 0, true);
+        const m1 = k.eventGemmNN(B, N, H, y, 0, R, 0, q1, 0, true);
+        assert.deepEqual(q1, q0, `eventGemmNN at ${density}`);
+        assert.equal(m1, m0, "MACs");
+        const dq = rand(B * N, 10);
+        const mask = rand(B * H, 11, density).map((v) => (v !== 0 ? 1 : 0));
+        const o0 = new Float32Array(B * H);
+        const o1 = new Float32Array(B * H);
+        assert.equal(
+          k.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, o1, 0),
+          base.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, o0, 0),
+        );
+        assert.deepEqual(o1, o0, `maskedGemmNT at ${density}`);
+        base.free(R);
+        base.free(q1);
+      }
+    });
+  }
+});
+
+test("an EGRU layer trains bit-identically on 1, 2 and 3 threads", () => {
+  const data = egruData({ T: 6, B: 24, I: 40, H: 64 }, 12);
+  const run = (kernels: Kernels) => {
+    const { layer, r, d } = egruForwardBackward(kernels, data, 14);
+    return [r.y, r.trace, d.dx, d.dy0, ...Object.values(layer.grads)];
+  };
+  const one = run(base);
+  for (const k of threaded) {
+    const many = run(k);
+    many.forEach((a, i) => assert.deepEqual(a, one[i], `${k.name}: array ${i}`));
+  }
+});

