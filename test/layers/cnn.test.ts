@@ -290,7 +290,26 @@ test("the DVS presets build: dvs-iclr has the spec's 5,717,308 parameters (CNN 2
   };
   assert.equal(count("dvs-iclr"), 5_717_308);
   const egru = (i: number, h: number): number => 3 * (i * h + h * h + 2 * h) + h;
-  assert.equal(count("dvs-paper-v1"), egru(2 * 32 * 32, 1024) + 1024 * 11 + 11);
+  // paper v1: two layers of 1024 on 2×32×32 frames, the paper's 15.75 M parameters
+  assert.equal(count("dvs-paper-v1"), egru(2 * 32 * 32, 1024) + egru(1024, 1024) + 1024 * 11 + 11);
+  assert.equal(count("dvs-paper-v1"), 15_754_251);
+  // and its 15.73 M dense recurrent-layer MACs per frame (input and recurrent products of both layers)
+  const v1 = parseConfig(presets["dvs-paper-v1"], "dvs-paper-v1");
+  const I = 2 * 32 * 32;
+  const model = buildModel(v1, {
+    name: "dvs-gesture",
+    T: 2,
+    I,
+    classes: 11,
+    count: () => 0,
+    batch: () => ({ x: new Float32Array(0), labels: new Uint8Array(0) }),
+    frame: { channels: 2, height: 32, width: 32 },
+  });
+  model.eval();
+  const run = model.forward(new Float32Array(2 * I).fill(0.5), 2, 1);
+  const dense = run.runs.reduce((n, r) => n + r.stats.denseMacs, 0) / 2;
+  model.release(run);
+  assert.equal(dense, 15_728_640);
   const mnistLike = {
     name: "mnist-row",
     T: 28,

@@ -133,6 +133,12 @@ function program(): Command {
       intOption("--checkpoint-every", 0),
     )
     .option("--skip-bad", "dvs-gesture: continue past recordings that fail to read (each one named in the log)")
+    .addOption(
+      new Option(
+        "--dvs-protocol <protocol>",
+        "dvs-gesture model selection: holdout (validation clips held out of training) or authors (the official code's: validate on the TEST set, optimistic)",
+      ).choices(["holdout", "authors"]),
+    )
     .option(
       "--data <dir>",
       "directory with the dataset's files (default: the packaged MNIST; for ptb / wikitext-2 the cache `egru data download` fills)",

@@ -38,6 +38,7 @@ export interface TrainFlags {
   quiet?: boolean;
   skipBad?: boolean;
   microBatch?: number | "auto";
+  dvsProtocol?: string;
 }
 
 /** The flags that change the configuration (not allowed with --resume). */
@@ -55,7 +56,7 @@ function flagConfig(f: TrainFlags): Record<string, unknown> {
     timeBudget: f.timeBudget,
     microBatch: f.microBatch,
     lm: { embedding: f.embedding, bptt: f.bptt },
-    dvs: { skipBad: f.skipBad },
+    dvs: { skipBad: f.skipBad, protocol: f.dvsProtocol },
     model: { cell: f.cell, hidden: f.hidden, layers: f.layers, readout: f.readout },
     optimizer: { kind: f.optimizer, lr: f.lr, clip: f.clip },
   });

@@ -134,11 +134,21 @@ export function sampleClips(e: DvsEvents, ranges: [number, number][], c: FrameCo
   return clips;
 }
 
+/** Training augmentation: crop area scale ≥ minScale, rotation within ±maxDegrees, and (ICLR DVS code) a random perspective. */
+export interface ClipAugment {
+  minScale: number;
+  maxDegrees: number;
+  /** torchvision's RandomPerspective(distortion_scale 0.5, p 0.5) between the crop and the rotation. */
+  perspective?: boolean;
+}
+
 /**
- * Training augmentation of one clip [T, C, S, S] in place of a copy: a random resized crop (area
- * scale in [minScale, 1], aspect ratio 3/4…4/3, nearest neighbour back to S×S) and a random
- * rotation within ±maxDegrees about the centre (nearest neighbour, zeros outside), the same for
- * every frame of the clip.
+ * Training augmentation of one clip [T, C, S, S] in place of a copy, in torchvision's order: a
+ * random resized crop (area scale in [minScale, 1], aspect ratio 3/4…4/3, back to S×S), with
+ * `perspective` a random perspective (each corner moved inwards by up to half of half the side, with
+ * probability 1/2), and a random rotation within ±maxDegrees about the centre; every step nearest
+ * neighbour with zeros outside (torchvision interpolates the perspective bilinearly; event counts
+ * stay counts here), the same for every frame of the clip.
  */
 export function augmentClip(
   clip: Float32Array,
@@ -146,7 +156,7 @@ export function augmentClip(
   C: number,
   S: number,
   rng: Rng,
-  o: { minScale: number; maxDegrees: number },
+  o: ClipAugment,
 ): Float32Array {
   // torchvision's RandomResizedCrop: ten tries at a crop that fits, else the whole frame
   let cw = S,
@@ -164,6 +174,7 @@ export function augmentClip(
   }
   const x0 = rng.int(S - cw + 1),
     y0 = rng.int(S - chh + 1);
+  const warp = o.perspective ? randomPerspective(S, rng) : null;
   const angle = ((rng.uniform() * 2 - 1) * o.maxDegrees * Math.PI) / 180;
   const cos = Math.cos(angle),
     sin = Math.sin(angle),
@@ -172,11 +183,22 @@ export function augmentClip(
   const map = new Int32Array(S * S).fill(-1);
   for (let y = 0; y < S; y++)
     for (let x = 0; x < S; x++) {
-      const rx = cos * (x - mid) + sin * (y - mid) + mid;
-      const ry = -sin * (x - mid) + cos * (y - mid) + mid;
-      if (rx < -0.5 || ry < -0.5 || rx > S - 0.5 || ry > S - 0.5) continue;
-      const sx = x0 + Math.min(cw - 1, Math.floor(((Math.round(rx) + 0.5) * cw) / S));
-      const sy = y0 + Math.min(chh - 1, Math.floor(((Math.round(ry) + 0.5) * chh) / S));
+      const fx = cos * (x - mid) + sin * (y - mid) + mid;
+      const fy = -sin * (x - mid) + cos * (y - mid) + mid;
+      if (fx < -0.5 || fy < -0.5 || fx > S - 0.5 || fy > S - 0.5) continue;
+      let rx = Math.round(fx);
+      let ry = Math.round(fy);
+      if (warp) {
+        // the perspective's inverse: where in the cropped frame this pixel comes from
+        const d = warp[6] * rx + warp[7] * ry + 1;
+        const px = Math.round((warp[0] * rx + warp[1] * ry + warp[2]) / d);
+        const py = Math.round((warp[3] * rx + warp[4] * ry + warp[5]) / d);
+        if (!(px >= 0 && py >= 0 && px <= S - 1 && py <= S - 1)) continue;
+        rx = px;
+        ry = py;
+      }
+      const sx = x0 + Math.min(cw - 1, Math.floor(((rx + 0.5) * cw) / S));
+      const sy = y0 + Math.min(chh - 1, Math.floor(((ry + 0.5) * chh) / S));
       map[y * S + x] = sy * S + sx;
     }
   const out = new Float32Array(clip.length);
@@ -185,4 +207,57 @@ export function augmentClip(
     for (let k = 0; k < S * S; k++) if (map[k] >= 0) out[base + k] = clip[base + map[k]];
   }
   return out;
+}
+
+/**
+ * torchvision's RandomPerspective(distortion_scale = 0.5, p = 0.5) on an S×S frame: with probability
+ * 1/2, each corner of the frame moves inwards by a random whole number of pixels up to
+ * ⌊0.5·⌊S/2⌋⌋ in x and in y; returns the 8 coefficients (a, b, c, d, e, f, g, h) that send an output
+ * pixel (x, y) to the input pixel ((a·x + b·y + c)/(g·x + h·y + 1), (d·x + e·y + f)/(g·x + h·y + 1)),
+ * or null (no warp this time). The random numbers are drawn whether or not the warp applies, so the
+ * rotation after it sees the same stream either way.
+ */
+export function randomPerspective(S: number, rng: Rng): Float64Array | null {
+  const apply = rng.uniform() < 0.5;
+  const half = Math.floor(S / 2);
+  const m = Math.floor(0.5 * half);
+  const low = (): number => rng.int(m + 1); // 0 … m
+  const high = (): number => S - 1 - rng.int(m + 1); // S − 1 − m … S − 1
+  const ends: [number, number][] = [
+    [low(), low()],
+    [high(), low()],
+    [high(), high()],
+    [low(), high()],
+  ];
+  if (!apply) return null;
+  const starts: [number, number][] = [
+    [0, 0],
+    [S - 1, 0],
+    [S - 1, S - 1],
+    [0, S - 1],
+  ];
+  return homography(ends, starts);
+}
+
+/** The projective map sending each `from` point to its `to` point: 8 coefficients, solved exactly (Gaussian elimination). */
+export function homography(from: [number, number][], to: [number, number][]): Float64Array {
+  // rows: a·x + b·y + c − g·x·X − h·y·X = X;  d·x + e·y + f − g·x·Y − h·y·Y = Y
+  const A: number[][] = [];
+  for (let k = 0; k < 4; k++) {
+    const [x, y] = from[k];
+    const [X, Y] = to[k];
+    A.push([x, y, 1, 0, 0, 0, -x * X, -y * X, X]);
+    A.push([0, 0, 0, x, y, 1, -x * Y, -y * Y, Y]);
+  }
+  for (let c = 0; c < 8; c++) {
+    let p = c;
+    for (let r = c + 1; r < 8; r++) if (Math.abs(A[r][c]) > Math.abs(A[p][c])) p = r;
+    [A[c], A[p]] = [A[p], A[c]];
+    for (let r = 0; r < 8; r++) {
+      if (r === c) continue;
+      const f = A[r][c] / A[c][c];
+      for (let k = c; k < 9; k++) A[r][k] -= f * A[c][k];
+    }
+  }
+  return Float64Array.from({ length: 8 }, (_, c) => A[c][8] / A[c][c]);
 }

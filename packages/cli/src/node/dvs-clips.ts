@@ -73,6 +73,7 @@ function cacheKey(dir: string, d: DvsConfig, classes: number): string {
   const what = {
     format: 2,
     frames: frameConfig(d),
+    ...(d.testScale !== undefined ? { testScale: d.testScale } : {}),
     samples: d.samples,
     classes,
     ignoreValidMark: d.ignoreValidMark,
@@ -185,6 +186,7 @@ export function loadDvsClips(dir: string, d: DvsConfig, cacheRoot: string, log: 
     return { train: cachedTrain, test: cachedTest, classes, shape, skipped: [], cached: true, cacheDir };
   mkdirSync(cacheDir, { recursive: true });
   const skipped: { name: string; reason: string }[] = [];
+  const testFrames = { ...f, scale: d.testScale ?? d.scale };
   const split = (name: "train" | "test"): DvsClips =>
     buildSplit(
       cacheDir,
@@ -192,7 +194,8 @@ export function loadDvsClips(dir: string, d: DvsConfig, cacheRoot: string, log: 
       (emit) => {
         const o = { classes, skipBad: d.skipBad, mode: d.samples, respectValidMark: !d.ignoreValidMark };
         const bad = forEachGestureTrial(dir, name, o, (t) => {
-          for (const s of t.samples) for (const c of sampleClips(t.events, s.ranges, f)) emit(c, s.label);
+          const frames = name === "test" ? testFrames : f;
+          for (const s of t.samples) for (const c of sampleClips(t.events, s.ranges, frames)) emit(c, s.label);
         });
         for (const s of bad) log(`egru train: skipped ${s.name}: ${s.reason}`);
         skipped.push(...bad);

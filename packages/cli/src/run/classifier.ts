@@ -10,7 +10,7 @@ import { packagedMnistDir } from "../node/mnist-files.js";
 import { loadRunWeights } from "./run-files.js";
 import { classifierActivity } from "../train/activity.js";
 import { buildModel, buildTrainer, parameterCount } from "../train/build.js";
-import { isLmTask } from "../train/config.js";
+import { DVS_TASK, isLmTask } from "../train/config.js";
 import type { EvalResult } from "../train/trainer.js";
 import type { CheckpointState } from "./checkpoint.js";
 import { formatDuration, macsText, pct } from "./format.js";
@@ -59,12 +59,15 @@ export const classifierKind: RunKind = {
     let best: { epoch: number; accuracy?: number } | undefined;
     let lastEpoch: Record<string, unknown> | undefined;
     const count = (s: "train" | "valid" | "test"): number => task.count(s);
+    // DVS with the authors' protocol: the validation split is the test set, and says so
+    const authors = config.task === DVS_TASK && config.dvs.protocol === "authors";
+    const valid = authors ? "valid = TEST set (authors' protocol)" : "valid";
     return {
       trainer,
       startFiles: {},
       describe:
         `${config.task}, ${m.layers}×${m.cell.toUpperCase()}(${m.hidden}), ${parameterCount(trainer.model).toLocaleString("en-US")} parameters, ` +
-        `${count("train")} train / ${count("valid")} valid / ${count("test")} test examples, ${config.epochs} epochs of ${nb} batches` +
+        `${count("train")} train / ${count("valid")} ${valid} / ${count("test")} test examples, ${config.epochs} epochs of ${nb} batches` +
         (config.timeBudget !== undefined ? ` or ${config.timeBudget} minutes` : ""),
       progress: {
         total: config.epochs * nb,
@@ -120,7 +123,7 @@ export const classifierKind: RunKind = {
             ctx.note(
               `epoch ${e.epoch + 1}/${config.epochs}: train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAccuracy)}` +
                 (v
-                  ? ` | valid loss ${v.loss.toFixed(4)} acc ${pct(v.accuracy)} sparsity ${pct(v.activitySparsity)}`
+                  ? ` | ${valid} loss ${v.loss.toFixed(4)} acc ${pct(v.accuracy)} sparsity ${pct(v.activitySparsity)}`
                   : "") +
                 ` | ${formatDuration(ctx.elapsed())}`,
             );
@@ -136,7 +139,7 @@ export const classifierKind: RunKind = {
         const test = trainer.evaluate("test");
         ctx.emit({ type: "test", step: trainer.position.step, ...evalRecord(test), seconds: ctx.elapsed() });
         return {
-          summary: { epochs: config.epochs, ...evalRecord(test) },
+          summary: { epochs: config.epochs, ...(authors ? { protocol: "authors" } : {}), ...evalRecord(test) },
           rows: resultRows(test, m.cell),
           training: `${config.epochs} epochs, ${trainer.position.step} steps, ${formatDuration(trainSeconds)}`,
         };

@@ -44,8 +44,11 @@ function loadDvsTask(c: TrainConfig, log: (m: string) => void): ClassificationTa
     S: H,
     classes: d.classes,
     seed: c.seed,
-    validation: c.validation ?? Math.max(1, Math.round(d.train.count / 10)),
-    augment: c.dvs.augment ? { minScale: c.dvs.cropScale, maxDegrees: c.dvs.rotateDegrees } : null,
+    validation: c.dvs.protocol === "authors" ? 0 : (c.validation ?? Math.max(1, Math.round(d.train.count / 10))),
+    augment: c.dvs.augment
+      ? { minScale: c.dvs.cropScale, maxDegrees: c.dvs.rotateDegrees, perspective: c.dvs.perspective }
+      : null,
+    protocol: c.dvs.protocol,
     trainLimit: c.trainLimit,
     testLimit: c.testLimit,
   });

@@ -102,8 +102,9 @@ const DvsSchema = z.strictObject({
   size: whole(1).default(DEFAULT_FRAMES.size),
   pool: z.enum(["sum", "max"]).default(DEFAULT_FRAMES.pool),
   mergePolarities: z.boolean().default(DEFAULT_FRAMES.mergePolarities),
-  /** Counts are divided by this. */
+  /** Counts are divided by this; the test clips' by testScale when given (the ICLR code: 19 and 18.5). */
   scale: z.number().gt(0).default(DEFAULT_FRAMES.scale),
+  testScale: z.number().gt(0).optional(),
   /** tonic's Denoise filter time (ms); 0 = off. */
   denoiseMs: z
     .number()
@@ -115,6 +116,14 @@ const DvsSchema = z.strictObject({
   augment: z.boolean().default(false),
   cropScale: z.number().gt(0).max(1).default(0.6),
   rotateDegrees: z.number().min(0).max(180).default(25),
+  /** With augment: torchvision's RandomPerspective (distortion 0.5, p 0.5) between crop and rotation, as the ICLR code. */
+  perspective: z.boolean().default(false),
+  /**
+   * Model selection. "holdout": a share of the training clips is the validation split (clean).
+   * "authors": the authors' protocol — every training clip trains and the TEST set is the validation
+   * split, so the best epoch is chosen on the test set (optimistic; for comparison with their numbers).
+   */
+  protocol: z.enum(["holdout", "authors"]).default("holdout"),
   /** Continue past recordings that fail to read (listed in the log). */
   skipBad: z.boolean().default(false),
   /** Read events without the valid mark too (some writers never set it). */
