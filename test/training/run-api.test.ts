@@ -52,6 +52,7 @@ test("startRun trains a run directory that the kind evaluates to the run's own t
   const checkpoint = loadCheckpoint(dir);
   const ev = kindOf(config).evaluate({
     path: dir,
+    runDir: dir,
     checkpoint,
     config,
     kernels: jsKernels,

@@ -4,13 +4,12 @@
 // each split's record is written to eval-<split>.json in the run directory and printed as a table
 // (or one JSON line each with --json). Node only.
 
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { defaultKernels, type Kernels } from "egru";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
-import { loadCheckpoint } from "../run/checkpoint.js";
 import { kindOf } from "../run/kinds.js";
-import { parseConfig } from "../train/config.js";
+import { openForEval } from "../run/run-files.js";
 import type { SplitName } from "../train/task.js";
 import { EXIT_OK } from "./run.js";
 
@@ -26,12 +25,11 @@ export async function evalCommand(
   f: EvalFlags,
   ctx: { kernels?: Kernels; kernelName: string },
 ): Promise<number> {
-  const checkpoint = loadCheckpoint(path);
-  const source = `${join(checkpoint.dir, "state.json")}: config`;
-  const config = parseConfig(checkpoint.state.config, source);
+  const { runDir, checkpoint, config, source } = openForEval(path);
   const kernels = ctx.kernels ?? defaultKernels();
   const out = kindOf(config).evaluate({
     path,
+    runDir,
     checkpoint,
     config,
     split: f.split,
@@ -40,7 +38,6 @@ export async function evalCommand(
     budget: { limits: nodeMemoryLimits(kernels), source },
     quiet: f.quiet === true || f.json === true,
   });
-  const runDir = dirname(checkpoint.dir);
   for (const record of out.records) {
     writeFileAtomic(join(runDir, `eval-${record.split}.json`), `${JSON.stringify(record, null, 2)}\n`);
     if (f.json) process.stdout.write(`${JSON.stringify(record)}\n`);

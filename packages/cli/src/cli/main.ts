@@ -9,6 +9,8 @@ import { createThreadedKernels } from "egru/node";
 import { NODE_WASM_PAGES } from "../node/memory-limits.js";
 import { demoTable, runDemo, type DemoOptions } from "./demo.js";
 import { evalCommand, type EvalFlags } from "./eval.js";
+import { exportCommand, type ExportFlags } from "./export.js";
+import { importCommand, type ImportFlags } from "./import.js";
 import { EXIT_OK, intOption, numberOption, reportError } from "./run.js";
 import { trainCommand, type TrainFlags } from "./train.js";
 import { loadPresets } from "../node/presets.js";
@@ -235,6 +237,63 @@ function program(): Command {
     .exitOverride()
     .action(async (run: string, opts: ReportFlags) => {
       actionCode = await rasterCommand(run, opts, kernels);
+    });
+  prog
+    .command("export")
+    .description(
+      "Write a run's weights for PyTorch: OUT/model.safetensors under the names of the equivalent PyTorch model " +
+        "(EvNN's EGRU names, nn.GRU / nn.LSTM, nn.Embedding, nn.Linear, the CNN as nn.Sequential) and OUT/config.json; " +
+        "tools/egru_pytorch.py builds that model, loads them and runs inputs (README: PyTorch and EvNN).",
+    )
+    .argument("<run>", "run directory of egru train or egru import (or a saveModel directory)")
+    .addOption(new Option("--format <format>", "what to write").choices(["pytorch"]).makeOptionMandatory())
+    .requiredOption("--out <dir>", "directory for model.safetensors and config.json (neither may exist yet)")
+    .option("--json", "print one JSON line instead of the message", false)
+    .exitOverride()
+    .action(async (run: string, opts: ExportFlags) => {
+      actionCode = await exportCommand(run, opts, kernels);
+    });
+  prog
+    .command("import")
+    .description(
+      "Make a run directory from a PyTorch / EvNN checkpoint (safetensors; convert a .pt state dict with " +
+        "tools/evnn_to_safetensors.py) for egru eval, report, generate and loadModel(). The model is the preset's " +
+        "(with --config and the flags over it); the file must hold exactly its tensors under their PyTorch names. " +
+        "EvNN v0.1 checkpoints (thr_reparam) need --threshold-mode sigmoid. The run has no training state: --resume refuses it.",
+    )
+    .argument("<file>", "safetensors file of the checkpoint's state dict")
+    .addOption(
+      new Option("--preset <name>", "the configuration the checkpoint was trained with (README: Presets)")
+        .choices(Object.keys(loadPresets()))
+        .makeOptionMandatory(),
+    )
+    .option("--config <file>", "JSON configuration merged over the preset (e.g. the model's sizes)")
+    .addOption(
+      new Option("--task <task>", "the task").choices([
+        "mnist-row",
+        "smnist",
+        "psmnist",
+        "ptb",
+        "wikitext-2",
+        "dvs-gesture",
+      ]),
+    )
+    .addOption(new Option("--cell <cell>", "recurrent cell").choices(["egru", "gru", "lstm"]))
+    .option("--hidden <H>", "units per layer", intOption("--hidden"))
+    .option("--layers <n>", "stacked layers", intOption("--layers"))
+    .option("--embedding <E>", "language models: embedding size (also the last layer's)", intOption("--embedding"))
+    .addOption(
+      new Option(
+        "--threshold-mode <mode>",
+        "EGRU thresholds: clamp (EvNN v0.2, thr) or sigmoid (v0.1, thr_reparam)",
+      ).choices(["clamp", "sigmoid"]),
+    )
+    .option("--data <dir>", "the task's data (a language model's vocabulary comes from its corpus)")
+    .option("--out <dir>", "run directory (default runs/<task>-<cell>-<time>; must be new or empty)")
+    .option("--json", "print one JSON line instead of the message", false)
+    .exitOverride()
+    .action(async (file: string, opts: ImportFlags) => {
+      actionCode = await importCommand(file, opts, kernels);
     });
   registerDataCommand(prog, (c) => {
     actionCode = c;

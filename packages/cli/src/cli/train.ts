@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { type Kernels, ValueError } from "egru";
 import { loadPresets } from "../node/presets.js";
 import { resumeRun, startRun } from "../run/life.js";
-import { mergeConfig, parseConfig } from "../train/config.js";
+import { mergeConfig, parseConfig, type TrainConfig } from "../train/config.js";
 import { UsageError } from "./run.js";
 
 /** Flags of `egru train` (commander's camel-cased names). */
@@ -41,8 +41,10 @@ export interface TrainFlags {
   dvsProtocol?: string;
 }
 
-/** The flags that change the configuration (not allowed with --resume). */
-function flagConfig(f: TrainFlags): Record<string, unknown> {
+/** The flags that change the configuration (not allowed with --resume); egru import takes some of them. */
+export type ConfigFlags = Omit<TrainFlags, "preset" | "out" | "resume" | "json" | "quiet"> & { thresholdMode?: string };
+
+function flagConfig(f: ConfigFlags): Record<string, unknown> {
   return mergeConfig({
     task: f.task,
     epochs: f.epochs,
@@ -57,7 +59,7 @@ function flagConfig(f: TrainFlags): Record<string, unknown> {
     microBatch: f.microBatch,
     lm: { embedding: f.embedding, bptt: f.bptt },
     dvs: { skipBad: f.skipBad, protocol: f.dvsProtocol },
-    model: { cell: f.cell, hidden: f.hidden, layers: f.layers, readout: f.readout },
+    model: { cell: f.cell, hidden: f.hidden, layers: f.layers, readout: f.readout, thresholdMode: f.thresholdMode },
     optimizer: { kind: f.optimizer, lr: f.lr, clip: f.clip },
   });
 }
@@ -105,13 +107,19 @@ export async function trainCommand(f: TrainFlags, ctx: { kernels?: Kernels; kern
     }
     return resumeRun(f.resume, options);
   }
+  const { config, source } = configFromFlags(f.preset, f);
+  return startRun(config, f.out, { ...options, source });
+}
+
+/** The configuration of a preset, a JSON file (--config) and flags, in that order, validated; and where it came from. */
+export function configFromFlags(presetName: string, f: ConfigFlags): { config: TrainConfig; source: string } {
   const presets = loadPresets();
-  const preset = presets[f.preset];
-  if (!preset) throw new UsageError("--preset", `one of ${Object.keys(presets).join(", ")}`, JSON.stringify(f.preset));
+  const preset = presets[presetName];
+  if (!preset)
+    throw new UsageError("--preset", `one of ${Object.keys(presets).join(", ")}`, JSON.stringify(presetName));
   const config = parseConfig(
     mergeConfig(preset, f.config ? readConfigFile(f.config) : {}, flagConfig(f)),
     f.config ?? "config",
   );
-  const source = f.config ? `${f.config} over preset ${f.preset}` : `preset ${f.preset}`;
-  return startRun(config, f.out, { ...options, source });
+  return { config, source: f.config ? `${f.config} over preset ${presetName}` : `preset ${presetName}` };
 }

@@ -147,27 +147,38 @@ export const classifierKind: RunKind = {
     };
   },
 
+  blankModel(config, kernels) {
+    return { model: buildModel(config, loadTask(config), kernels), startFiles: {} };
+  },
+
   evaluate(r) {
     const { checkpoint: ck, config } = r;
     const split = r.split ?? "test";
     const task = loadTask(config);
     const trainer = buildTrainer(config, task, { budget: r.budget, kernels: r.kernels });
-    loadParamTensors(trainer.model, ck.model, join(ck.dir, "model.safetensors"));
+    let weights: string;
+    if (ck) {
+      weights = join(ck.dir, "model.safetensors");
+      loadParamTensors(trainer.model, ck.model, weights);
+    } else weights = loadRunWeights(trainer.model, r.runDir);
     const n = task.count(split);
     const bar = progressBar(`eval ${split}`, n, [], { quiet: r.quiet });
     const t0 = performance.now();
     const result = trainer.evaluate(split, (done) => bar.update(done, {}));
     bar.stop();
+    const step = ck ? ck.state.position.step : null;
     const record = {
       type: "eval",
-      checkpoint: ck.dir,
-      step: ck.state.position.step,
+      checkpoint: ck ? ck.dir : null,
+      weights,
+      step,
       kernels: r.kernelName,
       seconds: (performance.now() - t0) / 1000,
       ...evalRecord(result),
       split,
     };
-    const head = `egru eval: ${ck.dir} (step ${ck.state.position.step}), ${result.count} ${split} examples`;
+    const where = ck ? `${ck.dir} (step ${step})` : weights;
+    const head = `egru eval: ${where}, ${result.count} ${split} examples`;
     return { records: [record], text: [head, ...tableLines(resultRows(result, config.model.cell))].join("\n") };
   },
 

@@ -10,3 +10,5 @@ export { languageModelKind } from "./language-model.js";
 export { loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 export { type ReportOptions, writeReport } from "./report.js";
 export { loadRunWeights, readMetrics, readRunConfig, readVocab } from "./run-files.js";
+export { type ImportOutcome, importRun } from "./import-run.js";
+export { IMPORT_FILE, isWeightsOnlyRun, openForEval } from "./run-files.js";

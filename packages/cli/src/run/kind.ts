@@ -80,7 +80,10 @@ export interface EvalOutcome {
 export interface EvalRequest {
   /** As the user named it: a run directory or a checkpoint directory. */
   path: string;
-  checkpoint: LoadedCheckpoint;
+  /** The run directory. */
+  runDir: string;
+  /** Its current checkpoint, or null for a run of weights only (egru import): its best.safetensors. */
+  checkpoint: LoadedCheckpoint | null;
   config: TrainConfig;
   split?: "train" | "valid" | "test";
   kernels: Kernels;
@@ -94,6 +97,8 @@ export interface RunKind {
   /** Whether this kind trains the configuration's task. */
   handles(config: TrainConfig): boolean;
   open(config: TrainConfig, o: OpenOptions): TaskRun;
+  /** The configuration's model with fresh weights, and the files a run of it starts with (egru import). */
+  blankModel(config: TrainConfig, kernels?: Kernels): { model: Network; startFiles: Record<string, string> };
   evaluate(r: EvalRequest): EvalOutcome;
   /** Why the run's test data cannot be read here, or null. */
   missingData(config: TrainConfig): string | null;

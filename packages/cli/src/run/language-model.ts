@@ -5,8 +5,9 @@
 // size (the paper's: 1). Everything else about a run is the life's (run/life.ts).
 
 import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { encodeSafetensors, loadParamTensors, paramTensors } from "egru";
+import type { Corpus } from "../data/corpus.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
 import { loadRunWeights, readVocab } from "./run-files.js";
 import { lmActivity } from "../train/activity.js";
@@ -66,6 +67,11 @@ function evaluateLm(trainer: LmTrainer, splits: LmSplit[], batch: number, quiet:
   });
 }
 
+/** The files a language-model run starts with: its vocabulary, one word a line in id order. */
+function vocabFiles(corpus: Corpus): Record<string, string> {
+  return { "vocab.txt": `${corpus.vocab.words.join("\n")}\n` };
+}
+
 const mean = (a: number[]): number => (a.length ? a.reduce((s, v) => s + v, 0) / a.length : 0);
 
 export const languageModelKind: RunKind = {
@@ -107,7 +113,7 @@ export const languageModelKind: RunKind = {
 
     return {
       trainer,
-      startFiles: { "vocab.txt": `${corpus.vocab.words.join("\n")}\n` },
+      startFiles: vocabFiles(corpus),
       describe:
         `${config.task} (${n(corpus.train.length)} training tokens, vocabulary ${n(corpus.vocab.size)}), ` +
         `embedding ${config.lm.embedding} → ${m.cell.toUpperCase()}(${sizes.join(", ")}) → tied decoder, ${n(parameterCount(trainer.model))} parameters, ` +
@@ -204,18 +210,23 @@ export const languageModelKind: RunKind = {
     };
   },
 
+  blankModel(config, kernels) {
+    const corpus = loadCorpus(config.task as CorpusName, corpusDir(config));
+    return { model: buildLanguageModel(config, corpus.vocab.size, kernels), startFiles: vocabFiles(corpus) };
+  },
+
   evaluate(r) {
     const { checkpoint: ck, config } = r;
-    const runDir = dirname(ck.dir);
     const trainer = buildLmTrainer(config, loadCorpus(config.task as CorpusName, corpusDir(config)), {
       kernels: r.kernels,
     });
-    let weights = join(ck.dir, "model.safetensors");
-    if (resolve(r.path) === resolve(ck.dir)) {
+    let weights: string;
+    if (ck && resolve(r.path) === resolve(ck.dir)) {
+      weights = join(ck.dir, "model.safetensors");
       loadParamTensors(trainer.model, ck.model, weights);
       trainer.model.weightsChanged();
     } else {
-      weights = loadRunWeights(trainer.model, runDir);
+      weights = loadRunWeights(trainer.model, r.runDir);
     }
     const splits: LmSplit[] = r.split ? [r.split] : ["valid", "test"];
     const t0 = performance.now();
@@ -224,7 +235,7 @@ export const languageModelKind: RunKind = {
     const records = results.map((res) => ({
       type: "eval",
       weights,
-      step: ck.state.position.step,
+      step: ck ? ck.state.position.step : null,
       kernels: r.kernelName,
       seconds,
       ...lmEvalRecord(res),

@@ -9,7 +9,7 @@
 
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import type { Kernels } from "egru";
+import { type Kernels, StateError } from "egru";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
 import { parseConfig, type TrainConfig } from "../train/config.js";
@@ -23,6 +23,7 @@ import { kindOf } from "./kinds.js";
 import { runTrainingLoop } from "./loop.js";
 import { progressBar } from "./progress.js";
 import { reportAtEnd } from "./report.js";
+import { isWeightsOnlyRun } from "./run-files.js";
 
 export interface RunOptions {
   /** The kernels every layer computes with (default: the library's default) and their name for logs. */
@@ -67,6 +68,12 @@ export async function startRun(config: TrainConfig, runDir: string | undefined, 
 
 /** Continue the run in `runDir` from its last checkpoint, with its saved configuration. */
 export async function resumeRun(runDir: string, o: RunOptions): Promise<number> {
+  if (isWeightsOnlyRun(runDir))
+    throw new StateError(
+      runDir,
+      "a run with training state to continue (a checkpoint: optimizer state, data position, random state)",
+      "a run of weights only (made by egru import); evaluate it, or train a new run",
+    );
   const ck = loadCheckpoint(runDir);
   const source = `${join(ck.dir, "state.json")}: config`;
   return live(parseConfig(ck.state.config, source), runDir, ck, { ...o, source });

@@ -1,12 +1,37 @@
 // Reading a finished (or interrupted) run directory back (Node only): its configuration, metrics
 // records, vocabulary, and the model rebuilt with its best-validation weights (best.safetensors) or,
-// failing that, its last checkpoint's. Errors name the file and line.
+// failing that, its last checkpoint's. A run of weights only (egru import: config.json, model.json,
+// best.safetensors, no checkpoint) is read the same way; it has no training state to resume.
+// Errors name the file and line.
 
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { decodeSafetensors, loadParamTensors, type ParamOwner, StateError, ValueError } from "egru";
 import { parseConfig, type TrainConfig } from "../train/config.js";
-import { loadCheckpoint } from "./checkpoint.js";
+import { type LoadedCheckpoint, loadCheckpoint } from "./checkpoint.js";
+
+/** Where a run of weights only records where its weights came from (egru import). */
+export const IMPORT_FILE = "imported.json";
+
+/** A run directory with weights (best.safetensors) and a configuration but no checkpoint: an imported run. */
+export function isWeightsOnlyRun(dir: string): boolean {
+  const has = (f: string): boolean => existsSync(join(dir, f));
+  return !has("checkpoint.json") && !has("state.json") && has("config.json") && has("best.safetensors");
+}
+
+/** What `egru eval` needs of a path: the run directory, its checkpoint (null for weights only), the configuration. */
+export function openForEval(path: string): {
+  runDir: string;
+  checkpoint: LoadedCheckpoint | null;
+  config: TrainConfig;
+  source: string;
+} {
+  if (isWeightsOnlyRun(path))
+    return { runDir: path, checkpoint: null, config: readRunConfig(path), source: join(path, "config.json") };
+  const checkpoint = loadCheckpoint(path);
+  const source = `${join(checkpoint.dir, "state.json")}: config`;
+  return { runDir: dirname(checkpoint.dir), checkpoint, config: parseConfig(checkpoint.state.config, source), source };
+}
 
 /** A run-directory file that must exist: its path, or a StateError naming what is missing. */
 export function runFile(runDir: string, file: string): string {

@@ -67,3 +67,15 @@ export {
   type StepOutcome,
   type StepSettings,
 } from "./train-step.js";
+export {
+  exportPytorch,
+  loadPytorchStateDict,
+  PYTORCH_FORMAT,
+  pytorchConfig,
+  pytorchLayout,
+  pytorchStateDict,
+  type PytorchConfig,
+  type TorchConstant,
+  type TorchLayout,
+  type TorchName,
+} from "./pytorch-names.js";

@@ -1,0 +1,151 @@
+// `egru export --format pytorch`: the exported weights and config, loaded by tools/egru_pytorch.py
+// into plain PyTorch modules, give egru's logits (within 1e-5 of the largest) and exactly egru's
+// event counts per layer, for an MNIST classifier run of `egru train` (EGRU) and saved models (GRU,
+// LSTM), a three-layer EGRU language model with its tied decoder, and the DVS Gesture ICLR model
+// (AlexNet front-end, EGRU with sigmoid thresholds, trace-mean readout) on sparse event frames.
+// test/pytorch-bridge.ts says how the comparison is made well-posed.
+
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { ALEXNET_FRONT_END, createModel, type Model, type ModelConfig, Rng } from "../../packages/egru/src/index.js";
+import { loadModel, saveModel } from "../../packages/egru/src/node.js";
+import { startRun } from "../../packages/cli/src/run/index.js";
+import { parseConfig } from "../../packages/cli/src/train/config.js";
+import { jsKernels } from "../../packages/egru/src/kernels/backend.js";
+import { runEgru } from "../helpers.js";
+import { assertAgree, egruOutputs, tmp, torchOutputs } from "../pytorch-bridge.js";
+
+/** Export `dir` with the CLI and compare PyTorch's outputs on `input` with egru's. */
+function exportAndCompare(dir: string, input: Float32Array, shape: number[], what: string): number {
+  const out = join(tmp(), "torch");
+  const r = runEgru(["export", dir, "--format", "pytorch", "--out", out]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /PyTorch names/);
+  const [T, B] = shape;
+  const key = shape.length === 2 ? "tokens" : "x";
+  const torch = torchOutputs(join(out, "config.json"), join(out, "model.safetensors"), {
+    [key]: { shape, data: input },
+  });
+  const rel = assertAgree(egruOutputs(loadModel(dir), input, T, B), torch, what);
+  process.stderr.write(
+    `# ${what}: max |Δlogit| / max |logit| = ${rel.toExponential(2)}, events ${JSON.stringify(torch.events)}\n`,
+  );
+  return rel;
+}
+
+const rng = new Rng(11);
+
+/** The model with every bias drawn (fresh models have zero biases, which would hide a bias's name or order). */
+function withBiases<M extends Model>(m: M): M {
+  const dict = m.stateDict();
+  for (const [name, t] of Object.entries(dict))
+    if (/bias/.test(name) && !name.startsWith("decoder.weight"))
+      t.data.forEach((_, i) => (t.data[i] = rng.normal(0, 0.2)));
+  m.loadStateDict(dict);
+  return m;
+}
+const pixels = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.uniform());
+
+test("an MNIST EGRU run of egru train exports to PyTorch with the same logits and events", async () => {
+  const dir = join(tmp(), "run");
+  const config = parseConfig(
+    { trainLimit: 16, validation: 16, testLimit: 16, epochs: 1, batchSize: 8, model: { hidden: 12, layers: 2 } },
+    "test",
+  );
+  assert.equal(await startRun(config, dir, { kernels: jsKernels, kernelName: "js", quiet: true }), 0);
+  exportAndCompare(dir, pixels(28 * 4 * 28), [28, 4, 28], "mnist-row EGRU run");
+});
+
+for (const cell of ["gru", "lstm"] as const) {
+  test(`an MNIST ${cell.toUpperCase()} classifier exports as nn.${cell.toUpperCase()} layers with the same logits`, () => {
+    const dir = join(tmp(), "model");
+    const config: ModelConfig = {
+      type: "sequence-classifier",
+      cell,
+      inputSize: 28,
+      hiddenSize: 16,
+      layers: 2,
+      classes: 10,
+      readout: "mean",
+      seed: 5,
+    };
+    saveModel(withBiases(createModel(config)), dir);
+    exportAndCompare(dir, pixels(28 * 3 * 28), [28, 3, 28], `mnist-row ${cell}`);
+  });
+}
+
+test("an EGRU language model exports with its tied decoder and the same logits and events", () => {
+  const dir = join(tmp(), "lm");
+  const V = 40;
+  const config: ModelConfig = {
+    type: "language-model",
+    cell: "egru",
+    vocab: V,
+    embedding: 8,
+    hidden: 12,
+    layers: 3,
+    seed: 2,
+    egru: { thresholdMean: 0.05 },
+  };
+  saveModel(withBiases(createModel(config)), dir);
+  const T = 10,
+    B = 3;
+  const tokens = Float32Array.from({ length: T * B }, () => rng.int(V));
+  exportAndCompare(dir, tokens, [T, B], "language model EGRU");
+  const out = join(tmp(), "again");
+  assert.equal(runEgru(["export", dir, "--format", "pytorch", "--out", out, "--json"]).code, 0);
+  const exported = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as { tensors: Record<string, number[]> };
+  assert.deepEqual(exported.tensors["decoder.decoder.weight"], exported.tensors["embeddings.weight"]);
+  assert.ok(existsSync(join(out, "model.safetensors")));
+});
+
+test("the DVS Gesture ICLR model (AlexNet front-end, sigmoid thresholds) exports with the same logits and events", () => {
+  const dir = join(tmp(), "dvs");
+  const config: ModelConfig = {
+    type: "sequence-classifier",
+    cell: "egru",
+    inputSize: 128 * 128,
+    hiddenSize: 24,
+    layers: 1,
+    classes: 11,
+    readout: "trace-mean",
+    seed: 4,
+    frontEnd: { layers: ALEXNET_FRONT_END, channels: 1, height: 128, width: 128 },
+    inputDropout: 0.5,
+    outputDropout: 0.5,
+    egru: { thresholdMode: "sigmoid", thresholdMean: -0.2465, pseudoDerivativeSupport: 1.7 },
+  };
+  saveModel(withBiases(createModel(config)), dir);
+  // sparse event-count frames, as the DVS pipeline makes them: mostly 0, a few events per pixel
+  const T = 3,
+    B = 2;
+  const frames = Float32Array.from({ length: T * B * 128 * 128 }, () => (rng.uniform() < 0.05 ? 1 + rng.int(3) : 0));
+  exportAndCompare(dir, frames, [T, B, 128 * 128], "DVS AlexNet + EGRU");
+});
+
+test("export refuses to overwrite and names a missing run", () => {
+  const out = tmp();
+  const dir = join(tmp(), "model");
+  saveModel(
+    createModel({
+      type: "sequence-classifier",
+      cell: "gru",
+      inputSize: 4,
+      hiddenSize: 4,
+      layers: 1,
+      classes: 2,
+      readout: "last",
+      seed: 0,
+    }),
+    dir,
+  );
+  assert.equal(runEgru(["export", dir, "--format", "pytorch", "--out", out]).code, 0);
+  const again = runEgru(["export", dir, "--format", "pytorch", "--out", out]);
+  assert.equal(again.code, 2);
+  assert.match(again.err, /nothing is overwritten/);
+  const missing = runEgru(["export", join(out, "nope"), "--format", "pytorch", "--out", tmp()]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /does not exist/);
+});
