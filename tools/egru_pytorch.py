@@ -314,9 +314,9 @@ def cmd_init(a):
             if not p.requires_grad:
                 continue
             if name.endswith("thr"):
-                p.uniform_(0.05, 0.6)
+                p.uniform_(0.0, 0.3)
             elif name.endswith("thr_reparam"):
-                p.normal_(-1.0, 0.8)
+                p.normal_(-2.0, 0.8)
             elif p.dim() >= 2:
                 nn.init.xavier_normal_(p)
             else:

@@ -14,21 +14,25 @@ import { loadModel, saveModel } from "../../packages/egru/src/node.js";
 import { startRun } from "../../packages/cli/src/run/index.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
 import { jsKernels } from "../../packages/egru/src/kernels/backend.js";
+import { exportCommand } from "../../packages/cli/src/cli/export.js";
 import { runEgru } from "../helpers.js";
-import { assertAgree, egruOutputs, tmp, torchOutputs } from "../pytorch-bridge.js";
+import { assertAgree, egruOutputs, tmp, wellPosedTorchOutputs } from "../pytorch-bridge.js";
 
-/** Export `dir` with the CLI and compare PyTorch's outputs on `input` with egru's. */
-function exportAndCompare(dir: string, input: Float32Array, shape: number[], what: string): number {
+/** Export `dir` with the CLI and compare PyTorch's outputs on a well-posed `draw(seed)` with egru's. */
+async function exportAndCompare(
+  dir: string,
+  draw: (r: Rng) => Float32Array,
+  shape: number[],
+  what: string,
+): Promise<number> {
   const out = join(tmp(), "torch");
-  const r = runEgru(["export", dir, "--format", "pytorch", "--out", out]);
-  assert.equal(r.code, 0, r.err);
-  assert.match(r.out, /PyTorch names/);
+  await exportCommand(dir, { format: "pytorch", out }, {});
   const [T, B] = shape;
   const key = shape.length === 2 ? "tokens" : "x";
-  const torch = torchOutputs(join(out, "config.json"), join(out, "model.safetensors"), {
-    [key]: { shape, data: input },
-  });
-  const rel = assertAgree(egruOutputs(loadModel(dir), input, T, B), torch, what);
+  const { input, torch } = wellPosedTorchOutputs(join(out, "config.json"), join(out, "model.safetensors"), (seed) => ({
+    [key]: { shape, data: draw(new Rng(seed)) },
+  }));
+  const rel = assertAgree(egruOutputs(loadModel(dir), input[key].data, T, B), torch, what);
   process.stderr.write(
     `# ${what}: max |Δlogit| / max |logit| = ${rel.toExponential(2)}, events ${JSON.stringify(torch.events)}\n`,
   );
@@ -46,7 +50,10 @@ function withBiases<M extends Model>(m: M): M {
   m.loadStateDict(dict);
   return m;
 }
-const pixels = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.uniform());
+const pixels =
+  (n: number) =>
+  (r: Rng): Float32Array =>
+    Float32Array.from({ length: n }, () => r.uniform());
 
 test("an MNIST EGRU run of egru train exports to PyTorch with the same logits and events", async () => {
   const dir = join(tmp(), "run");
@@ -55,11 +62,11 @@ test("an MNIST EGRU run of egru train exports to PyTorch with the same logits an
     "test",
   );
   assert.equal(await startRun(config, dir, { kernels: jsKernels, kernelName: "js", quiet: true }), 0);
-  exportAndCompare(dir, pixels(28 * 4 * 28), [28, 4, 28], "mnist-row EGRU run");
+  await exportAndCompare(dir, pixels(28 * 4 * 28), [28, 4, 28], "mnist-row EGRU run");
 });
 
 for (const cell of ["gru", "lstm"] as const) {
-  test(`an MNIST ${cell.toUpperCase()} classifier exports as nn.${cell.toUpperCase()} layers with the same logits`, () => {
+  test(`an MNIST ${cell.toUpperCase()} classifier exports as nn.${cell.toUpperCase()} layers with the same logits`, async () => {
     const dir = join(tmp(), "model");
     const config: ModelConfig = {
       type: "sequence-classifier",
@@ -72,11 +79,11 @@ for (const cell of ["gru", "lstm"] as const) {
       seed: 5,
     };
     saveModel(withBiases(createModel(config)), dir);
-    exportAndCompare(dir, pixels(28 * 3 * 28), [28, 3, 28], `mnist-row ${cell}`);
+    await exportAndCompare(dir, pixels(28 * 3 * 28), [28, 3, 28], `mnist-row ${cell}`);
   });
 }
 
-test("an EGRU language model exports with its tied decoder and the same logits and events", () => {
+test("an EGRU language model exports with its tied decoder and the same logits and events", async () => {
   const dir = join(tmp(), "lm");
   const V = 40;
   const config: ModelConfig = {
@@ -92,16 +99,16 @@ test("an EGRU language model exports with its tied decoder and the same logits a
   saveModel(withBiases(createModel(config)), dir);
   const T = 10,
     B = 3;
-  const tokens = Float32Array.from({ length: T * B }, () => rng.int(V));
-  exportAndCompare(dir, tokens, [T, B], "language model EGRU");
+  const tokens = (r: Rng): Float32Array => Float32Array.from({ length: T * B }, () => r.int(V));
+  await exportAndCompare(dir, tokens, [T, B], "language model EGRU");
   const out = join(tmp(), "again");
-  assert.equal(runEgru(["export", dir, "--format", "pytorch", "--out", out, "--json"]).code, 0);
+  await exportCommand(dir, { format: "pytorch", out, json: true }, {});
   const exported = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as { tensors: Record<string, number[]> };
   assert.deepEqual(exported.tensors["decoder.decoder.weight"], exported.tensors["embeddings.weight"]);
   assert.ok(existsSync(join(out, "model.safetensors")));
 });
 
-test("the DVS Gesture ICLR model (AlexNet front-end, sigmoid thresholds) exports with the same logits and events", () => {
+test("the DVS Gesture ICLR model (AlexNet front-end, sigmoid thresholds) exports with the same logits and events", async () => {
   const dir = join(tmp(), "dvs");
   const config: ModelConfig = {
     type: "sequence-classifier",
@@ -121,8 +128,9 @@ test("the DVS Gesture ICLR model (AlexNet front-end, sigmoid thresholds) exports
   // sparse event-count frames, as the DVS pipeline makes them: mostly 0, a few events per pixel
   const T = 3,
     B = 2;
-  const frames = Float32Array.from({ length: T * B * 128 * 128 }, () => (rng.uniform() < 0.05 ? 1 + rng.int(3) : 0));
-  exportAndCompare(dir, frames, [T, B, 128 * 128], "DVS AlexNet + EGRU");
+  const frames = (r: Rng): Float32Array =>
+    Float32Array.from({ length: T * B * 128 * 128 }, () => (r.uniform() < 0.05 ? 1 + r.int(3) : 0));
+  await exportAndCompare(dir, frames, [T, B, 128 * 128], "DVS AlexNet + EGRU");
 });
 
 test("export refuses to overwrite and names a missing run", () => {

@@ -24,6 +24,25 @@ let kernels: { kernels?: Kernels; kernelName: string } = { kernelName: "js" };
 /** The exit code an action sets (commander's actions return nothing). */
 let actionCode = EXIT_OK;
 
+/** The model flags of train and import: task, cell and sizes (they go over the preset's configuration). */
+function addModelOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option("--task <task>", "the task").choices([
+        "mnist-row",
+        "smnist",
+        "psmnist",
+        "ptb",
+        "wikitext-2",
+        "dvs-gesture",
+      ]),
+    )
+    .addOption(new Option("--cell <cell>", "recurrent cell").choices(["egru", "gru", "lstm"]))
+    .option("--hidden <H>", "units per layer", intOption("--hidden"))
+    .option("--layers <n>", "stacked layers", intOption("--layers"))
+    .option("--embedding <E>", "language models: embedding size (also the last layer's)", intOption("--embedding"));
+}
+
 function program(): Command {
   const prog = new Command("egru")
     .description("Event-based, activity-sparse recurrent networks (EGRU) with GRU and LSTM baselines.")
@@ -79,7 +98,7 @@ function program(): Command {
         );
       }
     });
-  prog
+  const train = prog
     .command("train")
     .description(
       "Train a sequence classifier and evaluate it on the test set. With no options: an EGRU on row-sequential " +
@@ -91,21 +110,8 @@ function program(): Command {
         .choices(Object.keys(loadPresets()))
         .default("default"),
     )
-    .option("--config <file>", "JSON configuration merged over the preset (see README: Training)")
-    .addOption(
-      new Option("--task <task>", "the task").choices([
-        "mnist-row",
-        "smnist",
-        "psmnist",
-        "ptb",
-        "wikitext-2",
-        "dvs-gesture",
-      ]),
-    )
-    .addOption(new Option("--cell <cell>", "recurrent cell").choices(["egru", "gru", "lstm"]))
-    .option("--hidden <H>", "units per layer", intOption("--hidden"))
-    .option("--layers <n>", "stacked layers", intOption("--layers"))
-    .option("--embedding <E>", "language models: embedding size (also the last layer's)", intOption("--embedding"))
+    .option("--config <file>", "JSON configuration merged over the preset (see README: Training)");
+  addModelOptions(train)
     .option("--bptt <T>", "language models: nominal BPTT segment length", intOption("--bptt", 2))
     .option(
       "--time-budget <minutes>",
@@ -253,7 +259,7 @@ function program(): Command {
     .action(async (run: string, opts: ExportFlags) => {
       actionCode = await exportCommand(run, opts, kernels);
     });
-  prog
+  const imp = prog
     .command("import")
     .description(
       "Make a run directory from a PyTorch / EvNN checkpoint (safetensors; convert a .pt state dict with " +
@@ -267,21 +273,8 @@ function program(): Command {
         .choices(Object.keys(loadPresets()))
         .makeOptionMandatory(),
     )
-    .option("--config <file>", "JSON configuration merged over the preset (e.g. the model's sizes)")
-    .addOption(
-      new Option("--task <task>", "the task").choices([
-        "mnist-row",
-        "smnist",
-        "psmnist",
-        "ptb",
-        "wikitext-2",
-        "dvs-gesture",
-      ]),
-    )
-    .addOption(new Option("--cell <cell>", "recurrent cell").choices(["egru", "gru", "lstm"]))
-    .option("--hidden <H>", "units per layer", intOption("--hidden"))
-    .option("--layers <n>", "stacked layers", intOption("--layers"))
-    .option("--embedding <E>", "language models: embedding size (also the last layer's)", intOption("--embedding"))
+    .option("--config <file>", "JSON configuration merged over the preset (e.g. the model's sizes)");
+  addModelOptions(imp)
     .addOption(
       new Option(
         "--threshold-mode <mode>",

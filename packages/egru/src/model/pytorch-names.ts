@@ -254,7 +254,8 @@ export function loadPytorchStateDict(m: Network, dict: StateDict, source = "PyTo
   }
   for (const c of constants) {
     const t = given[c.torch];
-    if (!t || c.option === null || t.data[0] === Math.fround(c.value)) continue;
+    // a half-precision checkpoint holds 0.7 as 0.7002 (float16) or 0.6992 (bfloat16): equal to 1/256
+    if (!t || c.option === null || Math.abs(t.data[0] - c.value) <= Math.abs(c.value) / 256) continue;
     throw new ValueError(
       `${source}: ${c.torch}`,
       `${c.value} (the configuration's ${c.option}; set it to match)`,
