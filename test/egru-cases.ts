@@ -6,7 +6,7 @@
 import { Rng } from "../packages/egru/src/core/rng.js";
 import { heavisideEvent, type EventFunction } from "../packages/egru/src/kernels/activations.js";
 import type { Kernels } from "../packages/egru/src/kernels/backend.js";
-import { EGRU } from "../packages/egru/src/layers/egru.js";
+import { EGRU, type EgruOptions } from "../packages/egru/src/layers/egru.js";
 import type { EgruRefProblem, EgruRefForward } from "../packages/egru/src/reference/egru-ref.js";
 import { dot, randomArray, randomMask } from "./helpers.js";
 
@@ -32,7 +32,10 @@ export interface EgruFixture {
   stats: { events: number; activitySparsity: number; margin: number };
 }
 
-export function problemFromFixture(f: EgruFixture): EgruRefProblem {
+/** What a fixture's problem and layer are built from (an EGRU fixture, or one call of a clip fixture). */
+export type FixtureCase = Pick<EgruFixture, "dims" | "config" | "inputs" | "weights" | "masks">;
+
+export function problemFromFixture(f: FixtureCase): EgruRefProblem {
   const c = f.config;
   const train = c.mode === "train";
   return {
@@ -57,9 +60,14 @@ export function problemFromFixture(f: EgruFixture): EgruRefProblem {
   };
 }
 
-export function layerFromFixture(f: EgruFixture, kernels?: Kernels): EGRU {
+export function layerFromFixture(
+  f: Omit<FixtureCase, "inputs" | "masks">,
+  kernels?: Kernels,
+  extra: Partial<EgruOptions> = {},
+): EGRU {
   const c = f.config;
   const layer = new EGRU({
+    ...extra,
     kernels,
     inputSize: f.dims.I,
     hiddenSize: f.dims.H,
@@ -73,6 +81,30 @@ export function layerFromFixture(f: EgruFixture, kernels?: Kernels): EGRU {
   layer.setWeights(f.weights);
   layer.training = c.mode === "train";
   return layer;
+}
+
+/** The masks a training forward of the fixture's layer takes (undefined in evaluation). */
+export function fixtureMasks(f: Pick<FixtureCase, "config" | "masks">):
+  | {
+      dropConnect?: number[];
+      zoneout?: number[];
+    }
+  | undefined {
+  if (f.config.mode !== "train") return undefined;
+  return {
+    ...(f.masks.dropConnect ? { dropConnect: f.masks.dropConnect } : {}),
+    ...(f.masks.zoneout ? { zoneout: f.masks.zoneout } : {}),
+  };
+}
+
+/** A fixture's upstream gradients in the tests' form. */
+export function fixtureUpstream(u: Record<"y" | "h" | "o" | "trace", number[]>): Upstream {
+  return {
+    y: Float64Array.from(u.y),
+    h: Float64Array.from(u.h),
+    o: Float64Array.from(u.o),
+    tr: Float64Array.from(u.trace),
+  };
 }
 
 /** Random upstream gradients for y, h, o and the trace. */
@@ -162,9 +194,16 @@ export function egruForwardBackward(kernels: Kernels, data: ReturnType<typeof eg
   return { layer, r, d };
 }
 
-/** A float32 layer holding the problem's weights (rounded to float32), in the problem's mode. */
-export function layerForProblem(p: EgruRefProblem, kernels?: Kernels, gamma = 0.7, s = 1.0): EGRU {
+/** A float32 layer holding the problem's weights (rounded to float32), in the problem's mode (`extra`: more options). */
+export function layerForProblem(
+  p: EgruRefProblem,
+  kernels?: Kernels,
+  gamma = 0.7,
+  s = 1.0,
+  extra: Partial<EgruOptions> = {},
+): EGRU {
   const layer = new EGRU({
+    ...extra,
     kernels,
     inputSize: p.I,
     hiddenSize: p.H,
@@ -179,4 +218,15 @@ export function layerForProblem(p: EgruRefProblem, kernels?: Kernels, gamma = 0.
   layer.setWeights({ kernel: p.W, recurrent_kernel: p.R, bias: p.bx, recurrent_bias: p.br, thr: p.thr });
   layer.training = p.zoneout.kind !== "eval";
   return layer;
+}
+
+/** The masks a training forward of the layer takes for the problem's DropConnect and zoneout (undefined in evaluation). */
+export function problemMasks(
+  p: EgruRefProblem,
+): { dropConnect?: ArrayLike<number>; zoneout?: ArrayLike<number> } | undefined {
+  if (p.zoneout.kind === "eval") return undefined;
+  return {
+    ...(p.dropConnect ? { dropConnect: p.dropConnect.mask } : {}),
+    ...(p.zoneout.kind === "train" ? { zoneout: p.zoneout.mask } : {}),
+  };
 }

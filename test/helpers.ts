@@ -1,11 +1,12 @@
-// Shared test helpers: one allclose, seeded random arrays, fixture loading, finite differences, and
-// running the egru command line.
+// Shared test helpers: one allclose, seeded random arrays and classification tasks, fixture loading,
+// finite differences, and running the egru command line.
 
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Rng } from "../packages/egru/src/core/rng.js";
+import type { ClassificationTask } from "../packages/cli/src/train/task.js";
 
 export interface CloseOptions {
   atol?: number;
@@ -63,6 +64,37 @@ export function randomArray(rng: Rng, n: number, std = 1): Float64Array {
   const a = new Float64Array(n);
   for (let i = 0; i < n; i++) a[i] = rng.normal(0, std);
   return a;
+}
+
+/**
+ * A classification task of n random sequences [T, I] (normal values of std `std`) with labels in
+ * 0…C−1, drawn from Rng(seed); `evaluated`: the validation and test splits hold the same examples
+ * (else they are empty).
+ */
+export function randomTask(
+  T: number,
+  I: number,
+  C: number,
+  n: number,
+  o: { seed?: number; std?: number; evaluated?: boolean } = {},
+): ClassificationTask {
+  const rng = new Rng(o.seed ?? 5);
+  const x = Float32Array.from({ length: n * T * I }, () => rng.normal(0, o.std ?? 1));
+  const y = Uint8Array.from({ length: n }, () => Math.floor(rng.uniform() * C));
+  return {
+    name: "random",
+    T,
+    I,
+    classes: C,
+    count: (split) => (split === "train" || o.evaluated ? n : 0),
+    batch: (_split, idx) => {
+      const B = idx.length;
+      const xb = new Float32Array(T * B * I);
+      for (let b = 0; b < B; b++)
+        for (let t = 0; t < T; t++) xb.set(x.subarray((idx[b] * T + t) * I, (idx[b] * T + t + 1) * I), (t * B + b) * I);
+      return { x: xb, labels: Uint8Array.from(idx, (k) => y[k]) };
+    },
+  };
 }
 
 /** A 0/1 mask with keep probability 1 − p. */

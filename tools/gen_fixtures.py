@@ -62,6 +62,7 @@ DTYPE = torch.float64
 MARGIN = 1e-3
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "test" / "fixtures"
+GENERATOR = "tools/gen_fixtures.py"
 
 torch.set_num_threads(1)
 torch.set_default_dtype(DTYPE)
@@ -356,6 +357,26 @@ def run_egru(d, cfg):
     return out, grads, v, manual
 
 
+def fixture_config(cfg):
+    """An EGRU case's configuration as its fixture records it."""
+    return {
+        "mode": cfg["mode"],
+        "thresholdMode": cfg["thresholdMode"],
+        "gamma": float(cfg["gamma"]),
+        "s": float(cfg["s"]),
+        "alpha": float(cfg["alpha"]),
+        "zoneout": float(cfg["zoneout"]),
+        "dropConnect": float(cfg["dropConnect"]),
+    }
+
+
+def margins(v, s):
+    """How far the event pre-activations v = c - vartheta stay from the threshold (v = 0) and,
+    for the triangle surrogate of support 1/s, from its kinks (|v| * s = 1)."""
+    av = v.abs()
+    return float(av.min()), float((av * s - 1.0).abs().min())
+
+
 def egru_case(name, base_seed, spec, max_attempts=1000):
     cfg = spec["config"]
     T, B, I, H = spec["T"], spec["B"], spec["I"], spec["H"]
@@ -364,9 +385,7 @@ def egru_case(name, base_seed, spec, max_attempts=1000):
         seed = base_seed + attempt
         d = draw_egru_case(seed, spec)
         out, grads, v, manual = run_egru(d, cfg)
-        av = v.abs()
-        thr_margin = float(av.min())
-        kink_margin = float((av * cfg["s"] - 1.0).abs().min())
+        thr_margin, kink_margin = margins(v, cfg["s"])
         if thr_margin < MARGIN or kink_margin < MARGIN:
             continue
         events = int(out["o"].sum().item())
@@ -380,7 +399,7 @@ def egru_case(name, base_seed, spec, max_attempts=1000):
             if not (0.1 <= frac <= 0.9):
                 continue
             # make sure the surrogate support is exercised on both sides
-            inside = int((av < 1.0 / cfg["s"]).sum())
+            inside = int((v.abs() < 1.0 / cfg["s"]).sum())
             if inside == 0:
                 continue
         break
@@ -405,15 +424,7 @@ def egru_case(name, base_seed, spec, max_attempts=1000):
         "case": name,
         "seed": seed,
         "dims": {"T": T, "B": B, "I": I, "H": H},
-        "config": {
-            "mode": cfg["mode"],
-            "thresholdMode": cfg["thresholdMode"],
-            "gamma": float(cfg["gamma"]),
-            "s": float(cfg["s"]),
-            "alpha": float(cfg["alpha"]),
-            "zoneout": float(cfg["zoneout"]),
-            "dropConnect": float(cfg["dropConnect"]),
-        },
+        "config": fixture_config(cfg),
         "inputs": {"x": flat(d["x"]), "y0": flat(d["y0"])},
         "weights": {k: flat(d[k]) for k in
                     ("kernel", "recurrent_kernel", "bias", "recurrent_bias", "thr")},
@@ -733,17 +744,22 @@ def main():
     for path in sorted(written, key=lambda p: p.name):
         files.append({"name": path.name,
                       "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    # keep the entries other generators (tools/gen_clip_fixtures.py) added
+    manifest_path = OUT_DIR / "MANIFEST.json"
+    if manifest_path.exists():
+        previous = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
+        files = sorted(files + [f for f in previous if f.get("generator", GENERATOR) != GENERATOR],
+                       key=lambda f: f["name"])
     manifest = {
         "magic": "egru-fixtures",
         "version": 1,
-        "generator": "tools/gen_fixtures.py",
+        "generator": GENERATOR,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "command": "/usr/bin/python3 tools/gen_fixtures.py",
         "files": files,
     }
-    (OUT_DIR / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n",
-                                           encoding="utf-8")
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     total = sum(p.stat().st_size for p in written)
     print(f"wrote {len(written)} fixtures + MANIFEST.json, {total} bytes")
     return 0

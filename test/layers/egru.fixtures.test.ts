@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { egruRefBackward, egruRefForward } from "../../packages/egru/src/reference/egru-ref.js";
-import { layerFromFixture, problemFromFixture, type EgruFixture } from "../egru-cases.js";
+import { fixtureMasks, layerFromFixture, problemFromFixture, type EgruFixture } from "../egru-cases.js";
 import { assertClose, FIXTURES, fixtureNames, loadFixture } from "../helpers.js";
 import { describeOnKernelSets } from "../kernel-sets.js";
 
@@ -61,14 +61,7 @@ describeOnKernelSets("float32 layer matches PyTorch outputs and every gradient",
       const layer = layerFromFixture(f, kernels);
       assert.equal(layer.kernels, kernels);
       const { T, B } = f.dims;
-      const masks =
-        f.config.mode === "train"
-          ? {
-              ...(f.masks.dropConnect ? { dropConnect: f.masks.dropConnect } : {}),
-              ...(f.masks.zoneout ? { zoneout: f.masks.zoneout } : {}),
-            }
-          : undefined;
-      const r = layer.forward({ x: f.inputs.x, T, B, y0: f.inputs.y0, masks });
+      const r = layer.forward({ x: f.inputs.x, T, B, y0: f.inputs.y0, masks: fixtureMasks(f) });
       // Outputs are O(1) and pass through ≤ 9 steps of float32 arithmetic (≈ 6e-8 relative each):
       // 1e-5 absolute leaves two orders of margin; the fixtures keep |c − ϑ| ≥ 1e-3 so no event flips.
       const out = { atol: 1e-5, rtol: 1e-4 };

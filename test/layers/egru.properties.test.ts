@@ -103,6 +103,45 @@ describeOnKernelSets("statistics", (kernels) => {
   });
 });
 
+describeOnKernelSets("statistics as the paper defines them, beside egru's", (kernels) => {
+  for (const [T, B, I, H, s] of [
+    [7, 3, 5, 13, 2],
+    [3, 11, 1, 7, 1],
+    [1, 1, 3, 1, 0.5],
+  ]) {
+    const first = T === 7;
+    test(`backward sparsity on the post-reset h and effective MACs, from the outputs (T=${T} B=${B} I=${I} H=${H} s=${s})`, () => {
+      const layer = randomLayer(kernels, 40 + T, I, H, { pseudoDerivativeSupport: s });
+      const r = layer.forward({ x: randomArray(new Rng(50 + B), T * B * I, 1.5), T, B });
+      const theta = layer.thresholds();
+      const n = T * B * H;
+      let onH = 0;
+      let onC = 0;
+      let differ = 0;
+      let active = 0;
+      for (let i = 0; i < n; i++) {
+        const th = theta[i % H];
+        const outH = Math.abs(r.h[i] - th) > 1 / s;
+        const outC = Math.abs(r.h[i] + r.o[i] * th - th) > 1 / s; // c = h + o·ϑ
+        onH += outH ? 1 : 0;
+        onC += outC ? 1 : 0;
+        differ += outH !== outC ? 1 : 0;
+        if (r.y[i] !== 0) active++;
+      }
+      assert.equal(r.stats.paperBackwardSparsity, onH / n, "the paper's, on h");
+      assert.equal(r.stats.backwardSparsity, onC / n, "egru's, on c, unchanged");
+      if (first) assert.ok(differ > 0, "the two count different units (h = c − ϑ where a unit fired)");
+      const dense = T * B * (I * 3 * H + H * 3 * H);
+      assert.equal(r.stats.denseMacs, dense);
+      const effective = dense * (active / n);
+      assert.ok(
+        Math.abs(r.stats.paperEffectiveMacs - effective) <= 1e-9 * dense,
+        `${r.stats.paperEffectiveMacs} vs ${effective}`,
+      );
+    });
+  }
+});
+
 describeOnKernelSets("symmetries and contracts", (kernels) => {
   const T = 4;
   const B = 5;

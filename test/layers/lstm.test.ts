@@ -439,9 +439,11 @@ describeOnKernelSets("layer properties", (kernels) => {
     assert.deepEqual(r.stats, {
       activitySparsity: 0,
       backwardSparsity: 0,
+      paperBackwardSparsity: 0,
       denseMacs: macs,
       eventMacs: macs,
       executedMacs: macs,
+      paperEffectiveMacs: macs,
       events: 0,
       entries: T * B * H,
     });

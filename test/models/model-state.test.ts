@@ -1,7 +1,8 @@
-// The model API's configurations, state dicts and saving: JSON configs that rebuild the model,
-// PyTorch-style names and shapes (EvNN's for EGRU, nn.GRU/nn.LSTM's for the baselines, the LM's
-// encoder/rnns/decoder), load round trips, typed errors listing missing/unexpected names and
-// naming wrong shapes, save()/loadModel() in memory and on disk, and kernels passed to every layer.
+// The model API's configurations, state dicts and saving: JSON configs that rebuild the model (EGRU's
+// clip inside backward among their options), PyTorch-style names and shapes (EvNN's for EGRU,
+// nn.GRU/nn.LSTM's for the baselines, the LM's encoder/rnns/decoder), load round trips, typed errors
+// listing missing/unexpected names and naming wrong shapes, save()/loadModel() in memory and on
+// disk, and kernels passed to every layer.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { test } from "node:test";
 import { ShapeError, StateError, ValueError } from "../../packages/egru/src/core/errors.js";
 import { jsKernels, type Kernels } from "../../packages/egru/src/kernels/backend.js";
 import { getKernels, setKernels } from "../../packages/egru/src/wasm/select.js";
+import type { EGRU } from "../../packages/egru/src/layers/egru.js";
 import type { GRU } from "../../packages/egru/src/layers/gru.js";
 import {
   bundleModel,
@@ -57,6 +59,27 @@ test("a model's config is plain JSON that builds the same model again", () => {
     assert.deepEqual(again.stateDict(), m.stateDict());
   }
   assert.throws(() => createModel({ ...classifier("gru"), type: "nope" } as never), ValueError);
+});
+
+test("EGRU's clip inside backward is part of a model's config: every layer gets it, saving keeps it", () => {
+  for (const config of [
+    { ...classifier("egru"), egru: { gradClip: 0.25 } },
+    { ...lmConfig("egru"), egru: { gradClip: 0.1 } },
+  ]) {
+    const m = createModel(config);
+    const layers = m.cells.map((c) => c.layer as EGRU);
+    assert.deepEqual(
+      layers.map((l) => l.gradClip),
+      layers.map(() => config.egru.gradClip),
+    );
+    assert.equal(m.config.egru?.gradClip, config.egru.gradClip);
+    const copy = loadModel(m.save());
+    assert.deepEqual(
+      copy.cells.map((c) => (c.layer as EGRU).gradClip),
+      layers.map((l) => l.gradClip),
+    );
+  }
+  assert.equal((createModel(classifier("egru")).cells[0].layer as EGRU).gradClip, 0, "off by default");
 });
 
 test("state-dict names and shapes: EvNN's for EGRU, nn.GRU/nn.LSTM's, the LM's encoder, rnns and decoder", () => {

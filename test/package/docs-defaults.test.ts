@@ -25,6 +25,11 @@ test("the README's implementation notes give EGRU_DEFAULTS", () => {
   assert.equal(stated(/γ = [\d.]+, s = ([\d.]+) by default/), EGRU_DEFAULTS.pseudoDerivativeSupport, "support s");
   assert.equal(stated(/init with mean m = ([\d.]+)/), EGRU_DEFAULTS.thresholdMean.clamp, "clamp threshold mean");
   assert.equal(stated(/θ ~ N\(μ, √2\), μ = ([\d.-]+)/), EGRU_DEFAULTS.thresholdMean.sigmoid, "sigmoid logit mean");
+  assert.equal(
+    stated(/`gradClip` \(EvNN's `grad_clip`; default ([\d.]+) = off\)/),
+    EGRU_DEFAULTS.gradClip,
+    "clip inside backward",
+  );
   assert.match(
     readme,
     new RegExp(`\\| thresholds \\| per unit; \`${EGRU_DEFAULTS.thresholdMode}\``),

@@ -205,6 +205,13 @@ test("run charts from metrics records: loss, perplexity or accuracy, sparsity pe
   assert.equal(by.sparsity("series"), 4, "activity and backward per layer");
   assert.equal(by.macs("bar"), 2);
   assert.match(charts[4].svg, /20\.0 %/);
+  // a run that recorded the paper's effective MACs: a third bar, with its share of dense
+  const records = lmRecords();
+  (records.at(-1)!.test as Record<string, number>).paperEffectiveMacsPerToken = 5e5;
+  const macs = runCharts(records, { lm: true, cell: "egru", layers: 2 }).find((c) => c.name === "macs")!;
+  assert.equal(checkSvg(macs.svg, "macs")("bar"), 3);
+  assert.match(macs.svg, /effective \(paper: dense × active fraction\)/);
+  assert.match(macs.svg, /25\.0 %/);
   const gru = runCharts(lmRecords(), { lm: true, cell: "gru", layers: 2 });
   assert.ok(!gru.some((c) => c.name === "sparsity"), "no sparsity chart for a dense cell");
   const cls = runCharts(

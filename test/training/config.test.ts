@@ -56,3 +56,30 @@ test("the paper's sMNIST presets (presets/*.json) build the paper's model: 1,056
     assert.equal(parameterCount(buildModel(c, task)), 1_056_110, name);
   }
 });
+
+test("the clip inside the EGRU backward: off by default, on at the global clip in the paper's LM and sMNIST recipes (docs/paper-setups.md)", () => {
+  assert.equal(parseConfig({}).model.gradClip, 0, "off by default");
+  const presets = loadPresets();
+  // the paper's code sets the layers' grad_clip to its global clip_grad_norm_ limit (spec §7.3, §10)
+  const on: Record<string, number> = {
+    "ptb-iclr-1350": 2,
+    "ptb-iclr-2000": 2,
+    "ptb-v0.2": 0.1,
+    "wikitext-2-v0.2": 0.1,
+    "ptb-small": 0.25,
+    "smnist-paper": 0.25,
+    "psmnist-paper": 0.25,
+  };
+  for (const [name, p] of Object.entries({ ...presets, ...PRESETS })) {
+    const c = parseConfig(p, name);
+    const want = on[name] ?? 0;
+    assert.equal(c.model.gradClip, want, `${name}: model.gradClip`);
+    if (want > 0) assert.equal(c.optimizer.clip, want, `${name}: the same value as the global clip`);
+    if (c.model.cell !== "egru") assert.equal(c.model.gradClip, 0, `${name}: GRU and LSTM have no such clip`);
+  }
+  assert.deepEqual(
+    Object.keys(on).filter((k) => !(k in presets)),
+    [],
+    "every preset named exists",
+  );
+});

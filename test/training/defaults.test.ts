@@ -10,7 +10,7 @@ import { DEFAULT_FRAMES } from "../../packages/cli/src/data/dvs-frames.js";
 test("an empty configuration has the EGRU layer's defaults, and so has a layer made with no options", () => {
   const m = parseConfig({}, "test").model;
   const layer = new EGRU({ inputSize: 2, hiddenSize: 3 });
-  for (const k of ["thresholdMode", "dampeningFactor", "pseudoDerivativeSupport", "traceDecay"] as const) {
+  for (const k of ["thresholdMode", "dampeningFactor", "pseudoDerivativeSupport", "traceDecay", "gradClip"] as const) {
     assert.equal(m[k], EGRU_DEFAULTS[k], `config model.${k}`);
     assert.equal(layer[k], EGRU_DEFAULTS[k], `layer ${k}`);
   }

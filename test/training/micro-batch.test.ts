@@ -1,7 +1,8 @@
 // Micro-batches: a training step run in row blocks gives the whole batch's gradients, loss and
 // (after one clipped optimizer step) weights, for the classifier (with the activity and state
 // regularisers on) and the language model (state carried per block over two segments; dropout off,
-// and with "step" dropout on, whose masks the blocks share), on every kernel set (TypeScript,
+// and with "step" dropout on, whose masks the blocks share), also with EGRU's clip inside backward
+// acting (the blocks form one gradient group: it clips the batch's gradient once), on every kernel set (TypeScript,
 // WebAssembly, WebAssembly on two threads: test/kernel-sets.ts); and the memory estimate refuses,
 // before any allocation, a configuration that cannot fit.
 //
@@ -25,33 +26,12 @@ import { LmTrainer } from "../../packages/cli/src/train/lm-trainer.js";
 import { classifierCost, lmPlans, planMicroBatch, rowBlocks } from "../../packages/cli/src/train/memory.js";
 import type { ClassificationTask } from "../../packages/cli/src/train/task.js";
 import { Trainer } from "../../packages/cli/src/train/trainer.js";
-import { assertClose } from "../helpers.js";
+import { assertClose, randomTask } from "../helpers.js";
 import { forEachKernelSet } from "../kernel-sets.js";
 
 const TOL = { atol: 2e-6, rtol: 1e-4 };
 
-/** A task of `n` random sequences [T, I] with labels in 0…C−1. */
-function randomTask(T: number, I: number, C: number, n: number): ClassificationTask {
-  const rng = new Rng(5);
-  const x = Float32Array.from({ length: n * T * I }, () => rng.normal(0, 1));
-  const y = Uint8Array.from({ length: n }, () => Math.floor(rng.uniform() * C));
-  return {
-    name: "random",
-    T,
-    I,
-    classes: C,
-    count: (split) => (split === "train" ? n : 0),
-    batch: (_split, idx) => {
-      const B = idx.length;
-      const xb = new Float32Array(T * B * I);
-      for (let b = 0; b < B; b++)
-        for (let t = 0; t < T; t++) xb.set(x.subarray((idx[b] * T + t) * I, (idx[b] * T + t + 1) * I), (t * B + b) * I);
-      return { x: xb, labels: Uint8Array.from(idx, (k) => y[k]) };
-    },
-  };
-}
-
-function classifierTrainer(task: ClassificationTask, microBatch: number | undefined): Trainer {
+function classifierTrainer(task: ClassificationTask, microBatch: number | undefined, gradClip = 0): Trainer {
   const model = new SequenceClassifier({
     cell: "egru",
     inputSize: task.I,
@@ -60,7 +40,7 @@ function classifierTrainer(task: ClassificationTask, microBatch: number | undefi
     classes: task.classes,
     readout: "trace",
     seed: 3,
-    egru: { thresholdMean: 0.1, pseudoDerivativeSupport: 1 },
+    egru: { thresholdMean: 0.1, pseudoDerivativeSupport: 1, gradClip },
     activityWeight: 0.5,
     activityTarget: 0.2,
     stateWeight: 0.1,
@@ -93,29 +73,43 @@ function assertSameParams(
 
 describe("a micro-batched step equals the whole batch's", () => {
   forEachKernelSet((kernels) => {
-    test(`classifier, 7 rows in blocks of 2, 2, 3, regularisers on (${kernels.name} kernels)`, () => {
-      setKernels(kernels);
-      assert.deepEqual(rowBlocks(7, 3), [
-        [0, 2],
-        [2, 4],
-        [4, 7],
-      ]);
-      const task = randomTask(5, 3, 4, 7);
-      const whole = classifierTrainer(task, undefined);
-      const parts = classifierTrainer(task, 3);
-      const idx = [6, 0, 3, 1, 5, 2, 4];
-      const a = whole.trainStep(idx, 1);
-      const b = parts.trainStep(idx, 1);
-      assert.ok(a.gradNorm > 0.05, "clipping is active (so it must act once, on the batch's gradient)");
-      assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(a.loss), `loss ${b.loss} vs ${a.loss}`);
-      assert.ok(Math.abs(a.gradNorm - b.gradNorm) <= 1e-4 * a.gradNorm, `gradient norm ${b.gradNorm} vs ${a.gradNorm}`);
-      assert.equal(a.accuracy, b.accuracy);
-      assertSameParams(parts.model, whole.model, "classifier");
-      setKernels(jsKernels);
-    });
+    for (const gradClip of [0, 0.001]) {
+      test(`classifier, 7 rows in blocks of 2, 2, 3, regularisers on, layer clip ${gradClip} (${kernels.name} kernels)`, () => {
+        setKernels(kernels);
+        assert.deepEqual(rowBlocks(7, 3), [
+          [0, 2],
+          [2, 4],
+          [4, 7],
+        ]);
+        const task = randomTask(5, 3, 4, 7);
+        const whole = classifierTrainer(task, undefined, gradClip);
+        const parts = classifierTrainer(task, 3, gradClip);
+        const idx = [6, 0, 3, 1, 5, 2, 4];
+        const a = whole.trainStep(idx, 1);
+        const b = parts.trainStep(idx, 1);
+        assert.ok(a.gradNorm > 0.05, "clipping is active (so it must act once, on the batch's gradient)");
+        assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(a.loss), `loss ${b.loss} vs ${a.loss}`);
+        assert.ok(
+          Math.abs(a.gradNorm - b.gradNorm) <= 1e-4 * a.gradNorm,
+          `gradient norm ${b.gradNorm} vs ${a.gradNorm}`,
+        );
+        assert.equal(a.accuracy, b.accuracy);
+        if (gradClip > 0)
+          assert.ok(
+            a.layerClipScale!.every((f) => f < 1),
+            `the layer clip acts: ${a.layerClipScale}`,
+          );
+        assertSameParams(parts.model, whole.model, "classifier");
+        setKernels(jsKernels);
+      });
+    }
 
-    for (const dropout of [0, 0.3]) {
-      test(`language model, 5 streams in blocks of 2 and 3, two segments carrying state, dropout ${dropout} (${kernels.name} kernels)`, () => {
+    for (const [dropout, gradClip] of [
+      [0, 0],
+      [0.3, 0],
+      [0.3, 0.001],
+    ]) {
+      test(`language model, 5 streams in blocks of 2 and 3, two segments carrying state, dropout ${dropout}, layer clip ${gradClip} (${kernels.name} kernels)`, () => {
         setKernels(kernels);
         const rng = new Rng(9);
         const V = 11;
@@ -133,7 +127,8 @@ describe("a micro-batched step equals the whole batch's", () => {
             dropoutForward: dropout,
             dropoutOutput: dropout,
             dropConnect: dropout,
-            egru: { thresholdMean: 0.05 },
+            // with the layer clip, weights and thresholds at which units fire, so gradients reach the layers
+            egru: gradClip > 0 ? { thresholdMean: 0.01, weightGain: 2.5, gradClip } : { thresholdMean: 0.05 },
           });
           return new LmTrainer(model, { train: tokens, valid: tokens, test: tokens }, new Optimizer({ kind: "sgd" }), {
             epochs: 1,
@@ -155,6 +150,11 @@ describe("a micro-batched step equals the whole batch's", () => {
           const a = whole.trainStep();
           const b = parts.trainStep();
           assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * a.loss, `segment ${s + 1}: loss ${b.loss} vs ${a.loss}`);
+          if (gradClip > 0)
+            assert.ok(
+              a.layerClipScale!.some((f) => f < 1),
+              `the layer clip acts: ${a.layerClipScale}`,
+            );
           assertSameParams(parts.model, whole.model, `segment ${s + 1}`);
           whole.hidden!.forEach((layer, l) =>
             layer.forEach((h, k) => assertClose(parts.hidden![l][k], h, { ...TOL, name: `carried state ${l}.${k}` })),

@@ -73,7 +73,14 @@ export type { LayerStats, NamedWeights, SequenceShape } from "./layers/common.js
 export { egruRefBackward, egruRefForward } from "./reference/egru-ref.js";
 
 // models and their parts
-export { SequenceCell, type CellKind, type CellOptions, type CellRun } from "./nn/cells.js";
+export {
+  beginGradGroups,
+  endGradGroups,
+  SequenceCell,
+  type CellKind,
+  type CellOptions,
+  type CellRun,
+} from "./nn/cells.js";
 export {
   eventSums,
   SequenceClassifier,

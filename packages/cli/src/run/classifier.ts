@@ -13,8 +13,8 @@ import { buildModel, buildTrainer, parameterCount } from "../train/build.js";
 import { DVS_TASK, isLmTask } from "../train/config.js";
 import type { EvalResult } from "../train/trainer.js";
 import type { CheckpointState } from "./checkpoint.js";
-import { formatDuration, macsText, pct } from "./format.js";
-import { type Row, type RunKind, stepFigures, type TaskRun, tableLines } from "./kind.js";
+import { formatDuration, pct } from "./format.js";
+import { type Row, type RunKind, sparsityMacsRows, stepFigures, type TaskRun, tableLines } from "./kind.js";
 import { progressBar } from "./progress.js";
 import { loadTask } from "./task-data.js";
 
@@ -27,8 +27,10 @@ export function evalRecord(r: EvalResult): Record<string, number | string | numb
     accuracy: r.accuracy,
     activitySparsity: r.activitySparsity,
     backwardSparsity: r.backwardSparsity,
+    paperBackwardSparsity: r.paperBackwardSparsity,
     macsExecutedPerExample: r.macsPerExample.executed,
     macsDensePerExample: r.macsPerExample.dense,
+    paperEffectiveMacsPerExample: r.paperEffectiveMacsPerExample,
     layerSparsity: r.layerSparsity,
   };
 }
@@ -43,8 +45,7 @@ export function resultRows(r: EvalResult, cell: string): Row[] {
       "activity sparsity",
       events ? `${pct(r.activitySparsity)} of EGRU outputs are 0` : `none (${cell.toUpperCase()} outputs are dense)`,
     ],
-    ["backward sparsity", events ? `${pct(r.backwardSparsity)} of units outside the surrogate window` : "none"],
-    ["MACs per example", macsText(r.macsPerExample.executed, r.macsPerExample.dense)],
+    ...sparsityMacsRows(evalRecord(r), events, "Example", true),
   ];
 }
 
@@ -203,11 +204,8 @@ export const classifierKind: RunKind = {
     if (loss !== undefined) rows.push(["test loss", loss.toFixed(4)]);
     if (config.model.cell === "egru") {
       rows.push(["activity sparsity", pct(n("activitySparsity") ?? 0)]);
-      rows.push(["backward sparsity", pct(n("backwardSparsity") ?? 0)]);
     }
-    const e = n("macsExecutedPerExample");
-    const d = n("macsDensePerExample");
-    if (e !== undefined && d) rows.push(["MACs per example", macsText(e, d)]);
+    rows.push(...sparsityMacsRows(summary, config.model.cell === "egru", "Example", false));
     return rows;
   },
 };

@@ -11,6 +11,7 @@ import type { TrainConfig } from "../train/config.js";
 import type { StepFigures } from "../train/hooks.js";
 import type { MemoryBudget } from "../train/memory.js";
 import type { CheckpointedTrainer, CheckpointState, KindState, LoadedCheckpoint } from "./checkpoint.js";
+import { macsText, mega, pct } from "./format.js";
 
 /** A table row: label and value. */
 export type Row = [string, string];
@@ -108,11 +109,16 @@ export interface RunKind {
   reportRows(config: TrainConfig, summary: Record<string, unknown>): Row[];
 }
 
-/** The figures every kind's step record carries: per-layer sparsity, rate, gradient norm, MACs. */
+/**
+ * The figures every kind's step record carries: per-layer sparsity (backward: on c, egru's, and on
+ * h, the paper's), the factors of EGRU's clip inside backward when it is on, rate, gradient norm, MACs.
+ */
 export function stepFigures(s: StepFigures): Record<string, number | number[]> {
   return {
     layerSparsity: s.layerSparsity,
     layerBackwardSparsity: s.layerBackwardSparsity,
+    layerPaperBackwardSparsity: s.layerPaperBackwardSparsity,
+    ...(s.layerClipScale ? { layerClipScale: s.layerClipScale } : {}),
     lr: s.lr,
     gradNorm: s.gradNorm,
     macsExecuted: s.macs.executed,
@@ -124,4 +130,47 @@ export function stepFigures(s: StepFigures): Record<string, number | number[]> {
 export function tableLines(rows: Row[]): string[] {
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`);
+}
+
+/** The labels of the figures egru and the paper define differently, so that they cannot be confused. */
+export const PAPER_LABELS = {
+  backwardOnC: "backward sparsity (on c, egru)",
+  backwardOnH: "backward sparsity (on h, paper)",
+  effectiveMacs: "effective MACs (paper: dense × active fraction)",
+} as const;
+
+/**
+ * The summary rows after activity sparsity, from an evaluation record (evalRecord, lmEvalRecord, or
+ * summary.json's): an EGRU run's two backward sparsities, egru's on the pre-reset c and the paper's
+ * on the post-reset h (`long`: saying what each counts; a dense cell: "none"), the executed MACs per
+ * `unit` against dense, and the paper's effective MACs. A figure the record lacks (a summary written
+ * before it was recorded) leaves out its row.
+ */
+export function sparsityMacsRows(
+  record: Record<string, unknown>,
+  egru: boolean,
+  unit: "Example" | "Token",
+  long: boolean,
+): Row[] {
+  const n = (k: string): number | undefined => (typeof record[k] === "number" ? (record[k] as number) : undefined);
+  const rows: Row[] = [];
+  const [onC, onH] = [n("backwardSparsity"), n("paperBackwardSparsity")];
+  if (egru && onC !== undefined)
+    rows.push([
+      PAPER_LABELS.backwardOnC,
+      long ? `${pct(onC)} of units with |c − ϑ| > 1/s (outside the surrogate window)` : pct(onC),
+    ]);
+  if (egru && onH !== undefined)
+    rows.push([PAPER_LABELS.backwardOnH, long ? `${pct(onH)} of units with |h − ϑ| > 1/s (post-reset h)` : pct(onH)]);
+  if (!egru && long) rows.push(["backward sparsity", "none"]);
+  const [executed, dense, effective] = [
+    n(`macsExecutedPer${unit}`),
+    n(`macsDensePer${unit}`),
+    n(`paperEffectiveMacsPer${unit}`),
+  ];
+  const per = unit.toLowerCase();
+  if (executed !== undefined && dense) rows.push([`MACs per ${per}`, macsText(executed, dense)]);
+  if (effective !== undefined && dense)
+    rows.push([PAPER_LABELS.effectiveMacs, `${mega(effective)} per ${per} (${pct(effective / dense)} of dense)`]);
+  return rows;
 }

@@ -14,8 +14,8 @@ import { lmActivity } from "../train/activity.js";
 import { buildLanguageModel, buildLmTrainer, parameterCount } from "../train/build.js";
 import { isLmTask } from "../train/config.js";
 import type { LmEvalResult, LmSplit, LmTrainer } from "../train/lm-trainer.js";
-import { formatDuration, macsText, mega, pct } from "./format.js";
-import { type Row, type RunKind, stepFigures, type TaskRun, tableLines } from "./kind.js";
+import { formatDuration, mega, pct } from "./format.js";
+import { type Row, type RunKind, sparsityMacsRows, stepFigures, type TaskRun, tableLines } from "./kind.js";
 import { progressBar } from "./progress.js";
 import { corpusDir, corpusPath } from "./task-data.js";
 
@@ -32,10 +32,13 @@ export function lmEvalRecord(r: LmEvalResult): Record<string, number | string | 
     perplexity: r.perplexity,
     activitySparsity: r.activitySparsity,
     backwardSparsity: r.backwardSparsity,
+    paperBackwardSparsity: r.paperBackwardSparsity,
     layerSparsity: r.layerSparsity,
     layerBackwardSparsity: r.layerBackwardSparsity,
+    layerPaperBackwardSparsity: r.layerPaperBackwardSparsity,
     macsExecutedPerToken: r.macsPerToken.executed,
     macsDensePerToken: r.macsPerToken.dense,
+    paperEffectiveMacsPerToken: r.paperEffectiveMacsPerToken,
   };
 }
 
@@ -51,8 +54,7 @@ export function lmResultRows(valid: LmEvalResult | null, test: LmEvalResult, cel
         ? `${pct(test.activitySparsity)} of EGRU outputs are 0 (per layer: ${test.layerSparsity.map(pct).join(", ")})`
         : `none (${cell.toUpperCase()} outputs are dense)`,
     ],
-    ["backward sparsity", events ? `${pct(test.backwardSparsity)} of units outside the surrogate window` : "none"],
-    ["MACs per token", macsText(test.macsPerToken.executed, test.macsPerToken.dense)],
+    ...sparsityMacsRows(lmEvalRecord(test), events, "Token", true),
   ];
 }
 
@@ -273,11 +275,8 @@ export const languageModelKind: RunKind = {
       if (config.model.cell === "egru") {
         const layers = ((test.layerSparsity as number[]) ?? []).map(pct).join(", ");
         rows.push(["activity sparsity", `${pct(n("activitySparsity", test) ?? 0)} (per layer ${layers})`]);
-        rows.push(["backward sparsity", pct(n("backwardSparsity", test) ?? 0)]);
       }
-      const e = n("macsExecutedPerToken", test);
-      const d = n("macsDensePerToken", test);
-      if (e !== undefined && d) rows.push(["MACs per token", macsText(e, d)]);
+      rows.push(...sparsityMacsRows(test, config.model.cell === "egru", "Token", false));
     }
     const tps = n("tokensPerSecond");
     if (tps) rows.push(["training speed", `${tps.toFixed(0)} tokens/s`]);

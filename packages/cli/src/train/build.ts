@@ -42,6 +42,7 @@ function egruOptions(m: TrainConfig["model"]): ClassifierConfig["egru"] {
     dampeningFactor: m.dampeningFactor,
     pseudoDerivativeSupport: m.pseudoDerivativeSupport,
     traceDecay: m.traceDecay,
+    gradClip: m.gradClip,
   };
 }
 

@@ -31,6 +31,12 @@ const ModelSchema = z.strictObject({
   dampeningFactor: nonneg.default(EGRU_DEFAULTS.dampeningFactor),
   pseudoDerivativeSupport: z.number().gt(0).default(EGRU_DEFAULTS.pseudoDerivativeSupport),
   traceDecay: z.number().min(0).max(1).default(EGRU_DEFAULTS.traceDecay),
+  /**
+   * EGRU: EvNN's grad_clip, each layer's clip inside its backward (max norm of one backward's own
+   * gradients, dx excepted; docs/egru-math.md §3.7), on top of optimizer.clip; 0 = off. The paper's
+   * LM and sMNIST recipes set it to their global clip. GRU and LSTM have no such clip and ignore it.
+   */
+  gradClip: nonneg.default(EGRU_DEFAULTS.gradClip),
   /** EGRU activity regulariser λa·(mean(o) − target)² and state regulariser λv·mean((h − v)²). */
   activityWeight: nonneg.default(0),
   activityTarget: z.number().min(0).max(1).default(0.05),

@@ -1,7 +1,9 @@
 // What the two training loops (trainer.ts, lm-trainer.ts) share: their common options, the figures
-// every step reports, and the hooks through which they tell their caller what happens.
+// every step reports (and their sums over a step's row blocks), a step's row blocks inside one
+// gradient group, and the hooks through which they tell their caller what happens.
 
-import type { MacCount, ScheduleConfig } from "egru";
+import { beginGradGroups, endGradGroups, type LayerReport, type MacCount, type ScheduleConfig } from "egru";
+import type { SequenceCell } from "egru";
 
 export interface LoopOptions {
   epochs: number;
@@ -20,9 +22,12 @@ export interface LoopOptions {
 
 /** The figures of one optimizer step that both loops report. */
 export interface StepFigures {
-  /** Per layer: activity sparsity and backward sparsity of this step (0 for GRU/LSTM layers). */
+  /** Per layer: activity sparsity and backward sparsity of this step, on c (egru's) and on h (the paper's); 0 for GRU/LSTM layers. */
   layerSparsity: number[];
   layerBackwardSparsity: number[];
+  layerPaperBackwardSparsity: number[];
+  /** Per layer, when an EGRU layer clips inside its backward (gradClip > 0): the clip's factor this step (1: did not act). */
+  layerClipScale?: number[];
   lr: number;
   gradNorm: number;
   /** Multiply-accumulates of this step, forward and backward: executed and dense. */
@@ -36,4 +41,57 @@ export interface RunHooks<Step, Epoch, Position> {
   onEpoch?(info: Epoch): void;
   /** Asked after every step and epoch: true stops the run at that boundary (Ctrl-C, a checkpoint due). */
   stop?(position: Position): boolean;
+}
+
+/** A step's per-layer figures summed over its row blocks, each block's weighted by its share of the batch. */
+export class LayerSums {
+  private sparsity: number[] = [];
+  private backward: number[] = [];
+  private paperBackward: number[] = [];
+  private clip: number[] = [];
+
+  add(layers: LayerReport[], scale: number): void {
+    layers.forEach((l, k) => {
+      this.sparsity[k] = (this.sparsity[k] ?? 0) + l.activitySparsity * scale;
+      this.backward[k] = (this.backward[k] ?? 0) + l.backwardSparsity * scale;
+      this.paperBackward[k] = (this.paperBackward[k] ?? 0) + l.paperBackwardSparsity * scale;
+      this.clip[k] = l.clipScale ?? 1;
+    });
+  }
+
+  /** The step's per-layer figures; the clip's factors (`grouped`: a gradient group's) when a layer clips. */
+  figures(
+    cells: SequenceCell[],
+    grouped: number[] | null,
+  ): Pick<StepFigures, "layerSparsity" | "layerBackwardSparsity" | "layerPaperBackwardSparsity" | "layerClipScale"> {
+    const clips = cells.some((c) => "gradClip" in c.layer && c.layer.gradClip > 0);
+    return {
+      layerSparsity: this.sparsity,
+      layerBackwardSparsity: this.backward,
+      layerPaperBackwardSparsity: this.paperBackward,
+      ...(clips ? { layerClipScale: grouped ?? this.clip } : {}),
+    };
+  }
+}
+
+/**
+ * Run a step's row blocks (`run`); with more than one, inside a gradient group of the model's cells,
+ * so that EGRU's clip inside backward acts once, on the whole batch's gradient, as it would on one
+ * backward of the batch. Returns run's result and the group's clip factors per layer (null for one block).
+ */
+export function blocksInGradGroup<R>(
+  cells: SequenceCell[],
+  blocks: number,
+  run: () => R,
+): { result: R; clipFactors: number[] | null } {
+  if (blocks === 1) return { result: run(), clipFactors: null };
+  beginGradGroups(cells);
+  let result: R;
+  try {
+    result = run();
+  } catch (e) {
+    endGradGroups(cells); // the step failed: close the groups so that the model stays usable
+    throw e;
+  }
+  return { result, clipFactors: endGradGroups(cells) };
 }

@@ -7,7 +7,8 @@
 // Micro-batches: with `microBatch` below the batch size, a step (and an evaluation segment) runs
 // the streams in row blocks, each from its rows of the carried state, each block's loss weighted by
 // its rows / the batch's, so the accumulated gradients are the whole batch's (up to float32
-// summation order); one clipped optimizer step per segment. With "step" dropout masks and no
+// summation order); one clipped optimizer step per segment (and EGRU's clip inside backward acts once
+// on the segment's gradient: the blocks form one gradient group, see hooks.ts). With "step" dropout masks and no
 // zoneout every mask (word dropout, the per-step masks, DropConnect) is shared by the whole batch,
 // and each block starts from the same random state, so the blocks use exactly the whole batch's
 // masks; otherwise ("locked" masks, zoneout) each block draws its own masks in turn.
@@ -16,7 +17,7 @@
 // model's, so a run restarted from a saved position, carried state, model, optimizer and both
 // random states continues with exactly the losses of an uninterrupted one.
 
-import type { LoopOptions, RunHooks, StepFigures } from "./hooks.js";
+import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
 import {
   applyGradients,
   atStep,
@@ -69,11 +70,16 @@ export interface LmEvalResult {
   perplexity: number;
   /** Over every layer's outputs (EGRU: the fraction that are 0; GRU/LSTM: 0). */
   activitySparsity: number;
+  /** Backward sparsity on c (egru's) and on h (the paper's, as EvNN's LM code measures it). */
   backwardSparsity: number;
+  paperBackwardSparsity: number;
   layerSparsity: number[];
   layerBackwardSparsity: number[];
+  layerPaperBackwardSparsity: number[];
   /** Forward multiply-accumulates per token, layers and decoder: executed and dense. */
   macsPerToken: MacCount;
+  /** The paper's effective MACs per token: the dense count × the fraction of active units (1 − activitySparsity). */
+  paperEffectiveMacsPerToken: number;
 }
 
 export interface LmEpochInfo {
@@ -159,30 +165,30 @@ export class LmTrainer {
     const rng = shared ? model.rng.getState() : null;
     let loss = 0;
     const macs: MacCount = { executed: 0, dense: 0 };
-    let layerSparsity: number[] = [];
-    let layerBackwardSparsity: number[] = [];
-    const hidden = this.forwardBlocks(
-      seg,
-      B,
-      blocks,
-      this.hidden,
-      (run, target, b) => {
-        const scale = blocks.length === 1 ? 1 : b / B;
-        const ce = softmaxCrossEntropy(run.logits, target, V);
-        checkLoss(ce.loss, where);
-        if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
-        const decoderBack = model.backward(run, ce.dlogits);
-        loss += ce.loss * scale;
-        macs.executed += run.decoderMacs.executed + decoderBack.executed;
-        macs.dense += run.decoderMacs.dense + decoderBack.dense;
-        for (const l of run.layers) {
-          macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
-          macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
-        }
-        layerSparsity = run.layers.map((l, k) => (layerSparsity[k] ?? 0) + l.activitySparsity * scale);
-        layerBackwardSparsity = run.layers.map((l, k) => (layerBackwardSparsity[k] ?? 0) + l.backwardSparsity * scale);
-      },
-      { where, rng },
+    const layers = new LayerSums();
+    const { result: hidden, clipFactors } = blocksInGradGroup(model.cells, blocks.length, () =>
+      this.forwardBlocks(
+        seg,
+        B,
+        blocks,
+        this.hidden,
+        (run, target, b) => {
+          const scale = blocks.length === 1 ? 1 : b / B;
+          const ce = softmaxCrossEntropy(run.logits, target, V);
+          checkLoss(ce.loss, where);
+          if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
+          const decoderBack = model.backward(run, ce.dlogits);
+          loss += ce.loss * scale;
+          macs.executed += run.decoderMacs.executed + decoderBack.executed;
+          macs.dense += run.decoderMacs.dense + decoderBack.dense;
+          for (const l of run.layers) {
+            macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
+            macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
+          }
+          layers.add(run.layers, scale);
+        },
+        { where, rng },
+      ),
     );
     const gradNorm = applyGradients(model.params(), { optimizer, lr, clip: options.clip, where, thresholdLr: base });
     model.weightsChanged();
@@ -197,8 +203,7 @@ export class LmTrainer {
       T: seg.T,
       loss,
       epochLoss: this.sums.loss / this.sums.tokens,
-      layerSparsity,
-      layerBackwardSparsity,
+      ...layers.figures(model.cells, clipFactors),
       lr,
       gradNorm,
       macs,
@@ -258,6 +263,7 @@ export class LmTrainer {
     let tokens = 0;
     const zeros = new Array<number>(L).fill(0);
     const outside = new Array<number>(L).fill(0);
+    const outsideH = new Array<number>(L).fill(0);
     const entries = new Array<number>(L).fill(0);
     const macs: MacCount = { executed: 0, dense: 0 };
     let state: LmState | null = null;
@@ -273,6 +279,7 @@ export class LmTrainer {
           macs.dense += r.stats.denseMacs;
           zeros[l] += r.stats.activitySparsity * r.stats.entries;
           outside[l] += r.stats.backwardSparsity * r.stats.entries;
+          outsideH[l] += r.stats.paperBackwardSparsity * r.stats.entries;
           entries[l] += r.stats.entries;
         });
       });
@@ -283,17 +290,21 @@ export class LmTrainer {
     model.train();
     const sum = (a: number[]): number => a.reduce((s, v) => s + v, 0);
     const mean = loss / tokens;
+    const activitySparsity = sum(zeros) / sum(entries);
     return {
       split,
       batchSize,
       tokens,
       loss: mean,
       perplexity: Math.exp(mean),
-      activitySparsity: sum(zeros) / sum(entries),
+      activitySparsity,
       backwardSparsity: sum(outside) / sum(entries),
+      paperBackwardSparsity: sum(outsideH) / sum(entries),
       layerSparsity: zeros.map((z, l) => z / entries[l]),
       layerBackwardSparsity: outside.map((z, l) => z / entries[l]),
+      layerPaperBackwardSparsity: outsideH.map((z, l) => z / entries[l]),
       macsPerToken: { executed: macs.executed / tokens, dense: macs.dense / tokens },
+      paperEffectiveMacsPerToken: (macs.dense / tokens) * (1 - activitySparsity),
     };
   }
 }

@@ -9,13 +9,14 @@
 // Micro-batches: with `microBatch` below the batch size, a step runs the batch's rows in blocks
 // (src/train/memory.ts chooses the size), each block's loss weighted by its rows / the batch's, so
 // the accumulated gradients are the whole batch's mean-loss gradients (up to float32 summation
-// order); clipping and the optimizer step happen once per batch. The activity regulariser, not
+// order); clipping and the optimizer step happen once per batch (EGRU's clip inside backward too:
+// the blocks form one gradient group, see hooks.ts). The activity regulariser, not
 // linear in the batch, then first runs a forward over every block for the batch's event rate (same
 // masks: the random state is restored after it). Each block draws its own dropout, zoneout and
 // DropConnect masks from the model's stream in turn, so with masks on the random numbers differ from
 // a whole-batch step's (same distributions, except that DropConnect is drawn per block, not per batch).
 
-import type { LoopOptions, RunHooks, StepFigures } from "./hooks.js";
+import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
 import {
   applyGradients,
   atStep,
@@ -58,11 +59,14 @@ export interface EvalResult {
   count: number;
   loss: number;
   accuracy: number;
-  /** Over the EGRU layers' outputs (0 for GRU/LSTM); backward sparsity likewise. */
+  /** Over the EGRU layers' outputs (0 for GRU/LSTM); backward sparsity likewise, on c (egru's) and on h (the paper's). */
   activitySparsity: number;
   backwardSparsity: number;
+  paperBackwardSparsity: number;
   /** Forward multiply-accumulates per example: executed and what dense layers would execute. */
   macsPerExample: MacCount;
+  /** The paper's effective MACs per example: the dense count × the fraction of active units (1 − activitySparsity). */
+  paperEffectiveMacsPerExample: number;
   /** Per layer: activity sparsity. */
   layerSparsity: number[];
 }
@@ -161,35 +165,36 @@ export class Trainer {
     let ceSum = 0;
     const macs: MacCount = { executed: 0, dense: 0 };
     const stats: CellRun["stats"][] = [];
-    let layerSparsity: number[] = [];
-    let layerBackwardSparsity: number[] = [];
-    for (const [r0, r1] of blocks) {
-      const b = r1 - r0;
-      const scale = blocks.length === 1 ? 1 : b / B;
-      const run = this.guardedForward(blocks.length === 1 ? x : blockRows(x, task.T, B, task.I, r0, r1), b, where, {
-        scale,
-        activityMeans,
-      });
-      const ce = softmaxCrossEntropy(run.logits, labels.subarray(r0, r1), task.classes);
-      const blockLoss = ce.loss * scale + run.regLoss;
-      if (!Number.isFinite(blockLoss)) model.release(run);
-      checkLoss(blockLoss, where);
-      if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
-      const head = model.backward(run, ce.dlogits);
-      loss += blockLoss;
-      correct += ce.correct;
-      ceSum += ce.loss * b;
-      macs.executed += run.head.macs.executed + head.head.executed + run.frontEndMacs.executed + head.frontEnd.executed;
-      macs.dense += run.head.macs.dense + head.head.dense + run.frontEndMacs.dense + head.frontEnd.dense;
-      for (const l of run.layers) {
-        macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
-        macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
+    const layers = new LayerSums();
+    const { clipFactors } = blocksInGradGroup(model.cells, blocks.length, () => {
+      for (const [r0, r1] of blocks) {
+        const b = r1 - r0;
+        const scale = blocks.length === 1 ? 1 : b / B;
+        const run = this.guardedForward(blocks.length === 1 ? x : blockRows(x, task.T, B, task.I, r0, r1), b, where, {
+          scale,
+          activityMeans,
+        });
+        const ce = softmaxCrossEntropy(run.logits, labels.subarray(r0, r1), task.classes);
+        const blockLoss = ce.loss * scale + run.regLoss;
+        if (!Number.isFinite(blockLoss)) model.release(run);
+        checkLoss(blockLoss, where);
+        if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
+        const head = model.backward(run, ce.dlogits);
+        loss += blockLoss;
+        correct += ce.correct;
+        ceSum += ce.loss * b;
+        macs.executed +=
+          run.head.macs.executed + head.head.executed + run.frontEndMacs.executed + head.frontEnd.executed;
+        macs.dense += run.head.macs.dense + head.head.dense + run.frontEndMacs.dense + head.frontEnd.dense;
+        for (const l of run.layers) {
+          macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
+          macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
+        }
+        stats.push(...run.runs.map((r) => r.stats));
+        layers.add(run.layers, scale);
+        model.release(run);
       }
-      stats.push(...run.runs.map((r) => r.stats));
-      layerSparsity = run.layers.map((l, k) => (layerSparsity[k] ?? 0) + l.activitySparsity * scale);
-      layerBackwardSparsity = run.layers.map((l, k) => (layerBackwardSparsity[k] ?? 0) + l.backwardSparsity * scale);
-      model.release(run);
-    }
+    });
     const gradNorm = applyGradients(model.params(), { optimizer, lr, clip: options.clip, where });
     const sparsity = meanSparsity(stats);
     this.sums.loss += ceSum;
@@ -204,8 +209,7 @@ export class Trainer {
       epochLoss: this.sums.loss / this.sums.seen,
       epochAccuracy: this.sums.correct / this.sums.seen,
       activitySparsity: sparsity,
-      layerSparsity,
-      layerBackwardSparsity,
+      ...layers.figures(model.cells, clipFactors),
       lr,
       gradNorm,
       macs,
@@ -247,6 +251,7 @@ export class Trainer {
     let correct = 0;
     let zeros = 0;
     let outside = 0;
+    let outsideH = 0;
     let entries = 0;
     const macs: MacCount = { executed: 0, dense: 0 };
     let layerZeros: number[] = [];
@@ -271,6 +276,7 @@ export class Trainer {
         if (!isEgru) return;
         zeros += r.stats.activitySparsity * r.stats.entries;
         outside += r.stats.backwardSparsity * r.stats.entries;
+        outsideH += r.stats.paperBackwardSparsity * r.stats.entries;
         entries += r.stats.entries;
         layerZeros[l] += r.stats.activitySparsity * r.stats.entries;
         layerEntries[l] += r.stats.entries;
@@ -279,14 +285,17 @@ export class Trainer {
       onBatch?.(Math.min(b0 + bs, n), n);
     }
     model.train();
+    const activitySparsity = entries ? zeros / entries : 0;
     return {
       split,
       count: n,
       loss: loss / n,
       accuracy: correct / n,
-      activitySparsity: entries ? zeros / entries : 0,
+      activitySparsity,
       backwardSparsity: entries ? outside / entries : 0,
+      paperBackwardSparsity: entries ? outsideH / entries : 0,
       macsPerExample: { executed: macs.executed / n, dense: macs.dense / n },
+      paperEffectiveMacsPerExample: (macs.dense / n) * (1 - activitySparsity),
       layerSparsity: layerZeros.map((z, l) => (layerEntries[l] ? z / layerEntries[l] : 0)),
     };
   }

@@ -197,7 +197,16 @@ export function runCharts(records: MetricRecord[], info: RunInfo): Chart[] {
   const unit = info.lm ? "Token" : "Example";
   const exec = test ? numberAt(test, `macsExecutedPer${unit}`) : undefined;
   const dense = test ? numberAt(test, `macsDensePer${unit}`) : undefined;
+  // the paper's effective MACs (dense × active fraction), where the run recorded them
+  const effective = test ? numberAt(test, `paperEffectiveMacsPer${unit}`) : undefined;
   if (exec !== undefined && dense !== undefined) {
+    const groups = [
+      { name: "dense", values: [dense], colour: "#bbbbbb" },
+      { name: "executed", values: [exec], colour: seriesColour(2) },
+      ...(effective !== undefined
+        ? [{ name: "effective (paper: dense × active fraction)", values: [effective], colour: seriesColour(4) }]
+        : []),
+    ];
     charts.push({
       name: "macs",
       title: "Executed vs dense MACs",
@@ -205,12 +214,9 @@ export function runCharts(records: MetricRecord[], info: RunInfo): Chart[] {
         title: `MACs per test ${unit.toLowerCase()} (inference)`,
         yLabel: `multiply-accumulates per ${unit.toLowerCase()}`,
         categories: [`${info.cell.toUpperCase()} model`],
-        groups: [
-          { name: "dense", values: [dense], colour: "#bbbbbb" },
-          { name: "executed", values: [exec], colour: seriesColour(2) },
-        ],
-        note: (g) => (g === 1 ? `${((100 * exec) / dense).toFixed(1)} %` : ""),
-        width: 420,
+        groups,
+        note: (g) => (g > 0 ? `${((100 * groups[g].values[0]) / dense).toFixed(1)} %` : ""),
+        width: effective !== undefined ? 520 : 420,
       }),
     });
   }

@@ -53,9 +53,27 @@ export function swapAxes01<A extends FloatArray>(a: A, d0: number, d1: number, d
   return out;
 }
 
-/** Elementwise a += b (same length). */
-export function addInto(a: FloatArray, b: ArrayLike<number>): void {
-  for (let i = 0; i < a.length; i++) a[i] += b[i];
+/** Elementwise a += scale·b (same length); scale 1 by default (a multiplication by 1 is exact). */
+export function addInto(a: FloatArray, b: ArrayLike<number>, scale = 1): void {
+  for (let i = 0; i < a.length; i++) a[i] += scale * b[i];
+}
+
+/** Σ a_i², summed in double precision. */
+export function sumSquares(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return s;
+}
+
+/**
+ * The factor of gradient-norm clipping, as torch.nn.utils.clip_grad_norm_ and EvNN's clip inside
+ * the EGRU backward compute it: clamp(maxNorm / (norm + 1e-6), 0, 1), and 1 when maxNorm is 0
+ * (off) or the norm is not finite (the gradients are then left as they are, for the caller's check).
+ */
+export function clipFactor(maxNorm: number, norm: number): number {
+  if (!(maxNorm > 0)) return 1;
+  const f = maxNorm / (norm + 1e-6);
+  return f < 1 ? Math.max(0, f) : 1;
 }
 
 /** Number of nonzero entries in a[off, off + n) (the whole array when off and n are omitted). */

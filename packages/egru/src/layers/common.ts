@@ -13,14 +13,27 @@ import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
 export interface LayerStats {
   /** Fraction of output entries y equal to 0 (EGRU: silent units; GRU/LSTM: ≈ 0). */
   activitySparsity: number;
-  /** Fraction of (t, b, unit) with |c − ϑ| > 1/s, where backward passes no gradient through y (EGRU only; else 0). */
+  /**
+   * Backward sparsity on c (egru's): the fraction of (t, b, unit) with |c − ϑ| > 1/s on the PRE-reset
+   * state c, where the surrogate is 0 and backward passes no gradient through y (EGRU only; else 0).
+   */
   backwardSparsity: number;
+  /**
+   * Backward sparsity on h (the paper's, as EvNN's language model measures it): the fraction of
+   * (t, b, unit) with |h − ϑ| > 1/s on the POST-reset state h the layer returns (EGRU only; else 0).
+   */
+  paperBackwardSparsity: number;
   /** Multiply-accumulates a dense GRU-style layer of this size executes: T·B·(I·G + H·G), G = gates·H. */
   denseMacs: number;
   /** Multiply-accumulates the events require: the input product plus one row of R per nonzero y_{t−1}. */
   eventMacs: number;
   /** Multiply-accumulates the kernels executed (event products below the density crossover, dense above). */
   executedMacs: number;
+  /**
+   * Effective MACs as the paper defines them: denseMacs × the fraction of active (nonzero) outputs,
+   * denseMacs·(1 − activitySparsity). A count an ideal implementation would need, not one executed.
+   */
+  paperEffectiveMacs: number;
   /** Number of events (entries with o = 1); 0 for GRU and LSTM. */
   events: number;
   /** Entries counted: T·B·H. */
@@ -202,19 +215,23 @@ export function forwardMasks(req: MaskRequest): {
   return { dropConnectMask, zoneout };
 }
 
-/** grad += dEff ⊙ mask / (1 − p) under DropConnect (the chain rule through R_eff), else grad += dEff. */
+/**
+ * grad += factor·(dEff ⊙ mask / (1 − p)) under DropConnect (the chain rule through R_eff), else
+ * grad += factor·dEff; factor 1 by default (the EGRU's clip inside backward passes its own).
+ */
 export function accumulateThroughDropConnect(
   grad: Float32Array,
   dEff: Float32Array,
   mask: Float32Array | null,
   p: number,
+  factor = 1,
 ): void {
   if (!mask) {
-    addInto(grad, dEff);
+    addInto(grad, dEff, factor);
     return;
   }
   const scale = 1 / (1 - p);
-  for (let i = 0; i < grad.length; i++) grad[i] += dEff[i] * mask[i] * scale;
+  for (let i = 0; i < grad.length; i++) grad[i] += factor * (dEff[i] * mask[i] * scale);
 }
 
 /** Statistics of a dense baseline forward: every MAC is executed, there are no events. */
@@ -224,12 +241,15 @@ export function denseStats(output: Float32Array, dims: SeqDims, gates: number): 
   let zeros = 0;
   for (let i = 0; i < output.length; i++) if (output[i] === 0) zeros++;
   const macs = T * B * (I * G + H * G);
+  const activitySparsity = zeros / output.length;
   return {
-    activitySparsity: zeros / output.length,
+    activitySparsity,
     backwardSparsity: 0,
+    paperBackwardSparsity: 0,
     denseMacs: macs,
     eventMacs: macs,
     executedMacs: macs,
+    paperEffectiveMacs: macs * (1 - activitySparsity),
     events: 0,
     entries: T * B * H,
   };

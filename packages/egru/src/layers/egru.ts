@@ -8,10 +8,12 @@
 // in "sigmoid" mode thr holds logits θ and ϑ = σ(θ).
 //
 // Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
-// RETURNS fresh arrays for the input and the initial state.
+// RETURNS fresh arrays for the input and the initial state. With gradClip > 0 (EvNN's grad_clip),
+// each call's own contribution is clipped before it is added (layers/grad-clip.ts): what earlier
+// calls left in layer.grads is never rescaled; a gradient group clips the sum of several calls.
 
 import { addInto, countNonzero } from "../core/buffer.js";
-import { ValueError } from "../core/errors.js";
+import { StateError, ValueError } from "../core/errors.js";
 import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
@@ -45,6 +47,7 @@ import {
   type NamedWeights,
   type SequenceShape,
 } from "./common.js";
+import { ClipGroup, clipFactorOf, type KernelParamGrads } from "./grad-clip.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { EgruStepper } from "./stepper.js";
 
@@ -71,6 +74,13 @@ export interface EgruOptions {
   zoneout?: number;
   /** Xavier-normal gain for kernel and recurrent_kernel. Default 1. */
   weightGain?: number;
+  /**
+   * EvNN's grad_clip, the clip inside backward (docs/egru-math.md §3.7): when > 0, each backward
+   * call scales its own gradients of y0, kernel, recurrent_kernel, bias, recurrent_bias and thr by
+   * clamp(gradClip / (norm + 1e-6), 0, 1), norm = their joint L2 norm (over the effective R and ϑ,
+   * as EvNN takes it); dx is not scaled. 0 = off. Default 0.
+   */
+  gradClip?: number;
   /** Seed for init and masks (ignored when rng is given). Default 0. */
   seed?: number;
   /** Shared random stream for init and masks. */
@@ -160,6 +170,12 @@ export interface EgruInputGrads {
   dy0: Float32Array; // [B, H]
   /** Multiply-accumulates of the backward products: executed, and what a dense backward executes. */
   macs: MacCount;
+  /**
+   * The factor the clip inside backward (gradClip) scaled this call's parameter gradients and dy0
+   * by: 1 when it is off or did not act. null inside a gradient group (beginGradGroup), whose
+   * factor endGradGroup() returns; dy0 is then returned unscaled.
+   */
+  clipScale: number | null;
 }
 
 /**
@@ -176,6 +192,7 @@ export const EGRU_DEFAULTS = {
   dropConnect: 0,
   zoneout: 0,
   weightGain: 1,
+  gradClip: 0,
 } as const;
 
 const { thresholdMean: THRESHOLD_MEANS, ...DEFAULTS } = EGRU_DEFAULTS;
@@ -189,9 +206,13 @@ export class EGRU extends WeightedLayer {
   readonly traceDecay: number;
   readonly dropConnect: number;
   readonly zoneout: number;
+  /** The clip inside backward: max norm of each call's gradients, 0 = off (see EgruOptions.gradClip). */
+  readonly gradClip: number;
   readonly event: EventFunction;
   readonly inputEvents: boolean;
   private readonly residentR = new ResidentCopy();
+  /** The open gradient group (beginGradGroup): its summed gradients when the clip is on. */
+  private group: { clip: ClipGroup | null } | null = null;
   // weights and grads: kernel, recurrent_kernel, bias, recurrent_bias, thr
 
   constructor(opts: EgruOptions) {
@@ -207,6 +228,7 @@ export class EGRU extends WeightedLayer {
     checkProbability("dropConnect", o.dropConnect);
     checkProbability("zoneout", o.zoneout);
     checkRange("weightGain", o.weightGain, 0, Infinity, { loOpen: true });
+    checkRange("gradClip", o.gradClip, 0, Infinity);
     const thresholdMean = opts.thresholdMean ?? THRESHOLD_MEANS[o.thresholdMode];
     if (o.thresholdMode === "clamp") checkRange("thresholdMean", thresholdMean, 0, 1, { loOpen: true, hiOpen: true });
     else checkRange("thresholdMean", thresholdMean, -Infinity, Infinity);
@@ -233,6 +255,7 @@ export class EGRU extends WeightedLayer {
     this.traceDecay = o.traceDecay;
     this.dropConnect = o.dropConnect;
     this.zoneout = o.zoneout;
+    this.gradClip = o.gradClip;
     this.event = opts.event ?? heavisideEvent(o.dampeningFactor, o.pseudoDerivativeSupport);
     this.inputEvents = opts.inputEvents ?? false;
   }
@@ -330,7 +353,8 @@ export class EGRU extends WeightedLayer {
 
   /**
    * Backpropagation through time for a forward result. Accumulates parameter gradients into
-   * this.grads and returns the gradients for the input and for y0.
+   * this.grads and returns the gradients for the input and for y0. With gradClip > 0 this call's
+   * parameter gradients and dy0 are first scaled by the clip's factor (returned as clipScale).
    */
   backward(result: EgruForwardResult, upstream: EgruUpstreamGrads, opts: EgruBackwardOptions = {}): EgruInputGrads {
     const s = result.saved;
@@ -366,19 +390,55 @@ export class EGRU extends WeightedLayer {
         dtr: upstreamTimeMajor("dtrace", upstream.dtrace, s.shape, H),
       },
     });
-    const gr = this.grads;
-    addInto(gr.kernel, g.dW);
-    addInto(gr.bias, g.dbx);
-    addInto(gr.recurrent_bias, g.dbr);
-    accumulateThroughDropConnect(gr.recurrent_kernel, g.dR, s.dropConnectMask, this.dropConnect);
-    // through the threshold parameterisation
-    const theta = s.params.thr;
-    for (let j = 0; j < H; j++) {
-      gr.thr[j] += this.thresholdMode === "clamp" ? g.dthr[j] : g.dthr[j] * theta[j] * (1 - theta[j]);
+    // the clip inside backward acts on this call's gradients only (fresh arrays from the kernel)
+    let clipScale: number | null = 1;
+    const clipGroup = this.group?.clip;
+    if (clipGroup) {
+      clipGroup.add(g, g.dy0);
+      this.carry(g, s, clipGroup.stored, 1);
+      clipScale = null;
+    } else {
+      if (this.gradClip > 0 && !this.group) {
+        clipScale = clipFactorOf(this.gradClip, [g.dy0, g.dW, g.dR, g.dbx, g.dbr, g.dthr]);
+        if (clipScale < 1) for (let k = 0; k < g.dy0.length; k++) g.dy0[k] *= clipScale;
+      }
+      this.carry(g, s, this.grads, clipScale);
     }
     const dx = fromTimeMajor(g.dx, s.shape, this.inputSize);
     recycle(g.dW, g.dR, g.dbx, g.dbr, dx === g.dx ? null : g.dx); // this call's own temporaries
-    return { dx, dy0: g.dy0, macs: g.macs };
+    return { dx, dy0: g.dy0, macs: g.macs, clipScale };
+  }
+
+  /** into += factor · a call's kernel gradients carried to the stored parameters (DropConnect, thresholds). */
+  private carry(g: KernelParamGrads, s: EgruSaved, into: NamedWeights, factor: number): void {
+    addInto(into.kernel, g.dW, factor);
+    addInto(into.bias, g.dbx, factor);
+    addInto(into.recurrent_bias, g.dbr, factor);
+    accumulateThroughDropConnect(into.recurrent_kernel, g.dR, s.dropConnectMask, this.dropConnect, factor);
+    // through the threshold parameterisation
+    const theta = s.params.thr;
+    for (let j = 0; j < this.hiddenSize; j++) {
+      into.thr[j] += factor * (this.thresholdMode === "clamp" ? g.dthr[j] : g.dthr[j] * theta[j] * (1 - theta[j]));
+    }
+  }
+
+  /**
+   * Open a gradient group: the backward calls until endGradGroup() are clipped together, as one
+   * call, by the norm of their summed gradients. For a batch run in row blocks (micro-batches), so
+   * that the clip sees the whole batch's gradient; their dy0 come back unscaled (clipScale null).
+   * With the clip off the calls accumulate as usual and the group changes nothing.
+   */
+  beginGradGroup(): void {
+    if (this.group) throw new StateError("beginGradGroup", "no gradient group open", "one already open");
+    this.group = { clip: this.gradClip > 0 ? new ClipGroup(this.grads) : null };
+  }
+
+  /** Close the gradient group: clip its summed gradients and add them to grads. Returns the factor (1: off or not acting). */
+  endGradGroup(): number {
+    const group = this.group;
+    if (!group) throw new StateError("endGradGroup", "an open gradient group (beginGradGroup)", "none open");
+    this.group = null;
+    return group.clip ? group.clip.finish(this.gradClip, this.grads) : 1;
   }
 
   /**
@@ -439,7 +499,10 @@ export class EGRU extends WeightedLayer {
     return { y: fwd.y, o: fwd.o, state: { y: fwd.y, h: fwd.h, tr: fwd.tr } };
   }
 
-  /** Sparsity and MAC counts of one forward. */
+  /**
+   * Sparsity and MAC counts of one forward: backward sparsity on the pre-reset c (egru's) and on the
+   * post-reset h (the paper's); executed MACs and the paper's effective MACs (dense × active fraction).
+   */
   private stats(
     dims: SeqDims,
     x: Float32Array,
@@ -453,20 +516,25 @@ export class EGRU extends WeightedLayer {
     let zeros = 0;
     let events = 0;
     let outside = 0;
+    let outsideH = 0;
     const support = 1 / this.pseudoDerivativeSupport;
     for (let i = 0; i < n; i++) {
       if (fwd.y[i] === 0) zeros++;
       if (fwd.o[i] !== 0) events++;
       if (Math.abs(fwd.tape.c[i] - theta[i % H]) > support) outside++;
+      if (Math.abs(fwd.h[i] - theta[i % H]) > support) outsideH++;
     }
     // the recurrent product of step t reads y_{t−1}: y0, then y_1 … y_{T−1}
     const activeInputs = countNonzero(y0) + countNonzero(fwd.y, 0, (T - 1) * B * H);
+    const denseMacs = T * B * (I * G + H * G);
     return {
       activitySparsity: zeros / n,
       backwardSparsity: outside / n,
-      denseMacs: T * B * (I * G + H * G),
+      paperBackwardSparsity: outsideH / n,
+      denseMacs,
       eventMacs: (this.inputEvents ? countNonzero(x) * G : T * B * I * G) + activeInputs * G,
       executedMacs: fwd.macs.executed,
+      paperEffectiveMacs: denseMacs * (1 - zeros / n),
       events,
       entries: n,
     };

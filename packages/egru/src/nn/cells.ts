@@ -1,6 +1,8 @@
 // One interface over the three recurrent layers, for models that stack them: run a whole
 // sequence, take gradients at the output (and, for EGRU, at the trace, the event gates and the
-// internal state), and pass events on between EGRU layers (inputEvents, receive masks).
+// internal state), and pass events on between EGRU layers (inputEvents, receive masks). EGRU's
+// clip inside backward (egru.gradClip) and its gradient groups pass through; GRU and LSTM have no
+// such clip (EvNN has it on its EGRU only), so for them a group changes nothing.
 
 import { ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
@@ -134,7 +136,7 @@ export class SequenceCell {
     run: CellRun,
     up: CellUpstream,
     dxMask: Float32Array | null = null,
-  ): { dx: Float32Array; dState: Float32Array[]; macs: MacCount } {
+  ): { dx: Float32Array; dState: Float32Array[]; macs: MacCount; clipScale: number | null } {
     const layer = this.layer;
     if (layer instanceof EGRU) {
       const g = layer.backward(
@@ -142,7 +144,7 @@ export class SequenceCell {
         { dy: up.dOut, dtrace: up.dTrace, do: up.dO, dh: up.dH },
         { dxMask },
       );
-      return { dx: g.dx, dState: [g.dy0], macs: g.macs };
+      return { dx: g.dx, dState: [g.dy0], macs: g.macs, clipScale: g.clipScale };
     }
     const { T, B } = (run.result as GruForwardResult).saved.shape;
     const G = (layer instanceof GRU ? 3 : 4) * this.hiddenSize;
@@ -150,10 +152,20 @@ export class SequenceCell {
     const macs = { executed: dense, dense };
     if (layer instanceof GRU) {
       const g = layer.backward(run.result as GruForwardResult, { dOutput: up.dOut });
-      return { dx: g.dx, dState: [g.dh0], macs };
+      return { dx: g.dx, dState: [g.dh0], macs, clipScale: 1 };
     }
     const g = layer.backward(run.result as LstmForwardResult, { dOutput: up.dOut });
-    return { dx: g.dx, dState: [g.dh0, g.dc0], macs };
+    return { dx: g.dx, dState: [g.dh0, g.dc0], macs, clipScale: 1 };
+  }
+
+  /** EGRU: open a gradient group (see EGRU.beginGradGroup); GRU, LSTM: nothing. */
+  beginGradGroup(): void {
+    if (this.layer instanceof EGRU) this.layer.beginGradGroup();
+  }
+
+  /** EGRU: close it, returning the clip's factor (EGRU.endGradGroup); GRU, LSTM: 1. */
+  endGradGroup(): number {
+    return this.layer instanceof EGRU ? this.layer.endGradGroup() : 1;
   }
 
   /** EGRU: 1 where a unit of the run can pass gradient back (feed as dxMask to the layer above). */
@@ -165,17 +177,33 @@ export class SequenceCell {
 /** Per-layer figures of one forward (and backward, once it ran). */
 export interface LayerReport {
   activitySparsity: number;
+  /** On the pre-reset c (egru's) and on the post-reset h (the paper's); see LayerStats. */
   backwardSparsity: number;
+  paperBackwardSparsity: number;
   forwardMacs: MacCount;
   backwardMacs: MacCount;
+  /** The factor of EGRU's clip inside backward (1: off, not acting, or not yet run; null: in a gradient group). */
+  clipScale: number | null;
 }
 
-/** The per-layer figures of a forward's cell runs (the backward's MACs are filled in when it runs). */
+/** The per-layer figures of a forward's cell runs (the backward's MACs and clip are filled in when it runs). */
 export function layerReports(runs: CellRun[]): LayerReport[] {
   return runs.map((r) => ({
     activitySparsity: r.stats.activitySparsity,
     backwardSparsity: r.stats.backwardSparsity,
+    paperBackwardSparsity: r.stats.paperBackwardSparsity,
     forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs },
     backwardMacs: { executed: 0, dense: 0 },
+    clipScale: 1,
   }));
+}
+
+/** Open a gradient group on every cell (see EGRU.beginGradGroup): for the row blocks of one batch. */
+export function beginGradGroups(cells: SequenceCell[]): void {
+  for (const c of cells) c.beginGradGroup();
+}
+
+/** Close the cells' gradient groups: per cell, the factor of EGRU's clip inside backward (1 for GRU, LSTM). */
+export function endGradGroups(cells: SequenceCell[]): number[] {
+  return cells.map((c) => c.endGradGroup());
 }

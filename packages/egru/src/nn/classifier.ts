@@ -280,6 +280,7 @@ export class SequenceClassifier {
       const mask = l > 0 ? this.cells[l - 1].receiveMask(runs[l - 1]) : null;
       const g = this.cells[l].backward(r, { dOut, dTrace: l === top ? dTrace : null, dO, dH }, mask);
       run.layers[l].backwardMacs = g.macs;
+      run.layers[l].clipScale = g.clipScale;
       recycle(dOut, dTrace, dO, dH, mask);
       dTrace = null;
       dOut = g.dx;

@@ -199,6 +199,7 @@ export class LanguageModel {
       const mask = l > 0 ? this.cells[l - 1].receiveMask(runs[l - 1]) : null;
       const g = this.cells[l].backward(runs[l], { dOut }, mask);
       run.layers[l].backwardMacs = g.macs;
+      run.layers[l].clipScale = g.clipScale;
       recycle(mask);
       const F = this.cells[l].inputSize;
       dOut = dropoutBackward(kind, g.dx, drops[l].mask, T, B, F);

@@ -4,6 +4,7 @@
 // times their own multiplier and no weight decay. The state (step count and moment buffers) can
 // be saved and restored, so a resumed run continues exactly.
 
+import { clipFactor } from "../core/buffer.js";
 import { ShapeError, ValueError } from "../core/errors.js";
 import type { Param } from "../nn/params.js";
 
@@ -150,9 +151,7 @@ export function clipGradNorm(params: Param[], maxNorm: number): number {
   let sq = 0;
   for (const p of params) for (let i = 0; i < p.grad.length; i++) sq += p.grad[i] * p.grad[i];
   const norm = Math.sqrt(sq);
-  if (maxNorm > 0) {
-    const f = maxNorm / (norm + 1e-6);
-    if (f < 1) for (const p of params) for (let i = 0; i < p.grad.length; i++) p.grad[i] *= f;
-  }
+  const f = clipFactor(maxNorm, norm);
+  if (f < 1) for (const p of params) for (let i = 0; i < p.grad.length; i++) p.grad[i] *= f;
   return norm;
 }
