@@ -133,9 +133,6 @@ export const classifierKind: RunKind = {
         });
         return { epochEnded, done: r === "done" };
       },
-      outOfTime() {
-        // the test evaluation at the end reads the weights as they are
-      },
       finish(ctx, trainSeconds) {
         const test = trainer.evaluate("test");
         ctx.emit({ type: "test", step: trainer.position.step, ...evalRecord(test), seconds: ctx.elapsed() });

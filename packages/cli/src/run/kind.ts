@@ -58,8 +58,8 @@ export interface TaskRun {
   restore(state: CheckpointState): void;
   /** Train one step (and the epoch's end it reaches): whether an epoch ended and whether training is done. */
   advance(ctx: RunContext): { epochEnded: boolean; done: boolean };
-  /** The time budget ran out after a step (e.g. validate where training stopped). */
-  outOfTime(ctx: RunContext): void;
+  /** The time budget ran out after a step (e.g. validate where training stopped); absent: nothing to do. */
+  outOfTime?(ctx: RunContext): void;
   /** After training: the final evaluation and what the summary says of it. */
   finish(ctx: RunContext, trainSeconds: number): RunEnd;
 }

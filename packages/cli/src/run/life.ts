@@ -9,12 +9,11 @@
 
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { type Kernels, StateError } from "egru";
+import { defaultKernels, type Kernels, StateError } from "egru";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
 import { parseConfig, type TrainConfig } from "../train/config.js";
 import { modelJson, parameterCount } from "../train/build.js";
-import { defaultKernels } from "egru";
 import { type LoadedCheckpoint, loadCheckpoint, restoreTrainer, saveTrainer } from "./checkpoint.js";
 import { EXIT_OK, UsageError } from "./exit.js";
 import { formatDuration } from "./format.js";
@@ -178,7 +177,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
     advance: () => {
       const r = run.advance(ctx);
       outOfTime = !r.done && elapsed() >= budgetSeconds;
-      if (outOfTime) run.outOfTime(ctx);
+      if (outOfTime) run.outOfTime?.(ctx);
       return { epochEnded: r.epochEnded, done: r.done || outOfTime, saveNow: outOfTime };
     },
   });
