@@ -19,6 +19,11 @@ import { sigmoid4, tanh4 } from "./fastmath";
   store<f32>(at(base, <usize>i), <f32>v);
 }
 
+/** st, with |v| < 2^−100 stored as 0 (src/kernels/f32-math.ts: flushSubnormal, the same rule). */
+@inline function stFlush(base: usize, i: i32, v: f64): void {
+  store<f32>(at(base, <usize>i), <f32>(Math.abs(v) < 7.888609052210118e-31 ? 0.0 : v));
+}
+
 @inline function ldOr0(base: usize, i: i32): f64 {
   return base == 0 ? 0.0 : ld(base, i);
 }
@@ -122,7 +127,7 @@ export function egruCellBackward(
     for (let j = 0; j < H; j++) {
       const k = base + j;
       const dtr = ldOr0(dtrUp, k) + ld(dtrCarry, k);
-      st(dtrCarry, k, alpha * dtr);
+      stFlush(dtrCarry, k, alpha * dtr);
       const dy = ldOr0(dyUp, k) + ld(dyRec, k) + (1.0 - alpha) * dtr;
       const dh = ldOr0(dhUp, k) + ld(dhRec, k);
       const ct = ld(c, k);
@@ -147,13 +152,13 @@ export function egruCellBackward(
       const dr = dpg * ld(hr, k);
       const dpr = rt * (1.0 - rt) * dr;
       const dpz = zt * (1.0 - zt) * dz;
-      st(dp, row + j, dpz);
-      st(dp, row + H + j, dpr);
-      st(dp, row + 2 * H + j, dpg);
-      st(dq, row + j, dpz);
-      st(dq, row + H + j, dpr);
-      st(dq, row + 2 * H + j, dpg * rt);
-      st(dhNext, k, (1.0 - kp) * dc + zt * dcg);
+      stFlush(dp, row + j, dpz);
+      stFlush(dp, row + H + j, dpr);
+      stFlush(dp, row + 2 * H + j, dpg);
+      stFlush(dq, row + j, dpz);
+      stFlush(dq, row + H + j, dpr);
+      stFlush(dq, row + 2 * H + j, dpg * rt);
+      stFlush(dhNext, k, (1.0 - kp) * dc + zt * dcg);
     }
   }
 }

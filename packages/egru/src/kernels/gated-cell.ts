@@ -9,6 +9,7 @@
 import { countNonzero, zerosLike, type FloatArray } from "../core/buffer.js";
 import { sigmoid } from "./activations.js";
 import type { Kernels } from "./backend.js";
+import { flushSubnormal } from "./f32-math.js";
 import { sumRowsInto } from "./gemm.js";
 
 export interface SeqDims {
@@ -94,12 +95,16 @@ export function gatedCellBackward<A extends FloatArray>(
   const dr = dpg * tape.hr[s];
   const dpr = rt * (1 - rt) * dr;
   const dpz = zt * (1 - zt) * dz;
-  dp[row + j] = dpz;
-  dp[row + H + j] = dpr;
-  dp[row + 2 * H + j] = dpg;
-  dq[row + j] = dpz;
-  dq[row + H + j] = dpr;
-  dq[row + 2 * H + j] = dpg * rt;
+  // adjoints flushed out of the float32 subnormal range (f32-math.ts: flushSubnormal)
+  const fz = flushSubnormal(dpz);
+  const fr = flushSubnormal(dpr);
+  const fg = flushSubnormal(dpg);
+  dp[row + j] = fz;
+  dp[row + H + j] = fr;
+  dp[row + 2 * H + j] = fg;
+  dq[row + j] = fz;
+  dq[row + H + j] = fr;
+  dq[row + 2 * H + j] = flushSubnormal(dpg * rt);
   return zt * dc;
 }
 

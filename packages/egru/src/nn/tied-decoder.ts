@@ -12,7 +12,7 @@ import { ShapeError } from "../core/errors.js";
 import { checkPositiveInt } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
 import { defaultKernels } from "../wasm/select.js";
-import type { MacCount } from "../kernels/gated-cell.js";
+import { type MacCount, sparseEnough } from "../kernels/gated-cell.js";
 import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
 import type { Embedding } from "./embedding.js";
 
@@ -100,10 +100,13 @@ export class TiedDecoder {
     }
     sumRowsInto(this.biasGrad, dlogits, 0, N, V);
     const dx = new Float32Array(N * E);
-    if (dxMask) executed += kernels.maskedGemmNT(N, E, V, dlogits, 0, this.wT, 0, dxMask, 0, dx, 0);
-    else {
+    // the masked product while the mask is sparse enough to pay (as the layers' dx), else the dense one
+    if (dxMask && sparseEnough(kernels, dxMask, 0, N * E)) {
+      executed += kernels.maskedGemmNT(N, E, V, dlogits, 0, this.wT, 0, dxMask, 0, dx, 0);
+    } else {
       kernels.gemmNN(N, E, V, dlogits, 0, this.embedding.weights.weight, 0, dx, 0, false); // dx = dlogits · Emb
       executed += N * E * V;
+      if (dxMask) for (let i = 0; i < dx.length; i++) if (dxMask[i] === 0) dx[i] = 0; // same contract either way
     }
     return { dx, macs: { executed, dense } };
   }
