@@ -10,9 +10,12 @@
 //   npm run presets                      every preset
 //   npm run presets -- ptb-v0.2 dvs-iclr only these
 //   npm run presets -- --json            JSON lines instead of the table
+//   npm run presets -- --threads=2       each child's products on two kernel threads (as --threads)
+//   npm run presets -- --jobs=2          two presets at a time (each a child process on one thread,
+//                                        planning its micro-batches with half the memory budget)
 //   npm run presets -- --data=DIR        the folder holding ptb/ and wikitext-2/ (default ../shared/data)
 
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -23,6 +26,23 @@ const DATA =
   process.argv.find((a) => a.startsWith("--data="))?.slice(7) ??
   fileURLToPath(new URL("../../shared/data/", import.meta.url));
 
+/** Presets run at a time (--jobs=N, default 1). */
+const JOBS_ARG = process.argv.find((a) => a.startsWith("--jobs="))?.slice(7) ?? "1";
+const JOBS = Number(JOBS_ARG);
+
+/** Kernel threads of each child (--threads=N, default 1), as the CLI's --threads. */
+const THREADS = Number(process.argv.find((a) => a.startsWith("--threads="))?.slice(10) ?? "1");
+
+/** The WebAssembly kernels on THREADS worker threads, made the default of every layer. */
+async function threaded(wasm: import("../packages/egru/src/kernels/backend.js").Kernels) {
+  const { createThreadedKernels } = await import("../packages/egru/src/node/threaded-kernels.js");
+  const { setKernels } = await import("../packages/egru/src/wasm/select.js");
+  if (wasm.name !== "wasm-simd") throw new Error(`--threads needs the WebAssembly kernels, got ${wasm.name}`);
+  const k = createThreadedKernels(wasm as import("../packages/egru/src/wasm/wasm-kernels.js").WasmKernels, THREADS);
+  setKernels(k);
+  return k;
+}
+
 /** What a child reports. */
 interface PresetResult {
   preset: string;
@@ -32,6 +52,10 @@ interface PresetResult {
   microBatch: number;
   blocks: number;
   stepSeconds: number[];
+  /** Training items of each step: tokens (language models) or examples (classifiers). */
+  stepItems: number[];
+  unit: "tokens" | "examples";
+  threads: number;
   evalRows: number;
   evalSeconds: number;
   maxRssBytes: number;
@@ -44,8 +68,11 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
   const { loadBestKernels } = await import("../packages/egru/src/wasm/select.js");
   const { NODE_WASM_PAGES, nodeMemoryLimits } = await import("../packages/cli/src/node/memory-limits.js");
   const { parameterCount, buildTrainer } = await import("../packages/cli/src/train/build.js");
-  const kernels = await loadBestKernels("auto", { maximumPages: NODE_WASM_PAGES });
-  const budget = { limits: nodeMemoryLimits(kernels), source: `preset ${name}` };
+  const wasm = await loadBestKernels("auto", { maximumPages: NODE_WASM_PAGES });
+  const kernels = THREADS > 1 ? await threaded(wasm) : wasm;
+  // with --jobs=N the children share the machine: each plans with 1/N of the ordinary-memory budget
+  const limits = nodeMemoryLimits(kernels);
+  const budget = { limits: { ...limits, host: Math.floor(limits.host / JOBS) }, source: `preset ${name}` };
   const preset = loadPresets()[name];
   if (!preset) throw new Error(`no preset ${name}`);
   const base = parseConfig(preset, `presets/${name}.json`);
@@ -68,7 +95,8 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
       test: corpus.test.subarray(0, base.lm.bptt + 1),
     };
     const trainer = buildLmTrainer(base, reduced, { budget });
-    const stepSeconds = [0, 1].map(() => seconds(() => trainer.trainStep()));
+    const stepItems: number[] = [];
+    const stepSeconds = [0, 1].map(() => seconds(() => stepItems.push(B * trainer.trainStep().T)));
     const evalSeconds = seconds(() => trainer.evaluate("valid", B));
     const rows = trainer.options.microBatch ?? B;
     return {
@@ -77,6 +105,9 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
       microBatch: rows,
       blocks: Math.ceil(B / rows),
       stepSeconds,
+      stepItems,
+      unit: "tokens",
+      threads: THREADS,
       evalRows: B,
       evalSeconds,
       maxRssBytes: 0,
@@ -112,10 +143,44 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
     microBatch: rows,
     blocks: Math.ceil(c.batchSize / rows),
     stepSeconds,
+    stepItems: [c.batchSize, c.batchSize],
+    unit: "examples",
+    threads: THREADS,
     evalRows: task.count("test"),
     evalSeconds,
     maxRssBytes: 0,
   };
+}
+
+/** What a child process left: its exit status and output. */
+interface ChildOutput {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** One preset in its own child process (this file with --child). */
+function runChild(name: string, tmp: string): Promise<ChildOutput> {
+  const args = ["--conditions=egru-source", "--import", "tsx", fileURLToPath(import.meta.url)];
+  const child = spawn(
+    process.execPath,
+    [...args, "--child", name, tmp, `--data=${DATA}`, `--jobs=${JOBS}`, `--threads=${THREADS}`],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    stderr = (stderr + d).slice(-20000);
+  });
+  return new Promise((done) => {
+    child.on("error", (e) => done({ status: null, stdout, stderr: `${stderr}${e.message}` }));
+    child.on("close", (status) => done({ status, stdout, stderr }));
+  });
 }
 
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -127,7 +192,7 @@ async function main(): Promise<number> {
     const r = await runOne(argv[child + 1], argv[child + 2]);
     r.maxRssBytes = process.resourceUsage().maxRSS * 1024;
     process.stdout.write(`${JSON.stringify(r)}\n`);
-    return 0;
+    process.exit(0); // the kernel threads, if any, would keep the child alive
   }
   const json = argv.includes("--json");
   const { loadPresets, PRESET_DIR } = await import("../packages/cli/src/node/presets.js");
@@ -139,41 +204,30 @@ async function main(): Promise<number> {
     process.stderr.write(`presets: no preset ${unknown.join(", ")} in presets/ (there are: ${all.join(", ")})\n`);
     return 2;
   }
-  // the sequential-MNIST presets (784 steps × batch 500: minutes per step) last
-  const slow = (n: string): number => (/smnist/.test(n) ? 1 : 0);
-  const names = wanted.length ? wanted : [...all].sort((a, b) => slow(a) - slow(b));
+  const jobs = JOBS;
+  if (!Number.isInteger(jobs) || jobs < 1) {
+    process.stderr.write(`presets: --jobs expects a whole number ≥ 1, got ${JOBS_ARG}\n`);
+    return 2;
+  }
+  // the longest first (measured: docs/benchmarks.md §5), so that parallel jobs end together
+  const order = [/^dvs-iclr$/, /smnist/, /^wikitext-2/, /^ptb-iclr-2000/, /^ptb-iclr-1350/, /^ptb-v0\.2/];
+  const rank = (n: string): number => {
+    const i = order.findIndex((re) => re.test(n));
+    return i < 0 ? order.length : i;
+  };
+  const names = wanted.length ? wanted : [...all].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const cpu = cpus();
   if (!json) {
     console.log(
       `# presets at published sizes, reduced data: ${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} logical cores, ` +
-        `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}\n`,
+        `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${jobs} at a time, ${THREADS} kernel thread${THREADS > 1 ? "s" : ""} each; ${new Date().toISOString()}\n`,
     );
-    console.log("| preset | parameters | batch | micro-batch | step (s) | eval batch (s) | peak RSS |");
-    console.log("|---|---:|---:|---:|---:|---:|---:|");
+    console.log("| preset | parameters | batch | micro-batch | step (s) | training rate | eval batch (s) | peak RSS |");
+    console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   }
   const t0 = performance.now();
   const failed: string[] = [];
-  for (const name of names) {
-    const tmp = mkdtempSync(join(tmpdir(), "egru-presets-"));
-    const r = spawnSync(
-      process.execPath,
-      [
-        "--conditions=egru-source",
-        "--import",
-        "tsx",
-        fileURLToPath(import.meta.url),
-        "--child",
-        name,
-        tmp,
-        `--data=${DATA}`,
-      ],
-      {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "pipe"],
-        maxBuffer: 1 << 24,
-      },
-    );
-    rmSync(tmp, { recursive: true, force: true });
+  const report = (name: string, r: ChildOutput): void => {
     const line = r.stdout.trim().split("\n").pop() ?? "";
     let res: PresetResult | null = null;
     try {
@@ -181,22 +235,41 @@ async function main(): Promise<number> {
     } catch {
       res = null;
     }
+    const minutes = ((performance.now() - t0) / 60000).toFixed(1);
     if (!res) {
       failed.push(name);
-      const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split("\n").slice(-3).join(" / ");
+      const why = (r.stderr || `exit ${r.status}`).trim().split("\n").slice(-3).join(" / ");
+      process.stderr.write(`presets: ${name} failed after ${minutes} min\n`);
       if (json) console.log(JSON.stringify({ preset: name, failed: why }));
-      else console.log(`| ${name} | failed: ${why} | | | | | |`);
-      continue;
+      else console.log(`| ${name} | failed: ${why} | | | | | | |`);
+      return;
     }
+    process.stderr.write(`presets: ${name} done at ${minutes} min\n`);
     if (json) console.log(JSON.stringify(res));
     else {
-      const step = res.stepSeconds.reduce((a, b) => a + b, 0) / res.stepSeconds.length;
+      const sum = (a: number[]): number => a.reduce((x, y) => x + y, 0);
+      const step = sum(res.stepSeconds) / res.stepSeconds.length;
+      const rate = sum(res.stepItems) / sum(res.stepSeconds);
       console.log(
         `| ${name} | ${res.parameters.toLocaleString("en-US")} | ${res.batch} | ${res.blocks > 1 ? `${res.microBatch} (${res.blocks} blocks)` : "whole"} | ` +
-          `${step.toFixed(2)} | ${res.evalSeconds.toFixed(2)} (${res.evalRows} rows) | ${mib(res.maxRssBytes)} |`,
+          `${step.toFixed(2)} | ${rate.toFixed(rate < 10 ? 2 : 0)} ${res.unit}/s | ${res.evalSeconds.toFixed(2)} (${res.evalRows} rows) | ${mib(res.maxRssBytes)} |`,
       );
     }
-  }
+  };
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < names.length) {
+      const name = names[next++];
+      process.stderr.write(`presets: ${name} started (${next} of ${names.length})\n`);
+      const tmp = mkdtempSync(join(tmpdir(), "egru-presets-"));
+      try {
+        report(name, await runChild(name, tmp));
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, names.length) }, worker));
   const total = (performance.now() - t0) / 1000;
   if (!json)
     console.log(

@@ -54,6 +54,11 @@ test("the paper's sMNIST presets (presets/*.json) build the paper's model: 1,056
     const task = mnistTask(c.task as MnistTaskName, split, split, { validation: 1 });
     assert.equal(task.T, 784, name);
     assert.equal(parameterCount(buildModel(c, task)), 1_056_110, name);
+    // the ICLR-era code (v0.1) the paper's sMNIST runs come from: sigmoid thresholds, logit mean 0
+    // (median threshold 0.5), the script's seed 3000
+    assert.equal(c.model.thresholdMode, "sigmoid", `${name}: model.thresholdMode`);
+    assert.equal(c.model.thresholdMean, 0, `${name}: model.thresholdMean`);
+    assert.equal(c.seed, 3000, `${name}: seed`);
   }
 });
 

@@ -77,3 +77,17 @@ test("a time budget stops a classifier run at a step boundary, with a checkpoint
   assert.equal(loadCheckpoint(dir).state.position.step, 1);
   assert.ok(summary.accuracy >= 0 && summary.accuracy <= 1);
 });
+
+test("the micro-batch chosen for the machine is pinned in config.json and the checkpoint, so a resume elsewhere splits batches alike", {
+  skip,
+}, async () => {
+  const auto = join(tmp(), "run");
+  assert.equal(small().microBatch, "auto");
+  await startRun(small({ epochs: 1 }), auto, { kernels: jsKernels, kernelName: "js", quiet: true });
+  const written = JSON.parse(readFileSync(join(auto, "config.json"), "utf8")) as { microBatch: unknown };
+  assert.equal(written.microBatch, 50, "config.json: auto resolved to the rows of a block (whole batches here)");
+  assert.equal(loadCheckpoint(auto).state.config.microBatch, 50, "the checkpoint's config");
+  const asked = join(tmp(), "run");
+  await startRun(small({ epochs: 1, microBatch: 20 }), asked, { kernels: jsKernels, kernelName: "js", quiet: true });
+  assert.equal(loadCheckpoint(asked).state.config.microBatch, 20, "a number asked for is kept");
+});

@@ -131,6 +131,10 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
   const warn = (m: string): void => void process.stderr.write(`${m}\n`); // e.g. skipped recordings, even with --quiet
   const run = kind.open(config, { budget, kernels, log: warn });
   const { trainer } = run;
+  // the micro-batch chosen for this machine is pinned in config.json and every checkpoint, so a run
+  // resumed elsewhere splits its batches the same way (or stops with a StateError if they cannot fit)
+  const pinned: TrainConfig =
+    config.microBatch === "auto" ? { ...config, microBatch: trainer.options.microBatch ?? config.batchSize } : config;
   const metricsPath = join(runDir, "metrics.jsonl");
   let seconds0 = 0;
   if (resumed) {
@@ -139,7 +143,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
     seconds0 = resumed.state.seconds;
     trimMetrics(metricsPath, trainer.position.step);
   } else {
-    writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+    writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(pinned, null, 2)}\n`);
     for (const [name, text] of Object.entries(run.startFiles)) writeFileAtomic(join(runDir, name), text);
   }
   writeFileAtomic(join(runDir, "model.json"), modelJson(trainer.model)); // for the library's loadModel(runDir)
@@ -172,7 +176,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
     runDir,
     checkpointEvery: config.checkpointEvery,
     position: () => trainer.position,
-    save: () => saveTrainer(runDir, trainer, { config, seconds: elapsed(), kind: run.kindState() }),
+    save: () => saveTrainer(runDir, trainer, { config: pinned, seconds: elapsed(), kind: run.kindState() }),
     stopOutput: () => bar.stop(),
     advance: () => {
       const r = run.advance(ctx);
