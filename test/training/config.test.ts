@@ -1,10 +1,11 @@
 // Training configuration: defaults, presets, merging, and errors that name the field, what was
-// expected and what was found; the paper's sMNIST preset builds the paper's parameter count.
+// expected and what was found; the paper's sMNIST preset builds the paper's parameter count; the
+// baselines' DropConnect mask shape and AR/TAR fields reach the models they build.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { MnistSplit } from "../../packages/cli/src/data/mnist.js";
-import { buildModel, parameterCount } from "../../packages/cli/src/train/build.js";
+import { buildLanguageModel, buildModel, parameterCount } from "../../packages/cli/src/train/build.js";
 import { ConfigError, mergeConfig, parseConfig, PRESETS } from "../../packages/cli/src/train/config.js";
 import { loadPresets } from "../../packages/cli/src/node/presets.js";
 import { mnistTask, type MnistTaskName } from "../../packages/cli/src/train/task.js";
@@ -36,6 +37,51 @@ test("errors name the field, the expectation and the value", () => {
     );
 });
 
+test("DropConnect's mask shape and the language model's AR/TAR: defaults, values, errors naming the field", () => {
+  const d = parseConfig({});
+  assert.equal(d.model.dropConnectShape, "element");
+  assert.deepEqual([d.lm.arWeight, d.lm.tarWeight, d.lm.arOutput], [0, 0, "dropped"]);
+  const c = parseConfig({
+    task: "ptb",
+    model: { cell: "lstm", layers: 2, dropConnect: 0.5, dropConnectShape: "row" },
+    lm: { arWeight: 2, tarWeight: 1, arOutput: "raw" },
+  });
+  const lm = buildLanguageModel(c, 50);
+  assert.deepEqual(
+    lm.cells.map((cell) => "dropConnectShape" in cell.layer && cell.layer.dropConnectShape),
+    ["row", "row"],
+  );
+  assert.deepEqual([lm.options.arWeight, lm.options.tarWeight, lm.options.arOutput], [2, 1, "raw"]);
+  const gru = parseConfig({ model: { cell: "gru", readout: "last", dropConnect: 0.2, dropConnectShape: "row" } });
+  const task = mnistTask("mnist-row", tinySplit, tinySplit, { validation: 1 });
+  const classifier = buildModel(gru, task);
+  assert.equal("dropConnectShape" in classifier.cells[0].layer && classifier.cells[0].layer.dropConnectShape, "row");
+  const cases: [unknown, RegExp][] = [
+    [
+      { model: { dropConnectShape: "column" } },
+      /^f\.model\.dropConnectShape: expected one of "element", "row", got "column"$/,
+    ],
+    [{ lm: { arWeight: -1 } }, /^f\.lm\.arWeight: expected a number ≥ 0, got -1$/],
+    [{ lm: { tarWeight: "x" } }, /^f\.lm\.tarWeight: expected a number, got "x"$/],
+    [{ lm: { arOutput: "dropout" } }, /^f\.lm\.arOutput: expected one of "dropped", "raw", got "dropout"$/],
+    [
+      { model: { cell: "egru", dropConnectShape: "row" } },
+      /^f\.model\.dropConnectShape: expected "element" for an EGRU/,
+    ],
+    [{ task: "ptb", lm: { arWeight: 2 } }, /^f\.lm\.arWeight: expected 0 for an EGRU .*, got 2$/],
+    [
+      { task: "wikitext-2", model: { cell: "egru" }, lm: { tarWeight: 1 } },
+      /^f\.lm\.tarWeight: expected 0 for an EGRU/,
+    ],
+  ];
+  for (const [v, re] of cases)
+    assert.throws(
+      () => parseConfig(v, "f"),
+      (e: ConfigError) => e instanceof ConfigError && re.test(e.message),
+      JSON.stringify(v),
+    );
+});
+
 test("merging: later parts win field by field, undefined fields are dropped", () => {
   const m = mergeConfig(PRESETS.default, { model: { cell: "gru", hidden: undefined } }, { epochs: 2 });
   const c = parseConfig(m);
@@ -45,8 +91,10 @@ test("merging: later parts win field by field, undefined fields are dropped", ()
   assert.equal(c.optimizer.lr, 3e-3);
 });
 
+const tinySplit: MnistSplit = { images: new Uint8Array(784 * 2), labels: new Uint8Array(2), count: 2 };
+
 test("the paper's sMNIST presets (presets/*.json) build the paper's model: 1,056,110 parameters (docs/paper-setups.md#parameter-counts)", () => {
-  const split: MnistSplit = { images: new Uint8Array(784 * 2), labels: new Uint8Array(2), count: 2 };
+  const split = tinySplit;
   const presets = loadPresets();
   for (const name of ["smnist-paper", "psmnist-paper"]) {
     const c = parseConfig(presets[name], name);

@@ -1,5 +1,6 @@
 // The language-model presets (presets/*.json): each parses, and builds a model with the parameter
-// count the spec's formula gives (docs/paper-setups.md#parameter-counts); the GRU and LSTM baselines match their EGRU within 0.1 %.
+// count the spec's formula gives (docs/paper-setups.md#parameter-counts); the GRU and LSTM baselines match their EGRU within 0.1 %;
+// the paper-size baselines train with AWD's WeightDrop (row masks) and AR/TAR, ptb-small's and the EGRU presets without.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -43,4 +44,35 @@ test("every language-model preset builds; GRU and LSTM baselines match their EGR
     const rel = Math.abs(counts[name] - counts[base]) / counts[base];
     assert.ok(rel < 1e-3, `${name}: ${counts[name]} vs ${base}: ${counts[base]}`);
   }
+});
+
+test("the paper-size GRU and LSTM baselines have row DropConnect at their EGRU's probability and AR/TAR α 2, β 1; the others not", () => {
+  const awd = ["ptb-iclr-1350", "ptb-iclr-2000", "ptb-v0.2", "wikitext-2-v0.2"].flatMap((b) => [
+    `${b}-gru`,
+    `${b}-lstm`,
+  ]);
+  for (const name of Object.keys(presets)) {
+    const c = parseConfig(presets[name], name);
+    if (awd.includes(name)) {
+      const egru = parseConfig(presets[name.replace(/-(gru|lstm)$/, "")], name);
+      assert.equal(c.model.dropConnect, egru.model.dropConnect, `${name}: the recipe's DropConnect probability`);
+      assert.deepEqual(
+        [c.model.dropConnectShape, c.lm.arWeight, c.lm.tarWeight, c.lm.arOutput],
+        ["row", 2, 1, "dropped"],
+        name,
+      );
+      const model = buildLanguageModel({ ...c, lm: { ...c.lm, embedding: 8 }, model: { ...c.model, hidden: 8 } }, 20);
+      assert.ok(
+        model.cells.every((cell) => "dropConnectShape" in cell.layer && cell.layer.dropConnectShape === "row"),
+        `${name}: every layer draws row masks`,
+      );
+      assert.deepEqual([model.options.arWeight, model.options.tarWeight], [2, 1], name);
+    } else {
+      assert.deepEqual([c.model.dropConnectShape, c.lm.arWeight, c.lm.tarWeight], ["element", 0, 0], name);
+    }
+  }
+  assert.ok(
+    awd.every((name) => name in presets),
+    "every baseline named exists",
+  );
 });

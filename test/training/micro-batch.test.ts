@@ -1,7 +1,8 @@
 // Micro-batches: a training step run in row blocks gives the whole batch's gradients, loss and
 // (after one clipped optimizer step) weights, for the classifier (with the activity and state
 // regularisers on) and the language model (state carried per block over two segments; dropout off,
-// and with "step" dropout on, whose masks the blocks share), also with EGRU's clip inside backward
+// and with "step" dropout on, whose masks the blocks share; the GRU and LSTM with row DropConnect
+// and AR/TAR, weighted by each block's share), also with EGRU's clip inside backward
 // acting (the blocks form one gradient group: it clips the batch's gradient once), on every kernel set (TypeScript,
 // WebAssembly, WebAssembly on two threads: test/kernel-sets.ts); and the memory estimate refuses,
 // before any allocation, a configuration that cannot fit.
@@ -104,19 +105,23 @@ describe("a micro-batched step equals the whole batch's", () => {
       });
     }
 
-    for (const [dropout, gradClip] of [
-      [0, 0],
-      [0.3, 0],
-      [0.3, 0.001],
-    ]) {
-      test(`language model, 5 streams in blocks of 2 and 3, two segments carrying state, dropout ${dropout}, layer clip ${gradClip} (${kernels.name} kernels)`, () => {
+    for (const [cell, dropout, gradClip] of [
+      ["egru", 0, 0],
+      ["egru", 0.3, 0],
+      ["egru", 0.3, 0.001],
+      ["gru", 0.3, 0],
+      ["lstm", 0.3, 0],
+    ] as const) {
+      // the baselines with AWD's row DropConnect and AR/TAR, each block's terms weighted by its share
+      const awd = cell !== "egru";
+      test(`language model (${cell}${awd ? ", row DropConnect, AR/TAR" : ""}), 5 streams in blocks of 2 and 3, two segments carrying state, dropout ${dropout}, layer clip ${gradClip} (${kernels.name} kernels)`, () => {
         setKernels(kernels);
         const rng = new Rng(9);
         const V = 11;
         const tokens = Int32Array.from({ length: 5 * 14 }, () => Math.floor(rng.uniform() * V));
         const make = (microBatch: number | undefined): LmTrainer => {
           const model = new LanguageModel({
-            cell: "egru",
+            cell,
             vocab: V,
             embedding: 4,
             hidden: 5,
@@ -127,8 +132,10 @@ describe("a micro-batched step equals the whole batch's", () => {
             dropoutForward: dropout,
             dropoutOutput: dropout,
             dropConnect: dropout,
-            // with the layer clip, weights and thresholds at which units fire, so gradients reach the layers
-            egru: gradClip > 0 ? { thresholdMean: 0.01, weightGain: 2.5, gradClip } : { thresholdMean: 0.05 },
+            ...(awd
+              ? { dropConnectShape: "row", arWeight: 2, tarWeight: 1 }
+              : // with the layer clip, weights and thresholds at which units fire, so gradients reach the layers
+                { egru: gradClip > 0 ? { thresholdMean: 0.01, weightGain: 2.5, gradClip } : { thresholdMean: 0.05 } }),
           });
           return new LmTrainer(model, { train: tokens, valid: tokens, test: tokens }, new Optimizer({ kind: "sgd" }), {
             epochs: 1,
@@ -150,6 +157,11 @@ describe("a micro-batched step equals the whole batch's", () => {
           const a = whole.trainStep();
           const b = parts.trainStep();
           assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * a.loss, `segment ${s + 1}: loss ${b.loss} vs ${a.loss}`);
+          if (awd) {
+            assert.ok(a.ar! > 0 && a.tar! > 0, `the terms are on: ${a.ar}, ${a.tar}`);
+            assert.ok(Math.abs(a.ar! - b.ar!) <= 1e-5 * a.ar!, `segment ${s + 1}: AR ${b.ar} vs ${a.ar}`);
+            assert.ok(Math.abs(a.tar! - b.tar!) <= 1e-5 * a.tar!, `segment ${s + 1}: TAR ${b.tar} vs ${a.tar}`);
+          }
           if (gradClip > 0)
             assert.ok(
               a.layerClipScale!.some((f) => f < 1),

@@ -67,7 +67,8 @@ export { Linear, type LinearOptions, type LinearResult } from "./layers/linear.j
 export { Conv2d, type Conv2dOptions, type Conv2dResult } from "./layers/conv2d.js";
 export { MaxPool2d, type MaxPool2dResult } from "./layers/max-pool2d.js";
 export { EgruStepper, GruStepper, type Stepper } from "./layers/stepper.js";
-export type { LayerStats, NamedWeights, SequenceShape } from "./layers/common.js";
+export { DROP_CONNECT_SHAPES } from "./layers/common.js";
+export type { DropConnectShape, LayerStats, NamedWeights, SequenceShape } from "./layers/common.js";
 
 // reference (float64, for checking)
 export { egruRefBackward, egruRefForward } from "./reference/egru-ref.js";
@@ -92,6 +93,7 @@ export {
 } from "./nn/classifier.js";
 export {
   LanguageModel,
+  type ArOutput,
   type DropoutMaskMode,
   type LanguageModelOptions,
   type LmRun,

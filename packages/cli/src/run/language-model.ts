@@ -163,6 +163,7 @@ export const languageModelKind: RunKind = {
                 row: s.row,
                 T: s.T,
                 loss: s.loss,
+                ...(s.ar !== undefined ? { ar: s.ar, tar: s.tar } : {}),
                 epochLoss: s.epochLoss,
                 ...stepFigures(s),
                 tokensPerSecond: tps,

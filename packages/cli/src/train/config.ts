@@ -3,7 +3,7 @@
 // A bad field gives a ConfigError naming the field, what was expected, and what was found.
 
 import { z } from "zod";
-import { EGRU_DEFAULTS, EgruError } from "egru";
+import { DROP_CONNECT_SHAPES, EGRU_DEFAULTS, EgruError } from "egru";
 import { DEFAULT_FRAMES } from "../data/dvs-frames.js";
 
 const prob = z.number().min(0).lt(1);
@@ -23,6 +23,12 @@ const ModelSchema = z.strictObject({
   inputDropout: z.number().min(0).lt(1).default(0),
   outputDropout: z.number().min(0).lt(1).default(0),
   dropConnect: prob.default(0),
+  /**
+   * GRU, LSTM: DropConnect's mask. "element": one entry per recurrent weight (EGRU's, the only one it
+   * takes); "row": one per gate output, a row of PyTorch's weight_hh_l0, as AWD-LSTM's WeightDrop that
+   * EvNN's language-model baselines use (docs/paper-setups.md#dropconnect).
+   */
+  dropConnectShape: z.enum(DROP_CONNECT_SHAPES as ["element", "row"]).default(DROP_CONNECT_SHAPES[0]),
   zoneout: prob.default(0),
   /** EGRU: threshold parameterisation and init mean (clamp: Beta mean in (0, 1); sigmoid: logit mean). */
   thresholdMode: z.enum(["clamp", "sigmoid"]).default(EGRU_DEFAULTS.thresholdMode),
@@ -87,6 +93,14 @@ const LmSchema = z.strictObject({
   dropoutOutput: prob.default(0.5),
   /** "step": one mask per time step shared by the batch (the official code); "locked": AWD's per sequence. */
   dropoutMask: z.enum(["step", "locked"]).default("step"),
+  /**
+   * GRU, LSTM: AWD-LSTM's AR α·mean(h²) and TAR β·mean((h_{t+1} − h_t)²) on the last layer's output,
+   * added to the training loss (AWD-LSTM: 2 and 1; docs/paper-setups.md#language-model-activity-terms); 0 = off.
+   */
+  arWeight: nonneg.default(0),
+  tarWeight: nonneg.default(0),
+  /** What AR reads: "dropped", the output after dropoutOutput (salesforce AWD-LSTM), or "raw", before it (EvNN). */
+  arOutput: z.enum(["dropped", "raw"]).default("dropped"),
   /** Batch size of the final test (the paper's: 1). */
   testBatchSize: whole(1).default(1),
 });
@@ -194,6 +208,7 @@ export function parseConfig(value: unknown, source = "config"): TrainConfig {
         '"trace"',
       );
     }
+    checkBaselineOnly(c, source);
     return c;
   }
   const issue = r.error.issues[0] as unknown as Issue;
@@ -211,6 +226,25 @@ export function parseConfig(value: unknown, source = "config"): TrainConfig {
     expectedText(issue),
     got === undefined ? "nothing" : JSON.stringify(got),
   );
+}
+
+/** The fields of the GRU and LSTM baselines only (row DropConnect; an LM's AR/TAR) refused for an EGRU. */
+function checkBaselineOnly(c: TrainConfig, source: string): void {
+  if (c.model.cell !== "egru") return;
+  if (c.model.dropConnectShape !== "element")
+    throw new ConfigError(
+      `${source}.model.dropConnectShape`,
+      '"element" for an EGRU (row masks are the GRU and LSTM baselines\' WeightDrop)',
+      JSON.stringify(c.model.dropConnectShape),
+    );
+  if (!isLmTask(c.task)) return;
+  for (const k of ["arWeight", "tarWeight"] as const)
+    if (c.lm[k] > 0)
+      throw new ConfigError(
+        `${source}.lm.${k}`,
+        "0 for an EGRU (AWD's AR/TAR is the GRU and LSTM baselines' term)",
+        String(c.lm[k]),
+      );
 }
 
 /** The parts of a zod issue the messages use. */

@@ -11,7 +11,9 @@
 // on the segment's gradient: the blocks form one gradient group, see hooks.ts). With "step" dropout masks and no
 // zoneout every mask (word dropout, the per-step masks, DropConnect) is shared by the whole batch,
 // and each block starts from the same random state, so the blocks use exactly the whole batch's
-// masks; otherwise ("locked" masks, zoneout) each block draws its own masks in turn.
+// masks; otherwise ("locked" masks, zoneout) each block draws its own masks in turn. The GRU and
+// LSTM models' AR/TAR terms are weighted like the loss (a block's share) and reported apart from it:
+// a step's `loss` is the cross-entropy, its `ar` and `tar` the terms added for the gradients.
 //
 // Deterministic: the BPTT lengths come from the trainer's own seeded stream and the masks from the
 // model's, so a run restarted from a saved position, carried state, model, optimizer and both
@@ -56,7 +58,11 @@ export interface LmStepInfo extends LmPosition, StepFigures {
   /** Rows of the training streams (the epoch ends at rows − 1). */
   rows: number;
   T: number;
+  /** Cross-entropy of the segment (without AR/TAR). */
   loss: number;
+  /** When the model has AR/TAR (arWeight or tarWeight > 0): the two terms added to the loss for the gradients. */
+  ar?: number;
+  tar?: number;
   /** Token-weighted mean loss of the epoch so far. */
   epochLoss: number;
   tokens: number;
@@ -164,6 +170,7 @@ export class LmTrainer {
     const shared = blocks.length > 1 && model.options.dropoutMask === "step" && !((model.options.zoneout ?? 0) > 0);
     const rng = shared ? model.rng.getState() : null;
     let loss = 0;
+    const reg = { ar: 0, tar: 0 };
     const macs: MacCount = { executed: 0, dense: 0 };
     const layers = new LayerSums();
     const { result: hidden, clipFactors } = blocksInGradGroup(model.cells, blocks.length, () =>
@@ -175,10 +182,12 @@ export class LmTrainer {
         (run, target, b) => {
           const scale = blocks.length === 1 ? 1 : b / B;
           const ce = softmaxCrossEntropy(run.logits, target, V);
-          checkLoss(ce.loss, where);
+          checkLoss(ce.loss + run.ar + run.tar, where);
           if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
           const decoderBack = model.backward(run, ce.dlogits);
           loss += ce.loss * scale;
+          reg.ar += run.ar; // already the block's share
+          reg.tar += run.tar;
           macs.executed += run.decoderMacs.executed + decoderBack.executed;
           macs.dense += run.decoderMacs.dense + decoderBack.dense;
           for (const l of run.layers) {
@@ -194,6 +203,7 @@ export class LmTrainer {
     model.weightsChanged();
     this.hidden = hidden;
     const tokens = seg.T * B;
+    const { arWeight, tarWeight } = model.options;
     this.sums.loss += loss * tokens;
     this.sums.tokens += tokens;
     this.position = { epoch: pos.epoch, row: pos.row + seg.T, step: pos.step + 1 };
@@ -202,6 +212,7 @@ export class LmTrainer {
       rows: this.rows,
       T: seg.T,
       loss,
+      ...(arWeight > 0 || tarWeight > 0 ? reg : {}),
       epochLoss: this.sums.loss / this.sums.tokens,
       ...layers.figures(model.cells, clipFactors),
       lr,
@@ -213,8 +224,9 @@ export class LmTrainer {
 
   /**
    * The forward of a segment of B streams in row blocks: each block [r0, r1) from its rows of `state`
-   * (zeros when null), handed to `use` with its targets and rows, then released. Returns the state
-   * after the segment, all rows. `rng` (training): the model's random state each block starts from.
+   * (zeros when null), handed to `use` with its targets and rows, then released (each block's AR/TAR
+   * weighted by its share of the batch). Returns the state after the segment, all rows. `rng`
+   * (training): the model's random state each block starts from.
    */
   private forwardBlocks(
     seg: Segment,
@@ -235,6 +247,7 @@ export class LmTrainer {
           seg.T,
           r1 - r0,
           state && !whole ? stateRows(state, B, r0, r1) : state,
+          (r1 - r0) / B,
         );
       const run = o.where ? atStep(o.where, forward) : forward();
       try {

@@ -1,6 +1,6 @@
 // Pieces shared by the EGRU, GRU and LSTM layers: input checks, weight init, mask selection,
-// DropConnect and its chain rule, batch-first handling, named-weight access and the
-// per-forward statistics record.
+// DropConnect (an element mask, or a row mask spread over the matrix) and its chain rule,
+// batch-first handling, named-weight access and the per-forward statistics record.
 
 import { addInto, copyAs, swapAxes01, type FloatArray } from "../core/buffer.js";
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
@@ -119,6 +119,39 @@ export function checkMask(name: string, m: ArrayLike<number>, n: number, how: st
   return m instanceof Float32Array ? m : Float32Array.from(m);
 }
 
+/**
+ * The shape of a DropConnect mask on a recurrent matrix (docs/egru-math.md §2.2):
+ *   "element"  one keep/drop per weight: EvNN's EGRU (F.dropout on the whole matrix), the default;
+ *   "row"      one per gate output, i.e. per row of PyTorch's weight_hh_l0 [G·H, H]: every recurrent
+ *              weight into one gate of one unit is kept or dropped together (AWD-LSTM's WeightDrop, as
+ *              EvNN's language model wraps nn.GRU and nn.LSTM). In the GRU's stored R [H, 3H] a row is a column.
+ */
+export type DropConnectShape = "element" | "row";
+
+/** The shapes a DropConnect mask can take, the default first. */
+export const DROP_CONNECT_SHAPES: readonly DropConnectShape[] = ["element", "row"];
+
+/** Throw a ValueError naming dropConnectShape unless it is one of DROP_CONNECT_SHAPES. */
+export function checkDropConnectShape(v: unknown): asserts v is DropConnectShape {
+  if (!DROP_CONNECT_SHAPES.includes(v as DropConnectShape))
+    throw new ValueError("dropConnectShape", DROP_CONNECT_SHAPES.map((k) => `"${k}"`).join(" or "), JSON.stringify(v));
+}
+
+/** Where a recurrent matrix holds its G·H gate outputs: along its columns ([H, G·H]) or its rows ([G·H, H]). */
+export type GateAxis = "columns" | "rows";
+
+/**
+ * A row mask rows [G·H] (one entry per gate output) spread over the whole recurrent matrix of H
+ * inputs: [H, G·H] ("columns": entry (i, j) = rows[j]) or [G·H, H] ("rows": entry (j, i) = rows[j]).
+ */
+export function expandRowMask(rows: Float32Array, H: number, axis: GateAxis): Float32Array {
+  const GH = rows.length;
+  const out = new Float32Array(GH * H);
+  if (axis === "rows") for (let j = 0; j < GH; j++) out.fill(rows[j], j * H, (j + 1) * H);
+  else for (let i = 0; i < H; i++) out.set(rows, i * GH);
+  return out;
+}
+
 /** DropConnect: R ⊙ mask / (1 − p), the recurrent matrix a training forward uses. */
 export function dropConnect(R: Float32Array, mask: Float32Array, p: number): Float32Array {
   const out = new Float32Array(R.length);
@@ -179,6 +212,11 @@ export interface MaskRequest {
   dropConnect: number;
   recurrentLength: number;
   recurrentHow: string;
+  /**
+   * A row mask instead of an element mask: the matrix's gates G (its gate outputs G·H lie along
+   * `axis`). The caller's masks.dropConnect is then the row mask [G·H] (0/1, in the stored gate order).
+   */
+  rows?: { gates: number; axis: GateAxis } | null;
   /** Zoneout probability (0 for LSTM) and the sequence shape. */
   zoneout: number;
   T: number;
@@ -204,15 +242,27 @@ export function forwardMasks(req: MaskRequest): {
     }
     return { dropConnectMask: null, zoneout: req.zoneout > 0 ? { kind: "eval", p: req.zoneout } : { kind: "none" } };
   }
-  let dropConnectMask: Float32Array | null = null;
-  if (masks.dropConnect !== undefined) {
-    dropConnectMask = checkMask("masks.dropConnect", masks.dropConnect, req.recurrentLength, req.recurrentHow);
-  } else if (req.dropConnect > 0) dropConnectMask = drawKeepMask(req.rng, req.recurrentLength, req.dropConnect);
+  const dropConnectMask = dropConnectKeepMask(req, masks.dropConnect);
   let zoneout: Zoneout<Float32Array> = { kind: "none" };
   if (masks.zoneout !== undefined) {
     zoneout = { kind: "train", mask: checkMask("masks.zoneout", masks.zoneout, T * B * H, `T·B·H = ${T}·${B}·${H}`) };
   } else if (req.zoneout > 0) zoneout = { kind: "train", mask: drawKeepMask(req.rng, T * B * H, req.zoneout) };
   return { dropConnectMask, zoneout };
+}
+
+/**
+ * The DropConnect keep-mask of one training forward over the whole matrix (null = none): the
+ * caller's, else a fresh draw when p > 0. With req.rows, one entry per gate output, spread over
+ * the matrix (expandRowMask).
+ */
+function dropConnectKeepMask(req: MaskRequest, given: ArrayLike<number> | undefined): Float32Array | null {
+  const rows = req.rows;
+  const n = rows ? rows.gates * req.H : req.recurrentLength;
+  const how = rows ? `G·H = ${rows.gates}·${req.H}, one per gate output` : req.recurrentHow;
+  let keep: Float32Array | null = null;
+  if (given !== undefined) keep = checkMask("masks.dropConnect", given, n, how);
+  else if (req.dropConnect > 0) keep = drawKeepMask(req.rng, n, req.dropConnect);
+  return keep && rows ? expandRowMask(keep, req.H, rows.axis) : keep;
 }
 
 /**

@@ -1,7 +1,8 @@
 // The GRU baseline layer (one layer, whole sequences and single steps): the EGRU cell without
 // events, thresholds or trace, numerically the same cell as PyTorch's nn.GRU. Owns the
-// parameters in haste's layout, the DropConnect and zoneout masks, the conversion to and from
-// PyTorch's layout, and the per-forward statistics. The math lives in kernels/gru.ts.
+// parameters in haste's layout, the DropConnect (element or row mask) and zoneout masks, the
+// conversion to and from PyTorch's layout, and the per-forward statistics. The math lives in
+// kernels/gru.ts.
 //
 // Parameters (named Float32Arrays, gate blocks ordered z, r, g):
 //   kernel [I, 3H]  recurrent_kernel [H, 3H]  bias [3H]  recurrent_bias [3H]
@@ -25,6 +26,7 @@ import {
   ResidentCopy,
   accumulateThroughDropConnect,
   assignWeights,
+  checkDropConnectShape,
   checkSequenceInput,
   denseStats,
   dropConnect,
@@ -35,6 +37,7 @@ import {
   toTimeMajor,
   uniformWeights,
   upstreamTimeMajor,
+  type DropConnectShape,
   type LayerStats,
   type NamedWeights,
   type SequenceShape,
@@ -50,6 +53,11 @@ export interface GruOptions {
   hiddenSize: number;
   /** DropConnect probability on recurrent_kernel, in [0, 1). Default 0. */
   dropConnect?: number;
+  /**
+   * DropConnect's mask: "element" (one entry per weight of R [H, 3H]; default) or "row" (one per gate
+   * output, a row of PyTorch's weight_hh_l0 = a column of R: AWD's WeightDrop). See layers/common.ts.
+   */
+  dropConnectShape?: DropConnectShape;
   /** Zoneout probability on the state, in [0, 1). Default 0. */
   zoneout?: number;
   /** Seed for init and masks (ignored when rng is given). Default 0. */
@@ -70,7 +78,10 @@ export interface GruForwardInput extends SequenceShape {
   x: ArrayLike<number>;
   /** Initial state h0 [B, H]; zeros when absent. */
   h0?: ArrayLike<number> | null;
-  /** Override the random masks (training mode only): dropConnect [H, 3H] (stored layout), zoneout [T, B, H] time-major, 0/1. */
+  /**
+   * Override the random masks (training mode only), 0/1: dropConnect [H, 3H] (stored layout), or [3H] (one
+   * per column of R, gate order z, r, g) with dropConnectShape "row"; zoneout [T, B, H] time-major.
+   */
   masks?: { dropConnect?: ArrayLike<number>; zoneout?: ArrayLike<number> };
 }
 
@@ -120,6 +131,7 @@ export class GRU extends WeightedLayer {
   readonly inputSize: number;
   readonly hiddenSize: number;
   readonly dropConnect: number;
+  readonly dropConnectShape: DropConnectShape;
   readonly zoneout: number;
   private readonly residentR = new ResidentCopy();
   // weights: kernel, recurrent_kernel, bias, recurrent_bias (haste's layout); grads: the same names
@@ -129,7 +141,9 @@ export class GRU extends WeightedLayer {
     checkPositiveInt("hiddenSize", opts.hiddenSize);
     const dc = opts.dropConnect ?? 0;
     const zo = opts.zoneout ?? 0;
+    const shape = opts.dropConnectShape ?? "element";
     checkProbability("dropConnect", dc);
+    checkDropConnectShape(shape);
     checkProbability("zoneout", zo);
     const I = opts.inputSize;
     const H = opts.hiddenSize;
@@ -139,6 +153,7 @@ export class GRU extends WeightedLayer {
     this.inputSize = I;
     this.hiddenSize = H;
     this.dropConnect = dc;
+    this.dropConnectShape = shape;
     this.zoneout = zo;
   }
 
@@ -194,6 +209,7 @@ export class GRU extends WeightedLayer {
       dropConnect: this.dropConnect,
       recurrentLength: H * 3 * H,
       recurrentHow: `H·3H = ${H}·${3 * H}`,
+      rows: this.dropConnectShape === "row" ? { gates: 3, axis: "columns" } : null,
       zoneout: this.zoneout,
       T,
       B,

@@ -1,6 +1,6 @@
 // The LSTM baseline layer (one layer, whole sequences and single steps), numerically PyTorch's
-// nn.LSTM. Owns the parameters in PyTorch's own layout and names, the DropConnect mask, and the
-// per-forward statistics. The math lives in kernels/lstm.ts.
+// nn.LSTM. Owns the parameters in PyTorch's own layout and names, the DropConnect mask (element or
+// row), and the per-forward statistics. The math lives in kernels/lstm.ts.
 //
 // Parameters (named Float32Arrays, row blocks ordered i, f, g, o):
 //   weight_ih_l0 [4H, I]  weight_hh_l0 [4H, H]  bias_ih_l0 [4H]  bias_hh_l0 [4H]
@@ -21,6 +21,7 @@ import { lstmBackward, lstmForward, type LstmForwardOut, type LstmKernelParams }
 import {
   checkNotReleased,
   accumulateThroughDropConnect,
+  checkDropConnectShape,
   checkSequenceInput,
   copyWeights,
   denseStats,
@@ -32,6 +33,7 @@ import {
   toTimeMajor,
   uniformWeights,
   upstreamTimeMajor,
+  type DropConnectShape,
   type LayerStats,
   type SequenceShape,
 } from "./common.js";
@@ -44,6 +46,11 @@ export interface LstmOptions {
   hiddenSize: number;
   /** DropConnect probability on weight_hh_l0, in [0, 1). Default 0. */
   dropConnect?: number;
+  /**
+   * DropConnect's mask: "element" (one entry per weight of weight_hh_l0 [4H, H]; default) or "row"
+   * (one per row, i.e. per gate output: AWD's WeightDrop). See layers/common.ts.
+   */
+  dropConnectShape?: DropConnectShape;
   /** Seed for init and masks (ignored when rng is given). Default 0. */
   seed?: number;
   /** Shared random stream for init and masks. */
@@ -65,7 +72,7 @@ export interface LstmForwardInput extends SequenceShape {
   h0?: ArrayLike<number> | null;
   /** Initial cell state c0 [B, H]; zeros when absent. */
   c0?: ArrayLike<number> | null;
-  /** Override the random DropConnect mask (training mode only): [4H, H] (stored layout), 0/1. */
+  /** Override the random DropConnect mask (training mode only), 0/1: [4H, H] (stored layout), or [4H] (one per row) with dropConnectShape "row". */
   masks?: { dropConnect?: ArrayLike<number> };
 }
 
@@ -113,13 +120,16 @@ export class LSTM extends WeightedLayer {
   readonly inputSize: number;
   readonly hiddenSize: number;
   readonly dropConnect: number;
+  readonly dropConnectShape: DropConnectShape;
   // weights: weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (nn.LSTM's layout); grads: the same names
 
   constructor(opts: LstmOptions) {
     checkPositiveInt("inputSize", opts.inputSize);
     checkPositiveInt("hiddenSize", opts.hiddenSize);
     const dc = opts.dropConnect ?? 0;
+    const shape = opts.dropConnectShape ?? "element";
     checkProbability("dropConnect", dc);
+    checkDropConnectShape(shape);
     const I = opts.inputSize;
     const H = opts.hiddenSize;
     const rng = layerRng(opts);
@@ -128,6 +138,7 @@ export class LSTM extends WeightedLayer {
     this.inputSize = I;
     this.hiddenSize = H;
     this.dropConnect = dc;
+    this.dropConnectShape = shape;
   }
 
   /** Same as getWeights: the storage is nn.LSTM's. */
@@ -161,6 +172,7 @@ export class LSTM extends WeightedLayer {
       dropConnect: this.dropConnect,
       recurrentLength: 4 * H * H,
       recurrentHow: `4H·H = ${4 * H}·${H}`,
+      rows: this.dropConnectShape === "row" ? { gates: 4, axis: "rows" } : null,
       zoneout: 0,
       T,
       B,

@@ -89,7 +89,7 @@ export interface StackGrads {
 
 export class RecurrentStack {
   readonly options: Readonly<
-    Required<Omit<RecurrentStackOptions, "rng" | "egru" | "dropConnect" | "zoneout" | "kernels">>
+    Required<Omit<RecurrentStackOptions, "rng" | "egru" | "dropConnect" | "dropConnectShape" | "zoneout" | "kernels">>
   >;
   readonly cells: SequenceCell[];
   readonly rng: Rng;

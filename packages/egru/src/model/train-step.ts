@@ -1,6 +1,7 @@
 // One optimizer step of either model: training mode, gradients zeroed, forward, cross-entropy (+
-// the classifier's regularisers), backward, a finiteness check naming the step, global-norm
-// clipping, the optimizer update, the run's arrays released.
+// the classifier's regularisers; + the LM's AR/TAR, reported apart from its loss), backward, a
+// finiteness check naming the step, global-norm clipping, the optimizer update, the run's arrays
+// released.
 //   classifier  a time-major batch x [T, B, I] with labels [B]
 //   LM          a segment of tokens [T, B] with targets [T, B], from a carried state (detached)
 
@@ -27,6 +28,9 @@ export interface StepOutcome {
   gradNorm: number;
   /** Classifier: examples of the batch classified right. */
   correct?: number;
+  /** LM: the AR and TAR terms added to the cross-entropy (`loss`) for the gradients (0 when off). */
+  ar?: number;
+  tar?: number;
   /** LM: the state after the segment, to carry into the next. */
   state?: LmState;
 }
@@ -98,11 +102,11 @@ export function languageModelStep(
   const run = atStep(s.where, () => m.forward(input, T, input.length / T, state));
   try {
     const ce = softmaxCrossEntropy(run.logits, target, m.options.vocab);
-    checkLoss(ce.loss, s.where);
+    checkLoss(ce.loss + run.ar + run.tar, s.where);
     m.backward(run, ce.dlogits);
     const gradNorm = applyGradients(m.params(), s);
     m.weightsChanged();
-    return { loss: ce.loss, gradNorm, state: run.state };
+    return { loss: ce.loss, ar: run.ar, tar: run.tar, gradNorm, state: run.state };
   } finally {
     m.release(run);
   }

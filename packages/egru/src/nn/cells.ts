@@ -2,13 +2,14 @@
 // sequence, take gradients at the output (and, for EGRU, at the trace, the event gates and the
 // internal state), and pass events on between EGRU layers (inputEvents, receive masks). EGRU's
 // clip inside backward (egru.gradClip) and its gradient groups pass through; GRU and LSTM have no
-// such clip (EvNN has it on its EGRU only), so for them a group changes nothing.
+// such clip (EvNN has it on its EGRU only), so for them a group changes nothing. GRU and LSTM take
+// DropConnect's mask shape (element or row); EGRU's DropConnect stays elementwise (EvNN's).
 
 import { ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
-import type { LayerStats } from "../layers/common.js";
+import type { DropConnectShape, LayerStats } from "../layers/common.js";
 import { EGRU, type EgruForwardResult, type EgruOptions } from "../layers/egru.js";
 import { GRU, type GruForwardResult } from "../layers/gru.js";
 import { LSTM, type LstmForwardResult } from "../layers/lstm.js";
@@ -18,6 +19,8 @@ export type CellKind = "egru" | "gru" | "lstm";
 /** Options a stack passes to each cell (those a kind does not have are ignored). */
 export interface CellOptions {
   dropConnect?: number;
+  /** GRU and LSTM: "element" (default) or "row" (AWD's WeightDrop); EGRU refuses "row" (ValueError). */
+  dropConnectShape?: DropConnectShape;
   zoneout?: number;
   /** EGRU only. */
   egru?: Omit<
@@ -71,7 +74,14 @@ export class SequenceCell {
     this.hiddenSize = hiddenSize;
     // every layer gets the kernels option (spread, so layers whose options do not list it yet still type-check)
     const kernels = { kernels: opts.kernels };
+    const dropConnect = { dropConnect: opts.dropConnect, dropConnectShape: opts.dropConnectShape };
     if (kind === "egru") {
+      if ((opts.dropConnectShape ?? "element") !== "element")
+        throw new ValueError(
+          "dropConnectShape",
+          '"element" for EGRU (its DropConnect is EvNN\'s, one entry per weight)',
+          JSON.stringify(opts.dropConnectShape),
+        );
       this.layer = new EGRU({
         ...opts.egru,
         ...kernels,
@@ -83,18 +93,11 @@ export class SequenceCell {
         inputEvents: opts.inputEvents ?? false,
       });
     } else if (kind === "gru") {
-      this.layer = new GRU({
-        ...kernels,
-        inputSize,
-        hiddenSize,
-        rng,
-        dropConnect: opts.dropConnect,
-        zoneout: opts.zoneout,
-      });
+      this.layer = new GRU({ ...kernels, ...dropConnect, inputSize, hiddenSize, rng, zoneout: opts.zoneout });
     } else if (kind === "lstm") {
       if ((opts.zoneout ?? 0) > 0)
         throw new ValueError("zoneout", "0 for LSTM (not implemented for it)", String(opts.zoneout));
-      this.layer = new LSTM({ ...kernels, inputSize, hiddenSize, rng, dropConnect: opts.dropConnect });
+      this.layer = new LSTM({ ...kernels, ...dropConnect, inputSize, hiddenSize, rng });
     } else {
       throw new ValueError("cell", '"egru", "gru" or "lstm"', JSON.stringify(kind));
     }

@@ -90,7 +90,10 @@ export interface ClassifierRun {
 }
 
 export class SequenceClassifier {
-  readonly options: Required<Omit<ClassifierOptions, "egru" | "dropConnect" | "zoneout" | "kernels">> & CellOptions;
+  readonly options: Required<
+    Omit<ClassifierOptions, "egru" | "dropConnect" | "dropConnectShape" | "zoneout" | "kernels">
+  > &
+    CellOptions;
   readonly cells: SequenceCell[];
   readonly head: Linear;
   readonly frontEnd: FrameCnn | null;

@@ -2,9 +2,14 @@
 //   tokens [T, B] → embedding (uniform ±0.1, word dropout) → dropout(emb) → cell 0 (E→H)
 //   → dropout(between) → … → cell L−1 (H→E) → dropout(output, p = 0.5 officially) → decoder tied to
 //   the embedding (+ bias) → logits [T·B, V]
-// with EGRU, GRU or LSTM cells and DropConnect on their recurrent weights. The dropout masks are
-// "step" by default (one mask per time step shared by the batch: the official code's quirk 13 in
+// with EGRU, GRU or LSTM cells and DropConnect on their recurrent weights (GRU, LSTM: an element or
+// a row mask, AWD's WeightDrop). The dropout masks are "step" by default (one mask per time step
+// shared by the batch: the official code's quirk 13 in
 // docs/paper-setups.md#quirks-of-the-official-code-reproduce-or-fix) or "locked" (AWD's one mask per sequence).
+// GRU and LSTM models can add AWD's AR and TAR on the last layer's output [T, B, E] to the loss
+// (training forwards only; nn/activation-reg.ts): AR = α·mean(d²) on the output after the output
+// dropout (AWD-LSTM's; arOutput "raw": before it, as EvNN's LM code), TAR = β·mean((h_{t+1} − h_t)²)
+// on the raw output; their gradients enter the backward with the decoder's.
 //
 // State is carried between segments: EGRU through its last output y (fed back as y0), GRU through
 // h, LSTM through h and c; the carried state is a copy (detached: no gradient flows back into the
@@ -14,16 +19,20 @@
 import { ValueError } from "../core/errors.js";
 import { recycle } from "../core/pool.js";
 import { Rng } from "../core/rng.js";
-import { checkPositiveInt, checkProbability } from "../core/validate.js";
+import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import type { CellKind, CellOptions, CellRun, LayerReport } from "./cells.js";
 import { layerReports, SequenceCell } from "./cells.js";
+import { addArGrad, addTarGrad, arTerm, tarTerm } from "./activation-reg.js";
 import { dropoutBackward, dropoutForward, type DropoutResult } from "./dropout.js";
 import { Embedding, type EmbeddingResult } from "./embedding.js";
 import { layerParams, type Param } from "./params.js";
 import { TiedDecoder, type DecoderResult } from "./tied-decoder.js";
 
 export type DropoutMaskMode = "step" | "locked";
+
+/** The output AR reads: "dropped" (after the output dropout: salesforce AWD-LSTM) or "raw" (before it: EvNN). */
+export type ArOutput = "dropped" | "raw";
 
 export interface LanguageModelOptions extends CellOptions {
   cell: CellKind;
@@ -43,6 +52,14 @@ export interface LanguageModelOptions extends CellOptions {
   dropoutOutput?: number;
   /** "step" (official) or "locked" (AWD). Default "step". */
   dropoutMask?: DropoutMaskMode;
+  /**
+   * GRU, LSTM: the weights α of AR α·mean(h²) and β of TAR β·mean((h_{t+1} − h_t)²) on the last
+   * layer's output (AWD-LSTM: 2 and 1), ≥ 0; default 0 (off). An EGRU model refuses them (ValueError).
+   */
+  arWeight?: number;
+  tarWeight?: number;
+  /** Which output AR reads; default "dropped". TAR always reads the raw output. */
+  arOutput?: ArOutput;
   seed: number;
 }
 
@@ -53,6 +70,11 @@ export interface LmRun {
   T: number;
   B: number;
   logits: Float32Array; // [T·B, V]
+  /** The AR and TAR terms of the loss (0 when off or in evaluation; for a block of a batch, its share). */
+  ar: number;
+  tar: number;
+  /** The weight of the AR/TAR terms and of their gradients: the rows' share of the batch (1: all of it; 0 in evaluation). */
+  regScale: number;
   /** The state after the segment (fresh copies: detached). */
   state: LmState;
   layers: LayerReport[];
@@ -66,7 +88,10 @@ export interface LmRun {
 }
 
 export class LanguageModel {
-  readonly options: Required<Omit<LanguageModelOptions, "egru" | "dropConnect" | "zoneout" | "kernels">> & CellOptions;
+  readonly options: Required<
+    Omit<LanguageModelOptions, "egru" | "dropConnect" | "dropConnectShape" | "zoneout" | "kernels">
+  > &
+    CellOptions;
   readonly embedding: Embedding;
   readonly cells: SequenceCell[];
   readonly decoder: TiedDecoder;
@@ -85,6 +110,7 @@ export class LanguageModel {
     const mode = opts.dropoutMask ?? "step";
     if (mode !== "step" && mode !== "locked")
       throw new ValueError("dropoutMask", '"step" or "locked"', JSON.stringify(mode));
+    checkActivityTerms(opts);
     this.options = {
       dropoutWords: 0,
       dropoutEmbedding: 0,
@@ -92,6 +118,9 @@ export class LanguageModel {
       dropoutOutput: 0,
       dropoutMask: "step",
       ...opts,
+      arWeight: opts.arWeight ?? 0,
+      tarWeight: opts.tarWeight ?? 0,
+      arOutput: opts.arOutput ?? "dropped",
     };
     this.rng = new Rng(opts.seed);
     this.embedding = new Embedding({
@@ -147,8 +176,11 @@ export class LanguageModel {
     return this.cells.map((c) => (c.kind === "lstm" ? [0, 1] : [0]).map(() => new Float32Array(B * c.hiddenSize)));
   }
 
-  /** logits [T·B, V] for tokens [T, B] (time-major ids), from `state` (zeros when null). */
-  forward(tokens: ArrayLike<number>, T: number, B: number, state: LmState | null = null): LmRun {
+  /**
+   * logits [T·B, V] for tokens [T, B] (time-major ids), from `state` (zeros when null); in training,
+   * the AR/TAR terms weighted by `regScale` (the B rows' share of a larger batch, when they are a block of one).
+   */
+  forward(tokens: ArrayLike<number>, T: number, B: number, state: LmState | null = null, regScale = 1): LmRun {
     checkPositiveInt("T", T);
     checkPositiveInt("B", B);
     if (tokens.length !== T * B) throw new ValueError("tokens", `T·B = ${T}·${B} ids`, String(tokens.length));
@@ -173,10 +205,17 @@ export class LanguageModel {
     }
     const decoder = this.decoder.forward(input, T * B);
     const layers = layerReports(runs);
+    const top = runs[runs.length - 1].out; // [T, B, E], raw; `input` holds it after the output dropout
+    const on = this.training;
+    const ar = on && o.arWeight > 0 ? regScale * arTerm(o.arOutput === "raw" ? top : input, o.arWeight) : 0;
+    const tar = on && o.tarWeight > 0 ? regScale * tarTerm(top, T, o.tarWeight) : 0;
     return {
       T,
       B,
       logits: decoder.logits,
+      ar,
+      tar,
+      regScale: on ? regScale : 0,
       state: runs.map((r) => r.state),
       layers,
       decoderMacs: decoder.macs,
@@ -194,7 +233,13 @@ export class LanguageModel {
     const topMask = top.receiveMask(runs[L - 1]);
     const dec = this.decoder.backward(decoder, dlogits, topMask);
     recycle(topMask);
+    const { arWeight: alpha, tarWeight: beta, arOutput } = this.options;
+    const w = run.regScale;
+    const raw = runs[L - 1].out;
+    if (w > 0 && alpha > 0 && arOutput === "dropped") addArGrad(dec.dx, drops[L].out, alpha, w);
     let dOut = dropoutBackward(kind, dec.dx, drops[L].mask, T, B, top.hiddenSize);
+    if (w > 0 && alpha > 0 && arOutput === "raw") addArGrad(dOut, raw, alpha, w);
+    if (w > 0 && beta > 0) addTarGrad(dOut, raw, T, beta, w);
     for (let l = L - 1; l >= 0; l--) {
       const mask = l > 0 ? this.cells[l - 1].receiveMask(runs[l - 1]) : null;
       const g = this.cells[l].backward(runs[l], { dOut }, mask);
@@ -213,4 +258,16 @@ export class LanguageModel {
   release(run: LmRun): void {
     for (const r of run.saved.runs) r.release();
   }
+}
+
+/** The AR/TAR options: weights finite and ≥ 0, off for EGRU, arOutput one of its two values (ValueError naming the field). */
+function checkActivityTerms(opts: LanguageModelOptions): void {
+  for (const k of ["arWeight", "tarWeight"] as const) {
+    const v = opts[k] ?? 0;
+    checkRange(k, v, 0, Number.MAX_VALUE);
+    if (v > 0 && opts.cell === "egru")
+      throw new ValueError(k, "0 for an EGRU model (AWD's AR/TAR is the GRU and LSTM baselines' term)", String(v));
+  }
+  const out = opts.arOutput ?? "dropped";
+  if (out !== "dropped" && out !== "raw") throw new ValueError("arOutput", '"dropped" or "raw"', JSON.stringify(out));
 }
