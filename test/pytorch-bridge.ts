@@ -10,22 +10,38 @@
 // logit's magnitude (elementwise relative error is not meaningful for logits near 0). Nothing is
 // loosened: inputs whose margin is too small are redrawn from the next seed (wellPosedTorchOutputs,
 // as tools/gen_fixtures.py redraws its cases), choosing on the PyTorch side alone.
+//
+// Training (tools/pytorch_train_step.py): gradients from torch.autograd and egru's backward for the
+// same upstream gradient at the logits, both under the PyTorch names, compared tensor by tensor
+// within 1e-5 of each tensor's largest gradient (same events: the inputs are chosen as above).
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeSafetensors, type Model, type Tensor } from "../packages/egru/src/index.js";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type LanguageModelConfig,
+  type Model,
+  pytorchStateDict,
+  Rng,
+  type StateDict,
+  type Tensor,
+} from "../packages/egru/src/index.js";
 import { ROOT } from "./helpers.js";
 
 export const PYTHON = "/usr/bin/python3";
 export const TOOL = join(ROOT, "tools", "egru_pytorch.py");
 export const CONVERTER = join(ROOT, "tools", "evnn_to_safetensors.py");
+export const TRAIN_TOOL = join(ROOT, "tools", "pytorch_train_step.py");
 /** The smallest |c − ϑ| that makes the event comparison well-posed (see the header). */
 export const MARGIN = 1e-4;
 /** Logits agree within this fraction of the largest logit's magnitude. */
 export const LOGIT_TOLERANCE = 1e-5;
+/** Gradients agree within this fraction of their tensor's largest gradient. */
+export const GRAD_TOLERANCE = 1e-5;
 
 export const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-bridge-"));
 
@@ -110,4 +126,147 @@ export function assertAgree(egru: Outputs, torch: Outputs, what: string): number
   const rel = diff / scale;
   assert.ok(rel <= LOGIT_TOLERANCE, `${what}: logits differ by ${diff} of ${scale} (${rel} relative)`);
   return rel;
+}
+
+/** Write `input` as an inputs safetensors file (for tools/egru_pytorch.py and tools/pytorch_train_step.py). */
+export function inputsFile(input: Record<string, Tensor>): string {
+  const file = join(tmp(), "inputs.safetensors");
+  writeFileSync(file, encodeSafetensors(input));
+  return file;
+}
+
+/** The tensors of a safetensors file. */
+export const readTensors = (file: string): StateDict => decodeSafetensors(readFileSync(file), file).tensors;
+
+/** tools/pytorch_train_step.py grad: every trainable parameter's gradient under its PyTorch name. */
+export function torchGradients(config: string, weights: string, input: Record<string, Tensor>): StateDict {
+  const out = join(tmp(), "grads.safetensors");
+  python([TRAIN_TOOL, "grad", "--config", config, "--weights", weights, "--inputs", inputsFile(input), "--out", out]);
+  return readTensors(out);
+}
+
+/** A random upstream gradient for `n` logits. */
+export const randomDlogits = (n: number, seed: number): Float32Array => {
+  const r = new Rng(seed);
+  return Float32Array.from({ length: n }, () => r.normal(0, 1));
+};
+
+/**
+ * egru's backward for the upstream gradient `dlogits` at the logits of x [T, B, I] (classifier) or
+ * tokens [T, B] (language model), in training mode (the models tested have no dropout): every
+ * parameter's gradient under its PyTorch name (the state dict of the model with its gradients as
+ * weights; the layouts are linear maps), and each layer's clip factor (EGRU's clip inside backward).
+ */
+export function egruGradients(
+  model: Model,
+  input: ArrayLike<number>,
+  T: number,
+  B: number,
+  dlogits: Float32Array,
+): { grads: StateDict; clipScales: (number | null)[] } {
+  model.train();
+  model.zeroGrad();
+  let layers: { clipScale: number | null }[];
+  if ("decoder" in model) {
+    const run = model.forward(input, T, B);
+    model.backward(run, dlogits);
+    model.release(run);
+    layers = run.layers;
+  } else {
+    const run = model.forward(Float32Array.from(input), T, B);
+    model.backward(run, dlogits);
+    model.release(run);
+    layers = run.layers;
+  }
+  const params = model.params();
+  const weights = params.map((p) => p.value.slice());
+  try {
+    for (const p of params) p.value.set(p.grad);
+    return { grads: pytorchStateDict(model), clipScales: layers.map((l) => l.clipScale) };
+  } finally {
+    for (const [i, p] of params.entries()) p.value.set(weights[i]);
+    if ("decoder" in model) model.weightsChanged();
+  }
+}
+
+/** Every tensor of `torch` against `egru`'s, within tolerance × the tensor's largest |value|; returns the worst ratio. */
+export function assertTensorsClose(egru: StateDict, torch: StateDict, tolerance: number, what: string): number {
+  let worst = 0;
+  for (const [name, t] of Object.entries(torch)) {
+    const e = egru[name];
+    assert.ok(e, `${what}: egru has no ${name}`);
+    assert.deepEqual(e.shape, t.shape, `${what}: ${name}: shape`);
+    let diff = 0;
+    let scale = 0;
+    for (let i = 0; i < t.data.length; i++) {
+      diff = Math.max(diff, Math.abs(e.data[i] - t.data[i]));
+      scale = Math.max(scale, Math.abs(t.data[i]));
+    }
+    const rel = scale > 0 ? diff / scale : diff;
+    assert.ok(rel <= tolerance, `${what}: ${name} differs by ${diff} of ${scale} (${rel} relative)`);
+    worst = Math.max(worst, rel);
+  }
+  return worst;
+}
+
+const biasRng = new Rng(11);
+
+/** The model with every bias drawn (fresh models have zero biases, which would hide a bias's name or order). */
+export function withBiases<M extends Model>(m: M): M {
+  const dict = m.stateDict();
+  for (const [name, t] of Object.entries(dict))
+    if (/bias/.test(name) && !name.startsWith("decoder.weight"))
+      t.data.forEach((_, i) => (t.data[i] = biasRng.normal(0, 0.2)));
+  m.loadStateDict(dict);
+  return m;
+}
+
+/** A small three-layer EGRU language model (E 8, H 12) of `vocab` words with these EGRU options. */
+export const smallLmConfig = (vocab: number, egru: LanguageModelConfig["egru"]): LanguageModelConfig => ({
+  type: "language-model",
+  cell: "egru",
+  vocab,
+  embedding: 8,
+  hidden: 12,
+  layers: 3,
+  seed: 2,
+  egru,
+});
+
+/** EvNN's fixed scalars of an EGRU layer: not trained, carried through a step unchanged. */
+export const EVNN_CONSTANT = /\.(dampening_factor|pseudo_derivative_support|_max_norm)$/;
+
+/** Largest |a − b| over two tensors of the same shape. */
+export function maxAbsDiff(a: Tensor, b: Tensor): number {
+  assert.deepEqual(a.shape, b.shape);
+  let d = 0;
+  for (let i = 0; i < a.data.length; i++) d = Math.max(d, Math.abs(a.data[i] - b.data[i]));
+  return d;
+}
+
+/** tools/pytorch_train_step.py step: one optimizer step on `batch`, the state dict saved to `out` (.pt or .safetensors). */
+export function torchStep(
+  config: string,
+  weights: string,
+  batch: Record<string, Tensor>,
+  o: { optimizer: string; lr: number; out: string; processes?: number },
+): { loss: number; grad_norm: number } {
+  const args = ["--optimizer", o.optimizer, "--lr", String(o.lr), "--processes", String(o.processes ?? 1)];
+  const files = ["--config", config, "--weights", weights, "--inputs", inputsFile(batch), "--out", o.out];
+  const out = python([TRAIN_TOOL, "step", ...files, ...args]);
+  const step = JSON.parse(out) as { loss: number; grad_norm: number };
+  assert.ok(Number.isFinite(step.loss) && step.grad_norm > 0, `PyTorch's step: ${out}`);
+  return step;
+}
+
+/** A tiny PTB-named corpus in a new directory (every word in the training file); its vocabulary size with <eos>. */
+export function tinyCorpus(rng: Rng): { data: string; vocab: number } {
+  const data = tmp();
+  const words = "the cat sat on a mat and the dog ran far away from it".split(" ");
+  const line = (): string => Array.from({ length: 6 }, () => words[rng.int(words.length)]).join(" ");
+  const text = (n: number): string => `${Array.from({ length: n }, line).join("\n")}\n`;
+  writeFileSync(join(data, "ptb.train.txt"), `${words.join(" ")}\n${text(30)}`);
+  writeFileSync(join(data, "ptb.valid.txt"), text(8));
+  writeFileSync(join(data, "ptb.test.txt"), text(8));
+  return { data, vocab: new Set(words).size + 1 };
 }

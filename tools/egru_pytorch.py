@@ -22,22 +22,32 @@ float16/bfloat16 the weights are rounded to that type first and saved in it.
 
 The models (names as in EvNN's benchmark code, so its checkpoints load by name):
   EGRU layer   kernel [I, 3H], recurrent_kernel [H, 3H], bias [3H], recurrent_bias [3H] (gate blocks
-               z, r, g), thr [H] (EvNN v0.2: theta = clamp(thr, 0, 1)) or thr_reparam [H] (v0.1:
-               theta = sigmoid(thr_reparam)), and EvNN's fixed scalars dampening_factor,
-               pseudo_derivative_support and _max_norm [1] (not used by the forward pass)
+               z, r, g), thr [H] (EvNN v0.2: clamped to [0, 1] in place before each forward, then
+               theta = thr) or thr_reparam [H] (v0.1: theta = sigmoid(thr_reparam)), and EvNN's fixed
+               scalars dampening_factor (gamma), pseudo_derivative_support (s) and _max_norm [1]
+               (the clip inside backward, config egru.gradClip; -1 = off)
   GRU, LSTM    torch.nn.GRU / torch.nn.LSTM of one layer each (weight_ih_l0, ...; PyTorch's gate order)
   classifier   conv.{k} (an nn.Sequential CNN applied to every frame, Flatten before its Linear),
-               layers.{l} (one recurrent module per layer), fc (nn.Linear readout)
+               layers.{l} (one recurrent module per layer), fc (nn.Linear readout);
+               forward(x [T, B, I]) -> logits [B, C]
   language     embeddings (nn.Embedding), rnns.{l}, decoder.decoder (nn.Linear whose weight IS the
-  model        embedding's: tied)
+  model        embedding's: tied); forward(tokens [T, B], state=None) -> logits [T*B, V], the state
+               after the segment in model.final_state (per layer: EGRU y, GRU h, LSTM (h, c))
+After a forward, model.stats holds per layer {events, margin} (EGRU, tensors) or None.
 
 The EGRU equations are written here from the egru specification (egru-spec.md section 2), in
-float32 (the default torch dtype), evaluation mode (no dropout, DropConnect or zoneout masks):
+float32 (the default torch dtype), without dropout, DropConnect or zoneout masks:
   z = sigmoid(Wx_z + bx_z + Ry_z + br_z), r = sigmoid(Wx_r + bx_r + Ry_r + br_r)
   g = tanh(Wx_g + bx_g + r * (Ry_g + br_g)),  c = z * h + (1 - z) * g
   o = [c - theta > 0],  y = c * o,  h = c - o * theta,  tr = a * tr + (1 - a) * y
-with y_0 = h_0 = tr_0 = 0 and Ry = y_{t-1} @ recurrent_kernel. A stacked EGRU layer reads the events
-y of the layer below; the readout reads the trace (readouts "trace", "trace-mean") or the output.
+with y_0 = the given state or 0, h_0 = tr_0 = 0 and Ry = y_{t-1} @ recurrent_kernel. A stacked EGRU
+layer reads the events y of the layer below; the readout reads the trace (readouts "trace",
+"trace-mean") or the output. The modules are ordinary nn.Modules with nn.Parameters, so they train
+(one device, or wrapped in DistributedDataParallel): autograd differentiates the equations, the
+event's backward being the spec's pseudo-derivative (section 5) gamma * max(0, 1 - s * |c - theta|),
+and a layer with _max_norm > 0 scales its own gradients of y_0, W, R, bx, br and theta (not x) by
+clamp(max_norm / (norm + 1e-6), 0, 1) inside backward (section 7.3). tools/pytorch_train_step.py
+takes an optimizer step and saves the state dict that `egru import` reads.
 
 Requirements: Debian's python3-torch (PyTorch 1.13) and the Python standard library.
 """
@@ -100,11 +110,46 @@ def write_safetensors(path, tensors, metadata=None):
 # ----------------------------------------------------------------------------- layers
 
 
+class Heaviside(torch.autograd.Function):
+    """The event o = [v > 0] (so H(0) = 0), v = c - theta; its backward is the spec's pseudo-derivative
+    (section 5), the triangle gamma * max(0, 1 - s * |v|), with gamma and s tensors of shape [1]."""
+
+    @staticmethod
+    def forward(ctx, v, gamma, support):
+        ctx.save_for_backward(v, gamma, support)
+        return (v > 0).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        v, gamma, support = ctx.saved_tensors
+        return grad * (gamma * torch.clamp(1 - support * v.abs(), min=0)), None, None
+
+
+class ClipInBackward(torch.autograd.Function):
+    """Identity in the forward. In the backward, the gradients of all its inputs (one layer's y0, W, R,
+    bx, br and theta) are scaled together by clamp(max_norm / (norm + 1e-6), 0, 1), norm = their joint
+    L2 norm (spec section 7.3, EvNN's grad_clip over exactly these six); the layer's input x does not
+    pass through it, so dx is never scaled."""
+
+    @staticmethod
+    def forward(ctx, max_norm, *tensors):
+        ctx.max_norm = max_norm
+        return tuple(t.clone() for t in tensors)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        norm = torch.sqrt(sum(g.double().square().sum() for g in grads))
+        factor = torch.clamp(ctx.max_norm / (norm + 1e-6), 0.0, 1.0)
+        return (None, *(g * factor.to(g.dtype) for g in grads))
+
+
 class EGRU(nn.Module):
-    """One EGRU layer, time-major: forward(x [T, B, I]) -> y, h, o, trace, each [T, B, H]."""
+    """One EGRU layer, time-major: forward(x [T, B, I], y0 [B, H] or None) -> y, h, o, trace, each
+    [T, B, H]. Differentiable: the event's backward is the pseudo-derivative (Heaviside), and with
+    _max_norm > 0 (EvNN's grad_clip) the layer's parameter and y0 gradients are clipped in backward."""
 
     def __init__(self, input_size, hidden_size, threshold_mode="clamp", trace_decay=0.9,
-                 dampening_factor=0.7, pseudo_derivative_support=1.0):
+                 dampening_factor=0.7, pseudo_derivative_support=1.0, grad_clip=0.0):
         super().__init__()
         self.hidden_size = hidden_size
         self.threshold_mode = threshold_mode
@@ -116,7 +161,7 @@ class EGRU(nn.Module):
         fixed = lambda v: nn.Parameter(torch.tensor([float(v)]), requires_grad=False)  # noqa: E731
         self.dampening_factor = fixed(dampening_factor)
         self.pseudo_derivative_support = fixed(pseudo_derivative_support)
-        self._max_norm = fixed(-1.0)
+        self._max_norm = fixed(grad_clip if grad_clip and grad_clip > 0 else -1.0)  # EvNN: -1 = no clip
         thr = nn.Parameter(torch.zeros(hidden_size))
         if threshold_mode == "clamp":
             self.thr = thr
@@ -126,29 +171,39 @@ class EGRU(nn.Module):
             raise SystemExit(f"threshold mode {threshold_mode!r}: expected clamp or sigmoid")
 
     def thresholds(self):
+        """theta [H]. v0.2 (clamp): thr is clamped to [0, 1] in place, outside autograd, and used as
+        theta (its gradient is d theta); v0.1 (sigmoid): theta = sigmoid(thr_reparam), through autograd."""
         if self.threshold_mode == "clamp":
-            return self.thr.clamp(0.0, 1.0)
+            with torch.no_grad():
+                self.thr.clamp_(0.0, 1.0)
+            return self.thr
         return torch.sigmoid(self.thr_reparam)
 
-    def forward(self, x):
+    def forward(self, x, y0=None):
         T, B, _ = x.shape
         H = self.hidden_size
         theta = self.thresholds()
-        wx = x @ self.kernel + self.bias
-        y = x.new_zeros(B, H)
+        y = x.new_zeros(B, H) if y0 is None else y0
+        W, R, bx, br = self.kernel, self.recurrent_kernel, self.bias, self.recurrent_bias
+        max_norm = float(self._max_norm) if torch.is_grad_enabled() else -1.0
+        if max_norm > 0:
+            y, W, R, bx, br, theta = ClipInBackward.apply(max_norm, y, W, R, bx, br, theta)
+        gamma, support = self.dampening_factor, self.pseudo_derivative_support
+        wx = x @ W + bx
         h = x.new_zeros(B, H)
         tr = x.new_zeros(B, H)
         ys, hs, os, trs, margins = [], [], [], [], []
         a = self.trace_decay
         for t in range(T):
-            ry = y @ self.recurrent_kernel + self.recurrent_bias
+            ry = y @ R + br
             wz, wr, wg = wx[t].chunk(3, dim=1)
             rz, rr, rg = ry.chunk(3, dim=1)
             z = torch.sigmoid(wz + rz)
             r = torch.sigmoid(wr + rr)
             g = torch.tanh(wg + r * rg)
             c = z * h + (1 - z) * g
-            o = (c - theta > 0).to(x.dtype)
+            v = c - theta
+            o = Heaviside.apply(v, gamma, support)
             y = c * o
             h = c - o * theta
             tr = a * tr + (1 - a) * y
@@ -156,15 +211,18 @@ class EGRU(nn.Module):
             hs.append(h)
             os.append(o)
             trs.append(tr)
-            margins.append((c - theta).abs().min())
-        self.last_margin = float(torch.stack(margins).min()) if margins else float("inf")
-        return torch.stack(ys), torch.stack(hs), torch.stack(os), torch.stack(trs)
+            margins.append(v.detach().abs().min())
+        o = torch.stack(os)
+        # what cmd_run reports (tensors: no device sync during training)
+        self.last_events = o.detach().sum()
+        self.last_margin = torch.stack(margins).min() if margins else x.new_tensor(float("inf"))
+        return torch.stack(ys), torch.stack(hs), o, torch.stack(trs)
 
 
 def recurrent_layer(cell, input_size, hidden_size, egru):
     if cell == "egru":
         return EGRU(input_size, hidden_size, egru["thresholdMode"], egru["traceDecay"],
-                    egru["dampeningFactor"], egru["pseudoDerivativeSupport"])
+                    egru["dampeningFactor"], egru["pseudoDerivativeSupport"], egru.get("gradClip", 0.0))
     if cell == "gru":
         return nn.GRU(input_size, hidden_size)
     if cell == "lstm":
@@ -172,19 +230,24 @@ def recurrent_layer(cell, input_size, hidden_size, egru):
     raise SystemExit(f"cell {cell!r}: expected egru, gru or lstm")
 
 
-def run_layers(layers, x):
-    """Run a stack: each layer reads the one below's output (EGRU: its events y). Returns the last
-    layer's output and trace (None for GRU/LSTM) and, per layer, (events, margin) or None."""
-    out, trace, stats = x, None, []
-    for layer in layers:
+def run_layers(layers, x, state=None):
+    """Run a stack: each layer reads the one below's output (EGRU: its events y), from `state` (per
+    layer: EGRU y0 [B, H], GRU h0 [1, B, H], LSTM (h0, c0); None: zeros). Returns the last layer's
+    output and trace (None for GRU/LSTM), per layer {events, margin} (tensors) or None, and the
+    final state (detached, to carry into the next segment)."""
+    out, trace, stats, final = x, None, [], []
+    for l, layer in enumerate(layers):
+        s = state[l] if state is not None else None
         if isinstance(layer, EGRU):
-            out, _, o, trace = layer(out)
-            stats.append({"events": int(o.sum().item()), "margin": layer.last_margin})
+            out, _, _, trace = layer(out, s)
+            stats.append({"events": layer.last_events, "margin": layer.last_margin})
+            final.append(out[-1].detach())
         else:
-            out, _ = layer(out)
+            out, last = layer(out, s)
             trace = None
             stats.append(None)
-    return out, trace, stats
+            final.append(tuple(t.detach() for t in last) if isinstance(last, tuple) else last.detach())
+    return out, trace, stats, final
 
 
 # ----------------------------------------------------------------------------- models
@@ -210,7 +273,8 @@ def cnn(spec):
 
 
 class Classifier(nn.Module):
-    """[CNN per frame] -> recurrent layers -> readout; forward(x [T, B, I]) -> logits [B, C]."""
+    """[CNN per frame] -> recurrent layers -> readout; forward(x [T, B, I]) -> logits [B, C]. After a
+    forward, self.stats holds per layer {events, margin} (EGRU, tensors) or None."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -223,16 +287,17 @@ class Classifier(nn.Module):
         )
         self.readout = cfg["readout"]
         self.fc = nn.Linear(cfg["layers"][-1]["hidden"], cfg["classes"])
+        self.stats = []
 
     def forward(self, x):
         T, B = x.shape[0], x.shape[1]
         if self.frame:
             x = self.conv(x.reshape(T * B, *self.frame)).reshape(T, B, -1)
-        out, trace, stats = run_layers(self.layers, x)
+        out, trace, self.stats, _ = run_layers(self.layers, x)
         read = trace if self.readout.startswith("trace") else out
         if self.readout in ("trace", "last"):
-            return self.fc(read[-1]), stats
-        return self.fc(read).mean(dim=0), stats  # "mean", "trace-mean": logits averaged over time
+            return self.fc(read[-1])
+        return self.fc(read).mean(dim=0)  # "mean", "trace-mean": logits averaged over time
 
 
 class Decoder(nn.Module):
@@ -242,7 +307,9 @@ class Decoder(nn.Module):
 
 
 class LanguageModel(nn.Module):
-    """embedding -> layers E->H->...->E -> decoder tied to the embedding; forward(tokens [T, B]) -> logits [T*B, V]."""
+    """embedding -> layers E->H->...->E -> decoder tied to the embedding; forward(tokens [T, B],
+    state=None) -> logits [T*B, V]. After a forward, self.stats as the classifier's, and
+    self.final_state the state after the segment (detached: pass it as the next segment's state)."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -252,10 +319,11 @@ class LanguageModel(nn.Module):
         )
         self.decoder = Decoder(cfg["embedding"], cfg["vocab"])
         self.decoder.decoder.weight = self.embeddings.weight  # tied
+        self.stats, self.final_state = [], None
 
-    def forward(self, tokens):
-        out, _, stats = run_layers(self.rnns, self.embeddings(tokens))
-        return self.decoder.decoder(out.reshape(-1, out.shape[-1])), stats
+    def forward(self, tokens, state=None):
+        out, _, self.stats, self.final_state = run_layers(self.rnns, self.embeddings(tokens), state)
+        return self.decoder.decoder(out.reshape(-1, out.shape[-1]))
 
 
 def build(cfg):
@@ -284,29 +352,44 @@ def load_weights(model, path):
     model.load_state_dict({k: t.to(torch.float32) for k, t in tensors.items()})
 
 
-def cmd_run(a):
-    with open(a.config) as f:
-        cfg = json.load(f)
-    model = build(cfg).eval()
-    load_weights(model, a.weights)
-    inputs = read_safetensors(a.inputs)
-    with torch.no_grad():
-        if cfg["type"] == "language-model":
-            logits, stats = model(inputs["tokens"].to(torch.int64))
-        else:
-            logits, stats = model(inputs["x"].to(torch.float32))
-    result = {"shape": list(logits.shape), "logits": logits.reshape(-1).tolist(), "layers": stats}
+def read_config(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def forward_inputs(model, cfg, inputs):
+    """The model's logits for an inputs file's "tokens" (language models) or "x" (classifiers)."""
+    if cfg["type"] == "language-model":
+        return model(inputs["tokens"].to(torch.int64))
+    return model(inputs["x"].to(torch.float32))
+
+
+def layer_stats(model):
+    """The last forward's per-layer figures as JSON: {events, margin} (EGRU) or None."""
+    return [{"events": int(s["events"]), "margin": float(s["margin"])} if s else None for s in model.stats]
+
+
+def write_json(result, out):
     text = json.dumps(result)
-    if a.out:
-        with open(a.out, "w") as f:
+    if out:
+        with open(out, "w") as f:
             f.write(text)
     else:
         print(text)
 
 
+def cmd_run(a):
+    cfg = read_config(a.config)
+    model = build(cfg).eval()
+    load_weights(model, a.weights)
+    with torch.no_grad():
+        logits = forward_inputs(model, cfg, read_safetensors(a.inputs))
+    result = {"shape": list(logits.shape), "logits": logits.reshape(-1).tolist(), "layers": layer_stats(model)}
+    write_json(result, a.out)
+
+
 def cmd_init(a):
-    with open(a.config) as f:
-        cfg = json.load(f)
+    cfg = read_config(a.config)
     torch.manual_seed(a.seed)
     model = build(cfg)
     with torch.no_grad():

@@ -9,14 +9,14 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ALEXNET_FRONT_END, createModel, type Model, type ModelConfig, Rng } from "../../packages/egru/src/index.js";
+import { ALEXNET_FRONT_END, createModel, type ModelConfig, Rng } from "../../packages/egru/src/index.js";
 import { loadModel, saveModel } from "../../packages/egru/src/node.js";
 import { startRun } from "../../packages/cli/src/run/index.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
 import { jsKernels } from "../../packages/egru/src/kernels/backend.js";
 import { exportCommand } from "../../packages/cli/src/cli/export.js";
 import { runEgru } from "../helpers.js";
-import { assertAgree, egruOutputs, tmp, wellPosedTorchOutputs } from "../pytorch-bridge.js";
+import { assertAgree, egruOutputs, smallLmConfig, tmp, wellPosedTorchOutputs, withBiases } from "../pytorch-bridge.js";
 
 /** Export `dir` with the CLI and compare PyTorch's outputs on a well-posed `draw(seed)` with egru's. */
 async function exportAndCompare(
@@ -39,17 +39,6 @@ async function exportAndCompare(
   return rel;
 }
 
-const rng = new Rng(11);
-
-/** The model with every bias drawn (fresh models have zero biases, which would hide a bias's name or order). */
-function withBiases<M extends Model>(m: M): M {
-  const dict = m.stateDict();
-  for (const [name, t] of Object.entries(dict))
-    if (/bias/.test(name) && !name.startsWith("decoder.weight"))
-      t.data.forEach((_, i) => (t.data[i] = rng.normal(0, 0.2)));
-  m.loadStateDict(dict);
-  return m;
-}
 const pixels =
   (n: number) =>
   (r: Rng): Float32Array =>
@@ -86,17 +75,7 @@ for (const cell of ["gru", "lstm"] as const) {
 test("an EGRU language model exports with its tied decoder and the same logits and events", async () => {
   const dir = join(tmp(), "lm");
   const V = 40;
-  const config: ModelConfig = {
-    type: "language-model",
-    cell: "egru",
-    vocab: V,
-    embedding: 8,
-    hidden: 12,
-    layers: 3,
-    seed: 2,
-    egru: { thresholdMean: 0.05 },
-  };
-  saveModel(withBiases(createModel(config)), dir);
+  saveModel(withBiases(createModel(smallLmConfig(V, { thresholdMean: 0.05 }))), dir);
   const T = 10,
     B = 3;
   const tokens = (r: Rng): Float32Array => Float32Array.from({ length: T * B }, () => r.int(V));

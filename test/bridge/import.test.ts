@@ -19,7 +19,16 @@ import { evalCommand } from "../../packages/cli/src/cli/eval.js";
 import { exportCommand } from "../../packages/cli/src/cli/export.js";
 import { importCommand } from "../../packages/cli/src/cli/import.js";
 import { runEgru } from "../helpers.js";
-import { assertAgree, CONVERTER, egruOutputs, python, TOOL, tmp, wellPosedTorchOutputs } from "../pytorch-bridge.js";
+import {
+  assertAgree,
+  CONVERTER,
+  egruOutputs,
+  python,
+  TOOL,
+  tinyCorpus,
+  tmp,
+  wellPosedTorchOutputs,
+} from "../pytorch-bridge.js";
 
 const rng = new Rng(23);
 
@@ -84,13 +93,7 @@ for (const [k, c] of cases.entries()) {
 }
 
 test("an EGRU language model from PyTorch imports with its tied decoder; eval and generate read it", async () => {
-  const data = tmp();
-  const words = "the cat sat on a mat and the dog ran far away from it".split(" ");
-  const line = (): string => Array.from({ length: 6 }, () => words[rng.int(words.length)]).join(" ");
-  const text = (n: number): string => `${Array.from({ length: n }, line).join("\n")}\n`;
-  writeFileSync(join(data, "ptb.train.txt"), `${words.join(" ")}\n${text(30)}`);
-  writeFileSync(join(data, "ptb.valid.txt"), text(8));
-  writeFileSync(join(data, "ptb.test.txt"), text(8));
+  const { data, vocab: V } = tinyCorpus(rng);
   const fields = {
     task: "ptb",
     data,
@@ -112,7 +115,6 @@ test("an EGRU language model from PyTorch imports with its tied decoder; eval an
   assert.equal(r.code, 0, r.err);
   const T = 12,
     B = 2;
-  const V = new Set(words).size + 1; // and <eos>
   const draw = (seed: number) => {
     const r = new Rng(seed);
     return { tokens: { shape: [T, B], data: Float32Array.from({ length: T * B }, () => r.int(V)) } };

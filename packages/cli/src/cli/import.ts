@@ -25,7 +25,9 @@ export async function importCommand(file: string, f: ImportFlags, ctx: { kernels
   else
     process.stdout.write(
       `egru import: ${file} → ${r.runDir} (${r.tensors} tensors, ${r.parameters.toLocaleString("en-US")} parameters, ${config.task} ${config.model.cell} from ${source})\n` +
-        (r.ignored.length ? `  read and not used: ${r.ignored.join(", ")} (EvNN's in-backward clip)\n` : "") +
+        (r.ignored.length
+          ? `  read and not used: ${r.ignored.join(", ")} (EvNN's in-backward clip; the run's is the configuration's model.gradClip, ${config.model.gradClip})\n`
+          : "") +
         `  evaluate it: egru eval ${r.runDir}\n`,
     );
   return EXIT_OK;

@@ -249,7 +249,8 @@ function program(): Command {
     .description(
       "Write a run's weights for PyTorch: OUT/model.safetensors under the names of the equivalent PyTorch model " +
         "(EvNN's EGRU names, nn.GRU / nn.LSTM, nn.Embedding, nn.Linear, the CNN as nn.Sequential) and OUT/config.json; " +
-        "tools/egru_pytorch.py builds that model, loads them and runs inputs (README: PyTorch and EvNN).",
+        "tools/egru_pytorch.py builds that model, loads them and runs inputs; tools/pytorch_train_step.py trains it " +
+        "(README: PyTorch and EvNN).",
     )
     .argument("<run>", "run directory of egru train or egru import (or a saveModel directory)")
     .addOption(new Option("--format <format>", "what to write").choices(["pytorch"]).makeOptionMandatory())

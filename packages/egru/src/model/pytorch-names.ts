@@ -9,8 +9,9 @@
 //   rnns.{l}.…                              rnns.{l}.…         (thr → thr_reparam as above)
 //   decoder.weight (tied), decoder.bias     decoder.decoder.weight (tied), decoder.decoder.bias
 // plus EvNN's fixed scalars of every EGRU layer, dampening_factor, pseudo_derivative_support and
-// _max_norm [1]: written on export; on import the first two must equal the model's γ and s, _max_norm
-// (EvNN's in-backward clip) is read and ignored. Import also reads AWD's WeightDrop names of the GRU
+// _max_norm [1]: written on export (_max_norm is the clip inside backward, gradClip, or EvNN's −1 for
+// none); on import the first two must equal the model's γ and s, _max_norm is read and ignored (the
+// clip is the configuration's model.gradClip). Import also reads AWD's WeightDrop names of the GRU
 // and LSTM language models (rnns.{l}.module.…, weight_hh_l0_raw). Every layout is PyTorch's already
 // (state-dict.ts); only names change. Errors name the file, the tensor and both shapes.
 
@@ -50,7 +51,14 @@ export interface PytorchConfig {
   type: "sequence-classifier" | "language-model";
   cell: "egru" | "gru" | "lstm";
   layers: { input: number; hidden: number }[];
-  egru: { thresholdMode: string; traceDecay: number; dampeningFactor: number; pseudoDerivativeSupport: number } | null;
+  egru: {
+    thresholdMode: string;
+    traceDecay: number;
+    dampeningFactor: number;
+    pseudoDerivativeSupport: number;
+    /** The clip inside backward (EgruOptions.gradClip; 0 = off), also each layer's _max_norm. */
+    gradClip: number;
+  } | null;
   readout?: string;
   classes?: number;
   inputSize?: number;
@@ -117,7 +125,7 @@ export function pytorchLayout(m: Network): TorchLayout {
         value: c.layer.pseudoDerivativeSupport,
         option: "model.pseudoDerivativeSupport",
       },
-      { torch: `${p}_max_norm`, value: -1, option: null },
+      { torch: `${p}_max_norm`, value: c.layer.gradClip > 0 ? c.layer.gradClip : -1, option: null },
     ];
   });
   return { names, constants };
@@ -143,6 +151,7 @@ export function pytorchConfig(m: Network): PytorchConfig {
           traceDecay: first.traceDecay,
           dampeningFactor: first.dampeningFactor,
           pseudoDerivativeSupport: first.pseudoDerivativeSupport,
+          gradClip: first.gradClip,
         }
       : null;
   const tensors = Object.fromEntries(Object.entries(pytorchStateDict(m)).map(([k, t]) => [k, t.shape]));
