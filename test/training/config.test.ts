@@ -93,6 +93,18 @@ test("merging: later parts win field by field, undefined fields are dropped", ()
 
 const tinySplit: MnistSplit = { images: new Uint8Array(784 * 2), labels: new Uint8Array(2), count: 2 };
 
+test("a schedule of another kind replaces the preset's whole; one of the same kind, and the optimizer, merge field by field", () => {
+  const cosine = { kind: "cosine", startEpoch: 3, minLr: 1e-5 };
+  const constant = parseConfig(mergeConfig({ schedule: cosine }, { schedule: { kind: "constant" } }));
+  assert.deepEqual(constant.schedule, { kind: "constant", warmupSteps: 0 });
+  const later = parseConfig(mergeConfig({ schedule: cosine }, { schedule: { kind: "cosine", startEpoch: 5 } }));
+  assert.deepEqual(later.schedule, { kind: "cosine", startEpoch: 5, minLr: 1e-5, warmupSteps: 0 });
+  const sgd = parseConfig(
+    mergeConfig({ optimizer: { kind: "adam", lr: 0.02, clip: 1 } }, { optimizer: { kind: "sgd" } }),
+  );
+  assert.deepEqual([sgd.optimizer.kind, sgd.optimizer.lr, sgd.optimizer.clip], ["sgd", 0.02, 1]);
+});
+
 test("the paper's sMNIST presets (presets/*.json) build the paper's model: 1,056,110 parameters (docs/paper-setups.md#parameter-counts)", () => {
   const split = tinySplit;
   const presets = loadPresets();

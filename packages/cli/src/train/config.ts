@@ -298,8 +298,12 @@ export function mergeConfig(...parts: unknown[]): Record<string, unknown> {
     for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
       if (v === undefined) continue;
       const prev = out[k];
-      const plain = (o: unknown): boolean => o !== null && typeof o === "object" && !Array.isArray(o);
-      out[k] = plain(v) ? mergeConfig(plain(prev) ? prev : {}, v) : v;
+      const plain = (o: unknown): o is Record<string, unknown> =>
+        o !== null && typeof o === "object" && !Array.isArray(o);
+      // a schedule of another kind ("constant" over a "cosine") replaces the earlier one whole: each kind
+      // has fields of its own (a discriminated union); the optimizer kinds share theirs, so they merge
+      const otherKind = k === "schedule" && plain(v) && plain(prev) && "kind" in v && v.kind !== prev.kind;
+      out[k] = plain(v) ? mergeConfig(plain(prev) && !otherKind ? prev : {}, v) : v;
     }
   }
   return out;
