@@ -1,4 +1,4 @@
-// The backward passes store adjoints below 2^−100 as zero (src/kernels/f32-math.ts: flushSubnormal;
+// The backward passes store adjoints below 2^−100 as zero (src/kernels/f32-math.ts: flushTiny;
 // assembly/cells.ts does the same), so gradients carried back over long sequences never reach the
 // float32 subnormals that slow x86 SIMD arithmetic about seventy-fold. Checked through the layers on
 // every kernel set by scaling the upstream gradient with powers of two, which float arithmetic
@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Rng } from "../../packages/egru/src/core/rng.js";
 import type { Kernels } from "../../packages/egru/src/kernels/backend.js";
-import { flushSubnormal, FLUSH_BELOW } from "../../packages/egru/src/kernels/f32-math.js";
+import { flushTiny, FLUSH_BELOW } from "../../packages/egru/src/kernels/f32-math.js";
 import { EGRU } from "../../packages/egru/src/layers/egru.js";
 import { GRU } from "../../packages/egru/src/layers/gru.js";
 import { LSTM } from "../../packages/egru/src/layers/lstm.js";
@@ -50,10 +50,10 @@ const cells: Record<string, (kernels: Kernels, scale: number) => Grads> = {
   },
 };
 
-test("flushSubnormal keeps 2^−100 and above, zeroes what is below (either sign)", () => {
+test("flushTiny keeps 2^−100 and above, zeroes what is below (either sign)", () => {
   assert.equal(FLUSH_BELOW, 2 ** -100);
-  for (const v of [2 ** -100, -(2 ** -100), 1e-20, -3.5, 0]) assert.equal(flushSubnormal(v), v);
-  for (const v of [2 ** -101, -(2 ** -101), 1e-38, -1e-45, 2 ** -149]) assert.equal(flushSubnormal(v), 0);
+  for (const v of [2 ** -100, -(2 ** -100), 1e-20, -3.5, 0]) assert.equal(flushTiny(v), v);
+  for (const v of [2 ** -101, -(2 ** -101), 1e-38, -1e-45, 2 ** -149]) assert.equal(flushTiny(v), 0);
 });
 
 describeOnKernelSets("backward adjoints under 2^−100 are stored as zero", (kernels) => {

@@ -19,7 +19,7 @@ import { sigmoid4, tanh4 } from "./fastmath";
   store<f32>(at(base, <usize>i), <f32>v);
 }
 
-/** st, with |v| < 2^−100 stored as 0 (src/kernels/f32-math.ts: flushSubnormal, the same rule). */
+/** st, with |v| < 2^−100 stored as 0 (src/kernels/f32-math.ts: flushTiny, the same rule). */
 @inline function stFlush(base: usize, i: i32, v: f64): void {
   store<f32>(at(base, <usize>i), <f32>(Math.abs(v) < 7.888609052210118e-31 ? 0.0 : v));
 }

@@ -13,7 +13,7 @@
 
 import { allFloat32, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
-import { flushSubnormal, sigmoid32, tanh32 } from "./f32-math.js";
+import { flushTiny, sigmoid32, tanh32 } from "./f32-math.js";
 import { gatedCellBackward, gatedCellForward, type GateTape } from "./gated-cell.js";
 
 /** EGRU's tape, [T, B, H] each: the gates (z, r, g, q_g) and c. */
@@ -182,7 +182,7 @@ export function egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>
       const k = b * H + j;
       const s = off + k;
       const dtr = (up.dtr ? up.dtr[s] : 0) + dtrCarry[k];
-      dtrCarry[k] = flushSubnormal(alpha * dtr);
+      dtrCarry[k] = flushTiny(alpha * dtr);
       const dy = (up.dy ? up.dy[s] : 0) + dyRec[k] + (1 - alpha) * dtr;
       const dh = (up.dh ? up.dh[s] : 0) + dhRec[k];
       const c = tape.c[s];
@@ -197,7 +197,7 @@ export function egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>
       const kp = keep ? keep[keepOff + k] : keepConst;
       const hp = hPrev ? hPrev[hPrevOff + k] : 0;
       const leak = gatedCellBackward(kp * dc, hp, tape, s, dp, dq, dOff + b * G, H, j);
-      dhNext[k] = flushSubnormal((1 - kp) * dc + leak);
+      dhNext[k] = flushTiny((1 - kp) * dc + leak);
     }
   }
 }

@@ -1,7 +1,7 @@
 // Float32 exp, sigmoid and tanh, one Math.fround per operation: the scalar twins of the
 // WebAssembly lanes in assembly/fastmath.ts (same constants, same operations, same order), so the
 // TypeScript and WebAssembly kernels give the same bits. About 1 ulp from the exact functions.
-// Also the backward passes' flush of tiny adjoints to zero (flushSubnormal).
+// Also the backward passes' flush of tiny adjoints to zero (flushTiny).
 
 const f = Math.fround;
 
@@ -70,7 +70,7 @@ export function tanh32(x: number): number {
   return x < 0 ? -t : t;
 }
 
-/** Adjoints smaller than this, 2^−100, are stored as zero by the backward passes (flushSubnormal). */
+/** Adjoints smaller than this, 2^−100, are stored as zero by the backward passes (flushTiny). */
 export const FLUSH_BELOW = 2 ** -100;
 
 /**
@@ -82,6 +82,6 @@ export const FLUSH_BELOW = 2 ** -100;
  * stored adjoint with any weight of magnitude ≥ 2^−26 out of that range too. The change is below
  * 10⁻³⁰ per value, far under float32 resolution of any gradient it is added to.
  */
-export function flushSubnormal(v: number): number {
+export function flushTiny(v: number): number {
   return Math.abs(v) < FLUSH_BELOW ? 0 : v;
 }

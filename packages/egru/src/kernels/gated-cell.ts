@@ -9,7 +9,7 @@
 import { countNonzero, zerosLike, type FloatArray } from "../core/buffer.js";
 import { sigmoid } from "./activations.js";
 import type { Kernels } from "./backend.js";
-import { flushSubnormal } from "./f32-math.js";
+import { flushTiny } from "./f32-math.js";
 import { sumRowsInto } from "./gemm.js";
 
 export interface SeqDims {
@@ -95,16 +95,16 @@ export function gatedCellBackward<A extends FloatArray>(
   const dr = dpg * tape.hr[s];
   const dpr = rt * (1 - rt) * dr;
   const dpz = zt * (1 - zt) * dz;
-  // adjoints flushed out of the float32 subnormal range (f32-math.ts: flushSubnormal)
-  const fz = flushSubnormal(dpz);
-  const fr = flushSubnormal(dpr);
-  const fg = flushSubnormal(dpg);
+  // adjoints below 2^−100 stored as zero, away from float32 subnormals (f32-math.ts: flushTiny)
+  const fz = flushTiny(dpz);
+  const fr = flushTiny(dpr);
+  const fg = flushTiny(dpg);
   dp[row + j] = fz;
   dp[row + H + j] = fr;
   dp[row + 2 * H + j] = fg;
   dq[row + j] = fz;
   dq[row + H + j] = fr;
-  dq[row + 2 * H + j] = flushSubnormal(dpg * rt);
+  dq[row + 2 * H + j] = flushTiny(dpg * rt);
   return zt * dc;
 }
 

@@ -29,7 +29,7 @@ import {
   type Zoneout,
 } from "./gated-cell.js";
 import { jsKernels, type Kernels } from "./backend.js";
-import { flushSubnormal } from "./f32-math.js";
+import { flushTiny } from "./f32-math.js";
 import { addBiasRows } from "./gemm.js";
 
 /** Parameters as the kernel sees them (haste layout, gate blocks z, r, g). */
@@ -129,7 +129,7 @@ export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): Gru
         const dh = (dOut ? dOut[s] : 0) + dhRec[k];
         const keep = zoneoutKeep(zoneout, s);
         const leak = gatedCellBackward(keep * dh, prev[prevOff + k], tape, s, dp, dq, row, H, j);
-        dhNext[k] = flushSubnormal((1 - keep) * dh + leak);
+        dhNext[k] = flushTiny((1 - keep) * dh + leak);
       }
     }
     // plus the recurrent term: dh_{t−1} += dq_t · Rᵀ   [B, H]

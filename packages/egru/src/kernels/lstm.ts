@@ -19,7 +19,7 @@ import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
 import { sigmoid } from "./activations.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import type { SeqDims } from "./gated-cell.js";
-import { flushSubnormal } from "./f32-math.js";
+import { flushTiny } from "./f32-math.js";
 import { addBiasRows, sumRowsInto } from "./gemm.js";
 
 /** Parameters in PyTorch's layout, gate blocks (i, f, g, o). */
@@ -159,12 +159,12 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
         // h = o ⊙ tanh(c):  do = k·dh,  dc += (1 − k²)·o·dh
         const dc = dcRec[kk] + (1 - kt * kt) * ot * dh;
         // c_t = f ⊙ c_{t−1} + i ⊙ g
-        // adjoints flushed out of the float32 subnormal range (f32-math.ts: flushSubnormal)
-        dcRec[kk] = flushSubnormal(ft * dc);
-        dP[row + j] = flushSubnormal(it * (1 - it) * gt * dc);
-        dP[row + H + j] = flushSubnormal(ft * (1 - ft) * cPrev[prevOff + kk] * dc);
-        dP[row + 2 * H + j] = flushSubnormal((1 - gt * gt) * it * dc);
-        dP[row + 3 * H + j] = flushSubnormal(ot * (1 - ot) * kt * dh);
+        // adjoints below 2^−100 stored as zero, away from float32 subnormals (f32-math.ts: flushTiny)
+        dcRec[kk] = flushTiny(ft * dc);
+        dP[row + j] = flushTiny(it * (1 - it) * gt * dc);
+        dP[row + H + j] = flushTiny(ft * (1 - ft) * cPrev[prevOff + kk] * dc);
+        dP[row + 2 * H + j] = flushTiny((1 - gt * gt) * it * dc);
+        dP[row + 3 * H + j] = flushTiny(ot * (1 - ot) * kt * dh);
       }
     }
     // dh_{t−1} = dP_t · W_hh   [B, 4H]·[4H, H]; every entry of dhRec was read above
