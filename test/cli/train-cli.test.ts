@@ -62,6 +62,36 @@ test("train writes a complete run directory and eval reproduces its test figures
   assert.ok(existsSync(join(out, "eval-test.json")));
 });
 
+test("--early-stop ends a run whose validation stopped improving; the plateau schedule decays the rate", {
+  skip,
+}, () => {
+  const dir = tmp();
+  const cfg = join(dir, "plateau.json");
+  writeFileSync(cfg, JSON.stringify({ schedule: { kind: "plateau", factor: 0.5, patience: 0 } }));
+  const out = join(dir, "run");
+  // a vanishing rate: validation accuracy stays where epoch 1 left it, so epochs 2 and 3 do not improve
+  const args = [...SMALL.slice(0, -1), "10", "--lr", "1e-30", "--early-stop", "2", "--config", cfg, "--out", out];
+  const r = egru("train", ...args);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /stopped early after epoch 3: validation has not improved for 2 epochs \(best: epoch 1\)/);
+  assert.match(r.err, /plateau: learning rate decayed \(2 so far\)/);
+  const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as Record<string, unknown>;
+  assert.deepEqual(summary.stoppedEarly, { epoch: 3, bestEpoch: 1 });
+  assert.equal(summary.steps, 36);
+  const metrics = lines(join(out, "metrics.jsonl"));
+  const epochs = metrics.filter((m) => m.type === "epoch");
+  assert.deepEqual(
+    epochs.map((m) => [m.improved, m.lrDecays]),
+    [
+      [true, 0],
+      [false, 1],
+      [false, 2],
+    ],
+  );
+  const lastStep = metrics.filter((m) => m.type === "step").pop() as Record<string, number>;
+  assert.equal(lastStep.lr, 1e-30 * 0.5 ** 1); // epoch 3 ran after one decay
+});
+
 for (const blocks of [[], ["--micro-batch", "10"]])
   test(`Ctrl-C saves a checkpoint; --resume ends exactly where an uninterrupted run ends${blocks.length ? " (micro-batches of 8, 8, 9)" : ""}`, {
     skip,

@@ -90,6 +90,42 @@ test("a trainer restored from a checkpoint continues with exactly the losses of 
   const testSplit = toyMnist(30, 2);
   const task = mnistTask("mnist-row", train, testSplit, { validation: 20 });
   const c = config();
+  resumesExactly(c, task, [7, 10], 15); // 3 epochs × ⌈80 / 16⌉
+});
+
+test("the plateau schedule's decays and early stopping resume exactly from a checkpoint", () => {
+  const task = mnistTask("mnist-row", toyMnist(100, 1), toyMnist(30, 2), { validation: 20 });
+  // decay ×0.5 at every validation that does not improve; stop after 2 epochs without improvement
+  const c = config({ epochs: 12, earlyStop: 2, schedule: { kind: "plateau", factor: 0.5, patience: 0 } });
+  const t = buildTrainer(c, task);
+  const lrs: number[] = [];
+  const decays: number[] = [0]; // before each epoch
+  assert.equal(t.run({ onStep: (s) => lrs.push(s.lr), onEpoch: () => decays.push(t.watch.state.decays) }), "done");
+  const early = t.stoppedEarly;
+  assert.ok(early && early.epoch < 12 && early.epoch - early.bestEpoch === 2, JSON.stringify(early));
+  assert.ok(t.watch.state.decays >= 2, `decays ${t.watch.state.decays}`);
+  // every step of epoch e runs at 5e-3 · 0.5^(decays before e)
+  assert.deepEqual(
+    lrs,
+    decays.slice(0, -1).flatMap((d) => Array(5).fill(5e-3 * 0.5 ** d)),
+  );
+  const steps = early.epoch * 5;
+  assert.equal(lrs.length, steps);
+  // interrupted mid-epoch, and just before the validation that stopped the run
+  resumesExactly(c, task, [7, 12, steps], steps);
+  // the checkpoint saved after that validation: a resumed run ends at once, stopped early as before
+  const dir = tmp();
+  saveTrainer(dir, t, { config: c, seconds: 0, kind: {} });
+  const again = buildTrainer(c, task);
+  restoreTrainer(again, loadCheckpoint(dir));
+  let more = 0;
+  assert.equal(again.run({ onStep: () => more++ }), "done");
+  assert.equal(more, 0);
+  assert.deepEqual(again.stoppedEarly, early);
+});
+
+/** Whether runs interrupted at each of `stops` (saved, loaded into a fresh trainer) give the uninterrupted losses. */
+function resumesExactly(c: TrainConfig, task: ReturnType<typeof mnistTask>, stops: number[], steps: number): void {
   const losses = (stopAt: number | null): number[] => {
     let t = buildTrainer(c, task);
     const out: number[] = [];
@@ -107,11 +143,10 @@ test("a trainer restored from a checkpoint continues with exactly the losses of 
     return out;
   };
   const whole = losses(null);
-  assert.equal(whole.length, 15); // 3 epochs × ⌈80 / 16⌉
-  assert.deepEqual(losses(7), whole, "stopped mid-epoch");
-  assert.deepEqual(losses(10), whole, "stopped at an epoch boundary");
-  assert.notDeepEqual(losses(null).slice(0, 1), [Number.NaN]);
-});
+  assert.equal(whole.length, steps);
+  for (const at of stops) assert.deepEqual(losses(at), whole, `stopped at step ${at}`);
+  assert.ok(whole.every(Number.isFinite));
+}
 
 test("checkpoints replace each other atomically and damage is detected", () => {
   const dir = tmp();

@@ -115,7 +115,8 @@ export {
   type OptimizerKind,
   type OptimizerState,
 } from "./optim/optimizer.js";
-export { learningRate, type ScheduleConfig } from "./optim/schedule.js";
+export { learningRate, type PlateauSchedule, type ScheduleConfig } from "./optim/schedule.js";
+export { ValidationWatch, type WatchMode, type WatchState, type WatchVerdict } from "./optim/validation-watch.js";
 
 // files
 export { decodeSafetensors, encodeSafetensors, type Tensor } from "./io/safetensors.js";

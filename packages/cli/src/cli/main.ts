@@ -122,6 +122,11 @@ function program(): Command {
       new Option("--readout <kind>", "what the classifier reads").choices(["trace", "last", "mean", "trace-mean"]),
     )
     .option("--epochs <n>", "training epochs", intOption("--epochs"))
+    .option(
+      "--early-stop <epochs>",
+      "stop once validation has not improved for so many epochs (0 = never), then test the best weights",
+      intOption("--early-stop", 0),
+    )
     .option("--batch <B>", "batch size", intOption("--batch"))
     .addOption(new Option("--optimizer <kind>", "optimizer").choices(["sgd", "adam", "adamw"]))
     .option("--lr <rate>", "learning rate", numberOption("--lr", { gt: 0 }))

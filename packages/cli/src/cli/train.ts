@@ -22,6 +22,7 @@ export interface TrainFlags {
   timeBudget?: number;
   readout?: string;
   epochs?: number;
+  earlyStop?: number;
   batch?: number;
   lr?: number;
   optimizer?: string;
@@ -48,6 +49,7 @@ function flagConfig(f: ConfigFlags): Record<string, unknown> {
   return mergeConfig({
     task: f.task,
     epochs: f.epochs,
+    earlyStop: f.earlyStop,
     batchSize: f.batch,
     seed: f.seed,
     validation: f.validation,

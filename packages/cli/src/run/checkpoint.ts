@@ -27,6 +27,8 @@ import {
   StateError,
   type Tensor,
   ValueError,
+  type ValidationWatch,
+  type WatchState,
 } from "egru";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import type { TrainConfig } from "../train/config.js";
@@ -53,6 +55,8 @@ export interface CheckpointState {
   lm?: { bpttRng: RngState; hidden: number[][][] | null };
   /** The last epoch's figures: training loss and accuracy, and the validation evaluation. */
   lastEpoch?: Record<string, unknown>;
+  /** The validation watch (best so far, plateau decays; egru's ValidationWatch); absent in older checkpoints. */
+  watch?: WatchState;
 }
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
@@ -146,6 +150,7 @@ export interface CheckpointedTrainer {
   optimizer: Optimizer;
   position: TrainPosition | LmPosition;
   sums: EpochSums | LmSums;
+  watch: ValidationWatch;
 }
 
 /** The optional fields a kind of task adds to state.json. */
@@ -166,6 +171,7 @@ export function saveTrainer(
     sums: t.sums,
     rng: t.model.rng.getState(),
     optimizerStep: t.optimizer.steps,
+    watch: t.watch.state,
     seconds: o.seconds,
     ...o.kind,
   });
@@ -182,4 +188,5 @@ export function restoreTrainer(t: CheckpointedTrainer, ck: LoadedCheckpoint): vo
   t.model.rng.setState(ck.state.rng);
   t.position = { ...ck.state.position };
   t.sums = { ...ck.state.sums };
+  if (ck.state.watch) t.watch.setState(ck.state.watch);
 }

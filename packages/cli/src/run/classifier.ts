@@ -14,7 +14,15 @@ import { DVS_TASK, isLmTask } from "../train/config.js";
 import type { EvalResult } from "../train/trainer.js";
 import type { CheckpointState } from "./checkpoint.js";
 import { formatDuration, pct } from "./format.js";
-import { type Row, type RunKind, sparsityMacsRows, stepFigures, type TaskRun, tableLines } from "./kind.js";
+import {
+  type Row,
+  type RunKind,
+  sparsityMacsRows,
+  stepFigures,
+  type TaskRun,
+  tableLines,
+  watchFields,
+} from "./kind.js";
 import { progressBar } from "./progress.js";
 import { loadTask } from "./task-data.js";
 
@@ -108,6 +116,7 @@ export const classifierKind: RunKind = {
           },
           onEpoch: (e) => {
             epochEnded = true;
+            const watched = watchFields(e.verdict, trainer.watch);
             if (e.valid && (!best || e.valid.accuracy > (best.accuracy ?? -1)))
               best = { epoch: e.epoch + 1, accuracy: e.valid.accuracy };
             lastEpoch = {
@@ -117,6 +126,7 @@ export const classifierKind: RunKind = {
               trainLoss: e.trainLoss,
               trainAccuracy: e.trainAccuracy,
               ...(e.valid ? evalRecord(e.valid) : {}),
+              ...watched.record,
               seconds: ctx.elapsed(),
             };
             ctx.emit(lastEpoch);
@@ -126,7 +136,7 @@ export const classifierKind: RunKind = {
                 (v
                   ? ` | ${valid} loss ${v.loss.toFixed(4)} acc ${pct(v.accuracy)} sparsity ${pct(v.activitySparsity)}`
                   : "") +
-                ` | ${formatDuration(ctx.elapsed())}`,
+                ` | ${formatDuration(ctx.elapsed())}${watched.note}`,
             );
           },
           stop: () => true,

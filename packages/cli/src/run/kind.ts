@@ -5,7 +5,7 @@
 // checkpoints, the outer loop (checkpoint when due, Ctrl-C, NaN stop, time budget), the summary
 // table and report. The kinds: run/classifier.ts (MNIST, DVS Gesture), run/language-model.ts.
 
-import type { Kernels, Network } from "egru";
+import type { Kernels, Network, ValidationWatch, WatchVerdict } from "egru";
 import type { ActivityReport } from "../train/activity.js";
 import type { TrainConfig } from "../train/config.js";
 import type { StepFigures } from "../train/hooks.js";
@@ -46,6 +46,7 @@ export interface TaskRun {
     model: Network;
     position: { epoch: number; step: number };
     options: { microBatch?: number };
+    stoppedEarly: { epoch: number; bestEpoch: number } | null;
   };
   /** Files a new run writes beside config.json (name → text), e.g. vocab.txt. */
   readonly startFiles: Record<string, string>;
@@ -113,6 +114,19 @@ export interface RunKind {
  * The figures every kind's step record carries: per-layer sparsity (backward: on c, egru's, and on
  * h, the paper's), the factors of EGRU's clip inside backward when it is on, rate, gradient norm, MACs.
  */
+/** An epoch record's fields from the validation watch, and what the epoch's line adds ("" when nothing happened). */
+export function watchFields(
+  verdict: WatchVerdict | null,
+  watch: ValidationWatch,
+): { record: Record<string, number | boolean>; note: string } {
+  if (!verdict) return { record: {}, note: "" };
+  const d = watch.state.decays;
+  return {
+    record: { improved: verdict.improved, lrDecays: d },
+    note: verdict.decayed ? ` | plateau: learning rate decayed (${d} so far)` : "",
+  };
+}
+
 export function stepFigures(s: StepFigures): Record<string, number | number[]> {
   return {
     layerSparsity: s.layerSparsity,

@@ -6,7 +6,7 @@
 
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { encodeSafetensors, loadParamTensors, paramTensors } from "egru";
+import { encodeSafetensors, loadParamTensors, paramTensors, type WatchVerdict } from "egru";
 import type { Corpus } from "../data/corpus.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
 import { loadRunWeights, readVocab } from "./run-files.js";
@@ -15,7 +15,15 @@ import { buildLanguageModel, buildLmTrainer, parameterCount } from "../train/bui
 import { isLmTask } from "../train/config.js";
 import type { LmEvalResult, LmSplit, LmTrainer } from "../train/lm-trainer.js";
 import { formatDuration, mega, pct } from "./format.js";
-import { type Row, type RunKind, sparsityMacsRows, stepFigures, type TaskRun, tableLines } from "./kind.js";
+import {
+  type Row,
+  type RunKind,
+  sparsityMacsRows,
+  stepFigures,
+  type TaskRun,
+  tableLines,
+  watchFields,
+} from "./kind.js";
 import { progressBar } from "./progress.js";
 import { corpusDir, corpusPath } from "./task-data.js";
 
@@ -92,7 +100,14 @@ export const languageModelKind: RunKind = {
     let validatedAt = -1;
     const n = (x: number): string => x.toLocaleString("en-US");
 
-    const validate = (ctx: Parameters<TaskRun["advance"]>[0], epoch: number, valid: LmEvalResult, loss: number) => {
+    const validate = (
+      ctx: Parameters<TaskRun["advance"]>[0],
+      epoch: number,
+      valid: LmEvalResult,
+      loss: number,
+      verdict: WatchVerdict | null,
+    ) => {
+      const watched = watchFields(verdict, trainer.watch);
       validatedAt = trainer.position.step;
       if (!best || valid.perplexity < best.perplexity) {
         best = { epoch, perplexity: valid.perplexity, step: trainer.position.step };
@@ -105,11 +120,12 @@ export const languageModelKind: RunKind = {
         trainLoss: loss,
         trainPerplexity: Math.exp(loss),
         ...lmEvalRecord(valid),
+        ...watched.record,
         seconds: ctx.elapsed(),
       });
       ctx.note(
         `epoch ${epoch}: train ppl ${Math.exp(loss).toFixed(2)} | valid ppl ${valid.perplexity.toFixed(2)} sparsity ${pct(valid.activitySparsity)}` +
-          ` MACs/token ${mega(valid.macsPerToken.executed)} of ${mega(valid.macsPerToken.dense)} | ${formatDuration(ctx.elapsed())}`,
+          ` MACs/token ${mega(valid.macsPerToken.executed)} of ${mega(valid.macsPerToken.dense)} | ${formatDuration(ctx.elapsed())}${watched.note}`,
       );
     };
 
@@ -173,7 +189,7 @@ export const languageModelKind: RunKind = {
           },
           onEpoch: (e) => {
             epochEnded = true;
-            validate(ctx, e.epoch + 1, e.valid, e.trainLoss);
+            validate(ctx, e.epoch + 1, e.valid, e.trainLoss, e.verdict);
           },
           stop: () => true,
         });
@@ -184,7 +200,13 @@ export const languageModelKind: RunKind = {
         // the budget ends mid-epoch: validate where training stopped
         const p = trainer.position;
         const loss = trainer.sums.loss / Math.max(1, trainer.sums.tokens);
-        validate(ctx, Number((p.epoch + p.row / rows).toFixed(3)), trainer.evaluate("valid", config.batchSize), loss);
+        validate(
+          ctx,
+          Number((p.epoch + p.row / rows).toFixed(3)),
+          trainer.evaluate("valid", config.batchSize),
+          loss,
+          null,
+        );
       },
       finish(ctx, trainSeconds) {
         // the best-validation weights, evaluated on valid and test at the test batch size

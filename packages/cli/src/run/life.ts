@@ -190,6 +190,11 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
   const trainSeconds = elapsed();
   if (outOfTime)
     log(`egru train: time budget of ${config.timeBudget} minutes reached at step ${trainer.position.step}`);
+  const early = trainer.stoppedEarly;
+  if (early)
+    log(
+      `egru train: stopped early after epoch ${early.epoch}: validation has not improved for ${config.earlyStop} epochs (best: epoch ${early.bestEpoch})`,
+    );
 
   const end = run.finish(ctx, trainSeconds);
   const seconds = elapsed();
@@ -205,6 +210,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
     kernels: o.kernelName,
     microBatch: microBatch ?? config.batchSize,
     best: run.kindState().best,
+    ...(config.earlyStop > 0 ? { stoppedEarly: early } : {}),
     ...end.summary,
   };
   writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);

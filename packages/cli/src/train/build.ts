@@ -137,6 +137,7 @@ function commonOptions(c: TrainConfig, plans: RowPlans | null) {
     lr: c.optimizer.lr,
     clip: c.optimizer.clip,
     schedule: c.schedule,
+    earlyStop: c.earlyStop,
     seed: c.seed,
     microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch),
     evalMicroBatch: plans?.eval.rows,

@@ -75,6 +75,14 @@ const ScheduleSchema = z.discriminatedUnion("kind", [
     minLr: nonneg.default(0),
     warmupSteps: warmup,
   }),
+  /** Divide the rate by 1/factor whenever validation has not improved for more than `patience` epochs. */
+  z.strictObject({
+    kind: z.literal("plateau"),
+    factor: z.number().gt(0).lt(1).default(0.25),
+    patience: whole(0).default(0),
+    minLr: nonneg.default(0),
+    warmupSteps: warmup,
+  }),
 ]);
 
 /** The language-model tasks' fields (docs/paper-setups.md#language-model-setup); ignored by the classification tasks. */
@@ -174,6 +182,11 @@ export const TrainConfigSchema = z.strictObject({
   dvs: DvsSchema.default(DvsSchema.parse({})),
   /** Stop training after this many minutes (at a step boundary), then validate and test. */
   timeBudget: z.number().gt(0).optional(),
+  /**
+   * Stop once validation (LM: perplexity; classifiers: accuracy) has not improved for this many epochs
+   * (0 = never): the run ends converged, then tests its best weights.
+   */
+  earlyStop: whole(0).default(0),
   /**
    * Rows (examples, or LM streams) per forward and backward: "auto" = as many of the batch as the
    * memory estimate fits (src/train/memory.ts), a number = at most that many (it must fit the

@@ -14,6 +14,8 @@ export interface LoopOptions {
   /** Global gradient-norm limit; 0 = no clipping. */
   clip: number;
   schedule: ScheduleConfig;
+  /** Stop once validation has not improved for this many epochs (0: never). */
+  earlyStop?: number;
   seed: number;
   /** Rows (examples or streams) per forward and backward of a training step (default: all) and of an evaluation. */
   microBatch?: number;

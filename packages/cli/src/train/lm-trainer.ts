@@ -36,7 +36,8 @@ import {
   softmaxCrossEntropy,
   type Streams,
 } from "egru";
-import type { LanguageModel, LmRun, LmState, MacCount } from "egru";
+import type { LanguageModel, LmRun, LmState, MacCount, WatchVerdict } from "egru";
+import { ValidationWatch } from "egru";
 import { blockRows, rowBlocks } from "./memory.js";
 
 export type LmSplit = "train" | "valid" | "test";
@@ -92,6 +93,8 @@ export interface LmEpochInfo {
   epoch: number;
   trainLoss: number;
   valid: LmEvalResult;
+  /** What this validation meant for the plateau schedule and early stopping. */
+  verdict: WatchVerdict;
 }
 
 export type LmTrainerHooks = RunHooks<LmStepInfo, LmEpochInfo, LmPosition>;
@@ -114,6 +117,10 @@ export class LmTrainer {
   hidden: LmState | null = null;
   /** The stream of random BPTT lengths. */
   readonly bpttRng: Rng;
+  /** Validation perplexity across epochs: the plateau schedule's decays and early stopping. */
+  readonly watch: ValidationWatch;
+  /** Set when early stopping ended the run: the epochs completed and the best one. */
+  stoppedEarly: { epoch: number; bestEpoch: number } | null = null;
 
   constructor(
     model: LanguageModel,
@@ -127,6 +134,7 @@ export class LmTrainer {
     this.options = options;
     this.train = batchify(splits.train, options.batchSize);
     this.bpttRng = new Rng(options.seed * 7_919 + 104_729);
+    this.watch = new ValidationWatch("min", options.earlyStop ?? 0);
   }
 
   /** Rows of the training streams; an epoch's segments start at rows 0 … rows − 2. */
@@ -138,16 +146,26 @@ export class LmTrainer {
   run(hooks: LmTrainerHooks = {}): "done" | "stopped" {
     const { epochs } = this.options;
     while (this.position.epoch < epochs) {
+      if (this.position.row === 0 && this.watch.stopsAfter(this.position.epoch)) {
+        this.stoppedEarly = { epoch: this.position.epoch, bestEpoch: this.watch.state.bestEpoch };
+        return "done"; // resumed from the checkpoint saved when early stopping ended the run
+      }
       while (this.position.row < this.rows - 1) {
         const info = this.trainStep(); // (not inside onStep?.(…): that skips the call when there is no hook)
         hooks.onStep?.(info);
         if (hooks.stop?.(this.position)) return "stopped";
       }
       const valid = this.evaluate("valid", this.options.evalBatchSize);
-      hooks.onEpoch?.({ epoch: this.position.epoch, trainLoss: this.sums.loss / this.sums.tokens, valid });
-      this.position = { epoch: this.position.epoch + 1, row: 0, step: this.position.step };
+      const epoch = this.position.epoch;
+      const verdict = this.watch.observe(valid.perplexity, epoch + 1, this.options.schedule);
+      hooks.onEpoch?.({ epoch, trainLoss: this.sums.loss / this.sums.tokens, valid, verdict });
+      this.position = { epoch: epoch + 1, row: 0, step: this.position.step };
       this.sums = { loss: 0, tokens: 0 };
       this.hidden = null;
+      if (verdict.stop) {
+        this.stoppedEarly = { epoch: epoch + 1, bestEpoch: this.watch.state.bestEpoch };
+        return "done";
+      }
       if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
     }
     return "done";
@@ -160,7 +178,14 @@ export class LmTrainer {
     const nominal = options.randomBptt ? randomBpttLength(this.bpttRng, options.bptt) : options.bptt;
     const seg = segment(this.train, pos.row, nominal);
     const B = this.train.B;
-    const base = learningRate(options.lr, options.schedule, pos.epoch, pos.step, options.epochs);
+    const base = learningRate(
+      options.lr,
+      options.schedule,
+      pos.epoch,
+      pos.step,
+      options.epochs,
+      this.watch.state.decays,
+    );
     const lr = options.randomBptt ? (base * seg.T) / options.bptt : base;
     const where = `step ${pos.step + 1} (epoch ${pos.epoch + 1}, row ${pos.row})`;
     model.train();

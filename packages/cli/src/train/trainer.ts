@@ -30,7 +30,8 @@ import {
   type SequenceClassifier,
   softmaxCrossEntropy,
 } from "egru";
-import type { CellRun, MacCount } from "egru";
+import type { CellRun, MacCount, WatchVerdict } from "egru";
+import { ValidationWatch, ValueError } from "egru";
 import { blockRows, rowBlocks } from "./memory.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
@@ -76,6 +77,8 @@ export interface EpochInfo {
   trainLoss: number;
   trainAccuracy: number;
   valid: EvalResult | null;
+  /** What this validation meant for the plateau schedule and early stopping (null: no validation). */
+  verdict: WatchVerdict | null;
 }
 
 export type TrainerHooks = RunHooks<StepInfo, EpochInfo, TrainPosition>;
@@ -94,12 +97,23 @@ export class Trainer {
   readonly options: TrainerOptions;
   position: TrainPosition = { epoch: 0, batch: 0, step: 0 };
   sums: EpochSums = { loss: 0, correct: 0, seen: 0 };
+  /** Validation accuracy across epochs: the plateau schedule's decays and early stopping. */
+  readonly watch: ValidationWatch;
+  /** Set when early stopping ended the run: the epochs completed and the best one. */
+  stoppedEarly: { epoch: number; bestEpoch: number } | null = null;
 
   constructor(model: SequenceClassifier, task: ClassificationTask, optimizer: Optimizer, options: TrainerOptions) {
     this.model = model;
     this.task = task;
     this.optimizer = optimizer;
     this.options = options;
+    this.watch = new ValidationWatch("max", options.earlyStop ?? 0);
+    if ((this.watch.earlyStop > 0 || options.schedule.kind === "plateau") && task.count("valid") === 0)
+      throw new ValueError(
+        this.watch.earlyStop > 0 ? "earlyStop" : "schedule.kind",
+        "validation examples to watch (set validation > 0)",
+        this.watch.earlyStop > 0 ? String(this.watch.earlyStop) : '"plateau" with validation 0',
+      );
   }
 
   /** Batches per training epoch (the last one may be smaller). */
@@ -125,6 +139,10 @@ export class Trainer {
     const { epochs, batchSize } = this.options;
     const nb = this.batchesPerEpoch;
     while (this.position.epoch < epochs) {
+      if (this.position.batch === 0 && this.watch.stopsAfter(this.position.epoch)) {
+        this.stoppedEarly = { epoch: this.position.epoch, bestEpoch: this.watch.state.bestEpoch };
+        return "done"; // resumed from the checkpoint saved when early stopping ended the run
+      }
       const order = this.epochOrder(this.position.epoch);
       while (this.position.batch < nb) {
         const b0 = this.position.batch * batchSize;
@@ -134,14 +152,15 @@ export class Trainer {
       }
       const valid = this.task.count("valid") > 0 ? this.evaluate("valid") : null;
       const s = this.sums;
-      hooks.onEpoch?.({
-        epoch: this.position.epoch,
-        trainLoss: s.loss / s.seen,
-        trainAccuracy: s.correct / s.seen,
-        valid,
-      });
-      this.position = { epoch: this.position.epoch + 1, batch: 0, step: this.position.step };
+      const epoch = this.position.epoch;
+      const verdict = valid ? this.watch.observe(valid.accuracy, epoch + 1, this.options.schedule) : null;
+      hooks.onEpoch?.({ epoch, trainLoss: s.loss / s.seen, trainAccuracy: s.correct / s.seen, valid, verdict });
+      this.position = { epoch: epoch + 1, batch: 0, step: this.position.step };
       this.sums = { loss: 0, correct: 0, seen: 0 };
+      if (verdict?.stop) {
+        this.stoppedEarly = { epoch: epoch + 1, bestEpoch: this.watch.state.bestEpoch };
+        return "done";
+      }
       if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
     }
     return "done";
@@ -153,7 +172,7 @@ export class Trainer {
     const { x, labels } = task.batch("train", indices, this.position.step);
     const B = labels.length;
     const pos = this.position;
-    const lr = learningRate(options.lr, options.schedule, pos.epoch, pos.step, options.epochs);
+    const lr = learningRate(options.lr, options.schedule, pos.epoch, pos.step, options.epochs, this.watch.state.decays);
     model.train();
     const where = `step ${pos.step + 1} (epoch ${pos.epoch + 1}, batch ${pos.batch + 1})`;
     const blocks = rowBlocks(B, options.microBatch ?? B);

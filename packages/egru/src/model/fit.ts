@@ -4,6 +4,9 @@
 //   classifier  data { x [N, T, I], labels [N], T }: each epoch a seeded shuffle, batches of batchSize
 //   LM          data { tokens }: batchSize parallel streams, segments of bptt steps, the state
 //               carried from segment to segment (detached) and reset at each epoch
+// Validation: with validationData, each epoch ends with an evaluation (LM: perplexity, lower is
+// better; classifier: accuracy, higher is better) that the plateau schedule decays on and earlyStop
+// stops on (optim/validation-watch.ts); both need validationData.
 // Stopping: when options.signal is aborted, fit finishes the current step and RESOLVES with
 // { aborted: true } (it does not reject); the weights are those after the last finished step.
 
@@ -14,6 +17,7 @@ import type { SequenceClassifier } from "../nn/classifier.js";
 import type { LanguageModel, LmState } from "../nn/language-model.js";
 import { Optimizer, type OptimizerConfig } from "../optim/optimizer.js";
 import { learningRate, type ScheduleConfig } from "../optim/schedule.js";
+import { ValidationWatch } from "../optim/validation-watch.js";
 import type { Network } from "./model-state.js";
 import { checkSequenceData, gatherBatch, gatherLabels, segments, type SequenceData, type TokenData } from "./data.js";
 import { batchify, segment } from "./lm-batches.js";
@@ -37,6 +41,8 @@ export interface FitOptions {
   bptt?: number;
   /** Evaluated after every epoch (same kind of data as the training data). */
   validationData?: SequenceData | TokenData;
+  /** Stop once validation has not improved for this many epochs (default 0: never; needs validationData). */
+  earlyStop?: number;
   onStep?: (info: FitStepInfo) => void;
   onEpoch?: (info: FitEpochInfo) => void;
   signal?: AbortSignal;
@@ -68,6 +74,8 @@ export interface FitResult {
   aborted: boolean;
   steps: number;
   history: FitEpochInfo[];
+  /** Set when earlyStop ended training: the last epoch run and the best one (1-based). */
+  stoppedEarly?: { epoch: number; bestEpoch: number };
 }
 
 /** Resolve on the next macrotask (not a microtask: the page gets to run). */
@@ -144,6 +152,14 @@ export async function fit(model: Network, data: SequenceData | TokenData, opts: 
   const optimizer =
     opts.optimizer instanceof Optimizer ? opts.optimizer : new Optimizer(opts.optimizer ?? { kind: "adam" });
   const schedule = opts.schedule ?? { kind: "constant" };
+  const watch = new ValidationWatch(isLm ? "min" : "max", opts.earlyStop ?? 0);
+  const v = opts.validationData;
+  if (!v && (watch.earlyStop > 0 || schedule.kind === "plateau"))
+    throw new ValueError(
+      watch.earlyStop > 0 ? "earlyStop" : "schedule",
+      "validationData to watch",
+      "no validationData",
+    );
   const history: FitEpochInfo[] = [];
   let step = 0;
   for (let epoch = 0; epoch < epochs; epoch++) {
@@ -156,7 +172,7 @@ export async function fit(model: Network, data: SequenceData | TokenData, opts: 
     let seen = 0;
     for (let k = 0; k < plan.batches; k++) {
       if (opts.signal?.aborted) return { aborted: true, steps: step, history };
-      const lr = learningRate(opts.lr ?? 1e-3, schedule, epoch, step, epochs);
+      const lr = learningRate(opts.lr ?? 1e-3, schedule, epoch, step, epochs, watch.state.decays);
       const r = plan.run(k, {
         optimizer,
         lr,
@@ -180,12 +196,25 @@ export async function fit(model: Network, data: SequenceData | TokenData, opts: 
       await nextMacrotask();
     }
     const info: FitEpochInfo = { epoch, loss: lossSum / seen, ...(isLm ? {} : { accuracy: correct / seen }) };
-    const v = opts.validationData;
-    if (v && "decoder" in model)
-      info.validation = evaluateLanguageModel(model, v as TokenData, { batchSize: bs, bptt: opts.bptt });
-    else if (v && "head" in model) info.validation = evaluateClassifier(model, v as SequenceData, { batchSize: bs });
+    let stop = false;
+    if (v && "decoder" in model) {
+      const e = evaluateLanguageModel(model, v as TokenData, { batchSize: bs, bptt: opts.bptt });
+      info.validation = e;
+      stop = watch.observe(e.perplexity, epoch + 1, schedule).stop;
+    } else if (v && "head" in model) {
+      const e = evaluateClassifier(model, v as SequenceData, { batchSize: bs });
+      info.validation = e;
+      stop = watch.observe(e.accuracy, epoch + 1, schedule).stop;
+    }
     history.push(info);
     opts.onEpoch?.(info);
+    if (stop)
+      return {
+        aborted: false,
+        steps: step,
+        history,
+        stoppedEarly: { epoch: epoch + 1, bestEpoch: watch.state.bestEpoch },
+      };
   }
   return { aborted: false, steps: step, history };
 }
