@@ -185,6 +185,13 @@ test("bad usage exits 2 and leaves existing runs alone", { skip }, () => {
   const c = egru("train", "--config", cfg, "--out", join(dir, "x"));
   assert.equal(c.code, 2);
   assert.match(c.err, /bad\.json\.model\.hiden: expected no such field/);
+  for (const text of ["[1,2,3]", "null", '"x"', "42"]) {
+    writeFileSync(cfg, text);
+    const n = egru("train", "--config", cfg, "--out", join(dir, "z"));
+    assert.equal(n.code, 2, text);
+    assert.match(n.err, /bad\.json: expected a JSON object of configuration fields, got/, text);
+    assert.equal(existsSync(join(dir, "z")), false, "no run started");
+  }
   writeFileSync(cfg, "{ not json");
   assert.equal(egru("train", "--config", cfg, "--out", join(dir, "y")).code, 1);
   assert.equal(egru("train", "--lr", "-1").code, 2);

@@ -6,7 +6,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { MnistSplit } from "../../packages/cli/src/data/mnist.js";
 import { buildLanguageModel, buildModel, parameterCount } from "../../packages/cli/src/train/build.js";
-import { ConfigError, mergeConfig, parseConfig, PRESETS } from "../../packages/cli/src/train/config.js";
+import {
+  checkConfigShape,
+  ConfigError,
+  mergeConfig,
+  parseConfig,
+  PRESETS,
+} from "../../packages/cli/src/train/config.js";
 import { loadPresets } from "../../packages/cli/src/node/presets.js";
 import { mnistTask, type MnistTaskName } from "../../packages/cli/src/train/task.js";
 
@@ -35,6 +41,37 @@ test("errors name the field, the expectation and the value", () => {
       (e: ConfigError) => e instanceof ConfigError && re.test(e.message),
       JSON.stringify(v),
     );
+});
+
+test("what cannot be a configuration is refused by name: non-objects, reserved keys, absurd nesting, huge or non-finite values", () => {
+  const refused = (v: unknown, re: RegExp): void => {
+    assert.throws(
+      () => parseConfig(v, "f.json"),
+      (e: Error) => e instanceof ConfigError && re.test(e.message),
+    );
+  };
+  refused([1, 2, 3], /^f\.json: expected a JSON object of configuration fields, got an array \[1,2,3\]$/);
+  refused(null, /^f\.json: expected a JSON object of configuration fields, got null$/);
+  refused("x", /^f\.json: expected a JSON object .*, got "x"$/);
+  refused(42, /^f\.json: expected a JSON object .*, got 42$/);
+  // JSON.parse keeps "__proto__" as an own key; a merge would have dropped it (and its fields) silently
+  refused(
+    JSON.parse('{"epochs": 2, "__proto__": {"epochs": 3}}'),
+    /^f\.json\.__proto__: expected no such field \(a reserved name\)/,
+  );
+  refused(JSON.parse('{"model": {"constructor": 1}}'), /^f\.json\.model\.constructor: expected no such field/);
+  const deep = JSON.parse(`${'{"a":'.repeat(5000)}1${"}".repeat(5000)}`);
+  refused(deep, /^f\.json(\.a){8}: expected at most 8 levels of nesting, got more$/);
+  assert.throws(() => checkConfigShape(deep, "g"), /at most 8 levels/); // before mergeConfig can recurse into it
+  refused(
+    JSON.parse('{"optimizer": {"lr": 1e999}}'),
+    /^f\.json\.optimizer\.lr: expected .*, got Infinity \(not a finite number\)$/,
+  );
+  const huge = { task: "x".repeat(2 ** 20) };
+  assert.throws(
+    () => parseConfig(huge, "f.json"),
+    (e: Error) => e instanceof ConfigError && e.message.length < 1000 && /… \(1048578 characters\)$/.test(e.message),
+  );
 });
 
 test("DropConnect's mask shape and the language model's AR/TAR: defaults, values, errors naming the field", () => {

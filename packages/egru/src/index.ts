@@ -2,7 +2,7 @@
 // Node-only parts (worker-thread kernels) are under the "egru/node" subpath (src/node.ts).
 
 // errors, random numbers, arrays
-export { EgruError, NonFiniteError, ShapeError, StateError, ValueError } from "./core/errors.js";
+export { capText, EgruError, NonFiniteError, ShapeError, StateError, ValueError } from "./core/errors.js";
 export { Rng, type RngState } from "./core/rng.js";
 export { allFloat32, countNonzero, type FloatArray } from "./core/buffer.js";
 export { checkPositiveInt } from "./core/validate.js";

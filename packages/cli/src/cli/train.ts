@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { type Kernels, ValueError } from "egru";
 import { loadPresets } from "../node/presets.js";
 import { resumeRun, startRun } from "../run/life.js";
-import { mergeConfig, parseConfig, type TrainConfig } from "../train/config.js";
+import { checkConfigShape, mergeConfig, parseConfig, type TrainConfig } from "../train/config.js";
 import { UsageError } from "./run.js";
 
 /** Flags of `egru train` (commander's camel-cased names). */
@@ -87,11 +87,13 @@ function readConfigFile(path: string): unknown {
       `${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
     );
   }
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     throw new ValueError(path, "JSON", `unparsable text (${(e as Error).message})`);
   }
+  return checkConfigShape(value, path);
 }
 
 export async function trainCommand(f: TrainFlags, ctx: { kernels?: Kernels; kernelName: string }): Promise<number> {

@@ -209,8 +209,49 @@ export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 /** A configuration field that is missing, unknown or of the wrong kind or range. */
 export class ConfigError extends EgruError {}
 
+/** The deepest nesting a configuration may have (its own is 2: schedule.kind); deeper is refused before anything walks it. */
+export const MAX_CONFIG_DEPTH = 8;
+
+/** Names that would reach an object's prototype when merged: never configuration fields. */
+const RESERVED_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+const isPlainObject = (o: unknown): o is Record<string, unknown> =>
+  o !== null && typeof o === "object" && !Array.isArray(o);
+
+/** A JSON value as an error quotes it: non-finite numbers by name (JSON would print null), long text cut. */
+export function shownValue(v: unknown): string {
+  if (v === undefined) return "nothing";
+  if (typeof v === "number" && !Number.isFinite(v)) return `${v} (not a finite number)`;
+  return JSON.stringify(v) ?? String(v); // (EgruError cuts long text)
+}
+
+/**
+ * Refuse what cannot be a configuration before it is merged or parsed: anything but a JSON object
+ * (an array, null, a string, a number), reserved names such as __proto__ (JSON.parse keeps them as
+ * own keys; a merge would drop them silently), and nesting deeper than MAX_CONFIG_DEPTH.
+ */
+export function checkConfigShape(value: unknown, source: string): Record<string, unknown> {
+  if (!isPlainObject(value))
+    throw new ConfigError(
+      source,
+      "a JSON object of configuration fields",
+      Array.isArray(value) ? `an array ${shownValue(value)}` : shownValue(value),
+    );
+  const walk = (o: unknown, path: string, depth: number): void => {
+    if (!(isPlainObject(o) || Array.isArray(o))) return;
+    if (depth > MAX_CONFIG_DEPTH) throw new ConfigError(path, `at most ${MAX_CONFIG_DEPTH} levels of nesting`, "more");
+    for (const [k, v] of Object.entries(o)) {
+      if (RESERVED_KEYS.has(k)) throw new ConfigError(`${path}.${k}`, "no such field (a reserved name)", shownValue(v));
+      walk(v, `${path}.${k}`, depth + 1);
+    }
+  };
+  walk(value, source, 1);
+  return value;
+}
+
 /** Validate a configuration (defaults filled in); `source` names where it came from in errors. */
 export function parseConfig(value: unknown, source = "config"): TrainConfig {
+  checkConfigShape(value, source);
   const r = TrainConfigSchema.safeParse(value);
   if (r.success) {
     const c = r.data;
@@ -230,14 +271,13 @@ export function parseConfig(value: unknown, source = "config"): TrainConfig {
     throw new ConfigError(
       [source, ...issue.path.map(String), key].join("."),
       "no such field (a typo?)",
-      JSON.stringify(valueAt(value, [...issue.path, key])),
+      shownValue(valueAt(value, [...issue.path, key])),
     );
   }
-  const got = valueAt(value, issue.path);
   throw new ConfigError(
     [source, ...issue.path.map(String)].join("."),
     expectedText(issue),
-    got === undefined ? "nothing" : JSON.stringify(got),
+    shownValue(valueAt(value, issue.path)),
   );
 }
 

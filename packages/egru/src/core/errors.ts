@@ -11,12 +11,24 @@ export class EgruError extends Error {
   readonly got: string;
 
   constructor(argument: string, expected: string, got: string, message?: string) {
-    super(message ?? `${argument}: expected ${expected}, got ${got}`);
+    const arg = capText(argument);
+    const shown = capText(got);
+    super(
+      message !== undefined ? capText(message, 4 * MESSAGE_PART_CHARS) : `${arg}: expected ${expected}, got ${shown}`,
+    );
     this.name = new.target.name;
-    this.argument = argument;
+    this.argument = arg;
     this.expected = expected;
-    this.got = got;
+    this.got = shown;
   }
+}
+
+/** The most characters of a value (or name) an error message quotes: a 1 MiB token must not make a 1 MiB line. */
+export const MESSAGE_PART_CHARS = 200;
+
+/** `text` cut to `max` characters, saying how long it was. */
+export function capText(text: string, max = MESSAGE_PART_CHARS): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
 }
 
 /** A typed array has the wrong length, or dimensions do not fit together. */
