@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { stateDigest } from "../../packages/cli/src/run/checkpoint-state.js";
 import { discardUnstartedRun } from "../../packages/cli/src/run/life.js";
 import { packagedMnistDir } from "../../packages/cli/src/node/mnist-files.js";
 import { CLI_MAIN as main, ROOT as root, runEgru, SOURCE_FLAGS } from "../helpers.js";
@@ -90,6 +91,34 @@ test("--early-stop ends a run whose validation stopped improving; the plateau sc
   );
   const lastStep = metrics.filter((m) => m.type === "step").pop() as Record<string, number>;
   assert.equal(lastStep.lr, 1e-30 * 0.5 ** 1); // epoch 3 ran after one decay
+});
+
+test("--resume refuses an edited state.json by file and field: without a digest, and with a configuration unlike config.json", {
+  skip,
+}, () => {
+  const out = join(tmp(), "run");
+  assert.equal(egru("train", ...SMALL.slice(0, -1), "1", "--out", out, "--quiet").code, 0);
+  const ckpt = JSON.parse(readFileSync(join(out, "checkpoint.json"), "utf8")).current as string;
+  const path = join(out, ckpt, "state.json");
+  const original = readFileSync(path, "utf8");
+  const edit = (f: (s: Record<string, any>) => void, redigest: boolean): void => {
+    const s = JSON.parse(original) as Record<string, any>;
+    f(s);
+    if (redigest) s.sha256.state = stateDigest(s);
+    writeFileSync(path, JSON.stringify(s));
+  };
+  edit((s) => (s.position.epoch = 7), false);
+  let r = egru("train", "--resume", out);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /state\.json: sha256\.state: expected [0-9a-f]{64} .*edited or is damaged/);
+  assert.doesNotMatch(r.err, /\n\s+at /, "no stack trace");
+  edit((s) => (s.config.optimizer.lr = 0.01), true);
+  r = egru("train", "--resume", out);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /state\.json: config\.optimizer\.lr: expected 0\.003, as the run's .*config\.json says .*, got 0\.01/,
+  );
 });
 
 for (const blocks of [[], ["--micro-batch", "10"]])

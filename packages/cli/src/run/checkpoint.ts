@@ -32,6 +32,13 @@ import {
 } from "egru";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import type { TrainConfig } from "../train/config.js";
+import {
+  checkStateAgainstRun,
+  checkStateFile,
+  type ResumeShape,
+  type StateFields,
+  stateDigest,
+} from "./checkpoint-state.js";
 import type { LmPosition, LmSums } from "../train/lm-trainer.js";
 import type { EpochSums, TrainPosition } from "../train/trainer.js";
 
@@ -48,7 +55,8 @@ export interface CheckpointState {
   optimizerStep: number;
   /** Wall-clock seconds of training so far (for the summary; not part of the numbers). */
   seconds: number;
-  sha256: { model: string; optimizer: string };
+  /** Digests of the two tensor files, and of this file's other fields (run/checkpoint-state.ts). */
+  sha256: { model: string; optimizer: string; state: string };
   /** The best validation result so far: its epoch and accuracy (classification) or perplexity (language model). */
   best?: { epoch: number; accuracy?: number; perplexity?: number; step?: number };
   /** Language model: the BPTT-length random state and the state carried into the next segment. */
@@ -76,7 +84,9 @@ export function saveCheckpoint(
   const o = encodeSafetensors(optimizer, { format: CHECKPOINT_FORMAT });
   writeFileAtomic(join(dir, "model.safetensors"), m);
   writeFileAtomic(join(dir, "optimizer.safetensors"), o);
-  const full: CheckpointState = { format: CHECKPOINT_FORMAT, ...state, sha256: { model: sha(m), optimizer: sha(o) } };
+  const files = { model: sha(m), optimizer: sha(o) };
+  const body = { format: CHECKPOINT_FORMAT as typeof CHECKPOINT_FORMAT, ...state, sha256: files };
+  const full: CheckpointState = { ...body, sha256: { ...files, state: stateDigest(body) } };
   writeFileAtomic(join(dir, "state.json"), `${JSON.stringify(full, null, 1)}\n`);
   writeFileAtomic(join(runDir, "checkpoint.json"), `${JSON.stringify({ current: name, step: state.position.step })}\n`);
   for (const d of readdirSync(runDir))
@@ -116,14 +126,16 @@ export function checkpointDir(path: string): string {
 export function loadCheckpoint(path: string): LoadedCheckpoint {
   const dir = checkpointDir(path);
   const statePath = join(dir, "state.json");
-  let state: CheckpointState;
+  let raw: unknown;
   try {
-    state = JSON.parse(readFileSync(statePath, "utf8")) as CheckpointState;
+    raw = JSON.parse(readFileSync(statePath, "utf8"));
   } catch (e) {
     throw new ValueError(statePath, "the checkpoint's JSON state", `unreadable (${(e as Error).message})`);
   }
-  if (state.format !== CHECKPOINT_FORMAT)
-    throw new ValueError(`${statePath}: format`, JSON.stringify(CHECKPOINT_FORMAT), JSON.stringify(state.format));
+  const format = (raw as { format?: unknown } | null)?.format;
+  if (format !== CHECKPOINT_FORMAT)
+    throw new ValueError(`${statePath}: format`, JSON.stringify(CHECKPOINT_FORMAT), JSON.stringify(format));
+  const state = checkStateFile(raw, statePath) as CheckpointState;
   const read = (file: string, want: string): Record<string, Tensor> => {
     const p = join(dir, file);
     if (!existsSync(p)) throw new ValueError(p, "a file of the checkpoint", "missing");
@@ -151,6 +163,8 @@ export interface CheckpointedTrainer {
   position: TrainPosition | LmPosition;
   sums: EpochSums | LmSums;
   watch: ValidationWatch;
+  /** What a resumed position and carried state must fit. */
+  resumeShape(): ResumeShape;
 }
 
 /** The optional fields a kind of task adds to state.json. */
@@ -179,6 +193,7 @@ export function saveTrainer(
 
 /** Put a trainer back where its checkpoint was: weights, optimizer moments, random state, data position, epoch sums. */
 export function restoreTrainer(t: CheckpointedTrainer, ck: LoadedCheckpoint): void {
+  checkStateAgainstRun(ck.state as StateFields, join(ck.dir, "state.json"), t.resumeShape());
   loadParamTensors(t.model, ck.model, join(ck.dir, "model.safetensors"));
   t.model.weightsChanged?.();
   const buffers: Record<string, Float32Array> = {};

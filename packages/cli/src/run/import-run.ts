@@ -9,15 +9,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  type Kernels,
-  loadPytorchStateDict,
-  paramTensors,
-  pytorchLayout,
-  StateError,
-} from "egru";
+import { decodeSafetensors, type Kernels, loadPytorchStateDict, paramTensors, pytorchLayout, StateError } from "egru";
+import { sealSafetensors } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { modelJson, parameterCount } from "../train/build.js";
 import type { TrainConfig } from "../train/config.js";
@@ -60,7 +53,7 @@ export function importRun(
   writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
   for (const [name, text] of Object.entries(startFiles)) writeFileAtomic(join(runDir, name), text);
   writeFileAtomic(join(runDir, "model.json"), modelJson(model));
-  writeFileAtomic(join(runDir, BEST_FILE), encodeSafetensors(paramTensors(model), { format: "egru-model-1" }));
+  writeFileAtomic(join(runDir, BEST_FILE), sealSafetensors(paramTensors(model), { format: "egru-model-1" }));
   const record = {
     source: basename(file),
     sha256: createHash("sha256").update(bytes).digest("hex"),

@@ -6,7 +6,8 @@
 
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { encodeSafetensors, loadParamTensors, paramTensors, type WatchVerdict } from "egru";
+import { loadParamTensors, paramTensors, type WatchVerdict } from "egru";
+import { sealSafetensors } from "egru/node";
 import type { Corpus } from "../data/corpus.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
 import { loadRunWeights, readVocab } from "./run-files.js";
@@ -111,7 +112,7 @@ export const languageModelKind: RunKind = {
       validatedAt = trainer.position.step;
       if (!best || valid.perplexity < best.perplexity) {
         best = { epoch, perplexity: valid.perplexity, step: trainer.position.step };
-        ctx.writeFile(BEST_FILE, encodeSafetensors(paramTensors(trainer.model), { format: "egru-model-1" }));
+        ctx.writeFile(BEST_FILE, sealSafetensors(paramTensors(trainer.model), { format: "egru-model-1" }));
       }
       ctx.emit({
         type: "epoch",

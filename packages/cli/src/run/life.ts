@@ -9,7 +9,7 @@
 
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { defaultKernels, type Kernels, StateError } from "egru";
+import { defaultKernels, type Kernels, StateError, ValueError } from "egru";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
 import { parseConfig, type TrainConfig } from "../train/config.js";
@@ -75,7 +75,63 @@ export async function resumeRun(runDir: string, o: RunOptions): Promise<number> 
     );
   const ck = loadCheckpoint(runDir);
   const source = `${join(ck.dir, "state.json")}: config`;
-  return live(parseConfig(ck.state.config, source), runDir, ck, { ...o, source });
+  const config = parseConfig(ck.state.config, source);
+  sameAsRunConfig(config, runDir, source);
+  return live(config, runDir, ck, { ...o, source });
+}
+
+/** The first path at which two JSON values differ ("" when they are equal). */
+function firstDifference(a: unknown, b: unknown, path = ""): string | null {
+  if (a === b) return null;
+  const objects = a !== null && b !== null && typeof a === "object" && typeof b === "object";
+  if (!objects || Array.isArray(a) !== Array.isArray(b)) return path || "(the whole value)";
+  const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
+  for (const k of keys) {
+    const d = firstDifference(
+      (a as Record<string, unknown>)[k],
+      (b as Record<string, unknown>)[k],
+      path ? `${path}.${k}` : k,
+    );
+    if (d !== null) return d;
+  }
+  return null;
+}
+
+/** A checkpoint resumes with the configuration the run started with: its config.json (when there is one). */
+function sameAsRunConfig(config: TrainConfig, runDir: string, source: string): void {
+  const path = join(runDir, "config.json");
+  if (!existsSync(path)) return;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new StateError(
+      path,
+      "the run's configuration, a readable file",
+      (e as NodeJS.ErrnoException).code ?? String(e),
+    );
+  }
+  let saved: unknown;
+  try {
+    saved = JSON.parse(text);
+  } catch (e) {
+    throw new ValueError(path, "JSON", `unparsable text (${(e as Error).message})`);
+  }
+  const run = parseConfig(saved, path);
+  const d = firstDifference(run, config);
+  if (d !== null) {
+    const at = (c: unknown): string => {
+      let v: unknown = c;
+      for (const k of d.split("."))
+        v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
+      return v === undefined ? "nothing" : JSON.stringify(v);
+    };
+    throw new ValueError(
+      `${source}.${d}`,
+      `${at(run)}, as the run's ${path} says (a resumed run keeps its configuration)`,
+      at(config),
+    );
+  }
 }
 
 /**

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { decodeSafetensors, loadParamTensors, type ParamOwner, StateError, ValueError } from "egru";
+import { checkSealed } from "egru/node";
 import { parseConfig, type TrainConfig } from "../train/config.js";
 import { type LoadedCheckpoint, loadCheckpoint } from "./checkpoint.js";
 
@@ -88,7 +89,9 @@ export function loadRunWeights(model: ParamOwner & { weightsChanged?: () => void
   const best = join(runDir, "best.safetensors");
   let source: string;
   if (existsSync(best)) {
-    loadParamTensors(model, decodeSafetensors(readFileSync(best), best).tensors, best);
+    const bytes = readFileSync(best);
+    checkSealed(bytes, best); // the data's sha256, recorded when egru wrote the file
+    loadParamTensors(model, decodeSafetensors(bytes, best).tensors, best);
     source = best;
   } else {
     const ck = loadCheckpoint(runDir);

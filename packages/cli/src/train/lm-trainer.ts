@@ -38,6 +38,7 @@ import {
 } from "egru";
 import type { LanguageModel, LmRun, LmState, MacCount, WatchVerdict } from "egru";
 import { ValidationWatch } from "egru";
+import type { ResumeShape } from "../run/checkpoint-state.js";
 import { blockRows, rowBlocks } from "./memory.js";
 
 export type LmSplit = "train" | "valid" | "test";
@@ -135,6 +136,12 @@ export class LmTrainer {
     this.train = batchify(splits.train, options.batchSize);
     this.bpttRng = new Rng(options.seed * 7_919 + 104_729);
     this.watch = new ValidationWatch("min", options.earlyStop ?? 0);
+  }
+
+  /** What a resumed position and carried state must fit (run/checkpoint-state.ts). */
+  resumeShape(): ResumeShape {
+    const B = this.train.B;
+    return { kind: "lm", epochs: this.options.epochs, rows: this.rows, streams: B, zeroState: this.model.zeroState(B) };
   }
 
   /** Rows of the training streams; an epoch's segments start at rows 0 … rows − 2. */

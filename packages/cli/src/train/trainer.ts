@@ -32,6 +32,7 @@ import {
 } from "egru";
 import type { CellRun, MacCount, WatchVerdict } from "egru";
 import { ValidationWatch, ValueError } from "egru";
+import type { ResumeShape } from "../run/checkpoint-state.js";
 import { blockRows, rowBlocks } from "./memory.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
@@ -114,6 +115,13 @@ export class Trainer {
         "validation examples to watch (set validation > 0)",
         this.watch.earlyStop > 0 ? String(this.watch.earlyStop) : '"plateau" with validation 0',
       );
+  }
+
+  /** What a resumed position must fit (run/checkpoint-state.ts). */
+  resumeShape(): ResumeShape {
+    const o = this.options;
+    const examples = this.task.count("train");
+    return { kind: "classifier", epochs: o.epochs, batches: this.batchesPerEpoch, batchSize: o.batchSize, examples };
   }
 
   /** Batches per training epoch (the last one may be smaller). */

@@ -11,6 +11,8 @@ import { basename, join } from "node:path";
 import { StateError, ValueError } from "../core/errors.js";
 import type { Model, ModelConfig, ModelRuntimeOptions } from "../model/config.js";
 import { loadModel as loadFromBytes } from "../model/load.js";
+import { decodeSafetensors } from "../io/safetensors.js";
+import { checkSealed, sealSafetensors } from "./sealed-safetensors.js";
 
 export const MODEL_CONFIG_FILE = "model.json";
 export const MODEL_WEIGHTS_FILE = "model.safetensors";
@@ -20,7 +22,8 @@ export function saveModel(model: Model, dir: string): void {
   mkdirSync(dir, { recursive: true });
   const saved = model.save();
   writeFileSync(join(dir, MODEL_CONFIG_FILE), `${JSON.stringify(saved.config, null, 2)}\n`);
-  writeFileSync(join(dir, MODEL_WEIGHTS_FILE), saved.weights);
+  const { tensors, metadata } = decodeSafetensors(saved.weights, "model weights");
+  writeFileSync(join(dir, MODEL_WEIGHTS_FILE), sealSafetensors(tensors, metadata)); // with the data's sha256
 }
 
 function readJson(path: string, what: string): unknown {
@@ -52,11 +55,17 @@ export function modelWeightsFile(dir: string): string {
 /** Load a model from a saveModel directory, an `egru train` run directory or a bundle file. */
 export function loadModel(path: string, runtime: ModelRuntimeOptions = {}): Model {
   if (!existsSync(path)) throw new StateError(path, "a model directory, run directory or bundle file", "nothing there");
-  if (!statSync(path).isDirectory()) return loadFromBytes(readFileSync(path), runtime, path);
+  if (!statSync(path).isDirectory()) {
+    const bytes = readFileSync(path);
+    checkSealed(bytes, path);
+    return loadFromBytes(bytes, runtime, path);
+  }
   const configPath = join(path, MODEL_CONFIG_FILE);
   if (!existsSync(configPath))
     throw new StateError(configPath, "the model's configuration (written by saveModel or egru train)", "missing");
   const config = readJson(configPath, "a model configuration in JSON") as ModelConfig;
   const weights = modelWeightsFile(path);
-  return loadFromBytes({ config, weights: readFileSync(weights) }, runtime, weights);
+  const bytes = readFileSync(weights);
+  checkSealed(bytes, weights);
+  return loadFromBytes({ config, weights: bytes }, runtime, weights);
 }
