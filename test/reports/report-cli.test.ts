@@ -4,7 +4,7 @@
 // library), the charts parse, the PNGs are PNGs, and bad usage exits 2.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -189,4 +189,30 @@ test("a language-model run: report with perplexity, a raster with the sentence's
   assert.match(table.out, /ptb language model, weights .*best\.safetensors/);
   assert.match(table.out, new RegExp(`test perplexity\\s+${summary.test.perplexity.toFixed(2)} \\(batch 1\\)`));
   assert.doesNotMatch(table.out, /valid perplexity/);
+
+  // damaged run files: each command names the file and says what it expected, without a stack
+  const fails = (r: ReturnType<typeof egru>, re: RegExp): void => {
+    assert.equal(r.code, 1, r.err);
+    assert.match(r.err, re);
+    assert.doesNotMatch(r.err, /unexpected error|\n\s+at /);
+  };
+  const best = join(run, "best.safetensors");
+  const bytes = readFileSync(best);
+  const flipped = bytes.slice();
+  flipped[flipped.length - 2] ^= 4; // a data byte of the weights
+  writeFileSync(best, flipped);
+  fails(
+    egru("generate", run, "--tokens", "3"),
+    /best\.safetensors: data_sha256: expected .* the weights were changed or are damaged/,
+  );
+  rmSync(best);
+  mkdirSync(best);
+  fails(
+    egru("generate", run, "--tokens", "3"),
+    /best\.safetensors: expected a file \(the run's best weights\), got a directory/,
+  );
+  rmSync(best, { recursive: true });
+  writeFileSync(best, bytes);
+  writeFileSync(join(run, "summary.json"), '{"task": "ptb", "steps": 1');
+  fails(egru("report", run, "--no-png"), /summary\.json: expected JSON \(the run's summary\), got unparsable text/);
 });

@@ -2,7 +2,7 @@
 // labels, split lists, gesture_mapping.csv) in exactly the real dataset's layout. Node only.
 
 import type { Command } from "commander";
-import { existsSync, readdirSync } from "node:fs";
+import { checkOutDir } from "../node/out-dir.js";
 import { writeSynthGestures } from "../node/dvs-files.js";
 import { SYNTH_CLASSES } from "../data/synth-dvs.js";
 import { EXIT_OK, intOption, UsageError } from "./run.js";
@@ -18,8 +18,7 @@ export interface SynthDvsFlags {
 }
 
 export function synthDvsCommand(f: SynthDvsFlags): number {
-  if (existsSync(f.out) && readdirSync(f.out).length > 0)
-    throw new UsageError("--out", "a new or empty directory", `${f.out}, which has files`);
+  checkOutDir(f.out, "--out", "a new or empty directory");
   if (f.classes > SYNTH_CLASSES.length)
     throw new UsageError("--classes", `2…${SYNTH_CLASSES.length}`, String(f.classes));
   const t0 = performance.now();

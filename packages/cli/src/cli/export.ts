@@ -3,7 +3,8 @@
 // EvNN names (the library's model/pytorch-names.ts) and DIR/config.json with the architecture.
 // Flags → library calls; nothing is overwritten. Node only.
 
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
+import { checkOutDir, makeOutDir } from "../node/out-dir.js";
 import { join } from "node:path";
 import { exportPytorch, type Kernels } from "egru";
 import { loadModel, modelWeightsFile } from "egru/node";
@@ -21,6 +22,7 @@ const FILES = ["model.safetensors", "config.json"];
 export async function exportCommand(runDir: string, f: ExportFlags, ctx: { kernels?: Kernels }): Promise<number> {
   if (!existsSync(runDir))
     throw new UsageError("RUN_DIR", "a run directory of egru train or egru import", `${runDir}, which does not exist`);
+  checkOutDir(f.out, "--out", "a directory (created if needed)", false);
   const taken = FILES.filter((n) => existsSync(join(f.out, n)));
   if (taken.length)
     throw new UsageError(
@@ -30,7 +32,7 @@ export async function exportCommand(runDir: string, f: ExportFlags, ctx: { kerne
     );
   const model = loadModel(runDir, { kernels: ctx.kernels });
   const { weights, config } = exportPytorch(model);
-  mkdirSync(f.out, { recursive: true });
+  makeOutDir(f.out, "--out");
   writeFileAtomic(join(f.out, "model.safetensors"), weights);
   writeFileAtomic(join(f.out, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
   const summary = {

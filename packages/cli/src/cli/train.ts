@@ -1,9 +1,5 @@
-// `egru train`: flags → configuration (preset, JSON file, flags, in that order) → a run (run/life.ts
-// owns it from start to end, for every kind of task); --resume continues a run with its saved
-// configuration and refuses configuration flags. Node only.
-
-import { readFileSync } from "node:fs";
-import { type Kernels, ValueError } from "egru";
+import { type Kernels } from "egru";
+import { readJsonFile } from "egru/node";
 import { loadPresets } from "../node/presets.js";
 import { resumeRun, startRun } from "../run/life.js";
 import { checkConfigShape, mergeConfig, parseConfig, type TrainConfig } from "../train/config.js";
@@ -77,23 +73,7 @@ function flagsGiven(o: Record<string, unknown>, prefix = ""): string[] {
 
 /** Read and parse a JSON configuration file; errors name the file. */
 function readConfigFile(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new UsageError(
-      "--config",
-      "a readable JSON file",
-      `${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-    );
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new ValueError(path, "JSON", `unparsable text (${(e as Error).message})`);
-  }
-  return checkConfigShape(value, path);
+  return checkConfigShape(readJsonFile(path, "a configuration, --config"), path);
 }
 
 export async function trainCommand(f: TrainFlags, ctx: { kernels?: Kernels; kernelName: string }): Promise<number> {

@@ -1,19 +1,21 @@
 // Reading a dataset file from a directory (Node only): the file itself, or its gzip-compressed
 // copy `name.gz`. Errors name the file.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { ValueError } from "egru";
+import { readFileBytes } from "egru/node";
 
 /** The bytes of dir/name, or of dir/name.gz decompressed, and the path read. */
 export function readDataFile(dir: string, name: string): { bytes: Uint8Array; path: string } {
   const raw = join(dir, name);
-  if (existsSync(raw)) return { bytes: readFileSync(raw), path: raw };
+  if (existsSync(raw)) return { bytes: readFileBytes(raw, `the dataset file ${name}`), path: raw };
   const gz = `${raw}.gz`;
   if (existsSync(gz)) {
+    const packed = readFileBytes(gz, `the dataset file ${name}, gzip-compressed`);
     try {
-      return { bytes: gunzipSync(readFileSync(gz)), path: gz };
+      return { bytes: gunzipSync(packed), path: gz };
     } catch (e) {
       throw new ValueError(gz, "a gzip file", `unreadable gzip (${(e as Error).message})`);
     }

@@ -22,6 +22,7 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { ValueError } from "egru";
+import { readFileText } from "egru/node";
 import { frameShape, sampleClips, type FrameConfig } from "../data/dvs-frames.js";
 import { parseTrialList } from "../data/dvs-gesture.js";
 import type { DvsConfig } from "../train/config.js";
@@ -47,7 +48,7 @@ export function frameConfig(d: DvsConfig): FrameConfig {
 export function gestureClasses(dir: string): number {
   const p = join(dir, "gesture_mapping.csv");
   if (!existsSync(p)) return 11;
-  const rows = readFileSync(p, "utf8")
+  const rows = readFileText(p, "the gesture classes, one CSV row each")
     .trim()
     .split(/\r?\n/)
     .slice(1)
@@ -60,7 +61,7 @@ function cacheKey(dir: string, d: DvsConfig, classes: number): string {
   for (const split of ["train", "test"]) {
     const list = join(dir, `trials_to_${split}.txt`);
     if (!existsSync(list)) continue;
-    for (const name of parseTrialList(readFileSync(list, "utf8"), list)) {
+    for (const name of parseTrialList(readFileText(list, "the split's list of recordings"), list)) {
       for (const f of [name, name.replace(/\.aedat$/, "_labels.csv")]) {
         const p = join(dir, f);
         if (existsSync(p)) {

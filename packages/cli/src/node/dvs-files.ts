@@ -2,9 +2,10 @@
 // trial's labels CSV, the official split lists, loading a split (with --skip-bad: a bad recording is
 // skipped and reported, never dropped silently), and writing a synthetic set in the same layout.
 
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { ValueError } from "egru";
+import { StateError, ValueError } from "egru";
+import { checkIsFile, readFileText } from "egru/node";
 import { AedatError, AedatReader, type AedatOptions, type AedatStats, type DvsEvents } from "../data/aedat.js";
 import { writeAedat } from "../data/aedat-write.js";
 import {
@@ -22,6 +23,7 @@ const CHUNK = 4 << 20;
 /** Read an .aedat file in 4 MiB chunks (memory: the events, not the file). */
 export function readAedatFile(path: string, opts: AedatOptions = {}): { events: DvsEvents; stats: AedatStats } {
   const reader = new AedatReader(path, opts);
+  checkIsFile(path, "an AEDAT recording");
   const fd = openSync(path, "r");
   try {
     const buf = new Uint8Array(CHUNK);
@@ -76,7 +78,7 @@ export function forEachGestureTrial(
   const listPath = join(dir, `trials_to_${split}.txt`);
   if (!existsSync(listPath))
     throw new ValueError("DVS Gesture directory", `${listPath} (the dataset's split list)`, "missing");
-  const names = parseTrialList(readFileSync(listPath, "utf8"), listPath);
+  const names = parseTrialList(readFileText(listPath, "the split's list of recordings"), listPath);
   const skipped: { name: string; reason: string }[] = [];
   for (const name of names) {
     const path = join(dir, name);
@@ -84,11 +86,11 @@ export function forEachGestureTrial(
       if (!existsSync(path)) throw new ValueError(path, "a recording listed in the split", "missing");
       const labelPath = path.replace(/\.aedat$/, "_labels.csv");
       if (!existsSync(labelPath)) throw new ValueError(labelPath, "the recording's labels", "missing");
-      const labels = parseGestureLabels(readFileSync(labelPath, "utf8"), labelPath, o.classes ?? 11);
+      const labels = parseGestureLabels(readFileText(labelPath, "the recording's labels"), labelPath, o.classes ?? 11);
       const { events, stats } = readAedatFile(path, o);
       fn({ name, events, labels, samples: gestureSamples(events, labels, o.mode ?? "row"), stats });
     } catch (e) {
-      if (!o.skipBad || !(e instanceof AedatError || e instanceof ValueError)) throw e;
+      if (!o.skipBad || !(e instanceof AedatError || e instanceof ValueError || e instanceof StateError)) throw e;
       skipped.push({ name, reason: e.message });
     }
   }

@@ -11,7 +11,7 @@
 // comes in as the state's optional fields.
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import {
   decodeSafetensors,
@@ -30,6 +30,7 @@ import {
   type ValidationWatch,
   type WatchState,
 } from "egru";
+import { readFileBytes, readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import type { TrainConfig } from "../train/config.js";
 import {
@@ -111,12 +112,8 @@ export function checkpointDir(path: string): string {
       "a run directory with a checkpoint (checkpoint.json) or a checkpoint directory",
       "neither",
     );
-  let current: unknown;
-  try {
-    current = (JSON.parse(readFileSync(pointer, "utf8")) as { current?: unknown }).current;
-  } catch (e) {
-    throw new ValueError(pointer, "JSON naming the current checkpoint", `unparsable (${(e as Error).message})`);
-  }
+  const current = (readJsonFile(pointer, "JSON naming the current checkpoint") as { current?: unknown } | null)
+    ?.current;
   if (typeof current !== "string" || basename(current) !== current)
     throw new ValueError(`${pointer}: current`, "a checkpoint directory name", JSON.stringify(current));
   return join(path, current);
@@ -126,20 +123,14 @@ export function checkpointDir(path: string): string {
 export function loadCheckpoint(path: string): LoadedCheckpoint {
   const dir = checkpointDir(path);
   const statePath = join(dir, "state.json");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(statePath, "utf8"));
-  } catch (e) {
-    throw new ValueError(statePath, "the checkpoint's JSON state", `unreadable (${(e as Error).message})`);
-  }
+  const raw = readJsonFile(statePath, "the checkpoint's state");
   const format = (raw as { format?: unknown } | null)?.format;
   if (format !== CHECKPOINT_FORMAT)
     throw new ValueError(`${statePath}: format`, JSON.stringify(CHECKPOINT_FORMAT), JSON.stringify(format));
   const state = checkStateFile(raw, statePath) as CheckpointState;
   const read = (file: string, want: string): Record<string, Tensor> => {
     const p = join(dir, file);
-    if (!existsSync(p)) throw new ValueError(p, "a file of the checkpoint", "missing");
-    const bytes = readFileSync(p);
+    const bytes = readFileBytes(p, "a file of the checkpoint");
     if (sha(bytes) !== want)
       throw new ValueError(
         `${p}: sha256`,

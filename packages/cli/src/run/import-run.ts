@@ -7,14 +7,14 @@
 // checkpoint, so `egru train --resume` refuses it: there is no optimizer state or data position.
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { decodeSafetensors, type Kernels, loadPytorchStateDict, paramTensors, pytorchLayout, StateError } from "egru";
-import { sealSafetensors } from "egru/node";
+import { readFileBytes, sealSafetensors } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
+import { checkOutDir, makeOutDir } from "../node/out-dir.js";
 import { modelJson, parameterCount } from "../train/build.js";
 import type { TrainConfig } from "../train/config.js";
-import { UsageError } from "./exit.js";
 import { kindOf } from "./kinds.js";
 import { BEST_FILE } from "./language-model.js";
 import { IMPORT_FILE } from "./run-files.js";
@@ -36,20 +36,15 @@ export function importRun(
 ): ImportOutcome {
   if (!existsSync(file))
     throw new StateError(file, "a safetensors file (tools/evnn_to_safetensors.py MODEL.pt)", "nothing there");
-  if (existsSync(runDir) && readdirSync(runDir).length > 0)
-    throw new UsageError(
-      "--out",
-      "a new or empty directory (egru never overwrites a run)",
-      `${runDir}, which has files`,
-    );
-  const bytes = readFileSync(file);
+  checkOutDir(runDir, "--out", "a new or empty directory (egru never overwrites a run)");
+  const bytes = readFileBytes(file, "a PyTorch state dict as safetensors");
   const { tensors } = decodeSafetensors(bytes, file);
   const { model, startFiles } = kindOf(config).blankModel(config, o.kernels);
   loadPytorchStateDict(model, tensors, file);
   const ignored = pytorchLayout(model)
     .constants.filter((c) => c.option === null && c.torch in tensors)
     .map((c) => c.torch);
-  mkdirSync(runDir, { recursive: true });
+  makeOutDir(runDir, "--out");
   writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
   for (const [name, text] of Object.entries(startFiles)) writeFileAtomic(join(runDir, name), text);
   writeFileAtomic(join(runDir, "model.json"), modelJson(model));

@@ -7,15 +7,17 @@
 // What differs between kinds comes from their RunKind (run/kind.ts); this file has no branch on the
 // task. The command `egru train` is flags → config → startRun / resumeRun.
 
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { defaultKernels, type Kernels, StateError, ValueError } from "egru";
+import { readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
+import { checkOutDir, makeOutDir } from "../node/out-dir.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
 import { parseConfig, type TrainConfig } from "../train/config.js";
 import { modelJson, parameterCount } from "../train/build.js";
 import { type LoadedCheckpoint, loadCheckpoint, restoreTrainer, saveTrainer } from "./checkpoint.js";
-import { EXIT_OK, UsageError } from "./exit.js";
+import { EXIT_OK } from "./exit.js";
 import { formatDuration } from "./format.js";
 import { type RunContext, tableLines } from "./kind.js";
 import { kindOf } from "./kinds.js";
@@ -48,15 +50,9 @@ export function defaultRunDir(c: TrainConfig): string {
 /** Train a new run of `config` in `runDir` (new or empty; default runs/…). Returns the exit code. */
 export async function startRun(config: TrainConfig, runDir: string | undefined, o: RunOptions): Promise<number> {
   const dir = runDir ?? defaultRunDir(config);
-  if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw new UsageError(
-      "--out",
-      "a new or empty directory (egru never overwrites a run; continue one with --resume)",
-      `${dir}, which has files`,
-    );
-  }
+  checkOutDir(dir, "--out", "a new or empty directory (egru never overwrites a run; continue one with --resume)");
   // the first directory this makes (undefined when it existed), to take back on an early failure
-  const made = mkdirSync(dir, { recursive: true });
+  const made = makeOutDir(dir, "--out");
   try {
     return await live(config, dir, null, o);
   } catch (e) {
@@ -101,23 +97,7 @@ function firstDifference(a: unknown, b: unknown, path = ""): string | null {
 function sameAsRunConfig(config: TrainConfig, runDir: string, source: string): void {
   const path = join(runDir, "config.json");
   if (!existsSync(path)) return;
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new StateError(
-      path,
-      "the run's configuration, a readable file",
-      (e as NodeJS.ErrnoException).code ?? String(e),
-    );
-  }
-  let saved: unknown;
-  try {
-    saved = JSON.parse(text);
-  } catch (e) {
-    throw new ValueError(path, "JSON", `unparsable text (${(e as Error).message})`);
-  }
-  const run = parseConfig(saved, path);
+  const run = parseConfig(readJsonFile(path, "the run's configuration"), path);
   const d = firstDifference(run, config);
   if (d !== null) {
     const at = (c: unknown): string => {

@@ -4,9 +4,10 @@
 // run directory. The kind of run supplies the figures and the model's activity (run/kind.ts).
 // `egru train` writes the report as a run ends; `egru report` and `egru raster` on demand.
 
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Kernels } from "egru";
+import { type Kernels, ValueError } from "egru";
+import { readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { svgToPng } from "../node/png.js";
 import { readMetrics, readRunConfig } from "./run-files.js";
@@ -103,9 +104,7 @@ export async function writeReport(
   const config = readRunConfig(runDir);
   const records = readMetrics(runDir) as MetricRecord[];
   const summaryPath = join(runDir, "summary.json");
-  const summary = existsSync(summaryPath)
-    ? (JSON.parse(readFileSync(summaryPath, "utf8")) as Record<string, unknown>)
-    : null;
+  const summary = existsSync(summaryPath) ? readSummary(summaryPath) : null;
   const m = config.model;
   const charts = runCharts(records, { lm: isLmTask(config.task), cell: m.cell, layers: m.layers });
   const kind = kindOf(config);
@@ -135,4 +134,12 @@ export async function reportAtEnd(runDir: string, log: (m: string) => void, kern
     log(`egru train: no report (${e instanceof Error ? e.message : String(e)}); try: egru report ${runDir}`);
     return null;
   }
+}
+
+/** summary.json: a JSON object (a damaged one is an error naming it, not a raw SyntaxError). */
+function readSummary(path: string): Record<string, unknown> {
+  const v = readJsonFile(path, "the run's summary");
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new ValueError(path, "a JSON object (the run's summary)", JSON.stringify(v) ?? String(v));
+  return v as Record<string, unknown>;
 }

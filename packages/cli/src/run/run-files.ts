@@ -4,10 +4,10 @@
 // best.safetensors, no checkpoint) is read the same way; it has no training state to resume.
 // Errors name the file and line.
 
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { decodeSafetensors, loadParamTensors, type ParamOwner, StateError, ValueError } from "egru";
-import { checkSealed } from "egru/node";
+import { checkSealed, readFileBytes, readFileText, readJsonFile } from "egru/node";
 import { parseConfig, type TrainConfig } from "../train/config.js";
 import { type LoadedCheckpoint, loadCheckpoint } from "./checkpoint.js";
 
@@ -45,13 +45,7 @@ export function runFile(runDir: string, file: string): string {
 
 export function readRunConfig(runDir: string): TrainConfig {
   const p = runFile(runDir, "config.json");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(p, "utf8"));
-  } catch (e) {
-    throw new ValueError(p, "JSON", `unparsable (${(e as Error).message})`);
-  }
-  return parseConfig(raw, p);
+  return parseConfig(readJsonFile(p, "the run's configuration"), p);
 }
 
 /** The records of metrics.jsonl (a missing file gives none; a damaged line is an error naming it). */
@@ -59,7 +53,7 @@ export function readMetrics(runDir: string): Record<string, unknown>[] {
   const p = join(runDir, "metrics.jsonl");
   if (!existsSync(p)) return [];
   const out: Record<string, unknown>[] = [];
-  readFileSync(p, "utf8")
+  readFileText(p, "the run's metrics, one JSON record a line")
     .split("\n")
     .forEach((line, i) => {
       if (line.trim() === "") return;
@@ -79,7 +73,7 @@ export function readMetrics(runDir: string): Record<string, unknown>[] {
 
 /** The words of a language-model run's vocab.txt, in id order. */
 export function readVocab(runDir: string): string[] {
-  const words = readFileSync(runFile(runDir, "vocab.txt"), "utf8").split("\n");
+  const words = readFileText(runFile(runDir, "vocab.txt"), "the run's vocabulary, one word a line").split("\n");
   if (words[words.length - 1] === "") words.pop();
   return words;
 }
@@ -89,7 +83,7 @@ export function loadRunWeights(model: ParamOwner & { weightsChanged?: () => void
   const best = join(runDir, "best.safetensors");
   let source: string;
   if (existsSync(best)) {
-    const bytes = readFileSync(best);
+    const bytes = readFileBytes(best, "the run's best weights");
     checkSealed(bytes, best); // the data's sha256, recorded when egru wrote the file
     loadParamTensors(model, decodeSafetensors(bytes, best).tensors, best);
     source = best;

@@ -11,8 +11,9 @@ export class EgruError extends Error {
   readonly got: string;
 
   constructor(argument: string, expected: string, got: string, message?: string) {
-    const arg = capText(argument);
-    const shown = capText(got);
+    // (got may arrive as undefined from JSON.stringify(undefined): say "nothing" rather than fail here)
+    const arg = capText(String(argument));
+    const shown = capText(got === undefined ? "nothing" : String(got));
     super(
       message !== undefined ? capText(message, 4 * MESSAGE_PART_CHARS) : `${arg}: expected ${expected}, got ${shown}`,
     );

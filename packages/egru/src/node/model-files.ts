@@ -6,12 +6,13 @@
 //   a bundle file (bundleModel):       the config inside the safetensors metadata
 // Every missing or damaged file is a typed error naming it.
 
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { StateError, ValueError } from "../core/errors.js";
 import type { Model, ModelConfig, ModelRuntimeOptions } from "../model/config.js";
 import { loadModel as loadFromBytes } from "../model/load.js";
 import { decodeSafetensors } from "../io/safetensors.js";
+import { readFileBytes, readJsonFile } from "./read-file.js";
 import { checkSealed, sealSafetensors } from "./sealed-safetensors.js";
 
 export const MODEL_CONFIG_FILE = "model.json";
@@ -26,13 +27,7 @@ export function saveModel(model: Model, dir: string): void {
   writeFileSync(join(dir, MODEL_WEIGHTS_FILE), sealSafetensors(tensors, metadata)); // with the data's sha256
 }
 
-function readJson(path: string, what: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    throw new ValueError(path, what, `unreadable (${(e as Error).message})`);
-  }
-}
+const readJson = readJsonFile;
 
 /** The weights file of a model or run directory (see the header). */
 export function modelWeightsFile(dir: string): string {
@@ -56,7 +51,7 @@ export function modelWeightsFile(dir: string): string {
 export function loadModel(path: string, runtime: ModelRuntimeOptions = {}): Model {
   if (!existsSync(path)) throw new StateError(path, "a model directory, run directory or bundle file", "nothing there");
   if (!statSync(path).isDirectory()) {
-    const bytes = readFileSync(path);
+    const bytes = readFileBytes(path, "a model bundle");
     checkSealed(bytes, path);
     return loadFromBytes(bytes, runtime, path);
   }
@@ -65,7 +60,7 @@ export function loadModel(path: string, runtime: ModelRuntimeOptions = {}): Mode
     throw new StateError(configPath, "the model's configuration (written by saveModel or egru train)", "missing");
   const config = readJson(configPath, "a model configuration in JSON") as ModelConfig;
   const weights = modelWeightsFile(path);
-  const bytes = readFileSync(weights);
+  const bytes = readFileBytes(weights, "the model's weights");
   checkSealed(bytes, weights);
   return loadFromBytes({ config, weights: bytes }, runtime, weights);
 }
