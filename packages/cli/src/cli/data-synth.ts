@@ -17,10 +17,21 @@ export interface SynthDvsFlags {
   json?: boolean;
 }
 
+/** The largest synthetic set egru data synth-dvs writes (the real DVS Gesture is about 3 GiB). */
+const SYNTH_MAX_BYTES = 8 * 2 ** 30;
+
 export function synthDvsCommand(f: SynthDvsFlags): number {
   checkOutDir(f.out, "--out", "a new or empty directory");
   if (f.classes > SYNTH_CLASSES.length)
     throw new UsageError("--classes", `2…${SYNTH_CLASSES.length}`, String(f.classes));
+  // about 2.3 s of gesture and pause per class and recording, 8 bytes an event
+  const bytes = 8 * (f.trainUsers + f.testUsers) * f.classes * 2300 * f.rate;
+  if (bytes > SYNTH_MAX_BYTES)
+    throw new UsageError(
+      "--train-users, --test-users, --classes, --rate",
+      `a set of at most ${SYNTH_MAX_BYTES / 2 ** 30} GiB`,
+      `an estimate of ${(bytes / 2 ** 30).toFixed(1)} GiB of recordings`,
+    );
   const t0 = performance.now();
   const r = writeSynthGestures(f.out, {
     classes: f.classes,

@@ -3,6 +3,7 @@
 
 import { EGRU, GRU, type Kernels, LSTM, Rng } from "egru";
 import type { LayerStats } from "egru";
+import { UsageError } from "../run/exit.js";
 
 export interface DemoOptions {
   cell: "egru" | "gru" | "lstm" | "all";
@@ -28,10 +29,26 @@ export interface DemoRow {
   backwardMs: number;
 }
 
-/** Run the demo and return one row per cell (no printing). */
-export function runDemo(o: DemoOptions): DemoRow[] {
+/**
+ * Bytes the demo's arrays need at most (inputs, upstream gradients, an LSTM's tape of eight [T, B, H]
+ * arrays and its outputs, weights and gradients of 4H(I + H) each): checked before anything is allocated.
+ */
+export function demoBytes(o: Pick<DemoOptions, "steps" | "batch" | "input" | "hidden">): number {
+  const { steps: T, batch: B, input: I, hidden: H } = o;
+  return 4 * (2 * T * B * I + 10 * T * B * H + 8 * H * (I + H));
+}
+
+/** Run the demo and return one row per cell (no printing); `limitBytes` bounds demoBytes (a UsageError beyond it). */
+export function runDemo(o: DemoOptions, limitBytes = Number.POSITIVE_INFINITY): DemoRow[] {
   const cells = o.cell === "all" ? (["egru", "gru", "lstm"] as const) : [o.cell];
   const { steps: T, batch: B, input: I, hidden: H } = o;
+  const need = demoBytes(o);
+  if (need > limitBytes)
+    throw new UsageError(
+      "--steps, --batch, --input, --hidden",
+      `sizes whose arrays fit in ${(limitBytes / 2 ** 30).toFixed(1)} GiB (a third of this machine's memory)`,
+      `T=${T} B=${B} I=${I} H=${H}, an estimate of ${(need / 2 ** 30).toFixed(1)} GiB`,
+    );
   const rng = new Rng(o.seed);
   const x = new Float32Array(T * B * I);
   for (let i = 0; i < x.length; i++) x[i] = rng.normal(0, 1);

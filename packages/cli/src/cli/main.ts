@@ -2,6 +2,7 @@
 // The egru command line. Wiring only: parse arguments, call library code, print results.
 // Exit codes: 0 success, 1 the run failed, 2 bad usage.
 
+import { availableParallelism, totalmem } from "node:os";
 import { Command, Option } from "commander";
 import { chooseKernels, type KernelChoice, type Kernels } from "egru";
 import type { WasmKernels } from "egru";
@@ -11,7 +12,7 @@ import { demoTable, runDemo, type DemoOptions } from "./demo.js";
 import { evalCommand, type EvalFlags } from "./eval.js";
 import { exportCommand, type ExportFlags } from "./export.js";
 import { importCommand, type ImportFlags } from "./import.js";
-import { EXIT_OK, intOption, numberOption, reportError } from "./run.js";
+import { EXIT_OK, intOption, numberOption, reportError, UsageError } from "./run.js";
 import { trainCommand, type TrainFlags } from "./train.js";
 import { loadPresets } from "../node/presets.js";
 import { registerDataCommand } from "./data.js";
@@ -63,8 +64,16 @@ function program(): Command {
       intOption("--threads"),
       1,
     )
+    .option("--force-threads", "allow --threads above this machine's logical cores", false)
     .hook("preAction", async (cmd) => {
       const opts = cmd.opts();
+      const cores = availableParallelism();
+      if (opts.threads > cores && !opts.forceThreads)
+        throw new UsageError(
+          "--threads",
+          `at most ${cores} (this machine's logical cores; --force-threads to go beyond)`,
+          String(opts.threads),
+        );
       const k = await chooseKernels(opts.kernels as KernelChoice, { maximumPages: NODE_WASM_PAGES });
       const chosen =
         opts.threads > 1 && k.name === "wasm-simd" ? createThreadedKernels(k as WasmKernels, opts.threads) : k;
@@ -87,7 +96,7 @@ function program(): Command {
     .option("--json", "print one JSON object per cell (JSON lines) instead of a table", false)
     .exitOverride()
     .action((opts: DemoOptions) => {
-      const rows = runDemo({ ...opts, kernels: kernels.kernels });
+      const rows = runDemo({ ...opts, kernels: kernels.kernels }, totalmem() / 3);
       if (opts.json) {
         for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
       } else {
@@ -193,7 +202,7 @@ function program(): Command {
     )
     .argument("<run>", "run directory of `egru train --task ptb|wikitext-2`")
     .option("--prompt <text>", "words to start from (unknown words are read as <unk>)", "")
-    .option("--tokens <n>", "words to sample", intOption("--tokens"), 50)
+    .option("--tokens <n>", "words to sample", intOption("--tokens", 1, 1_000_000), 50)
     .option(
       "--temperature <t>",
       "softmax temperature (0 = always the most likely word)",

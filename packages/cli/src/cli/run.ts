@@ -2,7 +2,7 @@
 // Exit codes: 0 success, 1 the run failed, 2 bad usage.
 
 import { CommanderError } from "commander";
-import { EgruError } from "egru";
+import { capText, EgruError } from "egru";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError } from "../run/exit.js";
 import { ConfigError } from "../train/config.js";
 
@@ -29,15 +29,16 @@ export function reportError(e: unknown): number {
 }
 
 /** Parse a whole number ≥ min for option `name`. */
-export function intOption(name: string, min = 1): (v: string) => number {
+export function intOption(name: string, min = 1, max = Number.MAX_SAFE_INTEGER): (v: string) => number {
+  const want = max < Number.MAX_SAFE_INTEGER ? `a whole number in ${min}…${max}` : `a whole number ≥ ${min}`;
   return (v: string) => {
     const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) {
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
       throw new UsageError(
         name,
-        `a whole number ≥ ${min}`,
+        want,
         JSON.stringify(v),
-        `${name}: expected a whole number ≥ ${min}, got ${JSON.stringify(v)}`,
+        `${name}: expected ${want}, got ${JSON.stringify(capText(v))}`,
       );
     }
     return n;

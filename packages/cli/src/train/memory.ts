@@ -168,6 +168,14 @@ export function planMicroBatch(
     `per row ${mib(cost.wasm)} WebAssembly + ${mib(cost.host)} ordinary memory (${cost.wasm} + ${cost.host} bytes) besides ` +
     `${mib(cost.fixedWasm)} + ${mib(cost.fixedHost)} for the weights`;
   const limit = `limits ${Number.isFinite(limits.wasm) ? `${limits.wasm} bytes of WebAssembly memory` : "no WebAssembly memory"} and ${limits.host} bytes of ordinary memory`;
+  if (!(wasmRoom >= 0 && hostRoom >= 0)) {
+    // the weights alone do not fit: the model's sizes are at fault, not the batch
+    throw new StateError(
+      where.replace(/: batchSize$/, ": model"),
+      `a model whose weights fit (${limit})`,
+      `an estimate of ${mib(cost.fixedWasm)} WebAssembly + ${mib(cost.fixedHost)} ordinary memory for the weights (${cost.fixedWasm} + ${cost.fixedHost} bytes)`,
+    );
+  }
   if (!(fit >= 1)) {
     throw new StateError(where, `a configuration whose one batch row fits (${limit})`, `an estimate of ${need}`);
   }

@@ -3,7 +3,7 @@
 // batch-first handling, named-weight access and the per-forward statistics record.
 
 import { addInto, copyAs, swapAxes01, type FloatArray } from "../core/buffer.js";
-import { ShapeError, StateError, ValueError } from "../core/errors.js";
+import { allocateFloat32, ShapeError, StateError, ValueError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
@@ -309,7 +309,7 @@ export function denseStats(output: Float32Array, dims: SeqDims, gates: number): 
 export function uniformWeights(rng: Rng, shapes: Record<string, number>, H: number): NamedWeights {
   const weights: NamedWeights = {};
   for (const [k, n] of Object.entries(shapes)) {
-    weights[k] = new Float32Array(n);
+    weights[k] = allocateFloat32(n, `weights ${k} (${n} values)`);
     uniformInit(rng, weights[k], 1 / Math.sqrt(H));
   }
   return weights;

@@ -1,6 +1,7 @@
 // The base class of every layer with parameters: named weights with zero-filled gradient twins, the
 // kernels it computes with, the train/eval switch, copies in and out, and zeroing the gradients.
 
+import { allocateFloat32 } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import type { Kernels } from "../kernels/backend.js";
 import { defaultKernels } from "../wasm/select.js";
@@ -39,7 +40,8 @@ export abstract class WeightedLayer {
     this.rng = rng;
     this.weights = weights;
     this.grads = {};
-    for (const [k, w] of Object.entries(weights)) this.grads[k] = new Float32Array(w.length);
+    for (const [k, w] of Object.entries(weights))
+      this.grads[k] = allocateFloat32(w.length, `gradients ${k} (${w.length} values)`);
   }
 
   /** The kernels of the next call: the ones given at construction, else the library's default. */

@@ -3,7 +3,7 @@
 // rows are dropped with probability p (one mask per forward) and the kept rows scaled by 1/(1 − p).
 // Backward scatter-adds the output gradient into the rows used (the same mask applied).
 
-import { ShapeError, ValueError } from "../core/errors.js";
+import { allocateFloat32, ShapeError, ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import { uniformInit, type NamedWeights } from "../layers/common.js";
@@ -33,7 +33,9 @@ export class Embedding extends WeightedLayer {
     checkPositiveInt("vocab", opts.vocab);
     checkPositiveInt("dim", opts.dim);
     checkProbability("wordDropout", opts.wordDropout ?? 0);
-    const weights: NamedWeights = { weight: new Float32Array(opts.vocab * opts.dim) };
+    const weights: NamedWeights = {
+      weight: allocateFloat32(opts.vocab * opts.dim, `embedding weight (${opts.vocab}·${opts.dim} values)`),
+    };
     uniformInit(opts.rng, weights.weight, opts.initRange ?? 0.1);
     super("Embedding", opts.rng, weights);
     this.vocab = opts.vocab;
