@@ -3,12 +3,27 @@
 // token and vocabulary counts of PTB and WikiText-2 (from ../shared/data when it is present).
 
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { ValueError } from "../../packages/egru/src/core/errors.js";
 import { buildCorpus, corpusWords, EOS } from "../../packages/cli/src/data/corpus.js";
 import { loadCorpus } from "../../packages/cli/src/node/corpus-files.js";
 import { SHARED_DATA } from "../helpers.js";
+
+test('unclean text: CRLF line ends give no "\\r" word; an empty split and invalid UTF-8 are errors naming the file', () => {
+  assert.deepEqual(corpusWords(" a b \r\nc\r\n\r\n"), ["a", "b", EOS, "c", EOS, EOS]);
+  assert.throws(
+    () => buildCorpus({ train: "a b\n", valid: "", test: "a\n" }, { train: "t.txt", valid: "v.txt", test: "s.txt" }),
+    /^ValueError: v\.txt: expected a valid split with words, got an empty file$/,
+  );
+  const dir = mkdtempSync(join(tmpdir(), "egru-corpus-"));
+  writeFileSync(join(dir, "ptb.train.txt"), Buffer.from([0x61, 0x20, 0x62, 0x0a, 0x63, 0xc3, 0x28, 0x0a]));
+  writeFileSync(join(dir, "ptb.valid.txt"), "a\n");
+  writeFileSync(join(dir, "ptb.test.txt"), "a\n");
+  assert.throws(() => loadCorpus("ptb", dir), /ptb\.train\.txt: expected UTF-8 text, got invalid UTF-8 at byte 5$/);
+});
 
 test("tokenisation: ' ' only, <eos> per line (empty lines too), no line after the final newline", () => {
   assert.deepEqual(corpusWords(" a b \n\n c\ufeffd  e\n"), ["a", "b", EOS, EOS, "c\ufeffd", "e", EOS]);

@@ -15,6 +15,7 @@ import { gestureClasses } from "../../packages/cli/src/node/dvs-clips.js";
 import { forEachGestureTrial, writeSynthGestures } from "../../packages/cli/src/node/dvs-files.js";
 import { checkOutDir } from "../../packages/cli/src/node/out-dir.js";
 import { loadCheckpoint } from "../../packages/cli/src/run/checkpoint.js";
+import { reportAtEnd } from "../../packages/cli/src/run/report.js";
 import { readMetrics, readRunConfig, readVocab } from "../../packages/cli/src/run/run-files.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "egru-hostile-"));
@@ -137,4 +138,16 @@ test("--out at a file or below one is a usage error naming it; text that is not 
     join(dir, "s.json"),
     /expected JSON \(the run's summary\), got unparsable text/,
   );
+});
+
+test("a report that fails at the end of training is said (even under --quiet) and reported as a failure", async () => {
+  const said: string[] = [];
+  const dir = tmp(); // no config.json: the report cannot be made
+  const r = await reportAtEnd(
+    dir,
+    () => {},
+    (m) => said.push(m),
+  );
+  assert.equal(r, null);
+  assert.match(said.join("\n"), /training finished, but the report failed \(.*config\.json.*\); try: egru report /);
 });

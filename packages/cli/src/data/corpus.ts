@@ -38,7 +38,8 @@ export function corpusWords(text: string): string[] {
   const lines = text.split("\n");
   if (lines.length > 0 && lines[lines.length - 1] === "") lines.pop(); // the file's final newline
   const out: string[] = [];
-  for (const line of lines) {
+  for (const raw of lines) {
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw; // CRLF line ends: the CR is not a word
     for (const w of line.split(" ")) if (w !== "") out.push(w);
     out.push(EOS);
   }
@@ -74,11 +75,13 @@ export function buildCorpus(
   names = { train: "train", valid: "valid", test: "test" },
 ): Corpus {
   const vocab = new Vocabulary();
-  const train = tokenize(texts.train, vocab, true, names.train);
-  return {
+  const c: Corpus = {
     vocab,
-    train,
+    train: tokenize(texts.train, vocab, true, names.train),
     valid: tokenize(texts.valid, vocab, false, names.valid),
     test: tokenize(texts.test, vocab, false, names.test),
   };
+  for (const split of ["train", "valid", "test"] as const)
+    if (c[split].length < 2) throw new ValueError(names[split], `a ${split} split with words`, "an empty file");
+  return c;
 }

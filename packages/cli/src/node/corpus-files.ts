@@ -2,6 +2,7 @@
 // WikiText-2's wiki.{train,valid,test}.tokens, plain or gzip-compressed (.gz). Errors name the file.
 
 import { ValueError } from "egru";
+import { decodeUtf8 } from "egru/node";
 import { buildCorpus, type Corpus } from "../data/corpus.js";
 import { readDataFile } from "./data-files.js";
 
@@ -14,7 +15,7 @@ const FILES: Record<CorpusName, (split: string) => string> = {
 
 function readText(dir: string, file: string): { text: string; path: string } {
   const f = readDataFile(dir, file);
-  return { text: new TextDecoder().decode(f.bytes), path: f.path };
+  return { text: decodeUtf8(f.bytes, f.path), path: f.path }; // invalid UTF-8: an error with its byte offset
 }
 
 /** Load a corpus's three splits from `dir`. */

@@ -17,7 +17,7 @@ import { nodeMemoryLimits } from "../node/memory-limits.js";
 import { parseConfig, type TrainConfig } from "../train/config.js";
 import { modelJson, parameterCount } from "../train/build.js";
 import { type LoadedCheckpoint, loadCheckpoint, restoreTrainer, saveTrainer } from "./checkpoint.js";
-import { EXIT_OK } from "./exit.js";
+import { EXIT_FAILED, EXIT_OK } from "./exit.js";
 import { formatDuration } from "./format.js";
 import { type RunContext, tableLines } from "./kind.js";
 import { kindOf } from "./kinds.js";
@@ -250,7 +250,9 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
     ...end.summary,
   };
   writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
-  const report = await reportAtEnd(runDir, log, kernels);
+  // a report that fails is said even under --quiet, and fails the command (exit 1) once all else is written
+  const warnAlways = (m: string): void => void process.stderr.write(`${m}\n`);
+  const report = await reportAtEnd(runDir, log, warnAlways, kernels);
   if (o.json) process.stdout.write(`${JSON.stringify({ type: "summary", ...summary, report })}\n`);
   else {
     const rows = tableLines([
@@ -263,5 +265,5 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
       `egru train: finished in ${formatDuration(seconds)}; run directory ${runDir}\n${rows.join("\n")}\n`,
     );
   }
-  return EXIT_OK;
+  return report === null ? EXIT_FAILED : EXIT_OK;
 }

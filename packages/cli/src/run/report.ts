@@ -126,12 +126,19 @@ export async function writeReport(
   return out;
 }
 
-/** The report at the end of `egru train`: never fails the run (a problem is logged instead). */
-export async function reportAtEnd(runDir: string, log: (m: string) => void, kernels?: Kernels): Promise<string | null> {
+/** The report at the end of `egru train`, or null when it failed (said through `warn`; the caller then exits 1). */
+export async function reportAtEnd(
+  runDir: string,
+  log: (m: string) => void,
+  warn: (m: string) => void,
+  kernels?: Kernels,
+): Promise<string | null> {
   try {
     return await writeReport(runDir, { input: 0, png: true }, log, kernels);
   } catch (e) {
-    log(`egru train: no report (${e instanceof Error ? e.message : String(e)}); try: egru report ${runDir}`);
+    warn(
+      `egru train: training finished, but the report failed (${e instanceof Error ? e.message : String(e)}); try: egru report ${runDir}`,
+    );
     return null;
   }
 }

@@ -2,9 +2,11 @@
 // document wrapper every chart uses (white background, one font family the PNG renderer has), and
 // the colours charts share.
 
-/** Escape text for XML content and attribute values. */
+import { printable } from "./printable.js";
+
+/** Escape text for XML content and attribute values (control characters, which XML forbids, made visible). */
 export function esc(s: string): string {
-  return s
+  return printable(s, "\t\n\r")
     .replace(/&/g, "&amp;")
     .replace(/</g, "&lt;")
     .replace(/>/g, "&gt;")

@@ -63,7 +63,15 @@ export function decodeUtf8(bytes: Uint8Array, path: string): string {
       while (k > 0 && (bytes[k] & 0xc0) === 0x80) k--;
       throw new ValueError(path, "UTF-8 text", `invalid UTF-8 at byte ${k} (a sequence cut off by the end)`);
     }
-    throw new ValueError(path, "UTF-8 text", `invalid UTF-8 at byte ${lo}`);
+    // byte lo broke the text: a byte that cannot start a sequence there, or one that cut the previous
+    // sequence short; in that case name where the broken sequence starts
+    let at = lo;
+    if ((bytes[lo] & 0xc0) !== 0x80) {
+      let j = lo - 1;
+      while (j >= 0 && (bytes[j] & 0xc0) === 0x80) j--;
+      if (j >= 0 && bytes[j] >= 0xc0 && lo - j < 4) at = j;
+    }
+    throw new ValueError(path, "UTF-8 text", `invalid UTF-8 at byte ${at}`);
   }
 }
 
