@@ -5,10 +5,10 @@
 // before it starts leaving no directory behind.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { test } from "node:test";
 import { stateDigest } from "../../packages/cli/src/run/checkpoint-state.js";
 import { discardUnstartedRun } from "../../packages/cli/src/run/life.js";
@@ -41,7 +41,9 @@ const lines = (path: string): Record<string, unknown>[] =>
 
 test("train writes a complete run directory and eval reproduces its test figures", { skip }, () => {
   const out = join(tmp(), "run");
-  const r = egru("train", ...SMALL, "--out", out);
+  // --data relative to where egru runs: config.json stores it resolved, so eval works from anywhere
+  const data = relative(root, packagedMnistDir() as string);
+  const r = egru("train", ...SMALL, "--data", data, "--out", out);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /test accuracy\s+\d+\.\d+ %/);
   assert.match(r.out, /MACs per example\s+.* executed of .* dense/);
@@ -55,6 +57,17 @@ test("train writes a complete run directory and eval reproduces its test figures
   assert.equal(summary.steps, 24);
   assert.ok(summary.activitySparsity > 0 && summary.activitySparsity < 1);
   assert.ok(summary.macsExecutedPerExample < summary.macsDensePerExample);
+  assert.equal(JSON.parse(readFileSync(join(out, "config.json"), "utf8")).data, resolve(root, data));
+  const tsx = import.meta.resolve("tsx"); // (found from this file: the other directory has no node_modules)
+  const elsewhere = spawnSync(
+    process.execPath,
+    ["--conditions=egru-source", "--import", tsx, main, "eval", out, "--json"],
+    {
+      cwd: tmp(),
+      encoding: "utf8",
+    },
+  );
+  assert.equal(elsewhere.status, 0, elsewhere.stderr);
   const e = egru("eval", out, "--json");
   assert.equal(e.code, 0, e.err);
   const ev = JSON.parse(e.out) as Record<string, number>;

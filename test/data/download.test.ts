@@ -14,6 +14,7 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -194,6 +195,20 @@ test("the known datasets are saved under the names the corpus loader reads", () 
     ["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"],
   );
   for (const f of [...DATASETS.ptb.files, ...DATASETS["wikitext-2"].files]) assert.match(f.sha256, /^[0-9a-f]{64}$/);
+});
+
+test("a symbolic link planted at a .part is removed, never written through: the file it points to is unchanged", async () => {
+  const server = await tinyServer();
+  const cache = tmp();
+  mkdirSync(join(cache, "tiny"));
+  const outside = join(tmp(), "victim.txt");
+  writeFileSync(outside, "nine byte");
+  symlinkSync(outside, join(cache, "tiny", `${TRAIN}.part`));
+  const d = download(server, cache);
+  await d.run;
+  assertComplete(cache);
+  assert.equal(readFileSync(outside, "utf8"), "nine byte", "the link's target is untouched");
+  assert.match(d.lines.join("\n"), /tiny\.train\.txt\.part is a symbolic link; removed it and starting over/);
 });
 
 test("a fresh download is verified and renamed into place; a second run finds it present without a request", async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { EgruError } from "../../packages/egru/src/core/errors.js";
+import { modelWeightsFile } from "../../packages/egru/src/node/model-files.js";
 import { decodeUtf8, readFileBytes, readJsonFile } from "../../packages/egru/src/node/read-file.js";
 import { loadCorpus } from "../../packages/cli/src/node/corpus-files.js";
 import { readDataFile } from "../../packages/cli/src/node/data-files.js";
@@ -150,4 +151,14 @@ test("a report that fails at the end of training is said (even under --quiet) an
   );
   assert.equal(r, null);
   assert.match(said.join("\n"), /training finished, but the report failed \(.*config\.json.*\); try: egru report /);
+});
+
+test("a checkpoint name read from checkpoint.json never leads out of the run directory", () => {
+  for (const current of ["..", "../..", "/etc", "ckpt-1/../..", "", 3]) {
+    const dir = tmp();
+    writeFileSync(join(dir, "checkpoint.json"), JSON.stringify({ current }));
+    const re = /current: expected a checkpoint directory name of this run \(ckpt-NNNNNNNN\)/;
+    named(() => loadCheckpoint(dir), join(dir, "checkpoint.json"), re);
+    named(() => modelWeightsFile(dir), join(dir, "checkpoint.json"), re);
+  }
 });

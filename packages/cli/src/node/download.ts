@@ -5,7 +5,16 @@
 // aside to `<file>.bad-<time>`, never deleted. Errors name the file, the URL and what differed.
 
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import {
+  constants as fsConstants,
+  createReadStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
@@ -148,6 +157,17 @@ export async function downloadDataset(name: string, opts: DownloadOptions): Prom
   return { dir, files };
 }
 
+/** What is at a `.part` path, without following a link. */
+function partKind(p: string): "none" | "file" | "link" | "other" {
+  let s: ReturnType<typeof lstatSync>;
+  try {
+    s = lstatSync(p);
+  } catch {
+    return "none";
+  }
+  return s.isSymbolicLink() ? "link" : s.isFile() ? "file" : "other";
+}
+
 /** Bring one file to `path`, verified: present already, resumed from `.part`, or downloaded. */
 async function fetchFile(file: DatasetFile, url: string, path: string, opts: DownloadOptions): Promise<FileStatus> {
   const log = opts.log ?? (() => {});
@@ -163,6 +183,14 @@ async function fetchFile(file: DatasetFile, url: string, path: string, opts: Dow
     );
   }
   const part = `${path}.part`;
+  // a .part that is not a plain file (a planted symbolic link, a directory) is removed, never written through
+  const kind = partKind(part);
+  if (kind !== "file" && kind !== "none") {
+    log(
+      `${file.name}: ${part} is ${kind === "link" ? "a symbolic link" : "not a plain file"}; removed it and starting over`,
+    );
+    rmSync(part, { recursive: true, force: true });
+  }
   let offset = existsSync(part) ? statSync(part).size : 0;
   if (offset > file.bytes) {
     log(`${file.name}: ${part} is longer than the file (${fmt(offset)} > ${fmt(file.bytes)} bytes); starting over`);
@@ -239,7 +267,13 @@ async function writeBody(
   stall: StallTimer,
   opts: DownloadOptions,
 ): Promise<void> {
-  const fh = await open(part, offset > 0 ? "a" : "w");
+  // O_NOFOLLOW: a link planted between the check above and this open makes the open fail, not write elsewhere
+  const flags =
+    fsConstants.O_WRONLY |
+    fsConstants.O_CREAT |
+    fsConstants.O_NOFOLLOW |
+    (offset > 0 ? fsConstants.O_APPEND : fsConstants.O_TRUNC);
+  const fh = await open(part, flags, 0o644);
   let done = offset;
   try {
     const reader = res.body?.getReader();

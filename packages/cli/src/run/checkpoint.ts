@@ -12,7 +12,7 @@
 
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -44,6 +44,9 @@ import type { LmPosition, LmSums } from "../train/lm-trainer.js";
 import type { EpochSums, TrainPosition } from "../train/trainer.js";
 
 export const CHECKPOINT_FORMAT = "egru-checkpoint-1";
+
+/** The names of checkpoint directories inside a run directory (a name from checkpoint.json must be one). */
+export const CHECKPOINT_NAME = /^ckpt-\d{1,12}$/;
 
 /** state.json of a checkpoint. */
 export interface CheckpointState {
@@ -114,8 +117,12 @@ export function checkpointDir(path: string): string {
     );
   const current = (readJsonFile(pointer, "JSON naming the current checkpoint") as { current?: unknown } | null)
     ?.current;
-  if (typeof current !== "string" || basename(current) !== current)
-    throw new ValueError(`${pointer}: current`, "a checkpoint directory name", JSON.stringify(current));
+  if (typeof current !== "string" || !CHECKPOINT_NAME.test(current))
+    throw new ValueError(
+      `${pointer}: current`,
+      "a checkpoint directory name of this run (ckpt-NNNNNNNN)",
+      JSON.stringify(current),
+    );
   return join(path, current);
 }
 

@@ -53,8 +53,10 @@ export async function startRun(config: TrainConfig, runDir: string | undefined, 
   checkOutDir(dir, "--out", "a new or empty directory (egru never overwrites a run; continue one with --resume)");
   // the first directory this makes (undefined when it existed), to take back on an early failure
   const made = makeOutDir(dir, "--out");
+  // a relative --data is stored resolved, so eval, report and --resume work from any directory
+  const stored = config.data !== undefined ? { ...config, data: resolve(config.data) } : config;
   try {
-    return await live(config, dir, null, o);
+    return await live(stored, dir, null, o);
   } catch (e) {
     discardUnstartedRun(dir, made);
     throw e;

@@ -7,7 +7,7 @@
 // Every missing or damaged file is a typed error naming it.
 
 import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { StateError, ValueError } from "../core/errors.js";
 import type { Model, ModelConfig, ModelRuntimeOptions } from "../model/config.js";
 import { loadModel as loadFromBytes } from "../model/load.js";
@@ -40,8 +40,13 @@ export function modelWeightsFile(dir: string): string {
       "none of them",
     );
   const current = (readJson(pointer, "JSON naming the current checkpoint") as { current?: unknown }).current;
-  if (typeof current !== "string" || basename(current) !== current)
-    throw new ValueError(`${pointer}: current`, "a checkpoint directory name", JSON.stringify(current));
+  // only a checkpoint directory of this run: "..", "/" or a path never leads out of it
+  if (typeof current !== "string" || !/^ckpt-\d{1,12}$/.test(current))
+    throw new ValueError(
+      `${pointer}: current`,
+      "a checkpoint directory name of this run (ckpt-NNNNNNNN)",
+      JSON.stringify(current),
+    );
   const file = join(dir, current, "model.safetensors");
   if (!existsSync(file)) throw new StateError(file, "the current checkpoint's weights", "missing");
   return file;
