@@ -76,6 +76,20 @@ test("train writes a complete run directory and eval reproduces its test figures
   assert.ok(existsSync(join(out, "eval-test.json")));
 });
 
+test("--time-budget stops a classifier run mid-epoch: validated where it stopped, summary with the epochs it ran", {
+  skip,
+}, () => {
+  const out = join(tmp(), "run");
+  const r = egru("train", ...SMALL.slice(0, -1), "200", "--time-budget", "0.02", "--out", out);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /time budget of 0\.02 minutes reached at step \d+/);
+  const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as Record<string, number>;
+  assert.ok(summary.epochs > 0 && summary.epochs < 200, String(summary.epochs));
+  assert.equal(summary.timeBudgetMinutes, 0.02);
+  const epochs = lines(join(out, "metrics.jsonl")).filter((m) => m.type === "epoch");
+  assert.equal(epochs.at(-1)?.epoch, summary.epochs, "the last validation is where training stopped");
+});
+
 test("--early-stop ends a run whose validation stopped improving; the plateau schedule decays the rate", {
   skip,
 }, () => {
@@ -114,6 +128,13 @@ test("--resume refuses an edited state.json by file and field: without a digest,
   const ckpt = JSON.parse(readFileSync(join(out, "checkpoint.json"), "utf8")).current as string;
   const path = join(out, ckpt, "state.json");
   const original = readFileSync(path, "utf8");
+  // killed after the last checkpoint (the run had written its test record): the resumed run's metrics
+  // equal the uninterrupted run's, without a second test record
+  const records = (): unknown[] =>
+    lines(join(out, "metrics.jsonl")).map((m) => ({ ...m, seconds: undefined, tokensPerSecond: undefined }));
+  const before = records();
+  assert.equal(egru("train", "--resume", out, "--quiet").code, 0);
+  assert.deepEqual(records(), before);
   const edit = (f: (s: Record<string, any>) => void, redigest: boolean): void => {
     const s = JSON.parse(original) as Record<string, any>;
     f(s);

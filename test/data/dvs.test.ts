@@ -157,6 +157,22 @@ test("malformed recordings: each error names the file and the byte offset", () =
 
 const realLabels = join(SHARED_DATA, "dvs-gesture", "user01_natural_labels.csv");
 
+test("the streaming reader is linear in its input: a 2 MiB header line in 7-byte chunks is refused at 1 MiB, quickly", () => {
+  const text = new TextEncoder().encode(`#!AER-DAT3.1\r\n#${"x".repeat(2 << 20)}\n`);
+  const reader = new AedatReader("long.aedat");
+  const t0 = performance.now();
+  assert.throws(
+    () => {
+      for (let i = 0; i < text.length; i += 7) reader.push(text.subarray(i, i + 7));
+    },
+    (e: Error) =>
+      e instanceof AedatError &&
+      /long\.aedat at byte 14: .*a header line ending in a line feed within the first MiB/.test(e.message),
+  );
+  // quadratic copying took over 20 s here; linear work is well under a second (a generous bound against hangs)
+  assert.ok(performance.now() - t0 < 5000, `${(performance.now() - t0).toFixed(0)} ms`);
+});
+
 test("the real labels CSV of user01_natural: 12 rows, unsorted, arm roll twice; samples per row and per class", {
   skip: existsSync(realLabels) ? false : "../shared/data/dvs-gesture is absent (the datasets are not shipped)",
 }, () => {

@@ -112,9 +112,15 @@ export class AedatReader {
   private readonly respectValid: boolean;
   private readonly width: number;
   private readonly height: number;
+  /** The unread bytes: a view of store[start, stop) (the store grows by doubling, compacts when it can). */
   private buf: Uint8Array = new Uint8Array(0);
+  private store: Uint8Array = new Uint8Array(0);
+  private start = 0;
+  private stop = 0;
   /** Absolute file offset of buf[0]. */
   private base = 0;
+  /** Absolute offset up to which the header line in progress has been searched for its line feed. */
+  private scanned = 0;
   private inHeader = true;
   private lastT = -Infinity;
   private readonly out = new EventBuffer();
@@ -140,18 +146,28 @@ export class AedatReader {
 
   /** Feed the next bytes of the recording (the reader keeps no reference to `chunk`). */
   push(chunk: Uint8Array): void {
-    if (this.buf.length === 0) this.buf = chunk;
-    else {
-      const b = new Uint8Array(this.buf.length + chunk.length);
-      b.set(this.buf);
-      b.set(chunk, this.buf.length);
-      this.buf = b;
+    // append (copied: the caller may reuse `chunk`) in amortised linear time, whatever the chunk sizes
+    const unread = this.stop - this.start;
+    if (this.stop + chunk.length > this.store.length) {
+      const need = unread + chunk.length;
+      if (need <= this.store.length / 2) this.store.copyWithin(0, this.start, this.stop);
+      else {
+        const grown = new Uint8Array(Math.max(need, 2 * this.store.length, 1 << 16));
+        grown.set(this.store.subarray(this.start, this.stop));
+        this.store = grown;
+      }
+      this.start = 0;
+      this.stop = unread;
     }
+    this.store.set(chunk, this.stop);
+    this.stop += chunk.length;
+    this.buf = this.store.subarray(this.start, this.stop);
     let pos = 0;
     if (this.inHeader) pos = this.readHeader();
     if (!this.inHeader) pos = this.readPackets(pos);
-    this.buf = this.buf.slice(pos); // a copy: the caller may reuse `chunk`
+    this.start += pos;
     this.base += pos;
+    this.buf = this.store.subarray(this.start, this.stop);
   }
 
   /** The end of the recording: every event, or an error if it stopped inside the header or a packet. */
@@ -179,8 +195,10 @@ export class AedatReader {
           this.base + pos,
           `a header line starting with '#' (got byte 0x${b[pos].toString(16)}) before #!END-HEADER`,
         );
-      const nl = b.indexOf(0x0a, pos);
+      // search on from where the last push stopped, not from the line's start (linear in the header)
+      const nl = b.indexOf(0x0a, Math.max(pos, this.scanned - this.base));
       if (nl < 0) {
+        this.scanned = this.base + b.length;
         if (this.base + b.length > MAX_HEADER_BYTES)
           this.fail(this.base + pos, "a header line ending in a line feed within the first MiB");
         return pos;

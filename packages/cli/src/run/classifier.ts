@@ -143,13 +143,39 @@ export const classifierKind: RunKind = {
         });
         return { epochEnded, done: r === "done" };
       },
+      outOfTime(ctx) {
+        // the budget ended mid-epoch: validate where training stopped (as an epoch's end would)
+        const p = trainer.position;
+        if (p.batch === 0 || task.count("valid") === 0) return;
+        const v = trainer.evaluate("valid");
+        const epoch = Number((p.epoch + p.batch / nb).toFixed(3));
+        if (!best || v.accuracy > (best.accuracy ?? -1)) best = { epoch, accuracy: v.accuracy };
+        const s = trainer.sums;
+        lastEpoch = {
+          type: "epoch",
+          step: p.step,
+          epoch,
+          trainLoss: s.loss / Math.max(1, s.seen),
+          trainAccuracy: s.correct / Math.max(1, s.seen),
+          ...evalRecord(v),
+          seconds: ctx.elapsed(),
+        };
+        ctx.emit(lastEpoch);
+      },
       finish(ctx, trainSeconds) {
         const test = trainer.evaluate("test");
         ctx.emit({ type: "test", step: trainer.position.step, ...evalRecord(test), seconds: ctx.elapsed() });
+        const p = trainer.position;
+        const epochs = Number((p.epoch + p.batch / nb).toFixed(3)); // (less than config.epochs after a budget or early stop)
         return {
-          summary: { epochs: config.epochs, ...(authors ? { protocol: "authors" } : {}), ...evalRecord(test) },
+          summary: {
+            epochs,
+            timeBudgetMinutes: config.timeBudget ?? null,
+            ...(authors ? { protocol: "authors" } : {}),
+            ...evalRecord(test),
+          },
           rows: resultRows(test, m.cell),
-          training: `${config.epochs} epochs, ${trainer.position.step} steps, ${formatDuration(trainSeconds)}`,
+          training: `${epochs} epochs, ${p.step} steps, ${formatDuration(trainSeconds)}`,
         };
       },
     };

@@ -136,7 +136,11 @@ export function discardUnstartedRun(runDir: string, made: string | undefined): v
   }
 }
 
-/** Keep only the metrics records up to `step` (a resumed run re-writes what came after). */
+/**
+ * Keep only the metrics records up to `step` (a resumed run re-writes what came after), without the
+ * end-of-run records ("test", "final"): a run killed after its last checkpoint wrote them, and its
+ * resumed finish writes them again.
+ */
 function trimMetrics(path: string, step: number): void {
   if (!existsSync(path)) return;
   const keep = readFileSync(path, "utf8")
@@ -144,7 +148,8 @@ function trimMetrics(path: string, step: number): void {
     .filter((line) => {
       if (!line.trim()) return false;
       try {
-        return ((JSON.parse(line) as { step?: number }).step ?? 0) <= step;
+        const r = JSON.parse(line) as { step?: number; type?: string };
+        return (r.step ?? 0) <= step && r.type !== "test" && r.type !== "final";
       } catch {
         return false;
       }
