@@ -76,6 +76,16 @@ test("an intact checkpoint resumes; any edit without the matching digest is caug
   }
 });
 
+test("a checkpoint of an earlier egru (no state digest) is read for its weights but not resumed", () => {
+  const dir = classifierCheckpoint();
+  editState(dir, (s) => delete s.sha256.state, false);
+  assert.throws(
+    () => resume(dir),
+    /state\.json: sha256\.state: expected the digest .* got none: the checkpoint was written by an earlier egru/,
+  );
+  assert.equal(loadCheckpoint(dir, false).state.position.step, 7);
+});
+
 test("edits with a matching digest are refused by field: schema, position, steps, sums", () => {
   const cases: [(s: Record<string, any>) => void, RegExp][] = [
     [(s) => (s.position = null), /: position: expected a valid checkpoint state/],

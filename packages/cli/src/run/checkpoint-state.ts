@@ -27,7 +27,7 @@ export const StateSchema = z.strictObject({
   rng,
   optimizerStep: whole,
   seconds: finite.nonnegative(),
-  sha256: z.strictObject({ model: z.string(), optimizer: z.string(), state: z.string() }),
+  sha256: z.strictObject({ model: z.string(), optimizer: z.string(), state: z.string().optional() }),
   best: z
     .strictObject({
       epoch: finite.nonnegative(),
@@ -52,7 +52,15 @@ export function stateDigest(state: Record<string, unknown>): string {
 }
 
 /** Check state.json's value (parsed from `path`): its schema, then its digest. Returns it typed. */
-export function checkStateFile(value: unknown, path: string): z.infer<typeof StateSchema> {
+export function checkStateFile(value: unknown, path: string, requireDigest = true): z.infer<typeof StateSchema> {
+  const digests = (value as { sha256?: Record<string, unknown> } | null)?.sha256;
+  const undigested = digests !== null && typeof digests === "object" && digests.state === undefined;
+  if (undigested && requireDigest)
+    throw new ValueError(
+      `${path}: sha256.state`,
+      "the digest of the state (recorded by this egru version)",
+      "none: the checkpoint was written by an earlier egru, whose state cannot be checked; egru eval and report still read the run, a new run trains",
+    );
   const r = StateSchema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -66,6 +74,7 @@ export function checkStateFile(value: unknown, path: string): z.infer<typeof Sta
     );
   }
   const want = r.data.sha256.state;
+  if (want === undefined) return r.data; // an earlier egru's checkpoint, read for its weights (eval), not resumed
   const have = stateDigest(value as Record<string, unknown>);
   if (want !== have)
     throw new ValueError(

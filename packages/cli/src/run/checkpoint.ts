@@ -60,7 +60,7 @@ export interface CheckpointState {
   /** Wall-clock seconds of training so far (for the summary; not part of the numbers). */
   seconds: number;
   /** Digests of the two tensor files, and of this file's other fields (run/checkpoint-state.ts). */
-  sha256: { model: string; optimizer: string; state: string };
+  sha256: { model: string; optimizer: string; state?: string };
   /** The best validation result so far: its epoch and accuracy (classification) or perplexity (language model). */
   best?: { epoch: number; accuracy?: number; perplexity?: number; step?: number };
   /** Language model: the BPTT-length random state and the state carried into the next segment. */
@@ -126,15 +126,19 @@ export function checkpointDir(path: string): string {
   return join(path, current);
 }
 
-/** Load and verify a checkpoint (from a run directory or a checkpoint directory). */
-export function loadCheckpoint(path: string): LoadedCheckpoint {
+/**
+ * Load and verify a checkpoint (from a run directory or a checkpoint directory). `forResume` (the
+ * default) requires the state's digest; reading weights only (eval) accepts an earlier egru's
+ * checkpoint without one (its tensor files are still checked against their sha256).
+ */
+export function loadCheckpoint(path: string, forResume = true): LoadedCheckpoint {
   const dir = checkpointDir(path);
   const statePath = join(dir, "state.json");
   const raw = readJsonFile(statePath, "the checkpoint's state");
   const format = (raw as { format?: unknown } | null)?.format;
   if (format !== CHECKPOINT_FORMAT)
     throw new ValueError(`${statePath}: format`, JSON.stringify(CHECKPOINT_FORMAT), JSON.stringify(format));
-  const state = checkStateFile(raw, statePath) as CheckpointState;
+  const state = checkStateFile(raw, statePath, forResume) as CheckpointState;
   const read = (file: string, want: string): Record<string, Tensor> => {
     const p = join(dir, file);
     const bytes = readFileBytes(p, "a file of the checkpoint");

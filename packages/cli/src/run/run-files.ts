@@ -29,7 +29,7 @@ export function openForEval(path: string): {
 } {
   if (isWeightsOnlyRun(path))
     return { runDir: path, checkpoint: null, config: readRunConfig(path), source: join(path, "config.json") };
-  const checkpoint = loadCheckpoint(path);
+  const checkpoint = loadCheckpoint(path, false); // (its weights are read, its state is not resumed)
   const source = `${join(checkpoint.dir, "state.json")}: config`;
   return { runDir: dirname(checkpoint.dir), checkpoint, config: parseConfig(checkpoint.state.config, source), source };
 }
@@ -88,7 +88,7 @@ export function loadRunWeights(model: ParamOwner & { weightsChanged?: () => void
     loadParamTensors(model, decodeSafetensors(bytes, best).tensors, best);
     source = best;
   } else {
-    const ck = loadCheckpoint(runDir);
+    const ck = loadCheckpoint(runDir, false);
     source = join(ck.dir, "model.safetensors");
     loadParamTensors(model, ck.model, source);
   }

@@ -1,0 +1,210 @@
+// The small-scale comparison of the README: EGRU, GRU and LSTM language models of matching size
+// (presets ptb-converge, ptb-converge-gru, ptb-converge-lstm: two layers, embedding 128, Adam, the
+// plateau schedule, early stopping) on Penn Treebank, each with a learning-rate sweep, trained until
+// validation perplexity stops improving.
+//
+// Protocol (successive halving, two rounds):
+//   sweep     every cell × rate trains one epoch; after its validation the run is interrupted
+//             as Ctrl-C would (its checkpoint stays, so it could go on later)
+//   converge  per cell, the rate with the lowest validation perplexity after that epoch resumes to its end
+//             (early stopping: 2 epochs without improvement; at most the preset's 20 epochs)
+//   table     prints the markdown tables of docs/benchmarks.md and the README, and writes the learning
+//             curves (validation perplexity per epoch of every run) to docs/converge-curves.svg
+// Every run lives in OUT/<cell>-lr<rate>; re-running the script continues each from its checkpoint, so
+// the whole comparison can span sessions. Nothing here is part of npm test.
+//
+//   npm run converge                        sweep, then converge, then the table
+//   npm run converge -- --stage=table       only the table (from the run directories)
+//   npm run converge -- --jobs=2 --threads=1   two runs at a time, one kernel thread each (default)
+//   npm run converge -- --out=DIR --data=DIR   run directories (default runs/converge) and the PTB folder
+
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const arg = (name: string, fallback: string): string =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const OUT = arg("out", join(ROOT, "runs", "converge"));
+const DATA = arg("data", fileURLToPath(new URL("../../shared/data/ptb", import.meta.url)));
+const JOBS = Number(arg("jobs", "2"));
+const THREADS = Number(arg("threads", "1"));
+const STAGE = arg("stage", "all");
+
+const CELLS = ["egru", "gru", "lstm"] as const;
+type Cell = (typeof CELLS)[number];
+const PRESET: Record<Cell, string> = { egru: "ptb-converge", gru: "ptb-converge-gru", lstm: "ptb-converge-lstm" };
+/** The sweep's rates (the presets' own is the middle one). */
+const RATES = [1e-3, 2e-3, 4e-3];
+/** Epochs every rate trains before the rates of a cell are compared. */
+const SWEEP_EPOCHS = 1;
+
+const runDir = (cell: Cell, lr: number): string => join(OUT, `${cell}-lr${lr}`);
+
+type Rec = Record<string, unknown>;
+function records(dir: string): Rec[] {
+  const p = join(dir, "metrics.jsonl");
+  if (!existsSync(p)) return [];
+  return readFileSync(p, "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Rec);
+}
+const epochRecords = (dir: string): Rec[] => records(dir).filter((r) => r.type === "epoch");
+const finished = (dir: string): boolean => existsSync(join(dir, "summary.json"));
+const epochsDone = (dir: string): number => Math.max(0, ...epochRecords(dir).map((r) => r.epoch as number));
+const validAt = (dir: string, epoch: number): number | undefined =>
+  epochRecords(dir).find((r) => r.epoch === epoch)?.perplexity as number | undefined;
+
+/** Train (or resume) one run; with `stopAfter`, interrupt it once that epoch's validation is recorded. */
+function train(cell: Cell, lr: number, stopAfter: number | null): Promise<number | null> {
+  const dir = runDir(cell, lr);
+  const args = existsSync(join(dir, "checkpoint.json"))
+    ? ["train", "--resume", dir]
+    : ["train", "--preset", PRESET[cell], "--lr", String(lr), "--data", DATA, "--out", dir];
+  const child = spawn(
+    process.execPath,
+    [
+      "--conditions=egru-source",
+      "--import",
+      "tsx",
+      join(ROOT, "packages/cli/src/cli/main.ts"),
+      "--threads",
+      String(THREADS),
+      ...args,
+      "--json",
+      "--quiet",
+    ],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let line = "";
+  let err = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => {
+    line += d;
+    for (let nl = line.indexOf("\n"); nl >= 0; nl = line.indexOf("\n")) {
+      const r = JSON.parse(line.slice(0, nl)) as Rec;
+      line = line.slice(nl + 1);
+      if (r.type === "epoch") {
+        process.stderr.write(
+          `converge: ${cell} lr ${lr} epoch ${r.epoch}: valid ppl ${(r.perplexity as number).toFixed(2)} (${((r.seconds as number) / 60).toFixed(1)} min)\n`,
+        );
+        if (stopAfter !== null && (r.epoch as number) >= stopAfter) child.kill("SIGINT");
+      }
+    }
+  });
+  child.stderr.setEncoding("utf8").on("data", (d: string) => {
+    err = (err + d).slice(-4000);
+  });
+  return new Promise((done) =>
+    child.on("close", (code) => {
+      if (code !== 0 && code !== 130)
+        process.stderr.write(`converge: ${cell} lr ${lr} failed (exit ${code}): ${err}\n`);
+      done(code);
+    }),
+  );
+}
+
+/** Run `tasks` with at most JOBS at a time. */
+async function pool(tasks: (() => Promise<unknown>)[]): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) await tasks[next++]();
+  };
+  await Promise.all(Array.from({ length: Math.min(JOBS, tasks.length) }, worker));
+}
+
+/** The rate of each cell with the lowest validation perplexity after the sweep's epochs. */
+function chosen(cell: Cell): number | null {
+  const scored = RATES.map((lr) => [lr, validAt(runDir(cell, lr), SWEEP_EPOCHS)] as const).filter(
+    (x): x is readonly [number, number] => x[1] !== undefined,
+  );
+  if (scored.length < RATES.length) return null;
+  return scored.reduce((a, b) => (b[1] < a[1] ? b : a))[0];
+}
+
+async function sweep(): Promise<void> {
+  const todo = CELLS.flatMap((cell) =>
+    RATES.filter((lr) => !finished(runDir(cell, lr)) && epochsDone(runDir(cell, lr)) < SWEEP_EPOCHS).map(
+      (lr) => () => train(cell, lr, SWEEP_EPOCHS),
+    ),
+  );
+  await pool(todo);
+}
+
+async function converge(): Promise<void> {
+  const todo = CELLS.flatMap((cell) => {
+    const lr = chosen(cell);
+    if (lr === null) {
+      process.stderr.write(`converge: ${cell}: the sweep is not complete\n`);
+      return [];
+    }
+    return finished(runDir(cell, lr)) ? [] : [() => train(cell, lr, null)];
+  });
+  await pool(todo);
+}
+
+const f2 = (x: unknown): string => (typeof x === "number" ? x.toFixed(2) : "–");
+const pct = (x: unknown): string => (typeof x === "number" ? `${(100 * x).toFixed(2)} %` : "–");
+const kilo = (x: unknown): string =>
+  typeof x === "number" ? (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : `${(x / 1e3).toFixed(1)} k`) : "–";
+
+async function table(): Promise<void> {
+  const out: string[] = [];
+  out.push("| cell | learning rate | valid ppl after epoch 1 | chosen |", "|---|---:|---:|---|");
+  for (const cell of CELLS) {
+    const pick = chosen(cell);
+    for (const lr of RATES)
+      out.push(
+        `| ${cell.toUpperCase()} | ${lr} | ${f2(validAt(runDir(cell, lr), SWEEP_EPOCHS))} | ${lr === pick ? "yes" : ""} |`,
+      );
+  }
+  out.push(
+    "",
+    "| cell (preset) | rate | parameters | epochs (best) | valid ppl | test ppl | activity sparsity | backward sparsity (paper's, on h) | MACs per token, executed of dense | wall time | training tokens/s |",
+    "|---|---:|---:|---|---:|---:|---:|---:|---|---:|---:|",
+  );
+  const series: { name: string; points: [number, number][] }[] = [];
+  for (const cell of CELLS) {
+    const lr = chosen(cell);
+    if (lr === null) continue;
+    const dir = runDir(cell, lr);
+    for (const r of RATES)
+      series.push({
+        name: `${cell.toUpperCase()} lr ${r}${r === lr ? "" : " (sweep)"}`,
+        points: epochRecords(runDir(cell, r)).map((e) => [e.epoch as number, e.perplexity as number]),
+      });
+    if (!finished(dir)) {
+      out.push(`| ${cell.toUpperCase()} (\`${PRESET[cell]}\`) | ${lr} | | ${epochsDone(dir)} so far | | | | | | | |`);
+      continue;
+    }
+    const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as Rec;
+    const v = s.valid as Rec;
+    const t = s.test as Rec;
+    const best = (s.best as Rec | undefined)?.epoch;
+    const events = cell === "egru";
+    out.push(
+      `| ${cell.toUpperCase()} (\`${PRESET[cell]}\`) | ${lr} | ${(s.parameters as number).toLocaleString("en-US")} | ${f2(s.epochs).replace(/\.00$/, "")} (${best}) | ${f2(v.perplexity)} | ${f2(t.perplexity)} | ` +
+        `${events ? pct(t.activitySparsity) : "none"} | ${events ? `${pct(t.backwardSparsity)} (${pct(t.paperBackwardSparsity)})` : "none"} | ` +
+        `${kilo(t.macsExecutedPerToken)} of ${kilo(t.macsDensePerToken)} | ${((s.seconds as number) / 60).toFixed(0)} min | ${(s.tokensPerSecond as number).toFixed(0)} |`,
+    );
+  }
+  process.stdout.write(`${out.join("\n")}\n`);
+  if (series.length) {
+    const { lineChart } = await import("../packages/cli/src/viz/line-chart.js");
+    const svg = lineChart({
+      title: "Penn Treebank validation perplexity per epoch (ptb-converge presets)",
+      xLabel: "epoch",
+      yLabel: "validation perplexity",
+      xIntegers: true,
+      yLog: true,
+      series: series.map((s) => ({ ...s, dashed: s.name.endsWith("(sweep)") })),
+    });
+    writeFileSync(join(ROOT, "docs", "converge-curves.svg"), svg);
+    process.stderr.write("converge: wrote docs/converge-curves.svg\n");
+  }
+}
+
+if (STAGE === "all" || STAGE === "sweep") await sweep();
+if (STAGE === "all" || STAGE === "converge") await converge();
+await table();
