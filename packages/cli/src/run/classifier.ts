@@ -17,6 +17,7 @@ import { formatDuration, pct } from "./format.js";
 import {
   type Row,
   type RunKind,
+  sayDeadLayers,
   sparsityMacsRows,
   stepFigures,
   type TaskRun,
@@ -113,6 +114,7 @@ export const classifierKind: RunKind = {
                 seconds: ctx.elapsed(),
               });
             }
+            sayDeadLayers(ctx, config, s.deadLayerWarnings);
           },
           onEpoch: (e) => {
             epochEnded = true;
