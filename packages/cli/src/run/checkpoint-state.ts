@@ -7,6 +7,9 @@
 import { createHash } from "node:crypto";
 import { ValueError } from "egru";
 import { z } from "zod";
+import type { ResumeShape } from "../train/hooks.js";
+
+export type { ResumeShape };
 
 const whole = z.number().int().nonnegative();
 const finite = z.number().finite();
@@ -84,11 +87,6 @@ export function checkStateFile(value: unknown, path: string, requireDigest = tru
     );
   return r.data;
 }
-
-/** What a resumed position and the carried state must fit: the run's epochs and its data as the trainer sees them. */
-export type ResumeShape =
-  | { kind: "classifier"; epochs: number; batches: number; batchSize: number; examples: number }
-  | { kind: "lm"; epochs: number; rows: number; streams: number; zeroState: Float32Array[][] };
 
 /** Check a schema-valid state against the run it resumes; errors name `path` and the field. */
 export function checkStateAgainstRun(s: z.infer<typeof StateSchema>, path: string, shape: ResumeShape): void {

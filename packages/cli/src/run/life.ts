@@ -12,7 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { defaultKernels, type Kernels, StateError, ValueError } from "egru";
 import { readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
-import { checkOutDir, makeOutDir } from "../node/out-dir.js";
+import { checkOutDir, makeOutDir } from "./out-dir.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
 import { parseConfig, type TrainConfig } from "../train/config.js";
 import { modelJson, parameterCount } from "../train/build.js";

@@ -20,6 +20,7 @@
 // random states continues with exactly the losses of an uninterrupted one.
 
 import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
+import type { ResumeShape } from "./hooks.js";
 import {
   applyGradients,
   atStep,
@@ -38,7 +39,6 @@ import {
 } from "egru";
 import type { LanguageModel, LmRun, LmState, MacCount, WatchVerdict } from "egru";
 import { ValidationWatch } from "egru";
-import type { ResumeShape } from "../run/checkpoint-state.js";
 import { blockRows, rowBlocks } from "./memory.js";
 
 export type LmSplit = "train" | "valid" | "test";

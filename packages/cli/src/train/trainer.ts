@@ -17,6 +17,7 @@
 // a whole-batch step's (same distributions, except that DropConnect is drawn per block, not per batch).
 
 import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
+import type { ResumeShape } from "./hooks.js";
 import {
   applyGradients,
   atStep,
@@ -32,7 +33,6 @@ import {
 } from "egru";
 import type { CellRun, MacCount, WatchVerdict } from "egru";
 import { ValidationWatch, ValueError } from "egru";
-import type { ResumeShape } from "../run/checkpoint-state.js";
 import { blockRows, rowBlocks } from "./memory.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
