@@ -733,6 +733,12 @@ class WasmKernelsImpl implements WasmKernels {
       return 0;
     });
   }
+
+  // The GRU and LSTM cells: the TypeScript kernels for now.
+  readonly gruCellForward = jsKernels.gruCellForward;
+  readonly gruCellBackward = jsKernels.gruCellBackward;
+  readonly lstmCellForward = jsKernels.lstmCellForward;
+  readonly lstmCellBackward = jsKernels.lstmCellBackward;
 }
 
 // ---------------------------------------------------------------------------------------------
