@@ -1,9 +1,9 @@
 // The LSTM cell's pointwise work for one time step — gates and states forward; their adjoints
 // backward — for B rows of H units, in plain TypeScript: the Kernels' lstmCellForward /
 // lstmCellBackward of the portable kernels. The WebAssembly kernels run the same operations in the
-// same order (assembly/lstm.ts): the forward in float32 arithmetic (here: lstmCellForward32, when
-// every array is float32), the backward with every intermediate in float64 and every stored value
-// rounded to the array's type, as here.
+// same order (assembly/lstm.ts), so both give the same bits: the forward in float32 arithmetic
+// (here too when every array is float32: lstmCellForward32; else in float64), the backward with
+// every intermediate in float64 and every stored value rounded to the array's type.
 //
 // Per unit (docs/egru-math.md §5; PyTorch's nn.LSTM, gate blocks i, f, g, o of P [B, 4H]):
 //   forward   i = σ(P_i)   f = σ(P_f)   g = tanh(P_g)   o = σ(P_o)
@@ -12,9 +12,9 @@
 //             dP_i = i(1 − i)·g·dc   dP_f = f(1 − f)·c_{t−1}·dc   dP_g = (1 − g²)·i·dc   dP_o = o(1 − o)·k·dh
 //             (dh_{t−1} = dP·W_hh is the caller's product after the step)
 
-import type { FloatArray } from "../core/buffer.js";
+import { allFloat32, type FloatArray } from "../core/buffer.js";
 import { sigmoid } from "./activations.js";
-import { flushTiny } from "./f32-math.js";
+import { flushTiny, sigmoid32, tanh32 } from "./f32-math.js";
 
 /** Saved for backward, [T, B, H] each. */
 export interface LstmTape<A extends FloatArray> {
@@ -53,7 +53,21 @@ export interface LstmCellBackwardArgs<A extends FloatArray> {
   dOff: number;
 }
 
+/**
+ * Whether a forward step runs in float32 arithmetic (lstmCellForward32), as the WebAssembly
+ * kernel's does: every array float32. Otherwise (float64 arrays, the reference checks) in float64,
+ * stores rounded to the arrays' type.
+ */
+export function lstmForwardInFloat32<A extends FloatArray>(args: LstmCellForwardArgs<A>): boolean {
+  const { h, c, tape } = args.out;
+  return allFloat32(args.P, args.cPrev, h, c, tape.i, tape.f, tape.g, tape.o, tape.k);
+}
+
 export function lstmCellForward<A extends FloatArray>(args: LstmCellForwardArgs<A>): void {
+  if (lstmForwardInFloat32(args)) {
+    lstmCellForward32(args);
+    return;
+  }
   const { B, H, P, pOff, cPrev, cPrevOff, out, outOff } = args;
   const { h, c, tape } = out;
   const G = 4 * H;
@@ -70,6 +84,38 @@ export function lstmCellForward<A extends FloatArray>(args: LstmCellForwardArgs<
       const kt = Math.tanh(ct);
       c[s] = ct;
       h[s] = ot * kt;
+      tape.i[s] = it;
+      tape.f[s] = ft;
+      tape.g[s] = gt;
+      tape.o[s] = ot;
+      tape.k[s] = kt;
+    }
+  }
+}
+
+const f = Math.fround;
+
+/**
+ * The forward step in float32 arithmetic, one Math.fround per operation: the scalar twin of the
+ * four-lane WebAssembly kernel (assembly/lstm.ts), giving the same bits.
+ */
+function lstmCellForward32<A extends FloatArray>(args: LstmCellForwardArgs<A>): void {
+  const { B, H, P, pOff, cPrev, cPrevOff, out, outOff } = args;
+  const { h, c, tape } = out;
+  const G = 4 * H;
+  for (let b = 0; b < B; b++) {
+    const row = pOff + b * G;
+    for (let j = 0; j < H; j++) {
+      const k = b * H + j;
+      const s = outOff + k;
+      const it = sigmoid32(P[row + j]);
+      const ft = sigmoid32(P[row + H + j]);
+      const gt = tanh32(P[row + 2 * H + j]);
+      const ot = sigmoid32(P[row + 3 * H + j]);
+      const ct = f(f(ft * (cPrev ? cPrev[cPrevOff + k] : 0)) + f(it * gt));
+      const kt = tanh32(ct);
+      c[s] = ct;
+      h[s] = f(ot * kt);
       tape.i[s] = it;
       tape.f[s] = ft;
       tape.g[s] = gt;

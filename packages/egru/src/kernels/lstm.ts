@@ -22,6 +22,7 @@ import { jsKernels, type Kernels } from "./backend.js";
 import type { SeqDims } from "./gated-cell.js";
 import { addBiasRows, sumRowsInto } from "./gemm.js";
 import type { LstmTape } from "./lstm-cell.js";
+import { KernelScratch } from "./scratch.js";
 
 export type { LstmTape } from "./lstm-cell.js";
 
@@ -66,29 +67,36 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
     k: zerosLike(x, n),
   };
 
-  // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H]
-  const P = zerosLike(x, T * B * G);
-  kernels.gemmNT(T * B, G, I, x, 0, Wih, 0, P, 0, false);
-  addBiasRows(P, 0, T * B, G, bih);
-  addBiasRows(P, 0, T * B, G, bhh);
+  // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H].
+  // The working array P lives in the kernels' memory where they have one (read in place by the
+  // products and the cell) and is returned to it at the end.
+  const work = new KernelScratch(kernels);
+  try {
+    const P = work.zerosLike(x, T * B * G);
+    kernels.gemmNT(T * B, G, I, x, 0, Wih, 0, P, 0, false);
+    addBiasRows(P, 0, T * B, G, bih);
+    addBiasRows(P, 0, T * B, G, bhh);
 
-  for (let t = 0; t < T; t++) {
-    const hPrev = t === 0 ? h0 : h;
-    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-    // P_t += h_{t−1}·W_hhᵀ   [B, 4H]
-    kernels.gemmNT(B, G, H, hPrev, prevOff, Whh, 0, P, t * B * G, true);
-    kernels.lstmCellForward({
-      B,
-      H,
-      P,
-      pOff: t * B * G,
-      cPrev: t === 0 ? c0 : c,
-      cPrevOff: prevOff,
-      out: { h, c, tape },
-      outOff: t * B * H,
-    });
+    for (let t = 0; t < T; t++) {
+      const hPrev = t === 0 ? h0 : h;
+      const prevOff = t === 0 ? 0 : (t - 1) * B * H;
+      // P_t += h_{t−1}·W_hhᵀ   [B, 4H]
+      kernels.gemmNT(B, G, H, hPrev, prevOff, Whh, 0, P, t * B * G, true);
+      kernels.lstmCellForward({
+        B,
+        H,
+        P,
+        pOff: t * B * G,
+        cPrev: t === 0 ? c0 : c,
+        cPrevOff: prevOff,
+        out: { h, c, tape },
+        outOff: t * B * H,
+      });
+    }
+    return { h, c, tape };
+  } finally {
+    work.release();
   }
-  return { h, c, tape };
 }
 
 export interface LstmBackwardArgs<A extends FloatArray> extends LstmForwardArgs<A> {
@@ -121,38 +129,43 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
   const { Wih, Whh } = params;
   const { h, c, tape } = fwd;
 
-  const dP = zerosLike(x, T * B * G); // ∂L/∂P   [T, B, 4H]
-  // adjoints of h_t and c_t arriving from step t+1 (at t = T: the final-state gradients)
-  const dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
-  const dcRec = args.dcT ? copyAs(x, args.dcT) : zerosLike(x, B * H);
+  const work = new KernelScratch(kernels); // dP in the kernels' memory
+  try {
+    const dP = work.zerosLike(x, T * B * G); // ∂L/∂P   [T, B, 4H]
+    // adjoints of h_t and c_t arriving from step t+1 (at t = T: the final-state gradients)
+    const dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
+    const dcRec = args.dcT ? copyAs(x, args.dcT) : zerosLike(x, B * H);
 
-  for (let t = T - 1; t >= 0; t--) {
-    kernels.lstmCellBackward({
-      B,
-      H,
-      dOut,
-      tape,
-      off: t * B * H,
-      cPrev: t === 0 ? c0 : c,
-      cPrevOff: t === 0 ? 0 : (t - 1) * B * H,
-      dhRec,
-      dcRec,
-      dP,
-      dOff: t * B * G,
-    });
-    // dh_{t−1} = dP_t · W_hh   [B, 4H]·[4H, H]; every entry of dhRec was read above
-    kernels.gemmNN(B, H, G, dP, t * B * G, Whh, 0, dhRec, 0, false);
+    for (let t = T - 1; t >= 0; t--) {
+      kernels.lstmCellBackward({
+        B,
+        H,
+        dOut,
+        tape,
+        off: t * B * H,
+        cPrev: t === 0 ? c0 : c,
+        cPrevOff: t === 0 ? 0 : (t - 1) * B * H,
+        dhRec,
+        dcRec,
+        dP,
+        dOff: t * B * G,
+      });
+      // dh_{t−1} = dP_t · W_hh   [B, 4H]·[4H, H]; every entry of dhRec was read above
+      kernels.gemmNN(B, H, G, dP, t * B * G, Whh, 0, dhRec, 0, false);
+    }
+
+    const dx = zerosLike(x, T * B * I);
+    kernels.gemmNN(T * B, I, G, dP, 0, Wih, 0, dx, 0, false); // dx = dP · W_ih
+    const dWih = zerosLike(x, G * I);
+    kernels.gemmTN(G, I, T * B, dP, 0, x, 0, dWih, 0, false); // dW_ih = dPᵀ · x
+    const dWhh = zerosLike(x, G * H);
+    kernels.gemmTN(G, H, B, dP, 0, h0, 0, dWhh, 0, false); // step 1 reads h0
+    if (T > 1) kernels.gemmTN(G, H, (T - 1) * B, dP, B * G, h, 0, dWhh, 0, true); // steps 2…T read h_1…h_{T−1}
+    const dbih = zerosLike(x, G);
+    sumRowsInto(dbih, dP, 0, T * B, G);
+    const dbhh = dbih.slice() as A; // both biases enter P the same way
+    return { dx, dh0: dhRec, dc0: dcRec, dWih, dWhh, dbih, dbhh };
+  } finally {
+    work.release();
   }
-
-  const dx = zerosLike(x, T * B * I);
-  kernels.gemmNN(T * B, I, G, dP, 0, Wih, 0, dx, 0, false); // dx = dP · W_ih
-  const dWih = zerosLike(x, G * I);
-  kernels.gemmTN(G, I, T * B, dP, 0, x, 0, dWih, 0, false); // dW_ih = dPᵀ · x
-  const dWhh = zerosLike(x, G * H);
-  kernels.gemmTN(G, H, B, dP, 0, h0, 0, dWhh, 0, false); // step 1 reads h0
-  if (T > 1) kernels.gemmTN(G, H, (T - 1) * B, dP, B * G, h, 0, dWhh, 0, true); // steps 2…T read h_1…h_{T−1}
-  const dbih = zerosLike(x, G);
-  sumRowsInto(dbih, dP, 0, T * B, G);
-  const dbhh = dbih.slice() as A; // both biases enter P the same way
-  return { dx, dh0: dhRec, dc0: dcRec, dWih, dWhh, dbih, dbhh };
 }
