@@ -9,7 +9,7 @@
 
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { defaultKernels, type Kernels, StateError, ValueError } from "egru";
+import { clearPool, defaultKernels, type Kernels, StateError, ValueError } from "egru";
 import { readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { checkOutDir, makeOutDir } from "./out-dir.js";
@@ -259,6 +259,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
   writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   // a report that fails is said even under --quiet, and fails the command (exit 1) once all else is written
   const warnAlways = (m: string): void => void process.stderr.write(`${m}\n`);
+  clearPool(); // training's pooled temporaries are not needed by the report (whose PNG renderer is large)
   const report = await reportAtEnd(runDir, log, warnAlways, kernels);
   if (o.json) process.stdout.write(`${JSON.stringify({ type: "summary", ...summary, report })}\n`);
   else {

@@ -215,6 +215,9 @@ export interface RowPlans {
 }
 
 /** The classifier's plans: training at batchSize, evaluation at evalBatchSize (exact in any blocks). */
+/** The rows of an evaluation forward beyond which a classifier's evaluation runs in blocks (at least the training batch). */
+export const EVAL_ROWS = 256;
+
 export function classifierPlans(
   c: TrainConfig,
   task: Parameters<typeof classifierCost>[1],
@@ -228,9 +231,11 @@ export function classifierPlans(
       classifierCost(c, task, true),
       budget.limits,
     ),
+    // evaluation forwards hold at most max(batchSize, EVAL_ROWS) rows (the results are the same in
+    // blocks): a forward keeps its tape, and 1,000 rows of it cost ~180 MB in the default run
     eval: planMicroBatch(
       `${budget.source}: evalBatchSize`,
-      "auto",
+      Math.min(c.evalBatchSize, Math.max(c.batchSize, EVAL_ROWS)),
       c.evalBatchSize,
       classifierCost(c, task, false),
       budget.limits,
