@@ -1,7 +1,8 @@
 // One attempt of the kill campaign (bench/kill-campaign.ts): egru train (a start or a --resume) in a
-// child process, killed with SIGKILL as the plan says — after a delay, at the n-th sign of a
-// checkpoint being written in the run directory (a ckpt-N directory made or removed, checkpoint.json's
-// temporary file of the atomic writer, src/node/atomic-file.ts), or a delay after config.json is
+// child process, killed with SIGKILL as the plan says — after a delay, a delay after the n-th
+// checkpoint's directory ckpt-N appears in the run directory (a save writes model, optimizer and state
+// there, each through the atomic writer of src/node/atomic-file.ts, then checkpoint.json, then removes
+// the previous checkpoint: tens of milliseconds with the fsyncs), or a delay after config.json is
 // written (before the first checkpoint) — or left to finish. After a kill,
 // the run directory tells whether a checkpoint was being written: a temporary file of the killed
 // process in a checkpoint, a checkpoint directory other than the current one changed since the
@@ -11,10 +12,10 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, watch } from "node:fs";
 import { join } from "node:path";
 
-/** When to kill: after `ms`, at the `event`-th checkpoint sign or at config.json's writing, plus `ms`; null: never. */
+/** When to kill: `ms` after the start, after the `save`-th checkpoint save starts, or after config.json is written; null: never. */
 export type KillPlan =
   | { after: "time"; ms: number }
-  | { after: "checkpoint"; event: number; ms: number }
+  | { after: "checkpoint"; save: number; ms: number }
   | { after: "config"; ms: number }
   | null;
 
@@ -70,10 +71,11 @@ export async function attempt(args: string[], dir: string, plan: KillPlan): Prom
   if (plan?.after === "time") timer = setTimeout(kill, plan.ms);
   else if (plan) {
     let seen = 0;
-    const sign = plan.after === "config" ? /^config\.json$/ : /^ckpt-\d+$|^checkpoint\.json\.tmp-/;
-    const nth = plan.after === "config" ? 1 : plan.event;
+    const sign = plan.after === "config" ? /^config\.json$/ : /^ckpt-\d+$/;
+    const nth = plan.after === "config" ? 1 : plan.save;
+    // (a ckpt-N directory that is there when the event comes was made, not removed)
     watcher = watch(dir, (_, name) => {
-      if (name && sign.test(name) && ++seen === nth) later(plan.ms);
+      if (name && sign.test(name) && existsSync(join(dir, name)) && ++seen === nth) later(plan.ms);
     });
   }
   const [code, signal] = await new Promise<[number | null, string | null]>((resolve) =>

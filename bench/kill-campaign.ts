@@ -1,10 +1,10 @@
 // `npm run kill-campaign`: a small egru train run (TRAIN below: seconds on two cores) once
 // uninterrupted, the reference, then again in --runs=R run directories (default 10), each killed with
 // SIGKILL at random moments and resumed with egru train --resume DIR until it finishes, until at least
-// --kills=K kills in all (default 30). Half of the kills come after a random delay, half at a random
-// sign of a checkpoint being written (bench/kill-attempt.ts), so many land inside a checkpoint's
-// write, and some of a run's first attempts soon after config.json is written, before the first
-// checkpoint. A run killed before it wrote its config.json has nothing to resume, and is started
+// --kills=K kills in all (default 30). Four kills in ten come after a random delay, six a few
+// milliseconds after a checkpoint save starts (bench/kill-attempt.ts), so many land inside a
+// checkpoint's write, and some of a run's first attempts soon after config.json is written, before
+// the first checkpoint. A run killed before it wrote its config.json has nothing to resume, and is started
 // again as a user would. Every finished run is compared with the reference byte for byte
 // (bench/run-compare.ts). Prints the kills, the kills during checkpoint writes, the runs compared,
 // the runs identical and the losses (a resume that failed, a run that differs); exits 1 on any loss.
@@ -46,13 +46,14 @@ console.log(
 );
 
 /**
- * A kill plan: after a random moment of a whole run, at a random sign of a checkpoint write (a few ms
- * after), or (a run with no checkpoint yet, one time in four) up to 0.3 s after config.json is written.
+ * A kill plan: after a random moment of a whole run, 0–40 ms after one of the next six checkpoint
+ * saves starts, or (a run with no checkpoint yet, one time in four) up to 0.3 s after config.json is
+ * written.
  */
 function plan(starting: boolean): KillPlan {
   if (starting && rng.uniform() < 0.25) return { after: "config", ms: rng.int(300) };
-  if (rng.uniform() < 0.5) return { after: "time", ms: Math.round(rng.uniform() * ref.seconds * 1000) };
-  return { after: "checkpoint", event: 1 + rng.int(24), ms: [0, 0, 1, 2, 5][rng.int(5)] };
+  if (rng.uniform() < 0.4) return { after: "time", ms: Math.round(rng.uniform() * ref.seconds * 1000) };
+  return { after: "checkpoint", save: 1 + rng.int(6), ms: rng.int(40) };
 }
 
 let kills = 0;
