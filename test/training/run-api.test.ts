@@ -45,11 +45,19 @@ test("each task belongs to one kind of run", () => {
     assert.equal(kindOf(parseConfig({ task }, "test")), languageModelKind, task);
 });
 
+const options = { kernels: jsKernels, kernelName: "js", quiet: true, json: false };
+/** The run of small() (trained once, by the first test that asks; read only). */
+let smallRun: Promise<string> | undefined;
+const trainedSmall = (): Promise<string> =>
+  (smallRun ??= (async () => {
+    const dir = join(tmp(), "run");
+    assert.equal(await startRun(small(), dir, options), 0);
+    return dir;
+  })());
+
 test("startRun trains a run directory that the kind evaluates to the run's own test figures", { skip }, async () => {
-  const dir = join(tmp(), "run");
+  const dir = await trainedSmall();
   const config = small();
-  const code = await startRun(config, dir, { kernels: jsKernels, kernelName: "js", quiet: true, json: false });
-  assert.equal(code, 0);
   const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as Record<string, number>;
   assert.equal(summary.steps, 12); // 2 epochs × 300 / 50
   const checkpoint = loadCheckpoint(dir);
@@ -98,9 +106,7 @@ test("the micro-batch chosen for the machine is pinned in config.json and the ch
 test("a run killed before its first checkpoint resumes from step 0, to exactly the uninterrupted run", {
   skip,
 }, async () => {
-  const options = { kernels: jsKernels, kernelName: "js", quiet: true };
-  const whole = join(tmp(), "whole");
-  assert.equal(await startRun(small(), whole, options), 0);
+  const whole = await trainedSmall();
   // killed while writing its first checkpoint: config.json, a metrics record, a half-written ckpt directory
   const cut = join(tmp(), "cut");
   mkdirSync(join(cut, "ckpt-00000006"), { recursive: true });
