@@ -9,8 +9,7 @@ import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNScratch, fewRo
 export { vecMatColumns } from "./events";
 import { gemmPacked, PACK_BYTES } from "./gemm";
 
-export { egruCellBackward, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
-export { lstmCellBackward, lstmCellForward } from "./lstm";
+export { egruCellBackward, egruCellForward } from "./cells";
 
 /**
  * Products with fewer rows than FEW_ROWS go through the row-list kernels, and so do NN and TN

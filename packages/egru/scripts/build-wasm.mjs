@@ -30,10 +30,6 @@ const EXPORTS = [
   "maskedGemmNT",
   "egruCellForward",
   "egruCellBackward",
-  "gruCellForward",
-  "gruCellBackward",
-  "lstmCellForward",
-  "lstmCellBackward",
   "vecMatColumns",
 ];
 

@@ -12,8 +12,6 @@
 import type { FloatArray } from "../core/buffer.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
-import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCellForwardArgs } from "./gru-cell.js";
-import { lstmCellBackward, lstmCellForward, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "./lstm-cell.js";
 
 export interface Kernels {
   /** "js" or "wasm-simd". */
@@ -130,14 +128,6 @@ export interface Kernels {
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void;
   /** Its backward for one step of B rows (cell-pointwise.ts). */
   egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void;
-  /** The GRU cell's pointwise forward for one step of B rows: gates and zoneout (gru-cell.ts). */
-  gruCellForward<A extends FloatArray>(args: GruCellForwardArgs<A>): void;
-  /** Its backward for one step of B rows (gru-cell.ts). */
-  gruCellBackward<A extends FloatArray>(args: GruCellBackwardArgs<A>): void;
-  /** The LSTM cell's pointwise forward for one step of B rows: gates and states (lstm-cell.ts). */
-  lstmCellForward<A extends FloatArray>(args: LstmCellForwardArgs<A>): void;
-  /** Its backward for one step of B rows (lstm-cell.ts). */
-  lstmCellBackward<A extends FloatArray>(args: LstmCellBackwardArgs<A>): void;
 }
 
 /** The portable kernels: plain TypeScript, any FloatArray. */
@@ -150,10 +140,6 @@ export const jsKernels: Kernels = {
   gemmTN,
   egruCellForward,
   egruCellBackward,
-  gruCellForward,
-  gruCellBackward,
-  lstmCellForward,
-  lstmCellBackward,
 
   eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate) {
     let macs = 0;

@@ -194,10 +194,6 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     eventGemmTN: (...a) => base.eventGemmTN(...a),
     egruCellForward: (a) => base.egruCellForward(a),
     egruCellBackward: (a) => base.egruCellBackward(a),
-    gruCellForward: (a) => base.gruCellForward(a),
-    gruCellBackward: (a) => base.gruCellBackward(a),
-    lstmCellForward: (a) => base.lstmCellForward(a),
-    lstmCellBackward: (a) => base.lstmCellBackward(a),
 
     gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
       if (M === 1 && allFloat32(A, B, C) && K * N >= minColumnWork && N >= 8)
