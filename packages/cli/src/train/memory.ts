@@ -159,6 +159,8 @@ export function planMicroBatch(
   batch: number,
   cost: MemoryCost,
   limits: MemoryLimits,
+  /** With "auto": at most this many rows even where more would fit. */
+  maxRows = Number.POSITIVE_INFINITY,
 ): MicroBatchPlan {
   const wasmRoom = limits.wasm - cost.fixedWasm;
   const hostRoom = limits.host - cost.fixedHost;
@@ -187,7 +189,7 @@ export function planMicroBatch(
       `${want} rows, an estimate of ${need}`,
     );
   }
-  const cap = want === "auto" ? fit : Math.min(want, batch);
+  const cap = want === "auto" ? Math.min(fit, maxRows) : Math.min(want, batch);
   const blocks = Math.ceil(batch / cap);
   const rows = Math.ceil(batch / blocks);
   return { rows, blocks, wasmBytes: cost.fixedWasm + rows * cost.wasm, hostBytes: cost.fixedHost + rows * cost.host };
@@ -235,10 +237,11 @@ export function classifierPlans(
     // blocks): a forward keeps its tape, and 1,000 rows of it cost ~180 MB in the default run
     eval: planMicroBatch(
       `${budget.source}: evalBatchSize`,
-      Math.min(c.evalBatchSize, Math.max(c.batchSize, EVAL_ROWS)),
+      "auto",
       c.evalBatchSize,
       classifierCost(c, task, false),
       budget.limits,
+      Math.max(c.batchSize, EVAL_ROWS),
     ),
   };
 }
