@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { ValueError } from "egru";
 import { z } from "zod";
+import { valueAt } from "../train/config.js";
 import type { ResumeShape } from "../train/hooks.js";
 
 export type { ResumeShape };
@@ -68,8 +69,7 @@ export function checkStateFile(value: unknown, path: string, requireDigest = tru
   if (!r.success) {
     const issue = r.error.issues[0];
     const field = issue.path.map(String).join(".");
-    let got: unknown = value;
-    for (const k of issue.path) got = got === null || typeof got !== "object" ? undefined : (got as never)[k];
+    const got = valueAt(value, issue.path);
     throw new ValueError(
       `${path}: ${field || "(the whole file)"}`,
       `a valid checkpoint state (${issue.message})`,

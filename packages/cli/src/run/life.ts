@@ -15,7 +15,7 @@ import { entryExists, readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { checkOutDir, makeOutDir } from "./out-dir.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
-import { parseConfig, type TrainConfig } from "../train/config.js";
+import { parseConfig, shownValue, type TrainConfig, valueAt } from "../train/config.js";
 import { modelJson, parameterCount } from "../train/build.js";
 import { type LoadedCheckpoint, loadCheckpoint, restoreTrainer, saveTrainer } from "./checkpoint.js";
 import { EXIT_FAILED, EXIT_OK } from "./exit.js";
@@ -121,12 +121,7 @@ function sameAsRunConfig(config: TrainConfig, runDir: string, source: string): v
   const run = parseConfig(readJsonFile(path, "the run's configuration"), path);
   const d = firstDifference(run, config);
   if (d !== null) {
-    const at = (c: unknown): string => {
-      let v: unknown = c;
-      for (const k of d.split("."))
-        v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
-      return v === undefined ? "nothing" : JSON.stringify(v);
-    };
+    const at = (c: unknown): string => shownValue(valueAt(c, d.split(".")));
     throw new ValueError(
       `${source}.${d}`,
       `${at(run)}, as the run's ${path} says (a resumed run keeps its configuration)`,

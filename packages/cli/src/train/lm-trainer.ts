@@ -120,8 +120,10 @@ export class LmTrainer {
   readonly bpttRng: Rng;
   /** Validation perplexity across epochs: the plateau schedule's decays and early stopping. */
   readonly watch: ValidationWatch;
-  /** Set when early stopping ended the run: the epochs completed and the best one. */
-  stoppedEarly: { epoch: number; bestEpoch: number } | null = null;
+  /** When early stopping ended the run: the epochs completed and the best one (from the watch, at an epoch's end). */
+  get stoppedEarly(): { epoch: number; bestEpoch: number } | null {
+    return this.position.row === 0 ? this.watch.stoppedAfter(this.position.epoch) : null;
+  }
 
   constructor(
     model: LanguageModel,
@@ -153,10 +155,7 @@ export class LmTrainer {
   run(hooks: LmTrainerHooks = {}): "done" | "stopped" {
     const { epochs } = this.options;
     while (this.position.epoch < epochs) {
-      if (this.position.row === 0 && this.watch.stopsAfter(this.position.epoch)) {
-        this.stoppedEarly = { epoch: this.position.epoch, bestEpoch: this.watch.state.bestEpoch };
-        return "done"; // resumed from the checkpoint saved when early stopping ended the run
-      }
+      if (this.stoppedEarly) return "done"; // resumed from the checkpoint saved when early stopping ended the run
       while (this.position.row < this.rows - 1) {
         const info = this.trainStep(); // (not inside onStep?.(…): that skips the call when there is no hook)
         hooks.onStep?.(info);
@@ -169,10 +168,7 @@ export class LmTrainer {
       this.position = { epoch: epoch + 1, row: 0, step: this.position.step };
       this.sums = { loss: 0, tokens: 0 };
       this.hidden = null;
-      if (verdict.stop) {
-        this.stoppedEarly = { epoch: epoch + 1, bestEpoch: this.watch.state.bestEpoch };
-        return "done";
-      }
+      if (verdict.stop) return "done";
       if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
     }
     return "done";

@@ -100,8 +100,10 @@ export class Trainer {
   sums: EpochSums = { loss: 0, correct: 0, seen: 0 };
   /** Validation accuracy across epochs: the plateau schedule's decays and early stopping. */
   readonly watch: ValidationWatch;
-  /** Set when early stopping ended the run: the epochs completed and the best one. */
-  stoppedEarly: { epoch: number; bestEpoch: number } | null = null;
+  /** When early stopping ended the run: the epochs completed and the best one (from the watch, at an epoch's end). */
+  get stoppedEarly(): { epoch: number; bestEpoch: number } | null {
+    return this.position.batch === 0 ? this.watch.stoppedAfter(this.position.epoch) : null;
+  }
 
   constructor(model: SequenceClassifier, task: ClassificationTask, optimizer: Optimizer, options: TrainerOptions) {
     this.model = model;
@@ -147,10 +149,7 @@ export class Trainer {
     const { epochs, batchSize } = this.options;
     const nb = this.batchesPerEpoch;
     while (this.position.epoch < epochs) {
-      if (this.position.batch === 0 && this.watch.stopsAfter(this.position.epoch)) {
-        this.stoppedEarly = { epoch: this.position.epoch, bestEpoch: this.watch.state.bestEpoch };
-        return "done"; // resumed from the checkpoint saved when early stopping ended the run
-      }
+      if (this.stoppedEarly) return "done"; // resumed from the checkpoint saved when early stopping ended the run
       const order = this.epochOrder(this.position.epoch);
       while (this.position.batch < nb) {
         const b0 = this.position.batch * batchSize;
@@ -165,10 +164,7 @@ export class Trainer {
       hooks.onEpoch?.({ epoch, trainLoss: s.loss / s.seen, trainAccuracy: s.correct / s.seen, valid, verdict });
       this.position = { epoch: epoch + 1, batch: 0, step: this.position.step };
       this.sums = { loss: 0, correct: 0, seen: 0 };
-      if (verdict?.stop) {
-        this.stoppedEarly = { epoch: epoch + 1, bestEpoch: this.watch.state.bestEpoch };
-        return "done";
-      }
+      if (verdict?.stop) return "done";
       if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
     }
     return "done";
