@@ -14,7 +14,7 @@ import { loadCorpus } from "../../packages/cli/src/node/corpus-files.js";
 import { readDataFile } from "../../packages/cli/src/node/data-files.js";
 import { gestureClasses } from "../../packages/cli/src/node/dvs-clips.js";
 import { forEachGestureTrial, writeSynthGestures } from "../../packages/cli/src/node/dvs-files.js";
-import { checkOutDir } from "../../packages/cli/src/node/out-dir.js";
+import { checkOutDir } from "../../packages/cli/src/run/out-dir.js";
 import { loadCheckpoint } from "../../packages/cli/src/run/checkpoint.js";
 import { reportAtEnd } from "../../packages/cli/src/run/report.js";
 import { readMetrics, readRunConfig, readVocab } from "../../packages/cli/src/run/run-files.js";

@@ -169,6 +169,7 @@ test("the clip inside the EGRU backward: off by default, on at the global clip i
     "ptb-v0.2": 0.1,
     "wikitext-2-v0.2": 0.1,
     "ptb-small": 0.25,
+    "ptb-converge": 0.25,
     "smnist-paper": 0.25,
     "psmnist-paper": 0.25,
   };

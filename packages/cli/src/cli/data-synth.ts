@@ -2,7 +2,7 @@
 // labels, split lists, gesture_mapping.csv) in exactly the real dataset's layout. Node only.
 
 import type { Command } from "commander";
-import { checkOutDir } from "../node/out-dir.js";
+import { checkOutDir } from "../run/out-dir.js";
 import { writeSynthGestures } from "../node/dvs-files.js";
 import { SYNTH_CLASSES } from "../data/synth-dvs.js";
 import { EXIT_OK, intOption, UsageError } from "./run.js";

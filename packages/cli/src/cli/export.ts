@@ -4,7 +4,7 @@
 // Flags → library calls; nothing is overwritten. Node only.
 
 import { existsSync } from "node:fs";
-import { checkOutDir, makeOutDir } from "../node/out-dir.js";
+import { checkOutDir, makeOutDir } from "../run/out-dir.js";
 import { join } from "node:path";
 import { exportPytorch, type Kernels } from "egru";
 import { loadModel, modelWeightsFile } from "egru/node";

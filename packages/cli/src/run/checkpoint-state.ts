@@ -8,6 +8,10 @@
 import { createHash } from "node:crypto";
 import { ValueError } from "egru";
 import { z } from "zod";
+import { valueAt } from "../train/config.js";
+import type { ResumeShape } from "../train/hooks.js";
+
+export type { ResumeShape };
 
 const whole = z.number().int().nonnegative();
 const counted = z.number().int().min(1); // a training step or a layer, counted from 1
@@ -76,8 +80,7 @@ export function checkStateFile(value: unknown, path: string, requireDigest = tru
   if (!r.success) {
     const issue = r.error.issues[0];
     const field = issue.path.map(String).join(".");
-    let got: unknown = value;
-    for (const k of issue.path) got = got === null || typeof got !== "object" ? undefined : (got as never)[k];
+    const got = valueAt(value, issue.path);
     throw new ValueError(
       `${path}: ${field || "(the whole file)"}`,
       `a valid checkpoint state (${issue.message})`,
@@ -95,12 +98,6 @@ export function checkStateFile(value: unknown, path: string, requireDigest = tru
     );
   return r.data;
 }
-
-/** What a resumed position and the carried state must fit: the run's epochs and its data as the trainer sees them. */
-export type ResumeShape = (
-  | { kind: "classifier"; epochs: number; batches: number; batchSize: number; examples: number }
-  | { kind: "lm"; epochs: number; rows: number; streams: number; zeroState: Float32Array[][] }
-) & { /** The model's layers. */ layers: number };
 
 /** Check a schema-valid state against the run it resumes; errors name `path` and the field. */
 export function checkStateAgainstRun(s: z.infer<typeof StateSchema>, path: string, shape: ResumeShape): void {

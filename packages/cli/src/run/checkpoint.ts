@@ -11,7 +11,7 @@
 // comes in as the state's optional fields.
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import {
   decodeSafetensors,
@@ -30,7 +30,7 @@ import {
   type ValidationWatch,
   type WatchState,
 } from "egru";
-import { readFileBytes, readJsonFile } from "egru/node";
+import { entryExists, readFileBytes, readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import type { TrainConfig } from "../train/config.js";
 import {
@@ -110,9 +110,9 @@ export interface LoadedCheckpoint {
 
 /** The current checkpoint directory of a run directory, or `path` itself when it is a checkpoint directory. */
 export function checkpointDir(path: string): string {
-  if (existsSync(join(path, "state.json"))) return path;
+  if (entryExists(join(path, "state.json"))) return path;
   const pointer = join(path, "checkpoint.json");
-  if (!existsSync(pointer))
+  if (!entryExists(pointer))
     throw new StateError(
       path,
       "a run directory with a checkpoint (checkpoint.json) or a checkpoint directory",
@@ -125,6 +125,12 @@ export function checkpointDir(path: string): string {
       `${pointer}: current`,
       "a checkpoint directory name of this run (ckpt-NNNNNNNN)",
       JSON.stringify(current),
+    );
+  if (!entryExists(join(path, current)))
+    throw new ValueError(
+      `${pointer}: current`,
+      "a checkpoint directory of this run",
+      `"${current}", which is not there`,
     );
   return join(path, current);
 }

@@ -12,7 +12,7 @@ import { basename, join } from "node:path";
 import { decodeSafetensors, type Kernels, loadPytorchStateDict, paramTensors, pytorchLayout, StateError } from "egru";
 import { readFileBytes, sealSafetensors } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
-import { checkOutDir, makeOutDir } from "../node/out-dir.js";
+import { checkOutDir, makeOutDir } from "./out-dir.js";
 import { modelJson, parameterCount } from "../train/build.js";
 import type { TrainConfig } from "../train/config.js";
 import { kindOf } from "./kinds.js";

@@ -353,7 +353,8 @@ function expectedText(i: Issue): string {
   }
 }
 
-function valueAt(v: unknown, path: PropertyKey[]): unknown {
+/** The value at `path` inside a JSON value (undefined where the path leaves it). */
+export function valueAt(v: unknown, path: readonly PropertyKey[]): unknown {
   let cur: unknown = v;
   for (const k of path) {
     if (cur === null || typeof cur !== "object") return undefined;

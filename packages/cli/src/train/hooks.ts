@@ -111,3 +111,9 @@ export function blocksInGradGroup<R>(
   }
   return { result, clipFactors: endGradGroups(cells) };
 }
+
+/** What a resumed position and the carried state must fit: the run's epochs and its data as the trainer sees them. */
+export type ResumeShape = (
+  | { kind: "classifier"; epochs: number; batches: number; batchSize: number; examples: number }
+  | { kind: "lm"; epochs: number; rows: number; streams: number; zeroState: Float32Array[][] }
+) & { /** The model's layers (the dead-layer watch's entries). */ layers: number };

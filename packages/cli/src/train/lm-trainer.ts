@@ -20,6 +20,7 @@
 // random states continues with exactly the losses of an uninterrupted one.
 
 import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
+import type { ResumeShape } from "./hooks.js";
 import {
   applyGradients,
   atStep,
@@ -38,7 +39,6 @@ import {
 } from "egru";
 import type { LanguageModel, LmRun, LmState, MacCount, ThresholdBatch, WatchVerdict } from "egru";
 import { ValidationWatch } from "egru";
-import type { ResumeShape } from "../run/checkpoint-state.js";
 import { DeadLayerWatch } from "./dead-layers.js";
 import { blockRows, rowBlocks } from "./memory.js";
 
@@ -121,8 +121,10 @@ export class LmTrainer {
   readonly bpttRng: Rng;
   /** Validation perplexity across epochs: the plateau schedule's decays and early stopping. */
   readonly watch: ValidationWatch;
-  /** Set when early stopping ended the run: the epochs completed and the best one. */
-  stoppedEarly: { epoch: number; bestEpoch: number } | null = null;
+  /** When early stopping ended the run: the epochs completed and the best one (from the watch, at an epoch's end). */
+  get stoppedEarly(): { epoch: number; bestEpoch: number } | null {
+    return this.position.row === 0 ? this.watch.stoppedAfter(this.position.epoch) : null;
+  }
   /** EGRU layers silent for options.deadLayerSteps steps in a row (train/dead-layers.ts). */
   readonly deadLayers: DeadLayerWatch;
 
@@ -180,10 +182,7 @@ export class LmTrainer {
   run(hooks: LmTrainerHooks = {}): "done" | "stopped" {
     const { epochs } = this.options;
     while (this.position.epoch < epochs) {
-      if (this.position.row === 0 && this.watch.stopsAfter(this.position.epoch)) {
-        this.stoppedEarly = { epoch: this.position.epoch, bestEpoch: this.watch.state.bestEpoch };
-        return "done"; // resumed from the checkpoint saved when early stopping ended the run
-      }
+      if (this.stoppedEarly) return "done"; // resumed from the checkpoint saved when early stopping ended the run
       while (this.position.row < this.rows - 1) {
         const info = this.trainStep(); // (not inside onStep?.(…): that skips the call when there is no hook)
         hooks.onStep?.(info);
@@ -196,10 +195,7 @@ export class LmTrainer {
       this.position = { epoch: epoch + 1, row: 0, step: this.position.step };
       this.sums = { loss: 0, tokens: 0 };
       this.hidden = null;
-      if (verdict.stop) {
-        this.stoppedEarly = { epoch: epoch + 1, bestEpoch: this.watch.state.bestEpoch };
-        return "done";
-      }
+      if (verdict.stop) return "done";
       if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
     }
     return "done";

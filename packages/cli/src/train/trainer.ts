@@ -17,6 +17,7 @@
 // a whole-batch step's (same distributions, except that DropConnect is drawn per block, not per batch).
 
 import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
+import type { ResumeShape } from "./hooks.js";
 import {
   applyGradients,
   atStep,
@@ -32,7 +33,6 @@ import {
 } from "egru";
 import type { CellRun, MacCount, ThresholdBatch, WatchVerdict } from "egru";
 import { ValidationWatch, ValueError } from "egru";
-import type { ResumeShape } from "../run/checkpoint-state.js";
 import { DeadLayerWatch } from "./dead-layers.js";
 import { blockRows, rowBlocks } from "./memory.js";
 import type { ClassificationTask, SplitName } from "./task.js";
@@ -101,8 +101,10 @@ export class Trainer {
   sums: EpochSums = { loss: 0, correct: 0, seen: 0 };
   /** Validation accuracy across epochs: the plateau schedule's decays and early stopping. */
   readonly watch: ValidationWatch;
-  /** Set when early stopping ended the run: the epochs completed and the best one. */
-  stoppedEarly: { epoch: number; bestEpoch: number } | null = null;
+  /** When early stopping ended the run: the epochs completed and the best one (from the watch, at an epoch's end). */
+  get stoppedEarly(): { epoch: number; bestEpoch: number } | null {
+    return this.position.batch === 0 ? this.watch.stoppedAfter(this.position.epoch) : null;
+  }
   /** EGRU layers silent for options.deadLayerSteps steps in a row (train/dead-layers.ts). */
   readonly deadLayers: DeadLayerWatch;
 
@@ -176,10 +178,7 @@ export class Trainer {
     const { epochs, batchSize } = this.options;
     const nb = this.batchesPerEpoch;
     while (this.position.epoch < epochs) {
-      if (this.position.batch === 0 && this.watch.stopsAfter(this.position.epoch)) {
-        this.stoppedEarly = { epoch: this.position.epoch, bestEpoch: this.watch.state.bestEpoch };
-        return "done"; // resumed from the checkpoint saved when early stopping ended the run
-      }
+      if (this.stoppedEarly) return "done"; // resumed from the checkpoint saved when early stopping ended the run
       const order = this.epochOrder(this.position.epoch);
       while (this.position.batch < nb) {
         const b0 = this.position.batch * batchSize;
@@ -194,10 +193,7 @@ export class Trainer {
       hooks.onEpoch?.({ epoch, trainLoss: s.loss / s.seen, trainAccuracy: s.correct / s.seen, valid, verdict });
       this.position = { epoch: epoch + 1, batch: 0, step: this.position.step };
       this.sums = { loss: 0, correct: 0, seen: 0 };
-      if (verdict?.stop) {
-        this.stoppedEarly = { epoch: epoch + 1, bestEpoch: this.watch.state.bestEpoch };
-        return "done";
-      }
+      if (verdict?.stop) return "done";
       if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
     }
     return "done";

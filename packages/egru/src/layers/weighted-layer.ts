@@ -1,7 +1,7 @@
 // The base class of every layer with parameters: named weights with zero-filled gradient twins, the
 // kernels it computes with, the train/eval switch, copies in and out, and zeroing the gradients.
 
-import { allocateFloat32 } from "../core/errors.js";
+import { allocateFloat32 } from "../core/buffer.js";
 import type { Rng } from "../core/rng.js";
 import type { Kernels } from "../kernels/backend.js";
 import { defaultKernels } from "../wasm/select.js";

@@ -3,7 +3,8 @@
 // rows are dropped with probability p (one mask per forward) and the kept rows scaled by 1/(1 − p).
 // Backward scatter-adds the output gradient into the rows used (the same mask applied).
 
-import { allocateFloat32, ShapeError, ValueError } from "../core/errors.js";
+import { allocateFloat32 } from "../core/buffer.js";
+import { ShapeError, ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import { uniformInit, type NamedWeights } from "../layers/common.js";

@@ -4,7 +4,7 @@
 
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { UsageError } from "../run/exit.js";
+import { UsageError } from "./exit.js";
 
 /** The first file (not directory) on the way from the root to `dir`, or null. */
 function fileOnPath(dir: string): string | null {
