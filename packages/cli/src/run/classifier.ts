@@ -18,6 +18,7 @@ import {
   type Row,
   type RunContext,
   type RunKind,
+  sayDeadLayers,
   sparsityMacsRows,
   stepFigures,
   type TaskRun,
@@ -138,6 +139,7 @@ export const classifierKind: RunKind = {
                 seconds: ctx.elapsed(),
               });
             }
+            sayDeadLayers(ctx, config, s.deadLayerWarnings);
           },
           onEpoch: (e) => {
             epochEnded = true;

@@ -19,6 +19,7 @@ import { formatDuration, mega, pct } from "./format.js";
 import {
   type Row,
   type RunKind,
+  sayDeadLayers,
   sparsityMacsRows,
   stepFigures,
   type TaskRun,
@@ -187,6 +188,7 @@ export const languageModelKind: RunKind = {
                 seconds: ctx.elapsed(),
               });
             }
+            sayDeadLayers(ctx, config, s.deadLayerWarnings);
           },
           onEpoch: (e) => {
             epochEnded = true;

@@ -17,10 +17,12 @@ import { checkOutDir, makeOutDir } from "./out-dir.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
 import { parseConfig, shownValue, type TrainConfig, valueAt } from "../train/config.js";
 import { modelJson, parameterCount } from "../train/build.js";
+import { thresholdsFromData } from "../train/data-thresholds.js";
+import { deadLayerMessage, silentStretchText } from "../train/dead-layers.js";
 import { type LoadedCheckpoint, loadCheckpoint, restoreTrainer, saveTrainer } from "./checkpoint.js";
 import { EXIT_FAILED, EXIT_OK } from "./exit.js";
-import { formatDuration } from "./format.js";
-import { type RunContext, tableLines } from "./kind.js";
+import { formatDuration, pct } from "./format.js";
+import { type Row, type RunContext, type TaskRun, tableLines } from "./kind.js";
 import { kindOf } from "./kinds.js";
 import { runTrainingLoop } from "./loop.js";
 import { progressBar } from "./progress.js";
@@ -205,9 +207,12 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
   }
   writeFileAtomic(join(runDir, "model.json"), modelJson(trainer.model)); // for the library's loadModel(runDir)
   const microBatch = trainer.options.microBatch;
+  // a new run's data-dependent threshold init, before its first step (a resumed run has its thresholds)
+  const init = !resumed && config.model.thresholdInit === "data" ? dataThresholds(trainer, config) : null;
   log(
     `egru train: ${run.describe}, ${microBatchText(config.batchSize, microBatch)}, kernels ${o.kernelName}; ` +
-      `run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}`,
+      `run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}` +
+      (init ? `; ${init.text}` : ""),
   );
 
   const t0 = performance.now();
@@ -223,10 +228,12 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
       if (o.json) process.stdout.write(`${line}\n`);
     },
     note: (line) => bar.log(line),
+    warn: (line) => (quiet ? process.stderr.write(`${line}\n`) : bar.log(line)),
     progress: (done, fields) => bar.update(done, fields),
     elapsed,
     writeFile: (name, bytes) => writeFileAtomic(join(runDir, name), bytes),
   };
+  if (init) ctx.emit(init.record);
   const budgetSeconds = config.timeBudget !== undefined ? config.timeBudget * 60 : Infinity;
   let outOfTime = false;
   const stopped = await runTrainingLoop({
@@ -256,6 +263,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
   const end = run.finish(ctx, trainSeconds);
   const seconds = elapsed();
   const m = config.model;
+  const silent = silentLayers(trainer, config);
   const summary = {
     task: config.task,
     cell: m.cell,
@@ -268,6 +276,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
     microBatch: microBatch ?? config.batchSize,
     best: run.kindState().best,
     ...(config.earlyStop > 0 ? { stoppedEarly: early } : {}),
+    ...silent.summary,
     ...end.summary,
   };
   writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
@@ -281,6 +290,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
       ...end.rows,
       ["parameters", summary.parameters.toLocaleString("en-US")],
       ["training", end.training],
+      ...silent.rows,
       ...(report ? [["report", report] as [string, string]] : []),
     ]);
     process.stdout.write(
@@ -288,4 +298,33 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
     );
   }
   return report === null ? EXIT_FAILED : EXIT_OK;
+}
+
+/** Set the model's EGRU thresholds from the first training batches (model.thresholdInit "data"): the record and the log's words. */
+function dataThresholds(
+  trainer: TaskRun["trainer"],
+  config: TrainConfig,
+): { record: Record<string, unknown>; text: string } {
+  const { result, batches, record } = thresholdsFromData(trainer, config.model.thresholdTarget);
+  const activity = result.layers.map((l) => pct(l.activity)).join(", ");
+  return {
+    record,
+    text: `EGRU thresholds set from ${batches} training batches: activity ${activity} (target ${pct(result.target)})`,
+  };
+}
+
+/** An EGRU run's dead-layer warnings and the layers silent at its end, for summary.json and the table. */
+function silentLayers(
+  trainer: TaskRun["trainer"],
+  config: TrainConfig,
+): { summary: Record<string, unknown>; rows: Row[] } {
+  if (config.model.cell !== "egru") return { summary: {}, rows: [] };
+  const step = trainer.position.step;
+  const { layers, deadLayerSteps, thresholdInit } = config.model;
+  const warnings = trainer.deadLayers.state.warnings.map((w) => ({
+    ...w,
+    message: deadLayerMessage(w, layers, deadLayerSteps, thresholdInit === "data"),
+  }));
+  const rows: Row[] = warnings.map((w) => ["warning", silentStretchText(w, layers, step)]);
+  return { summary: { warnings, deadLayers: trainer.deadLayers.deadAt(step) }, rows };
 }

@@ -37,8 +37,9 @@ import {
   softmaxCrossEntropy,
   type Streams,
 } from "egru";
-import type { LanguageModel, LmRun, LmState, MacCount, WatchVerdict } from "egru";
+import type { LanguageModel, LmRun, LmState, MacCount, ThresholdBatch, WatchVerdict } from "egru";
 import { ValidationWatch } from "egru";
+import { DeadLayerWatch } from "./dead-layers.js";
 import { blockRows, rowBlocks } from "./memory.js";
 
 export type LmSplit = "train" | "valid" | "test";
@@ -124,6 +125,8 @@ export class LmTrainer {
   get stoppedEarly(): { epoch: number; bestEpoch: number } | null {
     return this.position.row === 0 ? this.watch.stoppedAfter(this.position.epoch) : null;
   }
+  /** EGRU layers silent for options.deadLayerSteps steps in a row (train/dead-layers.ts). */
+  readonly deadLayers: DeadLayerWatch;
 
   constructor(
     model: LanguageModel,
@@ -138,12 +141,36 @@ export class LmTrainer {
     this.train = batchify(splits.train, options.batchSize);
     this.bpttRng = new Rng(options.seed * 7_919 + 104_729);
     this.watch = new ValidationWatch("min", options.earlyStop ?? 0);
+    this.deadLayers = new DeadLayerWatch(options.deadLayerSteps ?? 0, model.cells);
   }
 
   /** What a resumed position and carried state must fit (run/checkpoint-state.ts). */
   resumeShape(): ResumeShape {
     const B = this.train.B;
-    return { kind: "lm", epochs: this.options.epochs, rows: this.rows, streams: B, zeroState: this.model.zeroState(B) };
+    return {
+      kind: "lm",
+      epochs: this.options.epochs,
+      rows: this.rows,
+      streams: B,
+      zeroState: this.model.zeroState(B),
+      layers: this.model.cells.length,
+    };
+  }
+
+  /**
+   * What a data-dependent threshold init measures (egru's initThresholdsFromData): the first `count`
+   * training segments, bptt long from row 0, of the first streams (as many as a training block holds).
+   */
+  thresholdBatches(count = 8): ThresholdBatch[] {
+    const B = this.train.B;
+    const rows = Math.min(B, this.options.microBatch ?? B);
+    const out: ThresholdBatch[] = [];
+    for (let row = 0; out.length < count && row < this.rows - 1; ) {
+      const seg = segment(this.train, row, this.options.bptt);
+      out.push({ tokens: rows === B ? seg.input : blockRows(seg.input, seg.T, B, 1, 0, rows), T: seg.T, B: rows });
+      row += seg.T;
+    }
+    return out;
   }
 
   /** Rows of the training streams; an epoch's segments start at rows 0 … rows − 2. */
@@ -232,6 +259,8 @@ export class LmTrainer {
     this.hidden = hidden;
     const tokens = seg.T * B;
     const { arWeight, tarWeight } = model.options;
+    const figures = layers.figures(model.cells, clipFactors);
+    const deadLayerWarnings = this.deadLayers.observe(pos.step + 1, figures.layerEvents);
     this.sums.loss += loss * tokens;
     this.sums.tokens += tokens;
     this.position = { epoch: pos.epoch, row: pos.row + seg.T, step: pos.step + 1 };
@@ -242,7 +271,8 @@ export class LmTrainer {
       loss,
       ...(arWeight > 0 || tarWeight > 0 ? reg : {}),
       epochLoss: this.sums.loss / this.sums.tokens,
-      ...layers.figures(model.cells, clipFactors),
+      ...figures,
+      deadLayerWarnings,
       lr,
       gradNorm,
       macs,
