@@ -10,6 +10,7 @@ export { vecMatColumns } from "./events";
 import { gemmPacked, PACK_BYTES } from "./gemm";
 
 export { egruCellBackward, egruCellForward } from "./cells";
+export { softmaxRows } from "./softmax";
 
 /**
  * Products with fewer rows than FEW_ROWS go through the row-list kernels, and so do NN and TN

@@ -31,6 +31,7 @@ const EXPORTS = [
   "egruCellForward",
   "egruCellBackward",
   "vecMatColumns",
+  "softmaxRows",
 ];
 
 function fail(message) {

@@ -12,6 +12,7 @@
 import type { FloatArray } from "../core/buffer.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
+import { softmaxRows, type SoftmaxRows } from "./softmax.js";
 
 export interface Kernels {
   /** "js" or "wasm-simd". */
@@ -128,6 +129,12 @@ export interface Kernels {
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void;
   /** Its backward for one step of B rows (cell-pointwise.ts). */
   egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void;
+
+  /**
+   * Softmax of each row, for the cross-entropy loss (softmax.ts):
+   *   logZ[n] = log Σ_v exp x[n, v]      and, when out is given,  out[n, v] = scale · exp(x[n, v] − logZ[n])
+   */
+  softmaxRows: SoftmaxRows;
 }
 
 /** The portable kernels: plain TypeScript, any FloatArray. */
@@ -140,6 +147,7 @@ export const jsKernels: Kernels = {
   gemmTN,
   egruCellForward,
   egruCellBackward,
+  softmaxRows,
 
   eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate) {
     let macs = 0;

@@ -16,6 +16,7 @@
 
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { jsKernels, type Kernels } from "../kernels/backend.js";
+import type { SoftmaxRows } from "../kernels/softmax.js";
 import { forwardInFloat32, type CellBackwardArgs, type CellForwardArgs } from "../kernels/cell-pointwise.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
 import { WASM_BASE64, WASM_MAXIMUM_PAGES, WASM_PLAIN_BASE64 } from "./kernels-wasm.generated.js";
@@ -98,6 +99,7 @@ export interface KernelExports {
     dhNext: number,
     dthr: number,
   ): void;
+  softmaxRows(N: number, V: number, x: number, out: number, logZ: number, scale: number): void;
 }
 
 interface WasmApi {
@@ -319,6 +321,9 @@ const KIND_GEMM = 0;
 const KIND_EVENT_NN = 1;
 const KIND_EVENT_TN = 2;
 const KIND_MASKED_NT = 3;
+
+/** Floats of x per softmaxRows call (4 MiB): rows are processed in chunks of this size. */
+const SOFTMAX_CHUNK = 1 << 20;
 
 const IN = 1;
 const OUT = 2;
@@ -607,6 +612,30 @@ class WasmKernelsImpl implements WasmKernels {
     );
     return active * N;
   }
+
+  softmaxRows: SoftmaxRows = (N, V, x, xOff, out, outOff, scale, logZ, logZOff) => {
+    const f32 =
+      x instanceof Float32Array && (out === null || out instanceof Float32Array) && logZ instanceof Float32Array;
+    if (!f32 || N * V === 0) {
+      jsKernels.softmaxRows(N, V, x, xOff, out, outOff, scale, logZ, logZOff);
+      return;
+    }
+    checkDims([N, V]);
+    // chunks of rows of at most SOFTMAX_CHUNK floats, so the copies of arrays outside the memory stay small
+    const per = Math.max(1, Math.floor(SOFTMAX_CHUNK / V));
+    for (let n0 = 0; n0 < N; n0 += per) {
+      const rows = Math.min(per, N - n0);
+      const l = new OperandList();
+      const xi = l.add(x, xOff + n0 * V, rows * V, IN, "x");
+      const oi = l.add(out, outOff + n0 * V, rows * V, OUT, "out");
+      const zi = l.add(logZ, logZOff + n0, rows, OUT, "logZ");
+      const at = OperandList.at;
+      this.run(l.ops, 0, (p) => {
+        this.ex.softmaxRows(rows, V, at(p, xi), at(p, oi), at(p, zi), scale);
+        return 0;
+      });
+    }
+  };
 
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
     const { B, H, out } = args;
