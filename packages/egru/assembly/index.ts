@@ -9,7 +9,8 @@ import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNScratch, fewRo
 export { vecMatColumns } from "./events";
 import { gemmPacked, PACK_BYTES } from "./gemm";
 
-export { egruCellBackward, egruCellForward } from "./cells";
+export { egruCellBackward, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
+export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";
 
 /**

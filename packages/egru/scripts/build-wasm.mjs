@@ -30,6 +30,10 @@ const EXPORTS = [
   "maskedGemmNT",
   "egruCellForward",
   "egruCellBackward",
+  "gruCellForward",
+  "gruCellBackward",
+  "lstmCellForward",
+  "lstmCellBackward",
   "vecMatColumns",
   "softmaxRows",
 ];

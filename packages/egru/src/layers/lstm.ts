@@ -20,6 +20,7 @@ import type { Kernels } from "../kernels/backend.js";
 import { lstmBackward, lstmForward, type LstmForwardOut, type LstmKernelParams } from "../kernels/lstm.js";
 import {
   checkNotReleased,
+  ResidentCopy,
   accumulateThroughDropConnect,
   checkDropConnectShape,
   checkSequenceInput,
@@ -95,6 +96,8 @@ interface LstmSaved {
   params: LstmKernelParams<Float32Array>;
   dropConnectMask: Float32Array | null;
   fwd: LstmForwardOut<Float32Array>;
+  kernels: Kernels;
+  residentTag: number;
   released: boolean;
 }
 
@@ -121,6 +124,7 @@ export class LSTM extends WeightedLayer {
   readonly hiddenSize: number;
   readonly dropConnect: number;
   readonly dropConnectShape: DropConnectShape;
+  private readonly residentWhh = new ResidentCopy();
   // weights: weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (nn.LSTM's layout); grads: the same names
 
   constructor(opts: LstmOptions) {
@@ -188,10 +192,22 @@ export class LSTM extends WeightedLayer {
     };
     const dims: SeqDims = { T, B, I, H };
     const kernels = this.kernels;
-    const fwd = lstmForward({ dims, params, x, h0, c0, kernels });
+    const resident = this.residentWhh.upload(kernels, params.Whh); // read in place by the T per-step products
+    const fwd = lstmForward({ dims, params: { ...params, Whh: resident.view }, x, h0, c0, kernels });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
-    const saved: LstmSaved = { shape, x, h0, c0, params, dropConnectMask, fwd, released: false };
+    const saved: LstmSaved = {
+      shape,
+      x,
+      h0,
+      c0,
+      params,
+      dropConnectMask,
+      fwd,
+      kernels,
+      residentTag: resident.tag,
+      released: false,
+    };
     const ownsX = x !== input.x;
     return {
       output: fromTimeMajor(fwd.h, shape, H),
@@ -217,9 +233,9 @@ export class LSTM extends WeightedLayer {
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = lstmBackward({
-      kernels: this.kernels,
+      kernels: s.kernels,
       dims: { T, B, I: this.inputSize, H },
-      params: s.params,
+      params: { ...s.params, Whh: this.residentWhh.ensure(s.kernels, s.params.Whh, s.residentTag) },
       x: s.x,
       h0: s.h0,
       c0: s.c0,
