@@ -5,7 +5,7 @@
 
 import { createHash } from "node:crypto";
 import { ValueError } from "../core/errors.js";
-import { encodeSafetensors, type Tensor } from "../io/safetensors.js";
+import { encodeSafetensors, type Int8Tensor, type Tensor } from "../io/safetensors.js";
 
 /** The metadata key of the data digest. */
 export const DATA_DIGEST_KEY = "data_sha256";
@@ -19,8 +19,11 @@ function dataStart(bytes: Uint8Array): number | null {
 
 const digest = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
 
-/** Encode float32 tensors with string metadata plus the sha256 of the data bytes. */
-export function sealSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Uint8Array {
+/** Encode float32 (and int8) tensors with string metadata plus the sha256 of the data bytes. */
+export function sealSafetensors(
+  tensors: Record<string, Tensor | Int8Tensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const plain = encodeSafetensors(tensors, metadata);
   const start = dataStart(plain) as number; // (our own encoding)
   return encodeSafetensors(tensors, { ...metadata, [DATA_DIGEST_KEY]: digest(plain.subarray(start)) });
