@@ -8,7 +8,7 @@ import { join, relative, sep } from "node:path";
 import { test } from "node:test";
 import { ROOT } from "../helpers.js";
 
-const FLOORS = ["kernels", "layers", "models", "training", "data", "cli", "reports", "bridge", "package"];
+const FLOORS = ["kernels", "layers", "models", "training", "data", "cli", "reports", "bridge", "package", "fuzz"];
 const TESTS = join(ROOT, "test");
 
 /** Paths under dir (relative to test/) of the files whose names end with `.test.ts`. */

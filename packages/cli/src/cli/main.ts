@@ -152,6 +152,17 @@ function program(): Command {
     .addOption(
       new Option("--readout <kind>", "what the classifier reads").choices(["trace", "last", "mean", "trace-mean"]),
     )
+    .addOption(
+      new Option(
+        "--threshold-init <how>",
+        "EGRU thresholds: config (drawn as thresholdMode and thresholdMean say) or data (then set from the first batches to --threshold-target activity)",
+      ).choices(["config", "data"]),
+    )
+    .option(
+      "--threshold-target <fraction>",
+      "with --threshold-init data: the fraction of units active, in (0, 1)",
+      numberOption("--threshold-target", { gt: 0 }),
+    )
     .option("--epochs <n>", "training epochs", intOption("--epochs"))
     .option(
       "--early-stop <epochs>",

@@ -17,6 +17,8 @@ export interface TrainFlags {
   bptt?: number;
   timeBudget?: number;
   readout?: string;
+  thresholdInit?: string;
+  thresholdTarget?: number;
   epochs?: number;
   earlyStop?: number;
   batch?: number;
@@ -57,7 +59,15 @@ function flagConfig(f: ConfigFlags): Record<string, unknown> {
     microBatch: f.microBatch,
     lm: { embedding: f.embedding, bptt: f.bptt },
     dvs: { skipBad: f.skipBad, protocol: f.dvsProtocol },
-    model: { cell: f.cell, hidden: f.hidden, layers: f.layers, readout: f.readout, thresholdMode: f.thresholdMode },
+    model: {
+      cell: f.cell,
+      hidden: f.hidden,
+      layers: f.layers,
+      readout: f.readout,
+      thresholdMode: f.thresholdMode,
+      thresholdInit: f.thresholdInit,
+      thresholdTarget: f.thresholdTarget,
+    },
     optimizer: { kind: f.optimizer, lr: f.lr, clip: f.clip },
   });
 }

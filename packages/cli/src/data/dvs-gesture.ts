@@ -49,6 +49,9 @@ export function parseGestureLabels(
     if (f.length !== 3 || !f.every((s) => /^\d+$/.test(s)))
       throw new ValueError(where, "three whole numbers: class,start,end", JSON.stringify(lines[i]));
     const [cls, start, end] = f.map(Number);
+    // (a time of 2^53 µs or more would be read rounded: not the file's number)
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end))
+      throw new ValueError(where, `times below 2^53 µs`, JSON.stringify(lines[i]));
     if (cls < 1 || cls > classes) throw new ValueError(where, `a class in 1…${classes}`, String(cls));
     if (!(start < end)) throw new ValueError(where, "start < end", `${start} ≥ ${end}`);
     out.push({ cls, start, end });

@@ -1,17 +1,20 @@
 // state.json of a checkpoint, checked before a run resumes from it: the schema of every field, the
 // integrity hash that covers the file (sha256.state, over the rest of it), and the checks against the
 // run it resumes (position within the epochs and the data, the optimizer's step count, the epoch sums,
-// the carried language-model state's shapes, the configuration in config.json). An edited or damaged
+// the carried language-model state's shapes, the dead-layer watch's stretches and warnings, the
+// configuration in config.json). An edited or damaged
 // state.json stops the resume with an error naming the file and the field, before anything trains.
 
 import { createHash } from "node:crypto";
 import { ValueError } from "egru";
 import { z } from "zod";
+import { valueAt } from "../train/config.js";
 import type { ResumeShape } from "../train/hooks.js";
 
 export type { ResumeShape };
 
 const whole = z.number().int().nonnegative();
+const counted = z.number().int().min(1); // a training step or a layer, counted from 1
 const finite = z.number().finite();
 const rng = z.tuple([whole, whole, whole, whole]);
 
@@ -42,6 +45,15 @@ export const StateSchema = z.strictObject({
   lm: z.strictObject({ bpttRng: rng, hidden: z.array(z.array(z.array(finite))).nullable() }).optional(),
   lastEpoch: z.record(z.string(), z.unknown()).optional(),
   watch: z.strictObject({ best: finite.nullable(), bestEpoch: whole, stale: whole, decays: whole }).optional(),
+  deadLayers: z
+    .strictObject({
+      silentSince: z.array(counted.nullable()),
+      warned: z.array(z.boolean()),
+      warnings: z.array(
+        z.strictObject({ step: counted, layer: counted, silentSince: counted, until: counted.nullable() }),
+      ),
+    })
+    .optional(),
 });
 
 export type StateFields = z.infer<typeof StateSchema>;
@@ -68,8 +80,7 @@ export function checkStateFile(value: unknown, path: string, requireDigest = tru
   if (!r.success) {
     const issue = r.error.issues[0];
     const field = issue.path.map(String).join(".");
-    let got: unknown = value;
-    for (const k of issue.path) got = got === null || typeof got !== "object" ? undefined : (got as never)[k];
+    const got = valueAt(value, issue.path);
     throw new ValueError(
       `${path}: ${field || "(the whole file)"}`,
       `a valid checkpoint state (${issue.message})`,
@@ -136,4 +147,31 @@ export function checkStateAgainstRun(s: z.infer<typeof StateSchema>, path: strin
   if (s.best && s.best.epoch > p.epoch + 1) fail("best.epoch", `at most ${p.epoch + 1} (epochs run)`, s.best.epoch);
   if (s.watch && s.watch.bestEpoch > p.epoch)
     fail("watch.bestEpoch", `at most ${p.epoch} (epochs completed)`, s.watch.bestEpoch);
+  if (s.deadLayers) checkDeadLayers(s.deadLayers, p.step, shape.layers, fail);
+}
+
+/** The dead-layer watch's state fits the run: one entry per layer, stretches and warnings within the steps trained. */
+function checkDeadLayers(
+  d: NonNullable<StateFields["deadLayers"]>,
+  step: number,
+  layers: number,
+  fail: (field: string, expected: string, got: unknown) => never,
+): void {
+  for (const k of ["silentSince", "warned"] as const)
+    if (d[k].length !== layers) fail(`deadLayers.${k}`, `one entry per layer (${layers})`, d[k]);
+  d.silentSince.forEach((since, l) => {
+    if (since !== null && since > step) fail(`deadLayers.silentSince.${l}`, `at most ${step} (steps trained)`, since);
+    if (d.warned[l] && since === null) fail(`deadLayers.warned.${l}`, "false for a layer not silent now", true);
+  });
+  d.warnings.forEach((w, i) => {
+    const at = `deadLayers.warnings.${i}`;
+    if (w.layer > layers) fail(`${at}.layer`, `a layer from 1 to ${layers}`, w.layer);
+    if (w.step > step) fail(`${at}.step`, `at most ${step} (steps trained)`, w.step);
+    if (w.silentSince > w.step) fail(`${at}.silentSince`, `at most the warning's step ${w.step}`, w.silentSince);
+    if (w.until !== null && (w.until < w.step || w.until > step))
+      fail(`${at}.until`, `null or a step from ${w.step} to ${step}`, w.until);
+    const l = w.layer - 1;
+    if (w.until === null && !(d.warned[l] && d.silentSince[l] === w.silentSince))
+      fail(`${at}.until`, `a step (layer ${w.layer} is not in that silent stretch now)`, null);
+  });
 }

@@ -11,7 +11,7 @@
 // comes in as the state's optional fields.
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import {
   decodeSafetensors,
@@ -30,7 +30,7 @@ import {
   type ValidationWatch,
   type WatchState,
 } from "egru";
-import { readFileBytes, readJsonFile } from "egru/node";
+import { entryExists, readFileBytes, readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import type { TrainConfig } from "../train/config.js";
 import {
@@ -40,6 +40,7 @@ import {
   type StateFields,
   stateDigest,
 } from "./checkpoint-state.js";
+import type { DeadLayerState, DeadLayerWatch } from "../train/dead-layers.js";
 import type { LmPosition, LmSums } from "../train/lm-trainer.js";
 import type { EpochSums, TrainPosition } from "../train/trainer.js";
 
@@ -69,6 +70,8 @@ export interface CheckpointState {
   lastEpoch?: Record<string, unknown>;
   /** The validation watch (best so far, plateau decays; egru's ValidationWatch); absent in older checkpoints. */
   watch?: WatchState;
+  /** The dead-layer watch (train/dead-layers.ts): each layer's silent stretch and the warnings given; absent in older checkpoints. */
+  deadLayers?: DeadLayerState;
 }
 
 const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
@@ -107,9 +110,9 @@ export interface LoadedCheckpoint {
 
 /** The current checkpoint directory of a run directory, or `path` itself when it is a checkpoint directory. */
 export function checkpointDir(path: string): string {
-  if (existsSync(join(path, "state.json"))) return path;
+  if (entryExists(join(path, "state.json"))) return path;
   const pointer = join(path, "checkpoint.json");
-  if (!existsSync(pointer))
+  if (!entryExists(pointer))
     throw new StateError(
       path,
       "a run directory with a checkpoint (checkpoint.json) or a checkpoint directory",
@@ -122,6 +125,12 @@ export function checkpointDir(path: string): string {
       `${pointer}: current`,
       "a checkpoint directory name of this run (ckpt-NNNNNNNN)",
       JSON.stringify(current),
+    );
+  if (!entryExists(join(path, current)))
+    throw new ValueError(
+      `${pointer}: current`,
+      "a checkpoint directory of this run",
+      `"${current}", which is not there`,
     );
   return join(path, current);
 }
@@ -165,6 +174,7 @@ export interface CheckpointedTrainer {
   position: TrainPosition | LmPosition;
   sums: EpochSums | LmSums;
   watch: ValidationWatch;
+  deadLayers: DeadLayerWatch;
   /** What a resumed position and carried state must fit. */
   resumeShape(): ResumeShape;
 }
@@ -172,7 +182,7 @@ export interface CheckpointedTrainer {
 /** The optional fields a kind of task adds to state.json. */
 export type KindState = Pick<CheckpointState, "best" | "lm" | "lastEpoch">;
 
-/** Save the trainer's weights, optimizer moments, random state, position and epoch sums (plus the kind's state). */
+/** Save the trainer's weights, optimizer moments, random state, position, epoch sums and watches (plus the kind's state). */
 export function saveTrainer(
   runDir: string,
   t: CheckpointedTrainer,
@@ -188,12 +198,13 @@ export function saveTrainer(
     rng: t.model.rng.getState(),
     optimizerStep: t.optimizer.steps,
     watch: t.watch.state,
+    deadLayers: t.deadLayers.state,
     seconds: o.seconds,
     ...o.kind,
   });
 }
 
-/** Put a trainer back where its checkpoint was: weights, optimizer moments, random state, data position, epoch sums. */
+/** Put a trainer back where its checkpoint was: weights, optimizer moments, random state, data position, epoch sums, watches. */
 export function restoreTrainer(t: CheckpointedTrainer, ck: LoadedCheckpoint): void {
   checkStateAgainstRun(ck.state as StateFields, join(ck.dir, "state.json"), t.resumeShape());
   loadParamTensors(t.model, ck.model, join(ck.dir, "model.safetensors"));
@@ -206,4 +217,5 @@ export function restoreTrainer(t: CheckpointedTrainer, ck: LoadedCheckpoint): vo
   t.position = { ...ck.state.position };
   t.sums = { ...ck.state.sums };
   if (ck.state.watch) t.watch.setState(ck.state.watch);
+  if (ck.state.deadLayers) t.deadLayers.setState(ck.state.deadLayers);
 }

@@ -17,7 +17,9 @@ import { formatDuration, pct } from "./format.js";
 import {
   evalWeights,
   type Row,
+  type RunContext,
   type RunKind,
+  sayDeadLayers,
   sparsityMacsRows,
   stepFigures,
   type TaskRun,
@@ -71,6 +73,30 @@ export const classifierKind: RunKind = {
     const count = (s: "train" | "valid" | "test"): number => task.count(s);
     // DVS with the authors' protocol: the validation split is the test set, and says so
     const authors = config.task === DVS_TASK && config.dvs.protocol === "authors";
+    /** An epoch's end (or a time budget's): the best result kept, the epoch record written and remembered. */
+    const recordEpoch = (
+      ctx: RunContext,
+      epoch: number,
+      trainLoss: number,
+      trainAccuracy: number,
+      v: EvalResult | null,
+      watched: Record<string, number | boolean>,
+    ): void => {
+      if (v && (!best || v.accuracy > (best.accuracy ?? -1))) best = { epoch, accuracy: v.accuracy };
+      const step = trainer.position.step;
+      const seconds = ctx.elapsed();
+      lastEpoch = {
+        type: "epoch",
+        step,
+        epoch,
+        trainLoss,
+        trainAccuracy,
+        ...(v ? evalRecord(v) : {}),
+        ...watched,
+        seconds,
+      };
+      ctx.emit(lastEpoch);
+    };
     const valid = authors ? "valid = TEST set (authors' protocol)" : "valid";
     return {
       trainer,
@@ -114,23 +140,12 @@ export const classifierKind: RunKind = {
                 seconds: ctx.elapsed(),
               });
             }
+            sayDeadLayers(ctx, config, s.deadLayerWarnings);
           },
           onEpoch: (e) => {
             epochEnded = true;
             const watched = watchFields(e.verdict, trainer.watch);
-            if (e.valid && (!best || e.valid.accuracy > (best.accuracy ?? -1)))
-              best = { epoch: e.epoch + 1, accuracy: e.valid.accuracy };
-            lastEpoch = {
-              type: "epoch",
-              step: trainer.position.step,
-              epoch: e.epoch + 1,
-              trainLoss: e.trainLoss,
-              trainAccuracy: e.trainAccuracy,
-              ...(e.valid ? evalRecord(e.valid) : {}),
-              ...watched.record,
-              seconds: ctx.elapsed(),
-            };
-            ctx.emit(lastEpoch);
+            recordEpoch(ctx, e.epoch + 1, e.trainLoss, e.trainAccuracy, e.valid, watched.record);
             const v = e.valid;
             ctx.note(
               `epoch ${e.epoch + 1}/${config.epochs}: train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAccuracy)}` +
@@ -148,20 +163,10 @@ export const classifierKind: RunKind = {
         // the budget ended mid-epoch: validate where training stopped (as an epoch's end would)
         const p = trainer.position;
         if (p.batch === 0 || task.count("valid") === 0) return;
-        const v = trainer.evaluate("valid");
-        const epoch = Number((p.epoch + p.batch / nb).toFixed(3));
-        if (!best || v.accuracy > (best.accuracy ?? -1)) best = { epoch, accuracy: v.accuracy };
         const s = trainer.sums;
-        lastEpoch = {
-          type: "epoch",
-          step: p.step,
-          epoch,
-          trainLoss: s.loss / Math.max(1, s.seen),
-          trainAccuracy: s.correct / Math.max(1, s.seen),
-          ...evalRecord(v),
-          seconds: ctx.elapsed(),
-        };
-        ctx.emit(lastEpoch);
+        const epoch = Number((p.epoch + p.batch / nb).toFixed(3));
+        const seen = Math.max(1, s.seen);
+        recordEpoch(ctx, epoch, s.loss / seen, s.correct / seen, trainer.evaluate("valid"), {});
       },
       finish(ctx, trainSeconds) {
         const test = trainer.evaluate("test");

@@ -10,11 +10,13 @@ import {
   type Network,
   quantizeNetwork,
   type ScaleAxis,
+  type ThresholdBatch,
   type ValidationWatch,
   type WatchVerdict,
 } from "egru";
 import type { ActivityReport } from "../train/activity.js";
 import type { TrainConfig } from "../train/config.js";
+import { type DeadLayerWarning, deadLayerMessage } from "../train/dead-layers.js";
 import type { StepFigures } from "../train/hooks.js";
 import type { MemoryBudget } from "../train/memory.js";
 import type { CheckpointedTrainer, CheckpointState, KindState, LoadedCheckpoint } from "./checkpoint.js";
@@ -30,6 +32,8 @@ export interface RunContext {
   emit(record: Record<string, unknown>): void;
   /** A line above the progress bar (not with --quiet or --json). */
   note(line: string): void;
+  /** A warning line on stderr, also with --quiet and --json (above the progress bar when there is one). */
+  warn(line: string): void;
   /** Move the progress bar to `done` with these field values. */
   progress(done: number, fields: Record<string, string>): void;
   /** Seconds of training so far, resumed runs included. */
@@ -54,6 +58,8 @@ export interface TaskRun {
     position: { epoch: number; step: number };
     options: { microBatch?: number };
     stoppedEarly: { epoch: number; bestEpoch: number } | null;
+    /** The batches a data-dependent threshold init measures (model.thresholdInit "data"). */
+    thresholdBatches(): ThresholdBatch[];
   };
   /** Files a new run writes beside config.json (name → text), e.g. vocab.txt. */
   readonly startFiles: Record<string, string>;
@@ -119,10 +125,6 @@ export interface RunKind {
   reportRows(config: TrainConfig, summary: Record<string, unknown>): Row[];
 }
 
-/**
- * The figures every kind's step record carries: per-layer sparsity (backward: on c, egru's, and on
- * h, the paper's), the factors of EGRU's clip inside backward when it is on, rate, gradient norm, MACs.
- */
 /** An epoch record's fields from the validation watch, and what the epoch's line adds ("" when nothing happened). */
 export function watchFields(
   verdict: WatchVerdict | null,
@@ -136,6 +138,10 @@ export function watchFields(
   };
 }
 
+/**
+ * The figures every kind's step record carries: per-layer sparsity (backward: on c, egru's, and on
+ * h, the paper's), the factors of EGRU's clip inside backward when it is on, rate, gradient norm, MACs.
+ */
 export function stepFigures(s: StepFigures): Record<string, number | number[]> {
   return {
     layerSparsity: s.layerSparsity,
@@ -209,4 +215,14 @@ export function sparsityMacsRows(
   if (effective !== undefined && dense)
     rows.push([PAPER_LABELS.effectiveMacs, `${mega(effective)} per ${per} (${pct(effective / dense)} of dense)`]);
   return rows;
+}
+
+/** Say a step's dead-layer warnings (train/dead-layers.ts): a "warning" record each and a line on stderr. */
+export function sayDeadLayers(ctx: RunContext, config: TrainConfig, warnings: DeadLayerWarning[]): void {
+  const m = config.model;
+  for (const w of warnings) {
+    const message = deadLayerMessage(w, m.layers, m.deadLayerSteps, m.thresholdInit === "data");
+    ctx.emit({ type: "warning", step: w.step, layer: w.layer, silentSince: w.silentSince, message });
+    ctx.warn(`egru train: warning: ${message}`);
+  }
 }

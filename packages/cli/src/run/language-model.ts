@@ -20,6 +20,7 @@ import {
   evalWeights,
   type Row,
   type RunKind,
+  sayDeadLayers,
   sparsityMacsRows,
   stepFigures,
   type TaskRun,
@@ -188,6 +189,7 @@ export const languageModelKind: RunKind = {
                 seconds: ctx.elapsed(),
               });
             }
+            sayDeadLayers(ctx, config, s.deadLayerWarnings);
           },
           onEpoch: (e) => {
             epochEnded = true;

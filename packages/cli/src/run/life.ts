@@ -1,25 +1,28 @@
 // The life of a training run, from start to end, for every kind of task (Node only):
 //   start    a new run directory (refused when it has files) with config.json and the kind's start
-//            files, or a resumed one: the checkpoint restored, metrics.jsonl cut back to its step
+//            files, or a resumed one: the checkpoint restored, metrics.jsonl cut back to its step (a
+//            run stopped before its first checkpoint starts again from step 0 with its config.json)
 //   train    the outer loop (run/loop.ts): a step at a time, a checkpoint when one is due, Ctrl-C
 //            (exit 130), NaN/Infinity (exit 1, naming the last good checkpoint), the time budget
 //   end      the kind's final evaluation, summary.json, the report, the summary table (or a JSON line)
 // What differs between kinds comes from their RunKind (run/kind.ts); this file has no branch on the
 // task. The command `egru train` is flags → config → startRun / resumeRun.
 
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { defaultKernels, type Kernels, StateError, ValueError } from "egru";
-import { readJsonFile } from "egru/node";
+import { clearPool, defaultKernels, type Kernels, StateError, ValueError } from "egru";
+import { entryExists, readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { checkOutDir, makeOutDir } from "./out-dir.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
-import { parseConfig, type TrainConfig } from "../train/config.js";
+import { parseConfig, shownValue, type TrainConfig, valueAt } from "../train/config.js";
 import { modelJson, parameterCount } from "../train/build.js";
+import { thresholdsFromData } from "../train/data-thresholds.js";
+import { deadLayerMessage, silentStretchText } from "../train/dead-layers.js";
 import { type LoadedCheckpoint, loadCheckpoint, restoreTrainer, saveTrainer } from "./checkpoint.js";
 import { EXIT_FAILED, EXIT_OK } from "./exit.js";
-import { formatDuration } from "./format.js";
-import { type RunContext, tableLines } from "./kind.js";
+import { formatDuration, pct } from "./format.js";
+import { type Row, type RunContext, type TaskRun, tableLines } from "./kind.js";
 import { kindOf } from "./kinds.js";
 import { runTrainingLoop } from "./loop.js";
 import { progressBar } from "./progress.js";
@@ -71,11 +74,29 @@ export async function resumeRun(runDir: string, o: RunOptions): Promise<number> 
       "a run with training state to continue (a checkpoint: optimizer state, data position, random state)",
       "a run of weights only (made by egru import); evaluate it, or train a new run",
     );
+  if (stoppedBeforeCheckpoint(runDir)) {
+    const path = join(runDir, "config.json");
+    const config = parseConfig(readJsonFile(path, "the run's configuration"), path);
+    if (!o.quiet)
+      process.stderr.write(`egru train: ${runDir} has no checkpoint yet: training starts again from step 0\n`);
+    rmSync(join(runDir, "metrics.jsonl"), { force: true }); // (records of steps that no checkpoint kept)
+    return live(config, runDir, null, { ...o, source: path });
+  }
   const ck = loadCheckpoint(runDir);
   const source = `${join(ck.dir, "state.json")}: config`;
   const config = parseConfig(ck.state.config, source);
   sameAsRunConfig(config, runDir, source);
   return live(config, runDir, ck, { ...o, source });
+}
+
+/**
+ * A run stopped (killed) after it wrote config.json and before its first checkpoint became current:
+ * nothing of its training was kept, so resuming it is training it from its start with that config.
+ * (A finished run has a checkpoint and a summary: one missing its checkpoint is not taken for this.)
+ */
+function stoppedBeforeCheckpoint(runDir: string): boolean {
+  const has = (f: string): boolean => entryExists(join(runDir, f));
+  return has("config.json") && !has("checkpoint.json") && !has("state.json") && !has("summary.json");
 }
 
 /** The first path at which two JSON values differ ("" when they are equal). */
@@ -102,12 +123,7 @@ function sameAsRunConfig(config: TrainConfig, runDir: string, source: string): v
   const run = parseConfig(readJsonFile(path, "the run's configuration"), path);
   const d = firstDifference(run, config);
   if (d !== null) {
-    const at = (c: unknown): string => {
-      let v: unknown = c;
-      for (const k of d.split("."))
-        v = v !== null && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
-      return v === undefined ? "nothing" : JSON.stringify(v);
-    };
+    const at = (c: unknown): string => shownValue(valueAt(c, d.split(".")));
     throw new ValueError(
       `${source}.${d}`,
       `${at(run)}, as the run's ${path} says (a resumed run keeps its configuration)`,
@@ -191,9 +207,12 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
   }
   writeFileAtomic(join(runDir, "model.json"), modelJson(trainer.model)); // for the library's loadModel(runDir)
   const microBatch = trainer.options.microBatch;
+  // a new run's data-dependent threshold init, before its first step (a resumed run has its thresholds)
+  const init = !resumed && config.model.thresholdInit === "data" ? dataThresholds(trainer, config) : null;
   log(
     `egru train: ${run.describe}, ${microBatchText(config.batchSize, microBatch)}, kernels ${o.kernelName}; ` +
-      `run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}`,
+      `run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}` +
+      (init ? `; ${init.text}` : ""),
   );
 
   const t0 = performance.now();
@@ -209,10 +228,12 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
       if (o.json) process.stdout.write(`${line}\n`);
     },
     note: (line) => bar.log(line),
+    warn: (line) => (quiet ? process.stderr.write(`${line}\n`) : bar.log(line)),
     progress: (done, fields) => bar.update(done, fields),
     elapsed,
     writeFile: (name, bytes) => writeFileAtomic(join(runDir, name), bytes),
   };
+  if (init) ctx.emit(init.record);
   const budgetSeconds = config.timeBudget !== undefined ? config.timeBudget * 60 : Infinity;
   let outOfTime = false;
   const stopped = await runTrainingLoop({
@@ -242,6 +263,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
   const end = run.finish(ctx, trainSeconds);
   const seconds = elapsed();
   const m = config.model;
+  const silent = silentLayers(trainer, config);
   const summary = {
     task: config.task,
     cell: m.cell,
@@ -254,11 +276,13 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
     microBatch: microBatch ?? config.batchSize,
     best: run.kindState().best,
     ...(config.earlyStop > 0 ? { stoppedEarly: early } : {}),
+    ...silent.summary,
     ...end.summary,
   };
   writeFileAtomic(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   // a report that fails is said even under --quiet, and fails the command (exit 1) once all else is written
   const warnAlways = (m: string): void => void process.stderr.write(`${m}\n`);
+  clearPool(); // training's pooled temporaries are not needed by the report (whose PNG renderer is large)
   const report = await reportAtEnd(runDir, log, warnAlways, kernels);
   if (o.json) process.stdout.write(`${JSON.stringify({ type: "summary", ...summary, report })}\n`);
   else {
@@ -266,6 +290,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
       ...end.rows,
       ["parameters", summary.parameters.toLocaleString("en-US")],
       ["training", end.training],
+      ...silent.rows,
       ...(report ? [["report", report] as [string, string]] : []),
     ]);
     process.stdout.write(
@@ -273,4 +298,33 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
     );
   }
   return report === null ? EXIT_FAILED : EXIT_OK;
+}
+
+/** Set the model's EGRU thresholds from the first training batches (model.thresholdInit "data"): the record and the log's words. */
+function dataThresholds(
+  trainer: TaskRun["trainer"],
+  config: TrainConfig,
+): { record: Record<string, unknown>; text: string } {
+  const { result, batches, record } = thresholdsFromData(trainer, config.model.thresholdTarget);
+  const activity = result.layers.map((l) => pct(l.activity)).join(", ");
+  return {
+    record,
+    text: `EGRU thresholds set from ${batches} training batches: activity ${activity} (target ${pct(result.target)})`,
+  };
+}
+
+/** An EGRU run's dead-layer warnings and the layers silent at its end, for summary.json and the table. */
+function silentLayers(
+  trainer: TaskRun["trainer"],
+  config: TrainConfig,
+): { summary: Record<string, unknown>; rows: Row[] } {
+  if (config.model.cell !== "egru") return { summary: {}, rows: [] };
+  const step = trainer.position.step;
+  const { layers, deadLayerSteps, thresholdInit } = config.model;
+  const warnings = trainer.deadLayers.state.warnings.map((w) => ({
+    ...w,
+    message: deadLayerMessage(w, layers, deadLayerSteps, thresholdInit === "data"),
+  }));
+  const rows: Row[] = warnings.map((w) => ["warning", silentStretchText(w, layers, step)]);
+  return { summary: { warnings, deadLayers: trainer.deadLayers.deadAt(step) }, rows };
 }

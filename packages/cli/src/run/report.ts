@@ -1,8 +1,9 @@
-// The pictures of a run (Node only): learning curves, sparsity per layer, executed vs dense MACs,
-// and, when the test data can be read here, the event raster and the distribution of c − ϑ of the
-// run's model on a test input; as charts/*.svg and *.png and one self-contained report.html in the
-// run directory. The kind of run supplies the figures and the model's activity (run/kind.ts).
-// `egru train` writes the report as a run ends; `egru report` and `egru raster` on demand.
+// The pictures of a run (Node only): its warnings (EGRU layers that emitted no event), learning
+// curves, sparsity per layer, executed vs dense MACs, and, when the test data can be read here, the
+// event raster and the distribution of c − ϑ of the run's model on a test input; as charts/*.svg and
+// *.png and one self-contained report.html in the run directory. The kind of run supplies the
+// figures and the model's activity (run/kind.ts). `egru train` writes the report as a run ends;
+// `egru report` and `egru raster` on demand.
 
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import { svgToPng } from "../node/png.js";
 import { readMetrics, readRunConfig } from "./run-files.js";
 import type { ActivityReport } from "../train/activity.js";
 import { isLmTask, type TrainConfig } from "../train/config.js";
+import { type DeadLayerWarning, silentStretchText } from "../train/dead-layers.js";
 import { histogramChart } from "../viz/histogram.js";
 import { eventRaster } from "../viz/raster.js";
 import { reportHtml } from "../viz/report-html.js";
@@ -62,7 +64,7 @@ export function activityCharts(a: ActivityReport, cell: string): Chart[] {
   return charts;
 }
 
-/** The final figures of a run for the report's table: the kind's, then parameters and training. */
+/** The final figures of a run for the report's table: the kind's, then parameters, training and any dead-layer warnings. */
 function metricRows(config: TrainConfig, summary: Record<string, unknown> | null): Row[] {
   if (!summary) return [["status", "no summary.json (the run has not finished)"]];
   const n = (k: string): number | undefined => (typeof summary[k] === "number" ? (summary[k] as number) : undefined);
@@ -73,7 +75,32 @@ function metricRows(config: TrainConfig, summary: Record<string, unknown> | null
   const secs = n("seconds");
   if (steps !== undefined)
     rows.push(["training", `${steps} steps${secs !== undefined ? `, ${(secs / 60).toFixed(1)} minutes` : ""}`]);
+  for (const w of summaryWarnings(summary))
+    rows.push(["warning", silentStretchText(w, config.model.layers, steps ?? w.until ?? w.step)]);
   return rows;
+}
+
+/** summary.json's dead-layer warnings (train/dead-layers.ts), those that have the fields they need. */
+function summaryWarnings(summary: Record<string, unknown> | null): (DeadLayerWarning & { message: string })[] {
+  const list = summary?.warnings;
+  if (!Array.isArray(list)) return [];
+  return list.filter(
+    (w): w is DeadLayerWarning & { message: string } =>
+      w !== null && typeof w === "object" && typeof w.message === "string" && typeof w.silentSince === "number",
+  );
+}
+
+/**
+ * The warnings box of the report: summary.json's warnings with how each stretch ended, or for a run
+ * that has not finished the "warning" records of metrics.jsonl.
+ */
+function reportWarnings(summary: Record<string, unknown> | null, records: MetricRecord[]): string[] {
+  if (summary)
+    return summaryWarnings(summary).map(
+      (w) =>
+        `${w.message}. ${w.until === null ? "It stayed silent to the end of training." : `It emitted again after step ${w.until}.`}`,
+    );
+  return records.filter((r) => r.type === "warning" && typeof r.message === "string").map((r) => String(r.message));
 }
 
 /** Write charts/*.svg (and *.png) for `charts` into the run directory; returns the files written. */
@@ -117,6 +144,7 @@ export async function writeReport(
     title: `egru run: ${config.task}, ${m.layers} × ${m.cell.toUpperCase()}(${m.hidden})`,
     subtitle: `${runDir}${note}`,
     metrics: metricRows(config, summary),
+    warnings: reportWarnings(summary, records),
     charts,
     config,
     made: new Date().toISOString(),

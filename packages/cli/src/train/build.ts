@@ -138,6 +138,7 @@ function commonOptions(c: TrainConfig, plans: RowPlans | null) {
     clip: c.optimizer.clip,
     schedule: c.schedule,
     earlyStop: c.earlyStop,
+    deadLayerSteps: c.model.deadLayerSteps,
     seed: c.seed,
     microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch),
     evalMicroBatch: plans?.eval.rows,

@@ -6,6 +6,10 @@ import { z } from "zod";
 import { DROP_CONNECT_SHAPES, EGRU_DEFAULTS, EgruError } from "egru";
 import { DEFAULT_FRAMES } from "../data/dvs-frames.js";
 
+/** The data-dependent threshold init's target activity, and the silent steps before a dead-layer warning. */
+export const THRESHOLD_TARGET = 0.1;
+export const DEAD_LAYER_STEPS = 50;
+
 const prob = z.number().min(0).lt(1);
 const nonneg = z.number().min(0);
 const whole = (min: number) => z.number().int().min(min);
@@ -33,6 +37,15 @@ const ModelSchema = z.strictObject({
   /** EGRU: threshold parameterisation and init mean (clamp: Beta mean in (0, 1); sigmoid: logit mean). */
   thresholdMode: z.enum(["clamp", "sigmoid"]).default(EGRU_DEFAULTS.thresholdMode),
   thresholdMean: z.number().optional(),
+  /**
+   * EGRU: "config" draws the thresholds as thresholdMode and thresholdMean say; "data" then sets
+   * them, before a new run's first step, from the first training batches' internal states c so that
+   * about thresholdTarget of them exceed their unit's threshold (egru's initThresholdsFromData).
+   */
+  thresholdInit: z.enum(["config", "data"]).default("config"),
+  thresholdTarget: z.number().gt(0).lt(1).default(THRESHOLD_TARGET),
+  /** EGRU: warn when a layer has emitted no event for this many training steps in a row; 0 = never. */
+  deadLayerSteps: whole(0).default(DEAD_LAYER_STEPS),
   /** EGRU: γ and s of the surrogate γ·max(0, 1 − s|c − ϑ|), and the trace decay α. */
   dampeningFactor: nonneg.default(EGRU_DEFAULTS.dampeningFactor),
   pseudoDerivativeSupport: z.number().gt(0).default(EGRU_DEFAULTS.pseudoDerivativeSupport),
@@ -281,8 +294,14 @@ export function parseConfig(value: unknown, source = "config"): TrainConfig {
   );
 }
 
-/** The fields of the GRU and LSTM baselines only (row DropConnect; an LM's AR/TAR) refused for an EGRU. */
+/** The fields of the GRU and LSTM baselines only (row DropConnect; an LM's AR/TAR) refused for an EGRU, and EGRU's data threshold init for them. */
 function checkBaselineOnly(c: TrainConfig, source: string): void {
+  if (c.model.cell !== "egru" && c.model.thresholdInit !== "config")
+    throw new ConfigError(
+      `${source}.model.thresholdInit`,
+      '"config" for a GRU or LSTM (only EGRU layers have thresholds)',
+      JSON.stringify(c.model.thresholdInit),
+    );
   if (c.model.cell !== "egru") return;
   if (c.model.dropConnectShape !== "element")
     throw new ConfigError(
@@ -334,7 +353,8 @@ function expectedText(i: Issue): string {
   }
 }
 
-function valueAt(v: unknown, path: PropertyKey[]): unknown {
+/** The value at `path` inside a JSON value (undefined where the path leaves it). */
+export function valueAt(v: unknown, path: readonly PropertyKey[]): unknown {
   let cur: unknown = v;
   for (const k of path) {
     if (cur === null || typeof cur !== "object") return undefined;

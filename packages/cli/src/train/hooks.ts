@@ -1,9 +1,11 @@
 // What the two training loops (trainer.ts, lm-trainer.ts) share: their common options, the figures
-// every step reports (and their sums over a step's row blocks), a step's row blocks inside one
-// gradient group, and the hooks through which they tell their caller what happens.
+// every step reports (and their sums over a step's row blocks; the events per layer feed the
+// dead-layer watch of dead-layers.ts), a step's row blocks inside one gradient group, and the hooks
+// through which they tell their caller what happens.
 
 import { beginGradGroups, endGradGroups, type LayerReport, type MacCount, type ScheduleConfig } from "egru";
 import type { SequenceCell } from "egru";
+import type { DeadLayerWarning } from "./dead-layers.js";
 
 export interface LoopOptions {
   epochs: number;
@@ -17,6 +19,8 @@ export interface LoopOptions {
   /** Stop once validation has not improved for this many epochs (0: never). */
   earlyStop?: number;
   seed: number;
+  /** Warn when an EGRU layer has emitted no event for this many training steps in a row (0 or absent: never; train/dead-layers.ts). */
+  deadLayerSteps?: number;
   /** Rows (examples or streams) per forward and backward of a training step (default: all) and of an evaluation. */
   microBatch?: number;
   evalMicroBatch?: number;
@@ -28,6 +32,10 @@ export interface StepFigures {
   layerSparsity: number[];
   layerBackwardSparsity: number[];
   layerPaperBackwardSparsity: number[];
+  /** Per layer: the events of this step (0 for GRU/LSTM layers). */
+  layerEvents: number[];
+  /** The dead-layer warnings this step gave (train/dead-layers.ts); usually none. */
+  deadLayerWarnings: DeadLayerWarning[];
   /** Per layer, when an EGRU layer clips inside its backward (gradClip > 0): the clip's factor this step (1: did not act). */
   layerClipScale?: number[];
   lr: number;
@@ -50,6 +58,7 @@ export class LayerSums {
   private sparsity: number[] = [];
   private backward: number[] = [];
   private paperBackward: number[] = [];
+  private events: number[] = [];
   private clip: number[] = [];
 
   add(layers: LayerReport[], scale: number): void {
@@ -57,6 +66,7 @@ export class LayerSums {
       this.sparsity[k] = (this.sparsity[k] ?? 0) + l.activitySparsity * scale;
       this.backward[k] = (this.backward[k] ?? 0) + l.backwardSparsity * scale;
       this.paperBackward[k] = (this.paperBackward[k] ?? 0) + l.paperBackwardSparsity * scale;
+      this.events[k] = (this.events[k] ?? 0) + l.events;
       this.clip[k] = l.clipScale ?? 1;
     });
   }
@@ -65,12 +75,16 @@ export class LayerSums {
   figures(
     cells: SequenceCell[],
     grouped: number[] | null,
-  ): Pick<StepFigures, "layerSparsity" | "layerBackwardSparsity" | "layerPaperBackwardSparsity" | "layerClipScale"> {
+  ): Pick<
+    StepFigures,
+    "layerSparsity" | "layerBackwardSparsity" | "layerPaperBackwardSparsity" | "layerEvents" | "layerClipScale"
+  > {
     const clips = cells.some((c) => "gradClip" in c.layer && c.layer.gradClip > 0);
     return {
       layerSparsity: this.sparsity,
       layerBackwardSparsity: this.backward,
       layerPaperBackwardSparsity: this.paperBackward,
+      layerEvents: this.events,
       ...(clips ? { layerClipScale: grouped ?? this.clip } : {}),
     };
   }
@@ -99,6 +113,7 @@ export function blocksInGradGroup<R>(
 }
 
 /** What a resumed position and the carried state must fit: the run's epochs and its data as the trainer sees them. */
-export type ResumeShape =
+export type ResumeShape = (
   | { kind: "classifier"; epochs: number; batches: number; batchSize: number; examples: number }
-  | { kind: "lm"; epochs: number; rows: number; streams: number; zeroState: Float32Array[][] };
+  | { kind: "lm"; epochs: number; rows: number; streams: number; zeroState: Float32Array[][] }
+) & { /** The model's layers (the dead-layer watch's entries). */ layers: number };

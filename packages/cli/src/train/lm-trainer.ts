@@ -37,8 +37,9 @@ import {
   softmaxCrossEntropy,
   type Streams,
 } from "egru";
-import type { LanguageModel, LmRun, LmState, MacCount, WatchVerdict } from "egru";
+import type { LanguageModel, LmRun, LmState, MacCount, ThresholdBatch, WatchVerdict } from "egru";
 import { ValidationWatch } from "egru";
+import { DeadLayerWatch } from "./dead-layers.js";
 import { blockRows, rowBlocks } from "./memory.js";
 
 export type LmSplit = "train" | "valid" | "test";
@@ -120,8 +121,12 @@ export class LmTrainer {
   readonly bpttRng: Rng;
   /** Validation perplexity across epochs: the plateau schedule's decays and early stopping. */
   readonly watch: ValidationWatch;
-  /** Set when early stopping ended the run: the epochs completed and the best one. */
-  stoppedEarly: { epoch: number; bestEpoch: number } | null = null;
+  /** When early stopping ended the run: the epochs completed and the best one (from the watch, at an epoch's end). */
+  get stoppedEarly(): { epoch: number; bestEpoch: number } | null {
+    return this.position.row === 0 ? this.watch.stoppedAfter(this.position.epoch) : null;
+  }
+  /** EGRU layers silent for options.deadLayerSteps steps in a row (train/dead-layers.ts). */
+  readonly deadLayers: DeadLayerWatch;
 
   constructor(
     model: LanguageModel,
@@ -136,12 +141,36 @@ export class LmTrainer {
     this.train = batchify(splits.train, options.batchSize);
     this.bpttRng = new Rng(options.seed * 7_919 + 104_729);
     this.watch = new ValidationWatch("min", options.earlyStop ?? 0);
+    this.deadLayers = new DeadLayerWatch(options.deadLayerSteps ?? 0, model.cells);
   }
 
   /** What a resumed position and carried state must fit (run/checkpoint-state.ts). */
   resumeShape(): ResumeShape {
     const B = this.train.B;
-    return { kind: "lm", epochs: this.options.epochs, rows: this.rows, streams: B, zeroState: this.model.zeroState(B) };
+    return {
+      kind: "lm",
+      epochs: this.options.epochs,
+      rows: this.rows,
+      streams: B,
+      zeroState: this.model.zeroState(B),
+      layers: this.model.cells.length,
+    };
+  }
+
+  /**
+   * What a data-dependent threshold init measures (egru's initThresholdsFromData): the first `count`
+   * training segments, bptt long from row 0, of the first streams (as many as a training block holds).
+   */
+  thresholdBatches(count = 8): ThresholdBatch[] {
+    const B = this.train.B;
+    const rows = Math.min(B, this.options.microBatch ?? B);
+    const out: ThresholdBatch[] = [];
+    for (let row = 0; out.length < count && row < this.rows - 1; ) {
+      const seg = segment(this.train, row, this.options.bptt);
+      out.push({ tokens: rows === B ? seg.input : blockRows(seg.input, seg.T, B, 1, 0, rows), T: seg.T, B: rows });
+      row += seg.T;
+    }
+    return out;
   }
 
   /** Rows of the training streams; an epoch's segments start at rows 0 … rows − 2. */
@@ -153,10 +182,7 @@ export class LmTrainer {
   run(hooks: LmTrainerHooks = {}): "done" | "stopped" {
     const { epochs } = this.options;
     while (this.position.epoch < epochs) {
-      if (this.position.row === 0 && this.watch.stopsAfter(this.position.epoch)) {
-        this.stoppedEarly = { epoch: this.position.epoch, bestEpoch: this.watch.state.bestEpoch };
-        return "done"; // resumed from the checkpoint saved when early stopping ended the run
-      }
+      if (this.stoppedEarly) return "done"; // resumed from the checkpoint saved when early stopping ended the run
       while (this.position.row < this.rows - 1) {
         const info = this.trainStep(); // (not inside onStep?.(…): that skips the call when there is no hook)
         hooks.onStep?.(info);
@@ -169,10 +195,7 @@ export class LmTrainer {
       this.position = { epoch: epoch + 1, row: 0, step: this.position.step };
       this.sums = { loss: 0, tokens: 0 };
       this.hidden = null;
-      if (verdict.stop) {
-        this.stoppedEarly = { epoch: epoch + 1, bestEpoch: this.watch.state.bestEpoch };
-        return "done";
-      }
+      if (verdict.stop) return "done";
       if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
     }
     return "done";
@@ -236,6 +259,8 @@ export class LmTrainer {
     this.hidden = hidden;
     const tokens = seg.T * B;
     const { arWeight, tarWeight } = model.options;
+    const figures = layers.figures(model.cells, clipFactors);
+    const deadLayerWarnings = this.deadLayers.observe(pos.step + 1, figures.layerEvents);
     this.sums.loss += loss * tokens;
     this.sums.tokens += tokens;
     this.position = { epoch: pos.epoch, row: pos.row + seg.T, step: pos.step + 1 };
@@ -246,7 +271,8 @@ export class LmTrainer {
       loss,
       ...(arWeight > 0 || tarWeight > 0 ? reg : {}),
       epochLoss: this.sums.loss / this.sums.tokens,
-      ...layers.figures(model.cells, clipFactors),
+      ...figures,
+      deadLayerWarnings,
       lr,
       gradNorm,
       macs,

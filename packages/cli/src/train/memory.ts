@@ -159,6 +159,8 @@ export function planMicroBatch(
   batch: number,
   cost: MemoryCost,
   limits: MemoryLimits,
+  /** With "auto": at most this many rows even where more would fit. */
+  maxRows = Number.POSITIVE_INFINITY,
 ): MicroBatchPlan {
   const wasmRoom = limits.wasm - cost.fixedWasm;
   const hostRoom = limits.host - cost.fixedHost;
@@ -187,7 +189,7 @@ export function planMicroBatch(
       `${want} rows, an estimate of ${need}`,
     );
   }
-  const cap = want === "auto" ? fit : Math.min(want, batch);
+  const cap = want === "auto" ? Math.min(fit, maxRows) : Math.min(want, batch);
   const blocks = Math.ceil(batch / cap);
   const rows = Math.ceil(batch / blocks);
   return { rows, blocks, wasmBytes: cost.fixedWasm + rows * cost.wasm, hostBytes: cost.fixedHost + rows * cost.host };
@@ -215,6 +217,9 @@ export interface RowPlans {
 }
 
 /** The classifier's plans: training at batchSize, evaluation at evalBatchSize (exact in any blocks). */
+/** The rows of an evaluation forward beyond which a classifier's evaluation runs in blocks (at least the training batch). */
+export const EVAL_ROWS = 256;
+
 export function classifierPlans(
   c: TrainConfig,
   task: Parameters<typeof classifierCost>[1],
@@ -228,12 +233,15 @@ export function classifierPlans(
       classifierCost(c, task, true),
       budget.limits,
     ),
+    // evaluation forwards hold at most max(batchSize, EVAL_ROWS) rows (the results are the same in
+    // blocks): a forward keeps its tape, and 1,000 rows of it cost ~180 MB in the default run
     eval: planMicroBatch(
       `${budget.source}: evalBatchSize`,
       "auto",
       c.evalBatchSize,
       classifierCost(c, task, false),
       budget.limits,
+      Math.max(c.batchSize, EVAL_ROWS),
     ),
   };
 }

@@ -31,8 +31,9 @@ import {
   type SequenceClassifier,
   softmaxCrossEntropy,
 } from "egru";
-import type { CellRun, MacCount, WatchVerdict } from "egru";
+import type { CellRun, MacCount, ThresholdBatch, WatchVerdict } from "egru";
 import { ValidationWatch, ValueError } from "egru";
+import { DeadLayerWatch } from "./dead-layers.js";
 import { blockRows, rowBlocks } from "./memory.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
@@ -100,8 +101,12 @@ export class Trainer {
   sums: EpochSums = { loss: 0, correct: 0, seen: 0 };
   /** Validation accuracy across epochs: the plateau schedule's decays and early stopping. */
   readonly watch: ValidationWatch;
-  /** Set when early stopping ended the run: the epochs completed and the best one. */
-  stoppedEarly: { epoch: number; bestEpoch: number } | null = null;
+  /** When early stopping ended the run: the epochs completed and the best one (from the watch, at an epoch's end). */
+  get stoppedEarly(): { epoch: number; bestEpoch: number } | null {
+    return this.position.batch === 0 ? this.watch.stoppedAfter(this.position.epoch) : null;
+  }
+  /** EGRU layers silent for options.deadLayerSteps steps in a row (train/dead-layers.ts). */
+  readonly deadLayers: DeadLayerWatch;
 
   constructor(model: SequenceClassifier, task: ClassificationTask, optimizer: Optimizer, options: TrainerOptions) {
     this.model = model;
@@ -109,6 +114,7 @@ export class Trainer {
     this.optimizer = optimizer;
     this.options = options;
     this.watch = new ValidationWatch("max", options.earlyStop ?? 0);
+    this.deadLayers = new DeadLayerWatch(options.deadLayerSteps ?? 0, model.cells);
     if ((this.watch.earlyStop > 0 || options.schedule.kind === "plateau") && task.count("valid") === 0)
       throw new ValueError(
         this.watch.earlyStop > 0 ? "earlyStop" : "schedule.kind",
@@ -121,7 +127,32 @@ export class Trainer {
   resumeShape(): ResumeShape {
     const o = this.options;
     const examples = this.task.count("train");
-    return { kind: "classifier", epochs: o.epochs, batches: this.batchesPerEpoch, batchSize: o.batchSize, examples };
+    return {
+      kind: "classifier",
+      epochs: o.epochs,
+      batches: this.batchesPerEpoch,
+      batchSize: o.batchSize,
+      examples,
+      layers: this.model.cells.length,
+    };
+  }
+
+  /**
+   * What a data-dependent threshold init measures (egru's initThresholdsFromData): the first `count`
+   * batches of the first epoch's order, each cut to what a training block holds and to at most
+   * 65,536 (step, example) positions (sMNIST: 84 sequences of 784 steps).
+   */
+  thresholdBatches(count = 4): ThresholdBatch[] {
+    const { batchSize, microBatch } = this.options;
+    const T = this.task.T;
+    const rows = Math.min(batchSize, microBatch ?? batchSize, Math.ceil(65_536 / T));
+    const order = this.epochOrder(0);
+    const out: ThresholdBatch[] = [];
+    for (let k = 0; k < count && k * batchSize < order.length; k++) {
+      const idx = order.subarray(k * batchSize, Math.min(k * batchSize + rows, order.length));
+      out.push({ x: this.task.batch("train", idx, k).x, T, B: idx.length });
+    }
+    return out;
   }
 
   /** Batches per training epoch (the last one may be smaller). */
@@ -147,10 +178,7 @@ export class Trainer {
     const { epochs, batchSize } = this.options;
     const nb = this.batchesPerEpoch;
     while (this.position.epoch < epochs) {
-      if (this.position.batch === 0 && this.watch.stopsAfter(this.position.epoch)) {
-        this.stoppedEarly = { epoch: this.position.epoch, bestEpoch: this.watch.state.bestEpoch };
-        return "done"; // resumed from the checkpoint saved when early stopping ended the run
-      }
+      if (this.stoppedEarly) return "done"; // resumed from the checkpoint saved when early stopping ended the run
       const order = this.epochOrder(this.position.epoch);
       while (this.position.batch < nb) {
         const b0 = this.position.batch * batchSize;
@@ -165,10 +193,7 @@ export class Trainer {
       hooks.onEpoch?.({ epoch, trainLoss: s.loss / s.seen, trainAccuracy: s.correct / s.seen, valid, verdict });
       this.position = { epoch: epoch + 1, batch: 0, step: this.position.step };
       this.sums = { loss: 0, correct: 0, seen: 0 };
-      if (verdict?.stop) {
-        this.stoppedEarly = { epoch: epoch + 1, bestEpoch: this.watch.state.bestEpoch };
-        return "done";
-      }
+      if (verdict?.stop) return "done";
       if (hooks.stop?.(this.position)) return this.position.epoch < epochs ? "stopped" : "done";
     }
     return "done";
@@ -224,6 +249,8 @@ export class Trainer {
     });
     const gradNorm = applyGradients(model.params(), { optimizer, lr, clip: options.clip, where });
     const sparsity = meanSparsity(stats);
+    const figures = layers.figures(model.cells, clipFactors);
+    const deadLayerWarnings = this.deadLayers.observe(pos.step + 1, figures.layerEvents);
     this.sums.loss += ceSum;
     this.sums.correct += correct;
     this.sums.seen += B;
@@ -236,7 +263,8 @@ export class Trainer {
       epochLoss: this.sums.loss / this.sums.seen,
       epochAccuracy: this.sums.correct / this.sums.seen,
       activitySparsity: sparsity,
-      ...layers.figures(model.cells, clipFactors),
+      ...figures,
+      deadLayerWarnings,
       lr,
       gradNorm,
       macs,

@@ -1,5 +1,6 @@
 // The run report: one self-contained HTML page (no scripts, no external requests: styles and the
-// SVG charts inline) with the final metrics table, every chart and the configuration.
+// SVG charts inline) with the run's warnings (if any) in a box at the top, the final metrics table,
+// every chart and the configuration.
 
 import { esc } from "./svg.js";
 import type { Chart } from "./run-charts.js";
@@ -10,6 +11,8 @@ export interface ReportInput {
   subtitle: string;
   /** The final figures: label → value (already formatted). */
   metrics: [string, string][];
+  /** Warnings about the run (e.g. EGRU layers that emitted no event), shown above the results; none: no box. */
+  warnings?: string[];
   charts: Chart[];
   /** The run's configuration, shown as JSON. */
   config: unknown;
@@ -28,11 +31,16 @@ td:first-child { color: #555; }
 figure { margin: 1.2rem 0; }
 figure svg { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.85rem; }
+div.warnings { background: #fff4e0; border: 1px solid #e0a040; padding: 0.6rem 1rem; margin: 1rem 0; }
+div.warnings p { margin: 0.3rem 0; }
 pre { background: #f7f7f7; padding: 0.8rem; overflow-x: auto; font-size: 0.8rem; }
 `;
 
 export function reportHtml(r: ReportInput): string {
   const rows = r.metrics.map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("\n");
+  const warnings = (r.warnings ?? []).length
+    ? `<div class="warnings" id="warnings">\n${(r.warnings ?? []).map((w) => `<p><strong>Warning:</strong> ${esc(w)}</p>`).join("\n")}\n</div>\n`
+    : "";
   const figures = r.charts
     .map(
       (c) =>
@@ -50,7 +58,7 @@ export function reportHtml(r: ReportInput): string {
 <body>
 <h1>${esc(r.title)}</h1>
 <p class="sub">${esc(r.subtitle)}</p>
-<h2>Results</h2>
+${warnings}<h2>Results</h2>
 <table>
 ${rows}
 </table>

@@ -3,6 +3,7 @@
 // Float64Array (the reference and the finite-difference tests); shapes live in comments
 // and in the dims objects passed alongside.
 
+import { StateError } from "./errors.js";
 import { takeZeroed } from "./pool.js";
 
 /** A flat, row-major tensor. */
@@ -81,4 +82,22 @@ export function countNonzero(a: ArrayLike<number>, off = 0, n = a.length - off):
   let c = 0;
   for (let i = off; i < off + n; i++) if (a[i] !== 0) c++;
   return c;
+}
+
+/**
+ * A new Float32Array of n zeros, or a StateError naming `what` with the bytes asked for when the
+ * engine cannot make one (a length past its limit, or no memory): never a bare RangeError.
+ */
+export function allocateFloat32(n: number, what: string): Float32Array {
+  try {
+    return new Float32Array(n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const gib = (4 * n) / 2 ** 30;
+    throw new StateError(
+      what,
+      "an array this engine can allocate",
+      `${n} float32 values (${gib >= 0.1 ? `${gib.toFixed(1)} GiB` : `${4 * n} bytes`}): ${e.message}`,
+    );
+  }
 }

@@ -24,24 +24,6 @@ export class EgruError extends Error {
   }
 }
 
-/**
- * A new Float32Array of n zeros, or a StateError naming `what` with the bytes asked for when the
- * engine cannot make one (a length past its limit, or no memory): never a bare RangeError.
- */
-export function allocateFloat32(n: number, what: string): Float32Array {
-  try {
-    return new Float32Array(n);
-  } catch (e) {
-    if (!(e instanceof RangeError)) throw e;
-    const gib = (4 * n) / 2 ** 30;
-    throw new StateError(
-      what,
-      "an array this engine can allocate",
-      `${n} float32 values (${gib >= 0.1 ? `${gib.toFixed(1)} GiB` : `${4 * n} bytes`}): ${e.message}`,
-    );
-  }
-}
-
 /** The most characters of a value (or name) an error message quotes: a 1 MiB token must not make a 1 MiB line. */
 export const MESSAGE_PART_CHARS = 200;
 

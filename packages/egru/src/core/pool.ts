@@ -17,11 +17,22 @@ let pooledBytes = 0;
 /** Arrays of this many elements or more go through the pool (small ones are cheap to allocate). */
 export const POOL_MIN_LENGTH = 1 << 14;
 
+/**
+ * The arrays the pool made: only they are taken back. An array made elsewhere and recycled would
+ * add one to the pool on every step that does so (a classifier's readout gradient once did: ~80 MiB
+ * an epoch until the cap), so the pool stays the size of the working set.
+ */
+const born = new WeakSet<Float32Array>();
+
 /** A zero-filled Float32Array of n elements, reused from the pool when one is there. */
 export function takeZeroed(n: number): Float32Array {
   const list = n >= POOL_MIN_LENGTH ? free.get(n) : undefined;
   const a = list?.pop();
-  if (!a) return new Float32Array(n);
+  if (!a) {
+    const fresh = new Float32Array(n);
+    if (n >= POOL_MIN_LENGTH) born.add(fresh);
+    return fresh;
+  }
   pooledBytes -= a.byteLength;
   return a.fill(0);
 }
@@ -29,7 +40,7 @@ export function takeZeroed(n: number): Float32Array {
 /** Hand arrays back for reuse. The caller must hold the only references to them. */
 export function recycle(...arrays: (ArrayLike<number> | null | undefined)[]): void {
   for (const a of arrays) {
-    if (!(a instanceof Float32Array) || a.length < POOL_MIN_LENGTH) continue;
+    if (!(a instanceof Float32Array) || a.length < POOL_MIN_LENGTH || !born.has(a)) continue;
     if (a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength || !(a.buffer instanceof ArrayBuffer)) continue;
     if (pooledBytes + a.byteLength > MAX_POOLED_BYTES) return;
     let list = free.get(a.length);

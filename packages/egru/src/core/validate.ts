@@ -57,3 +57,15 @@ export function checkRange(
     throw new ValueError(name, `a number in ${l}${lo}, ${hi}${r}`, String(x));
   }
 }
+
+/**
+ * Whether a parsed JSON value nests deeper than `max` levels (each array or object is one): walks no
+ * deeper than max + 1, so a value nested 10^5 deep (JSON.parse makes one; JSON.stringify and every
+ * recursive walk overflow the stack on it) is found without a deep recursion.
+ */
+export function nestsDeeper(v: unknown, max: number): boolean {
+  if (v === null || typeof v !== "object") return false;
+  if (max <= 0) return true;
+  for (const x of Object.values(v)) if (nestsDeeper(x, max - 1)) return true;
+  return false;
+}

@@ -7,6 +7,7 @@
 // field or tensor at fault.
 
 import { ShapeError, ValueError } from "../core/errors.js";
+import { nestsDeeper } from "../core/validate.js";
 
 export interface Tensor {
   shape: number[];
@@ -109,9 +110,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
  * Decode a safetensors file into float32 tensors (F32 as is; F16, BF16 and F64 converted). `name`
  * (the file) appears in every error. Checked as the format's reference implementation checks: a
  * bounded header that is a JSON object of objects (and an optional string-to-string
- * __metadata__), no duplicate names, shapes of whole numbers, and data offsets that are in order,
- * contiguous, start at 0, end exactly at the end of the file and match dtype × shape. An I8 tensor
- * is a ValueError naming it (decodeSafetensorsInt8 reads them).
+ * __metadata__) nested no deeper than that, no duplicate names, shapes of whole numbers, and data
+ * offsets that are in order, contiguous, start at 0, end exactly at the end of the file and match
+ * dtype × shape. An I8 tensor is a ValueError naming it (decodeSafetensorsInt8 reads them).
  */
 export function decodeSafetensors(
   bytes: Uint8Array,
@@ -162,6 +163,15 @@ function decode(
     throw new ValueError(`${name}: header`, "JSON", `unparsable text (${(e as Error).message})`);
   }
   if (!isObject(header)) throw new ValueError(`${name}: header`, "a JSON object", JSON.stringify(header));
+  // a tensor's entry nests two levels (its object, then shape and offsets), the metadata one: deeper values
+  // are refused before a check walks or quotes them (JSON.stringify overflows the stack on 10^5 levels)
+  for (const [key, v] of Object.entries(header))
+    if (nestsDeeper(v, 2))
+      throw new ValueError(
+        `${name}: ${key === "__metadata__" ? key : `tensor ${key}`}`,
+        "at most 2 levels of nesting (dtype, shape and data_offsets; metadata strings)",
+        "deeper nesting",
+      );
   const keys = topLevelKeys(text);
   const seen = new Set<string>();
   for (const k of keys) {

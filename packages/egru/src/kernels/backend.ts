@@ -13,8 +13,7 @@ import type { FloatArray } from "../core/buffer.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
 import { gemmNNi8, type Int8Product } from "./int8.js";
-import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCellForwardArgs } from "./gru-cell.js";
-import { lstmCellBackward, lstmCellForward, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "./lstm-cell.js";
+import { softmaxRows, type SoftmaxRows } from "./softmax.js";
 
 export interface Kernels {
   /** "js" or "wasm-simd". */
@@ -148,14 +147,12 @@ export interface Kernels {
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void;
   /** Its backward for one step of B rows (cell-pointwise.ts). */
   egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void;
-  /** The GRU cell's pointwise forward for one step of B rows: gates and zoneout (gru-cell.ts). */
-  gruCellForward<A extends FloatArray>(args: GruCellForwardArgs<A>): void;
-  /** Its backward for one step of B rows (gru-cell.ts). */
-  gruCellBackward<A extends FloatArray>(args: GruCellBackwardArgs<A>): void;
-  /** The LSTM cell's pointwise forward for one step of B rows: gates and states (lstm-cell.ts). */
-  lstmCellForward<A extends FloatArray>(args: LstmCellForwardArgs<A>): void;
-  /** Its backward for one step of B rows (lstm-cell.ts). */
-  lstmCellBackward<A extends FloatArray>(args: LstmCellBackwardArgs<A>): void;
+
+  /**
+   * Softmax of each row, for the cross-entropy loss (softmax.ts):
+   *   logZ[n] = log Σ_v exp x[n, v]      and, when out is given,  out[n, v] = scale · exp(x[n, v] − logZ[n])
+   */
+  softmaxRows: SoftmaxRows;
 }
 
 /** The portable kernels: plain TypeScript, any FloatArray. */
@@ -168,10 +165,7 @@ export const jsKernels: Kernels = {
   gemmTN,
   egruCellForward,
   egruCellBackward,
-  gruCellForward,
-  gruCellBackward,
-  lstmCellForward,
-  lstmCellBackward,
+  softmaxRows,
 
   gemmNNi8,
   eventGemmNNi8: gemmNNi8,

@@ -3,7 +3,8 @@
 // batch-first handling, named-weight access and the per-forward statistics record.
 
 import { addInto, copyAs, swapAxes01, type FloatArray } from "../core/buffer.js";
-import { allocateFloat32, ShapeError, StateError, ValueError } from "../core/errors.js";
+import { allocateFloat32 } from "../core/buffer.js";
+import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";

@@ -472,6 +472,18 @@ export class EGRU extends WeightedLayer {
     return fromTimeMajor(out, s.shape, this.hiddenSize);
   }
 
+  /**
+   * [T, B, H] the internal state c before the soft reset, in the forward's layout: what the event gate
+   * compares with ϑ (o = 1 where c > ϑ). Data-dependent threshold init (nn/threshold-init.ts) reads it.
+   */
+  preResetState(result: EgruForwardResult): Float32Array {
+    const s = result.saved;
+    checkNotReleased(s.released);
+    const c = s.fwd.tape.c;
+    const out = fromTimeMajor(c, s.shape, this.hiddenSize);
+    return out === c ? c.slice() : out;
+  }
+
   /** A streaming-inference stepper over `batch` streams with the current weights bound (see layers/stepper.ts). */
   stepper(batch: number): EgruStepper {
     return new EgruStepper(this, batch);

@@ -3,8 +3,8 @@
 // int8 weights for inference (quantize(), setInt8Weight(): the float weight then holds the values
 // the int8 one stands for, and the layer refuses to train or to take new float weights).
 
-import { transpose } from "../core/buffer.js";
-import { allocateFloat32, ShapeError, StateError, ValueError } from "../core/errors.js";
+import { allocateFloat32, transpose } from "../core/buffer.js";
+import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import type { Kernels } from "../kernels/backend.js";
 import {

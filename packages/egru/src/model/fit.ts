@@ -203,25 +203,19 @@ export async function fit(model: Network, data: SequenceData | TokenData, opts: 
       await nextMacrotask();
     }
     const info: FitEpochInfo = { epoch, loss: lossSum / seen, ...(isLm ? {} : { accuracy: correct / seen }) };
-    let stop = false;
     if (v && "decoder" in model) {
       const e = evaluateLanguageModel(model, v as TokenData, { batchSize: bs, bptt: opts.bptt });
       info.validation = e;
-      stop = watch.observe(e.perplexity, epoch + 1, schedule).stop;
+      watch.observe(e.perplexity, epoch + 1, schedule);
     } else if (v && "head" in model) {
       const e = evaluateClassifier(model, v as SequenceData, { batchSize: bs });
       info.validation = e;
-      stop = watch.observe(e.accuracy, epoch + 1, schedule).stop;
+      watch.observe(e.accuracy, epoch + 1, schedule);
     }
     history.push(info);
     opts.onEpoch?.(info);
-    if (stop)
-      return {
-        aborted: false,
-        steps: step,
-        history,
-        stoppedEarly: { epoch: epoch + 1, bestEpoch: watch.state.bestEpoch },
-      };
+    const early = watch.stoppedAfter(epoch + 1);
+    if (early) return { aborted: false, steps: step, history, stoppedEarly: early };
   }
   return { aborted: false, steps: step, history };
 }

@@ -180,6 +180,8 @@ export class SequenceCell {
 /** Per-layer figures of one forward (and backward, once it ran). */
 export interface LayerReport {
   activitySparsity: number;
+  /** Events (entries with o = 1) of the forward; 0 for GRU and LSTM. */
+  events: number;
   /** On the pre-reset c (egru's) and on the post-reset h (the paper's); see LayerStats. */
   backwardSparsity: number;
   paperBackwardSparsity: number;
@@ -193,6 +195,7 @@ export interface LayerReport {
 export function layerReports(runs: CellRun[]): LayerReport[] {
   return runs.map((r) => ({
     activitySparsity: r.stats.activitySparsity,
+    events: r.stats.events,
     backwardSparsity: r.stats.backwardSparsity,
     paperBackwardSparsity: r.stats.paperBackwardSparsity,
     forwardMacs: { executed: r.stats.executedMacs, dense: r.stats.denseMacs },

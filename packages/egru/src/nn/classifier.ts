@@ -15,7 +15,7 @@
 
 import { ValueError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
-import { recycle } from "../core/pool.js";
+import { recycle, takeZeroed } from "../core/pool.js";
 import { checkPositiveInt } from "../core/validate.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { Linear, type LinearResult } from "../layers/linear.js";
@@ -256,7 +256,7 @@ export class SequenceClassifier {
     const dfeat = hb.dx;
     const top = runs.length - 1;
     // the gradient of the read sequence [T, B, H]
-    let dSeq: Float32Array = new Float32Array(n);
+    let dSeq: Float32Array = takeZeroed(n);
     const last = (T - 1) * B * H;
     if (readout === "trace" || readout === "last") dSeq.set(dfeat, last);
     else for (let t = 0; t < T; t++) for (let k = 0; k < B * H; k++) dSeq[t * B * H + k] = dfeat[k] / T;
@@ -275,9 +275,9 @@ export class SequenceClassifier {
       let dO: Float32Array | null = null;
       let dH: Float32Array | null = null;
       if (la > 0 && r.o)
-        dO = new Float32Array(n).fill(((2 * la * ((part.activityMeans?.[l] ?? mean(r.o)) - ta)) / n) * part.scale);
+        dO = takeZeroed(n).fill(((2 * la * ((part.activityMeans?.[l] ?? mean(r.o)) - ta)) / n) * part.scale);
       if ((lv > 0 || lm > 0) && r.h) {
-        dH = new Float32Array(n);
+        dH = takeZeroed(n);
         for (let k = 0; k < n; k++) dH[k] = ((2 * lv * (r.h[k] - tv) + lm) / n) * part.scale;
       }
       const mask = l > 0 ? this.cells[l - 1].receiveMask(runs[l - 1]) : null;

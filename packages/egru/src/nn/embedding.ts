@@ -5,7 +5,8 @@
 // The table can be int8 (quantize(): its int8 copy is [E, V], the tied decoder's product; lookups
 // read the float table, which then holds the values the int8 one stands for); inference only.
 
-import { allocateFloat32, ShapeError, ValueError } from "../core/errors.js";
+import { allocateFloat32 } from "../core/buffer.js";
+import { ShapeError, ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import { uniformInit, type NamedWeights } from "../layers/common.js";

@@ -1,9 +1,14 @@
 // Reading files a user points at (Node only), with typed errors that name the path and say what was
 // expected: a directory where a file should be, a missing or unreadable file, text that is not UTF-8
-// (with the byte offset), JSON that does not parse. Never a raw EISDIR / ENOENT with a stack.
+// (with the byte offset), JSON that does not parse or nests deeper than any of egru's files. Never a
+// raw EISDIR / ENOENT with a stack, nor a RangeError from a value too deep to walk.
 
-import { readFileSync, statSync } from "node:fs";
+import { lstatSync, readFileSync, statSync } from "node:fs";
 import { StateError, ValueError } from "../core/errors.js";
+import { nestsDeeper } from "../core/validate.js";
+
+/** The deepest nesting of a JSON file egru reads (its own nest a few levels): refused before anything walks it. */
+export const MAX_JSON_DEPTH = 64;
 
 /** The reason a path could not be read, in words. */
 function reason(e: unknown): string {
@@ -13,6 +18,14 @@ function reason(e: unknown): string {
   if (code === "ENOTDIR") return "a path through something that is not a directory";
   if (code === "ELOOP") return "a loop of symbolic links";
   return code ?? (e as Error).message;
+}
+
+/**
+ * Whether anything is at `path`, a broken or looping symbolic link too (existsSync follows links and
+ * says no to those, so a reader would report "missing" instead of opening the link and naming why).
+ */
+export function entryExists(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 }
 
 /** Check that `path` is a file (not a directory, not missing) before it is opened for streaming. */
@@ -83,9 +96,13 @@ export function readFileText(path: string, what: string): string {
 /** The JSON value of the file at `path`. */
 export function readJsonFile(path: string, what: string): unknown {
   const text = readFileText(path, what);
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     throw new ValueError(path, `JSON (${what})`, `unparsable text (${(e as Error).message})`);
   }
+  if (nestsDeeper(value, MAX_JSON_DEPTH))
+    throw new ValueError(path, `JSON nested at most ${MAX_JSON_DEPTH} levels deep (${what})`, "deeper nesting");
+  return value;
 }

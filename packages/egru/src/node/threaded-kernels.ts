@@ -25,6 +25,8 @@ const KIND_VEC_COLUMNS = 4;
 const KIND_I8 = 5;
 /** Rows per block are a multiple of this (and gemmNT blocks at least this). */
 const ROW_ALIGN = 8;
+/** Floats of x per chunk of softmaxRows (as the single-thread WebAssembly kernel). */
+const SOFTMAX_CHUNK = 1 << 20;
 
 export interface ThreadedKernels extends Kernels {
   readonly threads: number;
@@ -74,7 +76,16 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       threads,
       module: base.wasm.module,
       memory: base.wasm.memory,
-      exports: ["gemmNN", "gemmNT", "eventGemmNN", "maskedGemmNT", "vecMatColumns", "gemmNNi8", "i8VecMatColumns"],
+      exports: [
+        "gemmNN",
+        "gemmNT",
+        "eventGemmNN",
+        "maskedGemmNT",
+        "vecMatColumns",
+        "gemmNNi8",
+        "i8VecMatColumns",
+        "softmaxRows",
+      ],
     },
     ex as unknown as Record<string, (...a: number[]) => unknown>,
   );
@@ -254,10 +265,33 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     eventGemmTN: (...a) => base.eventGemmTN(...a),
     egruCellForward: (a) => base.egruCellForward(a),
     egruCellBackward: (a) => base.egruCellBackward(a),
-    gruCellForward: (a) => base.gruCellForward(a),
-    gruCellBackward: (a) => base.gruCellBackward(a),
-    lstmCellForward: (a) => base.lstmCellForward(a),
-    lstmCellBackward: (a) => base.lstmCellBackward(a),
+
+    softmaxRows(N, V, x, xOff, out, outOff, scale, logZ, logZOff) {
+      if (!allFloat32(x, logZ) || (out !== null && !allFloat32(out)) || N < 2 || N * V < minWork)
+        return base.softmaxRows(N, V, x, xOff, out, outOff, scale, logZ, logZOff);
+      // chunks of rows as the single-thread kernel takes them, each split over the threads
+      const per = Math.max(threads, Math.floor(SOFTMAX_CHUNK / V));
+      for (let n0 = 0; n0 < N; n0 += per) {
+        const rows = Math.min(per, N - n0);
+        const xx = place("x", x, xOff + n0 * V, rows * V, true, false);
+        const oo = out === null ? null : place("out", out, outOff + n0 * V, rows * V, false, true);
+        const zz = place("logZ", logZ, logZOff + n0, rows, false, true);
+        try {
+          runBlocks(
+            batchBlocks(rows, threads),
+            () => 0,
+            (r0, r, s) => ({
+              fn: "softmaxRows",
+              args: [r, V, xx.ptr + r0 * V * 4, oo === null ? 0 : oo.ptr + r0 * V * 4, zz.ptr + r0 * 4, scale],
+            }),
+          );
+        } finally {
+          zz.done();
+          oo?.done();
+          xx.done();
+        }
+      }
+    },
 
     gemmNN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
       if (M === 1 && allFloat32(A, B, C) && K * N >= minColumnWork && N >= 8)

@@ -68,6 +68,11 @@ export class ValidationWatch {
     return this.earlyStop > 0 && this.state.best !== null && epochs - this.state.bestEpoch >= this.earlyStop;
   }
 
+  /** After `epochs` completed epochs: the run's early stop (those epochs and the best one), or null when it goes on. */
+  stoppedAfter(epochs: number): { epoch: number; bestEpoch: number } | null {
+    return this.stopsAfter(epochs) ? { epoch: epochs, bestEpoch: this.state.bestEpoch } : null;
+  }
+
   /** Put back a saved state (checked: a checkpoint's file may have been edited). */
   setState(st: WatchState): void {
     const whole = (k: keyof WatchState, v: unknown): void => {
