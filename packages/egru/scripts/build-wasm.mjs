@@ -31,6 +31,8 @@ const EXPORTS = [
   "egruCellForward",
   "egruCellBackward",
   "vecMatColumns",
+  "gemmNNi8",
+  "i8VecMatColumns",
   "softmaxRows",
 ];
 

@@ -31,6 +31,7 @@ import {
 import { jsKernels, type Kernels } from "./backend.js";
 import { flushTiny } from "./f32-math.js";
 import { addBiasRows } from "./gemm.js";
+import { productNN, type Weight } from "./products.js";
 
 /** Parameters as the kernel sees them (haste layout, gate blocks z, r, g). */
 export interface GruKernelParams<A extends FloatArray> {
@@ -40,9 +41,15 @@ export interface GruKernelParams<A extends FloatArray> {
   br: A; // [3H]
 }
 
+/** The forward's parameters: W and R may also be int8 matrices (inference; products.ts). */
+export interface GruForwardParams<A extends FloatArray> extends Omit<GruKernelParams<A>, "W" | "R"> {
+  W: Weight<A>;
+  R: Weight<A>;
+}
+
 export interface GruForwardArgs<A extends FloatArray> {
   dims: SeqDims;
-  params: GruKernelParams<A>;
+  params: GruForwardParams<A>;
   x: A; // [T, B, I]
   h0: A; // [B, H] initial state
   zoneout: Zoneout<A>; // on h; a train mask is [T, B, H], 1 = take the new value
@@ -67,7 +74,7 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
 
   // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]
   const a = zerosLike(x, T * B * G);
-  kernels.gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+  productNN(kernels, T * B, G, I, x, 0, W, a, 0, false);
   addBiasRows(a, 0, T * B, G, bx);
 
   const q = zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
@@ -75,7 +82,7 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
     // h_{t−1}: h0, or the previous step's rows of h
     const prev = t === 0 ? h0 : h;
     const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-    kernels.gemmNN(B, G, H, prev, prevOff, R, 0, q, 0, false); // q = h_{t−1}·R + br
+    productNN(kernels, B, G, H, prev, prevOff, R, q, 0, false); // q = h_{t−1}·R + br
     addBiasRows(q, 0, B, G, br);
     for (let b = 0; b < B; b++) {
       for (let j = 0; j < H; j++) {
@@ -92,6 +99,8 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
 }
 
 export interface GruBackwardArgs<A extends FloatArray> extends GruForwardArgs<A> {
+  /** Float weights only: int8 layers do not train. */
+  params: GruKernelParams<A>;
   fwd: GruForwardOut<A>;
   /** ∂L/∂h for every step [T, B, H] (the layer's output); absent = 0. */
   dOut?: A | null;

@@ -21,6 +21,7 @@ import { jsKernels, type Kernels } from "./backend.js";
 import type { SeqDims } from "./gated-cell.js";
 import { flushTiny } from "./f32-math.js";
 import { addBiasRows, sumRowsInto } from "./gemm.js";
+import { productNN, type Weight } from "./products.js";
 
 /** Parameters in PyTorch's layout, gate blocks (i, f, g, o). */
 export interface LstmKernelParams<A extends FloatArray> {
@@ -30,9 +31,15 @@ export interface LstmKernelParams<A extends FloatArray> {
   bhh: A; // [4H]
 }
 
+/** The forward's parameters: Wih and Whh may also be int8 matrices, [I, 4H] and [H, 4H] (inference; products.ts). */
+export interface LstmForwardParams<A extends FloatArray> extends Omit<LstmKernelParams<A>, "Wih" | "Whh"> {
+  Wih: Weight<A>;
+  Whh: Weight<A>;
+}
+
 export interface LstmForwardArgs<A extends FloatArray> {
   dims: SeqDims;
-  params: LstmKernelParams<A>;
+  params: LstmForwardParams<A>;
   x: A; // [T, B, I]
   h0: A; // [B, H]
   c0: A; // [B, H]
@@ -74,7 +81,7 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
 
   // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H]
   const P = zerosLike(x, T * B * G);
-  kernels.gemmNT(T * B, G, I, x, 0, Wih, 0, P, 0, false);
+  productNN(kernels, T * B, G, I, x, 0, Wih, P, 0, false, true); // (float W_ih is [4H, I]: gemmNT)
   addBiasRows(P, 0, T * B, G, bih);
   addBiasRows(P, 0, T * B, G, bhh);
 
@@ -83,7 +90,7 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
     const cPrev = t === 0 ? c0 : c;
     const prevOff = t === 0 ? 0 : (t - 1) * B * H;
     // P_t += h_{t−1}·W_hhᵀ   [B, 4H]
-    kernels.gemmNT(B, G, H, hPrev, prevOff, Whh, 0, P, t * B * G, true);
+    productNN(kernels, B, G, H, hPrev, prevOff, Whh, P, t * B * G, true, true);
     for (let b = 0; b < B; b++) {
       const row = (t * B + b) * G;
       for (let j = 0; j < H; j++) {
@@ -108,6 +115,8 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
 }
 
 export interface LstmBackwardArgs<A extends FloatArray> extends LstmForwardArgs<A> {
+  /** Float weights only: int8 layers do not train. */
+  params: LstmKernelParams<A>;
   fwd: LstmForwardOut<A>;
   /** ∂L/∂h for every step [T, B, H] (the layer's output); absent = 0. */
   dOut?: A | null;
