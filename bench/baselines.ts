@@ -11,8 +11,11 @@
 // the host has it, by default); each row names them.
 //
 // Rows are { tool, what, threads, ms, … }: `what` names the same workload across tools, so rows
-// with equal `what` compare directly; `variant` tells egru's two streaming paths apart (step(),
-// which checks every weight on every call, and the stepper, which binds them once). Streaming
+// with equal `what` compare directly; `variant` tells egru's streaming paths apart (step(), which
+// checks every weight on every call; the stepper, which binds them once; "stepper int8", the stepper
+// of the same layers with int8 weights, quantize(): the EGRU one at the same thresholds, so about the
+// same activity sparsity, which its row reports). After the table, int8Ratios() prints each int8
+// stepper's speed against the float32 stepper's, per thread count. Streaming
 // rows are the median wall time of one token through the whole stack at B = 1 over ≥ 200 steps
 // after warm-up, the state carried from step to step. Training rows are forward + backward of the
 // stack (no optimiser update), loss = Σ output ⊙ G, B = 64, BPTT 70, as ms per step and tokens/s.
@@ -649,6 +652,36 @@ export interface EgruOptions {
   threads?: number;
   /** Also the step() rows, which re-check every weight per call (default true). */
   stepApi?: boolean;
+  /** Also the int8 stepper rows (default true). */
+  int8?: boolean;
+}
+
+/** A copy of a layer (same options, `make` builds it) holding its current weights, made int8. */
+function int8Copy<L extends GRU | EGRU>(layer: L, make: () => L): L {
+  const copy = make();
+  copy.setWeights(layer.getWeights());
+  copy.eval().quantize();
+  return copy;
+}
+
+/**
+ * The int8 stepper rows against the float32 stepper rows of the same workload and thread count, one
+ * line each: both times, float32 / int8 (the speedup), and the activity sparsity of both.
+ */
+export function int8Ratios(rows: BaselineRow[]): string[] {
+  const out: string[] = [];
+  for (const q of rows.filter((r) => r.variant === "stepper int8")) {
+    const f = rows.find((r) => r.variant === "stepper" && r.what === q.what && r.threads === q.threads);
+    if (!f) continue;
+    const sp = (r: BaselineRow): string =>
+      r.activitySparsity === undefined ? "" : ` ${(100 * r.activitySparsity).toFixed(1)} %`;
+    const sparsity = q.activitySparsity === undefined ? "" : `; activity sparsity${sp(f)} float32,${sp(q)} int8`;
+    out.push(
+      `${q.what}, ${q.threads} thread(s): float32 ${f.ms.toFixed(3)} ms, int8 ${q.ms.toFixed(3)} ms, ` +
+        `int8 ${(f.ms / q.ms).toFixed(2)}× the float32 step${sparsity}`,
+    );
+  }
+  return out;
 }
 
 interface TrainTiming {
@@ -764,6 +797,7 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
   const kernels = getKernels().name;
   const threads = opts.threads ?? 1;
   const stepApi = opts.stepApi ?? true;
+  const int8 = opts.int8 ?? true;
   const log = (m: string): void => {
     if (opts.progress ?? true) process.stderr.write(`egru: ${m}\n`);
   };
@@ -800,6 +834,16 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
   };
   row({ what: stepWhat(sizes), variant: "stepper", ms: timeSteps(tokens, steps, warmup, gruStepper), samples: steps });
   gSteppers.forEach((s) => s.dispose());
+  if (int8) {
+    const q = grus.map((g, l) => int8Copy(g, () => new GRU({ inputSize: sizes[l], hiddenSize: sizes[l + 1], seed })));
+    const qSteppers = q.map((g) => g.stepper(1));
+    const ms = timeSteps(tokens, steps, warmup, (x) => {
+      let v = x;
+      for (const s of qSteppers) v = s.step(v);
+    });
+    row({ what: stepWhat(sizes), variant: "stepper int8", ms, samples: steps });
+    qSteppers.forEach((s) => s.dispose());
+  }
   gStates = [];
 
   if (single > 0) {
@@ -846,18 +890,17 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
   if (opts.egru ?? true) {
     const target = opts.targetSparsity ?? 0.825;
     log(`EGRU stack: calibrating thresholds to ${(100 * target).toFixed(1)}% activity sparsity...`);
-    const egrus = sizes.slice(0, -1).map(
-      (I, l) =>
-        new EGRU({
-          inputSize: I,
-          hiddenSize: sizes[l + 1],
-          seed: seed + 10 + l,
-          inputEvents: l > 0,
-          // the surrogate of the public language-model recipe (docs/paper-setups.md#surrogate-gradient, LM v0.2: γ = s = 3.6)
-          dampeningFactor: LM_SURROGATE,
-          pseudoDerivativeSupport: LM_SURROGATE,
-        }),
-    );
+    const egruOf = (l: number): EGRU =>
+      new EGRU({
+        inputSize: sizes[l],
+        hiddenSize: sizes[l + 1],
+        seed: seed + 10 + l,
+        inputEvents: l > 0,
+        // the surrogate of the public language-model recipe (docs/paper-setups.md#surrogate-gradient, LM v0.2: γ = s = 3.6)
+        dampeningFactor: LM_SURROGATE,
+        pseudoDerivativeSupport: LM_SURROGATE,
+      });
+    const egrus = sizes.slice(0, -1).map((_, l) => egruOf(l));
     egrus.forEach((e) => e.eval());
     calibrateThresholds(egrus, tokens.slice(0, 32), target);
 
@@ -900,6 +943,27 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
     ms = timeSteps(tokens, steps, warmup, egruStepper);
     row({ what: stepWhat(sizes, "EGRU"), variant: "stepper", ms, samples: steps, activitySparsity: zeros / total });
     eSteppers.forEach((s) => s.dispose());
+    if (int8) {
+      // the same layers and thresholds with int8 weights: about the same sparsity (the row says)
+      const qSteppers = egrus.map((e, l) => int8Copy(e, () => egruOf(l)).stepper(1));
+      zeros = total = i = 0;
+      ms = timeSteps(tokens, steps, warmup, (x) => {
+        counting = i++ >= warmup;
+        let v = x;
+        for (const s of qSteppers) {
+          v = s.step(v);
+          count(v);
+        }
+      });
+      row({
+        what: stepWhat(sizes, "EGRU"),
+        variant: "stepper int8",
+        ms,
+        samples: steps,
+        activitySparsity: zeros / total,
+      });
+      qSteppers.forEach((s) => s.dispose());
+    }
 
     log(`EGRU stack training B=${B} T≤${Tmax}...`);
     egrus.forEach((e) => e.train());
@@ -1145,6 +1209,9 @@ async function main(): Promise<void> {
   // (the onnx part has already printed the cross-check to stderr)
   if (!a.json) {
     process.stdout.write(`${rowsTable(rows)}\n`);
+    const ratios = int8Ratios(rows);
+    if (ratios.length)
+      process.stdout.write(`\nint8 weights against float32 (streaming steppers):\n${ratios.join("\n")}\n`);
     if (checks.length) process.stdout.write(`\n${checks.map(crossCheckLine).join("\n")}\n`);
   }
   if (checks.some((c) => !c.ok)) process.exitCode = 1;

@@ -1,11 +1,17 @@
 // Shared test helpers: one allclose, seeded random arrays and classification tasks, fixture loading,
-// finite differences, and running the egru command line.
+// finite differences, running the egru command line, and a small language-model run directory.
 
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Rng } from "../packages/egru/src/core/rng.js";
+import { encodeSafetensors } from "../packages/egru/src/io/safetensors.js";
+import { paramTensors } from "../packages/egru/src/model/params-io.js";
+import type { LanguageModel } from "../packages/egru/src/nn/language-model.js";
+import { buildLanguageModel } from "../packages/cli/src/train/build.js";
+import { parseConfig } from "../packages/cli/src/train/config.js";
 import type { ClassificationTask } from "../packages/cli/src/train/task.js";
 
 export interface CloseOptions {
@@ -197,4 +203,21 @@ export function runEgru(
     env: { ...process.env, ...env },
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** The words of lmRunDir's vocabulary. */
+export const LM_RUN_WORDS = ["<eos>", "the", "<unk>", "cat", "sat", "on", "mat", "a", "dog"];
+
+/**
+ * A ptb run directory of weights only (config.json, vocab.txt of LM_RUN_WORDS, best.safetensors of
+ * fresh weights: what egru generate reads) for the model section `model`, embedding 6, bptt 4.
+ */
+export function lmRunDir(model: Record<string, unknown>): { dir: string; model: LanguageModel } {
+  const dir = mkdtempSync(join(tmpdir(), "egru-gen-"));
+  const config = parseConfig({ task: "ptb", model, lm: { embedding: 6, bptt: 4 } }, "test config");
+  const m = buildLanguageModel(config, LM_RUN_WORDS.length);
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+  writeFileSync(join(dir, "vocab.txt"), `${LM_RUN_WORDS.join("\n")}\n`);
+  writeFileSync(join(dir, "best.safetensors"), encodeSafetensors(paramTensors(m), { format: "egru-model-1" }));
+  return { dir, model: m };
 }

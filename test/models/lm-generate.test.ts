@@ -3,19 +3,13 @@
 // distribution (temperature, greedy, top-K), and `egru generate` on a run directory built here.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Rng } from "../../packages/egru/src/core/rng.js";
-import { encodeSafetensors } from "../../packages/egru/src/io/safetensors.js";
-import { paramTensors } from "../../packages/egru/src/model/params-io.js";
 import { LanguageModel, type LmState } from "../../packages/egru/src/nn/language-model.js";
 import { LmStream, sampleToken } from "../../packages/egru/src/nn/lm-stream.js";
-import { parseConfig } from "../../packages/cli/src/train/config.js";
-import { buildLanguageModel } from "../../packages/cli/src/train/build.js";
 import { promptIds } from "../../packages/cli/src/cli/generate.js";
-import { runEgru } from "../helpers.js";
+import { LM_RUN_WORDS, lmRunDir, runEgru } from "../helpers.js";
 
 const V = 13,
   E = 5,
@@ -141,16 +135,8 @@ const egru = (...args: string[]): { status: number | null; stdout: string; stder
 };
 
 test("egru generate: streams words from a run directory, reproducible by seed, greedy at temperature 0; clear errors", () => {
-  const dir = mkdtempSync(join(tmpdir(), "egru-gen-"));
-  const config = parseConfig(
-    { task: "ptb", model: { cell: "egru", hidden: 9, layers: 2, thresholdMean: 0.05 }, lm: { embedding: 6, bptt: 4 } },
-    "test config",
-  );
-  const words = ["<eos>", "the", "<unk>", "cat", "sat", "on", "mat", "a", "dog"];
-  const m = buildLanguageModel(config, words.length);
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
-  writeFileSync(join(dir, "vocab.txt"), `${words.join("\n")}\n`);
-  writeFileSync(join(dir, "best.safetensors"), encodeSafetensors(paramTensors(m), { format: "egru-model-1" }));
+  const { dir, model: m } = lmRunDir({ cell: "egru", hidden: 9, layers: 2, thresholdMean: 0.05 });
+  const words = LM_RUN_WORDS;
 
   const a = egru("generate", dir, "--prompt", "the cat", "--tokens", "30", "--seed", "3", "--json", "--quiet");
   assert.equal(a.status, 0, String(a.stderr));

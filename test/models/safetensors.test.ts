@@ -1,11 +1,16 @@
 // The safetensors reader checks what the format's reference implementation checks, and reads the
-// half-precision dtypes PyTorch checkpoints carry. Every malformed file gives a typed error naming
+// half-precision dtypes PyTorch checkpoints carry, and I8 (int8 weights) where asked to. Every malformed file gives a typed error naming
 // the file and the field or tensor; nothing malformed is accepted.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ShapeError, ValueError } from "../../packages/egru/src/core/errors.js";
-import { decodeSafetensors, encodeSafetensors, MAX_HEADER_BYTES } from "../../packages/egru/src/io/safetensors.js";
+import {
+  decodeSafetensors,
+  decodeSafetensorsInt8,
+  encodeSafetensors,
+  MAX_HEADER_BYTES,
+} from "../../packages/egru/src/io/safetensors.js";
 
 /** A file from a header object (serialised as given, or raw text) and data bytes. */
 function file(header: unknown, data: number[] | Uint8Array, raw?: string): Uint8Array {
@@ -107,4 +112,39 @@ test("what egru writes still reads back exactly", () => {
   assert.deepEqual(Array.from(d.tensors.x.data), Array.from(w.x.data));
   assert.deepEqual(d.tensors.y.shape, [0]);
   assert.deepEqual(d.metadata, { format: "egru" });
+});
+
+test("I8 tensors: written after the float32 ones (which stay 4-byte aligned), read back exactly where asked for, an error elsewhere", () => {
+  const q = Int8Array.from([-128, -127, -1, 0, 1, 127, 5]);
+  const bytes = encodeSafetensors(
+    { "a.q": { shape: [7], data: q }, b: { shape: [1, 3], data: Float32Array.from([1, -2, 0.5]) } },
+    { format: "egru" },
+  );
+  const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<
+    string,
+    { dtype: string; data_offsets: number[] }
+  >;
+  assert.deepEqual(header.b.data_offsets, [0, 12], "float32 first");
+  assert.deepEqual(header["a.q"], { dtype: "I8", shape: [7], data_offsets: [12, 19] });
+  assert.equal((8 + n) % 8, 0, "data starts 8-byte aligned");
+  const d = decodeSafetensorsInt8(bytes, "i8.st");
+  assert.deepEqual(Array.from(d.int8["a.q"].data), Array.from(q));
+  assert.deepEqual(Array.from(d.tensors.b.data), [1, -2, 0.5]);
+  assert.deepEqual(Object.keys(d.tensors), ["b"]);
+  assert.throws(
+    () => decodeSafetensors(bytes, "i8.st"),
+    (e: unknown) =>
+      e instanceof ValueError &&
+      /^i8\.st: tensor a\.q: dtype: expected one of F32, F16, BF16, F64 \(I8/.test(String((e as Error).message)),
+  );
+  // an I8 tensor is validated as any other: its byte count, its offsets
+  const short = { w: { dtype: "I8", shape: [2, 3], data_offsets: [0, 5] } };
+  assert.throws(
+    () => decodeSafetensorsInt8(file(short, [1, 2, 3, 4, 5]), "s.st"),
+    (e: unknown) =>
+      e instanceof ShapeError && /s\.st: tensor w: expected 6 bytes for I8 of shape \[2, 3\]/.test(String(e)),
+  );
+  const gap = { w: { dtype: "I8", shape: [2], data_offsets: [1, 3] } };
+  assert.throws(() => decodeSafetensorsInt8(file(gap, [0, 1, 2]), "g.st"), /g\.st: tensor w: data_offsets/);
 });

@@ -9,6 +9,7 @@ import {
   CROSS_CHECK_TOLERANCE,
   crossCheckLine,
   egruDenseGruRows,
+  int8Ratios,
   modelsPresent,
   onnxCrossCheck,
   onnxRows,
@@ -75,11 +76,13 @@ test("egruDenseGruRows at tiny sizes: every row well formed, EGRU rows report th
   assert.deepEqual(whats, [
     "GRU stack 6->10->10->6 step B=1 step()",
     "GRU stack 6->10->10->6 step B=1 stepper",
+    "GRU stack 6->10->10->6 step B=1 stepper int8",
     "GRU H=8 step B=1 step()",
     "GRU H=8 step B=1 stepper",
     "GRU stack 6->10->10->6 train fwd+bwd B=3 T=5",
     "EGRU stack 6->10->10->6 step B=1 step()",
     "EGRU stack 6->10->10->6 step B=1 stepper",
+    "EGRU stack 6->10->10->6 step B=1 stepper int8",
     "EGRU stack 6->10->10->6 train fwd+bwd B=3 T=5 events",
     "EGRU stack 6->10->10->6 train fwd+bwd B=3 T=5 dense",
     "matmul 16x16x16",
@@ -96,6 +99,13 @@ test("egruDenseGruRows at tiny sizes: every row well formed, EGRU rows report th
   const events = rows.find((x) => x.what.startsWith("EGRU") && x.variant === "events")!;
   assert.ok(events.backwardSparsity !== undefined && events.backwardSparsity >= 0 && events.backwardSparsity <= 1);
   assert.ok(rows.at(-1)!.gflops! > 0);
+  // one ratio line per int8 stepper row, against the float32 stepper of the same stack
+  const ratios = int8Ratios(rows);
+  assert.equal(ratios.length, 2);
+  assert.match(
+    ratios[1],
+    /^EGRU stack 6->10->10->6 step B=1, 1 thread\(s\): float32 [\d.]+ ms, int8 [\d.]+ ms, int8 [\d.]+× the float32 step; activity sparsity [\d.]+ % float32, [\d.]+ % int8$/,
+  );
 });
 
 test("egruDenseGruRows cuts T to the training time budget and says so", async () => {

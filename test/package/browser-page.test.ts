@@ -1,8 +1,9 @@
 // The browser example (examples/browser) built into a temporary folder, served by its own serve.mjs
 // on 127.0.0.1 and opened in headless Chromium (Debian's, found on PATH; playwright-core drives it
 // and downloads nothing): the worker trains on the WebAssembly kernels and the loss falls, activity
-// sparsity is a fraction strictly inside (0, 1), the trained layer streams held-out digits and its
-// row-by-row prediction agrees with the whole-sequence forward's, nothing is logged as an error, and
+// sparsity is a fraction strictly inside (0, 1), the trained model made int8 (saved and loaded back
+// in the worker) predicts about as the float32 one does, the trained layer streams held-out digits and
+// its row-by-row prediction agrees with the whole-sequence forward's, nothing is logged as an error, and
 // every request the page and its worker make stays on the page's origin (a control shows that
 // cross-origin requests from both would be seen).
 
@@ -171,6 +172,18 @@ test("the browser example trains an EGRU in a worker on the WebAssembly kernels,
       `held-out accuracy ${s.evaluated.accuracy} well above chance (0.1) after ${STEPS} steps`,
     );
 
+    // the model with int8 weights, saved and loaded back in the worker: about as accurate, a third of the bytes
+    const q = s.int8;
+    assert.ok(q, "the int8 model was evaluated");
+    assert.equal(q.weightFormat, "int8");
+    assert.equal(q.examples, s.evaluated.examples);
+    assert.ok(
+      Math.abs(q.accuracy - s.evaluated.accuracy) <= 0.05,
+      `int8 ${q.accuracy} vs float32 ${s.evaluated.accuracy}`,
+    );
+    assert.ok(q.agreed >= 0.9 * q.examples, `${q.agreed} of ${q.examples} int8 predictions are the float32 model's`);
+    assert.ok(q.bytes < 0.35 * q.float32Bytes, `int8 file ${q.bytes} bytes, float32 ${q.float32Bytes}`);
+
     // the streaming phase: every row of every digit fed, and the stepper agrees with the whole-sequence forward
     assert.equal(s.streamedSteps, STREAM * T, "28 rows streamed per digit");
     assert.equal(s.streamed.length, STREAM);
@@ -203,6 +216,7 @@ test("the browser example trains an EGRU in a worker on the WebAssembly kernels,
       rasterEvents: number;
       streamEvents: number;
       prediction: string;
+      int8: string;
       kernels: string;
       step: string;
       labels: string[];
@@ -212,7 +226,7 @@ test("the browser example trains an EGRU in a worker on the WebAssembly kernels,
       return {
         loss: count("#loss-chart svg path.series"), sparsity: count("#sparsity-chart svg path.series"),
         rasterEvents: count("#raster svg rect.event"), streamEvents: count("#stream-raster svg rect.event"),
-        prediction: text("stream-prediction"), kernels: text("st-kernels"), step: text("st-step"),
+        prediction: text("stream-prediction"), int8: text("st-int8"), kernels: text("st-kernels"), step: text("st-step"),
         labels: [...document.querySelectorAll("#loss-chart svg text, #sparsity-chart svg text")].map((e) => e.textContent),
       };
     })()`);
@@ -222,6 +236,7 @@ test("the browser example trains an EGRU in a worker on the WebAssembly kernels,
     assert.ok(dom.rasterEvents > 0 && dom.streamEvents > 0, "the event rasters show events");
     assert.equal(dom.prediction, String(s.streamed[STREAM - 1].predicted), "the prediction is shown");
     assert.match(dom.kernels, /^wasm-simd/);
+    assert.match(dom.int8, /^\d+ % with int8 weights \(\d+ KiB, \d+ KiB as float32\)$/);
     assert.equal(dom.step, `${STEPS} / ${STEPS}`);
 
     // control: cross-origin requests from the page and from a worker would have been recorded

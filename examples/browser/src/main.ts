@@ -44,6 +44,7 @@ const state: PageState = {
   steps: [],
   rasters: 0,
   evaluated: null,
+  int8: null,
   streamedSteps: 0,
   streamed: [],
   done: null,
@@ -289,6 +290,14 @@ function onMessage(m: FromWorker): void {
       $("st-held-out").textContent = `${pct(m.accuracy, 0)} of ${m.examples} digits`;
       $("phase").textContent = "streaming";
       break;
+    case "int8": {
+      const { type: _, ...r } = m;
+      state.int8 = r;
+      $("st-int8").textContent =
+        `${pct(r.accuracy, 0)} with int8 weights (${Math.round(r.bytes / 1024)} KiB, ` +
+        `${Math.round(r.float32Bytes / 1024)} KiB as float32)`;
+      break;
+    }
     case "stream-start":
       stream = {
         index: m.index,

@@ -68,6 +68,7 @@ export type FromWorker =
       events: Float32Array;
     }
   | { type: "evaluated"; accuracy: number; loss: number; sparsity: number; examples: number }
+  | ({ type: "int8" } & Int8Result)
   | {
       type: "stream-start";
       index: number;
@@ -105,6 +106,19 @@ export type FromWorker =
 
 export type ToWorker = { type: "start"; settings: RunSettings };
 
+/**
+ * The trained model with int8 weights (quantize(), saved and loaded back in the worker) on the
+ * held-out digits: its accuracy, how many of its predictions equal the float32 model's, the sizes.
+ */
+export interface Int8Result {
+  weightFormat: string;
+  accuracy: number;
+  agreed: number;
+  examples: number;
+  bytes: number;
+  float32Bytes: number;
+}
+
 /** Everything the worker reported, as plain data: the page keeps it on window.egruPage (its test reads it). */
 export interface PageState {
   settings: RunSettings;
@@ -113,6 +127,7 @@ export interface PageState {
   steps: { step: number; loss: number; accuracy: number; sparsity: number; backwardSparsity: number; ms: number }[];
   rasters: number;
   evaluated: { accuracy: number; loss: number; sparsity: number; examples: number } | null;
+  int8: Int8Result | null;
   /** Rows fed to the stepper, and the finished digits. */
   streamedSteps: number;
   streamed: { example: number; label: number; predicted: number; forwardPredicted: number; events: number }[];

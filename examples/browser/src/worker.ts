@@ -1,13 +1,20 @@
 // The page's Web Worker: loads the shipped MNIST sample and trains a small
 // EGRU sequence classifier on it (28 steps of one 28-pixel row), posting the loss and sparsity after
-// every batch and yielding to the event loop between batches, then streams held-out digits through
-// the trained layer one row at a time with its stepper, posting the events and the prediction.
+// every batch and yielding to the event loop between batches, evaluates the held-out digits (also with
+// the weights made int8, saved and loaded back), then streams held-out digits through the trained
+// layer one row at a time with its stepper, posting the events and the prediction.
 
 import {
+  type ClassifierModel,
   clipGradNorm,
   countParams,
+  createModel,
   defaultKernels,
+  loadModel,
+  modelConfigOf,
+  modelStateDict,
   Optimizer,
+  quantize,
   Rng,
   SequenceClassifier,
   softmaxCrossEntropy,
@@ -161,6 +168,30 @@ async function run(settings: RunSettings): Promise<void> {
     examples: test.count,
   });
   model.release(evalRun);
+
+  // the same model with int8 weights, as a page would receive it: saved (int8 tensors) and loaded back
+  const float32 = createModel(modelConfigOf(model), { kernels }) as ClassifierModel;
+  float32.loadStateDict(modelStateDict(model));
+  const saved = quantize(float32).save();
+  const int8 = (loadModel(saved, { kernels }) as ClassifierModel).eval();
+  const run8 = int8.forward(all.x, T, test.count); // x time-major [T, N, I]
+  let correct8 = 0;
+  let agreed8 = 0;
+  for (let n = 0; n < test.count; n++) {
+    const c = argmax(run8.logits.subarray(n * CLASSES, (n + 1) * CLASSES));
+    if (c === all.labels[n]) correct8++;
+    if (c === forwardPredicted[n]) agreed8++;
+  }
+  int8.release(run8);
+  post({
+    type: "int8",
+    weightFormat: int8.weightFormat,
+    accuracy: correct8 / test.count,
+    agreed: agreed8,
+    examples: test.count,
+    bytes: saved.weights.length,
+    float32Bytes: float32.save().weights.length,
+  });
 
   // streaming: one digit at a time, one row per step, through the layer's stepper (batch of 1)
   const layer = model.cells[0].layer as EGRU;

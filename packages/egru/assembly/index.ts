@@ -8,6 +8,9 @@ import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNScratch, fewRo
 
 export { vecMatColumns } from "./events";
 import { gemmPacked, PACK_BYTES } from "./gemm";
+import { i8Rows, i8Scratch } from "./int8";
+
+export { i8VecMatColumns } from "./int8";
 
 export { egruCellBackward, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
 export { lstmCellBackward, lstmCellForward } from "./lstm";
@@ -34,10 +37,12 @@ const KIND_GEMM: i32 = 0;
 const KIND_EVENT_NN: i32 = 1;
 const KIND_EVENT_TN: i32 = 2;
 const KIND_VEC_COLUMNS: i32 = 4;
+const KIND_I8: i32 = 5;
 
 /**
  * Bytes of scratch a call needs: gemm (d0, d1, d2 = M, N, K); event NN, event TN and masked NT
- * (d0 = rows of y or mask, d1 = H); vecMatColumns (d0 = K, d1 = columns of the block).
+ * (d0 = rows of y or mask, d1 = H); vecMatColumns (d0 = K, d1 = columns of the block); the int8
+ * products gemmNNi8 and i8VecMatColumns (d0 = K, d1 = N or the columns of the block).
  */
 export function scratchBytes(kind: i32, d0: i32, d1: i32, d2: i32): usize {
   if (kind == KIND_GEMM) {
@@ -48,6 +53,7 @@ export function scratchBytes(kind: i32, d0: i32, d1: i32, d2: i32): usize {
   if (kind == KIND_EVENT_NN) return eventNNScratch(d0, d1);
   if (kind == KIND_EVENT_TN) return eventTNScratch(d0, d1);
   if (kind == KIND_VEC_COLUMNS) return vecMatColumnsScratch(d0, d1);
+  if (kind == KIND_I8) return i8Scratch(d0, d1);
   return maskedNTScratch(d0, d1);
 }
 
@@ -82,4 +88,13 @@ export function eventGemmTN(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usi
 /** out[B,H] = mask ? dq[B,N]·R[H,N]ᵀ : 0; returns the number of active entries. */
 export function maskedGemmNT(B: i32, H: i32, N: i32, dq: usize, R: usize, mask: usize, out: usize, scratch: usize): i32 {
   return mNT(B, H, N, dq, R, mask, out, scratch);
+}
+
+/**
+ * C[M,N] (+)= A[M,K]·W, W int8 [K,N] (Q) with scales ([K] when perInput, else [N]); the dense
+ * product and the event gather alike (assembly/int8.ts). Returns the number of nonzeros of A.
+ */
+export function gemmNNi8(M: i32, N: i32, K: i32, a: usize, Q: usize, scales: usize, perInput: bool, c: usize, acc: bool,
+  scratch: usize): i32 {
+  return i8Rows(M, N, K, a, Q, scales, perInput, c, acc, scratch);
 }

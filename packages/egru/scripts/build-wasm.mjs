@@ -35,6 +35,8 @@ const EXPORTS = [
   "lstmCellForward",
   "lstmCellBackward",
   "vecMatColumns",
+  "gemmNNi8",
+  "i8VecMatColumns",
   "softmaxRows",
 ];
 

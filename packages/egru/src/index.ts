@@ -11,6 +11,18 @@ export { clearPool, recycle } from "./core/pool.js";
 // kernels
 export { heavisideEvent, smoothEvent, sigmoid, triangle, type EventFunction } from "./kernels/activations.js";
 export { jsKernels, type Kernels } from "./kernels/backend.js";
+export {
+  checkInt8Matrix,
+  dequantizeMatrix,
+  gemmNNi8,
+  INT8_MAX,
+  isInt8Matrix,
+  quantizeMatrix,
+  SCALE_AXES,
+  type Int8Matrix,
+  type Int8Product,
+  type ScaleAxis,
+} from "./kernels/int8.js";
 export type { MacCount } from "./kernels/gated-cell.js";
 export {
   chooseKernels,
@@ -66,7 +78,8 @@ export type {
 export { Linear, type LinearOptions, type LinearResult } from "./layers/linear.js";
 export { Conv2d, type Conv2dOptions, type Conv2dResult } from "./layers/conv2d.js";
 export { MaxPool2d, type MaxPool2dResult } from "./layers/max-pool2d.js";
-export { EgruStepper, GruStepper, type Stepper } from "./layers/stepper.js";
+export { EgruStepper, GruStepper, LstmStepper, type Stepper } from "./layers/stepper.js";
+export type { Int8Slot, WeightFormat } from "./layers/int8-weights.js";
 export { DROP_CONNECT_SHAPES } from "./layers/common.js";
 export type { DropConnectShape, LayerStats, NamedWeights, SequenceShape } from "./layers/common.js";
 
@@ -128,5 +141,11 @@ export { learningRate, type PlateauSchedule, type ScheduleConfig } from "./optim
 export { ValidationWatch, type WatchMode, type WatchState, type WatchVerdict } from "./optim/validation-watch.js";
 
 // files
-export { decodeSafetensors, encodeSafetensors, type Tensor } from "./io/safetensors.js";
+export {
+  decodeSafetensors,
+  decodeSafetensorsInt8,
+  encodeSafetensors,
+  type Int8Tensor,
+  type Tensor,
+} from "./io/safetensors.js";
 export * from "./model/index.js";

@@ -3,7 +3,15 @@
 
 export { createThreadedKernels, type ThreadedKernels, type ThreadOptions } from "./node/threaded-kernels.js";
 export { WasmPool, type WasmPoolOptions, type WasmTask } from "./node/wasm-pool.js";
-export { loadModel, MODEL_CONFIG_FILE, MODEL_WEIGHTS_FILE, modelWeightsFile, saveModel } from "./node/model-files.js";
+export {
+  loadModel,
+  MODEL_CONFIG_FILE,
+  MODEL_WEIGHTS_FILE,
+  modelWeightsFile,
+  saveModel,
+  sealedBundle,
+  sealedWeights,
+} from "./node/model-files.js";
 export { checkSealed, DATA_DIGEST_KEY, HEADER_DIGEST_KEY, sealSafetensors } from "./node/sealed-safetensors.js";
 export {
   checkIsFile,

@@ -2,10 +2,12 @@
 // model (run/kind.ts: a classifier its checkpoint on one split; a language model its best-validation
 // weights, or the named checkpoint's, on the validation and test splits at the test batch size);
 // each split's record is written to eval-<split>.json in the run directory and printed as a table
-// (or one JSON line each with --json). Node only.
+// (or one JSON line each with --json). With --weights int8 the weights are quantised first (the
+// library's quantizeNetwork, as egru quantize does) and the records go to eval-<split>-int8.json.
+// Node only.
 
 import { join } from "node:path";
-import { defaultKernels, type Kernels } from "egru";
+import { defaultKernels, type Kernels, type ScaleAxis, type WeightFormat } from "egru";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { nodeMemoryLimits } from "../node/memory-limits.js";
 import { kindOf } from "../run/kinds.js";
@@ -18,6 +20,9 @@ export interface EvalFlags {
   split?: SplitName;
   json?: boolean;
   quiet?: boolean;
+  /** "int8": quantise the weights first. Default float32. */
+  weights?: WeightFormat;
+  scaleAxis?: ScaleAxis;
 }
 
 export async function evalCommand(
@@ -37,9 +42,11 @@ export async function evalCommand(
     kernelName: ctx.kernelName,
     budget: { limits: nodeMemoryLimits(kernels), source },
     quiet: f.quiet === true || f.json === true,
+    int8: f.weights === "int8" ? { axis: f.scaleAxis ?? "output" } : null,
   });
+  const suffix = f.weights === "int8" ? "-int8" : "";
   for (const record of out.records) {
-    writeFileAtomic(join(runDir, `eval-${record.split}.json`), `${JSON.stringify(record, null, 2)}\n`);
+    writeFileAtomic(join(runDir, `eval-${record.split}${suffix}.json`), `${JSON.stringify(record, null, 2)}\n`);
     if (f.json) process.stdout.write(`${JSON.stringify(record)}\n`);
   }
   if (!f.json) process.stdout.write(`${out.text}\n`);

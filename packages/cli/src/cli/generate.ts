@@ -1,10 +1,11 @@
 // `egru generate RUN_DIR --prompt "…" --tokens N --temperature T`: sample text from a trained
 // language model. Reads the run's config.json and vocab.txt, the best-validation weights
 // (best.safetensors; else the last checkpoint's), feeds <eos> and the prompt through an LmStream and
-// samples one word at a time, writing words to stdout as they come (<eos> as a line break). Node only.
+// samples one word at a time, writing words to stdout as they come (<eos> as a line break). With
+// --weights int8 the weights are quantised first (the library's quantizeNetwork). Node only.
 
 import { existsSync } from "node:fs";
-import { type Kernels, LmStream, Rng, sampleToken } from "egru";
+import { type Kernels, LmStream, quantizeNetwork, Rng, sampleToken, type ScaleAxis, type WeightFormat } from "egru";
 import { EOS } from "../data/corpus.js";
 import { printable } from "../viz/printable.js";
 import { loadRunWeights, readRunConfig, readVocab } from "../run/run-files.js";
@@ -24,6 +25,9 @@ export interface GenerateFlags {
   segment?: number;
   json?: boolean;
   quiet?: boolean;
+  /** "int8": quantise the weights first. Default float32. */
+  weights?: WeightFormat;
+  scaleAxis?: ScaleAxis;
 }
 
 /** The prompt's ids after a leading <eos>; line breaks are <eos>; unknown words become <unk> (with a warning) or are an error. */
@@ -59,6 +63,8 @@ export async function generateCommand(runDir: string, f: GenerateFlags, ctx: { k
   const ids = new Map(words.map((w, i) => [w, i]));
   const model = buildLanguageModel(config, words.length, ctx.kernels);
   const source = loadRunWeights(model, runDir);
+  const int8 = f.weights === "int8";
+  if (int8) quantizeNetwork(model, { axis: f.scaleAxis });
   const log = (m: string): void => {
     if (!f.quiet) process.stderr.write(`${m}\n`);
   };
@@ -66,7 +72,7 @@ export async function generateCommand(runDir: string, f: GenerateFlags, ctx: { k
   const stream = new LmStream(model, { segment: f.segment ?? config.lm.bptt });
   const rng = new Rng(f.seed);
   log(
-    `egru generate: ${config.model.cell.toUpperCase()} language model of ${runDir} (weights ${source}), temperature ${f.temperature}` +
+    `egru generate: ${config.model.cell.toUpperCase()} language model of ${runDir} (weights ${source}${int8 ? ", int8" : ""}), temperature ${f.temperature}` +
       `${f.topK > 0 ? `, top ${f.topK}` : ""}, seed ${f.seed}`,
   );
 
@@ -111,6 +117,7 @@ export async function generateCommand(runDir: string, f: GenerateFlags, ctx: { k
           .join(" ")
           .replace(/ ?\n ?/g, "\n"),
         layerSparsity: config.model.cell === "egru" ? sparsity : null,
+        weightFormat: int8 ? "int8" : "float32",
         tokensPerSecond: stream.position / seconds,
       })}\n`,
     );

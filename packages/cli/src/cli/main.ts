@@ -4,7 +4,7 @@
 
 import { availableParallelism, totalmem } from "node:os";
 import { Command, Option } from "commander";
-import { chooseKernels, type KernelChoice, type Kernels } from "egru";
+import { chooseKernels, type KernelChoice, type Kernels, SCALE_AXES } from "egru";
 import type { WasmKernels } from "egru";
 import { createThreadedKernels } from "egru/node";
 import { NODE_WASM_PAGES } from "../node/memory-limits.js";
@@ -17,6 +17,7 @@ import { trainCommand, type TrainFlags } from "./train.js";
 import { loadPresets } from "../node/presets.js";
 import { registerDataCommand } from "./data.js";
 import { generateCommand, type GenerateFlags } from "./generate.js";
+import { quantizeCommand, type QuantizeFlags } from "./quantize.js";
 import { rasterCommand, reportCommand, type ReportFlags } from "./report.js";
 import { checkCommandName } from "./suggest.js";
 
@@ -24,6 +25,27 @@ import { checkCommandName } from "./suggest.js";
 let kernels: { kernels?: Kernels; kernelName: string } = { kernelName: "js" };
 /** The exit code an action sets (commander's actions return nothing). */
 let actionCode = EXIT_OK;
+
+/** --weights and --scale-axis of eval and generate: evaluate or sample with int8 weights, quantised on the fly. */
+function addWeightOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        "--weights <format>",
+        "float32 (as trained) or int8: the weights quantised on the fly (egru quantize; recurrent, input, readout and embedding matrices)",
+      )
+        .choices(["float32", "int8"])
+        .default("float32"),
+    )
+    .addOption(scaleAxisOption());
+}
+
+/** --scale-axis: the units each int8 scale belongs to. */
+function scaleAxisOption(): Option {
+  return new Option("--scale-axis <axis>", "int8 weights: one float32 scale per output unit or per input unit")
+    .choices([...SCALE_AXES])
+    .default(SCALE_AXES[0]);
+}
 
 /** The model flags of train and import: task, cell and sizes (they go over the preset's configuration). */
 function addModelOptions(cmd: Command): Command {
@@ -185,7 +207,7 @@ function program(): Command {
       actionCode = await trainCommand(opts, kernels);
     });
 
-  prog
+  const evalCmd = prog
     .command("eval")
     .description(
       "Evaluate a trained model (a run directory's last checkpoint, or a checkpoint directory) and write eval-<split>.json. " +
@@ -200,12 +222,32 @@ function program(): Command {
       ]),
     )
     .option("--json", "print one JSON line instead of the table", false)
-    .option("--quiet", "no progress output on stderr", false)
+    .option("--quiet", "no progress output on stderr", false);
+  addWeightOptions(evalCmd)
     .exitOverride()
     .action(async (run: string, opts: EvalFlags) => {
       actionCode = await evalCommand(run, opts, kernels);
     });
   prog
+    .command("quantize")
+    .description(
+      "Write a run's model with int8 weights for inference: the recurrent layers' input and recurrent matrices, the " +
+        "readout and the embedding as int8 with one float32 scale per output (or input) unit; biases and thresholds " +
+        "float32. One sealed bundle (default RUN_DIR/model-int8.safetensors; loadModel() reads it, in the browser too) " +
+        "or a model directory; prints the sizes before and after.",
+    )
+    .argument("<run>", "run directory of egru train or egru import (or a saveModel directory)")
+    .option(
+      "--out <file-or-dir>",
+      "a .safetensors file (a bundle) or a directory (model.json and model.safetensors); nothing is overwritten",
+    )
+    .addOption(scaleAxisOption())
+    .option("--json", "print one JSON line instead of the message", false)
+    .exitOverride()
+    .action(async (run: string, opts: QuantizeFlags) => {
+      actionCode = await quantizeCommand(run, opts, kernels);
+    });
+  const generateCmd = prog
     .command("generate")
     .description(
       "Sample text from a trained language model (a ptb or wikitext-2 run directory): its best-validation weights, " +
@@ -228,7 +270,8 @@ function program(): Command {
       intOption("--segment", 0),
     )
     .option("--json", "print one JSON line (words, text, sparsity) instead of streaming the text", false)
-    .option("--quiet", "no messages on stderr", false)
+    .option("--quiet", "no messages on stderr", false);
+  addWeightOptions(generateCmd)
     .exitOverride()
     .action(async (run: string, opts: GenerateFlags) => {
       actionCode = await generateCommand(run, opts, kernels);

@@ -15,6 +15,7 @@ import type { EvalResult } from "../train/trainer.js";
 import type { CheckpointState } from "./checkpoint.js";
 import { formatDuration, pct } from "./format.js";
 import {
+  evalWeights,
   type Row,
   type RunContext,
   type RunKind,
@@ -200,6 +201,7 @@ export const classifierKind: RunKind = {
       weights = join(ck.dir, "model.safetensors");
       loadParamTensors(trainer.model, ck.model, weights);
     } else weights = loadRunWeights(trainer.model, r.runDir);
+    const int8 = evalWeights(trainer.model, r);
     const n = task.count(split);
     const bar = progressBar(`eval ${split}`, n, [], { quiet: r.quiet });
     const t0 = performance.now();
@@ -213,11 +215,12 @@ export const classifierKind: RunKind = {
       step,
       kernels: r.kernelName,
       seconds: (performance.now() - t0) / 1000,
+      ...int8.record,
       ...evalRecord(result),
       split,
     };
     const where = ck ? `${ck.dir} (step ${step})` : weights;
-    const head = `egru eval: ${where}, ${result.count} ${split} examples`;
+    const head = `egru eval: ${where}${int8.note}, ${result.count} ${split} examples`;
     return { records: [record], text: [head, ...tableLines(resultRows(result, config.model.cell))].join("\n") };
   },
 

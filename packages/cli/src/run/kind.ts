@@ -5,7 +5,15 @@
 // checkpoints, the outer loop (checkpoint when due, Ctrl-C, NaN stop, time budget), the summary
 // table and report. The kinds: run/classifier.ts (MNIST, DVS Gesture), run/language-model.ts.
 
-import type { Kernels, Network, ThresholdBatch, ValidationWatch, WatchVerdict } from "egru";
+import {
+  type Kernels,
+  type Network,
+  quantizeNetwork,
+  type ScaleAxis,
+  type ThresholdBatch,
+  type ValidationWatch,
+  type WatchVerdict,
+} from "egru";
 import type { ActivityReport } from "../train/activity.js";
 import type { TrainConfig } from "../train/config.js";
 import { type DeadLayerWarning, deadLayerMessage } from "../train/dead-layers.js";
@@ -98,6 +106,8 @@ export interface EvalRequest {
   /** The memory to plan the evaluation batches with. */
   budget?: MemoryBudget;
   quiet: boolean;
+  /** Evaluate with int8 weights (quantised after loading, one scale per `axis` unit); null: float32. */
+  int8?: { axis: ScaleAxis } | null;
 }
 
 export interface RunKind {
@@ -142,6 +152,19 @@ export function stepFigures(s: StepFigures): Record<string, number | number[]> {
     gradNorm: s.gradNorm,
     macsExecuted: s.macs.executed,
     macsDense: s.macs.dense,
+  };
+}
+
+/**
+ * Make the model's weights int8 when an evaluation asks for it (egru eval --weights int8): the
+ * record's fields saying so, and the words the table's head adds ("" for float32).
+ */
+export function evalWeights(model: Network, r: EvalRequest): { record: Record<string, string>; note: string } {
+  if (!r.int8) return { record: {}, note: "" };
+  quantizeNetwork(model, { axis: r.int8.axis });
+  return {
+    record: { weightFormat: "int8", scaleAxis: r.int8.axis },
+    note: `, int8 weights (one scale per ${r.int8.axis} unit)`,
   };
 }
 

@@ -17,6 +17,7 @@ import { isLmTask } from "../train/config.js";
 import type { LmEvalResult, LmSplit, LmTrainer } from "../train/lm-trainer.js";
 import { formatDuration, mega, pct } from "./format.js";
 import {
+  evalWeights,
   type Row,
   type RunKind,
   sayDeadLayers,
@@ -256,6 +257,7 @@ export const languageModelKind: RunKind = {
     } else {
       weights = loadRunWeights(trainer.model, r.runDir);
     }
+    const int8 = evalWeights(trainer.model, r);
     const splits: LmSplit[] = r.split ? [r.split] : ["valid", "test"];
     const t0 = performance.now();
     const results = evaluateLm(trainer, splits, config.lm.testBatchSize, r.quiet);
@@ -266,12 +268,13 @@ export const languageModelKind: RunKind = {
       step: ck ? ck.state.position.step : null,
       kernels: r.kernelName,
       seconds,
+      ...int8.record,
       ...lmEvalRecord(res),
       split: res.split,
     }));
     const test = results[results.length - 1];
     const valid = results.length > 1 ? results[0] : null;
-    const head = `egru eval: ${config.task} language model, weights ${weights}`;
+    const head = `egru eval: ${config.task} language model, weights ${weights}${int8.note}`;
     return { records, text: [head, ...tableLines(lmResultRows(valid, test, config.model.cell))].join("\n") };
   },
 

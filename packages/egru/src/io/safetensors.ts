@@ -1,8 +1,10 @@
 // The safetensors format (bytes in memory, no file access): an 8-byte little-endian header length,
 // a JSON header naming each tensor's dtype, shape and byte range (plus string metadata), then the
-// raw little-endian data. egru writes float32 tensors ("F32") and reads F32, F16, BF16 and F64 into
-// float32 (PyTorch checkpoints often carry half precision). Every problem in a file
-// is reported with the file's name and the field or tensor at fault.
+// raw little-endian data. egru writes float32 tensors ("F32") and int8 ones ("I8": int8 weights,
+// model/int8-state.ts) and reads F32, F16, BF16 and F64 into float32 (PyTorch checkpoints often carry
+// half precision); I8 only where asked for (decodeSafetensorsInt8: the model loader), elsewhere an
+// I8 tensor is an error naming it. Every problem in a file is reported with the file's name and the
+// field or tensor at fault.
 
 import { ShapeError, ValueError } from "../core/errors.js";
 import { nestsDeeper } from "../core/validate.js";
@@ -12,9 +14,23 @@ export interface Tensor {
   data: Float32Array;
 }
 
-/** Encode float32 tensors (in name order) with string metadata. */
-export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Uint8Array {
-  const names = Object.keys(tensors).sort();
+/** An int8 tensor (the values of int8 weights). */
+export interface Int8Tensor {
+  shape: number[];
+  data: Int8Array;
+}
+
+/**
+ * Encode float32 and int8 tensors with string metadata: the float32 ones first, then the int8 ones,
+ * each in name order (so every float32 tensor starts 4-byte aligned).
+ */
+export function encodeSafetensors(
+  tensors: Record<string, Tensor | Int8Tensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const isInt8 = (n: string): boolean => tensors[n].data instanceof Int8Array;
+  const all = Object.keys(tensors).sort();
+  const names = [...all.filter((n) => !isInt8(n)), ...all.filter(isInt8)];
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
@@ -23,8 +39,9 @@ export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Rec
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length)
       throw new ShapeError(`tensor ${n}`, `${count} values for shape [${t.shape.join(", ")}]`, String(t.data.length));
-    header[n] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + 4 * count] };
-    offset += 4 * count;
+    const size = t.data.BYTES_PER_ELEMENT;
+    header[n] = { dtype: size === 1 ? "I8" : "F32", shape: t.shape, data_offsets: [offset, offset + size * count] };
+    offset += size * count;
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - ((8 + json.length) % 8)) % 8); // data starts 8-byte aligned
@@ -36,14 +53,18 @@ export function encodeSafetensors(tensors: Record<string, Tensor>, metadata: Rec
   let at = 8 + head.length;
   for (const n of names) {
     const d = tensors[n].data;
-    for (let i = 0; i < d.length; i++) view.setFloat32(at + 4 * i, d[i], true);
-    at += 4 * d.length;
+    if (d instanceof Int8Array) out.set(new Uint8Array(d.buffer, d.byteOffset, d.length), at);
+    else for (let i = 0; i < d.length; i++) view.setFloat32(at + 4 * i, d[i], true);
+    at += d.byteLength;
   }
   return out;
 }
 
-/** Bytes per element of the dtypes egru reads (all converted to float32; F64 is rounded). */
+/** Bytes per element of the float dtypes egru reads (all converted to float32; F64 is rounded). */
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
+
+/** The same with I8, for the readers of int8 weights. */
+const DTYPE_BYTES_INT8: Record<string, number> = { ...DTYPE_BYTES, I8: 1 };
 
 /** The largest header egru reads (the format's reference implementation allows 100 MB). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -91,12 +112,30 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
  * bounded header that is a JSON object of objects (and an optional string-to-string
  * __metadata__) nested no deeper than that, no duplicate names, shapes of whole numbers, and data
  * offsets that are in order, contiguous, start at 0, end exactly at the end of the file and match
- * dtype × shape.
+ * dtype × shape. An I8 tensor is a ValueError naming it (decodeSafetensorsInt8 reads them).
  */
 export function decodeSafetensors(
   bytes: Uint8Array,
   name: string,
 ): { tensors: Record<string, Tensor>; metadata: Record<string, string> } {
+  const { tensors, metadata } = decode(bytes, name, false);
+  return { tensors, metadata };
+}
+
+/** decodeSafetensors, with I8 tensors allowed: they come back as int8 (every other check the same). */
+export function decodeSafetensorsInt8(
+  bytes: Uint8Array,
+  name: string,
+): { tensors: Record<string, Tensor>; int8: Record<string, Int8Tensor>; metadata: Record<string, string> } {
+  return decode(bytes, name, true);
+}
+
+function decode(
+  bytes: Uint8Array,
+  name: string,
+  allowInt8: boolean,
+): { tensors: Record<string, Tensor>; int8: Record<string, Int8Tensor>; metadata: Record<string, string> } {
+  const dtypeBytes = allowInt8 ? DTYPE_BYTES_INT8 : DTYPE_BYTES;
   if (bytes.length < 8)
     throw new ValueError(name, "a safetensors file (8-byte header length first)", `${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -154,8 +193,13 @@ export function decodeSafetensors(
     const where = `${name}: tensor ${key}`;
     if (!isObject(v)) throw new ValueError(where, "an object with dtype, shape and data_offsets", JSON.stringify(v));
     const { dtype, shape, data_offsets: off } = v;
-    if (typeof dtype !== "string" || !(dtype in DTYPE_BYTES)) {
-      throw new ValueError(`${where}: dtype`, `one of ${Object.keys(DTYPE_BYTES).join(", ")}`, JSON.stringify(dtype));
+    if (typeof dtype !== "string" || !Object.hasOwn(dtypeBytes, dtype)) {
+      const int8 = dtype === "I8" ? " (I8: int8 weights, which loadModel reads)" : "";
+      throw new ValueError(
+        `${where}: dtype`,
+        `one of ${Object.keys(dtypeBytes).join(", ")}${int8}`,
+        JSON.stringify(dtype),
+      );
     }
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new ValueError(`${where}: shape`, "a list of whole numbers", JSON.stringify(shape));
@@ -174,7 +218,7 @@ export function decodeSafetensors(
       );
     }
     const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    const size = DTYPE_BYTES[dtype];
+    const size = dtypeBytes[dtype];
     if (!Number.isSafeInteger(count * size) || off[1] - off[0] !== count * size) {
       throw new ShapeError(
         where,
@@ -200,10 +244,18 @@ export function decodeSafetensors(
   if (at !== dataLength)
     throw new ValueError(`${name}: data`, `${at} bytes after the header, as the offsets say`, `${dataLength} bytes`);
   const tensors: Record<string, Tensor> = {};
+  const int8: Record<string, Int8Tensor> = {};
   for (const { key, dtype, shape, begin } of entries) {
     const count = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(count);
     const base = dataStart + begin;
+    if (dtype === "I8") {
+      int8[key] = {
+        shape,
+        data: new Int8Array(bytes.buffer.slice(bytes.byteOffset + base, bytes.byteOffset + base + count)),
+      };
+      continue;
+    }
+    const data = new Float32Array(count);
     if (dtype === "F32") for (let i = 0; i < count; i++) data[i] = view.getFloat32(base + 4 * i, true);
     else if (dtype === "F64") for (let i = 0; i < count; i++) data[i] = view.getFloat64(base + 8 * i, true);
     else if (dtype === "F16") for (let i = 0; i < count; i++) data[i] = half(view.getUint16(base + 2 * i, true));
@@ -217,5 +269,5 @@ export function decodeSafetensors(
     }
     tensors[key] = { shape, data };
   }
-  return { tensors, metadata };
+  return { tensors, int8, metadata };
 }

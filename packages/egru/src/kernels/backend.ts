@@ -13,6 +13,7 @@ import type { FloatArray } from "../core/buffer.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
 import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCellForwardArgs } from "./gru-cell.js";
+import { gemmNNi8, type Int8Product } from "./int8.js";
 import { lstmCellBackward, lstmCellForward, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "./lstm-cell.js";
 import { softmaxRows, type SoftmaxRows } from "./softmax.js";
 
@@ -30,8 +31,10 @@ export interface Kernels {
    * calls then read and write in place instead of copying. Kernels without one copy as needed.
    */
   alloc?(n: number): Float32Array;
-  /** Return an array from alloc() to the kernels' memory. */
-  free?(a: Float32Array): void;
+  /** Optional: an int8 array inside the kernels' memory (int8 weights kept resident), as alloc(). */
+  allocInt8?(n: number): Int8Array;
+  /** Return an array from alloc() or allocInt8() to the kernels' memory. */
+  free?(a: Float32Array | Int8Array): void;
 
   /** C[M,N] (+)= A[M,K] · B[K,N] */
   gemmNN(
@@ -127,6 +130,21 @@ export interface Kernels {
     outOff: number,
   ): number;
 
+  /**
+   * The dense product on int8 weights (kernels/int8.ts: one float32 scale per input or output unit):
+   *   C[M,N] (+)= A[M,K] · W      W int8 [K, N] with its scales
+   * The operations and their order are fixed (int8.ts), so every kernel set gives the same bits.
+   */
+  gemmNNi8: Int8Product;
+
+  /**
+   * The event-row gather on int8 weights: q[b, :] (+)= Σ_{j : y[b, j] ≠ 0} y[b, j] · W[j, :], one int8
+   * row of W [H, N] per event (a per-input scale folds into y[b, j], a per-output one is applied once
+   * at the end): (B, N, H, y, yOff, W, q, qOff, accumulate). The same bits as gemmNNi8 of the same
+   * operands. Both return the MACs executed (events · N).
+   */
+  eventGemmNNi8: Int8Product;
+
   /** The EGRU cell's pointwise forward for one step of B rows (cell-pointwise.ts). */
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void;
   /** Its backward for one step of B rows (cell-pointwise.ts). */
@@ -162,6 +180,9 @@ export const jsKernels: Kernels = {
   lstmCellForward,
   lstmCellBackward,
   softmaxRows,
+
+  gemmNNi8,
+  eventGemmNNi8: gemmNNi8,
 
   eventGemmNN(B, N, H, y, yOff, R, rOff, q, qOff, accumulate) {
     let macs = 0;

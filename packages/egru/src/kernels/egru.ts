@@ -29,6 +29,7 @@ import { jsKernels, type Kernels } from "./backend.js";
 import type { EgruTape } from "./cell-pointwise.js";
 import { cellKeep, gatedParamGrads, sparseEnough, type MacCount, type SeqDims, type Zoneout } from "./gated-cell.js";
 import { addBiasRows } from "./gemm.js";
+import { eventOrDenseNN, type Weight } from "./products.js";
 import { KernelScratch } from "./scratch.js";
 
 export type { SeqDims, Zoneout } from "./gated-cell.js";
@@ -43,9 +44,15 @@ export interface EgruKernelParams<A extends FloatArray> {
   thr: A; // [H] effective thresholds ϑ
 }
 
+/** The forward's parameters: W and R may also be int8 matrices (inference; products.ts). */
+export interface EgruForwardParams<A extends FloatArray> extends Omit<EgruKernelParams<A>, "W" | "R"> {
+  W: Weight<A>;
+  R: Weight<A>;
+}
+
 export interface EgruForwardArgs<A extends FloatArray> {
   dims: SeqDims;
-  params: EgruKernelParams<A>;
+  params: EgruForwardParams<A>;
   x: A; // [T, B, I]
   y0: A; // [B, H] previous event output fed to the first recurrent product
   /** [B, H] internal state before step 1; zero when absent (always, for whole sequences). */
@@ -160,28 +167,6 @@ export function maskedProduct<A extends FloatArray>(
   return B * H * G;
 }
 
-/**
- * out[M, N] = x[M, K] · W[K, N] (x at xOff, W and out at 0): the event product when x may hold
- * events and their density is below the kernels' crossover, else the dense one. Returns the
- * multiply-accumulates executed.
- */
-export function eventOrDenseNN<A extends FloatArray>(
-  kernels: Kernels,
-  events: boolean,
-  M: number,
-  N: number,
-  K: number,
-  x: A,
-  xOff: number,
-  W: A,
-  out: A,
-): number {
-  if (events && sparseEnough(kernels, x, xOff, M * K))
-    return kernels.eventGemmNN(M, N, K, x, xOff, W, 0, out, 0, false);
-  kernels.gemmNN(M, N, K, x, xOff, W, 0, out, 0, false);
-  return M * N * K;
-}
-
 /** Upstream gradients ∂L/∂(y, h, o, tr), each [T, B, H]; a missing one is zero. */
 export interface EgruUpstream<A extends FloatArray> {
   dy?: A | null;
@@ -191,6 +176,8 @@ export interface EgruUpstream<A extends FloatArray> {
 }
 
 export interface EgruBackwardArgs<A extends FloatArray> extends EgruForwardArgs<A> {
+  /** Float weights only: int8 layers do not train. */
+  params: EgruKernelParams<A>;
   fwd: EgruForwardOut<A>;
   upstream: EgruUpstream<A>;
   /**

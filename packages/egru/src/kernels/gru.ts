@@ -29,6 +29,7 @@ import {
 } from "./gated-cell.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import { addBiasRows } from "./gemm.js";
+import { productNN, type Weight } from "./products.js";
 import { KernelScratch } from "./scratch.js";
 
 /** Parameters as the kernel sees them (haste layout, gate blocks z, r, g). */
@@ -39,9 +40,15 @@ export interface GruKernelParams<A extends FloatArray> {
   br: A; // [3H]
 }
 
+/** The forward's parameters: W and R may also be int8 matrices (inference; products.ts). */
+export interface GruForwardParams<A extends FloatArray> extends Omit<GruKernelParams<A>, "W" | "R"> {
+  W: Weight<A>;
+  R: Weight<A>;
+}
+
 export interface GruForwardArgs<A extends FloatArray> {
   dims: SeqDims;
-  params: GruKernelParams<A>;
+  params: GruForwardParams<A>;
   x: A; // [T, B, I]
   h0: A; // [B, H] initial state
   zoneout: Zoneout<A>; // on h; a train mask is [T, B, H], 1 = take the new value
@@ -70,7 +77,7 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
   const work = new KernelScratch(kernels);
   try {
     const a = work.zerosLike(x, T * B * G);
-    kernels.gemmNN(T * B, G, I, x, 0, W, 0, a, 0, false);
+    productNN(kernels, T * B, G, I, x, 0, W, a, 0, false);
     addBiasRows(a, 0, T * B, G, bx);
 
     const q = work.zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
@@ -78,7 +85,7 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
       // h_{t−1}: h0, or the previous step's rows of h
       const prev = t === 0 ? h0 : h;
       const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-      kernels.gemmNN(B, G, H, prev, prevOff, R, 0, q, 0, false); // q = h_{t−1}·R + br
+      productNN(kernels, B, G, H, prev, prevOff, R, q, 0, false); // q = h_{t−1}·R + br
       addBiasRows(q, 0, B, G, br);
       kernels.gruCellForward({
         B,
@@ -101,6 +108,8 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
 }
 
 export interface GruBackwardArgs<A extends FloatArray> extends GruForwardArgs<A> {
+  /** Float weights only: int8 layers do not train. */
+  params: GruKernelParams<A>;
   fwd: GruForwardOut<A>;
   /** ∂L/∂h for every step [T, B, H] (the layer's output); absent = 0. */
   dOut?: A | null;

@@ -22,6 +22,7 @@ import { jsKernels, type Kernels } from "./backend.js";
 import type { SeqDims } from "./gated-cell.js";
 import { addBiasRows, sumRowsInto } from "./gemm.js";
 import type { LstmTape } from "./lstm-cell.js";
+import { productNN, type Weight } from "./products.js";
 import { KernelScratch } from "./scratch.js";
 
 export type { LstmTape } from "./lstm-cell.js";
@@ -34,9 +35,15 @@ export interface LstmKernelParams<A extends FloatArray> {
   bhh: A; // [4H]
 }
 
+/** The forward's parameters: Wih and Whh may also be int8 matrices, [I, 4H] and [H, 4H] (inference; products.ts). */
+export interface LstmForwardParams<A extends FloatArray> extends Omit<LstmKernelParams<A>, "Wih" | "Whh"> {
+  Wih: Weight<A>;
+  Whh: Weight<A>;
+}
+
 export interface LstmForwardArgs<A extends FloatArray> {
   dims: SeqDims;
-  params: LstmKernelParams<A>;
+  params: LstmForwardParams<A>;
   x: A; // [T, B, I]
   h0: A; // [B, H]
   c0: A; // [B, H]
@@ -73,7 +80,7 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
   const work = new KernelScratch(kernels);
   try {
     const P = work.zerosLike(x, T * B * G);
-    kernels.gemmNT(T * B, G, I, x, 0, Wih, 0, P, 0, false);
+    productNN(kernels, T * B, G, I, x, 0, Wih, P, 0, false, true); // (float W_ih is [4H, I]: gemmNT)
     addBiasRows(P, 0, T * B, G, bih);
     addBiasRows(P, 0, T * B, G, bhh);
 
@@ -81,7 +88,7 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
       const hPrev = t === 0 ? h0 : h;
       const prevOff = t === 0 ? 0 : (t - 1) * B * H;
       // P_t += h_{t−1}·W_hhᵀ   [B, 4H]
-      kernels.gemmNT(B, G, H, hPrev, prevOff, Whh, 0, P, t * B * G, true);
+      productNN(kernels, B, G, H, hPrev, prevOff, Whh, P, t * B * G, true, true);
       kernels.lstmCellForward({
         B,
         H,
@@ -100,6 +107,8 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
 }
 
 export interface LstmBackwardArgs<A extends FloatArray> extends LstmForwardArgs<A> {
+  /** Float weights only: int8 layers do not train. */
+  params: LstmKernelParams<A>;
   fwd: LstmForwardOut<A>;
   /** ∂L/∂h for every step [T, B, H] (the layer's output); absent = 0. */
   dOut?: A | null;

@@ -1,11 +1,13 @@
 // Working arrays kept in the kernels' own memory (WebAssembly memory, where they have one) so that
-// kernel calls use them in place instead of copying, handed back together by release().
+// kernel calls use them in place instead of copying, handed back together by release(); also int8
+// weights (a copy of an int8 matrix there: inMemory()).
 
 import { zerosLike, type FloatArray } from "../core/buffer.js";
 import type { Kernels } from "./backend.js";
+import type { Int8Matrix } from "./int8.js";
 
 export class KernelScratch {
-  private readonly held: Float32Array[] = [];
+  private readonly held: (Float32Array | Int8Array)[] = [];
 
   constructor(private readonly kernels: Kernels) {}
 
@@ -22,9 +24,26 @@ export class KernelScratch {
     return (like instanceof Float32Array ? this.zeros32(n) : zerosLike(like, n)) as A;
   }
 
-  /** Return every array from zeros32 to the kernels' memory; they must not be used afterwards. */
+  /** A zeroed int8 array in the kernels' memory, or an ordinary one where they have none. */
+  int8(n: number): Int8Array {
+    if (!this.kernels.allocInt8) return new Int8Array(n);
+    const a = this.kernels.allocInt8(n);
+    this.held.push(a);
+    return a;
+  }
+
+  /** Return every array from zeros32 and int8 to the kernels' memory; they must not be used afterwards. */
   release(): void {
     if (this.kernels.free) for (const a of this.held) this.kernels.free(a);
     this.held.length = 0;
   }
+}
+
+/** A copy of an int8 matrix whose values and scales live in `scratch`'s memory (kernel calls read it in place). */
+export function int8InScratch(scratch: KernelScratch, m: Int8Matrix): Int8Matrix {
+  const values = scratch.int8(m.values.length);
+  values.set(m.values);
+  const scales = scratch.zeros32(m.scales.length);
+  scales.set(m.scales);
+  return { K: m.K, N: m.N, axis: m.axis, values, scales };
 }

@@ -7,6 +7,9 @@
 // In "clamp" mode thr holds ϑ itself (clamped to [0, 1] in place before every forward);
 // in "sigmoid" mode thr holds logits θ and ϑ = σ(θ).
 //
+// Int8 weights (quantize(): kernel and recurrent_kernel, see layers/weighted-layer.ts) serve the
+// evaluation forward, step() and the stepper; a training forward or a backward is then a StateError.
+//
 // Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
 // RETURNS fresh arrays for the input and the initial state. With gradClip > 0 (EvNN's grad_clip),
 // each call's own contribution is clipped before it is added (layers/grad-clip.ts): what earlier
@@ -48,6 +51,7 @@ import {
   type SequenceShape,
 } from "./common.js";
 import { ClipGroup, clipFactorOf, type KernelParamGrads } from "./grad-clip.js";
+import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { EgruStepper } from "./stepper.js";
 
@@ -260,6 +264,15 @@ export class EGRU extends WeightedLayer {
     this.inputEvents = opts.inputEvents ?? false;
   }
 
+  /** kernel [I, 3H] and recurrent_kernel [H, 3H] can be int8 (stored as the products take them). */
+  override int8Slots(): Record<string, Int8Slot> {
+    const G = 3 * this.hiddenSize;
+    return {
+      kernel: { K: this.inputSize, N: G, transposed: false },
+      recurrent_kernel: { K: this.hiddenSize, N: G, transposed: false },
+    };
+  }
+
   /** The effective thresholds ϑ [H] (clamps the parameter in place in clamp mode, as EvNN does). */
   thresholds(): Float32Array {
     const thr = this.weights.thr;
@@ -280,6 +293,7 @@ export class EGRU extends WeightedLayer {
     const { T, B } = input;
     checkSequenceInput(input.x, input, I);
     this.checkWeights();
+    if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
     const x = toTimeMajor(input.x, input, I);
     const y0 = stateArg("y0", input.y0, B, H);
     const { dropConnectMask, zoneout } = forwardMasks({
@@ -305,10 +319,13 @@ export class EGRU extends WeightedLayer {
     };
     const dims: SeqDims = { T, B, I, H };
     const kernels = this.kernels;
-    const resident = this.residentR.upload(kernels, R); // read in place by the T per-step products
+    const W8 = this.int8Operand(kernels, "kernel");
+    const R8 = this.int8Operand(kernels, "recurrent_kernel");
+    // read in place by the T per-step products (int8 weights are resident already)
+    const resident = R8 ? { view: R, tag: 0 } : this.residentR.upload(kernels, R);
     const fwd = egruForward({
       dims,
-      params: { ...params, R: resident.view },
+      params: { ...params, W: W8 ?? params.W, R: R8 ?? resident.view },
       x,
       y0,
       zoneout,
@@ -359,6 +376,7 @@ export class EGRU extends WeightedLayer {
   backward(result: EgruForwardResult, upstream: EgruUpstreamGrads, opts: EgruBackwardOptions = {}): EgruInputGrads {
     const s = result.saved;
     checkNotReleased(s.released);
+    this.checkFloat32("backward");
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const dims: SeqDims = { T, B, I: this.inputSize, H };
@@ -488,16 +506,16 @@ export class EGRU extends WeightedLayer {
     const h0 = stateArg("state.h", state?.h, B, H);
     const tr0 = stateArg("state.tr", state?.tr, B, H);
     const zoneout: Zoneout<Float32Array> = this.zoneout > 0 ? { kind: "eval", p: this.zoneout } : { kind: "none" };
-    const params: EgruKernelParams<Float32Array> = {
-      W: this.weights.kernel,
-      R: this.weights.recurrent_kernel,
-      bx: this.weights.bias,
-      br: this.weights.recurrent_bias,
-      thr: this.thresholds(),
-    };
+    const kernels = this.kernels;
     const fwd = egruForward({
       dims: { T: 1, B, I, H },
-      params,
+      params: {
+        W: this.int8Operand(kernels, "kernel") ?? this.weights.kernel,
+        R: this.int8Operand(kernels, "recurrent_kernel") ?? this.weights.recurrent_kernel,
+        bx: this.weights.bias,
+        br: this.weights.recurrent_bias,
+        thr: this.thresholds(),
+      },
       x: toTimeMajor(x, { T: 1, B }, I),
       y0,
       h0,
@@ -505,7 +523,7 @@ export class EGRU extends WeightedLayer {
       zoneout,
       alpha: this.traceDecay,
       event: this.event,
-      kernels: this.kernels,
+      kernels,
       inputEvents: this.inputEvents,
     });
     return { y: fwd.y, o: fwd.o, state: { y: fwd.y, h: fwd.h, tr: fwd.tr } };

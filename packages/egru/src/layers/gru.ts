@@ -11,6 +11,9 @@
 // i.e. transpose and swap the first two gate blocks. Init as PyTorch: every entry uniform in
 // [−1/√H, 1/√H).
 //
+// Int8 weights (quantize(): kernel and recurrent_kernel, see layers/weighted-layer.ts) serve the
+// evaluation forward, step() and the stepper; a training forward or a backward is then a StateError.
+//
 // Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
 // RETURNS fresh arrays for the input and the initial state.
 
@@ -43,6 +46,7 @@ import {
   type SequenceShape,
 } from "./common.js";
 import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "./gru-layout.js";
+import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { GruStepper } from "./stepper.js";
 
@@ -157,6 +161,15 @@ export class GRU extends WeightedLayer {
     this.zoneout = zo;
   }
 
+  /** kernel [I, 3H] and recurrent_kernel [H, 3H] can be int8 (stored as the products take them). */
+  override int8Slots(): Record<string, Int8Slot> {
+    const G = 3 * this.hiddenSize;
+    return {
+      kernel: { K: this.inputSize, N: G, transposed: false },
+      recurrent_kernel: { K: this.hiddenSize, N: G, transposed: false },
+    };
+  }
+
   /** A streaming-inference stepper over `batch` streams with the current weights bound (see layers/stepper.ts). */
   stepper(batch: number): GruStepper {
     return new GruStepper(this, batch);
@@ -201,6 +214,7 @@ export class GRU extends WeightedLayer {
     const { T, B } = input;
     checkSequenceInput(input.x, input, I);
     this.checkWeights();
+    if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
     const x = toTimeMajor(input.x, input, I);
     const h0 = stateArg("h0", input.h0, B, H);
     const { dropConnectMask, zoneout } = forwardMasks({
@@ -225,8 +239,18 @@ export class GRU extends WeightedLayer {
     };
     const dims: SeqDims = { T, B, I, H };
     const kernels = this.kernels;
-    const resident = this.residentR.upload(kernels, params.R); // read in place by the T per-step products
-    const fwd = gruForward({ dims, params: { ...params, R: resident.view }, x, h0, zoneout, kernels });
+    const W8 = this.int8Operand(kernels, "kernel");
+    const R8 = this.int8Operand(kernels, "recurrent_kernel");
+    // read in place by the T per-step products (int8 weights are resident already)
+    const resident = R8 ? { view: params.R, tag: 0 } : this.residentR.upload(kernels, params.R);
+    const fwd = gruForward({
+      dims,
+      params: { ...params, W: W8 ?? params.W, R: R8 ?? resident.view },
+      x,
+      h0,
+      zoneout,
+      kernels,
+    });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const saved: GruSaved = {
       shape,
@@ -262,6 +286,7 @@ export class GRU extends WeightedLayer {
   backward(result: GruForwardResult, upstream: GruUpstreamGrads): GruInputGrads {
     const s = result.saved;
     checkNotReleased(s.released);
+    this.checkFloat32("backward");
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = gruBackward({
@@ -296,19 +321,19 @@ export class GRU extends WeightedLayer {
     this.checkWeights();
     const h0 = stateArg("state.h", state?.h, B, H);
     const zoneout: Zoneout<Float32Array> = this.zoneout > 0 ? { kind: "eval", p: this.zoneout } : { kind: "none" };
-    const params: GruKernelParams<Float32Array> = {
-      W: this.weights.kernel,
-      R: this.weights.recurrent_kernel,
-      bx: this.weights.bias,
-      br: this.weights.recurrent_bias,
-    };
+    const kernels = this.kernels;
     const fwd = gruForward({
       dims: { T: 1, B, I, H },
-      params,
+      params: {
+        W: this.int8Operand(kernels, "kernel") ?? this.weights.kernel,
+        R: this.int8Operand(kernels, "recurrent_kernel") ?? this.weights.recurrent_kernel,
+        bx: this.weights.bias,
+        br: this.weights.recurrent_bias,
+      },
       x: toTimeMajor(x, { T: 1, B }, I),
       h0,
       zoneout,
-      kernels: this.kernels,
+      kernels,
     });
     return { h: fwd.h, state: { h: fwd.h } };
   }

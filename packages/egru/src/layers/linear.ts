@@ -4,6 +4,7 @@
 //
 // Parameters (named Float32Arrays): weight [I, O] (rows per input unit, so events read rows),
 // bias [O]. PyTorch's nn.Linear stores weight as [O, I]: getTorchWeights/setTorchWeights convert.
+// The weight can be int8 (quantize(), layers/weighted-layer.ts: inference only).
 //
 // Gradients: backward ACCUMULATES into layer.grads and RETURNS a fresh dx.
 
@@ -14,7 +15,9 @@ import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js"
 import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
+import { eventOrDenseNN } from "../kernels/products.js";
 import { assignWeights, checkMask, layerRng, uniformInit, type NamedWeights } from "./common.js";
+import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 
 export interface LinearOptions {
@@ -62,6 +65,11 @@ export class Linear extends WeightedLayer {
     this.hasBias = hasBias;
   }
 
+  /** weight [I, O] can be int8. */
+  override int8Slots(): Record<string, Int8Slot> {
+    return { weight: { K: this.inputSize, N: this.outputSize, transposed: false } };
+  }
+
   /** y [N, O] = x [N, I] · W + b for N rows (N = T·B for a sequence). */
   forward(x: ArrayLike<number>, N: number): LinearResult {
     checkPositiveInt("N", N);
@@ -70,13 +78,13 @@ export class Linear extends WeightedLayer {
     checkLength("x", x, N * I, `N·I = ${N}·${I}`);
     checkFinite("x", x);
     this.checkWeights();
+    if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
     const xs = x instanceof Float32Array ? x : Float32Array.from(x);
     const kernels = this.kernels;
     const y = new Float32Array(N * O);
     const dense = N * I * O;
-    let executed = dense;
-    if (this.inputEvents) executed = kernels.eventGemmNN(N, O, I, xs, 0, this.weights.weight, 0, y, 0, false);
-    else kernels.gemmNN(N, O, I, xs, 0, this.weights.weight, 0, y, 0, false);
+    const W = this.int8Operand(kernels, "weight") ?? this.weights.weight;
+    const executed = eventOrDenseNN(kernels, this.inputEvents && "always", N, O, I, xs, 0, W, y);
     if (this.hasBias) addBiasRows(y, 0, N, O, this.weights.bias);
     return { y, macs: { executed, dense }, saved: { x: xs, N, kernels } };
   }
@@ -91,6 +99,7 @@ export class Linear extends WeightedLayer {
     opts: { dxMask?: ArrayLike<number> | null } = {},
   ): { dx: Float32Array; macs: MacCount } {
     const { x, N, kernels } = result.saved;
+    this.checkFloat32("backward");
     const I = this.inputSize;
     const O = this.outputSize;
     checkLength("dy", dy, N * O, `N·O = ${N}·${O}`);

@@ -8,6 +8,10 @@
 // getTorchWeights / setTorchWeights / torchGrads are getWeights / setWeights / grads copies; they
 // exist so code can treat GRU and LSTM alike.
 //
+// Int8 weights (quantize(): weight_ih_l0 and weight_hh_l0, see layers/weighted-layer.ts; their int8
+// copies are transposed, [I, 4H] and [H, 4H], as the products take them) serve the evaluation
+// forward, step() and the stepper; a training forward or a backward is then a StateError.
+//
 // Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
 // RETURNS fresh arrays for the input and the initial states.
 
@@ -38,6 +42,8 @@ import {
   type LayerStats,
   type SequenceShape,
 } from "./common.js";
+import type { Int8Slot } from "./int8-weights.js";
+import { LstmStepper } from "./stepper.js";
 import { WeightedLayer } from "./weighted-layer.js";
 
 export interface LstmOptions {
@@ -145,6 +151,20 @@ export class LSTM extends WeightedLayer {
     this.dropConnectShape = shape;
   }
 
+  /** weight_ih_l0 [4H, I] and weight_hh_l0 [4H, H] can be int8 (their int8 copies transposed, [K, 4H]). */
+  override int8Slots(): Record<string, Int8Slot> {
+    const G = 4 * this.hiddenSize;
+    return {
+      weight_ih_l0: { K: this.inputSize, N: G, transposed: true },
+      weight_hh_l0: { K: this.hiddenSize, N: G, transposed: true },
+    };
+  }
+
+  /** A streaming-inference stepper over `batch` streams with the current weights bound (see layers/stepper.ts). */
+  stepper(batch: number): LstmStepper {
+    return new LstmStepper(this, batch);
+  }
+
   /** Same as getWeights: the storage is nn.LSTM's. */
   getTorchWeights(): Record<LstmTorchName, Float32Array> {
     return copyWeights(this.weights) as Record<LstmTorchName, Float32Array>;
@@ -167,6 +187,7 @@ export class LSTM extends WeightedLayer {
     const { T, B } = input;
     checkSequenceInput(input.x, input, I);
     this.checkWeights();
+    if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
     const x = toTimeMajor(input.x, input, I);
     const h0 = stateArg("h0", input.h0, B, H);
     const c0 = stateArg("c0", input.c0, B, H);
@@ -192,8 +213,22 @@ export class LSTM extends WeightedLayer {
     };
     const dims: SeqDims = { T, B, I, H };
     const kernels = this.kernels;
-    const resident = this.residentWhh.upload(kernels, params.Whh); // read in place by the T per-step products
-    const fwd = lstmForward({ dims, params: { ...params, Whh: resident.view }, x, h0, c0, kernels });
+    // Int8 weights are read as they are; a float32 W_hh is copied into the kernels' memory (where they
+    // have one), read in place by the T per-step products.
+    const whhI8 = this.int8Operand(kernels, "weight_hh_l0");
+    const resident = whhI8 ? { view: params.Whh, tag: 0 } : this.residentWhh.upload(kernels, params.Whh);
+    const fwd = lstmForward({
+      dims,
+      params: {
+        ...params,
+        Wih: this.int8Operand(kernels, "weight_ih_l0") ?? params.Wih,
+        Whh: whhI8 ?? resident.view,
+      },
+      x,
+      h0,
+      c0,
+      kernels,
+    });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
     const saved: LstmSaved = {
@@ -230,6 +265,7 @@ export class LSTM extends WeightedLayer {
   backward(result: LstmForwardResult, upstream: LstmUpstreamGrads): LstmInputGrads {
     const s = result.saved;
     checkNotReleased(s.released);
+    this.checkFloat32("backward");
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = lstmBackward({
@@ -263,16 +299,16 @@ export class LSTM extends WeightedLayer {
     const H = this.hiddenSize;
     checkSequenceInput(x, { T: 1, B }, I);
     this.checkWeights();
-    const params: LstmKernelParams<Float32Array> = {
-      Wih: this.weights.weight_ih_l0,
-      Whh: this.weights.weight_hh_l0,
-      bih: this.weights.bias_ih_l0,
-      bhh: this.weights.bias_hh_l0,
-    };
+    const kernels = this.kernels;
     const fwd = lstmForward({
-      kernels: this.kernels,
+      kernels,
       dims: { T: 1, B, I, H },
-      params,
+      params: {
+        Wih: this.int8Operand(kernels, "weight_ih_l0") ?? this.weights.weight_ih_l0,
+        Whh: this.int8Operand(kernels, "weight_hh_l0") ?? this.weights.weight_hh_l0,
+        bih: this.weights.bias_ih_l0,
+        bhh: this.weights.bias_hh_l0,
+      },
       x: toTimeMajor(x, { T: 1, B }, I),
       h0: stateArg("state.h", state?.h, B, H),
       c0: stateArg("state.c", state?.c, B, H),

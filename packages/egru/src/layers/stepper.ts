@@ -4,20 +4,26 @@
 // large layers. A stepper snapshots the layer's (evaluation-mode) parameters when it is made —
 // into the kernels' own memory where they have one, so WebAssembly kernels read them in place —
 // checks them once, and then runs steps with only the per-step work. Make a new stepper after
-// the weights change. Zoneout, where configured, is the evaluation mix; DropConnect is off.
+// the weights change. Zoneout, where configured, is the evaluation mix; DropConnect is off. A layer
+// with int8 weights (quantize()) gives a stepper on them: the int8 values and their scales are
+// copied into the kernels' memory instead (a quarter of the bytes).
 
 import { StateError } from "../core/errors.js";
 import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
 import { KernelScratch } from "../kernels/scratch.js";
 import type { EgruTape } from "../kernels/cell-pointwise.js";
-import { eventOrDenseNN } from "../kernels/egru.js";
+import { eventOrDenseNN } from "../kernels/products.js";
 import type { MacCount, Zoneout } from "../kernels/gated-cell.js";
 import { addBiasRows } from "../kernels/gemm.js";
-import { gruForward, type GruKernelParams } from "../kernels/gru.js";
+import { gruForward, type GruForwardParams } from "../kernels/gru.js";
+import { lstmForward, type LstmForwardParams } from "../kernels/lstm.js";
+import type { Weight } from "../kernels/products.js";
+import { int8InScratch } from "../kernels/scratch.js";
 import { checkWeightsFinite } from "./common.js";
 import type { EGRU } from "./egru.js";
 import type { GRU } from "./gru.js";
+import type { LSTM } from "./lstm.js";
 
 /** One layer's streaming inference over a batch of B independent streams. */
 export interface Stepper {
@@ -32,21 +38,25 @@ export interface Stepper {
   readonly macs: MacCount;
 }
 
-/** What both steppers share: the shape, the bound input and recurrent matrices, the MAC counter. */
+/** What the steppers share: the shape, the bound input and recurrent matrices, the MAC counter. */
 abstract class BoundStepper implements Stepper {
   readonly batch: number;
   readonly inputSize: number;
   readonly outputSize: number;
   readonly macs: MacCount = { executed: 0, dense: 0 };
   protected readonly kernels: Kernels;
-  /** kernel [I, 3H] and recurrent_kernel [H, 3H], copied into the kernels' memory where it exists. */
-  protected readonly W: Float32Array;
-  protected readonly R: Float32Array;
+  /**
+   * The input and recurrent matrices (EGRU, GRU: kernel [I, 3H], recurrent_kernel [H, 3H]; LSTM:
+   * weight_ih_l0 [4H, I], weight_hh_l0 [4H, H]; int8 ones [K, N]), copied into the kernels' memory
+   * where it exists.
+   */
+  protected readonly W: Weight<Float32Array>;
+  protected readonly R: Weight<Float32Array>;
   private disposed = false;
   /** The weight copies and working arrays, in the kernels' memory where it exists. */
   private readonly scratch: KernelScratch;
 
-  protected constructor(name: string, layer: EGRU | GRU, batch: number) {
+  protected constructor(name: string, layer: EGRU | GRU | LSTM, batch: number, [input, recurrent]: [string, string]) {
     checkPositiveInt("batch", batch);
     checkWeightsFinite(layer.weights, name);
     this.kernels = layer.kernels;
@@ -54,8 +64,14 @@ abstract class BoundStepper implements Stepper {
     this.batch = batch;
     this.inputSize = layer.inputSize;
     this.outputSize = layer.hiddenSize;
-    this.W = this.keepResident(layer.weights.kernel);
-    this.R = this.keepResident(layer.weights.recurrent_kernel);
+    this.W = this.keepWeight(layer, input);
+    this.R = this.keepWeight(layer, recurrent);
+  }
+
+  /** A copy of the layer's weight `name` in the kernels' memory: its int8 matrix when it has one, else the floats. */
+  private keepWeight(layer: EGRU | GRU | LSTM, name: string): Weight<Float32Array> {
+    const m = layer.int8Weight(name);
+    return m ? int8InScratch(this.scratch, m) : this.keepResident(layer.weights[name]);
   }
 
   /** A copy of `a` in the kernels' memory (where they have one), freed by dispose(). */
@@ -118,7 +134,7 @@ export class EgruStepper extends BoundStepper {
   private readonly tape: EgruTape<Float32Array>;
 
   constructor(layer: EGRU, batch: number) {
-    super("EGRU", layer, batch);
+    super("EGRU", layer, batch, ["kernel", "recurrent_kernel"]);
     this.layer = layer;
     const w = layer.weights;
     this.bx = w.bias.slice();
@@ -187,12 +203,12 @@ export class EgruStepper extends BoundStepper {
 }
 
 export class GruStepper extends BoundStepper {
-  private readonly params: GruKernelParams<Float32Array>;
+  private readonly params: GruForwardParams<Float32Array>;
   private readonly zoneout: Zoneout<Float32Array>;
   private h: Float32Array;
 
   constructor(layer: GRU, batch: number) {
-    super("GRU", layer, batch);
+    super("GRU", layer, batch, ["kernel", "recurrent_kernel"]);
     const w = layer.weights;
     this.params = { W: this.W, R: this.R, bx: w.bias.slice(), br: w.recurrent_bias.slice() };
     this.zoneout = layer.zoneout > 0 ? { kind: "eval", p: layer.zoneout } : { kind: "none" };
@@ -222,5 +238,47 @@ export class GruStepper extends BoundStepper {
 
   protected resetState(): void {
     this.h.fill(0);
+  }
+}
+
+export class LstmStepper extends BoundStepper {
+  private readonly params: LstmForwardParams<Float32Array>;
+  private h: Float32Array;
+  private c: Float32Array;
+
+  constructor(layer: LSTM, batch: number) {
+    super("LSTM", layer, batch, ["weight_ih_l0", "weight_hh_l0"]);
+    const w = layer.weights;
+    this.params = { Wih: this.W, Whh: this.R, bih: w.bias_ih_l0.slice(), bhh: w.bias_hh_l0.slice() };
+    this.h = new Float32Array(batch * layer.hiddenSize);
+    this.c = new Float32Array(batch * layer.hiddenSize);
+  }
+
+  /** The hidden and cell states after the last step, each [B, H]. */
+  get state(): { h: Float32Array; c: Float32Array } {
+    return { h: this.h, c: this.c };
+  }
+
+  step(x: Float32Array): Float32Array {
+    this.checkStep(x);
+    const { batch: B, inputSize: I, outputSize: H } = this;
+    const f = lstmForward({
+      dims: { T: 1, B, I, H },
+      params: this.params,
+      x,
+      h0: this.h,
+      c0: this.c,
+      kernels: this.kernels,
+    });
+    this.h = f.h;
+    this.c = f.c;
+    const macs = B * 4 * H * (I + H);
+    this.count({ executed: macs, dense: macs });
+    return f.h;
+  }
+
+  protected resetState(): void {
+    this.h.fill(0);
+    this.c.fill(0);
   }
 }

@@ -1,11 +1,23 @@
 // The base class of every layer with parameters: named weights with zero-filled gradient twins, the
-// kernels it computes with, the train/eval switch, copies in and out, and zeroing the gradients.
+// kernels it computes with, the train/eval switch, copies in and out, and zeroing the gradients; and
+// int8 weights for inference (quantize(), setInt8Weight(): the float weight then holds the values
+// the int8 one stands for, and the layer refuses to train or to take new float weights).
 
-import { allocateFloat32 } from "../core/buffer.js";
+import { allocateFloat32, transpose } from "../core/buffer.js";
+import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import type { Kernels } from "../kernels/backend.js";
+import {
+  checkInt8Matrix,
+  dequantizeMatrix,
+  type Int8Matrix,
+  quantizeMatrix,
+  SCALE_AXES,
+  type ScaleAxis,
+} from "../kernels/int8.js";
 import { defaultKernels } from "../wasm/select.js";
 import { assignWeights, checkWeightsFinite, copyWeights, type NamedWeights } from "./common.js";
+import { type Int8Slot, LayerInt8, type WeightFormat } from "./int8-weights.js";
 
 /** The options every layer with parameters takes. */
 export interface LayerKernelsOption {
@@ -33,6 +45,8 @@ export abstract class WeightedLayer {
   private readonly layerName: string;
   /** The kernels given at construction, if any. */
   private readonly fixedKernels: Kernels | null;
+  /** The int8 weights, by name (none: a float32 layer). */
+  private readonly int8 = new LayerInt8();
 
   protected constructor(layerName: string, rng: Rng, weights: NamedWeights, kernels?: Kernels) {
     this.layerName = layerName;
@@ -68,7 +82,85 @@ export abstract class WeightedLayer {
 
   /** Set some or all parameters (the layer's own names and layout); names, lengths and finiteness are checked first. */
   setWeights(w: Record<string, ArrayLike<number>>): void {
+    this.checkFloat32("setWeights");
     assignWeights(this.weights, w, this.layerName);
+  }
+
+  /** "int8" once some weight is int8 (inference only), else "float32". */
+  get weightFormat(): WeightFormat {
+    return this.int8.size > 0 ? "int8" : "float32";
+  }
+
+  /** The weights that can be int8, with the [K, N] of the product each enters (none by default). */
+  int8Slots(): Record<string, Int8Slot> {
+    return {};
+  }
+
+  /**
+   * Make the layer's weight matrices int8 (every one of int8Slots(), or those named), with one scale
+   * per `axis` unit of each (kernels/int8.ts); the float weights become the values the int8 ones stand
+   * for. The layer is for inference from then on (a training forward or backward is a StateError).
+   */
+  quantize(axis: ScaleAxis = SCALE_AXES[0], names?: string[]): this {
+    for (const name of names ?? Object.keys(this.int8Slots())) {
+      const slot = this.slot(name);
+      const w = this.weights[name];
+      this.setInt8Weight(
+        name,
+        quantizeMatrix(slot.transposed ? transpose(w, slot.N, slot.K) : w, slot.K, slot.N, axis),
+      );
+    }
+    return this;
+  }
+
+  /** The int8 matrix [K, N] of weight `name`, or null while it is float. */
+  int8Weight(name: string): Int8Matrix | null {
+    return this.int8.get(name);
+  }
+
+  /**
+   * Make weight `name` int8: `m` is [K, N] as int8Slots() gives (checked: ShapeError, ValueError), and
+   * the float weight becomes the values it stands for, in the layer's layout.
+   */
+  setInt8Weight(name: string, m: Int8Matrix): void {
+    const slot = this.slot(name);
+    const where = `${this.layerName} weight "${name}"`;
+    if (m.K !== slot.K || m.N !== slot.N)
+      throw new ShapeError(where, `an int8 matrix [K, N] = [${slot.K}, ${slot.N}]`, `[${m.K}, ${m.N}]`);
+    checkInt8Matrix(where, m);
+    const d = dequantizeMatrix(m);
+    this.weights[name].set(slot.transposed ? transpose(d, slot.K, slot.N) : d);
+    this.int8.set(name, m);
+  }
+
+  /** Weight `name` as a product operand: its int8 matrix (in the kernels' memory where they have one), or null while it is float. */
+  int8Operand(kernels: Kernels, name: string): Int8Matrix | null {
+    return this.int8.operand(kernels, name);
+  }
+
+  /** Throw a StateError naming `what` when the layer has int8 weights (they are for inference only). */
+  protected checkFloat32(what: string): void {
+    if (this.int8.size === 0) return;
+    throw new StateError(
+      `${this.layerName} ${what}`,
+      "a layer with float32 weights",
+      "a layer with int8 weights, which are for inference only (train or change the float32 model, then quantize it again)",
+    );
+  }
+
+  private slot(name: string): Int8Slot {
+    const slot = this.int8Slots()[name];
+    if (!slot) {
+      const names = Object.keys(this.int8Slots());
+      throw new ValueError(
+        `${this.layerName} weight "${name}"`,
+        names.length
+          ? `one of ${names.join(", ")} (the weights that can be int8)`
+          : "none (this layer has no int8 weights)",
+        `"${name}"`,
+      );
+    }
+    return slot;
   }
 
   /** Set every accumulated gradient to 0. */

@@ -10,7 +10,7 @@
 // Stopping: when options.signal is aborted, fit finishes the current step and RESOLVES with
 // { aborted: true } (it does not reject); the weights are those after the last finished step.
 
-import { ValueError } from "../core/errors.js";
+import { StateError, ValueError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import { checkPositiveInt } from "../core/validate.js";
 import type { SequenceClassifier } from "../nn/classifier.js";
@@ -23,6 +23,7 @@ import { checkSequenceData, gatherBatch, gatherLabels, segments, type SequenceDa
 import { batchify, segment } from "./lm-batches.js";
 import { evaluateClassifier, evaluateLanguageModel, type ClassifierEvaluation, type LmEvaluation } from "./evaluate.js";
 import { classifierStep, languageModelStep, type StepSettings } from "./train-step.js";
+import { weightFormatOf } from "./int8-network.js";
 
 export interface FitOptions {
   epochs?: number;
@@ -142,6 +143,12 @@ export async function fit(model: Network, data: SequenceData | TokenData, opts: 
   const bs = opts.batchSize ?? 32;
   checkPositiveInt("epochs", epochs);
   checkPositiveInt("batchSize", bs);
+  if (weightFormatOf(model) === "int8")
+    throw new StateError(
+      "fit",
+      "a model with float32 weights",
+      "one with int8 weights, which are for inference only (fit the float32 model, then quantize it)",
+    );
   const isLm = "decoder" in model;
   if (isLm !== "tokens" in data)
     throw new ValueError(

@@ -26,11 +26,16 @@ export {
   loadStateDictInto,
   stackEntries,
   stateDictOf,
+  type Int8Place,
   type StateDict,
   type StateEntry,
+  type TorchInt8Layout,
 } from "./state-dict.js";
 export {
+  INT8_WEIGHTS,
+  loadModelInt8StateDict,
   loadModelStateDict,
+  loadWeightsInto,
   MODEL_FORMAT,
   modelConfigOf,
   modelStateDict,
@@ -39,6 +44,9 @@ export {
   type SavedModel,
 } from "./model-state.js";
 export { ClassifierModel, LmModel } from "./models.js";
+export { int8Layers, quantizeNetwork, weightFormatOf, type QuantizeOptions } from "./int8-network.js";
+export { quantize } from "./quantize.js";
+export { hasInt8, int8StateTensors, loadInt8StateDict, scaleName } from "./int8-state.js";
 export { bundleModel, loadModel } from "./load.js";
 export { loadParamTensors, paramTensors, type ParamOwner } from "./params-io.js";
 export {

@@ -1,23 +1,25 @@
 // Loading a saved model in any JavaScript environment (no files): from the { weights, config }
 // that model.save() returns, or from a single bundle (bundleModel: the config inside the
-// safetensors metadata). Weights in the CLI's checkpoint form (parameter names, 1-D) load too.
+// safetensors metadata). Weights in the CLI's checkpoint form (parameter names, 1-D) load too, and
+// so do int8 weights (I8 tensors, model/int8-state.ts): the model comes back with int8 weights.
 
 import { ValueError } from "../core/errors.js";
-import { decodeSafetensors, encodeSafetensors } from "../io/safetensors.js";
+import { decodeSafetensorsInt8, encodeSafetensors } from "../io/safetensors.js";
 import { createModel, type Model, type ModelConfig, type ModelRuntimeOptions } from "./config.js";
-import { loadModelStateDict, MODEL_FORMAT, type SavedModel } from "./model-state.js";
-import { loadParamTensors } from "./params-io.js";
+import { loadWeightsInto, type SavedModel } from "./model-state.js";
+import { quantizeNetwork } from "./int8-network.js";
 
 /** One file holding both: the safetensors of the weights with the config as metadata "config". */
 export function bundleModel(saved: SavedModel): Uint8Array {
-  const { tensors, metadata } = decodeSafetensors(saved.weights, "model weights");
-  return encodeSafetensors(tensors, { ...metadata, config: JSON.stringify(saved.config) });
+  const { tensors, int8, metadata } = decodeSafetensorsInt8(saved.weights, "model weights");
+  return encodeSafetensors({ ...tensors, ...int8 }, { ...metadata, config: JSON.stringify(saved.config) });
 }
 
 /**
- * Build the model of `config` and load `weights` into it: safetensors of a state dict (model.save())
- * or of the parameters by name (a CLI checkpoint), told apart by the metadata's format.
- * A bundle (bundleModel) carries its config and needs none.
+ * Build the model of `config` and load `weights` into it: safetensors of a state dict (model.save(),
+ * float32 or int8) or of the parameters by name (a CLI checkpoint), told apart by the metadata's
+ * format. A bundle (bundleModel) carries its config and needs none. runtime.weights "int8" quantises
+ * float32 weights after loading (quantize(); a file of int8 weights is int8 either way).
  */
 export function loadModel(
   saved: SavedModel | Uint8Array,
@@ -25,7 +27,7 @@ export function loadModel(
   source = "model weights",
 ): Model {
   const weights = saved instanceof Uint8Array ? saved : saved.weights;
-  const { tensors, metadata } = decodeSafetensors(weights, source);
+  const { metadata } = decodeSafetensorsInt8(weights, source);
   let config: ModelConfig;
   if (saved instanceof Uint8Array) {
     if (typeof metadata.config !== "string")
@@ -36,11 +38,8 @@ export function loadModel(
       throw new ValueError(`${source}: metadata config`, "JSON", `unparsable (${(e as Error).message})`);
     }
   } else config = saved.config;
-  const model = createModel(config, runtime);
-  if (metadata.format === MODEL_FORMAT) loadModelStateDict(model, tensors, source);
-  else {
-    loadParamTensors(model, tensors, source);
-    if ("decoder" in model) model.weightsChanged();
-  }
+  const model = createModel(config, { kernels: runtime.kernels });
+  loadWeightsInto(model, weights, source);
+  if (runtime.weights === "int8") quantizeNetwork(model, { axis: runtime.scaleAxis });
   return model;
 }

@@ -18,6 +18,8 @@ import {
   type LmEvaluation,
 } from "./evaluate.js";
 import { fit, type FitOptions, type FitResult } from "./fit.js";
+import { weightFormatOf } from "./int8-network.js";
+import type { WeightFormat } from "../layers/int8-weights.js";
 import {
   loadModelStateDict,
   modelConfigOf,
@@ -42,6 +44,11 @@ function withStateDict<TBase extends NetworkClass>(Base: TBase) {
     /** Set every parameter from a state dict (names and shapes checked before anything changes: ShapeError). */
     loadStateDict(dict: StateDict): void {
       loadModelStateDict(this as unknown as Network, dict);
+    }
+
+    /** "int8" when the model's weights are int8 (quantize(): inference only), else "float32". */
+    get weightFormat(): WeightFormat {
+      return weightFormatOf(this as unknown as Network);
     }
 
     /** The weights (safetensors bytes, state-dict names) and the JSON-able configuration; loadModel() reads them back. */

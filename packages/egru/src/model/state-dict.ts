@@ -7,7 +7,8 @@
 //   Linear (nn.Linear)              weight [O, I]  bias [O]
 //   Embedding (nn.Embedding)        weight [V, E]
 // Loading checks everything before changing anything: missing and unexpected names are listed in
-// one ShapeError, a wrong shape names the tensor and both shapes.
+// one ShapeError, a wrong shape names the tensor and both shapes. The matrices that can be int8 say
+// where their int8 copy lives (StateEntry.int8; files of int8 weights: model/int8-state.ts).
 
 import { ShapeError } from "../core/errors.js";
 import type { Tensor } from "../io/safetensors.js";
@@ -20,12 +21,28 @@ import type { SequenceCell } from "../nn/cells.js";
 /** Tensors by dotted name, e.g. "rnn.weight_ih_l0" or "encoder.weight". */
 export type StateDict = Record<string, Tensor>;
 
+/**
+ * How a PyTorch-layout tensor holds an int8 matrix [K, N] (layers/int8-weights.ts): "kn" as it is
+ * (EGRU's kernel [I, 3H]), "nk" transposed (nn.Linear, nn.LSTM, nn.Embedding: [outputs, inputs]),
+ * "gru" as nn.GRU holds its weights ([3H, K], gate blocks r, z, n; layers/gru-layout.ts).
+ */
+export type TorchInt8Layout = "kn" | "nk" | "gru";
+
+/** Where a state entry's matrix can be int8: the layer, its weight's name there, the tensor's layout. */
+export interface Int8Place {
+  layer: WeightedLayer;
+  weight: string;
+  layout: TorchInt8Layout;
+}
+
 /** One named parameter: its shape, and how to read and write it in the PyTorch layout. */
 export interface StateEntry {
   name: string;
   shape: number[];
   get(): Float32Array;
   set(data: Float32Array): void;
+  /** Present for the matrices that can be int8. */
+  int8?: Int8Place;
 }
 
 /** The parameters a model exposes to state dicts. */
@@ -40,11 +57,13 @@ export function ownLayoutEntries(
   shapes: Record<string, number[]>,
   suffix = "",
 ): StateEntry[] {
+  const slots = layer.int8Slots();
   return Object.keys(shapes).map((k) => ({
     name: `${prefix}${k.replace(/_l0$/, `_l${suffix}`)}`,
     shape: shapes[k],
     get: () => layer.weights[k].slice(),
     set: (d) => layer.setWeights({ [k]: d }),
+    ...(slots[k] ? { int8: { layer, weight: k, layout: slots[k].transposed ? "nk" : "kn" } } : {}),
   }));
 }
 
@@ -57,6 +76,7 @@ export function linearEntries(prefix: string, layer: Linear): StateEntry[] {
     shape: shapes[k],
     get: () => layer.getTorchWeights()[k],
     set: (d) => layer.setTorchWeights({ [k]: d }),
+    ...(k === "weight" ? { int8: { layer, weight: k, layout: "nk" } } : {}),
   }));
 }
 
@@ -86,11 +106,13 @@ export function cellEntries(prefix: string, cell: SequenceCell, index: number): 
   };
   if (!(layer instanceof GRU)) return ownLayoutEntries(prefix, layer, shapes, String(index));
   const gru = layer;
+  const ours: Record<string, string> = { weight_ih_l0: "kernel", weight_hh_l0: "recurrent_kernel" };
   return Object.keys(shapes).map((k) => ({
     name: `${prefix}${k.replace(/_l0$/, `_l${index}`)}`,
     shape: shapes[k],
     get: () => gru.getTorchWeights()[k as keyof ReturnType<GRU["getTorchWeights"]>],
     set: (d) => gru.setTorchWeights({ [k]: d }),
+    ...(ours[k] ? { int8: { layer: gru, weight: ours[k], layout: "gru" } } : {}),
   }));
 }
 

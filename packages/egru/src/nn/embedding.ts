@@ -2,12 +2,15 @@
 // embedding dropout of AWD-LSTM / the EGRU language model (docs/paper-setups.md#regularisers-and-dropouts-around-the-layer): in training, whole vocabulary
 // rows are dropped with probability p (one mask per forward) and the kept rows scaled by 1/(1 − p).
 // Backward scatter-adds the output gradient into the rows used (the same mask applied).
+// The table can be int8 (quantize(): its int8 copy is [E, V], the tied decoder's product; lookups
+// read the float table, which then holds the values the int8 one stands for); inference only.
 
 import { allocateFloat32 } from "../core/buffer.js";
 import { ShapeError, ValueError } from "../core/errors.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import { uniformInit, type NamedWeights } from "../layers/common.js";
+import type { Int8Slot } from "../layers/int8-weights.js";
 import { WeightedLayer } from "../layers/weighted-layer.js";
 
 export interface EmbeddingOptions {
@@ -44,6 +47,11 @@ export class Embedding extends WeightedLayer {
     this.wordDropout = opts.wordDropout ?? 0;
   }
 
+  /** weight [V, E] can be int8, as the tied decoder's [E, V] (per output unit = per token). */
+  override int8Slots(): Record<string, Int8Slot> {
+    return { weight: { K: this.dim, N: this.vocab, transposed: true } };
+  }
+
   /** out [N, E]: the rows of `tokens` (N ids in 0 … V − 1), after word dropout in training. */
   forward(tokens: ArrayLike<number>): EmbeddingResult {
     const N = tokens.length;
@@ -53,6 +61,7 @@ export class Embedding extends WeightedLayer {
         throw new ValueError(`tokens[${i}]`, `an id in 0…${this.vocab - 1}`, String(t));
       return t;
     });
+    if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
     const p = this.training ? this.wordDropout : 0;
     let scale: Float32Array | null = null;
     if (p > 0) {
@@ -72,6 +81,7 @@ export class Embedding extends WeightedLayer {
   /** Accumulate dW from dOut [N, E]. */
   backward(result: EmbeddingResult, dOut: Float32Array): void {
     const { tokens, scale } = result.saved;
+    this.checkFloat32("backward");
     const E = this.dim;
     if (dOut.length !== tokens.length * E)
       throw new ShapeError("dOut", `N·E = ${tokens.length}·${E} values`, String(dOut.length));

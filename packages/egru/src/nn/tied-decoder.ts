@@ -6,14 +6,16 @@
 // per nonzero input, so a decoder costs what the events require; its weight gradient accumulates
 // only those rows, and dx is computed only where the layer below can take it (its receive mask).
 // Embᵀ [E, V] is kept as a transposed copy, refreshed before every training forward and whenever
-// markStale() says the weights changed (evaluation forwards reuse it).
+// markStale() says the weights changed (evaluation forwards reuse it). An int8 embedding (quantize())
+// is read as its int8 copy [E, V] instead, which is laid out as the product takes it; inference only.
 
-import { ShapeError } from "../core/errors.js";
+import { ShapeError, StateError } from "../core/errors.js";
 import { checkPositiveInt } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
 import { defaultKernels } from "../wasm/select.js";
 import { type MacCount, sparseEnough } from "../kernels/gated-cell.js";
 import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
+import { eventOrDenseNN } from "../kernels/products.js";
 import type { Embedding } from "./embedding.js";
 
 export interface DecoderResult {
@@ -66,12 +68,10 @@ export class TiedDecoder {
     const E = this.embedding.dim;
     if (x.length !== N * E) throw new ShapeError("decoder input", `N·E = ${N}·${E} values`, String(x.length));
     const kernels = this.fixedKernels ?? defaultKernels();
-    const wT = this.transposed();
+    const wT = this.embedding.int8Operand(kernels, "weight") ?? this.transposed();
     const logits = new Float32Array(N * V);
     const dense = N * E * V;
-    let executed = dense;
-    if (this.inputEvents) executed = kernels.eventGemmNN(N, V, E, x, 0, wT, 0, logits, 0, false);
-    else kernels.gemmNN(N, V, E, x, 0, wT, 0, logits, 0, false);
+    const executed = eventOrDenseNN(kernels, this.inputEvents && "always", N, V, E, x, 0, wT, logits);
     addBiasRows(logits, 0, N, V, this.bias);
     return { logits, macs: { executed, dense }, saved: { x, N, kernels } };
   }
@@ -83,6 +83,8 @@ export class TiedDecoder {
     dxMask: Float32Array | null = null,
   ): { dx: Float32Array; macs: MacCount } {
     const { x, N, kernels } = r.saved;
+    if (this.embedding.weightFormat === "int8")
+      throw new StateError("decoder backward", "a float32 embedding", "an int8 one, which is for inference only");
     const V = this.embedding.vocab;
     const E = this.embedding.dim;
     if (dlogits.length !== N * V) throw new ShapeError("dlogits", `N·V = ${N}·${V} values`, String(dlogits.length));

@@ -1,5 +1,6 @@
 // Saving and loading models on disk (Node only). saveModel(model, dir) writes model.json (the
-// configuration) and model.safetensors (the state dict). loadModel(path) reads back
+// configuration) and model.safetensors (the state dict; int8 weights as I8 tensors); sealedBundle()
+// gives the one-file form (bundleModel) sealed with its data's sha256. loadModel(path) reads back
 //   a directory of saveModel:          model.json + model.safetensors
 //   a run directory of `egru train`:   model.json + best.safetensors (best validation weights),
 //                                      else the current checkpoint's ckpt-…/model.safetensors
@@ -10,21 +11,35 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { StateError, ValueError } from "../core/errors.js";
 import type { Model, ModelConfig, ModelRuntimeOptions } from "../model/config.js";
-import { loadModel as loadFromBytes } from "../model/load.js";
-import { decodeSafetensors } from "../io/safetensors.js";
+import { bundleModel, loadModel as loadFromBytes } from "../model/load.js";
+import { decodeSafetensorsInt8 } from "../io/safetensors.js";
 import { readFileBytes, readJsonFile } from "./read-file.js";
 import { checkSealed, sealSafetensors } from "./sealed-safetensors.js";
 
 export const MODEL_CONFIG_FILE = "model.json";
 export const MODEL_WEIGHTS_FILE = "model.safetensors";
 
+/** Safetensors bytes sealed with their data's sha256 (int8 tensors kept). */
+function sealed(bytes: Uint8Array): Uint8Array {
+  const { tensors, int8, metadata } = decodeSafetensorsInt8(bytes, "model weights");
+  return sealSafetensors({ ...tensors, ...int8 }, metadata);
+}
+
+/** The bytes saveModel writes as model.safetensors: the weights sealed with their data's sha256. */
+export function sealedWeights(model: Model): Uint8Array {
+  return sealed(model.save().weights);
+}
+
 /** Write model.json and model.safetensors into dir (created if needed). */
 export function saveModel(model: Model, dir: string): void {
   mkdirSync(dir, { recursive: true });
-  const saved = model.save();
-  writeFileSync(join(dir, MODEL_CONFIG_FILE), `${JSON.stringify(saved.config, null, 2)}\n`);
-  const { tensors, metadata } = decodeSafetensors(saved.weights, "model weights");
-  writeFileSync(join(dir, MODEL_WEIGHTS_FILE), sealSafetensors(tensors, metadata)); // with the data's sha256
+  writeFileSync(join(dir, MODEL_CONFIG_FILE), `${JSON.stringify(model.config, null, 2)}\n`);
+  writeFileSync(join(dir, MODEL_WEIGHTS_FILE), sealedWeights(model));
+}
+
+/** The model as one file (bundleModel: the config in the metadata), sealed with its data's sha256; loadModel(file) reads it. */
+export function sealedBundle(model: Model): Uint8Array {
+  return sealed(bundleModel(model.save()));
 }
 
 const readJson = readJsonFile;

@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { ValueError } from "../core/errors.js";
 import { nestsDeeper } from "../core/validate.js";
-import { encodeSafetensors, type Tensor } from "../io/safetensors.js";
+import { encodeSafetensors, type Int8Tensor, type Tensor } from "../io/safetensors.js";
 
 /** The metadata key of the data digest. */
 export const DATA_DIGEST_KEY = "data_sha256";
@@ -43,8 +43,11 @@ function headerDigest(header: Record<string, unknown>): string {
   return digest(JSON.stringify({ ...header, __metadata__: metadata }));
 }
 
-/** Encode float32 tensors with string metadata plus the sha256 of the data bytes and of the header. */
-export function sealSafetensors(tensors: Record<string, Tensor>, metadata: Record<string, string> = {}): Uint8Array {
+/** Encode float32 (and int8) tensors with string metadata plus the sha256 of the data bytes and of the header. */
+export function sealSafetensors(
+  tensors: Record<string, Tensor | Int8Tensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const { [DATA_DIGEST_KEY]: _, [HEADER_DIGEST_KEY]: __, ...rest } = metadata;
   const plain = encodeSafetensors(tensors, rest);
   const start = dataStart(plain) as number; // (our own encoding)

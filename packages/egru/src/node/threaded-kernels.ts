@@ -5,13 +5,15 @@
 // one thread with the same sequence of operations): gemmNN by rows, and by columns when it has one
 // row (as eventGemmNN with one batch row: the streaming inference step); gemmNT by rows when every
 // block has at least 8 rows (below that the kernel takes another path); eventGemmNN and
-// maskedGemmNT by batch rows. gemmTN and eventGemmTN reduce over the rows, so they stay on one
+// maskedGemmNT by batch rows; the int8 products (gemmNNi8, eventGemmNNi8) by rows, and by columns
+// with one row. gemmTN and eventGemmTN reduce over the rows, so they stay on one
 // thread. Small calls stay on one thread too (dispatch costs a few microseconds).
 // Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
 
 import { ShapeError } from "../core/errors.js";
 import { allFloat32, countNonzero, type FloatArray } from "../core/buffer.js";
 import type { Kernels } from "../kernels/backend.js";
+import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import type { WasmKernels } from "../wasm/wasm-kernels.js";
 import { WasmPool, type WasmTask } from "./wasm-pool.js";
 
@@ -20,6 +22,7 @@ const KIND_GEMM = 0;
 const KIND_EVENT_NN = 1;
 const KIND_MASKED = 3;
 const KIND_VEC_COLUMNS = 4;
+const KIND_I8 = 5;
 /** Rows per block are a multiple of this (and gemmNT blocks at least this). */
 const ROW_ALIGN = 8;
 /** Floats of x per chunk of softmaxRows (as the single-thread WebAssembly kernel). */
@@ -73,7 +76,16 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       threads,
       module: base.wasm.module,
       memory: base.wasm.memory,
-      exports: ["gemmNN", "gemmNT", "eventGemmNN", "maskedGemmNT", "vecMatColumns", "softmaxRows"],
+      exports: [
+        "gemmNN",
+        "gemmNT",
+        "eventGemmNN",
+        "maskedGemmNT",
+        "vecMatColumns",
+        "gemmNNi8",
+        "i8VecMatColumns",
+        "softmaxRows",
+      ],
     },
     ex as unknown as Record<string, (...a: number[]) => unknown>,
   );
@@ -85,10 +97,22 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     ptr: number;
     done(): void;
   }
-  const place = (name: string, a: FloatArray, off: number, n: number, copyIn: boolean, copyOut: boolean): Placed => {
+  const place = (
+    name: string,
+    a: FloatArray | Int8Array,
+    off: number,
+    n: number,
+    copyIn: boolean,
+    copyOut: boolean,
+  ): Placed => {
     if (off < 0 || a.length < off + n)
       throw new ShapeError(name, `at least ${off + n} elements (offset ${off} + ${n})`, `${a.length}`);
-    if (base.inMemory(a)) return { ptr: a.byteOffset + off * 4, done: () => {} };
+    if (base.inMemory(a)) return { ptr: a.byteOffset + off * a.BYTES_PER_ELEMENT, done: () => {} };
+    if (a instanceof Int8Array) {
+      const v = base.allocInt8(n); // (int8 values are only read)
+      if (copyIn) v.set(a.subarray(off, off + n));
+      return { ptr: v.byteOffset, done: () => base.free(v) };
+    }
     const v = base.alloc(n);
     if (copyIn) v.set(a.subarray(off, off + n));
     return {
@@ -186,11 +210,56 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     }
   };
 
+  /**
+   * C[M,N] (+)= A[M,K]·W on int8 weights: one row split by columns (i8VecMatColumns), more rows
+   * split by rows (each row's sums are its own). Returns the MACs executed (nonzeros of A · N).
+   */
+  const int8Product: Int8Product = (M, N, K, A, aOff, W, C, cOff, accumulate) => {
+    checkProductShape(W, K, N);
+    const nonzeros = countNonzero(A, aOff, M * K);
+    const columns = M === 1 && nonzeros * N >= minColumnWork && N >= 8;
+    if (!allFloat32(A, C) || (!columns && (nonzeros * N < minWork || M < 2)))
+      return base.eventGemmNNi8(M, N, K, A, aOff, W, C, cOff, accumulate);
+    const perInput = W.axis === "input" ? 1 : 0;
+    const a = place("A", A, aOff, M * K, true, false);
+    const q = place("W.values", W.values, 0, K * N, true, false);
+    const s = place("W.scales", W.scales, 0, W.scales.length, true, false);
+    const c = place("C", C, cOff, M * N, accumulate, true);
+    const acc = accumulate ? 1 : 0;
+    try {
+      if (columns)
+        runBlocks(
+          columnBlocks(N, threads),
+          (cols) => ex.scratchBytes(KIND_I8, K, cols, 0),
+          (n0, cols, scratch) => ({
+            fn: "i8VecMatColumns",
+            args: [K, N, a.ptr, q.ptr, s.ptr, perInput, c.ptr, n0, n0 + cols, acc, scratch],
+          }),
+        );
+      else
+        runBlocks(
+          batchBlocks(M, threads),
+          () => ex.scratchBytes(KIND_I8, K, N, 0),
+          (r0, rows, scratch) => ({
+            fn: "gemmNNi8",
+            args: [rows, N, K, a.ptr + r0 * K * 4, q.ptr, s.ptr, perInput, c.ptr + r0 * N * 4, acc, scratch],
+          }),
+        );
+    } finally {
+      c.done();
+      s.done();
+      q.done();
+      a.done();
+    }
+    return nonzeros * N;
+  };
+
   const k: ThreadedKernels = {
     name: `${base.name}×${threads}`,
     eventCrossover: base.eventCrossover,
     threads,
     alloc: (n) => base.alloc(n),
+    allocInt8: (n) => base.allocInt8(n),
     free: (a) => base.free(a),
     gemmTN: (...a) => base.gemmTN(...a),
     eventGemmTN: (...a) => base.eventGemmTN(...a),
@@ -299,6 +368,9 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       }
       return active * N;
     },
+
+    gemmNNi8: int8Product,
+    eventGemmNNi8: int8Product,
 
     close: () => pool.close(),
   };

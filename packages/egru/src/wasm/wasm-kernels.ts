@@ -21,6 +21,7 @@ import { forwardInFloat32, type CellBackwardArgs, type CellForwardArgs } from ".
 import { gruForwardInFloat32, type GruCellBackwardArgs, type GruCellForwardArgs } from "../kernels/gru-cell.js";
 import { lstmForwardInFloat32, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "../kernels/lstm-cell.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
+import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import { WASM_BASE64, WASM_MAXIMUM_PAGES, WASM_PLAIN_BASE64 } from "./kernels-wasm.generated.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -50,6 +51,18 @@ export interface KernelExports {
     R: number,
     mask: number,
     out: number,
+    scratch: number,
+  ): number;
+  gemmNNi8(
+    M: number,
+    N: number,
+    K: number,
+    a: number,
+    Q: number,
+    scales: number,
+    perInput: number,
+    c: number,
+    acc: number,
     scratch: number,
   ): number;
   egruCellForward(
@@ -191,12 +204,14 @@ export interface WasmKernels extends Kernels {
    * calls use in place; with a non-shared memory, an ordinary array (calls copy it).
    */
   alloc(n: number): Float32Array;
-  /** Return an array from alloc(); using it afterwards is an error. */
-  free(a: Float32Array): void;
+  /** The same for an Int8Array of n elements (int8 weights kept resident). */
+  allocInt8(n: number): Int8Array;
+  /** Return an array from alloc() or allocInt8(); using it afterwards is an error. */
+  free(a: Float32Array | Int8Array): void;
   /** Current size of the kernels' memory in bytes. */
   memoryBytes(): number;
   /** Whether `a` is a view into the kernels' (shared) memory, usable in place at a.byteOffset. */
-  inMemory(a: FloatArray): boolean;
+  inMemory(a: FloatArray | Int8Array): boolean;
   readonly wasm: WasmHandle;
 }
 
@@ -380,6 +395,7 @@ const KIND_GEMM = 0;
 const KIND_EVENT_NN = 1;
 const KIND_EVENT_TN = 2;
 const KIND_MASKED_NT = 3;
+const KIND_I8 = 5;
 
 /** Floats of x per softmaxRows call (4 MiB): rows are processed in chunks of this size. */
 const SOFTMAX_CHUNK = 1 << 20;
@@ -387,8 +403,11 @@ const SOFTMAX_CHUNK = 1 << 20;
 const IN = 1;
 const OUT = 2;
 
-/** One array argument of a call: the array, its element offset and extent, IN and/or OUT. */
-type Operand = [a: FloatArray, off: number, len: number, io: number, name: string];
+/** An array a call can take: float operands, and the int8 values of int8 weights. */
+type CallArray = FloatArray | Int8Array;
+
+/** One array argument of a call: the array, its element offset and extent (elements), IN and/or OUT. */
+type Operand = [a: CallArray, off: number, len: number, io: number, name: string];
 
 /**
  * Operands of an export with optional (null) arrays: add() returns the index of the array's
@@ -434,6 +453,7 @@ class WasmKernelsImpl implements WasmKernels {
   /** Every buffer object of the shared memory handed out so far (a grown memory has a new one). */
   private readonly buffers = new WeakSet<object>();
   private f32!: Float32Array;
+  private i8!: Int8Array;
   private work = 0;
   private workBytes = 0;
 
@@ -448,14 +468,15 @@ class WasmKernelsImpl implements WasmKernels {
     const buffer = this.wasm.memory.buffer;
     if (this.wasm.shared) this.buffers.add(buffer);
     this.f32 = new Float32Array(buffer);
+    this.i8 = new Int8Array(buffer);
   }
 
-  private isView(a: FloatArray): boolean {
+  private isView(a: CallArray): boolean {
     return this.wasm.shared && this.buffers.has(a.buffer);
   }
 
-  inMemory(a: FloatArray): boolean {
-    return a instanceof Float32Array && this.isView(a);
+  inMemory(a: FloatArray | Int8Array): boolean {
+    return (a instanceof Float32Array || a instanceof Int8Array) && this.isView(a);
   }
 
   alloc(n: number): Float32Array {
@@ -466,7 +487,15 @@ class WasmKernelsImpl implements WasmKernels {
     return new Float32Array(this.f32.buffer, at, n);
   }
 
-  free(a: Float32Array): void {
+  allocInt8(n: number): Int8Array {
+    if (!Number.isInteger(n) || n < 0) throw new ValueError("n", "an integer ≥ 0", String(n));
+    if (!this.wasm.shared) return new Int8Array(n);
+    const at = this.heap.alloc(n);
+    this.i8.fill(0, at, at + n);
+    return new Int8Array(this.i8.buffer, at, n);
+  }
+
+  free(a: Float32Array | Int8Array): void {
     if (!this.wasm.shared) return;
     if (!this.isView(a) || !this.heap.owns(a.byteOffset)) {
       throw new ValueError("a", "an array returned by alloc() and not yet freed", "another array");
@@ -486,7 +515,7 @@ class WasmKernelsImpl implements WasmKernels {
     let staged = 0;
     for (const o of ops) {
       checkExtent(o);
-      if (!this.isView(o[0])) staged += alignUp(o[2] * 4);
+      if (!this.isView(o[0])) staged += alignUp(o[2] * o[0].BYTES_PER_ELEMENT);
     }
     const need = staged + alignUp(scratch >>> 0); // the export returns a u32 as i32
     if (need > this.workBytes) {
@@ -498,17 +527,22 @@ class WasmKernelsImpl implements WasmKernels {
     const ptr: number[] = [];
     let next = this.work;
     for (const [a, off, len, io] of ops) {
+      const size = a.BYTES_PER_ELEMENT;
       if (this.isView(a)) {
-        ptr.push(a.byteOffset + off * 4);
+        ptr.push(a.byteOffset + off * size);
         continue;
       }
       ptr.push(next);
-      if (io & IN) f32.set(a.subarray(off, off + len), next >>> 2);
-      next += alignUp(len * 4);
+      if (io & IN) {
+        if (a instanceof Int8Array) this.i8.set(a.subarray(off, off + len), next);
+        else f32.set(a.subarray(off, off + len), next >>> 2);
+      }
+      next += alignUp(len * size);
     }
     const result = call(ptr, next);
     ops.forEach(([a, off, len, io], i) => {
-      if (io & OUT && !this.isView(a)) a.set(f32.subarray(ptr[i] >>> 2, (ptr[i] >>> 2) + len), off);
+      // (outputs are float32: the int8 values are only ever read)
+      if (io & OUT && !this.isView(a)) (a as FloatArray).set(f32.subarray(ptr[i] >>> 2, (ptr[i] >>> 2) + len), off);
     });
     return result;
   }
@@ -639,6 +673,28 @@ class WasmKernelsImpl implements WasmKernels {
     );
     return events * N;
   }
+
+  /** C[M,N] (+)= A[M,K]·W on int8 weights (one export for both int8 products); returns the MACs executed. */
+  readonly gemmNNi8: Int8Product = (M, N, K, A, aOff, W, C, cOff, accumulate) => {
+    checkProductShape(W, K, N);
+    if (!(A instanceof Float32Array && C instanceof Float32Array) || M * N * K === 0) {
+      return jsKernels.gemmNNi8(M, N, K, A, aOff, W, C, cOff, accumulate);
+    }
+    checkDims([M, N, K]);
+    const perInput = W.axis === "input";
+    const ops: Operand[] = [
+      [A, aOff, M * K, IN, "A"],
+      [W.values, 0, K * N, IN, "W.values"],
+      [W.scales, 0, perInput ? K : N, IN, "W.scales"],
+      [C, cOff, M * N, accumulate ? IN | OUT : OUT, "C"],
+    ];
+    const nonzeros = this.run(ops, this.ex.scratchBytes(KIND_I8, K, N, 0), (p, s) =>
+      this.ex.gemmNNi8(M, N, K, p[0], p[1], p[2], perInput ? 1 : 0, p[3], accumulate ? 1 : 0, s),
+    );
+    return nonzeros * N;
+  };
+
+  readonly eventGemmNNi8: Int8Product = this.gemmNNi8;
 
   maskedGemmNT(
     B: number,

@@ -1,0 +1,163 @@
+// Int8 weight matrices for inference: symmetric quantisation with one float32 scale per input unit
+// or per output unit, and the portable TypeScript product on them.
+//
+// A matrix W [K, N] of a product out[M, N] = x[M, K] · W (K inputs, N outputs; the layers' own
+// layouts vary, the int8 copy is always [K, N]) is stored as
+//   values [K, N] int8 in −127 … 127    scales [K] ("input") or [N] ("output"), each ≥ 0
+//   W[k, n] ≈ values[k, n] · scales[k]   or   values[k, n] · scales[n]
+// with the scale of a row or column = max |W| over it / 127, so |W − dequantised| ≤ scale / 2.
+//
+// The product (gemmNNi8, the same for the dense and the event path): for each row i of x, in
+// float32 arithmetic,
+//   coef_k = x[i, k] · scales[k] ("input": the scale folds into the activation) or x[i, k] ("output")
+//   sum_n  = Σ over k in increasing order with x[i, k] ≠ 0 of coef_k · values[k, n]   (from +0)
+//   out    = sum_n · scales[n] ("output": applied once at the end) or sum_n ("input")
+// then out[i, n] is written (or added, with `accumulate`). Every multiply and add is rounded to
+// float32; a zero x[i, k] adds exactly nothing (a sum from +0 never becomes −0), so skipping zeros
+// (the event gather: one int8 row of W per nonzero input) gives the bits of the dense product.
+// The WebAssembly kernels (assembly/int8.ts) run the same operations in the same order, so both
+// kernel sets give the same bits.
+
+import type { FloatArray } from "../core/buffer.js";
+import { ShapeError, ValueError } from "../core/errors.js";
+
+/** Which units a matrix's scales belong to: its K inputs (rows of [K, N]) or its N outputs (columns). */
+export type ScaleAxis = "input" | "output";
+
+/** The scale axes, the default first (chosen by measurement: docs in README.md, "int8 weights"). */
+export const SCALE_AXES: readonly ScaleAxis[] = ["output", "input"];
+
+/** The largest magnitude of a quantised value (symmetric: −128 is never produced). */
+export const INT8_MAX = 127;
+
+/** An int8 weight matrix [K, N] with its scales (see the header). */
+export interface Int8Matrix {
+  /** Inputs (rows). */
+  readonly K: number;
+  /** Outputs (columns). */
+  readonly N: number;
+  /** [K, N] row-major. */
+  readonly values: Int8Array;
+  /** [K] ("input") or [N] ("output"). */
+  readonly scales: Float32Array;
+  readonly axis: ScaleAxis;
+}
+
+/** Whether a product operand is an int8 matrix (rather than a float array). */
+export function isInt8Matrix(w: unknown): w is Int8Matrix {
+  return typeof w === "object" && w !== null && (w as Int8Matrix).values instanceof Int8Array;
+}
+
+/** Throw a ValueError naming `name` unless axis is one of SCALE_AXES. */
+export function checkScaleAxis(name: string, axis: unknown): asserts axis is ScaleAxis {
+  if (!SCALE_AXES.includes(axis as ScaleAxis))
+    throw new ValueError(name, SCALE_AXES.map((a) => `"${a}"`).join(" or "), JSON.stringify(axis));
+}
+
+/**
+ * Check a matrix's parts: K·N values, one scale per unit of its axis, every scale finite and ≥ 0
+ * (ShapeError / ValueError naming `name`).
+ */
+export function checkInt8Matrix(name: string, m: Int8Matrix): void {
+  checkScaleAxis(`${name}: axis`, m.axis);
+  if (m.values.length !== m.K * m.N)
+    throw new ShapeError(`${name}: values`, `K·N = ${m.K}·${m.N} int8 values`, String(m.values.length));
+  const units = m.axis === "input" ? m.K : m.N;
+  if (m.scales.length !== units)
+    throw new ShapeError(`${name}: scales`, `${units} scales (one per ${m.axis} unit)`, String(m.scales.length));
+  for (let i = 0; i < units; i++) {
+    const s = m.scales[i];
+    if (!(Number.isFinite(s) && s >= 0)) throw new ValueError(`${name}: scales`, "finite numbers ≥ 0", `${s} at ${i}`);
+  }
+}
+
+/** Round half away from zero (symmetric, so W and −W quantise to opposite values). */
+const roundHalfAway = (v: number): number => (v < 0 ? -Math.round(-v) : Math.round(v));
+
+/** Quantise w [K, N] (row-major float) with one scale per unit of `axis` (see the header). */
+export function quantizeMatrix(w: ArrayLike<number>, K: number, N: number, axis: ScaleAxis): Int8Matrix {
+  checkScaleAxis("axis", axis);
+  if (w.length !== K * N) throw new ShapeError("w", `K·N = ${K}·${N} values`, String(w.length));
+  const perInput = axis === "input";
+  const scales = new Float32Array(perInput ? K : N);
+  for (let k = 0; k < K; k++) {
+    for (let n = 0; n < N; n++) {
+      const a = Math.abs(w[k * N + n]);
+      if (!Number.isFinite(a)) throw new ValueError("w", "finite numbers", `${w[k * N + n]} at [${k}, ${n}]`);
+      const u = perInput ? k : n;
+      if (a > scales[u]) scales[u] = a;
+    }
+  }
+  for (let u = 0; u < scales.length; u++) scales[u] = scales[u] / INT8_MAX;
+  const values = new Int8Array(K * N);
+  for (let k = 0; k < K; k++) {
+    for (let n = 0; n < N; n++) {
+      const s = scales[perInput ? k : n];
+      const q = s > 0 ? roundHalfAway(w[k * N + n] / s) : 0;
+      values[k * N + n] = Math.max(-INT8_MAX, Math.min(INT8_MAX, q));
+    }
+  }
+  return { K, N, values, scales, axis };
+}
+
+/** The float32 values an int8 matrix stands for, [K, N]: values · scale, rounded to float32. */
+export function dequantizeMatrix(m: Int8Matrix): Float32Array {
+  const { K, N, values, scales } = m;
+  const out = new Float32Array(K * N);
+  const perInput = m.axis === "input";
+  for (let k = 0; k < K; k++) {
+    for (let n = 0; n < N; n++) out[k * N + n] = values[k * N + n] * scales[perInput ? k : n];
+  }
+  return out;
+}
+
+/** Throw a ShapeError unless `w` is the [K, N] matrix of a product of that shape. */
+export function checkProductShape(w: Int8Matrix, K: number, N: number): void {
+  if (w.K !== K || w.N !== N) throw new ShapeError("W", `an int8 matrix [K, N] = [${K}, ${N}]`, `[${w.K}, ${w.N}]`);
+}
+
+const f = Math.fround;
+
+/**
+ * C[M, N] (+)= A[M, K] · W (W int8 [K, N] with its scales, A at aOff, C at cOff), written or added
+ * (accumulate): the product of every kernel set on int8 weights. Returns the multiply-accumulates
+ * executed, N per nonzero entry of A.
+ */
+export type Int8Product = (
+  M: number,
+  N: number,
+  K: number,
+  A: FloatArray,
+  aOff: number,
+  W: Int8Matrix,
+  C: FloatArray,
+  cOff: number,
+  accumulate: boolean,
+) => number;
+
+/** The TypeScript int8 product, as the header describes. */
+export const gemmNNi8: Int8Product = (M, N, K, A, aOff, W, C, cOff, accumulate) => {
+  checkProductShape(W, K, N);
+  const { values: Q, scales } = W;
+  const perInput = W.axis === "input";
+  const sum = new Float32Array(N); // float32 storage: each += rounds its result to float32
+  let nonzeros = 0;
+  for (let i = 0; i < M; i++) {
+    sum.fill(0);
+    const aRow = aOff + i * K;
+    for (let k = 0; k < K; k++) {
+      const a = A[aRow + k];
+      if (a === 0) continue;
+      nonzeros++;
+      const coef = perInput ? f(a * scales[k]) : f(a);
+      const qRow = k * N;
+      for (let n = 0; n < N; n++) sum[n] += f(coef * Q[qRow + n]);
+    }
+    const cRow = cOff + i * N;
+    for (let n = 0; n < N; n++) {
+      const v = perInput ? sum[n] : f(sum[n] * scales[n]);
+      C[cRow + n] = accumulate ? f(C[cRow + n] + v) : v;
+    }
+  }
+  return nonzeros * N;
+};
