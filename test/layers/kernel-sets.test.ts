@@ -1,8 +1,8 @@
 // The layers across kernel sets (test/kernel-sets.ts), beyond each layer's own suite, which runs its
 // PyTorch-fixture and float64-reference cases on every set: the WebAssembly sets agree with the
 // TypeScript kernels on a larger EGRU layer (the same events and MAC counts); a layer's recurrent
-// matrix, kept in the kernels' memory, still serves its own backward after another forward; and
-// the EGRU stepper, its state kept in the kernels' memory, equals step() bit for bit.
+// matrix (EGRU, GRU, LSTM), kept in the kernels' memory, still serves its own backward after another
+// forward; and the EGRU stepper, its state kept in the kernels' memory, equals step() bit for bit.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -10,6 +10,7 @@ import { Rng } from "../../packages/egru/src/core/rng.js";
 import { jsKernels } from "../../packages/egru/src/kernels/backend.js";
 import { EGRU } from "../../packages/egru/src/layers/egru.js";
 import { GRU } from "../../packages/egru/src/layers/gru.js";
+import { LSTM } from "../../packages/egru/src/layers/lstm.js";
 import { egruData, egruForwardBackward } from "../egru-cases.js";
 import { assertClose, randomArray } from "../helpers.js";
 import { describeOnKernelSets, KERNEL_SETS } from "../kernel-sets.js";
@@ -65,6 +66,15 @@ describeOnKernelSets("state kept in the kernels' memory", (kernels) => {
       (layer, dropConnect) => layer.forward({ x, T, B, masks: { dropConnect } }),
       (layer, r) => layer.backward(r, { dOutput: G }),
       masks,
+    );
+    // W_hh [4H, H]
+    const lstmMasks = [3, 2].map((n) => Float32Array.from({ length: 4 * H * H }, (_, i) => (i % n === 0 ? 0 : 1)));
+    assertOwnMatrix(
+      "LSTM",
+      () => new LSTM({ inputSize: I, hiddenSize: H, seed: 10, dropConnect: 0.3, kernels }),
+      (layer, dropConnect) => layer.forward({ x, T, B, masks: { dropConnect } }),
+      (layer, r) => layer.backward(r, { dOutput: G }),
+      lstmMasks,
     );
   });
 

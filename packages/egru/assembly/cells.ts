@@ -1,66 +1,70 @@
-// The EGRU cell's pointwise work for one time step (B rows of H units), forward and backward:
-// gates, state, event, trace and their adjoints, mirroring the float32 kernels of
-// src/kernels/cell-pointwise.ts operation for operation, so both give the same bits. Forward:
-// float32 arithmetic on four units at a time (exp and tanh from fastmath.ts). Backward: scalar,
-// every intermediate in f64 and every stored value rounded to f32. Event function: the Heaviside
-// step with the triangular pseudo-derivative γ·max(0, 1 − s·|x|).
+// The gated cells' pointwise work for one time step (B rows of H units), forward and backward:
+// the EGRU cell (gates, state, event, trace and their adjoints) and the GRU cell (gates and
+// zoneout and their adjoints), which share the gates. They mirror the TypeScript kernels
+// (src/kernels/cell-pointwise.ts, src/kernels/gru-cell.ts; the gates in gated-cell.ts) operation
+// for operation, so both give the same bits. Forward: float32 arithmetic on four units at a time
+// (exp and tanh from fastmath.ts). Backward: scalar, every intermediate in f64 and every stored
+// value rounded to f32. EGRU's event function: the Heaviside step with the triangular
+// pseudo-derivative γ·max(0, 1 − s·|x|).
 //
 // Addresses are byte offsets; an address of 0 means "absent" (read as zeros) for the optional
 // inputs. Gate blocks [z | r | g] of width 3H.
 
-import { at } from "./common";
+import { add, ld, ldOr0, load4, mul, st, stFlush, store4, sub } from "./cell-io";
 import { sigmoid4, tanh4 } from "./fastmath";
 
-@inline function ld(base: usize, i: i32): f64 {
-  return <f64>load<f32>(at(base, <usize>i));
+/**
+ * The state a gated cell's step reaches at units j … j + n − 1 (n ≤ 4) of the batch row whose gate
+ * blocks start at element `row` of a and q [B,3H]: z = σ(a_z + q_z), r = σ(a_r + q_r),
+ * g = tanh(a_g + r·q_g) (stored with q_g to the tape z, r, g, hr [B,H] at element k),
+ * h̃ = z·hp + (1 − z)·g, then zoneout's mix κ·h̃ + (1 − κ)·hp, which is h̃ itself where κ = 1.
+ */
+@inline function gatedState4(
+  a: usize, q: usize, row: i32, H: i32, j: i32, n: i32, hp: v128, kp: v128, k: i32, z: usize, r: usize, g: usize,
+  hr: usize,
+): v128 {
+  const one = f32x4.splat(1);
+  const zt = sigmoid4(add(load4(a, row + j, n), load4(q, row + j, n)));
+  const rt = sigmoid4(add(load4(a, row + H + j, n), load4(q, row + H + j, n)));
+  const hrt = load4(q, row + 2 * H + j, n);
+  const gt = tanh4(add(load4(a, row + 2 * H + j, n), mul(rt, hrt)));
+  store4(z, k, zt, n);
+  store4(r, k, rt, n);
+  store4(g, k, gt, n);
+  store4(hr, k, hrt, n);
+  const gated = add(mul(zt, hp), mul(sub(one, zt), gt));
+  const mixed = add(mul(kp, gated), mul(sub(one, kp), hp));
+  return v128.bitselect(gated, mixed, f32x4.eq(kp, one));
 }
 
-@inline function st(base: usize, i: i32, v: f64): void {
-  store<f32>(at(base, <usize>i), <f32>v);
+/**
+ * Backward of the gates at unit j, element k, for dcg = ∂L/∂h̃: writes the adjoints of the input
+ * and recurrent pre-activations into dp, dq [B,3H] (gate blocks of the row at element `row`) and
+ * returns the leak's share z·dcg of ∂L/∂h_{t−1}.
+ */
+@inline function gatedBackward(
+  dcg: f64, hp: f64, k: i32, z: usize, r: usize, g: usize, hr: usize, dp: usize, dq: usize, row: i32, H: i32, j: i32,
+): f64 {
+  const zt = ld(z, k);
+  const rt = ld(r, k);
+  const gt = ld(g, k);
+  const dg = (1.0 - zt) * dcg;
+  const dz = (hp - gt) * dcg;
+  const dpg = (1.0 - gt * gt) * dg;
+  const dr = dpg * ld(hr, k);
+  const dpr = rt * (1.0 - rt) * dr;
+  const dpz = zt * (1.0 - zt) * dz;
+  stFlush(dp, row + j, dpz);
+  stFlush(dp, row + H + j, dpr);
+  stFlush(dp, row + 2 * H + j, dpg);
+  stFlush(dq, row + j, dpz);
+  stFlush(dq, row + H + j, dpr);
+  stFlush(dq, row + 2 * H + j, dpg * rt);
+  return zt * dcg;
 }
 
-/** st, with |v| < 2^−100 stored as 0 (src/kernels/f32-math.ts: flushTiny, the same rule). */
-@inline function stFlush(base: usize, i: i32, v: f64): void {
-  store<f32>(at(base, <usize>i), <f32>(Math.abs(v) < 7.888609052210118e-31 ? 0.0 : v));
-}
-
-@inline function ldOr0(base: usize, i: i32): f64 {
-  return base == 0 ? 0.0 : ld(base, i);
-}
-
-/** Lanes [i, i + n) of a float array (n ≤ 4; missing lanes 0); base 0 gives zeros. */
-@inline function load4(base: usize, i: i32, n: i32): v128 {
-  if (base == 0) return f32x4.splat(0);
-  const p = at(base, <usize>i);
-  if (n == 4) return v128.load(p);
-  let v = f32x4.splat(0);
-  v = f32x4.replace_lane(v, 0, load<f32>(p));
-  if (n > 1) v = f32x4.replace_lane(v, 1, load<f32>(p, 4));
-  if (n > 2) v = f32x4.replace_lane(v, 2, load<f32>(p, 8));
-  return v;
-}
-
-/** Store the first n ≤ 4 lanes of v at element i. */
-@inline function store4(base: usize, i: i32, v: v128, n: i32): void {
-  const p = at(base, <usize>i);
-  if (n == 4) {
-    v128.store(p, v);
-    return;
-  }
-  store<f32>(p, f32x4.extract_lane(v, 0));
-  if (n > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
-  if (n > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
-}
-
-@inline function mul(a: v128, b: v128): v128 {
-  return f32x4.mul(a, b);
-}
-@inline function add(a: v128, b: v128): v128 {
-  return f32x4.add(a, b);
-}
-@inline function sub(a: v128, b: v128): v128 {
-  return f32x4.sub(a, b);
-}
+// ---------------------------------------------------------------------------------------------
+// EGRU
 
 /**
  * Forward of one step, in float32 arithmetic, four units at a time. a, q [B,3H]: input and
@@ -84,19 +88,8 @@ export function egruCellForward(
     for (let j = 0; j < H; j += 4) {
       const n = min(4, H - j);
       const k = base + j;
-      const zt = sigmoid4(add(load4(a, row + j, n), load4(q, row + j, n)));
-      const rt = sigmoid4(add(load4(a, row + H + j, n), load4(q, row + H + j, n)));
-      const hrt = load4(q, row + 2 * H + j, n);
-      const gt = tanh4(add(load4(a, row + 2 * H + j, n), mul(rt, hrt)));
-      store4(z, k, zt, n);
-      store4(r, k, rt, n);
-      store4(g, k, gt, n);
-      store4(hr, k, hrt, n);
-      const hp = load4(hPrev, k, n);
-      const gated = add(mul(zt, hp), mul(sub(one, zt), gt));
       const kp = keep == 0 ? vKeep : load4(keep, k, n);
-      const mixed = add(mul(kp, gated), mul(sub(one, kp), hp));
-      const ct = v128.bitselect(gated, mixed, f32x4.eq(kp, one));
+      const ct = gatedState4(a, q, row, H, j, n, load4(hPrev, k, n), kp, k, z, r, g, hr);
       const th = load4(thr, j, n);
       const ot = v128.and(f32x4.gt(sub(ct, th), zero), one);
       const yt = mul(ct, ot);
@@ -140,25 +133,58 @@ export function egruCellBackward(
       st(dthr, j, ld(dthr, j) - (dS + ot * dh));
       const dc = ot * dy + dS + dh;
       const kp = keep == 0 ? keepConst : ld(keep, k);
-      const hp = ldOr0(hPrev, k);
       // the gated cell's backward for dh̃ = κ·dc
-      const dcg = kp * dc;
-      const zt = ld(z, k);
-      const rt = ld(r, k);
-      const gt = ld(g, k);
-      const dg = (1.0 - zt) * dcg;
-      const dz = (hp - gt) * dcg;
-      const dpg = (1.0 - gt * gt) * dg;
-      const dr = dpg * ld(hr, k);
-      const dpr = rt * (1.0 - rt) * dr;
-      const dpz = zt * (1.0 - zt) * dz;
-      stFlush(dp, row + j, dpz);
-      stFlush(dp, row + H + j, dpr);
-      stFlush(dp, row + 2 * H + j, dpg);
-      stFlush(dq, row + j, dpz);
-      stFlush(dq, row + H + j, dpr);
-      stFlush(dq, row + 2 * H + j, dpg * rt);
-      stFlush(dhNext, k, (1.0 - kp) * dc + zt * dcg);
+      const leak = gatedBackward(kp * dc, ldOr0(hPrev, k), k, z, r, g, hr, dp, dq, row, H, j);
+      stFlush(dhNext, k, (1.0 - kp) * dc + leak);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRU
+
+/**
+ * Forward of one step, in float32 arithmetic, four units at a time. a, q [B,3H]: input and
+ * recurrent pre-activations (biases included); hPrev [B,H] (0: zeros); keep [B,H] zoneout
+ * coefficients (0: keepConst for all). Writes the state h and the tape z, r, g, hr [B,H].
+ */
+export function gruCellForward(
+  B: i32, H: i32, a: usize, q: usize, hPrev: usize, keep: usize, keepConst: f32, h: usize, z: usize, r: usize,
+  g: usize, hr: usize,
+): void {
+  const G = 3 * H;
+  const vKeep = f32x4.splat(keepConst);
+  for (let b = 0; b < B; b++) {
+    const row = b * G;
+    const base = b * H;
+    for (let j = 0; j < H; j += 4) {
+      const n = min(4, H - j);
+      const k = base + j;
+      const kp = keep == 0 ? vKeep : load4(keep, k, n);
+      store4(h, k, gatedState4(a, q, row, H, j, n, load4(hPrev, k, n), kp, k, z, r, g, hr), n);
+    }
+  }
+}
+
+/**
+ * Backward of one step. dOut [B,H] the upstream ∂L/∂h_t (0: zeros); dhRec [B,H] the gradient
+ * reaching h_t from step t+1; tape z, r, g, hr [B,H]; hPrev [B,H] (0: zeros); keep as in forward.
+ * Writes dp, dq [B,3H] and dhNext [B,H] (the leak's and zoneout's share of ∂L/∂h_{t−1}).
+ */
+export function gruCellBackward(
+  B: i32, H: i32, dOut: usize, dhRec: usize, z: usize, r: usize, g: usize, hr: usize, hPrev: usize, keep: usize,
+  keepConst: f64, dp: usize, dq: usize, dhNext: usize,
+): void {
+  const G = 3 * H;
+  for (let b = 0; b < B; b++) {
+    const row = b * G;
+    const base = b * H;
+    for (let j = 0; j < H; j++) {
+      const k = base + j;
+      const dh = ldOr0(dOut, k) + ld(dhRec, k);
+      const kp = keep == 0 ? keepConst : ld(keep, k);
+      const leak = gatedBackward(kp * dh, ldOr0(hPrev, k), k, z, r, g, hr, dp, dq, row, H, j);
+      stFlush(dhNext, k, (1.0 - kp) * dh + leak);
     }
   }
 }

@@ -12,7 +12,8 @@ import { i8Rows, i8Scratch } from "./int8";
 
 export { i8VecMatColumns } from "./int8";
 
-export { egruCellBackward, egruCellForward } from "./cells";
+export { egruCellBackward, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
+export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";
 
 /**

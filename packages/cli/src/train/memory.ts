@@ -3,16 +3,21 @@
 //
 // A training step's large arrays grow with the rows B of its batch: the BPTT tape and the gradients
 // in ordinary memory (per EGRU layer y, h, o, tr, z, r, g, hr, c [T, B, H] and their adjoints), and
-// the kernels' working arrays in the WebAssembly memory (per layer a, dp, dq [T, B, 3H] and the
-// copies of x, y, dx a product call makes). When a batch's rows do not fit, the step runs its rows
-// in blocks (micro-batches) whose gradients add up to the whole batch's (src/train/trainer.ts,
-// lm-trainer.ts); when even one row does not fit, a StateError says so before anything is allocated.
+// in the WebAssembly memory the layers' working arrays (EGRU's and GRU's a, dp, dq [T, B, 3H], LSTM's
+// P, dP [T, B, 4H]) on top of the kernels' work region, which keeps the largest operand copies a call
+// made (a layer's x, y, dx; the decoder's logits and their gradient): src/train/memory-layers.ts.
+// When a batch's rows do not fit, the step runs its rows in blocks (micro-batches) whose gradients
+// add up to the whole batch's (src/train/trainer.ts, lm-trainer.ts); when even one row does not fit,
+// a StateError says so before anything is allocated.
 //
 // The per-row figures are deliberate over-estimates (every array of a layer counted at once, the
-// longest random BPTT segment), checked against the measured peaks in docs/benchmarks.md.
+// longest random BPTT segment), checked against the measured peaks in docs/benchmarks.md. The fixed
+// WebAssembly part, twice the parameters, holds the resident recurrent matrices (EGRU's and GRU's R,
+// LSTM's W_hh: Σ H·G, within the parameters) and the largest weight matrix one call copies.
 
 import { ALEXNET_FRONT_END, type CnnLayerSpec, StateError } from "egru";
 import type { TrainConfig } from "./config.js";
+import { layerShapes, stackFloats } from "./memory-layers.js";
 
 const F32 = 4;
 /** A 64 KiB WebAssembly page. */
@@ -30,38 +35,6 @@ export interface MemoryCost {
 export interface MemoryLimits {
   wasm: number;
   host: number;
-}
-
-/** One recurrent layer's shape: input size, units, packed gate width. */
-interface LayerShape {
-  I: number;
-  H: number;
-  G: number;
-}
-
-function layerShapes(c: TrainConfig, first: number, last: number): LayerShape[] {
-  const gates = c.model.cell === "lstm" ? 4 : 3;
-  return Array.from({ length: c.model.layers }, (_, l) => {
-    const H = l === c.model.layers - 1 ? last : c.model.hidden;
-    return { I: l === 0 ? first : c.model.hidden, H, G: gates * H };
-  });
-}
-
-/**
- * Per row and time step (floats): the WebAssembly peak of one layer (training: dp, dq, the x, y and
- * dx copies; evaluation: a and the x copy) and the ordinary memory of all layers (tape, outputs,
- * dropout copies, adjoints).
- */
-function stackFloats(layers: LayerShape[], training: boolean): { wasm: number; host: number; params: number } {
-  let wasm = 0;
-  let host = 0;
-  let params = 0;
-  for (const { I, H, G } of layers) {
-    wasm = Math.max(wasm, training ? 2 * G + 2 * I + H : G + I);
-    host += training ? 14 * H + 3 * I : 11 * H + I;
-    params += (I + H + 2) * G + H;
-  }
-  return { wasm, host, params };
 }
 
 /**
@@ -104,13 +77,13 @@ export function classifierCost(
     c.model.frontEnd === "alexnet" && task.frame
       ? frontEndFloats(ALEXNET_FRONT_END, task.frame.channels, task.frame.height, task.frame.width)
       : null;
-  const s = stackFloats(layerShapes(c, f ? 512 : task.I, c.model.hidden), training);
+  const s = stackFloats(c, layerShapes(c, f ? 512 : task.I, c.model.hidden), task.T, training);
   // the front-end's activations (and their gradients in training) and its largest unfolded input
-  const perStep = s.host + (f ? f.kept * (training ? 2 : 1) + f.im2col : 0) + 2 * task.I;
+  const perStep = (f ? f.kept * (training ? 2 : 1) + f.im2col : 0) + 2 * task.I;
   const params = s.params + (c.model.hidden + 1) * task.classes + (f ? 4e6 : 0);
   return {
-    wasm: task.T * s.wasm * F32,
-    host: task.T * perStep * F32,
+    wasm: (s.working + s.copies) * F32,
+    host: (s.host + task.T * perStep) * F32,
     fixedWasm: 2 * params * F32,
     fixedHost: 6 * params * F32,
   };
@@ -124,14 +97,17 @@ export function longestSegment(c: TrainConfig): number {
 /** The cost of a language-model batch row (one stream) over a segment of T tokens, V words. */
 export function lmCost(c: TrainConfig, vocab: number, T: number, training: boolean): MemoryCost {
   const E = c.lm.embedding;
-  const s = stackFloats(layerShapes(c, E, E), training);
-  // the decoder: logits [T, V] and (training) their gradient, each copied through the kernels' memory
+  const s = stackFloats(c, layerShapes(c, E, E), T, training);
+  // the decoder's copies per step: logits [T, V] and (training) their gradient, each copied through
+  // the kernels' memory (the softmax takes both), and its input and dx [T, E]
   const decoderWasm = training ? 2 * vocab + 2 * E : vocab + E;
   const decoderHost = training ? 3 * vocab : 2 * vocab;
   const params = s.params + vocab * E + vocab;
   return {
-    wasm: T * Math.max(s.wasm, decoderWasm) * F32,
-    host: T * (s.host + decoderHost + 4 * E) * F32,
+    // the work region grows to the largest copies, the layers' or the decoder's, and the layers'
+    // working arrays come on top of it (the decoder's backward runs before the layers')
+    wasm: (s.working + Math.max(s.copies, T * decoderWasm)) * F32,
+    host: (s.host + T * (decoderHost + 4 * E)) * F32,
     fixedWasm: 2 * params * F32,
     fixedHost: 6 * params * F32,
   };

@@ -12,7 +12,9 @@
 import type { FloatArray } from "../core/buffer.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
+import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCellForwardArgs } from "./gru-cell.js";
 import { gemmNNi8, type Int8Product } from "./int8.js";
+import { lstmCellBackward, lstmCellForward, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "./lstm-cell.js";
 import { softmaxRows, type SoftmaxRows } from "./softmax.js";
 
 export interface Kernels {
@@ -147,6 +149,14 @@ export interface Kernels {
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void;
   /** Its backward for one step of B rows (cell-pointwise.ts). */
   egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void;
+  /** The GRU cell's pointwise forward for one step of B rows: gates and zoneout (gru-cell.ts). */
+  gruCellForward<A extends FloatArray>(args: GruCellForwardArgs<A>): void;
+  /** Its backward for one step of B rows (gru-cell.ts). */
+  gruCellBackward<A extends FloatArray>(args: GruCellBackwardArgs<A>): void;
+  /** The LSTM cell's pointwise forward for one step of B rows: gates and states (lstm-cell.ts). */
+  lstmCellForward<A extends FloatArray>(args: LstmCellForwardArgs<A>): void;
+  /** Its backward for one step of B rows (lstm-cell.ts). */
+  lstmCellBackward<A extends FloatArray>(args: LstmCellBackwardArgs<A>): void;
 
   /**
    * Softmax of each row, for the cross-entropy loss (softmax.ts):
@@ -165,6 +175,10 @@ export const jsKernels: Kernels = {
   gemmTN,
   egruCellForward,
   egruCellBackward,
+  gruCellForward,
+  gruCellBackward,
+  lstmCellForward,
+  lstmCellBackward,
   softmaxRows,
 
   gemmNNi8,

@@ -13,32 +13,18 @@
 
 import { allFloat32, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
-import { flushTiny, sigmoid32, tanh32 } from "./f32-math.js";
-import { gatedCellBackward, gatedCellForward, type GateTape } from "./gated-cell.js";
+import { flushTiny } from "./f32-math.js";
+import { gatedCellBackward, gatedStepState, type CellKeep, type GatedStepInputs, type GateTape } from "./gated-cell.js";
+
+export type { CellKeep } from "./gated-cell.js";
 
 /** EGRU's tape, [T, B, H] each: the gates (z, r, g, q_g) and c. */
 export interface EgruTape<A extends FloatArray> extends GateTape<A> {
   c: A; // pre-reset state after zoneout (c − ϑ is the event pre-activation)
 }
 
-/** The step's per-unit zoneout coefficient κ: a [B, H] mask at keepOff, or one constant for all. */
-export interface CellKeep<A extends FloatArray> {
-  keep: A | null;
-  keepOff: number;
-  /** κ where keep is null: 1 without zoneout, 1 − p in evaluation. */
-  keepConst: number;
-}
-
-/** One forward step of B rows. Arrays are addressed as (array, offset); [B, H] unless noted. */
-export interface CellForwardArgs<A extends FloatArray> extends CellKeep<A> {
-  B: number;
-  H: number;
-  a: A; // [B, 3H] input pre-activations (bias included) at aOff
-  aOff: number;
-  q: A; // [B, 3H] recurrent pre-activations (bias included) at qOff
-  qOff: number;
-  hPrev: A | null; // null: zeros
-  hPrevOff: number;
+/** One forward step of B rows: a, q [B, 3H], hPrev [B, H] (gated-cell.ts); [B, H] unless noted. */
+export interface CellForwardArgs<A extends FloatArray> extends GatedStepInputs<A> {
   trPrev: A | null; // null: zeros
   trPrevOff: number;
   thr: A; // [H] effective thresholds
@@ -109,36 +95,13 @@ export function egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>):
     egruCellForward32(args);
     return;
   }
-  const {
-    B,
-    H,
-    a,
-    aOff,
-    q,
-    qOff,
-    hPrev,
-    hPrevOff,
-    trPrev,
-    trPrevOff,
-    thr,
-    keep,
-    keepOff,
-    keepConst,
-    alpha,
-    event,
-    out,
-    outOff,
-  } = args;
+  const { B, H, trPrev, trPrevOff, thr, alpha, event, out, outOff } = args;
   const { y, h, o, tr, tape } = out;
-  const G = 3 * H;
   for (let b = 0; b < B; b++) {
     for (let j = 0; j < H; j++) {
       const k = b * H + j;
       const s = outOff + k;
-      const hp = hPrev ? hPrev[hPrevOff + k] : 0;
-      const gated = gatedCellForward(a, aOff + b * G, q, qOff + b * G, H, j, hp, tape, s);
-      const kp = keep ? keep[keepOff + k] : keepConst;
-      const c = kp === 1 ? gated : kp * gated + (1 - kp) * hp;
+      const c = gatedStepState(args, tape, outOff, b, j, false);
       const th = thr[j];
       const ot = event.f(c - th);
       const yt = c * ot;
@@ -209,30 +172,15 @@ const f = Math.fround;
  * four-lane WebAssembly kernel (assembly/cells.ts), giving the same bits. Heaviside event only.
  */
 function egruCellForward32<A extends FloatArray>(args: CellForwardArgs<A>): void {
-  const { B, H, a, aOff, q, qOff, hPrev, hPrevOff, trPrev, trPrevOff, thr, keep, keepOff, out, outOff } = args;
+  const { B, H, trPrev, trPrevOff, thr, out, outOff } = args;
   const { y, h, o, tr, tape } = out;
-  const G = 3 * H;
   const alpha = f(args.alpha);
   const decay = f(1 - alpha);
-  const keepConst = f(args.keepConst);
   for (let b = 0; b < B; b++) {
-    const ar = aOff + b * G;
-    const qr = qOff + b * G;
     for (let j = 0; j < H; j++) {
       const k = b * H + j;
       const s = outOff + k;
-      const zt = sigmoid32(f(a[ar + j] + q[qr + j]));
-      const rt = sigmoid32(f(a[ar + H + j] + q[qr + H + j]));
-      const hrt = q[qr + 2 * H + j];
-      const gt = tanh32(f(a[ar + 2 * H + j] + f(rt * hrt)));
-      tape.z[s] = zt;
-      tape.r[s] = rt;
-      tape.g[s] = gt;
-      tape.hr[s] = hrt;
-      const hp = hPrev ? hPrev[hPrevOff + k] : 0;
-      const gated = f(f(zt * hp) + f(f(1 - zt) * gt));
-      const kp = keep ? keep[keepOff + k] : keepConst;
-      const c = kp === 1 ? gated : f(f(kp * gated) + f(f(1 - kp) * hp));
+      const c = gatedStepState(args, tape, outOff, b, j, true);
       const th = thr[j];
       const ot = f(c - th) > 0 ? 1 : 0;
       const yt = f(c * ot);

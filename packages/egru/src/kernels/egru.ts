@@ -26,8 +26,8 @@
 import { zerosLike, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
 import { jsKernels, type Kernels } from "./backend.js";
-import type { CellKeep, EgruTape } from "./cell-pointwise.js";
-import { gatedParamGrads, sparseEnough, type MacCount, type SeqDims, type Zoneout } from "./gated-cell.js";
+import type { EgruTape } from "./cell-pointwise.js";
+import { cellKeep, gatedParamGrads, sparseEnough, type MacCount, type SeqDims, type Zoneout } from "./gated-cell.js";
 import { addBiasRows } from "./gemm.js";
 import { eventOrDenseNN, type Weight } from "./products.js";
 import { KernelScratch } from "./scratch.js";
@@ -142,12 +142,6 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
   } finally {
     work.release();
   }
-}
-
-/** The zoneout coefficients κ of the step whose [B, H] block starts at flat index off. */
-function cellKeep<A extends FloatArray>(zoneout: Zoneout<A>, off: number): CellKeep<A> {
-  if (zoneout.kind === "train") return { keep: zoneout.mask, keepOff: off, keepConst: 1 };
-  return { keep: null, keepOff: 0, keepConst: zoneout.kind === "eval" ? 1 - zoneout.p : 1 };
 }
 
 /**

@@ -9,7 +9,7 @@
 import { countNonzero, zerosLike, type FloatArray } from "../core/buffer.js";
 import { sigmoid } from "./activations.js";
 import type { Kernels } from "./backend.js";
-import { flushTiny } from "./f32-math.js";
+import { flushTiny, sigmoid32, tanh32 } from "./f32-math.js";
 import { sumRowsInto } from "./gemm.js";
 
 export interface SeqDims {
@@ -34,13 +34,44 @@ export interface GateTape<A extends FloatArray> {
 }
 
 /**
- * Coefficient κ of the new value in zoneout at flat index s: h = κ·h̃ + (1 − κ)·h_{t−1}.
- * κ = m[s] (training mask), 1 − p (evaluation), or 1 (none). Backward: dh̃ = κ·dh, dh_{t−1} += (1 − κ)·dh.
+ * A step's zoneout coefficients κ, the weight of the new value: h = κ·h̃ + (1 − κ)·h_{t−1}.
+ * Backward: dh̃ = κ·dh, dh_{t−1} += (1 − κ)·dh. The cell kernels take them in this form.
  */
-export function zoneoutKeep<A extends FloatArray>(zoneout: Zoneout<A>, s: number): number {
-  if (zoneout.kind === "train") return zoneout.mask[s];
-  if (zoneout.kind === "eval") return 1 - zoneout.p;
-  return 1;
+export interface CellKeep<A extends FloatArray> {
+  /** [B, H] per-unit κ at keepOff (the training mask), or null: keepConst for every unit. */
+  keep: A | null;
+  keepOff: number;
+  /** κ where keep is null: 1 without zoneout, 1 − p in evaluation. */
+  keepConst: number;
+}
+
+/**
+ * What a gated cell's forward step (EGRU or GRU) reads, for B rows of H units; arrays are addressed
+ * as (array, offset).
+ */
+export interface GatedStepInputs<A extends FloatArray> extends CellKeep<A> {
+  B: number;
+  H: number;
+  a: A; // [B, 3H] input pre-activations (bias included) at aOff
+  aOff: number;
+  q: A; // [B, 3H] recurrent pre-activations (bias included) at qOff
+  qOff: number;
+  hPrev: A | null; // [B, H] state before the step; null: zeros
+  hPrevOff: number;
+}
+
+/**
+ * The zoneout coefficients of the step whose [B, H] block starts at flat index off of the
+ * sequence: the training mask there (κ = m), else the constant 1 − p (evaluation) or 1 (none).
+ */
+export function cellKeep<A extends FloatArray>(zoneout: Zoneout<A>, off: number): CellKeep<A> {
+  if (zoneout.kind === "train") return { keep: zoneout.mask, keepOff: off, keepConst: 1 };
+  return { keep: null, keepOff: 0, keepConst: zoneout.kind === "eval" ? 1 - zoneout.p : 1 };
+}
+
+/** Zoneout's mix κ·h̃ + (1 − κ)·h_prev, which is h̃ itself where κ = 1. */
+function zoneoutMix(kp: number, gated: number, hPrev: number): number {
+  return kp === 1 ? gated : kp * gated + (1 - kp) * hPrev;
 }
 
 /**
@@ -68,6 +99,68 @@ export function gatedCellForward<A extends FloatArray>(
   tape.g[s] = gt;
   tape.hr[s] = hrt;
   return zt * hPrev + (1 - zt) * gt;
+}
+
+const f = Math.fround;
+
+/**
+ * gatedCellForward in float32 arithmetic, one Math.fround per operation (exp, sigmoid and tanh
+ * from f32-math.ts): the scalar twin of the four-lane gates of assembly/cells.ts, the same bits.
+ */
+function gatedCellForward32<A extends FloatArray>(
+  a: A,
+  aRow: number,
+  q: A,
+  qRow: number,
+  H: number,
+  j: number,
+  hPrev: number,
+  tape: GateTape<A>,
+  s: number,
+): number {
+  const zt = sigmoid32(f(a[aRow + j] + q[qRow + j]));
+  const rt = sigmoid32(f(a[aRow + H + j] + q[qRow + H + j]));
+  const hrt = q[qRow + 2 * H + j];
+  const gt = tanh32(f(a[aRow + 2 * H + j] + f(rt * hrt)));
+  tape.z[s] = zt;
+  tape.r[s] = rt;
+  tape.g[s] = gt;
+  tape.hr[s] = hrt;
+  return f(f(zt * hPrev) + f(f(1 - zt) * gt));
+}
+
+/** zoneoutMix in float32 arithmetic (κ, h̃ and h_prev float32 values). */
+function zoneoutMix32(kp: number, gated: number, hPrev: number): number {
+  return kp === 1 ? gated : f(f(kp * gated) + f(f(1 - kp) * hPrev));
+}
+
+/**
+ * The state a gated cell's step reaches at unit j of batch row b: the gates (gatedCellForward,
+ * writing the tape at outOff + b·H + j), then zoneout's mix. With f32, both in float32 arithmetic
+ * (gatedCellForward32, zoneoutMix32; κ rounded to float32), as the WebAssembly cells compute them.
+ */
+export function gatedStepState<A extends FloatArray>(
+  args: GatedStepInputs<A>,
+  tape: GateTape<A>,
+  outOff: number,
+  b: number,
+  j: number,
+  f32: boolean,
+): number {
+  const { H, hPrev, keep } = args;
+  const k = b * H + j;
+  const row = b * 3 * H;
+  const hp = hPrev ? hPrev[args.hPrevOff + k] : 0;
+  const kp = keep ? keep[args.keepOff + k] : args.keepConst;
+  if (f32) {
+    const gated = gatedCellForward32(args.a, args.aOff + row, args.q, args.qOff + row, H, j, hp, tape, outOff + k);
+    return zoneoutMix32(f(kp), gated, hp);
+  }
+  return zoneoutMix(
+    kp,
+    gatedCellForward(args.a, args.aOff + row, args.q, args.qOff + row, H, j, hp, tape, outOff + k),
+    hp,
+  );
 }
 
 /**

@@ -11,27 +11,26 @@
 //   train: h_t = (h̃ − h_{t−1}) ⊙ m + h_{t−1}      eval: h_t = p·h_{t−1} + (1 − p)·h̃
 // with h_0 the supplied state. The recurrent product reads h itself (EGRU reads the events y).
 //
-// The per-unit cell, the zoneout coefficient and the after-the-loop products are shared with
-// the EGRU kernel (kernels/gated-cell.ts).
+// Each step's pointwise work (gates and zoneout; their adjoints) is the kernels' gruCellForward /
+// gruCellBackward (kernels/gru-cell.ts; assembly/cells.ts); the cell's gates, the zoneout
+// coefficients and the after-the-loop products are shared with the EGRU kernel (kernels/gated-cell.ts).
 //
 // Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
 // parameter gradients into its own buffers.
 
 import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
 import {
-  gatedCellBackward,
-  gatedCellForward,
+  cellKeep,
   gatedParamGrads,
-  zoneoutKeep,
   type GatedParamGrads,
   type GateTape,
   type SeqDims,
   type Zoneout,
 } from "./gated-cell.js";
 import { jsKernels, type Kernels } from "./backend.js";
-import { flushTiny } from "./f32-math.js";
 import { addBiasRows } from "./gemm.js";
 import { productNN, type Weight } from "./products.js";
+import { KernelScratch } from "./scratch.js";
 
 /** Parameters as the kernel sees them (haste layout, gate blocks z, r, g). */
 export interface GruKernelParams<A extends FloatArray> {
@@ -72,30 +71,40 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
   const h = zerosLike(x, n);
   const tape: GateTape<A> = { z: zerosLike(x, n), r: zerosLike(x, n), g: zerosLike(x, n), hr: zerosLike(x, n) };
 
-  // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]
-  const a = zerosLike(x, T * B * G);
-  productNN(kernels, T * B, G, I, x, 0, W, a, 0, false);
-  addBiasRows(a, 0, T * B, G, bx);
+  // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]. The working
+  // arrays a and q live in the kernels' memory where they have one (the kernels then read them in
+  // place) and are returned to it at the end.
+  const work = new KernelScratch(kernels);
+  try {
+    const a = work.zerosLike(x, T * B * G);
+    productNN(kernels, T * B, G, I, x, 0, W, a, 0, false);
+    addBiasRows(a, 0, T * B, G, bx);
 
-  const q = zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
-  for (let t = 0; t < T; t++) {
-    // h_{t−1}: h0, or the previous step's rows of h
-    const prev = t === 0 ? h0 : h;
-    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-    productNN(kernels, B, G, H, prev, prevOff, R, q, 0, false); // q = h_{t−1}·R + br
-    addBiasRows(q, 0, B, G, br);
-    for (let b = 0; b < B; b++) {
-      for (let j = 0; j < H; j++) {
-        const k = b * H + j;
-        const s = t * B * H + k;
-        const hPrev = prev[prevOff + k];
-        const hNew = gatedCellForward(a, (t * B + b) * G, q, b * G, H, j, hPrev, tape, s);
-        const keep = zoneoutKeep(zoneout, s);
-        h[s] = keep === 1 ? hNew : keep * hNew + (1 - keep) * hPrev;
-      }
+    const q = work.zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
+    for (let t = 0; t < T; t++) {
+      // h_{t−1}: h0, or the previous step's rows of h
+      const prev = t === 0 ? h0 : h;
+      const prevOff = t === 0 ? 0 : (t - 1) * B * H;
+      productNN(kernels, B, G, H, prev, prevOff, R, q, 0, false); // q = h_{t−1}·R + br
+      addBiasRows(q, 0, B, G, br);
+      kernels.gruCellForward({
+        B,
+        H,
+        a,
+        aOff: t * B * G,
+        q,
+        qOff: 0,
+        hPrev: prev,
+        hPrevOff: prevOff,
+        ...cellKeep(zoneout, t * B * H),
+        out: { h, tape },
+        outOff: t * B * H,
+      });
     }
+    return { h, tape };
+  } finally {
+    work.release();
   }
-  return { h, tape };
 }
 
 export interface GruBackwardArgs<A extends FloatArray> extends GruForwardArgs<A> {
@@ -121,34 +130,41 @@ export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): Gru
   const G = 3 * H;
   const { h, tape } = fwd;
 
-  const dp = zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
-  const dq = zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
-  // gradient reaching h_t from step t+1 (leak, zoneout and recurrent product); at t = T, dhT
-  let dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
-  let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
+  const work = new KernelScratch(kernels); // dp and dq in the kernels' memory
+  try {
+    const dp = work.zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
+    const dq = work.zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
+    // gradient reaching h_t from step t+1 (leak, zoneout and recurrent product); at t = T, dhT
+    let dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
+    let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
 
-  for (let t = T - 1; t >= 0; t--) {
-    const prev = t === 0 ? h0 : h;
-    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-    for (let b = 0; b < B; b++) {
-      const row = (t * B + b) * G;
-      for (let j = 0; j < H; j++) {
-        const k = b * H + j;
-        const s = t * B * H + k;
-        const dh = (dOut ? dOut[s] : 0) + dhRec[k];
-        const keep = zoneoutKeep(zoneout, s);
-        const leak = gatedCellBackward(keep * dh, prev[prevOff + k], tape, s, dp, dq, row, H, j);
-        dhNext[k] = flushTiny((1 - keep) * dh + leak);
-      }
+    for (let t = T - 1; t >= 0; t--) {
+      kernels.gruCellBackward({
+        B,
+        H,
+        dOut,
+        tape,
+        off: t * B * H,
+        hPrev: t === 0 ? h0 : h,
+        hPrevOff: t === 0 ? 0 : (t - 1) * B * H,
+        ...cellKeep(zoneout, t * B * H),
+        dhRec,
+        dhNext,
+        dp,
+        dq,
+        dOff: t * B * G,
+      });
+      // plus the recurrent term: dh_{t−1} += dq_t · Rᵀ   [B, H]
+      kernels.gemmNT(B, H, G, dq, t * B * G, params.R, 0, dhNext, 0, true);
+      // every entry of dhNext was written above, so the two buffers can simply trade places
+      const done = dhRec;
+      dhRec = dhNext;
+      dhNext = done;
     }
-    // plus the recurrent term: dh_{t−1} += dq_t · Rᵀ   [B, H]
-    kernels.gemmNT(B, H, G, dq, t * B * G, params.R, 0, dhNext, 0, true);
-    // every entry of dhNext was written above, so the two buffers can simply trade places
-    const done = dhRec;
-    dhRec = dhNext;
-    dhNext = done;
-  }
 
-  const rest = gatedParamGrads(dims, x, params.W, h0, h, dp, dq, kernels, { seq: false, input: false });
-  return { ...rest, dh0: dhRec };
+    const rest = gatedParamGrads(dims, x, params.W, h0, h, dp, dq, kernels, { seq: false, input: false });
+    return { ...rest, dh0: dhRec };
+  } finally {
+    work.release();
+  }
 }

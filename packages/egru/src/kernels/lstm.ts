@@ -11,17 +11,21 @@
 //   c_t = f ⊙ c_{t−1} + i ⊙ g        k_t = tanh(c_t)        h_t = o ⊙ k_t
 // with h_0, c_0 the supplied states. W_hh is the effective (DropConnect-ed) matrix.
 //
+// Each step's pointwise work (gates and states; their adjoints) is the kernels' lstmCellForward /
+// lstmCellBackward (kernels/lstm-cell.ts; assembly/lstm.ts).
 // Because the weights are stored [4H, ·], the forward products are gemmNT, the backward
 // input/state products are gemmNN (dP·W) and the weight gradients gemmTN (dPᵀ·input).
 // Backward assigns fresh arrays for every gradient it returns.
 
 import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
-import { sigmoid } from "./activations.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import type { SeqDims } from "./gated-cell.js";
-import { flushTiny } from "./f32-math.js";
 import { addBiasRows, sumRowsInto } from "./gemm.js";
+import type { LstmTape } from "./lstm-cell.js";
 import { productNN, type Weight } from "./products.js";
+import { KernelScratch } from "./scratch.js";
+
+export type { LstmTape } from "./lstm-cell.js";
 
 /** Parameters in PyTorch's layout, gate blocks (i, f, g, o). */
 export interface LstmKernelParams<A extends FloatArray> {
@@ -47,15 +51,6 @@ export interface LstmForwardArgs<A extends FloatArray> {
   kernels?: Kernels;
 }
 
-/** Saved for backward, [T, B, H] each. */
-export interface LstmTape<A extends FloatArray> {
-  i: A; // input gate
-  f: A; // forget gate
-  g: A; // cell candidate
-  o: A; // output gate
-  k: A; // tanh(c_t)
-}
-
 export interface LstmForwardOut<A extends FloatArray> {
   h: A; // [T, B, H] hidden states h_1 … h_T; the layer's output
   c: A; // [T, B, H] cell states c_1 … c_T
@@ -79,39 +74,36 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
     k: zerosLike(x, n),
   };
 
-  // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H]
-  const P = zerosLike(x, T * B * G);
-  productNN(kernels, T * B, G, I, x, 0, Wih, P, 0, false, true); // (float W_ih is [4H, I]: gemmNT)
-  addBiasRows(P, 0, T * B, G, bih);
-  addBiasRows(P, 0, T * B, G, bhh);
+  // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H].
+  // The working array P lives in the kernels' memory where they have one (read in place by the
+  // products and the cell) and is returned to it at the end.
+  const work = new KernelScratch(kernels);
+  try {
+    const P = work.zerosLike(x, T * B * G);
+    productNN(kernels, T * B, G, I, x, 0, Wih, P, 0, false, true); // (float W_ih is [4H, I]: gemmNT)
+    addBiasRows(P, 0, T * B, G, bih);
+    addBiasRows(P, 0, T * B, G, bhh);
 
-  for (let t = 0; t < T; t++) {
-    const hPrev = t === 0 ? h0 : h;
-    const cPrev = t === 0 ? c0 : c;
-    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-    // P_t += h_{t−1}·W_hhᵀ   [B, 4H]
-    productNN(kernels, B, G, H, hPrev, prevOff, Whh, P, t * B * G, true, true);
-    for (let b = 0; b < B; b++) {
-      const row = (t * B + b) * G;
-      for (let j = 0; j < H; j++) {
-        const s = (t * B + b) * H + j;
-        const it = sigmoid(P[row + j]);
-        const ft = sigmoid(P[row + H + j]);
-        const gt = Math.tanh(P[row + 2 * H + j]);
-        const ot = sigmoid(P[row + 3 * H + j]);
-        const ct = ft * cPrev[prevOff + b * H + j] + it * gt;
-        const kt = Math.tanh(ct);
-        c[s] = ct;
-        h[s] = ot * kt;
-        tape.i[s] = it;
-        tape.f[s] = ft;
-        tape.g[s] = gt;
-        tape.o[s] = ot;
-        tape.k[s] = kt;
-      }
+    for (let t = 0; t < T; t++) {
+      const hPrev = t === 0 ? h0 : h;
+      const prevOff = t === 0 ? 0 : (t - 1) * B * H;
+      // P_t += h_{t−1}·W_hhᵀ   [B, 4H]
+      productNN(kernels, B, G, H, hPrev, prevOff, Whh, P, t * B * G, true, true);
+      kernels.lstmCellForward({
+        B,
+        H,
+        P,
+        pOff: t * B * G,
+        cPrev: t === 0 ? c0 : c,
+        cPrevOff: prevOff,
+        out: { h, c, tape },
+        outOff: t * B * H,
+      });
     }
+    return { h, c, tape };
+  } finally {
+    work.release();
   }
-  return { h, c, tape };
 }
 
 export interface LstmBackwardArgs<A extends FloatArray> extends LstmForwardArgs<A> {
@@ -146,49 +138,43 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
   const { Wih, Whh } = params;
   const { h, c, tape } = fwd;
 
-  const dP = zerosLike(x, T * B * G); // ∂L/∂P   [T, B, 4H]
-  // adjoints of h_t and c_t arriving from step t+1 (at t = T: the final-state gradients)
-  const dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
-  const dcRec = args.dcT ? copyAs(x, args.dcT) : zerosLike(x, B * H);
+  const work = new KernelScratch(kernels); // dP in the kernels' memory
+  try {
+    const dP = work.zerosLike(x, T * B * G); // ∂L/∂P   [T, B, 4H]
+    // adjoints of h_t and c_t arriving from step t+1 (at t = T: the final-state gradients)
+    const dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
+    const dcRec = args.dcT ? copyAs(x, args.dcT) : zerosLike(x, B * H);
 
-  for (let t = T - 1; t >= 0; t--) {
-    const cPrev = t === 0 ? c0 : c;
-    const prevOff = t === 0 ? 0 : (t - 1) * B * H;
-    for (let b = 0; b < B; b++) {
-      const row = (t * B + b) * G;
-      for (let j = 0; j < H; j++) {
-        const kk = b * H + j;
-        const s = t * B * H + kk;
-        const it = tape.i[s];
-        const ft = tape.f[s];
-        const gt = tape.g[s];
-        const ot = tape.o[s];
-        const kt = tape.k[s];
-        const dh = (dOut ? dOut[s] : 0) + dhRec[kk];
-        // h = o ⊙ tanh(c):  do = k·dh,  dc += (1 − k²)·o·dh
-        const dc = dcRec[kk] + (1 - kt * kt) * ot * dh;
-        // c_t = f ⊙ c_{t−1} + i ⊙ g
-        // adjoints below 2^−100 stored as zero, away from float32 subnormals (f32-math.ts: flushTiny)
-        dcRec[kk] = flushTiny(ft * dc);
-        dP[row + j] = flushTiny(it * (1 - it) * gt * dc);
-        dP[row + H + j] = flushTiny(ft * (1 - ft) * cPrev[prevOff + kk] * dc);
-        dP[row + 2 * H + j] = flushTiny((1 - gt * gt) * it * dc);
-        dP[row + 3 * H + j] = flushTiny(ot * (1 - ot) * kt * dh);
-      }
+    for (let t = T - 1; t >= 0; t--) {
+      kernels.lstmCellBackward({
+        B,
+        H,
+        dOut,
+        tape,
+        off: t * B * H,
+        cPrev: t === 0 ? c0 : c,
+        cPrevOff: t === 0 ? 0 : (t - 1) * B * H,
+        dhRec,
+        dcRec,
+        dP,
+        dOff: t * B * G,
+      });
+      // dh_{t−1} = dP_t · W_hh   [B, 4H]·[4H, H]; every entry of dhRec was read above
+      kernels.gemmNN(B, H, G, dP, t * B * G, Whh, 0, dhRec, 0, false);
     }
-    // dh_{t−1} = dP_t · W_hh   [B, 4H]·[4H, H]; every entry of dhRec was read above
-    kernels.gemmNN(B, H, G, dP, t * B * G, Whh, 0, dhRec, 0, false);
-  }
 
-  const dx = zerosLike(x, T * B * I);
-  kernels.gemmNN(T * B, I, G, dP, 0, Wih, 0, dx, 0, false); // dx = dP · W_ih
-  const dWih = zerosLike(x, G * I);
-  kernels.gemmTN(G, I, T * B, dP, 0, x, 0, dWih, 0, false); // dW_ih = dPᵀ · x
-  const dWhh = zerosLike(x, G * H);
-  kernels.gemmTN(G, H, B, dP, 0, h0, 0, dWhh, 0, false); // step 1 reads h0
-  if (T > 1) kernels.gemmTN(G, H, (T - 1) * B, dP, B * G, h, 0, dWhh, 0, true); // steps 2…T read h_1…h_{T−1}
-  const dbih = zerosLike(x, G);
-  sumRowsInto(dbih, dP, 0, T * B, G);
-  const dbhh = dbih.slice() as A; // both biases enter P the same way
-  return { dx, dh0: dhRec, dc0: dcRec, dWih, dWhh, dbih, dbhh };
+    const dx = zerosLike(x, T * B * I);
+    kernels.gemmNN(T * B, I, G, dP, 0, Wih, 0, dx, 0, false); // dx = dP · W_ih
+    const dWih = zerosLike(x, G * I);
+    kernels.gemmTN(G, I, T * B, dP, 0, x, 0, dWih, 0, false); // dW_ih = dPᵀ · x
+    const dWhh = zerosLike(x, G * H);
+    kernels.gemmTN(G, H, B, dP, 0, h0, 0, dWhh, 0, false); // step 1 reads h0
+    if (T > 1) kernels.gemmTN(G, H, (T - 1) * B, dP, B * G, h, 0, dWhh, 0, true); // steps 2…T read h_1…h_{T−1}
+    const dbih = zerosLike(x, G);
+    sumRowsInto(dbih, dP, 0, T * B, G);
+    const dbhh = dbih.slice() as A; // both biases enter P the same way
+    return { dx, dh0: dhRec, dc0: dcRec, dWih, dWhh, dbih, dbhh };
+  } finally {
+    work.release();
+  }
 }

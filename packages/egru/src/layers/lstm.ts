@@ -24,6 +24,7 @@ import type { Kernels } from "../kernels/backend.js";
 import { lstmBackward, lstmForward, type LstmForwardOut, type LstmKernelParams } from "../kernels/lstm.js";
 import {
   checkNotReleased,
+  ResidentCopy,
   accumulateThroughDropConnect,
   checkDropConnectShape,
   checkSequenceInput,
@@ -101,6 +102,8 @@ interface LstmSaved {
   params: LstmKernelParams<Float32Array>;
   dropConnectMask: Float32Array | null;
   fwd: LstmForwardOut<Float32Array>;
+  kernels: Kernels;
+  residentTag: number;
   released: boolean;
 }
 
@@ -127,6 +130,7 @@ export class LSTM extends WeightedLayer {
   readonly hiddenSize: number;
   readonly dropConnect: number;
   readonly dropConnectShape: DropConnectShape;
+  private readonly residentWhh = new ResidentCopy();
   // weights: weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (nn.LSTM's layout); grads: the same names
 
   constructor(opts: LstmOptions) {
@@ -209,12 +213,16 @@ export class LSTM extends WeightedLayer {
     };
     const dims: SeqDims = { T, B, I, H };
     const kernels = this.kernels;
+    // Int8 weights are read as they are; a float32 W_hh is copied into the kernels' memory (where they
+    // have one), read in place by the T per-step products.
+    const whhI8 = this.int8Operand(kernels, "weight_hh_l0");
+    const resident = whhI8 ? { view: params.Whh, tag: 0 } : this.residentWhh.upload(kernels, params.Whh);
     const fwd = lstmForward({
       dims,
       params: {
         ...params,
         Wih: this.int8Operand(kernels, "weight_ih_l0") ?? params.Wih,
-        Whh: this.int8Operand(kernels, "weight_hh_l0") ?? params.Whh,
+        Whh: whhI8 ?? resident.view,
       },
       x,
       h0,
@@ -223,7 +231,18 @@ export class LSTM extends WeightedLayer {
     });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
-    const saved: LstmSaved = { shape, x, h0, c0, params, dropConnectMask, fwd, released: false };
+    const saved: LstmSaved = {
+      shape,
+      x,
+      h0,
+      c0,
+      params,
+      dropConnectMask,
+      fwd,
+      kernels,
+      residentTag: resident.tag,
+      released: false,
+    };
     const ownsX = x !== input.x;
     return {
       output: fromTimeMajor(fwd.h, shape, H),
@@ -250,9 +269,9 @@ export class LSTM extends WeightedLayer {
     const H = this.hiddenSize;
     const { T, B } = s.shape;
     const g = lstmBackward({
-      kernels: this.kernels,
+      kernels: s.kernels,
       dims: { T, B, I: this.inputSize, H },
-      params: s.params,
+      params: { ...s.params, Whh: this.residentWhh.ensure(s.kernels, s.params.Whh, s.residentTag) },
       x: s.x,
       h0: s.h0,
       c0: s.c0,

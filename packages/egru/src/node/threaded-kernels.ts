@@ -265,6 +265,10 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     eventGemmTN: (...a) => base.eventGemmTN(...a),
     egruCellForward: (a) => base.egruCellForward(a),
     egruCellBackward: (a) => base.egruCellBackward(a),
+    gruCellForward: (a) => base.gruCellForward(a),
+    gruCellBackward: (a) => base.gruCellBackward(a),
+    lstmCellForward: (a) => base.lstmCellForward(a),
+    lstmCellBackward: (a) => base.lstmCellBackward(a),
 
     softmaxRows(N, V, x, xOff, out, outOff, scale, logZ, logZOff) {
       if (!allFloat32(x, logZ) || (out !== null && !allFloat32(out)) || N < 2 || N * V < minWork)

@@ -18,6 +18,8 @@ import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { jsKernels, type Kernels } from "../kernels/backend.js";
 import type { SoftmaxRows } from "../kernels/softmax.js";
 import { forwardInFloat32, type CellBackwardArgs, type CellForwardArgs } from "../kernels/cell-pointwise.js";
+import { gruForwardInFloat32, type GruCellBackwardArgs, type GruCellForwardArgs } from "../kernels/gru-cell.js";
+import { lstmForwardInFloat32, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "../kernels/lstm-cell.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import { WASM_BASE64, WASM_MAXIMUM_PAGES, WASM_PLAIN_BASE64 } from "./kernels-wasm.generated.js";
@@ -111,6 +113,63 @@ export interface KernelExports {
     dq: number,
     dhNext: number,
     dthr: number,
+  ): void;
+  gruCellForward(
+    B: number,
+    H: number,
+    a: number,
+    q: number,
+    hPrev: number,
+    keep: number,
+    keepConst: number,
+    h: number,
+    z: number,
+    r: number,
+    g: number,
+    hr: number,
+  ): void;
+  gruCellBackward(
+    B: number,
+    H: number,
+    dOut: number,
+    dhRec: number,
+    z: number,
+    r: number,
+    g: number,
+    hr: number,
+    hPrev: number,
+    keep: number,
+    keepConst: number,
+    dp: number,
+    dq: number,
+    dhNext: number,
+  ): void;
+  lstmCellForward(
+    B: number,
+    H: number,
+    P: number,
+    cPrev: number,
+    h: number,
+    c: number,
+    i: number,
+    f: number,
+    g: number,
+    o: number,
+    k: number,
+  ): void;
+  lstmCellBackward(
+    B: number,
+    H: number,
+    dOut: number,
+    dhRec: number,
+    dcRec: number,
+    i: number,
+    f: number,
+    g: number,
+    o: number,
+    k: number,
+    cPrev: number,
+    dP: number,
   ): void;
   softmaxRows(N: number, V: number, x: number, out: number, logZ: number, scale: number): void;
 }
@@ -693,42 +752,80 @@ class WasmKernelsImpl implements WasmKernels {
     }
   };
 
-  egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
-    const { B, H, out } = args;
-    const { tape } = out;
-    if (!forwardInFloat32(args) || B * H === 0) {
-      jsKernels.egruCellForward(args);
+  /**
+   * One cell export: the TypeScript kernel (`fallback`) where the WebAssembly one does not apply
+   * (`applies` false: a Float64Array operand, another event function) and for empty steps; else
+   * `operands` adds the call's arrays to the list (used in place or copied, as run() does) and
+   * returns the export's call, given each operand's address (`at(i)`, 0 for an absent array).
+   */
+  private cell(
+    B: number,
+    H: number,
+    applies: boolean,
+    fallback: () => void,
+    operands: (l: OperandList, n: number) => (at: (i: number) => number) => void,
+  ): void {
+    if (!applies || B * H === 0) {
+      fallback();
       return;
     }
     checkDims([B, H]);
-    const n = B * H;
     const l = new OperandList();
-    const a = l.add(args.a, args.aOff, 3 * n, IN, "a");
-    const q = l.add(args.q, args.qOff, 3 * n, IN, "q");
-    const hp = l.add(args.hPrev, args.hPrevOff, n, IN, "hPrev");
-    const tp = l.add(args.trPrev, args.trPrevOff, n, IN, "trPrev");
-    const thr = l.add(args.thr, 0, H, IN, "thr");
-    const keep = l.add(args.keep, args.keepOff, n, IN, "keep");
-    const outs = (["y", "h", "o", "tr"] as const).map((k) => l.add(out[k], args.outOff, n, OUT, k));
-    const tapes = (["c", "z", "r", "g", "hr"] as const).map((k) => l.add(tape[k], args.outOff, n, OUT, `tape.${k}`));
-    const at = OperandList.at;
+    const call = operands(l, B * H);
     this.run(l.ops, 0, (p) => {
-      this.ex.egruCellForward(
-        B,
-        H,
-        at(p, a),
-        at(p, q),
-        at(p, hp),
-        at(p, tp),
-        at(p, thr),
-        at(p, keep),
-        args.keepConst,
-        args.alpha,
-        ...(outs.map((i) => at(p, i)) as [number, number, number, number]),
-        ...(tapes.map((i) => at(p, i)) as [number, number, number, number, number]),
-      );
+      call((i) => OperandList.at(p, i));
       return 0;
     });
+  }
+
+  egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
+    const { B, H, out, outOff } = args;
+    const { tape } = out;
+    this.cell(
+      B,
+      H,
+      forwardInFloat32(args),
+      () => jsKernels.egruCellForward(args),
+      (l, n) => {
+        const ins = [
+          l.add(args.a, args.aOff, 3 * n, IN, "a"),
+          l.add(args.q, args.qOff, 3 * n, IN, "q"),
+          l.add(args.hPrev, args.hPrevOff, n, IN, "hPrev"),
+          l.add(args.trPrev, args.trPrevOff, n, IN, "trPrev"),
+          l.add(args.thr, 0, H, IN, "thr"),
+          l.add(args.keep, args.keepOff, n, IN, "keep"),
+        ];
+        const outs = [
+          ...(["y", "h", "o", "tr"] as const).map((k) => l.add(out[k], outOff, n, OUT, k)),
+          ...(["c", "z", "r", "g", "hr"] as const).map((k) => l.add(tape[k], outOff, n, OUT, `tape.${k}`)),
+        ];
+        return (at) => {
+          const [a, q, hp, tp, thr, keep] = ins.map(at);
+          const [y, h, o, tr, c, z, r, g, hr] = outs.map(at);
+          this.ex.egruCellForward(
+            B,
+            H,
+            a,
+            q,
+            hp,
+            tp,
+            thr,
+            keep,
+            args.keepConst,
+            args.alpha,
+            y,
+            h,
+            o,
+            tr,
+            c,
+            z,
+            r,
+            g,
+            hr,
+          );
+        };
+      },
+    );
   }
 
   egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void {
@@ -755,70 +852,182 @@ class WasmKernelsImpl implements WasmKernels {
       args.dq,
       args.dthr,
     ];
-    if (
-      event.kind !== "heaviside" ||
-      event.gamma === undefined ||
-      event.support === undefined ||
-      !allFloat32(...arrays) ||
-      B * H === 0
-    ) {
-      jsKernels.egruCellBackward(args);
-      return;
-    }
-    checkDims([B, H]);
-    const n = B * H;
-    const l = new OperandList();
-    const ups = (["dy", "dh", "do", "dtr"] as const).map((k) => l.add(up[k], off, n, IN, `upstream.${k}`));
-    const dyRec = l.add(args.dyRec, 0, n, IN, "dyRec");
-    const dhRec = l.add(args.dhRec, 0, n, IN, "dhRec");
-    const carry = l.add(args.dtrCarry, 0, n, IN | OUT, "dtrCarry");
-    const tapes = [
-      l.add(tape.c, off, n, IN, "tape.c"),
-      l.add(args.o, off, n, IN, "o"),
-      ...(["z", "r", "g", "hr"] as const).map((k) => l.add(tape[k], off, n, IN, `tape.${k}`)),
-    ];
-    const hp = l.add(args.hPrev, args.hPrevOff, n, IN, "hPrev");
-    const thr = l.add(args.thr, 0, H, IN, "thr");
-    const keep = l.add(args.keep, args.keepOff, n, IN, "keep");
-    const dp = l.add(args.dp, args.dOff, 3 * n, OUT, "dp");
-    const dq = l.add(args.dq, args.dOff, 3 * n, OUT, "dq");
-    const dhNext = l.add(args.dhNext, 0, n, OUT, "dhNext");
-    const dthr = l.add(args.dthr, 0, H, IN | OUT, "dthr");
-    const at = OperandList.at;
-    this.run(l.ops, 0, (p) => {
-      const [c, o, z, r, g, hr] = tapes.map((i) => at(p, i));
-      this.ex.egruCellBackward(
-        B,
-        H,
-        at(p, ups[0]),
-        at(p, ups[1]),
-        at(p, ups[2]),
-        at(p, ups[3]),
-        at(p, dyRec),
-        at(p, dhRec),
-        at(p, carry),
-        c,
-        o,
-        z,
-        r,
-        g,
-        hr,
-        at(p, hp),
-        at(p, thr),
-        at(p, keep),
-        args.keepConst,
-        args.alpha,
-        event.gamma!,
-        event.support!,
-        at(p, dp),
-        at(p, dq),
-        at(p, dhNext),
-        at(p, dthr),
-      );
-      return 0;
-    });
+    const gamma = event.gamma ?? 0;
+    const support = event.support ?? 0;
+    const applies =
+      event.kind === "heaviside" && event.gamma !== undefined && event.support !== undefined && allFloat32(...arrays);
+    this.cell(
+      B,
+      H,
+      applies,
+      () => jsKernels.egruCellBackward(args),
+      (l, n) => {
+        const ins = [
+          ...(["dy", "dh", "do", "dtr"] as const).map((k) => l.add(up[k], off, n, IN, `upstream.${k}`)),
+          l.add(args.dyRec, 0, n, IN, "dyRec"),
+          l.add(args.dhRec, 0, n, IN, "dhRec"),
+          l.add(args.dtrCarry, 0, n, IN | OUT, "dtrCarry"),
+          l.add(tape.c, off, n, IN, "tape.c"),
+          l.add(args.o, off, n, IN, "o"),
+          ...GATE_TAPE.map((k) => l.add(tape[k], off, n, IN, `tape.${k}`)),
+          l.add(args.hPrev, args.hPrevOff, n, IN, "hPrev"),
+          l.add(args.thr, 0, H, IN, "thr"),
+          l.add(args.keep, args.keepOff, n, IN, "keep"),
+        ];
+        const outs = [
+          l.add(args.dp, args.dOff, 3 * n, OUT, "dp"),
+          l.add(args.dq, args.dOff, 3 * n, OUT, "dq"),
+          l.add(args.dhNext, 0, n, OUT, "dhNext"),
+          l.add(args.dthr, 0, H, IN | OUT, "dthr"),
+        ];
+        return (at) => {
+          const [dy, dh, dO, dtr, dyRec, dhRec, carry, c, o, z, r, g, hr, hp, thr, keep] = ins.map(at);
+          const [dp, dq, dhNext, dthr] = outs.map(at);
+          const { keepConst, alpha } = args;
+          this.ex.egruCellBackward(
+            B,
+            H,
+            dy,
+            dh,
+            dO,
+            dtr,
+            dyRec,
+            dhRec,
+            carry,
+            c,
+            o,
+            z,
+            r,
+            g,
+            hr,
+            hp,
+            thr,
+            keep,
+            keepConst,
+            alpha,
+            gamma,
+            support,
+            dp,
+            dq,
+            dhNext,
+            dthr,
+          );
+        };
+      },
+    );
+  }
+
+  gruCellForward<A extends FloatArray>(args: GruCellForwardArgs<A>): void {
+    const { B, H, out, outOff } = args;
+    this.cell(
+      B,
+      H,
+      gruForwardInFloat32(args),
+      () => jsKernels.gruCellForward(args),
+      (l, n) => {
+        const ins = [
+          l.add(args.a, args.aOff, 3 * n, IN, "a"),
+          l.add(args.q, args.qOff, 3 * n, IN, "q"),
+          l.add(args.hPrev, args.hPrevOff, n, IN, "hPrev"),
+          l.add(args.keep, args.keepOff, n, IN, "keep"),
+        ];
+        const outs = [
+          l.add(out.h, outOff, n, OUT, "h"),
+          ...GATE_TAPE.map((k) => l.add(out.tape[k], outOff, n, OUT, `tape.${k}`)),
+        ];
+        return (at) => {
+          const [a, q, hp, keep] = ins.map(at);
+          const [h, z, r, g, hr] = outs.map(at);
+          this.ex.gruCellForward(B, H, a, q, hp, keep, args.keepConst, h, z, r, g, hr);
+        };
+      },
+    );
+  }
+
+  gruCellBackward<A extends FloatArray>(args: GruCellBackwardArgs<A>): void {
+    const { B, H, tape, off } = args;
+    const arrays = [args.dOut, tape.z, tape.r, tape.g, tape.hr, args.hPrev, args.keep, args.dhRec];
+    const applies = allFloat32(...arrays, args.dhNext, args.dp, args.dq);
+    this.cell(
+      B,
+      H,
+      applies,
+      () => jsKernels.gruCellBackward(args),
+      (l, n) => {
+        const ins = [
+          l.add(args.dOut, off, n, IN, "dOut"),
+          l.add(args.dhRec, 0, n, IN, "dhRec"),
+          ...GATE_TAPE.map((k) => l.add(tape[k], off, n, IN, `tape.${k}`)),
+          l.add(args.hPrev, args.hPrevOff, n, IN, "hPrev"),
+          l.add(args.keep, args.keepOff, n, IN, "keep"),
+        ];
+        const outs = [
+          l.add(args.dp, args.dOff, 3 * n, OUT, "dp"),
+          l.add(args.dq, args.dOff, 3 * n, OUT, "dq"),
+          l.add(args.dhNext, 0, n, OUT, "dhNext"),
+        ];
+        return (at) => {
+          const [dOut, dhRec, z, r, g, hr, hp, keep] = ins.map(at);
+          const [dp, dq, dhNext] = outs.map(at);
+          this.ex.gruCellBackward(B, H, dOut, dhRec, z, r, g, hr, hp, keep, args.keepConst, dp, dq, dhNext);
+        };
+      },
+    );
+  }
+
+  lstmCellForward<A extends FloatArray>(args: LstmCellForwardArgs<A>): void {
+    const { B, H, out, outOff } = args;
+    this.cell(
+      B,
+      H,
+      lstmForwardInFloat32(args),
+      () => jsKernels.lstmCellForward(args),
+      (l, n) => {
+        const ins = [l.add(args.P, args.pOff, 4 * n, IN, "P"), l.add(args.cPrev, args.cPrevOff, n, IN, "cPrev")];
+        const outs = [
+          l.add(out.h, outOff, n, OUT, "h"),
+          l.add(out.c, outOff, n, OUT, "c"),
+          ...LSTM_TAPE.map((k) => l.add(out.tape[k], outOff, n, OUT, `tape.${k}`)),
+        ];
+        return (at) => {
+          const [P, cp] = ins.map(at);
+          const [h, c, i, f, g, o, k] = outs.map(at);
+          this.ex.lstmCellForward(B, H, P, cp, h, c, i, f, g, o, k);
+        };
+      },
+    );
+  }
+
+  lstmCellBackward<A extends FloatArray>(args: LstmCellBackwardArgs<A>): void {
+    const { B, H, tape, off } = args;
+    const arrays = [args.dOut, tape.i, tape.f, tape.g, tape.o, tape.k, args.cPrev, args.dhRec, args.dcRec, args.dP];
+    this.cell(
+      B,
+      H,
+      allFloat32(...arrays),
+      () => jsKernels.lstmCellBackward(args),
+      (l, n) => {
+        const ins = [
+          l.add(args.dOut, off, n, IN, "dOut"),
+          l.add(args.dhRec, 0, n, IN, "dhRec"),
+          l.add(args.dcRec, 0, n, IN | OUT, "dcRec"),
+          ...LSTM_TAPE.map((k) => l.add(tape[k], off, n, IN, `tape.${k}`)),
+          l.add(args.cPrev, args.cPrevOff, n, IN, "cPrev"),
+        ];
+        const dP = l.add(args.dP, args.dOff, 4 * n, OUT, "dP");
+        return (at) => {
+          const [dOut, dhRec, dcRec, i, f, g, o, k, cp] = ins.map(at);
+          this.ex.lstmCellBackward(B, H, dOut, dhRec, dcRec, i, f, g, o, k, cp, at(dP));
+        };
+      },
+    );
   }
 }
+
+/** The gates' tape fields, in the order the GRU exports take them. */
+const GATE_TAPE = ["z", "r", "g", "hr"] as const;
+/** The LSTM tape's fields, in the order its exports take them. */
+const LSTM_TAPE = ["i", "f", "g", "o", "k"] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Loading
