@@ -51,7 +51,7 @@ const base = await loadWasmKernels({ maximumPages: 32768 });
 if (!base) throw new Error("WebAssembly SIMD is not available here");
 const data = { tokens: tokens(B * T * (STEPS + 1) + 1) };
 
-/** Seconds per token of `STEPS` timed steps after one warm-up step. */
+/** Tokens per second over `STEPS` timed steps after one warm-up step. */
 async function tokensPerSecond(cell: string, kernels: Kernels): Promise<number> {
   setKernels(kernels);
   const model = createModel({

@@ -14,7 +14,7 @@ import { ShapeError } from "../core/errors.js";
 import { allFloat32, countNonzero, type FloatArray } from "../core/buffer.js";
 import type { Kernels } from "../kernels/backend.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
-import type { WasmKernels } from "../wasm/wasm-kernels.js";
+import { SOFTMAX_CHUNK, type WasmKernels } from "../wasm/wasm-kernels.js";
 import { WasmPool, type WasmTask } from "./wasm-pool.js";
 
 /** Scratch kinds of the kernel module's scratchBytes (assembly/index.ts). */
@@ -25,8 +25,6 @@ const KIND_VEC_COLUMNS = 4;
 const KIND_I8 = 5;
 /** Rows per block are a multiple of this (and gemmNT blocks at least this). */
 const ROW_ALIGN = 8;
-/** Floats of x per chunk of softmaxRows (as the single-thread WebAssembly kernel). */
-const SOFTMAX_CHUNK = 1 << 20;
 
 export interface ThreadedKernels extends Kernels {
   readonly threads: number;

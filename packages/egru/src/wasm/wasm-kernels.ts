@@ -397,8 +397,8 @@ const KIND_EVENT_TN = 2;
 const KIND_MASKED_NT = 3;
 const KIND_I8 = 5;
 
-/** Floats of x per softmaxRows call (4 MiB): rows are processed in chunks of this size. */
-const SOFTMAX_CHUNK = 1 << 20;
+/** Floats of x per softmaxRows call (4 MiB): rows are processed in chunks of this size (the threaded kernels too). */
+export const SOFTMAX_CHUNK = 1 << 20;
 
 const IN = 1;
 const OUT = 2;
@@ -729,9 +729,7 @@ class WasmKernelsImpl implements WasmKernels {
   }
 
   softmaxRows: SoftmaxRows = (N, V, x, xOff, out, outOff, scale, logZ, logZOff) => {
-    const f32 =
-      x instanceof Float32Array && (out === null || out instanceof Float32Array) && logZ instanceof Float32Array;
-    if (!f32 || N * V === 0) {
+    if (!allFloat32(x, logZ) || (out !== null && !allFloat32(out)) || N * V === 0) {
       jsKernels.softmaxRows(N, V, x, xOff, out, outOff, scale, logZ, logZOff);
       return;
     }
