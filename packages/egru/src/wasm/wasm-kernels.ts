@@ -25,9 +25,9 @@ import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import {
   WASM_BASE64,
   WASM_MAXIMUM_PAGES,
-  WASM_PLAIN_BASE64,
   WASM_RELAXED_BASE64,
-  WASM_RELAXED_PLAIN_BASE64,
+  WASM_RELAXED_SHARED_FLAG_AT,
+  WASM_SHARED_FLAG_AT,
 } from "./kernels-wasm.generated.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -362,10 +362,20 @@ function useRelaxed(opts: WasmKernelOptions): boolean {
   return want;
 }
 
-/** The module's bytes for this memory kind and build. */
+/**
+ * The module's bytes for this memory kind and build: the shared-memory build as generated, or with
+ * its memory import's limits flag made 0x01 (not shared, with a maximum), which is the whole
+ * difference of the plain-memory build (scripts/build-wasm.mjs checks that).
+ */
 function moduleBytes(shared: boolean, relaxed: boolean): Uint8Array {
-  if (relaxed) return decodeBase64(shared ? WASM_RELAXED_BASE64 : WASM_RELAXED_PLAIN_BASE64);
-  return decodeBase64(shared ? WASM_BASE64 : WASM_PLAIN_BASE64);
+  const bytes = decodeBase64(relaxed ? WASM_RELAXED_BASE64 : WASM_BASE64);
+  if (!shared) {
+    const at = relaxed ? WASM_RELAXED_SHARED_FLAG_AT : WASM_SHARED_FLAG_AT;
+    if (bytes[at] !== 0x03)
+      throw new StateError("kernel module", "a shared memory import flag", `0x${bytes[at].toString(16)}`);
+    bytes[at] = 0x01;
+  }
+  return bytes;
 }
 
 function decodeBase64(s: string): Uint8Array {
