@@ -13,6 +13,11 @@
 // copies. Float64Array arguments (used by the float64 tests) go to the TypeScript kernels.
 //
 // The arrays of one call must not overlap, except inputs with inputs.
+//
+// Builds. The module comes in a SIMD build and a relaxed-SIMD build (fused multiply-add in the
+// products, assembly/common.ts); the relaxed one is loaded where the host validates relaxed SIMD
+// (Node ≥ 22, current browsers) unless the relaxedSimd option or EGRU_RELAXED_SIMD says otherwise.
+// Each is generated for a shared memory; the plain-memory module differs in one flag byte.
 
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { jsKernels, type Kernels } from "../kernels/backend.js";
