@@ -30,8 +30,9 @@ export interface Kernels {
   /**
    * Optional: an array inside the kernels' own memory (WebAssembly linear memory), which kernel
    * calls then read and write in place instead of copying. Kernels without one copy as needed.
+   * Zeroed unless `zeroed` is false (for an array the caller overwrites whole before reading it).
    */
-  alloc?(n: number): Float32Array;
+  alloc?(n: number, zeroed?: boolean): Float32Array;
   /** Optional: an int8 array inside the kernels' memory (int8 weights kept resident), as alloc(). */
   allocInt8?(n: number): Int8Array;
   /** Return an array from alloc() or allocInt8() to the kernels' memory. */

@@ -105,7 +105,7 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
   // in place) and are returned to it at the end.
   const work = new KernelScratch(kernels);
   try {
-    const a = work.zerosLike(x, T * B * G);
+    const a = work.overwrittenLike(x, T * B * G); // (the input product overwrites it)
     const macs: MacCount = { executed: 0, dense: T * B * G * (I + H) };
     macs.executed += eventOrDenseNN(kernels, args.inputEvents ?? false, T * B, G, I, x, 0, W, a);
     biasRows(kernels, a, 0, T * B, G, bx);
@@ -237,8 +237,9 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
 
   const work = new KernelScratch(kernels); // dp, dq and the step's mask in the kernels' memory
   try {
-    const dp = work.zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
-    const dq = work.zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
+    // every step's cell backward writes all of its rows of dp and dq
+    const dp = work.overwrittenLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
+    const dq = work.overwrittenLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
     const receives = work.zerosLike(x, B * H); // 1 where a unit of step t−1 can pass gradient on through y
     const dthr = zerosLike(x, H);
     const dyRec = zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product

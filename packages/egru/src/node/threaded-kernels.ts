@@ -311,7 +311,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     name: `${base.name}×${threads}`,
     eventCrossover: base.eventCrossover,
     threads,
-    alloc: (n) => base.alloc(n),
+    alloc: (n, zeroed) => base.alloc(n, zeroed),
     allocInt8: (n) => base.allocInt8(n),
     free: (a) => base.free(a),
 

@@ -216,7 +216,7 @@ export interface WasmKernels extends Kernels {
    * A zeroed Float32Array of n elements inside the kernels' memory (64-byte aligned) that kernel
    * calls use in place; with a non-shared memory, an ordinary array (calls copy it).
    */
-  alloc(n: number): Float32Array;
+  alloc(n: number, zeroed?: boolean): Float32Array;
   /** The same for an Int8Array of n elements (int8 weights kept resident). */
   allocInt8(n: number): Int8Array;
   /** Return an array from alloc() or allocInt8(); using it afterwards is an error. */
@@ -495,11 +495,11 @@ class WasmKernelsImpl implements WasmKernels {
     return (a instanceof Float32Array || a instanceof Int8Array) && this.isView(a);
   }
 
-  alloc(n: number): Float32Array {
+  alloc(n: number, zeroed = true): Float32Array {
     if (!Number.isInteger(n) || n < 0) throw new ValueError("n", "an integer ≥ 0", String(n));
     if (!this.wasm.shared) return new Float32Array(n);
     const at = this.heap.alloc(n * 4);
-    this.f32.fill(0, at >>> 2, (at >>> 2) + n);
+    if (zeroed) this.f32.fill(0, at >>> 2, (at >>> 2) + n);
     return new Float32Array(this.f32.buffer, at, n);
   }
 
