@@ -9,9 +9,11 @@
 // the warm-up ones; the speedup is the ratio of the medians.
 //
 //   node --conditions=egru-source --import tsx bench/threads-train.ts [--steps=N] [--warmup=N]
-//        [--jobs=default,ptb-small,dvs-synth] [--threads=2] [--data=DIR] [--json]
+//        [--jobs=default,ptb-small,dvs-synth] [--threads=2] [--data=DIR] [--json] [--profile=1|2]
 //
-// --data is the folder holding ptb/ (default ../shared/data beside the repository).
+// --data is the folder holding ptb/ (default ../shared/data beside the repository). --profile=V
+// runs only variant V (1: one thread, 2: the threaded one) with no comparison, for a CPU profile
+// (node --cpu-prof … bench/threads-train.ts --profile=1 --jobs=ptb-small).
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -29,6 +31,7 @@ const THREADS = Number(opt("threads", "2"));
 const JOBS = opt("jobs", "default,ptb-small,dvs-synth").split(",");
 const DATA = opt("data", fileURLToPath(new URL("../../shared/data/", import.meta.url)));
 const JSON_OUT = process.argv.includes("--json");
+const PROFILE = Number(opt("profile", "0"));
 
 /** One trainer of a job: a step returns the items it trained (examples or tokens) and its loss and gradient norm. */
 interface Stepper {
@@ -138,7 +141,15 @@ async function main(): Promise<void> {
   for (const job of JOBS) {
     const tmp = mkdtempSync(join(tmpdir(), "egru-threads-"));
     try {
-      const { unit, make } = await build(job, [base, many], tmp);
+      const { unit, make } = await build(job, PROFILE ? [PROFILE === 1 ? base : many] : [base, many], tmp);
+      if (PROFILE) {
+        const t0 = performance.now();
+        for (let s = 0; s < WARMUP + STEPS; s++) make[0].step();
+        console.log(
+          `${job}: ${WARMUP + STEPS} steps on variant ${PROFILE} in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
+        );
+        continue;
+      }
       const times: [number[], number[]] = [[], []];
       const items: [number[], number[]] = [[], []];
       for (let s = 0; s < WARMUP + STEPS; s++) {
@@ -173,6 +184,7 @@ async function main(): Promise<void> {
     }
   }
   await many.close();
+  if (PROFILE) return;
   const after = loadavg()
     .map((l) => l.toFixed(2))
     .join(", ");
