@@ -1,9 +1,10 @@
 // The kernel sets a suite runs on, each once per test file: the library's TypeScript kernels
 // ("js"), the WebAssembly SIMD kernels ("wasm-simd", built by npm ci) and those on two worker
-// threads ("wasm-simd×2", every product split however small, so that the split paths are the ones
-// checked). The WebAssembly kernels are the build loadWasmKernels() picks: the relaxed-SIMD one
-// where the host has relaxed SIMD (Node ≥ 22, unless EGRU_RELAXED_SIMD=0), whose products fuse
-// their multiply-adds (fusedProducts). The threads are stopped when the file's tests have run.
+// threads ("wasm-simd×2", every product and every pointwise call split however small, so that the
+// split paths are the ones checked). The WebAssembly kernels are the build loadWasmKernels() picks:
+// the relaxed-SIMD one where the host has relaxed SIMD (Node ≥ 22, unless EGRU_RELAXED_SIMD=0),
+// whose products fuse their multiply-adds (fusedProducts). The threads are stopped when the file's
+// tests have run.
 
 import assert from "node:assert/strict";
 import { after, describe } from "node:test";
@@ -14,7 +15,7 @@ import { fusesMultiplyAdd } from "./fused.js";
 
 const wasm = await loadWasmKernels();
 assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20 (built by npm ci)");
-const threaded = createThreadedKernels(wasm, 2, { minWork: 0, minColumnWork: 0 });
+const threaded = createThreadedKernels(wasm, 2, { minWork: 0, minColumnWork: 0, minPointwise: 0 });
 assert.equal(threaded.threads, 2, "Node has SharedArrayBuffer: the kernels must run on two threads");
 after(() => threaded.close());
 

@@ -1,18 +1,24 @@
 // Kernels on several threads: every split call is bit-identical to the one-thread WebAssembly
-// kernels, whatever the thread count, for plain arrays and for views into the shared memory;
-// and a whole EGRU layer gives bit-identical results and gradients on 1, 2 and 3 threads.
+// kernels, whatever the thread count, for plain arrays and for views into the shared memory (the
+// weight gradients split by columns also against a float64 reference, and the row helpers against
+// their TypeScript twins); and a whole EGRU layer gives bit-identical results and gradients on 1,
+// 2 and 3 threads, its cells split too.
 
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Rng } from "../../packages/egru/src/core/rng.js";
+import { heavisideEvent } from "../../packages/egru/src/kernels/activations.js";
 import type { Kernels } from "../../packages/egru/src/kernels/backend.js";
+import { addBiasRows, sumRowsInto } from "../../packages/egru/src/kernels/gemm.js";
+import { receiveMaskRows } from "../../packages/egru/src/kernels/row-ops.js";
 import { columnBlocks, createThreadedKernels, rowBlocks } from "../../packages/egru/src/node/threaded-kernels.js";
 import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import { egruData, egruForwardBackward } from "../egru-cases.js";
+import { assertClose } from "../helpers.js";
 
 const base = await loadWasmKernels();
 assert.ok(base, "WebAssembly SIMD kernels must load in Node 20");
-const threaded = [2, 3].map((t) => createThreadedKernels(base, t, { minWork: 0, minColumnWork: 0 }));
+const threaded = [2, 3].map((t) => createThreadedKernels(base, t, { minWork: 0, minColumnWork: 0, minPointwise: 0 }));
 after(() => Promise.all(threaded.map((k) => k.close())));
 
 const rand = (n: number, seed: number, density = 1): Float32Array => {
@@ -158,15 +164,119 @@ describe("split calls are bit-identical to one thread", () => {
   }
 });
 
-test("an EGRU layer trains bit-identically on 1, 2 and 3 threads", () => {
-  const data = egruData({ T: 6, B: 24, I: 40, H: 64 }, 12);
-  const run = (kernels: Kernels) => {
-    const { layer, r, d } = egruForwardBackward(kernels, data, 14);
-    return [r.y, r.trace, d.dx, d.dy0, ...Object.values(layer.grads)];
-  };
-  const one = run(base);
+describe("weight gradients split by columns and the row helpers are bit-identical to one thread", () => {
   for (const k of threaded) {
-    const many = run(k);
-    many.forEach((a, i) => assert.deepEqual(a, one[i], `${k.name}: array ${i}`));
+    for (const [M, N, K] of [
+      [8, 9, 8],
+      [13, 131, 37],
+      [33, 385, 301],
+      [130, 23, 17],
+    ]) {
+      test(`${k.name}: gemmTN ${M}×${N}×${K} by columns, offsets, accumulate, against float64`, () => {
+        for (const acc of [false, true]) {
+          const A = rand(K * M + 3, M + K);
+          const B = rand(K * N + 5, N * 3);
+          const C0 = rand(M * N + 2, K + 7);
+          const C1 = C0.slice();
+          const want = Float64Array.from(C0.subarray(2));
+          if (!acc) want.fill(0);
+          for (let kk = 0; kk < K; kk++)
+            for (let i = 0; i < M; i++)
+              for (let j = 0; j < N; j++) want[i * N + j] += A[3 + kk * M + i] * B[5 + kk * N + j];
+          base.gemmTN(M, N, K, A, 3, B, 5, C0, 2, acc);
+          k.gemmTN(M, N, K, A, 3, B, 5, C1, 2, acc);
+          assert.deepEqual(C1, C0, `gemmTN acc=${acc}`);
+          assertClose(C1.subarray(2), want, { atol: 1e-4, rtol: 1e-4, name: "gemmTN against float64" });
+        }
+      });
+    }
+
+    test(`${k.name}: eventGemmTN by columns at odd sizes and densities, with views into the shared memory`, () => {
+      for (const [H, N, B] of [
+        [50, 150, 37],
+        [7, 9, 3],
+        [33, 1155, 130],
+      ]) {
+        for (const density of [0, 0.1, 0.6, 1]) {
+          const y = rand(B * H + 1, H + B, density);
+          const dq = base.alloc(B * N);
+          dq.set(rand(B * N, N));
+          const d0 = rand(H * N + 4, B);
+          const d1 = d0.slice();
+          const want = Float64Array.from(d0.subarray(4));
+          for (let b = 0; b < B; b++)
+            for (let j = 0; j < H; j++) for (let n = 0; n < N; n++) want[j * N + n] += y[1 + b * H + j] * dq[b * N + n];
+          const m0 = base.eventGemmTN(H, N, B, y, 1, dq, 0, d0, 4);
+          const m1 = k.eventGemmTN(H, N, B, y, 1, dq, 0, d1, 4);
+          assert.deepEqual(d1, d0, `eventGemmTN ${H}×${N}×${B} at ${density}`);
+          assert.equal(m1, m0, "MACs");
+          assertClose(d1.subarray(4), want, { atol: 1e-4, rtol: 1e-4, name: "eventGemmTN against float64" });
+          base.free(dq);
+        }
+      }
+    });
+
+    test(`${k.name}: bias rows, bias-gradient column sums and the receive mask against their TypeScript twins`, () => {
+      for (const [rows, cols] of [
+        [37, 13],
+        [2, 3],
+        [130, 385],
+        [9, 1],
+      ]) {
+        const out = base.alloc(rows * cols + 3);
+        out.set(rand(rows * cols + 3, rows));
+        const ts = out.slice();
+        const bias = rand(cols, cols);
+        k.addBiasRows?.(out, 3, rows, cols, bias);
+        addBiasRows(ts, 3, rows, cols, bias);
+        assert.deepEqual(out, ts, `addBiasRows ${rows}×${cols}`);
+        const acc = rand(cols, 5);
+        const accTs = acc.slice();
+        k.sumRowsInto?.(acc, out, 3, rows, cols);
+        sumRowsInto(accTs, out, 3, rows, cols);
+        assert.deepEqual(acc, accTs, `sumRowsInto ${rows}×${cols}`);
+        const want = Float64Array.from(rand(cols, 5));
+        for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) want[j] += out[3 + i * cols + j];
+        assertClose(acc, want, { atol: 1e-4, rtol: 1e-5, name: "sumRowsInto against float64" });
+        base.free(out);
+        // the receive mask: fired units, units inside and outside the window, a zero γ
+        const H = cols;
+        // (o and c from row 1 on: the masks start at whole rows)
+        const o = rand((rows + 1) * H, 3, 0.3).map((v) => (v !== 0 ? 1 : 0));
+        const c = rand((rows + 1) * H, 4).map((v) => v * 2);
+        const thr = rand(H, 6).map((v) => Math.abs(v) * 0.5);
+        for (const event of [heavisideEvent(0.7, 1), heavisideEvent(0.3, 3.6), heavisideEvent(0, 1)]) {
+          const m1 = new Float32Array(rows * H + 1);
+          const m0 = new Float32Array(rows * H + 1);
+          const args = { rows, H, o, c, off: H, thr, event, outOff: 1 };
+          const ones = k.egruReceiveMask?.({ ...args, out: m1 });
+          receiveMaskRows(o, c, thr, event, H, H, rows * H, m0, 1);
+          assert.deepEqual(m1, m0, `receive mask ${rows}×${H}, γ ${event.gamma}`);
+          assert.equal(
+            ones,
+            m0.reduce((s, v) => s + v, 0),
+            "ones",
+          );
+        }
+      }
+    });
   }
 });
+
+for (const dims of [
+  { T: 6, B: 24, I: 40, H: 64 },
+  { T: 5, B: 37, I: 9, H: 45 },
+]) {
+  test(`an EGRU layer trains bit-identically on 1, 2 and 3 threads, cells split too ([T, B, I, H] = [${Object.values(dims)}])`, () => {
+    const data = egruData(dims, 12);
+    const run = (kernels: Kernels) => {
+      const { layer, r, d } = egruForwardBackward(kernels, data, 14);
+      return [r.y, r.trace, d.dx, d.dy0, ...Object.values(layer.grads)];
+    };
+    const one = run(base);
+    for (const k of threaded) {
+      const many = run(k);
+      many.forEach((a, i) => assert.deepEqual(a, one[i], `${k.name}: array ${i}`));
+    }
+  });
+}

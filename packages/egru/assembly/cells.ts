@@ -113,11 +113,24 @@ export function egruCellBackward(
   c: usize, o: usize, z: usize, r: usize, g: usize, hr: usize, hPrev: usize, thr: usize, keep: usize, keepConst: f64,
   alpha: f64, gamma: f64, support: f64, dp: usize, dq: usize, dhNext: usize, dthr: usize,
 ): void {
+  egruCellBackwardUnits(B, H, dyUp, dhUp, doUp, dtrUp, dyRec, dhRec, dtrCarry, c, o, z, r, g, hr, hPrev, thr, keep,
+    keepConst, alpha, gamma, support, dp, dq, dhNext, dthr, 0, H);
+}
+
+/**
+ * egruCellBackward for units [j0, j1) of every row only: each dthr[j] still sums over the rows in
+ * order, so splitting the units over threads gives the bits of one call.
+ */
+export function egruCellBackwardUnits(
+  B: i32, H: i32, dyUp: usize, dhUp: usize, doUp: usize, dtrUp: usize, dyRec: usize, dhRec: usize, dtrCarry: usize,
+  c: usize, o: usize, z: usize, r: usize, g: usize, hr: usize, hPrev: usize, thr: usize, keep: usize, keepConst: f64,
+  alpha: f64, gamma: f64, support: f64, dp: usize, dq: usize, dhNext: usize, dthr: usize, j0: i32, j1: i32,
+): void {
   const G = 3 * H;
   for (let b = 0; b < B; b++) {
     const row = b * G;
     const base = b * H;
-    for (let j = 0; j < H; j++) {
+    for (let j = j0; j < j1; j++) {
       const k = base + j;
       const dtr = ldOr0(dtrUp, k) + ld(dtrCarry, k);
       stFlush(dtrCarry, k, alpha * dtr);

@@ -177,6 +177,25 @@ export function eventTN(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, 
   return total;
 }
 
+/**
+ * Columns [n0, n1) of eventTN: the same lists and the same operations for every element of those
+ * columns, so splitting the columns over threads gives the bits of one call. Returns the events.
+ */
+export function eventTNColumns(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, n0: i32, n1: i32,
+  scratch: usize): i32 {
+  const rowsPer = chunkRows(B, H, 8);
+  const ld = <usize>N << 2;
+  const col = <usize>n0 << 2;
+  const ent = listEntries(scratch, B, H);
+  let total = 0;
+  for (let b0 = 0; b0 < B; b0 += rowsPer) {
+    const rows = min(rowsPer, B - b0);
+    total += chunkLists(y, B, H, b0, rows, true, true, scratch);
+    accumLists(H, n1 - n0, scratch, ent, dq + <usize>b0 * ld + col, ld, dR + col, ld);
+  }
+  return total;
+}
+
 export function eventTNScratch(B: i32, H: i32): usize {
   return listScratch(B, H);
 }

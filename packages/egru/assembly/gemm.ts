@@ -140,14 +140,16 @@ function micro(kc: i32, pa: usize, pb: usize, pc: usize, ld: usize, rows: i32, c
 
 /**
  * C[M,N] (+)= op(A)·op(B) through packed panels. tA: A is stored [K,M] (else [M,K]); tB: B is
- * stored [N,K] (else [K,N]). Addresses in bytes; scratch holds PACK_BYTES.
+ * stored [N,K] (else [K,N]). Addresses in bytes; scratch holds PACK_BYTES. ldn (elements, 0: N) is
+ * the row stride of C and of a B stored [K,N]: a block of columns of a wider product.
  */
 export function gemmPacked(tA: bool, tB: bool, M: i32, N: i32, K: i32, a: usize, b: usize, c: usize,
-  acc: bool, scratch: usize): void {
+  acc: bool, scratch: usize, ldn: i32 = 0): void {
   const tmp = scratch;
   const pA = scratch + 256;
   const pB = pA + (<usize>(MC * KC) << 2);
-  const ldc = <usize>N << 2;
+  const ld = ldn > 0 ? ldn : N;
+  const ldc = <usize>ld << 2;
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
@@ -157,7 +159,7 @@ export function gemmPacked(tA: bool, tB: bool, M: i32, N: i32, K: i32, a: usize,
         const j = jc + jr;
         const w = min(NR, nc - jr);
         if (tB) packTrans(dst, at(b, <usize>j * <usize>K + <usize>pc), <usize>K << 2, kc, NR, w);
-        else packCopy(dst, at(b, <usize>pc * <usize>N + <usize>j), ldc, kc, NR, w);
+        else packCopy(dst, at(b, <usize>pc * <usize>ld + <usize>j), ldc, kc, NR, w);
       }
       const over = pc == 0 && !acc;
       for (let ic = 0; ic < M; ic += MC) {
@@ -172,7 +174,7 @@ export function gemmPacked(tA: bool, tB: bool, M: i32, N: i32, K: i32, a: usize,
           const cols = min(NR, nc - jr);
           const pbj = pB + (<usize>(jr * kc) << 2);
           for (let ir = 0; ir < mc; ir += MR) {
-            const pcij = at(c, <usize>(ic + ir) * <usize>N + <usize>(jc + jr));
+            const pcij = at(c, <usize>(ic + ir) * <usize>ld + <usize>(jc + jr));
             micro(kc, pA + (<usize>(ir * kc) << 2), pbj, pcij, ldc, min(MR, mc - ir), cols, over, tmp);
           }
         }

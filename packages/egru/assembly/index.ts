@@ -3,7 +3,7 @@
 // size an element count; `scratch` is a region of at least scratchBytes(kind, …) bytes that the
 // call may overwrite. Arrays of one call must not overlap, except inputs with inputs.
 
-import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNScratch, fewRowsNN, fewRowsNNScratch, fewRowsNT,
+import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNColumns, eventTNScratch, fewRowsNN, fewRowsNNScratch, fewRowsNT,
   fewRowsNTScratch, maskedNT as mNT, maskedNTScratch, vecMatColumnsScratch } from "./events";
 
 export { vecMatColumns } from "./events";
@@ -12,7 +12,8 @@ import { i8Rows, i8Scratch } from "./int8";
 
 export { i8VecMatColumns } from "./int8";
 
-export { egruCellBackward, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
+export { egruCellBackward, egruCellBackwardUnits, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
+export { addBiasRows, egruReceiveMask, sumRowsColumns } from "./pointwise";
 export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";
 
@@ -73,6 +74,22 @@ export function gemmNT(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc
 export function gemmTN(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
   if (fewNN(M, K)) fewRowsNN(true, M, N, K, a, b, c, acc, scratch);
   else gemmPacked(true, false, M, N, K, a, b, c, acc, scratch);
+}
+
+/**
+ * Columns [n0, n1) of gemmTN (the packed path: M and K at least 8), every element with the bits of
+ * the whole product: the weight gradients split over threads by columns.
+ */
+export function gemmTNColumns(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, n0: i32, n1: i32, acc: bool,
+  scratch: usize): void {
+  const col = <usize>n0 << 2;
+  gemmPacked(true, false, M, n1 - n0, K, a, b + col, c + col, acc, scratch, N);
+}
+
+/** Columns [n0, n1) of eventGemmTN, with the bits of the whole product; returns the number of events. */
+export function eventGemmTNColumns(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, n0: i32, n1: i32,
+  scratch: usize): i32 {
+  return eventTNColumns(H, N, B, y, dq, dR, n0, n1, scratch);
 }
 
 /** q[B,N] (+)= events of y[B,H] · R[H,N]; returns the number of events. */

@@ -42,6 +42,12 @@ const EXPORTS = [
   "gemmNNi8",
   "i8VecMatColumns",
   "softmaxRows",
+  "gemmTNColumns",
+  "eventGemmTNColumns",
+  "egruCellBackwardUnits",
+  "addBiasRows",
+  "sumRowsColumns",
+  "egruReceiveMask",
 ];
 
 function fail(message) {

@@ -10,6 +10,7 @@
 // accumulates they executed, so layers can report executed against dense work.
 
 import type { FloatArray } from "../core/buffer.js";
+import type { EventFunction } from "./activations.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
 import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCellForwardArgs } from "./gru-cell.js";
@@ -29,8 +30,9 @@ export interface Kernels {
   /**
    * Optional: an array inside the kernels' own memory (WebAssembly linear memory), which kernel
    * calls then read and write in place instead of copying. Kernels without one copy as needed.
+   * Zeroed unless `zeroed` is false (for an array the caller overwrites whole before reading it).
    */
-  alloc?(n: number): Float32Array;
+  alloc?(n: number, zeroed?: boolean): Float32Array;
   /** Optional: an int8 array inside the kernels' memory (int8 weights kept resident), as alloc(). */
   allocInt8?(n: number): Int8Array;
   /** Return an array from alloc() or allocInt8() to the kernels' memory. */
@@ -163,6 +165,32 @@ export interface Kernels {
    *   logZ[n] = log Σ_v exp x[n, v]      and, when out is given,  out[n, v] = scale · exp(x[n, v] − logZ[n])
    */
   softmaxRows: SoftmaxRows;
+
+  // Optional row-wise helpers (kernels/row-ops.ts calls them, or their TypeScript twins where a
+  // kernel set has none): the same bits as the twins, so that threaded kernels can split them.
+
+  /** out[rows, cols] += bias[cols] on every row (kernels/gemm.ts: addBiasRows). */
+  addBiasRows?(out: FloatArray, outOff: number, rows: number, cols: number, bias: FloatArray): void;
+  /** acc[cols] += Σ_rows m[rows, cols] (kernels/gemm.ts: sumRowsInto). */
+  sumRowsInto?(acc: FloatArray, m: FloatArray, mOff: number, rows: number, cols: number): void;
+  /**
+   * The EGRU receive mask of `rows` rows of H units at off (kernels/egru.ts: receiveMask) into out at
+   * outOff; returns the number of ones, or −1 where it does not apply (then nothing was written).
+   */
+  egruReceiveMask?(args: ReceiveMaskArgs): number;
+}
+
+/** What an EGRU receive mask reads: o and the tape's c [rows, H] at off, the thresholds ϑ [H], the event function. */
+export interface ReceiveMaskArgs {
+  rows: number;
+  H: number;
+  o: FloatArray;
+  c: FloatArray;
+  off: number;
+  thr: FloatArray;
+  event: EventFunction;
+  out: FloatArray;
+  outOff: number;
 }
 
 /** The portable kernels: plain TypeScript, any FloatArray. */

@@ -28,8 +28,8 @@ import type { EventFunction } from "./activations.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import type { EgruTape } from "./cell-pointwise.js";
 import { cellKeep, gatedParamGrads, sparseEnough, type MacCount, type SeqDims, type Zoneout } from "./gated-cell.js";
-import { addBiasRows } from "./gemm.js";
 import { eventOrDenseNN, type Weight } from "./products.js";
+import { biasRows, receiveMaskCount, receiveMaskRows } from "./row-ops.js";
 import { KernelScratch } from "./scratch.js";
 
 export type { SeqDims, Zoneout } from "./gated-cell.js";
@@ -105,10 +105,10 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
   // in place) and are returned to it at the end.
   const work = new KernelScratch(kernels);
   try {
-    const a = work.zerosLike(x, T * B * G);
+    const a = work.overwrittenLike(x, T * B * G); // (the input product overwrites it)
     const macs: MacCount = { executed: 0, dense: T * B * G * (I + H) };
     macs.executed += eventOrDenseNN(kernels, args.inputEvents ?? false, T * B, G, I, x, 0, W, a);
-    addBiasRows(a, 0, T * B, G, bx);
+    biasRows(kernels, a, 0, T * B, G, bx);
 
     const q = work.zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
     const out = { y, h, o, tr, tape };
@@ -117,7 +117,7 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
       const prev = t === 0 ? y0 : y;
       const prevOff = t === 0 ? 0 : (t - 1) * B * H;
       macs.executed += eventOrDenseNN(kernels, true, B, G, H, prev, prevOff, R, q);
-      addBiasRows(q, 0, B, G, br);
+      biasRows(kernels, q, 0, B, G, br);
       const first = t === 0;
       kernels.egruCellForward({
         B,
@@ -147,6 +147,7 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
 /**
  * out[B, H] = dq[B, G] · R[H, G]ᵀ where mask[B, H] is 1 (elsewhere out is unused by the caller):
  * the masked product while the mask is sparse enough, else the dense one. Returns MACs executed.
+ * `ones` is the number of ones of the mask when the caller knows it (else it is counted).
  */
 export function maskedProduct<A extends FloatArray>(
   kernels: Kernels,
@@ -159,8 +160,9 @@ export function maskedProduct<A extends FloatArray>(
   mask: A,
   maskOff: number,
   out: A,
+  ones?: number,
 ): number {
-  if (sparseEnough(kernels, mask, maskOff, B * H)) {
+  if (ones !== undefined ? ones <= kernels.eventCrossover * B * H : sparseEnough(kernels, mask, maskOff, B * H)) {
     return kernels.maskedGemmNT(B, H, G, dq, dqOff, R, 0, mask, maskOff, out, 0);
   }
   kernels.gemmNT(B, H, G, dq, dqOff, R, 0, out, 0, false);
@@ -202,9 +204,7 @@ export function receiveMask<A extends FloatArray>(
   out: A,
   outOff = from,
 ): void {
-  const { o, tape } = fwd;
-  const d = outOff - from;
-  for (let k = from; k < from + n; k++) out[d + k] = o[k] !== 0 || event.df(tape.c[k] - thr[k % H]) !== 0 ? 1 : 0;
+  receiveMaskRows(fwd.o, fwd.tape.c, thr, event, H, from, n, out, outOff);
 }
 
 /** Gradients, freshly allocated. dR is for the effective R; dthr for the effective ϑ. */
@@ -237,8 +237,9 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
 
   const work = new KernelScratch(kernels); // dp, dq and the step's mask in the kernels' memory
   try {
-    const dp = work.zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
-    const dq = work.zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
+    // every step's cell backward writes all of its rows of dp and dq
+    const dp = work.overwrittenLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
+    const dq = work.overwrittenLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
     const receives = work.zerosLike(x, B * H); // 1 where a unit of step t−1 can pass gradient on through y
     const dthr = zerosLike(x, H);
     const dyRec = zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
@@ -279,8 +280,8 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
         kernels.gemmNT(B, H, G, dq, 0, R, 0, dyRec, 0, false);
         recurrentMacs += B * H * G;
       } else {
-        receiveMask(fwd, thr, event, H, off - B * H, B * H, receives, 0);
-        recurrentMacs += maskedProduct(kernels, B, H, G, dq, t * B * G, R, receives, 0, dyRec);
+        const ones = receiveMaskCount(kernels, o, tape.c, thr, event, H, off - B * H, B * H, receives, 0);
+        recurrentMacs += maskedProduct(kernels, B, H, G, dq, t * B * G, R, receives, 0, dyRec, ones);
       }
       // every entry of dhNext was written above, so the two buffers can simply trade places
       const done = dhRec;

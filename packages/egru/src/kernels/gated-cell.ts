@@ -10,7 +10,7 @@ import { countNonzero, zerosLike, type FloatArray } from "../core/buffer.js";
 import { sigmoid } from "./activations.js";
 import type { Kernels } from "./backend.js";
 import { flushTiny, sigmoid32, tanh32 } from "./f32-math.js";
-import { sumRowsInto } from "./gemm.js";
+import { columnSums } from "./row-ops.js";
 
 export interface SeqDims {
   T: number;
@@ -281,8 +281,8 @@ export function gatedParamGrads<A extends FloatArray>(
     executed += T * B * G * H;
   }
   const dbx = zerosLike(x, G);
-  sumRowsInto(dbx, dp, 0, T * B, G);
+  columnSums(kernels, dbx, dp, 0, T * B, G);
   const dbr = zerosLike(x, G);
-  sumRowsInto(dbr, dq, 0, T * B, G);
+  columnSums(kernels, dbr, dq, 0, T * B, G);
   return { dx, dW, dR, dbx, dbr, macs: { executed, dense } };
 }

@@ -28,7 +28,7 @@ import {
   type Zoneout,
 } from "./gated-cell.js";
 import { jsKernels, type Kernels } from "./backend.js";
-import { addBiasRows } from "./gemm.js";
+import { biasRows } from "./row-ops.js";
 import { productNN, type Weight } from "./products.js";
 import { KernelScratch } from "./scratch.js";
 
@@ -78,7 +78,7 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
   try {
     const a = work.zerosLike(x, T * B * G);
     productNN(kernels, T * B, G, I, x, 0, W, a, 0, false);
-    addBiasRows(a, 0, T * B, G, bx);
+    biasRows(kernels, a, 0, T * B, G, bx);
 
     const q = work.zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
     for (let t = 0; t < T; t++) {
@@ -86,7 +86,7 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
       const prev = t === 0 ? h0 : h;
       const prevOff = t === 0 ? 0 : (t - 1) * B * H;
       productNN(kernels, B, G, H, prev, prevOff, R, q, 0, false); // q = h_{t−1}·R + br
-      addBiasRows(q, 0, B, G, br);
+      biasRows(kernels, q, 0, B, G, br);
       kernels.gruCellForward({
         B,
         H,

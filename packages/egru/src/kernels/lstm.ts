@@ -20,7 +20,7 @@
 import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import type { SeqDims } from "./gated-cell.js";
-import { addBiasRows, sumRowsInto } from "./gemm.js";
+import { biasRows, columnSums } from "./row-ops.js";
 import type { LstmTape } from "./lstm-cell.js";
 import { productNN, type Weight } from "./products.js";
 import { KernelScratch } from "./scratch.js";
@@ -81,8 +81,8 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
   try {
     const P = work.zerosLike(x, T * B * G);
     productNN(kernels, T * B, G, I, x, 0, Wih, P, 0, false, true); // (float W_ih is [4H, I]: gemmNT)
-    addBiasRows(P, 0, T * B, G, bih);
-    addBiasRows(P, 0, T * B, G, bhh);
+    biasRows(kernels, P, 0, T * B, G, bih);
+    biasRows(kernels, P, 0, T * B, G, bhh);
 
     for (let t = 0; t < T; t++) {
       const hPrev = t === 0 ? h0 : h;
@@ -171,7 +171,7 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
     kernels.gemmTN(G, H, B, dP, 0, h0, 0, dWhh, 0, false); // step 1 reads h0
     if (T > 1) kernels.gemmTN(G, H, (T - 1) * B, dP, B * G, h, 0, dWhh, 0, true); // steps 2…T read h_1…h_{T−1}
     const dbih = zerosLike(x, G);
-    sumRowsInto(dbih, dP, 0, T * B, G);
+    columnSums(kernels, dbih, dP, 0, T * B, G);
     const dbhh = dbih.slice() as A; // both biases enter P the same way
     return { dx, dh0: dhRec, dc0: dcRec, dWih, dWhh, dbih, dbhh };
   } finally {

@@ -23,10 +23,10 @@ import { checkPositiveInt, checkProbability, checkRange } from "../core/validate
 import { heavisideEvent, sigmoid, type EventFunction } from "../kernels/activations.js";
 import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
+import { receiveMaskCount } from "../kernels/row-ops.js";
 import {
   egruBackward,
   egruForward,
-  receiveMask,
   type EgruForwardOut,
   type EgruKernelParams,
   type SeqDims,
@@ -468,7 +468,7 @@ export class EGRU extends WeightedLayer {
     checkNotReleased(s.released);
     const n = s.shape.T * s.shape.B * this.hiddenSize;
     const out = new Float32Array(n);
-    receiveMask(s.fwd, s.params.thr, this.event, this.hiddenSize, 0, n, out);
+    receiveMaskCount(s.kernels, s.fwd.o, s.fwd.tape.c, s.params.thr, this.event, this.hiddenSize, 0, n, out, 0);
     return fromTimeMajor(out, s.shape, this.hiddenSize);
   }
 
@@ -548,11 +548,18 @@ export class EGRU extends WeightedLayer {
     let outside = 0;
     let outsideH = 0;
     const support = 1 / this.pseudoDerivativeSupport;
-    for (let i = 0; i < n; i++) {
-      if (fwd.y[i] === 0) zeros++;
-      if (fwd.o[i] !== 0) events++;
-      if (Math.abs(fwd.tape.c[i] - theta[i % H]) > support) outside++;
-      if (Math.abs(fwd.h[i] - theta[i % H]) > support) outsideH++;
+    const { y, o, h } = fwd;
+    const c = fwd.tape.c;
+    // without branches: on events the tests go either way at random (branchy, this loop took 5 % of a step)
+    for (let row = 0; row < n; row += H) {
+      for (let j = 0; j < H; j++) {
+        const i = row + j;
+        const th = theta[j];
+        zeros += +(y[i] === 0);
+        events += +(o[i] !== 0);
+        outside += +(Math.abs(c[i] - th) > support);
+        outsideH += +(Math.abs(h[i] - th) > support);
+      }
     }
     // the recurrent product of step t reads y_{t−1}: y0, then y_1 … y_{T−1}
     const activeInputs = countNonzero(y0) + countNonzero(fwd.y, 0, (T - 1) * B * H);

@@ -1,25 +1,33 @@
-// The WebAssembly kernels on several threads: large products are split into blocks of output
-// rows, one block per thread, run by the worker pool against the shared memory (Node only).
+// The WebAssembly kernels on several threads: large calls are split into blocks of output rows
+// (or columns, or units), one block per thread, run by the worker pool against the shared memory
+// (Node only).
 //
 // Which splits keep the numbers exactly those of one thread (every output element is computed by
 // one thread with the same sequence of operations): gemmNN by rows, and by columns when it has one
 // row (as eventGemmNN with one batch row: the streaming inference step); gemmNT by rows when every
 // block has at least 8 rows (below that the kernel takes another path); eventGemmNN and
 // maskedGemmNT by batch rows; the int8 products (gemmNNi8, eventGemmNNi8) by rows, and by columns
-// with one row. gemmTN and eventGemmTN reduce over the rows, so they stay on one
-// thread. Small calls stay on one thread too (dispatch costs a few microseconds).
+// with one row. The weight gradients gemmTN and eventGemmTN reduce over the batch rows, so they are
+// split by output columns instead (each element keeps its sum's order). The cells' pointwise steps
+// by batch rows, except the EGRU backward, whose threshold gradient sums over the rows: it is split
+// by units. The bias rows and the receive mask by rows, the bias gradients' column sums by columns.
+// Small calls stay on one thread (dispatch costs a few microseconds).
 // Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
 
 import { ShapeError } from "../core/errors.js";
 import { allFloat32, countNonzero, type FloatArray } from "../core/buffer.js";
-import type { Kernels } from "../kernels/backend.js";
+import type { Kernels, ReceiveMaskArgs } from "../kernels/backend.js";
+import { forwardInFloat32 } from "../kernels/cell-pointwise.js";
+import { gruForwardInFloat32 } from "../kernels/gru-cell.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
-import { SOFTMAX_CHUNK, type WasmKernels } from "../wasm/wasm-kernels.js";
+import { lstmForwardInFloat32 } from "../kernels/lstm-cell.js";
+import { receiveMaskApplies, SOFTMAX_CHUNK, type WasmKernels } from "../wasm/wasm-kernels.js";
 import { WasmPool, type WasmTask } from "./wasm-pool.js";
 
 /** Scratch kinds of the kernel module's scratchBytes (assembly/index.ts). */
 const KIND_GEMM = 0;
 const KIND_EVENT_NN = 1;
+const KIND_EVENT_TN = 2;
 const KIND_MASKED = 3;
 const KIND_VEC_COLUMNS = 4;
 const KIND_I8 = 5;
@@ -37,7 +45,12 @@ export interface ThreadOptions {
   minWork?: number;
   /** The same for one-row products split by columns (memory-bound, so worth it sooner). Default 2^17. */
   minColumnWork?: number;
+  /** Elements (batch rows × units, or rows × columns) below which pointwise work stays on one thread. Default 2^13. */
+  minPointwise?: number;
 }
+
+/** One array operand of a split call: the array (null: absent), its offset and extent, copied in and/or out. */
+type Operand = [a: FloatArray | null, off: number, len: number, copyIn: boolean, copyOut: boolean, name: string];
 
 /** Blocks of `rows` rows for up to `threads` threads, each a multiple of ROW_ALIGN but the last. */
 export function rowBlocks(rows: number, threads: number): [number, number][] {
@@ -83,12 +96,24 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "gemmNNi8",
         "i8VecMatColumns",
         "softmaxRows",
+        "gemmTNColumns",
+        "eventGemmTNColumns",
+        "egruCellForward",
+        "egruCellBackwardUnits",
+        "gruCellForward",
+        "gruCellBackward",
+        "lstmCellForward",
+        "lstmCellBackward",
+        "addBiasRows",
+        "sumRowsColumns",
+        "egruReceiveMask",
       ],
     },
     ex as unknown as Record<string, (...a: number[]) => unknown>,
   );
   const minWork = opts.minWork ?? 1 << 20;
   const minColumnWork = opts.minColumnWork ?? 1 << 17;
+  const minPointwise = opts.minPointwise ?? 1 << 13;
 
   /** A view of a[off, off + n) inside the memory: the array itself, or a copy (copied back by done()). */
   interface Placed {
@@ -121,22 +146,52 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       },
     };
   };
-  const scratch = (bytes: number): Float32Array => base.alloc(Math.ceil(bytes / 4) + 16);
-  const aligned = (s: Float32Array): number => (s.byteOffset + 63) & ~63;
+  // One scratch region per thread, kept between calls and grown when a call needs more (fresh
+  // zeroed scratch for every call cost as much as a small product).
+  const scratches: (Float32Array | null)[] = new Array(threads).fill(null);
+  const scratchAt = (i: number, bytes: number): number => {
+    const need = Math.ceil(bytes / 4) + 16;
+    let s = scratches[i];
+    if (!s || s.length < need) {
+      if (s) base.free(s);
+      s = scratches[i] = base.alloc(Math.max(need, Math.ceil((s?.length ?? 0) * 1.5)));
+    }
+    return (s.byteOffset + 63) & ~63;
+  };
 
-  /** Run one task per block; `task(r0, rows, scratchPtr)` builds the call of a block. */
+  /** Run one task per block; `task(r0, rows, scratchPtr)` builds the call of a block. Returns the tasks' results. */
   const runBlocks = (
     blocks: [number, number][],
     bytes: (rows: number) => number,
     task: (r0: number, rows: number, s: number) => WasmTask,
-  ): void => {
-    const scratches = blocks.map(([, rows]) => scratch(bytes(rows)));
+  ): number[] => pool.run(blocks.map(([r0, rows], i) => task(r0, rows, scratchAt(i, bytes(rows)))));
+
+  /**
+   * Place every operand (address 0 for an absent one), run `fn` once per block with the arguments
+   * `args(ptrs, r0, rows)` builds, copy outputs back. Returns the tasks' results.
+   */
+  const splitCall = (
+    fn: string,
+    blocks: [number, number][],
+    operands: Operand[],
+    args: (p: number[], r0: number, rows: number) => number[],
+  ): number[] => {
+    const placed: Placed[] = [];
     try {
-      pool.run(blocks.map(([r0, rows], i) => task(r0, rows, aligned(scratches[i]))));
+      for (const [a, off, len, copyIn, copyOut, name] of operands)
+        placed.push(a === null ? { ptr: 0, done: () => {} } : place(name, a, off, len, copyIn, copyOut));
+      const p = placed.map((x) => x.ptr);
+      return runBlocks(
+        blocks,
+        () => 0,
+        (r0, rows) => ({ fn, args: args(p, r0, rows) }),
+      );
     } finally {
-      for (const s of scratches) base.free(s);
+      for (let i = placed.length - 1; i >= 0; i--) placed[i].done();
     }
   };
+  /** The address of row r0 of an operand at p with `per` elements per row (0 stays 0: absent). */
+  const row = (p: number, r0: number, per: number): number => (p === 0 ? 0 : p + r0 * per * 4);
 
   /** C[M,N] (+)= A[M,K]·op(B) with the rows of A and C split into the given blocks. */
   const rowSplitGemm = (
@@ -256,17 +311,296 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     name: `${base.name}×${threads}`,
     eventCrossover: base.eventCrossover,
     threads,
-    alloc: (n) => base.alloc(n),
+    alloc: (n, zeroed) => base.alloc(n, zeroed),
     allocInt8: (n) => base.allocInt8(n),
     free: (a) => base.free(a),
-    gemmTN: (...a) => base.gemmTN(...a),
-    eventGemmTN: (...a) => base.eventGemmTN(...a),
-    egruCellForward: (a) => base.egruCellForward(a),
-    egruCellBackward: (a) => base.egruCellBackward(a),
-    gruCellForward: (a) => base.gruCellForward(a),
-    gruCellBackward: (a) => base.gruCellBackward(a),
-    lstmCellForward: (a) => base.lstmCellForward(a),
-    lstmCellBackward: (a) => base.lstmCellBackward(a),
+
+    gemmTN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate) {
+      // the packed path only (M, K ≥ 8): the row-list one for fewer rows is not split
+      if (!allFloat32(A, B, C) || M * N * K < minWork || M < 8 || K < 8 || N < 8)
+        return base.gemmTN(M, N, K, A, aOff, B, bOff, C, cOff, accumulate);
+      const acc = accumulate ? 1 : 0;
+      const a = place("A", A, aOff, K * M, true, false);
+      const b = place("B", B, bOff, K * N, true, false);
+      const c = place("C", C, cOff, M * N, accumulate, true);
+      try {
+        runBlocks(
+          columnBlocks(N, threads),
+          () => ex.scratchBytes(KIND_GEMM, M, N, K),
+          (n0, cols, sc) => ({ fn: "gemmTNColumns", args: [M, N, K, a.ptr, b.ptr, c.ptr, n0, n0 + cols, acc, sc] }),
+        );
+      } finally {
+        c.done();
+        b.done();
+        a.done();
+      }
+    },
+
+    eventGemmTN(H, N, B, y, yOff, dq, dqOff, dR, dROff) {
+      if (!allFloat32(y, dq, dR) || H * N * B < minWork || N < 8)
+        return base.eventGemmTN(H, N, B, y, yOff, dq, dqOff, dR, dROff);
+      const yy = place("y", y, yOff, B * H, true, false);
+      const d = place("dq", dq, dqOff, B * N, true, false);
+      const r = place("dR", dR, dROff, H * N, true, true);
+      try {
+        // every block lists the same events of y: each returns their number
+        const events = runBlocks(
+          columnBlocks(N, threads),
+          () => ex.scratchBytes(KIND_EVENT_TN, B, H, 0),
+          (n0, cols, sc) => ({ fn: "eventGemmTNColumns", args: [H, N, B, yy.ptr, d.ptr, r.ptr, n0, n0 + cols, sc] }),
+        );
+        return events[0] * N;
+      } finally {
+        r.done();
+        d.done();
+        yy.done();
+      }
+    },
+
+    egruCellForward(args) {
+      const { B, H, out, outOff } = args;
+      if (!forwardInFloat32(args) || B < 2 || B * H < minPointwise) return base.egruCellForward(args);
+      const n = B * H;
+      const G = 3 * H;
+      const { tape } = out;
+      splitCall(
+        "egruCellForward",
+        batchBlocks(B, threads),
+        [
+          [args.a, args.aOff, 3 * n, true, false, "a"],
+          [args.q, args.qOff, 3 * n, true, false, "q"],
+          [args.hPrev, args.hPrevOff, n, true, false, "hPrev"],
+          [args.trPrev, args.trPrevOff, n, true, false, "trPrev"],
+          [args.thr, 0, H, true, false, "thr"],
+          [args.keep, args.keepOff, n, true, false, "keep"],
+          ...(["y", "h", "o", "tr"] as const).map((k): Operand => [out[k], outOff, n, false, true, k]),
+          ...(["c", "z", "r", "g", "hr"] as const).map((k): Operand => [tape[k], outOff, n, false, true, `tape.${k}`]),
+        ],
+        (p, b0, rows) => [
+          rows,
+          H,
+          row(p[0], b0, G),
+          row(p[1], b0, G),
+          row(p[2], b0, H),
+          row(p[3], b0, H),
+          p[4],
+          row(p[5], b0, H),
+          args.keepConst,
+          args.alpha,
+          ...p.slice(6).map((q) => row(q, b0, H)),
+        ],
+      );
+    },
+
+    egruCellBackward(args) {
+      const { B, H, event, up, tape, off } = args;
+      const applies =
+        event.kind === "heaviside" &&
+        event.gamma !== undefined &&
+        event.support !== undefined &&
+        allFloat32(up.dy, up.dh, up.do, up.dtr, args.o, tape.c, tape.z, tape.r, tape.g, tape.hr, args.hPrev) &&
+        allFloat32(
+          args.thr,
+          args.keep,
+          args.dyRec,
+          args.dhRec,
+          args.dtrCarry,
+          args.dhNext,
+          args.dp,
+          args.dq,
+          args.dthr,
+        );
+      if (!applies || H < 8 || B * H < minPointwise) return base.egruCellBackward(args);
+      const n = B * H;
+      splitCall(
+        "egruCellBackwardUnits",
+        columnBlocks(H, threads),
+        [
+          ...(["dy", "dh", "do", "dtr"] as const).map((k): Operand => [up[k], off, n, true, false, `upstream.${k}`]),
+          [args.dyRec, 0, n, true, false, "dyRec"],
+          [args.dhRec, 0, n, true, false, "dhRec"],
+          [args.dtrCarry, 0, n, true, true, "dtrCarry"],
+          [tape.c, off, n, true, false, "tape.c"],
+          [args.o, off, n, true, false, "o"],
+          ...(["z", "r", "g", "hr"] as const).map((k): Operand => [tape[k], off, n, true, false, `tape.${k}`]),
+          [args.hPrev, args.hPrevOff, n, true, false, "hPrev"],
+          [args.thr, 0, H, true, false, "thr"],
+          [args.keep, args.keepOff, n, true, false, "keep"],
+          [args.dp, args.dOff, 3 * n, false, true, "dp"],
+          [args.dq, args.dOff, 3 * n, false, true, "dq"],
+          [args.dhNext, 0, n, false, true, "dhNext"],
+          [args.dthr, 0, H, true, true, "dthr"],
+        ],
+        (p, j0, units) => [
+          B,
+          H,
+          ...p.slice(0, 16),
+          args.keepConst,
+          args.alpha,
+          event.gamma ?? 0,
+          event.support ?? 0,
+          ...p.slice(16),
+          j0,
+          j0 + units,
+        ],
+      );
+    },
+
+    gruCellForward(args) {
+      const { B, H, out, outOff } = args;
+      if (!gruForwardInFloat32(args) || B < 2 || B * H < minPointwise) return base.gruCellForward(args);
+      const n = B * H;
+      const G = 3 * H;
+      splitCall(
+        "gruCellForward",
+        batchBlocks(B, threads),
+        [
+          [args.a, args.aOff, 3 * n, true, false, "a"],
+          [args.q, args.qOff, 3 * n, true, false, "q"],
+          [args.hPrev, args.hPrevOff, n, true, false, "hPrev"],
+          [args.keep, args.keepOff, n, true, false, "keep"],
+          [out.h, outOff, n, false, true, "h"],
+          ...(["z", "r", "g", "hr"] as const).map((k): Operand => [out.tape[k], outOff, n, false, true, `tape.${k}`]),
+        ],
+        (p, b0, rows) => [
+          rows,
+          H,
+          row(p[0], b0, G),
+          row(p[1], b0, G),
+          row(p[2], b0, H),
+          row(p[3], b0, H),
+          args.keepConst,
+          ...p.slice(4).map((q) => row(q, b0, H)),
+        ],
+      );
+    },
+
+    gruCellBackward(args) {
+      const { B, H, tape, off } = args;
+      const applies = allFloat32(args.dOut, tape.z, tape.r, tape.g, tape.hr, args.hPrev, args.keep, args.dhRec);
+      if (!applies || !allFloat32(args.dhNext, args.dp, args.dq) || B < 2 || B * H < minPointwise)
+        return base.gruCellBackward(args);
+      const n = B * H;
+      const G = 3 * H;
+      splitCall(
+        "gruCellBackward",
+        batchBlocks(B, threads),
+        [
+          [args.dOut, off, n, true, false, "dOut"],
+          [args.dhRec, 0, n, true, false, "dhRec"],
+          ...(["z", "r", "g", "hr"] as const).map((k): Operand => [tape[k], off, n, true, false, `tape.${k}`]),
+          [args.hPrev, args.hPrevOff, n, true, false, "hPrev"],
+          [args.keep, args.keepOff, n, true, false, "keep"],
+          [args.dp, args.dOff, 3 * n, false, true, "dp"],
+          [args.dq, args.dOff, 3 * n, false, true, "dq"],
+          [args.dhNext, 0, n, false, true, "dhNext"],
+        ],
+        (p, b0, rows) => [
+          rows,
+          H,
+          ...p.slice(0, 8).map((q) => row(q, b0, H)),
+          args.keepConst,
+          row(p[8], b0, G),
+          row(p[9], b0, G),
+          row(p[10], b0, H),
+        ],
+      );
+    },
+
+    lstmCellForward(args) {
+      const { B, H, out, outOff } = args;
+      if (!lstmForwardInFloat32(args) || B < 2 || B * H < minPointwise) return base.lstmCellForward(args);
+      const n = B * H;
+      splitCall(
+        "lstmCellForward",
+        batchBlocks(B, threads),
+        [
+          [args.P, args.pOff, 4 * n, true, false, "P"],
+          [args.cPrev, args.cPrevOff, n, true, false, "cPrev"],
+          [out.h, outOff, n, false, true, "h"],
+          [out.c, outOff, n, false, true, "c"],
+          ...(["i", "f", "g", "o", "k"] as const).map(
+            (k): Operand => [out.tape[k], outOff, n, false, true, `tape.${k}`],
+          ),
+        ],
+        (p, b0, rows) => [rows, H, row(p[0], b0, 4 * H), ...p.slice(1).map((q) => row(q, b0, H))],
+      );
+    },
+
+    lstmCellBackward(args) {
+      const { B, H, tape, off } = args;
+      const arrays = [args.dOut, tape.i, tape.f, tape.g, tape.o, tape.k, args.cPrev, args.dhRec, args.dcRec, args.dP];
+      if (!allFloat32(...arrays) || B < 2 || B * H < minPointwise) return base.lstmCellBackward(args);
+      const n = B * H;
+      splitCall(
+        "lstmCellBackward",
+        batchBlocks(B, threads),
+        [
+          [args.dOut, off, n, true, false, "dOut"],
+          [args.dhRec, 0, n, true, false, "dhRec"],
+          [args.dcRec, 0, n, true, true, "dcRec"],
+          ...(["i", "f", "g", "o", "k"] as const).map((k): Operand => [tape[k], off, n, true, false, `tape.${k}`]),
+          [args.cPrev, args.cPrevOff, n, true, false, "cPrev"],
+          [args.dP, args.dOff, 4 * n, false, true, "dP"],
+        ],
+        (p, b0, rows) => [rows, H, ...p.slice(0, 9).map((q) => row(q, b0, H)), row(p[9], b0, 4 * H)],
+      );
+    },
+
+    addBiasRows(out, outOff, rows, cols, bias) {
+      if (!allFloat32(out, bias) || !base.inMemory(out) || rows < 2 || rows * cols < minPointwise)
+        return base.addBiasRows(out, outOff, rows, cols, bias);
+      splitCall(
+        "addBiasRows",
+        batchBlocks(rows, threads),
+        [
+          [out, outOff, rows * cols, true, true, "out"],
+          [bias, 0, cols, true, false, "bias"],
+        ],
+        (p, r0, r) => [r, cols, row(p[0], r0, cols), p[1]],
+      );
+    },
+
+    sumRowsInto(acc, m, mOff, rows, cols) {
+      if (!allFloat32(acc, m) || !base.inMemory(m) || cols < 8 || rows * cols < minPointwise)
+        return base.sumRowsInto(acc, m, mOff, rows, cols);
+      splitCall(
+        "sumRowsColumns",
+        columnBlocks(cols, threads),
+        [
+          [acc, 0, cols, true, true, "acc"],
+          [m, mOff, rows * cols, true, false, "m"],
+        ],
+        (p, c0, n) => [p[0], p[1], rows, cols, c0, c0 + n],
+      );
+    },
+
+    egruReceiveMask(args: ReceiveMaskArgs): number {
+      const { rows, H, o, c, off, thr, event, out, outOff } = args;
+      const n = rows * H;
+      if (!receiveMaskApplies(args) || rows < 2 || n < minPointwise) return base.egruReceiveMask(args);
+      const ones = splitCall(
+        "egruReceiveMask",
+        batchBlocks(rows, threads),
+        [
+          [o, off, n, true, false, "o"],
+          [c, off, n, true, false, "c"],
+          [thr, 0, H, true, false, "thr"],
+          [out, outOff, n, false, true, "out"],
+        ],
+        (p, r0, r) => [
+          r,
+          H,
+          row(p[0], r0, H),
+          row(p[1], r0, H),
+          p[2],
+          event.gamma ?? 0,
+          event.support ?? 0,
+          row(p[3], r0, H),
+        ],
+      );
+      return ones.reduce((x, y) => x + y, 0);
+    },
 
     softmaxRows(N, V, x, xOff, out, outOff, scale, logZ, logZOff) {
       if (!allFloat32(x, logZ) || (out !== null && !allFloat32(out)) || N < 2 || N * V < minWork)

@@ -4,9 +4,10 @@
 // Each worker instantiates the same compiled module against the same shared WebAssembly.Memory,
 // so a kernel call in a worker reads and writes the caller's arrays in place. A parallel call is
 // a list of tasks (export name + numeric arguments, usually pointers into the memory and the
-// sizes of one block of rows); task 0 runs on the calling thread, task i on worker i − 1. Blocks
-// are disjoint and every output element is computed by exactly one task in the same order as a
-// single-threaded call would, so results do not depend on the number of threads.
+// sizes of one block of rows); task 0 runs on the calling thread, task i on worker i − 1; each
+// task's return value comes back to the caller. Blocks are disjoint and every output element is
+// computed by exactly one task in the same order as a single-threaded call would, so results do
+// not depend on the number of threads.
 //
 // Dispatch uses Atomics on a small control buffer (no message passing per call): the caller
 // writes a task, flips the worker's flag and notifies; the worker spins briefly, then waits.
@@ -19,8 +20,10 @@ export interface WasmTask {
   args: number[];
 }
 
-const MAX_ARGS = 16;
-const SLOT = 4 + 2 * MAX_ARGS; // Int32 words per worker: flag, fn index, argc, ok, then args as f64 (2 words each)
+const MAX_ARGS = 32;
+// Int32 words per worker: flag, fn index, argc, ok, then the args and the return value as f64 (2 words each)
+const SLOT = 4 + 2 * MAX_ARGS + 2;
+const RESULT = 2 + MAX_ARGS; // the return value's f64 index within a slot
 const IDLE = 0;
 const READY = 1;
 const DONE = 2;
@@ -50,7 +53,9 @@ for (;;) {
   const a = [];
   for (let i = 0; i < argc; i++) a.push(f64[base / 2 + 2 + i]);
   let ok = 1;
-  try { fn(...a); } catch (e) { ok = 0; }
+  let ret = 0;
+  try { ret = Number(fn(...a) ?? 0); } catch (e) { ok = 0; }
+  f64[base / 2 + ${RESULT}] = ret;
   ctrl[base + 3] = ok;
   Atomics.store(ctrl, base, ${DONE});
   Atomics.notify(ctrl, base);
@@ -119,9 +124,9 @@ export class WasmPool {
 
   /**
    * Run tasks in parallel: task 0 here, task i on worker i − 1 (at most `threads` tasks). Returns
-   * when all are done. Throws if any task failed.
+   * each task's return value (0 for none) when all are done. Throws if any task failed.
    */
-  run(tasks: WasmTask[]): void {
+  run(tasks: WasmTask[]): number[] {
     if (this.closed) throw new Error("WasmPool: used after close()");
     if (tasks.length > this.threads)
       throw new RangeError(`WasmPool: ${tasks.length} tasks for ${this.threads} threads`);
@@ -138,7 +143,8 @@ export class WasmPool {
       Atomics.store(ctrl, base, READY);
       Atomics.notify(ctrl, base);
     }
-    if (tasks.length > 0) this.local[tasks[0].fn](...tasks[0].args);
+    const results: number[] = [];
+    if (tasks.length > 0) results.push(Number(this.local[tasks[0].fn](...tasks[0].args) ?? 0));
     let failed = false;
     for (let i = 1; i < tasks.length; i++) {
       const base = (i - 1) * SLOT;
@@ -151,9 +157,11 @@ export class WasmPool {
         flag = Atomics.load(ctrl, base);
       }
       if (ctrl[base + 3] !== 1) failed = true;
+      results.push(f64[base / 2 + RESULT]);
       Atomics.store(ctrl, base, IDLE);
     }
     if (failed) throw new Error("WasmPool: a task failed in a worker");
+    return results;
   }
 
   /** Stop the workers. */

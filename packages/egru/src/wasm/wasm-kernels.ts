@@ -20,7 +20,8 @@
 // Each is generated for a shared memory; the plain-memory module differs in one flag byte.
 
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
-import { jsKernels, type Kernels } from "../kernels/backend.js";
+import { jsKernels, type Kernels, type ReceiveMaskArgs } from "../kernels/backend.js";
+import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
 import type { SoftmaxRows } from "../kernels/softmax.js";
 import { forwardInFloat32, type CellBackwardArgs, type CellForwardArgs } from "../kernels/cell-pointwise.js";
 import { gruForwardInFloat32, type GruCellBackwardArgs, type GruCellForwardArgs } from "../kernels/gru-cell.js";
@@ -183,6 +184,18 @@ export interface KernelExports {
     dP: number,
   ): void;
   softmaxRows(N: number, V: number, x: number, out: number, logZ: number, scale: number): void;
+  addBiasRows(rows: number, cols: number, out: number, bias: number): void;
+  sumRowsColumns(acc: number, m: number, rows: number, cols: number, c0: number, c1: number): void;
+  egruReceiveMask(
+    rows: number,
+    H: number,
+    o: number,
+    c: number,
+    thr: number,
+    gamma: number,
+    support: number,
+    out: number,
+  ): number;
 }
 
 interface WasmApi {
@@ -216,7 +229,7 @@ export interface WasmKernels extends Kernels {
    * A zeroed Float32Array of n elements inside the kernels' memory (64-byte aligned) that kernel
    * calls use in place; with a non-shared memory, an ordinary array (calls copy it).
    */
-  alloc(n: number): Float32Array;
+  alloc(n: number, zeroed?: boolean): Float32Array;
   /** The same for an Int8Array of n elements (int8 weights kept resident). */
   allocInt8(n: number): Int8Array;
   /** Return an array from alloc() or allocInt8(); using it afterwards is an error. */
@@ -226,6 +239,9 @@ export interface WasmKernels extends Kernels {
   /** Whether `a` is a view into the kernels' (shared) memory, usable in place at a.byteOffset. */
   inMemory(a: FloatArray | Int8Array): boolean;
   readonly wasm: WasmHandle;
+  addBiasRows(out: FloatArray, outOff: number, rows: number, cols: number, bias: FloatArray): void;
+  sumRowsInto(acc: FloatArray, m: FloatArray, mOff: number, rows: number, cols: number): void;
+  egruReceiveMask(args: ReceiveMaskArgs): number;
 }
 
 export interface WasmKernelOptions {
@@ -573,11 +589,11 @@ class WasmKernelsImpl implements WasmKernels {
     return (a instanceof Float32Array || a instanceof Int8Array) && this.isView(a);
   }
 
-  alloc(n: number): Float32Array {
+  alloc(n: number, zeroed = true): Float32Array {
     if (!Number.isInteger(n) || n < 0) throw new ValueError("n", "an integer ≥ 0", String(n));
     if (!this.wasm.shared) return new Float32Array(n);
     const at = this.heap.alloc(n * 4);
-    this.f32.fill(0, at >>> 2, (at >>> 2) + n);
+    if (zeroed) this.f32.fill(0, at >>> 2, (at >>> 2) + n);
     return new Float32Array(this.f32.buffer, at, n);
   }
 
@@ -843,6 +859,55 @@ class WasmKernelsImpl implements WasmKernels {
       });
     }
   };
+
+  addBiasRows(out: FloatArray, outOff: number, rows: number, cols: number, bias: FloatArray): void {
+    // in WebAssembly where out is in its memory (copying it in and out would cost what the adds do)
+    if (!allFloat32(out, bias) || !this.isView(out) || rows * cols === 0) {
+      addBiasRows(out, outOff, rows, cols, bias);
+      return;
+    }
+    checkDims([rows, cols]);
+    const ops: Operand[] = [
+      [out, outOff, rows * cols, IN | OUT, "out"],
+      [bias, 0, cols, IN, "bias"],
+    ];
+    this.run(ops, 0, (p) => {
+      this.ex.addBiasRows(rows, cols, p[0], p[1]);
+      return 0;
+    });
+  }
+
+  sumRowsInto(acc: FloatArray, m: FloatArray, mOff: number, rows: number, cols: number): void {
+    if (!allFloat32(acc, m) || !this.isView(m) || rows * cols === 0) {
+      sumRowsInto(acc, m, mOff, rows, cols);
+      return;
+    }
+    checkDims([rows, cols]);
+    const ops: Operand[] = [
+      [acc, 0, cols, IN | OUT, "acc"],
+      [m, mOff, rows * cols, IN, "m"],
+    ];
+    this.run(ops, 0, (p) => {
+      this.ex.sumRowsColumns(p[0], p[1], rows, cols, 0, cols);
+      return 0;
+    });
+  }
+
+  egruReceiveMask(args: ReceiveMaskArgs): number {
+    const { rows, H, o, c, off, thr, event, out, outOff } = args;
+    const n = rows * H;
+    if (!receiveMaskApplies(args) || n === 0) return -1;
+    checkDims([rows, H]);
+    const ops: Operand[] = [
+      [o, off, n, IN, "o"],
+      [c, off, n, IN, "c"],
+      [thr, 0, H, IN, "thr"],
+      [out, outOff, n, OUT, "out"],
+    ];
+    return this.run(ops, 0, (p) =>
+      this.ex.egruReceiveMask(rows, H, p[0], p[1], p[2], event.gamma ?? 0, event.support ?? 0, p[3]),
+    );
+  }
 
   /**
    * One cell export: the TypeScript kernel (`fallback`) where the WebAssembly one does not apply
@@ -1114,6 +1179,17 @@ class WasmKernelsImpl implements WasmKernels {
       },
     );
   }
+}
+
+/** Whether the WebAssembly receive mask computes this one: float32 arrays and the Heaviside event with its triangle. */
+export function receiveMaskApplies(args: ReceiveMaskArgs): boolean {
+  const { event } = args;
+  return (
+    event.kind === "heaviside" &&
+    event.gamma !== undefined &&
+    event.support !== undefined &&
+    allFloat32(args.o, args.c, args.thr, args.out)
+  );
 }
 
 /** The gates' tape fields, in the order the GRU exports take them. */
