@@ -2,7 +2,8 @@
 // scale axes, and the int8 products of every kernel set (TypeScript, WebAssembly SIMD, two threads)
 // against a float64 reference of the dequantised weights at odd sizes — dense and sparse inputs
 // (with −0 and tiny values), accumulate on and off, offsets — the same bits across kernel sets and between the
-// dense product and the event gather, the MAC counts, resident (in-memory) int8 operands, and
+// dense product and the event gather (kernel sets that fuse their multiply-adds, the relaxed-SIMD build, give
+// the bits of the same sums with fused multiply-adds), the MAC counts, resident (in-memory) int8 operands, and
 // typed errors for mismatched shapes.
 
 import assert from "node:assert/strict";
@@ -21,7 +22,8 @@ import {
 } from "../../packages/egru/src/kernels/int8.js";
 import type { WasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import { randomArray } from "../helpers.js";
-import { KERNEL_SETS } from "../kernel-sets.js";
+import { fmaf, maddf } from "../fused.js";
+import { fusedProducts, KERNEL_SETS } from "../kernel-sets.js";
 
 const SENTINEL = 12345.5;
 
@@ -155,6 +157,35 @@ function problem(c: Case, seed: number) {
   return { W, A, C0, ref, bound, nonzeros };
 }
 
+/**
+ * The int8 product in the order of src/kernels/int8.ts with the multiply-add `madd` (maddf: the
+ * TypeScript kernels' two roundings; fmaf: one, as a kernel set that fuses them computes it).
+ */
+function emulate(
+  c: Case,
+  p: ReturnType<typeof problem>,
+  madd: (a: number, b: number, c: number) => number,
+): Float32Array {
+  const f = Math.fround;
+  const C = p.C0.slice();
+  const perInput = c.axis === "input";
+  for (let i = 0; i < c.M; i++) {
+    const sum = new Float64Array(c.N);
+    for (let k = 0; k < c.K; k++) {
+      const a = p.A[c.offset + i * c.K + k];
+      if (a === 0) continue;
+      const coef = perInput ? f(a * p.W.scales[k]) : a;
+      for (let n = 0; n < c.N; n++) sum[n] = madd(coef, p.W.values[k * c.N + n], sum[n]);
+    }
+    for (let n = 0; n < c.N; n++) {
+      const v = perInput ? sum[n] : f(sum[n] * p.W.scales[n]);
+      const o = c.offset + i * c.N + n;
+      C[o] = c.accumulate ? f(C[o] + v) : v;
+    }
+  }
+  return C;
+}
+
 type Product = "gemmNNi8" | "eventGemmNNi8";
 
 function run(k: Kernels, which: Product, c: Case, p: ReturnType<typeof problem>, W: Int8Matrix = p.W) {
@@ -169,10 +200,16 @@ test("int8 products of every kernel set: within float32 rounding of the float64 
     const p = problem(c, 100 + n++);
     const expected = run(jsKernels, "gemmNNi8", c, p).C;
     const label = JSON.stringify(c);
+    assert.deepEqual(
+      new Uint32Array(emulate(c, p, maddf).buffer),
+      new Uint32Array(expected.buffer),
+      `${label}: emulated`,
+    );
+    const fused = emulate(c, p, fmaf);
     for (let i = 0; i < c.M * c.N; i++) {
-      const got = expected[c.offset + i];
       const tol = (c.K + 4) * 2 ** -23 * p.bound[i] + 1e-30;
-      assert.ok(Math.abs(got - p.ref[i]) <= tol, `${label} [${i}]: ${got} vs ${p.ref[i]} (±${tol})`);
+      for (const got of [expected[c.offset + i], fused[c.offset + i]])
+        assert.ok(Math.abs(got - p.ref[i]) <= tol, `${label} [${i}]: ${got} vs ${p.ref[i]} (±${tol})`);
     }
     // the entries around the output are untouched
     for (let i = 0; i < c.offset; i++) assert.equal(expected[i], SENTINEL);
@@ -180,10 +217,11 @@ test("int8 products of every kernel set: within float32 rounding of the float64 
     for (const k of KERNEL_SETS) {
       for (const which of ["gemmNNi8", "eventGemmNNi8"] as const) {
         const r = run(k, which, c, p);
+        const fuses = fusedProducts(k);
         assert.deepEqual(
           new Uint32Array(r.C.buffer),
-          new Uint32Array(expected.buffer),
-          `${k.name} ${which} ${label}: the TypeScript kernels' bits`,
+          new Uint32Array((fuses ? fused : expected).buffer),
+          `${k.name} ${which} ${label}: ${fuses ? "the fused multiply-adds'" : "the TypeScript kernels'"} bits`,
         );
         if (which === "eventGemmNNi8") assert.equal(r.macs, p.nonzeros * c.N, `${k.name} ${label}: MACs`);
       }
@@ -195,8 +233,9 @@ test("int8 operands resident in the kernels' memory give the same bits as plain 
   const c: Case = { M: 1, N: 45, K: 33, axis: "output", density: 0.3, accumulate: true, offset: 1 };
   for (const axis of SCALE_AXES) {
     const p = problem({ ...c, axis }, 7);
-    const expected = run(jsKernels, "eventGemmNNi8", { ...c, axis }, p).C;
+    const plain = run(jsKernels, "eventGemmNNi8", { ...c, axis }, p).C;
     for (const k of KERNEL_SETS) {
+      const expected = fusedProducts(k) ? emulate({ ...c, axis }, p, fmaf) : plain;
       if (!k.allocInt8 || !k.alloc || !k.free) continue;
       const values = k.allocInt8(p.W.values.length);
       values.set(p.W.values);

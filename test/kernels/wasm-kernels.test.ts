@@ -12,6 +12,7 @@ import { Rng } from "../../packages/egru/src/core/rng.js";
 import { jsKernels, type Kernels } from "../../packages/egru/src/kernels/backend.js";
 import type { FloatArray } from "../../packages/egru/src/core/buffer.js";
 import { loadWasmKernels, simdSupported, type WasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
+import { fmaf, fusesMultiplyAdd, maddf } from "../fused.js";
 import { assertClose, randomArray } from "../helpers.js";
 
 async function load(shared?: boolean): Promise<WasmKernels> {
@@ -419,11 +420,13 @@ test("splitting a product into blocks of rows or columns does not change a bit",
 });
 
 test("event products over many rows and tall matrices sum exactly in list order", async () => {
-  // Each element must receive its terms one float32 multiply and one float32 add at a time, in
-  // increasing order of the summed index (what makes every split over threads bit-identical):
-  // checked against that sum emulated with Math.fround, at sizes past the kernels' chunking.
+  // Each element must receive its terms one float32 multiply and one float32 add at a time (one
+  // fused multiply-add in the relaxed-SIMD build on a host with FMA), in increasing order of the
+  // summed index (what makes every split over threads bit-identical): checked against that sum
+  // emulated in float64 (test/fused.ts), at sizes past the kernels' chunking.
   const k = await wasmPromise;
   const f = Math.fround;
+  const madd = fusesMultiplyAdd(k) ? fmaf : maddf;
   const rng = new Rng(31);
   const sparse = (n: number, d: number) =>
     Float32Array.from({ length: n }, () => (rng.uniform() < d ? f(rng.normal()) : 0));
@@ -439,7 +442,7 @@ test("event products over many rows and tall matrices sum exactly in list order"
     for (let j = 0; j < H; j++) {
       for (let n = 0; n < N; n++) {
         let d = want[j * N + n];
-        for (let b = 0; b < B; b++) if (y[b * H + j] !== 0) d = f(d + f(y[b * H + j] * dq[b * N + n]));
+        for (let b = 0; b < B; b++) if (y[b * H + j] !== 0) d = madd(y[b * H + j], dq[b * N + n], d);
         want[j * N + n] = d;
       }
     }
@@ -458,7 +461,7 @@ test("event products over many rows and tall matrices sum exactly in list order"
     for (let b = 0; b < B; b++) {
       for (let n = 0; n < N; n++) {
         let d = 0;
-        for (let j = 0; j < H; j++) if (y[b * H + j] !== 0) d = f(d + f(y[b * H + j] * R[j * N + n]));
+        for (let j = 0; j < H; j++) if (y[b * H + j] !== 0) d = madd(y[b * H + j], R[j * N + n], d);
         want[b * N + n] = d;
       }
     }

@@ -9,7 +9,8 @@
 // sizes. Products with fewer than 8 rows of C, or (NN, TN) a reduction shorter than 8, go
 // through the row-list kernels instead (rows.ts, events.ts; thresholds in index.ts).
 
-import { at, madd } from "./common";
+// madd is fmadd: fused in the relaxed-SIMD build (common.ts), where the packed products measured faster
+import { at, fmadd as madd } from "./common";
 
 export const MR: i32 = 4;
 export const NR: i32 = 8;

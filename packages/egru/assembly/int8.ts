@@ -1,12 +1,14 @@
 // Products on int8 weights: out[M, N] (+)= x[M, K] · W, W int8 [K, N] with one float32 scale per
 // input unit (folded into x) or per output unit (applied once at the end). The operations and their
-// order are those of src/kernels/int8.ts, so both kernel sets give the same bits: per row of x, the
+// order are those of src/kernels/int8.ts, so both kernel sets give the same bits (the relaxed-SIMD
+// build fuses each multiply-add, one rounding instead of two: common.ts fmadd): per row of x, the
 // list of its nonzeros (k, coef) in increasing k (coef = x·scale[k] per input, else x), the sum of
 // coef·W[k, n] over the list from +0 (one rounded multiply and one rounded add per entry, the
 // int8 values widened exactly to f32), then ·scale[n] per output, then written or added. The int8
 // rows are read whole (16 values a vector) and a row's sums stay in scratch while they are built.
 
-import { align16, at, madd } from "./common";
+// madd is fmadd: fused in the relaxed-SIMD build (common.ts), where these products measured faster
+import { align16, at, fmadd as madd, fmaddS } from "./common";
 
 // Widening. Each group of four int8 goes to the top byte of four i32 lanes (one swizzle: the lanes
 // hold q·2^24, signed and exact) and is converted to f32 (exactly q·2^24); the coefficient it is
@@ -154,10 +156,10 @@ function i8Tail4(dst: usize, j: i32, n: i32, r0: usize, r1: usize, r2: usize, r3
     const d = dst + (<usize>j << 2);
     const o = <usize>j;
     let t = load<f32>(d);
-    t += c0 * <f32>load<i8>(r0 + o);
-    t += c1 * <f32>load<i8>(r1 + o);
-    t += c2 * <f32>load<i8>(r2 + o);
-    t += c3 * <f32>load<i8>(r3 + o);
+    t = fmaddS(t, c0, <f32>load<i8>(r0 + o));
+    t = fmaddS(t, c1, <f32>load<i8>(r1 + o));
+    t = fmaddS(t, c2, <f32>load<i8>(r2 + o));
+    t = fmaddS(t, c3, <f32>load<i8>(r3 + o));
     store<f32>(d, t);
   }
 }
@@ -188,7 +190,7 @@ function i8AccumOne(dst: usize, n: i32, r0: usize, c0: f32): void {
   }
   for (; j < n; j++) {
     const d = dst + (<usize>j << 2);
-    store<f32>(d, load<f32>(d) + c0 * <f32>load<i8>(r0 + <usize>j));
+    store<f32>(d, fmaddS(load<f32>(d), c0, <f32>load<i8>(r0 + <usize>j)));
   }
 }
 

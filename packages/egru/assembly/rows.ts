@@ -6,7 +6,8 @@
 // output rows are stored back to back with an i32 start table (CSR): row r owns entries
 // [start[r], start[r + 1]).
 
-import { at, madd } from "./common";
+// madd is fmadd: fused in the relaxed-SIMD build (common.ts), like the packed products
+import { at, fmadd as madd, fmaddS } from "./common";
 
 // ---------------------------------------------------------------------------------------------
 // Accumulate: dst[0:n] += Σ_e coef_e · src[idx_e·ld + 0:n]
@@ -33,10 +34,10 @@ import { at, madd } from "./common";
 /** The scalar add4 for the columns past the last whole vector. */
 @inline function add4s(d: f32, j: usize, r0: usize, r1: usize, r2: usize, r3: usize,
   c0: f32, c1: f32, c2: f32, c3: f32): f32 {
-  d += c0 * load<f32>(r0 + j);
-  d += c1 * load<f32>(r1 + j);
-  d += c2 * load<f32>(r2 + j);
-  return d + c3 * load<f32>(r3 + j);
+  d = fmaddS(d, c0, load<f32>(r0 + j));
+  d = fmaddS(d, c1, load<f32>(r1 + j));
+  d = fmaddS(d, c2, load<f32>(r2 + j));
+  return fmaddS(d, c3, load<f32>(r3 + j));
 }
 
 /**
@@ -80,7 +81,7 @@ export function accumRows(dst: usize, n: i32, ent: usize, count: i32, src: usize
     const s0 = f32x4.splat(c0);
     let j: usize = 0;
     for (; j < nv; j += 16) v128.store(dst + j, madd(v128.load(dst + j), s0, v128.load(r0 + j)));
-    for (; j < nb; j += 4) store<f32>(dst + j, load<f32>(dst + j) + c0 * load<f32>(r0 + j));
+    for (; j < nb; j += 4) store<f32>(dst + j, fmaddS(load<f32>(dst + j), c0, load<f32>(r0 + j)));
   }
 }
 
@@ -138,7 +139,7 @@ export function scatterRows(src: usize, n: i32, ent: usize, count: i32, dst: usi
     const s0 = f32x4.splat(c0);
     let j: usize = 0;
     for (; j < nv; j += 16) v128.store(d0 + j, madd(v128.load(d0 + j), s0, v128.load(src + j)));
-    for (; j < nb; j += 4) store<f32>(d0 + j, load<f32>(d0 + j) + c0 * load<f32>(src + j));
+    for (; j < nb; j += 4) store<f32>(d0 + j, fmaddS(load<f32>(d0 + j), c0, load<f32>(src + j)));
   }
 }
 
@@ -152,7 +153,7 @@ export function scatterRows(src: usize, n: i32, ent: usize, count: i32, dst: usi
 /** Sum of the K mod 4 trailing products starting at byte offset k. */
 @inline function tail(a: usize, r: usize, k: usize, kb: usize): f32 {
   let t: f32 = 0;
-  for (; k < kb; k += 4) t += load<f32>(a + k) * load<f32>(r + k);
+  for (; k < kb; k += 4) t = fmaddS(t, load<f32>(a + k), load<f32>(r + k));
   return t;
 }
 

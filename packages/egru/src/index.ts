@@ -37,6 +37,8 @@ export { WASM_MAXIMUM_PAGES } from "./wasm/kernels-wasm.generated.js";
 export {
   loadWasmKernels,
   loadWasmKernelsSync,
+  RELAXED_SIMD_DEFAULT,
+  relaxedSimdSupported,
   simdSupported,
   type WasmKernels,
   type WasmKernelOptions,

@@ -99,7 +99,9 @@ function program(): Command {
       const k = await chooseKernels(opts.kernels as KernelChoice, { maximumPages: NODE_WASM_PAGES });
       const chosen =
         opts.threads > 1 && k.name === "wasm-simd" ? createThreadedKernels(k as WasmKernels, opts.threads) : k;
-      kernels = { kernels: chosen, kernelName: chosen.name };
+      // the relaxed-SIMD build of the WebAssembly kernels (Node ≥ 22) says so in the run's records
+      const relaxed = k.name === "wasm-simd" && (k as WasmKernels).wasm.relaxed;
+      kernels = { kernels: chosen, kernelName: relaxed ? `${chosen.name} (relaxed SIMD)` : chosen.name };
     })
     .exitOverride();
 

@@ -13,6 +13,11 @@
 // copies. Float64Array arguments (used by the float64 tests) go to the TypeScript kernels.
 //
 // The arrays of one call must not overlap, except inputs with inputs.
+//
+// Builds. The module comes in a SIMD build and a relaxed-SIMD build (fused multiply-add in the
+// products, assembly/common.ts); the relaxed one is loaded where the host validates relaxed SIMD
+// (Node ≥ 22, current browsers) unless the relaxedSimd option or EGRU_RELAXED_SIMD says otherwise.
+// Each is generated for a shared memory; the plain-memory module differs in one flag byte.
 
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { jsKernels, type Kernels, type ReceiveMaskArgs } from "../kernels/backend.js";
@@ -23,7 +28,13 @@ import { gruForwardInFloat32, type GruCellBackwardArgs, type GruCellForwardArgs 
 import { lstmForwardInFloat32, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "../kernels/lstm-cell.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
-import { WASM_BASE64, WASM_MAXIMUM_PAGES, WASM_PLAIN_BASE64 } from "./kernels-wasm.generated.js";
+import {
+  WASM_BASE64,
+  WASM_MAXIMUM_PAGES,
+  WASM_RELAXED_BASE64,
+  WASM_RELAXED_SHARED_FLAG_AT,
+  WASM_SHARED_FLAG_AT,
+} from "./kernels-wasm.generated.js";
 
 // ---------------------------------------------------------------------------------------------
 // The parts of the WebAssembly JavaScript API used here (the project's TypeScript libraries do
@@ -208,6 +219,8 @@ export interface WasmHandle {
   readonly exports: KernelExports;
   /** Whether the memory is shared (instances on other threads can use it). */
   readonly shared: boolean;
+  /** Whether this is the relaxed-SIMD build of the kernels (fused multiply-add in the products). */
+  readonly relaxed: boolean;
 }
 
 /** Kernels whose arrays can live in WebAssembly memory. */
@@ -238,6 +251,14 @@ export interface WasmKernelOptions {
   maximumPages?: number;
   /** Use a shared memory: default where SharedArrayBuffer exists; false forces a plain memory. */
   shared?: boolean;
+  /**
+   * The relaxed-SIMD build of the kernels (fused multiply-add in the float products, so results
+   * differ from the SIMD build's in the last bits): true requires it (an error where the host lacks
+   * relaxed SIMD), false takes the SIMD build, "auto" (default) decides by RELAXED_SIMD_DEFAULT where
+   * the host has relaxed SIMD. The environment variable EGRU_RELAXED_SIMD=1 or 0, where the host has
+   * one (Node), stands in for true or false when this option is not given (tests and benchmarks).
+   */
+  relaxedSimd?: boolean | "auto";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,7 +311,25 @@ const SIMD_PROBE = new Uint8Array([
   0x0b, // end
 ]);
 
+// The same module's function with three v128.const 0 and f32x4.relaxed_madd (0xfd 0x85 0x02)
+// instead of one constant: valid exactly where relaxed SIMD is supported (Node ≥ 22; Node 20 only
+// with --experimental-wasm-relaxed-simd).
+const RELAXED_PROBE = new Uint8Array([
+  ...SIMD_PROBE.slice(0, 19),
+  0x0a,
+  0x3d,
+  0x01,
+  0x3b,
+  0x00,
+  ...[0, 1, 2].flatMap(() => [0xfd, 0x0c, ...new Array<number>(16).fill(0)]),
+  0xfd,
+  0x85,
+  0x02, // f32x4.relaxed_madd
+  0x0b, // end
+]);
+
 let simdCache: boolean | undefined;
+let relaxedCache: boolean | undefined;
 
 /** Whether this host runs WebAssembly with SIMD (128-bit). */
 export function simdSupported(): boolean {
@@ -303,6 +342,61 @@ export function simdSupported(): boolean {
     }
   }
   return simdCache;
+}
+
+/** Whether this host runs WebAssembly relaxed SIMD (validates a module using f32x4.relaxed_madd). */
+export function relaxedSimdSupported(): boolean {
+  if (relaxedCache === undefined) {
+    const api = wasmApi();
+    try {
+      relaxedCache = api !== undefined && simdSupported() && api.validate(RELAXED_PROBE);
+    } catch {
+      relaxedCache = false;
+    }
+  }
+  return relaxedCache;
+}
+
+/**
+ * Whether "auto" takes the relaxed-SIMD build where the host supports it. Set by measurement
+ * (bench/relaxed-simd.ts, docs/benchmarks.md §1b): true only if the relaxed kernels measured faster.
+ */
+export const RELAXED_SIMD_DEFAULT = true;
+
+/** EGRU_RELAXED_SIMD from the host's environment, where it has one: true for "1", false for "0". */
+function relaxedFromEnv(): boolean | undefined {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const v = env?.EGRU_RELAXED_SIMD;
+  if (v === "1") return true;
+  if (v === "0") return false;
+  if (v !== undefined && v !== "") throw new ValueError("EGRU_RELAXED_SIMD", '"1" or "0"', JSON.stringify(v));
+  return undefined;
+}
+
+/** Whether to load the relaxed-SIMD build under these options (an error if it is required but missing). */
+function useRelaxed(opts: WasmKernelOptions): boolean {
+  const want = opts.relaxedSimd ?? relaxedFromEnv() ?? "auto";
+  if (want === "auto") return RELAXED_SIMD_DEFAULT && relaxedSimdSupported();
+  if (want && !relaxedSimdSupported()) {
+    throw new StateError("relaxedSimd", "a host with WebAssembly relaxed SIMD (Node ≥ 22)", "none");
+  }
+  return want;
+}
+
+/**
+ * The module's bytes for this memory kind and build: the shared-memory build as generated, or with
+ * its memory import's limits flag made 0x01 (not shared, with a maximum), which is the whole
+ * difference of the plain-memory build (scripts/build-wasm.mjs checks that).
+ */
+function moduleBytes(shared: boolean, relaxed: boolean): Uint8Array {
+  const bytes = decodeBase64(relaxed ? WASM_RELAXED_BASE64 : WASM_BASE64);
+  if (!shared) {
+    const at = relaxed ? WASM_RELAXED_SHARED_FLAG_AT : WASM_SHARED_FLAG_AT;
+    if (bytes[at] !== 0x03)
+      throw new StateError("kernel module", "a shared memory import flag", `0x${bytes[at].toString(16)}`);
+    bytes[at] = 0x01;
+  }
+  return bytes;
 }
 
 function decodeBase64(s: string): Uint8Array {
@@ -1139,10 +1233,11 @@ function kernelMemory(api: WasmApi, opts: WasmKernelOptions): { memory: WasmMemo
 export async function loadWasmKernels(opts: WasmKernelOptions = {}): Promise<WasmKernels | null> {
   const api = wasmApi();
   if (!api || !simdSupported()) return null;
+  const relaxed = useRelaxed(opts);
   const { memory, shared, maximum } = kernelMemory(api, opts);
-  const module = await api.compile(decodeBase64(shared ? WASM_BASE64 : WASM_PLAIN_BASE64));
+  const module = await api.compile(moduleBytes(shared, relaxed));
   const instance = await api.instantiate(module, { env: { memory } });
-  const handle: WasmHandle = { module, memory, exports: instance.exports as KernelExports, shared };
+  const handle: WasmHandle = { module, memory, exports: instance.exports as KernelExports, shared, relaxed };
   return new WasmKernelsImpl(handle, maximum);
 }
 
@@ -1154,14 +1249,15 @@ export async function loadWasmKernels(opts: WasmKernelOptions = {}): Promise<Was
 export function loadWasmKernelsSync(opts: WasmKernelOptions = {}): WasmKernels | null {
   const api = wasmApi();
   if (!api || !simdSupported()) return null;
+  const relaxed = useRelaxed(opts);
   const { memory, shared, maximum } = kernelMemory(api, opts);
   let module: object;
   let instance: { exports: unknown };
   try {
-    module = new api.Module(decodeBase64(shared ? WASM_BASE64 : WASM_PLAIN_BASE64));
+    module = new api.Module(moduleBytes(shared, relaxed));
     instance = new api.Instance(module, { env: { memory } });
   } catch {
     return null;
   }
-  return new WasmKernelsImpl({ module, memory, exports: instance.exports as KernelExports, shared }, maximum);
+  return new WasmKernelsImpl({ module, memory, exports: instance.exports as KernelExports, shared, relaxed }, maximum);
 }
