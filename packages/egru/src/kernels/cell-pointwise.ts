@@ -90,6 +90,21 @@ export function forwardInFloat32<A extends FloatArray>(args: CellForwardArgs<A>)
   );
 }
 
+/**
+ * Whether the WebAssembly backward step applies (egruCellBackward of the wasm kernels, whole or
+ * split by units): every array float32 and the Heaviside event with its surrogate's γ and support.
+ */
+export function backwardInFloat32<A extends FloatArray>(args: CellBackwardArgs<A>): boolean {
+  const { event, up, tape } = args;
+  return (
+    event.kind === "heaviside" &&
+    event.gamma !== undefined &&
+    event.support !== undefined &&
+    allFloat32(up.dy, up.dh, up.do, up.dtr, args.o, tape.c, tape.z, tape.r, tape.g, tape.hr, args.hPrev) &&
+    allFloat32(args.thr, args.keep, args.dyRec, args.dhRec, args.dtrCarry, args.dhNext, args.dp, args.dq, args.dthr)
+  );
+}
+
 export function egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
   if (forwardInFloat32(args)) {
     egruCellForward32(args);

@@ -17,7 +17,7 @@
 import { ShapeError } from "../core/errors.js";
 import { allFloat32, countNonzero, type FloatArray } from "../core/buffer.js";
 import type { Kernels, ReceiveMaskArgs } from "../kernels/backend.js";
-import { forwardInFloat32 } from "../kernels/cell-pointwise.js";
+import { backwardInFloat32, forwardInFloat32 } from "../kernels/cell-pointwise.js";
 import { gruForwardInFloat32 } from "../kernels/gru-cell.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import { lstmForwardInFloat32 } from "../kernels/lstm-cell.js";
@@ -394,23 +394,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
 
     egruCellBackward(args) {
       const { B, H, event, up, tape, off } = args;
-      const applies =
-        event.kind === "heaviside" &&
-        event.gamma !== undefined &&
-        event.support !== undefined &&
-        allFloat32(up.dy, up.dh, up.do, up.dtr, args.o, tape.c, tape.z, tape.r, tape.g, tape.hr, args.hPrev) &&
-        allFloat32(
-          args.thr,
-          args.keep,
-          args.dyRec,
-          args.dhRec,
-          args.dtrCarry,
-          args.dhNext,
-          args.dp,
-          args.dq,
-          args.dthr,
-        );
-      if (!applies || H < 8 || B * H < minPointwise) return base.egruCellBackward(args);
+      if (!backwardInFloat32(args) || H < 8 || B * H < minPointwise) return base.egruCellBackward(args);
       const n = B * H;
       splitCall(
         "egruCellBackwardUnits",

@@ -23,7 +23,12 @@ import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { jsKernels, type Kernels, type ReceiveMaskArgs } from "../kernels/backend.js";
 import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
 import type { SoftmaxRows } from "../kernels/softmax.js";
-import { forwardInFloat32, type CellBackwardArgs, type CellForwardArgs } from "../kernels/cell-pointwise.js";
+import {
+  backwardInFloat32,
+  forwardInFloat32,
+  type CellBackwardArgs,
+  type CellForwardArgs,
+} from "../kernels/cell-pointwise.js";
 import { gruForwardInFloat32, type GruCellBackwardArgs, type GruCellForwardArgs } from "../kernels/gru-cell.js";
 import { lstmForwardInFloat32, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "../kernels/lstm-cell.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
@@ -987,32 +992,9 @@ class WasmKernelsImpl implements WasmKernels {
 
   egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void {
     const { B, H, event, up, tape, off } = args;
-    const arrays = [
-      up.dy,
-      up.dh,
-      up.do,
-      up.dtr,
-      args.o,
-      tape.c,
-      tape.z,
-      tape.r,
-      tape.g,
-      tape.hr,
-      args.hPrev,
-      args.thr,
-      args.keep,
-      args.dyRec,
-      args.dhRec,
-      args.dtrCarry,
-      args.dhNext,
-      args.dp,
-      args.dq,
-      args.dthr,
-    ];
     const gamma = event.gamma ?? 0;
     const support = event.support ?? 0;
-    const applies =
-      event.kind === "heaviside" && event.gamma !== undefined && event.support !== undefined && allFloat32(...arrays);
+    const applies = backwardInFloat32(args);
     this.cell(
       B,
       H,
