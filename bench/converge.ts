@@ -7,7 +7,8 @@
 //   sweep     every cell × rate trains one epoch; after its validation the run is interrupted
 //             as Ctrl-C would (its checkpoint stays, so it could go on later)
 //   converge  per cell, the rate with the lowest validation perplexity after that epoch resumes to its end
-//             (early stopping: 2 epochs without improvement; at most the preset's 20 epochs)
+//             (early stopping: 2 epochs without improvement; at most the preset's 20 epochs), starting
+//             as soon as that cell's sweep has ended
 //   table     prints the markdown tables of docs/benchmarks.md and the README, and writes the learning
 //             curves (validation perplexity per epoch of every run) to docs/converge-curves.svg
 // Every run lives in OUT/<cell>-lr<rate>; re-running the script continues each from its checkpoint, so
@@ -35,8 +36,15 @@ const STAGE = arg("stage", "all");
 const CELLS = ["egru", "gru", "lstm"] as const;
 type Cell = (typeof CELLS)[number];
 const PRESET: Record<Cell, string> = { egru: "ptb-converge", gru: "ptb-converge-gru", lstm: "ptb-converge-lstm" };
-/** The sweep's rates (the presets' own is the middle one). */
-const RATES = [1e-3, 2e-3, 4e-3];
+/**
+ * The sweep's rates per cell: three, a factor of two apart, centred on the best rate of each cell in a
+ * first one-epoch sweep over 1e-3, 2e-3 and 4e-3 for all cells (EGRU 4e-3, GRU 1e-3, LSTM 2e-3).
+ */
+const RATES: Record<Cell, number[]> = {
+  egru: [2e-3, 4e-3, 8e-3],
+  gru: [5e-4, 1e-3, 2e-3],
+  lstm: [1e-3, 2e-3, 4e-3],
+};
 /** Epochs every rate trains before the rates of a cell are compared. */
 const SWEEP_EPOCHS = 1;
 
@@ -105,43 +113,63 @@ function train(cell: Cell, lr: number, stopAfter: number | null): Promise<number
   );
 }
 
-/** Run `tasks` with at most JOBS at a time. */
-async function pool(tasks: (() => Promise<unknown>)[]): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < tasks.length) await tasks[next++]();
-  };
-  await Promise.all(Array.from({ length: Math.min(JOBS, tasks.length) }, worker));
-}
-
 /** The rate of each cell with the lowest validation perplexity after the sweep's epochs. */
 function chosen(cell: Cell): number | null {
-  const scored = RATES.map((lr) => [lr, validAt(runDir(cell, lr), SWEEP_EPOCHS)] as const).filter(
-    (x): x is readonly [number, number] => x[1] !== undefined,
-  );
-  if (scored.length < RATES.length) return null;
+  const scored = RATES[cell]
+    .map((lr) => [lr, validAt(runDir(cell, lr), SWEEP_EPOCHS)] as const)
+    .filter((x): x is readonly [number, number] => x[1] !== undefined);
+  if (scored.length < RATES[cell].length) return null;
   return scored.reduce((a, b) => (b[1] < a[1] ? b : a))[0];
 }
 
-async function sweep(): Promise<void> {
-  const todo = CELLS.flatMap((cell) =>
-    RATES.filter((lr) => !finished(runDir(cell, lr)) && epochsDone(runDir(cell, lr)) < SWEEP_EPOCHS).map(
-      (lr) => () => train(cell, lr, SWEEP_EPOCHS),
-    ),
-  );
-  await pool(todo);
-}
-
-async function converge(): Promise<void> {
-  const todo = CELLS.flatMap((cell) => {
+/**
+ * The sweep and the converge stage as one queue: every cell's sweep runs first, in cell order, and as
+ * soon as the last sweep run of a cell ends, that cell's chosen run resumes ahead of the remaining sweep
+ * runs, so no core waits for another cell's sweep.
+ */
+async function sweepAndConverge(doSweep: boolean, doConverge: boolean): Promise<void> {
+  const queue: (() => Promise<unknown>)[] = [];
+  const convergeTask = (cell: Cell): (() => Promise<unknown>) | null => {
     const lr = chosen(cell);
     if (lr === null) {
       process.stderr.write(`converge: ${cell}: the sweep is not complete\n`);
-      return [];
+      return null;
     }
-    return finished(runDir(cell, lr)) ? [] : [() => train(cell, lr, null)];
-  });
-  await pool(todo);
+    return finished(runDir(cell, lr)) ? null : () => train(cell, lr, null);
+  };
+  for (const cell of CELLS) {
+    const todo = doSweep
+      ? RATES[cell].filter((lr) => !finished(runDir(cell, lr)) && epochsDone(runDir(cell, lr)) < SWEEP_EPOCHS)
+      : [];
+    if (todo.length === 0) {
+      const c = doConverge ? convergeTask(cell) : null;
+      if (c) queue.push(c);
+      continue;
+    }
+    let left = todo.length;
+    for (const lr of todo)
+      queue.push(async () => {
+        await train(cell, lr, SWEEP_EPOCHS);
+        left -= 1;
+        const c = left === 0 && doConverge ? convergeTask(cell) : null;
+        if (c) queue.unshift(c);
+      });
+  }
+  let running = 0;
+  const worker = async (): Promise<void> => {
+    // A running sweep run may still queue its cell's converge run: idle until every run has ended.
+    while (queue.length > 0 || running > 0) {
+      const task = queue.shift();
+      if (!task) {
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      running += 1;
+      await task();
+      running -= 1;
+    }
+  };
+  await Promise.all(Array.from({ length: JOBS }, worker));
 }
 
 const f2 = (x: unknown): string => (typeof x === "number" ? x.toFixed(2) : "–");
@@ -154,7 +182,7 @@ async function table(): Promise<void> {
   out.push("| cell | learning rate | valid ppl after epoch 1 | chosen |", "|---|---:|---:|---|");
   for (const cell of CELLS) {
     const pick = chosen(cell);
-    for (const lr of RATES)
+    for (const lr of RATES[cell])
       out.push(
         `| ${cell.toUpperCase()} | ${lr} | ${f2(validAt(runDir(cell, lr), SWEEP_EPOCHS))} | ${lr === pick ? "yes" : ""} |`,
       );
@@ -169,7 +197,7 @@ async function table(): Promise<void> {
     const lr = chosen(cell);
     if (lr === null) continue;
     const dir = runDir(cell, lr);
-    for (const r of RATES)
+    for (const r of RATES[cell])
       series.push({
         name: `${cell.toUpperCase()} lr ${r}${r === lr ? "" : " (sweep)"}`,
         points: epochRecords(runDir(cell, r)).map((e) => [e.epoch as number, e.perplexity as number]),
@@ -205,6 +233,5 @@ async function table(): Promise<void> {
   }
 }
 
-if (STAGE === "all" || STAGE === "sweep") await sweep();
-if (STAGE === "all" || STAGE === "converge") await converge();
+await sweepAndConverge(STAGE === "all" || STAGE === "sweep", STAGE === "all" || STAGE === "converge");
 await table();
