@@ -48,6 +48,10 @@ const EXPORTS = [
   "addBiasRows",
   "sumRowsColumns",
   "egruReceiveMask",
+  "countNonzero",
+  "firstNonFinite",
+  "adamUpdate",
+  "sgdUpdate",
 ];
 
 function fail(message) {

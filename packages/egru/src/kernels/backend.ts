@@ -17,6 +17,7 @@ import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCell
 import { gemmNNi8, type Int8Product } from "./int8.js";
 import { lstmCellBackward, lstmCellForward, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "./lstm-cell.js";
 import { softmaxRows, type SoftmaxRows } from "./softmax.js";
+import { adamUpdate, countNonzero, firstNonFinite, sgdUpdate, type AdamUpdate, type SgdUpdate } from "./train-ops.js";
 
 export interface Kernels {
   /** "js" or "wasm-simd". */
@@ -178,6 +179,18 @@ export interface Kernels {
    * outOff; returns the number of ones, or −1 where it does not apply (then nothing was written).
    */
   egruReceiveMask?(args: ReceiveMaskArgs): number;
+
+  // Optional elementwise work of a training step (kernels/train-ops.ts, the twins): the same bits
+  // as the twins, so that threaded kernels can split them by element ranges.
+
+  /** Number of nonzero entries of a[off, off + n) (NaN counts, −0 does not). */
+  countNonzero?(a: FloatArray, off: number, n: number): number;
+  /** Index (from off) of the first NaN or ±Infinity in a[off, off + n), or −1. */
+  firstNonFinite?(a: FloatArray, off: number, n: number): number;
+  /** One Adam / AdamW update (train-ops.ts: adamUpdate). */
+  adamUpdate?(u: AdamUpdate): void;
+  /** One SGD-with-momentum update (train-ops.ts: sgdUpdate). */
+  sgdUpdate?(u: SgdUpdate): void;
 }
 
 /** What an EGRU receive mask reads: o and the tape's c [rows, H] at off, the thresholds ϑ [H], the event function. */
@@ -208,6 +221,10 @@ export const jsKernels: Kernels = {
   lstmCellForward,
   lstmCellBackward,
   softmaxRows,
+  countNonzero,
+  firstNonFinite,
+  adamUpdate,
+  sgdUpdate,
 
   gemmNNi8,
   eventGemmNNi8: gemmNNi8,

@@ -76,6 +76,11 @@ export function columnBlocks(cols: number, threads: number): [number, number][] 
   return out;
 }
 
+/** The operands of an optimizer update: n elements each (null: absent), the gradient (second) only read. */
+function updateOperands(n: number, arrays: (Float32Array | null)[], names: string[]): Operand[] {
+  return arrays.map((a, i): Operand => [a, 0, n, true, i !== 1, names[i]]);
+}
+
 /** Wrap WebAssembly kernels (with a shared memory) so that large calls use `threads` threads. */
 export function createThreadedKernels(base: WasmKernels, threads: number, opts: ThreadOptions = {}): ThreadedKernels {
   if (!base.wasm.shared || threads <= 1) {
@@ -107,6 +112,10 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "addBiasRows",
         "sumRowsColumns",
         "egruReceiveMask",
+        "countNonzero",
+        "firstNonFinite",
+        "adamUpdate",
+        "sgdUpdate",
       ],
     },
     ex as unknown as Record<string, (...a: number[]) => unknown>,
@@ -584,6 +593,64 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         ],
       );
       return ones.reduce((x, y) => x + y, 0);
+    },
+
+    countNonzero(a, off, n) {
+      if (!allFloat32(a) || !base.inMemory(a) || n < minPointwise) return base.countNonzero(a, off, n);
+      const counts = splitCall(
+        "countNonzero",
+        columnBlocks(n, threads),
+        [[a, off, n, true, false, "a"]],
+        (p, i0, len) => [row(p[0], i0, 1), len],
+      );
+      return counts.reduce((x, y) => x + y, 0);
+    },
+
+    firstNonFinite(a, off, n) {
+      if (!allFloat32(a) || !base.inMemory(a) || n < minPointwise) return base.firstNonFinite(a, off, n);
+      const blocks = columnBlocks(n, threads);
+      const found = splitCall("firstNonFinite", blocks, [[a, off, n, true, false, "a"]], (p, i0, len) => [
+        row(p[0], i0, 1),
+        len,
+      ]);
+      const i = found.findIndex((f) => f >= 0);
+      return i < 0 ? -1 : blocks[i][0] + found[i];
+    },
+
+    adamUpdate(u) {
+      const n = u.w.length;
+      if (n < minPointwise) return base.adamUpdate(u);
+      const { b1, b2, eps, stepSize, bc2, shrink, wd } = u;
+      splitCall(
+        "adamUpdate",
+        columnBlocks(n, threads),
+        updateOperands(n, [u.w, u.g, u.m, u.v], ["w", "g", "m", "v"]),
+        (p, i0, len) => [
+          ...p.map((q) => row(q, i0, 1)),
+          len,
+          b1,
+          1 - b1,
+          b2,
+          1 - b2,
+          eps,
+          stepSize,
+          bc2,
+          shrink,
+          wd,
+          u.decoupled ? 1 : 0,
+        ],
+      );
+    },
+
+    sgdUpdate(u) {
+      const n = u.w.length;
+      if (n < minPointwise) return base.sgdUpdate(u);
+      splitCall(
+        "sgdUpdate",
+        columnBlocks(n, threads),
+        updateOperands(n, [u.w, u.g, u.buf], ["w", "g", "buf"]),
+        (p, i0, len) => [...p.map((q) => row(q, i0, 1)), len, u.lr, u.wd, u.mu, u.first ? 1 : 0],
+      );
     },
 
     softmaxRows(N, V, x, xOff, out, outOff, scale, logZ, logZOff) {

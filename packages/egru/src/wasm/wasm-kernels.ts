@@ -31,6 +31,14 @@ import {
 } from "../kernels/cell-pointwise.js";
 import { gruForwardInFloat32, type GruCellBackwardArgs, type GruCellForwardArgs } from "../kernels/gru-cell.js";
 import { lstmForwardInFloat32, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "../kernels/lstm-cell.js";
+import {
+  adamUpdate,
+  countNonzero,
+  firstNonFinite,
+  sgdUpdate,
+  type AdamUpdate,
+  type SgdUpdate,
+} from "../kernels/train-ops.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import {
@@ -201,6 +209,26 @@ export interface KernelExports {
     support: number,
     out: number,
   ): number;
+  countNonzero(a: number, n: number): number;
+  firstNonFinite(a: number, n: number): number;
+  adamUpdate(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    b1: number,
+    c1: number,
+    b2: number,
+    c2: number,
+    eps: number,
+    stepSize: number,
+    bc2: number,
+    shrink: number,
+    wd: number,
+    decoupled: number,
+  ): void;
+  sgdUpdate(w: number, g: number, buf: number, n: number, lr: number, wd: number, mu: number, first: number): void;
 }
 
 interface WasmApi {
@@ -247,6 +275,10 @@ export interface WasmKernels extends Kernels {
   addBiasRows(out: FloatArray, outOff: number, rows: number, cols: number, bias: FloatArray): void;
   sumRowsInto(acc: FloatArray, m: FloatArray, mOff: number, rows: number, cols: number): void;
   egruReceiveMask(args: ReceiveMaskArgs): number;
+  countNonzero(a: FloatArray, off: number, n: number): number;
+  firstNonFinite(a: FloatArray, off: number, n: number): number;
+  adamUpdate(u: AdamUpdate): void;
+  sgdUpdate(u: SgdUpdate): void;
 }
 
 export interface WasmKernelOptions {
@@ -914,6 +946,40 @@ class WasmKernelsImpl implements WasmKernels {
     );
   }
 
+  countNonzero(a: FloatArray, off: number, n: number): number {
+    if (!(a instanceof Float32Array) || n === 0) return countNonzero(a, off, n);
+    checkDims([n]);
+    return this.run([[a, off, n, IN, "a"]], 0, (p) => this.ex.countNonzero(p[0], n));
+  }
+
+  firstNonFinite(a: FloatArray, off: number, n: number): number {
+    if (!(a instanceof Float32Array) || n === 0) return firstNonFinite(a, off, n);
+    checkDims([n]);
+    return this.run([[a, off, n, IN, "a"]], 0, (p) => this.ex.firstNonFinite(p[0], n));
+  }
+
+  adamUpdate(u: AdamUpdate): void {
+    const n = u.w.length;
+    if (n === 0) return adamUpdate(u);
+    const ops = updateOperands(n, [u.w, u.g, u.m, u.v], ["w", "g", "m", "v"]);
+    this.run(ops, 0, (p) => {
+      const [w, g, m, v] = p;
+      const { b1, b2 } = u;
+      this.ex.adamUpdate(w, g, m, v, n, b1, 1 - b1, b2, 1 - b2, u.eps, u.stepSize, u.bc2, u.shrink, u.wd, +u.decoupled);
+      return 0;
+    });
+  }
+
+  sgdUpdate(u: SgdUpdate): void {
+    const n = u.w.length;
+    if (n === 0) return sgdUpdate(u);
+    const ops = updateOperands(n, u.buf ? [u.w, u.g, u.buf] : [u.w, u.g], ["w", "g", "buf"]);
+    this.run(ops, 0, (p) => {
+      this.ex.sgdUpdate(p[0], p[1], p[2] ?? 0, n, u.lr, u.wd, u.mu, +u.first);
+      return 0;
+    });
+  }
+
   /**
    * One cell export: the TypeScript kernel (`fallback`) where the WebAssembly one does not apply
    * (`applies` false: a Float64Array operand, another event function) and for empty steps; else
@@ -1161,6 +1227,11 @@ class WasmKernelsImpl implements WasmKernels {
       },
     );
   }
+}
+
+/** The operands of an optimizer update: n elements each, the gradient (second) read, the others read and written. */
+function updateOperands(n: number, arrays: Float32Array[], names: string[]): Operand[] {
+  return arrays.map((a, i) => [a, 0, n, i === 1 ? IN : IN | OUT, names[i]]);
 }
 
 /** Whether the WebAssembly receive mask computes this one: float32 arrays and the Heaviside event with its triangle. */
