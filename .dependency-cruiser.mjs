@@ -21,7 +21,7 @@ const LIBRARY_LAYERS = {
   reference: ["core", "kernels"],
   layers: ["core", "kernels", "wasm"],
   nn: ["core", "kernels", "wasm", "layers"],
-  optim: ["core", "nn"],
+  optim: ["core", "kernels", "nn"],
   io: ["core"],
   model: ["core", "kernels", "wasm", "layers", "nn", "optim", "io"],
   "index.ts": ["core", "kernels", "wasm", "reference", "layers", "nn", "optim", "io", "model"],

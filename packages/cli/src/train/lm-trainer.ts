@@ -254,7 +254,14 @@ export class LmTrainer {
         { where, rng },
       ),
     );
-    const gradNorm = applyGradients(model.params(), { optimizer, lr, clip: options.clip, where, thresholdLr: base });
+    const gradNorm = applyGradients(model.params(), {
+      optimizer,
+      lr,
+      clip: options.clip,
+      where,
+      thresholdLr: base,
+      kernels: model.kernels,
+    });
     model.weightsChanged();
     this.hidden = hidden;
     const tokens = seg.T * B;

@@ -247,7 +247,13 @@ export class Trainer {
         model.release(run);
       }
     });
-    const gradNorm = applyGradients(model.params(), { optimizer, lr, clip: options.clip, where });
+    const gradNorm = applyGradients(model.params(), {
+      optimizer,
+      lr,
+      clip: options.clip,
+      where,
+      kernels: model.kernels,
+    });
     const sparsity = meanSparsity(stats);
     const figures = layers.figures(model.cells, clipFactors);
     const deadLayerWarnings = this.deadLayers.observe(pos.step + 1, figures.layerEvents);

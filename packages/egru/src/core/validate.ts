@@ -1,6 +1,10 @@
 // Argument checks shared by the layers: each throws a typed error naming the argument.
 
+import type { FloatArray } from "./buffer.js";
 import { NonFiniteError, ShapeError, ValueError } from "./errors.js";
+
+/** Index (from off) of the first NaN or ±Infinity in a[off, off + n), or −1: a kernel's firstNonFinite. */
+export type FiniteScan = (a: FloatArray, off: number, n: number) => number;
 
 /** Throw unless `a` has exactly `expected` entries; `how` explains the product, e.g. "T·B·I = 5·3·4". */
 export function checkLength(
@@ -17,8 +21,16 @@ export function checkLength(
   }
 }
 
-/** Throw unless every entry is finite; names the first bad index. */
-export function checkFinite(name: string, a: ArrayLike<number>): void {
+/**
+ * Throw unless every entry is finite; names the first bad index. `scan` (a kernel set's
+ * firstNonFinite) finds it in a float array where given.
+ */
+export function checkFinite(name: string, a: ArrayLike<number>, scan?: FiniteScan): void {
+  if (scan && (a instanceof Float32Array || a instanceof Float64Array)) {
+    const i = scan(a, 0, a.length);
+    if (i >= 0) throw new NonFiniteError(name, "finite numbers", `${a[i]} at index ${i}`);
+    return;
+  }
   for (let i = 0; i < a.length; i++) {
     const v = a[i];
     if (!Number.isFinite(v)) {

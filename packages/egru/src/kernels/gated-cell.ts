@@ -230,7 +230,8 @@ export interface SparseOperands {
 
 /** Whether n entries of a from off are sparse enough (density ≤ the kernels' crossover) for an event product. */
 export function sparseEnough(kernels: Kernels, a: FloatArray, off: number, n: number): boolean {
-  return countNonzero(a, off, n) <= kernels.eventCrossover * n;
+  const events = kernels.countNonzero ? kernels.countNonzero(a, off, n) : countNonzero(a, off, n);
+  return events <= kernels.eventCrossover * n;
 }
 
 /**

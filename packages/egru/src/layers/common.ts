@@ -6,7 +6,7 @@ import { addInto, copyAs, swapAxes01, type FloatArray } from "../core/buffer.js"
 import { allocateFloat32 } from "../core/buffer.js";
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
-import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js";
+import { checkFinite, checkLength, checkPositiveInt, type FiniteScan } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
 import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
 
@@ -51,13 +51,19 @@ export interface SequenceShape {
   batchFirst?: boolean;
 }
 
-/** Check T and B, and the length and finiteness of x [T, B, I] (or [B, T, I]). */
-export function checkSequenceInput(x: ArrayLike<number>, shape: SequenceShape, I: number): void {
+/** The finiteness scan of a kernel set (its firstNonFinite), if it has one. */
+export function finiteScan(kernels: Kernels | undefined): FiniteScan | undefined {
+  const scan = kernels?.firstNonFinite;
+  return scan ? (a, off, n) => scan.call(kernels, a, off, n) : undefined;
+}
+
+/** Check T and B, and the length and finiteness of x [T, B, I] (or [B, T, I]), on `kernels` where given. */
+export function checkSequenceInput(x: ArrayLike<number>, shape: SequenceShape, I: number, kernels?: Kernels): void {
   checkPositiveInt("T", shape.T);
   checkPositiveInt("B", shape.B);
   const order = shape.batchFirst ? `B·T·I = ${shape.B}·${shape.T}·${I}` : `T·B·I = ${shape.T}·${shape.B}·${I}`;
   checkLength("x", x, shape.T * shape.B * I, order);
-  checkFinite("x", x);
+  checkFinite("x", x, finiteScan(kernels));
 }
 
 /** Time-major copy of a possibly batch-first [·, ·, F] array (converted to float32). */
@@ -71,17 +77,18 @@ export function fromTimeMajor<A extends FloatArray>(a: A, shape: SequenceShape, 
   return shape.batchFirst ? swapAxes01(a, shape.T, shape.B, F) : a;
 }
 
-/** Convert an optional upstream gradient to time-major float32, checking its length. */
+/** Convert an optional upstream gradient to time-major float32, checking its length (and finiteness, on `kernels`). */
 export function upstreamTimeMajor(
   name: string,
   a: ArrayLike<number> | null | undefined,
   shape: SequenceShape,
   F: number,
+  kernels?: Kernels,
 ): Float32Array | null {
   if (a === undefined || a === null) return null;
   const how = shape.batchFirst ? `B·T·H = ${shape.B}·${shape.T}·${F}` : `T·B·H = ${shape.T}·${shape.B}·${F}`;
   checkLength(name, a, shape.T * shape.B * F, how);
-  checkFinite(name, a);
+  checkFinite(name, a, finiteScan(kernels));
   return toTimeMajor(a, shape, F);
 }
 
@@ -189,9 +196,10 @@ export function assignWeights(target: NamedWeights, src: Record<string, ArrayLik
   for (const [k, v] of Object.entries(src)) target[k].set(v);
 }
 
-/** Throw a NonFiniteError naming the first weight with NaN or ±Infinity. */
-export function checkWeightsFinite(w: NamedWeights, layer: string): void {
-  for (const [k, v] of Object.entries(w)) checkFinite(`${layer} weight "${k}"`, v);
+/** Throw a NonFiniteError naming the first weight with NaN or ±Infinity (scanned on `kernels` where given). */
+export function checkWeightsFinite(w: NamedWeights, layer: string, kernels?: Kernels): void {
+  const scan = finiteScan(kernels);
+  for (const [k, v] of Object.entries(w)) checkFinite(`${layer} weight "${k}"`, v, scan);
 }
 
 /** Refuse a forward result whose arrays were handed back by release(). */

@@ -11,7 +11,7 @@ import { ValueError } from "../core/errors.js";
 import type { Kernels } from "../kernels/backend.js";
 import { col2im, im2col, outSize, type ConvGeometry } from "../kernels/conv.js";
 import type { MacCount } from "../kernels/gated-cell.js";
-import { layerRng, uniformInit, type NamedWeights } from "./common.js";
+import { finiteScan, layerRng, uniformInit, type NamedWeights } from "./common.js";
 import type { Rng } from "../core/rng.js";
 import { WeightedLayer } from "./weighted-layer.js";
 
@@ -85,7 +85,7 @@ export class Conv2d extends WeightedLayer {
   forward(x: Float32Array, N: number): Conv2dResult {
     checkPositiveInt("N", N);
     checkLength("x", x, N * this.inputSize, `N·C·H·W = ${N}·${this.inputSize}`);
-    checkFinite("x", x);
+    checkFinite("x", x, finiteScan(this.kernels));
     this.checkWeights();
     const kernels = this.kernels;
     const g = this.geometry;
@@ -113,7 +113,7 @@ export class Conv2d extends WeightedLayer {
     const P = this.outHeight * this.outWidth;
     const O = this.outChannels;
     checkLength("dy", dy, N * O * P, `N·O·OH·OW = ${N}·${O * P}`);
-    checkFinite("dy", dy);
+    checkFinite("dy", dy, finiteScan(kernels));
     const cols = new Float32Array(K * P);
     const dcols = new Float32Array(K * P);
     const dx = new Float32Array(N * this.inputSize);

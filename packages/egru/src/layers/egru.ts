@@ -291,7 +291,7 @@ export class EGRU extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const { T, B } = input;
-    checkSequenceInput(input.x, input, I);
+    checkSequenceInput(input.x, input, I, this.kernels);
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
     const x = toTimeMajor(input.x, input, I);
@@ -402,10 +402,16 @@ export class EGRU extends WeightedLayer {
           )
         : null,
       upstream: {
-        dy: upstreamTimeMajor(upstream.dy != null ? "dy" : "dOutput", upstream.dy ?? upstream.dOutput, s.shape, H),
-        dh: upstreamTimeMajor("dh", upstream.dh, s.shape, H),
-        do: upstreamTimeMajor("do", upstream.do, s.shape, H),
-        dtr: upstreamTimeMajor("dtrace", upstream.dtrace, s.shape, H),
+        dy: upstreamTimeMajor(
+          upstream.dy != null ? "dy" : "dOutput",
+          upstream.dy ?? upstream.dOutput,
+          s.shape,
+          H,
+          s.kernels,
+        ),
+        dh: upstreamTimeMajor("dh", upstream.dh, s.shape, H, s.kernels),
+        do: upstreamTimeMajor("do", upstream.do, s.shape, H, s.kernels),
+        dtr: upstreamTimeMajor("dtrace", upstream.dtrace, s.shape, H, s.kernels),
       },
     });
     // the clip inside backward acts on this call's gradients only (fresh arrays from the kernel)

@@ -212,7 +212,7 @@ export class GRU extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const { T, B } = input;
-    checkSequenceInput(input.x, input, I);
+    checkSequenceInput(input.x, input, I, this.kernels);
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
     const x = toTimeMajor(input.x, input, I);
@@ -297,7 +297,7 @@ export class GRU extends WeightedLayer {
       fwd: s.fwd,
       params: { ...s.params, R: this.residentR.ensure(s.kernels, s.params.R, s.residentTag) },
       kernels: s.kernels,
-      dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
+      dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H, s.kernels),
       dhT: stateArg("dhT", upstream.dhT, B, H),
     });
     const gr = this.grads;

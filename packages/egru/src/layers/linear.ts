@@ -16,7 +16,7 @@ import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
 import { eventOrDenseNN } from "../kernels/products.js";
-import { assignWeights, checkMask, layerRng, uniformInit, type NamedWeights } from "./common.js";
+import { assignWeights, checkMask, finiteScan, layerRng, uniformInit, type NamedWeights } from "./common.js";
 import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 
@@ -76,7 +76,7 @@ export class Linear extends WeightedLayer {
     const I = this.inputSize;
     const O = this.outputSize;
     checkLength("x", x, N * I, `N·I = ${N}·${I}`);
-    checkFinite("x", x);
+    checkFinite("x", x, finiteScan(this.kernels));
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
     const xs = x instanceof Float32Array ? x : Float32Array.from(x);
@@ -103,7 +103,7 @@ export class Linear extends WeightedLayer {
     const I = this.inputSize;
     const O = this.outputSize;
     checkLength("dy", dy, N * O, `N·O = ${N}·${O}`);
-    checkFinite("dy", dy);
+    checkFinite("dy", dy, finiteScan(kernels));
     const g = dy instanceof Float32Array ? dy : Float32Array.from(dy);
     const dense = 2 * N * I * O;
     let executed = 0;

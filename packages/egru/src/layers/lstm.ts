@@ -185,7 +185,7 @@ export class LSTM extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const { T, B } = input;
-    checkSequenceInput(input.x, input, I);
+    checkSequenceInput(input.x, input, I, this.kernels);
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
     const x = toTimeMajor(input.x, input, I);
@@ -276,7 +276,7 @@ export class LSTM extends WeightedLayer {
       h0: s.h0,
       c0: s.c0,
       fwd: s.fwd,
-      dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H),
+      dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H, s.kernels),
       dhT: stateArg("dhT", upstream.dhT, B, H),
       dcT: stateArg("dcT", upstream.dcT, B, H),
     });

@@ -170,6 +170,6 @@ export abstract class WeightedLayer {
 
   /** Throw a NonFiniteError naming the first parameter holding NaN or ±Infinity. */
   protected checkWeights(): void {
-    checkWeightsFinite(this.weights, this.layerName);
+    checkWeightsFinite(this.weights, this.layerName, this.kernels);
   }
 }

@@ -6,11 +6,13 @@
 //   LM          a segment of tokens [T, B] with targets [T, B], from a carried state (detached)
 
 import { NonFiniteError } from "../core/errors.js";
+import type { Kernels } from "../kernels/backend.js";
 import type { SequenceClassifier } from "../nn/classifier.js";
 import type { LanguageModel, LmState } from "../nn/language-model.js";
 import { softmaxCrossEntropy } from "../nn/loss.js";
 import type { Param } from "../nn/params.js";
 import { clipGradNorm, type Optimizer } from "../optim/optimizer.js";
+import { defaultKernels } from "../wasm/select.js";
 
 export interface StepSettings {
   optimizer: Optimizer;
@@ -21,6 +23,11 @@ export interface StepSettings {
   where: string;
   /** The learning rate of the EGRU thresholds' group before its multiplier (default: lr). */
   thresholdLr?: number;
+  /**
+   * The kernels the update runs on (the same bits on any): the model's (model.kernels) for the model's
+   * threads; default: the library's default kernels.
+   */
+  kernels?: Kernels;
 }
 
 export interface StepOutcome {
@@ -49,7 +56,7 @@ export function applyGradients(params: Param[], s: StepSettings): number {
       `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`,
     );
   }
-  s.optimizer.step(params, s.lr, s.thresholdLr ?? s.lr);
+  s.optimizer.step(params, s.lr, s.thresholdLr ?? s.lr, s.kernels ?? defaultKernels());
   return gradNorm;
 }
 
@@ -83,7 +90,11 @@ export function classifierStep(
     const loss = ce.loss + run.regLoss;
     checkLoss(loss, s.where);
     m.backward(run, ce.dlogits);
-    return { loss, correct: ce.correct, gradNorm: applyGradients(m.params(), s) };
+    return {
+      loss,
+      correct: ce.correct,
+      gradNorm: applyGradients(m.params(), { ...s, kernels: s.kernels ?? m.kernels }),
+    };
   } finally {
     m.release(run);
   }
@@ -104,7 +115,7 @@ export function languageModelStep(
     const ce = softmaxCrossEntropy(run.logits, target, m.options.vocab);
     checkLoss(ce.loss + run.ar + run.tar, s.where);
     m.backward(run, ce.dlogits);
-    const gradNorm = applyGradients(m.params(), s);
+    const gradNorm = applyGradients(m.params(), { ...s, kernels: s.kernels ?? m.kernels });
     m.weightsChanged();
     return { loss: ce.loss, ar: run.ar, tar: run.tar, gradNorm, state: run.state };
   } finally {

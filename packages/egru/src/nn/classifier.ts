@@ -17,6 +17,7 @@ import { ValueError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import { recycle, takeZeroed } from "../core/pool.js";
 import { checkPositiveInt } from "../core/validate.js";
+import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { Linear, type LinearResult } from "../layers/linear.js";
 import {
@@ -97,6 +98,11 @@ export class SequenceClassifier {
   readonly cells: SequenceCell[];
   readonly head: Linear;
   readonly frontEnd: FrameCnn | null;
+
+  /** The kernels the model computes with (the optimizer's updates run on them too). */
+  get kernels(): Kernels {
+    return this.head.kernels;
+  }
   /** The one random stream of init and masks (its state goes into checkpoints). */
   readonly rng: Rng;
   /** True in training mode (train()), false in evaluation mode (eval()). */

@@ -20,6 +20,7 @@ import { ValueError } from "../core/errors.js";
 import { recycle } from "../core/pool.js";
 import { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
+import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import type { CellKind, CellOptions, CellRun, LayerReport } from "./cells.js";
 import { layerReports, SequenceCell } from "./cells.js";
@@ -99,6 +100,11 @@ export class LanguageModel {
   readonly rng: Rng;
   /** True in training mode (train()), false in evaluation mode (eval()). */
   training = true;
+
+  /** The kernels the model computes with (the optimizer's updates run on them too). */
+  get kernels(): Kernels {
+    return this.decoder.kernels;
+  }
 
   constructor(opts: LanguageModelOptions) {
     checkPositiveInt("vocab", opts.vocab);

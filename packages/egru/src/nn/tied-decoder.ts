@@ -44,6 +44,11 @@ export class TiedDecoder {
     this.wT = new Float32Array(embedding.vocab * embedding.dim);
   }
 
+  /** The kernels of the next call: the ones given at construction, else the library's default. */
+  get kernels(): Kernels {
+    return this.fixedKernels ?? defaultKernels();
+  }
+
   /** Say that the embedding's weights changed (after an optimizer step or a load). */
   markStale(): void {
     this.stale = true;
@@ -67,7 +72,7 @@ export class TiedDecoder {
     const V = this.embedding.vocab;
     const E = this.embedding.dim;
     if (x.length !== N * E) throw new ShapeError("decoder input", `N·E = ${N}·${E} values`, String(x.length));
-    const kernels = this.fixedKernels ?? defaultKernels();
+    const kernels = this.kernels;
     const wT = this.embedding.int8Operand(kernels, "weight") ?? this.transposed();
     const logits = new Float32Array(N * V);
     const dense = N * E * V;

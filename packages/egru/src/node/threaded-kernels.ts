@@ -15,7 +15,7 @@
 // Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
 
 import { ShapeError } from "../core/errors.js";
-import { allFloat32, countNonzero, type FloatArray } from "../core/buffer.js";
+import { allFloat32, type FloatArray } from "../core/buffer.js";
 import type { Kernels, ReceiveMaskArgs } from "../kernels/backend.js";
 import { backwardInFloat32, forwardInFloat32 } from "../kernels/cell-pointwise.js";
 import { gruForwardInFloat32 } from "../kernels/gru-cell.js";
@@ -316,6 +316,18 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     return nonzeros * N;
   };
 
+  /** Nonzeros of a[off, off + n): split by element ranges where a is in the memory (else one thread, copied in). */
+  const countNonzero = (a: FloatArray, off: number, n: number): number => {
+    if (!allFloat32(a) || !base.inMemory(a) || n < minPointwise) return base.countNonzero(a, off, n);
+    const counts = splitCall(
+      "countNonzero",
+      columnBlocks(n, threads),
+      [[a, off, n, true, false, "a"]],
+      (p, i0, len) => [row(p[0], i0, 1), len],
+    );
+    return counts.reduce((x, y) => x + y, 0);
+  };
+
   const k: ThreadedKernels = {
     name: `${base.name}×${threads}`,
     eventCrossover: base.eventCrossover,
@@ -595,16 +607,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       return ones.reduce((x, y) => x + y, 0);
     },
 
-    countNonzero(a, off, n) {
-      if (!allFloat32(a) || !base.inMemory(a) || n < minPointwise) return base.countNonzero(a, off, n);
-      const counts = splitCall(
-        "countNonzero",
-        columnBlocks(n, threads),
-        [[a, off, n, true, false, "a"]],
-        (p, i0, len) => [row(p[0], i0, 1), len],
-      );
-      return counts.reduce((x, y) => x + y, 0);
-    },
+    countNonzero,
 
     firstNonFinite(a, off, n) {
       if (!allFloat32(a) || !base.inMemory(a) || n < minPointwise) return base.firstNonFinite(a, off, n);

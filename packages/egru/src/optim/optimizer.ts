@@ -2,11 +2,29 @@
 // to the gradient) and AdamW (decoupled decay, applied to the weights), with configurable β1 (the
 // paper's language models use β1 = 0). Parameter groups: EGRU thresholds take the learning rate
 // times their own multiplier and no weight decay. The state (step count and moment buffers) can
-// be saved and restored, so a resumed run continues exactly.
+// be saved and restored, so a resumed run continues exactly. The updates run on the kernels given
+// to step() (kernels/train-ops.ts and its WebAssembly and threaded versions, all with the same
+// bits), with the moment buffers kept in those kernels' memory where they have one.
 
 import { clipFactor } from "../core/buffer.js";
 import { ShapeError, ValueError } from "../core/errors.js";
+import type { Kernels } from "../kernels/backend.js";
+import { adamUpdate, sgdUpdate } from "../kernels/train-ops.js";
 import type { Param } from "../nn/params.js";
+
+/** The kernels that own buffers and the buffers to return to them once their optimizer is collected. */
+interface Held {
+  kernels: Kernels | null;
+  arrays: Float32Array[];
+}
+
+/** Returns an optimizer's resident buffers to their kernels' memory when the optimizer is garbage. */
+const release =
+  typeof FinalizationRegistry === "function"
+    ? new FinalizationRegistry<Held>((h) => {
+        for (const a of h.arrays) h.kernels?.free?.(a);
+      })
+    : null;
 
 export type OptimizerKind = "sgd" | "adam" | "adamw";
 
@@ -34,6 +52,8 @@ export class Optimizer {
   readonly config: Required<OptimizerConfig>;
   private stepCount = 0;
   private readonly buffers = new Map<string, Float32Array>();
+  /** The kernels whose memory holds the buffers (null: ordinary arrays), and what to free when collected. */
+  private readonly held: Held = { kernels: null, arrays: [] };
 
   constructor(config: OptimizerConfig) {
     this.config = {
@@ -59,6 +79,7 @@ export class Optimizer {
     if (!(c.weightDecay >= 0)) throw new ValueError("optimizer.weightDecay", "a number ≥ 0", String(c.weightDecay));
     if (!(c.thresholdLrMultiplier >= 0))
       throw new ValueError("optimizer.thresholdLrMultiplier", "a number ≥ 0", String(c.thresholdLrMultiplier));
+    release?.register(this, this.held);
   }
 
   get steps(): number {
@@ -69,38 +90,61 @@ export class Optimizer {
    * One update of every parameter from its gradient: the default group at learning rate lr, the
    * threshold group at thresholdLr (default lr) times its multiplier. (The language model's random
    * BPTT length rescales group 0's rate only, docs/paper-setups.md#language-model-setup: it passes the unscaled rate here.)
+   * The updates run on `kernels` (default: the TypeScript twins), which give the same bits on any
+   * kernel set; the moment buffers move into their memory where they have one.
    */
-  step(params: Param[], lr: number, thresholdLr = lr): void {
+  step(params: Param[], lr: number, thresholdLr = lr, kernels?: Kernels): void {
     this.stepCount++;
     const c = this.config;
+    if (kernels?.alloc && this.held.kernels !== kernels) this.moveBuffers(kernels);
     for (const p of params) {
       const threshold = p.group === "threshold";
       const plr = threshold ? thresholdLr * c.thresholdLrMultiplier : lr;
       const wd = threshold ? 0 : c.weightDecay;
-      if (c.kind === "sgd") this.sgd(p, plr, wd);
-      else this.adam(p, plr, wd, c.kind === "adamw");
+      if (c.kind === "sgd") this.sgd(p, plr, wd, kernels);
+      else this.adam(p, plr, wd, c.kind === "adamw", kernels);
     }
+  }
+
+  /** A new zeroed buffer: in the kernels' memory where the buffers live there, else an ordinary array. */
+  private newBuffer(n: number): Float32Array {
+    const k = this.held.kernels;
+    if (!k?.alloc) return new Float32Array(n);
+    const b = k.alloc(n);
+    this.held.arrays.push(b);
+    return b;
+  }
+
+  /** Move every buffer into the memory of `kernels` (freeing the old resident copies). */
+  private moveBuffers(kernels: Kernels): void {
+    const old = this.held.kernels;
+    const oldArrays = this.held.arrays.splice(0);
+    this.held.kernels = kernels;
+    for (const [k, b] of this.buffers) {
+      const nb = this.newBuffer(b.length);
+      nb.set(b);
+      this.buffers.set(k, nb);
+    }
+    for (const a of oldArrays) old?.free?.(a);
   }
 
   private buffer(name: string, n: number): Float32Array {
     let b = this.buffers.get(name);
-    if (!b) this.buffers.set(name, (b = new Float32Array(n)));
+    if (!b) this.buffers.set(name, (b = this.newBuffer(n)));
     return b;
   }
 
-  private sgd(p: Param, lr: number, wd: number): void {
+  private sgd(p: Param, lr: number, wd: number, kernels?: Kernels): void {
     const { value: w, grad: g } = p;
     const mu = this.config.momentum;
     const first = !this.buffers.has(`momentum.${p.name}`);
     const buf = mu > 0 ? this.buffer(`momentum.${p.name}`, w.length) : null;
-    for (let i = 0; i < w.length; i++) {
-      let d = g[i] + wd * w[i];
-      if (buf) d = buf[i] = first ? d : mu * buf[i] + d;
-      w[i] -= lr * d;
-    }
+    const u = { w, g, buf, first, lr, wd, mu };
+    if (kernels?.sgdUpdate) kernels.sgdUpdate(u);
+    else sgdUpdate(u);
   }
 
-  private adam(p: Param, lr: number, wd: number, decoupled: boolean): void {
+  private adam(p: Param, lr: number, wd: number, decoupled: boolean, kernels?: Kernels): void {
     const { value: w, grad: g } = p;
     const { beta1: b1, beta2: b2, eps } = this.config;
     const m = this.buffer(`m.${p.name}`, w.length);
@@ -110,12 +154,9 @@ export class Optimizer {
     const bc2 = Math.sqrt(1 - b2 ** t);
     const stepSize = lr / bc1;
     const shrink = decoupled ? 1 - lr * wd : 1;
-    for (let i = 0; i < w.length; i++) {
-      const gi = decoupled ? g[i] : g[i] + wd * w[i];
-      m[i] = b1 * m[i] + (1 - b1) * gi;
-      v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-      w[i] = w[i] * shrink - (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2 + eps);
-    }
+    const u = { w, g, m, v, b1, b2, eps, stepSize, bc2, shrink, wd, decoupled };
+    if (kernels?.adamUpdate) kernels.adamUpdate(u);
+    else adamUpdate(u);
   }
 
   state(): OptimizerState {
@@ -129,14 +170,18 @@ export class Optimizer {
     if (!Number.isInteger(s.step) || s.step < 0)
       throw new ValueError("optimizer state: step", "a whole number ≥ 0", String(s.step));
     const sizes = new Map(params.map((p) => [p.name, p.value.length]));
-    this.buffers.clear();
     for (const [k, b] of Object.entries(s.buffers)) {
-      const name = k.slice(k.indexOf(".") + 1);
-      const n = sizes.get(name);
+      const n = sizes.get(k.slice(k.indexOf(".") + 1));
       if (n === undefined)
         throw new ShapeError(`optimizer state: ${k}`, "a buffer of a model parameter", "an unknown name");
       if (b.length !== n) throw new ShapeError(`optimizer state: ${k}`, `${n} values`, String(b.length));
-      this.buffers.set(k, b.slice());
+    }
+    this.buffers.clear();
+    for (const a of this.held.arrays.splice(0)) this.held.kernels?.free?.(a);
+    for (const [k, b] of Object.entries(s.buffers)) {
+      const nb = this.newBuffer(b.length);
+      nb.set(b);
+      this.buffers.set(k, nb);
     }
     this.stepCount = s.step;
   }
