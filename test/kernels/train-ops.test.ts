@@ -1,8 +1,9 @@
 // The training step's elementwise kernels (kernels/train-ops.ts, assembly/train-ops.ts): counting
-// nonzeros, the first non-finite index, and the Adam / AdamW / SGD updates. The TypeScript twins,
-// the one-thread WebAssembly kernels (plain arrays and views into their memory) and the threaded
-// ones (2 threads) give the same bits at odd sizes; the updates also equal a float64 copy of the
-// optimizer's formulas written out here, over several steps.
+// nonzeros, the first non-finite index, the chunked sum of squares (the gradient norm) and the
+// Adam / AdamW / SGD updates. The TypeScript twins, the one-thread WebAssembly kernels (plain arrays
+// and views into their memory) and the threaded ones (2 threads) give the same bits at odd sizes;
+// the updates also equal a float64 copy of the optimizer's formulas written out here, over several
+// steps.
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
@@ -243,4 +244,27 @@ test("the update kernels leave the gradient as it was", () => {
     k.sgdUpdate?.({ w: rand(n, 7), g, buf: new Float32Array(n), first: true, lr: 0.1, wd: 0.1, mu: 0.9 });
   }
   assert.deepEqual(bits(g), bits(g0));
+});
+
+test("sumSquares: fixed chunks, the same bits on the twin, one thread and two, near a float64 reference", () => {
+  const twin = ops.sumSquares;
+  for (const n of [...SIZES, 2 * ops.SQUARES_CHUNK, 3 * ops.SQUARES_CHUNK + 5]) {
+    const a = rand(n + 3, 50 + n, 0.9, 3);
+    for (const resident of [false, true]) {
+      const x = place(a, resident);
+      for (const off of [0, 3]) {
+        const len = Math.min(n, x.length - off);
+        const want = twin(x, off, len);
+        let ref = 0;
+        for (let i = off; i < off + len; i++) ref += x[i] * x[i];
+        assert.ok(Math.abs(want - ref) <= 1e-12 * ref, `twin n=${n}: ${want} vs ${ref}`);
+        for (const [name, k] of SETS) assert.equal(k.sumSquares?.(x, off, len), want, `${name} n=${n} off=${off}`);
+      }
+    }
+  }
+  // the order is the documented one: four running sums per chunk, then the tail, then the chunks
+  const a = Float32Array.from([1e8, 1, -1e8, 1, 3]);
+  const s = (v: number) => v * v;
+  assert.equal(twin(a, 0, 5), s(1e8) + s(1) + (s(-1e8) + s(1)) + s(3));
+  for (const [, k] of SETS) assert.equal(k.sumSquares?.(a, 0, 5), twin(a, 0, 5));
 });

@@ -141,3 +141,36 @@ export function sgdUpdate(w: usize, g: usize, buf: usize, n: i32, lr: f64, wd: f
     store<f32>(at(w, i), <f32>(wi - lr * d));
   }
 }
+
+/** Elements per chunk of the sums of squares (SQUARES_CHUNK in src/kernels/train-ops.ts). */
+const SQUARES_CHUNK: i32 = 4096;
+
+/**
+ * The sum of squares of each chunk of SQUARES_CHUNK elements of a[n] (the last one shorter), in
+ * float64, into out[⌈n / SQUARES_CHUNK⌉] (float64): per chunk, four running sums s0…s3 of the
+ * squares of the elements 4k, 4k + 1, 4k + 2, 4k + 3 (two f64x2 lanes each), then
+ * (s0 + s1) + (s2 + s3), then the last n mod 4 squares one by one. Fixed by the chunk alone, so
+ * chunks on any thread give the same sums (the squares of float32 values are exact in float64).
+ */
+export function sumSquaresChunks(a: usize, n: i32, out: usize): void {
+  for (let c0 = 0, k = 0; c0 < n; c0 += SQUARES_CHUNK, k++) {
+    const len = min(SQUARES_CHUNK, n - c0);
+    const p = at(a, c0);
+    let lo = f64x2.splat(0);
+    let hi = f64x2.splat(0);
+    let i = 0;
+    for (; i + 4 <= len; i += 4) {
+      const x = v128.load(at(p, i));
+      const x01 = f64x2.promote_low_f32x4(x);
+      const x23 = f64x2.promote_low_f32x4(i32x4.shuffle(x, x, 2, 3, 0, 1));
+      lo = f64x2.add(lo, f64x2.mul(x01, x01));
+      hi = f64x2.add(hi, f64x2.mul(x23, x23));
+    }
+    let s = (f64x2.extract_lane(lo, 0) + f64x2.extract_lane(lo, 1)) + (f64x2.extract_lane(hi, 0) + f64x2.extract_lane(hi, 1));
+    for (; i < len; i++) {
+      const x = <f64>load<f32>(at(p, i));
+      s += x * x;
+    }
+    store<f64>(out + (<usize>k << 3), s);
+  }
+}

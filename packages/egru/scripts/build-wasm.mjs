@@ -52,6 +52,7 @@ const EXPORTS = [
   "firstNonFinite",
   "adamUpdate",
   "sgdUpdate",
+  "sumSquaresChunks",
 ];
 
 function fail(message) {

@@ -17,7 +17,15 @@ import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCell
 import { gemmNNi8, type Int8Product } from "./int8.js";
 import { lstmCellBackward, lstmCellForward, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "./lstm-cell.js";
 import { softmaxRows, type SoftmaxRows } from "./softmax.js";
-import { adamUpdate, countNonzero, firstNonFinite, sgdUpdate, type AdamUpdate, type SgdUpdate } from "./train-ops.js";
+import {
+  adamUpdate,
+  countNonzero,
+  firstNonFinite,
+  sgdUpdate,
+  sumSquares,
+  type AdamUpdate,
+  type SgdUpdate,
+} from "./train-ops.js";
 
 export interface Kernels {
   /** "js" or "wasm-simd". */
@@ -191,6 +199,8 @@ export interface Kernels {
   adamUpdate?(u: AdamUpdate): void;
   /** One SGD-with-momentum update (train-ops.ts: sgdUpdate). */
   sgdUpdate?(u: SgdUpdate): void;
+  /** Σ a_i² over a[off, off + n) in float64, in fixed chunks (train-ops.ts: sumSquares). */
+  sumSquares?(a: FloatArray, off: number, n: number): number;
 }
 
 /** What an EGRU receive mask reads: o and the tape's c [rows, H] at off, the thresholds ϑ [H], the event function. */
@@ -225,6 +235,7 @@ export const jsKernels: Kernels = {
   firstNonFinite,
   adamUpdate,
   sgdUpdate,
+  sumSquares,
 
   gemmNNi8,
   eventGemmNNi8: gemmNNi8,

@@ -69,3 +69,37 @@ export function sgdUpdate(u: SgdUpdate): void {
     w[i] -= lr * d;
   }
 }
+
+/** Elements per chunk of sumSquares (SQUARES_CHUNK in assembly/train-ops.ts). */
+export const SQUARES_CHUNK = 4096;
+
+/**
+ * Σ a_i² over a[off, off + n) in float64, in a fixed order that threads can share: chunks of
+ * SQUARES_CHUNK elements from off, each summed as four running sums s0…s3 (elements 4k … 4k + 3)
+ * combined as (s0 + s1) + (s2 + s3), then its last n mod 4 squares one by one; the chunks' sums then
+ * added in order. (The squares of float32 values are exact in float64.)
+ */
+export function sumSquares(a: FloatArray, off: number, n: number): number {
+  let total = 0;
+  for (let c0 = 0; c0 < n; c0 += SQUARES_CHUNK) total += chunkSquares(a, off + c0, Math.min(SQUARES_CHUNK, n - c0));
+  return total;
+}
+
+/** One chunk of sumSquares: a[off, off + len). */
+export function chunkSquares(a: FloatArray, off: number, len: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = off;
+  const end = off + len;
+  for (; i + 4 <= end; i += 4) {
+    s0 += a[i] * a[i];
+    s1 += a[i + 1] * a[i + 1];
+    s2 += a[i + 2] * a[i + 2];
+    s3 += a[i + 3] * a[i + 3];
+  }
+  let s = s0 + s1 + (s2 + s3);
+  for (; i < end; i++) s += a[i] * a[i];
+  return s;
+}

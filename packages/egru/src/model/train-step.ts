@@ -47,7 +47,8 @@ export interface StepOutcome {
  * returned; NaN or Infinity in a gradient is a NonFiniteError naming the step and the parameter.
  */
 export function applyGradients(params: Param[], s: StepSettings): number {
-  const gradNorm = clipGradNorm(params, s.clip);
+  const kernels = s.kernels ?? defaultKernels();
+  const gradNorm = clipGradNorm(params, s.clip, kernels);
   if (!Number.isFinite(gradNorm)) {
     const bad = params.find((p) => p.grad.some((g) => !Number.isFinite(g)));
     throw new NonFiniteError(
@@ -56,7 +57,7 @@ export function applyGradients(params: Param[], s: StepSettings): number {
       `NaN or Infinity in the gradient of ${bad?.name ?? "a parameter"}`,
     );
   }
-  s.optimizer.step(params, s.lr, s.thresholdLr ?? s.lr, s.kernels ?? defaultKernels());
+  s.optimizer.step(params, s.lr, s.thresholdLr ?? s.lr, kernels);
   return gradNorm;
 }
 

@@ -21,7 +21,8 @@ import { backwardInFloat32, forwardInFloat32 } from "../kernels/cell-pointwise.j
 import { gruForwardInFloat32 } from "../kernels/gru-cell.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import { lstmForwardInFloat32 } from "../kernels/lstm-cell.js";
-import { receiveMaskApplies, SOFTMAX_CHUNK, type WasmKernels } from "../wasm/wasm-kernels.js";
+import { SQUARES_CHUNK } from "../kernels/train-ops.js";
+import { addInOrder, receiveMaskApplies, SOFTMAX_CHUNK, type WasmKernels } from "../wasm/wasm-kernels.js";
 import { WasmPool, type WasmTask } from "./wasm-pool.js";
 
 /** Scratch kinds of the kernel module's scratchBytes (assembly/index.ts). */
@@ -116,6 +117,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "firstNonFinite",
         "adamUpdate",
         "sgdUpdate",
+        "sumSquaresChunks",
       ],
     },
     ex as unknown as Record<string, (...a: number[]) => unknown>,
@@ -618,6 +620,32 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       ]);
       const i = found.findIndex((f) => f >= 0);
       return i < 0 ? -1 : blocks[i][0] + found[i];
+    },
+
+    sumSquares(a, off, n) {
+      // whole chunks per thread, each chunk's sum into its slot of `sums`, added in order here
+      const chunks = Math.ceil(n / SQUARES_CHUNK);
+      if (!allFloat32(a) || n < minPointwise || chunks < 2) return base.sumSquares(a, off, n);
+      const sums = base.alloc(2 * chunks, false); // float64 [chunks]
+      const x = place("a", a, off, n, true, false);
+      try {
+        runBlocks(
+          batchBlocks(chunks, threads),
+          () => 0,
+          (c0, count) => ({
+            fn: "sumSquaresChunks",
+            args: [
+              x.ptr + c0 * SQUARES_CHUNK * 4,
+              Math.min(n - c0 * SQUARES_CHUNK, count * SQUARES_CHUNK),
+              sums.byteOffset + c0 * 8,
+            ],
+          }),
+        );
+        return addInOrder(new Float64Array(sums.buffer, sums.byteOffset, chunks));
+      } finally {
+        x.done();
+        base.free(sums);
+      }
     },
 
     adamUpdate(u) {

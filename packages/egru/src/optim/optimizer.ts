@@ -9,7 +9,7 @@
 import { clipFactor } from "../core/buffer.js";
 import { ShapeError, ValueError } from "../core/errors.js";
 import type { Kernels } from "../kernels/backend.js";
-import { adamUpdate, sgdUpdate } from "../kernels/train-ops.js";
+import { adamUpdate, sgdUpdate, sumSquares } from "../kernels/train-ops.js";
 import type { Param } from "../nn/params.js";
 
 /** The kernels that own buffers and the buffers to return to them once their optimizer is collected. */
@@ -190,11 +190,16 @@ export class Optimizer {
 /**
  * Scale all gradients so that their global L2 norm is at most maxNorm (PyTorch's
  * clip_grad_norm_: factor maxNorm / (norm + 1e-6) when that is below 1). Returns the norm before
- * clipping; maxNorm ≤ 0 only measures.
+ * clipping; maxNorm ≤ 0 only measures. The squares are summed in float64 per parameter in the fixed
+ * chunks of kernels/train-ops.ts (sumSquares, on `kernels` where given: the same bits on any kernel
+ * set and thread count), the parameters' sums added in order.
  */
-export function clipGradNorm(params: Param[], maxNorm: number): number {
+export function clipGradNorm(params: Param[], maxNorm: number, kernels?: Kernels): number {
   let sq = 0;
-  for (const p of params) for (let i = 0; i < p.grad.length; i++) sq += p.grad[i] * p.grad[i];
+  for (const p of params) {
+    const n = p.grad.length;
+    sq += kernels?.sumSquares ? kernels.sumSquares(p.grad, 0, n) : sumSquares(p.grad, 0, n);
+  }
   const norm = Math.sqrt(sq);
   const f = clipFactor(maxNorm, norm);
   if (f < 1) for (const p of params) for (let i = 0; i < p.grad.length; i++) p.grad[i] *= f;

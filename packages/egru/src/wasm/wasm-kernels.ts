@@ -36,6 +36,8 @@ import {
   countNonzero,
   firstNonFinite,
   sgdUpdate,
+  SQUARES_CHUNK,
+  sumSquares,
   type AdamUpdate,
   type SgdUpdate,
 } from "../kernels/train-ops.js";
@@ -229,6 +231,7 @@ export interface KernelExports {
     decoupled: number,
   ): void;
   sgdUpdate(w: number, g: number, buf: number, n: number, lr: number, wd: number, mu: number, first: number): void;
+  sumSquaresChunks(a: number, n: number, out: number): void;
 }
 
 interface WasmApi {
@@ -279,6 +282,7 @@ export interface WasmKernels extends Kernels {
   firstNonFinite(a: FloatArray, off: number, n: number): number;
   adamUpdate(u: AdamUpdate): void;
   sgdUpdate(u: SgdUpdate): void;
+  sumSquares(a: FloatArray, off: number, n: number): number;
 }
 
 export interface WasmKernelOptions {
@@ -980,6 +984,19 @@ class WasmKernelsImpl implements WasmKernels {
     });
   }
 
+  sumSquares(a: FloatArray, off: number, n: number): number {
+    if (!(a instanceof Float32Array) || n === 0) return sumSquares(a, off, n);
+    checkDims([n]);
+    const chunks = Math.ceil(n / SQUARES_CHUNK);
+    let total = 0;
+    this.run([[a, off, n, IN, "a"]], chunks * 8, (p, s) => {
+      this.ex.sumSquaresChunks(p[0], n, s);
+      total = addInOrder(new Float64Array(this.wasm.memory.buffer, s, chunks));
+      return 0;
+    });
+    return total;
+  }
+
   /**
    * One cell export: the TypeScript kernel (`fallback`) where the WebAssembly one does not apply
    * (`applies` false: a Float64Array operand, another event function) and for empty steps; else
@@ -1227,6 +1244,13 @@ class WasmKernelsImpl implements WasmKernels {
       },
     );
   }
+}
+
+/** Σ of the chunks' sums in order, as sumSquares (kernels/train-ops.ts) adds them. */
+export function addInOrder(sums: Float64Array): number {
+  let total = 0;
+  for (let i = 0; i < sums.length; i++) total += sums[i];
+  return total;
 }
 
 /** The operands of an optimizer update: n elements each, the gradient (second) read, the others read and written. */
