@@ -30,7 +30,7 @@ import {
 import { jsKernels, type Kernels } from "./backend.js";
 import { biasRows } from "./row-ops.js";
 import { productNN, type Weight } from "./products.js";
-import { KernelScratch } from "./scratch.js";
+import { KernelScratch, outputArrays } from "./scratch.js";
 
 /** Parameters as the kernel sees them (haste layout, gate blocks z, r, g). */
 export interface GruKernelParams<A extends FloatArray> {
@@ -54,7 +54,12 @@ export interface GruForwardArgs<A extends FloatArray> {
   zoneout: Zoneout<A>; // on h; a train mask is [T, B, H], 1 = take the new value
   /** The products' implementation; the portable TypeScript kernels when absent. */
   kernels?: Kernels;
+  /** Optional arrays for h, z, r, g, hr ([T, B, H] each), overwritten whole (as EgruForwardArgs.outputs). */
+  outputs?: A[] | null;
 }
+
+/** How many [T, B, H] arrays gruForward writes (GruForwardArgs.outputs). */
+export const GRU_OUTPUTS = 5;
 
 export interface GruForwardOut<A extends FloatArray> {
   h: A; // [T, B, H] states h_1 … h_T (after zoneout); the layer's output
@@ -67,9 +72,8 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
   const { T, B, I, H } = dims;
   const G = 3 * H;
   const { W, R, bx, br } = params;
-  const n = T * B * H;
-  const h = zerosLike(x, n);
-  const tape: GateTape<A> = { z: zerosLike(x, n), r: zerosLike(x, n), g: zerosLike(x, n), hr: zerosLike(x, n) };
+  const [h, z, r, g, hr] = outputArrays(x, T * B * H, GRU_OUTPUTS, args.outputs);
+  const tape: GateTape<A> = { z, r, g, hr };
 
   // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]. The working
   // arrays a and q live in the kernels' memory where they have one (the kernels then read them in

@@ -23,7 +23,7 @@ import type { SeqDims } from "./gated-cell.js";
 import { biasRows, columnSums } from "./row-ops.js";
 import type { LstmTape } from "./lstm-cell.js";
 import { productNN, type Weight } from "./products.js";
-import { KernelScratch } from "./scratch.js";
+import { KernelScratch, outputArrays } from "./scratch.js";
 
 export type { LstmTape } from "./lstm-cell.js";
 
@@ -49,7 +49,12 @@ export interface LstmForwardArgs<A extends FloatArray> {
   c0: A; // [B, H]
   /** The products' implementation; the portable TypeScript kernels when absent. */
   kernels?: Kernels;
+  /** Optional arrays for h, c, i, f, g, o, k ([T, B, H] each), overwritten whole (as EgruForwardArgs.outputs). */
+  outputs?: A[] | null;
 }
+
+/** How many [T, B, H] arrays lstmForward writes (LstmForwardArgs.outputs). */
+export const LSTM_OUTPUTS = 7;
 
 export interface LstmForwardOut<A extends FloatArray> {
   h: A; // [T, B, H] hidden states h_1 … h_T; the layer's output
@@ -63,16 +68,8 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
   const { T, B, I, H } = dims;
   const G = 4 * H;
   const { Wih, Whh, bih, bhh } = params;
-  const n = T * B * H;
-  const h = zerosLike(x, n);
-  const c = zerosLike(x, n);
-  const tape: LstmTape<A> = {
-    i: zerosLike(x, n),
-    f: zerosLike(x, n),
-    g: zerosLike(x, n),
-    o: zerosLike(x, n),
-    k: zerosLike(x, n),
-  };
+  const [h, c, i, f, g, o, k] = outputArrays(x, T * B * H, LSTM_OUTPUTS, args.outputs);
+  const tape: LstmTape<A> = { i, f, g, o, k };
 
   // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H].
   // The working array P lives in the kernels' memory where they have one (read in place by the
