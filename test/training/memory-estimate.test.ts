@@ -117,8 +117,8 @@ describe("a language model's WebAssembly estimate", () => {
     const presets = loadPresets();
     const V = 10_000;
     for (const [name, gates, working] of [
-      ["ptb-iclr-2000-gru", 3, 2], // dp and dq [T, 3H] (the forward's a and q are fewer)
-      ["ptb-iclr-2000-lstm", 4, 1], // P, then dP [T, 4H]
+      ["ptb-iclr-2000-gru", 3, 2], // dp and dq [T, 3H] (the forward's a and q are fewer), dhRec and dhNext [H]
+      ["ptb-iclr-2000-lstm", 4, 1], // P, then dP [T, 4H], dhRec and dcRec [H]
     ] as const) {
       const c = parseConfig(presets[name], name);
       const T = longestSegment(c);
@@ -127,7 +127,8 @@ describe("a language model's WebAssembly estimate", () => {
       const decoder = T * (2 * V + 2 * E); // logits and their gradient, the decoder's input and dx
       // every layer's training tape, GRU h z r g hr, LSTM h c i f g o k [T, H] (the top layer has E units)
       const tapes = (gates === 3 ? 5 : 7) * T * ((c.model.layers - 1) * H + E);
-      assert.equal(lmCost(c, V, T, true).wasm, 4 * (working * T * gates * H + tapes + decoder), `${name} training`);
+      const layerWorking = working * T * gates * H + 2 * H;
+      assert.equal(lmCost(c, V, T, true).wasm, 4 * (layerWorking + tapes + decoder), `${name} training`);
       // evaluation: a [T, 3H] and q [3H], or P [T, 4H]; logits and the decoder's input
       const evalWorking = gates === 3 ? T * 3 * H + 3 * H : T * 4 * H;
       assert.equal(lmCost(c, V, T, false).wasm, 4 * (evalWorking + T * (V + E)), `${name} evaluation`);

@@ -39,21 +39,22 @@ export function layerShapes(c: TrainConfig, first: number, last: number): LayerS
 /**
  * A layer's working arrays in the kernels' memory, floats per row over T steps: the larger of its
  * forward's and (training) its backward's.
- *   EGRU  forward a [T, 3H], q [3H]      backward dp, dq [T, 3H], receives [H]
- *   GRU   forward a [T, 3H], q [3H]      backward dp, dq [T, 3H]
- *   LSTM  forward P [T, 4H]              backward dP [T, 4H]
+ *   EGRU  forward a [T, 3H], q [3H]      backward dp, dq [T, 3H], receives dyRec dhRec dtrCarry dhNext [H]
+ *   GRU   forward a [T, 3H], q [3H]      backward dp, dq [T, 3H], dhRec dhNext [H]
+ *   LSTM  forward P [T, 4H]              backward dP [T, 4H], dhRec dcRec [H]
  */
 export function workingFloats(cell: Cell, T: number, { H, G }: LayerShape, training: boolean): number {
   const lstm = cell === "lstm";
   const forward = lstm ? T * G : T * G + G;
   if (!training) return forward;
-  const backward = lstm ? T * G : 2 * T * G + (cell === "egru" ? H : 0);
+  const backward = lstm ? T * G + 2 * H : 2 * T * G + (cell === "egru" ? 5 * H : 2 * H);
   return Math.max(forward, backward);
 }
 
 /**
  * Operand copies of one step's cell call per row, in units of H, [forward, backward]: the step's
- * arrays in ordinary memory (the working arrays above are read in place).
+ * arrays in ordinary memory (the working arrays above are read in place; so is the tape, but above
+ * the arena's cap it is ordinary arrays, so it is counted here).
  *   EGRU  hPrev trPrev keep y h o tr c z r g hr (12);  dy dh do dtr dyRec dhRec dtrCarry c o z r g hr hPrev keep dhNext (16)
  *   GRU   hPrev keep h z r g hr (7);                   dOut dhRec z r g hr hPrev keep dhNext (9)
  *   LSTM  cPrev h c i f g o k (8);                     dOut dhRec dcRec i f g o k cPrev (9)

@@ -241,10 +241,11 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
     const dq = work.overwrittenLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
     const receives = work.zerosLike(x, B * H); // 1 where a unit of step t−1 can pass gradient on through y
     const dthr = zerosLike(x, H);
-    const dyRec = zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
-    let dhRec = zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
-    const dtrCarry = zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
-    let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
+    // the step-to-step adjoints [B, H], in the kernels' memory too (the cell reads and writes them in place)
+    const dyRec = work.zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
+    let dhRec = work.zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
+    const dtrCarry = work.zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
+    let dhNext = work.zerosLike(x, B * H); // dhRec for step t−1, being built at step t
     let recurrentMacs = 0;
 
     for (let t = T - 1; t >= 0; t--) {
@@ -298,7 +299,7 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
       executed: rest.macs.executed + recurrentMacs,
       dense: rest.macs.dense + T * B * H * G,
     };
-    return { ...rest, macs, dy0: dyRec, dthr };
+    return { ...rest, macs, dy0: work.kept(dyRec), dthr };
   } finally {
     work.release();
   }

@@ -18,7 +18,7 @@
 // Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
 // parameter gradients into its own buffers.
 
-import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
+import type { FloatArray } from "../core/buffer.js";
 import {
   cellKeep,
   gatedParamGrads,
@@ -134,13 +134,13 @@ export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): Gru
   const G = 3 * H;
   const { h, tape } = fwd;
 
-  const work = new KernelScratch(kernels); // dp and dq in the kernels' memory
+  const work = new KernelScratch(kernels); // dp, dq and the step-to-step adjoints in the kernels' memory
   try {
     const dp = work.zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
     const dq = work.zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
     // gradient reaching h_t from step t+1 (leak, zoneout and recurrent product); at t = T, dhT
-    let dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
-    let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
+    let dhRec = work.copyLike(x, B * H, args.dhT);
+    let dhNext = work.zerosLike(x, B * H); // dhRec for step t−1, being built at step t
 
     for (let t = T - 1; t >= 0; t--) {
       kernels.gruCellBackward({
@@ -167,7 +167,7 @@ export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): Gru
     }
 
     const rest = gatedParamGrads(dims, x, params.W, h0, h, dp, dq, kernels, { seq: false, input: false });
-    return { ...rest, dh0: dhRec };
+    return { ...rest, dh0: work.kept(dhRec) };
   } finally {
     work.release();
   }

@@ -17,7 +17,7 @@
 // input/state products are gemmNN (dP·W) and the weight gradients gemmTN (dPᵀ·input).
 // Backward assigns fresh arrays for every gradient it returns.
 
-import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
+import { zerosLike, type FloatArray } from "../core/buffer.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import type { SeqDims } from "./gated-cell.js";
 import { biasRows, columnSums } from "./row-ops.js";
@@ -135,12 +135,13 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
   const { Wih, Whh } = params;
   const { h, c, tape } = fwd;
 
-  const work = new KernelScratch(kernels); // dP in the kernels' memory
+  const work = new KernelScratch(kernels); // dP and the step-to-step adjoints in the kernels' memory
   try {
     const dP = work.zerosLike(x, T * B * G); // ∂L/∂P   [T, B, 4H]
     // adjoints of h_t and c_t arriving from step t+1 (at t = T: the final-state gradients)
-    const dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
-    const dcRec = args.dcT ? copyAs(x, args.dcT) : zerosLike(x, B * H);
+    // (in the kernels' memory, read and written in place by the cell and the products)
+    const dhRec = work.copyLike(x, B * H, args.dhT);
+    const dcRec = work.copyLike(x, B * H, args.dcT);
 
     for (let t = T - 1; t >= 0; t--) {
       kernels.lstmCellBackward({
@@ -170,7 +171,7 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
     const dbih = zerosLike(x, G);
     columnSums(kernels, dbih, dP, 0, T * B, G);
     const dbhh = dbih.slice() as A; // both biases enter P the same way
-    return { dx, dh0: dhRec, dc0: dcRec, dWih, dWhh, dbih, dbhh };
+    return { dx, dh0: work.kept(dhRec), dc0: work.kept(dcRec), dWih, dWhh, dbih, dbhh };
   } finally {
     work.release();
   }

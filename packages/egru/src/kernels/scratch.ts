@@ -36,6 +36,18 @@ export class KernelScratch {
     return a as A;
   }
 
+  /** As zerosLike, holding src's values (rounded to like's kind) where src is given. */
+  copyLike<A extends FloatArray>(like: A, n: number, src?: ArrayLike<number> | null): A {
+    const a = this.zerosLike(like, n);
+    if (src) a.set(src);
+    return a;
+  }
+
+  /** `a` as the caller may keep it past release(): a copy of an array in the kernels' memory, else a itself. */
+  kept<A extends FloatArray>(a: A): A {
+    return (a instanceof Float32Array && this.held.includes(a) ? a.slice() : a) as A;
+  }
+
   /** A zeroed int8 array in the kernels' memory, or an ordinary one where they have none. */
   int8(n: number): Int8Array {
     if (!this.kernels.allocInt8) return new Int8Array(n);
