@@ -20,7 +20,7 @@ import { loadPresets } from "../../packages/cli/src/node/presets.js";
 import { buildLmTrainer } from "../../packages/cli/src/train/build.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
 import { lmCost, longestSegment, WASM_PAGE } from "../../packages/cli/src/train/memory.js";
-import { type LayerShape, workingFloats } from "../../packages/cli/src/train/memory-layers.js";
+import { type LayerShape, TAPE_ARRAYS, workingFloats } from "../../packages/cli/src/train/memory-layers.js";
 import { randomArray } from "../helpers.js";
 
 const wasm = await loadWasmKernels();
@@ -98,14 +98,16 @@ describe("the layers' working arrays in the WebAssembly memory", () => {
         B,
         dOutput,
       );
-      assert.equal(rec.peak(), resident + B * workingFloats(cell, T, shape, true), `${cell} training`);
+      // the training forward's outputs and tape stay in the layer's arena (the result is not released)
+      const tape = B * TAPE_ARRAYS[cell] * T * H;
+      assert.equal(rec.peak(), resident + tape + B * workingFloats(cell, T, shape, true), `${cell} training`);
       // evaluation: a forward alone (the resident matrix is already there)
       layer.eval();
       rec.reset();
       const before = rec.peak();
       layer.forward({ x, T, B });
       assert.equal(rec.peak() - before, B * workingFloats(cell, T, shape, false), `${cell} evaluation`);
-      assert.equal(before, resident, `${cell}: only the resident matrix stays between calls`);
+      assert.equal(before, resident + tape, `${cell}: only the resident matrix and the tape stay between calls`);
     });
   }
 });
@@ -115,15 +117,18 @@ describe("a language model's WebAssembly estimate", () => {
     const presets = loadPresets();
     const V = 10_000;
     for (const [name, gates, working] of [
-      ["ptb-iclr-2000-gru", 3, 2], // dp and dq [T, 3H] (the forward's a and q are fewer)
-      ["ptb-iclr-2000-lstm", 4, 1], // P, then dP [T, 4H]
+      ["ptb-iclr-2000-gru", 3, 2], // dp and dq [T, 3H] (the forward's a and q are fewer), dhRec and dhNext [H]
+      ["ptb-iclr-2000-lstm", 4, 1], // P, then dP [T, 4H], dhRec and dcRec [H]
     ] as const) {
       const c = parseConfig(presets[name], name);
       const T = longestSegment(c);
       const { hidden: H } = c.model;
       const E = c.lm.embedding;
       const decoder = T * (2 * V + 2 * E); // logits and their gradient, the decoder's input and dx
-      assert.equal(lmCost(c, V, T, true).wasm, 4 * (working * T * gates * H + decoder), `${name} training`);
+      // every layer's training tape, GRU h z r g hr, LSTM h c i f g o k [T, H] (the top layer has E units)
+      const tapes = (gates === 3 ? 5 : 7) * T * ((c.model.layers - 1) * H + E);
+      const layerWorking = working * T * gates * H + 2 * H;
+      assert.equal(lmCost(c, V, T, true).wasm, 4 * (layerWorking + tapes + decoder), `${name} training`);
       // evaluation: a [T, 3H] and q [3H], or P [T, 4H]; logits and the decoder's input
       const evalWorking = gates === 3 ? T * 3 * H + 3 * H : T * 4 * H;
       assert.equal(lmCost(c, V, T, false).wasm, 4 * (evalWorking + T * (V + E)), `${name} evaluation`);

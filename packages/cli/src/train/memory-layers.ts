@@ -9,8 +9,11 @@
 //   copies   the operands a kernel call copies in (the arrays in ordinary memory), into one work
 //            region that stays at the largest size a call needed, so it adds to `working` (the
 //            caller takes the larger of these copies and the decoder's or readout's)
+//   tapes    every layer's training outputs and tape (packages/egru/src/layers/tape-arena.ts), all
+//            held until the step's results are released: Σ over layers of TAPE_ARRAYS · T · H
 // What does not grow with rows (the resident recurrent matrices, a weight matrix a call copies)
-// is the caller's fixed part. In ordinary memory: each layer's tape, outputs, dropout copies and
+// is the caller's fixed part. In ordinary memory (also where the tapes fall back to, above the
+// arena's cap, so they are counted in both): each layer's tape, outputs, dropout copies and
 // adjoints (EGRU's, the largest set; GRU and LSTM keep fewer arrays per unit).
 
 import type { TrainConfig } from "./config.js";
@@ -36,21 +39,22 @@ export function layerShapes(c: TrainConfig, first: number, last: number): LayerS
 /**
  * A layer's working arrays in the kernels' memory, floats per row over T steps: the larger of its
  * forward's and (training) its backward's.
- *   EGRU  forward a [T, 3H], q [3H]      backward dp, dq [T, 3H], receives [H]
- *   GRU   forward a [T, 3H], q [3H]      backward dp, dq [T, 3H]
- *   LSTM  forward P [T, 4H]              backward dP [T, 4H]
+ *   EGRU  forward a [T, 3H], q [3H]      backward dp, dq [T, 3H], receives dyRec dhRec dtrCarry dhNext [H]
+ *   GRU   forward a [T, 3H], q [3H]      backward dp, dq [T, 3H], dhRec dhNext [H]
+ *   LSTM  forward P [T, 4H]              backward dP [T, 4H], dhRec dcRec [H]
  */
 export function workingFloats(cell: Cell, T: number, { H, G }: LayerShape, training: boolean): number {
   const lstm = cell === "lstm";
   const forward = lstm ? T * G : T * G + G;
   if (!training) return forward;
-  const backward = lstm ? T * G : 2 * T * G + (cell === "egru" ? H : 0);
+  const backward = lstm ? T * G + 2 * H : 2 * T * G + (cell === "egru" ? 5 * H : 2 * H);
   return Math.max(forward, backward);
 }
 
 /**
  * Operand copies of one step's cell call per row, in units of H, [forward, backward]: the step's
- * arrays in ordinary memory (the working arrays above are read in place).
+ * arrays in ordinary memory (the working arrays above are read in place; so is the tape, but above
+ * the arena's cap it is ordinary arrays, so it is counted here).
  *   EGRU  hPrev trPrev keep y h o tr c z r g hr (12);  dy dh do dtr dyRec dhRec dtrCarry c o z r g hr hPrev keep dhNext (16)
  *   GRU   hPrev keep h z r g hr (7);                   dOut dhRec z r g hr hPrev keep dhNext (9)
  *   LSTM  cPrev h c i f g o k (8);                     dOut dhRec dcRec i f g o k cPrev (9)
@@ -71,10 +75,15 @@ export function copyFloats(cell: Cell, T: number, { I, H }: LayerShape, training
   return Math.max(sequence, CELL_COPIES[cell][training ? 1 : 0] * H);
 }
 
+/** [T, H] arrays per row a training forward keeps in the kernels' memory: outputs and tape (y h o tr c z r g hr; h z r g hr; h c i f g o k). */
+export const TAPE_ARRAYS: Readonly<Record<Cell, number>> = { egru: 9, gru: 5, lstm: 7 };
+
 /** The stack's floats per row over T steps, and its parameter count. */
 export interface StackFloats {
   /** WebAssembly memory: the largest layer's working arrays. */
   working: number;
+  /** WebAssembly memory: every layer's training tape (0 in evaluation). */
+  tapes: number;
   /** WebAssembly memory: the largest operand copies of one layer call (the work region). */
   copies: number;
   /** Ordinary memory: every layer's arrays. */
@@ -85,6 +94,7 @@ export interface StackFloats {
 export function stackFloats(c: TrainConfig, layers: LayerShape[], T: number, training: boolean): StackFloats {
   const cell = c.model.cell;
   let working = 0;
+  let tapes = 0;
   let copies = 0;
   let host = 0;
   let params = 0;
@@ -92,8 +102,9 @@ export function stackFloats(c: TrainConfig, layers: LayerShape[], T: number, tra
     const { I, H, G } = shape;
     working = Math.max(working, workingFloats(cell, T, shape, training));
     copies = Math.max(copies, copyFloats(cell, T, shape, training));
+    if (training) tapes += TAPE_ARRAYS[cell] * T * H;
     host += T * (training ? 14 * H + 3 * I : 11 * H + I);
     params += (I + H + 2) * G + H;
   }
-  return { working, copies, host, params };
+  return { working, tapes, copies, host, params };
 }

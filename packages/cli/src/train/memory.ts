@@ -4,7 +4,7 @@
 // A training step's large arrays grow with the rows B of its batch: the BPTT tape and the gradients
 // in ordinary memory (per EGRU layer y, h, o, tr, z, r, g, hr, c [T, B, H] and their adjoints), and
 // in the WebAssembly memory the layers' working arrays (EGRU's and GRU's a, dp, dq [T, B, 3H], LSTM's
-// P, dP [T, B, 4H]) on top of the kernels' work region, which keeps the largest operand copies a call
+// P, dP [T, B, 4H]) and training tapes (the tape above, kept there up to a cap) on top of the kernels' work region, which keeps the largest operand copies a call
 // made (a layer's x, y, dx; the decoder's logits and their gradient): src/train/memory-layers.ts.
 // When a batch's rows do not fit, the step runs its rows in blocks (micro-batches) whose gradients
 // add up to the whole batch's (src/train/trainer.ts, lm-trainer.ts); when even one row does not fit,
@@ -82,7 +82,7 @@ export function classifierCost(
   const perStep = (f ? f.kept * (training ? 2 : 1) + f.im2col : 0) + 2 * task.I;
   const params = s.params + (c.model.hidden + 1) * task.classes + (f ? 4e6 : 0);
   return {
-    wasm: (s.working + s.copies) * F32,
+    wasm: (s.working + s.tapes + s.copies) * F32,
     host: (s.host + task.T * perStep) * F32,
     fixedWasm: 2 * params * F32,
     fixedHost: 6 * params * F32,
@@ -105,8 +105,8 @@ export function lmCost(c: TrainConfig, vocab: number, T: number, training: boole
   const params = s.params + vocab * E + vocab;
   return {
     // the work region grows to the largest copies, the layers' or the decoder's, and the layers'
-    // working arrays come on top of it (the decoder's backward runs before the layers')
-    wasm: (s.working + Math.max(s.copies, T * decoderWasm)) * F32,
+    // working arrays and training tapes come on top of it (the decoder's backward runs before the layers')
+    wasm: (s.working + s.tapes + Math.max(s.copies, T * decoderWasm)) * F32,
     host: (s.host + T * (decoderHost + 4 * E)) * F32,
     fixedWasm: 2 * params * F32,
     fixedHost: 6 * params * F32,

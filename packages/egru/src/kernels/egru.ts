@@ -30,7 +30,7 @@ import type { EgruTape } from "./cell-pointwise.js";
 import { cellKeep, gatedParamGrads, sparseEnough, type MacCount, type SeqDims, type Zoneout } from "./gated-cell.js";
 import { eventOrDenseNN, type Weight } from "./products.js";
 import { biasRows, receiveMaskCount, receiveMaskRows } from "./row-ops.js";
-import { KernelScratch } from "./scratch.js";
+import { KernelScratch, outputArrays } from "./scratch.js";
 
 export type { SeqDims, Zoneout } from "./gated-cell.js";
 export type { EgruTape } from "./cell-pointwise.js";
@@ -66,6 +66,12 @@ export interface EgruForwardArgs<A extends FloatArray> {
   kernels?: Kernels;
   /** x holds events of an EGRU layer below (mostly zeros): the input products skip them. */
   inputEvents?: boolean;
+  /**
+   * Optional arrays for the forward's outputs and tape, [T, B, H] each, in the order y, h, o, tr, c,
+   * z, r, g, hr (e.g. views into the kernels' memory, written in place); overwritten whole. Fresh
+   * arrays when absent.
+   */
+  outputs?: A[] | null;
 }
 
 /** Everything the forward computes, [T, B, H] each. */
@@ -79,6 +85,9 @@ export interface EgruForwardOut<A extends FloatArray> {
   macs: MacCount;
 }
 
+/** How many [T, B, H] arrays egruForward writes (EgruForwardArgs.outputs). */
+export const EGRU_OUTPUTS = 9;
+
 export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): EgruForwardOut<A> {
   const { dims, params, x, y0, zoneout, alpha, event } = args;
   const h0 = args.h0 ?? null;
@@ -87,18 +96,8 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
   const { T, B, I, H } = dims;
   const G = 3 * H;
   const { W, R, bx, br, thr } = params;
-  const n = T * B * H;
-  const y = zerosLike(x, n);
-  const h = zerosLike(x, n);
-  const o = zerosLike(x, n);
-  const tr = zerosLike(x, n);
-  const tape: EgruTape<A> = {
-    z: zerosLike(x, n),
-    r: zerosLike(x, n),
-    g: zerosLike(x, n),
-    hr: zerosLike(x, n),
-    c: zerosLike(x, n),
-  };
+  const [y, h, o, tr, c, z, r, g, hr] = outputArrays(x, T * B * H, EGRU_OUTPUTS, args.outputs);
+  const tape: EgruTape<A> = { z, r, g, hr, c };
 
   // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]. The working
   // arrays a and q live in the kernels' memory where they have one (the products then read them
@@ -242,10 +241,11 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
     const dq = work.overwrittenLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
     const receives = work.zerosLike(x, B * H); // 1 where a unit of step t−1 can pass gradient on through y
     const dthr = zerosLike(x, H);
-    const dyRec = zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
-    let dhRec = zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
-    const dtrCarry = zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
-    let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
+    // the step-to-step adjoints [B, H], in the kernels' memory too (the cell reads and writes them in place)
+    const dyRec = work.zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
+    let dhRec = work.zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
+    const dtrCarry = work.zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
+    let dhNext = work.zerosLike(x, B * H); // dhRec for step t−1, being built at step t
     let recurrentMacs = 0;
 
     for (let t = T - 1; t >= 0; t--) {
@@ -299,7 +299,7 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
       executed: rest.macs.executed + recurrentMacs,
       dense: rest.macs.dense + T * B * H * G,
     };
-    return { ...rest, macs, dy0: dyRec, dthr };
+    return { ...rest, macs, dy0: work.kept(dyRec), dthr };
   } finally {
     work.release();
   }

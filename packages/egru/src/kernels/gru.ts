@@ -18,7 +18,7 @@
 // Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
 // parameter gradients into its own buffers.
 
-import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
+import type { FloatArray } from "../core/buffer.js";
 import {
   cellKeep,
   gatedParamGrads,
@@ -30,7 +30,7 @@ import {
 import { jsKernels, type Kernels } from "./backend.js";
 import { biasRows } from "./row-ops.js";
 import { productNN, type Weight } from "./products.js";
-import { KernelScratch } from "./scratch.js";
+import { KernelScratch, outputArrays } from "./scratch.js";
 
 /** Parameters as the kernel sees them (haste layout, gate blocks z, r, g). */
 export interface GruKernelParams<A extends FloatArray> {
@@ -54,7 +54,12 @@ export interface GruForwardArgs<A extends FloatArray> {
   zoneout: Zoneout<A>; // on h; a train mask is [T, B, H], 1 = take the new value
   /** The products' implementation; the portable TypeScript kernels when absent. */
   kernels?: Kernels;
+  /** Optional arrays for h, z, r, g, hr ([T, B, H] each), overwritten whole (as EgruForwardArgs.outputs). */
+  outputs?: A[] | null;
 }
+
+/** How many [T, B, H] arrays gruForward writes (GruForwardArgs.outputs). */
+export const GRU_OUTPUTS = 5;
 
 export interface GruForwardOut<A extends FloatArray> {
   h: A; // [T, B, H] states h_1 … h_T (after zoneout); the layer's output
@@ -67,9 +72,8 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
   const { T, B, I, H } = dims;
   const G = 3 * H;
   const { W, R, bx, br } = params;
-  const n = T * B * H;
-  const h = zerosLike(x, n);
-  const tape: GateTape<A> = { z: zerosLike(x, n), r: zerosLike(x, n), g: zerosLike(x, n), hr: zerosLike(x, n) };
+  const [h, z, r, g, hr] = outputArrays(x, T * B * H, GRU_OUTPUTS, args.outputs);
+  const tape: GateTape<A> = { z, r, g, hr };
 
   // Input pre-activations for all steps in one product: a = x·W + bx   [T·B, 3H]. The working
   // arrays a and q live in the kernels' memory where they have one (the kernels then read them in
@@ -130,13 +134,13 @@ export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): Gru
   const G = 3 * H;
   const { h, tape } = fwd;
 
-  const work = new KernelScratch(kernels); // dp and dq in the kernels' memory
+  const work = new KernelScratch(kernels); // dp, dq and the step-to-step adjoints in the kernels' memory
   try {
     const dp = work.zerosLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
     const dq = work.zerosLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
     // gradient reaching h_t from step t+1 (leak, zoneout and recurrent product); at t = T, dhT
-    let dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
-    let dhNext = zerosLike(x, B * H); // dhRec for step t−1, being built at step t
+    let dhRec = work.copyLike(x, B * H, args.dhT);
+    let dhNext = work.zerosLike(x, B * H); // dhRec for step t−1, being built at step t
 
     for (let t = T - 1; t >= 0; t--) {
       kernels.gruCellBackward({
@@ -163,7 +167,7 @@ export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): Gru
     }
 
     const rest = gatedParamGrads(dims, x, params.W, h0, h, dp, dq, kernels, { seq: false, input: false });
-    return { ...rest, dh0: dhRec };
+    return { ...rest, dh0: work.kept(dhRec) };
   } finally {
     work.release();
   }

@@ -17,13 +17,13 @@
 // input/state products are gemmNN (dP·W) and the weight gradients gemmTN (dPᵀ·input).
 // Backward assigns fresh arrays for every gradient it returns.
 
-import { copyAs, zerosLike, type FloatArray } from "../core/buffer.js";
+import { zerosLike, type FloatArray } from "../core/buffer.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import type { SeqDims } from "./gated-cell.js";
 import { biasRows, columnSums } from "./row-ops.js";
 import type { LstmTape } from "./lstm-cell.js";
 import { productNN, type Weight } from "./products.js";
-import { KernelScratch } from "./scratch.js";
+import { KernelScratch, outputArrays } from "./scratch.js";
 
 export type { LstmTape } from "./lstm-cell.js";
 
@@ -49,7 +49,12 @@ export interface LstmForwardArgs<A extends FloatArray> {
   c0: A; // [B, H]
   /** The products' implementation; the portable TypeScript kernels when absent. */
   kernels?: Kernels;
+  /** Optional arrays for h, c, i, f, g, o, k ([T, B, H] each), overwritten whole (as EgruForwardArgs.outputs). */
+  outputs?: A[] | null;
 }
+
+/** How many [T, B, H] arrays lstmForward writes (LstmForwardArgs.outputs). */
+export const LSTM_OUTPUTS = 7;
 
 export interface LstmForwardOut<A extends FloatArray> {
   h: A; // [T, B, H] hidden states h_1 … h_T; the layer's output
@@ -63,16 +68,8 @@ export function lstmForward<A extends FloatArray>(args: LstmForwardArgs<A>): Lst
   const { T, B, I, H } = dims;
   const G = 4 * H;
   const { Wih, Whh, bih, bhh } = params;
-  const n = T * B * H;
-  const h = zerosLike(x, n);
-  const c = zerosLike(x, n);
-  const tape: LstmTape<A> = {
-    i: zerosLike(x, n),
-    f: zerosLike(x, n),
-    g: zerosLike(x, n),
-    o: zerosLike(x, n),
-    k: zerosLike(x, n),
-  };
+  const [h, c, i, f, g, o, k] = outputArrays(x, T * B * H, LSTM_OUTPUTS, args.outputs);
+  const tape: LstmTape<A> = { i, f, g, o, k };
 
   // Input part of the pre-activations for all steps in one product: x·W_ihᵀ + b_ih + b_hh   [T·B, 4H].
   // The working array P lives in the kernels' memory where they have one (read in place by the
@@ -138,12 +135,13 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
   const { Wih, Whh } = params;
   const { h, c, tape } = fwd;
 
-  const work = new KernelScratch(kernels); // dP in the kernels' memory
+  const work = new KernelScratch(kernels); // dP and the step-to-step adjoints in the kernels' memory
   try {
     const dP = work.zerosLike(x, T * B * G); // ∂L/∂P   [T, B, 4H]
     // adjoints of h_t and c_t arriving from step t+1 (at t = T: the final-state gradients)
-    const dhRec = args.dhT ? copyAs(x, args.dhT) : zerosLike(x, B * H);
-    const dcRec = args.dcT ? copyAs(x, args.dcT) : zerosLike(x, B * H);
+    // (in the kernels' memory, read and written in place by the cell and the products)
+    const dhRec = work.copyLike(x, B * H, args.dhT);
+    const dcRec = work.copyLike(x, B * H, args.dcT);
 
     for (let t = T - 1; t >= 0; t--) {
       kernels.lstmCellBackward({
@@ -173,7 +171,7 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
     const dbih = zerosLike(x, G);
     columnSums(kernels, dbih, dP, 0, T * B, G);
     const dbhh = dbih.slice() as A; // both biases enter P the same way
-    return { dx, dh0: dhRec, dc0: dcRec, dWih, dWhh, dbih, dbhh };
+    return { dx, dh0: work.kept(dhRec), dc0: work.kept(dcRec), dWih, dWhh, dbih, dbhh };
   } finally {
     work.release();
   }

@@ -3,6 +3,7 @@
 // weights (a copy of an int8 matrix there: inMemory()).
 
 import { zerosLike, type FloatArray } from "../core/buffer.js";
+import { ShapeError } from "../core/errors.js";
 import type { Kernels } from "./backend.js";
 import type { Int8Matrix } from "./int8.js";
 
@@ -35,6 +36,18 @@ export class KernelScratch {
     return a as A;
   }
 
+  /** As zerosLike, holding src's values (rounded to like's kind) where src is given. */
+  copyLike<A extends FloatArray>(like: A, n: number, src?: ArrayLike<number> | null): A {
+    const a = this.zerosLike(like, n);
+    if (src) a.set(src);
+    return a;
+  }
+
+  /** `a` as the caller may keep it past release(): a copy of an array in the kernels' memory, else a itself. */
+  kept<A extends FloatArray>(a: A): A {
+    return (a instanceof Float32Array && this.held.includes(a) ? a.slice() : a) as A;
+  }
+
   /** A zeroed int8 array in the kernels' memory, or an ordinary one where they have none. */
   int8(n: number): Int8Array {
     if (!this.kernels.allocInt8) return new Int8Array(n);
@@ -48,6 +61,18 @@ export class KernelScratch {
     if (this.kernels.free) for (const a of this.held) this.kernels.free(a);
     this.held.length = 0;
   }
+}
+
+/**
+ * A forward's `count` output arrays of n elements of like's kind: `given` (arrays the caller placed,
+ * e.g. in the kernels' memory, which the forward overwrites whole) or fresh zeroed ones.
+ */
+export function outputArrays<A extends FloatArray>(like: A, n: number, count: number, given?: A[] | null): A[] {
+  if (!given) return Array.from({ length: count }, () => zerosLike(like, n));
+  if (given.length !== count || given.some((a) => a.length !== n)) {
+    throw new ShapeError("outputs", `${count} arrays of ${n} elements`, given.map((a) => a.length).join(", "));
+  }
+  return given;
 }
 
 /** A copy of an int8 matrix whose values and scales live in `scratch`'s memory (kernel calls read it in place). */

@@ -25,6 +25,7 @@ import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import { receiveMaskCount } from "../kernels/row-ops.js";
 import {
+  EGRU_OUTPUTS,
   egruBackward,
   egruForward,
   type EgruForwardOut,
@@ -54,6 +55,7 @@ import { ClipGroup, clipFactorOf, type KernelParamGrads } from "./grad-clip.js";
 import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { EgruStepper } from "./stepper.js";
+import { TapeArena } from "./tape-arena.js";
 
 export type ThresholdMode = "clamp" | "sigmoid";
 
@@ -131,6 +133,10 @@ export interface EgruForwardResult {
    * copies) and its tape back to the array pool once done with them — typically after backward.
    * Training loops should: fresh memory costs the operating system a page fault per 4 KiB on
    * first touch. Afterwards the result's arrays must not be used, and backward refuses it.
+   * A training forward on kernels with memory of their own (WebAssembly) writes its outputs and tape
+   * into the layer's blocks there (layers/tape-arena.ts): y, h, o and trace are then views into that
+   * memory, which the layer's next training forward reuses once this one is released (or, never
+   * released, once they are garbage-collected). Copy what must outlive release() (slice()).
    */
   release(): void;
 }
@@ -215,6 +221,8 @@ export class EGRU extends WeightedLayer {
   readonly event: EventFunction;
   readonly inputEvents: boolean;
   private readonly residentR = new ResidentCopy();
+  /** The training forwards' outputs and tape in the kernels' memory (tape-arena.ts). */
+  private readonly tapes = new TapeArena();
   /** The open gradient group (beginGradGroup): its summed gradients when the clip is on. */
   private group: { clip: ClipGroup | null } | null = null;
   // weights and grads: kernel, recurrent_kernel, bias, recurrent_bias, thr
@@ -323,6 +331,8 @@ export class EGRU extends WeightedLayer {
     const R8 = this.int8Operand(kernels, "recurrent_kernel");
     // read in place by the T per-step products (int8 weights are resident already)
     const resident = R8 ? { view: R, tag: 0 } : this.residentR.upload(kernels, R);
+    // a training forward's outputs and tape: views into the kernels' memory where there is room
+    const lease = this.tapes.takeForTraining(this.training, kernels, EGRU_OUTPUTS, T * B * H);
     const fwd = egruForward({
       dims,
       params: { ...params, W: W8 ?? params.W, R: R8 ?? resident.view },
@@ -333,6 +343,7 @@ export class EGRU extends WeightedLayer {
       event: this.event,
       kernels,
       inputEvents: this.inputEvents,
+      outputs: lease?.arrays,
     });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
@@ -363,7 +374,9 @@ export class EGRU extends WeightedLayer {
         if (saved.released) return;
         saved.released = true;
         const { y, h, o, tr, tape } = saved.fwd;
-        recycle(y, h, o, tr, tape.c, tape.z, tape.r, tape.g, tape.hr, saved.ownsX ? saved.x : null);
+        if (lease) lease.release();
+        else recycle(y, h, o, tr, tape.c, tape.z, tape.r, tape.g, tape.hr);
+        if (saved.ownsX) recycle(saved.x);
       },
     };
   }

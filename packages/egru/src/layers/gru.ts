@@ -23,7 +23,7 @@ import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
 import type { Kernels } from "../kernels/backend.js";
-import { gruBackward, gruForward, type GruForwardOut, type GruKernelParams } from "../kernels/gru.js";
+import { GRU_OUTPUTS, gruBackward, gruForward, type GruForwardOut, type GruKernelParams } from "../kernels/gru.js";
 import {
   checkNotReleased,
   ResidentCopy,
@@ -49,6 +49,7 @@ import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "./gru-layout.
 import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { GruStepper } from "./stepper.js";
+import { TapeArena } from "./tape-arena.js";
 
 export interface GruOptions {
   /** I: features per input step. */
@@ -138,6 +139,8 @@ export class GRU extends WeightedLayer {
   readonly dropConnectShape: DropConnectShape;
   readonly zoneout: number;
   private readonly residentR = new ResidentCopy();
+  /** The training forwards' output and tape in the kernels' memory (tape-arena.ts). */
+  private readonly tapes = new TapeArena();
   // weights: kernel, recurrent_kernel, bias, recurrent_bias (haste's layout); grads: the same names
 
   constructor(opts: GruOptions) {
@@ -243,6 +246,8 @@ export class GRU extends WeightedLayer {
     const R8 = this.int8Operand(kernels, "recurrent_kernel");
     // read in place by the T per-step products (int8 weights are resident already)
     const resident = R8 ? { view: params.R, tag: 0 } : this.residentR.upload(kernels, params.R);
+    // a training forward's output and tape: views into the kernels' memory where there is room
+    const lease = this.tapes.takeForTraining(this.training, kernels, GRU_OUTPUTS, T * B * H);
     const fwd = gruForward({
       dims,
       params: { ...params, W: W8 ?? params.W, R: R8 ?? resident.view },
@@ -250,6 +255,7 @@ export class GRU extends WeightedLayer {
       h0,
       zoneout,
       kernels,
+      outputs: lease?.arrays,
     });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const saved: GruSaved = {
@@ -274,7 +280,9 @@ export class GRU extends WeightedLayer {
         if (saved.released) return;
         saved.released = true;
         const t = saved.fwd.tape;
-        recycle(saved.fwd.h, t.z, t.r, t.g, t.hr, ownsX ? saved.x : null);
+        if (lease) lease.release();
+        else recycle(saved.fwd.h, t.z, t.r, t.g, t.hr);
+        if (ownsX) recycle(saved.x);
       },
     };
   }

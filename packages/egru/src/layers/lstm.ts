@@ -21,7 +21,13 @@ import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
 import type { SeqDims } from "../kernels/gated-cell.js";
 import type { Kernels } from "../kernels/backend.js";
-import { lstmBackward, lstmForward, type LstmForwardOut, type LstmKernelParams } from "../kernels/lstm.js";
+import {
+  LSTM_OUTPUTS,
+  lstmBackward,
+  lstmForward,
+  type LstmForwardOut,
+  type LstmKernelParams,
+} from "../kernels/lstm.js";
 import {
   checkNotReleased,
   ResidentCopy,
@@ -45,6 +51,7 @@ import {
 import type { Int8Slot } from "./int8-weights.js";
 import { LstmStepper } from "./stepper.js";
 import { WeightedLayer } from "./weighted-layer.js";
+import { TapeArena } from "./tape-arena.js";
 
 export interface LstmOptions {
   /** I: features per input step. */
@@ -131,6 +138,8 @@ export class LSTM extends WeightedLayer {
   readonly dropConnect: number;
   readonly dropConnectShape: DropConnectShape;
   private readonly residentWhh = new ResidentCopy();
+  /** The training forwards' outputs and tape in the kernels' memory (tape-arena.ts). */
+  private readonly tapes = new TapeArena();
   // weights: weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (nn.LSTM's layout); grads: the same names
 
   constructor(opts: LstmOptions) {
@@ -217,6 +226,8 @@ export class LSTM extends WeightedLayer {
     // have one), read in place by the T per-step products.
     const whhI8 = this.int8Operand(kernels, "weight_hh_l0");
     const resident = whhI8 ? { view: params.Whh, tag: 0 } : this.residentWhh.upload(kernels, params.Whh);
+    // a training forward's outputs and tape: views into the kernels' memory where there is room
+    const lease = this.tapes.takeForTraining(this.training, kernels, LSTM_OUTPUTS, T * B * H);
     const fwd = lstmForward({
       dims,
       params: {
@@ -228,6 +239,7 @@ export class LSTM extends WeightedLayer {
       h0,
       c0,
       kernels,
+      outputs: lease?.arrays,
     });
     const shape: SequenceShape = { T, B, batchFirst: input.batchFirst ?? false };
     const last = (T - 1) * B * H;
@@ -253,7 +265,9 @@ export class LSTM extends WeightedLayer {
         if (saved.released) return;
         saved.released = true;
         const t = saved.fwd.tape;
-        recycle(saved.fwd.h, saved.fwd.c, t.i, t.f, t.g, t.o, t.k, ownsX ? saved.x : null);
+        if (lease) lease.release();
+        else recycle(saved.fwd.h, saved.fwd.c, t.i, t.f, t.g, t.o, t.k);
+        if (ownsX) recycle(saved.x);
       },
     };
   }

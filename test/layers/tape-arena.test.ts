@@ -1,0 +1,171 @@
+// Training tapes in the kernels' memory (layers/tape-arena.ts): EGRU, GRU and LSTM layers trained a
+// few steps with their outputs and tape as views into the WebAssembly memory give the bits of the
+// same layers on ordinary (copied) arrays, on one thread and on two; repeated forward/backward/release
+// pairs do not grow the memory; above the cap, and on the TypeScript kernels, tapes are ordinary
+// arrays; results never released give their memory back once collected.
+
+import assert from "node:assert/strict";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { after, test } from "node:test";
+import { Rng } from "../../packages/egru/src/core/rng.js";
+import { jsKernels, type Kernels } from "../../packages/egru/src/kernels/backend.js";
+import { EGRU } from "../../packages/egru/src/layers/egru.js";
+import { GRU } from "../../packages/egru/src/layers/gru.js";
+import { LSTM } from "../../packages/egru/src/layers/lstm.js";
+import { setTapeArenaCap, tapeArenaBytes } from "../../packages/egru/src/layers/tape-arena.js";
+import { createThreadedKernels } from "../../packages/egru/src/node/threaded-kernels.js";
+import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
+import { randomArray } from "../helpers.js";
+
+const wasm = await loadWasmKernels();
+assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20");
+const threaded = createThreadedKernels(wasm, 2, { minWork: 0, minColumnWork: 0, minPointwise: 0 });
+assert.equal(threaded.threads, 2);
+after(() => threaded.close());
+
+const T = 5,
+  B = 7,
+  I = 9,
+  H = 13;
+
+type Layer = EGRU | GRU | LSTM;
+interface Result {
+  output: Float32Array;
+  release(): void;
+}
+const makers: Record<string, (k: Kernels) => Layer> = {
+  EGRU: (kernels) =>
+    new EGRU({ inputSize: I, hiddenSize: H, seed: 5, weightGain: 2, dropConnect: 0.2, zoneout: 0.2, kernels }),
+  GRU: (kernels) => new GRU({ inputSize: I, hiddenSize: H, seed: 5, dropConnect: 0.2, zoneout: 0.2, kernels }),
+  LSTM: (kernels) => new LSTM({ inputSize: I, hiddenSize: H, seed: 5, dropConnect: 0.2, kernels }),
+};
+
+/** One training step: forward, backward with a fixed upstream gradient, SGD on the weights; the bits it saw. */
+function step(layer: Layer, s: number, keep?: Result[]): { bits: Float32Array[]; result: Result } {
+  const x = Float32Array.from(randomArray(new Rng(10 + s), T * B * I, 1.5));
+  const dy = Float32Array.from(randomArray(new Rng(20 + s), T * B * H));
+  layer.zeroGrad();
+  const r = layer.forward({ x, T, B }) as Result;
+  const output = r.output.slice();
+  const d = backward(layer, r, dy);
+  const grads = Object.values(layer.grads).map((g) => g.slice());
+  for (const [k, w] of Object.entries(layer.weights))
+    for (let i = 0; i < w.length; i++) w[i] -= 0.05 * layer.grads[k][i];
+  if (keep) keep.push(r);
+  else r.release();
+  return { bits: [output, ...d, ...grads], result: r };
+}
+
+/** The layer's backward with ∂L/∂output = dy: its input gradients. */
+function backward(layer: Layer, r: Result, dy: Float32Array): Float32Array[] {
+  if (layer instanceof EGRU) {
+    const d = layer.backward(r as ReturnType<EGRU["forward"]>, { dOutput: dy });
+    return [d.dx, d.dy0];
+  }
+  if (layer instanceof GRU) {
+    const d = layer.backward(r as ReturnType<GRU["forward"]>, { dOutput: dy });
+    return [d.dx, d.dh0];
+  }
+  const d = layer.backward(r as ReturnType<LSTM["forward"]>, { dOutput: dy });
+  return [d.dx, d.dh0, d.dc0];
+}
+
+function inKernelMemory(a: Float32Array): boolean {
+  return a.buffer instanceof SharedArrayBuffer;
+}
+
+/** Run fn with the arena cap set to bytes. */
+function withCap<R>(bytes: number, fn: () => R): R {
+  const previous = setTapeArenaCap(bytes);
+  try {
+    return fn();
+  } finally {
+    setTapeArenaCap(previous);
+  }
+}
+
+for (const [name, make] of Object.entries(makers)) {
+  for (const kernels of [wasm, threaded] as Kernels[]) {
+    test(`${name} [${kernels.name}]: tapes in kernel memory train bit-identically to copied ones (4 steps)`, () => {
+      const inPlace = make(kernels).train();
+      const copied = make(kernels).train();
+      for (let s = 0; s < 4; s++) {
+        const a = step(inPlace, s);
+        const b = withCap(0, () => step(copied, s));
+        assert.ok(inKernelMemory(a.result.output), "the arena's tape is a view into the kernels' memory");
+        assert.ok(!inKernelMemory(b.result.output), "cap 0: an ordinary array");
+        b.bits.forEach((v, i) => assert.deepEqual(a.bits[i], v, `step ${s}, array ${i}`));
+      }
+    });
+  }
+}
+
+test("the TypeScript kernels and evaluation mode keep ordinary arrays", () => {
+  const r = makers
+    .EGRU(jsKernels)
+    .train()
+    .forward({ x: new Float32Array(T * B * I), T, B });
+  assert.ok(!inKernelMemory(r.output));
+  const e = makers
+    .EGRU(wasm)
+    .eval()
+    .forward({ x: new Float32Array(T * B * I), T, B });
+  assert.ok(!inKernelMemory(e.output), "an inference forward's result is the caller's to keep");
+});
+
+test("repeated forward/backward/release pairs do not grow the kernel memory", () => {
+  for (const make of Object.values(makers)) {
+    const layer = make(wasm).train();
+    for (let s = 0; s < 3; s++) step(layer, s); // warm-up
+    const bytes = wasm.memoryBytes();
+    const arena = tapeArenaBytes();
+    for (let s = 3; s < 30; s++) step(layer, s);
+    assert.equal(wasm.memoryBytes(), bytes, "the memory did not grow");
+    assert.equal(tapeArenaBytes(), arena, "the arena holds what it held after warm-up");
+  }
+});
+
+test("above the cap a training forward falls back to ordinary arrays, with the same bits", () => {
+  const a = makers.EGRU(wasm).train();
+  const b = makers.EGRU(wasm).train();
+  const before = tapeArenaBytes();
+  const ra = step(a, 0);
+  const held = tapeArenaBytes() - before;
+  assert.equal(held, 9 * T * B * H * 4, "one slot of nine [T, B, H] arrays");
+  // room for a's slot only: b's forward does not fit and uses the pool
+  const rb = withCap(before + held + 16, () => step(b, 0));
+  assert.ok(inKernelMemory(ra.result.output));
+  assert.ok(!inKernelMemory(rb.result.output));
+  rb.bits.forEach((v, i) => assert.deepEqual(ra.bits[i], v, `array ${i}`));
+  // a keeps reusing its slot under that cap
+  const again = withCap(before + held + 16, () => step(a, 1));
+  assert.ok(inKernelMemory(again.result.output));
+});
+
+test("a second result held while the first is alive gets its own slot; unreleased results are given back when collected", async () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const settle = async () => {
+    gc();
+    await new Promise((r) => setTimeout(r, 10));
+  };
+  for (let i = 0; i < 3; i++) await settle(); // the earlier tests' layers go first
+  const before = tapeArenaBytes();
+  const slot = 9 * T * B * H * 4;
+  let layer: Layer | null = makers.EGRU(wasm).train();
+  const kept: Result[] = [];
+  const first = step(layer, 0, kept).bits;
+  step(layer, 1, kept);
+  assert.equal(tapeArenaBytes() - before, 2 * slot, "two live results, two slots");
+  // the first result's arrays were not overwritten by the second forward
+  assert.deepEqual(kept[0].output, first[0]);
+  kept.length = 0; // dropped without release()
+  for (let i = 0; i < 5 && tapeArenaBytes() - before > slot; i++) await settle();
+  assert.equal(tapeArenaBytes() - before, slot, "one idle slot kept for the next forward");
+  step(layer, 2);
+  assert.equal(tapeArenaBytes() - before, slot, "and reused by it");
+  layer = null; // the layer is collected: its arena frees its slots
+  for (let i = 0; i < 5 && tapeArenaBytes() > before; i++) await settle();
+  assert.equal(tapeArenaBytes(), before);
+});
