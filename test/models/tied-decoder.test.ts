@@ -101,6 +101,13 @@ for (const kernels of KERNEL_SETS) {
         close(got.dEmb, want.dEmb, 1e-5, `dEmb ${at}`);
         close(got.db, want.db, 1e-5, `dbias ${at}`);
         close(got.dx, want.dx, 1e-5, `dx ${at}`);
+        // the products chosen: events below the crossover (x for the forward and dEmb, the mask for dx)
+        const share = (a: Float32Array) => a.reduce((n, v) => n + (v !== 0 ? 1 : 0), 0) / a.length;
+        const sparseX = events && share(x) <= kernels.eventCrossover;
+        const sparseMask = share(mask) <= kernels.eventCrossover;
+        const nz = (a: Float32Array) => share(a) * N * E;
+        const want3 = (sparseX ? 2 * nz(x) : 2 * N * E) * V + (sparseMask ? nz(mask) : N * E) * V;
+        assert.equal(got.macs, Math.round(want3), `MACs ${at}`);
       }
     }
   });

@@ -16,6 +16,7 @@ export { egruCellBackward, egruCellBackwardUnits, egruCellForward, gruCellBackwa
 export { addBiasRows, egruReceiveMask, sumRowsColumns } from "./pointwise";
 export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";
+export { transposeRows } from "./transpose";
 
 /**
  * Products with fewer rows than FEW_ROWS go through the row-list kernels, and so do NN and TN

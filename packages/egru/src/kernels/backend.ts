@@ -178,6 +178,8 @@ export interface Kernels {
    * outOff; returns the number of ones, or −1 where it does not apply (then nothing was written).
    */
   egruReceiveMask?(args: ReceiveMaskArgs): number;
+  /** dst[cols, rows] (+)= src[rows, cols]ᵀ, both whole arrays (kernels/row-ops.ts: transposeRowsTs). */
+  transposeRows?(rows: number, cols: number, src: FloatArray, dst: FloatArray, accumulate: boolean): void;
 }
 
 /** What an EGRU receive mask reads: o and the tape's c [rows, H] at off, the thresholds ϑ [H], the event function. */

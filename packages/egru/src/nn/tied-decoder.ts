@@ -5,6 +5,8 @@
 // When the input holds events (the top EGRU layer's output), the forward gathers one row of Embᵀ
 // per nonzero input, so a decoder costs what the events require; its weight gradient accumulates
 // only those rows, and dx is computed only where the layer below can take it (its receive mask).
+// Each of the three chooses per call between that and the dense product by the density of its
+// operand (x, or the mask), against the kernels' eventCrossover, as the layers' products do.
 // Embᵀ [E, V] is kept as a transposed copy in the kernels' memory (where they have one), refreshed
 // before every training forward and whenever markStale() says the weights changed (evaluation
 // forwards reuse it); the products read it in place. An int8 embedding (quantize()) is read as its
@@ -21,7 +23,7 @@ import { checkPositiveInt } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
 import { defaultKernels } from "../wasm/select.js";
 import { type MacCount, sparseEnough } from "../kernels/gated-cell.js";
-import { biasRows, columnSums } from "../kernels/row-ops.js";
+import { biasRows, columnSums, transposeMatrix } from "../kernels/row-ops.js";
 import { eventOrDenseNN } from "../kernels/products.js";
 import type { Embedding } from "./embedding.js";
 
@@ -85,8 +87,7 @@ export class TiedDecoder {
     const E = this.embedding.dim;
     const t = this.resident.get(kernels, "wT", E * V, false);
     if (this.stale || this.embedding.training || this.wTKernels !== kernels) {
-      const w = this.embedding.weights.weight;
-      for (let v = 0; v < V; v++) for (let e = 0; e < E; e++) t[e * V + v] = w[v * E + e];
+      transposeMatrix(kernels, V, E, this.embedding.weights.weight, t, false);
       this.stale = false;
       this.wT = t;
       this.wTKernels = kernels;
@@ -108,7 +109,8 @@ export class TiedDecoder {
     const logits = resident && kernels.alloc ? kernels.alloc(N * V, false) : new Float32Array(N * V);
     const dlogitsInto = resident && kernels.alloc ? kernels.alloc(N * V, false) : null;
     const dense = N * E * V;
-    const executed = eventOrDenseNN(kernels, this.inputEvents && "always", N, V, E, x, 0, wT, logits);
+    // the event product over the input's nonzero entries while they are sparse enough to pay
+    const executed = eventOrDenseNN(kernels, this.inputEvents, N, V, E, x, 0, wT, logits);
     biasRows(kernels, logits, 0, N, V, this.bias);
     const owned = dlogitsInto ? [logits, dlogitsInto] : [];
     return { logits, dlogitsInto, macs: { executed, dense }, saved: { x, N, kernels, owned } };
@@ -136,11 +138,11 @@ export class TiedDecoder {
     const g = this.embedding.grads.weight; // [V, E]
     const dense = 2 * N * E * V;
     let executed = 0;
-    if (this.inputEvents) {
+    if (this.inputEvents && sparseEnough(kernels, x, 0, N * E)) {
       // dEmbᵀ [E, V] = xᵀ · dlogits over the nonzero inputs, then added into dEmb transposed
       const gT = this.resident.get(kernels, "gT", E * V, true);
       executed += kernels.eventGemmTN(E, V, N, x, 0, dlogits, 0, gT, 0);
-      for (let e = 0; e < E; e++) for (let v = 0; v < V; v++) g[v * E + e] += gT[e * V + v];
+      transposeMatrix(kernels, E, V, gT, g, true);
     } else {
       kernels.gemmTN(V, E, N, dlogits, 0, x, 0, g, 0, true); // dEmb [V, E] += dlogitsᵀ · x
       executed += N * E * V;
