@@ -148,8 +148,12 @@ function pytorch(threads: number): Measured | null {
     );
     const r = JSON.parse(out.trim().split("\n").pop() ?? "{}") as {
       tokens_per_s: number;
+      blas: string;
       phases: Record<string, number>;
     };
+    console.log(
+      `(PyTorch ${threads} thread(s) on BLAS "${r.blas}"${r.blas === "reference" ? ": not a fair baseline" : ""})`,
+    );
     const phases = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
     const ms = (k: string) => 1000 * (r.phases[k] ?? 0);
     phases.embedding = ms("embedding");

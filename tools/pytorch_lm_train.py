@@ -12,19 +12,52 @@ depend on the text.
     /usr/bin/python3 tools/pytorch_lm_train.py --vocab 10000 --embedding 750 --hidden 1350 \
         --layers 3 --batch 64 --bptt 16 --steps 3 --threads 1 [--warmup 1]
 
-prints one JSON line: {"tokens_per_s", "step_s": [...], "threads", "phases": {...}}, where
+prints one JSON line: {"tokens_per_s", "step_s": [...], "threads", "blas", "phases": {...}}, where
 "phases" are the mean seconds per step of forward (embedding, stack, decoder, loss), backward and
-the optimizer step.
+the optimizer step, and "blas" names the BLAS library the process loaded.
+
+Debian's PyTorch calls the generic BLAS interface, so its products run on whatever libblas.so.3 is:
+netlib's reference code unless an optimised one (libopenblas0-pthread) is installed, which is
+many times slower; a figure with "blas": "reference" is not a fair baseline. OpenBLAS is given the
+same thread count as PyTorch's own operations.
 
 Requirements: Debian's python3-torch (PyTorch 1.13) and the Python standard library.
 """
 
 import argparse
+import ctypes
 import json
+import os
 import time
 
 import torch
 import torch.nn.functional as F
+
+
+def loaded_blas():
+    """(name, path) of the BLAS library mapped into this process, from /proc/self/maps."""
+    with open("/proc/self/maps") as f:
+        paths = {line.split()[-1] for line in f if "/" in line}
+    for path in sorted(paths):
+        base = os.path.basename(path)
+        for name in ("openblas", "mkl", "blis"):
+            if name in base:
+                return name, path
+    for path in sorted(paths):
+        if os.path.basename(path).startswith("libblas.so"):
+            # Debian's alternatives: the reference library lives in .../blas/, OpenBLAS in .../openblas*/
+            real = os.path.realpath(path)
+            return ("openblas" if "openblas" in real else "reference"), real
+    return "unknown", ""
+
+
+def set_blas_threads(threads, path):
+    """Tell OpenBLAS how many threads to use (PyTorch's set_num_threads does not reach it)."""
+    try:
+        lib = ctypes.CDLL(path)
+        lib.openblas_set_num_threads(ctypes.c_int(threads))
+    except (OSError, AttributeError):
+        pass
 
 
 def zipf_tokens(n, vocab, gen):
@@ -70,6 +103,10 @@ def main():
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
+    torch.ones(2, 2) @ torch.ones(2, 2)  # loads the BLAS library
+    blas, blas_path = loaded_blas()
+    if blas == "openblas":
+        set_blas_threads(a.threads, blas_path)
     torch.manual_seed(1)
     gen = torch.Generator().manual_seed(7)
     T, B = a.bptt, a.batch
@@ -113,6 +150,7 @@ def main():
                 "tokens_per_s": T * B * len(step_times) / sum(step_times),
                 "step_s": step_times,
                 "threads": torch.get_num_threads(),
+                "blas": blas,
                 "torch": torch.__version__,
                 "phases": {k: v / steps for k, v in phases.items()},
             }
