@@ -13,7 +13,7 @@ import { jsKernels, type Kernels } from "../packages/egru/src/kernels/backend.js
 import { createThreadedKernels } from "../packages/egru/src/node/threaded-kernels.js";
 import { setKernels } from "../packages/egru/src/wasm/select.js";
 import { loadWasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
-import { Rng } from "../packages/egru/src/core/rng.js";
+import { zipfTokens } from "./zipf-tokens.js";
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,30 +26,9 @@ const B = 32;
 const T = 35;
 const HIDDEN: Record<string, number> = { egru: 256, gru: 256, lstm: 205 }; // the ptb-converge presets
 
-/** B·T·steps + 1 tokens drawn from a Zipf(1) law over the vocabulary. */
-function tokens(n: number): Int32Array {
-  const rng = new Rng(7);
-  const cdf = new Float64Array(V);
-  let s = 0;
-  for (let v = 0; v < V; v++) cdf[v] = s += 1 / (v + 1);
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = rng.uniform() * s;
-    let lo = 0;
-    let hi = V - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid] < u) lo = mid + 1;
-      else hi = mid;
-    }
-    out[i] = lo;
-  }
-  return out;
-}
-
 const base = await loadWasmKernels({ maximumPages: 32768 });
 if (!base) throw new Error("WebAssembly SIMD is not available here");
-const data = { tokens: tokens(B * T * (STEPS + 1) + 1) };
+const data = { tokens: zipfTokens(B * T * (STEPS + 1) + 1, V, 7) };
 
 /** Tokens per second over `STEPS` timed steps after one warm-up step. */
 async function tokensPerSecond(cell: string, kernels: Kernels): Promise<number> {

@@ -236,7 +236,7 @@ export class LmTrainer {
         this.hidden,
         (run, target, b) => {
           const scale = blocks.length === 1 ? 1 : b / B;
-          const ce = softmaxCrossEntropy(run.logits, target, V);
+          const ce = softmaxCrossEntropy(run.logits, target, V, undefined, run.dlogitsInto);
           checkLoss(ce.loss + run.ar + run.tar, where);
           if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
           const decoderBack = model.backward(run, ce.dlogits);

@@ -98,17 +98,21 @@ export function longestSegment(c: TrainConfig): number {
 export function lmCost(c: TrainConfig, vocab: number, T: number, training: boolean): MemoryCost {
   const E = c.lm.embedding;
   const s = stackFloats(c, layerShapes(c, E, E), T, training);
-  // the decoder's copies per step: logits [T, V] and (training) their gradient, each copied through
-  // the kernels' memory (the softmax takes both), and its input and dx [T, E]
+  // the decoder per step: in training, its logits [T, V] and their gradient live in the kernels'
+  // memory from the forward to the end of the decoder's backward (before the layers' backward), its
+  // products copy its input, mask and dx [T, E]; in evaluation, the product copies the logits and the
+  // input through the work region
   const decoderWasm = training ? 2 * vocab + 2 * E : vocab + E;
-  const decoderHost = training ? 3 * vocab : 2 * vocab;
+  const decoderHost = training ? vocab : 2 * vocab;
   const params = s.params + vocab * E + vocab;
+  // Embᵀ [E, V] resident, and in training the weight gradient's [E, V] beside it
+  const decoderFixed = (training ? 2 : 1) * vocab * E;
   return {
     // the work region grows to the largest copies, the layers' or the decoder's, and the layers'
     // working arrays and training tapes come on top of it (the decoder's backward runs before the layers')
     wasm: (s.working + s.tapes + Math.max(s.copies, T * decoderWasm)) * F32,
     host: (s.host + T * (decoderHost + 4 * E)) * F32,
-    fixedWasm: 2 * params * F32,
+    fixedWasm: (2 * params + decoderFixed) * F32,
     fixedHost: 6 * params * F32,
   };
 }

@@ -201,6 +201,8 @@ export interface Kernels {
   sgdUpdate?(u: SgdUpdate): void;
   /** Σ a_i² over a[off, off + n) in float64, in fixed chunks (train-ops.ts: sumSquares). */
   sumSquares?(a: FloatArray, off: number, n: number): number;
+  /** dst[cols, rows] (+)= src[rows, cols]ᵀ, both whole arrays (kernels/row-ops.ts: transposeRowsTs). */
+  transposeRows?(rows: number, cols: number, src: FloatArray, dst: FloatArray, accumulate: boolean): void;
 }
 
 /** What an EGRU receive mask reads: o and the tape's c [rows, H] at off, the thresholds ϑ [H], the event function. */

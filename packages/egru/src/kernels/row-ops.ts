@@ -33,6 +33,41 @@ export function columnSums(
   else sumRowsInto(acc, m, mOff, rows, cols);
 }
 
+/** dst[cols, rows] (+)= src[rows, cols]ᵀ (the kernels' own transpose where they have one). */
+export function transposeMatrix(
+  kernels: Kernels,
+  rows: number,
+  cols: number,
+  src: FloatArray,
+  dst: FloatArray,
+  accumulate: boolean,
+): void {
+  if (kernels.transposeRows) kernels.transposeRows(rows, cols, src, dst, accumulate);
+  else transposeRowsTs(rows, cols, src, dst, accumulate);
+}
+
+/** The TypeScript transpose: dst[c·rows + r] = (dst[c·rows + r] +) src[r·cols + c], in 16 × 16 tiles. */
+export function transposeRowsTs(
+  rows: number,
+  cols: number,
+  src: FloatArray,
+  dst: FloatArray,
+  accumulate: boolean,
+): void {
+  const S = 16;
+  for (let r0 = 0; r0 < rows; r0 += S) {
+    const r1 = Math.min(rows, r0 + S);
+    for (let c0 = 0; c0 < cols; c0 += S) {
+      const c1 = Math.min(cols, c0 + S);
+      for (let r = r0; r < r1; r++) {
+        const s = r * cols;
+        if (accumulate) for (let c = c0; c < c1; c++) dst[c * rows + r] += src[s + c];
+        else for (let c = c0; c < c1; c++) dst[c * rows + r] = src[s + c];
+      }
+    }
+  }
+}
+
 /**
  * 1 where a unit's event output can pass gradient back into the unit, else 0: ∂y/∂c = o + c·df(c − ϑ)
  * is nonzero only for units that fired or lie inside the surrogate window. Writes entries

@@ -70,7 +70,14 @@ export type LmState = Float32Array[][];
 export interface LmRun {
   T: number;
   B: number;
-  logits: Float32Array; // [T·B, V]
+  /** [T·B, V]; in training in the kernels' memory (where they have one), until backward(run) or release(run). */
+  logits: Float32Array;
+  /**
+   * Where the loss may write ∂loss/∂logits [T·B, V] (softmaxCrossEntropy's `into`): in training, a
+   * buffer in the kernels' memory beside the logits, so neither is copied; null otherwise. Both are
+   * then valid until backward(run) or release(run), which hand them back to the kernels' memory.
+   */
+  dlogitsInto: Float32Array | null;
   /** The AR and TAR terms of the loss (0 when off or in evaluation; for a block of a batch, its share). */
   ar: number;
   tar: number;
@@ -209,7 +216,7 @@ export class LanguageModel {
       drops.push(d);
       input = d.out;
     }
-    const decoder = this.decoder.forward(input, T * B);
+    const decoder = this.decoder.forward(input, T * B, this.training);
     const layers = layerReports(runs);
     const top = runs[runs.length - 1].out; // [T, B, E], raw; `input` holds it after the output dropout
     const on = this.training;
@@ -219,6 +226,7 @@ export class LanguageModel {
       T,
       B,
       logits: decoder.logits,
+      dlogitsInto: decoder.dlogitsInto,
       ar,
       tar,
       regScale: on ? regScale : 0,
@@ -238,6 +246,7 @@ export class LanguageModel {
     const top = this.cells[L - 1];
     const topMask = top.receiveMask(runs[L - 1]);
     const dec = this.decoder.backward(decoder, dlogits, topMask);
+    this.decoder.release(decoder); // the resident logits and their gradient are done with: room for the layers'
     recycle(topMask);
     const { arWeight: alpha, tarWeight: beta, arOutput } = this.options;
     const w = run.regScale;
@@ -260,9 +269,10 @@ export class LanguageModel {
     return dec.macs;
   }
 
-  /** Hand a run's arrays back to the pool. */
+  /** Hand a run's arrays back to the pool (and the decoder's resident logits, when the run holds them). */
   release(run: LmRun): void {
     for (const r of run.saved.runs) r.release();
+    this.decoder.release(run.saved.decoder);
   }
 }
 

@@ -51,15 +51,21 @@ function isArgmax(logits: Float32Array, row: number, label: number, C: number): 
   return !Number.isNaN(l);
 }
 
-/** logits [N, C] float32, labels [N] in 0…C−1; kernels: what computes the softmax (default: the library's). */
+/**
+ * logits [N, C] float32, labels [N] in 0…C−1; kernels: what computes the softmax (default: the
+ * library's); into: an array of N·C floats to write dlogits into (the tied decoder's buffer in the
+ * kernels' memory), else a new one.
+ */
 export function softmaxCrossEntropy(
   logits: Float32Array,
   labels: ArrayLike<number>,
   C: number,
   kernels: Kernels = defaultKernels(),
+  into: Float32Array | null = null,
 ): CrossEntropyResult {
   const N = labels.length;
-  const dlogits = new Float32Array(N * C);
+  if (into && into.length !== N * C) throw new ShapeError("into", `N·C = ${N}·${C} values`, String(into.length));
+  const dlogits = into ?? new Float32Array(N * C);
   const logZ = logPartition(logits, labels, C, kernels, dlogits, 1 / N);
   let loss = 0;
   let correct = 0;

@@ -5,23 +5,54 @@
 // When the input holds events (the top EGRU layer's output), the forward gathers one row of Embᵀ
 // per nonzero input, so a decoder costs what the events require; its weight gradient accumulates
 // only those rows, and dx is computed only where the layer below can take it (its receive mask).
-// Embᵀ [E, V] is kept as a transposed copy, refreshed before every training forward and whenever
-// markStale() says the weights changed (evaluation forwards reuse it). An int8 embedding (quantize())
-// is read as its int8 copy [E, V] instead, which is laid out as the product takes it; inference only.
+// Each of the three chooses per call between that and the dense product by the density of its
+// operand (x, or the mask), against the kernels' eventCrossover, as the layers' products do.
+// Embᵀ [E, V] is kept as a transposed copy in the kernels' memory (where they have one), refreshed
+// before every training forward and whenever markStale() says the weights changed (evaluation
+// forwards reuse it); the products read it in place. An int8 embedding (quantize()) is read as its
+// int8 copy [E, V] instead, which is laid out as the product takes it; inference only.
+//
+// A `resident` forward (the language model's training forwards) writes the logits [N, V] into a
+// buffer of the kernels' memory and hands out a second one for the loss to write ∂loss/∂logits into,
+// so the softmax, the bias add, the bias gradient and the products use them in place instead of
+// copying 4·N·V bytes in and out per call. The pair belongs to the result until release(r) hands it
+// back to the kernels' memory (as the layers' working arrays of a run).
 
 import { ShapeError, StateError } from "../core/errors.js";
 import { checkPositiveInt } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
 import { defaultKernels } from "../wasm/select.js";
 import { type MacCount, sparseEnough } from "../kernels/gated-cell.js";
-import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
+import { biasRows, columnSums, transposeMatrix } from "../kernels/row-ops.js";
 import { eventOrDenseNN } from "../kernels/products.js";
 import type { Embedding } from "./embedding.js";
 
 export interface DecoderResult {
   logits: Float32Array; // [N, V]
+  /** Where the loss may write ∂loss/∂logits [N, V] (the kernels' memory, reused), or null (allocate one). */
+  dlogitsInto: Float32Array | null;
   macs: MacCount;
-  readonly saved: { x: Float32Array; N: number; kernels: Kernels };
+  readonly saved: { x: Float32Array; N: number; kernels: Kernels; owned: Float32Array[] };
+}
+
+/** Named arrays per kernel set (Embᵀ, the weight gradient's [E, V]), in its memory where it has one; grown when needed, kept. */
+class ResidentArrays {
+  private readonly sets = new WeakMap<Kernels, Map<string, Float32Array>>();
+
+  /** The array `name` of n floats (old contents, or zeros when zeroed) for `kernels`. */
+  get(kernels: Kernels, name: string, n: number, zeroed: boolean): Float32Array {
+    let held = this.sets.get(kernels);
+    if (!held) this.sets.set(kernels, (held = new Map()));
+    let a = held.get(name);
+    if (!a || a.length < n) {
+      if (a) kernels.free?.(a);
+      a = kernels.alloc ? kernels.alloc(n, false) : new Float32Array(n);
+      held.set(name, a);
+    }
+    const view = a.length === n ? a : a.subarray(0, n);
+    if (zeroed) view.fill(0);
+    return view;
+  }
 }
 
 export class TiedDecoder {
@@ -30,9 +61,11 @@ export class TiedDecoder {
   /** bias [V] and its gradient. */
   readonly bias: Float32Array;
   readonly biasGrad: Float32Array;
-  private wT: Float32Array; // [E, V]
+  private wT: Float32Array | null = null; // [E, V]
+  private wTKernels: Kernels | null = null; // whose memory wT is in
   private stale = true;
   private readonly fixedKernels: Kernels | null;
+  private readonly resident = new ResidentArrays();
 
   /** kernels: what to compute with (default: the library's default kernels at each call). */
   constructor(embedding: Embedding, opts: { inputEvents?: boolean; kernels?: Kernels } = {}) {
@@ -41,7 +74,6 @@ export class TiedDecoder {
     this.inputEvents = opts.inputEvents ?? false;
     this.bias = new Float32Array(embedding.vocab);
     this.biasGrad = new Float32Array(embedding.vocab);
-    this.wT = new Float32Array(embedding.vocab * embedding.dim);
   }
 
   /** The kernels of the next call: the ones given at construction, else the library's default. */
@@ -54,31 +86,46 @@ export class TiedDecoder {
     this.stale = true;
   }
 
-  private transposed(): Float32Array {
-    if (this.stale || this.embedding.training) {
-      const V = this.embedding.vocab;
-      const E = this.embedding.dim;
-      const w = this.embedding.weights.weight;
-      const t = this.wT;
-      for (let v = 0; v < V; v++) for (let e = 0; e < E; e++) t[e * V + v] = w[v * E + e];
+  /** Embᵀ [E, V] in the kernels' memory, transposed again when stale or in training. */
+  private transposed(kernels: Kernels): Float32Array {
+    const V = this.embedding.vocab;
+    const E = this.embedding.dim;
+    const t = this.resident.get(kernels, "wT", E * V, false);
+    if (this.stale || this.embedding.training || this.wTKernels !== kernels) {
+      transposeMatrix(kernels, V, E, this.embedding.weights.weight, t, false);
       this.stale = false;
+      this.wT = t;
+      this.wTKernels = kernels;
     }
-    return this.wT;
+    return t;
   }
 
-  /** logits [N, V] for x [N, E]. */
-  forward(x: Float32Array, N: number): DecoderResult {
+  /**
+   * logits [N, V] for x [N, E]; with `resident`, in the kernels' memory with a gradient buffer beside
+   * them (DecoderResult.dlogitsInto), both valid until release() of this result.
+   */
+  forward(x: Float32Array, N: number, resident = false): DecoderResult {
     checkPositiveInt("N", N);
     const V = this.embedding.vocab;
     const E = this.embedding.dim;
     if (x.length !== N * E) throw new ShapeError("decoder input", `N·E = ${N}·${E} values`, String(x.length));
     const kernels = this.kernels;
-    const wT = this.embedding.int8Operand(kernels, "weight") ?? this.transposed();
-    const logits = new Float32Array(N * V);
+    const wT = this.embedding.int8Operand(kernels, "weight") ?? this.transposed(kernels);
+    const logits = resident && kernels.alloc ? kernels.alloc(N * V, false) : new Float32Array(N * V);
+    const dlogitsInto = resident && kernels.alloc ? kernels.alloc(N * V, false) : null;
     const dense = N * E * V;
-    const executed = eventOrDenseNN(kernels, this.inputEvents && "always", N, V, E, x, 0, wT, logits);
-    addBiasRows(logits, 0, N, V, this.bias);
-    return { logits, macs: { executed, dense }, saved: { x, N, kernels } };
+    // the event product over the input's nonzero entries while they are sparse enough to pay
+    const executed = eventOrDenseNN(kernels, this.inputEvents, N, V, E, x, 0, wT, logits);
+    biasRows(kernels, logits, 0, N, V, this.bias);
+    const owned = dlogitsInto ? [logits, dlogitsInto] : [];
+    return { logits, dlogitsInto, macs: { executed, dense }, saved: { x, N, kernels, owned } };
+  }
+
+  /** Hand r's resident logits and dlogitsInto back to the kernels' memory (they must not be used afterwards). */
+  release(r: DecoderResult): void {
+    const { kernels, owned } = r.saved;
+    if (kernels.free) for (const a of owned) kernels.free(a);
+    owned.length = 0;
   }
 
   /** Accumulate dEmb and dbias from dlogits [N, V]; return dx [N, E] (only where dxMask is 1, when given). */
@@ -96,20 +143,32 @@ export class TiedDecoder {
     const g = this.embedding.grads.weight; // [V, E]
     const dense = 2 * N * E * V;
     let executed = 0;
-    if (this.inputEvents) {
+    if (this.inputEvents && sparseEnough(kernels, x, 0, N * E)) {
       // dEmbᵀ [E, V] = xᵀ · dlogits over the nonzero inputs, then added into dEmb transposed
-      const gT = new Float32Array(E * V);
+      const gT = this.resident.get(kernels, "gT", E * V, true);
       executed += kernels.eventGemmTN(E, V, N, x, 0, dlogits, 0, gT, 0);
-      for (let e = 0; e < E; e++) for (let v = 0; v < V; v++) g[v * E + e] += gT[e * V + v];
+      transposeMatrix(kernels, E, V, gT, g, true);
     } else {
       kernels.gemmTN(V, E, N, dlogits, 0, x, 0, g, 0, true); // dEmb [V, E] += dlogitsᵀ · x
       executed += N * E * V;
     }
-    sumRowsInto(this.biasGrad, dlogits, 0, N, V);
+    columnSums(kernels, this.biasGrad, dlogits, 0, N, V);
     const dx = new Float32Array(N * E);
     // the masked product while the mask is sparse enough to pay (as the layers' dx), else the dense one
     if (dxMask && sparseEnough(kernels, dxMask, 0, N * E)) {
-      executed += kernels.maskedGemmNT(N, E, V, dlogits, 0, this.wT, 0, dxMask, 0, dx, 0);
+      executed += kernels.maskedGemmNT(
+        N,
+        E,
+        V,
+        dlogits,
+        0,
+        this.wTKernels === kernels && this.wT ? this.wT : this.transposed(kernels),
+        0,
+        dxMask,
+        0,
+        dx,
+        0,
+      );
     } else {
       kernels.gemmNN(N, E, V, dlogits, 0, this.embedding.weights.weight, 0, dx, 0, false); // dx = dlogits · Emb
       executed += N * E * V;

@@ -568,6 +568,9 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       );
     },
 
+    // one thread: a copy's worth of work
+    transposeRows: (rows, cols, src, dst, accumulate) => base.transposeRows(rows, cols, src, dst, accumulate),
+
     sumRowsInto(acc, m, mOff, rows, cols) {
       if (!allFloat32(acc, m) || !base.inMemory(m) || cols < 8 || rows * cols < minPointwise)
         return base.sumRowsInto(acc, m, mOff, rows, cols);

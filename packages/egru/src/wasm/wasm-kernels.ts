@@ -22,6 +22,7 @@
 import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { jsKernels, type Kernels, type ReceiveMaskArgs } from "../kernels/backend.js";
 import { addBiasRows, sumRowsInto } from "../kernels/gemm.js";
+import { transposeRowsTs } from "../kernels/row-ops.js";
 import type { SoftmaxRows } from "../kernels/softmax.js";
 import {
   backwardInFloat32,
@@ -201,6 +202,7 @@ export interface KernelExports {
   softmaxRows(N: number, V: number, x: number, out: number, logZ: number, scale: number): void;
   addBiasRows(rows: number, cols: number, out: number, bias: number): void;
   sumRowsColumns(acc: number, m: number, rows: number, cols: number, c0: number, c1: number): void;
+  transposeRows(rows: number, cols: number, src: number, dst: number, accumulate: number): void;
   egruReceiveMask(
     rows: number,
     H: number,
@@ -283,6 +285,7 @@ export interface WasmKernels extends Kernels {
   adamUpdate(u: AdamUpdate): void;
   sgdUpdate(u: SgdUpdate): void;
   sumSquares(a: FloatArray, off: number, n: number): number;
+  transposeRows(rows: number, cols: number, src: FloatArray, dst: FloatArray, accumulate: boolean): void;
 }
 
 export interface WasmKernelOptions {
@@ -914,6 +917,22 @@ class WasmKernelsImpl implements WasmKernels {
     ];
     this.run(ops, 0, (p) => {
       this.ex.addBiasRows(rows, cols, p[0], p[1]);
+      return 0;
+    });
+  }
+
+  transposeRows(rows: number, cols: number, src: FloatArray, dst: FloatArray, accumulate: boolean): void {
+    if (!allFloat32(src, dst) || rows * cols === 0) {
+      transposeRowsTs(rows, cols, src, dst, accumulate);
+      return;
+    }
+    checkDims([rows, cols]);
+    const ops: Operand[] = [
+      [src, 0, rows * cols, IN, "src"],
+      [dst, 0, rows * cols, accumulate ? IN | OUT : OUT, "dst"],
+    ];
+    this.run(ops, 0, (p) => {
+      this.ex.transposeRows(rows, cols, p[0], p[1], accumulate ? 1 : 0);
       return 0;
     });
   }

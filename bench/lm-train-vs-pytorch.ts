@@ -1,0 +1,215 @@
+// Whole language-model training steps at the paper's LM sizes (embedding 750, a stack 750→1350→1350→750,
+// decoder tied to the embedding, V = 10,000, B = 64, BPTT 16 by default), tokens per second: egru's
+// EGRU on its event path, the same EGRU forced onto the dense products (event crossover 0), egru's
+// GRU, and PyTorch's nn.GRU model of the same sizes (tools/pytorch_lm_train.py), on one and two
+// threads; then a table with the ratios the issue's targets name (EGRU events ÷ PyTorch GRU, events
+// ÷ dense), and the per-phase breakdown of each egru step. A step: embedding, the stack forward,
+// the decoder forward, softmax cross-entropy, the decoder backward, the stack backward (with the
+// embedding's), Adam. No dropout (PyTorch's side has none). The EGRU thresholds are set from data
+// for 80 % activity sparsity (nn/threshold-init.ts, target 0.2). Random Zipf tokens: the speed
+// does not depend on the text.
+//
+//   node --conditions=egru-source --import tsx bench/lm-train-vs-pytorch.ts [--steps 2] [--bptt 16]
+//        [--batch 64] [--threads 1,2] [--variants events,dense,gru,pytorch] [--python /usr/bin/python3]
+
+import { execFileSync } from "node:child_process";
+import { cpus } from "node:os";
+import type { Kernels } from "../packages/egru/src/kernels/backend.js";
+import { LanguageModel, type LmState } from "../packages/egru/src/nn/language-model.js";
+import { softmaxCrossEntropy } from "../packages/egru/src/nn/loss.js";
+import { initThresholdsFromData } from "../packages/egru/src/nn/threshold-init.js";
+import { createThreadedKernels } from "../packages/egru/src/node/threaded-kernels.js";
+import { Optimizer } from "../packages/egru/src/optim/optimizer.js";
+import { setKernels } from "../packages/egru/src/wasm/select.js";
+import { loadWasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
+import { zipfTokens } from "./zipf-tokens.js";
+
+const arg = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+};
+const STEPS = Number(arg("steps", "2"));
+const T = Number(arg("bptt", "16"));
+const B = Number(arg("batch", "64"));
+const THREADS = arg("threads", "1,2").split(",").map(Number);
+const VARIANTS = arg("variants", "events,dense,gru,pytorch").split(",");
+const PYTHON = arg("python", "/usr/bin/python3");
+const [V, E, H, L] = [10_000, 750, 1350, 3];
+const PHASES = [
+  "embedding",
+  "stack forward",
+  "decoder forward",
+  "softmax",
+  "decoder backward",
+  "stack backward",
+  "optimizer",
+  "other",
+] as const;
+type Phase = (typeof PHASES)[number];
+
+/** Replace obj[key] (a method) by a wrapper adding its time to times[phase]. */
+function timeMethod(obj: object, key: string, times: Record<Phase, number>, phase: Phase): void {
+  const o = obj as Record<string, (...a: unknown[]) => unknown>;
+  const f = o[key].bind(obj);
+  o[key] = (...a: unknown[]) => {
+    const t0 = performance.now();
+    try {
+      return f(...a);
+    } finally {
+      times[phase] += performance.now() - t0;
+    }
+  };
+}
+
+interface Measured {
+  tokensPerS: number;
+  phases: Record<Phase, number>; // mean ms per step
+  activity: number; // the last layer's output: fraction nonzero
+}
+
+const stream = zipfTokens(T * B * (STEPS + 4) + B, V, 7);
+/** Segment k: inputs [T, B] and targets [T, B] (time-major, B streams side by side). */
+const seg = (k: number) => ({
+  input: stream.subarray(k * T * B, (k + 1) * T * B),
+  target: stream.subarray(k * T * B + B, (k + 1) * T * B + B),
+});
+
+function measure(cell: "egru" | "gru", kernels: Kernels): Measured {
+  setKernels(kernels); // the loss's softmax
+  const model = new LanguageModel({
+    cell,
+    vocab: V,
+    embedding: E,
+    hidden: H,
+    layers: L,
+    seed: 1,
+    kernels,
+    ...(cell === "egru" ? { thresholdMean: 0.3, dampeningFactor: 3.6, pseudoDerivativeSupport: 3.6 } : {}),
+  });
+  if (cell === "egru") {
+    const batches = [0, 1].map((k) => ({ tokens: seg(k).input, T, B }));
+    initThresholdsFromData(model, batches, 0.2);
+  }
+  const optimizer = new Optimizer({ kind: "adam" });
+  const times = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
+  timeMethod(model.embedding, "forward", times, "embedding");
+  timeMethod(model.embedding, "backward", times, "stack backward");
+  for (const c of model.cells) {
+    timeMethod(c, "forward", times, "stack forward");
+    timeMethod(c, "backward", times, "stack backward");
+  }
+  timeMethod(model.decoder, "forward", times, "decoder forward");
+  timeMethod(model.decoder, "backward", times, "decoder backward");
+  let state: LmState | null = null;
+  let total = 0;
+  let nonzero = 0;
+  let entries = 0;
+  for (let s = 0; s <= STEPS; s++) {
+    if (s === 1) for (const p of PHASES) times[p] = 0; // step 0 warms up
+    const t0 = performance.now();
+    const { input, target } = seg(2 + s);
+    model.train();
+    model.zeroGrad();
+    const run = model.forward(input, T, B, state);
+    const top = run.saved.runs[L - 1].out;
+    if (s > 0) {
+      for (let i = 0; i < top.length; i++) if (top[i] !== 0) nonzero++;
+      entries += top.length;
+    }
+    const t1 = performance.now();
+    const ce = softmaxCrossEntropy(run.logits, target, V, kernels, run.dlogitsInto);
+    times.softmax += performance.now() - t1;
+    model.backward(run, ce.dlogits);
+    const t2 = performance.now();
+    const params = model.params();
+    optimizer.step(params, 1e-3);
+    model.weightsChanged();
+    times.optimizer += performance.now() - t2;
+    state = run.state;
+    model.release(run);
+    if (s > 0) total += performance.now() - t0;
+  }
+  const timed = PHASES.filter((p) => p !== "other").reduce((a, p) => a + times[p], 0);
+  times.other = total - timed;
+  for (const p of PHASES) times[p] /= STEPS;
+  return { tokensPerS: (T * B * STEPS) / (total / 1000), phases: times, activity: nonzero / Math.max(1, entries) };
+}
+
+function pytorch(threads: number): Measured | null {
+  try {
+    const out = execFileSync(
+      PYTHON,
+      [
+        "tools/pytorch_lm_train.py",
+        ...["--vocab", V, "--embedding", E, "--hidden", H, "--layers", L, "--batch", B, "--bptt", T].map(String),
+        ...["--steps", STEPS, "--warmup", 1, "--threads", threads].map(String),
+      ],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const r = JSON.parse(out.trim().split("\n").pop() ?? "{}") as {
+      tokens_per_s: number;
+      blas: string;
+      phases: Record<string, number>;
+    };
+    console.log(
+      `(PyTorch ${threads} thread(s) on BLAS "${r.blas}"${r.blas === "reference" ? ": not a fair baseline" : ""})`,
+    );
+    const phases = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
+    const ms = (k: string) => 1000 * (r.phases[k] ?? 0);
+    phases.embedding = ms("embedding");
+    phases["stack forward"] = ms("stack forward");
+    phases["decoder forward"] = ms("decoder forward");
+    phases.softmax = ms("softmax cross-entropy");
+    phases["stack backward"] = ms("backward"); // PyTorch's backward is one call: the decoder's is in it
+    phases.optimizer = ms("optimizer");
+    return { tokensPerS: r.tokens_per_s, phases, activity: Number.NaN };
+  } catch (e) {
+    console.log(`(PyTorch not measured: ${(e as Error).message.split("\n")[0]})`);
+    return null;
+  }
+}
+
+const base = await loadWasmKernels({ maximumPages: 65536 });
+if (!base) throw new Error("WebAssembly SIMD is not available here");
+console.log(
+  `Whole-LM training, E ${E}, stack ${E}-${H}-${H}-${E}, V ${V}, B ${B}, BPTT ${T}, ${STEPS} timed steps after 1 warm-up;` +
+    ` ${cpus()[0]?.model ?? "?"}, Node ${process.version}, load ${(await import("node:os")).loadavg()[0].toFixed(1)}\n`,
+);
+const rows: { name: string; threads: number; m: Measured }[] = [];
+for (const threads of THREADS) {
+  const k: Kernels = threads === 1 ? base : createThreadedKernels(base, threads);
+  const dense = Object.assign(Object.create(k) as Kernels, { eventCrossover: 0 });
+  for (const v of VARIANTS) {
+    const m =
+      v === "events"
+        ? measure("egru", k)
+        : v === "dense"
+          ? measure("egru", dense)
+          : v === "gru"
+            ? measure("gru", k)
+            : pytorch(threads);
+    const name = v === "pytorch" ? "PyTorch nn.GRU" : v === "gru" ? "egru GRU" : `egru EGRU ${v}`;
+    if (!m) continue;
+    rows.push({ name, threads, m });
+    console.log(`(measured: ${name}, ${threads} thread(s), ${m.tokensPerS.toFixed(0)} tokens/s)`);
+  }
+  if ("close" in k) await (k as { close(): Promise<void> }).close();
+}
+
+const find = (name: string, threads: number) => rows.find((r) => r.name === name && r.threads === threads)?.m;
+console.log("model              threads  tokens/s  activity  ÷ PyTorch GRU  ÷ egru dense");
+for (const r of rows) {
+  const py = find("PyTorch nn.GRU", r.threads);
+  const dn = find("egru EGRU dense", r.threads);
+  const ratio = (d: Measured | undefined) => (d ? `${(r.m.tokensPerS / d.tokensPerS).toFixed(2)}×` : "–");
+  const act = Number.isNaN(r.m.activity) ? "–" : `${(100 * r.m.activity).toFixed(1)} %`;
+  console.log(
+    `${r.name.padEnd(18)} ${String(r.threads).padStart(7)}  ${r.m.tokensPerS.toFixed(0).padStart(8)}  ${act.padStart(8)}  ${ratio(py).padStart(13)}  ${ratio(dn).padStart(11)}`,
+  );
+}
+console.log("\nms per step by phase (PyTorch: its one backward call under stack backward)");
+console.log(`model              threads  ${PHASES.map((p) => p.padStart(9)).join(" ")}`);
+for (const r of rows)
+  console.log(
+    `${r.name.padEnd(18)} ${String(r.threads).padStart(7)}  ${PHASES.map((p) => r.m.phases[p].toFixed(0).padStart(Math.max(9, p.length))).join(" ")}`,
+  );
