@@ -20,6 +20,7 @@ import { softmaxRows, type SoftmaxRows } from "./softmax.js";
 import {
   adamUpdate,
   countNonzero,
+  countOutside,
   firstNonFinite,
   sgdUpdate,
   sumSquares,
@@ -201,6 +202,8 @@ export interface Kernels {
   sgdUpdate?(u: SgdUpdate): void;
   /** Σ a_i² over a[off, off + n) in float64, in fixed chunks (train-ops.ts: sumSquares). */
   sumSquares?(a: FloatArray, off: number, n: number): number;
+  /** Entries of x [rows, H] at off with |x[r, j] − thr[j]| > support, in float64 (train-ops.ts: countOutside). */
+  countOutside?(rows: number, H: number, x: FloatArray, off: number, thr: FloatArray, support: number): number;
 }
 
 /** What an EGRU receive mask reads: o and the tape's c [rows, H] at off, the thresholds ϑ [H], the event function. */
@@ -232,6 +235,7 @@ export const jsKernels: Kernels = {
   lstmCellBackward,
   softmaxRows,
   countNonzero,
+  countOutside,
   firstNonFinite,
   adamUpdate,
   sgdUpdate,
