@@ -1,9 +1,9 @@
 // The training step's elementwise kernels (kernels/train-ops.ts, assembly/train-ops.ts): counting
-// nonzeros, the first non-finite index, the chunked sum of squares (the gradient norm) and the
-// Adam / AdamW / SGD updates. The TypeScript twins, the one-thread WebAssembly kernels (plain arrays
-// and views into their memory) and the threaded ones (2 threads) give the same bits at odd sizes;
-// the updates also equal a float64 copy of the optimizer's formulas written out here, over several
-// steps.
+// nonzeros and entries outside the surrogate window (the layer statistics), the first non-finite
+// index, the chunked sum of squares (the gradient norm) and the Adam / AdamW / SGD updates. The
+// TypeScript twins, the one-thread WebAssembly kernels (plain arrays and views into their memory)
+// and the threaded ones (2 threads) give the same bits at odd sizes; the updates also equal a
+// float64 copy of the optimizer's formulas written out here, over several steps.
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
@@ -267,4 +267,34 @@ test("sumSquares: fixed chunks, the same bits on the twin, one thread and two, n
   const s = (v: number) => v * v;
   assert.equal(twin(a, 0, 5), s(1e8) + s(1) + (s(-1e8) + s(1)) + s(3));
   for (const [, k] of SETS) assert.equal(k.sumSquares?.(a, 0, 5), twin(a, 0, 5));
+});
+
+test("countOutside: entries outside their unit's window, the same in every kernel set, at odd shapes", () => {
+  for (const [rows, H] of [
+    [1, 1],
+    [1, 7],
+    [3, 4099],
+    [37, 2703],
+  ]) {
+    const n = rows * H;
+    const x = rand(n + 2, rows + H, 0.8, 0.6);
+    x[1] = Number.NaN; // never outside (|NaN − ϑ| > s is false)
+    const thr = rand(H, H, 1, 0.3);
+    for (const resident of [false, true]) {
+      const xs = place(x, resident);
+      for (const [off, support] of [
+        [0, 0.5],
+        [2, 1 / 3],
+      ]) {
+        const want = ops.countOutside(rows, H, xs, off, thr, support);
+        let ref = 0;
+        for (let r = 0; r < rows; r++)
+          for (let j = 0; j < H; j++) if (Math.abs(xs[off + r * H + j] - thr[j]) > support) ref++;
+        assert.equal(want, ref);
+        if (n > 100) assert.ok(want > 0 && want < n, "both sides of the window occur");
+        for (const [name, k] of SETS)
+          assert.equal(k.countOutside?.(rows, H, xs, off, thr, support), want, `${name} ${rows}×${H} off=${off}`);
+      }
+    }
+  }
 });

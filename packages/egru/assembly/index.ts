@@ -16,7 +16,7 @@ export { egruCellBackward, egruCellBackwardUnits, egruCellForward, gruCellBackwa
 export { addBiasRows, egruReceiveMask, sumRowsColumns } from "./pointwise";
 export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";
-export { adamUpdate, countNonzero, firstNonFinite, sgdUpdate, sumSquaresChunks } from "./train-ops";
+export { adamUpdate, countNonzero, countOutside, firstNonFinite, sgdUpdate, sumSquaresChunks } from "./train-ops";
 export { transposeRows } from "./transpose";
 
 /**

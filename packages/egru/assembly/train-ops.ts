@@ -174,3 +174,23 @@ export function sumSquaresChunks(a: usize, n: i32, out: usize): void {
     store<f64>(out + (<usize>k << 3), s);
   }
 }
+
+/**
+ * The number of entries of x [rows, H] outside the surrogate window of their unit's threshold:
+ * |x[r, j] − thr[j]| > support, in float64 (the EGRU layer's backward sparsity statistics).
+ */
+export function countOutside(rows: i32, H: i32, x: usize, thr: usize, support: f64): i32 {
+  const S = f64x2.splat(support);
+  let acc = i64x2.splat(0);
+  let c: i32 = 0;
+  for (let r = 0; r < rows; r++) {
+    const p = at(x, <usize>r * <usize>H);
+    let j = 0;
+    for (; j + 2 <= H; j += 2) {
+      const d = f64x2.abs(f64x2.sub(f64x2.promote_low_f32x4(v128.load64_zero(at(p, j))), f64x2.promote_low_f32x4(v128.load64_zero(at(thr, j)))));
+      acc = i64x2.sub(acc, f64x2.gt(d, S)); // −1 per lane outside
+    }
+    for (; j < H; j++) if (Math.abs(<f64>load<f32>(at(p, j)) - <f64>load<f32>(at(thr, j))) > support) c++;
+  }
+  return c + <i32>(i64x2.extract_lane(acc, 0) + i64x2.extract_lane(acc, 1));
+}

@@ -53,6 +53,7 @@ const EXPORTS = [
   "adamUpdate",
   "sgdUpdate",
   "sumSquaresChunks",
+  "countOutside",
 ];
 
 function fail(message) {

@@ -20,6 +20,7 @@ import { softmaxRows, type SoftmaxRows } from "./softmax.js";
 import {
   adamUpdate,
   countNonzero,
+  countOutside,
   firstNonFinite,
   sgdUpdate,
   sumSquares,
@@ -203,6 +204,8 @@ export interface Kernels {
   sumSquares?(a: FloatArray, off: number, n: number): number;
   /** dst[cols, rows] (+)= src[rows, cols]ᵀ, both whole arrays (kernels/row-ops.ts: transposeRowsTs). */
   transposeRows?(rows: number, cols: number, src: FloatArray, dst: FloatArray, accumulate: boolean): void;
+  /** Entries of x [rows, H] at off with |x[r, j] − thr[j]| > support, in float64 (train-ops.ts: countOutside). */
+  countOutside?(rows: number, H: number, x: FloatArray, off: number, thr: FloatArray, support: number): number;
 }
 
 /** What an EGRU receive mask reads: o and the tape's c [rows, H] at off, the thresholds ϑ [H], the event function. */
@@ -234,6 +237,7 @@ export const jsKernels: Kernels = {
   lstmCellBackward,
   softmaxRows,
   countNonzero,
+  countOutside,
   firstNonFinite,
   adamUpdate,
   sgdUpdate,

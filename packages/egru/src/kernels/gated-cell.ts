@@ -230,8 +230,12 @@ export interface SparseOperands {
 
 /** Whether n entries of a from off are sparse enough (density ≤ the kernels' crossover) for an event product. */
 export function sparseEnough(kernels: Kernels, a: FloatArray, off: number, n: number): boolean {
-  const events = kernels.countNonzero ? kernels.countNonzero(a, off, n) : countNonzero(a, off, n);
-  return events <= kernels.eventCrossover * n;
+  return nonzerosOn(kernels, a, off, n) <= kernels.eventCrossover * n;
+}
+
+/** Nonzero entries of a[off, off + n), counted by the kernels' countNonzero where they have one. */
+export function nonzerosOn(kernels: Kernels, a: FloatArray, off: number, n: number): number {
+  return kernels.countNonzero ? kernels.countNonzero(a, off, n) : countNonzero(a, off, n);
 }
 
 /**

@@ -103,3 +103,24 @@ export function chunkSquares(a: FloatArray, off: number, len: number): number {
   for (; i < end; i++) s += a[i] * a[i];
   return s;
 }
+
+/**
+ * The number of entries of x [rows, H] (at off) outside the surrogate window of their unit's
+ * threshold: |x[r, j] − thr[j]| > support, in float64 (the EGRU layer's backward sparsity).
+ */
+export function countOutside(
+  rows: number,
+  H: number,
+  x: FloatArray,
+  off: number,
+  thr: FloatArray,
+  support: number,
+): number {
+  let c = 0;
+  for (let r = 0; r < rows; r++) {
+    const base = off + r * H;
+    // without branches: on events the test goes either way at random
+    for (let j = 0; j < H; j++) c += +(Math.abs(x[base + j] - thr[j]) > support);
+  }
+  return c;
+}

@@ -8,7 +8,7 @@ import { ShapeError, StateError, ValueError } from "../core/errors.js";
 import { Rng } from "../core/rng.js";
 import { checkFinite, checkLength, checkPositiveInt, type FiniteScan } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
-import type { SeqDims, Zoneout } from "../kernels/gated-cell.js";
+import { nonzerosOn, type SeqDims, type Zoneout } from "../kernels/gated-cell.js";
 
 /** What every forward reports about one layer. */
 export interface LayerStats {
@@ -294,11 +294,10 @@ export function accumulateThroughDropConnect(
 }
 
 /** Statistics of a dense baseline forward: every MAC is executed, there are no events. */
-export function denseStats(output: Float32Array, dims: SeqDims, gates: number): LayerStats {
+export function denseStats(output: Float32Array, dims: SeqDims, gates: number, kernels: Kernels): LayerStats {
   const { T, B, I, H } = dims;
   const G = gates * H;
-  let zeros = 0;
-  for (let i = 0; i < output.length; i++) if (output[i] === 0) zeros++;
+  const zeros = output.length - nonzerosOn(kernels, output, 0, output.length);
   const macs = T * B * (I * G + H * G);
   const activitySparsity = zeros / output.length;
   return {

@@ -15,14 +15,15 @@
 // each call's own contribution is clipped before it is added (layers/grad-clip.ts): what earlier
 // calls left in layer.grads is never rescaled; a gradient group clips the sum of several calls.
 
-import { addInto, countNonzero } from "../core/buffer.js";
+import { addInto } from "../core/buffer.js";
 import { StateError, ValueError } from "../core/errors.js";
 import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability, checkRange } from "../core/validate.js";
 import { heavisideEvent, sigmoid, type EventFunction } from "../kernels/activations.js";
 import type { Kernels } from "../kernels/backend.js";
-import type { MacCount } from "../kernels/gated-cell.js";
+import { nonzerosOn, type MacCount } from "../kernels/gated-cell.js";
+import { countOutside } from "../kernels/train-ops.js";
 import { receiveMaskCount } from "../kernels/row-ops.js";
 import {
   EGRU_OUTPUTS,
@@ -368,7 +369,7 @@ export class EGRU extends WeightedLayer {
       o: fromTimeMajor(fwd.o, shape, H),
       trace: fromTimeMajor(fwd.tr, shape, H),
       state: { y: fwd.y.slice(last), h: fwd.h.slice(last), tr: fwd.tr.slice(last) },
-      stats: this.stats(dims, x, y0, fwd, params.thr),
+      stats: this.stats(kernels, dims, x, y0, fwd, params.thr),
       saved,
       release: () => {
         if (saved.released) return;
@@ -553,6 +554,7 @@ export class EGRU extends WeightedLayer {
    * post-reset h (the paper's); executed MACs and the paper's effective MACs (dense × active fraction).
    */
   private stats(
+    kernels: Kernels,
     dims: SeqDims,
     x: Float32Array,
     y0: Float32Array,
@@ -562,33 +564,25 @@ export class EGRU extends WeightedLayer {
     const { T, B, I, H } = dims;
     const G = 3 * H;
     const n = T * B * H;
-    let zeros = 0;
-    let events = 0;
-    let outside = 0;
-    let outsideH = 0;
     const support = 1 / this.pseudoDerivativeSupport;
     const { y, o, h } = fwd;
-    const c = fwd.tape.c;
-    // without branches: on events the tests go either way at random (branchy, this loop took 5 % of a step)
-    for (let row = 0; row < n; row += H) {
-      for (let j = 0; j < H; j++) {
-        const i = row + j;
-        const th = theta[j];
-        zeros += +(y[i] === 0);
-        events += +(o[i] !== 0);
-        outside += +(Math.abs(c[i] - th) > support);
-        outsideH += +(Math.abs(h[i] - th) > support);
-      }
-    }
+    const outsideOf = (a: Float32Array): number =>
+      kernels.countOutside
+        ? kernels.countOutside(T * B, H, a, 0, theta, support)
+        : countOutside(T * B, H, a, 0, theta, support);
+    const zeros = n - nonzerosOn(kernels, y, 0, n);
+    const events = nonzerosOn(kernels, o, 0, n);
+    const outside = outsideOf(fwd.tape.c);
+    const outsideH = outsideOf(h);
     // the recurrent product of step t reads y_{t−1}: y0, then y_1 … y_{T−1}
-    const activeInputs = countNonzero(y0) + countNonzero(fwd.y, 0, (T - 1) * B * H);
+    const activeInputs = nonzerosOn(kernels, y0, 0, y0.length) + nonzerosOn(kernels, y, 0, (T - 1) * B * H);
     const denseMacs = T * B * (I * G + H * G);
     return {
       activitySparsity: zeros / n,
       backwardSparsity: outside / n,
       paperBackwardSparsity: outsideH / n,
       denseMacs,
-      eventMacs: (this.inputEvents ? countNonzero(x) * G : T * B * I * G) + activeInputs * G,
+      eventMacs: (this.inputEvents ? nonzerosOn(kernels, x, 0, x.length) * G : T * B * I * G) + activeInputs * G,
       executedMacs: fwd.macs.executed,
       paperEffectiveMacs: denseMacs * (1 - zeros / n),
       events,

@@ -274,7 +274,7 @@ export class GRU extends WeightedLayer {
     return {
       output: fromTimeMajor(fwd.h, shape, H),
       state: { h: fwd.h.slice((T - 1) * B * H) },
-      stats: denseStats(fwd.h, dims, 3),
+      stats: denseStats(fwd.h, dims, 3, kernels),
       saved,
       release: () => {
         if (saved.released) return;

@@ -259,7 +259,7 @@ export class LSTM extends WeightedLayer {
     return {
       output: fromTimeMajor(fwd.h, shape, H),
       state: { h: fwd.h.slice(last), c: fwd.c.slice(last) },
-      stats: denseStats(fwd.h, dims, 4),
+      stats: denseStats(fwd.h, dims, 4, kernels),
       saved,
       release: () => {
         if (saved.released) return;

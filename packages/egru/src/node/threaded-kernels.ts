@@ -118,6 +118,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "adamUpdate",
         "sgdUpdate",
         "sumSquaresChunks",
+        "countOutside",
       ],
     },
     ex as unknown as Record<string, (...a: number[]) => unknown>,
@@ -649,6 +650,21 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         x.done();
         base.free(sums);
       }
+    },
+
+    countOutside(rows, H, x, off, thr, support) {
+      if (!allFloat32(x, thr) || rows < 2 || rows * H < minPointwise)
+        return base.countOutside(rows, H, x, off, thr, support);
+      const counts = splitCall(
+        "countOutside",
+        batchBlocks(rows, threads),
+        [
+          [x, off, rows * H, true, false, "x"],
+          [thr, 0, H, true, false, "thr"],
+        ],
+        (p, r0, r) => [r, H, row(p[0], r0, H), p[1], support],
+      );
+      return counts.reduce((a, b) => a + b, 0);
     },
 
     adamUpdate(u) {

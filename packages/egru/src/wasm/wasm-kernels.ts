@@ -35,6 +35,7 @@ import { lstmForwardInFloat32, type LstmCellBackwardArgs, type LstmCellForwardAr
 import {
   adamUpdate,
   countNonzero,
+  countOutside,
   firstNonFinite,
   sgdUpdate,
   SQUARES_CHUNK,
@@ -234,6 +235,7 @@ export interface KernelExports {
   ): void;
   sgdUpdate(w: number, g: number, buf: number, n: number, lr: number, wd: number, mu: number, first: number): void;
   sumSquaresChunks(a: number, n: number, out: number): void;
+  countOutside(rows: number, H: number, x: number, thr: number, support: number): number;
 }
 
 interface WasmApi {
@@ -286,6 +288,7 @@ export interface WasmKernels extends Kernels {
   sgdUpdate(u: SgdUpdate): void;
   sumSquares(a: FloatArray, off: number, n: number): number;
   transposeRows(rows: number, cols: number, src: FloatArray, dst: FloatArray, accumulate: boolean): void;
+  countOutside(rows: number, H: number, x: FloatArray, off: number, thr: FloatArray, support: number): number;
 }
 
 export interface WasmKernelOptions {
@@ -1014,6 +1017,16 @@ class WasmKernelsImpl implements WasmKernels {
       return 0;
     });
     return total;
+  }
+
+  countOutside(rows: number, H: number, x: FloatArray, off: number, thr: FloatArray, support: number): number {
+    if (!allFloat32(x, thr) || rows * H === 0) return countOutside(rows, H, x, off, thr, support);
+    checkDims([rows, H]);
+    const ops: Operand[] = [
+      [x, off, rows * H, IN, "x"],
+      [thr, 0, H, IN, "thr"],
+    ];
+    return this.run(ops, 0, (p) => this.ex.countOutside(rows, H, p[0], p[1], support));
   }
 
   /**
