@@ -54,6 +54,7 @@ const EXPORTS = [
   "sgdUpdate",
   "sumSquaresChunks",
   "countOutside",
+  "transposeRows",
 ];
 
 function fail(message) {
