@@ -18,8 +18,9 @@
 //   npm run converge -- --stage=table       only the table (from the run directories)
 //   npm run converge -- --jobs=2 --threads=1   two runs at a time, one kernel thread each (default)
 //   npm run converge -- --out=DIR --data=DIR   run directories (default runs/converge) and the PTB folder
+//   npm run converge -- --fresh-sweep       repeat the sweep runs recorded in bench/converge-sweep.json
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -113,10 +114,40 @@ function train(cell: Cell, lr: number, stopAfter: number | null): Promise<number
   );
 }
 
+/**
+ * The sweep's results outlive its run directories in bench/converge-sweep.json (committed): the
+ * validation perplexity of every cell × rate after the sweep's epochs, with the day and commit it was
+ * measured on. A sweep run whose result is recorded there is not repeated (--fresh-sweep repeats them),
+ * so on a new machine the comparison goes straight to the converge stage.
+ */
+const SWEEP_FILE = join(ROOT, "bench", "converge-sweep.json");
+type SweepRecord = { cell: Cell; lr: number; validPerplexity: number; measured: string; commit: string };
+const FRESH_SWEEP = process.argv.includes("--fresh-sweep");
+function recordedSweep(): SweepRecord[] {
+  if (FRESH_SWEEP || !existsSync(SWEEP_FILE)) return [];
+  return (JSON.parse(readFileSync(SWEEP_FILE, "utf8")) as { runs: SweepRecord[] }).runs;
+}
+function recordSweep(cell: Cell, lr: number): void {
+  const v = validAt(runDir(cell, lr), SWEEP_EPOCHS);
+  if (v === undefined) return;
+  const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim();
+  const runs = (
+    existsSync(SWEEP_FILE) ? (JSON.parse(readFileSync(SWEEP_FILE, "utf8")) as { runs: SweepRecord[] }).runs : []
+  )
+    .filter((r) => !(r.cell === cell && r.lr === lr))
+    .concat([{ cell, lr, validPerplexity: v, measured: new Date().toISOString().slice(0, 10), commit }]);
+  const note = `validation perplexity after ${SWEEP_EPOCHS} epoch(s) of each cell and rate (bench/converge.ts)`;
+  writeFileSync(SWEEP_FILE, `${JSON.stringify({ note, runs }, null, 2)}\n`);
+}
+/** A sweep run's score: from its run directory, else as recorded. */
+const sweepScore = (cell: Cell, lr: number): number | undefined =>
+  validAt(runDir(cell, lr), SWEEP_EPOCHS) ??
+  recordedSweep().find((r) => r.cell === cell && r.lr === lr)?.validPerplexity;
+
 /** The rate of each cell with the lowest validation perplexity after the sweep's epochs. */
 function chosen(cell: Cell): number | null {
   const scored = RATES[cell]
-    .map((lr) => [lr, validAt(runDir(cell, lr), SWEEP_EPOCHS)] as const)
+    .map((lr) => [lr, sweepScore(cell, lr)] as const)
     .filter((x): x is readonly [number, number] => x[1] !== undefined);
   if (scored.length < RATES[cell].length) return null;
   return scored.reduce((a, b) => (b[1] < a[1] ? b : a))[0];
@@ -139,7 +170,12 @@ async function sweepAndConverge(doSweep: boolean, doConverge: boolean): Promise<
   };
   for (const cell of CELLS) {
     const todo = doSweep
-      ? RATES[cell].filter((lr) => !finished(runDir(cell, lr)) && epochsDone(runDir(cell, lr)) < SWEEP_EPOCHS)
+      ? RATES[cell].filter(
+          (lr) =>
+            !finished(runDir(cell, lr)) &&
+            epochsDone(runDir(cell, lr)) < SWEEP_EPOCHS &&
+            sweepScore(cell, lr) === undefined,
+        )
       : [];
     if (todo.length === 0) {
       const c = doConverge ? convergeTask(cell) : null;
@@ -150,6 +186,7 @@ async function sweepAndConverge(doSweep: boolean, doConverge: boolean): Promise<
     for (const lr of todo)
       queue.push(async () => {
         await train(cell, lr, SWEEP_EPOCHS);
+        recordSweep(cell, lr);
         left -= 1;
         const c = left === 0 && doConverge ? convergeTask(cell) : null;
         if (c) queue.unshift(c);
@@ -183,9 +220,7 @@ async function table(): Promise<void> {
   for (const cell of CELLS) {
     const pick = chosen(cell);
     for (const lr of RATES[cell])
-      out.push(
-        `| ${cell.toUpperCase()} | ${lr} | ${f2(validAt(runDir(cell, lr), SWEEP_EPOCHS))} | ${lr === pick ? "yes" : ""} |`,
-      );
+      out.push(`| ${cell.toUpperCase()} | ${lr} | ${f2(sweepScore(cell, lr))} | ${lr === pick ? "yes" : ""} |`);
   }
   out.push(
     "",
