@@ -238,7 +238,19 @@ async function table(): Promise<void> {
         points: epochRecords(runDir(cell, r)).map((e) => [e.epoch as number, e.perplexity as number]),
       });
     if (!finished(dir)) {
-      out.push(`| ${cell.toUpperCase()} (\`${PRESET[cell]}\`) | ${lr} | | ${epochsDone(dir)} so far | | | | | | | |`);
+      // not converged yet: the best validation so far, its epoch's figures (validation set), no test
+      const eps = epochRecords(dir);
+      const b = eps.reduce<Rec | undefined>(
+        (a, e) => (a === undefined || (e.perplexity as number) < (a.perplexity as number) ? e : a),
+        undefined,
+      );
+      const events = cell === "egru";
+      const last = eps.at(-1);
+      out.push(
+        `| ${cell.toUpperCase()} (\`${PRESET[cell]}\`) | ${lr} | | ${epochsDone(dir)} so far (${b?.epoch ?? "–"}), not converged | ${f2(b?.perplexity)} | – | ` +
+          `${events ? pct(b?.activitySparsity) : "none"} | ${events ? `${pct(b?.backwardSparsity)} (${pct(b?.paperBackwardSparsity)})` : "none"} | ` +
+          `${kilo(b?.macsExecutedPerToken)} of ${kilo(b?.macsDensePerToken)} | ${last ? ((last.seconds as number) / 60).toFixed(0) : "–"} min so far | |`,
+      );
       continue;
     }
     const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as Rec;
@@ -251,6 +263,18 @@ async function table(): Promise<void> {
         `${events ? pct(t.activitySparsity) : "none"} | ${events ? `${pct(t.backwardSparsity)} (${pct(t.paperBackwardSparsity)})` : "none"} | ` +
         `${kilo(t.macsExecutedPerToken)} of ${kilo(t.macsDensePerToken)} | ${((s.seconds as number) / 60).toFixed(0)} min | ${(s.tokensPerSecond as number).toFixed(0)} |`,
     );
+  }
+  // validation perplexity per epoch of each cell's chosen run, side by side
+  const chosenRuns = CELLS.flatMap((cell) => {
+    const lr = chosen(cell);
+    return lr === null ? [] : [{ cell, eps: epochRecords(runDir(cell, lr)) }];
+  });
+  const most = Math.max(0, ...chosenRuns.map((r) => r.eps.length));
+  if (most > 0) {
+    out.push("", `| epoch | ${chosenRuns.map((r) => r.cell.toUpperCase()).join(" | ")} |`);
+    out.push(`|---:|${chosenRuns.map(() => "---:").join("|")}|`);
+    for (let e = 1; e <= most; e++)
+      out.push(`| ${e} | ${chosenRuns.map((r) => f2(r.eps.find((x) => x.epoch === e)?.perplexity)).join(" | ")} |`);
   }
   process.stdout.write(`${out.join("\n")}\n`);
   if (series.length) {
