@@ -570,12 +570,14 @@ export class EGRU extends WeightedLayer {
       kernels.countOutside
         ? kernels.countOutside(T * B, H, a, 0, theta, support)
         : countOutside(T * B, H, a, 0, theta, support);
-    const zeros = n - nonzerosOn(kernels, y, 0, n);
+    const fired = nonzerosOn(kernels, y, 0, n);
+    const zeros = n - fired;
     const events = nonzerosOn(kernels, o, 0, n);
     const outside = outsideOf(fwd.tape.c);
     const outsideH = outsideOf(h);
-    // the recurrent product of step t reads y_{t−1}: y0, then y_1 … y_{T−1}
-    const activeInputs = nonzerosOn(kernels, y0, 0, y0.length) + nonzerosOn(kernels, y, 0, (T - 1) * B * H);
+    // the recurrent product of step t reads y_{t−1}: y0, then y_1 … y_{T−1} (all of y but its last step)
+    const last = (T - 1) * B * H;
+    const activeInputs = nonzerosOn(kernels, y0, 0, y0.length) + fired - nonzerosOn(kernels, y, last, n - last);
     const denseMacs = T * B * (I * G + H * G);
     return {
       activitySparsity: zeros / n,

@@ -61,8 +61,7 @@ export class TiedDecoder {
   /** bias [V] and its gradient. */
   readonly bias: Float32Array;
   readonly biasGrad: Float32Array;
-  private wT: Float32Array | null = null; // [E, V]
-  private wTKernels: Kernels | null = null; // whose memory wT is in
+  private wTKernels: Kernels | null = null; // whose memory holds the current Embᵀ [E, V] (resident "wT")
   private stale = true;
   private readonly fixedKernels: Kernels | null;
   private readonly resident = new ResidentArrays();
@@ -94,7 +93,6 @@ export class TiedDecoder {
     if (this.stale || this.embedding.training || this.wTKernels !== kernels) {
       transposeMatrix(kernels, V, E, this.embedding.weights.weight, t, false);
       this.stale = false;
-      this.wT = t;
       this.wTKernels = kernels;
     }
     return t;
@@ -162,7 +160,8 @@ export class TiedDecoder {
         V,
         dlogits,
         0,
-        this.wTKernels === kernels && this.wT ? this.wT : this.transposed(kernels),
+        // the forward's Embᵀ (transposed() would transpose again in training)
+        this.wTKernels === kernels ? this.resident.get(kernels, "wT", E * V, false) : this.transposed(kernels),
         0,
         dxMask,
         0,

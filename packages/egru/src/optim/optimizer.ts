@@ -120,12 +120,15 @@ export class Optimizer {
     const old = this.held.kernels;
     const oldArrays = this.held.arrays.splice(0);
     this.held.kernels = kernels;
-    for (const [k, b] of this.buffers) {
-      const nb = this.newBuffer(b.length);
-      nb.set(b);
-      this.buffers.set(k, nb);
-    }
+    for (const [k, b] of this.buffers) this.adopt(k, b);
     for (const a of oldArrays) old?.free?.(a);
+  }
+
+  /** Keep a copy of b as the buffer `name`, where newBuffer() puts buffers now. */
+  private adopt(name: string, b: Float32Array): void {
+    const nb = this.newBuffer(b.length);
+    nb.set(b);
+    this.buffers.set(name, nb);
   }
 
   private buffer(name: string, n: number): Float32Array {
@@ -178,11 +181,7 @@ export class Optimizer {
     }
     this.buffers.clear();
     for (const a of this.held.arrays.splice(0)) this.held.kernels?.free?.(a);
-    for (const [k, b] of Object.entries(s.buffers)) {
-      const nb = this.newBuffer(b.length);
-      nb.set(b);
-      this.buffers.set(k, nb);
-    }
+    for (const [k, b] of Object.entries(s.buffers)) this.adopt(k, b);
     this.stepCount = s.step;
   }
 }
