@@ -66,11 +66,29 @@ const epochsDone = (dir: string): number => Math.max(0, ...epochRecords(dir).map
 const validAt = (dir: string, epoch: number): number | undefined =>
   epochRecords(dir).find((r) => r.epoch === epoch)?.perplexity as number | undefined;
 
-/** Train (or resume) one run; with `stopAfter`, interrupt it once that epoch's validation is recorded. */
-function train(cell: Cell, lr: number, stopAfter: number | null): Promise<number | null> {
+/** The epochs of a cell's preset: a converge run ends by early stopping or once it has trained these. */
+const presetEpochs = (cell: Cell): number =>
+  (JSON.parse(readFileSync(join(ROOT, "packages/cli/presets", `${PRESET[cell]}.json`), "utf8")) as { epochs: number })
+    .epochs;
+const summaryOf = (dir: string): Rec | null =>
+  finished(dir) ? (JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as Rec) : null;
+/**
+ * A converge run has ended: early stopping ended it, or it has trained its preset's epochs. (A run
+ * that finished an earlier, smaller epoch budget is trained on: egru train --resume DIR --epochs N.)
+ */
+function ended(cell: Cell, dir: string): boolean {
+  const s = summaryOf(dir);
+  return s !== null && (s.stoppedEarly != null || epochsDone(dir) >= presetEpochs(cell));
+}
+
+/**
+ * Train (or resume) one run; with `stopAfter`, interrupt it once that epoch's validation is recorded;
+ * with `epochs`, a resumed run trains on to that many epochs in all.
+ */
+function train(cell: Cell, lr: number, stopAfter: number | null, epochs?: number): Promise<number | null> {
   const dir = runDir(cell, lr);
   const args = existsSync(join(dir, "checkpoint.json"))
-    ? ["train", "--resume", dir]
+    ? ["train", "--resume", dir, ...(epochs === undefined ? [] : ["--epochs", String(epochs)])]
     : ["train", "--preset", PRESET[cell], "--lr", String(lr), "--data", DATA, "--out", dir];
   const child = spawn(
     process.execPath,
@@ -166,7 +184,7 @@ async function sweepAndConverge(doSweep: boolean, doConverge: boolean): Promise<
       process.stderr.write(`converge: ${cell}: the sweep is not complete\n`);
       return null;
     }
-    return finished(runDir(cell, lr)) ? null : () => train(cell, lr, null);
+    return ended(cell, runDir(cell, lr)) ? null : () => train(cell, lr, null, presetEpochs(cell));
   };
   for (const cell of CELLS) {
     const todo = doSweep
@@ -237,7 +255,7 @@ async function table(): Promise<void> {
         name: `${cell.toUpperCase()} lr ${r}${r === lr ? "" : " (sweep)"}`,
         points: epochRecords(runDir(cell, r)).map((e) => [e.epoch as number, e.perplexity as number]),
       });
-    if (!finished(dir)) {
+    if (!ended(cell, dir)) {
       // not converged yet: the best validation so far, its epoch's figures (validation set), no test
       const eps = epochRecords(dir);
       const b = eps.reduce<Rec | undefined>(
@@ -253,13 +271,13 @@ async function table(): Promise<void> {
       );
       continue;
     }
-    const s = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as Rec;
+    const s = summaryOf(dir) as Rec;
     const v = s.valid as Rec;
     const t = s.test as Rec;
     const best = (s.best as Rec | undefined)?.epoch;
     const events = cell === "egru";
     out.push(
-      `| ${cell.toUpperCase()} (\`${PRESET[cell]}\`) | ${lr} | ${(s.parameters as number).toLocaleString("en-US")} | ${f2(s.epochs).replace(/\.00$/, "")} (${best}) | ${f2(v.perplexity)} | ${f2(t.perplexity)} | ` +
+      `| ${cell.toUpperCase()} (\`${PRESET[cell]}\`) | ${lr} | ${(s.parameters as number).toLocaleString("en-US")} | ${epochsDone(dir)} (${best}), ${s.stoppedEarly != null ? "early stop" : "epoch cap"} | ${f2(v.perplexity)} | ${f2(t.perplexity)} | ` +
         `${events ? pct(t.activitySparsity) : "none"} | ${events ? `${pct(t.backwardSparsity)} (${pct(t.paperBackwardSparsity)})` : "none"} | ` +
         `${kilo(t.macsExecutedPerToken)} of ${kilo(t.macsDensePerToken)} | ${((s.seconds as number) / 60).toFixed(0)} min | ${(s.tokensPerSecond as number).toFixed(0)} |`,
     );

@@ -213,6 +213,33 @@ for (const blocks of [[], ["--micro-batch", "10"]])
     assert.deepEqual(steps(cut), steps(whole), "the metrics of the resumed run are those of the uninterrupted one");
   });
 
+test("--resume --epochs N trains a finished run on to where a run of N epochs ends", { skip }, () => {
+  const dir = tmp();
+  const cfg = join(dir, "constant.json"); // (the default cosine schedule depends on the total)
+  writeFileSync(cfg, JSON.stringify({ schedule: { kind: "constant", warmupSteps: 0 } }));
+  const args = [...SMALL.slice(0, -2), "--config", cfg, "--seed", "5", "--quiet"];
+  const long = join(dir, "long");
+  assert.equal(egru("train", ...args, "--epochs", "3", "--out", long).code, 0);
+  const run = join(dir, "run");
+  assert.equal(egru("train", ...args, "--epochs", "2", "--out", run).code, 0);
+  const before = readFileSync(join(run, "summary.json"), "utf8");
+  const fewer = egru("train", "--resume", run, "--epochs", "1");
+  assert.equal(fewer.code, 2, fewer.err);
+  assert.match(fewer.err, /--epochs: expected a whole number of at least 2/);
+  const r = egru("train", "--resume", run, "--epochs", "3", "--quiet");
+  assert.equal(r.code, 0, r.err);
+  assert.equal(readFileSync(join(run, "summary-2-epochs.json"), "utf8"), before, "the 2-epoch summary is kept");
+  assert.equal(JSON.parse(readFileSync(join(run, "config.json"), "utf8")).epochs, 3);
+  const a = JSON.parse(readFileSync(join(long, "summary.json"), "utf8")) as Record<string, unknown>;
+  const b = JSON.parse(readFileSync(join(run, "summary.json"), "utf8")) as Record<string, unknown>;
+  for (const k of ["loss", "accuracy", "activitySparsity", "steps", "best"]) assert.deepEqual(b[k], a[k], k);
+  const steps = (p: string) =>
+    lines(join(p, "metrics.jsonl"))
+      .filter((m) => m.type !== "test")
+      .map((m) => [m.type, m.step, m.loss ?? m.trainLoss]);
+  assert.deepEqual(steps(run), steps(long));
+});
+
 test("a diverging run stops with the step named and keeps its last good checkpoint", { skip }, () => {
   const out = join(tmp(), "nan");
   const r = egru(
@@ -258,7 +285,7 @@ test("bad usage exits 2 and leaves existing runs alone", { skip }, () => {
   writeFileSync(cfg, "{ not json");
   assert.equal(egru("train", "--config", cfg, "--out", join(dir, "y")).code, 1);
   assert.equal(egru("train", "--lr", "-1").code, 2);
-  assert.equal(egru("train", "--resume", dir, "--epochs", "3").code, 2);
+  assert.equal(egru("train", "--resume", dir, "--lr", "0.1").code, 2);
   assert.equal(egru("eval", dir).code, 1, "a directory without a checkpoint");
   for (const cmd of ["train", "eval"]) {
     const h = egru(cmd, "--help");

@@ -165,7 +165,11 @@ function program(): Command {
       "with --threshold-init data: the fraction of units active, in (0, 1)",
       numberOption("--threshold-target", { gt: 0 }),
     )
-    .option("--epochs <n>", "training epochs", intOption("--epochs"))
+    .option(
+      "--epochs <n>",
+      "training epochs (with --resume: train the run on to n epochs in all, extending it)",
+      intOption("--epochs"),
+    )
     .option(
       "--early-stop <epochs>",
       "stop once validation has not improved for so many epochs (0 = never), then test the best weights",
@@ -201,7 +205,7 @@ function program(): Command {
       "directory with the dataset's files (default: the packaged MNIST; for ptb / wikitext-2 the cache `egru data download` fills)",
     )
     .option("--out <dir>", "run directory (default runs/<task>-<cell>-<time>; must be new or empty)")
-    .option("--resume <dir>", "continue the run in this directory from its last checkpoint")
+    .option("--resume <dir>", "continue the run in this directory from its last checkpoint (only --epochs may change)")
     .option("--json", "print metrics as JSON lines on stdout instead of the progress bar and table", false)
     .option("--quiet", "no progress output on stderr", false)
     .exitOverride()

@@ -89,17 +89,17 @@ function readConfigFile(path: string): unknown {
 export async function trainCommand(f: TrainFlags, ctx: { kernels?: Kernels; kernelName: string }): Promise<number> {
   const options = { kernels: ctx.kernels, kernelName: ctx.kernelName, json: f.json, quiet: f.quiet };
   if (f.resume) {
-    const given = flagsGiven(flagConfig(f));
+    const given = flagsGiven(flagConfig(f)).filter((k) => k !== "epochs"); // --epochs extends the run
     if (f.config) given.push("config");
     if (f.out) given.push("out");
     if (given.length) {
       throw new UsageError(
         "--resume",
-        "no configuration flags (a resumed run keeps its saved configuration)",
+        "no configuration flags but --epochs (a resumed run keeps its saved configuration; --epochs N trains it on to N epochs)",
         given.join(", "),
       );
     }
-    return resumeRun(f.resume, options);
+    return resumeRun(f.resume, { ...options, epochs: f.epochs });
   }
   const { config, source } = configFromFlags(f.preset, f);
   return startRun(config, f.out, { ...options, source });

@@ -8,7 +8,16 @@
 // What differs between kinds comes from their RunKind (run/kind.ts); this file has no branch on the
 // task. The command `egru train` is flags → config → startRun / resumeRun.
 
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { clearPool, defaultKernels, type Kernels, StateError, ValueError } from "egru";
 import { entryExists, readJsonFile } from "egru/node";
@@ -20,7 +29,7 @@ import { modelJson, parameterCount } from "../train/build.js";
 import { thresholdsFromData } from "../train/data-thresholds.js";
 import { deadLayerMessage, silentStretchText } from "../train/dead-layers.js";
 import { type LoadedCheckpoint, loadCheckpoint, restoreTrainer, saveTrainer } from "./checkpoint.js";
-import { EXIT_FAILED, EXIT_OK } from "./exit.js";
+import { EXIT_FAILED, EXIT_OK, UsageError } from "./exit.js";
 import { formatDuration, pct } from "./format.js";
 import { type Row, type RunContext, type TaskRun, tableLines } from "./kind.js";
 import { kindOf } from "./kinds.js";
@@ -39,6 +48,8 @@ export interface RunOptions {
   quiet?: boolean;
   /** Where the configuration came from, for errors that name it (e.g. "preset default"). */
   source?: string;
+  /** Resuming: train to this many epochs in all (more than the run's configuration says extends it). */
+  epochs?: number;
 }
 
 /** The files a run writes before its first step; a run directory holding only these has nothing to keep. */
@@ -76,7 +87,8 @@ export async function resumeRun(runDir: string, o: RunOptions): Promise<number> 
     );
   if (stoppedBeforeCheckpoint(runDir)) {
     const path = join(runDir, "config.json");
-    const config = parseConfig(readJsonFile(path, "the run's configuration"), path);
+    const saved = parseConfig(readJsonFile(path, "the run's configuration"), path);
+    const config = o.epochs === undefined ? saved : { ...saved, epochs: o.epochs };
     if (!o.quiet)
       process.stderr.write(`egru train: ${runDir} has no checkpoint yet: training starts again from step 0\n`);
     rmSync(join(runDir, "metrics.jsonl"), { force: true }); // (records of steps that no checkpoint kept)
@@ -84,9 +96,39 @@ export async function resumeRun(runDir: string, o: RunOptions): Promise<number> 
   }
   const ck = loadCheckpoint(runDir);
   const source = `${join(ck.dir, "state.json")}: config`;
-  const config = parseConfig(ck.state.config, source);
-  sameAsRunConfig(config, runDir, source);
+  let config = sameAsRunConfig(parseConfig(ck.state.config, source), runDir, source);
+  if (o.epochs !== undefined && o.epochs !== config.epochs) config = extendRun(runDir, ck, config, o.epochs);
   return live(config, runDir, ck, { ...o, source });
+}
+
+/**
+ * `egru train --resume DIR --epochs N`: the run trains on to N epochs in all (its learning-rate
+ * schedule, early stopping and every other setting as they were; a schedule that depends on the total,
+ * e.g. cosine, follows the new total from here on). config.json takes the new total at once (a
+ * checkpoint of the old total still resumes: see sameAsRunConfig), and a finished run's summary.json
+ * is kept as summary-<epochs>-epochs.json, since the run is no longer finished. Errors: fewer epochs
+ * than already trained, or a run that early stopping ended (more epochs would not train).
+ */
+function extendRun(runDir: string, ck: LoadedCheckpoint, config: TrainConfig, epochs: number): TrainConfig {
+  const done = ck.state.position.epoch;
+  if (!(Number.isInteger(epochs) && epochs >= Math.max(done, 1)))
+    throw new UsageError(
+      "--epochs",
+      `a whole number of at least ${Math.max(done, 1)} with --resume (the epochs the run has trained, or more)`,
+      String(epochs),
+    );
+  const w = ck.state.watch;
+  if (w && config.earlyStop > 0 && w.best !== null && ck.state.position.epoch - w.bestEpoch >= config.earlyStop)
+    throw new StateError(
+      runDir,
+      "a run that early stopping has not ended, to train more epochs",
+      `a run that stopped early after epoch ${done} (validation did not improve for ${config.earlyStop} epochs after epoch ${w.bestEpoch})`,
+    );
+  const extended = { ...config, epochs };
+  const summary = join(runDir, "summary.json");
+  if (existsSync(summary)) renameSync(summary, join(runDir, `summary-${config.epochs}-epochs.json`));
+  writeFileAtomic(join(runDir, "config.json"), `${JSON.stringify(extended, null, 2)}\n`);
+  return extended;
 }
 
 /**
@@ -116,11 +158,16 @@ function firstDifference(a: unknown, b: unknown, path = ""): string | null {
   return null;
 }
 
-/** A checkpoint resumes with the configuration the run started with: its config.json (when there is one). */
-function sameAsRunConfig(config: TrainConfig, runDir: string, source: string): void {
+/**
+ * A checkpoint resumes with the configuration the run started with: its config.json (when there is
+ * one). Returns the configuration to resume with: the checkpoint's, or config.json's when that only
+ * has more epochs (a run extended by --resume --epochs, interrupted before its next checkpoint).
+ */
+function sameAsRunConfig(config: TrainConfig, runDir: string, source: string): TrainConfig {
   const path = join(runDir, "config.json");
-  if (!existsSync(path)) return;
+  if (!existsSync(path)) return config;
   const run = parseConfig(readJsonFile(path, "the run's configuration"), path);
+  if (run.epochs > config.epochs && firstDifference(run, { ...config, epochs: run.epochs }) === null) return run;
   const d = firstDifference(run, config);
   if (d !== null) {
     const at = (c: unknown): string => shownValue(valueAt(c, d.split(".")));
@@ -130,6 +177,7 @@ function sameAsRunConfig(config: TrainConfig, runDir: string, source: string): v
       at(config),
     );
   }
+  return config;
 }
 
 /**
