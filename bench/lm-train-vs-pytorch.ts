@@ -147,7 +147,7 @@ function measure(cell: "egru" | "gru", kernels: Kernels): Measured {
     model.backward(run, ce.dlogits);
     const t2 = performance.now();
     const params = model.params();
-    optimizer.step(params, 1e-3, 0); // (the thresholds stay at the operating point)
+    optimizer.step(params, 1e-3, 0, kernels); // (the thresholds stay at the operating point)
     model.weightsChanged();
     times.optimizer += performance.now() - t2;
     state = run.state;
