@@ -186,6 +186,8 @@ export interface EgruBackwardArgs<A extends FloatArray> extends EgruForwardArgs<
    * mask of the EGRU layer below, see receiveMask). dx is computed only there and is 0 elsewhere.
    */
   dxMask?: A | null;
+  /** false: the input's gradient is not needed (a bottom layer on data): dx is not computed and comes back empty. */
+  inputGrad?: boolean;
 }
 
 /**
@@ -294,6 +296,7 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
       seq: true,
       input: args.inputEvents ?? false,
       dxMask: args.dxMask ?? null,
+      inputGrad: args.inputGrad ?? true,
     });
     const macs: MacCount = {
       executed: rest.macs.executed + recurrentMacs,

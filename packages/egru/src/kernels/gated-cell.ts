@@ -226,6 +226,8 @@ export interface SparseOperands {
   input: boolean;
   /** [T, B, I] 0/1, the input entries whose gradient is needed; null: all of them. */
   dxMask?: FloatArray | null;
+  /** false: the input's gradient is not needed (a bottom layer on data): dx is not computed and comes back empty. */
+  inputGrad?: boolean;
 }
 
 /** Whether n entries of a from off are sparse enough (density ≤ the kernels' crossover) for an event product. */
@@ -258,11 +260,15 @@ export function gatedParamGrads<A extends FloatArray>(
 ): GatedParamGrads<A> {
   const { T, B, I, H } = dims;
   const G = 3 * H;
-  const dense = T * B * G * (2 * I + H);
+  const wantDx = sparse.inputGrad ?? true;
+  // (a dense backward that needs no input gradient skips dx too)
+  const dense = T * B * G * ((wantDx ? 2 : 1) * I + H);
   let executed = 0;
-  const dx = zerosLike(x, T * B * I); // dx = dp · Wᵀ
+  const dx = zerosLike(x, wantDx ? T * B * I : 0); // dx = dp · Wᵀ
   const mask = sparse.dxMask ?? null;
-  if (mask && sparseEnough(kernels, mask, 0, mask.length)) {
+  if (!wantDx) {
+    // nothing to compute
+  } else if (mask && sparseEnough(kernels, mask, 0, mask.length)) {
     executed += kernels.maskedGemmNT(T * B, I, G, dp, 0, W, 0, mask, 0, dx, 0);
   } else {
     kernels.gemmNT(T * B, I, G, dp, 0, W, 0, dx, 0, false);

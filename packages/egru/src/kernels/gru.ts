@@ -119,6 +119,8 @@ export interface GruBackwardArgs<A extends FloatArray> extends GruForwardArgs<A>
   dOut?: A | null;
   /** ∂L/∂h_T [B, H], the gradient on the returned final state; absent = 0. */
   dhT?: A | null;
+  /** false: the input's gradient is not needed (a bottom layer on data): dx is not computed and comes back empty. */
+  inputGrad?: boolean;
 }
 
 /** Gradients, freshly allocated. dR is for the effective R. */
@@ -166,7 +168,11 @@ export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): Gru
       dhNext = done;
     }
 
-    const rest = gatedParamGrads(dims, x, params.W, h0, h, dp, dq, kernels, { seq: false, input: false });
+    const rest = gatedParamGrads(dims, x, params.W, h0, h, dp, dq, kernels, {
+      seq: false,
+      input: false,
+      inputGrad: args.inputGrad ?? true,
+    });
     return { ...rest, dh0: work.kept(dhRec) };
   } finally {
     work.release();

@@ -113,6 +113,8 @@ export interface LstmBackwardArgs<A extends FloatArray> extends LstmForwardArgs<
   dhT?: A | null;
   /** ∂L/∂c_T [B, H], the gradient on the returned final cell state; absent = 0. */
   dcT?: A | null;
+  /** false: the input's gradient is not needed (a bottom layer on data): dx is not computed and comes back empty. */
+  inputGrad?: boolean;
 }
 
 /** Gradients, freshly allocated. dWhh is for the effective W_hh. */
@@ -161,8 +163,9 @@ export function lstmBackward<A extends FloatArray>(args: LstmBackwardArgs<A>): L
       kernels.gemmNN(B, H, G, dP, t * B * G, Whh, 0, dhRec, 0, false);
     }
 
-    const dx = zerosLike(x, T * B * I);
-    kernels.gemmNN(T * B, I, G, dP, 0, Wih, 0, dx, 0, false); // dx = dP · W_ih
+    const wantDx = args.inputGrad ?? true;
+    const dx = zerosLike(x, wantDx ? T * B * I : 0);
+    if (wantDx) kernels.gemmNN(T * B, I, G, dP, 0, Wih, 0, dx, 0, false); // dx = dP · W_ih
     const dWih = zerosLike(x, G * I);
     kernels.gemmTN(G, I, T * B, dP, 0, x, 0, dWih, 0, false); // dW_ih = dPᵀ · x
     const dWhh = zerosLike(x, G * H);

@@ -74,7 +74,16 @@ export function toTimeMajor(a: ArrayLike<number>, shape: SequenceShape, F: numbe
 
 /** Back from time-major [T, B, F] to the caller's layout. */
 export function fromTimeMajor<A extends FloatArray>(a: A, shape: SequenceShape, F: number): A {
-  return shape.batchFirst ? swapAxes01(a, shape.T, shape.B, F) : a;
+  return shape.batchFirst && a.length > 0 ? swapAxes01(a, shape.T, shape.B, F) : a;
+}
+
+/** What every layer's backward takes besides the upstream gradients. */
+export interface InputGradOption {
+  /**
+   * false: the input's gradient is not needed (the bottom layer of a model on data, without a
+   * front-end): dx is not computed (its product skipped) and comes back empty. Default true.
+   */
+  inputGrad?: boolean;
 }
 
 /** Convert an optional upstream gradient to time-major float32, checking its length (and finiteness, on `kernels`). */

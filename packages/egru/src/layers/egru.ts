@@ -51,6 +51,7 @@ import {
   type LayerStats,
   type NamedWeights,
   type SequenceShape,
+  type InputGradOption,
 } from "./common.js";
 import { ClipGroup, clipFactorOf, type KernelParamGrads } from "./grad-clip.js";
 import type { Int8Slot } from "./int8-weights.js";
@@ -167,7 +168,7 @@ export interface EgruUpstreamGrads {
   dtrace?: ArrayLike<number> | null;
 }
 
-export interface EgruBackwardOptions {
+export interface EgruBackwardOptions extends InputGradOption {
   /**
    * [T, B, I] 0/1 in the forward's layout: the input entries whose gradient is needed. In a stack,
    * pass the receiveMask() of the EGRU layer below: its silent units outside the surrogate window
@@ -177,7 +178,7 @@ export interface EgruBackwardOptions {
 }
 
 export interface EgruInputGrads {
-  dx: Float32Array; // [T, B, I] in the forward's layout
+  dx: Float32Array; // [T, B, I] in the forward's layout (empty with inputGrad false)
   dy0: Float32Array; // [B, H]
   /** Multiply-accumulates of the backward products: executed, and what a dense backward executes. */
   macs: MacCount;
@@ -415,6 +416,7 @@ export class EGRU extends WeightedLayer {
             this.inputSize,
           )
         : null,
+      inputGrad: opts.inputGrad ?? true,
       upstream: {
         dy: upstreamTimeMajor(
           upstream.dy != null ? "dy" : "dOutput",

@@ -44,6 +44,7 @@ import {
   type LayerStats,
   type NamedWeights,
   type SequenceShape,
+  type InputGradOption,
 } from "./common.js";
 import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "./gru-layout.js";
 import type { Int8Slot } from "./int8-weights.js";
@@ -291,7 +292,7 @@ export class GRU extends WeightedLayer {
    * Backpropagation through time for a forward result. Accumulates parameter gradients into
    * this.grads and returns the gradients for the input and for h0.
    */
-  backward(result: GruForwardResult, upstream: GruUpstreamGrads): GruInputGrads {
+  backward(result: GruForwardResult, upstream: GruUpstreamGrads, opts: InputGradOption = {}): GruInputGrads {
     const s = result.saved;
     checkNotReleased(s.released);
     this.checkFloat32("backward");
@@ -307,6 +308,7 @@ export class GRU extends WeightedLayer {
       kernels: s.kernels,
       dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H, s.kernels),
       dhT: stateArg("dhT", upstream.dhT, B, H),
+      inputGrad: opts.inputGrad ?? true,
     });
     const gr = this.grads;
     addInto(gr.kernel, g.dW);

@@ -47,6 +47,7 @@ import {
   type DropConnectShape,
   type LayerStats,
   type SequenceShape,
+  type InputGradOption,
 } from "./common.js";
 import type { Int8Slot } from "./int8-weights.js";
 import { LstmStepper } from "./stepper.js";
@@ -276,7 +277,7 @@ export class LSTM extends WeightedLayer {
    * Backpropagation through time for a forward result. Accumulates parameter gradients into
    * this.grads and returns the gradients for the input and for h0, c0.
    */
-  backward(result: LstmForwardResult, upstream: LstmUpstreamGrads): LstmInputGrads {
+  backward(result: LstmForwardResult, upstream: LstmUpstreamGrads, opts: InputGradOption = {}): LstmInputGrads {
     const s = result.saved;
     checkNotReleased(s.released);
     this.checkFloat32("backward");
@@ -293,6 +294,7 @@ export class LSTM extends WeightedLayer {
       dOut: upstreamTimeMajor("dOutput", upstream.dOutput, s.shape, H, s.kernels),
       dhT: stateArg("dhT", upstream.dhT, B, H),
       dcT: stateArg("dcT", upstream.dcT, B, H),
+      inputGrad: opts.inputGrad ?? true,
     });
     const gr = this.grads;
     addInto(gr.weight_ih_l0, g.dWih);

@@ -132,32 +132,35 @@ export class SequenceCell {
 
   /**
    * Accumulate the parameter gradients of a run and return dx [T, B, I] (computed only where
-   * dxMask is 1, when given: EGRU), the gradient of the initial state (as `CellRun.state`: EGRU
-   * [dy0], GRU [dh0], LSTM [dh0, dc0]) and the backward's multiply-accumulates.
+   * dxMask is 1, when given: EGRU; not at all, and empty, with inputGrad false), the gradient of
+   * the initial state (as `CellRun.state`: EGRU [dy0], GRU [dh0], LSTM [dh0, dc0]) and the
+   * backward's multiply-accumulates.
    */
   backward(
     run: CellRun,
     up: CellUpstream,
     dxMask: Float32Array | null = null,
+    inputGrad = true,
   ): { dx: Float32Array; dState: Float32Array[]; macs: MacCount; clipScale: number | null } {
     const layer = this.layer;
     if (layer instanceof EGRU) {
       const g = layer.backward(
         run.result as EgruForwardResult,
         { dy: up.dOut, dtrace: up.dTrace, do: up.dO, dh: up.dH },
-        { dxMask },
+        { dxMask, inputGrad },
       );
       return { dx: g.dx, dState: [g.dy0], macs: g.macs, clipScale: g.clipScale };
     }
     const { T, B } = (run.result as GruForwardResult).saved.shape;
     const G = (layer instanceof GRU ? 3 : 4) * this.hiddenSize;
-    const dense = T * B * G * (2 * this.inputSize + this.hiddenSize) + T * B * G * this.hiddenSize;
+    const inputProducts = inputGrad ? 2 : 1; // dW, and dx when wanted
+    const dense = T * B * G * (inputProducts * this.inputSize + this.hiddenSize) + T * B * G * this.hiddenSize;
     const macs = { executed: dense, dense };
     if (layer instanceof GRU) {
-      const g = layer.backward(run.result as GruForwardResult, { dOutput: up.dOut });
+      const g = layer.backward(run.result as GruForwardResult, { dOutput: up.dOut }, { inputGrad });
       return { dx: g.dx, dState: [g.dh0], macs, clipScale: 1 };
     }
-    const g = layer.backward(run.result as LstmForwardResult, { dOutput: up.dOut });
+    const g = layer.backward(run.result as LstmForwardResult, { dOutput: up.dOut }, { inputGrad });
     return { dx: g.dx, dState: [g.dh0, g.dc0], macs, clipScale: 1 };
   }
 

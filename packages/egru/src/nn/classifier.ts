@@ -287,7 +287,9 @@ export class SequenceClassifier {
         for (let k = 0; k < n; k++) dH[k] = ((2 * lv * (r.h[k] - tv) + lm) / n) * part.scale;
       }
       const mask = l > 0 ? this.cells[l - 1].receiveMask(runs[l - 1]) : null;
-      const g = this.cells[l].backward(r, { dOut, dTrace: l === top ? dTrace : null, dO, dH }, mask);
+      // the bottom layer's input gradient only feeds a front-end (data needs none)
+      const inputGrad = l > 0 || this.frontEnd !== null;
+      const g = this.cells[l].backward(r, { dOut, dTrace: l === top ? dTrace : null, dO, dH }, mask, inputGrad);
       run.layers[l].backwardMacs = g.macs;
       run.layers[l].clipScale = g.clipScale;
       recycle(dOut, dTrace, dO, dH, mask);
