@@ -191,11 +191,12 @@ describe("weight gradients split by columns and the row helpers are bit-identica
       });
     }
 
-    test(`${k.name}: eventGemmTN by columns at odd sizes and densities, with views into the shared memory`, () => {
+    test(`${k.name}: eventGemmTN by units at odd sizes and densities, with views into the shared memory`, () => {
       for (const [H, N, B] of [
         [50, 150, 37],
         [7, 9, 3],
         [33, 1155, 130],
+        [601, 13, 1001], // (two chunks of rows: 872 rows of 601 units fill the lists' budget)
       ]) {
         for (const density of [0, 0.1, 0.6, 1]) {
           const y = rand(B * H + 1, H + B, density);

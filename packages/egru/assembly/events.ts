@@ -124,30 +124,32 @@ function chunkLists(y: usize, B: i32, H: i32, b0: i32, rows: i32, columns: bool,
 }
 
 /**
- * Lists by column of the nonzeros of y rows [b0, b0 + rows) (stride H): for each column j, the
- * pairs (row − b0, y[row, j]) in increasing row order (a stable counting sort), CSR table in
- * `start` (H + 1); `cursor` is scratch for 2H i32. Returns the number of nonzeros.
+ * Lists by column of the nonzeros of y rows [b0, b0 + rows) (stride H), columns [j0, j0 + W) (all
+ * H by default): for each of those columns j, the pairs (row − b0, y[row, j]) in increasing row
+ * order (a stable counting sort), CSR table in `start` (W + 1, list j − j0); `cursor` is scratch
+ * for 2W i32. Returns the number of nonzeros.
  */
-function columnLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, cursor: usize, ent: usize): i32 {
-  const idx = at(cursor, H); // one row's nonzero columns
-  memory.fill(start, 0, (<usize>H + 1) << 2);
+function columnLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, cursor: usize, ent: usize, j0: i32 = 0,
+  W: i32 = H): i32 {
+  const idx = at(cursor, W); // one row's nonzero columns
+  memory.fill(start, 0, (<usize>W + 1) << 2);
   let e = 0;
   for (let r = 0; r < rows; r++) {
-    const n = appendNonzeros(at(y, <usize>(b0 + r) * <usize>H), H, idx, 0, false);
+    const n = appendNonzeros(at(y, <usize>(b0 + r) * <usize>H + <usize>j0), W, idx, 0, false);
     for (let t = 0; t < n; t++) {
       const p = at(start, load<i32>(at(idx, t)) + 1);
       store<i32>(p, load<i32>(p) + 1);
     }
     e += n;
   }
-  for (let j = 0; j < H; j++) {
+  for (let j = 0; j < W; j++) {
     const s = load<i32>(at(start, j));
     store<i32>(at(start, j + 1), load<i32>(at(start, j + 1)) + s);
     store<i32>(at(cursor, j), s);
   }
   for (let r = 0; r < rows; r++) {
-    const yr = at(y, <usize>(b0 + r) * <usize>H);
-    const n = appendNonzeros(yr, H, idx, 0, false);
+    const yr = at(y, <usize>(b0 + r) * <usize>H + <usize>j0);
+    const n = appendNonzeros(yr, W, idx, 0, false);
     for (let t = 0; t < n; t++) {
       const j = load<i32>(at(idx, t));
       const c = load<i32>(at(cursor, j));
@@ -178,20 +180,21 @@ export function eventTN(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, 
 }
 
 /**
- * Columns [n0, n1) of eventTN: the same lists and the same operations for every element of those
- * columns, so splitting the columns over threads gives the bits of one call. Returns the events.
+ * Units [j0, j1) of eventTN (rows j0 … j1 − 1 of dR): the same row chunks, and for each of those
+ * units the same list in the same order, so splitting the units over threads gives the bits of one
+ * call; each part scans only its columns of y. Returns the events among those units.
  */
-export function eventTNColumns(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, n0: i32, n1: i32,
+export function eventTNUnits(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, j0: i32, j1: i32,
   scratch: usize): i32 {
   const rowsPer = chunkRows(B, H, 8);
   const ld = <usize>N << 2;
-  const col = <usize>n0 << 2;
+  const W = j1 - j0;
   const ent = listEntries(scratch, B, H);
   let total = 0;
   for (let b0 = 0; b0 < B; b0 += rowsPer) {
     const rows = min(rowsPer, B - b0);
-    total += chunkLists(y, B, H, b0, rows, true, true, scratch);
-    accumLists(H, n1 - n0, scratch, ent, dq + <usize>b0 * ld + col, ld, dR + col, ld);
+    total += columnLists(y, H, b0, rows, scratch, listCursors(scratch, B, H), ent, j0, W);
+    accumLists(W, N, scratch, ent, dq + <usize>b0 * ld, ld, dR + <usize>j0 * ld, ld);
   }
   return total;
 }

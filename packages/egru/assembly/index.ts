@@ -3,7 +3,7 @@
 // size an element count; `scratch` is a region of at least scratchBytes(kind, …) bytes that the
 // call may overwrite. Arrays of one call must not overlap, except inputs with inputs.
 
-import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNColumns, eventTNScratch, fewRowsNN, fewRowsNNScratch, fewRowsNT,
+import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNUnits, eventTNScratch, fewRowsNN, fewRowsNNScratch, fewRowsNT,
   fewRowsNTScratch, maskedNT as mNT, maskedNTScratch, vecMatColumnsScratch } from "./events";
 
 export { vecMatColumns } from "./events";
@@ -88,10 +88,10 @@ export function gemmTNColumns(M: i32, N: i32, K: i32, a: usize, b: usize, c: usi
   gemmPacked(true, false, M, n1 - n0, K, a, b + col, c + col, acc, scratch, N);
 }
 
-/** Columns [n0, n1) of eventGemmTN, with the bits of the whole product; returns the number of events. */
-export function eventGemmTNColumns(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, n0: i32, n1: i32,
+/** Units [j0, j1) (rows of dR) of eventGemmTN, with the bits of the whole product; returns their events. */
+export function eventGemmTNUnits(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, j0: i32, j1: i32,
   scratch: usize): i32 {
-  return eventTNColumns(H, N, B, y, dq, dR, n0, n1, scratch);
+  return eventTNUnits(H, N, B, y, dq, dR, j0, j1, scratch);
 }
 
 /** q[B,N] (+)= events of y[B,H] · R[H,N]; returns the number of events. */

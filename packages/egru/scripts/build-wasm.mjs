@@ -43,7 +43,7 @@ const EXPORTS = [
   "i8VecMatColumns",
   "softmaxRows",
   "gemmTNColumns",
-  "eventGemmTNColumns",
+  "eventGemmTNUnits",
   "egruCellBackwardUnits",
   "addBiasRows",
   "sumRowsColumns",

@@ -8,7 +8,8 @@
 // block has at least 8 rows (below that the kernel takes another path); eventGemmNN and
 // maskedGemmNT by batch rows; the int8 products (gemmNNi8, eventGemmNNi8) by rows, and by columns
 // with one row. The weight gradients gemmTN and eventGemmTN reduce over the batch rows, so they are
-// split by output columns instead (each element keeps its sum's order). The cells' pointwise steps
+// split by output columns (gemmTN) or output rows, the units of y (eventGemmTN, each part listing
+// only its units' events), instead (each element keeps its sum's order). The cells' pointwise steps
 // by batch rows, except the EGRU backward, whose threshold gradient sums over the rows: it is split
 // by units. The bias rows and the receive mask by rows, the bias gradients' column sums by columns.
 // Small calls stay on one thread (dispatch costs a few microseconds).
@@ -103,7 +104,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "i8VecMatColumns",
         "softmaxRows",
         "gemmTNColumns",
-        "eventGemmTNColumns",
+        "eventGemmTNUnits",
         "egruCellForward",
         "egruCellBackwardUnits",
         "gruCellForward",
@@ -361,19 +362,19 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     },
 
     eventGemmTN(H, N, B, y, yOff, dq, dqOff, dR, dROff) {
-      if (!allFloat32(y, dq, dR) || H * N * B < minWork || N < 8)
+      if (!allFloat32(y, dq, dR) || H * N * B < minWork || H < 2)
         return base.eventGemmTN(H, N, B, y, yOff, dq, dqOff, dR, dROff);
       const yy = place("y", y, yOff, B * H, true, false);
       const d = place("dq", dq, dqOff, B * N, true, false);
       const r = place("dR", dR, dROff, H * N, true, true);
       try {
-        // every block lists the same events of y: each returns their number
+        // split by units (rows of dR): each block lists only its columns of y and returns their events
         const events = runBlocks(
-          columnBlocks(N, threads),
+          batchBlocks(H, threads),
           () => ex.scratchBytes(KIND_EVENT_TN, B, H, 0),
-          (n0, cols, sc) => ({ fn: "eventGemmTNColumns", args: [H, N, B, yy.ptr, d.ptr, r.ptr, n0, n0 + cols, sc] }),
+          (j0, units, sc) => ({ fn: "eventGemmTNUnits", args: [H, N, B, yy.ptr, d.ptr, r.ptr, j0, j0 + units, sc] }),
         );
-        return events[0] * N;
+        return events.reduce((a, e) => a + e, 0) * N;
       } finally {
         r.done();
         d.done();
