@@ -149,7 +149,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       if (copyIn) v.set(a.subarray(off, off + n));
       return { ptr: v.byteOffset, done: () => base.free(v) };
     }
-    const v = base.alloc(n);
+    const v = base.alloc(n, !copyIn); // (zeroing what the copy overwrites whole cost as much as the copy)
     if (copyIn) v.set(a.subarray(off, off + n));
     return {
       ptr: v.byteOffset,
