@@ -238,6 +238,22 @@ test("--resume --epochs N trains a finished run on to where a run of N epochs en
       .filter((m) => m.type !== "test")
       .map((m) => [m.type, m.step, m.loss ?? m.trainLoss]);
   assert.deepEqual(steps(run), steps(long));
+  // a run that early stopping ended is refused: its checkpoint's watch edited (and re-digested) to
+  // say that validation last improved in epoch 1 of 2, with earlyStop 1
+  const stopped = join(dir, "stopped");
+  assert.equal(egru("train", ...args, "--epochs", "2", "--early-stop", "1", "--out", stopped).code, 0);
+  const state = join(stopped, JSON.parse(readFileSync(join(stopped, "checkpoint.json"), "utf8")).current, "state.json");
+  const st = JSON.parse(readFileSync(state, "utf8")) as Record<string, any>;
+  st.watch = { ...st.watch, best: st.watch?.best ?? 0.5, bestEpoch: 1 };
+  st.sha256.state = stateDigest(st);
+  writeFileSync(state, JSON.stringify(st));
+  const refused = egru("train", "--resume", stopped, "--epochs", "3");
+  assert.equal(refused.code, 1, refused.err);
+  assert.match(
+    refused.err,
+    /a run that stopped early after epoch 2 \(validation did not improve for 1 epoch after epoch 1\)/,
+  );
+  assert.ok(existsSync(join(stopped, "summary.json")), "the refused run is left as it was");
 });
 
 test("a diverging run stops with the step named and keeps its last good checkpoint", { skip }, () => {

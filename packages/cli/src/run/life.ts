@@ -122,7 +122,7 @@ function extendRun(runDir: string, ck: LoadedCheckpoint, config: TrainConfig, ep
     throw new StateError(
       runDir,
       "a run that early stopping has not ended, to train more epochs",
-      `a run that stopped early after epoch ${done} (validation did not improve for ${config.earlyStop} epochs after epoch ${w.bestEpoch})`,
+      `a run that stopped early after epoch ${done} (validation did not improve for ${config.earlyStop} epoch${config.earlyStop === 1 ? "" : "s"} after epoch ${w.bestEpoch})`,
     );
   const extended = { ...config, epochs };
   const summary = join(runDir, "summary.json");
