@@ -167,16 +167,7 @@ function columnLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, cursor:
  * Each dR row's list runs over b in increasing order. Returns the number of events.
  */
 export function eventTN(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: usize, scratch: usize): i32 {
-  const rowsPer = chunkRows(B, H, 8);
-  const ld = <usize>N << 2;
-  const ent = listEntries(scratch, B, H);
-  let total = 0;
-  for (let b0 = 0; b0 < B; b0 += rowsPer) {
-    const rows = min(rowsPer, B - b0);
-    total += chunkLists(y, B, H, b0, rows, true, true, scratch);
-    accumLists(H, N, scratch, ent, dq + <usize>b0 * ld, ld, dR, ld);
-  }
-  return total;
+  return eventTNUnits(H, N, B, y, dq, dR, 0, H, scratch);
 }
 
 /**

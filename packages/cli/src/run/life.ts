@@ -19,7 +19,7 @@ import {
   unlinkSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { clearPool, defaultKernels, type Kernels, StateError, ValueError } from "egru";
+import { clearPool, defaultKernels, type Kernels, StateError, ValidationWatch, ValueError } from "egru";
 import { entryExists, readJsonFile } from "egru/node";
 import { writeFileAtomic } from "../node/atomic-file.js";
 import { checkOutDir, makeOutDir } from "./out-dir.js";
@@ -118,7 +118,9 @@ function extendRun(runDir: string, ck: LoadedCheckpoint, config: TrainConfig, ep
       String(epochs),
     );
   const w = ck.state.watch;
-  if (w && config.earlyStop > 0 && w.best !== null && ck.state.position.epoch - w.bestEpoch >= config.earlyStop)
+  const watch = new ValidationWatch("min", config.earlyStop); // (the mode does not enter stopsAfter)
+  if (w) watch.setState(w);
+  if (w && watch.stopsAfter(done))
     throw new StateError(
       runDir,
       "a run that early stopping has not ended, to train more epochs",
