@@ -1,12 +1,16 @@
-// Training steps per second on one and on two kernel threads, side by side in one process: the
+// Training steps per second on one and on two threads, side by side in one process: the
 // default `egru train` job (row-sequential MNIST, 1×EGRU(128), batch 128), ptb-small (3×EGRU(256),
 // batch 32, random BPTT around 35, on the first tokens of Penn Treebank) and dvs-synth (an EGRU(128)
 // on 32×32 DVS frames, batch 16, on a synthetic set written to a temporary directory). Each job is
-// built twice from its preset with the same seed, once on the one-thread WebAssembly kernels and once
-// on createThreadedKernels(…, 2); the two trainers take their steps in turn (1, 2, 1, 2, …) on the
-// same batches, so load on the machine hits both alike, and every pair of steps must give the same
-// loss and gradient norm bit for bit (the script fails otherwise). Medians of the timed steps after
-// the warm-up ones; the speedup is the ratio of the medians.
+// built from its preset with the same seed as `egru train --threads 1` and `--threads 2` build it:
+// a classifier whose batch comes in blocks (the default job: 128 rows in blocks of 64) on two
+// threads as replicas, each running one block of the step (node/replica-pool.ts), otherwise (dvs-synth's
+// batch of 16, the language model) on createThreadedKernels(…, 2), products split across the
+// threads. The trainers take their steps in turn (1, 2, 1, 2, …) on the same batches, so load on the
+// machine hits both alike, and every pair of steps must give the same loss and gradient norm bit for
+// bit (the script fails otherwise). A classifier in blocks also gets a third trainer, one thread on
+// whole batches (how the default job ran before blocks), timed for comparison only. Medians of the
+// timed steps after the warm-up ones; the speedup is the ratio of the medians.
 //
 //   node --conditions=egru-source --import tsx bench/threads-train.ts [--steps=N] [--warmup=N]
 //        [--jobs=default,ptb-small,dvs-synth] [--threads=2] [--data=DIR] [--json] [--profile=1|2]
@@ -47,6 +51,8 @@ interface JobResult {
   seconds: [number, number];
   rate: [number, number];
   speedup: number;
+  /** Classifiers whose batches run in blocks: one thread on whole batches, for comparison. */
+  whole?: { seconds: number; rate: number };
 }
 
 const median = (a: number[]): number => {
@@ -55,34 +61,38 @@ const median = (a: number[]): number => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-/** Two trainers of preset `name` (the same seed): one on `one`, one on `many`. */
+/** The trainers of preset `name` (the same seed): one thread, THREADS threads, and (classifiers) one thread in the same blocks. */
 async function build(
   name: string,
-  kernels: Kernels[],
+  base: Kernels,
+  many: ThreadedKernels,
   tmp: string,
-): Promise<{ unit: JobResult["unit"]; make: Stepper[] }> {
+): Promise<{ unit: JobResult["unit"]; make: Stepper[]; close: () => Promise<void> }> {
   const { loadPresets } = await import("../packages/cli/src/node/presets.js");
   const { parseConfig, isLmTask, DVS_TASK } = await import("../packages/cli/src/train/config.js");
-  const { buildTrainer, buildLmTrainer } = await import("../packages/cli/src/train/build.js");
+  const { buildTrainer, buildLmTrainer, classifierConfig, parameterCount } = await import(
+    "../packages/cli/src/train/build.js"
+  );
   const preset = loadPresets()[name];
   if (!preset) throw new Error(`no preset ${name}`);
-  const base = parseConfig(preset, name);
+  const base0 = parseConfig(preset, name);
   const total = WARMUP + STEPS;
-  if (isLmTask(base.task)) {
+  if (isLmTask(base0.task)) {
     const { loadCorpus } = await import("../packages/cli/src/node/corpus-files.js");
     const { longestSegment } = await import("../packages/cli/src/train/memory.js");
-    const corpus = loadCorpus(base.task as "ptb" | "wikitext-2", join(DATA, base.task));
-    const B = base.batchSize;
+    const corpus = loadCorpus(base0.task as "ptb" | "wikitext-2", join(DATA, base0.task));
+    const B = base0.batchSize;
     const reduced = {
       vocab: corpus.vocab,
-      train: corpus.train.subarray(0, B * (total * longestSegment(base) + 1)),
-      valid: corpus.valid.subarray(0, B * (base.lm.bptt + 1)),
-      test: corpus.test.subarray(0, base.lm.bptt + 1),
+      train: corpus.train.subarray(0, B * (total * longestSegment(base0) + 1)),
+      valid: corpus.valid.subarray(0, B * (base0.lm.bptt + 1)),
+      test: corpus.test.subarray(0, base0.lm.bptt + 1),
     };
+    const variants = PROFILE ? [PROFILE === 1 ? base : many] : [base, many];
     return {
       unit: "tokens",
-      make: kernels.map((k) => {
-        const t = buildLmTrainer(base, reduced, { kernels: k });
+      make: variants.map((k) => {
+        const t = buildLmTrainer(base0, reduced, { kernels: k });
         return {
           step: () => {
             const s = t.trainStep();
@@ -90,37 +100,52 @@ async function build(
           },
         };
       }),
+      close: async () => {},
     };
   }
   const { loadTask } = await import("../packages/cli/src/run/task-data.js");
+  const { replicaThreads } = await import("../packages/cli/src/run/classifier.js");
+  const { createReplicaPool } = await import("../packages/cli/src/node/replica-pool.js");
   let data: string | undefined;
-  if (base.task === DVS_TASK) {
+  if (base0.task === DVS_TASK) {
     const { writeSynthGestures } = await import("../packages/cli/src/node/dvs-files.js");
     data = join(tmp, "dvs");
-    const users = Math.ceil((total * base.batchSize) / 4);
+    const users = Math.ceil((total * base0.batchSize) / 4);
     writeSynthGestures(data, { classes: 4, trainUsers: users, testUsers: 1, rate: 8, seed: 0 });
     process.env.EGRU_CACHE = join(tmp, "cache");
   }
-  const c = parseConfig({ ...preset, data, validation: 0, trainLimit: total * base.batchSize, testLimit: 1 }, name);
+  const c = parseConfig({ ...preset, data, validation: 0, trainLimit: total * base0.batchSize, testLimit: 1 }, name);
   const task = loadTask(c, () => {});
   const B = c.batchSize;
   if (task.count("train") < total * B)
     throw new Error(`${name}: ${task.count("train")} training examples, need ${total * B}`);
   const order = Int32Array.from({ length: total * B }, (_, i) => i);
-  return {
-    unit: "examples",
-    make: kernels.map((k) => {
-      const t = buildTrainer(c, task, { kernels: k });
-      let i = 0;
-      return {
-        step: () => {
-          const s = t.trainStep(order.subarray(i * B, (i + 1) * B), total);
-          i++;
-          return { items: B, loss: s.loss, gradNorm: s.gradNorm };
-        },
-      };
-    }),
+  const stepper = (t: ReturnType<typeof buildTrainer>): Stepper => {
+    let i = 0;
+    return {
+      step: () => {
+        const s = t.trainStep(order.subarray(i * B, (i + 1) * B), total);
+        i++;
+        return { items: B, loss: s.loss, gradNorm: s.gradNorm };
+      },
+    };
   };
+  // as egru train --threads THREADS builds it: replicas when the configuration allows, else threaded kernels
+  const threads = replicaThreads(c, many);
+  const parallel = buildTrainer(c, task, { kernels: threads > 1 ? base : many });
+  if (threads > 1)
+    parallel.replicas = createReplicaPool(classifierConfig(c, task), parameterCount(parallel.model), threads - 1, base);
+  const one = buildTrainer(c, task, { kernels: base });
+  const rows = one.options.microBatch ?? B;
+  const make = PROFILE
+    ? [stepper(PROFILE === 1 ? one : parallel)]
+    : [
+        stepper(one),
+        stepper(parallel),
+        // for comparison, untied to the checks: one thread on whole batches (the default job's way before blocks)
+        ...(rows < B ? [stepper(buildTrainer({ ...c, microBatch: B }, task, { kernels: base }))] : []),
+      ];
+  return { unit: "examples", make, close: async () => parallel.replicas?.close() };
 }
 
 async function main(): Promise<void> {
@@ -133,7 +158,7 @@ async function main(): Promise<void> {
     .join(", ");
   if (!JSON_OUT)
     console.log(
-      `# training steps on 1 and ${THREADS} kernel threads: ${cpu[0]?.model ?? "?"}, ${cpu.length} logical cores, ` +
+      `# training steps on 1 and ${THREADS} threads: ${cpu[0]?.model ?? "?"}, ${cpu.length} logical cores, ` +
         `${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; load average at start ${load}; ` +
         `${WARMUP} warm-up + ${STEPS} timed steps per variant, interleaved\n`,
     );
@@ -141,44 +166,50 @@ async function main(): Promise<void> {
   for (const job of JOBS) {
     const tmp = mkdtempSync(join(tmpdir(), "egru-threads-"));
     try {
-      const { unit, make } = await build(job, PROFILE ? [PROFILE === 1 ? base : many] : [base, many], tmp);
-      if (PROFILE) {
-        const t0 = performance.now();
-        for (let s = 0; s < WARMUP + STEPS; s++) make[0].step();
-        console.log(
-          `${job}: ${WARMUP + STEPS} steps on variant ${PROFILE} in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
-        );
-        continue;
-      }
-      const times: [number[], number[]] = [[], []];
-      const items: [number[], number[]] = [[], []];
-      for (let s = 0; s < WARMUP + STEPS; s++) {
-        const out = make.map((m, v) => {
+      const { unit, make, close } = await build(job, base, many, tmp);
+      try {
+        if (PROFILE) {
           const t0 = performance.now();
-          const o = m.step();
-          const dt = (performance.now() - t0) / 1000;
-          if (s >= WARMUP) {
-            times[v].push(dt);
-            items[v].push(o.items);
-          }
-          return o;
-        });
-        if (out[0].loss !== out[1].loss || out[0].gradNorm !== out[1].gradNorm)
-          throw new Error(
-            `${job}, step ${s + 1}: ${THREADS} threads differ from one (loss ${out[1].loss} vs ${out[0].loss}, ` +
-              `gradient norm ${out[1].gradNorm} vs ${out[0].gradNorm})`,
+          for (let s = 0; s < WARMUP + STEPS; s++) make[0].step();
+          console.log(
+            `${job}: ${WARMUP + STEPS} steps on variant ${PROFILE} in ${((performance.now() - t0) / 1000).toFixed(2)} s`,
           );
+          continue;
+        }
+        const times: number[][] = make.map(() => []);
+        const items: number[][] = make.map(() => []);
+        for (let s = 0; s < WARMUP + STEPS; s++) {
+          const out = make.map((m, v) => {
+            const t0 = performance.now();
+            const o = m.step();
+            const dt = (performance.now() - t0) / 1000;
+            if (s >= WARMUP) {
+              times[v].push(dt);
+              items[v].push(o.items);
+            }
+            return o;
+          });
+          const same = out[0];
+          if (same.loss !== out[1].loss || same.gradNorm !== out[1].gradNorm)
+            throw new Error(
+              `${job}, step ${s + 1}: ${THREADS} threads differ from one (loss ${out[1].loss} vs ${same.loss}, ` +
+                `gradient norm ${out[1].gradNorm} vs ${same.gradNorm})`,
+            );
+        }
+        // items per second from each step's own items (random BPTT lengths differ between steps)
+        const rates = times.map((ts, v) => median(ts.map((t, i) => items[v][i] / t)));
+        results.push({
+          job,
+          unit,
+          steps: STEPS,
+          seconds: [median(times[0]), median(times[1])],
+          rate: [rates[0], rates[1]],
+          speedup: rates[1] / rates[0],
+          ...(times[2] ? { whole: { seconds: median(times[2]), rate: rates[2] } } : {}),
+        });
+      } finally {
+        await close();
       }
-      // items per second from each step's own items (random BPTT lengths differ between steps)
-      const rates = [0, 1].map((v) => median(times[v].map((t, i) => items[v][i] / t))) as [number, number];
-      results.push({
-        job,
-        unit,
-        steps: STEPS,
-        seconds: [median(times[0]), median(times[1])],
-        rate: rates,
-        speedup: rates[1] / rates[0],
-      });
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
@@ -193,13 +224,13 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    `| job | step, 1 thread (s) | step, ${THREADS} threads (s) | rate, 1 thread | rate, ${THREADS} threads | speedup |`,
+    `| job | step, 1 thread (s) | step, ${THREADS} threads (s) | rate, 1 thread | rate, ${THREADS} threads | speedup | 1 thread, whole batches (s) |`,
   );
-  console.log("|---|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const r of results) {
     const f = (x: number): string => x.toFixed(x < 10 ? 2 : 0);
     console.log(
-      `| ${r.job} | ${r.seconds[0].toFixed(3)} | ${r.seconds[1].toFixed(3)} | ${f(r.rate[0])} ${r.unit}/s | ${f(r.rate[1])} ${r.unit}/s | ${r.speedup.toFixed(2)}× |`,
+      `| ${r.job} | ${r.seconds[0].toFixed(3)} | ${r.seconds[1].toFixed(3)} | ${f(r.rate[0])} ${r.unit}/s | ${f(r.rate[1])} ${r.unit}/s | ${r.speedup.toFixed(2)}× | ${r.whole ? r.whole.seconds.toFixed(3) : "–"} |`,
     );
   }
   console.log(

@@ -82,7 +82,7 @@ function program(): Command {
     )
     .option(
       "--threads <n>",
-      "threads for large products (WebAssembly kernels; results do not depend on it)",
+      "threads: a classifier's row blocks run on model replicas, one per thread, else large products are split (WebAssembly kernels; results do not depend on it)",
       intOption("--threads"),
       1,
     )
@@ -183,7 +183,7 @@ function program(): Command {
     .option("--validation <n>", "training examples held out for validation", intOption("--validation", 0))
     .option(
       "--micro-batch <n|auto>",
-      "rows per forward and backward (auto: as many as the memory estimate fits; the summed gradients equal the whole batch's)",
+      "rows per forward and backward (auto: as many as the memory estimate fits, for classifiers at most 64; the summed gradients equal the whole batch's)",
       (v: string) => (v.trim() === "auto" ? "auto" : intOption("--micro-batch")(v)),
     )
     .option("--train-limit <n>", "use only the first n training examples", intOption("--train-limit"))

@@ -5,12 +5,14 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { loadParamTensors } from "egru";
+import { type Kernels, loadParamTensors } from "egru";
+import type { ThreadedKernels } from "egru/node";
 import { packagedMnistDir } from "../node/mnist-files.js";
+import { createReplicaPool } from "../node/replica-pool.js";
 import { loadRunWeights } from "./run-files.js";
 import { classifierActivity } from "../train/activity.js";
-import { buildModel, buildTrainer, parameterCount } from "../train/build.js";
-import { DVS_TASK, isLmTask } from "../train/config.js";
+import { buildModel, buildTrainer, CLASSIFIER_BLOCK_ROWS, classifierConfig, parameterCount } from "../train/build.js";
+import { DVS_TASK, isLmTask, type TrainConfig } from "../train/config.js";
 import type { EvalResult } from "../train/trainer.js";
 import type { CheckpointState } from "./checkpoint.js";
 import { formatDuration, pct } from "./format.js";
@@ -60,12 +62,37 @@ export function resultRows(r: EvalResult, cell: string): Row[] {
   ];
 }
 
+/**
+ * The threads a classifier run trains on as replicas, each running row blocks of a step with its
+ * own copy of the model (node/replica-pool.ts), when the kernels are threaded: the kernels' threads,
+ * or 1 (products split across the threads instead) when a batch stays whole (a micro-batch at the
+ * batch size, or "auto" with a batch of at most CLASSIFIER_BLOCK_ROWS) or an EGRU layer clips inside
+ * its backward (its gradient group lives on one thread). Either way the results are the same bits.
+ */
+export function replicaThreads(config: TrainConfig, kernels: Kernels | undefined): number {
+  const t = kernels as Partial<ThreadedKernels> | undefined;
+  const threads = t?.threads ?? 1;
+  if (threads <= 1 || !t?.base) return 1;
+  if (config.model.cell === "egru" && config.model.gradClip > 0) return 1;
+  const rows = config.microBatch === "auto" ? CLASSIFIER_BLOCK_ROWS : config.microBatch;
+  return config.batchSize > rows ? threads : 1;
+}
+
 export const classifierKind: RunKind = {
   handles: (config) => !isLmTask(config.task),
 
   open(config, o): TaskRun {
     const task = loadTask(config, o.log);
-    const trainer = buildTrainer(config, task, o);
+    const threads = replicaThreads(config, o.kernels);
+    const kernels = threads > 1 ? (o.kernels as ThreadedKernels).base : o.kernels;
+    const trainer = buildTrainer(config, task, { ...o, kernels });
+    if (threads > 1)
+      trainer.replicas = createReplicaPool(
+        classifierConfig(config, task),
+        parameterCount(trainer.model),
+        threads - 1,
+        trainer.model.kernels,
+      );
     const nb = trainer.batchesPerEpoch;
     const m = config.model;
     let best: { epoch: number; accuracy?: number } | undefined;
@@ -101,6 +128,11 @@ export const classifierKind: RunKind = {
     return {
       trainer,
       startFiles: {},
+      blockThreads: threads,
+      close: async () => {
+        await trainer.replicas?.close();
+        trainer.replicas = null;
+      },
       describe:
         `${config.task}, ${m.layers}×${m.cell.toUpperCase()}(${m.hidden}), ${parameterCount(trainer.model).toLocaleString("en-US")} parameters, ` +
         `${count("train")} train / ${count("valid")} ${valid} / ${count("test")} test examples, ${config.epochs} epochs of ${nb} batches` +

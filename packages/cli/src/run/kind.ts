@@ -76,6 +76,10 @@ export interface TaskRun {
   outOfTime?(ctx: RunContext): void;
   /** After training: the final evaluation and what the summary says of it. */
   finish(ctx: RunContext, trainSeconds: number): RunEnd;
+  /** Threads the run's row blocks go to at once (1: all on the calling thread; absent: 1). */
+  readonly blockThreads?: number;
+  /** Stop what the run started besides the calling thread (its replicas' threads); absent: nothing. */
+  close?(): Promise<void>;
 }
 
 /** How a kind's objects are built: the memory budget, the kernels every layer uses, where warnings go. */

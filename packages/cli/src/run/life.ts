@@ -223,22 +223,45 @@ function trimMetrics(path: string, step: number): void {
   writeFileAtomic(path, keep.map((l) => `${l}\n`).join(""));
 }
 
-/** "micro-batch 167 of 500 (3 blocks)", or "whole batches". */
-function microBatchText(batch: number, rows: number | undefined): string {
+/** "micro-batch 167 of 500 (3 blocks)", or "whole batches"; ", 2 at a time on 2 threads" with replicas. */
+function microBatchText(batch: number, rows: number | undefined, threads = 1): string {
   if (rows === undefined || rows >= batch) return "whole batches";
-  return `micro-batch ${rows} of ${batch} (${Math.ceil(batch / rows)} blocks)`;
+  const blocks = Math.ceil(batch / rows);
+  const at = threads > 1 ? `, ${Math.min(threads, blocks)} at a time on ${threads} threads` : "";
+  return `micro-batch ${rows} of ${batch} (${blocks} blocks${at})`;
 }
 
 /** A run in a directory that exists, new (resumed = null) or resumed, from its first step to its summary. */
-async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoint | null, o: RunOptions) {
+async function live(
+  config: TrainConfig,
+  runDir: string,
+  resumed: LoadedCheckpoint | null,
+  o: RunOptions,
+): Promise<number> {
+  const kind = kindOf(config);
+  const warn = (m: string): void => void process.stderr.write(`${m}\n`); // e.g. skipped recordings, even with --quiet
+  const kernels = o.kernels ?? defaultKernels();
+  const budget = { limits: nodeMemoryLimits(kernels), source: o.source ?? "config" };
+  const run = kind.open(config, { budget, kernels, log: warn });
+  try {
+    return await liveRun(config, runDir, resumed, o, run);
+  } finally {
+    await run.close?.();
+  }
+}
+
+/** live() once the run's objects are open. */
+async function liveRun(
+  config: TrainConfig,
+  runDir: string,
+  resumed: LoadedCheckpoint | null,
+  o: RunOptions,
+  run: TaskRun,
+): Promise<number> {
   const log = (m: string): void => {
     if (!o.quiet) process.stderr.write(`${m}\n`);
   };
   const kernels = o.kernels ?? defaultKernels();
-  const kind = kindOf(config);
-  const budget = { limits: nodeMemoryLimits(kernels), source: o.source ?? "config" };
-  const warn = (m: string): void => void process.stderr.write(`${m}\n`); // e.g. skipped recordings, even with --quiet
-  const run = kind.open(config, { budget, kernels, log: warn });
   const { trainer } = run;
   // the micro-batch chosen for this machine is pinned in config.json and every checkpoint, so a run
   // resumed elsewhere splits its batches the same way (or stops with a StateError if they cannot fit)
@@ -260,7 +283,7 @@ async function live(config: TrainConfig, runDir: string, resumed: LoadedCheckpoi
   // a new run's data-dependent threshold init, before its first step (a resumed run has its thresholds)
   const init = !resumed && config.model.thresholdInit === "data" ? dataThresholds(trainer, config) : null;
   log(
-    `egru train: ${run.describe}, ${microBatchText(config.batchSize, microBatch)}, kernels ${o.kernelName}; ` +
+    `egru train: ${run.describe}, ${microBatchText(config.batchSize, microBatch, run.blockThreads)}, kernels ${o.kernelName}; ` +
       `run directory ${runDir}${resumed ? ` (resuming at step ${trainer.position.step})` : ""}` +
       (init ? `; ${init.text}` : ""),
   );

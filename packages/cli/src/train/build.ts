@@ -129,8 +129,17 @@ function buildOptimizer(c: TrainConfig): Optimizer {
   });
 }
 
+/**
+ * A classifier's rows per training block with microBatch "auto": at most this many, so that a large
+ * batch comes in blocks that replicas can run at once (node/replica-pool.ts) and the results are the
+ * same on any number of threads (a block of 64 rows runs about as fast per row as a whole batch of 128).
+ */
+export const CLASSIFIER_BLOCK_ROWS = 64;
+
 /** The trainer options both kinds share: epochs, batch, rate, schedule, clipping, seed and the rows per forward. */
-function commonOptions(c: TrainConfig, plans: RowPlans | null) {
+function commonOptions(c: TrainConfig, plans: RowPlans | null, maxAutoRows = Number.POSITIVE_INFINITY) {
+  const planned = plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch);
+  const auto = c.microBatch === "auto" && c.batchSize > maxAutoRows;
   return {
     epochs: c.epochs,
     batchSize: c.batchSize,
@@ -140,7 +149,7 @@ function commonOptions(c: TrainConfig, plans: RowPlans | null) {
     earlyStop: c.earlyStop,
     deadLayerSteps: c.model.deadLayerSteps,
     seed: c.seed,
-    microBatch: plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch),
+    microBatch: auto ? Math.min(planned ?? c.batchSize, maxAutoRows) : planned,
     evalMicroBatch: plans?.eval.rows,
   };
 }
@@ -149,7 +158,10 @@ function commonOptions(c: TrainConfig, plans: RowPlans | null) {
 export function buildTrainer(c: TrainConfig, task: ClassificationTask, o: BuildOptions = {}): Trainer {
   const plans = o.budget ? classifierPlans(c, task, o.budget) : null;
   const model = buildModel(c, task, o.kernels);
-  return new Trainer(model, task, buildOptimizer(c), { ...commonOptions(c, plans), evalBatchSize: c.evalBatchSize });
+  return new Trainer(model, task, buildOptimizer(c), {
+    ...commonOptions(c, plans, CLASSIFIER_BLOCK_ROWS),
+    evalBatchSize: c.evalBatchSize,
+  });
 }
 
 /** The trainer of a language-model run; validation runs at the training batch size (as the paper's code). */

@@ -202,8 +202,9 @@ export const TrainConfigSchema = z.strictObject({
   earlyStop: whole(0).default(0),
   /**
    * Rows (examples, or LM streams) per forward and backward: "auto" = as many of the batch as the
-   * memory estimate fits (src/train/memory.ts), a number = at most that many (it must fit the
-   * WebAssembly memory). A batch of more rows
+   * memory estimate fits (src/train/memory.ts), and for classifiers at most 64 (train/build.ts
+   * CLASSIFIER_BLOCK_ROWS: blocks that replicas on several threads can run at once, the same bits on
+   * any number of threads), a number = at most that many (it must fit the WebAssembly memory). A batch of more rows
    * runs in blocks whose summed gradients equal the whole batch's; one clipped optimizer step per batch.
    */
   microBatch: z.union([z.literal("auto"), whole(1)]).default("auto"),

@@ -7,34 +7,28 @@
 // check naming the step, global-norm clipping, the optimizer update at the scheduled rate.
 //
 // Micro-batches: with `microBatch` below the batch size, a step runs the batch's rows in blocks
-// (src/train/memory.ts chooses the size), each block's loss weighted by its rows / the batch's, so
-// the accumulated gradients are the whole batch's mean-loss gradients (up to float32 summation
-// order); clipping and the optimizer step happen once per batch (EGRU's clip inside backward too:
-// the blocks form one gradient group, see hooks.ts). The activity regulariser, not
-// linear in the batch, then first runs a forward over every block for the batch's event rate (same
-// masks: the random state is restored after it). Each block draws its own dropout, zoneout and
-// DropConnect masks from the model's stream in turn, so with masks on the random numbers differ from
-// a whole-batch step's (same distributions, except that DropConnect is drawn per block, not per batch).
+// (src/train/memory.ts chooses the size; two or more threads split the batch at least once per
+// thread), each block's loss weighted by its rows / the batch's, so the blocks' gradients add up to
+// the whole batch's mean-loss gradients (up to float32 summation order); clipping and the optimizer
+// step happen once per batch (EGRU's clip inside backward too: the blocks form one gradient group,
+// see hooks.ts). Every block's gradients start from zero and are summed in block order
+// (grad-sum.ts); every block has its own random state, one seed per block drawn from the model's
+// stream (classifier-block.ts), so the masks do not depend on the order blocks run in. With
+// replicas (node/replica-pool.ts), the blocks run on several threads at once and give the same bits
+// as on one thread with the same micro-batch. The activity regulariser, not linear in the batch,
+// first runs a forward over every block for the batch's event rate (with the blocks' random states).
+// Dropout masks are drawn per block, not per batch (same distributions; DropConnect per block too).
 
 import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
 import type { ResumeShape } from "./hooks.js";
-import {
-  applyGradients,
-  atStep,
-  checkLoss,
-  type BatchPart,
-  type ClassifierRun,
-  eventSums,
-  learningRate,
-  type Optimizer,
-  Rng,
-  type SequenceClassifier,
-  softmaxCrossEntropy,
-} from "egru";
-import type { CellRun, MacCount, ThresholdBatch, WatchVerdict } from "egru";
+import { applyGradients, learningRate, type Optimizer, Rng, type RngState, type SequenceClassifier } from "egru";
+import type { MacCount, ThresholdBatch, WatchVerdict } from "egru";
 import { ValidationWatch, ValueError } from "egru";
+import { type BlockOutcome, blockEvents, blockSeeds, blockStep, evalBatch } from "./classifier-block.js";
 import { DeadLayerWatch } from "./dead-layers.js";
+import { GradSum } from "./grad-sum.js";
 import { blockRows, rowBlocks } from "./memory.js";
+import type { ReplicaJob, ReplicaResult, Replicas } from "./replicas.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
 export type TrainerOptions = LoopOptions;
@@ -107,6 +101,11 @@ export class Trainer {
   }
   /** EGRU layers silent for options.deadLayerSteps steps in a row (train/dead-layers.ts). */
   readonly deadLayers: DeadLayerWatch;
+  /**
+   * Replicas of the model on other threads (node/replica-pool.ts) that run a step's row blocks and
+   * evaluation batches besides this thread; null: everything here. Results are the same bits either way.
+   */
+  replicas: Replicas | null = null;
 
   constructor(model: SequenceClassifier, task: ClassificationTask, optimizer: Optimizer, options: TrainerOptions) {
     this.model = model;
@@ -209,44 +208,43 @@ export class Trainer {
     model.train();
     const where = `step ${pos.step + 1} (epoch ${pos.epoch + 1}, batch ${pos.batch + 1})`;
     const blocks = rowBlocks(B, options.microBatch ?? B);
-    const activityMeans =
-      blocks.length > 1 && model.options.activityWeight > 0 ? this.batchEventRates(x, B, blocks, where) : undefined;
-    model.zeroGrad();
-    let loss = 0;
-    let correct = 0;
-    let ceSum = 0;
-    const macs: MacCount = { executed: 0, dense: 0 };
-    const stats: CellRun["stats"][] = [];
-    const layers = new LayerSums();
-    const { clipFactors } = blocksInGradGroup(model.cells, blocks.length, () => {
-      for (const [r0, r1] of blocks) {
-        const b = r1 - r0;
-        const scale = blocks.length === 1 ? 1 : b / B;
-        const run = this.guardedForward(blocks.length === 1 ? x : blockRows(x, task.T, B, task.I, r0, r1), b, where, {
-          scale,
-          activityMeans,
-        });
-        const ce = softmaxCrossEntropy(run.logits, labels.subarray(r0, r1), task.classes);
-        const blockLoss = ce.loss * scale + run.regLoss;
-        if (!Number.isFinite(blockLoss)) model.release(run);
-        checkLoss(blockLoss, where);
-        if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
-        const head = model.backward(run, ce.dlogits);
-        loss += blockLoss;
-        correct += ce.correct;
-        ceSum += ce.loss * b;
-        macs.executed +=
-          run.head.macs.executed + head.head.executed + run.frontEndMacs.executed + head.frontEnd.executed;
-        macs.dense += run.head.macs.dense + head.head.dense + run.frontEndMacs.dense + head.frontEnd.dense;
-        for (const l of run.layers) {
-          macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
-          macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
-        }
-        stats.push(...run.runs.map((r) => r.stats));
-        layers.add(run.layers, scale);
-        model.release(run);
-      }
-    });
+    let outcomes: BlockOutcome[];
+    let clipFactors: number[] | null = null;
+    if (blocks.length === 1) {
+      outcomes = [blockStep(model, x, labels, task.T, { scale: 1 }, where, null)];
+    } else {
+      const seeds = blockSeeds(model.rng, blocks.length);
+      const after = model.rng.getState();
+      const rows = (k: number): Float32Array => blockRows(x, task.T, B, task.I, blocks[k][0], blocks[k][1]);
+      const activityMeans =
+        model.options.activityWeight > 0 ? this.batchEventRates(rows, blocks, seeds, where) : undefined;
+      const sum = new GradSum(model.params());
+      // the blocks' sum goes into the gradients inside the group: closing it adds the clipped EGRU sums
+      const group = blocksInGradGroup(model.cells, blocks.length, () => {
+        const results = this.inBlocks(
+          blocks.length,
+          (k) => {
+            const [r0, r1] = blocks[k];
+            const part = { scale: (r1 - r0) / B, activityMeans };
+            return { kind: "step", x: rows(k), labels: labels.subarray(r0, r1), T: task.T, part, where, rng: seeds[k] };
+          },
+          (job) => {
+            if (job.kind !== "step") throw new Error("unreachable");
+            const outcome = blockStep(model, job.x, job.labels, job.T, job.part, job.where, job.rng);
+            sum.addParams();
+            return { kind: "step", outcome, grads: EMPTY };
+          },
+          (r) => {
+            if (r.kind === "step" && r.grads !== EMPTY) sum.addFlat(r.grads);
+          },
+        );
+        sum.writeTo();
+        return results;
+      });
+      clipFactors = group.clipFactors;
+      outcomes = group.result.map((r) => (r as Extract<ReplicaResult, { kind: "step" }>).outcome);
+      model.rng.setState(after);
+    }
     const gradNorm = applyGradients(model.params(), {
       optimizer,
       lr,
@@ -254,7 +252,20 @@ export class Trainer {
       where,
       kernels: model.kernels,
     });
-    const sparsity = meanSparsity(stats);
+    let loss = 0;
+    let correct = 0;
+    let ceSum = 0;
+    const macs: MacCount = { executed: 0, dense: 0 };
+    const layers = new LayerSums();
+    outcomes.forEach((o, k) => {
+      loss += o.loss;
+      correct += o.correct;
+      ceSum += o.ceSum;
+      macs.executed += o.macs.executed;
+      macs.dense += o.macs.dense;
+      layers.add(o.layers, blocks.length === 1 ? 1 : (blocks[k][1] - blocks[k][0]) / B);
+    });
+    const sparsity = meanSparsity(outcomes.flatMap((o) => o.stats));
     const figures = layers.figures(model.cells, clipFactors);
     const deadLayerWarnings = this.deadLayers.observe(pos.step + 1, figures.layerEvents);
     this.sums.loss += ceSum;
@@ -277,28 +288,75 @@ export class Trainer {
     };
   }
 
-  /** A training forward of b rows; a NaN or Infinity found in a weight is reported at `where`. */
-  private guardedForward(x: Float32Array, b: number, where: string, part: BatchPart): ClassifierRun {
-    return atStep(where, () => this.model.forward(x, this.task.T, b, part));
+  /**
+   * Run `n` jobs (made by job(k)) in order, in waves: the first job of a wave here (local), the
+   * others on the replicas, which the layers' clip inside backward keeps out (its gradient group
+   * lives in this thread's model). `done` sees the replicas' results in job order, each after the
+   * local job of its wave; the results come back in job order.
+   */
+  private inBlocks(
+    n: number,
+    job: (k: number) => ReplicaJob,
+    local: (job: ReplicaJob) => ReplicaResult,
+    done: (r: ReplicaResult) => void = () => {},
+  ): ReplicaResult[] {
+    const replicas = this.replicas && !clipsInside(this.model) ? this.replicas : null;
+    const wave = 1 + (replicas?.count ?? 0);
+    const out: ReplicaResult[] = [];
+    for (let k0 = 0; k0 < n; k0 += wave) {
+      const k1 = Math.min(n, k0 + wave);
+      const remote: ReplicaJob[] = [];
+      for (let k = k0 + 1; k < k1; k++) remote.push(job(k));
+      if (remote.length && replicas) replicas.start(this.model.params(), remote);
+      let first: ReplicaResult;
+      try {
+        first = local(job(k0));
+      } catch (e) {
+        if (remote.length && replicas) {
+          try {
+            replicas.finish(); // let the wave end before the error goes up
+          } catch {
+            // the local block's error is the one reported
+          }
+        }
+        throw e;
+      }
+      out.push(first);
+      if (remote.length && replicas)
+        for (const r of replicas.finish()) {
+          done(r);
+          out.push(r);
+        }
+    }
+    return out;
   }
 
   /**
-   * Per layer, the event rate mean(o) over the whole batch x [T, B, I], from a forward of each block
-   * (training mode); the model's random state is put back after, so the step draws the same masks.
+   * Per layer, the event rate mean(o) over the whole batch, from a training forward of each block
+   * with that block's random state (the step's blocks then draw the same masks).
    */
-  private batchEventRates(x: Float32Array, B: number, blocks: [number, number][], where: string): number[] {
+  private batchEventRates(
+    rows: (k: number) => Float32Array,
+    blocks: [number, number][],
+    seeds: RngState[],
+    where: string,
+  ): number[] {
     const { model, task } = this;
-    const rng = model.rng.getState();
     let sums: number[] = [];
     let entries: number[] = [];
-    for (const [r0, r1] of blocks) {
-      const run = this.guardedForward(blockRows(x, task.T, B, task.I, r0, r1), r1 - r0, where, { scale: 1 });
-      const e = eventSums(run);
+    const results = this.inBlocks(
+      blocks.length,
+      (k) => ({ kind: "events", x: rows(k), T: task.T, b: blocks[k][1] - blocks[k][0], where, rng: seeds[k] }),
+      (job) => {
+        if (job.kind !== "events") throw new Error("unreachable");
+        return { kind: "events", ...blockEvents(model, job.x, job.T, job.b, job.where, job.rng) };
+      },
+    );
+    for (const e of results) {
+      if (e.kind !== "events") continue;
       sums = e.sums.map((v, l) => (sums[l] ?? 0) + v);
       entries = e.entries.map((v, l) => (entries[l] ?? 0) + v);
-      model.release(run);
     }
-    model.rng.setState(rng);
     return sums.map((v, l) => (entries[l] ? v / entries[l] : 0));
   }
 
@@ -307,7 +365,6 @@ export class Trainer {
     const { model, task } = this;
     const n = task.count(split);
     const bs = Math.min(this.options.evalBatchSize, this.options.evalMicroBatch ?? Infinity);
-    model.eval();
     let loss = 0;
     let correct = 0;
     let zeros = 0;
@@ -317,35 +374,48 @@ export class Trainer {
     const macs: MacCount = { executed: 0, dense: 0 };
     let layerZeros: number[] = [];
     let layerEntries: number[] = [];
-    for (let b0 = 0; b0 < n; b0 += bs) {
-      const idx = Int32Array.from({ length: Math.min(bs, n - b0) }, (_, i) => b0 + i);
-      const { x, labels } = task.batch(split, idx);
-      const run = model.forward(x, task.T, labels.length);
-      const ce = softmaxCrossEntropy(run.logits, labels, task.classes);
-      loss += ce.loss * labels.length;
-      correct += ce.correct;
-      macs.executed += run.head.macs.executed + run.frontEndMacs.executed;
-      macs.dense += run.head.macs.dense + run.frontEndMacs.dense;
-      if (layerZeros.length === 0) {
-        layerZeros = run.runs.map(() => 0);
-        layerEntries = run.runs.map(() => 0);
-      }
-      run.runs.forEach((r, l) => {
-        const isEgru = r.o !== undefined;
-        macs.executed += r.stats.executedMacs;
-        macs.dense += r.stats.denseMacs;
-        if (!isEgru) return;
-        zeros += r.stats.activitySparsity * r.stats.entries;
-        outside += r.stats.backwardSparsity * r.stats.entries;
-        outsideH += r.stats.paperBackwardSparsity * r.stats.entries;
-        entries += r.stats.entries;
-        layerZeros[l] += r.stats.activitySparsity * r.stats.entries;
-        layerEntries[l] += r.stats.entries;
+    const batches = Math.ceil(n / bs);
+    let seen = 0;
+    try {
+      this.inBlocks(
+        batches,
+        (k) => {
+          const b0 = k * bs;
+          const idx = Int32Array.from({ length: Math.min(bs, n - b0) }, (_, i) => b0 + i);
+          const { x, labels } = task.batch(split, idx);
+          return { kind: "eval", x, labels, T: task.T };
+        },
+        (job) => {
+          if (job.kind !== "eval") throw new Error("unreachable");
+          return { kind: "eval", outcome: evalBatch(model, job.x, job.labels, job.T) };
+        },
+        () => {},
+      ).forEach((r) => {
+        if (r.kind !== "eval") return;
+        const o = r.outcome;
+        loss += o.ceSum;
+        correct += o.correct;
+        macs.executed += o.macs.executed;
+        macs.dense += o.macs.dense;
+        if (layerZeros.length === 0) {
+          layerZeros = o.layers.map(() => 0);
+          layerEntries = o.layers.map(() => 0);
+        }
+        o.layers.forEach((s, l) => {
+          if (!s) return;
+          zeros += s.activitySparsity * s.entries;
+          outside += s.backwardSparsity * s.entries;
+          outsideH += s.paperBackwardSparsity * s.entries;
+          entries += s.entries;
+          layerZeros[l] += s.activitySparsity * s.entries;
+          layerEntries[l] += s.entries;
+        });
+        seen = Math.min(seen + bs, n);
+        onBatch?.(seen, n);
       });
-      model.release(run);
-      onBatch?.(Math.min(b0 + bs, n), n);
+    } finally {
+      model.train();
     }
-    model.train();
     const activitySparsity = entries ? zeros / entries : 0;
     return {
       split,
@@ -360,6 +430,14 @@ export class Trainer {
       layerSparsity: layerZeros.map((z, l) => (layerEntries[l] ? z / layerEntries[l] : 0)),
     };
   }
+}
+
+/** An empty array: a local block's gradients, already added to the step's sum. */
+const EMPTY = new Float32Array(0);
+
+/** Whether an EGRU layer of the model clips inside its backward (its gradient group cannot be split across replicas). */
+function clipsInside(model: SequenceClassifier): boolean {
+  return model.cells.some((c) => "gradClip" in c.layer && c.layer.gradClip > 0);
 }
 
 /** Activity sparsity over all the layers' outputs (weighted by their entries). */

@@ -38,6 +38,8 @@ const ROW_ALIGN = 8;
 
 export interface ThreadedKernels extends Kernels {
   readonly threads: number;
+  /** The one-thread kernels these split calls of (e.g. for replicas of a model, each on one thread). */
+  readonly base: WasmKernels;
   /** Stop the worker threads. */
   close(): Promise<void>;
 }
@@ -86,7 +88,11 @@ function updateOperands(n: number, arrays: (Float32Array | null)[], names: strin
 /** Wrap WebAssembly kernels (with a shared memory) so that large calls use `threads` threads. */
 export function createThreadedKernels(base: WasmKernels, threads: number, opts: ThreadOptions = {}): ThreadedKernels {
   if (!base.wasm.shared || threads <= 1) {
-    return Object.assign(Object.create(base) as Kernels, { threads: 1, close: async () => {} }) as ThreadedKernels;
+    return Object.assign(Object.create(base) as Kernels, {
+      threads: 1,
+      base,
+      close: async () => {},
+    }) as ThreadedKernels;
   }
   const ex = base.wasm.exports;
   const pool = WasmPool.create(
@@ -336,6 +342,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     name: `${base.name}×${threads}`,
     eventCrossover: base.eventCrossover,
     threads,
+    base,
     alloc: (n, zeroed) => base.alloc(n, zeroed),
     allocInt8: (n) => base.allocInt8(n),
     free: (a) => base.free(a),

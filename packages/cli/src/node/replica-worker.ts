@@ -1,0 +1,86 @@
+// A worker thread holding one replica of a classifier (started by replica-pool.ts). For each job it
+// reads the weights the trainer wrote into the shared weight buffer, runs the job with the very
+// functions the trainer runs on its own thread (train/classifier-block.ts) and answers on its port:
+// the job's result, or the error it raised (name, argument, expected, got), then raises its flag.
+
+import type { MessagePort } from "node:worker_threads";
+import { workerData } from "node:worker_threads";
+import { chooseKernels, type ClassifierConfig, createModel, type SequenceClassifier } from "egru";
+import { blockEvents, blockStep, evalBatch } from "../train/classifier-block.js";
+import { flatten, unflattenValues } from "../train/grad-sum.js";
+import type { ReplicaJob, ReplicaResult } from "../train/replicas.js";
+
+/** What replica-pool.ts hands a worker when it starts it. */
+export interface ReplicaWorkerData {
+  config: ClassifierConfig;
+  kernels: "wasm" | "js";
+  /** For WebAssembly kernels: the memory's largest size and the build (relaxed SIMD or not) of the trainer's. */
+  maximumPages: number;
+  relaxed: boolean;
+  /** [parameters] float32, the model's values in params() order, written by the trainer before each job. */
+  weights: SharedArrayBuffer;
+  /** Int32 flags, one per worker: 1 once this worker's answer is on its port. */
+  flags: SharedArrayBuffer;
+  slot: number;
+  port: MessagePort;
+}
+
+/** A job as it travels: its input x [T, b, I] in the first inputLength floats of a shared buffer. */
+export type WireJob = ReplicaJob extends infer J
+  ? J extends ReplicaJob
+    ? Omit<J, "x"> & { x: null; input: SharedArrayBuffer; inputLength: number }
+    : never
+  : never;
+
+const data = workerData as ReplicaWorkerData;
+const flags = new Int32Array(data.flags);
+const weights = new Float32Array(data.weights);
+const replica: Promise<SequenceClassifier> = (async () => {
+  const kernels =
+    data.kernels === "js"
+      ? await chooseKernels("js")
+      : await chooseKernels("wasm", { maximumPages: data.maximumPages, relaxedSimd: data.relaxed });
+  return createModel(data.config, { kernels }) as SequenceClassifier;
+})();
+
+function run(model: SequenceClassifier, job: ReplicaJob): { result: ReplicaResult; transfer: ArrayBuffer[] } {
+  unflattenValues(model.params(), weights);
+  switch (job.kind) {
+    case "step": {
+      const outcome = blockStep(model, job.x, job.labels, job.T, job.part, job.where, job.rng);
+      const grads = flatten(model.params(), "grad");
+      return { result: { kind: "step", outcome, grads }, transfer: [grads.buffer as ArrayBuffer] };
+    }
+    case "events":
+      return {
+        result: { kind: "events", ...blockEvents(model, job.x, job.T, job.b, job.where, job.rng) },
+        transfer: [],
+      };
+    case "eval":
+      return { result: { kind: "eval", outcome: evalBatch(model, job.x, job.labels, job.T) }, transfer: [] };
+  }
+}
+
+data.port.on("message", async (wire: WireJob | { kind: "quit" }) => {
+  if (wire.kind === "quit") {
+    data.port.close();
+    return;
+  }
+  try {
+    const job = { ...wire, x: new Float32Array(wire.input, 0, wire.inputLength) } as unknown as ReplicaJob;
+    const { result, transfer } = run(await replica, job);
+    data.port.postMessage(result, transfer);
+  } catch (e) {
+    const err = e as Error & { argument?: unknown; expected?: unknown; got?: unknown };
+    data.port.postMessage({
+      kind: "error",
+      name: String(err?.name ?? "Error"),
+      message: String(err?.message ?? err),
+      argument: err?.argument,
+      expected: err?.expected,
+      got: err?.got,
+    });
+  }
+  Atomics.store(flags, data.slot, 1);
+  Atomics.notify(flags, data.slot);
+});

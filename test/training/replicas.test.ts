@@ -1,0 +1,148 @@
+// Replicas (node/replica-pool.ts): a classifier's training step whose row blocks run on worker
+// threads gives the same bits as one thread running the same blocks in turn: losses, gradient norms
+// and every parameter after each step, with input and output dropout and the activity regulariser
+// on (the blocks' own random states and the two-phase event rate), in waves (three blocks on one
+// replica, leftover block included) and in one wave (three blocks, two replicas); the evaluation
+// through replicas equals one thread's; an error a replica raises comes back as the same kind of
+// error naming the step; and `egru train --threads 2` (the default job's batch of 128 in blocks of 64,
+// one on each thread) equals `--threads 1` (the same blocks in turn), as a whole run, test figures included.
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { NonFiniteError } from "../../packages/egru/src/core/errors.js";
+import { countParams } from "../../packages/egru/src/nn/params.js";
+import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
+import { createReplicaPool } from "../../packages/cli/src/node/replica-pool.js";
+import { buildTrainer, classifierConfig } from "../../packages/cli/src/train/build.js";
+import { parseConfig } from "../../packages/cli/src/train/config.js";
+import type { Replicas } from "../../packages/cli/src/train/replicas.js";
+import { randomTask } from "../helpers.js";
+
+const wasm = await loadWasmKernels();
+assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20");
+const opened: Replicas[] = [];
+after(() => Promise.all(opened.map((r) => r.close())));
+
+const task = randomTask(9, 7, 5, 200, { seed: 3, evaluated: true });
+const config = parseConfig(
+  {
+    batchSize: 22,
+    microBatch: 8, // blocks of 7, 7 and 8 rows
+    evalBatchSize: 30,
+    model: { hidden: 13, inputDropout: 0.2, outputDropout: 0.1, activityWeight: 0.5, activityTarget: 0.1 },
+  },
+  "test",
+);
+
+function trainers(replicas: number) {
+  const one = buildTrainer(config, task, { kernels: wasm! });
+  const many = buildTrainer(config, task, { kernels: wasm! });
+  const pool = createReplicaPool(classifierConfig(config, task), countParams(many.model.params()), replicas, wasm!);
+  opened.push(pool);
+  many.replicas = pool;
+  return { one, many };
+}
+
+for (const replicas of [1, 2]) {
+  test(`three blocks on ${replicas} replica(s) give one thread's bits, step by step`, () => {
+    const { one, many } = trainers(replicas);
+    assert.equal(one.options.microBatch, 8);
+    for (let s = 0; s < 4; s++) {
+      const idx = Int32Array.from({ length: 22 }, (_, i) => (s * 22 + i) % 200);
+      const a = one.trainStep(idx, 4);
+      const b = many.trainStep(idx, 4);
+      assert.equal(b.loss, a.loss, `step ${s + 1}: loss`);
+      assert.equal(b.gradNorm, a.gradNorm, `step ${s + 1}: gradient norm`);
+      assert.deepEqual(b.layerSparsity, a.layerSparsity, `step ${s + 1}: sparsity`);
+      assert.deepEqual(b.macs, a.macs, `step ${s + 1}: MACs`);
+      const pb = many.model.params();
+      one.model.params().forEach((p, k) => assert.deepEqual(pb[k].value, p.value, `step ${s + 1}: ${p.name}`));
+      assert.deepEqual(many.model.rng.getState(), one.model.rng.getState(), `step ${s + 1}: random state`);
+    }
+    assert.ok(one.model.options.activityWeight > 0 && one.model.options.inputDropout > 0);
+    assert.deepEqual(many.evaluate("test"), one.evaluate("test"));
+  });
+}
+
+test("a step in blocks is not a whole-batch step (the bits compared above are not trivially equal)", () => {
+  const whole = buildTrainer({ ...config, microBatch: 22 }, task, { kernels: wasm! });
+  const { one } = trainers(1);
+  const idx = Int32Array.from({ length: 22 }, (_, i) => i);
+  const a = whole.trainStep(idx, 1);
+  const b = one.trainStep(idx, 1);
+  // dropout masks differ (per block), so the losses differ, but not by much
+  assert.notEqual(a.loss, b.loss);
+  assert.ok(Math.abs(a.loss - b.loss) < 0.5, `${a.loss} vs ${b.loss}`);
+});
+
+test("a NaN in a replica's rows is a NonFiniteError naming the step", () => {
+  const { many } = trainers(1);
+  const bad = {
+    ...task,
+    batch: (split: "train" | "valid" | "test", idx: ArrayLike<number>) => {
+      const b = task.batch(split, idx);
+      const B = b.labels.length;
+      b.x[(0 * B + 9) * task.I] = Number.NaN; // time step 1, row 9: block 2 of 3 (rows 7–13), the replica's
+      return b;
+    },
+  };
+  const t = buildTrainer(config, bad, { kernels: wasm! });
+  t.replicas = many.replicas;
+  assert.throws(
+    () =>
+      t.trainStep(
+        Int32Array.from({ length: 22 }, (_, i) => i),
+        1,
+      ),
+    (e: unknown) => e instanceof NonFiniteError && /step 1 \(epoch 1, batch 1\)/.test(e.message),
+  );
+  // the replica is usable after its error
+  const idx = Int32Array.from({ length: 22 }, (_, i) => i);
+  assert.ok(Number.isFinite(many.trainStep(idx, 1).loss));
+});
+
+const CLI = join(import.meta.dirname, "..", "..", "packages", "cli", "src", "cli", "main.ts");
+test("egru train --threads 2 runs blocks of 64 on replicas and equals --threads 1, test figures included", () => {
+  const dir = mkdtempSync(join(tmpdir(), "egru-replicas-"));
+  try {
+    const small = ["--train-limit", "640", "--validation", "128", "--test-limit", "256", "--hidden", "32"];
+    const run = (out: string, threads: string, more: string[] = []) => {
+      const r = spawnSync(
+        process.execPath,
+        ["--conditions=egru-source", "--import", "tsx", CLI, "--threads", threads, "train", ...small, ...more].concat([
+          "--epochs",
+          "1",
+          "--quiet",
+          "--out",
+          join(dir, out),
+        ]),
+        { encoding: "utf8" },
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const records = readFileSync(join(dir, out, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      return { records, config: JSON.parse(readFileSync(join(dir, out, "config.json"), "utf8")) };
+    };
+    const two = run("two", "2");
+    assert.equal(
+      two.config.microBatch,
+      64,
+      "two threads split the batch of 128 in blocks of 64 (pinned in config.json)",
+    );
+    const one = run("one", "1");
+    assert.equal(one.config.microBatch, 64, "one thread runs the same blocks");
+    // everything but the clocks
+    const figures = (r: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(r).filter(([k]) => !/seconds|PerSecond/i.test(k)));
+    assert.ok(two.records.some((r) => r.type === "test") && two.records.some((r) => r.type === "step"));
+    assert.deepEqual(two.records.map(figures), one.records.map(figures));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
