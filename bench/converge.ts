@@ -7,7 +7,7 @@
 //   sweep     every cell × rate trains one epoch; after its validation the run is interrupted
 //             as Ctrl-C would (its checkpoint stays, so it could go on later)
 //   converge  per cell, the rate with the lowest validation perplexity after that epoch resumes to its end
-//             (early stopping: 2 epochs without improvement; at most the preset's 20 epochs), starting
+//             (early stopping: 2 epochs without improvement; at most the preset's 40 epochs), starting
 //             as soon as that cell's sweep has ended
 //   table     prints the markdown tables of docs/benchmarks.md and the README, and writes the learning
 //             curves (validation perplexity per epoch of every run) to docs/converge-curves.svg

@@ -7,8 +7,8 @@
 // check naming the step, global-norm clipping, the optimizer update at the scheduled rate.
 //
 // Micro-batches: with `microBatch` below the batch size, a step runs the batch's rows in blocks
-// (src/train/memory.ts chooses the size; two or more threads split the batch at least once per
-// thread), each block's loss weighted by its rows / the batch's, so the blocks' gradients add up to
+// (src/train/memory.ts and build.ts choose the size: with "auto", what the memory fits and at most
+// CLASSIFIER_BLOCK_ROWS, whatever the thread count), each block's loss weighted by its rows / the batch's, so the blocks' gradients add up to
 // the whole batch's mean-loss gradients (up to float32 summation order); clipping and the optimizer
 // step happen once per batch (EGRU's clip inside backward too: the blocks form one gradient group,
 // see hooks.ts). Every block's gradients start from zero and are summed in block order
