@@ -2,7 +2,8 @@
 // threads gives the same bits as one thread running the same blocks in turn: losses, gradient norms
 // and every parameter after each step, with input and output dropout and the activity regulariser
 // on (the blocks' own random states and the two-phase event rate), in waves (three blocks on one
-// replica, leftover block included) and in one wave (three blocks, two replicas); the evaluation
+// replica, leftover block included) and in one wave (three blocks, two replicas), with and without
+// EGRU's clip inside backward (the replicas' gradient-group sums merged in block order); the evaluation
 // through replicas equals one thread's; an error a replica raises comes back as the same kind of
 // error naming the step; and `egru train --threads 2` (the default job's batch of 128 in blocks of 64,
 // one on each thread) equals `--threads 1` (the same blocks in turn), as a whole run, test figures included.
@@ -28,17 +29,19 @@ const opened: Replicas[] = [];
 after(() => Promise.all(opened.map((r) => r.close())));
 
 const task = randomTask(9, 7, 5, 200, { seed: 3, evaluated: true });
-const config = parseConfig(
-  {
-    batchSize: 22,
-    microBatch: 8, // blocks of 7, 7 and 8 rows
-    evalBatchSize: 30,
-    model: { hidden: 13, inputDropout: 0.2, outputDropout: 0.1, activityWeight: 0.5, activityTarget: 0.1 },
-  },
-  "test",
-);
+const configOf = (gradClip: number) =>
+  parseConfig(
+    {
+      batchSize: 22,
+      microBatch: 8, // blocks of 7, 7 and 8 rows
+      evalBatchSize: 30,
+      model: { hidden: 13, inputDropout: 0.2, outputDropout: 0.1, activityWeight: 0.5, activityTarget: 0.1, gradClip },
+    },
+    "test",
+  );
+const config = configOf(0);
 
-function trainers(replicas: number) {
+function trainers(replicas: number, config = configOf(0)) {
   const one = buildTrainer(config, task, { kernels: wasm! });
   const many = buildTrainer(config, task, { kernels: wasm! });
   const pool = createReplicaPool(classifierConfig(config, task), countParams(many.model.params()), replicas, wasm!);
@@ -47,9 +50,15 @@ function trainers(replicas: number) {
   return { one, many };
 }
 
-for (const replicas of [1, 2]) {
-  test(`three blocks on ${replicas} replica(s) give one thread's bits, step by step`, () => {
-    const { one, many } = trainers(replicas);
+for (const [replicas, gradClip] of [
+  [1, 0],
+  [2, 0],
+  [1, 0.001],
+  [2, 0.001],
+]) {
+  const clip = gradClip ? `, EGRU's clip inside backward acting on the blocks' group` : "";
+  test(`three blocks on ${replicas} replica(s) give one thread's bits, step by step${clip}`, () => {
+    const { one, many } = trainers(replicas, configOf(gradClip));
     assert.equal(one.options.microBatch, 8);
     for (let s = 0; s < 4; s++) {
       const idx = Int32Array.from({ length: 22 }, (_, i) => (s * 22 + i) % 200);
@@ -62,6 +71,10 @@ for (const replicas of [1, 2]) {
       const pb = many.model.params();
       one.model.params().forEach((p, k) => assert.deepEqual(pb[k].value, p.value, `step ${s + 1}: ${p.name}`));
       assert.deepEqual(many.model.rng.getState(), one.model.rng.getState(), `step ${s + 1}: random state`);
+      if (gradClip) {
+        assert.deepEqual(b.layerClipScale, a.layerClipScale, `step ${s + 1}: clip factors`);
+        assert.ok(a.layerClipScale && a.layerClipScale[0] < 1, `step ${s + 1}: the clip acts`);
+      }
     }
     assert.ok(one.model.options.activityWeight > 0 && one.model.options.inputDropout > 0);
     assert.deepEqual(many.evaluate("test"), one.evaluate("test"));

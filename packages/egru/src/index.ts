@@ -84,6 +84,7 @@ export { EgruStepper, GruStepper, LstmStepper, type Stepper } from "./layers/ste
 export type { Int8Slot, WeightFormat } from "./layers/int8-weights.js";
 export { DROP_CONNECT_SHAPES } from "./layers/common.js";
 export type { DropConnectShape, LayerStats, NamedWeights, SequenceShape } from "./layers/common.js";
+export type { ClipGroupSums } from "./layers/grad-clip.js";
 
 // reference (float64, for checking)
 export { egruRefBackward, egruRefForward } from "./reference/egru-ref.js";
@@ -92,6 +93,8 @@ export { egruRefBackward, egruRefForward } from "./reference/egru-ref.js";
 export {
   beginGradGroups,
   endGradGroups,
+  mergeGradGroups,
+  takeGradGroups,
   SequenceCell,
   type CellKind,
   type CellOptions,

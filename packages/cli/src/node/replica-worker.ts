@@ -5,8 +5,16 @@
 
 import type { MessagePort } from "node:worker_threads";
 import { workerData } from "node:worker_threads";
-import { chooseKernels, type ClassifierConfig, createModel, type SequenceClassifier } from "egru";
-import { blockEvents, blockStep, evalBatch } from "../train/classifier-block.js";
+import {
+  beginGradGroups,
+  chooseKernels,
+  type ClassifierConfig,
+  type ClipGroupSums,
+  createModel,
+  type SequenceClassifier,
+  takeGradGroups,
+} from "egru";
+import { type BlockOutcome, blockEvents, blockStep, evalBatch } from "../train/classifier-block.js";
 import { flatten, unflattenValues } from "../train/grad-sum.js";
 import type { ReplicaJob, ReplicaResult } from "../train/replicas.js";
 
@@ -47,9 +55,16 @@ function run(model: SequenceClassifier, job: ReplicaJob): { result: ReplicaResul
   unflattenValues(model.params(), weights);
   switch (job.kind) {
     case "step": {
-      const outcome = blockStep(model, job.x, job.labels, job.T, job.part, job.where, job.rng);
+      if (job.group) beginGradGroups(model.cells);
+      let outcome: BlockOutcome;
+      let groups: (ClipGroupSums | null)[] | null = null;
+      try {
+        outcome = blockStep(model, job.x, job.labels, job.T, job.part, job.where, job.rng);
+      } finally {
+        if (job.group) groups = takeGradGroups(model.cells); // (also after an error: the replica stays usable)
+      }
       const grads = flatten(model.params(), "grad");
-      return { result: { kind: "step", outcome, grads }, transfer: [grads.buffer as ArrayBuffer] };
+      return { result: { kind: "step", outcome, grads, groups }, transfer: [grads.buffer as ArrayBuffer] };
     }
     case "events":
       return {

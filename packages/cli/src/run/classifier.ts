@@ -66,14 +66,13 @@ export function resultRows(r: EvalResult, cell: string): Row[] {
  * The threads a classifier run trains on as replicas, each running row blocks of a step with its
  * own copy of the model (node/replica-pool.ts), when the kernels are threaded: the kernels' threads,
  * or 1 (products split across the threads instead) when a batch stays whole (a micro-batch at the
- * batch size, or "auto" with a batch of at most CLASSIFIER_BLOCK_ROWS) or an EGRU layer clips inside
- * its backward (its gradient group lives on one thread). Either way the results are the same bits.
+ * batch size, or "auto" with a batch of at most CLASSIFIER_BLOCK_ROWS). Either way the results are
+ * the same bits.
  */
 export function replicaThreads(config: TrainConfig, kernels: Kernels | undefined): number {
   const t = kernels as Partial<ThreadedKernels> | undefined;
   const threads = t?.threads ?? 1;
   if (threads <= 1 || !t?.base) return 1;
-  if (config.model.cell === "egru" && config.model.gradClip > 0) return 1;
   const rows = config.microBatch === "auto" ? CLASSIFIER_BLOCK_ROWS : config.microBatch;
   return config.batchSize > rows ? threads : 1;
 }

@@ -4,20 +4,35 @@
 // then collects the replicas' results in order; a replica runs the very functions the trainer runs
 // (train/classifier-block.ts), so the bits do not depend on where a block ran.
 
-import type { BatchPart, MacCount, Param, RngState } from "egru";
+import type { BatchPart, ClipGroupSums, MacCount, Param, RngState } from "egru";
 import type { BlockOutcome } from "./classifier-block.js";
 
 export type ReplicaJob =
-  /** A block's training forward and backward (classifier-block.ts blockStep). */
-  | { kind: "step"; x: Float32Array; labels: Uint8Array; T: number; part: BatchPart; where: string; rng: RngState }
+  /**
+   * A block's training forward and backward (classifier-block.ts blockStep); `group`: inside a
+   * gradient group (EGRU's clip inside backward), whose unclipped sums come back with the result.
+   */
+  | {
+      kind: "step";
+      x: Float32Array;
+      labels: Uint8Array;
+      T: number;
+      part: BatchPart;
+      where: string;
+      rng: RngState;
+      group: boolean;
+    }
   /** A block's training forward alone, for its event sums (blockEvents). */
   | { kind: "events"; x: Float32Array; T: number; b: number; where: string; rng: RngState }
   /** An evaluation batch (evalBatch). */
   | { kind: "eval"; x: Float32Array; labels: Uint8Array; T: number };
 
 export type ReplicaResult =
-  /** grads: the block's gradients, flat in the model's parameter order (grad-sum.ts). */
-  | { kind: "step"; outcome: BlockOutcome; grads: Float32Array }
+  /**
+   * grads: the block's gradients, flat in the model's parameter order (grad-sum.ts); groups: per
+   * cell, its gradient group's sums (takeGradGroups) when the job asked for a group, else null.
+   */
+  | { kind: "step"; outcome: BlockOutcome; grads: Float32Array; groups: (ClipGroupSums | null)[] | null }
   | { kind: "events"; sums: number[]; entries: number[] }
   | { kind: "eval"; outcome: EvalBatchOutcome };
 

@@ -21,7 +21,15 @@
 
 import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
 import type { ResumeShape } from "./hooks.js";
-import { applyGradients, learningRate, type Optimizer, Rng, type RngState, type SequenceClassifier } from "egru";
+import {
+  applyGradients,
+  learningRate,
+  mergeGradGroups,
+  type Optimizer,
+  Rng,
+  type RngState,
+  type SequenceClassifier,
+} from "egru";
 import type { MacCount, ThresholdBatch, WatchVerdict } from "egru";
 import { ValidationWatch, ValueError } from "egru";
 import { type BlockOutcome, blockEvents, blockSeeds, blockStep, evalBatch } from "./classifier-block.js";
@@ -219,30 +227,34 @@ export class Trainer {
       const activityMeans =
         model.options.activityWeight > 0 ? this.batchEventRates(rows, blocks, seeds, where) : undefined;
       const sum = new GradSum(model.params());
+      const group = clipsInside(model); // the blocks run inside the cells' gradient groups (opened below)
       // the blocks' sum goes into the gradients inside the group: closing it adds the clipped EGRU sums
-      const group = blocksInGradGroup(model.cells, blocks.length, () => {
+      const grouped = blocksInGradGroup(model.cells, blocks.length, () => {
         const results = this.inBlocks(
           blocks.length,
           (k) => {
             const [r0, r1] = blocks[k];
             const part = { scale: (r1 - r0) / B, activityMeans };
-            return { kind: "step", x: rows(k), labels: labels.subarray(r0, r1), T: task.T, part, where, rng: seeds[k] };
+            const x = rows(k);
+            return { kind: "step", x, labels: labels.subarray(r0, r1), T: task.T, part, where, rng: seeds[k], group };
           },
           (job) => {
             if (job.kind !== "step") throw new Error("unreachable");
             const outcome = blockStep(model, job.x, job.labels, job.T, job.part, job.where, job.rng);
             sum.addParams();
-            return { kind: "step", outcome, grads: EMPTY };
+            return { kind: "step", outcome, grads: EMPTY, groups: null };
           },
           (r) => {
-            if (r.kind === "step" && r.grads !== EMPTY) sum.addFlat(r.grads);
+            if (r.kind !== "step") return;
+            sum.addFlat(r.grads);
+            if (r.groups) mergeGradGroups(model.cells, r.groups);
           },
         );
         sum.writeTo();
         return results;
       });
-      clipFactors = group.clipFactors;
-      outcomes = group.result.map((r) => (r as Extract<ReplicaResult, { kind: "step" }>).outcome);
+      clipFactors = grouped.clipFactors;
+      outcomes = grouped.result.map((r) => (r as Extract<ReplicaResult, { kind: "step" }>).outcome);
       model.rng.setState(after);
     }
     const gradNorm = applyGradients(model.params(), {
@@ -290,9 +302,8 @@ export class Trainer {
 
   /**
    * Run `n` jobs (made by job(k)) in order, in waves: the first job of a wave here (local), the
-   * others on the replicas, which the layers' clip inside backward keeps out (its gradient group
-   * lives in this thread's model). `done` sees the replicas' results in job order, each after the
-   * local job of its wave; the results come back in job order.
+   * others on the replicas. `done` sees the replicas' results in job order, each after the local job
+   * of its wave (so sums taken there run in job order); the results come back in job order.
    */
   private inBlocks(
     n: number,
@@ -300,7 +311,7 @@ export class Trainer {
     local: (job: ReplicaJob) => ReplicaResult,
     done: (r: ReplicaResult) => void = () => {},
   ): ReplicaResult[] {
-    const replicas = this.replicas && !clipsInside(this.model) ? this.replicas : null;
+    const replicas = this.replicas;
     const wave = 1 + (replicas?.count ?? 0);
     const out: ReplicaResult[] = [];
     for (let k0 = 0; k0 < n; k0 += wave) {
@@ -435,7 +446,7 @@ export class Trainer {
 /** An empty array: a local block's gradients, already added to the step's sum. */
 const EMPTY = new Float32Array(0);
 
-/** Whether an EGRU layer of the model clips inside its backward (its gradient group cannot be split across replicas). */
+/** Whether an EGRU layer of the model clips inside its backward (a step's blocks then form one gradient group). */
 function clipsInside(model: SequenceClassifier): boolean {
   return model.cells.some((c) => "gradClip" in c.layer && c.layer.gradClip > 0);
 }

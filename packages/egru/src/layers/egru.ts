@@ -53,7 +53,7 @@ import {
   type SequenceShape,
   type InputGradOption,
 } from "./common.js";
-import { ClipGroup, clipFactorOf, type KernelParamGrads } from "./grad-clip.js";
+import { ClipGroup, type ClipGroupSums, clipFactorOf, type KernelParamGrads } from "./grad-clip.js";
 import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { EgruStepper } from "./stepper.js";
@@ -479,6 +479,24 @@ export class EGRU extends WeightedLayer {
     if (!group) throw new StateError("endGradGroup", "an open gradient group (beginGradGroup)", "none open");
     this.group = null;
     return group.clip ? group.clip.finish(this.gradClip, this.grads) : 1;
+  }
+
+  /**
+   * Close the gradient group without clipping: its sums, for a replica of this layer on another
+   * thread to send to the trainer's (null: the clip is off, the calls accumulated into grads as usual).
+   */
+  takeGradGroup(): ClipGroupSums | null {
+    const group = this.group;
+    if (!group) throw new StateError("takeGradGroup", "an open gradient group (beginGradGroup)", "none open");
+    this.group = null;
+    return group.clip ? group.clip.take() : null;
+  }
+
+  /** Add a replica's group sums (takeGradGroup) into the open group, in the row blocks' order. */
+  mergeGradGroup(sums: ClipGroupSums | null): void {
+    const group = this.group;
+    if (!group) throw new StateError("mergeGradGroup", "an open gradient group (beginGradGroup)", "none open");
+    if (group.clip && sums) group.clip.merge(sums);
   }
 
   /**

@@ -23,6 +23,17 @@ export function clipFactorOf(maxNorm: number, parts: ArrayLike<number>[], square
 }
 
 /**
+ * A gradient group's sums taken out of it (ClipGroup.take): what a replica of the layer on another
+ * thread sends back for its row blocks, to be merged into the group on the trainer's thread.
+ */
+export interface ClipGroupSums {
+  stored: NamedWeights;
+  dR: Float32Array;
+  dthr: Float32Array;
+  dy0Squares: number;
+}
+
+/**
  * The summed gradients of a group of backward calls, not yet in the layer's gradients: `stored` by
  * the layer's parameter names (carried through each call's DropConnect mask and thresholds), and the
  * effective R's and ϑ's sums and the dy0 squares the norm needs besides (W, bx and br are the same
@@ -45,6 +56,29 @@ export class ClipGroup {
     addInto(this.dR, g.dR);
     addInto(this.dthr, g.dthr);
     this.dy0Squares += sumSquares(dy0);
+  }
+
+  /**
+   * Add another group's sums (ClipGroup.take, of later row blocks of the same batch): the same bits
+   * as if its calls had been made in this group, each call's terms having been added to zeros there.
+   */
+  merge(other: ClipGroupSums): void {
+    for (const [k, v] of Object.entries(this.stored)) addInto(v, other.stored[k]);
+    addInto(this.dR, other.dR);
+    addInto(this.dthr, other.dthr);
+    this.dy0Squares += other.dy0Squares;
+  }
+
+  /** The group's sums, unclipped, in fresh arrays. The group is unusable afterwards. */
+  take(): ClipGroupSums {
+    const out: ClipGroupSums = {
+      stored: Object.fromEntries(Object.entries(this.stored).map(([k, v]) => [k, v.slice()])),
+      dR: this.dR.slice(),
+      dthr: this.dthr.slice(),
+      dy0Squares: this.dy0Squares,
+    };
+    recycle(this.dR, this.dthr, ...Object.values(this.stored));
+    return out;
   }
 
   /** Clip the group's sum and add it to `grads`; returns the factor. The group is unusable afterwards. */

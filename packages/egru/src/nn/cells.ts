@@ -11,6 +11,7 @@ import type { Kernels } from "../kernels/backend.js";
 import type { MacCount } from "../kernels/gated-cell.js";
 import type { DropConnectShape, LayerStats } from "../layers/common.js";
 import { EGRU, type EgruForwardResult, type EgruOptions } from "../layers/egru.js";
+import type { ClipGroupSums } from "../layers/grad-clip.js";
 import { GRU, type GruForwardResult } from "../layers/gru.js";
 import { LSTM, type LstmForwardResult } from "../layers/lstm.js";
 
@@ -174,6 +175,16 @@ export class SequenceCell {
     return this.layer instanceof EGRU ? this.layer.endGradGroup() : 1;
   }
 
+  /** EGRU: close the group unclipped and return its sums (EGRU.takeGradGroup); GRU, LSTM: null. */
+  takeGradGroup(): ClipGroupSums | null {
+    return this.layer instanceof EGRU ? this.layer.takeGradGroup() : null;
+  }
+
+  /** EGRU: add a replica's group sums into the open group (EGRU.mergeGradGroup); GRU, LSTM: nothing. */
+  mergeGradGroup(sums: ClipGroupSums | null): void {
+    if (this.layer instanceof EGRU) this.layer.mergeGradGroup(sums);
+  }
+
   /** EGRU: 1 where a unit of the run can pass gradient back (feed as dxMask to the layer above). */
   receiveMask(run: CellRun): Float32Array | null {
     return this.layer instanceof EGRU ? this.layer.receiveMask(run.result as EgruForwardResult) : null;
@@ -215,4 +226,14 @@ export function beginGradGroups(cells: SequenceCell[]): void {
 /** Close the cells' gradient groups: per cell, the factor of EGRU's clip inside backward (1 for GRU, LSTM). */
 export function endGradGroups(cells: SequenceCell[]): number[] {
   return cells.map((c) => c.endGradGroup());
+}
+
+/** Close the cells' gradient groups unclipped: per cell, its sums (null for GRU, LSTM, or the clip off). */
+export function takeGradGroups(cells: SequenceCell[]): (ClipGroupSums | null)[] {
+  return cells.map((c) => c.takeGradGroup());
+}
+
+/** Add per cell a replica's group sums (takeGradGroups) into the cells' open groups. */
+export function mergeGradGroups(cells: SequenceCell[], sums: (ClipGroupSums | null)[]): void {
+  cells.forEach((c, l) => c.mergeGradGroup(sums[l] ?? null));
 }
