@@ -14,6 +14,7 @@
 //
 //   node --conditions=egru-source --import tsx bench/threads-train.ts [--steps=N] [--warmup=N]
 //        [--jobs=default,ptb-small,dvs-synth] [--threads=2] [--data=DIR] [--json] [--profile=1|2]
+//        [--micro-batch=N]
 //
 // --data is the folder holding ptb/ (default ../shared/data beside the repository). --profile=V
 // runs only variant V (1: one thread, 2: the threaded one) with no comparison, for a CPU profile
@@ -36,6 +37,8 @@ const JOBS = opt("jobs", "default,ptb-small,dvs-synth").split(",");
 const DATA = opt("data", fileURLToPath(new URL("../../shared/data/", import.meta.url)));
 const JSON_OUT = process.argv.includes("--json");
 const PROFILE = Number(opt("profile", "0"));
+/** Classifiers: the rows per block instead of the preset's (0: the preset's, "auto"). */
+const MICRO = Number(opt("micro-batch", "0"));
 
 /** One trainer of a job: a step returns the items it trained (examples or tokens) and its loss and gradient norm. */
 interface Stepper {
@@ -114,7 +117,11 @@ async function build(
     writeSynthGestures(data, { classes: 4, trainUsers: users, testUsers: 1, rate: 8, seed: 0 });
     process.env.EGRU_CACHE = join(tmp, "cache");
   }
-  const c = parseConfig({ ...preset, data, validation: 0, trainLimit: total * base0.batchSize, testLimit: 1 }, name);
+  const micro = MICRO ? { microBatch: MICRO } : {};
+  const c = parseConfig(
+    { ...preset, ...micro, data, validation: 0, trainLimit: total * base0.batchSize, testLimit: 1 },
+    name,
+  );
   const task = loadTask(c, () => {});
   const B = c.batchSize;
   if (task.count("train") < total * B)
