@@ -3,14 +3,14 @@
 // batch 32, random BPTT around 35, on the first tokens of Penn Treebank) and dvs-synth (an EGRU(128)
 // on 32×32 DVS frames, batch 16, on a synthetic set written to a temporary directory). Each job is
 // built from its preset with the same seed as `egru train --threads 1` and `--threads 2` build it:
-// a classifier whose batch comes in blocks (the default job: 128 rows in blocks of 64) on two
-// threads as replicas, each running one block of the step (node/replica-pool.ts), otherwise (dvs-synth's
-// batch of 16, the language model) on createThreadedKernels(…, 2), products split across the
-// threads. The trainers take their steps in turn (1, 2, 1, 2, …) on the same batches, so load on the
-// machine hits both alike, and every pair of steps must give the same loss and gradient norm bit for
-// bit (the script fails otherwise). A classifier in blocks also gets a third trainer, one thread on
-// whole batches (how the default job ran before blocks), timed for comparison only. Medians of the
-// timed steps after the warm-up ones; the speedup is the ratio of the medians.
+// a batch that comes in blocks (the default job: 128 rows in blocks of 64; any job with
+// --micro-batch=N below its batch) on two threads as replicas, each running one block of the step
+// (node/replica-pool.ts), otherwise (dvs-synth's batch of 16, ptb-small's whole batches) on
+// createThreadedKernels(…, 2), products split across the threads. The trainers take their steps in
+// turn (1, 2, 1, 2, …) on the same batches, so load on the machine hits both alike, and every pair of
+// steps must give the same loss and gradient norm bit for bit (the script fails otherwise). A job in
+// blocks also gets a third trainer, one thread on whole batches, timed for comparison only. Medians
+// of the timed steps after the warm-up ones; the speedup is the ratio of the medians.
 //
 //   node --conditions=egru-source --import tsx bench/threads-train.ts [--steps=N] [--warmup=N]
 //        [--jobs=default,ptb-small,dvs-synth] [--threads=2] [--data=DIR] [--json] [--profile=1|2]
@@ -37,7 +37,7 @@ const JOBS = opt("jobs", "default,ptb-small,dvs-synth").split(",");
 const DATA = opt("data", fileURLToPath(new URL("../../shared/data/", import.meta.url)));
 const JSON_OUT = process.argv.includes("--json");
 const PROFILE = Number(opt("profile", "0"));
-/** Classifiers: the rows per block instead of the preset's (0: the preset's, "auto"). */
+/** The rows per block instead of the preset's (0: the preset's, "auto"). */
 const MICRO = Number(opt("micro-batch", "0"));
 
 /** One trainer of a job: a step returns the items it trained (examples or tokens) and its loss and gradient norm. */
@@ -54,7 +54,7 @@ interface JobResult {
   seconds: [number, number];
   rate: [number, number];
   speedup: number;
-  /** Classifiers whose batches run in blocks: one thread on whole batches, for comparison. */
+  /** Jobs whose batches run in blocks: one thread on whole batches, for comparison. */
   whole?: { seconds: number; rate: number };
 }
 
@@ -73,9 +73,8 @@ async function build(
 ): Promise<{ unit: JobResult["unit"]; make: Stepper[]; close: () => Promise<void> }> {
   const { loadPresets } = await import("../packages/cli/src/node/presets.js");
   const { parseConfig, isLmTask, DVS_TASK } = await import("../packages/cli/src/train/config.js");
-  const { buildTrainer, buildLmTrainer, classifierConfig, parameterCount } = await import(
-    "../packages/cli/src/train/build.js"
-  );
+  const { buildTrainer, buildLmTrainer, classifierConfig, parameterCount, trainRows, CLASSIFIER_BLOCK_ROWS } =
+    await import("../packages/cli/src/train/build.js");
   const preset = loadPresets()[name];
   if (!preset) throw new Error(`no preset ${name}`);
   const base0 = parseConfig(preset, name);
@@ -91,23 +90,40 @@ async function build(
       valid: corpus.valid.subarray(0, B * (base0.lm.bptt + 1)),
       test: corpus.test.subarray(0, base0.lm.bptt + 1),
     };
-    const variants = PROFILE ? [PROFILE === 1 ? base : many] : [base, many];
-    return {
-      unit: "tokens",
-      make: variants.map((k) => {
-        const t = buildLmTrainer(base0, reduced, { kernels: k });
-        return {
-          step: () => {
-            const s = t.trainStep();
-            return { items: B * s.T, loss: s.loss, gradNorm: s.gradNorm };
-          },
-        };
-      }),
-      close: async () => {},
-    };
+    const c = MICRO ? { ...base0, microBatch: MICRO } : base0;
+    const { replicaThreads } = await import("../packages/cli/src/run/replica-threads.js");
+    const { createReplicaPool } = await import("../packages/cli/src/node/replica-pool.js");
+    const { languageModelConfig } = await import("../packages/cli/src/train/build.js");
+    const stepper = (t: ReturnType<typeof buildLmTrainer>): Stepper => ({
+      step: () => {
+        const s = t.trainStep();
+        return { items: B * s.T, loss: s.loss, gradNorm: s.gradNorm };
+      },
+    });
+    // as egru train --threads THREADS builds it: replicas when the batch comes in blocks, else threaded kernels
+    const threads = replicaThreads(many, B, trainRows(c, null));
+    const parallel = buildLmTrainer(c, reduced, { kernels: threads > 1 ? base : many });
+    if (threads > 1)
+      parallel.replicas = createReplicaPool(
+        languageModelConfig(c, reduced.vocab.size),
+        parameterCount(parallel.model),
+        threads - 1,
+        base,
+      );
+    const one = buildLmTrainer(c, reduced, { kernels: base });
+    const make = PROFILE
+      ? [stepper(PROFILE === 1 ? one : parallel)]
+      : [
+          stepper(one),
+          stepper(parallel),
+          ...(c.microBatch !== "auto" && c.microBatch < B
+            ? [stepper(buildLmTrainer({ ...c, microBatch: B }, reduced, { kernels: base }))]
+            : []),
+        ];
+    return { unit: "tokens", make, close: async () => parallel.replicas?.close() };
   }
   const { loadTask } = await import("../packages/cli/src/run/task-data.js");
-  const { replicaThreads } = await import("../packages/cli/src/run/classifier.js");
+  const { replicaThreads } = await import("../packages/cli/src/run/replica-threads.js");
   const { createReplicaPool } = await import("../packages/cli/src/node/replica-pool.js");
   let data: string | undefined;
   if (base0.task === DVS_TASK) {
@@ -138,7 +154,7 @@ async function build(
     };
   };
   // as egru train --threads THREADS builds it: replicas when the configuration allows, else threaded kernels
-  const threads = replicaThreads(c, many);
+  const threads = replicaThreads(many, c.batchSize, trainRows(c, null, CLASSIFIER_BLOCK_ROWS));
   const parallel = buildTrainer(c, task, { kernels: threads > 1 ? base : many });
   if (threads > 1)
     parallel.replicas = createReplicaPool(classifierConfig(c, task), parameterCount(parallel.model), threads - 1, base);

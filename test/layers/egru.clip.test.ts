@@ -400,6 +400,42 @@ describeOnKernelSets("the clip acts on each call's own contribution", (kernels) 
     for (const [name, g] of Object.entries(whole.grads))
       assertClose(parts.grads[name], g, { atol: 1e-6, rtol: 1e-5, name: `grouped ${name}` });
   });
+  test("a group's sums taken on a replica and merged give the bits of one group over both blocks", () => {
+    const rows = (a: ArrayLike<number>, F: number, b0: number, b1: number): Float64Array => {
+      const out = new Float64Array(T * (b1 - b0) * F);
+      for (let t = 0; t < T; t++)
+        for (let b = b0; b < b1; b++)
+          for (let f = 0; f < F; f++) out[(t * (b1 - b0) + b - b0) * F + f] = a[(t * B + b) * F + f];
+      return out;
+    };
+    const block = (layer: EGRU, b0: number, b1: number): void => {
+      const g = gs[0];
+      const r = layer.forward({ x: rows(xs[0], 5, b0, b1), T, B: b1 - b0, masks: { dropConnect: dcMask } });
+      layer.backward(r, {
+        dy: rows(g.y, 11, b0, b1),
+        dh: rows(g.h, 11, b0, b1),
+        do: rows(g.o, 11, b0, b1),
+        dtrace: rows(g.tr, 11, b0, b1),
+      });
+    };
+    const one = clipLayer(kernels, 0.5);
+    one.beginGradGroup();
+    block(one, 0, 1);
+    block(one, 1, 3);
+    const f1 = one.endGradGroup();
+    const here = clipLayer(kernels, 0.5);
+    const replica = clipLayer(kernels, 0.5);
+    here.beginGradGroup();
+    block(here, 0, 1);
+    replica.beginGradGroup();
+    block(replica, 1, 3);
+    here.mergeGradGroup(replica.takeGradGroup());
+    const f2 = here.endGradGroup();
+    assert.ok(f1 < 0.5, `the clip acts (${f1})`);
+    assert.equal(f2, f1, "the same factor");
+    for (const [name, g] of Object.entries(one.grads)) assert.deepEqual(here.grads[name], g, name);
+    assert.throws(() => replica.takeGradGroup(), StateError, "taken: the group is closed");
+  });
 });
 
 test("gradClip must be a finite number ≥ 0; groups open and close once", () => {

@@ -1,12 +1,14 @@
-// Replicas of a classifier on worker threads (train/replicas.ts's interface; Node-only). Each worker
-// (replica-worker.ts) builds the same model from its configuration on its own one-thread kernels;
-// before each job the trainer's weights are copied into one shared buffer the workers read. Jobs go
-// out as messages; the trainer then waits without returning to its event loop (Atomics.wait on a
-// flag per worker, then receiveMessageOnPort), so the training loop stays synchronous.
+// Replicas of a classifier or a language model on worker threads (train/replicas.ts's interface;
+// Node-only). Each worker (replica-worker.ts) builds the same model from its configuration on its
+// own one-thread kernels; before each job the trainer's weights are copied into one shared buffer
+// the workers read. Jobs go out as messages; the trainer then waits without returning to its event
+// loop (Atomics.wait on a flag per worker, then receiveMessageOnPort), so the training loop stays
+// synchronous.
 
 import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
 import {
   type ClassifierConfig,
+  type LanguageModelConfig,
   EgruError,
   type Kernels,
   NonFiniteError,
@@ -57,7 +59,7 @@ class ReplicaPool implements Replicas {
   /** Per worker, the shared buffer its jobs' inputs are written to (grown when a job needs more). */
   private readonly inputs: Float32Array[] = [];
 
-  constructor(config: ClassifierConfig, parameters: number, count: number, kernels: Kernels) {
+  constructor(config: ClassifierConfig | LanguageModelConfig, parameters: number, count: number, kernels: Kernels) {
     this.count = count;
     const flags = new SharedArrayBuffer(4 * Math.max(1, count));
     const weights = new SharedArrayBuffer(4 * Math.max(1, parameters));
@@ -94,11 +96,14 @@ class ReplicaPool implements Replicas {
     }
     jobs.forEach((job, i) => {
       Atomics.store(this.flags, i, 0);
-      // the job's input goes through the slot's shared buffer (a structured clone of a DVS batch's
-      // megabytes cost the worker as long as a third of its block)
-      const x = this.input(i, job.x.length);
-      x.set(job.x);
-      const wire: WireJob = { ...job, x: null, input: x.buffer as SharedArrayBuffer, inputLength: job.x.length };
+      // a classifier job's input goes through the slot's shared buffer (a structured clone of a DVS
+      // batch's megabytes cost the worker as long as a third of its block); token ids travel as they are
+      let wire: WireJob | ReplicaJob = job;
+      if (job.kind !== "lm-step") {
+        const x = this.input(i, job.x.length);
+        x.set(job.x);
+        wire = { ...job, x: null, input: x.buffer as SharedArrayBuffer, inputLength: job.x.length };
+      }
       this.workers[i].port.postMessage(wire);
     });
     this.started = jobs.length;
@@ -138,12 +143,12 @@ class ReplicaPool implements Replicas {
 }
 
 /**
- * `count` replicas of the classifier of configuration `config` (with `parameters` values in all) on
- * worker threads, each on its own one-thread copy of `kernels` (WebAssembly of the same build, or
- * the TypeScript kernels).
+ * `count` replicas of the model (classifier or language model) of configuration `config` (with
+ * `parameters` values in all) on worker threads, each on its own one-thread copy of `kernels`
+ * (WebAssembly of the same build, or the TypeScript kernels).
  */
 export function createReplicaPool(
-  config: ClassifierConfig,
+  config: ClassifierConfig | LanguageModelConfig,
   parameters: number,
   count: number,
   kernels: Kernels,

@@ -1,4 +1,4 @@
-// A worker thread holding one replica of a classifier (started by replica-pool.ts). For each job it
+// A worker thread holding one replica of a classifier or a language model (started by replica-pool.ts). For each job it
 // reads the weights the trainer wrote into the shared weight buffer, runs the job with the very
 // functions the trainer runs on its own thread (train/classifier-block.ts) and answers on its port:
 // the job's result, or the error it raised (name, argument, expected, got), then raises its flag.
@@ -11,16 +11,19 @@ import {
   type ClassifierConfig,
   type ClipGroupSums,
   createModel,
+  LanguageModel,
+  type LanguageModelConfig,
   type SequenceClassifier,
   takeGradGroups,
 } from "egru";
 import { type BlockOutcome, blockEvents, blockStep, evalBatch } from "../train/classifier-block.js";
 import { flatten, unflattenValues } from "../train/grad-sum.js";
+import { lmBlockStep } from "../train/lm-block.js";
 import type { ReplicaJob, ReplicaResult } from "../train/replicas.js";
 
 /** What replica-pool.ts hands a worker when it starts it. */
 export interface ReplicaWorkerData {
-  config: ClassifierConfig;
+  config: ClassifierConfig | LanguageModelConfig;
   kernels: "wasm" | "js";
   /** For WebAssembly kernels: the memory's largest size and the build (relaxed SIMD or not) of the trainer's. */
   maximumPages: number;
@@ -34,25 +37,45 @@ export interface ReplicaWorkerData {
 }
 
 /** A job as it travels: its input x [T, b, I] in the first inputLength floats of a shared buffer. */
-export type WireJob = ReplicaJob extends infer J
-  ? J extends ReplicaJob
-    ? Omit<J, "x"> & { x: null; input: SharedArrayBuffer; inputLength: number }
-    : never
-  : never;
+export type WireJob =
+  Exclude<ReplicaJob, { kind: "lm-step" }> extends infer J
+    ? J extends ReplicaJob
+      ? Omit<J, "x"> & { x: null; input: SharedArrayBuffer; inputLength: number }
+      : never
+    : never;
 
 const data = workerData as ReplicaWorkerData;
 const flags = new Int32Array(data.flags);
 const weights = new Float32Array(data.weights);
-const replica: Promise<SequenceClassifier> = (async () => {
+const replica: Promise<SequenceClassifier | LanguageModel> = (async () => {
   const kernels =
     data.kernels === "js"
       ? await chooseKernels("js")
       : await chooseKernels("wasm", { maximumPages: data.maximumPages, relaxedSimd: data.relaxed });
-  return createModel(data.config, { kernels }) as SequenceClassifier;
+  return createModel(data.config, { kernels }) as SequenceClassifier | LanguageModel;
 })();
 
-function run(model: SequenceClassifier, job: ReplicaJob): { result: ReplicaResult; transfer: ArrayBuffer[] } {
+function run(
+  model: SequenceClassifier | LanguageModel,
+  job: ReplicaJob,
+): { result: ReplicaResult; transfer: ArrayBuffer[] } {
   unflattenValues(model.params(), weights);
+  if (model instanceof LanguageModel) {
+    if (job.kind !== "lm-step") throw new Error(`a language model's replica got a ${job.kind} job`);
+    model.weightsChanged(); // (the decoder's copies of the tied weights)
+    if (job.group) beginGradGroups(model.cells);
+    let out: ReturnType<typeof lmBlockStep>;
+    let groups: (ClipGroupSums | null)[] | null = null;
+    try {
+      out = lmBlockStep(model, job.input, job.target, job.T, job.state, job.scale, job.where, job.rng);
+    } finally {
+      if (job.group) groups = takeGradGroups(model.cells);
+    }
+    const grads = flatten(model.params(), "grad");
+    const transfer = [grads.buffer as ArrayBuffer, ...out.state.flat().map((a) => a.buffer as ArrayBuffer)];
+    return { result: { kind: "lm-step", outcome: out.outcome, state: out.state, grads, groups }, transfer };
+  }
+  if (job.kind === "lm-step") throw new Error("a classifier's replica got a language model's job");
   switch (job.kind) {
     case "step": {
       if (job.group) beginGradGroups(model.cells);
@@ -76,13 +99,16 @@ function run(model: SequenceClassifier, job: ReplicaJob): { result: ReplicaResul
   }
 }
 
-data.port.on("message", async (wire: WireJob | { kind: "quit" }) => {
+data.port.on("message", async (wire: WireJob | Extract<ReplicaJob, { kind: "lm-step" }> | { kind: "quit" }) => {
   if (wire.kind === "quit") {
     data.port.close();
     return;
   }
   try {
-    const job = { ...wire, x: new Float32Array(wire.input, 0, wire.inputLength) } as unknown as ReplicaJob;
+    const job =
+      wire.kind === "lm-step"
+        ? wire
+        : ({ ...wire, x: new Float32Array(wire.input, 0, wire.inputLength) } as unknown as ReplicaJob);
     const { result, transfer } = run(await replica, job);
     data.port.postMessage(result, transfer);
   } catch (e) {

@@ -5,14 +5,22 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { type Kernels, loadParamTensors } from "egru";
-import type { ThreadedKernels } from "egru/node";
+import { loadParamTensors } from "egru";
 import { packagedMnistDir } from "../node/mnist-files.js";
 import { createReplicaPool } from "../node/replica-pool.js";
 import { loadRunWeights } from "./run-files.js";
 import { classifierActivity } from "../train/activity.js";
-import { buildModel, buildTrainer, CLASSIFIER_BLOCK_ROWS, classifierConfig, parameterCount } from "../train/build.js";
-import { DVS_TASK, isLmTask, type TrainConfig } from "../train/config.js";
+import {
+  buildModel,
+  buildTrainer,
+  CLASSIFIER_BLOCK_ROWS,
+  classifierConfig,
+  parameterCount,
+  trainRows,
+} from "../train/build.js";
+import { classifierPlans } from "../train/memory.js";
+import { modelKernels, replicaThreads } from "./replica-threads.js";
+import { DVS_TASK, isLmTask } from "../train/config.js";
 import type { EvalResult } from "../train/trainer.js";
 import type { CheckpointState } from "./checkpoint.js";
 import { formatDuration, pct } from "./format.js";
@@ -62,29 +70,14 @@ export function resultRows(r: EvalResult, cell: string): Row[] {
   ];
 }
 
-/**
- * The threads a classifier run trains on as replicas, each running row blocks of a step with its
- * own copy of the model (node/replica-pool.ts), when the kernels are threaded: the kernels' threads,
- * or 1 (products split across the threads instead) when a batch stays whole (a micro-batch at the
- * batch size, or "auto" with a batch of at most CLASSIFIER_BLOCK_ROWS). Either way the results are
- * the same bits.
- */
-export function replicaThreads(config: TrainConfig, kernels: Kernels | undefined): number {
-  const t = kernels as Partial<ThreadedKernels> | undefined;
-  const threads = t?.threads ?? 1;
-  if (threads <= 1 || !t?.base) return 1;
-  const rows = config.microBatch === "auto" ? CLASSIFIER_BLOCK_ROWS : config.microBatch;
-  return config.batchSize > rows ? threads : 1;
-}
-
 export const classifierKind: RunKind = {
   handles: (config) => !isLmTask(config.task),
 
   open(config, o): TaskRun {
     const task = loadTask(config, o.log);
-    const threads = replicaThreads(config, o.kernels);
-    const kernels = threads > 1 ? (o.kernels as ThreadedKernels).base : o.kernels;
-    const trainer = buildTrainer(config, task, { ...o, kernels });
+    const plans = o.budget ? classifierPlans(config, task, o.budget) : null;
+    const threads = replicaThreads(o.kernels, config.batchSize, trainRows(config, plans, CLASSIFIER_BLOCK_ROWS));
+    const trainer = buildTrainer(config, task, { ...o, kernels: modelKernels(o.kernels, threads) });
     if (threads > 1)
       trainer.replicas = createReplicaPool(
         classifierConfig(config, task),

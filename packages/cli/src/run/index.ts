@@ -5,7 +5,8 @@
 export { defaultRunDir, discardUnstartedRun, resumeRun, type RunOptions, startRun } from "./life.js";
 export { kindOf, RUN_KINDS } from "./kinds.js";
 export type { EvalOutcome, EvalRequest, OpenOptions, Row, RunContext, RunEnd, RunKind, TaskRun } from "./kind.js";
-export { classifierKind, replicaThreads } from "./classifier.js";
+export { classifierKind } from "./classifier.js";
+export { modelKernels, replicaThreads } from "./replica-threads.js";
 export { createReplicaPool } from "../node/replica-pool.js";
 export type { ReplicaJob, ReplicaResult, Replicas } from "../train/replicas.js";
 export { languageModelKind } from "./language-model.js";

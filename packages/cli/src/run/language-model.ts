@@ -12,7 +12,10 @@ import type { Corpus } from "../data/corpus.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
 import { loadRunWeights, readVocab } from "./run-files.js";
 import { lmActivity } from "../train/activity.js";
-import { buildLanguageModel, buildLmTrainer, parameterCount } from "../train/build.js";
+import { buildLanguageModel, buildLmTrainer, languageModelConfig, parameterCount, trainRows } from "../train/build.js";
+import { lmPlans } from "../train/memory.js";
+import { createReplicaPool } from "../node/replica-pool.js";
+import { modelKernels, replicaThreads } from "./replica-threads.js";
 import { isLmTask } from "../train/config.js";
 import type { LmEvalResult, LmSplit, LmTrainer } from "../train/lm-trainer.js";
 import { formatDuration, mega, pct } from "./format.js";
@@ -92,7 +95,16 @@ export const languageModelKind: RunKind = {
 
   open(config, o): TaskRun {
     const corpus = loadCorpus(config.task as CorpusName, corpusDir(config));
-    const trainer = buildLmTrainer(config, corpus, o);
+    const plans = o.budget ? lmPlans(config, corpus.vocab.size, o.budget) : null;
+    const threads = replicaThreads(o.kernels, config.batchSize, trainRows(config, plans));
+    const trainer = buildLmTrainer(config, corpus, { ...o, kernels: modelKernels(o.kernels, threads) });
+    if (threads > 1)
+      trainer.replicas = createReplicaPool(
+        languageModelConfig(config, corpus.vocab.size),
+        parameterCount(trainer.model),
+        threads - 1,
+        trainer.model.kernels,
+      );
     const m = config.model;
     const sizes = Array.from({ length: m.layers }, (_, l) => (l === m.layers - 1 ? config.lm.embedding : m.hidden));
     const rows = trainer.rows - 1;
@@ -135,6 +147,11 @@ export const languageModelKind: RunKind = {
     return {
       trainer,
       startFiles: vocabFiles(corpus),
+      blockThreads: threads,
+      close: async () => {
+        await trainer.replicas?.close();
+        trainer.replicas = null;
+      },
       describe:
         `${config.task} (${n(corpus.train.length)} training tokens, vocabulary ${n(corpus.vocab.size)}), ` +
         `embedding ${config.lm.embedding} → ${m.cell.toUpperCase()}(${sizes.join(", ")}) → tied decoder, ${n(parameterCount(trainer.model))} parameters, ` +

@@ -136,10 +136,22 @@ function buildOptimizer(c: TrainConfig): Optimizer {
  */
 export const CLASSIFIER_BLOCK_ROWS = 64;
 
-/** The trainer options both kinds share: epochs, batch, rate, schedule, clipping, seed and the rows per forward. */
-function commonOptions(c: TrainConfig, plans: RowPlans | null, maxAutoRows = Number.POSITIVE_INFINITY) {
+/**
+ * The rows of a training block (undefined: whole batches): the configuration's micro-batch, else
+ * what the memory plan fits, and with "auto" at most `maxAutoRows`.
+ */
+export function trainRows(
+  c: TrainConfig,
+  plans: RowPlans | null,
+  maxAutoRows = Number.POSITIVE_INFINITY,
+): number | undefined {
   const planned = plans?.train.rows ?? (c.microBatch === "auto" ? undefined : c.microBatch);
   const auto = c.microBatch === "auto" && c.batchSize > maxAutoRows;
+  return auto ? Math.min(planned ?? c.batchSize, maxAutoRows) : planned;
+}
+
+/** The trainer options both kinds share: epochs, batch, rate, schedule, clipping, seed and the rows per forward. */
+function commonOptions(c: TrainConfig, plans: RowPlans | null, maxAutoRows = Number.POSITIVE_INFINITY) {
   return {
     epochs: c.epochs,
     batchSize: c.batchSize,
@@ -149,7 +161,7 @@ function commonOptions(c: TrainConfig, plans: RowPlans | null, maxAutoRows = Num
     earlyStop: c.earlyStop,
     deadLayerSteps: c.model.deadLayerSteps,
     seed: c.seed,
-    microBatch: auto ? Math.min(planned ?? c.batchSize, maxAutoRows) : planned,
+    microBatch: trainRows(c, plans, maxAutoRows),
     evalMicroBatch: plans?.eval.rows,
   };
 }

@@ -117,3 +117,8 @@ export type ResumeShape = (
   | { kind: "classifier"; epochs: number; batches: number; batchSize: number; examples: number }
   | { kind: "lm"; epochs: number; rows: number; streams: number; zeroState: Float32Array[][] }
 ) & { /** The model's layers (the dead-layer watch's entries). */ layers: number };
+
+/** Whether an EGRU layer clips inside its backward (a step's row blocks then form one gradient group). */
+export function clipsInsideBackward(cells: SequenceCell[]): boolean {
+  return cells.some((c) => "gradClip" in c.layer && c.layer.gradClip > 0);
+}

@@ -19,28 +19,30 @@
 // model's, so a run restarted from a saved position, carried state, model, optimizer and both
 // random states continues with exactly the losses of an uninterrupted one.
 
-import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
-import type { ResumeShape } from "./hooks.js";
+import { blocksInGradGroup, clipsInsideBackward, LayerSums } from "./hooks.js";
+import type { LoopOptions, ResumeShape, RunHooks, StepFigures } from "./hooks.js";
 import {
   applyGradients,
-  atStep,
   batchify,
-  checkLoss,
   crossEntropySum,
   learningRate,
+  mergeGradGroups,
   type Optimizer,
   randomBpttLength,
   Rng,
   type RngState,
   type Segment,
   segment,
-  softmaxCrossEntropy,
   type Streams,
 } from "egru";
 import type { LanguageModel, LmRun, LmState, MacCount, ThresholdBatch, WatchVerdict } from "egru";
 import { ValidationWatch } from "egru";
+import { blockSeeds } from "./classifier-block.js";
 import { DeadLayerWatch } from "./dead-layers.js";
+import { GradSum } from "./grad-sum.js";
+import { type LmBlockOutcome, lmBlockStep } from "./lm-block.js";
 import { blockRows, rowBlocks } from "./memory.js";
+import { inWaves, type Replicas } from "./replicas.js";
 
 export type LmSplit = "train" | "valid" | "test";
 
@@ -127,6 +129,11 @@ export class LmTrainer {
   }
   /** EGRU layers silent for options.deadLayerSteps steps in a row (train/dead-layers.ts). */
   readonly deadLayers: DeadLayerWatch;
+  /**
+   * Replicas of the model on other threads (node/replica-pool.ts) that run a step's row blocks
+   * besides this thread; null: everything here. Results are the same bits either way.
+   */
+  replicas: Replicas | null = null;
 
   constructor(
     model: LanguageModel,
@@ -219,41 +226,86 @@ export class LmTrainer {
     const lr = options.randomBptt ? (base * seg.T) / options.bptt : base;
     const where = `step ${pos.step + 1} (epoch ${pos.epoch + 1}, row ${pos.row})`;
     model.train();
-    model.zeroGrad();
-    const V = model.options.vocab;
     const blocks = rowBlocks(B, options.microBatch ?? B);
-    const shared = blocks.length > 1 && model.options.dropoutMask === "step" && !((model.options.zoneout ?? 0) > 0);
-    const rng = shared ? model.rng.getState() : null;
+    const n = blocks.length;
+    let outcomes: LmBlockOutcome[];
+    let hidden: LmState;
+    let clipFactors: number[] | null = null;
+    if (n === 1) {
+      const r = lmBlockStep(model, seg.input, seg.target, seg.T, this.hidden, 1, where, null);
+      outcomes = [r.outcome];
+      hidden = r.state;
+    } else {
+      // "step" masks and no zoneout: every block starts from the same random state (the batch's masks);
+      // otherwise each block from its own seed. After the step the stream stands where block 0 left it
+      // (shared masks: every block draws as many numbers), or after the seeds.
+      const shared = model.options.dropoutMask === "step" && !((model.options.zoneout ?? 0) > 0);
+      const seeds = shared ? null : blockSeeds(model.rng, n);
+      const start = shared ? model.rng.getState() : null;
+      let after: RngState | null = shared ? null : model.rng.getState();
+      const sum = new GradSum(model.params());
+      const group = clipsInsideBackward(model.cells);
+      const carried = this.hidden;
+      const grouped = blocksInGradGroup(model.cells, n, () => {
+        const results = inWaves(
+          this.replicas,
+          model.params(),
+          n,
+          (k) => {
+            const [r0, r1] = blocks[k];
+            return {
+              kind: "lm-step",
+              input: blockRows(seg.input, seg.T, B, 1, r0, r1),
+              target: blockRows(seg.target, seg.T, B, 1, r0, r1),
+              T: seg.T,
+              state: carried ? stateRows(carried, B, r0, r1) : null,
+              scale: (r1 - r0) / B,
+              where,
+              rng: seeds ? seeds[k] : start,
+              group,
+            };
+          },
+          (job) => {
+            if (job.kind !== "lm-step") throw new Error("unreachable");
+            const r = lmBlockStep(model, job.input, job.target, job.T, job.state, job.scale, job.where, job.rng);
+            sum.addParams();
+            after ??= model.rng.getState();
+            // (the run's state may be a view of memory the next block's run reuses: copied now)
+            const state = r.state.map((layer) => layer.map((a) => a.slice()));
+            return { kind: "lm-step", outcome: r.outcome, state, grads: EMPTY, groups: null };
+          },
+          (r) => {
+            if (r.kind !== "lm-step") return;
+            sum.addFlat(r.grads);
+            if (r.groups) mergeGradGroups(model.cells, r.groups);
+          },
+        );
+        sum.writeTo(); // inside the group: closing it adds the clipped EGRU sums
+        return results;
+      });
+      clipFactors = grouped.clipFactors;
+      if (after) model.rng.setState(after);
+      const next = model.zeroState(B);
+      outcomes = grouped.result.map((r, k) => {
+        if (r.kind !== "lm-step") throw new Error("unreachable");
+        const [r0, r1] = blocks[k];
+        r.state.forEach((layer, l) => layer.forEach((a, c) => next[l][c].set(a, r0 * (a.length / (r1 - r0)))));
+        return r.outcome;
+      });
+      hidden = next;
+    }
     let loss = 0;
     const reg = { ar: 0, tar: 0 };
     const macs: MacCount = { executed: 0, dense: 0 };
     const layers = new LayerSums();
-    const { result: hidden, clipFactors } = blocksInGradGroup(model.cells, blocks.length, () =>
-      this.forwardBlocks(
-        seg,
-        B,
-        blocks,
-        this.hidden,
-        (run, target, b) => {
-          const scale = blocks.length === 1 ? 1 : b / B;
-          const ce = softmaxCrossEntropy(run.logits, target, V, undefined, run.dlogitsInto);
-          checkLoss(ce.loss + run.ar + run.tar, where);
-          if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
-          const decoderBack = model.backward(run, ce.dlogits);
-          loss += ce.loss * scale;
-          reg.ar += run.ar; // already the block's share
-          reg.tar += run.tar;
-          macs.executed += run.decoderMacs.executed + decoderBack.executed;
-          macs.dense += run.decoderMacs.dense + decoderBack.dense;
-          for (const l of run.layers) {
-            macs.executed += l.forwardMacs.executed + l.backwardMacs.executed;
-            macs.dense += l.forwardMacs.dense + l.backwardMacs.dense;
-          }
-          layers.add(run.layers, scale);
-        },
-        { where, rng },
-      ),
-    );
+    outcomes.forEach((o, k) => {
+      loss += o.loss;
+      reg.ar += o.ar;
+      reg.tar += o.tar;
+      macs.executed += o.macs.executed;
+      macs.dense += o.macs.dense;
+      layers.add(o.layers, n === 1 ? 1 : (blocks[k][1] - blocks[k][0]) / B);
+    });
     const gradNorm = applyGradients(model.params(), {
       optimizer,
       lr,
@@ -288,35 +340,30 @@ export class LmTrainer {
   }
 
   /**
-   * The forward of a segment of B streams in row blocks: each block [r0, r1) from its rows of `state`
-   * (zeros when null), handed to `use` with its targets and rows, then released (each block's AR/TAR
-   * weighted by its share of the batch). Returns the state after the segment, all rows. `rng`
-   * (training): the model's random state each block starts from.
+   * The evaluation forward of a segment of B streams in row blocks: each block [r0, r1) from its rows
+   * of `state` (zeros when null), handed to `use` with its targets, then released. Returns the state
+   * after the segment, all rows.
    */
   private forwardBlocks(
     seg: Segment,
     B: number,
     blocks: [number, number][],
     state: LmState | null,
-    use: (run: LmRun, target: Int32Array, rows: number) => void,
-    o: { where?: string; rng?: RngState | null } = {},
+    use: (run: LmRun, target: Int32Array) => void,
   ): LmState {
     const { model } = this;
     const whole = blocks.length === 1;
     let next: LmState | null = null;
     for (const [r0, r1] of blocks) {
-      if (o.rng) model.rng.setState(o.rng);
-      const forward = (): LmRun =>
-        model.forward(
-          whole ? seg.input : blockRows(seg.input, seg.T, B, 1, r0, r1),
-          seg.T,
-          r1 - r0,
-          state && !whole ? stateRows(state, B, r0, r1) : state,
-          (r1 - r0) / B,
-        );
-      const run = o.where ? atStep(o.where, forward) : forward();
+      const run = model.forward(
+        whole ? seg.input : blockRows(seg.input, seg.T, B, 1, r0, r1),
+        seg.T,
+        r1 - r0,
+        state && !whole ? stateRows(state, B, r0, r1) : state,
+        (r1 - r0) / B,
+      );
       try {
-        use(run, whole ? seg.target : blockRows(seg.target, seg.T, B, 1, r0, r1), r1 - r0);
+        use(run, whole ? seg.target : blockRows(seg.target, seg.T, B, 1, r0, r1));
       } finally {
         model.release(run);
       }
@@ -396,3 +443,6 @@ function stateRows(state: LmState, B: number, r0: number, r1: number): LmState {
     }),
   );
 }
+
+/** An empty array: a local block's gradients, already added to the step's sum. */
+const EMPTY = new Float32Array(0);

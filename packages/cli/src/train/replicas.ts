@@ -1,11 +1,12 @@
-// Replicas of a classifier that run row blocks of a training step, or evaluation batches, on other
-// threads (isomorphic: the interface; node/replica-pool.ts implements it with worker threads). The
+// Replicas of a model that run row blocks of a training step (a classifier's or a language
+// model's), or a classifier's evaluation batches, on other threads (isomorphic: the interface; node/replica-pool.ts implements it with worker threads). The
 // trainer hands each replica the model's current weights and a job, runs a block itself meanwhile,
 // then collects the replicas' results in order; a replica runs the very functions the trainer runs
 // (train/classifier-block.ts), so the bits do not depend on where a block ran.
 
-import type { BatchPart, ClipGroupSums, MacCount, Param, RngState } from "egru";
+import type { BatchPart, ClipGroupSums, LmState, MacCount, Param, RngState } from "egru";
 import type { BlockOutcome } from "./classifier-block.js";
+import type { LmBlockOutcome } from "./lm-block.js";
 
 export type ReplicaJob =
   /**
@@ -25,7 +26,19 @@ export type ReplicaJob =
   /** A block's training forward alone, for its event sums (blockEvents). */
   | { kind: "events"; x: Float32Array; T: number; b: number; where: string; rng: RngState }
   /** An evaluation batch (evalBatch). */
-  | { kind: "eval"; x: Float32Array; labels: Uint8Array; T: number };
+  | { kind: "eval"; x: Float32Array; labels: Uint8Array; T: number }
+  /** A language model's block: its streams' tokens and targets [T, b] and rows of the carried state (lm-block.ts). */
+  | {
+      kind: "lm-step";
+      input: Int32Array;
+      target: Int32Array;
+      T: number;
+      state: LmState | null;
+      scale: number;
+      where: string;
+      rng: RngState | null;
+      group: boolean;
+    };
 
 export type ReplicaResult =
   /**
@@ -34,7 +47,14 @@ export type ReplicaResult =
    */
   | { kind: "step"; outcome: BlockOutcome; grads: Float32Array; groups: (ClipGroupSums | null)[] | null }
   | { kind: "events"; sums: number[]; entries: number[] }
-  | { kind: "eval"; outcome: EvalBatchOutcome };
+  | { kind: "eval"; outcome: EvalBatchOutcome }
+  | {
+      kind: "lm-step";
+      outcome: LmBlockOutcome;
+      state: LmState;
+      grads: Float32Array;
+      groups: (ClipGroupSums | null)[] | null;
+    };
 
 /** What an evaluation batch adds to an evaluation's sums. */
 export interface EvalBatchOutcome {
@@ -63,4 +83,49 @@ export interface Replicas {
   finish(): ReplicaResult[];
   /** Stop the replicas' threads. */
   close(): Promise<void>;
+}
+
+/**
+ * Run `n` jobs (made by job(k)) in order, in waves: the first job of a wave on this thread (local),
+ * the next ones on the replicas (none: every job here), each replica given the weights of `params`.
+ * `done` sees the replicas' results in job order, each after the local job of its wave, so sums
+ * taken in `local` and `done` run in job order; the results come back in job order.
+ */
+export function inWaves(
+  replicas: Replicas | null,
+  params: Param[],
+  n: number,
+  job: (k: number) => ReplicaJob,
+  local: (job: ReplicaJob) => ReplicaResult,
+  done: (r: ReplicaResult) => void = () => {},
+): ReplicaResult[] {
+  const wave = 1 + (replicas?.count ?? 0);
+  const out: ReplicaResult[] = [];
+  for (let k0 = 0; k0 < n; k0 += wave) {
+    const k1 = Math.min(n, k0 + wave);
+    const remote: ReplicaJob[] = [];
+    for (let k = k0 + 1; k < k1; k++) remote.push(job(k));
+    const away = remote.length > 0 && replicas !== null;
+    if (away) replicas.start(params, remote);
+    let first: ReplicaResult;
+    try {
+      first = local(job(k0));
+    } catch (e) {
+      if (away) {
+        try {
+          replicas.finish(); // let the wave end before the error goes up
+        } catch {
+          // the local job's error is the one reported
+        }
+      }
+      throw e;
+    }
+    out.push(first);
+    if (away)
+      for (const r of replicas.finish()) {
+        done(r);
+        out.push(r);
+      }
+  }
+  return out;
 }

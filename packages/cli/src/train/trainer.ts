@@ -19,7 +19,14 @@
 // first runs a forward over every block for the batch's event rate (with the blocks' random states).
 // Dropout masks are drawn per block, not per batch (same distributions; DropConnect per block too).
 
-import { blocksInGradGroup, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
+import {
+  blocksInGradGroup,
+  clipsInsideBackward,
+  LayerSums,
+  type LoopOptions,
+  type RunHooks,
+  type StepFigures,
+} from "./hooks.js";
 import type { ResumeShape } from "./hooks.js";
 import {
   applyGradients,
@@ -36,7 +43,7 @@ import { type BlockOutcome, blockEvents, blockSeeds, blockStep, evalBatch } from
 import { DeadLayerWatch } from "./dead-layers.js";
 import { GradSum } from "./grad-sum.js";
 import { blockRows, rowBlocks } from "./memory.js";
-import type { ReplicaJob, ReplicaResult, Replicas } from "./replicas.js";
+import { inWaves, type ReplicaResult, type Replicas } from "./replicas.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
 export type TrainerOptions = LoopOptions;
@@ -227,10 +234,12 @@ export class Trainer {
       const activityMeans =
         model.options.activityWeight > 0 ? this.batchEventRates(rows, blocks, seeds, where) : undefined;
       const sum = new GradSum(model.params());
-      const group = clipsInside(model); // the blocks run inside the cells' gradient groups (opened below)
+      const group = clipsInsideBackward(model.cells); // the blocks run inside the cells' gradient groups (opened below)
       // the blocks' sum goes into the gradients inside the group: closing it adds the clipped EGRU sums
       const grouped = blocksInGradGroup(model.cells, blocks.length, () => {
-        const results = this.inBlocks(
+        const results = inWaves(
+          this.replicas,
+          model.params(),
           blocks.length,
           (k) => {
             const [r0, r1] = blocks[k];
@@ -301,48 +310,6 @@ export class Trainer {
   }
 
   /**
-   * Run `n` jobs (made by job(k)) in order, in waves: the first job of a wave here (local), the
-   * others on the replicas. `done` sees the replicas' results in job order, each after the local job
-   * of its wave (so sums taken there run in job order); the results come back in job order.
-   */
-  private inBlocks(
-    n: number,
-    job: (k: number) => ReplicaJob,
-    local: (job: ReplicaJob) => ReplicaResult,
-    done: (r: ReplicaResult) => void = () => {},
-  ): ReplicaResult[] {
-    const replicas = this.replicas;
-    const wave = 1 + (replicas?.count ?? 0);
-    const out: ReplicaResult[] = [];
-    for (let k0 = 0; k0 < n; k0 += wave) {
-      const k1 = Math.min(n, k0 + wave);
-      const remote: ReplicaJob[] = [];
-      for (let k = k0 + 1; k < k1; k++) remote.push(job(k));
-      if (remote.length && replicas) replicas.start(this.model.params(), remote);
-      let first: ReplicaResult;
-      try {
-        first = local(job(k0));
-      } catch (e) {
-        if (remote.length && replicas) {
-          try {
-            replicas.finish(); // let the wave end before the error goes up
-          } catch {
-            // the local block's error is the one reported
-          }
-        }
-        throw e;
-      }
-      out.push(first);
-      if (remote.length && replicas)
-        for (const r of replicas.finish()) {
-          done(r);
-          out.push(r);
-        }
-    }
-    return out;
-  }
-
-  /**
    * Per layer, the event rate mean(o) over the whole batch, from a training forward of each block
    * with that block's random state (the step's blocks then draw the same masks).
    */
@@ -355,7 +322,9 @@ export class Trainer {
     const { model, task } = this;
     let sums: number[] = [];
     let entries: number[] = [];
-    const results = this.inBlocks(
+    const results = inWaves(
+      this.replicas,
+      model.params(),
       blocks.length,
       (k) => ({ kind: "events", x: rows(k), T: task.T, b: blocks[k][1] - blocks[k][0], where, rng: seeds[k] }),
       (job) => {
@@ -388,7 +357,9 @@ export class Trainer {
     const batches = Math.ceil(n / bs);
     let seen = 0;
     try {
-      this.inBlocks(
+      inWaves(
+        this.replicas,
+        model.params(),
         batches,
         (k) => {
           const b0 = k * bs;
@@ -445,11 +416,6 @@ export class Trainer {
 
 /** An empty array: a local block's gradients, already added to the step's sum. */
 const EMPTY = new Float32Array(0);
-
-/** Whether an EGRU layer of the model clips inside its backward (a step's blocks then form one gradient group). */
-function clipsInside(model: SequenceClassifier): boolean {
-  return model.cells.some((c) => "gradClip" in c.layer && c.layer.gradClip > 0);
-}
 
 /** Activity sparsity over all the layers' outputs (weighted by their entries). */
 function meanSparsity(stats: { activitySparsity: number; entries: number }[]): number {

@@ -299,7 +299,9 @@ export function accumulateThroughDropConnect(
     return;
   }
   const scale = 1 / (1 - p);
-  for (let i = 0; i < grad.length; i++) grad[i] += factor * (dEff[i] * mask[i] * scale);
+  // each term rounded to float32 before it is added, so that terms summed into zeros elsewhere (a
+  // replica's gradient group, merged later) give the same bits as terms added here one by one
+  for (let i = 0; i < grad.length; i++) grad[i] += Math.fround(factor * (dEff[i] * mask[i] * scale));
 }
 
 /** Statistics of a dense baseline forward: every MAC is executed, there are no events. */

@@ -458,7 +458,10 @@ export class EGRU extends WeightedLayer {
     // through the threshold parameterisation
     const theta = s.params.thr;
     for (let j = 0; j < this.hiddenSize; j++) {
-      into.thr[j] += factor * (this.thresholdMode === "clamp" ? g.dthr[j] : g.dthr[j] * theta[j] * (1 - theta[j]));
+      // (each term rounded to float32 first, as accumulateThroughDropConnect's)
+      into.thr[j] += Math.fround(
+        factor * (this.thresholdMode === "clamp" ? g.dthr[j] : g.dthr[j] * theta[j] * (1 - theta[j])),
+      );
     }
   }
 
