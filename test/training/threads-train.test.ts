@@ -1,6 +1,7 @@
 // Whole training steps on one and on two kernel threads give the same bits: losses, gradient norms
 // and every parameter after each step, for the default `egru train` job (row-sequential MNIST,
-// 1×EGRU(128), batch 128, on two threads as `--threads 2` makes them), a language model like
+// 1×EGRU(128), batch 128, with the split kernels' default thresholds; `--threads 2` itself now
+// trains it on replicas, test/training/replicas.test.ts), a language model like
 // ptb-small at reduced size (3 EGRU layers with DropConnect, dropouts, random BPTT, AdamW, on a
 // random corpus), the dvs-synth DVS Gesture model with zoneout and dropouts (on a synthetic set),
 // and a classifier with a per-frame CNN front-end on those frames. All but the first use kernels
