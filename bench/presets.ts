@@ -10,7 +10,8 @@
 //   npm run presets                      every preset
 //   npm run presets -- ptb-v0.2 dvs-iclr only these
 //   npm run presets -- --json            JSON lines instead of the table
-//   npm run presets -- --threads=2       each child's products on two kernel threads (as --threads)
+//   npm run presets -- --threads=2       each child on two threads, as egru --threads 2 trains it (replicas
+//                                        when its batch comes in blocks, else the products split)
 //   npm run presets -- --jobs=2          two presets at a time (each a child process on one thread,
 //                                        planning its micro-batches with half the memory budget)
 //   npm run presets -- --data=DIR        the folder holding ptb/ and wikitext-2/ (default ../shared/data)
@@ -67,7 +68,10 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
   const { parseConfig, isLmTask, DVS_TASK } = await import("../packages/cli/src/train/config.js");
   const { loadBestKernels } = await import("../packages/egru/src/wasm/select.js");
   const { NODE_WASM_PAGES, nodeMemoryLimits } = await import("../packages/cli/src/node/memory-limits.js");
-  const { parameterCount, buildTrainer } = await import("../packages/cli/src/train/build.js");
+  const { parameterCount, buildTrainer, classifierConfig, languageModelConfig, trainRows, CLASSIFIER_BLOCK_ROWS } =
+    await import("../packages/cli/src/train/build.js");
+  const { replicaThreads, modelKernels } = await import("../packages/cli/src/run/replica-threads.js");
+  const { createReplicaPool } = await import("../packages/cli/src/node/replica-pool.js");
   const wasm = await loadBestKernels("auto", { maximumPages: NODE_WASM_PAGES });
   const kernels = THREADS > 1 ? await threaded(wasm) : wasm;
   // with --jobs=N the children share the machine: each plans with 1/N of the ordinary-memory budget
@@ -94,10 +98,22 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
       valid: corpus.valid.subarray(0, B * (base.lm.bptt + 1)),
       test: corpus.test.subarray(0, base.lm.bptt + 1),
     };
-    const trainer = buildLmTrainer(base, reduced, { budget });
+    // as egru train --threads N: replicas when the batch comes in blocks, else the threaded kernels
+    const { lmPlans } = await import("../packages/cli/src/train/memory.js");
+    const rowsPlanned = trainRows(base, lmPlans(base, reduced.vocab.size, budget));
+    const threads = replicaThreads(kernels, B, rowsPlanned);
+    const trainer = buildLmTrainer(base, reduced, { budget, kernels: modelKernels(kernels, threads) });
+    if (threads > 1)
+      trainer.replicas = createReplicaPool(
+        languageModelConfig(base, reduced.vocab.size),
+        parameterCount(trainer.model),
+        threads - 1,
+        trainer.model.kernels,
+      );
     const stepItems: number[] = [];
     const stepSeconds = [0, 1].map(() => seconds(() => stepItems.push(B * trainer.trainStep().T)));
     const evalSeconds = seconds(() => trainer.evaluate("valid", B));
+    await trainer.replicas?.close();
     const rows = trainer.options.microBatch ?? B;
     return {
       ...common,
@@ -130,12 +146,23 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
   const task = loadTask(c, () => {});
   if (task.count("train") < 2 * c.batchSize)
     throw new Error(`${name}: only ${task.count("train")} training examples for two batches of ${c.batchSize}`);
-  const trainer = buildTrainer(c, task, { budget });
+  const { classifierPlans } = await import("../packages/cli/src/train/memory.js");
+  const rowsPlanned = trainRows(c, classifierPlans(c, task, budget), CLASSIFIER_BLOCK_ROWS);
+  const threads = replicaThreads(kernels, c.batchSize, rowsPlanned);
+  const trainer = buildTrainer(c, task, { budget, kernels: modelKernels(kernels, threads) });
+  if (threads > 1)
+    trainer.replicas = createReplicaPool(
+      classifierConfig(c, task),
+      parameterCount(trainer.model),
+      threads - 1,
+      trainer.model.kernels,
+    );
   const order = Int32Array.from({ length: 2 * c.batchSize }, (_, i) => i);
   const stepSeconds = [0, 1].map((k) =>
     seconds(() => trainer.trainStep(order.subarray(k * c.batchSize, (k + 1) * c.batchSize), 2)),
   );
   const evalSeconds = seconds(() => trainer.evaluate("test"));
+  await trainer.replicas?.close();
   const rows = trainer.options.microBatch ?? c.batchSize;
   return {
     ...common,
