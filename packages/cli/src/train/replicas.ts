@@ -1,8 +1,9 @@
 // Replicas of a model that run row blocks of a training step (a classifier's or a language
-// model's), or a classifier's evaluation batches, on other threads (isomorphic: the interface; node/replica-pool.ts implements it with worker threads). The
-// trainer hands each replica the model's current weights and a job, runs a block itself meanwhile,
-// then collects the replicas' results in order; a replica runs the very functions the trainer runs
-// (train/classifier-block.ts), so the bits do not depend on where a block ran.
+// model's), or a classifier's evaluation batches, on other threads. Isomorphic: the interface and
+// the wave runner; node/replica-pool.ts implements the interface with worker threads. The trainer
+// hands each replica the model's current weights and a job, runs a block itself meanwhile, then
+// collects the replicas' results in order; a replica runs the very functions the trainer runs
+// (train/classifier-block.ts, train/lm-block.ts), so the bits do not depend on where a block ran.
 
 import type { BatchPart, ClipGroupSums, LmState, MacCount, Param, RngState } from "egru";
 import type { BlockOutcome } from "./classifier-block.js";
