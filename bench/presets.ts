@@ -68,8 +68,7 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
   const { parseConfig, isLmTask, DVS_TASK } = await import("../packages/cli/src/train/config.js");
   const { loadBestKernels } = await import("../packages/egru/src/wasm/select.js");
   const { NODE_WASM_PAGES, nodeMemoryLimits } = await import("../packages/cli/src/node/memory-limits.js");
-  const { parameterCount, buildTrainer, classifierConfig, languageModelConfig, trainRows, CLASSIFIER_BLOCK_ROWS } =
-    await import("../packages/cli/src/train/build.js");
+  const { parameterCount, languageModelConfig, trainRows } = await import("../packages/cli/src/train/build.js");
   const { replicaThreads, modelKernels } = await import("../packages/cli/src/run/replica-threads.js");
   const { createReplicaPool } = await import("../packages/cli/src/node/replica-pool.js");
   const wasm = await loadBestKernels("auto", { maximumPages: NODE_WASM_PAGES });
@@ -100,8 +99,10 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
     };
     // as egru train --threads N: replicas when the batch comes in blocks, else the threaded kernels
     const { lmPlans } = await import("../packages/cli/src/train/memory.js");
-    const rowsPlanned = trainRows(base, lmPlans(base, reduced.vocab.size, budget));
-    const threads = replicaThreads(kernels, B, rowsPlanned);
+    const { lmCost, blockPeak } = await import("../packages/cli/src/train/memory.js");
+    const lmRows = trainRows(base, lmPlans(base, reduced.vocab.size, budget));
+    const lmPeak = lmRows && blockPeak(lmCost(base, reduced.vocab.size, longestSegment(base), true), lmRows);
+    const threads = replicaThreads(kernels, B, lmRows, lmPeak || null);
     const trainer = buildLmTrainer(base, reduced, { budget, kernels: modelKernels(kernels, threads) });
     if (threads > 1)
       trainer.replicas = createReplicaPool(
@@ -146,17 +147,9 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
   const task = loadTask(c, () => {});
   if (task.count("train") < 2 * c.batchSize)
     throw new Error(`${name}: only ${task.count("train")} training examples for two batches of ${c.batchSize}`);
-  const { classifierPlans } = await import("../packages/cli/src/train/memory.js");
-  const rowsPlanned = trainRows(c, classifierPlans(c, task, budget), CLASSIFIER_BLOCK_ROWS);
-  const threads = replicaThreads(kernels, c.batchSize, rowsPlanned);
-  const trainer = buildTrainer(c, task, { budget, kernels: modelKernels(kernels, threads) });
-  if (threads > 1)
-    trainer.replicas = createReplicaPool(
-      classifierConfig(c, task),
-      parameterCount(trainer.model),
-      threads - 1,
-      trainer.model.kernels,
-    );
+  // as egru train builds it: blocks, evaluation rows, and replicas with --threads
+  const { classifierTrainer } = await import("../packages/cli/src/run/classifier.js");
+  const trainer = classifierTrainer(c, task, budget, kernels);
   const order = Int32Array.from({ length: 2 * c.batchSize }, (_, i) => i);
   const stepSeconds = [0, 1].map((k) =>
     seconds(() => trainer.trainStep(order.subarray(k * c.batchSize, (k + 1) * c.batchSize), 2)),

@@ -73,8 +73,9 @@ async function build(
 ): Promise<{ unit: JobResult["unit"]; make: Stepper[]; close: () => Promise<void> }> {
   const { loadPresets } = await import("../packages/cli/src/node/presets.js");
   const { parseConfig, isLmTask, DVS_TASK } = await import("../packages/cli/src/train/config.js");
-  const { buildTrainer, buildLmTrainer, classifierConfig, parameterCount, trainRows, CLASSIFIER_BLOCK_ROWS } =
-    await import("../packages/cli/src/train/build.js");
+  const { buildTrainer, buildLmTrainer, parameterCount, trainRows } = await import(
+    "../packages/cli/src/train/build.js"
+  );
   const preset = loadPresets()[name];
   if (!preset) throw new Error(`no preset ${name}`);
   const base0 = parseConfig(preset, name);
@@ -123,8 +124,6 @@ async function build(
     return { unit: "tokens", make, close: async () => parallel.replicas?.close() };
   }
   const { loadTask } = await import("../packages/cli/src/run/task-data.js");
-  const { replicaThreads } = await import("../packages/cli/src/run/replica-threads.js");
-  const { createReplicaPool } = await import("../packages/cli/src/node/replica-pool.js");
   let data: string | undefined;
   if (base0.task === DVS_TASK) {
     const { writeSynthGestures } = await import("../packages/cli/src/node/dvs-files.js");
@@ -154,10 +153,8 @@ async function build(
     };
   };
   // as egru train --threads THREADS builds it: replicas when the configuration allows, else threaded kernels
-  const threads = replicaThreads(many, c.batchSize, trainRows(c, null, CLASSIFIER_BLOCK_ROWS));
-  const parallel = buildTrainer(c, task, { kernels: threads > 1 ? base : many });
-  if (threads > 1)
-    parallel.replicas = createReplicaPool(classifierConfig(c, task), parameterCount(parallel.model), threads - 1, base);
+  const { classifierTrainer } = await import("../packages/cli/src/run/classifier.js");
+  const parallel = classifierTrainer(c, task, undefined, many);
   const one = buildTrainer(c, task, { kernels: base });
   const rows = one.options.microBatch ?? B;
   const make = PROFILE

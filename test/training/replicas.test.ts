@@ -6,7 +6,8 @@
 // EGRU's clip inside backward (the replicas' gradient-group sums merged in block order); the evaluation
 // through replicas equals one thread's; an error a replica raises comes back as the same kind of
 // error naming the step; and `egru train --threads 2` (the default job's batch of 128 in blocks of 64,
-// one on each thread) equals `--threads 1` (the same blocks in turn), as a whole run, test figures included.
+// one on each thread) equals `--threads 1` (the same blocks in turn), as a whole run, test figures
+// included; and which runs get replicas (blocks, threads, and copies that fit the memory).
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -18,6 +19,7 @@ import { NonFiniteError } from "../../packages/egru/src/core/errors.js";
 import { countParams } from "../../packages/egru/src/nn/params.js";
 import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import { createReplicaPool } from "../../packages/cli/src/node/replica-pool.js";
+import { replicaThreads } from "../../packages/cli/src/run/replica-threads.js";
 import { buildTrainer, classifierConfig } from "../../packages/cli/src/train/build.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
 import type { Replicas } from "../../packages/cli/src/train/replicas.js";
@@ -158,4 +160,16 @@ test("egru train --threads 2 runs blocks of 64 on replicas and equals --threads 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("replicas run when the batch comes in blocks and their copies fit the memory, else the split products", () => {
+  const two = { ...wasm!, threads: 2, base: wasm! } as unknown as Parameters<typeof replicaThreads>[0];
+  const GiB = 2 ** 30;
+  assert.equal(replicaThreads(two, 128, 64), 2, "two blocks, two threads");
+  assert.equal(replicaThreads(two, 128, undefined), 1, "whole batches");
+  assert.equal(replicaThreads(two, 64, 64), 1, "one block");
+  assert.equal(replicaThreads(wasm!, 128, 64), 1, "one-thread kernels");
+  const block = { wasmBytes: 3 * GiB, hostBytes: 4 * GiB };
+  assert.equal(replicaThreads(two, 128, 64, block, 15 * GiB), 2, "two copies of 7 GiB fit in 15");
+  assert.equal(replicaThreads(two, 128, 64, block, 13 * GiB), 1, "two copies of 7 GiB do not fit in 13");
 });

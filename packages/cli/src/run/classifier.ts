@@ -5,7 +5,7 @@
 
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { loadParamTensors } from "egru";
+import { type Kernels, loadParamTensors } from "egru";
 import { packagedMnistDir } from "../node/mnist-files.js";
 import { createReplicaPool } from "../node/replica-pool.js";
 import { loadRunWeights } from "./run-files.js";
@@ -18,10 +18,11 @@ import {
   parameterCount,
   trainRows,
 } from "../train/build.js";
-import { classifierPlans } from "../train/memory.js";
-import { modelKernels, replicaThreads } from "./replica-threads.js";
-import { DVS_TASK, isLmTask } from "../train/config.js";
-import type { EvalResult } from "../train/trainer.js";
+import { blockPeak, classifierCost, classifierPlans, type MemoryBudget } from "../train/memory.js";
+import { largerPeak, modelKernels, replicaThreads } from "./replica-threads.js";
+import { DVS_TASK, isLmTask, type TrainConfig } from "../train/config.js";
+import type { ClassificationTask } from "../train/task.js";
+import type { EvalResult, Trainer } from "../train/trainer.js";
 import type { CheckpointState } from "./checkpoint.js";
 import { formatDuration, pct } from "./format.js";
 import {
@@ -70,21 +71,54 @@ export function resultRows(r: EvalResult, cell: string): Row[] {
   ];
 }
 
+/**
+ * A classifier run's evaluation forwards take at most this many rows (or a training block's), on any
+ * number of threads: replicas each hold one, so their copies stay near a training block's memory,
+ * and the figures do not depend on the thread count.
+ */
+export const EVAL_BLOCK_ROWS = 128;
+
+/**
+ * A classifier run's trainer as `egru train` builds it: its blocks and evaluation rows from the
+ * memory plan (`budget`), and with threaded kernels, replicas when the batch comes in blocks and
+ * their copies fit (run/replica-threads.ts). `egru eval` takes the same evaluation rows.
+ */
+export function classifierTrainer(
+  config: TrainConfig,
+  task: ClassificationTask,
+  budget: MemoryBudget | undefined,
+  kernels: Kernels | undefined,
+  o: { replicas: boolean } = { replicas: true },
+): Trainer {
+  const plans = budget ? classifierPlans(config, task, budget) : null;
+  const rows = trainRows(config, plans, CLASSIFIER_BLOCK_ROWS);
+  const evalRows = Math.max(rows ?? 1, EVAL_BLOCK_ROWS);
+  const peak =
+    rows === undefined
+      ? null
+      : largerPeak(
+          blockPeak(classifierCost(config, task, true), rows),
+          blockPeak(classifierCost(config, task, false), Math.min(evalRows, config.evalBatchSize)),
+        );
+  const threads = o.replicas ? replicaThreads(kernels, config.batchSize, rows, peak) : 1;
+  const trainer = buildTrainer(config, task, { budget, kernels: modelKernels(kernels, threads), evalRows });
+  if (threads > 1)
+    trainer.replicas = createReplicaPool(
+      classifierConfig(config, task),
+      parameterCount(trainer.model),
+      threads - 1,
+      trainer.model.kernels,
+    );
+  return trainer;
+}
+
 export const classifierKind: RunKind = {
   handles: (config) => !isLmTask(config.task),
 
   open(config, o): TaskRun {
     const task = loadTask(config, o.log);
-    const plans = o.budget ? classifierPlans(config, task, o.budget) : null;
-    const threads = replicaThreads(o.kernels, config.batchSize, trainRows(config, plans, CLASSIFIER_BLOCK_ROWS));
-    const trainer = buildTrainer(config, task, { ...o, kernels: modelKernels(o.kernels, threads) });
-    if (threads > 1)
-      trainer.replicas = createReplicaPool(
-        classifierConfig(config, task),
-        parameterCount(trainer.model),
-        threads - 1,
-        trainer.model.kernels,
-      );
+    const trainer = classifierTrainer(config, task, o.budget, o.kernels);
+    const threads = trainer.replicas ? trainer.replicas.count + 1 : 1;
     const nb = trainer.batchesPerEpoch;
     const m = config.model;
     let best: { epoch: number; accuracy?: number } | undefined;
@@ -219,7 +253,7 @@ export const classifierKind: RunKind = {
     const { checkpoint: ck, config } = r;
     const split = r.split ?? "test";
     const task = loadTask(config);
-    const trainer = buildTrainer(config, task, { budget: r.budget, kernels: r.kernels });
+    const trainer = classifierTrainer(config, task, r.budget, r.kernels, { replicas: false });
     let weights: string;
     if (ck) {
       weights = join(ck.dir, "model.safetensors");

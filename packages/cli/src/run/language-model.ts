@@ -13,7 +13,7 @@ import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
 import { loadRunWeights, readVocab } from "./run-files.js";
 import { lmActivity } from "../train/activity.js";
 import { buildLanguageModel, buildLmTrainer, languageModelConfig, parameterCount, trainRows } from "../train/build.js";
-import { lmPlans } from "../train/memory.js";
+import { blockPeak, lmCost, lmPlans, longestSegment } from "../train/memory.js";
 import { createReplicaPool } from "../node/replica-pool.js";
 import { modelKernels, replicaThreads } from "./replica-threads.js";
 import { isLmTask } from "../train/config.js";
@@ -96,7 +96,10 @@ export const languageModelKind: RunKind = {
   open(config, o): TaskRun {
     const corpus = loadCorpus(config.task as CorpusName, corpusDir(config));
     const plans = o.budget ? lmPlans(config, corpus.vocab.size, o.budget) : null;
-    const threads = replicaThreads(o.kernels, config.batchSize, trainRows(config, plans));
+    const blockRows = trainRows(config, plans);
+    const cost = lmCost(config, corpus.vocab.size, longestSegment(config), true);
+    const peak = blockRows === undefined ? null : blockPeak(cost, blockRows);
+    const threads = replicaThreads(o.kernels, config.batchSize, blockRows, peak);
     const trainer = buildLmTrainer(config, corpus, { ...o, kernels: modelKernels(o.kernels, threads) });
     if (threads > 1)
       trainer.replicas = createReplicaPool(

@@ -32,6 +32,11 @@ import { Trainer } from "./trainer.js";
 export interface BuildOptions {
   budget?: MemoryBudget;
   kernels?: Kernels;
+  /**
+   * Classifiers: at most this many rows per evaluation forward, below what the memory plan allows
+   * (replicas each hold one; evaluation gives the same results in any blocks). Default: the plan's.
+   */
+  evalRows?: number;
 }
 
 /** The EGRU options of a run's model section (the library fills what is not given). */
@@ -170,10 +175,10 @@ function commonOptions(c: TrainConfig, plans: RowPlans | null, maxAutoRows = Num
 export function buildTrainer(c: TrainConfig, task: ClassificationTask, o: BuildOptions = {}): Trainer {
   const plans = o.budget ? classifierPlans(c, task, o.budget) : null;
   const model = buildModel(c, task, o.kernels);
-  return new Trainer(model, task, buildOptimizer(c), {
-    ...commonOptions(c, plans, CLASSIFIER_BLOCK_ROWS),
-    evalBatchSize: c.evalBatchSize,
-  });
+  const common = commonOptions(c, plans, CLASSIFIER_BLOCK_ROWS);
+  const evalMicroBatch =
+    o.evalRows === undefined ? common.evalMicroBatch : Math.min(common.evalMicroBatch ?? o.evalRows, o.evalRows);
+  return new Trainer(model, task, buildOptimizer(c), { ...common, evalMicroBatch, evalBatchSize: c.evalBatchSize });
 }
 
 /** The trainer of a language-model run; validation runs at the training batch size (as the paper's code). */

@@ -128,6 +128,11 @@ export interface MicroBatchPlan {
 
 const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
+/** The estimated peak of one block of `rows` rows under `cost` (MicroBatchPlan's two figures). */
+export function blockPeak(cost: MemoryCost, rows: number): { wasmBytes: number; hostBytes: number } {
+  return { wasmBytes: cost.fixedWasm + rows * cost.wasm, hostBytes: cost.fixedHost + rows * cost.host };
+}
+
 /**
  * Rows per block for a batch of `batch` rows: `want` ("auto": as many as fit both memories; a number:
  * that many, checked against the WebAssembly memory), balanced so the blocks differ by at most one row. Throws a StateError naming
@@ -172,7 +177,7 @@ export function planMicroBatch(
   const cap = want === "auto" ? Math.min(fit, maxRows) : Math.min(want, batch);
   const blocks = Math.ceil(batch / cap);
   const rows = Math.ceil(batch / blocks);
-  return { rows, blocks, wasmBytes: cost.fixedWasm + rows * cost.wasm, hostBytes: cost.fixedHost + rows * cost.host };
+  return { rows, blocks, ...blockPeak(cost, rows) };
 }
 
 /** Split rows [0, B) into blocks of at most `rows` that differ by at most one: [start, end) pairs. */
