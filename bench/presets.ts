@@ -68,9 +68,7 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
   const { parseConfig, isLmTask, DVS_TASK } = await import("../packages/cli/src/train/config.js");
   const { loadBestKernels } = await import("../packages/egru/src/wasm/select.js");
   const { NODE_WASM_PAGES, nodeMemoryLimits } = await import("../packages/cli/src/node/memory-limits.js");
-  const { parameterCount, languageModelConfig, trainRows } = await import("../packages/cli/src/train/build.js");
-  const { replicaThreads, modelKernels } = await import("../packages/cli/src/run/replica-threads.js");
-  const { createReplicaPool } = await import("../packages/cli/src/node/replica-pool.js");
+  const { parameterCount } = await import("../packages/cli/src/train/build.js");
   const wasm = await loadBestKernels("auto", { maximumPages: NODE_WASM_PAGES });
   const kernels = THREADS > 1 ? await threaded(wasm) : wasm;
   // with --jobs=N the children share the machine: each plans with 1/N of the ordinary-memory budget
@@ -87,7 +85,6 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
   const common = { preset: name, task: base.task, batch: base.batchSize };
   if (isLmTask(base.task)) {
     const { loadCorpus } = await import("../packages/cli/src/node/corpus-files.js");
-    const { buildLmTrainer } = await import("../packages/cli/src/train/build.js");
     const { longestSegment } = await import("../packages/cli/src/train/memory.js");
     const corpus = loadCorpus(base.task as "ptb" | "wikitext-2", join(DATA, base.task));
     const B = base.batchSize;
@@ -97,20 +94,9 @@ async function runOne(name: string, tmp: string): Promise<PresetResult> {
       valid: corpus.valid.subarray(0, B * (base.lm.bptt + 1)),
       test: corpus.test.subarray(0, base.lm.bptt + 1),
     };
-    // as egru train --threads N: replicas when the batch comes in blocks, else the threaded kernels
-    const { lmPlans } = await import("../packages/cli/src/train/memory.js");
-    const { lmCost, blockPeak } = await import("../packages/cli/src/train/memory.js");
-    const lmRows = trainRows(base, lmPlans(base, reduced.vocab.size, budget));
-    const lmPeak = lmRows && blockPeak(lmCost(base, reduced.vocab.size, longestSegment(base), true), lmRows);
-    const threads = replicaThreads(kernels, B, lmRows, lmPeak || null);
-    const trainer = buildLmTrainer(base, reduced, { budget, kernels: modelKernels(kernels, threads) });
-    if (threads > 1)
-      trainer.replicas = createReplicaPool(
-        languageModelConfig(base, reduced.vocab.size),
-        parameterCount(trainer.model),
-        threads - 1,
-        trainer.model.kernels,
-      );
+    // as egru train builds it: blocks, and replicas with --threads
+    const { lmRunTrainer } = await import("../packages/cli/src/run/language-model.js");
+    const trainer = lmRunTrainer(base, reduced, budget, kernels);
     const stepItems: number[] = [];
     const stepSeconds = [0, 1].map(() => seconds(() => stepItems.push(B * trainer.trainStep().T)));
     const evalSeconds = seconds(() => trainer.evaluate("valid", B));

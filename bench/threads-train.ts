@@ -73,9 +73,7 @@ async function build(
 ): Promise<{ unit: JobResult["unit"]; make: Stepper[]; close: () => Promise<void> }> {
   const { loadPresets } = await import("../packages/cli/src/node/presets.js");
   const { parseConfig, isLmTask, DVS_TASK } = await import("../packages/cli/src/train/config.js");
-  const { buildTrainer, buildLmTrainer, parameterCount, trainRows } = await import(
-    "../packages/cli/src/train/build.js"
-  );
+  const { buildTrainer, buildLmTrainer } = await import("../packages/cli/src/train/build.js");
   const preset = loadPresets()[name];
   if (!preset) throw new Error(`no preset ${name}`);
   const base0 = parseConfig(preset, name);
@@ -92,9 +90,6 @@ async function build(
       test: corpus.test.subarray(0, base0.lm.bptt + 1),
     };
     const c = MICRO ? { ...base0, microBatch: MICRO } : base0;
-    const { replicaThreads } = await import("../packages/cli/src/run/replica-threads.js");
-    const { createReplicaPool } = await import("../packages/cli/src/node/replica-pool.js");
-    const { languageModelConfig } = await import("../packages/cli/src/train/build.js");
     const stepper = (t: ReturnType<typeof buildLmTrainer>): Stepper => ({
       step: () => {
         const s = t.trainStep();
@@ -102,15 +97,8 @@ async function build(
       },
     });
     // as egru train --threads THREADS builds it: replicas when the batch comes in blocks, else threaded kernels
-    const threads = replicaThreads(many, B, trainRows(c, null));
-    const parallel = buildLmTrainer(c, reduced, { kernels: threads > 1 ? base : many });
-    if (threads > 1)
-      parallel.replicas = createReplicaPool(
-        languageModelConfig(c, reduced.vocab.size),
-        parameterCount(parallel.model),
-        threads - 1,
-        base,
-      );
+    const { lmRunTrainer } = await import("../packages/cli/src/run/language-model.js");
+    const parallel = lmRunTrainer(c, reduced, undefined, many);
     const one = buildLmTrainer(c, reduced, { kernels: base });
     const make = PROFILE
       ? [stepper(PROFILE === 1 ? one : parallel)]

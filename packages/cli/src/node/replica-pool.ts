@@ -18,6 +18,7 @@ import {
   ValueError,
 } from "egru";
 import type { WasmKernels } from "egru";
+import { flatten } from "../train/grad-sum.js";
 import type { ReplicaJob, ReplicaResult, Replicas } from "../train/replicas.js";
 import { NODE_WASM_PAGES } from "./memory-limits.js";
 import type { ReplicaWorkerData, WireJob } from "./replica-worker.js";
@@ -89,11 +90,7 @@ class ReplicaPool implements Replicas {
     if (this.started) throw new StateError("replicas.start", "the previous jobs finished", "jobs still out");
     if (jobs.length > this.count)
       throw new StateError("replicas.start", `at most ${this.count} jobs`, String(jobs.length));
-    let off = 0;
-    for (const p of params) {
-      this.weights.set(p.value, off);
-      off += p.value.length;
-    }
+    flatten(params, "value", this.weights);
     jobs.forEach((job, i) => {
       Atomics.store(this.flags, i, 0);
       // a classifier job's input goes through the slot's shared buffer (a structured clone of a DVS

@@ -16,8 +16,8 @@ import {
   type SequenceClassifier,
   takeGradGroups,
 } from "egru";
-import { type BlockOutcome, blockEvents, blockStep, evalBatch } from "../train/classifier-block.js";
-import { flatten, unflattenValues } from "../train/grad-sum.js";
+import { blockEvents, blockStep, evalBatch } from "../train/classifier-block.js";
+import { flatten, unflatten } from "../train/grad-sum.js";
 import { lmBlockStep } from "../train/lm-block.js";
 import type { ReplicaJob, ReplicaResult } from "../train/replicas.js";
 
@@ -55,38 +55,50 @@ const replica: Promise<SequenceClassifier | LanguageModel> = (async () => {
   return createModel(data.config, { kernels }) as SequenceClassifier | LanguageModel;
 })();
 
+/**
+ * A training block (`block`, which leaves its gradients in the model), inside the cells' gradient
+ * groups when `group`: its result, its gradients flat, and the groups' unclipped sums (null without).
+ */
+function withGradients<T>(
+  model: SequenceClassifier | LanguageModel,
+  group: boolean,
+  block: () => T,
+): { out: T; grads: Float32Array; groups: (ClipGroupSums | null)[] | null } {
+  if (group) beginGradGroups(model.cells);
+  let out: T;
+  let groups: (ClipGroupSums | null)[] | null = null;
+  try {
+    out = block();
+  } finally {
+    if (group) groups = takeGradGroups(model.cells); // (also after an error: the replica stays usable)
+  }
+  return { out, grads: flatten(model.params(), "grad"), groups };
+}
+
 function run(
   model: SequenceClassifier | LanguageModel,
   job: ReplicaJob,
 ): { result: ReplicaResult; transfer: ArrayBuffer[] } {
-  unflattenValues(model.params(), weights);
+  unflatten(model.params(), "value", weights);
   if (model instanceof LanguageModel) {
     if (job.kind !== "lm-step") throw new Error(`a language model's replica got a ${job.kind} job`);
     model.weightsChanged(); // (the decoder's copies of the tied weights)
-    if (job.group) beginGradGroups(model.cells);
-    let out: ReturnType<typeof lmBlockStep>;
-    let groups: (ClipGroupSums | null)[] | null = null;
-    try {
-      out = lmBlockStep(model, job.input, job.target, job.T, job.state, job.scale, job.where, job.rng);
-    } finally {
-      if (job.group) groups = takeGradGroups(model.cells);
-    }
-    const grads = flatten(model.params(), "grad");
+    const { out, grads, groups } = withGradients(model, job.group, () =>
+      lmBlockStep(model, job.input, job.target, job.T, job.state, job.scale, job.where, job.rng),
+    );
     const transfer = [grads.buffer as ArrayBuffer, ...out.state.flat().map((a) => a.buffer as ArrayBuffer)];
     return { result: { kind: "lm-step", outcome: out.outcome, state: out.state, grads, groups }, transfer };
   }
   if (job.kind === "lm-step") throw new Error("a classifier's replica got a language model's job");
   switch (job.kind) {
     case "step": {
-      if (job.group) beginGradGroups(model.cells);
-      let outcome: BlockOutcome;
-      let groups: (ClipGroupSums | null)[] | null = null;
-      try {
-        outcome = blockStep(model, job.x, job.labels, job.T, job.part, job.where, job.rng);
-      } finally {
-        if (job.group) groups = takeGradGroups(model.cells); // (also after an error: the replica stays usable)
-      }
-      const grads = flatten(model.params(), "grad");
+      const {
+        out: outcome,
+        grads,
+        groups,
+      } = withGradients(model, job.group, () =>
+        blockStep(model, job.x, job.labels, job.T, job.part, job.where, job.rng),
+      );
       return { result: { kind: "step", outcome, grads, groups }, transfer: [grads.buffer as ArrayBuffer] };
     }
     case "events":

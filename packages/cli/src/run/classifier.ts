@@ -7,7 +7,6 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Kernels, loadParamTensors } from "egru";
 import { packagedMnistDir } from "../node/mnist-files.js";
-import { createReplicaPool } from "../node/replica-pool.js";
 import { loadRunWeights } from "./run-files.js";
 import { classifierActivity } from "../train/activity.js";
 import {
@@ -19,7 +18,7 @@ import {
   trainRows,
 } from "../train/build.js";
 import { blockPeak, classifierCost, classifierPlans, type MemoryBudget } from "../train/memory.js";
-import { largerPeak, modelKernels, replicaThreads } from "./replica-threads.js";
+import { largerPeak, modelKernels, replicaThreads, withReplicas } from "./replica-threads.js";
 import { DVS_TASK, isLmTask, type TrainConfig } from "../train/config.js";
 import type { ClassificationTask } from "../train/task.js";
 import type { EvalResult, Trainer } from "../train/trainer.js";
@@ -102,14 +101,7 @@ export function classifierTrainer(
         );
   const threads = o.replicas ? replicaThreads(kernels, config.batchSize, rows, peak) : 1;
   const trainer = buildTrainer(config, task, { budget, kernels: modelKernels(kernels, threads), evalRows });
-  if (threads > 1)
-    trainer.replicas = createReplicaPool(
-      classifierConfig(config, task),
-      parameterCount(trainer.model),
-      threads - 1,
-      trainer.model.kernels,
-    );
-  return trainer;
+  return withReplicas(trainer, classifierConfig(config, task), threads);
 }
 
 export const classifierKind: RunKind = {

@@ -5,11 +5,11 @@
 export { defaultRunDir, discardUnstartedRun, resumeRun, type RunOptions, startRun } from "./life.js";
 export { kindOf, RUN_KINDS } from "./kinds.js";
 export type { EvalOutcome, EvalRequest, OpenOptions, Row, RunContext, RunEnd, RunKind, TaskRun } from "./kind.js";
-export { classifierKind } from "./classifier.js";
+export { classifierKind, classifierTrainer } from "./classifier.js";
 export { modelKernels, replicaThreads } from "./replica-threads.js";
 export { createReplicaPool } from "../node/replica-pool.js";
 export type { ReplicaJob, ReplicaResult, Replicas } from "../train/replicas.js";
-export { languageModelKind } from "./language-model.js";
+export { languageModelKind, lmRunTrainer } from "./language-model.js";
 export { loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.js";
 export { type ReportOptions, writeReport } from "./report.js";
 export { loadRunWeights, readMetrics, readRunConfig, readVocab } from "./run-files.js";

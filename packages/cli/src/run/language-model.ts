@@ -6,17 +6,16 @@
 
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { loadParamTensors, paramTensors, type WatchVerdict } from "egru";
+import { type Kernels, loadParamTensors, paramTensors, type WatchVerdict } from "egru";
 import { sealSafetensors } from "egru/node";
 import type { Corpus } from "../data/corpus.js";
 import { loadCorpus, type CorpusName } from "../node/corpus-files.js";
 import { loadRunWeights, readVocab } from "./run-files.js";
 import { lmActivity } from "../train/activity.js";
 import { buildLanguageModel, buildLmTrainer, languageModelConfig, parameterCount, trainRows } from "../train/build.js";
-import { blockPeak, lmCost, lmPlans, longestSegment } from "../train/memory.js";
-import { createReplicaPool } from "../node/replica-pool.js";
-import { modelKernels, replicaThreads } from "./replica-threads.js";
-import { isLmTask } from "../train/config.js";
+import { blockPeak, lmCost, lmPlans, longestSegment, type MemoryBudget } from "../train/memory.js";
+import { modelKernels, replicaThreads, withReplicas } from "./replica-threads.js";
+import { isLmTask, type TrainConfig } from "../train/config.js";
 import type { LmEvalResult, LmSplit, LmTrainer } from "../train/lm-trainer.js";
 import { formatDuration, mega, pct } from "./format.js";
 import {
@@ -90,24 +89,32 @@ function vocabFiles(corpus: Corpus): Record<string, string> {
 
 const mean = (a: number[]): number => (a.length ? a.reduce((s, v) => s + v, 0) / a.length : 0);
 
+/**
+ * A language-model run's trainer as `egru train` builds it: its blocks from the memory plan
+ * (`budget`), and with threaded kernels, replicas when the batch comes in blocks and their copies
+ * fit (run/replica-threads.ts).
+ */
+export function lmRunTrainer(
+  config: TrainConfig,
+  corpus: Corpus,
+  budget: MemoryBudget | undefined,
+  kernels: Kernels | undefined,
+): LmTrainer {
+  const vocab = corpus.vocab.size;
+  const rows = trainRows(config, budget ? lmPlans(config, vocab, budget) : null);
+  const peak = rows === undefined ? null : blockPeak(lmCost(config, vocab, longestSegment(config), true), rows);
+  const threads = replicaThreads(kernels, config.batchSize, rows, peak);
+  const trainer = buildLmTrainer(config, corpus, { budget, kernels: modelKernels(kernels, threads) });
+  return withReplicas(trainer, languageModelConfig(config, vocab), threads);
+}
+
 export const languageModelKind: RunKind = {
   handles: (config) => isLmTask(config.task),
 
   open(config, o): TaskRun {
     const corpus = loadCorpus(config.task as CorpusName, corpusDir(config));
-    const plans = o.budget ? lmPlans(config, corpus.vocab.size, o.budget) : null;
-    const blockRows = trainRows(config, plans);
-    const cost = lmCost(config, corpus.vocab.size, longestSegment(config), true);
-    const peak = blockRows === undefined ? null : blockPeak(cost, blockRows);
-    const threads = replicaThreads(o.kernels, config.batchSize, blockRows, peak);
-    const trainer = buildLmTrainer(config, corpus, { ...o, kernels: modelKernels(o.kernels, threads) });
-    if (threads > 1)
-      trainer.replicas = createReplicaPool(
-        languageModelConfig(config, corpus.vocab.size),
-        parameterCount(trainer.model),
-        threads - 1,
-        trainer.model.kernels,
-      );
+    const trainer = lmRunTrainer(config, corpus, o.budget, o.kernels);
+    const threads = trainer.replicas ? trainer.replicas.count + 1 : 1;
     const m = config.model;
     const sizes = Array.from({ length: m.layers }, (_, l) => (l === m.layers - 1 ? config.lm.embedding : m.hidden));
     const rows = trainer.rows - 1;

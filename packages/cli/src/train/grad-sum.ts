@@ -3,11 +3,11 @@
 // (addParams: read from the model's gradients) or in a replica (addFlat: its flat copy), and the
 // sum is taken in the same order either way, so a step gives the same bits on any number of threads.
 
-import type { Param } from "egru";
+import { countParams, type Param } from "egru";
 
 /** The parameters' values (or gradients) laid end to end in params order: [Σ sizes]. */
 export function flatten(params: Param[], of: "value" | "grad", into?: Float32Array): Float32Array {
-  const out = into ?? new Float32Array(params.reduce((s, p) => s + p.value.length, 0));
+  const out = into ?? new Float32Array(countParams(params));
   let off = 0;
   for (const p of params) {
     out.set(p[of], off);
@@ -16,12 +16,12 @@ export function flatten(params: Param[], of: "value" | "grad", into?: Float32Arr
   return out;
 }
 
-/** Copy a flat array (flatten's layout) into the parameters' values. */
-export function unflattenValues(params: Param[], flat: Float32Array): void {
+/** Copy a flat array (flatten's layout) into the parameters' values (or gradients). */
+export function unflatten(params: Param[], of: "value" | "grad", flat: Float32Array): void {
   let off = 0;
   for (const p of params) {
-    p.value.set(flat.subarray(off, off + p.value.length));
-    off += p.value.length;
+    p[of].set(flat.subarray(off, off + p[of].length));
+    off += p[of].length;
   }
 }
 
@@ -32,7 +32,7 @@ export class GradSum {
 
   constructor(params: Param[]) {
     this.params = params;
-    this.sum = new Float32Array(params.reduce((s, p) => s + p.grad.length, 0));
+    this.sum = new Float32Array(countParams(params));
   }
 
   /** Add one block's gradients as they stand in the model's parameters. */
@@ -53,11 +53,7 @@ export class GradSum {
 
   /** Write the sum into the parameters' gradients. */
   writeTo(): void {
-    let off = 0;
-    for (const p of this.params) {
-      p.grad.set(this.sum.subarray(off, off + p.grad.length));
-      off += p.grad.length;
-    }
+    unflatten(this.params, "grad", this.sum);
   }
 
   private addAt(g: Float32Array, off: number): void {

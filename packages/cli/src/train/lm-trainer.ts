@@ -19,14 +19,13 @@
 // model's, so a run restarted from a saved position, carried state, model, optimizer and both
 // random states continues with exactly the losses of an uninterrupted one.
 
-import { blocksInGradGroup, clipsInsideBackward, LayerSums } from "./hooks.js";
+import { clipsInsideBackward, LayerSums } from "./hooks.js";
 import type { LoopOptions, ResumeShape, RunHooks, StepFigures } from "./hooks.js";
 import {
   applyGradients,
   batchify,
   crossEntropySum,
   learningRate,
-  mergeGradGroups,
   type Optimizer,
   randomBpttLength,
   Rng,
@@ -39,10 +38,9 @@ import type { LanguageModel, LmRun, LmState, MacCount, ThresholdBatch, WatchVerd
 import { ValidationWatch } from "egru";
 import { blockSeeds } from "./classifier-block.js";
 import { DeadLayerWatch } from "./dead-layers.js";
-import { GradSum } from "./grad-sum.js";
 import { type LmBlockOutcome, lmBlockStep } from "./lm-block.js";
 import { blockRows, rowBlocks } from "./memory.js";
-import { inWaves, type Replicas } from "./replicas.js";
+import { LOCAL_GRADS, type ReplicaResult, type Replicas, stepInBlocks } from "./replicas.js";
 
 export type LmSplit = "train" | "valid" | "test";
 
@@ -243,51 +241,39 @@ export class LmTrainer {
       const seeds = shared ? null : blockSeeds(model.rng, n);
       const start = shared ? model.rng.getState() : null;
       let after: RngState | null = shared ? null : model.rng.getState();
-      const sum = new GradSum(model.params());
-      const group = clipsInsideBackward(model.cells);
+      const group = clipsInsideBackward(model.cells); // a replica's block then returns its group sums
       const carried = this.hidden;
-      const grouped = blocksInGradGroup(model.cells, n, () => {
-        const results = inWaves(
-          this.replicas,
-          model.params(),
-          n,
-          (k) => {
-            const [r0, r1] = blocks[k];
-            return {
-              kind: "lm-step",
-              input: blockRows(seg.input, seg.T, B, 1, r0, r1),
-              target: blockRows(seg.target, seg.T, B, 1, r0, r1),
-              T: seg.T,
-              state: carried ? stateRows(carried, B, r0, r1) : null,
-              scale: (r1 - r0) / B,
-              where,
-              rng: seeds ? seeds[k] : start,
-              group,
-            };
-          },
-          (job) => {
-            if (job.kind !== "lm-step") throw new Error("unreachable");
-            const r = lmBlockStep(model, job.input, job.target, job.T, job.state, job.scale, job.where, job.rng);
-            sum.addParams();
-            after ??= model.rng.getState();
-            // (the run's state may be a view of memory the next block's run reuses: copied now)
-            const state = r.state.map((layer) => layer.map((a) => a.slice()));
-            return { kind: "lm-step", outcome: r.outcome, state, grads: EMPTY, groups: null };
-          },
-          (r) => {
-            if (r.kind !== "lm-step") return;
-            sum.addFlat(r.grads);
-            if (r.groups) mergeGradGroups(model.cells, r.groups);
-          },
-        );
-        sum.writeTo(); // inside the group: closing it adds the clipped EGRU sums
-        return results;
-      });
+      const grouped = stepInBlocks(
+        this.replicas,
+        model,
+        n,
+        (k) => {
+          const [r0, r1] = blocks[k];
+          return {
+            kind: "lm-step",
+            input: blockRows(seg.input, seg.T, B, 1, r0, r1),
+            target: blockRows(seg.target, seg.T, B, 1, r0, r1),
+            T: seg.T,
+            state: carried ? stateRows(carried, B, r0, r1) : null,
+            scale: (r1 - r0) / B,
+            where,
+            rng: seeds ? seeds[k] : start,
+            group,
+          };
+        },
+        (job): Extract<ReplicaResult, { kind: "lm-step" }> => {
+          if (job.kind !== "lm-step") throw new Error("unreachable");
+          const r = lmBlockStep(model, job.input, job.target, job.T, job.state, job.scale, job.where, job.rng);
+          after ??= model.rng.getState();
+          // (the run's state may be a view of memory the next block's run reuses: copied now)
+          const state = r.state.map((layer) => layer.map((a) => a.slice()));
+          return { kind: "lm-step", outcome: r.outcome, state, grads: LOCAL_GRADS, groups: null };
+        },
+      );
       clipFactors = grouped.clipFactors;
       if (after) model.rng.setState(after);
       const next = model.zeroState(B);
       outcomes = grouped.result.map((r, k) => {
-        if (r.kind !== "lm-step") throw new Error("unreachable");
         const [r0, r1] = blocks[k];
         r.state.forEach((layer, l) => layer.forEach((a, c) => next[l][c].set(a, r0 * (a.length / (r1 - r0)))));
         return r.outcome;
@@ -443,6 +429,3 @@ function stateRows(state: LmState, B: number, r0: number, r1: number): LmState {
     }),
   );
 }
-
-/** An empty array: a local block's gradients, already added to the step's sum. */
-const EMPTY = new Float32Array(0);

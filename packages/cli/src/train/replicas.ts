@@ -5,8 +5,19 @@
 // collects the replicas' results in order; a replica runs the very functions the trainer runs
 // (train/classifier-block.ts, train/lm-block.ts), so the bits do not depend on where a block ran.
 
-import type { BatchPart, ClipGroupSums, LmState, MacCount, Param, RngState } from "egru";
+import {
+  type BatchPart,
+  type ClipGroupSums,
+  type LmState,
+  type MacCount,
+  mergeGradGroups,
+  type Param,
+  type RngState,
+  type SequenceCell,
+} from "egru";
 import type { BlockOutcome } from "./classifier-block.js";
+import { GradSum } from "./grad-sum.js";
+import { blocksInGradGroup } from "./hooks.js";
 import type { LmBlockOutcome } from "./lm-block.js";
 
 export type ReplicaJob =
@@ -129,4 +140,48 @@ export function inWaves(
       }
   }
   return out;
+}
+
+/** A training job's result: it carries the block's gradients. */
+export type GradResult = Extract<ReplicaResult, { grads: Float32Array }>;
+
+/** The `grads` of a block run on this thread: its gradients are read from the model instead. */
+export const LOCAL_GRADS = new Float32Array(0);
+
+/**
+ * The n (≥ 2) row blocks of a training step, run in waves (inWaves) inside the cells' gradient
+ * groups, with their gradients summed in block order into the model's: a local block's read from
+ * the model after `local` (which zeroes them first), a replica's from its result, whose group sums
+ * (EGRU's clip inside backward) are merged in block order too; closing the groups clips the sum once.
+ * Returns the results in block order (local ones with LOCAL_GRADS) and the groups' clip factors.
+ */
+export function stepInBlocks<R extends GradResult>(
+  replicas: Replicas | null,
+  model: { params(): Param[]; cells: SequenceCell[] },
+  n: number,
+  job: (k: number) => ReplicaJob,
+  local: (job: ReplicaJob) => R,
+): { result: R[]; clipFactors: number[] | null } {
+  const params = model.params();
+  const sum = new GradSum(params);
+  return blocksInGradGroup(model.cells, n, () => {
+    const results = inWaves(
+      replicas,
+      params,
+      n,
+      job,
+      (j) => {
+        const r = local(j);
+        sum.addParams();
+        return r;
+      },
+      (r) => {
+        const g = r as GradResult;
+        sum.addFlat(g.grads);
+        if (g.groups) mergeGradGroups(model.cells, g.groups);
+      },
+    ) as R[];
+    sum.writeTo(); // inside the groups: closing them adds the clipped EGRU sums
+    return results;
+  });
 }

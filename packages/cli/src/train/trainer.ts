@@ -19,31 +19,15 @@
 // first runs a forward over every block for the batch's event rate (with the blocks' random states).
 // Dropout masks are drawn per block, not per batch (same distributions; DropConnect per block too).
 
-import {
-  blocksInGradGroup,
-  clipsInsideBackward,
-  LayerSums,
-  type LoopOptions,
-  type RunHooks,
-  type StepFigures,
-} from "./hooks.js";
+import { clipsInsideBackward, LayerSums, type LoopOptions, type RunHooks, type StepFigures } from "./hooks.js";
 import type { ResumeShape } from "./hooks.js";
-import {
-  applyGradients,
-  learningRate,
-  mergeGradGroups,
-  type Optimizer,
-  Rng,
-  type RngState,
-  type SequenceClassifier,
-} from "egru";
+import { applyGradients, learningRate, type Optimizer, Rng, type RngState, type SequenceClassifier } from "egru";
 import type { MacCount, ThresholdBatch, WatchVerdict } from "egru";
 import { ValidationWatch, ValueError } from "egru";
 import { type BlockOutcome, blockEvents, blockSeeds, blockStep, evalBatch } from "./classifier-block.js";
 import { DeadLayerWatch } from "./dead-layers.js";
-import { GradSum } from "./grad-sum.js";
 import { blockRows, rowBlocks } from "./memory.js";
-import { inWaves, type ReplicaResult, type Replicas } from "./replicas.js";
+import { inWaves, LOCAL_GRADS, type ReplicaResult, type Replicas, stepInBlocks } from "./replicas.js";
 import type { ClassificationTask, SplitName } from "./task.js";
 
 export type TrainerOptions = LoopOptions;
@@ -233,37 +217,25 @@ export class Trainer {
       const rows = (k: number): Float32Array => blockRows(x, task.T, B, task.I, blocks[k][0], blocks[k][1]);
       const activityMeans =
         model.options.activityWeight > 0 ? this.batchEventRates(rows, blocks, seeds, where) : undefined;
-      const sum = new GradSum(model.params());
-      const group = clipsInsideBackward(model.cells); // the blocks run inside the cells' gradient groups (opened below)
-      // the blocks' sum goes into the gradients inside the group: closing it adds the clipped EGRU sums
-      const grouped = blocksInGradGroup(model.cells, blocks.length, () => {
-        const results = inWaves(
-          this.replicas,
-          model.params(),
-          blocks.length,
-          (k) => {
-            const [r0, r1] = blocks[k];
-            const part = { scale: (r1 - r0) / B, activityMeans };
-            const x = rows(k);
-            return { kind: "step", x, labels: labels.subarray(r0, r1), T: task.T, part, where, rng: seeds[k], group };
-          },
-          (job) => {
-            if (job.kind !== "step") throw new Error("unreachable");
-            const outcome = blockStep(model, job.x, job.labels, job.T, job.part, job.where, job.rng);
-            sum.addParams();
-            return { kind: "step", outcome, grads: EMPTY, groups: null };
-          },
-          (r) => {
-            if (r.kind !== "step") return;
-            sum.addFlat(r.grads);
-            if (r.groups) mergeGradGroups(model.cells, r.groups);
-          },
-        );
-        sum.writeTo();
-        return results;
-      });
+      const group = clipsInsideBackward(model.cells); // a replica's block then returns its group sums
+      const grouped = stepInBlocks(
+        this.replicas,
+        model,
+        blocks.length,
+        (k) => {
+          const [r0, r1] = blocks[k];
+          const part = { scale: (r1 - r0) / B, activityMeans };
+          const x = rows(k);
+          return { kind: "step", x, labels: labels.subarray(r0, r1), T: task.T, part, where, rng: seeds[k], group };
+        },
+        (job): Extract<ReplicaResult, { kind: "step" }> => {
+          if (job.kind !== "step") throw new Error("unreachable");
+          const outcome = blockStep(model, job.x, job.labels, job.T, job.part, job.where, job.rng);
+          return { kind: "step", outcome, grads: LOCAL_GRADS, groups: null };
+        },
+      );
       clipFactors = grouped.clipFactors;
-      outcomes = grouped.result.map((r) => (r as Extract<ReplicaResult, { kind: "step" }>).outcome);
+      outcomes = grouped.result.map((r) => r.outcome);
       model.rng.setState(after);
     }
     const gradNorm = applyGradients(model.params(), {
@@ -413,9 +385,6 @@ export class Trainer {
     };
   }
 }
-
-/** An empty array: a local block's gradients, already added to the step's sum. */
-const EMPTY = new Float32Array(0);
 
 /** Activity sparsity over all the layers' outputs (weighted by their entries). */
 function meanSparsity(stats: { activitySparsity: number; entries: number }[]): number {
