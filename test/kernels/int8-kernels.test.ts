@@ -1,10 +1,11 @@
 // Int8 weights (src/kernels/int8.ts, assembly/int8.ts): quantisation and its error bound on both
 // scale axes, and the int8 products of every kernel set (TypeScript, WebAssembly SIMD, two threads)
 // against a float64 reference of the dequantised weights at odd sizes — dense and sparse inputs
-// (with −0 and tiny values), accumulate on and off, offsets — the same bits across kernel sets and between the
-// dense product and the event gather (kernel sets that fuse their multiply-adds, the relaxed-SIMD build, give
-// the bits of the same sums with fused multiply-adds), the MAC counts, resident (in-memory) int8 operands, and
-// typed errors for mismatched shapes.
+// (with −0 and tiny values), accumulate on and off, offsets — within the activations' rounding to
+// integers and float32 rounding; the same bits across kernel sets (relaxed SIMD or not: the sums are
+// integers), between the dense product and the event gather, and as an independent emulation of the
+// steps; the int32 bound at its limit, non-finite activations, the MAC counts, resident (in-memory)
+// int8 operands, and typed errors for mismatched shapes.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -22,8 +23,7 @@ import {
 } from "../../packages/egru/src/kernels/int8.js";
 import type { WasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import { randomArray } from "../helpers.js";
-import { fmaf, maddf } from "../fused.js";
-import { fusedProducts, KERNEL_SETS } from "../kernel-sets.js";
+import { KERNEL_SETS } from "../kernel-sets.js";
 
 const SENTINEL = 12345.5;
 
@@ -129,7 +129,7 @@ function problem(c: Case, seed: number) {
   const A = new Float32Array(c.offset + M * K + 2).fill(SENTINEL);
   for (let i = 0; i < M * K; i++) {
     const u = rng.uniform();
-    // (the second row tiny: coefficients below 2^−102 take another widening in the WebAssembly kernel)
+    // (the second row tiny: its integers' step is near float32's smallest normal numbers)
     const tiny = Math.floor(i / K) === 1 ? 1e-33 : 1;
     const v = u < c.density ? rng.normal(0, 1) * tiny : u < (c.density + 1) / 2 ? -0 : 0;
     A[c.offset + i] = v;
@@ -138,47 +138,66 @@ function problem(c: Case, seed: number) {
   for (let i = 0; i < M * N; i++) C0[c.offset + i] = rng.normal(0, 1);
   const ref = new Float64Array(M * N);
   const bound = new Float64Array(M * N); // Σ|terms|, for the float32 rounding tolerance
+  const step = new Float64Array(M * N); // Σ_k |values[k, n]| · (scale of n) · the row's integer step
   const perInput = c.axis === "input";
   let nonzeros = 0;
   for (let i = 0; i < M; i++) {
-    for (let k = 0; k < K; k++) if (A[c.offset + i * K + k] !== 0) nonzeros++;
+    let count = 0;
+    let m = 0;
+    for (let k = 0; k < K; k++) {
+      const a = A[c.offset + i * K + k];
+      if (a === 0) continue;
+      count++;
+      m = Math.max(m, Math.abs(perInput ? Math.fround(a * W.scales[k]) : a));
+    }
+    nonzeros += count;
+    // an activation's integer stands for a multiple of m / lim: off by at most half a step, plus sx's rounding
+    const unit = count ? (m / Math.min(32767, Math.floor(2147483647 / (127 * count)))) * (0.5 + 2 ** -20) : 0;
     for (let n = 0; n < N; n++) {
       let s = c.accumulate ? C0[c.offset + i * N + n] : 0;
       let b = Math.abs(s);
+      let st = 0;
       for (let k = 0; k < K; k++) {
         const w = W.values[k * N + n] * W.scales[perInput ? k : n];
         s += A[c.offset + i * K + k] * w;
         b += Math.abs(A[c.offset + i * K + k] * w);
+        if (A[c.offset + i * K + k] !== 0) st += Math.abs(W.values[k * N + n]) * (perInput ? 1 : W.scales[n]);
       }
       ref[i * N + n] = s;
       bound[i * N + n] = b;
+      step[i * N + n] = st * unit;
     }
   }
-  return { W, A, C0, ref, bound, nonzeros };
+  return { W, A, C0, ref, bound, step, nonzeros };
 }
 
-/**
- * The int8 product in the order of src/kernels/int8.ts with the multiply-add `madd` (maddf: the
- * TypeScript kernels' two roundings; fmaf: one, as a kernel set that fuses them computes it).
- */
-function emulate(
-  c: Case,
-  p: ReturnType<typeof problem>,
-  madd: (a: number, b: number, c: number) => number,
-): Float32Array {
+/** round-half-even (f64.nearest), written apart from the library's. */
+const nearest = (v: number): number => {
+  const fl = Math.floor(v);
+  const d = v - fl;
+  return d < 0.5 ? fl : d > 0.5 ? fl + 1 : fl % 2 === 0 ? fl : fl + 1;
+};
+
+/** The int8 product by the steps of src/kernels/int8.ts's header, in float64 and BigInt where exact. */
+function emulate(c: Case, p: ReturnType<typeof problem>): Float32Array {
   const f = Math.fround;
   const C = p.C0.slice();
   const perInput = c.axis === "input";
   for (let i = 0; i < c.M; i++) {
-    const sum = new Float64Array(c.N);
+    const list: [number, number][] = [];
     for (let k = 0; k < c.K; k++) {
       const a = p.A[c.offset + i * c.K + k];
-      if (a === 0) continue;
-      const coef = perInput ? f(a * p.W.scales[k]) : a;
-      for (let n = 0; n < c.N; n++) sum[n] = madd(coef, p.W.values[k * c.N + n], sum[n]);
+      if (a !== 0) list.push([k, perInput ? f(a * p.W.scales[k]) : a]);
     }
+    const m = Math.max(0, ...list.map(([, v]) => Math.abs(v)));
+    const lim = list.length ? Math.min(32767, Math.floor((2 ** 31 - 1) / (127 * list.length))) : 1;
+    const sx = m === 0 ? 0 : f(m / lim);
     for (let n = 0; n < c.N; n++) {
-      const v = perInput ? sum[n] : f(sum[n] * p.W.scales[n]);
+      let sum = 0n;
+      for (const [k, v] of list) if (m !== 0) sum += BigInt(nearest(v * (lim / m))) * BigInt(p.W.values[k * c.N + n]);
+      assert.ok(sum < 2n ** 31n && sum > -(2n ** 31n), "the sum fits in int32");
+      let v = f(f(Number(sum)) * sx);
+      if (!perInput) v = f(v * p.W.scales[n]);
       const o = c.offset + i * c.N + n;
       C[o] = c.accumulate ? f(C[o] + v) : v;
     }
@@ -194,22 +213,17 @@ function run(k: Kernels, which: Product, c: Case, p: ReturnType<typeof problem>,
   return { C, macs };
 }
 
-test("int8 products of every kernel set: within float32 rounding of the float64 reference, the same bits everywhere", () => {
+test("int8 products of every kernel set: within the activations' steps of the float64 reference, the same bits everywhere", () => {
   let n = 0;
   for (const c of cases()) {
     const p = problem(c, 100 + n++);
     const expected = run(jsKernels, "gemmNNi8", c, p).C;
     const label = JSON.stringify(c);
-    assert.deepEqual(
-      new Uint32Array(emulate(c, p, maddf).buffer),
-      new Uint32Array(expected.buffer),
-      `${label}: emulated`,
-    );
-    const fused = emulate(c, p, fmaf);
+    assert.deepEqual(new Uint32Array(emulate(c, p).buffer), new Uint32Array(expected.buffer), `${label}: emulated`);
     for (let i = 0; i < c.M * c.N; i++) {
-      const tol = (c.K + 4) * 2 ** -23 * p.bound[i] + 1e-30;
-      for (const got of [expected[c.offset + i], fused[c.offset + i]])
-        assert.ok(Math.abs(got - p.ref[i]) <= tol, `${label} [${i}]: ${got} vs ${p.ref[i]} (±${tol})`);
+      const tol = p.step[i] + 8 * 2 ** -24 * p.bound[i] + 1e-30;
+      const got = expected[c.offset + i];
+      assert.ok(Math.abs(got - p.ref[i]) <= tol, `${label} [${i}]: ${got} vs ${p.ref[i]} (±${tol})`);
     }
     // the entries around the output are untouched
     for (let i = 0; i < c.offset; i++) assert.equal(expected[i], SENTINEL);
@@ -217,14 +231,56 @@ test("int8 products of every kernel set: within float32 rounding of the float64 
     for (const k of KERNEL_SETS) {
       for (const which of ["gemmNNi8", "eventGemmNNi8"] as const) {
         const r = run(k, which, c, p);
-        const fuses = fusedProducts(k);
         assert.deepEqual(
           new Uint32Array(r.C.buffer),
-          new Uint32Array((fuses ? fused : expected).buffer),
-          `${k.name} ${which} ${label}: ${fuses ? "the fused multiply-adds'" : "the TypeScript kernels'"} bits`,
+          new Uint32Array(expected.buffer),
+          `${k.name} ${which} ${label}: the TypeScript kernels' bits`,
         );
         if (which === "eventGemmNNi8") assert.equal(r.macs, p.nonzeros * c.N, `${k.name} ${label}: MACs`);
       }
+    }
+  }
+});
+
+test("int8 products at the int32 bound: every activation and weight at its largest, many inputs, exact", () => {
+  // 5000 equal activations: lim = ⌊(2^31 − 1) / (127 · 5000)⌋ = 3381, every sum 5000 · 127 · 3381 (< 2^31)
+  for (const K of [516, 517, 5000]) {
+    const N = 21;
+    const W = quantizeMatrix(
+      Float32Array.from({ length: K * N }, (_, i) => (i % N === 3 ? -1 : 1)),
+      K,
+      N,
+      "output",
+    );
+    const x = new Float32Array(K).fill(0.75);
+    const want = new Float32Array(N);
+    jsKernels.gemmNNi8(1, N, K, x, 0, W, want, 0, false);
+    for (let n = 0; n < N; n++) {
+      const exact = (n === 3 ? -1 : 1) * 0.75 * K; // an int32 overflow would be off by far more (or change sign)
+      assert.ok(Math.abs(want[n] - exact) <= 2 ** -20 * Math.abs(exact), `K ${K} [${n}]: ${want[n]} vs ${exact}`);
+    }
+    for (const k of KERNEL_SETS) {
+      const C = new Float32Array(N);
+      k.gemmNNi8(1, N, K, x, 0, W, C, 0, false);
+      assert.deepEqual(C, want, `${k.name} K ${K}`);
+    }
+  }
+});
+
+test("int8 products: a row with a non-finite activation gives NaN in all its outputs, other rows are unaffected", () => {
+  const K = 19;
+  const N = 35;
+  const W = quantizeMatrix(randomArray(new Rng(3), K * N), K, N, "output");
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+    const x = Float32Array.from(randomArray(new Rng(4), 2 * K));
+    x[K + 5] = bad;
+    for (const k of KERNEL_SETS) {
+      const C = new Float32Array(2 * N);
+      k.gemmNNi8(2, N, K, x, 0, W, C, 0, false);
+      const fine = new Float32Array(N);
+      jsKernels.gemmNNi8(1, N, K, x, 0, W, fine, 0, false);
+      assert.deepEqual(C.subarray(0, N), fine, `${k.name} ${bad}: first row`);
+      for (let n = 0; n < N; n++) assert.ok(Number.isNaN(C[N + n]), `${k.name} ${bad}: [1, ${n}] NaN`);
     }
   }
 });
@@ -235,7 +291,7 @@ test("int8 operands resident in the kernels' memory give the same bits as plain 
     const p = problem({ ...c, axis }, 7);
     const plain = run(jsKernels, "eventGemmNNi8", { ...c, axis }, p).C;
     for (const k of KERNEL_SETS) {
-      const expected = fusedProducts(k) ? emulate({ ...c, axis }, p, fmaf) : plain;
+      const expected = plain;
       if (!k.allocInt8 || !k.alloc || !k.free) continue;
       const values = k.allocInt8(p.W.values.length);
       values.set(p.W.values);

@@ -1,48 +1,23 @@
 // Products on int8 weights: out[M, N] (+)= x[M, K] · W, W int8 [K, N] with one float32 scale per
-// input unit (folded into x) or per output unit (applied once at the end). The operations and their
-// order are those of src/kernels/int8.ts, so both kernel sets give the same bits (the relaxed-SIMD
-// build fuses each multiply-add, one rounding instead of two: common.ts fmadd): per row of x, the
-// list of its nonzeros (k, coef) in increasing k (coef = x·scale[k] per input, else x), the sum of
-// coef·W[k, n] over the list from +0 (one rounded multiply and one rounded add per entry, the
-// int8 values widened exactly to f32), then ·scale[n] per output, then written or added. The int8
-// rows are read whole (16 values a vector) and a row's sums stay in scratch while they are built.
+// input unit (folded into x) or per output unit (applied at the end), in integer arithmetic. The
+// steps are those of src/kernels/int8.ts, so both kernel sets (and any split of the columns over
+// threads) give the same bits; per row of x:
+//   1. the list of its nonzeros (k, coef) in increasing k, coef = f32(x·scale[k]) per input, else x;
+//   2. m = max |coef| and lim = min(32767, ⌊(2^31 − 1) / (127·count)⌋); each coefficient becomes the
+//      integer round-half-even(coef · (lim / m)), |·| ≤ lim (float64 arithmetic);
+//   3. the sums Σ integer · W[k, n] over the list, exact in int32 (|sum| ≤ count·127·lim < 2^31);
+//   4. out[n] = f32(f32(f32(sum) · sx) · scale[n]) per output unit (without the last factor per
+//      input unit), sx = f32(m / lim), written or added with one float32 add.
+// A row whose coefficients are not all finite gives NaN in every column. The integers travel two
+// rows at a time: the int8 of rows k1, k2 interleaved and widened to int16 meet the pair (x1, x2)
+// in one dot product per four columns (i32x4.dot_i16x8_s), where widening each weight to float32
+// had cost a swizzle and a conversion per four weights (measured 1.14x the float32 gather, now 2-3x).
 
-// madd is fmadd: fused in the relaxed-SIMD build (common.ts), where these products measured faster
-import { align16, at, fmadd as madd, fmaddS } from "./common";
+import { align16 } from "./common";
 
-// Widening. Each group of four int8 goes to the top byte of four i32 lanes (one swizzle: the lanes
-// hold q·2^24, signed and exact) and is converted to f32 (exactly q·2^24); the coefficient it is
-// multiplied by was scaled by 2^−24 (exact), so the product is the real number coef·q, rounded once,
-// the bits of the TypeScript kernel's f32(coef·q). A coefficient so small that coef·2^−24 would be
-// subnormal (|coef| < 2^−102, not exact) takes the widening by sign extension instead (lowF/highF).
-
-/** Swizzle masks: int8 lanes 4g … 4g + 3 to the top bytes of four i32 lanes (−128 = 0x80: a zero byte). */
-const TOP0 = v128(-128, -128, -128, 0, -128, -128, -128, 1, -128, -128, -128, 2, -128, -128, -128, 3);
-const TOP1 = v128(-128, -128, -128, 4, -128, -128, -128, 5, -128, -128, -128, 6, -128, -128, -128, 7);
-const TOP2 = v128(-128, -128, -128, 8, -128, -128, -128, 9, -128, -128, -128, 10, -128, -128, -128, 11);
-const TOP3 = v128(-128, -128, -128, 12, -128, -128, -128, 13, -128, -128, -128, 14, -128, -128, -128, 15);
-
-/** f32x4 of q·2^24 for the int8 lanes picked by `top` (TOP0 … TOP3) of v. */
-@inline function topF(v: v128, top: v128): v128 {
-  return f32x4.convert_i32x4_s(v128.swizzle(v, top));
-}
-
-/** 2^−24, and the smallest |coef| whose coef·2^−24 is a normal float. */
-const UNSCALE: f32 = 5.9604644775390625e-8;
-const SMALLEST: f32 = 1.9721522630525295e-31; // 2^−102
-
-/** f32x4 of the int8 lanes 0–3, 4–7 of the i16x8 `h` (the sign-extended halves of 16 int8). */
-@inline function lowF(h: v128): v128 {
-  return f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(h));
-}
-@inline function highF(h: v128): v128 {
-  return f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(h));
-}
-
-/** f32x4 of the four int8 at p. */
-@inline function four(p: usize): v128 {
-  return lowF(i16x8.extend_low_i8x16_s(v128.load32_zero(p)));
-}
+/** The largest integer a coefficient becomes, and the int32 bound the sums stay within. */
+const LIM_MAX: i32 = 32767;
+const SUM_MAX: f64 = 2147483647;
 
 /**
  * The list of the nonzeros of x[0:K]: pairs (i32 k, f32 coef) at ent, coef = x[k]·scales[k] when
@@ -53,7 +28,7 @@ function i8List(x: usize, K: i32, scales: usize, perInput: bool, ent: usize): i3
   let e = 0;
   let k = 0;
   for (; k + 4 <= K; k += 4) {
-    if (!v128.any_true(f32x4.ne(v128.load(at(x, k)), z))) continue;
+    if (!v128.any_true(f32x4.ne(v128.load(x + (<usize>k << 2)), z))) continue;
     for (let j = k; j < k + 4; j++) e = i8Append(x, j, scales, perInput, ent, e);
   }
   for (; k < K; k++) e = i8Append(x, k, scales, perInput, ent, e);
@@ -61,157 +36,148 @@ function i8List(x: usize, K: i32, scales: usize, perInput: bool, ent: usize): i3
 }
 
 @inline function i8Append(x: usize, k: i32, scales: usize, perInput: bool, ent: usize, e: i32): i32 {
-  const v = load<f32>(at(x, k));
+  const v = load<f32>(x + (<usize>k << 2));
   if (v == 0) return e;
   const p = ent + (<usize>e << 3);
   store<i32>(p, k);
-  store<f32>(p, perInput ? v * load<f32>(at(scales, k)) : v, 4);
+  store<f32>(p, perInput ? v * load<f32>(scales + (<usize>k << 2)) : v, 4);
   return e + 1;
 }
 
-/** Row pointer (bytes) of list entry e: Q + k·ld. */
+/**
+ * Step 2 in place: each entry's coefficient becomes its integer. Returns sx, or NaN when a
+ * coefficient is not finite (0 when the list is empty or all coefficients underflow to 0).
+ */
+function i8Quantise(ent: usize, count: i32): f32 {
+  let m: f32 = 0;
+  for (let e = 0; e < count; e++) m = max<f32>(m, abs<f32>(load<f32>(ent + (<usize>e << 3), 4)));
+  if (!(m < Infinity)) return NaN;
+  if (m == 0) return 0;
+  const lim = min<f64>(<f64>LIM_MAX, floor<f64>(SUM_MAX / (127 * <f64>count)));
+  const inv = lim / <f64>m;
+  for (let e = 0; e < count; e++) {
+    const p = ent + (<usize>e << 3);
+    store<i32>(p, <i32>nearest<f64>(<f64>load<f32>(p, 4) * inv), 4);
+  }
+  return <f32>(<f64>m / lim);
+}
+
+/** Row pointer (bytes) of list entry e: Q + k·ld, and its integer. */
 @inline function rowOf(ent: usize, e: i32, Q: usize, ld: usize): usize {
   return Q + <usize>load<i32>(ent + (<usize>e << 3)) * ld;
 }
+@inline function intOf(ent: usize, e: i32): i32 {
+  return load<i32>(ent + (<usize>e << 3), 4);
+}
 
-@inline function coefOf(ent: usize, e: i32): f32 {
-  return load<f32>(ent + (<usize>e << 3), 4);
+/** The int16 pair (x1, x2) in every two lanes. */
+@inline function pairOf(x1: i32, x2: i32): v128 {
+  return i32x4.splat((x1 & 0xffff) | (x2 << 16));
+}
+
+/** s + (row r1's 16 int8 · x1 + row r2's · x2) for four groups of four columns (l0 … l3). */
+@inline function lo8(v1: v128, v2: v128): v128 {
+  return i8x16.shuffle(v1, v2, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+}
+@inline function hi8(v1: v128, v2: v128): v128 {
+  return i8x16.shuffle(v1, v2, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+@inline function dotLow(s: v128, w: v128, b: v128): v128 {
+  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), b));
+}
+@inline function dotHigh(s: v128, w: v128, b: v128): v128 {
+  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), b));
 }
 
 /**
- * dst[0:n] (f32) += Σ over the `count` entries at `ent`, in list order, of coef · row k of Q (int8,
- * row stride ld bytes, from column 0 of the rows' view). Four entries at a time keep their sums in
- * registers per 16 columns (eight measured slower: too few registers); each element still receives
- * its terms one by one in list order, whatever the grouping.
+ * sums[0:n] (i32) += x1·row r1 + x2·row r2 + x3·row r3 + x4·row r4 (int8), 16 columns a vector
+ * step; rows r3, r4 with x3 = x4 = 0 when `two` is false.
  */
-function i8AccumRows(dst: usize, n: i32, ent: usize, count: i32, Q: usize, ld: usize): void {
+function i8AccumPairs(sums: usize, n: i32, r1: usize, r2: usize, x1: i32, x2: i32, r3: usize, r4: usize, x3: i32,
+  x4: i32, two: bool): void {
+  const b12 = pairOf(x1, x2), b34 = pairOf(x3, x4);
+  const n16 = n & ~15;
+  let j = 0;
+  if (two) {
+    for (; j < n16; j += 16) {
+      const d = sums + (<usize>j << 2);
+      const o = <usize>j;
+      let s0 = v128.load(d), s1 = v128.load(d, 16), s2 = v128.load(d, 32), s3 = v128.load(d, 48);
+      let v1 = v128.load(r1 + o), v2 = v128.load(r2 + o);
+      let l = lo8(v1, v2), h = hi8(v1, v2);
+      s0 = dotLow(s0, l, b12); s1 = dotHigh(s1, l, b12); s2 = dotLow(s2, h, b12); s3 = dotHigh(s3, h, b12);
+      v1 = v128.load(r3 + o); v2 = v128.load(r4 + o);
+      l = lo8(v1, v2); h = hi8(v1, v2);
+      s0 = dotLow(s0, l, b34); s1 = dotHigh(s1, l, b34); s2 = dotLow(s2, h, b34); s3 = dotHigh(s3, h, b34);
+      v128.store(d, s0); v128.store(d, s1, 16); v128.store(d, s2, 32); v128.store(d, s3, 48);
+    }
+  } else {
+    for (; j < n16; j += 16) {
+      const d = sums + (<usize>j << 2);
+      const o = <usize>j;
+      const v1 = v128.load(r1 + o), v2 = v128.load(r2 + o);
+      const l = lo8(v1, v2), h = hi8(v1, v2);
+      v128.store(d, dotLow(v128.load(d), l, b12));
+      v128.store(d, dotHigh(v128.load(d, 16), l, b12), 16);
+      v128.store(d, dotLow(v128.load(d, 32), h, b12), 32);
+      v128.store(d, dotHigh(v128.load(d, 48), h, b12), 48);
+    }
+  }
+  for (; j < n; j++) {
+    const d = sums + (<usize>j << 2);
+    const o = <usize>j;
+    let t = load<i32>(d) + x1 * <i32>load<i8>(r1 + o) + x2 * <i32>load<i8>(r2 + o);
+    if (two) t += x3 * <i32>load<i8>(r3 + o) + x4 * <i32>load<i8>(r4 + o);
+    store<i32>(d, t);
+  }
+}
+
+/** Step 3: sums[0:n] = Σ over the list of integer · row (int8 Q, row stride ld bytes), four entries a pass. */
+function i8Sums(sums: usize, n: i32, ent: usize, count: i32, Q: usize, ld: usize): void {
+  memory.fill(sums, 0, <usize>n << 2);
   let e = 0;
   for (; e + 4 <= count; e += 4) {
-    if (anyTiny(ent, e, 4)) i8AccumEach(dst, n, ent, e, 4, Q, ld);
-    else i8Accum4(dst, n, ent, e, Q, ld);
+    i8AccumPairs(sums, n, rowOf(ent, e, Q, ld), rowOf(ent, e + 1, Q, ld), intOf(ent, e), intOf(ent, e + 1),
+      rowOf(ent, e + 2, Q, ld), rowOf(ent, e + 3, Q, ld), intOf(ent, e + 2), intOf(ent, e + 3), true);
   }
-  i8AccumEach(dst, n, ent, e, count - e, Q, ld);
+  const left = count - e;
+  if (left == 0) return;
+  const r1 = rowOf(ent, e, Q, ld);
+  const r2 = left > 1 ? rowOf(ent, e + 1, Q, ld) : r1;
+  const x2 = left > 1 ? intOf(ent, e + 1) : 0;
+  const r3 = left > 2 ? rowOf(ent, e + 2, Q, ld) : r1;
+  i8AccumPairs(sums, n, r1, r2, intOf(ent, e), x2, r3, r3, left > 2 ? intOf(ent, e + 2) : 0, 0, left > 2);
 }
 
-/** Whether any of the `m` coefficients from entry e is tiny. */
-@inline function anyTiny(ent: usize, e: i32, m: i32): bool {
-  for (let k = e; k < e + m; k++) if (tiny(coefOf(ent, k))) return true;
-  return false;
-}
-
-/** Entries e … e + m − 1 one at a time (i8AccumOne), in order. */
-function i8AccumEach(dst: usize, n: i32, ent: usize, e: i32, m: i32, Q: usize, ld: usize): void {
-  for (let k = e; k < e + m; k++) i8AccumOne(dst, n, rowOf(ent, k, Q, ld), coefOf(ent, k));
-}
-
-/** d + s·(row's 16 int8 at o), four f32x4 at a time, as one entry of a group adds them. */
-@inline function add16(d0: v128, v: v128, s: v128, top: v128): v128 {
-  return madd(d0, s, topF(v, top));
-}
-
-/** Four entries from e (no tiny coefficient). */
-function i8Accum4(dst: usize, n: i32, ent: usize, e: i32, Q: usize, ld: usize): void {
-  const r0 = rowOf(ent, e, Q, ld), r1 = rowOf(ent, e + 1, Q, ld), r2 = rowOf(ent, e + 2, Q, ld), r3 = rowOf(ent, e + 3, Q, ld);
-  const s0 = scaled(ent, e), s1 = scaled(ent, e + 1), s2 = scaled(ent, e + 2), s3 = scaled(ent, e + 3);
-  const n16 = n & ~15;
-  let j = 0;
-  for (; j < n16; j += 16) {
-    const d = dst + (<usize>j << 2);
-    const o = <usize>j;
-    let d0 = v128.load(d), d1 = v128.load(d, 16), d2 = v128.load(d, 32), d3 = v128.load(d, 48);
-    let v = v128.load(r0 + o);
-    d0 = add16(d0, v, s0, TOP0); d1 = add16(d1, v, s0, TOP1); d2 = add16(d2, v, s0, TOP2); d3 = add16(d3, v, s0, TOP3);
-    v = v128.load(r1 + o);
-    d0 = add16(d0, v, s1, TOP0); d1 = add16(d1, v, s1, TOP1); d2 = add16(d2, v, s1, TOP2); d3 = add16(d3, v, s1, TOP3);
-    v = v128.load(r2 + o);
-    d0 = add16(d0, v, s2, TOP0); d1 = add16(d1, v, s2, TOP1); d2 = add16(d2, v, s2, TOP2); d3 = add16(d3, v, s2, TOP3);
-    v = v128.load(r3 + o);
-    d0 = add16(d0, v, s3, TOP0); d1 = add16(d1, v, s3, TOP1); d2 = add16(d2, v, s3, TOP2); d3 = add16(d3, v, s3, TOP3);
-    v128.store(d, d0); v128.store(d, d1, 16); v128.store(d, d2, 32); v128.store(d, d3, 48);
-  }
-  if (j < n) i8Tail4(dst, j, n, r0, r1, r2, r3, ent, e);
-}
-
-/** splat(coef_e · 2^−24). */
-@inline function scaled(ent: usize, e: i32): v128 {
-  return f32x4.splat(coefOf(ent, e) * UNSCALE);
-}
-
-/** Columns [j, n) (fewer than 16) of four entries from e with rows r0 … r3: four at a time, then one. */
-function i8Tail4(dst: usize, j: i32, n: i32, r0: usize, r1: usize, r2: usize, r3: usize, ent: usize, e: i32): void {
-  const s0 = scaled(ent, e), s1 = scaled(ent, e + 1), s2 = scaled(ent, e + 2), s3 = scaled(ent, e + 3);
+/** Step 4: out[0:n] (+)= f32(f32(f32(sums)·sx)·scales) (per output; per input without ·scales). */
+function i8Finish(out: usize, sums: usize, n: i32, sx: f32, scales: usize, perInput: bool, acc: bool): void {
   const n4 = n & ~3;
-  for (; j < n4; j += 4) {
-    const d = dst + (<usize>j << 2);
-    const o = <usize>j;
-    let d0 = v128.load(d);
-    d0 = madd(d0, s0, topF(v128.load32_zero(r0 + o), TOP0));
-    d0 = madd(d0, s1, topF(v128.load32_zero(r1 + o), TOP0));
-    d0 = madd(d0, s2, topF(v128.load32_zero(r2 + o), TOP0));
-    d0 = madd(d0, s3, topF(v128.load32_zero(r3 + o), TOP0));
-    v128.store(d, d0);
-  }
-  const c0 = coefOf(ent, e), c1 = coefOf(ent, e + 1), c2 = coefOf(ent, e + 2), c3 = coefOf(ent, e + 3);
-  for (; j < n; j++) {
-    const d = dst + (<usize>j << 2);
-    const o = <usize>j;
-    let t = load<f32>(d);
-    t = fmaddS(t, c0, <f32>load<i8>(r0 + o));
-    t = fmaddS(t, c1, <f32>load<i8>(r1 + o));
-    t = fmaddS(t, c2, <f32>load<i8>(r2 + o));
-    t = fmaddS(t, c3, <f32>load<i8>(r3 + o));
-    store<f32>(d, t);
-  }
-}
-
-/** Whether coef·2^−24 would not be exact (a nonzero |coef| below 2^−102). */
-@inline function tiny(c: f32): bool {
-  return c != 0 && abs<f32>(c) < SMALLEST;
-}
-
-/** dst[0:n] += coef · row r0 (int8): one list entry (by sign extension, exact for any coef). */
-function i8AccumOne(dst: usize, n: i32, r0: usize, c0: f32): void {
-  const n16 = n & ~15;
-  const n4 = n & ~3;
-  const s0 = f32x4.splat(c0);
-  let j = 0;
-  for (; j < n16; j += 16) {
-    const d = dst + (<usize>j << 2);
-    const v = v128.load(r0 + <usize>j);
-    const lo = i16x8.extend_low_i8x16_s(v), hi = i16x8.extend_high_i8x16_s(v);
-    v128.store(d, madd(v128.load(d), s0, lowF(lo)));
-    v128.store(d, madd(v128.load(d, 16), s0, highF(lo)), 16);
-    v128.store(d, madd(v128.load(d, 32), s0, lowF(hi)), 32);
-    v128.store(d, madd(v128.load(d, 48), s0, highF(hi)), 48);
-  }
-  for (; j < n4; j += 4) {
-    const d = dst + (<usize>j << 2);
-    v128.store(d, madd(v128.load(d), s0, four(r0 + <usize>j)));
-  }
-  for (; j < n; j++) {
-    const d = dst + (<usize>j << 2);
-    store<f32>(d, fmaddS(load<f32>(d), c0, <f32>load<i8>(r0 + <usize>j)));
-  }
-}
-
-/**
- * out[0:n] = sum (perInput) or sum ⊙ scales[0:n] (per output), written, or added when acc.
- */
-function i8Finish(out: usize, sum: usize, n: i32, scales: usize, perInput: bool, acc: bool): void {
-  const n4 = n & ~3;
+  const s = f32x4.splat(sx);
   let j = 0;
   for (; j < n4; j += 4) {
     const o = <usize>j << 2;
-    let v = v128.load(sum + o);
+    let v = f32x4.mul(f32x4.convert_i32x4_s(v128.load(sums + o)), s);
     if (!perInput) v = f32x4.mul(v, v128.load(scales + o));
     v128.store(out + o, acc ? f32x4.add(v128.load(out + o), v) : v);
   }
   for (; j < n; j++) {
     const o = <usize>j << 2;
-    let v = load<f32>(sum + o);
+    let v = <f32>load<i32>(sums + o) * sx;
     if (!perInput) v = v * load<f32>(scales + o);
     store<f32>(out + o, acc ? load<f32>(out + o) + v : v);
   }
+}
+
+/** Steps 2–4 for one row of x whose list (`count` entries at ent) is built; scales from column 0. */
+function i8RowProduct(ent: usize, count: i32, Q: usize, ld: usize, n: i32, scales: usize, perInput: bool, out: usize,
+  acc: bool, sums: usize): void {
+  const sx = i8Quantise(ent, count);
+  if (isNaN(sx)) {
+    for (let j = 0; j < n; j++) store<f32>(out + (<usize>j << 2), NaN);
+    return;
+  }
+  i8Sums(sums, n, ent, count, Q, ld);
+  i8Finish(out, sums, n, sx, scales, perInput, acc);
 }
 
 /** Scratch of i8Rows and i8VecMatColumns: the list of up to K entries and one row's n sums. */
@@ -226,15 +192,12 @@ export function i8Scratch(K: i32, n: i32): usize {
 export function i8Rows(M: i32, N: i32, K: i32, a: usize, Q: usize, scales: usize, perInput: bool, c: usize, acc: bool,
   scratch: usize): i32 {
   const ent = scratch;
-  const sum = ent + align16(<usize>K << 3);
-  const bytes = <usize>N << 2;
+  const sums = ent + align16(<usize>K << 3);
   let total = 0;
   for (let i = 0; i < M; i++) {
     const count = i8List(a + <usize>i * (<usize>K << 2), K, scales, perInput, ent);
     total += count;
-    memory.fill(sum, 0, bytes);
-    i8AccumRows(sum, N, ent, count, Q, <usize>N);
-    i8Finish(c + <usize>i * bytes, sum, N, scales, perInput, acc);
+    i8RowProduct(ent, count, Q, <usize>N, N, scales, perInput, c + <usize>i * (<usize>N << 2), acc, sums);
   }
   return total;
 }
@@ -247,11 +210,9 @@ export function i8Rows(M: i32, N: i32, K: i32, a: usize, Q: usize, scales: usize
 export function i8VecMatColumns(K: i32, N: i32, x: usize, Q: usize, scales: usize, perInput: bool, q: usize, n0: i32,
   n1: i32, acc: bool, scratch: usize): i32 {
   const ent = scratch;
-  const sum = ent + align16(<usize>K << 3);
-  const n = n1 - n0;
+  const sums = ent + align16(<usize>K << 3);
   const count = i8List(x, K, scales, perInput, ent);
-  memory.fill(sum, 0, <usize>n << 2);
-  i8AccumRows(sum, n, ent, count, Q + <usize>n0, <usize>N);
-  i8Finish(q + (<usize>n0 << 2), sum, n, perInput ? scales : scales + (<usize>n0 << 2), perInput, acc);
+  const colScales = perInput ? scales : scales + (<usize>n0 << 2);
+  i8RowProduct(ent, count, Q + <usize>n0, <usize>N, n1 - n0, colScales, perInput, q + (<usize>n0 << 2), acc, sums);
   return count;
 }

@@ -7,16 +7,21 @@
 //   W[k, n] ≈ values[k, n] · scales[k]   or   values[k, n] · scales[n]
 // with the scale of a row or column = max |W| over it / 127, so |W − dequantised| ≤ scale / 2.
 //
-// The product (gemmNNi8, the same for the dense and the event path): for each row i of x, in
-// float32 arithmetic,
-//   coef_k = x[i, k] · scales[k] ("input": the scale folds into the activation) or x[i, k] ("output")
-//   sum_n  = Σ over k in increasing order with x[i, k] ≠ 0 of coef_k · values[k, n]   (from +0)
-//   out    = sum_n · scales[n] ("output": applied once at the end) or sum_n ("input")
-// then out[i, n] is written (or added, with `accumulate`). Every multiply and add is rounded to
-// float32; a zero x[i, k] adds exactly nothing (a sum from +0 never becomes −0), so skipping zeros
-// (the event gather: one int8 row of W per nonzero input) gives the bits of the dense product.
-// The WebAssembly kernels (assembly/int8.ts) run the same operations in the same order, so both
-// kernel sets give the same bits.
+// The product (gemmNNi8, the same for the dense and the event path) runs in integers. For each row
+// i of x:
+//   coef_k = f32(x[i, k] · scales[k]) ("input": the scale folds into the activation) or x[i, k]
+//   over the nonzero coef_k (count of them): m = max |coef_k|, lim = min(32767, ⌊(2^31 − 1) /
+//     (127 · count)⌋), and each coef_k becomes the integer a_k = round-half-even(coef_k · (lim / m))
+//     (float64 arithmetic), so |a_k| ≤ lim: the activations to at least 15 bits (count ≤ 516; 12
+//     bits up to 4,128 nonzeros), per row and product, far finer than the weights' 8
+//   sum_n  = Σ_k a_k · values[k, n]   exact in int32 (|sum_n| ≤ count · 127 · lim < 2^31)
+//   out    = f32(f32(f32(sum_n) · sx) · scales[n]) ("output") or f32(f32(sum_n) · sx) ("input"),
+//            sx = f32(m / lim)
+// then out[i, n] is written (or added, with `accumulate`: one float32 add). A row with a
+// coefficient that is not finite gives NaN in all its outputs. Integer sums do not depend on their
+// order, so skipping zeros (the event gather: one int8 row of W per nonzero input), splitting the
+// columns over threads and the WebAssembly kernels (assembly/int8.ts, integer dot products on int16
+// pairs) all give the same bits, with or without relaxed SIMD.
 
 import type { FloatArray } from "../core/buffer.js";
 import { ShapeError, ValueError } from "../core/errors.js";
@@ -135,27 +140,63 @@ export type Int8Product = (
   accumulate: boolean,
 ) => number;
 
+/** round-half-even, as WebAssembly's f64.nearest. */
+function roundHalfEven(v: number): number {
+  const r = Math.round(v); // half up
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The largest integer an activation becomes, and the int32 bound the sums stay within. */
+const LIM_MAX = 32767;
+const SUM_MAX = 2147483647;
+
+/**
+ * Step 2 of the header for one row's nonzero coefficients: writes their integers to `ints` and
+ * returns sx (NaN when a coefficient is not finite, 0 when all are 0 or there are none).
+ */
+function quantiseActivations(coefs: ArrayLike<number>, count: number, ints: Int32Array): number {
+  let m = 0;
+  for (let e = 0; e < count; e++) m = Math.max(m, Math.abs(coefs[e]));
+  if (!(m < Number.POSITIVE_INFINITY)) return Number.NaN;
+  if (m === 0) return 0;
+  const lim = Math.min(LIM_MAX, Math.floor(SUM_MAX / (127 * count)));
+  const inv = lim / m;
+  for (let e = 0; e < count; e++) ints[e] = roundHalfEven(coefs[e] * inv);
+  return f(m / lim);
+}
+
 /** The TypeScript int8 product, as the header describes. */
 export const gemmNNi8: Int8Product = (M, N, K, A, aOff, W, C, cOff, accumulate) => {
   checkProductShape(W, K, N);
   const { values: Q, scales } = W;
   const perInput = W.axis === "input";
-  const sum = new Float32Array(N); // float32 storage: each += rounds its result to float32
+  const rows = new Int32Array(K);
+  const coefs = new Float32Array(K);
+  const ints = new Int32Array(K);
+  const sum = new Int32Array(N);
   let nonzeros = 0;
   for (let i = 0; i < M; i++) {
-    sum.fill(0);
     const aRow = aOff + i * K;
+    let count = 0;
     for (let k = 0; k < K; k++) {
       const a = A[aRow + k];
       if (a === 0) continue;
-      nonzeros++;
-      const coef = perInput ? f(a * scales[k]) : f(a);
-      const qRow = k * N;
-      for (let n = 0; n < N; n++) sum[n] += f(coef * Q[qRow + n]);
+      rows[count] = k;
+      coefs[count++] = perInput ? a * scales[k] : a;
+    }
+    nonzeros += count;
+    const sx = quantiseActivations(coefs, count, ints);
+    sum.fill(0);
+    for (let e = 0; e < count; e++) {
+      const a = ints[e];
+      const qRow = rows[e] * N;
+      for (let n = 0; n < N; n++) sum[n] += a * Q[qRow + n];
     }
     const cRow = cOff + i * N;
     for (let n = 0; n < N; n++) {
-      const v = perInput ? sum[n] : f(sum[n] * scales[n]);
+      let v = f(f(sum[n]) * sx);
+      if (!perInput) v = f(v * scales[n]);
+      if (Number.isNaN(sx)) v = Number.NaN;
       C[cRow + n] = accumulate ? f(C[cRow + n] + v) : v;
     }
   }
