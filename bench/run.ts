@@ -4,6 +4,7 @@
 //   bench/threads.bench.ts   dense products on 1 and 2 threads (the worker pool)
 //   bench/baselines.ts       inference step latency and training throughput at the language-
 //                            model size: egru EGRU and GRU against PyTorch and onnxruntime-node
+//   bench/int8-products.ts   the int8 products against the float32 ones at the stack's shapes
 // Arguments after `--` go to both scripts (e.g. --json). Results are recorded, with the machine,
 // in docs/benchmarks.md.
 
@@ -20,7 +21,7 @@ console.log(
     `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}`,
 );
 let failed = false;
-for (const script of ["kernels.bench.ts", "threads.bench.ts", "baselines.ts"]) {
+for (const script of ["kernels.bench.ts", "threads.bench.ts", "baselines.ts", "int8-products.ts"]) {
   console.log(`\n## ${script}\n`);
   const r = spawnSync(process.execPath, ["--conditions=egru-source", "--import", "tsx", join(here, script), ...args], {
     stdio: "inherit",
