@@ -15,6 +15,7 @@ const SIZES = [
   [16, 16],
   [33, 7],
   [29, 45],
+  [70, 19], // two row blocks of 48 and 22 on two threads
 ] as const;
 
 for (const kernels of KERNEL_SETS) {

@@ -17,7 +17,7 @@ export { addBiasRows, egruReceiveMask, sumRowsColumns } from "./pointwise";
 export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";
 export { adamUpdate, countNonzero, countOutside, firstNonFinite, sgdUpdate, sumSquaresChunks } from "./train-ops";
-export { transposeRows } from "./transpose";
+export { transposeRows, transposeRowsBlock } from "./transpose";
 
 /**
  * Products with fewer rows than FEW_ROWS go through the row-list kernels, and so do NN and TN

@@ -10,8 +10,16 @@ const TILE = 16;
 
 /** dst[cols, rows] (+)= src[rows, cols]ᵀ: dst[c·rows + r] = (dst[c·rows + r] +) src[r·cols + c]. */
 export function transposeRows(rows: i32, cols: i32, src: usize, dst: usize, accumulate: i32): void {
-  for (let r0 = 0; r0 < rows; r0 += TILE) {
-    const r1 = min(rows, r0 + TILE);
+  transposeRowsBlock(rows, cols, src, dst, accumulate, 0, rows);
+}
+
+/**
+ * Rows [ra, rb) of src of transposeRows (the columns [ra, rb) of dst): each element as transposeRows
+ * writes it, so blocks on different threads give the bits of one call.
+ */
+export function transposeRowsBlock(rows: i32, cols: i32, src: usize, dst: usize, accumulate: i32, ra: i32, rb: i32): void {
+  for (let r0 = ra; r0 < rb; r0 += TILE) {
+    const r1 = min(rb, r0 + TILE);
     for (let c0 = 0; c0 < cols; c0 += TILE) {
       const c1 = min(cols, c0 + TILE);
       for (let r = r0; r < r1; r++) {

@@ -55,6 +55,7 @@ const EXPORTS = [
   "sumSquaresChunks",
   "countOutside",
   "transposeRows",
+  "transposeRowsBlock",
 ];
 
 function fail(message) {

@@ -63,7 +63,7 @@ export function blockStep(
   model.zeroGrad();
   const run = atStep(where, () => model.forward(x, T, b, part));
   try {
-    const ce = softmaxCrossEntropy(run.logits, labels, model.options.classes);
+    const ce = softmaxCrossEntropy(run.logits, labels, model.options.classes, model.kernels);
     const loss = ce.loss * part.scale + run.regLoss;
     checkLoss(loss, where);
     if (part.scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= part.scale;
@@ -118,7 +118,7 @@ export function evalBatch(
   model.eval();
   const run = model.forward(x, T, labels.length);
   try {
-    const ce = softmaxCrossEntropy(run.logits, labels, model.options.classes);
+    const ce = softmaxCrossEntropy(run.logits, labels, model.options.classes, model.kernels);
     const macs: MacCount = {
       executed: run.head.macs.executed + run.frontEndMacs.executed,
       dense: run.head.macs.dense + run.frontEndMacs.dense,

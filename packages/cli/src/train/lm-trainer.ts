@@ -382,7 +382,7 @@ export class LmTrainer {
     for (let i = 0; i < streams.length - 1; ) {
       const seg = segment(streams, i, this.options.bptt);
       state = this.forwardBlocks(seg, batchSize, blocks, state, (run, target) => {
-        loss += crossEntropySum(run.logits, target, V);
+        loss += crossEntropySum(run.logits, target, V, this.model.kernels);
         macs.executed += run.decoderMacs.executed;
         macs.dense += run.decoderMacs.dense;
         run.saved.runs.forEach((r, l) => {

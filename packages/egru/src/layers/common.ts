@@ -123,7 +123,7 @@ export function uniformInit(rng: Rng, out: Float32Array, bound: number): void {
 /** A 0/1 keep-mask of n entries, each 1 with probability 1 − p. */
 export function drawKeepMask(rng: Rng, n: number, p: number): Float32Array {
   const m = new Float32Array(n);
-  for (let i = 0; i < n; i++) m[i] = rng.bernoulli(1 - p);
+  rng.fillBernoulli(m, 1 - p);
   return m;
 }
 

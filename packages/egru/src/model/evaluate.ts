@@ -72,7 +72,7 @@ export function evaluateClassifier(
     for (let b0 = 0; b0 < n; b0 += bs) {
       const idx = Int32Array.from({ length: Math.min(bs, n - b0) }, (_, i) => b0 + i);
       const run = m.forward(gatherBatch(data.x, data.T, I, idx), data.T, idx.length);
-      const ce = softmaxCrossEntropy(run.logits, gatherLabels(data.labels, idx), classes);
+      const ce = softmaxCrossEntropy(run.logits, gatherLabels(data.labels, idx), classes, m.kernels);
       loss += ce.loss * idx.length;
       correct += ce.correct;
       tally(t, run.runs, {
@@ -141,7 +141,7 @@ export function evaluateLanguageModel(
     for (const [i, T] of segments(streams, opts.bptt ?? 35)) {
       const seg = segment(streams, i, T);
       const run = m.forward(seg.input, T, streams.B, state);
-      loss += crossEntropySum(run.logits, seg.target, V);
+      loss += crossEntropySum(run.logits, seg.target, V, m.kernels);
       tokens += T * streams.B;
       tally(t, run.saved.runs, run.decoderMacs);
       state = run.state;

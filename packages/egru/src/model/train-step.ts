@@ -87,7 +87,7 @@ export function classifierStep(
   m.zeroGrad();
   const run = atStep(s.where, () => m.forward(x, T, labels.length));
   try {
-    const ce = softmaxCrossEntropy(run.logits, labels, m.options.classes);
+    const ce = softmaxCrossEntropy(run.logits, labels, m.options.classes, m.kernels);
     const loss = ce.loss + run.regLoss;
     checkLoss(loss, s.where);
     m.backward(run, ce.dlogits);
@@ -113,7 +113,7 @@ export function languageModelStep(
   m.zeroGrad();
   const run = atStep(s.where, () => m.forward(input, T, input.length / T, state));
   try {
-    const ce = softmaxCrossEntropy(run.logits, target, m.options.vocab, undefined, run.dlogitsInto);
+    const ce = softmaxCrossEntropy(run.logits, target, m.options.vocab, m.kernels, run.dlogitsInto);
     checkLoss(ce.loss + run.ar + run.tar, s.where);
     m.backward(run, ce.dlogits);
     const gradNorm = applyGradients(m.params(), { ...s, kernels: s.kernels ?? m.kernels });

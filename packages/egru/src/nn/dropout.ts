@@ -35,7 +35,7 @@ export function dropoutForward(
   const size = kind === "dropout" ? T * B * F : kind === "locked" ? B * F : T * F;
   const keep = 1 / (1 - p);
   const mask = new Float32Array(size);
-  for (let i = 0; i < size; i++) mask[i] = rng.bernoulli(1 - p) * keep;
+  rng.fillBernoulli(mask, 1 - p, keep);
   return { out: applyMask(kind, x, mask, T, B, F), mask };
 }
 

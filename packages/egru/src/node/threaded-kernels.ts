@@ -80,6 +80,14 @@ export function columnBlocks(cols: number, threads: number): [number, number][] 
   return out;
 }
 
+/** [start, count] blocks of n items, one per thread, each a multiple of `tile` but the last. */
+export function tileBlocks(n: number, threads: number, tile: number): [number, number][] {
+  const per = Math.ceil(n / threads / tile) * tile;
+  const out: [number, number][] = [];
+  for (let i = 0; i < n; i += per) out.push([i, Math.min(per, n - i)]);
+  return out;
+}
+
 /** The operands of an optimizer update: n elements each (null: absent), the gradient (second) only read. */
 function updateOperands(n: number, arrays: (Float32Array | null)[], names: string[]): Operand[] {
   return arrays.map((a, i): Operand => [a, 0, n, true, i !== 1, names[i]]);
@@ -109,6 +117,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "gemmNNi8",
         "i8VecMatColumns",
         "softmaxRows",
+        "transposeRowsBlock",
         "gemmTNColumns",
         "eventGemmTNUnits",
         "egruCellForward",
@@ -577,8 +586,20 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       );
     },
 
-    // one thread: a copy's worth of work
-    transposeRows: (rows, cols, src, dst, accumulate) => base.transposeRows(rows, cols, src, dst, accumulate),
+    // row blocks of src (column blocks of dst), in tiles of 16 rows as the single-thread kernel takes them
+    transposeRows(rows, cols, src, dst, accumulate) {
+      if (!allFloat32(src, dst) || rows < 32 || rows * cols < minPointwise)
+        return base.transposeRows(rows, cols, src, dst, accumulate);
+      splitCall(
+        "transposeRowsBlock",
+        tileBlocks(rows, threads, 16),
+        [
+          [src, 0, rows * cols, true, false, "src"],
+          [dst, 0, rows * cols, accumulate, true, "dst"],
+        ],
+        (p, r0, r) => [rows, cols, p[0], p[1], accumulate ? 1 : 0, r0, r0 + r],
+      );
+    },
 
     sumRowsInto(acc, m, mOff, rows, cols) {
       if (!allFloat32(acc, m) || !base.inMemory(m) || cols < 8 || rows * cols < minPointwise)

@@ -204,6 +204,15 @@ export interface KernelExports {
   addBiasRows(rows: number, cols: number, out: number, bias: number): void;
   sumRowsColumns(acc: number, m: number, rows: number, cols: number, c0: number, c1: number): void;
   transposeRows(rows: number, cols: number, src: number, dst: number, accumulate: number): void;
+  transposeRowsBlock(
+    rows: number,
+    cols: number,
+    src: number,
+    dst: number,
+    accumulate: number,
+    r0: number,
+    r1: number,
+  ): void;
   egruReceiveMask(
     rows: number,
     H: number,
