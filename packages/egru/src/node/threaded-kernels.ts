@@ -72,20 +72,17 @@ function batchBlocks(B: number, threads: number): [number, number][] {
   return out;
 }
 
-/** Blocks of `cols` columns for up to `threads` threads, each a multiple of 4 columns but the last. */
-export function columnBlocks(cols: number, threads: number): [number, number][] {
-  const per = Math.ceil(cols / threads / 4) * 4;
-  const out: [number, number][] = [];
-  for (let c = 0; c < cols; c += per) out.push([c, Math.min(per, cols - c)]);
-  return out;
-}
-
-/** [start, count] blocks of n items, one per thread, each a multiple of `tile` but the last. */
+/** [start, count] blocks of n items for up to `threads` threads, each a multiple of `tile` but the last. */
 export function tileBlocks(n: number, threads: number, tile: number): [number, number][] {
   const per = Math.ceil(n / threads / tile) * tile;
   const out: [number, number][] = [];
   for (let i = 0; i < n; i += per) out.push([i, Math.min(per, n - i)]);
   return out;
+}
+
+/** Blocks of `cols` columns for up to `threads` threads, each a multiple of 4 columns but the last. */
+export function columnBlocks(cols: number, threads: number): [number, number][] {
+  return tileBlocks(cols, threads, 4);
 }
 
 /** The operands of an optimizer update: n elements each (null: absent), the gradient (second) only read. */
