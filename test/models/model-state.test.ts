@@ -246,6 +246,38 @@ test("save() and loadModel(): in memory, as one bundle, and on disk; damaged inp
   );
 });
 
+test("fit() and evaluate() run the loss's softmax on the model's kernels, never the default ones", async () => {
+  let softmaxCalls = 0;
+  const counting = new Proxy(jsKernels, {
+    get(target, key) {
+      const v = target[key as keyof Kernels];
+      if (key !== "softmaxRows" || typeof v !== "function") return v;
+      return (...a: unknown[]) => (softmaxCalls++, (v as (...b: unknown[]) => unknown).apply(target, a));
+    },
+  });
+  const refusing = new Proxy(jsKernels, {
+    get: () => {
+      throw new Error("the default kernels were used");
+    },
+  });
+  const labels = Int32Array.from({ length: B }, (_, k) => k % C);
+  const before = getKernels();
+  setKernels(refusing);
+  try {
+    for (const cell of ["egru", "gru"] as const) {
+      const c = createModel(classifier(cell), { kernels: counting });
+      await c.fit({ x: xs, labels, T }, { epochs: 1, batchSize: B, lr: 0.01 });
+      c.evaluate({ x: xs, labels, T });
+      const lm = createModel(lmConfig(cell), { kernels: counting });
+      await lm.fit({ tokens }, { epochs: 1, batchSize: 1, bptt: 4, lr: 0.01 });
+      lm.evaluate({ tokens }, { batchSize: 1, bptt: 4 });
+    }
+  } finally {
+    setKernels(before);
+  }
+  assert.ok(softmaxCalls >= 8, `${softmaxCalls} softmax calls on the model's kernels`);
+});
+
 test("kernels given to a model reach every layer (EGRU, GRU, LSTM, readout, tied decoder)", () => {
   let calls = 0;
   const counting = new Proxy(jsKernels, {
