@@ -246,6 +246,13 @@ test("save() and loadModel(): in memory, as one bundle, and on disk; damaged inp
   );
 });
 
+/** Default kernels that refuse any use: a model given its own kernels must never reach them. */
+const refusing = new Proxy(jsKernels, {
+  get: () => {
+    throw new Error("the default kernels were used");
+  },
+});
+
 test("fit() and evaluate() run the loss's softmax on the model's kernels, never the default ones", async () => {
   let softmaxCalls = 0;
   const counting = new Proxy(jsKernels, {
@@ -253,11 +260,6 @@ test("fit() and evaluate() run the loss's softmax on the model's kernels, never 
       const v = target[key as keyof Kernels];
       if (key !== "softmaxRows" || typeof v !== "function") return v;
       return (...a: unknown[]) => (softmaxCalls++, (v as (...b: unknown[]) => unknown).apply(target, a));
-    },
-  });
-  const refusing = new Proxy(jsKernels, {
-    get: () => {
-      throw new Error("the default kernels were used");
     },
   });
   const labels = Int32Array.from({ length: B }, (_, k) => k % C);
@@ -286,11 +288,6 @@ test("kernels given to a model reach every layer (EGRU, GRU, LSTM, readout, tied
       return typeof v === "function"
         ? (...a: unknown[]) => (calls++, (v as (...b: unknown[]) => unknown).apply(target, a))
         : v;
-    },
-  });
-  const refusing = new Proxy(jsKernels, {
-    get: () => {
-      throw new Error("the default kernels were used");
     },
   });
   const before = getKernels();

@@ -91,16 +91,11 @@ export class LayerSums {
 }
 
 /**
- * Run a step's row blocks (`run`); with more than one, inside a gradient group of the model's cells,
- * so that EGRU's clip inside backward acts once, on the whole batch's gradient, as it would on one
- * backward of the batch. Returns run's result and the group's clip factors per layer (null for one block).
+ * Run a step's row blocks (`run`) inside a gradient group of the model's cells, so that EGRU's clip
+ * inside backward acts once, on the whole batch's gradient, as it would on one backward of the
+ * batch. Returns run's result and the group's clip factors per layer.
  */
-export function blocksInGradGroup<R>(
-  cells: SequenceCell[],
-  blocks: number,
-  run: () => R,
-): { result: R; clipFactors: number[] | null } {
-  if (blocks === 1) return { result: run(), clipFactors: null };
+export function inGradGroups<R>(cells: SequenceCell[], run: () => R): { result: R; clipFactors: number[] } {
   beginGradGroups(cells);
   let result: R;
   try {

@@ -17,7 +17,7 @@ import {
 } from "egru";
 import type { BlockOutcome } from "./classifier-block.js";
 import { GradSum } from "./grad-sum.js";
-import { blocksInGradGroup } from "./hooks.js";
+import { inGradGroups } from "./hooks.js";
 import type { LmBlockOutcome } from "./lm-block.js";
 
 export type ReplicaJob =
@@ -161,10 +161,10 @@ export function stepInBlocks<R extends GradResult>(
   n: number,
   job: (k: number) => ReplicaJob,
   local: (job: ReplicaJob) => R,
-): { result: R[]; clipFactors: number[] | null } {
+): { result: R[]; clipFactors: number[] } {
   const params = model.params();
   const sum = new GradSum(params);
-  return blocksInGradGroup(model.cells, n, () => {
+  return inGradGroups(model.cells, () => {
     const results = inWaves(
       replicas,
       params,

@@ -194,9 +194,8 @@ export const gemmNNi8: Int8Product = (M, N, K, A, aOff, W, C, cOff, accumulate) 
     }
     const cRow = cOff + i * N;
     for (let n = 0; n < N; n++) {
-      let v = f(f(sum[n]) * sx);
+      let v = f(f(sum[n]) * sx); // (NaN for the whole row when sx is: a non-finite coefficient)
       if (!perInput) v = f(v * scales[n]);
-      if (Number.isNaN(sx)) v = Number.NaN;
       C[cRow + n] = accumulate ? f(C[cRow + n] + v) : v;
     }
   }
