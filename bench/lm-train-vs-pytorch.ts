@@ -92,6 +92,7 @@ function measure(cell: "egru" | "gru", kernels: Kernels): Measured {
     kernels,
     ...(cell === "egru" ? { thresholdMean: 0.3, dampeningFactor: 3.6, pseudoDerivativeSupport: 3.6 } : {}),
   });
+  model.placeIn(kernels); // weights and gradients in the kernels' memory, as the trainers place them
   /**
    * The operating point: the thresholds are set from data (target 20 % active) after the warm-up step,
    * on the weights the timed steps start from, and Adam leaves them there (their learning rate is 0):

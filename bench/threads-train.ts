@@ -14,7 +14,7 @@
 //
 //   node --conditions=egru-source --import tsx bench/threads-train.ts [--steps=N] [--warmup=N]
 //        [--jobs=default,ptb-small,dvs-synth] [--threads=2] [--data=DIR] [--json] [--profile=1|2]
-//        [--micro-batch=N]
+//        [--micro-batch=N] [--min-work=MACS] [--min-pointwise=ELEMENTS]
 //
 // --data is the folder holding ptb/ (default ../shared/data beside the repository). --profile=V
 // runs only variant V (1: one thread, 2: the threaded one) with no comparison, for a CPU profile
@@ -39,6 +39,9 @@ const JSON_OUT = process.argv.includes("--json");
 const PROFILE = Number(opt("profile", "0"));
 /** The rows per block instead of the preset's (0: the preset's, "auto"). */
 const MICRO = Number(opt("micro-batch", "0"));
+/** The threaded kernels' split thresholds (ThreadOptions), when given: multiply-accumulates and pointwise elements. */
+const MIN_WORK = opt("min-work", "");
+const MIN_POINTWISE = opt("min-pointwise", "");
 
 /** One trainer of a job: a step returns the items it trained (examples or tokens) and its loss and gradient norm. */
 interface Stepper {
@@ -159,7 +162,10 @@ async function build(
 async function main(): Promise<void> {
   const base = await loadWasmKernels({ maximumPages: 65536 });
   if (!base) throw new Error("WebAssembly SIMD is not available here");
-  const many: ThreadedKernels = createThreadedKernels(base, THREADS);
+  const many: ThreadedKernels = createThreadedKernels(base, THREADS, {
+    ...(MIN_WORK ? { minWork: Number(MIN_WORK) } : {}),
+    ...(MIN_POINTWISE ? { minPointwise: Number(MIN_POINTWISE) } : {}),
+  });
   const cpu = cpus();
   const load = loadavg()
     .map((l) => l.toFixed(2))

@@ -101,6 +101,38 @@ for (const [name, make] of Object.entries(makers)) {
   }
 }
 
+test("a training forward's ordinary input is copied into the kernels' memory once: no kernel call of the forward or backward gets the caller's array", () => {
+  for (const [name, make] of Object.entries(makers)) {
+    for (const [training, expectCopies] of [
+      [true, false],
+      [false, true], // the check can fail: an evaluation forward hands its ordinary input to the kernels
+    ] as const) {
+      const ordinary: string[] = [];
+      const x = Float32Array.from(randomArray(new Rng(3), T * B * I));
+      const spy = new Proxy(wasm!, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop, target);
+          if (typeof v !== "function") return v;
+          if (prop === "inMemory") return v.bind(target); // (the staging's own question)
+          return (...args: unknown[]) => {
+            for (const a of args.flatMap((a) => (a && typeof a === "object" ? [a, ...Object.values(a)] : [])))
+              if (a === x) ordinary.push(String(prop));
+            return v.apply(target, args);
+          };
+        },
+      }) as Kernels;
+      const layer = make(spy);
+      if (training) layer.train();
+      else layer.eval();
+      const r = layer.forward({ x, T, B }) as Result;
+      if (training) backward(layer, r, Float32Array.from(randomArray(new Rng(4), T * B * H)));
+      r.release();
+      if (expectCopies) assert.ok(ordinary.length > 0, `${name} evaluation: ${ordinary.join(", ")}`);
+      else assert.deepEqual(ordinary, [], `${name} training`);
+    }
+  }
+});
+
 test("the TypeScript kernels and evaluation mode keep ordinary arrays", () => {
   const r = makers
     .EGRU(jsKernels)
@@ -132,7 +164,11 @@ test("above the cap a training forward falls back to ordinary arrays, with the s
   const before = tapeArenaBytes();
   const ra = step(a, 0);
   const held = tapeArenaBytes() - before;
-  assert.equal(held, 9 * T * B * H * 4, "one slot of nine [T, B, H] arrays");
+  assert.equal(
+    held,
+    (9 * H + I) * T * B * 4,
+    "one slot of nine [T, B, H] arrays and one of the staged input [T, B, I]",
+  );
   // room for a's slot only: b's forward does not fit and uses the pool
   const rb = withCap(before + held + 16, () => step(b, 0));
   assert.ok(inKernelMemory(ra.result.output));
@@ -152,7 +188,7 @@ test("a second result held while the first is alive gets its own slot; unrelease
   };
   for (let i = 0; i < 3; i++) await settle(); // the earlier tests' layers go first
   const before = tapeArenaBytes();
-  const slot = 9 * T * B * H * 4;
+  const slot = (9 * H + I) * T * B * 4; // the tape's slot and the staged input's
   let layer: Layer | null = makers.EGRU(wasm).train();
   const kept: Result[] = [];
   const first = step(layer, 0, kept).bits;

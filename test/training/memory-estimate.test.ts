@@ -98,8 +98,9 @@ describe("the layers' working arrays in the WebAssembly memory", () => {
         B,
         dOutput,
       );
-      // the training forward's outputs and tape stay in the layer's arena (the result is not released)
-      const tape = B * TAPE_ARRAYS[cell] * T * H;
+      // the training forward's outputs and tape, and its input staged from an ordinary array, stay in
+      // the layer's arenas (the result is not released)
+      const tape = B * T * (TAPE_ARRAYS[cell] * H + I);
       assert.equal(rec.peak(), resident + tape + B * workingFloats(cell, T, shape, true), `${cell} training`);
       // evaluation: a forward alone (the resident matrix is already there)
       layer.eval();
@@ -125,8 +126,9 @@ describe("a language model's WebAssembly estimate", () => {
       const { hidden: H } = c.model;
       const E = c.lm.embedding;
       const decoder = T * (2 * V + 2 * E); // logits and their gradient, the decoder's input and dx
-      // every layer's training tape, GRU h z r g hr, LSTM h c i f g o k [T, H] (the top layer has E units)
-      const tapes = (gates === 3 ? 5 : 7) * T * ((c.model.layers - 1) * H + E);
+      // every layer's training tape, GRU h z r g hr, LSTM h c i f g o k [T, H] (the top layer has E units),
+      // and its input staged from an ordinary array [T, I] (the bottom layer reads E, the others H)
+      const tapes = (gates === 3 ? 5 : 7) * T * ((c.model.layers - 1) * H + E) + T * (E + (c.model.layers - 1) * H);
       const layerWorking = working * T * gates * H + 2 * H;
       assert.equal(lmCost(c, V, T, true).wasm, 4 * (layerWorking + tapes + decoder), `${name} training`);
       // evaluation: a [T, 3H] and q [3H], or P [T, 4H]; logits and the decoder's input

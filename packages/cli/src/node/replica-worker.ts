@@ -52,7 +52,9 @@ const replica: Promise<SequenceClassifier | LanguageModel> = (async () => {
     data.kernels === "js"
       ? await chooseKernels("js")
       : await chooseKernels("wasm", { maximumPages: data.maximumPages, relaxedSimd: data.relaxed });
-  return createModel(data.config, { kernels }) as SequenceClassifier | LanguageModel;
+  const model = createModel(data.config, { kernels }) as SequenceClassifier | LanguageModel;
+  model.placeIn(kernels); // weights and gradients read in place, as the trainer's own model
+  return model;
 })();
 
 /**

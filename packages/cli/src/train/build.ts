@@ -175,6 +175,7 @@ function commonOptions(c: TrainConfig, plans: RowPlans | null, maxAutoRows = Num
 export function buildTrainer(c: TrainConfig, task: ClassificationTask, o: BuildOptions = {}): Trainer {
   const plans = o.budget ? classifierPlans(c, task, o.budget) : null;
   const model = buildModel(c, task, o.kernels);
+  model.placeIn(model.kernels); // weights and gradients read in place by the kernels (memory.ts counts them)
   const common = commonOptions(c, plans, CLASSIFIER_BLOCK_ROWS);
   const evalMicroBatch =
     o.evalRows === undefined ? common.evalMicroBatch : Math.min(common.evalMicroBatch ?? o.evalRows, o.evalRows);
@@ -185,6 +186,7 @@ export function buildTrainer(c: TrainConfig, task: ClassificationTask, o: BuildO
 export function buildLmTrainer(c: TrainConfig, corpus: Corpus, o: BuildOptions = {}): LmTrainer {
   const plans = o.budget ? lmPlans(c, corpus.vocab.size, o.budget) : null;
   const model = buildLanguageModel(c, corpus.vocab.size, o.kernels);
+  model.placeIn(model.kernels);
   const splits = { train: corpus.train, valid: corpus.valid, test: corpus.test };
   return new LmTrainer(model, splits, buildOptimizer(c), {
     ...commonOptions(c, plans),

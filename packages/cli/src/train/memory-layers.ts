@@ -9,8 +9,10 @@
 //   copies   the operands a kernel call copies in (the arrays in ordinary memory), into one work
 //            region that stays at the largest size a call needed, so it adds to `working` (the
 //            caller takes the larger of these copies and the decoder's or readout's)
-//   tapes    every layer's training outputs and tape (packages/egru/src/layers/tape-arena.ts), all
-//            held until the step's results are released: Σ over layers of TAPE_ARRAYS · T · H
+//   tapes    every layer's training outputs and tape (packages/egru/src/layers/tape-arena.ts), and
+//            its input staged there when it came as an ordinary array (counted for every layer,
+//            an upper bound), all held until the step's results are released:
+//            Σ over layers of TAPE_ARRAYS · T · H + T · I
 // What does not grow with rows (the resident recurrent matrices, a weight matrix a call copies)
 // is the caller's fixed part. In ordinary memory (also where the tapes fall back to, above the
 // arena's cap, so they are counted in both): each layer's tape, outputs, dropout copies and
@@ -102,7 +104,7 @@ export function stackFloats(c: TrainConfig, layers: LayerShape[], T: number, tra
     const { I, H, G } = shape;
     working = Math.max(working, workingFloats(cell, T, shape, training));
     copies = Math.max(copies, copyFloats(cell, T, shape, training));
-    if (training) tapes += TAPE_ARRAYS[cell] * T * H;
+    if (training) tapes += TAPE_ARRAYS[cell] * T * H + T * I;
     host += T * (training ? 14 * H + 3 * I : 11 * H + I);
     params += (I + H + 2) * G + H;
   }

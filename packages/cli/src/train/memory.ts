@@ -84,8 +84,9 @@ export function classifierCost(
   return {
     wasm: (s.working + s.tapes + s.copies) * F32,
     host: (s.host + task.T * perStep) * F32,
-    fixedWasm: 2 * params * F32,
-    fixedHost: 6 * params * F32,
+    // the weights and gradients (placed by the trainer) and Adam's two moments live in the kernels' memory
+    fixedWasm: 4 * params * F32,
+    fixedHost: 4 * params * F32,
   };
 }
 
@@ -112,8 +113,8 @@ export function lmCost(c: TrainConfig, vocab: number, T: number, training: boole
     // working arrays and training tapes come on top of it (the decoder's backward runs before the layers')
     wasm: (s.working + s.tapes + Math.max(s.copies, T * decoderWasm)) * F32,
     host: (s.host + T * (decoderHost + 4 * E)) * F32,
-    fixedWasm: (2 * params + decoderFixed) * F32,
-    fixedHost: 6 * params * F32,
+    fixedWasm: (4 * params + decoderFixed) * F32,
+    fixedHost: 4 * params * F32,
   };
 }
 

@@ -47,6 +47,8 @@ export interface Kernels {
   allocInt8?(n: number): Int8Array;
   /** Return an array from alloc() or allocInt8() to the kernels' memory. */
   free?(a: Float32Array | Int8Array): void;
+  /** Optional: whether `a` is a view into the kernels' memory (kernel calls read it in place). */
+  inMemory?(a: FloatArray | Int8Array): boolean;
 
   /** C[M,N] (+)= A[M,K] · B[K,N] */
   gemmNN(

@@ -57,7 +57,7 @@ import { ClipGroup, type ClipGroupSums, clipFactorOf, type KernelParamGrads } fr
 import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { EgruStepper } from "./stepper.js";
-import { TapeArena } from "./tape-arena.js";
+import { stageInput, TapeArena } from "./tape-arena.js";
 
 export type ThresholdMode = "clamp" | "sigmoid";
 
@@ -225,6 +225,8 @@ export class EGRU extends WeightedLayer {
   private readonly residentR = new ResidentCopy();
   /** The training forwards' outputs and tape in the kernels' memory (tape-arena.ts). */
   private readonly tapes = new TapeArena();
+  /** A training forward's input, copied into the kernels' memory when it is not there (stageInput). */
+  private readonly inputs = new TapeArena();
   /** The open gradient group (beginGradGroup): its summed gradients when the clip is on. */
   private group: { clip: ClipGroup | null } | null = null;
   // weights and grads: kernel, recurrent_kernel, bias, recurrent_bias, thr
@@ -301,10 +303,11 @@ export class EGRU extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const { T, B } = input;
-    checkSequenceInput(input.x, input, I, this.kernels);
+    const staged = input.batchFirst ? null : stageInput(this.inputs, this.training, this.kernels, input.x, T * B * I);
+    checkSequenceInput(staged?.arrays[0] ?? input.x, input, I, this.kernels);
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
-    const x = toTimeMajor(input.x, input, I);
+    const x = staged?.arrays[0] ?? toTimeMajor(input.x, input, I);
     const y0 = stateArg("y0", input.y0, B, H);
     const { dropConnectMask, zoneout } = forwardMasks({
       training: this.training,
@@ -359,7 +362,7 @@ export class EGRU extends WeightedLayer {
       fwd,
       kernels,
       residentTag: resident.tag,
-      ownsX: x !== input.x,
+      ownsX: !staged && x !== input.x,
       released: false,
     };
     const y = fromTimeMajor(fwd.y, shape, H);
@@ -378,6 +381,7 @@ export class EGRU extends WeightedLayer {
         const { y, h, o, tr, tape } = saved.fwd;
         if (lease) lease.release();
         else recycle(y, h, o, tr, tape.c, tape.z, tape.r, tape.g, tape.hr);
+        staged?.release();
         if (saved.ownsX) recycle(saved.x);
       },
     };

@@ -50,7 +50,7 @@ import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "./gru-layout.
 import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { GruStepper } from "./stepper.js";
-import { TapeArena } from "./tape-arena.js";
+import { stageInput, TapeArena } from "./tape-arena.js";
 
 export interface GruOptions {
   /** I: features per input step. */
@@ -142,6 +142,8 @@ export class GRU extends WeightedLayer {
   private readonly residentR = new ResidentCopy();
   /** The training forwards' output and tape in the kernels' memory (tape-arena.ts). */
   private readonly tapes = new TapeArena();
+  /** A training forward's input, copied into the kernels' memory when it is not there (stageInput). */
+  private readonly inputs = new TapeArena();
   // weights: kernel, recurrent_kernel, bias, recurrent_bias (haste's layout); grads: the same names
 
   constructor(opts: GruOptions) {
@@ -216,10 +218,13 @@ export class GRU extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const { T, B } = input;
-    checkSequenceInput(input.x, input, I, this.kernels);
+    const staged = input.batchFirst
+      ? null
+      : stageInput(this.inputs, this.training, this.kernels, input.x, input.T * input.B * I);
+    checkSequenceInput(staged?.arrays[0] ?? input.x, input, I, this.kernels);
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
-    const x = toTimeMajor(input.x, input, I);
+    const x = staged?.arrays[0] ?? toTimeMajor(input.x, input, I);
     const h0 = stateArg("h0", input.h0, B, H);
     const { dropConnectMask, zoneout } = forwardMasks({
       training: this.training,
@@ -271,7 +276,7 @@ export class GRU extends WeightedLayer {
       residentTag: resident.tag,
       released: false,
     };
-    const ownsX = x !== input.x;
+    const ownsX = !staged && x !== input.x;
     return {
       output: fromTimeMajor(fwd.h, shape, H),
       state: { h: fwd.h.slice((T - 1) * B * H) },
@@ -283,6 +288,7 @@ export class GRU extends WeightedLayer {
         const t = saved.fwd.tape;
         if (lease) lease.release();
         else recycle(saved.fwd.h, t.z, t.r, t.g, t.hr);
+        staged?.release();
         if (ownsX) recycle(saved.x);
       },
     };

@@ -52,7 +52,7 @@ import {
 import type { Int8Slot } from "./int8-weights.js";
 import { LstmStepper } from "./stepper.js";
 import { WeightedLayer } from "./weighted-layer.js";
-import { TapeArena } from "./tape-arena.js";
+import { stageInput, TapeArena } from "./tape-arena.js";
 
 export interface LstmOptions {
   /** I: features per input step. */
@@ -141,6 +141,8 @@ export class LSTM extends WeightedLayer {
   private readonly residentWhh = new ResidentCopy();
   /** The training forwards' outputs and tape in the kernels' memory (tape-arena.ts). */
   private readonly tapes = new TapeArena();
+  /** A training forward's input, copied into the kernels' memory when it is not there (stageInput). */
+  private readonly inputs = new TapeArena();
   // weights: weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 (nn.LSTM's layout); grads: the same names
 
   constructor(opts: LstmOptions) {
@@ -195,10 +197,13 @@ export class LSTM extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const { T, B } = input;
-    checkSequenceInput(input.x, input, I, this.kernels);
+    const staged = input.batchFirst
+      ? null
+      : stageInput(this.inputs, this.training, this.kernels, input.x, input.T * input.B * I);
+    checkSequenceInput(staged?.arrays[0] ?? input.x, input, I, this.kernels);
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
-    const x = toTimeMajor(input.x, input, I);
+    const x = staged?.arrays[0] ?? toTimeMajor(input.x, input, I);
     const h0 = stateArg("h0", input.h0, B, H);
     const c0 = stateArg("c0", input.c0, B, H);
     const { dropConnectMask } = forwardMasks({
@@ -256,7 +261,7 @@ export class LSTM extends WeightedLayer {
       residentTag: resident.tag,
       released: false,
     };
-    const ownsX = x !== input.x;
+    const ownsX = !staged && x !== input.x;
     return {
       output: fromTimeMajor(fwd.h, shape, H),
       state: { h: fwd.h.slice(last), c: fwd.c.slice(last) },
@@ -268,6 +273,7 @@ export class LSTM extends WeightedLayer {
         const t = saved.fwd.tape;
         if (lease) lease.release();
         else recycle(saved.fwd.h, saved.fwd.c, t.i, t.f, t.g, t.o, t.k);
+        staged?.release();
         if (ownsX) recycle(saved.x);
       },
     };

@@ -151,3 +151,25 @@ export class TapeArena {
     }
   }
 }
+
+/**
+ * A training forward's time-major input x [T·B·I] copied into the kernels' memory once, on a lease
+ * of `arena`: the forward's and backward's products, event counts, finiteness scan and statistics
+ * then read it in place, where each would copy an ordinary array in again (six copies of a DVS
+ * batch per step). Null where there is nothing to gain or no room: not training, kernels without
+ * memory of their own, x there already or not a float32 array of n values (the caller's checks then
+ * see it as it is).
+ */
+export function stageInput(
+  arena: TapeArena,
+  training: boolean,
+  kernels: Kernels,
+  x: ArrayLike<number>,
+  n: number,
+): TapeLease | null {
+  if (!training || !kernels.inMemory || !(x instanceof Float32Array) || x.length !== n || kernels.inMemory(x))
+    return null;
+  const lease = arena.take(kernels, 1, n);
+  lease?.arrays[0].set(x);
+  return lease;
+}

@@ -19,6 +19,20 @@ import { defaultKernels } from "../wasm/select.js";
 import { assignWeights, checkWeightsFinite, copyWeights, type NamedWeights } from "./common.js";
 import { type Int8Slot, LayerInt8, type WeightFormat } from "./int8-weights.js";
 
+/** The kernels whose memory holds a layer's placed weights and gradients, and those arrays. */
+interface Placed {
+  kernels: Kernels;
+  arrays: Float32Array[];
+}
+
+/** Returns a layer's placed arrays to their kernels' memory when the layer is garbage. */
+const releasePlaced =
+  typeof FinalizationRegistry === "function"
+    ? new FinalizationRegistry<Placed>((p) => {
+        for (const a of p.arrays) p.kernels.free?.(a);
+      })
+    : null;
+
 /** The options every layer with parameters takes. */
 export interface LayerKernelsOption {
   /**
@@ -47,6 +61,8 @@ export abstract class WeightedLayer {
   private readonly fixedKernels: Kernels | null;
   /** The int8 weights, by name (none: a float32 layer). */
   private readonly int8 = new LayerInt8();
+  /** Where placeIn() put the weights and gradients (null: ordinary arrays). */
+  private placed: Placed | null = null;
 
   protected constructor(layerName: string, rng: Rng, weights: NamedWeights, kernels?: Kernels) {
     this.layerName = layerName;
@@ -161,6 +177,33 @@ export abstract class WeightedLayer {
       );
     }
     return slot;
+  }
+
+  /**
+   * Keep the weights and their gradients in the memory of `kernels` (when it has one; values kept),
+   * so that training's kernel calls (products, optimizer, clipping, finiteness checks) read them in
+   * place instead of copying them in at every call. The arrays are new: call this before anything
+   * holds the old ones (a model's params() lists the placed ones). They go back to that memory when
+   * the layer is garbage or placed elsewhere.
+   */
+  placeIn(kernels: Kernels): void {
+    if (!kernels.alloc || this.placed?.kernels === kernels) return;
+    const old = this.placed;
+    const placed: Placed = { kernels, arrays: [] };
+    for (const named of [this.weights, this.grads]) {
+      for (const [k, a] of Object.entries(named)) {
+        const b = kernels.alloc(a.length, false);
+        b.set(a);
+        named[k] = b;
+        placed.arrays.push(b);
+      }
+    }
+    if (old) {
+      releasePlaced?.unregister(this);
+      for (const a of old.arrays) old.kernels.free?.(a);
+    }
+    this.placed = placed;
+    releasePlaced?.register(this, placed, this);
   }
 
   /** Set every accumulated gradient to 0. */

@@ -170,6 +170,16 @@ export class SequenceClassifier {
     ];
   }
 
+  /**
+   * Keep every weight and gradient in the memory of `kernels` (WeightedLayer.placeIn): a trainer
+   * does this before its first step, so the kernels read them in place.
+   */
+  placeIn(kernels: Kernels): void {
+    this.frontEnd?.placeIn(kernels);
+    for (const c of this.cells) c.layer.placeIn(kernels);
+    this.head.placeIn(kernels);
+  }
+
   train(): this {
     this.training = true;
     this.frontEnd?.train();

@@ -114,6 +114,11 @@ export class FrameCnn {
     );
   }
 
+  /** Keep the weights and gradients in the memory of `kernels` (WeightedLayer.placeIn). */
+  placeIn(kernels: Kernels): void {
+    for (const s of this.stages) if (s.kind === "conv" || s.kind === "linear") s.layer.placeIn(kernels);
+  }
+
   /** Features [N, outputSize] of N frames x [N, inputSize]. */
   forward(x: Float32Array, N: number): FrameCnnRun {
     const saved: Saved[] = [];

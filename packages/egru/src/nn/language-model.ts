@@ -161,6 +161,16 @@ export class LanguageModel {
     ];
   }
 
+  /**
+   * Keep every weight and gradient in the memory of `kernels` (WeightedLayer.placeIn; the decoder's
+   * bias, V floats, stays an ordinary array): a trainer does this before its first step.
+   */
+  placeIn(kernels: Kernels): void {
+    this.embedding.placeIn(kernels);
+    for (const c of this.cells) c.layer.placeIn(kernels);
+    this.decoder.markStale();
+  }
+
   train(): this {
     this.training = true;
     this.embedding.train();

@@ -350,6 +350,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     threads,
     base,
     alloc: (n, zeroed) => base.alloc(n, zeroed),
+    inMemory: (a) => base.inMemory(a),
     allocInt8: (n) => base.allocInt8(n),
     free: (a) => base.free(a),
 
