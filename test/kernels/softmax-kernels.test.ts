@@ -1,7 +1,8 @@
 // Kernels.softmaxRows on every kernel set (TypeScript, WebAssembly SIMD, two threads) against a
 // float64 reference: odd row lengths (vector part and scalar tail), offsets, scale, logZ only
 // (out = null), rows spanning several of the WebAssembly kernel's chunks, large and very
-// negative logits, NaN propagating to its row only; and the cross-entropy built on it.
+// negative logits, NaN propagating to its row only; outputs below 2^−100 stored as 0 (never a
+// float32 subnormal), the others and logZ as the float64 reference; and the cross-entropy built on it.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -87,6 +88,33 @@ forEachKernelSet((k) => {
     assert.ok(Math.abs(logZ[1] - (1e4 + z1[0])) < 2e-3, `logZ[1] ${logZ[1]}`);
     assertClose(out.subarray(V, 2 * V), p1, { atol: 1e-7, rtol: 1e-5, name: "row 1" });
     assert.ok(Number.isNaN(logZ[2]), "a NaN logit makes its row's logZ NaN");
+  });
+
+  test(`${k.name}: softmaxRows stores outputs below 2^−100 as 0 and keeps the rest (no subnormals)`, () => {
+    // rows of 1,001 logits spread over 0 … −200 (e^−69.3 = 2^−100), scaled as a batch of 1,000 rows
+    // would scale dlogits: many exact outputs fall below 2^−100, and a few into the float32 subnormals
+    const [N, V] = [3, 1001];
+    const x = Float32Array.from({ length: N * V }, (_, i) => -((i * 7919) % V) * (0.2 - 0.01 * Math.floor(i / V)));
+    const out = new Float32Array(N * V);
+    const logZ = new Float32Array(N);
+    const scale = 1e-3;
+    k.softmaxRows(N, V, x, 0, out, 0, scale, logZ, 0);
+    const [wantZ, wantP] = reference(x, 0, N, V);
+    assertClose(logZ, wantZ, { atol: 2e-6, rtol: 1e-6, name: "logZ" });
+    let zeroed = 0;
+    let kept = 0;
+    for (let i = 0; i < N * V; i++) {
+      const want = wantP[i] * scale;
+      assert.ok(out[i] === 0 || Math.abs(out[i]) >= 2 ** -126, `out[${i}] = ${out[i]} is subnormal`);
+      if (want < 2 ** -100 * 0.999) {
+        assert.equal(out[i], 0, `out[${i}]: ${want} is below 2^−100`);
+        zeroed++;
+      } else if (want > 2 ** -100 * 1.001) {
+        assert.ok(Math.abs(out[i] - want) <= 2e-6 * want, `out[${i}] ${out[i]} against ${want}`);
+        kept++;
+      }
+    }
+    assert.ok(zeroed > 500 && kept > 500, `${zeroed} zeroed, ${kept} kept`);
   });
 
   test(`${k.name}: cross-entropy over a 10,000-word vocabulary against float64`, () => {

@@ -4,9 +4,12 @@
 //   x [N, V]  →  logZ[n] = log Σ_v exp x[n, v]
 //                out[n, v] = scale · exp(x[n, v] − logZ[n])     (when out is given)
 //
-// Exponentials and sums in float64; the cross-entropy loss (nn/loss.ts) is built on it.
+// Exponentials and sums in float64; the cross-entropy loss (nn/loss.ts) is built on it. Outputs
+// below 2^−100 are stored as 0, as the WebAssembly kernel stores them (there, to keep float32
+// subnormals out of dlogits: see assembly/softmax.ts).
 
 import type { FloatArray } from "../core/buffer.js";
+import { flushTiny } from "./f32-math.js";
 
 /** The signature of Kernels.softmaxRows: x/out [N, V] at their offsets, logZ [N]; out may not overlap x. */
 export type SoftmaxRows = (
@@ -35,7 +38,7 @@ export const softmaxRows: SoftmaxRows = (N, V, x, xOff, out, outOff, scale, logZ
     logZ[logZOff + n] = m + Math.log(s);
     if (out) {
       const o = outOff + n * V;
-      for (let v = 0; v < V; v++) out[o + v] = (Math.exp(x[row + v] - m) * scale) / s;
+      for (let v = 0; v < V; v++) out[o + v] = flushTiny((Math.exp(x[row + v] - m) * scale) / s);
     }
   }
 };
