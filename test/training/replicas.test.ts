@@ -19,10 +19,14 @@ import { NonFiniteError } from "../../packages/egru/src/core/errors.js";
 import { countParams } from "../../packages/egru/src/nn/params.js";
 import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import { createReplicaPool } from "../../packages/cli/src/node/replica-pool.js";
+import { loadPresets } from "../../packages/cli/src/node/presets.js";
+import { replicaPeak } from "../../packages/cli/src/run/classifier.js";
 import { replicaThreads } from "../../packages/cli/src/run/replica-threads.js";
 import { buildTrainer, classifierConfig } from "../../packages/cli/src/train/build.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
+import { blockPeak, classifierCost, type RowPlans } from "../../packages/cli/src/train/memory.js";
 import type { Replicas } from "../../packages/cli/src/train/replicas.js";
+import type { ClassificationTask } from "../../packages/cli/src/train/task.js";
 import { randomTask } from "../helpers.js";
 
 const wasm = await loadWasmKernels();
@@ -172,4 +176,24 @@ test("replicas run when the batch comes in blocks and their copies fit the memor
   const block = { wasmBytes: 3 * GiB, hostBytes: 4 * GiB };
   assert.equal(replicaThreads(two, 128, 64, block, 15 * GiB), 2, "two copies of 7 GiB fit in 15");
   assert.equal(replicaThreads(two, 128, 64, block, 13 * GiB), 1, "two copies of 7 GiB do not fit in 13");
+});
+
+test("a replica's estimated peak counts the evaluation blocks the plan gives, not the whole evaluation batch", () => {
+  // dvs-iclr: blocks of 20 rows; the plan evaluates its batches of 40 in blocks of 20, so an
+  // evaluation forward holds 20 rows (counting 40 had kept it to one replica on a 24 GiB machine)
+  const c = parseConfig(loadPresets()["dvs-iclr"], "dvs-iclr");
+  const task = { T: 68, I: 128 * 128, classes: 11, frame: { channels: 1, height: 128, width: 128 } };
+  const plans = { train: { rows: 20 }, eval: { rows: 20 } } as RowPlans;
+  const peak = replicaPeak(c, task as unknown as ClassificationTask, plans, 20, 128);
+  const bytes = (p: { wasmBytes: number; hostBytes: number }) => p.wasmBytes + p.hostBytes;
+  const train = blockPeak(classifierCost(c, task, true), 20);
+  const eval20 = blockPeak(classifierCost(c, task, false), 20);
+  const eval40 = blockPeak(classifierCost(c, task, false), 40);
+  assert.equal(bytes(peak), Math.max(bytes(train), bytes(eval20)));
+  assert.ok(bytes(peak) < bytes(eval40), "less than an evaluation block of the whole batch of 40");
+  // without a plan: the evaluation batch, at most evalRows
+  assert.equal(
+    bytes(replicaPeak(c, task as unknown as ClassificationTask, null, 20, 128)),
+    Math.max(bytes(train), bytes(eval40)),
+  );
 });

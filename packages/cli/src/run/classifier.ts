@@ -17,7 +17,7 @@ import {
   parameterCount,
   trainRows,
 } from "../train/build.js";
-import { blockPeak, classifierCost, classifierPlans, type MemoryBudget } from "../train/memory.js";
+import { blockPeak, classifierCost, classifierPlans, type MemoryBudget, type RowPlans } from "../train/memory.js";
 import { largerPeak, modelKernels, replicaThreads, withReplicas } from "./replica-threads.js";
 import { DVS_TASK, isLmTask, type TrainConfig } from "../train/config.js";
 import type { ClassificationTask } from "../train/task.js";
@@ -78,6 +78,25 @@ export function resultRows(r: EvalResult, cell: string): Row[] {
 export const EVAL_BLOCK_ROWS = 128;
 
 /**
+ * The estimated peak of one replica: a training block of `rows` rows, or an evaluation forward of the
+ * rows buildTrainer gives it (the plan's evaluation blocks, at most `evalRows` and the evaluation
+ * batch), whichever is larger.
+ */
+export function replicaPeak(
+  config: TrainConfig,
+  task: ClassificationTask,
+  plans: RowPlans | null,
+  rows: number,
+  evalRows: number,
+): { wasmBytes: number; hostBytes: number } {
+  const evalBlock = Math.min(plans?.eval.rows ?? evalRows, evalRows, config.evalBatchSize);
+  return largerPeak(
+    blockPeak(classifierCost(config, task, true), rows),
+    blockPeak(classifierCost(config, task, false), evalBlock),
+  );
+}
+
+/**
  * A classifier run's trainer as `egru train` builds it: its blocks and evaluation rows from the
  * memory plan (`budget`), and with threaded kernels, replicas when the batch comes in blocks and
  * their copies fit (run/replica-threads.ts). `egru eval` takes the same evaluation rows.
@@ -92,13 +111,7 @@ export function classifierTrainer(
   const plans = budget ? classifierPlans(config, task, budget) : null;
   const rows = trainRows(config, plans, CLASSIFIER_BLOCK_ROWS);
   const evalRows = Math.max(rows ?? 1, EVAL_BLOCK_ROWS);
-  const peak =
-    rows === undefined
-      ? null
-      : largerPeak(
-          blockPeak(classifierCost(config, task, true), rows),
-          blockPeak(classifierCost(config, task, false), Math.min(evalRows, config.evalBatchSize)),
-        );
+  const peak = rows === undefined ? null : replicaPeak(config, task, plans, rows, evalRows);
   const threads = o.replicas ? replicaThreads(kernels, config.batchSize, rows, peak) : 1;
   const trainer = buildTrainer(config, task, { budget, kernels: modelKernels(kernels, threads), evalRows });
   return withReplicas(trainer, classifierConfig(config, task), threads);
