@@ -1,11 +1,14 @@
 // Shared test helpers: one allclose, seeded random arrays and classification tasks, fixture loading,
-// finite differences, running the egru command line, and a small language-model run directory.
+// finite differences, running the egru command line, a small language-model run directory, and a
+// garbage collection that lets finalizers run.
 
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Rng } from "../packages/egru/src/core/rng.js";
 import { encodeSafetensors } from "../packages/egru/src/io/safetensors.js";
 import { paramTensors } from "../packages/egru/src/model/params-io.js";
@@ -220,4 +223,14 @@ export function lmRunDir(model: Record<string, unknown>): { dir: string; model: 
   writeFileSync(join(dir, "vocab.txt"), `${LM_RUN_WORDS.join("\n")}\n`);
   writeFileSync(join(dir, "best.safetensors"), encodeSafetensors(paramTensors(m), { format: "egru-model-1" }));
   return { dir, model: m };
+}
+
+/**
+ * One garbage collection and a short wait, so that FinalizationRegistry callbacks of what it
+ * collected run (the tests that check memory given back once arrays or layers are garbage).
+ */
+export async function settleGarbage(): Promise<void> {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+  await new Promise((r) => setTimeout(r, 10));
 }

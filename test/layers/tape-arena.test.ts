@@ -5,8 +5,6 @@
 // arrays; results never released give their memory back once collected.
 
 import assert from "node:assert/strict";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { after, test } from "node:test";
 import { Rng } from "../../packages/egru/src/core/rng.js";
 import { jsKernels, type Kernels } from "../../packages/egru/src/kernels/backend.js";
@@ -16,7 +14,7 @@ import { LSTM } from "../../packages/egru/src/layers/lstm.js";
 import { setTapeArenaCap, tapeArenaBytes } from "../../packages/egru/src/layers/tape-arena.js";
 import { createThreadedKernels } from "../../packages/egru/src/node/threaded-kernels.js";
 import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
-import { randomArray } from "../helpers.js";
+import { randomArray, settleGarbage } from "../helpers.js";
 
 const wasm = await loadWasmKernels();
 assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20");
@@ -180,12 +178,7 @@ test("above the cap a training forward falls back to ordinary arrays, with the s
 });
 
 test("a second result held while the first is alive gets its own slot; unreleased results are given back when collected", async () => {
-  setFlagsFromString("--expose-gc");
-  const gc = runInNewContext("gc") as () => void;
-  const settle = async () => {
-    gc();
-    await new Promise((r) => setTimeout(r, 10));
-  };
+  const settle = settleGarbage;
   for (let i = 0; i < 3; i++) await settle(); // the earlier tests' layers go first
   const before = tapeArenaBytes();
   const slot = (9 * H + I) * T * B * 4; // the tape's slot and the staged input's

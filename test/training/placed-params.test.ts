@@ -3,8 +3,8 @@
 // bit as the same models on ordinary arrays, on one thread and on two; the optimizer, the clipping
 // norm, the finiteness scans and the decoder's transposes then get the parameters in place (no
 // copies per call), and a trainer built
-// by the command line's builders holds its parameters there. A layer's placed arrays go back to the
-// kernels' memory when it is placed again.
+// by the command line's builders holds its parameters there. Placed arrays go back to the kernels'
+// memory once they are garbage themselves: one a caller holds stays valid after its model is gone.
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
@@ -19,6 +19,7 @@ import { loadWasmKernels, type WasmKernels } from "../../packages/egru/src/wasm/
 import { buildCorpus } from "../../packages/cli/src/data/corpus.js";
 import { buildLmTrainer } from "../../packages/cli/src/train/build.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
+import { settleGarbage } from "../helpers.js";
 
 const wasm = await loadWasmKernels();
 assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20");
@@ -170,7 +171,7 @@ test("a placed model's optimizer, clipping norm, finiteness scans and decoder tr
   assert.ok(spy2.copied.includes("adamUpdate"), `unplaced: ${[...new Set(spy2.copied)].join(", ")}`);
 });
 
-test("the command line's language-model trainer holds its parameters in the kernels' memory; placing again frees the old arrays", () => {
+test("the command line's language-model trainer holds its parameters in the kernels' memory", () => {
   const text = Array.from({ length: 400 }, (_, i) => `w${(i * 7) % 13}`).join(" ");
   const corpus = buildCorpus({ train: text, valid: text.slice(0, 200), test: text.slice(0, 200) });
   const c = parseConfig(
@@ -187,13 +188,48 @@ test("the command line's language-model trainer holds its parameters in the kern
   for (const p of t.model.params())
     if (p.name !== "decoder.bias") assert.ok(wasm!.inMemory(p.value) && wasm!.inMemory(p.grad), p.name);
   const layer = t.model.cells[0].layer;
-  const before = Object.values(layer.weights).map((w) => w.slice());
+  const kernel = layer.weights.kernel;
   layer.placeIn(wasm!); // the same kernels: nothing to do
-  const bytes = wasm!.memoryBytes();
-  for (let i = 0; i < 20; i++) {
-    layer.placeIn(two); // the same memory, another kernel set: new arrays, the old ones freed
-    layer.placeIn(wasm!);
-  }
-  assert.equal(wasm!.memoryBytes(), bytes, "placing again does not grow the memory");
+  assert.equal(layer.weights.kernel, kernel);
+  const before = Object.values(layer.weights).map((w) => w.slice());
+  layer.placeIn(two); // another kernel set: new arrays, the same values
+  assert.notEqual(layer.weights.kernel, kernel);
   Object.values(layer.weights).forEach((w, i) => assert.deepEqual(w, before[i], "values kept"));
+});
+
+test("placed arrays go back to the kernels' memory once they are garbage, and not before: one a caller holds outlives its model", async () => {
+  const settle = settleGarbage;
+  const allocated = new Set<number>();
+  const freed = new Set<number>();
+  const recording = new Proxy(wasm!, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target);
+      if (prop === "alloc")
+        return (n: number, zeroed?: boolean) => {
+          const a = target.alloc(n, zeroed);
+          allocated.add(a.byteOffset);
+          return a;
+        };
+      if (prop === "free")
+        return (a: Float32Array) => {
+          freed.add(a.byteOffset);
+          target.free(a);
+        };
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  }) as Kernels;
+  let model: LanguageModel | null = languageModel(wasm!);
+  model.placeIn(recording);
+  const kept = model.cells[0].layer.weights.recurrent_kernel;
+  const values = kept.slice();
+  const placed = allocated.size;
+  assert.equal(placed, 2 * (model.params().length - 1), "a weight and a gradient per parameter but the decoder's bias");
+  model = null;
+  for (let i = 0; i < 8 && freed.size < placed - 1; i++) await settle();
+  assert.equal(freed.size, placed - 1, "every placed array but the one held went back");
+  assert.ok(!freed.has(kept.byteOffset), "the held one did not");
+  // new blocks reuse the freed memory, not the held array's
+  const fresh = Array.from({ length: 16 }, () => wasm!.alloc(kept.length).fill(7));
+  assert.deepEqual(kept, values, "the held array still holds its values");
+  for (const a of fresh) wasm!.free(a);
 });

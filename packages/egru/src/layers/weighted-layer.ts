@@ -19,18 +19,14 @@ import { defaultKernels } from "../wasm/select.js";
 import { assignWeights, checkWeightsFinite, copyWeights, type NamedWeights } from "./common.js";
 import { type Int8Slot, LayerInt8, type WeightFormat } from "./int8-weights.js";
 
-/** The kernels whose memory holds a layer's placed weights and gradients, and those arrays. */
-interface Placed {
-  kernels: Kernels;
-  arrays: Float32Array[];
-}
-
-/** Returns a layer's placed arrays to their kernels' memory when the layer is garbage. */
+/**
+ * Returns a placed weight or gradient array to its kernels' memory once the array itself is garbage
+ * (not when its layer is: a caller may still hold the array). The held value is a second view of the
+ * same block, which does not keep the array alive.
+ */
 const releasePlaced =
   typeof FinalizationRegistry === "function"
-    ? new FinalizationRegistry<Placed>((p) => {
-        for (const a of p.arrays) p.kernels.free?.(a);
-      })
+    ? new FinalizationRegistry<{ kernels: Kernels; block: Float32Array }>(({ kernels, block }) => kernels.free?.(block))
     : null;
 
 /** The options every layer with parameters takes. */
@@ -61,8 +57,8 @@ export abstract class WeightedLayer {
   private readonly fixedKernels: Kernels | null;
   /** The int8 weights, by name (none: a float32 layer). */
   private readonly int8 = new LayerInt8();
-  /** Where placeIn() put the weights and gradients (null: ordinary arrays). */
-  private placed: Placed | null = null;
+  /** The kernels whose memory placeIn() put the weights and gradients in (null: ordinary arrays). */
+  private placedIn: Kernels | null = null;
 
   protected constructor(layerName: string, rng: Rng, weights: NamedWeights, kernels?: Kernels) {
     this.layerName = layerName;
@@ -183,27 +179,22 @@ export abstract class WeightedLayer {
    * Keep the weights and their gradients in the memory of `kernels` (when it has one; values kept),
    * so that training's kernel calls (products, optimizer, clipping, finiteness checks) read them in
    * place instead of copying them in at every call. The arrays are new: call this before anything
-   * holds the old ones (a model's params() lists the placed ones). They go back to that memory when
-   * the layer is garbage or placed elsewhere.
+   * holds the old ones (a model's params() lists the placed ones). Each goes back to that memory
+   * once it is garbage itself, so an array a caller still holds stays valid after its layer is gone
+   * or placed elsewhere.
    */
   placeIn(kernels: Kernels): void {
-    if (!kernels.alloc || this.placed?.kernels === kernels) return;
-    const old = this.placed;
-    const placed: Placed = { kernels, arrays: [] };
+    if (!kernels.alloc || this.placedIn === kernels) return;
     for (const named of [this.weights, this.grads]) {
       for (const [k, a] of Object.entries(named)) {
         const b = kernels.alloc(a.length, false);
         b.set(a);
         named[k] = b;
-        placed.arrays.push(b);
+        if (kernels.inMemory?.(b))
+          releasePlaced?.register(b, { kernels, block: new Float32Array(b.buffer, b.byteOffset, b.length) });
       }
     }
-    if (old) {
-      releasePlaced?.unregister(this);
-      for (const a of old.arrays) old.kernels.free?.(a);
-    }
-    this.placed = placed;
-    releasePlaced?.register(this, placed, this);
+    this.placedIn = kernels;
   }
 
   /** Set every accumulated gradient to 0. */
