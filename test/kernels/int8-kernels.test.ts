@@ -281,6 +281,10 @@ test("int8 products: a row with a non-finite activation gives NaN in all its out
       jsKernels.gemmNNi8(1, N, K, x, 0, W, fine, 0, false);
       assert.deepEqual(C.subarray(0, N), fine, `${k.name} ${bad}: first row`);
       for (let n = 0; n < N; n++) assert.ok(Number.isNaN(C[N + n]), `${k.name} ${bad}: [1, ${n}] NaN`);
+      // one row alone (two threads split its entries: the part without the bad one still gives NaN)
+      const one = new Float32Array(N).fill(1);
+      k.eventGemmNNi8(1, N, K, x, K, W, one, 0, true);
+      for (let n = 0; n < N; n++) assert.ok(Number.isNaN(one[n]), `${k.name} ${bad}: one row, [${n}] NaN`);
     }
   }
 });

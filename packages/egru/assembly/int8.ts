@@ -216,3 +216,46 @@ export function i8VecMatColumns(K: i32, N: i32, x: usize, Q: usize, scales: usiz
   i8RowProduct(ent, count, Q + <usize>n0, <usize>N, n1 - n0, colScales, perInput, q + (<usize>n0 << 2), acc, sums);
   return count;
 }
+
+/**
+ * Part `part` of `parts` of the one-row product q[N] (+)= x[K] · W split by the entries of x's list
+ * instead of by columns: the whole list and its integers as i8VecMatColumns makes them, then the
+ * int32 sums over entries [⌊count·part/parts⌋, ⌊count·(part + 1)/parts⌋) only, into `sums` [N]
+ * (i32). Integer sums are exact, so the parts added (i8FinishParts) are the sums of one call, and
+ * the result has its bits; each part streams whole rows of W. Returns sx (NaN: a coefficient not
+ * finite, the parts' sums then unset; 0: no nonzeros).
+ */
+export function i8VecMatEvents(K: i32, N: i32, x: usize, Q: usize, scales: usize, perInput: bool, part: i32,
+  parts: i32, sums: usize, scratch: usize): f32 {
+  const ent = scratch;
+  const count = i8List(x, K, scales, perInput, ent);
+  const sx = i8Quantise(ent, count);
+  if (isNaN(sx)) return sx;
+  const e0 = <i32>((<i64>count * <i64>part) / <i64>parts);
+  const e1 = <i32>((<i64>count * <i64>(part + 1)) / <i64>parts);
+  i8Sums(sums, N, ent + (<usize>e0 << 3), e1 - e0, Q, <usize>N);
+  return sx;
+}
+
+/**
+ * Step 4 of a product split by i8VecMatEvents into two parts: sums1 [N] += sums2 (exact in int32),
+ * then q[N] (+)= f32(f32(f32(sum)·sx)·scales) as one call writes it (NaN everywhere when sx is NaN).
+ */
+export function i8FinishParts(N: i32, sums1: usize, sums2: usize, sx: f32, scales: usize, perInput: bool, q: usize,
+  acc: bool): void {
+  if (isNaN(sx)) {
+    for (let j = 0; j < N; j++) store<f32>(q + (<usize>j << 2), NaN);
+    return;
+  }
+  const n4 = N & ~3;
+  let j = 0;
+  for (; j < n4; j += 4) {
+    const o = <usize>j << 2;
+    v128.store(sums1 + o, i32x4.add(v128.load(sums1 + o), v128.load(sums2 + o)));
+  }
+  for (; j < N; j++) {
+    const o = <usize>j << 2;
+    store<i32>(sums1 + o, load<i32>(sums1 + o) + load<i32>(sums2 + o));
+  }
+  i8Finish(q, sums1, N, sx, scales, perInput, acc);
+}

@@ -41,6 +41,8 @@ const EXPORTS = [
   "vecMatColumns",
   "gemmNNi8",
   "i8VecMatColumns",
+  "i8VecMatEvents",
+  "i8FinishParts",
   "softmaxRows",
   "gemmTNColumns",
   "eventGemmTNUnits",

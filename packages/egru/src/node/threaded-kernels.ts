@@ -113,6 +113,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "vecMatColumns",
         "gemmNNi8",
         "i8VecMatColumns",
+        "i8VecMatEvents",
         "softmaxRows",
         "transposeRowsBlock",
         "gemmTNColumns",
@@ -289,7 +290,8 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
   };
 
   /**
-   * C[M,N] (+)= A[M,K]·W on int8 weights: one row split by columns (i8VecMatColumns), more rows
+   * C[M,N] (+)= A[M,K]·W on int8 weights: one row split by its entries on two threads
+   * (i8VecMatEvents, exact int32 partial sums), else by columns (i8VecMatColumns), more rows
    * split by rows (each row's sums are its own). Returns the MACs executed (nonzeros of A · N).
    */
   const int8Product: Int8Product = (M, N, K, A, aOff, W, C, cOff, accumulate) => {
@@ -305,7 +307,24 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     const c = place("C", C, cOff, M * N, accumulate, true);
     const acc = accumulate ? 1 : 0;
     try {
-      if (columns)
+      if (columns && threads === 2 && nonzeros >= 8) {
+        // two threads: each half of the row's entries, whole rows of W streamed, int32 partial sums
+        // (exact, so the same bits as one call) added and converted by the calling thread
+        const listBytes = (K * 8 + 15) & ~15;
+        const sx = runBlocks(
+          [
+            [0, 1],
+            [1, 1],
+          ],
+          () => listBytes + N * 4,
+          (part, _, scratch) => ({
+            fn: "i8VecMatEvents",
+            args: [K, N, a.ptr, q.ptr, s.ptr, perInput, part, 2, scratch + listBytes, scratch],
+          }),
+        );
+        const sums = [0, 1].map((i) => scratchAt(i, listBytes + N * 4) + listBytes);
+        ex.i8FinishParts(N, sums[0], sums[1], sx[0], s.ptr, perInput, c.ptr, acc);
+      } else if (columns)
         runBlocks(
           columnBlocks(N, threads),
           (cols) => ex.scratchBytes(KIND_I8, K, cols, 0),

@@ -82,6 +82,16 @@ export interface KernelExports {
     out: number,
     scratch: number,
   ): number;
+  i8FinishParts(
+    N: number,
+    sums1: number,
+    sums2: number,
+    sx: number,
+    scales: number,
+    perInput: number,
+    q: number,
+    acc: number,
+  ): void;
   gemmNNi8(
     M: number,
     N: number,
