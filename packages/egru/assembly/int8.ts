@@ -220,14 +220,16 @@ export function i8VecMatColumns(K: i32, N: i32, x: usize, Q: usize, scales: usiz
 /**
  * Part `part` of `parts` of the one-row product q[N] (+)= x[K] · W split by the entries of x's list
  * instead of by columns: the whole list and its integers as i8VecMatColumns makes them, then the
- * int32 sums over entries [⌊count·part/parts⌋, ⌊count·(part + 1)/parts⌋) only, into `sums` [N]
- * (i32). Integer sums are exact, so the parts added (i8FinishParts) are the sums of one call, and
- * the result has its bits; each part streams whole rows of W. Returns sx (NaN: a coefficient not
- * finite, the parts' sums then unset; 0: no nonzeros).
+ * int32 sums over entries [⌊count·part/parts⌋, ⌊count·(part + 1)/parts⌋) only, into the sums [N]
+ * (i32) of its scratch (i8Scratch(K, N), the layout of i8VecMatColumns). Integer sums are exact, so
+ * the parts added (i8FinishParts) are the sums of one call, and the result has its bits; each part
+ * streams whole rows of W. Returns sx (NaN: a coefficient not finite, the parts' sums then unset;
+ * 0: no nonzeros).
  */
 export function i8VecMatEvents(K: i32, N: i32, x: usize, Q: usize, scales: usize, perInput: bool, part: i32,
-  parts: i32, sums: usize, scratch: usize): f32 {
+  parts: i32, scratch: usize): f32 {
   const ent = scratch;
+  const sums = ent + align16(<usize>K << 3);
   const count = i8List(x, K, scales, perInput, ent);
   const sx = i8Quantise(ent, count);
   if (isNaN(sx)) return sx;
@@ -238,11 +240,14 @@ export function i8VecMatEvents(K: i32, N: i32, x: usize, Q: usize, scales: usize
 }
 
 /**
- * Step 4 of a product split by i8VecMatEvents into two parts: sums1 [N] += sums2 (exact in int32),
- * then q[N] (+)= f32(f32(f32(sum)·sx)·scales) as one call writes it (NaN everywhere when sx is NaN).
+ * Step 4 of a product split by i8VecMatEvents into two parts (their scratch at scratch1, scratch2):
+ * the first part's sums [N] += the second's (exact in int32), then q[N] (+)= f32(f32(f32(sum)·sx)·scales)
+ * as one call writes it (NaN everywhere when sx is NaN).
  */
-export function i8FinishParts(N: i32, sums1: usize, sums2: usize, sx: f32, scales: usize, perInput: bool, q: usize,
-  acc: bool): void {
+export function i8FinishParts(K: i32, N: i32, scratch1: usize, scratch2: usize, sx: f32, scales: usize,
+  perInput: bool, q: usize, acc: bool): void {
+  const sums1 = scratch1 + align16(<usize>K << 3);
+  const sums2 = scratch2 + align16(<usize>K << 3);
   if (isNaN(sx)) {
     for (let j = 0; j < N; j++) store<f32>(q + (<usize>j << 2), NaN);
     return;

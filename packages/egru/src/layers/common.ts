@@ -9,6 +9,7 @@ import { Rng } from "../core/rng.js";
 import { checkFinite, checkLength, checkPositiveInt, type FiniteScan } from "../core/validate.js";
 import type { Kernels } from "../kernels/backend.js";
 import { nonzerosOn, type SeqDims, type Zoneout } from "../kernels/gated-cell.js";
+import { stageInput, type TapeArena, type TapeLease } from "./tape-arena.js";
 
 /** What every forward reports about one layer. */
 export interface LayerStats {
@@ -70,6 +71,25 @@ export function checkSequenceInput(x: ArrayLike<number>, shape: SequenceShape, I
 export function toTimeMajor(a: ArrayLike<number>, shape: SequenceShape, F: number): Float32Array {
   const f = a instanceof Float32Array ? a : copyAs(new Float32Array(0), a);
   return shape.batchFirst ? swapAxes01(f, shape.B, shape.T, F) : f;
+}
+
+/**
+ * A sequence forward's input x [T, B, I] (or [B, T, I]), checked and time-major: a training forward's
+ * time-major float32 input copied into the kernels' memory on a lease of `arena` (stageInput; the
+ * caller releases it with the result), else x as toTimeMajor gives it (`owned`: a copy of the caller's
+ * array, for the caller to recycle).
+ */
+export function forwardInput(
+  arena: TapeArena,
+  training: boolean,
+  kernels: Kernels,
+  input: SequenceShape & { x: ArrayLike<number> },
+  I: number,
+): { x: Float32Array; staged: TapeLease | null; owned: boolean } {
+  const staged = input.batchFirst ? null : stageInput(arena, training, kernels, input.x, input.T * input.B * I);
+  checkSequenceInput(staged?.arrays[0] ?? input.x, input, I, kernels);
+  const x = staged?.arrays[0] ?? toTimeMajor(input.x, input, I);
+  return { x, staged, owned: !staged && x !== input.x };
 }
 
 /** Back from time-major [T, B, F] to the caller's layout. */

@@ -40,6 +40,7 @@ import {
   checkNotReleased,
   checkMask,
   checkSequenceInput,
+  forwardInput,
   dropConnect,
   forwardMasks,
   fromTimeMajor,
@@ -57,7 +58,7 @@ import { ClipGroup, type ClipGroupSums, clipFactorOf, type KernelParamGrads } fr
 import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { EgruStepper } from "./stepper.js";
-import { stageInput, TapeArena } from "./tape-arena.js";
+import { TapeArena } from "./tape-arena.js";
 
 export type ThresholdMode = "clamp" | "sigmoid";
 
@@ -303,11 +304,9 @@ export class EGRU extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const { T, B } = input;
-    const staged = input.batchFirst ? null : stageInput(this.inputs, this.training, this.kernels, input.x, T * B * I);
-    checkSequenceInput(staged?.arrays[0] ?? input.x, input, I, this.kernels);
+    const { x, staged, owned } = forwardInput(this.inputs, this.training, this.kernels, input, I);
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
-    const x = staged?.arrays[0] ?? toTimeMajor(input.x, input, I);
     const y0 = stateArg("y0", input.y0, B, H);
     const { dropConnectMask, zoneout } = forwardMasks({
       training: this.training,
@@ -362,7 +361,7 @@ export class EGRU extends WeightedLayer {
       fwd,
       kernels,
       residentTag: resident.tag,
-      ownsX: !staged && x !== input.x,
+      ownsX: owned,
       released: false,
     };
     const y = fromTimeMajor(fwd.y, shape, H);

@@ -31,6 +31,7 @@ import {
   assignWeights,
   checkDropConnectShape,
   checkSequenceInput,
+  forwardInput,
   denseStats,
   dropConnect,
   forwardMasks,
@@ -50,7 +51,7 @@ import { gruBiasSwap, gruMatrixFromTorch, gruMatrixToTorch } from "./gru-layout.
 import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { GruStepper } from "./stepper.js";
-import { stageInput, TapeArena } from "./tape-arena.js";
+import { TapeArena } from "./tape-arena.js";
 
 export interface GruOptions {
   /** I: features per input step. */
@@ -218,13 +219,9 @@ export class GRU extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const { T, B } = input;
-    const staged = input.batchFirst
-      ? null
-      : stageInput(this.inputs, this.training, this.kernels, input.x, input.T * input.B * I);
-    checkSequenceInput(staged?.arrays[0] ?? input.x, input, I, this.kernels);
+    const { x, staged, owned: ownsX } = forwardInput(this.inputs, this.training, this.kernels, input, I);
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
-    const x = staged?.arrays[0] ?? toTimeMajor(input.x, input, I);
     const h0 = stateArg("h0", input.h0, B, H);
     const { dropConnectMask, zoneout } = forwardMasks({
       training: this.training,
@@ -276,7 +273,6 @@ export class GRU extends WeightedLayer {
       residentTag: resident.tag,
       released: false,
     };
-    const ownsX = !staged && x !== input.x;
     return {
       output: fromTimeMajor(fwd.h, shape, H),
       state: { h: fwd.h.slice((T - 1) * B * H) },

@@ -34,6 +34,7 @@ import {
   accumulateThroughDropConnect,
   checkDropConnectShape,
   checkSequenceInput,
+  forwardInput,
   copyWeights,
   denseStats,
   dropConnect,
@@ -52,7 +53,7 @@ import {
 import type { Int8Slot } from "./int8-weights.js";
 import { LstmStepper } from "./stepper.js";
 import { WeightedLayer } from "./weighted-layer.js";
-import { stageInput, TapeArena } from "./tape-arena.js";
+import { TapeArena } from "./tape-arena.js";
 
 export interface LstmOptions {
   /** I: features per input step. */
@@ -197,13 +198,9 @@ export class LSTM extends WeightedLayer {
     const I = this.inputSize;
     const H = this.hiddenSize;
     const { T, B } = input;
-    const staged = input.batchFirst
-      ? null
-      : stageInput(this.inputs, this.training, this.kernels, input.x, input.T * input.B * I);
-    checkSequenceInput(staged?.arrays[0] ?? input.x, input, I, this.kernels);
+    const { x, staged, owned: ownsX } = forwardInput(this.inputs, this.training, this.kernels, input, I);
     this.checkWeights();
     if (this.training) this.checkFloat32("forward in training mode (int8 weights run in evaluation mode: eval())");
-    const x = staged?.arrays[0] ?? toTimeMajor(input.x, input, I);
     const h0 = stateArg("h0", input.h0, B, H);
     const c0 = stateArg("c0", input.c0, B, H);
     const { dropConnectMask } = forwardMasks({
@@ -261,7 +258,6 @@ export class LSTM extends WeightedLayer {
       residentTag: resident.tag,
       released: false,
     };
-    const ownsX = !staged && x !== input.x;
     return {
       output: fromTimeMajor(fwd.h, shape, H),
       state: { h: fwd.h.slice(last), c: fwd.c.slice(last) },

@@ -310,20 +310,19 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       if (columns && threads === 2 && nonzeros >= 8) {
         // two threads: each half of the row's entries, whole rows of W streamed, int32 partial sums
         // (exact, so the same bits as one call) added and converted by the calling thread
-        const listBytes = (K * 8 + 15) & ~15;
+        const scratches: number[] = [];
         const sx = runBlocks(
           [
             [0, 1],
             [1, 1],
           ],
-          () => listBytes + N * 4,
-          (part, _, scratch) => ({
-            fn: "i8VecMatEvents",
-            args: [K, N, a.ptr, q.ptr, s.ptr, perInput, part, 2, scratch + listBytes, scratch],
-          }),
+          () => ex.scratchBytes(KIND_I8, K, N, 0),
+          (part, _, scratch) => {
+            scratches.push(scratch);
+            return { fn: "i8VecMatEvents", args: [K, N, a.ptr, q.ptr, s.ptr, perInput, part, 2, scratch] };
+          },
         );
-        const sums = [0, 1].map((i) => scratchAt(i, listBytes + N * 4) + listBytes);
-        ex.i8FinishParts(N, sums[0], sums[1], sx[0], s.ptr, perInput, c.ptr, acc);
+        ex.i8FinishParts(K, N, scratches[0], scratches[1], sx[0], s.ptr, perInput, c.ptr, acc);
       } else if (columns)
         runBlocks(
           columnBlocks(N, threads),

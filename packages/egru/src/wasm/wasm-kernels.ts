@@ -83,9 +83,10 @@ export interface KernelExports {
     scratch: number,
   ): number;
   i8FinishParts(
+    K: number,
     N: number,
-    sums1: number,
-    sums2: number,
+    scratch1: number,
+    scratch2: number,
     sx: number,
     scales: number,
     perInput: number,
