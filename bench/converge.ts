@@ -1,24 +1,30 @@
-// The small-scale comparison of the README: EGRU, GRU and LSTM language models of matching size
-// (presets ptb-converge, ptb-converge-gru, ptb-converge-lstm: two layers, embedding 128, Adam, the
-// plateau schedule, early stopping) on Penn Treebank, each with a learning-rate sweep, trained until
-// validation perplexity stops improving.
+// The small-scale comparison of the README: EGRU, GRU and LSTM language models of matching size on
+// Penn Treebank, each with a learning-rate sweep, trained until validation perplexity stops improving.
+// Two families of presets (--family):
+//   hour      ptb-hour, ptb-hour-gru, ptb-hour-lstm (default): two layers of 128 units (LSTM 102),
+//             embedding 64, no dropout, the rate cut by 4 whenever validation does not improve by
+//             0.2 %, early stop after 2 such epochs; sized so that a cell converges in about an hour
+//   converge  ptb-converge, ptb-converge-gru, ptb-converge-lstm: two layers of 256 (LSTM 205), embedding
+//             128, dropouts; the first attempt, whose baselines took more than a session to converge
 //
 // Protocol (successive halving, two rounds):
-//   sweep     every cell × rate trains one epoch; after its validation the run is interrupted
-//             as Ctrl-C would (its checkpoint stays, so it could go on later)
-//   converge  per cell, the rate with the lowest validation perplexity after that epoch resumes to its end
-//             (early stopping: 2 epochs without improvement; at most the preset's 40 epochs), starting
-//             as soon as that cell's sweep has ended
+//   sweep     every cell × rate trains one epoch (a run of `--epochs 1`, in OUT/sweep-<cell>-lr<rate>)
+//   converge  per cell, the rate with the lowest validation perplexity after that epoch trains from the
+//             start in OUT/<cell>-lr<rate> until early stopping ends it (or the preset's epoch cap),
+//             starting as soon as that cell's sweep has ended; its first epoch repeats the sweep run's
+//             bits (same seed and configuration), which the table checks
 //   table     prints the markdown tables of docs/benchmarks.md and the README, and writes the learning
-//             curves (validation perplexity per epoch of every run) to docs/converge-curves.svg
-// Every run lives in OUT/<cell>-lr<rate>; re-running the script continues each from its checkpoint, so
-// the whole comparison can span sessions. Nothing here is part of npm test.
+//             curves (validation perplexity per epoch of every run) to the family's SVG under docs/
+// A run that was interrupted resumes from its checkpoint when the script runs again, so the comparison
+// can span sessions; only figures need to outlive them (the sweep's are kept in the family's JSON under
+// bench/). Nothing here is part of npm test.
 //
 //   npm run converge                        sweep, then converge, then the table
+//   npm run converge -- --family=converge   the first, larger presets
 //   npm run converge -- --stage=table       only the table (from the run directories)
 //   npm run converge -- --jobs=2 --threads=1   two runs at a time, one kernel thread each (default)
-//   npm run converge -- --out=DIR --data=DIR   run directories (default runs/converge) and the PTB folder
-//   npm run converge -- --fresh-sweep       repeat the sweep runs recorded in bench/converge-sweep.json
+//   npm run converge -- --out=DIR --data=DIR   run directories (default runs/<family>) and the PTB folder
+//   npm run converge -- --fresh-sweep       repeat the sweep runs recorded in the family's sweep file
 
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -28,7 +34,7 @@ import { fileURLToPath } from "node:url";
 const arg = (name: string, fallback: string): string =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const OUT = arg("out", join(ROOT, "runs", "converge"));
+const FAMILY_NAME = arg("family", "hour");
 const DATA = arg("data", fileURLToPath(new URL("../../shared/data/ptb", import.meta.url)));
 const JOBS = Number(arg("jobs", "2"));
 const THREADS = Number(arg("threads", "1"));
@@ -36,20 +42,45 @@ const STAGE = arg("stage", "all");
 
 const CELLS = ["egru", "gru", "lstm"] as const;
 type Cell = (typeof CELLS)[number];
-const PRESET: Record<Cell, string> = { egru: "ptb-converge", gru: "ptb-converge-gru", lstm: "ptb-converge-lstm" };
-/**
- * The sweep's rates per cell: three, a factor of two apart, centred on the best rate of each cell in a
- * first one-epoch sweep over 1e-3, 2e-3 and 4e-3 for all cells (EGRU 4e-3, GRU 1e-3, LSTM 2e-3).
- */
-const RATES: Record<Cell, number[]> = {
-  egru: [2e-3, 4e-3, 8e-3],
-  gru: [5e-4, 1e-3, 2e-3],
-  lstm: [1e-3, 2e-3, 4e-3],
+interface Family {
+  preset: Record<Cell, string>;
+  /** The sweep's rates per cell: three, a factor of two apart. */
+  rates: Record<Cell, number[]>;
+  /** The sweep's figures (committed), the curves' SVG. */
+  sweepFile: string;
+  curves: string;
+}
+const FAMILIES: Record<string, Family> = {
+  hour: {
+    preset: { egru: "ptb-hour", gru: "ptb-hour-gru", lstm: "ptb-hour-lstm" },
+    // centred on the rates the larger presets chose (EGRU 4e-3, GRU 1e-3, LSTM 2e-3), the GRU's moved up
+    // one step as a smaller model without dropout takes larger steps
+    rates: { egru: [2e-3, 4e-3, 8e-3], gru: [1e-3, 2e-3, 4e-3], lstm: [1e-3, 2e-3, 4e-3] },
+    sweepFile: "converge-hour-sweep.json",
+    curves: "converge-hour-curves.svg",
+  },
+  converge: {
+    preset: { egru: "ptb-converge", gru: "ptb-converge-gru", lstm: "ptb-converge-lstm" },
+    // centred on the best rate of each cell in a first one-epoch sweep over 1e-3, 2e-3 and 4e-3 for all
+    // cells (EGRU 4e-3, GRU 1e-3, LSTM 2e-3)
+    rates: { egru: [2e-3, 4e-3, 8e-3], gru: [5e-4, 1e-3, 2e-3], lstm: [1e-3, 2e-3, 4e-3] },
+    sweepFile: "converge-sweep.json",
+    curves: "converge-curves.svg",
+  },
 };
+const FAMILY = FAMILIES[FAMILY_NAME];
+if (!FAMILY) {
+  process.stderr.write(`converge: --family: expected one of ${Object.keys(FAMILIES).join(", ")}, got ${FAMILY_NAME}\n`);
+  process.exit(2);
+}
+const OUT = arg("out", join(ROOT, "runs", FAMILY_NAME));
+const PRESET = FAMILY.preset;
+const RATES = FAMILY.rates;
 /** Epochs every rate trains before the rates of a cell are compared. */
 const SWEEP_EPOCHS = 1;
 
 const runDir = (cell: Cell, lr: number): string => join(OUT, `${cell}-lr${lr}`);
+const sweepDir = (cell: Cell, lr: number): string => join(OUT, `sweep-${cell}-lr${lr}`);
 
 type Rec = Record<string, unknown>;
 function records(dir: string): Rec[] {
@@ -82,14 +113,15 @@ function ended(cell: Cell, dir: string): boolean {
 }
 
 /**
- * Train (or resume) one run; with `stopAfter`, interrupt it once that epoch's validation is recorded;
- * with `epochs`, a resumed run trains on to that many epochs in all.
+ * Train (or resume) one run: a sweep run (`--epochs` SWEEP_EPOCHS, in sweepDir) or a converge run
+ * (runDir; a resumed one trains on to its preset's epochs, so a run that finished a smaller budget goes on).
  */
-function train(cell: Cell, lr: number, stopAfter: number | null, epochs?: number): Promise<number | null> {
-  const dir = runDir(cell, lr);
+function train(kind: "sweep" | "converge", cell: Cell, lr: number): Promise<number | null> {
+  const dir = kind === "sweep" ? sweepDir(cell, lr) : runDir(cell, lr);
+  const epochs = kind === "sweep" ? SWEEP_EPOCHS : presetEpochs(cell);
   const args = existsSync(join(dir, "checkpoint.json"))
-    ? ["train", "--resume", dir, ...(epochs === undefined ? [] : ["--epochs", String(epochs)])]
-    : ["train", "--preset", PRESET[cell], "--lr", String(lr), "--data", DATA, "--out", dir];
+    ? ["train", "--resume", dir, "--epochs", String(epochs)]
+    : ["train", "--preset", PRESET[cell], "--lr", String(lr), "--epochs", String(epochs), "--data", DATA, "--out", dir];
   const child = spawn(
     process.execPath,
     [
@@ -114,9 +146,8 @@ function train(cell: Cell, lr: number, stopAfter: number | null, epochs?: number
       line = line.slice(nl + 1);
       if (r.type === "epoch") {
         process.stderr.write(
-          `converge: ${cell} lr ${lr} epoch ${r.epoch}: valid ppl ${(r.perplexity as number).toFixed(2)} (${((r.seconds as number) / 60).toFixed(1)} min)\n`,
+          `converge: ${kind} ${cell} lr ${lr} epoch ${r.epoch}: valid ppl ${(r.perplexity as number).toFixed(2)} (${((r.seconds as number) / 60).toFixed(1)} min)\n`,
         );
-        if (stopAfter !== null && (r.epoch as number) >= stopAfter) child.kill("SIGINT");
       }
     }
   });
@@ -126,7 +157,7 @@ function train(cell: Cell, lr: number, stopAfter: number | null, epochs?: number
   return new Promise((done) =>
     child.on("close", (code) => {
       if (code !== 0 && code !== 130)
-        process.stderr.write(`converge: ${cell} lr ${lr} failed (exit ${code}): ${err}\n`);
+        process.stderr.write(`converge: ${kind} ${cell} lr ${lr} failed (exit ${code}): ${err}\n`);
       done(code);
     }),
   );
@@ -138,7 +169,7 @@ function train(cell: Cell, lr: number, stopAfter: number | null, epochs?: number
  * measured on. A sweep run whose result is recorded there is not repeated (--fresh-sweep repeats them),
  * so on a new machine the comparison goes straight to the converge stage.
  */
-const SWEEP_FILE = join(ROOT, "bench", "converge-sweep.json");
+const SWEEP_FILE = join(ROOT, "bench", FAMILY.sweepFile);
 type SweepRecord = { cell: Cell; lr: number; validPerplexity: number; measured: string; commit: string };
 const FRESH_SWEEP = process.argv.includes("--fresh-sweep");
 function recordedSweep(): SweepRecord[] {
@@ -146,7 +177,7 @@ function recordedSweep(): SweepRecord[] {
   return (JSON.parse(readFileSync(SWEEP_FILE, "utf8")) as { runs: SweepRecord[] }).runs;
 }
 function recordSweep(cell: Cell, lr: number): void {
-  const v = validAt(runDir(cell, lr), SWEEP_EPOCHS);
+  const v = validAt(sweepDir(cell, lr), SWEEP_EPOCHS);
   if (v === undefined) return;
   const commit = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).stdout.trim();
   const runs = (
@@ -159,7 +190,7 @@ function recordSweep(cell: Cell, lr: number): void {
 }
 /** A sweep run's score: from its run directory, else as recorded. */
 const sweepScore = (cell: Cell, lr: number): number | undefined =>
-  validAt(runDir(cell, lr), SWEEP_EPOCHS) ??
+  validAt(sweepDir(cell, lr), SWEEP_EPOCHS) ??
   recordedSweep().find((r) => r.cell === cell && r.lr === lr)?.validPerplexity;
 
 /** The rate of each cell with the lowest validation perplexity after the sweep's epochs. */
@@ -184,16 +215,11 @@ async function sweepAndConverge(doSweep: boolean, doConverge: boolean): Promise<
       process.stderr.write(`converge: ${cell}: the sweep is not complete\n`);
       return null;
     }
-    return ended(cell, runDir(cell, lr)) ? null : () => train(cell, lr, null, presetEpochs(cell));
+    return ended(cell, runDir(cell, lr)) ? null : () => train("converge", cell, lr);
   };
   for (const cell of CELLS) {
     const todo = doSweep
-      ? RATES[cell].filter(
-          (lr) =>
-            !finished(runDir(cell, lr)) &&
-            epochsDone(runDir(cell, lr)) < SWEEP_EPOCHS &&
-            sweepScore(cell, lr) === undefined,
-        )
+      ? RATES[cell].filter((lr) => !finished(sweepDir(cell, lr)) && sweepScore(cell, lr) === undefined)
       : [];
     if (todo.length === 0) {
       const c = doConverge ? convergeTask(cell) : null;
@@ -203,7 +229,7 @@ async function sweepAndConverge(doSweep: boolean, doConverge: boolean): Promise<
     let left = todo.length;
     for (const lr of todo)
       queue.push(async () => {
-        await train(cell, lr, SWEEP_EPOCHS);
+        await train("sweep", cell, lr);
         recordSweep(cell, lr);
         left -= 1;
         const c = left === 0 && doConverge ? convergeTask(cell) : null;
@@ -253,8 +279,16 @@ async function table(): Promise<void> {
     for (const r of RATES[cell])
       series.push({
         name: `${cell.toUpperCase()} lr ${r}${r === lr ? "" : " (sweep)"}`,
-        points: epochRecords(runDir(cell, r)).map((e) => [e.epoch as number, e.perplexity as number]),
+        points: epochRecords(r === lr ? dir : sweepDir(cell, r)).map((e) => [
+          e.epoch as number,
+          e.perplexity as number,
+        ]),
       });
+    // the converge run's first epoch repeats its sweep run (same seed, same configuration)
+    const first = validAt(dir, 1);
+    const swept = sweepScore(cell, lr);
+    if (first !== undefined && swept !== undefined && first !== swept)
+      process.stderr.write(`converge: ${cell} lr ${lr}: epoch 1 gave ${first}, its sweep run ${swept}\n`);
     if (!ended(cell, dir)) {
       // not converged yet: the best validation so far, its epoch's figures (validation set), no test
       const eps = epochRecords(dir);
@@ -298,15 +332,15 @@ async function table(): Promise<void> {
   if (series.length) {
     const { lineChart } = await import("../packages/cli/src/viz/line-chart.js");
     const svg = lineChart({
-      title: "Penn Treebank validation perplexity per epoch (ptb-converge presets)",
+      title: `Penn Treebank validation perplexity per epoch (${PRESET.egru} presets)`,
       xLabel: "epoch",
       yLabel: "validation perplexity",
       xIntegers: true,
       yLog: true,
       series: series.map((s) => ({ ...s, dashed: s.name.endsWith("(sweep)") })),
     });
-    writeFileSync(join(ROOT, "docs", "converge-curves.svg"), svg);
-    process.stderr.write("converge: wrote docs/converge-curves.svg\n");
+    writeFileSync(join(ROOT, "docs", FAMILY.curves), svg);
+    process.stderr.write(`converge: wrote docs/${FAMILY.curves}\n`);
   }
 }
 

@@ -120,6 +120,33 @@ test("--early-stop ends a run whose validation stopped improving; the plateau sc
   assert.equal(lastStep.lr, 1e-30 * 0.5 ** 1); // epoch 3 ran after one decay
 });
 
+test("--min-improvement: validation improves only by more than the margin; bad margins exit 2", { skip }, () => {
+  const dir = tmp();
+  const out = join(dir, "run");
+  const args = [...SMALL.slice(0, -1), "5", "--lr", "0.01", "--min-improvement", "0.1", "--quiet", "--out", out];
+  const r = egru("train", ...args);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(JSON.parse(readFileSync(join(out, "config.json"), "utf8")).minImprovement, 0.1);
+  // each epoch improved exactly when its accuracy beat the best so far by more than 10 % of it
+  let best: number | null = null;
+  let within = 0; // epochs better than the best, but by no more than the margin
+  for (const e of lines(join(out, "metrics.jsonl")).filter((m) => m.type === "epoch")) {
+    const acc = e.accuracy as number;
+    const want: boolean = best === null || acc > best * 1.1;
+    assert.equal(e.improved, want, `epoch ${e.epoch}: accuracy ${acc}, best ${best}`);
+    if (!want && best !== null && acc > best) within++;
+    if (want) best = acc;
+  }
+  assert.ok(within > 0, "some epoch gained within the margin (else this run tests nothing)");
+  const neg = egru("train", "--min-improvement", "-1", "--out", join(dir, "a"));
+  assert.equal(neg.code, 2);
+  assert.match(neg.err, /--min-improvement: expected a number ≥ 0/);
+  const one = egru("train", "--min-improvement", "1", "--out", join(dir, "b"));
+  assert.equal(one.code, 2);
+  assert.match(one.err, /minImprovement/);
+  assert.equal(existsSync(join(dir, "b")), false, "no run started");
+});
+
 test("--resume refuses an edited state.json by file and field: without a digest, and with a configuration unlike config.json", {
   skip,
 }, () => {

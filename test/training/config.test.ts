@@ -170,6 +170,7 @@ test("the clip inside the EGRU backward: off by default, on at the global clip i
     "wikitext-2-v0.2": 0.1,
     "ptb-small": 0.25,
     "ptb-converge": 0.25,
+    "ptb-hour": 0.25,
     "smnist-paper": 0.25,
     "psmnist-paper": 0.25,
   };

@@ -48,6 +48,36 @@ test("accuracies: higher is better; NaN never improves; no early stop when early
   assert.equal(c.state.decays, 0);
 });
 
+test("minImprovement: gains within the margin (a fraction of the best) count as no improvement", () => {
+  // perplexities, 1 %: 100 → 99.5 is within the margin (stale, decays), 98.9 beats 100 by 1.1 %
+  const w = new ValidationWatch("min", 2, 0.01);
+  const seen = [100, 99.5, 98.9, 98.2, 98.0].map((v, i) => w.observe(v, i + 1, plateau(0)));
+  assert.deepEqual(
+    seen.map((v) => v.improved),
+    [true, false, true, false, false],
+  );
+  assert.deepEqual(
+    seen.map((v) => v.decayed),
+    [false, true, false, true, true],
+  );
+  assert.deepEqual(
+    seen.map((v) => v.stop),
+    [false, false, false, false, true],
+  );
+  assert.deepEqual(w.state, { best: 98.9, bestEpoch: 3, stale: 0, decays: 3 });
+  // the same sequence without a margin improves every epoch
+  const any = new ValidationWatch("min", 2);
+  assert.ok([100, 99.5, 98.9, 98.2, 98.0].every((v, i) => any.observe(v, i + 1, plateau(0)).improved));
+  // accuracies: higher by more than the margin
+  const acc = new ValidationWatch("max", 0, 0.01);
+  assert.deepEqual(
+    [0.5, 0.504, 0.506].map((v, i) => acc.observe(v, i + 1, plateau(5)).improved),
+    [true, false, true],
+  );
+  assert.throws(() => new ValidationWatch("min", 0, 1), ValueError);
+  assert.throws(() => new ValidationWatch("min", 0, -0.1), ValueError);
+});
+
 test("learningRate under the plateau schedule: lr · factor^decays, floored at minLr, with warm-up", () => {
   assert.equal(learningRate(0.01, plateau(0), 3, 100, 10, 0), 0.01);
   assert.equal(learningRate(0.01, plateau(0), 3, 100, 10, 3), 0.01 * 0.125);

@@ -175,6 +175,11 @@ function program(): Command {
       "stop once validation has not improved for so many epochs (0 = never), then test the best weights",
       intOption("--early-stop", 0),
     )
+    .option(
+      "--min-improvement <fraction>",
+      "validation improves (for --early-stop, the plateau schedule and the best weights) only when better than the best by more than this fraction, e.g. 0.002 (default 0: any gain)",
+      numberOption("--min-improvement", { min: 0 }),
+    )
     .option("--batch <B>", "batch size", intOption("--batch"))
     .addOption(new Option("--optimizer <kind>", "optimizer").choices(["sgd", "adam", "adamw"]))
     .option("--lr <rate>", "learning rate", numberOption("--lr", { gt: 0 }))

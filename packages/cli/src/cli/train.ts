@@ -21,6 +21,7 @@ export interface TrainFlags {
   thresholdTarget?: number;
   epochs?: number;
   earlyStop?: number;
+  minImprovement?: number;
   batch?: number;
   lr?: number;
   optimizer?: string;
@@ -48,6 +49,7 @@ function flagConfig(f: ConfigFlags): Record<string, unknown> {
     task: f.task,
     epochs: f.epochs,
     earlyStop: f.earlyStop,
+    minImprovement: f.minImprovement,
     batchSize: f.batch,
     seed: f.seed,
     validation: f.validation,

@@ -164,6 +164,7 @@ function commonOptions(c: TrainConfig, plans: RowPlans | null, maxAutoRows = Num
     clip: c.optimizer.clip,
     schedule: c.schedule,
     earlyStop: c.earlyStop,
+    minImprovement: c.minImprovement,
     deadLayerSteps: c.model.deadLayerSteps,
     seed: c.seed,
     microBatch: trainRows(c, plans, maxAutoRows),

@@ -201,6 +201,11 @@ export const TrainConfigSchema = z.strictObject({
    */
   earlyStop: whole(0).default(0),
   /**
+   * A validation counts as an improvement (for earlyStop, the plateau schedule and the best weights)
+   * only when it beats the best so far by more than this fraction of it (0.002: 0.2 %); 0 = any gain.
+   */
+  minImprovement: z.number().min(0).lt(1).default(0),
+  /**
    * Rows (examples, or LM streams) per forward and backward: "auto" = as many of the batch as the
    * memory estimate fits (src/train/memory.ts), and for classifiers at most 64 (train/build.ts
    * CLASSIFIER_BLOCK_ROWS: blocks that replicas on several threads can run at once, the same bits on

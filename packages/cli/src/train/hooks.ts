@@ -18,6 +18,8 @@ export interface LoopOptions {
   schedule: ScheduleConfig;
   /** Stop once validation has not improved for this many epochs (0: never). */
   earlyStop?: number;
+  /** Validation improves only when better than the best by more than this fraction (0 or absent: any gain). */
+  minImprovement?: number;
   seed: number;
   /** Warn when an EGRU layer has emitted no event for this many training steps in a row (0 or absent: never; train/dead-layers.ts). */
   deadLayerSteps?: number;

@@ -145,7 +145,7 @@ export class LmTrainer {
     this.options = options;
     this.train = batchify(splits.train, options.batchSize);
     this.bpttRng = new Rng(options.seed * 7_919 + 104_729);
-    this.watch = new ValidationWatch("min", options.earlyStop ?? 0);
+    this.watch = new ValidationWatch("min", options.earlyStop ?? 0, options.minImprovement ?? 0);
     this.deadLayers = new DeadLayerWatch(options.deadLayerSteps ?? 0, model.cells);
   }
 

@@ -111,7 +111,7 @@ export class Trainer {
     this.task = task;
     this.optimizer = optimizer;
     this.options = options;
-    this.watch = new ValidationWatch("max", options.earlyStop ?? 0);
+    this.watch = new ValidationWatch("max", options.earlyStop ?? 0, options.minImprovement ?? 0);
     this.deadLayers = new DeadLayerWatch(options.deadLayerSteps ?? 0, model.cells);
     if ((this.watch.earlyStop > 0 || options.schedule.kind === "plateau") && task.count("valid") === 0)
       throw new ValueError(

@@ -44,6 +44,8 @@ export interface FitOptions {
   validationData?: SequenceData | TokenData;
   /** Stop once validation has not improved for this many epochs (default 0: never; needs validationData). */
   earlyStop?: number;
+  /** Validation improves (for earlyStop, the plateau schedule) only when better than the best by more than this fraction (default 0). */
+  minImprovement?: number;
   onStep?: (info: FitStepInfo) => void;
   onEpoch?: (info: FitEpochInfo) => void;
   signal?: AbortSignal;
@@ -159,7 +161,7 @@ export async function fit(model: Network, data: SequenceData | TokenData, opts: 
   const optimizer =
     opts.optimizer instanceof Optimizer ? opts.optimizer : new Optimizer(opts.optimizer ?? { kind: "adam" });
   const schedule = opts.schedule ?? { kind: "constant" };
-  const watch = new ValidationWatch(isLm ? "min" : "max", opts.earlyStop ?? 0);
+  const watch = new ValidationWatch(isLm ? "min" : "max", opts.earlyStop ?? 0, opts.minImprovement ?? 0);
   const v = opts.validationData;
   if (!v && (watch.earlyStop > 0 || schedule.kind === "plateau"))
     throw new ValueError(

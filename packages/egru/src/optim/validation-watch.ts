@@ -1,6 +1,9 @@
 // Watching validation results across epochs: the best so far and when it was reached, the plateau
 // schedule's decays (optim/schedule.ts) and early stopping ("stop when validation has not improved
-// for `patience` epochs", as Keras' and Lightning's EarlyStopping). Its state is plain JSON, so a
+// for `patience` epochs", as Keras' and Lightning's EarlyStopping). An optional relative margin
+// (`minImprovement`, as ReduceLROnPlateau's relative threshold and EarlyStopping's min_delta) makes a
+// validation count as an improvement only when it beats the best by more than that fraction, so a run
+// whose gains have shrunk to noise decays and stops. Its state is plain JSON, so a
 // training checkpoint carries it and a resumed run decays and stops exactly where an uninterrupted one
 // would.
 
@@ -33,20 +36,32 @@ export class ValidationWatch {
   readonly mode: WatchMode;
   /** Epochs without improvement after which `stop` is true (0: never). */
   readonly earlyStop: number;
+  /** A validation improves only when better than the best by more than this fraction of it (0: any gain). */
+  readonly minImprovement: number;
   state: WatchState = { best: null, bestEpoch: 0, stale: 0, decays: 0 };
 
-  constructor(mode: WatchMode, earlyStop = 0) {
+  constructor(mode: WatchMode, earlyStop = 0, minImprovement = 0) {
     if (!(Number.isInteger(earlyStop) && earlyStop >= 0))
       throw new ValueError("earlyStop", "a whole number ≥ 0 (epochs)", String(earlyStop));
+    if (!(minImprovement >= 0 && minImprovement < 1))
+      throw new ValueError("minImprovement", "a fraction in [0, 1)", String(minImprovement));
     this.mode = mode;
     this.earlyStop = earlyStop;
+    this.minImprovement = minImprovement;
+  }
+
+  /** Whether `value` counts as an improvement on `best` (null: nothing observed yet). */
+  private beats(value: number, best: number | null): boolean {
+    if (!Number.isFinite(value)) return false;
+    if (best === null) return true;
+    const margin = this.minImprovement * Math.abs(best);
+    return this.mode === "min" ? value < best - margin : value > best + margin;
   }
 
   /** Record the validation result of epoch `epoch` (1-based) under `schedule`. */
   observe(value: number, epoch: number, schedule: ScheduleConfig): WatchVerdict {
     const s = this.state;
-    const improved =
-      Number.isFinite(value) && (s.best === null || (this.mode === "min" ? value < s.best : value > s.best));
+    const improved = this.beats(value, s.best);
     let decayed = false;
     if (improved) {
       s.best = value;
