@@ -32,6 +32,9 @@ export interface ReplicaWorkerData {
   weights: SharedArrayBuffer;
   /** Int32 flags, one per worker: 1 once this worker's answer is on its port. */
   flags: SharedArrayBuffer;
+  /** Written by the program's exit watch (replica-pool.ts workerProgram): exit code + 1 per worker, and the error's message. */
+  exits: SharedArrayBuffer;
+  notes: SharedArrayBuffer;
   slot: number;
   port: MessagePort;
 }
