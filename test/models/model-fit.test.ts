@@ -2,12 +2,14 @@
 // backward, clipping, optimizer); training lowers the loss of a classifier and a language model;
 // callbacks per step and epoch; an AbortSignal stops after the current step (fit resolves with
 // aborted: true), including one aborted from a timer, which only runs because fit yields
-// macrotasks between batches; predict agrees with the forward; bad data is a typed error.
+// macrotasks between batches; predict agrees with the forward; bad data is a typed error; fit puts
+// the weights in the kernels' memory unless told not to, with the same results.
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { NonFiniteError, ShapeError, ValueError } from "../../packages/egru/src/core/errors.js";
 import { Rng } from "../../packages/egru/src/core/rng.js";
+import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import {
   clipGradNorm,
   createModel,
@@ -66,6 +68,29 @@ test("one fit step is exactly the hand-written step: forward, loss, backward, cl
   assert.ok(norm > 0.05, `the clip is active (norm ${norm})`);
   new Optimizer(opt).step(b.params(), 0.01);
   assert.deepEqual(a.stateDict(), b.stateDict());
+});
+
+test("fit puts the weights in the kernels' memory before its first step (the same bits); placeWeights: false does not", async () => {
+  const wasm = await loadWasmKernels();
+  assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20");
+  const data = toyData(40, 4);
+  const [placed, left] = [
+    createModel(config("egru"), { kernels: wasm }),
+    createModel(config("egru"), { kernels: wasm }),
+  ];
+  const before = left.params().map((p) => p.value);
+  const opts = { epochs: 1, batchSize: 20, shuffle: false, lr: 0.01, clip: 1 };
+  await placed.fit(data, opts);
+  await left.fit(data, { ...opts, placeWeights: false });
+  assert.ok(
+    placed.params().every((p) => wasm.inMemory?.(p.value) && wasm.inMemory?.(p.grad)),
+    "placed",
+  );
+  assert.ok(
+    left.params().every((p, k) => !wasm.inMemory?.(p.value) && p.value === before[k]),
+    "left where they were",
+  );
+  assert.deepEqual(placed.stateDict(), left.stateDict());
 });
 
 for (const cell of ["egru", "gru", "lstm"] as const) {

@@ -88,6 +88,7 @@ async function run(settings: RunSettings): Promise<void> {
     readout: "trace",
     seed: settings.seed,
   });
+  model.placeIn(model.kernels); // weights and gradients in the kernels' memory, read in place (as fit() and egru train)
   const params = model.params();
   const optimizer = new Optimizer({ kind: "adam" });
   post({

@@ -7,6 +7,9 @@
 // Validation: with validationData, each epoch ends with an evaluation (LM: perplexity, lower is
 // better; classifier: accuracy, higher is better) that the plateau schedule decays on and earlyStop
 // stops on (optim/validation-watch.ts); both need validationData.
+// Placement: before the first step fit puts the model's weights and gradients in its kernels' memory
+// (model.placeIn; WebAssembly kernels), as egru train does, so products, the optimizer and clipping
+// read them in place: the same bits, new arrays (placeWeights: false leaves them where they are).
 // Stopping: when options.signal is aborted, fit finishes the current step and RESOLVES with
 // { aborted: true } (it does not reject); the weights are those after the last finished step.
 
@@ -46,6 +49,11 @@ export interface FitOptions {
   earlyStop?: number;
   /** Validation improves (for earlyStop, the plateau schedule) only when better than the best by more than this fraction (default 0). */
   minImprovement?: number;
+  /**
+   * Put the weights and gradients in the kernels' memory before the first step (default true: the
+   * same bits, faster; the model's arrays are new afterwards, read them through the model).
+   */
+  placeWeights?: boolean;
   onStep?: (info: FitStepInfo) => void;
   onEpoch?: (info: FitEpochInfo) => void;
   signal?: AbortSignal;
@@ -158,6 +166,7 @@ export async function fit(model: Network, data: SequenceData | TokenData, opts: 
       isLm ? "{ tokens } for a language model" : "{ x, labels, T } for a classifier",
       Object.keys(data).join(", "),
     );
+  if (opts.placeWeights !== false) model.placeIn(model.kernels);
   const optimizer =
     opts.optimizer instanceof Optimizer ? opts.optimizer : new Optimizer(opts.optimizer ?? { kind: "adam" });
   const schedule = opts.schedule ?? { kind: "constant" };
