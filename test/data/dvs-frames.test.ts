@@ -295,6 +295,24 @@ test("the frame cache: a second load reads the cache and gives the same clips; a
   assert.equal(b.cacheDir, a.cacheDir);
   assert.deepEqual(b.train.labels, a.train.labels);
   assert.deepEqual(Array.from(b.test.clip(1)), Array.from(a.test.clip(1)));
+  // batches from the cache file (one scattered read per clip into the batch's rows) equal those of the
+  // same clips held in memory
+  assert.ok(b.train.clipInto, "the cache file's clips read straight into a batch");
+  const { T: fT, C: fC, H: fS } = b.shape;
+  const opts = { T: fT, C: fC, S: fS, classes: 2, validation: 1, seed: 3, augment: null };
+  const inMemory = memoryClips(
+    Array.from({ length: b.train.count }, (_, i) => b.train.clip(i)),
+    b.train.labels,
+  );
+  const onlyInto = {
+    ...b.train,
+    clip: (): Float32Array => {
+      throw new Error("the batch read whole clips");
+    },
+  };
+  const fromFile = dvsTask(onlyInto, b.test, opts).batch("train", [2, 0, 1], 0);
+  assert.deepEqual(fromFile, dvsTask(inMemory, b.test, opts).batch("train", [2, 0, 1], 0));
+  assert.ok(fromFile.x.some((v) => v > 0));
   // the clips equal the frames made directly from the recordings
   const direct = loadGestureSplit(dir, "test", { classes: 2 }).trials[0];
   const s = direct.samples[1];

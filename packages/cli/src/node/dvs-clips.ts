@@ -16,6 +16,7 @@ import {
   openSync,
   readFileSync,
   readSync,
+  readvSync,
   renameSync,
   statSync,
   writeSync,
@@ -104,26 +105,40 @@ interface SplitIndex {
   labels: number[];
 }
 
-/** A split's clips read from its .f32 file on demand. */
+/** A split's clips read from its .f32 file on demand (clipInto: one scattered read into a batch's rows). */
 function fileClips(data: string, index: SplitIndex): DvsClips {
   let fd: number | null = null;
   const bytes = index.clipSize * 4;
+  const check = (i: number): number => {
+    if (!Number.isInteger(i) || i < 0 || i >= index.count)
+      throw new ValueError("clip", `an index in 0…${index.count - 1}`, String(i));
+    fd ??= openSync(data, "r");
+    return fd;
+  };
+  const damaged = (i: number, got: number): ValueError =>
+    new ValueError(data, `${bytes} bytes of clip ${i}`, `${got} (the cache file is damaged; delete ${dirname(data)})`);
   return {
     count: index.count,
     labels: index.labels,
     clip: (i) => {
-      if (!Number.isInteger(i) || i < 0 || i >= index.count)
-        throw new ValueError("clip", `an index in 0…${index.count - 1}`, String(i));
-      fd ??= openSync(data, "r");
+      const f = check(i);
       const out = new Float32Array(index.clipSize);
-      const got = readSync(fd, new Uint8Array(out.buffer), 0, bytes, i * bytes);
-      if (got !== bytes)
-        throw new ValueError(
-          data,
-          `${bytes} bytes of clip ${i}`,
-          `${got} (the cache file is damaged; delete ${dirname(data)})`,
-        );
+      const got = readSync(f, new Uint8Array(out.buffer), 0, bytes, i * bytes);
+      if (got !== bytes) throw damaged(i, got);
       return out;
+    },
+    clipInto: (i, frames) => {
+      const f = check(i);
+      const total = frames.reduce((n, a) => n + a.length, 0);
+      if (total !== index.clipSize)
+        throw new ValueError("clipInto frames", `${index.clipSize} floats in all`, String(total));
+      // at most IOV_MAX (1024 on Linux) buffers a call
+      let got = 0;
+      for (let t = 0; t < frames.length; t += 1024) {
+        const part = frames.slice(t, t + 1024).map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+        got += readvSync(f, part, i * bytes + got);
+      }
+      if (got !== bytes) throw damaged(i, got);
     },
   };
 }

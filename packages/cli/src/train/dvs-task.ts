@@ -14,6 +14,11 @@ export interface DvsClips {
   count: number;
   labels: number[];
   clip(i: number): Float32Array;
+  /**
+   * Optional: clip i's T frames (C·S·S floats each) written straight into `frames[t]` — a batch's
+   * time-major rows — with no copy of the whole clip in between (a file's clips: one scattered read).
+   */
+  clipInto?(i: number, frames: Float32Array[]): void;
 }
 
 /** Clips held in memory. */
@@ -81,9 +86,16 @@ export function dvsTask(train: DvsClips, test: DvsClips, o: DvsTaskOptions): Cla
         if (!Number.isInteger(k) || k < 0 || k >= count(split))
           throw new ValueError("batch index", `0 ≤ index < ${count(split)}`, String(k));
         const j = idx ? idx[k] : k;
+        labels[b] = set.labels[j];
+        if (!(rng && o.augment) && set.clipInto) {
+          set.clipInto(
+            j,
+            Array.from({ length: o.T }, (_, t) => x.subarray((t * B + b) * I, (t * B + b + 1) * I)),
+          );
+          continue;
+        }
         let clip = set.clip(j);
         if (rng && o.augment) clip = augmentClip(clip, o.T, o.C, o.S, rng, o.augment);
-        labels[b] = set.labels[j];
         for (let t = 0; t < o.T; t++) x.set(clip.subarray(t * I, (t + 1) * I), (t * B + b) * I);
       }
       return { x, labels };
