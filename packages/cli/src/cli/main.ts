@@ -177,7 +177,7 @@ function program(): Command {
     )
     .option(
       "--min-improvement <fraction>",
-      "validation improves (for --early-stop, the plateau schedule and the best weights) only when better than the best by more than this fraction, e.g. 0.002 (default 0: any gain)",
+      "validation improves, for --early-stop and the plateau schedule, only when better than the best by more than this fraction, e.g. 0.002 (default 0: any gain; the best weights follow any gain)",
       numberOption("--min-improvement", { min: 0 }),
     )
     .option("--batch <B>", "batch size", intOption("--batch"))

@@ -201,8 +201,9 @@ export const TrainConfigSchema = z.strictObject({
    */
   earlyStop: whole(0).default(0),
   /**
-   * A validation counts as an improvement (for earlyStop, the plateau schedule and the best weights)
-   * only when it beats the best so far by more than this fraction of it (0.002: 0.2 %); 0 = any gain.
+   * A validation counts as an improvement for earlyStop and the plateau schedule only when it beats
+   * the best so far by more than this fraction of it (0.002: 0.2 %); 0 = any gain. The best weights
+   * (best.safetensors, tested at the end) still follow any gain.
    */
   minImprovement: z.number().min(0).lt(1).default(0),
   /**
