@@ -79,6 +79,10 @@ if (!FAMILY) {
 const OUT = arg("out", join(ROOT, "runs", FAMILY_NAME));
 /** The cells whose runs this invocation trains (--cells=egru,gru; default all; the table shows all). */
 const ONLY = arg("cells", CELLS.join(",")).split(",");
+if (!ONLY.every((c) => (CELLS as readonly string[]).includes(c))) {
+  process.stderr.write(`converge: --cells: expected some of ${CELLS.join(",")}, got ${ONLY.join(",")}\n`);
+  process.exit(2);
+}
 const PRESET = FAMILY.preset;
 const RATES = FAMILY.rates;
 /** Epochs every rate trains before the rates of a cell are compared. */

@@ -109,7 +109,7 @@ interface SplitIndex {
 function fileClips(data: string, index: SplitIndex): DvsClips {
   let fd: number | null = null;
   const bytes = index.clipSize * 4;
-  const check = (i: number): number => {
+  const openFor = (i: number): number => {
     if (!Number.isInteger(i) || i < 0 || i >= index.count)
       throw new ValueError("clip", `an index in 0…${index.count - 1}`, String(i));
     fd ??= openSync(data, "r");
@@ -121,14 +121,14 @@ function fileClips(data: string, index: SplitIndex): DvsClips {
     count: index.count,
     labels: index.labels,
     clip: (i) => {
-      const f = check(i);
+      const f = openFor(i);
       const out = new Float32Array(index.clipSize);
       const got = readSync(f, new Uint8Array(out.buffer), 0, bytes, i * bytes);
       if (got !== bytes) throw damaged(i, got);
       return out;
     },
     clipInto: (i, frames) => {
-      const f = check(i);
+      const f = openFor(i);
       const total = frames.reduce((n, a) => n + a.length, 0);
       if (total !== index.clipSize)
         throw new ValueError("clipInto frames", `${index.clipSize} floats in all`, String(total));

@@ -3,9 +3,9 @@
 // for `patience` epochs", as Keras' and Lightning's EarlyStopping). An optional relative margin
 // (`minImprovement`, as ReduceLROnPlateau's relative threshold and EarlyStopping's min_delta) makes a
 // validation count as an improvement only when it beats the best by more than that fraction, so a run
-// whose gains have shrunk to noise decays and stops (the command line's best weights follow any gain). Its state is plain JSON, so a
-// training checkpoint carries it and a resumed run decays and stops exactly where an uninterrupted one
-// would.
+// whose gains have shrunk to noise decays and stops (the command line's best weights follow any gain).
+// Its state is plain JSON, so a training checkpoint carries it and a resumed run decays and stops
+// exactly where an uninterrupted one would.
 
 import { ValueError } from "../core/errors.js";
 import type { ScheduleConfig } from "./schedule.js";
