@@ -7,6 +7,8 @@ import { Rng } from "../../packages/egru/src/core/rng.js";
 import { StateError, ShapeError } from "../../packages/egru/src/core/errors.js";
 import { EGRU } from "../../packages/egru/src/layers/egru.js";
 import { GRU } from "../../packages/egru/src/layers/gru.js";
+import type { Kernels } from "../../packages/egru/src/kernels/backend.js";
+import type { EgruStepArgs } from "../../packages/egru/src/kernels/egru-step.js";
 import { randomArray } from "../helpers.js";
 import { describeOnKernelSets } from "../kernel-sets.js";
 
@@ -38,6 +40,63 @@ describeOnKernelSets("steppers", (kernels) => {
     assert.equal(s.macs.dense, r.stats.denseMacs);
     s.reset();
     assert.deepEqual(s.step(x.slice(0, B * I)), r.y.slice(0, B * H), "after reset the stream starts again");
+  });
+
+  test("EGRU stepper at B = 1: one fused kernel call a step where the kernels have it, with the bits of the separate calls", () => {
+    // I > 256: the dense input product sums in blocks; H odd; steps whose inputs are dense, sparse
+    // (below the event crossover) and all zero; thresholds that leave from none to most units firing
+    const [I1, H1, T1] = [301, 37, 12];
+    const x = Float32Array.from(randomArray(new Rng(8), T1 * I1, 2));
+    for (let t = 0; t < T1; t++) {
+      const row = x.subarray(t * I1, (t + 1) * I1);
+      if (t % 3 === 1) row.forEach((_, i) => i % 10 !== 0 && (row[i] = 0));
+      if (t === 5) row.fill(0);
+    }
+    for (const inputEvents of [false, true]) {
+      let fusedCalls = 0;
+      /** The kernels with egruStep counted (fused) or hidden (the separate calls). */
+      const view = (fused: boolean): Kernels =>
+        new Proxy(kernels, {
+          get(target, key) {
+            if (key === "egruStep") {
+              if (!fused || !target.egruStep) return undefined;
+              return (a: EgruStepArgs) => {
+                fusedCalls++;
+                return target.egruStep?.(a) ?? -1;
+              };
+            }
+            const v: unknown = Reflect.get(target, key, target);
+            return typeof v === "function" ? v.bind(target) : v;
+          },
+        });
+      const run = (fused: boolean) => {
+        const layer = new EGRU({
+          kernels: view(fused),
+          inputSize: I1,
+          hiddenSize: H1,
+          seed: 7,
+          weightGain: 2,
+          inputEvents,
+        });
+        layer.eval();
+        layer.weights.thr.forEach((_, j, thr) => (thr[j] = (j % 5) * 0.2));
+        layer.weights.bias.set(randomArray(new Rng(9), 3 * H1, 0.5));
+        layer.weights.recurrent_bias.set(randomArray(new Rng(10), 3 * H1, 0.5));
+        const s = layer.stepper(1);
+        const ys = Array.from({ length: T1 }, (_, t) => s.step(x.slice(t * I1, (t + 1) * I1)));
+        const out = { ys, state: s.state, macs: { ...s.macs } };
+        s.dispose();
+        return out;
+      };
+      const separate = run(false);
+      const fused = run(true);
+      for (let t = 0; t < T1; t++)
+        assert.deepEqual(fused.ys[t], separate.ys[t], `inputEvents ${inputEvents}, step ${t}`);
+      assert.deepEqual(fused.state, separate.state);
+      assert.deepEqual(fused.macs, separate.macs);
+      assert.ok(separate.macs.executed < separate.macs.dense, "some steps skip silent units");
+      assert.equal(fusedCalls, kernels.egruStep ? T1 : 0, "the WebAssembly kernels take the fused step");
+    }
   });
 
   test("a stepper keeps the weights it was made with", () => {

@@ -294,36 +294,49 @@ export function fewRowsNTScratch(M: i32, N: i32): usize {
  */
 export function vecMatColumns(events: bool, K: i32, N: i32, x: usize, W: usize, q: usize, n0: i32, n1: i32, acc: bool,
   scratch: usize): i32 {
-  const ld = <usize>N << 2;
-  const n = n1 - n0;
-  const bytes = <usize>n << 2;
-  const src = W + (<usize>n0 << 2);
-  const dst = q + (<usize>n0 << 2);
-  const ent = scratch;
-  if (events) {
-    const count = appendNonzeros(x, K, ent, 0, true);
-    if (!acc) memory.fill(dst, 0, bytes);
-    accumRows(dst, n, ent, count, src, ld);
-    return count;
-  }
+  const count = events ? appendNonzeros(x, K, scratch, 0, true) : denseList(x, K, scratch);
+  vecMatList(!events, K, N, scratch, count, W, q, n0, n1, acc, scratch + align16(<usize>K << 3));
+  return count;
+}
+
+/** The list of all K entries of x (index, value), as the dense one-row product sums them. */
+export function denseList(x: usize, K: i32, ent: usize): i32 {
   for (let k = 0; k < K; k++) {
     const p = ent + (<usize>k << 3);
     store<i32>(p, k);
     store<f32>(p, load<f32>(at(x, <usize>k)), 4);
   }
-  if (!acc && K <= KC) {
-    memory.fill(dst, 0, bytes);
-    accumRows(dst, n, ent, K, src, ld);
-    return K;
+  return K;
+}
+
+/** The nonzeros of x[0:n) as (index, value) entries at ent; returns their number. */
+export function eventList(x: usize, n: i32, ent: usize): i32 {
+  return appendNonzeros(x, n, ent, 0, true);
+}
+
+/**
+ * The body of vecMatColumns on a list already made (`count` entries at ent; dense: all K entries,
+ * summed in blocks of KC as fewRowsNN does, else the nonzeros): columns [n0, n1) of q (+)= x·W,
+ * W [K, N]; `sum` holds n1 − n0 floats of scratch.
+ */
+export function vecMatList(dense: bool, K: i32, N: i32, ent: usize, count: i32, W: usize, q: usize, n0: i32, n1: i32,
+  acc: bool, sum: usize): void {
+  const ld = <usize>N << 2;
+  const n = n1 - n0;
+  const bytes = <usize>n << 2;
+  const src = W + (<usize>n0 << 2);
+  const dst = q + (<usize>n0 << 2);
+  if (!dense || (!acc && K <= KC)) {
+    if (!acc) memory.fill(dst, 0, bytes);
+    accumRows(dst, n, ent, count, src, ld);
+    return;
   }
-  const sum = ent + align16(<usize>K << 3);
   for (let k0 = 0; k0 < K; k0 += KC) {
     memory.fill(sum, 0, bytes);
     accumRows(sum, n, ent + (<usize>k0 << 3), min(KC, K - k0), src, ld);
     if (k0 == 0 && !acc) memory.copy(dst, sum, bytes);
     else addInto(dst, sum, bytes);
   }
-  return K;
 }
 
 /** Scratch of vecMatColumns: the list of K entries and one block's sums of n columns. */

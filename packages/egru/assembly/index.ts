@@ -13,6 +13,7 @@ import { i8Rows, i8Scratch } from "./int8";
 export { i8FinishParts, i8VecMatColumns, i8VecMatEvents } from "./int8";
 
 export { egruCellBackward, egruCellBackwardUnits, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
+export { egruStepColumns, egruStepScratch } from "./egru-step";
 export { addBiasRows, egruReceiveMask, sumRowsColumns } from "./pointwise";
 export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";

@@ -12,6 +12,7 @@
 import type { FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
+import type { EgruStepArgs } from "./egru-step.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
 import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCellForwardArgs } from "./gru-cell.js";
 import { gemmNNi8, type Int8Product } from "./int8.js";
@@ -161,6 +162,13 @@ export interface Kernels {
 
   /** The EGRU cell's pointwise forward for one step of B rows (cell-pointwise.ts). */
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void;
+
+  /**
+   * Optional: one EGRU streaming step at B = 1 in one call (egru-step.ts): both products, their
+   * biases and the Heaviside cell, with the bits of the separate calls. Returns the MACs executed,
+   * or −1 when it does not apply (an array outside the kernels' memory): then make the separate calls.
+   */
+  egruStep?(s: EgruStepArgs): number;
   /** Its backward for one step of B rows (cell-pointwise.ts). */
   egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void;
   /** The GRU cell's pointwise forward for one step of B rows: gates and zoneout (gru-cell.ts). */

@@ -137,8 +137,8 @@ export class EgruStepper extends BoundStepper {
     super("EGRU", layer, batch, ["kernel", "recurrent_kernel"]);
     this.layer = layer;
     const w = layer.weights;
-    this.bx = w.bias.slice();
-    this.br = w.recurrent_bias.slice();
+    this.bx = this.keepResident(w.bias);
+    this.br = this.keepResident(w.recurrent_bias);
     this.thr = this.keepResident(layer.thresholds());
     this.keepConst = layer.zoneout > 0 ? 1 - layer.zoneout : 1;
     const n = batch * layer.hiddenSize;
@@ -167,6 +167,11 @@ export class EgruStepper extends BoundStepper {
     const { batch: B, inputSize: I, outputSize: H, kernels: k, a, q } = this;
     const G = 3 * H;
     this.x.set(x);
+    const fused = this.fusedStep();
+    if (fused >= 0) {
+      this.count({ executed: fused, dense: B * G * (I + H) });
+      return this.y.slice();
+    }
     let executed = eventOrDenseNN(k, this.layer.inputEvents, B, G, I, this.x, 0, this.W, a);
     addBiasRows(a, 0, B, G, this.bx);
     executed += eventOrDenseNN(k, true, B, G, H, this.y, 0, this.R, q);
@@ -193,6 +198,39 @@ export class EgruStepper extends BoundStepper {
     });
     this.count({ executed, dense: B * G * (I + H) });
     return this.y.slice();
+  }
+
+  /**
+   * The step in one kernel call where the kernels have one (egruStep: one stream, float weights,
+   * the Heaviside event, every array in their memory): the same bits as the calls of step(), one
+   * dispatch a layer on several threads. Returns the MACs executed, or −1 (nothing done) where it
+   * does not apply.
+   */
+  private fusedStep(): number {
+    const { kernels: k, layer, W, R } = this;
+    if (!k.egruStep || this.batch !== 1 || layer.event.kind !== "heaviside") return -1;
+    if (!(W instanceof Float32Array) || !(R instanceof Float32Array)) return -1;
+    const executed = k.egruStep({
+      I: this.inputSize,
+      H: this.outputSize,
+      xMode: layer.inputEvents ? 1 : 0,
+      x: this.x,
+      W,
+      y: this.y,
+      R,
+      bx: this.bx,
+      br: this.br,
+      h: this.h,
+      tr: this.tr,
+      thr: this.thr,
+      keepConst: this.keepConst,
+      alpha: layer.traceDecay,
+      o: this.o,
+      tape: this.tape,
+      a: this.a,
+      q: this.q,
+    });
+    return executed;
   }
 
   protected resetState(): void {

@@ -22,6 +22,7 @@ import { backwardInFloat32, forwardInFloat32 } from "../kernels/cell-pointwise.j
 import { gruForwardInFloat32 } from "../kernels/gru-cell.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import { lstmForwardInFloat32 } from "../kernels/lstm-cell.js";
+import { egruStepArrays, egruStepCellCall, egruStepColumnsCall, type EgruStepArgs } from "../kernels/egru-step.js";
 import { SQUARES_CHUNK } from "../kernels/train-ops.js";
 import { addInOrder, receiveMaskApplies, SOFTMAX_CHUNK, type WasmKernels } from "../wasm/wasm-kernels.js";
 import { WasmPool, type WasmTask } from "./wasm-pool.js";
@@ -120,6 +121,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "eventGemmTNUnits",
         "egruCellForward",
         "egruCellBackwardUnits",
+        "egruStepColumns",
         "gruCellForward",
         "gruCellBackward",
         "lstmCellForward",
@@ -412,6 +414,25 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         d.done();
         yy.done();
       }
+    },
+
+    egruStep(s: EgruStepArgs): number {
+      const G = 3 * s.H;
+      if (s.H < 8 || G * (s.I + s.H) < minColumnWork) return base.egruStep(s);
+      if (!egruStepArrays(s).every((a) => base.inMemory(a))) return -1;
+      // both products and their biases by contiguous blocks of columns, one dispatch (a split by
+      // units, the cell on the threads too, measured slower: each thread then reads part of every
+      // page of every listed row); then the cell here
+      const done = runBlocks(
+        columnBlocks(G, threads),
+        (cols) => ex.egruStepScratch(s.I, s.H, cols),
+        (n0, cols, scratch) => ({
+          fn: "egruStepColumns",
+          args: egruStepColumnsCall(s, base.eventCrossover, n0, n0 + cols, scratch),
+        }),
+      );
+      ex.egruCellForward(...(egruStepCellCall(s) as Parameters<typeof ex.egruCellForward>));
+      return done[0];
     },
 
     egruCellForward(args) {

@@ -45,6 +45,7 @@ import {
 } from "../kernels/train-ops.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
+import { egruStepArrays, egruStepCellCall, egruStepColumnsCall, type EgruStepArgs } from "../kernels/egru-step.js";
 import {
   WASM_BASE64,
   WASM_MAXIMUM_PAGES,
@@ -82,6 +83,8 @@ export interface KernelExports {
     out: number,
     scratch: number,
   ): number;
+  egruStepScratch(I: number, H: number, n: number): number;
+  egruStepColumns(...args: number[]): number;
   i8FinishParts(
     K: number,
     N: number,
@@ -302,6 +305,7 @@ export interface WasmKernels extends Kernels {
   addBiasRows(out: FloatArray, outOff: number, rows: number, cols: number, bias: FloatArray): void;
   sumRowsInto(acc: FloatArray, m: FloatArray, mOff: number, rows: number, cols: number): void;
   egruReceiveMask(args: ReceiveMaskArgs): number;
+  egruStep(s: EgruStepArgs): number;
   countNonzero(a: FloatArray, off: number, n: number): number;
   firstNonFinite(a: FloatArray, off: number, n: number): number;
   adamUpdate(u: AdamUpdate): void;
@@ -1073,6 +1077,17 @@ class WasmKernelsImpl implements WasmKernels {
       call((i) => OperandList.at(p, i));
       return 0;
     });
+  }
+
+  egruStep(s: EgruStepArgs): number {
+    if (!egruStepArrays(s).every((a) => this.isView(a))) return -1;
+    checkDims([s.I, s.H]);
+    const G = 3 * s.H;
+    const executed = this.run([], this.ex.egruStepScratch(s.I, s.H, G), (_, scratch) =>
+      this.ex.egruStepColumns(...egruStepColumnsCall(s, this.eventCrossover, 0, G, scratch)),
+    );
+    this.ex.egruCellForward(...(egruStepCellCall(s) as Parameters<KernelExports["egruCellForward"]>));
+    return executed;
   }
 
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
