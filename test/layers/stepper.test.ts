@@ -42,7 +42,7 @@ describeOnKernelSets("steppers", (kernels) => {
     assert.deepEqual(s.step(x.slice(0, B * I)), r.y.slice(0, B * H), "after reset the stream starts again");
   });
 
-  test("EGRU stepper at B = 1: one fused kernel call a step where the kernels have it, with the bits of the separate calls", () => {
+  test("EGRU stepper at B = 1, float and int8 weights: one fused kernel call a step where the kernels have it, with the bits of the separate calls", () => {
     // I > 256: the dense input product sums in blocks; H odd; steps whose inputs are dense, sparse
     // (below the event crossover) and all zero; thresholds that leave from none to most units firing
     const [I1, H1, T1] = [301, 37, 12];
@@ -52,7 +52,12 @@ describeOnKernelSets("steppers", (kernels) => {
       if (t % 3 === 1) row.forEach((_, i) => i % 10 !== 0 && (row[i] = 0));
       if (t === 5) row.fill(0);
     }
-    for (const inputEvents of [false, true]) {
+    for (const [inputEvents, int8] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ]) {
       let fusedCalls = 0;
       /** The kernels with egruStep counted (fused) or hidden (the separate calls). */
       const view = (fused: boolean): Kernels =>
@@ -82,6 +87,7 @@ describeOnKernelSets("steppers", (kernels) => {
         layer.weights.thr.forEach((_, j, thr) => (thr[j] = (j % 5) * 0.2));
         layer.weights.bias.set(randomArray(new Rng(9), 3 * H1, 0.5));
         layer.weights.recurrent_bias.set(randomArray(new Rng(10), 3 * H1, 0.5));
+        if (int8) layer.quantize();
         const s = layer.stepper(1);
         const ys = Array.from({ length: T1 }, (_, t) => s.step(x.slice(t * I1, (t + 1) * I1)));
         const out = { ys, state: s.state, macs: { ...s.macs } };
@@ -91,7 +97,7 @@ describeOnKernelSets("steppers", (kernels) => {
       const separate = run(false);
       const fused = run(true);
       for (let t = 0; t < T1; t++)
-        assert.deepEqual(fused.ys[t], separate.ys[t], `inputEvents ${inputEvents}, step ${t}`);
+        assert.deepEqual(fused.ys[t], separate.ys[t], `inputEvents ${inputEvents}, int8 ${int8}, step ${t}`);
       assert.deepEqual(fused.state, separate.state);
       assert.deepEqual(fused.macs, separate.macs);
       assert.ok(separate.macs.executed < separate.macs.dense, "some steps skip silent units");

@@ -10,7 +10,7 @@ export { vecMatColumns } from "./events";
 import { gemmPacked, PACK_BYTES } from "./gemm";
 import { i8Rows, i8Scratch } from "./int8";
 
-export { i8FinishParts, i8VecMatColumns, i8VecMatEvents } from "./int8";
+export { i8FinishParts, i8StepFinish, i8StepPart, i8StepScratch, i8VecMatColumns, i8VecMatEvents } from "./int8";
 
 export { egruCellBackward, egruCellBackwardUnits, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
 export { egruStepColumns, egruStepScratch } from "./egru-step";

@@ -14,6 +14,7 @@
 // had cost a swizzle and a conversion per four weights (measured 1.14x the float32 gather, now 2-3x).
 
 import { align16 } from "./common";
+import { addBiasRows } from "./pointwise";
 
 /** The largest integer a coefficient becomes, and the int32 bound the sums stay within. */
 const LIM_MAX: i32 = 32767;
@@ -228,15 +229,7 @@ export function i8VecMatColumns(K: i32, N: i32, x: usize, Q: usize, scales: usiz
  */
 export function i8VecMatEvents(K: i32, N: i32, x: usize, Q: usize, scales: usize, perInput: bool, part: i32,
   parts: i32, scratch: usize): f32 {
-  const ent = scratch;
-  const sums = ent + align16(<usize>K << 3);
-  const count = i8List(x, K, scales, perInput, ent);
-  const sx = i8Quantise(ent, count);
-  if (isNaN(sx)) return sx;
-  const e0 = <i32>((<i64>count * <i64>part) / <i64>parts);
-  const e1 = <i32>((<i64>count * <i64>(part + 1)) / <i64>parts);
-  i8Sums(sums, N, ent + (<usize>e0 << 3), e1 - e0, Q, <usize>N);
-  return sx;
+  return i8ListPart(x, K, N, Q, scales, perInput, part, parts, scratch, scratch + align16(<usize>K << 3));
 }
 
 /**
@@ -252,6 +245,12 @@ export function i8FinishParts(K: i32, N: i32, scratch1: usize, scratch2: usize, 
     for (let j = 0; j < N; j++) store<f32>(q + (<usize>j << 2), NaN);
     return;
   }
+  addSums(sums1, sums2, N);
+  i8Finish(q, sums1, N, sx, scales, perInput, acc);
+}
+
+/** sums1[0:N] += sums2[0:N] (int32, exact). */
+function addSums(sums1: usize, sums2: usize, N: i32): void {
   const n4 = N & ~3;
   let j = 0;
   for (; j < n4; j += 4) {
@@ -262,5 +261,69 @@ export function i8FinishParts(K: i32, N: i32, scratch1: usize, scratch2: usize, 
     const o = <usize>j << 2;
     store<i32>(sums1 + o, load<i32>(sums1 + o) + load<i32>(sums2 + o));
   }
-  i8Finish(q, sums1, N, sx, scales, perInput, acc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The int8 EGRU streaming step (B = 1) in two calls (assembly/egru-step.ts is the float one):
+// i8StepPart, the integer sums of both products over a part of each list's entries (one call per
+// thread, whole rows streamed), then i8StepFinish, the parts added, converted and the biases added.
+
+/** Scratch of i8StepPart: sx of both lists, the two lists and the 3H int32 sums of both products. */
+export function i8StepScratch(I: i32, H: i32): usize {
+  return 16 + align16(<usize>I << 3) + align16(<usize>H << 3) + (<usize>(6 * H) << 2);
+}
+
+/** Part `part` of `parts` of one list's integer sums (i8VecMatEvents on a list at ent). Returns sx. */
+function i8ListPart(x: usize, K: i32, N: i32, Q: usize, scales: usize, perInput: bool, part: i32, parts: i32,
+  ent: usize, sums: usize): f32 {
+  const count = i8List(x, K, scales, perInput, ent);
+  const sx = i8Quantise(ent, count);
+  if (isNaN(sx)) return sx;
+  const e0 = <i32>((<i64>count * <i64>part) / <i64>parts);
+  const e1 = <i32>((<i64>count * <i64>(part + 1)) / <i64>parts);
+  i8Sums(sums, N, ent + (<usize>e0 << 3), e1 - e0, Q, <usize>N);
+  return sx;
+}
+
+/**
+ * Part `part` of `parts` of both products of an int8 EGRU step at B = 1: x [I] · W (int8 [I, 3H])
+ * and y [H] · R (int8 [H, 3H]), their int32 sums into the scratch (i8StepScratch), sx of each at
+ * its start. Every part lists all entries; the parts' sums add up to one call's.
+ */
+export function i8StepPart(I: i32, H: i32, x: usize, Wq: usize, Ws: usize, wPerInput: bool, y: usize, Rq: usize,
+  Rs: usize, rPerInput: bool, part: i32, parts: i32, scratch: usize): void {
+  const G = 3 * H;
+  const entX = scratch + 16;
+  const entY = entX + align16(<usize>I << 3);
+  const sumsX = entY + align16(<usize>H << 3);
+  const sumsY = sumsX + (<usize>G << 2);
+  store<f32>(scratch, i8ListPart(x, I, G, Wq, Ws, wPerInput, part, parts, entX, sumsX));
+  store<f32>(scratch, i8ListPart(y, H, G, Rq, Rs, rPerInput, part, parts, entY, sumsY), 4);
+}
+
+/** One product's end: the second part's sums added (exact) unless absent, converted into out, bias added. */
+function i8StepOut(sums1: usize, sums2: usize, N: i32, sx: f32, scales: usize, perInput: bool, bias: usize,
+  out: usize): void {
+  if (isNaN(sx)) {
+    for (let j = 0; j < N; j++) store<f32>(out + (<usize>j << 2), NaN);
+  } else {
+    if (sums2 != 0) addSums(sums1, sums2, N);
+    i8Finish(out, sums1, N, sx, scales, perInput, false);
+  }
+  addBiasRows(1, N, out, bias);
+}
+
+/**
+ * The end of an int8 EGRU step whose parts are in scratch1 and scratch2 (0: one part): a = x·W + bx,
+ * q = y·R + br [3H], as the separate product and bias calls write them.
+ */
+export function i8StepFinish(I: i32, H: i32, scratch1: usize, scratch2: usize, Ws: usize, wPerInput: bool, Rs: usize,
+  rPerInput: bool, bx: usize, br: usize, a: usize, q: usize): void {
+  const G = 3 * H;
+  const sums = 16 + align16(<usize>I << 3) + align16(<usize>H << 3);
+  const sumsX1 = scratch1 + sums;
+  const sumsX2 = scratch2 == 0 ? 0 : scratch2 + sums;
+  const gap = <usize>G << 2;
+  i8StepOut(sumsX1, sumsX2, G, load<f32>(scratch1), Ws, wPerInput, bx, a);
+  i8StepOut(sumsX1 + gap, sumsX2 == 0 ? 0 : sumsX2 + gap, G, load<f32>(scratch1, 4), Rs, rPerInput, br, q);
 }

@@ -201,15 +201,14 @@ export class EgruStepper extends BoundStepper {
   }
 
   /**
-   * The step in one kernel call where the kernels have one (egruStep: one stream, float weights,
-   * the Heaviside event, every array in their memory): the same bits as the calls of step(), one
+   * The step in one kernel call where the kernels have one (egruStep: one stream, float or int8
+   * weights, the Heaviside event, every array in their memory): the same bits as the calls of step(), one
    * dispatch a layer on several threads. Returns the MACs executed, or −1 (nothing done) where it
    * does not apply.
    */
   private fusedStep(): number {
     const { kernels: k, layer, W, R } = this;
     if (!k.egruStep || this.batch !== 1 || layer.event.kind !== "heaviside") return -1;
-    if (!(W instanceof Float32Array) || !(R instanceof Float32Array)) return -1;
     const executed = k.egruStep({
       I: this.inputSize,
       H: this.outputSize,

@@ -45,7 +45,16 @@ import {
 } from "../kernels/train-ops.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
-import { egruStepArrays, egruStepCellCall, egruStepColumnsCall, type EgruStepArgs } from "../kernels/egru-step.js";
+import {
+  egruStepArrays,
+  egruStepCellCall,
+  egruStepColumnsCall,
+  i8StepFinishCall,
+  i8StepPartCall,
+  int8StepWeights,
+  stepMacs,
+  type EgruStepArgs,
+} from "../kernels/egru-step.js";
 import {
   WASM_BASE64,
   WASM_MAXIMUM_PAGES,
@@ -85,6 +94,9 @@ export interface KernelExports {
   ): number;
   egruStepScratch(I: number, H: number, n: number): number;
   egruStepColumns(...args: number[]): number;
+  i8StepScratch(I: number, H: number): number;
+  i8StepPart(...args: number[]): void;
+  i8StepFinish(...args: number[]): void;
   i8FinishParts(
     K: number,
     N: number,
@@ -1083,9 +1095,17 @@ class WasmKernelsImpl implements WasmKernels {
     if (!egruStepArrays(s).every((a) => this.isView(a))) return -1;
     checkDims([s.I, s.H]);
     const G = 3 * s.H;
-    const executed = this.run([], this.ex.egruStepScratch(s.I, s.H, G), (_, scratch) =>
-      this.ex.egruStepColumns(...egruStepColumnsCall(s, this.eventCrossover, 0, G, scratch)),
-    );
+    const w8 = int8StepWeights(s);
+    const executed = w8
+      ? this.run([], this.ex.i8StepScratch(s.I, s.H), (_, scratch) => {
+          this.ex.i8StepPart(...i8StepPartCall(s, w8, 0, 1, scratch));
+          this.ex.i8StepFinish(...i8StepFinishCall(s, w8, scratch, 0));
+          const nx = this.ex.countNonzero(s.x.byteOffset, s.I);
+          return stepMacs(s, this.eventCrossover, nx, this.ex.countNonzero(s.y.byteOffset, s.H));
+        })
+      : this.run([], this.ex.egruStepScratch(s.I, s.H, G), (_, scratch) =>
+          this.ex.egruStepColumns(...egruStepColumnsCall(s, this.eventCrossover, 0, G, scratch)),
+        );
     this.ex.egruCellForward(...(egruStepCellCall(s) as Parameters<KernelExports["egruCellForward"]>));
     return executed;
   }
