@@ -12,6 +12,8 @@
 // only its units' events), instead (each element keeps its sum's order). The cells' pointwise steps
 // by batch rows, except the EGRU backward, whose threshold gradient sums over the rows: it is split
 // by units. The bias rows and the receive mask by rows, the bias gradients' column sums by columns.
+// The fused EGRU streaming step (egruStep, B = 1) by columns of its two products (float weights) or
+// by the entries of their operands (int8, exact integer sums), its cell then on the calling thread.
 // Small calls stay on one thread (dispatch costs a few microseconds).
 // Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
 
