@@ -13,6 +13,7 @@ import { checkFinite, checkLength, checkPositiveInt } from "../core/validate.js"
 import type { Kernels } from "../kernels/backend.js";
 import { KernelScratch } from "../kernels/scratch.js";
 import type { EgruTape } from "../kernels/cell-pointwise.js";
+import type { EgruStepArgs } from "../kernels/egru-step.js";
 import { eventOrDenseNN } from "../kernels/products.js";
 import type { MacCount, Zoneout } from "../kernels/gated-cell.js";
 import { addBiasRows } from "../kernels/gemm.js";
@@ -132,6 +133,8 @@ export class EgruStepper extends BoundStepper {
   private readonly tr: Float32Array;
   private readonly o: Float32Array; // [B, H] the cell's tape, written and not used
   private readonly tape: EgruTape<Float32Array>;
+  /** The arrays of the fused step (the same every step), made on its first use. */
+  private stepArgs: EgruStepArgs | null = null;
 
   constructor(layer: EGRU, batch: number) {
     super("EGRU", layer, batch, ["kernel", "recurrent_kernel"]);
@@ -207,16 +210,16 @@ export class EgruStepper extends BoundStepper {
    * does not apply.
    */
   private fusedStep(): number {
-    const { kernels: k, layer, W, R } = this;
+    const { kernels: k, layer } = this;
     if (!k.egruStep || this.batch !== 1 || layer.event.kind !== "heaviside") return -1;
-    const executed = k.egruStep({
+    this.stepArgs ??= {
       I: this.inputSize,
       H: this.outputSize,
       xMode: layer.inputEvents ? 1 : 0,
       x: this.x,
-      W,
+      W: this.W,
       y: this.y,
-      R,
+      R: this.R,
       bx: this.bx,
       br: this.br,
       h: this.h,
@@ -228,8 +231,8 @@ export class EgruStepper extends BoundStepper {
       tape: this.tape,
       a: this.a,
       q: this.q,
-    });
-    return executed;
+    };
+    return k.egruStep(this.stepArgs);
   }
 
   protected resetState(): void {

@@ -25,13 +25,10 @@ import { gruForwardInFloat32 } from "../kernels/gru-cell.js";
 import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import { lstmForwardInFloat32 } from "../kernels/lstm-cell.js";
 import {
-  egruStepArrays,
-  egruStepCellCall,
   egruStepColumnsCall,
   i8StepFinishCall,
   i8StepPartCall,
   int8StepWeights,
-  stepMacs,
   type EgruStepArgs,
 } from "../kernels/egru-step.js";
 import { SQUARES_CHUNK } from "../kernels/train-ops.js";
@@ -431,43 +428,38 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     egruStep(s: EgruStepArgs): number {
       const G = 3 * s.H;
       if (s.H < 8 || G * (s.I + s.H) < minColumnWork) return base.egruStep(s);
-      if (!egruStepArrays(s).every((a) => base.inMemory(a))) return -1;
-      const w8 = int8StepWeights(s);
-      let executed: number;
-      if (w8 && threads !== 2) return -1; // (the parts are added two at a time: separate calls instead)
-      if (w8) {
-        // int8: each thread the integer sums of both products over half of each list's entries
-        // (whole rows streamed, as the int8 products split one row), then the parts added here
-        const nx = ex.countNonzero(s.x.byteOffset, s.I);
-        executed = stepMacs(s, base.eventCrossover, nx, ex.countNonzero(s.y.byteOffset, s.H));
-        const parts: number[] = [];
-        runBlocks(
-          [
-            [0, 1],
-            [1, 1],
-          ],
-          () => ex.i8StepScratch(s.I, s.H),
-          (part, _, scratch) => {
-            parts.push(scratch);
-            return { fn: "i8StepPart", args: i8StepPartCall(s, w8, part, 2, scratch) };
-          },
-        );
-        ex.i8StepFinish(...i8StepFinishCall(s, w8, parts[0], parts[1]));
-      } else {
+      if (int8StepWeights(s) && threads !== 2) return -1; // (the int8 parts are added two at a time: separate calls instead)
+      return base.egruStep(s, {
         // both products and their biases by contiguous blocks of columns, one dispatch (a split by
         // units, the cell on the threads too, measured slower: each thread then reads part of every
         // page of every listed row)
-        executed = runBlocks(
-          columnBlocks(G, threads),
-          (cols) => ex.egruStepScratch(s.I, s.H, cols),
-          (n0, cols, scratch) => ({
-            fn: "egruStepColumns",
-            args: egruStepColumnsCall(s, base.eventCrossover, n0, n0 + cols, scratch),
-          }),
-        )[0];
-      }
-      ex.egruCellForward(...(egruStepCellCall(s) as Parameters<typeof ex.egruCellForward>));
-      return executed;
+        float: () =>
+          runBlocks(
+            columnBlocks(G, threads),
+            (cols) => ex.egruStepScratch(s.I, s.H, cols),
+            (n0, cols, scratch) => ({
+              fn: "egruStepColumns",
+              args: egruStepColumnsCall(s, base.eventCrossover, n0, n0 + cols, scratch),
+            }),
+          )[0],
+        // int8: each thread the integer sums of both products over half of each list's entries
+        // (whole rows streamed, as the int8 products split one row), then the parts added here
+        int8: (w8) => {
+          const parts: number[] = [];
+          runBlocks(
+            [
+              [0, 1],
+              [1, 1],
+            ],
+            () => ex.i8StepScratch(s.I, s.H),
+            (part, _, scratch) => {
+              parts.push(scratch);
+              return { fn: "i8StepPart", args: i8StepPartCall(s, w8, part, 2, scratch) };
+            },
+          );
+          ex.i8StepFinish(...i8StepFinishCall(s, w8, parts[0], parts[1]));
+        },
+      });
     },
 
     egruCellForward(args) {

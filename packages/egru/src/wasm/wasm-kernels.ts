@@ -44,7 +44,7 @@ import {
   type SgdUpdate,
 } from "../kernels/train-ops.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
-import { checkProductShape, type Int8Product } from "../kernels/int8.js";
+import { checkProductShape, type Int8Matrix, type Int8Product } from "../kernels/int8.js";
 import {
   egruStepArrays,
   egruStepCellCall,
@@ -299,6 +299,14 @@ export interface WasmHandle {
 }
 
 /** Kernels whose arrays can live in WebAssembly memory. */
+/** How a caller of egruStep makes the step's products (a = x·W + bx, q = y·R + br) itself. */
+export interface EgruStepSplit {
+  /** Float weights: the products; returns the MACs executed (egruStepColumns' result). */
+  float(): number;
+  /** Int8 weights: the products (i8StepPart, then i8StepFinish). */
+  int8(w: { W: Int8Matrix; R: Int8Matrix }): void;
+}
+
 export interface WasmKernels extends Kernels {
   /**
    * A zeroed Float32Array of n elements inside the kernels' memory (64-byte aligned) that kernel
@@ -317,7 +325,12 @@ export interface WasmKernels extends Kernels {
   addBiasRows(out: FloatArray, outOff: number, rows: number, cols: number, bias: FloatArray): void;
   sumRowsInto(acc: FloatArray, m: FloatArray, mOff: number, rows: number, cols: number): void;
   egruReceiveMask(args: ReceiveMaskArgs): number;
-  egruStep(s: EgruStepArgs): number;
+  /**
+   * egruStep, with its products made by `split` where given (the threaded kernels: a and q with
+   * their biases, over threads) instead of by one call here; the checks, the MAC count and the cell
+   * stay here.
+   */
+  egruStep(s: EgruStepArgs, split?: EgruStepSplit): number;
   countNonzero(a: FloatArray, off: number, n: number): number;
   firstNonFinite(a: FloatArray, off: number, n: number): number;
   adamUpdate(u: AdamUpdate): void;
@@ -1091,21 +1104,28 @@ class WasmKernelsImpl implements WasmKernels {
     });
   }
 
-  egruStep(s: EgruStepArgs): number {
+  egruStep(s: EgruStepArgs, split?: EgruStepSplit): number {
     if (!egruStepArrays(s).every((a) => this.isView(a))) return -1;
     checkDims([s.I, s.H]);
     const G = 3 * s.H;
     const w8 = int8StepWeights(s);
-    const executed = w8
-      ? this.run([], this.ex.i8StepScratch(s.I, s.H), (_, scratch) => {
+    let executed: number;
+    if (w8) {
+      const nx = this.ex.countNonzero(s.x.byteOffset, s.I);
+      executed = stepMacs(s, this.eventCrossover, nx, this.ex.countNonzero(s.y.byteOffset, s.H));
+      if (split) split.int8(w8);
+      else
+        this.run([], this.ex.i8StepScratch(s.I, s.H), (_, scratch) => {
           this.ex.i8StepPart(...i8StepPartCall(s, w8, 0, 1, scratch));
           this.ex.i8StepFinish(...i8StepFinishCall(s, w8, scratch, 0));
-          const nx = this.ex.countNonzero(s.x.byteOffset, s.I);
-          return stepMacs(s, this.eventCrossover, nx, this.ex.countNonzero(s.y.byteOffset, s.H));
-        })
-      : this.run([], this.ex.egruStepScratch(s.I, s.H, G), (_, scratch) =>
-          this.ex.egruStepColumns(...egruStepColumnsCall(s, this.eventCrossover, 0, G, scratch)),
-        );
+          return 0;
+        });
+    } else
+      executed = split
+        ? split.float()
+        : this.run([], this.ex.egruStepScratch(s.I, s.H, G), (_, scratch) =>
+            this.ex.egruStepColumns(...egruStepColumnsCall(s, this.eventCrossover, 0, G, scratch)),
+          );
     this.ex.egruCellForward(...(egruStepCellCall(s) as Parameters<KernelExports["egruCellForward"]>));
     return executed;
   }
