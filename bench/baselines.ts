@@ -759,7 +759,7 @@ const LM_SURROGATE = 3.6;
  * outputs are 0 on `tokens`, bottom-up: a few fixed-point rounds of "ϑ ← the target quantile of
  * the pre-event state c observed with the current ϑ".
  */
-function calibrateThresholds(layers: EGRU[], tokens: Float32Array[], target: number): void {
+export function calibrateThresholds(layers: EGRU[], tokens: Float32Array[], target: number): void {
   const T = tokens.length;
   let x: Float32Array = new Float32Array(T * layers[0].inputSize);
   tokens.forEach((t, i) => x.set(t, i * t.length));

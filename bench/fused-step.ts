@@ -1,13 +1,14 @@
 // The EGRU stack's streaming step at B = 1 with the fused kernel call a layer (kernels.egruStep)
 // against the separate calls (the same kernels with egruStep hidden), side by side in one process,
 // alternating, on float32 and int8 weights. The stack is the language model's (750 → 1350 → 1350 →
-// 750), thresholds at the 82.5 % quantile of each layer's state (as bench/baselines.ts sets them).
+// 750), thresholds at the 82.5 % quantile of each layer's state (bench/baselines.ts calibrateThresholds).
 //
 //   node --conditions=egru-source --import tsx bench/fused-step.ts [--threads 2] [--steps 2000] [--rounds 3]
 //
 // Prints the median and mean ms of a step of each variant per round; results in docs/benchmarks.md §11.
 
 import { Rng } from "../packages/egru/src/core/rng.js";
+import { calibrateThresholds } from "./baselines.js";
 import type { Kernels } from "../packages/egru/src/kernels/backend.js";
 import { EGRU } from "../packages/egru/src/layers/egru.js";
 import { createThreadedKernels } from "../packages/egru/src/node/threaded-kernels.js";
@@ -41,21 +42,8 @@ const tokens = Array.from({ length: 64 }, () => Float32Array.from({ length: size
 const make = (k: Kernels, l: number) =>
   new EGRU({ kernels: k, inputSize: sizes[l], hiddenSize: sizes[l + 1], seed: 10 + l, inputEvents: l > 0 }).eval();
 
-// thresholds: a few rounds of "ϑ ← the 82.5 % quantile of the pre-event state c", layer by layer
 const layers = sizes.slice(0, -1).map((_, l) => make(kernels, l));
-let x: Float32Array = new Float32Array(32 * sizes[0]);
-tokens.slice(0, 32).forEach((t, i) => x.set(t, i * sizes[0]));
-for (const layer of layers) {
-  const H = layer.hiddenSize;
-  let r = layer.forward({ x, T: 32, B: 1 });
-  for (let round = 0; round < 4; round++) {
-    const thr = layer.thresholds();
-    const c = Float64Array.from(r.h, (h, i) => h + r.o[i] * thr[i % H]).sort();
-    layer.weights.thr.fill(Math.min(1, Math.max(0, c[Math.floor(0.825 * c.length)])));
-    r = layer.forward({ x, T: 32, B: 1 });
-  }
-  x = r.y;
-}
+calibrateThresholds(layers, tokens.slice(0, 32), 0.825);
 
 /** The stack's steppers on kernels k, float32 or int8 weights (the same values). */
 const steppers = (k: Kernels, int8: boolean) =>
