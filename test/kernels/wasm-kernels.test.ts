@@ -302,6 +302,48 @@ test("a weight matrix too large for the cache is visited by column with the same
   k.free(R);
 });
 
+test("eventGemmNN by column tiles gives the bits of the whole-row sums", async () => {
+  // assembly/events.ts: a call of 40 rows with 30 % events (≥ 4 per row of R) sums by tiles of 24
+  // columns (a packed copy of R's tile, the sums in registers); calls of 4 rows (under 8) sum whole
+  // rows. N = 103: four tiles, one vector and three single columns past them.
+  const k = await wasmPromise;
+  const [B, N, H] = [40, 103, 70];
+  const rng = new Rng(78);
+  const R = Float32Array.from(randomArray(rng, H * N));
+  const y = Float32Array.from(randomArray(rng, B * H), (v, i) => (rng.uniform() < 0.3 ? v : i % 2 ? -0 : 0));
+  const q0 = Float32Array.from(randomArray(rng, B * N));
+  for (const acc of [false, true]) {
+    const [whole, parts] = [q0.slice(), q0.slice()];
+    const macs = k.eventGemmNN(B, N, H, y, 0, R, 0, whole, 0, acc);
+    let split = 0;
+    for (let b0 = 0; b0 < B; b0 += 4) split += k.eventGemmNN(4, N, H, y, b0 * H, R, 0, parts, b0 * N, acc);
+    assert.equal(split, macs);
+    assert.deepEqual(whole, parts, `acc=${acc}: tiles and whole rows differ`);
+    const ref = q0.slice();
+    jsKernels.eventGemmNN(B, N, H, y, 0, R, 0, ref, 0, acc);
+    assertClose(whole, ref, { atol: 1e-5 * Math.sqrt(H), rtol: 1e-4, name: `tiles vs jsKernels, acc=${acc}` });
+  }
+});
+
+test("maskedGemmNT in chunks of rows by column gives the bits of the per-row path", async () => {
+  // assembly/events.ts maskedNT: from 8 rows on by column, in chunks of rows of dq of at most
+  // REREAD_BYTES (1 MiB: 87 rows at N = 3001, so 100 rows make two chunks); calls of 4 rows go by row.
+  const k = await wasmPromise;
+  const [B, H, N] = [100, 37, 3001];
+  const rng = new Rng(79);
+  const R = Float32Array.from(randomArray(rng, H * N));
+  const dq = Float32Array.from(randomArray(rng, B * N));
+  const mask = Float32Array.from({ length: B * H }, () => (rng.uniform() < 0.6 ? 1 : 0));
+  const [whole, parts, js] = [new Float32Array(B * H), new Float32Array(B * H), new Float32Array(B * H)];
+  const active = k.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, whole, 0);
+  let split = 0;
+  for (let b0 = 0; b0 < B; b0 += 4) split += k.maskedGemmNT(4, H, N, dq, b0 * N, R, 0, mask, b0 * H, parts, b0 * H);
+  assert.equal(split, active);
+  assert.deepEqual(whole, parts, "by column in chunks and by row differ");
+  assert.equal(jsKernels.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, js, 0), active);
+  assertClose(whole, js, { atol: 1e-5 * Math.sqrt(N), rtol: 1e-4, name: "chunks vs jsKernels" });
+});
+
 test("event kernels count MACs like jsKernels: -0 is no event, NaN is one", async () => {
   const k = await wasmPromise;
   const B = 3,

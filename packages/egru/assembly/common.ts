@@ -11,10 +11,17 @@ export const LIST_BUDGET_BYTES: usize = 4 * 1024 * 1024;
 
 /**
  * A weight matrix larger than this is assumed to fall out of the last-level cache between batch
- * rows (on the development machine 12 MiB stayed cached, 48 MiB did not): the event kernels then
- * visit it row by row, once, instead of once per batch row. Either order gives the same bits.
+ * rows (on the development machine 12 MiB stayed cached, 48 MiB did not): eventNN with too few
+ * events to pack its tiles then visits it row by row, once, instead of once per batch row. Either
+ * order gives the same bits.
  */
 export const UNCACHED_BYTES: usize = 24 << 20;
+
+/**
+ * An operand that a kernel re-reads once per list is kept to this many bytes by chunking its rows,
+ * so that it stays in the per-core cache (half the 2 MiB L2 per core of the development machine).
+ */
+export const REREAD_BYTES: usize = 1 << 20;
 
 /** Whether an event kernel over `rows` batch rows should visit the [H, N] matrix once. */
 export function byColumn(rows: i32, H: i32, N: i32): bool {

@@ -1,12 +1,13 @@
 // Event-driven products and the dense products with few rows, on row lists (rows.ts).
 //
 // A nonzero test is `x != 0`: -0 counts as zero and NaN as nonzero, as in the TypeScript
-// kernels. Rows are processed in chunks whose lists fit LIST_BUDGET_BYTES; chunking and cache
-// blocking depend only on the sizes and never change the order of a sum.
+// kernels. Rows are processed in chunks whose lists fit LIST_BUDGET_BYTES; chunking, cache
+// blocking and the choice between the orders of visiting never change the order of a sum.
 
-import { align16, at, byColumn, chunkRows } from "./common";
+import { align16, at, byColumn, chunkRows, REREAD_BYTES } from "./common";
 import { KC } from "./gemm";
-import { accumLists, accumRows, dotLists, scatterRows } from "./rows";
+import { countNonzero } from "./train-ops";
+import { accumLists, accumListsTiled, accumRows, dotLists, scatterRows, TILE_BYTES } from "./rows";
 
 /** Scratch layout of a list build: start table (rows + 1), cursors, entries. */
 @inline function cursorsAt(scratch: usize, rows: i32): usize {
@@ -51,13 +52,20 @@ function appendNonzeros(x: usize, n: i32, ent: usize, e: i32, pairs: bool): i32 
 }
 
 /**
+ * eventNN sums a chunk by column tiles (accumListsTiled) from this many events per row of R: packing
+ * R's tiles costs about what 4 events' rows read from memory cost more than from cache
+ * (bench/kernels.bench.ts, H = 1024 to 2048, B = 64).
+ */
+const TILED_EVENTS_PER_ROW: i32 = 4;
+
+/**
  * q[b, :] (+)= Σ_{j : y[b,j] ≠ 0} y[b,j]·R[j, :]     y [B,H], R [H,N], q [B,N].
  * Returns the number of events (nonzeros of y).
  */
 export function eventNN(B: i32, N: i32, H: i32, y: usize, R: usize, q: usize, acc: bool, scratch: usize): i32 {
   const rowsPer = chunkRows(B, H, 8);
   const ld = <usize>N << 2;
-  const columns = byColumn(B, H, N);
+  const large = byColumn(B, H, N);
   const start = scratch;
   const ent = listEntries(scratch, B, H);
   let total = 0;
@@ -65,6 +73,8 @@ export function eventNN(B: i32, N: i32, H: i32, y: usize, R: usize, q: usize, ac
     const rows = min(rowsPer, B - b0);
     const qc = q + <usize>b0 * ld;
     if (!acc) memory.fill(qc, 0, <usize>rows * ld);
+    const tiled = rows >= 8 && countNonzero(at(y, <usize>b0 * <usize>H), rows * H) >= TILED_EVENTS_PER_ROW * H;
+    const columns = !tiled && large;
     total += chunkLists(y, B, H, b0, rows, columns, true, scratch);
     if (columns) {
       // each row of R once, added into every q row whose event it is
@@ -73,6 +83,8 @@ export function eventNN(B: i32, N: i32, H: i32, y: usize, R: usize, q: usize, ac
         const count = load<i32>(at(start, j + 1)) - s;
         if (count > 0) scatterRows(R + <usize>j * ld, N, ent + (<usize>s << 3), count, qc, ld);
       }
+    } else if (tiled) {
+      accumListsTiled(rows, N, start, ent, R, ld, H, qc, ld, packAt(scratch, B, H));
     } else {
       accumLists(rows, N, start, ent, R, ld, qc, ld);
     }
@@ -80,8 +92,12 @@ export function eventNN(B: i32, N: i32, H: i32, y: usize, R: usize, q: usize, ac
   return total;
 }
 
+/** eventNN's scratch: the lists, then (16-byte aligned) a tile of every row of R for accumListsTiled. */
 export function eventNNScratch(B: i32, H: i32): usize {
-  return listScratch(B, H);
+  return packAt(0, B, H) + <usize>H * TILE_BYTES;
+}
+@inline function packAt(scratch: usize, B: i32, H: i32): usize {
+  return align16(scratch + listScratch(B, H));
 }
 
 /**
@@ -199,10 +215,13 @@ export function eventTNScratch(B: i32, H: i32): usize {
  * Returns the number of active entries.
  */
 export function maskedNT(B: i32, H: i32, N: i32, dq: usize, R: usize, mask: usize, out: usize, scratch: usize): i32 {
-  const rowsPer = chunkRows(B, H, 8);
+  // by column from 8 rows on, in chunks of rows of dq that stay in cache while every row of R
+  // meets them (B = 64, H = 1350, half the mask set: 1.31× the dense product, against 0.81× by
+  // row, which read R from memory once per batch row)
+  const rowsPer = min(chunkRows(B, H, 8), max(8, <i32>(REREAD_BYTES / (<usize>N << 2))));
   const ld = <usize>N << 2;
   const ldo = <usize>H << 2;
-  const columns = byColumn(B, H, N);
+  const columns = rowsPer >= 8;
   const ent = listEntries(scratch, B, H);
   let total = 0;
   for (let b0 = 0; b0 < B; b0 += rowsPer) {
