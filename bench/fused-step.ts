@@ -1,5 +1,7 @@
 // The EGRU stack's streaming step at B = 1 with the fused kernel call a layer (kernels.egruStep)
-// against the separate calls (the same kernels with egruStep hidden), side by side in one process,
+// against the separate calls (the same kernels with egruStep hidden) and, on two or more threads,
+// against the fused call with the int8 step's end (its parts' finish and the cell) on the calling
+// thread instead of split by units (threaded kernels with minStepEnd out of reach), side by side,
 // alternating, on float32 and int8 weights. The stack is the language model's (750 → 1350 → 1350 →
 // 750), thresholds at the 82.5 % quantile of each layer's state (bench/baselines.ts calibrateThresholds).
 //
@@ -27,6 +29,8 @@ const rounds = arg("--rounds", 3);
 
 const base = (await loadBestKernels("auto")) as WasmKernels;
 const kernels: Kernels = threads > 1 ? createThreadedKernels(base, threads) : base;
+/** The same threads with the int8 step's end on the calling thread (a second pool). */
+const cellHere = threads > 1 ? createThreadedKernels(base, threads, { minStepEnd: Number.POSITIVE_INFINITY }) : null;
 /** The kernels with egruStep hidden: the stepper then makes the separate calls. */
 const separate = new Proxy(kernels, {
   get(target, key) {
@@ -59,6 +63,7 @@ for (const int8 of [false, true]) {
   const variants = [
     ["fused", steppers(kernels, int8)],
     ["separate calls", steppers(separate, int8)],
+    ...(cellHere && int8 ? [["fused, end on the calling thread", steppers(cellHere, int8)] as const] : []),
   ] as const;
   for (let round = 0; round < rounds; round++) {
     const line: string[] = [];

@@ -15,7 +15,7 @@ import { fusesMultiplyAdd } from "./fused.js";
 
 const wasm = await loadWasmKernels();
 assert.ok(wasm, "WebAssembly SIMD kernels must load in Node 20 (built by npm ci)");
-const threaded = createThreadedKernels(wasm, 2, { minWork: 0, minColumnWork: 0, minPointwise: 0 });
+const threaded = createThreadedKernels(wasm, 2, { minWork: 0, minColumnWork: 0, minPointwise: 0, minStepEnd: 0 });
 assert.equal(threaded.threads, 2, "Node has SharedArrayBuffer: the kernels must run on two threads");
 after(() => threaded.close());
 

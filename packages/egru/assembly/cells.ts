@@ -76,6 +76,18 @@ export function egruCellForward(
   B: i32, H: i32, a: usize, q: usize, hPrev: usize, trPrev: usize, thr: usize, keep: usize, keepConst: f32,
   alpha: f32, y: usize, h: usize, o: usize, tr: usize, c: usize, z: usize, r: usize, g: usize, hr: usize,
 ): void {
+  egruCellForwardUnits(B, H, 0, H, a, q, hPrev, trPrev, thr, keep, keepConst, alpha, y, h, o, tr, c, z, r, g, hr);
+}
+
+/**
+ * egruCellForward for units [j0, j1) only (every row): each unit's operations are those of the
+ * whole call, so splitting the units over threads gives its bits.
+ */
+export function egruCellForwardUnits(
+  B: i32, H: i32, j0: i32, j1: i32, a: usize, q: usize, hPrev: usize, trPrev: usize, thr: usize, keep: usize,
+  keepConst: f32, alpha: f32, y: usize, h: usize, o: usize, tr: usize, c: usize, z: usize, r: usize, g: usize,
+  hr: usize,
+): void {
   const G = 3 * H;
   const one = f32x4.splat(1);
   const zero = f32x4.splat(0);
@@ -85,8 +97,8 @@ export function egruCellForward(
   for (let b = 0; b < B; b++) {
     const row = b * G;
     const base = b * H;
-    for (let j = 0; j < H; j += 4) {
-      const n = min(4, H - j);
+    for (let j = j0; j < j1; j += 4) {
+      const n = min(4, j1 - j);
       const k = base + j;
       const kp = keep == 0 ? vKeep : load4(keep, k, n);
       const ct = gatedState4(a, q, row, H, j, n, load4(hPrev, k, n), kp, k, z, r, g, hr);

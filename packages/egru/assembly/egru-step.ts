@@ -3,12 +3,15 @@
 // (src/layers/stepper.ts) otherwise makes four calls (input product, bias, recurrent product,
 // bias), the products each a dispatch to the threads and the biases in TypeScript; with this, a
 // layer's step is one dispatch (each thread a contiguous block of the 3H columns of both
-// products) and then the cell (egruCellForward) on the calling thread. Every operation is the
-// one the separate calls make (vecMatList is vecMatColumns' body), so the result has their bits
-// on any number of threads.
+// products) and then the cell (egruCellForwardUnits), on the calling thread or by blocks of units.
+// Every operation is the one the separate calls make (vecMatList is vecMatColumns' body), so the
+// result has their bits on any number of threads. Also the end of the int8 step by units
+// (i8StepEndUnits: its parts' finish and the cell).
 
+import { egruCellForwardUnits } from "./cells";
 import { align16 } from "./common";
 import { denseList, eventList, vecMatList } from "./events";
+import { i8StepFinishUnits } from "./int8";
 
 /** Scratch of egruStepColumns for a block of n columns: the two entry lists and n sums. */
 export function egruStepScratch(I: i32, H: i32, n: i32): usize {
@@ -53,4 +56,17 @@ export function egruStepColumns(
     store<f32>(q + p, load<f32>(q + p) + load<f32>(br + p));
   }
   return (<f64>nx + <f64>ny) * <f64>G;
+}
+
+/**
+ * The end of an int8 step for units [j0, j1), after its parts (i8StepPart): i8StepFinishUnits, then
+ * the cell of those units (egruCellForwardUnits, B = 1). Threads that split the units between them
+ * give the bits of i8StepFinish and one cell call.
+ */
+export function i8StepEndUnits(I: i32, H: i32, j0: i32, j1: i32, scratch1: usize, scratch2: usize, Ws: usize,
+  wPerInput: bool, Rs: usize, rPerInput: bool, bx: usize, br: usize, a: usize, q: usize, hPrev: usize, trPrev: usize,
+  thr: usize, keep: usize, keepConst: f32, alpha: f32, y: usize, h: usize, o: usize, tr: usize, c: usize, z: usize,
+  r: usize, g: usize, hr: usize): void {
+  i8StepFinishUnits(I, H, j0, j1, scratch1, scratch2, Ws, wPerInput, Rs, rPerInput, bx, br, a, q);
+  egruCellForwardUnits(1, H, j0, j1, a, q, hPrev, trPrev, thr, keep, keepConst, alpha, y, h, o, tr, c, z, r, g, hr);
 }

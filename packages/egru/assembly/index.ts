@@ -12,8 +12,9 @@ import { i8Rows, i8Scratch } from "./int8";
 
 export { i8FinishParts, i8StepFinish, i8StepPart, i8StepScratch, i8VecMatColumns, i8VecMatEvents } from "./int8";
 
-export { egruCellBackward, egruCellBackwardUnits, egruCellForward, gruCellBackward, gruCellForward } from "./cells";
-export { egruStepColumns, egruStepScratch } from "./egru-step";
+export { egruCellBackward, egruCellBackwardUnits, egruCellForward, egruCellForwardUnits, gruCellBackward, gruCellForward }
+  from "./cells";
+export { egruStepColumns, egruStepScratch, i8StepEndUnits } from "./egru-step";
 export { addBiasRows, egruReceiveMask, sumRowsColumns } from "./pointwise";
 export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";

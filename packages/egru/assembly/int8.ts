@@ -313,6 +313,32 @@ function i8StepOut(sums1: usize, sums2: usize, N: i32, sx: f32, scales: usize, p
   addBiasRows(1, N, out, bias);
 }
 
+/** Columns [n0, n0 + n) of i8StepOut: the same operations on those columns. */
+function i8StepOutColumns(sums1: usize, sums2: usize, n0: i32, n: i32, sx: f32, scales: usize, perInput: bool,
+  bias: usize, out: usize): void {
+  const o = <usize>n0 << 2;
+  i8StepOut(sums1 + o, sums2 == 0 ? 0 : sums2 + o, n, sx, perInput ? scales : scales + o, perInput, bias + o, out + o);
+}
+
+/**
+ * i8StepFinish for units [j0, j1) only: their three gate columns of a and of q. Each column's
+ * operations are those of the whole call, so splitting the units over threads gives its bits.
+ */
+export function i8StepFinishUnits(I: i32, H: i32, j0: i32, j1: i32, scratch1: usize, scratch2: usize, Ws: usize,
+  wPerInput: bool, Rs: usize, rPerInput: bool, bx: usize, br: usize, a: usize, q: usize): void {
+  const sums = 16 + align16(<usize>I << 3) + align16(<usize>H << 3);
+  const gap = <usize>(3 * H) << 2;
+  const sumsX1 = scratch1 + sums;
+  const sumsX2 = scratch2 == 0 ? 0 : scratch2 + sums;
+  const sumsY1 = sumsX1 + gap;
+  const sumsY2 = sumsX2 == 0 ? 0 : sumsX2 + gap;
+  for (let g = 0; g < 3; g++) {
+    const n0 = g * H + j0;
+    i8StepOutColumns(sumsX1, sumsX2, n0, j1 - j0, load<f32>(scratch1), Ws, wPerInput, bx, a);
+    i8StepOutColumns(sumsY1, sumsY2, n0, j1 - j0, load<f32>(scratch1, 4), Rs, rPerInput, br, q);
+  }
+}
+
 /**
  * The end of an int8 EGRU step whose parts are in scratch1 and scratch2 (0: one part): a = x·W + bx,
  * q = y·R + br [3H], as the separate product and bias calls write them.

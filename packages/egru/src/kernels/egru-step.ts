@@ -110,12 +110,33 @@ export function egruStepColumnsCall(
   return [I, H, xMode, crossover, at(x), at(W), at(y), at(R), at(bx), at(br), at(a), at(q), n0, n1, scratch];
 }
 
-/** The arguments of egruCellForward (B = 1) for the step's cell: h, tr in place, y overwritten. */
-export function egruStepCellCall(s: EgruStepArgs): number[] {
+/**
+ * The arguments of i8StepEndUnits for units [j0, j1): i8StepFinishCall's, then the cell's
+ * (egruStepCellCall) from hPrev on.
+ */
+export function i8StepEndCall(
+  s: EgruStepArgs,
+  w: { W: Int8Matrix; R: Int8Matrix },
+  scratch1: number,
+  scratch2: number,
+  j0: number,
+  j1: number,
+): number[] {
+  const finish = i8StepFinishCall(s, w, scratch1, scratch2);
+  return [s.I, s.H, j0, j1, ...finish.slice(2), ...egruStepCellCall(s, j0, j1).slice(6)];
+}
+
+/**
+ * The arguments of egruCellForwardUnits (B = 1) for the step's cell over units [j0, j1): h, tr in
+ * place, y overwritten.
+ */
+export function egruStepCellCall(s: EgruStepArgs, j0: number, j1: number): number[] {
   const t = s.tape;
   return [
     1,
     s.H,
+    j0,
+    j1,
     at(s.a),
     at(s.q),
     at(s.h),

@@ -13,7 +13,8 @@
 // by batch rows, except the EGRU backward, whose threshold gradient sums over the rows: it is split
 // by units. The bias rows and the receive mask by rows, the bias gradients' column sums by columns.
 // The fused EGRU streaming step (egruStep, B = 1) by columns of its two products (float weights) or
-// by the entries of their operands (int8, exact integer sums), its cell then on the calling thread.
+// by the entries of their operands (int8, exact integer sums); the cell then on the calling thread,
+// or with int8 weights from 512 units the parts' finish and the cell by units.
 // Small calls stay on one thread (dispatch costs a few microseconds).
 // Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
 
@@ -26,6 +27,7 @@ import { checkProductShape, type Int8Product } from "../kernels/int8.js";
 import { lstmForwardInFloat32 } from "../kernels/lstm-cell.js";
 import {
   egruStepColumnsCall,
+  i8StepEndCall,
   i8StepFinishCall,
   i8StepPartCall,
   int8StepWeights,
@@ -60,6 +62,14 @@ export interface ThreadOptions {
   minColumnWork?: number;
   /** Elements (batch rows × units, or rows × columns) below which pointwise work stays on one thread. Default 2^13. */
   minPointwise?: number;
+  /**
+   * Units from which the end of the int8 streaming step (egruStep, B = 1: its two parts' finish and
+   * the cell) is split by units too, in a second dispatch. Default 512 (bench/fused-step.ts, the
+   * language-model stack, two threads: 0.318-0.331 ms a step against 0.328-0.347 with the end on the
+   * calling thread; with float32 weights, whose products end in the same dispatch, splitting the cell
+   * alone gained nothing, 0.649-0.688 against 0.653-0.675 ms).
+   */
+  minStepEnd?: number;
 }
 
 /** One array operand of a split call: the array (null: absent), its offset and extent, copied in and/or out. */
@@ -128,6 +138,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "gemmTNColumns",
         "eventGemmTNUnits",
         "egruCellForward",
+        "i8StepEndUnits",
         "egruCellBackwardUnits",
         "egruStepColumns",
         "i8StepPart",
@@ -151,6 +162,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
   const minWork = opts.minWork ?? 1 << 20;
   const minColumnWork = opts.minColumnWork ?? 1 << 17;
   const minPointwise = opts.minPointwise ?? 1 << 13;
+  const minStepEnd = opts.minStepEnd ?? 512;
 
   /** A view of a[off, off + n) inside the memory: the array itself, or a copy (copied back by done()). */
   interface Placed {
@@ -428,7 +440,12 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     egruStep(s: EgruStepArgs): number {
       const G = 3 * s.H;
       if (s.H < 8 || G * (s.I + s.H) < minColumnWork) return base.egruStep(s);
-      if (int8StepWeights(s) && threads !== 2) return -1; // (the int8 parts are added two at a time: separate calls instead)
+      const w8 = int8StepWeights(s);
+      if (w8 && threads !== 2) return -1; // (the int8 parts are added two at a time: separate calls instead)
+      // int8, from minStepEnd units: the parts' finish and the cell by blocks of units, a second
+      // dispatch (each unit's three gate columns lie in both threads' parts)
+      const splitEnd = w8 !== null && s.H >= minStepEnd;
+      const parts: number[] = [];
       return base.egruStep(s, {
         // both products and their biases by contiguous blocks of columns, one dispatch (a split by
         // units, the cell on the threads too, measured slower: each thread then reads part of every
@@ -444,8 +461,8 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
           )[0],
         // int8: each thread the integer sums of both products over half of each list's entries
         // (whole rows streamed, as the int8 products split one row), then the parts added here
-        int8: (w8) => {
-          const parts: number[] = [];
+        // unless the cell's dispatch does it
+        int8: (w) => {
           runBlocks(
             [
               [0, 1],
@@ -454,11 +471,22 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
             () => ex.i8StepScratch(s.I, s.H),
             (part, _, scratch) => {
               parts.push(scratch);
-              return { fn: "i8StepPart", args: i8StepPartCall(s, w8, part, 2, scratch) };
+              return { fn: "i8StepPart", args: i8StepPartCall(s, w, part, 2, scratch) };
             },
           );
-          ex.i8StepFinish(...i8StepFinishCall(s, w8, parts[0], parts[1]));
+          if (!splitEnd) ex.i8StepFinish(...i8StepFinishCall(s, w, parts[0], parts[1]));
         },
+        ...(splitEnd && {
+          cell: () =>
+            void runBlocks(
+              columnBlocks(s.H, threads),
+              () => 0,
+              (j0, units) => ({
+                fn: "i8StepEndUnits",
+                args: i8StepEndCall(s, w8, parts[0], parts[1], j0, j0 + units),
+              }),
+            ),
+        }),
       });
     },
 

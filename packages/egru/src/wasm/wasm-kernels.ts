@@ -120,9 +120,11 @@ export interface KernelExports {
     acc: number,
     scratch: number,
   ): number;
-  egruCellForward(
+  egruCellForwardUnits(
     B: number,
     H: number,
+    j0: number,
+    j1: number,
     a: number,
     q: number,
     hPrev: number,
@@ -303,8 +305,13 @@ export interface WasmHandle {
 export interface EgruStepSplit {
   /** Float weights: the products; returns the MACs executed (egruStepColumns' result). */
   float(): number;
-  /** Int8 weights: the products (i8StepPart, then i8StepFinish). */
+  /** Int8 weights: the products (i8StepPart, then i8StepFinish unless cell() does it). */
   int8(w: { W: Int8Matrix; R: Int8Matrix }): void;
+  /**
+   * Optional: the rest of the step after the products: the cell (egruCellForwardUnits over all units),
+   * with int8 weights after the parts' finish (int8() then leaves that to this).
+   */
+  cell?(): void;
 }
 
 export interface WasmKernels extends Kernels {
@@ -1126,7 +1133,11 @@ class WasmKernelsImpl implements WasmKernels {
         : this.run([], this.ex.egruStepScratch(s.I, s.H, G), (_, scratch) =>
             this.ex.egruStepColumns(...egruStepColumnsCall(s, this.eventCrossover, 0, G, scratch)),
           );
-    this.ex.egruCellForward(...(egruStepCellCall(s) as Parameters<KernelExports["egruCellForward"]>));
+    if (split?.cell) split.cell();
+    else
+      this.ex.egruCellForwardUnits(
+        ...(egruStepCellCall(s, 0, s.H) as Parameters<KernelExports["egruCellForwardUnits"]>),
+      );
     return executed;
   }
 
@@ -1154,8 +1165,10 @@ class WasmKernelsImpl implements WasmKernels {
         return (at) => {
           const [a, q, hp, tp, thr, keep] = ins.map(at);
           const [y, h, o, tr, c, z, r, g, hr] = outs.map(at);
-          this.ex.egruCellForward(
+          this.ex.egruCellForwardUnits(
             B,
+            H,
+            0,
             H,
             a,
             q,
