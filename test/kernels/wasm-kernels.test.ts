@@ -326,10 +326,11 @@ test("eventGemmNN by column tiles gives the bits of the whole-row sums", async (
 });
 
 test("maskedGemmNT in chunks of rows by column gives the bits of the per-row path", async () => {
-  // assembly/events.ts maskedNT: from 8 rows on by column, in chunks of rows of dq of at most
-  // REREAD_BYTES (1 MiB: 87 rows at N = 3001, so 100 rows make two chunks); calls of 4 rows go by row.
+  // assembly/events.ts maskedNT: with R over REREAD_BYTES (1 MiB; 37 × 8001 floats) from 8 rows on by
+  // column, in chunks of rows of dq of at most that (32 rows at N = 8001: 100 rows make four
+  // chunks); calls of 4 rows go by row.
   const k = await wasmPromise;
-  const [B, H, N] = [100, 37, 3001];
+  const [B, H, N] = [100, 37, 8001];
   const rng = new Rng(79);
   const R = Float32Array.from(randomArray(rng, H * N));
   const dq = Float32Array.from(randomArray(rng, B * N));

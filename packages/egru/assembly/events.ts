@@ -215,13 +215,13 @@ export function eventTNScratch(B: i32, H: i32): usize {
  * Returns the number of active entries.
  */
 export function maskedNT(B: i32, H: i32, N: i32, dq: usize, R: usize, mask: usize, out: usize, scratch: usize): i32 {
-  // by column from 8 rows on, in chunks of rows of dq that stay in cache while every row of R
-  // meets them (B = 64, H = 1350, half the mask set: 1.31× the dense product, against 0.81× by
-  // row, which read R from memory once per batch row)
-  const rowsPer = min(chunkRows(B, H, 8), max(8, <i32>(REREAD_BYTES / (<usize>N << 2))));
+  // an R larger than the cache by column from 8 rows on, in chunks of rows of dq that stay in cache
+  // while every row of R meets them (bench/batch-event-paths.ts: B = 64, H = 1350, 60 % of the mask
+  // set, 1.86× the time by row, which reads R from memory once per batch row); a smaller R by row
+  const columns = B >= 8 && <usize>H * <usize>N * 4 > REREAD_BYTES;
+  const rowsPer = columns ? min(chunkRows(B, H, 8), max(8, <i32>(REREAD_BYTES / (<usize>N << 2)))) : chunkRows(B, H, 8);
   const ld = <usize>N << 2;
   const ldo = <usize>H << 2;
-  const columns = rowsPer >= 8;
   const ent = listEntries(scratch, B, H);
   let total = 0;
   for (let b0 = 0; b0 < B; b0 += rowsPer) {
