@@ -3,10 +3,10 @@
 // (src/layers/stepper.ts) otherwise makes four calls (input product, bias, recurrent product,
 // bias), the products each a dispatch to the threads and the biases in TypeScript; with this, a
 // layer's step is one dispatch (each thread a contiguous block of the 3H columns of both
-// products) and then the cell (egruCellForwardUnits), on the calling thread or by blocks of units.
-// Every operation is the one the separate calls make (vecMatList is vecMatColumns' body), so the
-// result has their bits on any number of threads. Also the end of the int8 step by units
-// (i8StepEndUnits: its parts' finish and the cell).
+// products) and then the cell (egruCellForwardUnits) on the calling thread. Every operation is
+// the one the separate calls make (vecMatList is vecMatColumns' body), so the result has their
+// bits on any number of threads. Also the end of the int8 step (its parts' finish and the cell)
+// for a block of units (i8StepEndUnits), which two threads split.
 
 import { egruCellForwardUnits } from "./cells";
 import { align16 } from "./common";
