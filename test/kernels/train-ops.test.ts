@@ -1,6 +1,7 @@
 // The training step's elementwise kernels (kernels/train-ops.ts, assembly/train-ops.ts): counting
 // nonzeros and entries outside the surrogate window (the layer statistics), the first non-finite
-// index, the chunked sum of squares (the gradient norm) and the Adam / AdamW / SGD updates. The
+// index, the chunked sum of squares (the gradient norm), the Adam / AdamW / SGD updates and the
+// gradient accumulation (addScaled). The
 // TypeScript twins, the one-thread WebAssembly kernels (plain arrays and views into their memory)
 // and the threaded ones (2 threads) give the same bits at odd sizes; the updates also equal a
 // float64 copy of the optimizer's formulas written out here, over several steps.
@@ -21,7 +22,8 @@ after(() => two.close());
 const SIZES = [1, 7, 4099, 100003];
 
 /** The kernel sets compared: the twins, one-thread WebAssembly, two threads. */
-const twins: Required<Pick<Kernels, "countNonzero" | "firstNonFinite" | "adamUpdate" | "sgdUpdate">> = ops;
+const twins: Required<Pick<Kernels, "countNonzero" | "firstNonFinite" | "adamUpdate" | "sgdUpdate" | "addScaled">> =
+  ops;
 const SETS = [
   ["wasm", wasm],
   ["wasm×2", two],
@@ -217,6 +219,28 @@ test("sgdUpdate: with and without momentum and decay, three steps, bit for bit t
           assert.deepEqual(bits(r.w), bits(ref.w), `w ${at}`);
           if (r.buf && ref.buf) assert.deepEqual(bits(r.buf), bits(ref.buf), `buf ${at}`);
         }
+      }
+    }
+  }
+});
+
+test("addScaled: a gradient added into an accumulated one, bit for bit a float64 reference in every kernel set", () => {
+  for (const n of SIZES) {
+    for (const scale of [1, 0.3, -2.5]) {
+      const a0 = rand(n, 300 + n, 0.9, 3);
+      const b = rand(n, 400 + n, 0.8, 1e-3);
+      // special values: ±Infinity, NaN, −0, a subnormal, and a sum that rounds to float32 differently
+      // from float32 arithmetic (a + scale·b, one rounding, in float64)
+      const specials = [Number.POSITIVE_INFINITY, Number.NaN, -0, 1e-40, 16777216];
+      specials.forEach((v, i) => i < n && (a0[(i * 977) % n] = v));
+      if (n > 5) b[5] = 1;
+      const want = Float32Array.from(a0, (v, i) => v + scale * b[i]);
+      for (const [name, k, resident] of RUNS) {
+        const a = place(a0, resident);
+        const bb = place(b, resident);
+        k.addScaled?.(a, bb, scale);
+        assert.deepEqual(bits(a), bits(want), `${name} n=${n} scale ${scale}`);
+        assert.deepEqual(bits(bb), bits(b), `${name}: b unchanged`);
       }
     }
   }

@@ -18,7 +18,7 @@ export { egruStepColumns, egruStepScratch, i8StepEndUnits } from "./egru-step";
 export { addBiasRows, egruReceiveMask, sumRowsColumns } from "./pointwise";
 export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";
-export { adamUpdate, countNonzero, countOutside, firstNonFinite, sgdUpdate, sumSquaresChunks } from "./train-ops";
+export { adamUpdate, addScaled, countNonzero, countOutside, firstNonFinite, sgdUpdate, sumSquaresChunks } from "./train-ops";
 export { transposeRows, transposeRowsBlock } from "./transpose";
 
 /**

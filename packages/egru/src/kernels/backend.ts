@@ -20,6 +20,7 @@ import { lstmCellBackward, lstmCellForward, type LstmCellBackwardArgs, type Lstm
 import { softmaxRows, type SoftmaxRows } from "./softmax.js";
 import {
   adamUpdate,
+  addScaled,
   countNonzero,
   countOutside,
   firstNonFinite,
@@ -210,6 +211,8 @@ export interface Kernels {
   adamUpdate?(u: AdamUpdate): void;
   /** One SGD-with-momentum update (train-ops.ts: sgdUpdate). */
   sgdUpdate?(u: SgdUpdate): void;
+  /** a += scale·b over a's length, in float64 stored float32 (train-ops.ts: addScaled). */
+  addScaled?(a: FloatArray, b: FloatArray, scale: number): void;
   /** Σ a_i² over a[off, off + n) in float64, in fixed chunks (train-ops.ts: sumSquares). */
   sumSquares?(a: FloatArray, off: number, n: number): number;
   /** dst[cols, rows] (+)= src[rows, cols]ᵀ, both whole arrays (kernels/row-ops.ts: transposeRowsTs). */
@@ -251,6 +254,7 @@ export const jsKernels: Kernels = {
   firstNonFinite,
   adamUpdate,
   sgdUpdate,
+  addScaled,
   sumSquares,
 
   gemmNNi8,

@@ -304,10 +304,20 @@ function dropConnectKeepMask(req: MaskRequest, given: ArrayLike<number> | undefi
 }
 
 /**
+ * grad += factor·g, a call's gradient into the accumulated one: by the kernels' addScaled where both
+ * arrays live in their memory (the same float64 operations, split over threads), else in TypeScript.
+ */
+export function addGradient(kernels: Kernels, grad: FloatArray, g: FloatArray, factor = 1): void {
+  if (kernels.addScaled && kernels.inMemory?.(grad) && kernels.inMemory(g)) kernels.addScaled(grad, g, factor);
+  else addInto(grad, g, factor);
+}
+
+/**
  * grad += factor·(dEff ⊙ mask / (1 − p)) under DropConnect (the chain rule through R_eff), else
- * grad += factor·dEff; factor 1 by default (the EGRU's clip inside backward passes its own).
+ * grad += factor·dEff (addGradient); factor 1 by default (the EGRU's clip inside backward passes its own).
  */
 export function accumulateThroughDropConnect(
+  kernels: Kernels,
   grad: Float32Array,
   dEff: Float32Array,
   mask: Float32Array | null,
@@ -315,7 +325,7 @@ export function accumulateThroughDropConnect(
   factor = 1,
 ): void {
   if (!mask) {
-    addInto(grad, dEff, factor);
+    addGradient(kernels, grad, dEff, factor);
     return;
   }
   const scale = 1 / (1 - p);

@@ -15,7 +15,6 @@
 // each call's own contribution is clipped before it is added (layers/grad-clip.ts): what earlier
 // calls left in layer.grads is never rescaled; a gradient group clips the sum of several calls.
 
-import { addInto } from "../core/buffer.js";
 import { StateError, ValueError } from "../core/errors.js";
 import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
@@ -37,6 +36,7 @@ import {
 import {
   ResidentCopy,
   accumulateThroughDropConnect,
+  addGradient,
   checkNotReleased,
   checkMask,
   checkSequenceInput,
@@ -454,10 +454,10 @@ export class EGRU extends WeightedLayer {
 
   /** into += factor · a call's kernel gradients carried to the stored parameters (DropConnect, thresholds). */
   private carry(g: KernelParamGrads, s: EgruSaved, into: NamedWeights, factor: number): void {
-    addInto(into.kernel, g.dW, factor);
-    addInto(into.bias, g.dbx, factor);
-    addInto(into.recurrent_bias, g.dbr, factor);
-    accumulateThroughDropConnect(into.recurrent_kernel, g.dR, s.dropConnectMask, this.dropConnect, factor);
+    addGradient(s.kernels, into.kernel, g.dW, factor);
+    addGradient(s.kernels, into.bias, g.dbx, factor);
+    addGradient(s.kernels, into.recurrent_bias, g.dbr, factor);
+    accumulateThroughDropConnect(s.kernels, into.recurrent_kernel, g.dR, s.dropConnectMask, this.dropConnect, factor);
     // through the threshold parameterisation
     const theta = s.params.thr;
     for (let j = 0; j < this.hiddenSize; j++) {

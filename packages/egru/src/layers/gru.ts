@@ -17,7 +17,6 @@
 // Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
 // RETURNS fresh arrays for the input and the initial state.
 
-import { addInto } from "../core/buffer.js";
 import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
@@ -28,6 +27,7 @@ import {
   checkNotReleased,
   ResidentCopy,
   accumulateThroughDropConnect,
+  addGradient,
   assignWeights,
   checkDropConnectShape,
   checkSequenceInput,
@@ -313,10 +313,10 @@ export class GRU extends WeightedLayer {
       inputGrad: opts.inputGrad ?? true,
     });
     const gr = this.grads;
-    addInto(gr.kernel, g.dW);
-    addInto(gr.bias, g.dbx);
-    addInto(gr.recurrent_bias, g.dbr);
-    accumulateThroughDropConnect(gr.recurrent_kernel, g.dR, s.dropConnectMask, this.dropConnect);
+    addGradient(s.kernels, gr.kernel, g.dW);
+    addGradient(s.kernels, gr.bias, g.dbx);
+    addGradient(s.kernels, gr.recurrent_bias, g.dbr);
+    accumulateThroughDropConnect(s.kernels, gr.recurrent_kernel, g.dR, s.dropConnectMask, this.dropConnect);
     const dx = fromTimeMajor(g.dx, s.shape, this.inputSize);
     recycle(g.dW, g.dR, g.dbx, g.dbr, dx === g.dx ? null : g.dx); // this call's own temporaries
     return { dx, dh0: g.dh0 };

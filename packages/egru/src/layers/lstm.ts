@@ -15,7 +15,6 @@
 // Gradients: backward ACCUMULATES into layer.grads (call zeroGrad() between steps) and
 // RETURNS fresh arrays for the input and the initial states.
 
-import { addInto } from "../core/buffer.js";
 import { recycle } from "../core/pool.js";
 import type { Rng } from "../core/rng.js";
 import { checkPositiveInt, checkProbability } from "../core/validate.js";
@@ -32,6 +31,7 @@ import {
   checkNotReleased,
   ResidentCopy,
   accumulateThroughDropConnect,
+  addGradient,
   checkDropConnectShape,
   checkSequenceInput,
   forwardInput,
@@ -299,10 +299,10 @@ export class LSTM extends WeightedLayer {
       inputGrad: opts.inputGrad ?? true,
     });
     const gr = this.grads;
-    addInto(gr.weight_ih_l0, g.dWih);
-    addInto(gr.bias_ih_l0, g.dbih);
-    addInto(gr.bias_hh_l0, g.dbhh);
-    accumulateThroughDropConnect(gr.weight_hh_l0, g.dWhh, s.dropConnectMask, this.dropConnect);
+    addGradient(s.kernels, gr.weight_ih_l0, g.dWih);
+    addGradient(s.kernels, gr.bias_ih_l0, g.dbih);
+    addGradient(s.kernels, gr.bias_hh_l0, g.dbhh);
+    accumulateThroughDropConnect(s.kernels, gr.weight_hh_l0, g.dWhh, s.dropConnectMask, this.dropConnect);
     const dx = fromTimeMajor(g.dx, s.shape, this.inputSize);
     recycle(g.dWih, g.dWhh, g.dbih, g.dbhh, dx === g.dx ? null : g.dx); // this call's own temporaries
     return { dx, dh0: g.dh0, dc0: g.dc0 };

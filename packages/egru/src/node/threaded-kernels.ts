@@ -153,6 +153,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "firstNonFinite",
         "adamUpdate",
         "sgdUpdate",
+        "addScaled",
         "sumSquaresChunks",
         "countOutside",
       ],
@@ -821,6 +822,17 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         columnBlocks(n, threads),
         updateOperands(n, [u.w, u.g, u.buf], ["w", "g", "buf"]),
         (p, i0, len) => [...p.map((q) => row(q, i0, 1)), len, u.lr, u.wd, u.mu, u.first ? 1 : 0],
+      );
+    },
+
+    addScaled(a, b, scale) {
+      const n = a.length;
+      if (!allFloat32(a, b) || n < minPointwise) return base.addScaled(a, b, scale);
+      splitCall(
+        "addScaled",
+        columnBlocks(n, threads),
+        updateOperands(n, [a as Float32Array, b as Float32Array], ["a", "b"]),
+        (p, i0, len) => [row(p[0], i0, 1), row(p[1], i0, 1), len, scale],
       );
     },
 

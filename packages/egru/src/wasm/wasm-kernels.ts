@@ -34,6 +34,7 @@ import { gruForwardInFloat32, type GruCellBackwardArgs, type GruCellForwardArgs 
 import { lstmForwardInFloat32, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "../kernels/lstm-cell.js";
 import {
   adamUpdate,
+  addScaled,
   countNonzero,
   countOutside,
   firstNonFinite,
@@ -271,6 +272,7 @@ export interface KernelExports {
     decoupled: number,
   ): void;
   sgdUpdate(w: number, g: number, buf: number, n: number, lr: number, wd: number, mu: number, first: number): void;
+  addScaled(a: number, b: number, n: number, scale: number): void;
   sumSquaresChunks(a: number, n: number, out: number): void;
   countOutside(rows: number, H: number, x: number, thr: number, support: number): number;
 }
@@ -342,6 +344,7 @@ export interface WasmKernels extends Kernels {
   firstNonFinite(a: FloatArray, off: number, n: number): number;
   adamUpdate(u: AdamUpdate): void;
   sgdUpdate(u: SgdUpdate): void;
+  addScaled(a: FloatArray, b: FloatArray, scale: number): void;
   sumSquares(a: FloatArray, off: number, n: number): number;
   transposeRows(rows: number, cols: number, src: FloatArray, dst: FloatArray, accumulate: boolean): void;
   countOutside(rows: number, H: number, x: FloatArray, off: number, thr: FloatArray, support: number): number;
@@ -1058,6 +1061,15 @@ class WasmKernelsImpl implements WasmKernels {
     const ops = updateOperands(n, u.buf ? [u.w, u.g, u.buf] : [u.w, u.g], ["w", "g", "buf"]);
     this.run(ops, 0, (p) => {
       this.ex.sgdUpdate(p[0], p[1], p[2] ?? 0, n, u.lr, u.wd, u.mu, +u.first);
+      return 0;
+    });
+  }
+
+  addScaled(a: FloatArray, b: FloatArray, scale: number): void {
+    const n = a.length;
+    if (!(a instanceof Float32Array && b instanceof Float32Array) || n === 0) return addScaled(a, b, scale);
+    this.run(updateOperands(n, [a, b], ["a", "b"]), 0, (p) => {
+      this.ex.addScaled(p[0], p[1], n, scale);
       return 0;
     });
   }
