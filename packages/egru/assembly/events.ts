@@ -73,9 +73,12 @@ export function eventNN(B: i32, N: i32, H: i32, y: usize, R: usize, q: usize, ac
     const rows = min(rowsPer, B - b0);
     const qc = q + <usize>b0 * ld;
     if (!acc) memory.fill(qc, 0, <usize>rows * ld);
-    const tiled = rows >= 8 && countNonzero(at(y, <usize>b0 * <usize>H), rows * H) >= TILED_EVENTS_PER_ROW * H;
-    const columns = !tiled && large;
-    total += chunkLists(y, B, H, b0, rows, columns, true, scratch);
+    // the lists by column only for a large R and a chunk too sparse for the tiles (counted first:
+    // the two orders need differently built lists); else by row, whose count then chooses
+    const many = TILED_EVENTS_PER_ROW * H;
+    const columns = large && !(rows >= 8 && countNonzero(at(y, <usize>b0 * <usize>H), rows * H) >= many);
+    const events = chunkLists(y, B, H, b0, rows, columns, true, scratch);
+    total += events;
     if (columns) {
       // each row of R once, added into every q row whose event it is
       for (let j = 0; j < H; j++) {
@@ -83,7 +86,7 @@ export function eventNN(B: i32, N: i32, H: i32, y: usize, R: usize, q: usize, ac
         const count = load<i32>(at(start, j + 1)) - s;
         if (count > 0) scatterRows(R + <usize>j * ld, N, ent + (<usize>s << 3), count, qc, ld);
       }
-    } else if (tiled) {
+    } else if (rows >= 8 && events >= many) {
       accumListsTiled(rows, N, start, ent, R, ld, H, qc, ld, packAt(scratch, B, H));
     } else {
       accumLists(rows, N, start, ent, R, ld, qc, ld);
