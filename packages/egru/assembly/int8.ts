@@ -270,7 +270,12 @@ function addSums(sums1: usize, sums2: usize, N: i32): void {
 
 /** Scratch of i8StepPart: sx of both lists, the two lists and the 3H int32 sums of both products. */
 export function i8StepScratch(I: i32, H: i32): usize {
-  return 16 + align16(<usize>I << 3) + align16(<usize>H << 3) + (<usize>(6 * H) << 2);
+  return i8StepSumsAt(0, I, H) + (<usize>(6 * H) << 2);
+}
+
+/** Where the x·W sums start in a step's scratch (the y·R sums follow, 3H int32 on). */
+@inline function i8StepSumsAt(scratch: usize, I: i32, H: i32): usize {
+  return scratch + 16 + align16(<usize>I << 3) + align16(<usize>H << 3);
 }
 
 /** Part `part` of `parts` of one list's integer sums (i8VecMatEvents on a list at ent). Returns sx. */
@@ -295,29 +300,27 @@ export function i8StepPart(I: i32, H: i32, x: usize, Wq: usize, Ws: usize, wPerI
   const G = 3 * H;
   const entX = scratch + 16;
   const entY = entX + align16(<usize>I << 3);
-  const sumsX = entY + align16(<usize>H << 3);
+  const sumsX = i8StepSumsAt(scratch, I, H);
   const sumsY = sumsX + (<usize>G << 2);
   store<f32>(scratch, i8ListPart(x, I, G, Wq, Ws, wPerInput, part, parts, entX, sumsX));
   store<f32>(scratch, i8ListPart(y, H, G, Rq, Rs, rPerInput, part, parts, entY, sumsY), 4);
 }
 
-/** One product's end: the second part's sums added (exact) unless absent, converted into out, bias added. */
-function i8StepOut(sums1: usize, sums2: usize, N: i32, sx: f32, scales: usize, perInput: bool, bias: usize,
+/**
+ * Columns [n0, n0 + n) of one product's end: the second part's sums added (exact) unless absent (0),
+ * converted into out, bias added. Each column's operations do not depend on the range.
+ */
+function i8StepOut(sums1: usize, sums2: usize, n0: i32, n: i32, sx: f32, scales: usize, perInput: bool, bias: usize,
   out: usize): void {
-  if (isNaN(sx)) {
-    for (let j = 0; j < N; j++) store<f32>(out + (<usize>j << 2), NaN);
-  } else {
-    if (sums2 != 0) addSums(sums1, sums2, N);
-    i8Finish(out, sums1, N, sx, scales, perInput, false);
-  }
-  addBiasRows(1, N, out, bias);
-}
-
-/** Columns [n0, n0 + n) of i8StepOut: the same operations on those columns. */
-function i8StepOutColumns(sums1: usize, sums2: usize, n0: i32, n: i32, sx: f32, scales: usize, perInput: bool,
-  bias: usize, out: usize): void {
   const o = <usize>n0 << 2;
-  i8StepOut(sums1 + o, sums2 == 0 ? 0 : sums2 + o, n, sx, perInput ? scales : scales + o, perInput, bias + o, out + o);
+  const dst = out + o;
+  if (isNaN(sx)) {
+    for (let j = 0; j < n; j++) store<f32>(dst + (<usize>j << 2), NaN);
+  } else {
+    if (sums2 != 0) addSums(sums1 + o, sums2 + o, n);
+    i8Finish(dst, sums1 + o, n, sx, perInput ? scales : scales + o, perInput, false);
+  }
+  addBiasRows(1, n, dst, bias + o);
 }
 
 /**
@@ -326,30 +329,21 @@ function i8StepOutColumns(sums1: usize, sums2: usize, n0: i32, n: i32, sx: f32, 
  */
 export function i8StepFinishUnits(I: i32, H: i32, j0: i32, j1: i32, scratch1: usize, scratch2: usize, Ws: usize,
   wPerInput: bool, Rs: usize, rPerInput: bool, bx: usize, br: usize, a: usize, q: usize): void {
-  const sums = 16 + align16(<usize>I << 3) + align16(<usize>H << 3);
   const gap = <usize>(3 * H) << 2;
-  const sumsX1 = scratch1 + sums;
-  const sumsX2 = scratch2 == 0 ? 0 : scratch2 + sums;
-  const sumsY1 = sumsX1 + gap;
-  const sumsY2 = sumsX2 == 0 ? 0 : sumsX2 + gap;
+  const sumsX1 = i8StepSumsAt(scratch1, I, H);
+  const sumsX2 = scratch2 == 0 ? 0 : i8StepSumsAt(scratch2, I, H);
   for (let g = 0; g < 3; g++) {
     const n0 = g * H + j0;
-    i8StepOutColumns(sumsX1, sumsX2, n0, j1 - j0, load<f32>(scratch1), Ws, wPerInput, bx, a);
-    i8StepOutColumns(sumsY1, sumsY2, n0, j1 - j0, load<f32>(scratch1, 4), Rs, rPerInput, br, q);
+    i8StepOut(sumsX1, sumsX2, n0, j1 - j0, load<f32>(scratch1), Ws, wPerInput, bx, a);
+    i8StepOut(sumsX1 + gap, sumsX2 == 0 ? 0 : sumsX2 + gap, n0, j1 - j0, load<f32>(scratch1, 4), Rs, rPerInput, br, q);
   }
 }
 
 /**
  * The end of an int8 EGRU step whose parts are in scratch1 and scratch2 (0: one part): a = x·W + bx,
- * q = y·R + br [3H], as the separate product and bias calls write them.
+ * q = y·R + br [3H], as the separate product and bias calls write them (i8StepFinishUnits over all).
  */
 export function i8StepFinish(I: i32, H: i32, scratch1: usize, scratch2: usize, Ws: usize, wPerInput: bool, Rs: usize,
   rPerInput: bool, bx: usize, br: usize, a: usize, q: usize): void {
-  const G = 3 * H;
-  const sums = 16 + align16(<usize>I << 3) + align16(<usize>H << 3);
-  const sumsX1 = scratch1 + sums;
-  const sumsX2 = scratch2 == 0 ? 0 : scratch2 + sums;
-  const gap = <usize>G << 2;
-  i8StepOut(sumsX1, sumsX2, G, load<f32>(scratch1), Ws, wPerInput, bx, a);
-  i8StepOut(sumsX1 + gap, sumsX2 == 0 ? 0 : sumsX2 + gap, G, load<f32>(scratch1, 4), Rs, rPerInput, br, q);
+  i8StepFinishUnits(I, H, 0, H, scratch1, scratch2, Ws, wPerInput, Rs, rPerInput, bx, br, a, q);
 }

@@ -47,6 +47,9 @@ export function int8StepWeights(s: EgruStepArgs): { W: Int8Matrix; R: Int8Matrix
   throw new TypeError("egruStep: W and R must both be float or both int8");
 }
 
+/** An int8 matrix's scales and whether they are per input (1) or per output (0), as the exports take them. */
+const scalesOf = (m: Int8Matrix): number[] => [at(m.scales), m.axis === "input" ? 1 : 0];
+
 /** The arguments of i8StepPart (part `part` of `parts`) for int8 weights. */
 export function i8StepPartCall(
   s: EgruStepArgs,
@@ -56,21 +59,7 @@ export function i8StepPartCall(
   scratch: number,
 ): number[] {
   const { W, R } = w;
-  return [
-    s.I,
-    s.H,
-    at(s.x),
-    at(W.values),
-    at(W.scales),
-    W.axis === "input" ? 1 : 0,
-    at(s.y),
-    at(R.values),
-    at(R.scales),
-    R.axis === "input" ? 1 : 0,
-    part,
-    parts,
-    scratch,
-  ];
+  return [s.I, s.H, at(s.x), at(W.values), ...scalesOf(W), at(s.y), at(R.values), ...scalesOf(R), part, parts, scratch];
 }
 
 /** The arguments of i8StepFinish for the parts' scratch regions (the second 0 for one part). */
@@ -80,21 +69,17 @@ export function i8StepFinishCall(
   scratch1: number,
   scratch2: number,
 ): number[] {
-  const { W, R } = w;
-  return [
-    s.I,
-    s.H,
-    scratch1,
-    scratch2,
-    at(W.scales),
-    W.axis === "input" ? 1 : 0,
-    at(R.scales),
-    R.axis === "input" ? 1 : 0,
-    at(s.bx),
-    at(s.br),
-    at(s.a),
-    at(s.q),
-  ];
+  return [s.I, s.H, ...finishOperands(s, w, scratch1, scratch2)];
+}
+
+/** i8StepFinish's operands after I, H: the parts' scratch, the scales, the biases and a, q. */
+function finishOperands(
+  s: EgruStepArgs,
+  w: { W: Int8Matrix; R: Int8Matrix },
+  scratch1: number,
+  scratch2: number,
+): number[] {
+  return [scratch1, scratch2, ...scalesOf(w.W), ...scalesOf(w.R), at(s.bx), at(s.br), at(s.a), at(s.q)];
 }
 
 /** The arguments of egruStepColumns for the columns [n0, n1) of the products. */
@@ -110,10 +95,7 @@ export function egruStepColumnsCall(
   return [I, H, xMode, crossover, at(x), at(W), at(y), at(R), at(bx), at(br), at(a), at(q), n0, n1, scratch];
 }
 
-/**
- * The arguments of i8StepEndUnits for units [j0, j1): i8StepFinishCall's, then the cell's
- * (egruStepCellCall) from hPrev on.
- */
+/** The arguments of i8StepEndUnits for units [j0, j1): the finish's operands, then the cell's from hPrev on. */
 export function i8StepEndCall(
   s: EgruStepArgs,
   w: { W: Int8Matrix; R: Int8Matrix },
@@ -122,8 +104,7 @@ export function i8StepEndCall(
   j0: number,
   j1: number,
 ): number[] {
-  const finish = i8StepFinishCall(s, w, scratch1, scratch2);
-  return [s.I, s.H, j0, j1, ...finish.slice(2), ...egruStepCellCall(s, j0, j1).slice(6)];
+  return [s.I, s.H, j0, j1, ...finishOperands(s, w, scratch1, scratch2), ...cellState(s)];
 }
 
 /**
@@ -131,14 +112,13 @@ export function i8StepEndCall(
  * place, y overwritten.
  */
 export function egruStepCellCall(s: EgruStepArgs, j0: number, j1: number): number[] {
+  return [1, s.H, j0, j1, at(s.a), at(s.q), ...cellState(s)];
+}
+
+/** The cell's operands after a and q: hPrev, trPrev, thr, keep (none), keepConst, alpha, the outputs and the tape. */
+function cellState(s: EgruStepArgs): number[] {
   const t = s.tape;
   return [
-    1,
-    s.H,
-    j0,
-    j1,
-    at(s.a),
-    at(s.q),
     at(s.h),
     at(s.tr),
     at(s.thr),
