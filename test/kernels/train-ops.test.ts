@@ -1,13 +1,14 @@
 // The training step's elementwise kernels (kernels/train-ops.ts, assembly/train-ops.ts): counting
 // nonzeros and entries outside the surrogate window (the layer statistics), the first non-finite
 // index, the chunked sum of squares (the gradient norm), the Adam / AdamW / SGD updates and the
-// gradient accumulation (addScaled). The
+// gradient accumulation (addScaled, whose twin is core/buffer.ts addInto). The
 // TypeScript twins, the one-thread WebAssembly kernels (plain arrays and views into their memory)
 // and the threaded ones (2 threads) give the same bits at odd sizes; the updates also equal a
 // float64 copy of the optimizer's formulas written out here, over several steps.
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { addInto } from "../../packages/egru/src/core/buffer.js";
 import { Rng } from "../../packages/egru/src/core/rng.js";
 import type { Kernels } from "../../packages/egru/src/kernels/backend.js";
 import * as ops from "../../packages/egru/src/kernels/train-ops.js";
@@ -22,8 +23,10 @@ after(() => two.close());
 const SIZES = [1, 7, 4099, 100003];
 
 /** The kernel sets compared: the twins, one-thread WebAssembly, two threads. */
-const twins: Required<Pick<Kernels, "countNonzero" | "firstNonFinite" | "adamUpdate" | "sgdUpdate" | "addScaled">> =
-  ops;
+const twins: Required<Pick<Kernels, "countNonzero" | "firstNonFinite" | "adamUpdate" | "sgdUpdate" | "addScaled">> = {
+  ...ops,
+  addScaled: addInto,
+};
 const SETS = [
   ["wasm", wasm],
   ["wasm×2", two],

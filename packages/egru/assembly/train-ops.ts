@@ -1,7 +1,8 @@
 // The elementwise work of a training step around the layers, in WebAssembly so that the threaded
 // kernels can split it by contiguous element ranges (src/node/threaded-kernels.ts): counting
 // nonzeros (the event/dense choice), finding the first non-finite value (input checks), adding a
-// layer call's gradients into the accumulated ones, and the optimizer updates. Each mirrors its TypeScript twin in src/kernels/train-ops.ts operation for
+// layer call's gradients into the accumulated ones, and the optimizer updates. Each mirrors its
+// TypeScript twin in src/kernels/train-ops.ts (addScaled: core/buffer.ts addInto) operation for
 // operation: the updates compute in float64 (two lanes of f64x2 at a time, the same operations in
 // the same order as the JavaScript numbers of the twin, no fused multiply-add) and store float32,
 // so every build, and every split over threads, gives the twin's bits.
@@ -142,7 +143,7 @@ export function sgdUpdate(w: usize, g: usize, buf: usize, n: i32, lr: f64, wd: f
   }
 }
 
-/** a[n] = f32(a + scale·b) in float64 (a gradient added into an accumulated one: the twin's addScaled). */
+/** a[n] = f32(a + scale·b) in float64 (a gradient added into an accumulated one; the twin: addInto). */
 export function addScaled(a: usize, b: usize, n: i32, scale: f64): void {
   const S = f64x2.splat(scale);
   let i = 0;

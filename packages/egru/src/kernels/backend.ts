@@ -9,7 +9,7 @@
 // overwrites the output, true adds into it. Event kernels return the number of multiply-
 // accumulates they executed, so layers can report executed against dense work.
 
-import type { FloatArray } from "../core/buffer.js";
+import { addInto, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import type { EgruStepArgs } from "./egru-step.js";
@@ -20,7 +20,6 @@ import { lstmCellBackward, lstmCellForward, type LstmCellBackwardArgs, type Lstm
 import { softmaxRows, type SoftmaxRows } from "./softmax.js";
 import {
   adamUpdate,
-  addScaled,
   countNonzero,
   countOutside,
   firstNonFinite,
@@ -211,7 +210,7 @@ export interface Kernels {
   adamUpdate?(u: AdamUpdate): void;
   /** One SGD-with-momentum update (train-ops.ts: sgdUpdate). */
   sgdUpdate?(u: SgdUpdate): void;
-  /** a += scale·b over a's length, in float64 stored float32 (train-ops.ts: addScaled). */
+  /** a += scale·b over a's length, in float64 stored float32 (the twin: core/buffer.ts addInto). */
   addScaled?(a: FloatArray, b: FloatArray, scale: number): void;
   /** Σ a_i² over a[off, off + n) in float64, in fixed chunks (train-ops.ts: sumSquares). */
   sumSquares?(a: FloatArray, off: number, n: number): number;
@@ -254,7 +253,7 @@ export const jsKernels: Kernels = {
   firstNonFinite,
   adamUpdate,
   sgdUpdate,
-  addScaled,
+  addScaled: addInto,
   sumSquares,
 
   gemmNNi8,

@@ -70,14 +70,6 @@ export function sgdUpdate(u: SgdUpdate): void {
   }
 }
 
-/**
- * a += scale·b over a's length (b at least as long), each element in float64 and stored float32, as
- * `a[i] += scale * b[i]` computes it: a gradient added into an accumulated one.
- */
-export function addScaled(a: FloatArray, b: ArrayLike<number>, scale: number): void {
-  for (let i = 0; i < a.length; i++) a[i] += scale * b[i];
-}
-
 /** Elements per chunk of sumSquares (SQUARES_CHUNK in assembly/train-ops.ts). */
 export const SQUARES_CHUNK = 4096;
 

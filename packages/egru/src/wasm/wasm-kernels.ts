@@ -34,7 +34,6 @@ import { gruForwardInFloat32, type GruCellBackwardArgs, type GruCellForwardArgs 
 import { lstmForwardInFloat32, type LstmCellBackwardArgs, type LstmCellForwardArgs } from "../kernels/lstm-cell.js";
 import {
   adamUpdate,
-  addScaled,
   countNonzero,
   countOutside,
   firstNonFinite,
@@ -44,7 +43,7 @@ import {
   type AdamUpdate,
   type SgdUpdate,
 } from "../kernels/train-ops.js";
-import { allFloat32, type FloatArray } from "../core/buffer.js";
+import { addInto, allFloat32, type FloatArray } from "../core/buffer.js";
 import { checkProductShape, type Int8Matrix, type Int8Product } from "../kernels/int8.js";
 import {
   egruStepArrays,
@@ -302,7 +301,6 @@ export interface WasmHandle {
   readonly relaxed: boolean;
 }
 
-/** Kernels whose arrays can live in WebAssembly memory. */
 /** How a caller of egruStep makes the step's products (a = x·W + bx, q = y·R + br) itself. */
 export interface EgruStepSplit {
   /** Float weights: the products; returns the MACs executed (egruStepColumns' result). */
@@ -316,6 +314,7 @@ export interface EgruStepSplit {
   cell?(): void;
 }
 
+/** Kernels whose arrays can live in WebAssembly memory. */
 export interface WasmKernels extends Kernels {
   /**
    * A zeroed Float32Array of n elements inside the kernels' memory (64-byte aligned) that kernel
@@ -1067,7 +1066,7 @@ class WasmKernelsImpl implements WasmKernels {
 
   addScaled(a: FloatArray, b: FloatArray, scale: number): void {
     const n = a.length;
-    if (!(a instanceof Float32Array && b instanceof Float32Array) || n === 0) return addScaled(a, b, scale);
+    if (!(a instanceof Float32Array && b instanceof Float32Array) || n === 0) return addInto(a, b, scale);
     this.run(updateOperands(n, [a, b], ["a", "b"]), 0, (p) => {
       this.ex.addScaled(p[0], p[1], n, scale);
       return 0;
