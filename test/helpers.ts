@@ -1,6 +1,6 @@
 // Shared test helpers: one allclose, seeded random arrays and classification tasks, fixture loading,
-// finite differences, running the egru command line, a small language-model run directory, and a
-// garbage collection that lets finalizers run.
+// finite differences, running the egru command line, a small language-model run directory, a
+// garbage collection that lets finalizers run, and kernels without the EGRU's whole-loop calls.
 
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Rng } from "../packages/egru/src/core/rng.js";
+import type { Kernels } from "../packages/egru/src/kernels/backend.js";
 import { encodeSafetensors } from "../packages/egru/src/io/safetensors.js";
 import { paramTensors } from "../packages/egru/src/model/params-io.js";
 import type { LanguageModel } from "../packages/egru/src/nn/language-model.js";
@@ -233,4 +234,18 @@ export async function settleGarbage(): Promise<void> {
   setFlagsFromString("--expose-gc");
   (runInNewContext("gc") as () => void)();
   await new Promise((r) => setTimeout(r, 10));
+}
+
+/**
+ * The same kernels without the EGRU's whole-loop calls (egruSeqForward, egruSeqBackward):
+ * kernels/egru.ts then runs its step loop on them. Other methods are bound to the kernels.
+ */
+export function stepLoopKernels(k: Kernels): Kernels {
+  return new Proxy(k, {
+    get(target, key) {
+      if (key === "egruSeqForward" || key === "egruSeqBackward") return undefined;
+      const v = Reflect.get(target, key, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
 }

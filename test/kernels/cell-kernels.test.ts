@@ -122,7 +122,7 @@ for (const [B, H] of [
         dhNext: new Float32Array(n),
         dp: new Float32Array(3 * n + 4),
         dq: new Float32Array(3 * n + 4),
-        dthr: rand(rng, H),
+        dthrRows: rand(rng, n),
       });
       const t = tape(n + off);
       for (const k of ["c", "z", "r", "g", "hr"] as const) t[k].set(rand(rng, n + off));

@@ -2,7 +2,7 @@
 // kernels, whatever the thread count, for plain arrays and for views into the shared memory (the
 // weight gradients split by columns also against a float64 reference, and the row helpers against
 // their TypeScript twins); and a whole EGRU layer gives bit-identical results and gradients on 1,
-// 2 and 3 threads, its cells split too.
+// 2 and 3 threads, its time loop in one call by blocks of rows, or step by step with its cells split too.
 
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
@@ -14,7 +14,7 @@ import { receiveMaskRows } from "../../packages/egru/src/kernels/row-ops.js";
 import { columnBlocks, createThreadedKernels, rowBlocks } from "../../packages/egru/src/node/threaded-kernels.js";
 import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import { egruData, egruForwardBackward } from "../egru-cases.js";
-import { assertClose } from "../helpers.js";
+import { assertClose, stepLoopKernels } from "../helpers.js";
 
 const base = await loadWasmKernels();
 assert.ok(base, "WebAssembly SIMD kernels must load in Node 20");
@@ -275,7 +275,8 @@ for (const dims of [
       return [r.y, r.trace, d.dx, d.dy0, ...Object.values(layer.grads)];
     };
     const one = run(base);
-    for (const k of threaded) {
+    // the time loop in one call by blocks of rows, and (its calls hidden) step by step with every call split
+    for (const k of threaded.flatMap((t) => [t, stepLoopKernels(t)])) {
       const many = run(k);
       many.forEach((a, i) => assert.deepEqual(a, one[i], `${k.name}: array ${i}`));
     }

@@ -2,10 +2,12 @@
 // few steps with their outputs and tape as views into the WebAssembly memory give the bits of the
 // same layers on ordinary (copied) arrays, on one thread and on two; repeated forward/backward/release
 // pairs do not grow the memory; above the cap, and on the TypeScript kernels, tapes are ordinary
-// arrays; results never released give their memory back once collected.
+// arrays; results never released give their memory back once collected; an EGRU layer's gradient
+// temporaries where the memory has no room for them are ordinary arrays, with the same bits.
 
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { StateError } from "../../packages/egru/src/core/errors.js";
 import { Rng } from "../../packages/egru/src/core/rng.js";
 import { jsKernels, type Kernels } from "../../packages/egru/src/kernels/backend.js";
 import { EGRU } from "../../packages/egru/src/layers/egru.js";
@@ -197,4 +199,34 @@ test("a second result held while the first is alive gets its own slot; unrelease
   layer = null; // the layer is collected: its arena frees its slots
   for (let i = 0; i < 5 && tapeArenaBytes() > before; i++) await settle();
   assert.equal(tapeArenaBytes(), before);
+});
+
+test("an EGRU layer's gradient temporaries fall back to ordinary memory where the kernels' memory has no room, with the same bits", () => {
+  const [Ts, Bs, Is, Hs] = [6, 16, 300, 24]; // dW [I, 3H] larger than anything else the step allocates
+  const dW = Is * 3 * Hs;
+  const full = new Proxy(wasm, {
+    get(target, key) {
+      // the kernels' memory refuses the weight gradient's temporary, as a full one would
+      if (key === "alloc")
+        return (n: number, zeroed?: boolean) => {
+          if (n === dW) throw new StateError("WebAssembly memory", `room for ${4 * n} more bytes`, "full");
+          return target.alloc(n, zeroed);
+        };
+      const v = Reflect.get(target, key, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  const rng = new Rng(4);
+  const x = Float32Array.from(randomArray(rng, Ts * Bs * Is)).map((v) => (Math.abs(v) > 1.2 ? v : 0));
+  const dy = Float32Array.from(randomArray(rng, Ts * Bs * Hs));
+  const train = (kernels: Kernels) => {
+    const layer = new EGRU({ inputSize: Is, hiddenSize: Hs, seed: 3, kernels, inputEvents: true });
+    for (let s = 0; s < 2; s++) {
+      const r = layer.forward({ x, T: Ts, B: Bs });
+      layer.backward(r, { dy });
+      r.release();
+    }
+    return Object.fromEntries(Object.entries(layer.grads).map(([k, g]) => [k, Float32Array.from(g)]));
+  };
+  assert.deepEqual(train(full), train(wasm));
 });

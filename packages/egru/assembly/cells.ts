@@ -118,25 +118,26 @@ export function egruCellForwardUnits(
  * Backward of one step. Upstream dyUp, dhUp, doUp, dtrUp [B,H] (0: zeros); dyRec, dhRec [B,H]
  * the gradients reaching y_t and h_t from step t+1; dtrCarry [B,H] α·dtr_{t+1}, updated in
  * place; tape c, o, z, r, g, hr [B,H]; hPrev [B,H] (0: zeros); thr [H]; keep as in forward.
- * Writes dp, dq [B,3H] and dhNext [B,H]; accumulates dthr [H].
+ * Writes dp, dq [B,3H] and dhNext [B,H]; accumulates the threshold gradient by row, dthrRows [B,H]
+ * (summed over the rows after the time loop, so rows never meet inside it).
  */
 export function egruCellBackward(
   B: i32, H: i32, dyUp: usize, dhUp: usize, doUp: usize, dtrUp: usize, dyRec: usize, dhRec: usize, dtrCarry: usize,
   c: usize, o: usize, z: usize, r: usize, g: usize, hr: usize, hPrev: usize, thr: usize, keep: usize, keepConst: f64,
-  alpha: f64, gamma: f64, support: f64, dp: usize, dq: usize, dhNext: usize, dthr: usize,
+  alpha: f64, gamma: f64, support: f64, dp: usize, dq: usize, dhNext: usize, dthrRows: usize,
 ): void {
   egruCellBackwardUnits(B, H, dyUp, dhUp, doUp, dtrUp, dyRec, dhRec, dtrCarry, c, o, z, r, g, hr, hPrev, thr, keep,
-    keepConst, alpha, gamma, support, dp, dq, dhNext, dthr, 0, H);
+    keepConst, alpha, gamma, support, dp, dq, dhNext, dthrRows, 0, H);
 }
 
 /**
- * egruCellBackward for units [j0, j1) of every row only: each dthr[j] still sums over the rows in
- * order, so splitting the units over threads gives the bits of one call.
+ * egruCellBackward for units [j0, j1) of every row only: every element's operations are those of
+ * the whole call, so splitting the units (or the rows) over threads gives its bits.
  */
 export function egruCellBackwardUnits(
   B: i32, H: i32, dyUp: usize, dhUp: usize, doUp: usize, dtrUp: usize, dyRec: usize, dhRec: usize, dtrCarry: usize,
   c: usize, o: usize, z: usize, r: usize, g: usize, hr: usize, hPrev: usize, thr: usize, keep: usize, keepConst: f64,
-  alpha: f64, gamma: f64, support: f64, dp: usize, dq: usize, dhNext: usize, dthr: usize, j0: i32, j1: i32,
+  alpha: f64, gamma: f64, support: f64, dp: usize, dq: usize, dhNext: usize, dthrRows: usize, j0: i32, j1: i32,
 ): void {
   const G = 3 * H;
   for (let b = 0; b < B; b++) {
@@ -155,7 +156,7 @@ export function egruCellBackwardUnits(
       const v = 1.0 - support * Math.abs(ct - th);
       const df = v > 0 ? gamma * v : 0.0;
       const dS = df * dO;
-      st(dthr, j, ld(dthr, j) - (dS + ot * dh));
+      st(dthrRows, k, ld(dthrRows, k) - (dS + ot * dh));
       const dc = ot * dy + dS + dh;
       const kp = keep == 0 ? keepConst : ld(keep, k);
       // the gated cell's backward for dh̃ = κ·dc

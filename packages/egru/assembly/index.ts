@@ -3,12 +3,15 @@
 // size an element count; `scratch` is a region of at least scratchBytes(kind, …) bytes that the
 // call may overwrite. Arrays of one call must not overlap, except inputs with inputs.
 
-import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNUnits, eventTNScratch, fewRowsNN, fewRowsNNScratch, fewRowsNT,
-  fewRowsNTScratch, maskedNT as mNT, maskedNTScratch, vecMatColumnsScratch } from "./events";
-
-export { vecMatColumns } from "./events";
-import { gemmPacked, PACK_BYTES } from "./gemm";
+import { gemmScratch } from "./dense";
+import { eventNN as evNN, eventNNScratch, eventTN as evTN, eventTNUnits, eventTNScratch, maskedNT as mNT, maskedNTScratch,
+  vecMatColumnsScratch } from "./events";
+import { gemmPacked } from "./gemm";
 import { i8Rows, i8Scratch } from "./int8";
+
+export { gemmNN, gemmNT, gemmTN } from "./dense";
+export { vecMatColumns } from "./events";
+export { egruSeqBackward, egruSeqBackwardScratch, egruSeqForward, egruSeqForwardScratch } from "./egru-seq";
 
 export { i8FinishParts, i8StepFinish, i8StepPart, i8StepScratch, i8VecMatColumns, i8VecMatEvents } from "./int8";
 
@@ -20,17 +23,6 @@ export { lstmCellBackward, lstmCellForward } from "./lstm";
 export { softmaxRows } from "./softmax";
 export { adamUpdate, addScaled, countNonzero, countOutside, firstNonFinite, sgdUpdate, sumSquaresChunks } from "./train-ops";
 export { transposeRows, transposeRowsBlock } from "./transpose";
-
-/**
- * Products with fewer rows than FEW_ROWS go through the row-list kernels, and so do NN and TN
- * products with a shorter reduction than FEW_K (the crossovers measured against packing).
- */
-const FEW_ROWS: i32 = 8;
-const FEW_K: i32 = 8;
-
-@inline function fewNN(M: i32, K: i32): bool {
-  return M < FEW_ROWS || K < FEW_K;
-}
 
 /** First byte after the module's static data: the JavaScript allocator starts above it. */
 export function heapBase(): usize {
@@ -50,34 +42,12 @@ const KIND_I8: i32 = 5;
  * products gemmNNi8 and i8VecMatColumns (d0 = K, d1 = N or the columns of the block).
  */
 export function scratchBytes(kind: i32, d0: i32, d1: i32, d2: i32): usize {
-  if (kind == KIND_GEMM) {
-    const nn = fewNN(d0, d2) ? fewRowsNNScratch(d1, d2) : PACK_BYTES;
-    const nt = d0 < FEW_ROWS ? fewRowsNTScratch(d0, d1) : PACK_BYTES;
-    return max(nn, nt);
-  }
+  if (kind == KIND_GEMM) return gemmScratch(d0, d1, d2);
   if (kind == KIND_EVENT_NN) return eventNNScratch(d0, d1);
   if (kind == KIND_EVENT_TN) return eventTNScratch(d0, d1);
   if (kind == KIND_VEC_COLUMNS) return vecMatColumnsScratch(d0, d1);
   if (kind == KIND_I8) return i8Scratch(d0, d1);
   return maskedNTScratch(d0, d1);
-}
-
-/** C[M,N] (+)= A[M,K]·B[K,N] */
-export function gemmNN(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
-  if (fewNN(M, K)) fewRowsNN(false, M, N, K, a, b, c, acc, scratch);
-  else gemmPacked(false, false, M, N, K, a, b, c, acc, scratch);
-}
-
-/** C[M,N] (+)= A[M,K]·B[N,K]ᵀ */
-export function gemmNT(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
-  if (M < FEW_ROWS) fewRowsNT(M, N, K, a, b, c, acc, scratch);
-  else gemmPacked(false, true, M, N, K, a, b, c, acc, scratch);
-}
-
-/** C[M,N] (+)= A[K,M]ᵀ·B[K,N] */
-export function gemmTN(M: i32, N: i32, K: i32, a: usize, b: usize, c: usize, acc: bool, scratch: usize): void {
-  if (fewNN(M, K)) fewRowsNN(true, M, N, K, a, b, c, acc, scratch);
-  else gemmPacked(true, false, M, N, K, a, b, c, acc, scratch);
 }
 
 /**

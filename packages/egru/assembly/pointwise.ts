@@ -44,7 +44,8 @@ export function sumRowsColumns(acc: usize, m: usize, rows: i32, cols: i32, c0: i
 
 /**
  * The EGRU receive mask of `rows` rows of H units: out = 1 where the unit fired (o ≠ 0) or its
- * surrogate γ·max(0, 1 − s·|c − ϑ|) (in float64) is nonzero, else 0. Returns the number of ones.
+ * surrogate γ·max(0, 1 − s·|c − ϑ|) (in float64) is nonzero, else 0. Returns the number of ones
+ * (out 0: only counts them).
  */
 export function egruReceiveMask(rows: i32, H: i32, o: usize, c: usize, thr: usize, gamma: f64, support: f64,
   out: usize): i32 {
@@ -56,7 +57,7 @@ export function egruReceiveMask(rows: i32, H: i32, o: usize, c: usize, thr: usiz
       const v = 1.0 - support * Math.abs(<f64>load<f32>(at(c, k)) - <f64>load<f32>(at(thr, <usize>j)));
       const df = v > 0 ? gamma * v : 0.0;
       const on = load<f32>(at(o, k)) != 0 || df != 0;
-      store<f32>(at(out, k), on ? 1 : 0);
+      if (out != 0) store<f32>(at(out, k), on ? 1 : 0);
       if (on) count++;
     }
   }

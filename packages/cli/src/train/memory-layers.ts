@@ -8,13 +8,16 @@
 //            backward runs, one layer at a time: the largest layer's count
 //   copies   the operands a kernel call copies in (the arrays in ordinary memory), into one work
 //            region that stays at the largest size a call needed, so it adds to `working` (the
-//            caller takes the larger of these copies and the decoder's or readout's)
+//            caller takes the larger of these copies and the decoder's or readout's); the EGRU's
+//            time loop in one call copies its upstream gradients and zoneout mask for all T steps
 //   tapes    every layer's training outputs and tape (packages/egru/src/layers/tape-arena.ts), and
 //            its input staged there when it came as an ordinary array (counted for every layer,
 //            an upper bound), all held until the step's results are released:
 //            Σ over layers of TAPE_ARRAYS · T · H + T · I
-// What does not grow with rows (the resident recurrent matrices, a weight matrix a call copies)
-// is the caller's fixed part. In ordinary memory (also where the tapes fall back to, above the
+// What does not grow with rows (the resident recurrent matrices, a weight matrix a call copies) is
+// the caller's fixed part. An EGRU layer's weight and bias gradients of one backward call
+// (gradientTempFloats) go into the WebAssembly memory only where it has room for them beyond this
+// estimate, else into ordinary memory: they are not counted here. In ordinary memory (also where the tapes fall back to, above the
 // arena's cap, so they are counted in both): each layer's tape, outputs, dropout copies and
 // adjoints (EGRU's, the largest set; GRU and LSTM keep fewer arrays per unit).
 
@@ -41,7 +44,7 @@ export function layerShapes(c: TrainConfig, first: number, last: number): LayerS
 /**
  * A layer's working arrays in the kernels' memory, floats per row over T steps: the larger of its
  * forward's and (training) its backward's.
- *   EGRU  forward a [T, 3H], q [3H]      backward dp, dq [T, 3H], receives dyRec dhRec dtrCarry dhNext [H]
+ *   EGRU  forward a [T, 3H], q [3H]      backward dp, dq [T, 3H], receives dyRec dhRec dtrCarry dhNext dthrRows [H]
  *   GRU   forward a [T, 3H], q [3H]      backward dp, dq [T, 3H], dhRec dhNext [H]
  *   LSTM  forward P [T, 4H]              backward dP [T, 4H], dhRec dcRec [H]
  */
@@ -49,7 +52,7 @@ export function workingFloats(cell: Cell, T: number, { H, G }: LayerShape, train
   const lstm = cell === "lstm";
   const forward = lstm ? T * G : T * G + G;
   if (!training) return forward;
-  const backward = lstm ? T * G + 2 * H : 2 * T * G + (cell === "egru" ? 5 * H : 2 * H);
+  const backward = lstm ? T * G + 2 * H : 2 * T * G + (cell === "egru" ? 6 * H : 2 * H);
   return Math.max(forward, backward);
 }
 
@@ -70,11 +73,24 @@ export const CELL_COPIES: Readonly<Record<Cell, readonly [number, number]>> = {
 /**
  * The largest operand copies of one of a layer's calls, floats per row: a sequence product's
  * copies times T (training 2I + H, which bounds the input product's x, the dx product's dx and its
- * mask, the recurrent weight gradient's y or h; evaluation: x), or one step's cell call.
+ * mask, the recurrent weight gradient's y or h; evaluation: x), one step's cell call, or (EGRU,
+ * training) the time loop in one call: its four upstream gradients and zoneout mask [T, H] (the
+ * forward's copies, the mask, y0 [H] and q [3H], are fewer).
  */
 export function copyFloats(cell: Cell, T: number, { I, H }: LayerShape, training: boolean): number {
   const sequence = T * (training ? 2 * I + H : I);
-  return Math.max(sequence, CELL_COPIES[cell][training ? 1 : 0] * H);
+  const loop = cell === "egru" && training ? 5 * T * H : 0;
+  return Math.max(sequence, CELL_COPIES[cell][training ? 1 : 0] * H, loop);
+}
+
+/**
+ * An EGRU layer's weight and bias gradients of one backward call, dW [I, 3H], dR [H, 3H], dbx and
+ * dbr [3H], in the kernels' memory where it has room (its products write them there) until added to
+ * the layer's gradients: floats, not per row, outside the estimate. GRU and LSTM keep theirs in
+ * ordinary memory.
+ */
+export function gradientTempFloats(cell: Cell, { I, H, G }: LayerShape, training: boolean): number {
+  return cell === "egru" && training ? (I + H + 2) * G : 0;
 }
 
 /** [T, H] arrays per row a training forward keeps in the kernels' memory: outputs and tape (y h o tr c z r g hr; h z r g hr; h c i f g o k). */

@@ -13,6 +13,7 @@ import { addInto, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import type { EgruStepArgs } from "./egru-step.js";
+import type { EgruSeqBackwardArgs, EgruSeqForwardArgs } from "./egru-seq.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
 import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCellForwardArgs } from "./gru-cell.js";
 import { gemmNNi8, type Int8Product } from "./int8.js";
@@ -171,6 +172,13 @@ export interface Kernels {
   egruStep?(s: EgruStepArgs): number;
   /** Its backward for one step of B rows (cell-pointwise.ts). */
   egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>): void;
+  /**
+   * Optional: the EGRU's whole time loop in one call (egru-seq.ts), the forward from zero state and
+   * its backward, with the bits of the step loop's calls (kernels/egru.ts). Each returns the
+   * recurrent products' MACs executed, or −1 where it does not apply (then run the step loop).
+   */
+  egruSeqForward?<A extends FloatArray>(s: EgruSeqForwardArgs<A>): number;
+  egruSeqBackward?<A extends FloatArray>(s: EgruSeqBackwardArgs<A>): number;
   /** The GRU cell's pointwise forward for one step of B rows: gates and zoneout (gru-cell.ts). */
   gruCellForward<A extends FloatArray>(args: GruCellForwardArgs<A>): void;
   /** Its backward for one step of B rows (gru-cell.ts). */

@@ -57,7 +57,8 @@ export interface CellBackwardArgs<A extends FloatArray> extends CellKeep<A> {
   dp: A; // [B, 3H] out at dOff: adjoint of the input pre-activations
   dq: A; // [B, 3H] out at dOff: adjoint of the recurrent pre-activations
   dOff: number;
-  dthr: A; // [H] accumulated
+  /** [B, H] the threshold gradient by row, accumulated (the time loop sums it over the rows at the end). */
+  dthrRows: A;
 }
 
 /**
@@ -101,7 +102,7 @@ export function backwardInFloat32<A extends FloatArray>(args: CellBackwardArgs<A
     event.gamma !== undefined &&
     event.support !== undefined &&
     allFloat32(up.dy, up.dh, up.do, up.dtr, args.o, tape.c, tape.z, tape.r, tape.g, tape.hr, args.hPrev) &&
-    allFloat32(args.thr, args.keep, args.dyRec, args.dhRec, args.dtrCarry, args.dhNext, args.dp, args.dq, args.dthr)
+    allFloat32(args.thr, args.keep, args.dyRec, args.dhRec, args.dtrCarry, args.dhNext, args.dp, args.dq, args.dthrRows)
   );
 }
 
@@ -152,7 +153,7 @@ export function egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>
     dp,
     dq,
     dOff,
-    dthr,
+    dthrRows,
   } = args;
   const G = 3 * H;
   for (let b = 0; b < B; b++) {
@@ -169,7 +170,7 @@ export function egruCellBackward<A extends FloatArray>(args: CellBackwardArgs<A>
       // y = c·o and h = c − o·ϑ both depend on o:
       const dO = (up.do ? up.do[s] : 0) + c * dy - th * dh;
       const dS = event.df(c - th) * dO; // through o = f(c − ϑ)
-      dthr[j] -= dS + ot * dh;
+      dthrRows[k] -= dS + ot * dh;
       const dc = ot * dy + dS + dh;
       // c = κ·h̃ + (1 − κ)·h_{t−1} under zoneout (κ = 1 without)
       const kp = keep ? keep[keepOff + k] : keepConst;

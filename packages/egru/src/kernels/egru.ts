@@ -20,6 +20,9 @@
 //             (maskedGemmNT); every skipped term is exactly zero, so results are unchanged.
 // Both passes count the multiply-accumulates executed next to the dense count.
 //
+// Where the kernels have it (WebAssembly: egru-seq.ts), each pass's time loop is one kernel call,
+// with the same bits as the step loop below, which the other kernels run.
+//
 // Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
 // parameter gradients into its own buffers.
 
@@ -28,8 +31,10 @@ import type { EventFunction } from "./activations.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import type { EgruTape } from "./cell-pointwise.js";
 import { cellKeep, gatedParamGrads, sparseEnough, type MacCount, type SeqDims, type Zoneout } from "./gated-cell.js";
+import type { EgruSeqBackwardArgs, EgruSeqRows } from "./egru-seq.js";
+import { isInt8Matrix } from "./int8.js";
 import { eventOrDenseNN, type Weight } from "./products.js";
-import { biasRows, receiveMaskCount, receiveMaskRows } from "./row-ops.js";
+import { biasRows, columnSums, receiveMaskCount, receiveMaskRows } from "./row-ops.js";
 import { KernelScratch, outputArrays } from "./scratch.js";
 
 export type { SeqDims, Zoneout } from "./gated-cell.js";
@@ -109,8 +114,17 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
     macs.executed += eventOrDenseNN(kernels, args.inputEvents ?? false, T * B, G, I, x, 0, W, a);
     biasRows(kernels, a, 0, T * B, G, bx);
 
-    const q = work.zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
     const out = { y, h, o, tr, tape };
+    // the whole time loop in one call where the kernels have it (the same bits as the loop below)
+    const whole =
+      h0 === null && tr0 === null && !isInt8Matrix(R) && kernels.egruSeqForward
+        ? kernels.egruSeqForward({ T, B, H, a, R, br, y0, thr, ...cellKeep(zoneout, 0), alpha, event, out })
+        : -1;
+    if (whole >= 0) {
+      macs.executed += whole;
+      return { y, h, o, tr, tape, macs };
+    }
+    const q = work.zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
     for (let t = 0; t < T; t++) {
       // q = y_{t−1}·R + br, by events while they are sparse enough
       const prev = t === 0 ? y0 : y;
@@ -188,6 +202,11 @@ export interface EgruBackwardArgs<A extends FloatArray> extends EgruForwardArgs<
   dxMask?: A | null;
   /** false: the input's gradient is not needed (a bottom layer on data): dx is not computed and comes back empty. */
   inputGrad?: boolean;
+  /**
+   * Zeroed arrays of n elements for the weight and bias gradients (e.g. in the kernels' memory, where
+   * the products write them in place; the caller then frees them); fresh pooled arrays when absent.
+   */
+  gradients?: ((n: number) => A) | null;
 }
 
 /**
@@ -236,74 +255,109 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
     dtr: upstream.dtr ?? null,
   };
 
-  const work = new KernelScratch(kernels); // dp, dq and the step's mask in the kernels' memory
+  const work = new KernelScratch(kernels); // dp, dq and the time loop's [B, H] arrays in the kernels' memory
   try {
     // every step's cell backward writes all of its rows of dp and dq
     const dp = work.overwrittenLike(x, T * B * G); // ∂L/∂(input pre-activation a)      [T, B, 3H]
     const dq = work.overwrittenLike(x, T * B * G); // ∂L/∂(recurrent pre-activation q)  [T, B, 3H]
-    const receives = work.zerosLike(x, B * H); // 1 where a unit of step t−1 can pass gradient on through y
+    // the step-to-step adjoints [B, H] (the cell reads and writes them in place), the mask of the units
+    // of step t−1 that can pass gradient on through y, and the threshold gradient by row
+    const rows: EgruSeqRows<A> = {
+      dyRec: work.zerosLike(x, B * H), // gradient reaching y_t from step t+1's recurrent product
+      dhRec: work.zerosLike(x, B * H), // gradient reaching h_t from step t+1's leak (and zoneout)
+      dtrCarry: work.zerosLike(x, B * H), // α·dtr_{t+1}, the trace's own recursion
+      dhNext: work.zerosLike(x, B * H), // dhRec for step t−1, being built at step t
+      receives: work.zerosLike(x, B * H),
+      dthrRows: work.zerosLike(x, B * H),
+    };
+    // the whole time loop in one call where the kernels have it (the same bits as backwardSteps)
+    const keep = cellKeep(zoneout, 0);
+    const whole =
+      h0 === null && kernels.egruSeqBackward
+        ? kernels.egruSeqBackward({ T, B, H, up, o, h, tape, thr, ...keep, alpha, event, R, dp, dq, rows })
+        : -1;
+    const recurrentMacs = whole >= 0 ? whole : backwardSteps(args, up, kernels, dp, dq, rows);
+    // the threshold gradient: each row's sum over time, then the rows' in order
     const dthr = zerosLike(x, H);
-    // the step-to-step adjoints [B, H], in the kernels' memory too (the cell reads and writes them in place)
-    const dyRec = work.zerosLike(x, B * H); // gradient reaching y_t from step t+1's recurrent product
-    let dhRec = work.zerosLike(x, B * H); // gradient reaching h_t from step t+1's leak (and zoneout)
-    const dtrCarry = work.zerosLike(x, B * H); // α·dtr_{t+1}, the trace's own recursion
-    let dhNext = work.zerosLike(x, B * H); // dhRec for step t−1, being built at step t
-    let recurrentMacs = 0;
-
-    for (let t = T - 1; t >= 0; t--) {
-      const off = t * B * H;
-      kernels.egruCellBackward({
-        B,
-        H,
-        up,
-        o,
-        tape,
-        off,
-        hPrev: t === 0 ? h0 : h,
-        hPrevOff: t === 0 ? 0 : off - B * H,
-        thr,
-        ...cellKeep(zoneout, off),
-        alpha,
-        event,
-        dyRec,
-        dhRec,
-        dtrCarry,
-        dhNext,
-        dp,
-        dq,
-        dOff: t * B * G,
-        dthr,
-      });
-      // Gradient into y_{t−1} through this step's recurrent product: dq_t · Rᵀ   [B, H]. Step t−1's
-      // y only passes gradient on where ∂y/∂c = o + c·df(c − ϑ) ≠ 0: units that fired or lie inside
-      // the surrogate window. Elsewhere the product is skipped (its value would be multiplied by 0).
-      // At t = 0 it is the gradient of the y0 argument, computed in full.
-      if (t === 0) {
-        kernels.gemmNT(B, H, G, dq, 0, R, 0, dyRec, 0, false);
-        recurrentMacs += B * H * G;
-      } else {
-        const ones = receiveMaskCount(kernels, o, tape.c, thr, event, H, off - B * H, B * H, receives, 0);
-        recurrentMacs += maskedProduct(kernels, B, H, G, dq, t * B * G, R, receives, 0, dyRec, ones);
-      }
-      // every entry of dhNext was written above, so the two buffers can simply trade places
-      const done = dhRec;
-      dhRec = dhNext;
-      dhNext = done;
-    }
-
+    columnSums(kernels, dthr, rows.dthrRows, 0, B, H);
     // dx, dW, dR (= Σ y_{t−1}ᵀ·dq_t over active units only), dbx, dbr
     const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq, kernels, {
       seq: true,
       input: args.inputEvents ?? false,
       dxMask: args.dxMask ?? null,
       inputGrad: args.inputGrad ?? true,
+      gradients: args.gradients ?? null,
     });
     const macs: MacCount = {
       executed: rest.macs.executed + recurrentMacs,
       dense: rest.macs.dense + T * B * H * G,
     };
-    return { ...rest, macs, dy0: work.kept(dyRec), dthr };
+    return { ...rest, macs, dy0: work.kept(rows.dyRec), dthr };
   } finally {
     work.release();
   }
+}
+
+/**
+ * egruBackward's time loop, one kernel call after another (t = T − 1 … 0): writes dp, dq and the
+ * [B, H] arrays of `rows` (dyRec ends as ∂L/∂y0); returns the back-products' MACs.
+ */
+function backwardSteps<A extends FloatArray>(
+  args: EgruBackwardArgs<A>,
+  up: EgruSeqBackwardArgs<A>["up"],
+  kernels: Kernels,
+  dp: A,
+  dq: A,
+  rows: EgruSeqRows<A>,
+): number {
+  const { dims, params, zoneout, alpha, event, fwd } = args;
+  const h0 = args.h0 ?? null;
+  const { T, B, H } = dims;
+  const G = 3 * H;
+  const { R, thr } = params;
+  const { h, o, tape } = fwd;
+  const { dyRec, dtrCarry, receives, dthrRows } = rows;
+  let { dhRec, dhNext } = rows;
+  let recurrentMacs = 0;
+  for (let t = T - 1; t >= 0; t--) {
+    const off = t * B * H;
+    kernels.egruCellBackward({
+      B,
+      H,
+      up,
+      o,
+      tape,
+      off,
+      hPrev: t === 0 ? h0 : h,
+      hPrevOff: t === 0 ? 0 : off - B * H,
+      thr,
+      ...cellKeep(zoneout, off),
+      alpha,
+      event,
+      dyRec,
+      dhRec,
+      dtrCarry,
+      dhNext,
+      dp,
+      dq,
+      dOff: t * B * G,
+      dthrRows,
+    });
+    // Gradient into y_{t−1} through this step's recurrent product: dq_t · Rᵀ   [B, H]. Step t−1's
+    // y only passes gradient on where ∂y/∂c = o + c·df(c − ϑ) ≠ 0: units that fired or lie inside
+    // the surrogate window. Elsewhere the product is skipped (its value would be multiplied by 0).
+    // At t = 0 it is the gradient of the y0 argument, computed in full.
+    if (t === 0) {
+      kernels.gemmNT(B, H, G, dq, 0, R, 0, dyRec, 0, false);
+      recurrentMacs += B * H * G;
+    } else {
+      const ones = receiveMaskCount(kernels, o, tape.c, thr, event, H, off - B * H, B * H, receives, 0);
+      recurrentMacs += maskedProduct(kernels, B, H, G, dq, t * B * G, R, receives, 0, dyRec, ones);
+    }
+    // every entry of dhNext was written above, so the two buffers can simply trade places
+    const done = dhRec;
+    dhRec = dhNext;
+    dhNext = done;
+  }
+  return recurrentMacs;
 }

@@ -228,6 +228,8 @@ export interface SparseOperands {
   dxMask?: FloatArray | null;
   /** false: the input's gradient is not needed (a bottom layer on data): dx is not computed and comes back empty. */
   inputGrad?: boolean;
+  /** Zeroed arrays for dW, dR, dbx and dbr (e.g. in the kernels' memory); pooled ones of x's kind when absent. */
+  gradients?: ((n: number) => FloatArray) | null;
 }
 
 /** Whether n entries of a from off are sparse enough (density ≤ the kernels' crossover) for an event product. */
@@ -275,14 +277,15 @@ export function gatedParamGrads<A extends FloatArray>(
     executed += T * B * G * I;
     if (mask) for (let i = 0; i < dx.length; i++) if (mask[i] === 0) dx[i] = 0; // same contract either way
   }
-  const dW = zerosLike(x, I * G);
+  const grad = (n: number): A => (sparse.gradients ? (sparse.gradients(n) as A) : zerosLike(x, n));
+  const dW = grad(I * G);
   if (sparse.input && sparseEnough(kernels, x, 0, T * B * I)) {
     executed += kernels.eventGemmTN(I, G, T * B, x, 0, dp, 0, dW, 0); // dW = xᵀ · dp
   } else {
     kernels.gemmTN(I, G, T * B, x, 0, dp, 0, dW, 0, false);
     executed += T * B * G * I;
   }
-  const dR = zerosLike(x, H * G);
+  const dR = grad(H * G);
   if (sparse.seq && sparseEnough(kernels, seq, 0, (T - 1) * B * H)) {
     executed += kernels.eventGemmTN(H, G, B, init, 0, dq, 0, dR, 0); // step 1 reads init
     if (T > 1) executed += kernels.eventGemmTN(H, G, (T - 1) * B, seq, 0, dq, B * G, dR, 0);
@@ -291,9 +294,9 @@ export function gatedParamGrads<A extends FloatArray>(
     if (T > 1) kernels.gemmTN(H, G, (T - 1) * B, seq, 0, dq, B * G, dR, 0, true); // steps 2…T read s_1…s_{T−1}
     executed += T * B * G * H;
   }
-  const dbx = zerosLike(x, G);
+  const dbx = grad(G);
   columnSums(kernels, dbx, dp, 0, T * B, G);
-  const dbr = zerosLike(x, G);
+  const dbr = grad(G);
   columnSums(kernels, dbr, dq, 0, T * B, G);
   return { dx, dW, dR, dbx, dbr, macs: { executed, dense } };
 }

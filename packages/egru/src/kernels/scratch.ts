@@ -3,7 +3,7 @@
 // weights (a copy of an int8 matrix there: inMemory()).
 
 import { zerosLike, type FloatArray } from "../core/buffer.js";
-import { ShapeError } from "../core/errors.js";
+import { ShapeError, StateError } from "../core/errors.js";
 import type { Kernels } from "./backend.js";
 import type { Int8Matrix } from "./int8.js";
 
@@ -18,6 +18,20 @@ export class KernelScratch {
     const a = this.kernels.alloc(n);
     this.held.push(a);
     return a;
+  }
+
+  /**
+   * As zeros32 where the kernels' memory has room for it without passing its maximum, else an
+   * ordinary (pooled) array: for temporaries that are faster there but that the memory estimate
+   * (packages/cli/src/train/memory.ts) leaves out.
+   */
+  zeros32IfRoom(n: number): Float32Array {
+    try {
+      return this.zeros32(n);
+    } catch (e) {
+      if (e instanceof StateError) return zerosLike(new Float32Array(0), n);
+      throw e;
+    }
   }
 
   /** A zeroed array of like's kind: float32 as zeros32, float64 (the reference checks) an ordinary one. */

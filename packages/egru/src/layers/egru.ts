@@ -59,6 +59,7 @@ import type { Int8Slot } from "./int8-weights.js";
 import { WeightedLayer } from "./weighted-layer.js";
 import { EgruStepper } from "./stepper.js";
 import { TapeArena } from "./tape-arena.js";
+import { KernelScratch } from "../kernels/scratch.js";
 
 export type ThresholdMode = "clamp" | "sigmoid";
 
@@ -401,55 +402,63 @@ export class EGRU extends WeightedLayer {
     if (upstream.dy != null && upstream.dOutput != null) {
       throw new ValueError("upstream", "dy or dOutput (the same gradient under two names), not both", "both");
     }
-    const g = egruBackward({
-      dims,
-      params: { ...s.params, R: this.residentR.ensure(s.kernels, s.params.R, s.residentTag) },
-      x: s.x,
-      y0: s.y0,
-      zoneout: s.zoneout,
-      alpha: this.traceDecay,
-      event: this.event,
-      fwd: s.fwd,
-      kernels: s.kernels,
-      inputEvents: this.inputEvents,
-      dxMask: opts.dxMask
-        ? toTimeMajor(
-            checkMask("dxMask", opts.dxMask, T * B * this.inputSize, `T·B·I = ${T}·${B}·${this.inputSize}`),
+    // this call's weight and bias gradients in the kernels' memory where it has room (the products
+    // write them in place and carry() adds them there), handed back below
+    const temps = new KernelScratch(s.kernels);
+    try {
+      const g = egruBackward({
+        gradients: (n) => temps.zeros32IfRoom(n),
+        dims,
+        params: { ...s.params, R: this.residentR.ensure(s.kernels, s.params.R, s.residentTag) },
+        x: s.x,
+        y0: s.y0,
+        zoneout: s.zoneout,
+        alpha: this.traceDecay,
+        event: this.event,
+        fwd: s.fwd,
+        kernels: s.kernels,
+        inputEvents: this.inputEvents,
+        dxMask: opts.dxMask
+          ? toTimeMajor(
+              checkMask("dxMask", opts.dxMask, T * B * this.inputSize, `T·B·I = ${T}·${B}·${this.inputSize}`),
+              s.shape,
+              this.inputSize,
+            )
+          : null,
+        inputGrad: opts.inputGrad ?? true,
+        upstream: {
+          dy: upstreamTimeMajor(
+            upstream.dy != null ? "dy" : "dOutput",
+            upstream.dy ?? upstream.dOutput,
             s.shape,
-            this.inputSize,
-          )
-        : null,
-      inputGrad: opts.inputGrad ?? true,
-      upstream: {
-        dy: upstreamTimeMajor(
-          upstream.dy != null ? "dy" : "dOutput",
-          upstream.dy ?? upstream.dOutput,
-          s.shape,
-          H,
-          s.kernels,
-        ),
-        dh: upstreamTimeMajor("dh", upstream.dh, s.shape, H, s.kernels),
-        do: upstreamTimeMajor("do", upstream.do, s.shape, H, s.kernels),
-        dtr: upstreamTimeMajor("dtrace", upstream.dtrace, s.shape, H, s.kernels),
-      },
-    });
-    // the clip inside backward acts on this call's gradients only (fresh arrays from the kernel)
-    let clipScale: number | null = 1;
-    const clipGroup = this.group?.clip;
-    if (clipGroup) {
-      clipGroup.add(g, g.dy0);
-      this.carry(g, s, clipGroup.stored, 1);
-      clipScale = null;
-    } else {
-      if (this.gradClip > 0 && !this.group) {
-        clipScale = clipFactorOf(this.gradClip, [g.dy0, g.dW, g.dR, g.dbx, g.dbr, g.dthr]);
-        if (clipScale < 1) for (let k = 0; k < g.dy0.length; k++) g.dy0[k] *= clipScale;
+            H,
+            s.kernels,
+          ),
+          dh: upstreamTimeMajor("dh", upstream.dh, s.shape, H, s.kernels),
+          do: upstreamTimeMajor("do", upstream.do, s.shape, H, s.kernels),
+          dtr: upstreamTimeMajor("dtrace", upstream.dtrace, s.shape, H, s.kernels),
+        },
+      });
+      // the clip inside backward acts on this call's gradients only (fresh arrays from the kernel)
+      let clipScale: number | null = 1;
+      const clipGroup = this.group?.clip;
+      if (clipGroup) {
+        clipGroup.add(g, g.dy0);
+        this.carry(g, s, clipGroup.stored, 1);
+        clipScale = null;
+      } else {
+        if (this.gradClip > 0 && !this.group) {
+          clipScale = clipFactorOf(this.gradClip, [g.dy0, g.dW, g.dR, g.dbx, g.dbr, g.dthr]);
+          if (clipScale < 1) for (let k = 0; k < g.dy0.length; k++) g.dy0[k] *= clipScale;
+        }
+        this.carry(g, s, this.grads, clipScale);
       }
-      this.carry(g, s, this.grads, clipScale);
+      const dx = fromTimeMajor(g.dx, s.shape, this.inputSize);
+      recycle(g.dW, g.dR, g.dbx, g.dbr, dx === g.dx ? null : g.dx); // this call's own temporaries (pooled ones)
+      return { dx, dy0: g.dy0, macs: g.macs, clipScale };
+    } finally {
+      temps.release();
     }
-    const dx = fromTimeMajor(g.dx, s.shape, this.inputSize);
-    recycle(g.dW, g.dR, g.dbx, g.dbr, dx === g.dx ? null : g.dx); // this call's own temporaries
-    return { dx, dy0: g.dy0, macs: g.macs, clipScale };
   }
 
   /** into += factor · a call's kernel gradients carried to the stored parameters (DropConnect, thresholds). */

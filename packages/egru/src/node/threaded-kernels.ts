@@ -10,11 +10,13 @@
 // with one row. The weight gradients gemmTN and eventGemmTN reduce over the batch rows, so they are
 // split by output columns (gemmTN) or output rows, the units of y (eventGemmTN, each part listing
 // only its units' events), instead (each element keeps its sum's order). The cells' pointwise steps
-// by batch rows, except the EGRU backward, whose threshold gradient sums over the rows: it is split
-// by units. The bias rows and the receive mask by rows, the bias gradients' column sums by columns.
+// by batch rows, the EGRU backward by units. The bias rows and the receive mask by rows, the bias gradients' column sums by columns.
 // The fused EGRU streaming step (egruStep, B = 1) by columns of its two products (float weights) or
 // by the entries of their operands (int8, exact integer sums); the cell then on the calling thread,
-// or with int8 weights from 512 units the parts' finish and the cell by units.
+// or with int8 weights from 512 units the parts' finish and the cell by units. The EGRU's whole
+// time loop (egruSeqForward, egruSeqBackward) by blocks of at least 8 batch rows, one dispatch a
+// pass (rows never meet inside it; a batch under 16 rows keeps its loop on one thread, or step by
+// step where each step's product is large enough to split).
 // Small calls stay on one thread (dispatch costs a few microseconds).
 // Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
 
@@ -33,6 +35,17 @@ import {
   int8StepWeights,
   type EgruStepArgs,
 } from "../kernels/egru-step.js";
+import {
+  egruSeqBackwardCall,
+  egruSeqForwardCall,
+  seqBackwardApplies,
+  seqBackwardOperands,
+  seqBackwardResident,
+  seqForwardApplies,
+  seqForwardOperands,
+  seqForwardResident,
+  type SeqOperand,
+} from "../kernels/egru-seq.js";
 import { SQUARES_CHUNK } from "../kernels/train-ops.js";
 import { addInOrder, receiveMaskApplies, SOFTMAX_CHUNK, type WasmKernels } from "../wasm/wasm-kernels.js";
 import { WasmPool, type WasmTask } from "./wasm-pool.js";
@@ -80,6 +93,23 @@ export function rowBlocks(rows: number, threads: number): [number, number][] {
   const per = Math.ceil(rows / threads / ROW_ALIGN) * ROW_ALIGN;
   const out: [number, number][] = [];
   for (let r = 0; r < rows; r += per) out.push([r, Math.min(per, rows - r)]);
+  return out;
+}
+
+/**
+ * Blocks of batch rows for the EGRU's time loop on threads (egruSeqForward, egruSeqBackward), one per
+ * thread, each of at least ROW_ALIGN rows (a last smaller one joins the block before): below that
+ * gemmNT takes another path, with other bits. A single block: the loop stays on one thread.
+ */
+export function seqBlocks(B: number, threads: number): [number, number][] {
+  const per = Math.max(ROW_ALIGN, Math.ceil(B / threads));
+  const out: [number, number][] = [];
+  for (let r = 0; r < B; r += per) out.push([r, Math.min(per, B - r)]);
+  const last = out[out.length - 1];
+  if (out.length > 1 && last[1] < ROW_ALIGN) {
+    out.pop();
+    out[out.length - 1][1] += last[1];
+  }
   return out;
 }
 
@@ -140,6 +170,8 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "egruCellForward",
         "i8StepEndUnits",
         "egruCellBackwardUnits",
+        "egruSeqForward",
+        "egruSeqBackward",
         "egruStepColumns",
         "i8StepPart",
         "gruCellForward",
@@ -239,6 +271,23 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     } finally {
       for (let i = placed.length - 1; i >= 0; i--) placed[i].done();
     }
+  };
+  /** Place a time loop's operands (egru-seq.ts; address 0 for an absent one); done() copies outputs back. */
+  const placeSeq = (operands: SeqOperand[]): { p: number[]; done: () => void } => {
+    const placed: Placed[] = [];
+    try {
+      for (const [a, len, read, written, name] of operands)
+        placed.push(a === null ? { ptr: 0, done: () => {} } : place(name, a, 0, len, read, written));
+    } catch (e) {
+      for (const x of placed) x.done();
+      throw e;
+    }
+    return {
+      p: placed.map((x) => x.ptr),
+      done: () => {
+        for (let i = placed.length - 1; i >= 0; i--) placed[i].done();
+      },
+    };
   };
   /** The address of row r0 of an operand at p with `per` elements per row (0 stays 0: absent). */
   const row = (p: number, r0: number, per: number): number => (p === 0 ? 0 : p + r0 * per * 4);
@@ -491,6 +540,49 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       });
     },
 
+    egruSeqForward(s) {
+      const blocks = seqBlocks(s.B, threads);
+      // one block: on this thread where each step's product is too small to split, else the step loop
+      if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.egruSeqForward(s) : -1;
+      if (!seqForwardApplies(s) || !seqForwardResident(s).every((a) => base.inMemory(a))) return -1;
+      const { p, done } = placeSeq(seqForwardOperands(s));
+      const q = base.alloc(s.B * 3 * s.H, false); // each block writes its rows of a step's q
+      try {
+        const macs = runBlocks(
+          blocks,
+          (rows) => ex.egruSeqForwardScratch(rows, s.H) >>> 0,
+          (r0, rows, sc) => ({
+            fn: "egruSeqForward",
+            args: egruSeqForwardCall(s, p, base.eventCrossover, r0, r0 + rows, q.byteOffset, sc),
+          }),
+        );
+        return macs.reduce((a, m) => a + m, 0);
+      } finally {
+        base.free(q);
+        done();
+      }
+    },
+
+    egruSeqBackward(s) {
+      const blocks = seqBlocks(s.B, threads);
+      if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.egruSeqBackward(s) : -1;
+      if (!seqBackwardApplies(s) || !seqBackwardResident(s).every((a) => base.inMemory(a))) return -1;
+      const { p, done } = placeSeq(seqBackwardOperands(s));
+      try {
+        const macs = runBlocks(
+          blocks,
+          (rows) => ex.egruSeqBackwardScratch(rows, s.H) >>> 0,
+          (r0, rows, sc) => ({
+            fn: "egruSeqBackward",
+            args: egruSeqBackwardCall(s, p, base.eventCrossover, r0, r0 + rows, sc),
+          }),
+        );
+        return macs.reduce((a, m) => a + m, 0);
+      } finally {
+        done();
+      }
+    },
+
     egruCellForward(args) {
       const { B, H, out, outOff } = args;
       if (!forwardInFloat32(args) || B < 2 || B * H < minPointwise) return base.egruCellForward(args);
@@ -547,7 +639,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
           [args.dp, args.dOff, 3 * n, false, true, "dp"],
           [args.dq, args.dOff, 3 * n, false, true, "dq"],
           [args.dhNext, 0, n, false, true, "dhNext"],
-          [args.dthr, 0, H, true, true, "dthr"],
+          [args.dthrRows, 0, n, true, true, "dthrRows"],
         ],
         (p, j0, units) => [
           B,

@@ -21,7 +21,7 @@ export interface WasmTask {
   args: number[];
 }
 
-const MAX_ARGS = 32;
+const MAX_ARGS = 40;
 // Int32 words per worker: flag, fn index, argc, ok, then the args and the return value as f64 (2 words each)
 const SLOT = 4 + 2 * MAX_ARGS + 2;
 const RESULT = 2 + MAX_ARGS; // the return value's f64 index within a slot

@@ -56,6 +56,19 @@ import {
   type EgruStepArgs,
 } from "../kernels/egru-step.js";
 import {
+  egruSeqBackwardCall,
+  egruSeqForwardCall,
+  seqBackwardApplies,
+  seqBackwardOperands,
+  seqBackwardResident,
+  seqForwardApplies,
+  seqForwardOperands,
+  seqForwardResident,
+  type EgruSeqBackwardArgs,
+  type EgruSeqForwardArgs,
+  type SeqOperand,
+} from "../kernels/egru-seq.js";
+import {
   WASM_BASE64,
   WASM_MAXIMUM_PAGES,
   WASM_RELAXED_BASE64,
@@ -94,6 +107,10 @@ export interface KernelExports {
   ): number;
   egruStepScratch(I: number, H: number, n: number): number;
   egruStepColumns(...args: number[]): number;
+  egruSeqForwardScratch(rows: number, H: number): number;
+  egruSeqForward(...args: number[]): number;
+  egruSeqBackwardScratch(rows: number, H: number): number;
+  egruSeqBackward(...args: number[]): number;
   i8StepScratch(I: number, H: number): number;
   i8StepPart(...args: number[]): void;
   i8StepFinish(...args: number[]): void;
@@ -169,7 +186,7 @@ export interface KernelExports {
     dp: number,
     dq: number,
     dhNext: number,
-    dthr: number,
+    dthrRows: number,
   ): void;
   gruCellForward(
     B: number,
@@ -339,6 +356,8 @@ export interface WasmKernels extends Kernels {
    * stay here.
    */
   egruStep(s: EgruStepArgs, split?: EgruStepSplit): number;
+  egruSeqForward<A extends FloatArray>(s: EgruSeqForwardArgs<A>): number;
+  egruSeqBackward<A extends FloatArray>(s: EgruSeqBackwardArgs<A>): number;
   countNonzero(a: FloatArray, off: number, n: number): number;
   firstNonFinite(a: FloatArray, off: number, n: number): number;
   adamUpdate(u: AdamUpdate): void;
@@ -1152,6 +1171,37 @@ class WasmKernelsImpl implements WasmKernels {
     return executed;
   }
 
+  egruSeqForward<A extends FloatArray>(s: EgruSeqForwardArgs<A>): number {
+    if (!seqForwardApplies(s) || !seqForwardResident(s).every((a) => this.isView(a))) return -1;
+    checkDims([s.T, s.B, s.H]);
+    const qBytes = alignUp(s.B * 3 * s.H * 4);
+    return this.runSeq(seqForwardOperands(s), qBytes + (this.ex.egruSeqForwardScratch(s.B, s.H) >>> 0), (p, at) =>
+      this.ex.egruSeqForward(...egruSeqForwardCall(s, p, this.eventCrossover, 0, s.B, at, at + qBytes)),
+    );
+  }
+
+  egruSeqBackward<A extends FloatArray>(s: EgruSeqBackwardArgs<A>): number {
+    if (!seqBackwardApplies(s) || !seqBackwardResident(s).every((a) => this.isView(a))) return -1;
+    checkDims([s.T, s.B, s.H]);
+    return this.runSeq(seqBackwardOperands(s), this.ex.egruSeqBackwardScratch(s.B, s.H) >>> 0, (p, at) =>
+      this.ex.egruSeqBackward(...egruSeqBackwardCall(s, p, this.eventCrossover, 0, s.B, at)),
+    );
+  }
+
+  /** run() over a time loop's operands (absent ones at address 0). */
+  private runSeq(operands: SeqOperand[], scratch: number, call: (p: number[], scratchAt: number) => number): number {
+    const l = new OperandList();
+    const index = operands.map(([a, len, read, written, name]) =>
+      l.add(a, 0, len, (read ? IN : 0) | (written ? OUT : 0), name),
+    );
+    return this.run(l.ops, scratch, (p, at) =>
+      call(
+        index.map((i) => OperandList.at(p, i)),
+        at,
+      ),
+    );
+  }
+
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
     const { B, H, out, outOff } = args;
     const { tape } = out;
@@ -1231,11 +1281,11 @@ class WasmKernelsImpl implements WasmKernels {
           l.add(args.dp, args.dOff, 3 * n, OUT, "dp"),
           l.add(args.dq, args.dOff, 3 * n, OUT, "dq"),
           l.add(args.dhNext, 0, n, OUT, "dhNext"),
-          l.add(args.dthr, 0, H, IN | OUT, "dthr"),
+          l.add(args.dthrRows, 0, n, IN | OUT, "dthrRows"),
         ];
         return (at) => {
           const [dy, dh, dO, dtr, dyRec, dhRec, carry, c, o, z, r, g, hr, hp, thr, keep] = ins.map(at);
-          const [dp, dq, dhNext, dthr] = outs.map(at);
+          const [dp, dq, dhNext, dthrRows] = outs.map(at);
           const { keepConst, alpha } = args;
           this.ex.egruCellBackward(
             B,
@@ -1263,7 +1313,7 @@ class WasmKernelsImpl implements WasmKernels {
             dp,
             dq,
             dhNext,
-            dthr,
+            dthrRows,
           );
         };
       },
