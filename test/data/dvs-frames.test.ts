@@ -5,7 +5,7 @@
 // frame cache, and `egru train --task dvs-gesture` on a synthetic set to ≥ 90 % test accuracy.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, truncateSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -22,7 +22,10 @@ import { writeSynthGestures } from "../../packages/cli/src/node/dvs-files.js";
 import { frameConfig, loadDvsClips } from "../../packages/cli/src/node/dvs-clips.js";
 import { loadGestureSplit } from "../../packages/cli/src/node/dvs-files.js";
 import { parseConfig } from "../../packages/cli/src/train/config.js";
+import { buildTrainer } from "../../packages/cli/src/train/build.js";
 import { dvsTask, memoryClips } from "../../packages/cli/src/train/dvs-task.js";
+import type { ClassificationTask } from "../../packages/cli/src/train/task.js";
+import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import { runEgru } from "../helpers.js";
 
 function randomEvents(seed: number, n: number, tMax: number, t0 = 5_000): DvsEvents {
@@ -320,7 +323,7 @@ test("the frame cache: a second load reads the cache and gives the same clips; a
   assert.equal(a.test.labels[1], s.label);
   // a damaged cache file is not taken: the split is made again, with the same clips
   const before = Array.from(a.train.clip(3));
-  truncateSync(join(a.cacheDir, "train.f32"), 1000);
+  truncateSync(join(a.cacheDir, "train.sparse"), 1000);
   const again = loadDvsClips(dir, d, cache, () => {});
   assert.equal(again.cached, false);
   assert.deepEqual(Array.from(again.train.clip(3)), before);
@@ -328,7 +331,96 @@ test("the frame cache: a second load reads the cache and gives the same clips; a
   const c = loadDvsClips(dir, { ...d, size: 32 }, cache, () => {});
   assert.equal(c.cached, false);
   assert.notEqual(c.cacheDir, a.cacheDir);
-  for (const f of ["train.f32", "train.json", "test.f32", "test.json"]) assert.ok(existsSync(join(c.cacheDir, f)), f);
+  for (const f of ["train.sparse", "train.json", "test.sparse", "test.json"])
+    assert.ok(existsSync(join(c.cacheDir, f)), f);
+});
+
+test("the frame cache keeps each clip's nonzero values only, and a damaged position is an error naming the file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "egru-dvsc-"));
+  writeSynthGestures(dir, { classes: 2, trainUsers: 2, testUsers: 1, rate: 3, seed: 5 });
+  const cache = mkdtempSync(join(tmpdir(), "egru-cache-"));
+  const d = parseConfig({ task: "dvs-gesture", dvs: { size: 16 } }, "t").dvs;
+  const a = loadDvsClips(dir, d, cache, () => {});
+  const clips = Array.from({ length: a.train.count }, (_, i) => a.train.clip(i));
+  const nonzeros = clips.reduce((n, c) => n + c.filter((v) => v !== 0).length, 0);
+  const file = join(a.cacheDir, "train.sparse");
+  // 8 bytes a nonzero value, against 4 bytes a value of the float32 frames
+  assert.equal(statSync(file).size, 8 * nonzeros);
+  assert.ok(8 * nonzeros < clips[0].length * clips.length, "under half the float32 frames' bytes");
+  // a position out of order (the file's size still right): reading that clip says which file is damaged
+  const bytes = readFileSync(file);
+  const first = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  first.setInt32(8, first.getInt32(0, true), true); // the second pair's position = the first's
+  writeFileSync(file, bytes);
+  const b = loadDvsClips(dir, d, cache, () => {});
+  assert.equal(b.cached, true);
+  assert.throws(
+    () => b.train.clip(0),
+    (e: Error) => e.message.includes(file) && /damaged/.test(e.message),
+  );
+});
+
+test("a training batch made in the kernels' memory trains to the bits of one in ordinary memory, its memory handed back", async () => {
+  const wasm = await loadWasmKernels();
+  assert.ok(wasm);
+  const dir = mkdtempSync(join(tmpdir(), "egru-dvsk-"));
+  writeSynthGestures(dir, { classes: 2, trainUsers: 4, testUsers: 1, rate: 3, seed: 6 });
+  const cache = mkdtempSync(join(tmpdir(), "egru-cache-"));
+  const c = parseConfig({ task: "dvs-gesture", model: { hidden: 24 }, batchSize: 4, seed: 2, dvs: { size: 16 } }, "t");
+  const clips = loadDvsClips(dir, c.dvs, cache, () => {});
+  const { T, C, H: S } = clips.shape;
+  const task = dvsTask(clips.train, clips.test, { T, C, S, classes: 2, validation: 0, seed: 3, augment: null });
+  // the kernels, with the arrays allocated while a batch is being made, until they are freed
+  const live = new Set<Float32Array>();
+  let inBatch = false;
+  const kernels = new Proxy(wasm, {
+    get(target, key) {
+      if (key === "alloc")
+        return (n: number, zeroed?: boolean) => {
+          const a = target.alloc(n, zeroed);
+          if (inBatch) live.add(a);
+          return a;
+        };
+      if (key === "free")
+        return (a: Float32Array) => {
+          live.delete(a);
+          target.free(a);
+        };
+      const v = Reflect.get(target, key, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+  let made = 0;
+  const counted = {
+    ...task,
+    batch: (...a: Parameters<typeof task.batch>) => {
+      inBatch = true;
+      try {
+        if (a[3]) made++;
+        return task.batch(...a);
+      } finally {
+        inBatch = false;
+      }
+    },
+  };
+  const ordinary = { ...task, batch: (...a: Parameters<typeof task.batch>) => task.batch(a[0], a[1], a[2]) };
+  const steps = (t: ClassificationTask) => {
+    const trainer = buildTrainer(c, t, { kernels });
+    const out = [0, 1, 2].map((k) =>
+      trainer.trainStep(
+        [k, k + 1, k + 2, k + 3].map((i) => i % 8),
+        3,
+      ),
+    );
+    return {
+      out: out.map((s) => [s.loss, s.gradNorm]),
+      params: trainer.model.params().map((p) => Array.from(p.value)),
+    };
+  };
+  const inMemory = steps(counted);
+  assert.equal(made, 3, "each step's batch was made by the kernels' allocator");
+  assert.equal(live.size, 0, "the batches' memory is handed back");
+  assert.deepEqual(inMemory, steps(ordinary));
 });
 
 test("egru train --task dvs-gesture on a synthetic 4-class set reaches ≥ 90 % test accuracy, sparsity reported", () => {

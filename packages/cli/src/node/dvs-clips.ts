@@ -1,11 +1,12 @@
 // DVS Gesture clips for training (Node only): read a split's recordings, cut samples into windows
 // of frames (data/dvs-frames.ts), and cache the result on disk, keyed by the frame configuration and
 // the recordings' names, sizes and modification times, so a second run does not parse the
-// recordings again. The cache lives in <cache>/dvs-frames/<key>/: per split, <split>.f32 (the clips'
-// float32 values one after another, written as they are made) and <split>.json (count, clip size,
-// labels; written last, atomically, so a half-written cache is never taken). Clips are read back from
-// the file one at a time, so memory holds a batch, not the dataset (the real set's 128×128 frames
-// are about 16 GB).
+// recordings again. The cache lives in <cache>/dvs-frames/<key>/: per split, <split>.sparse (each
+// clip's nonzero values as (int32 index, float32 value) pairs in index order, the clips one after
+// another, written as they are made: event frames are mostly zeros, about a tenth of the float32
+// frames' bytes) and <split>.json (count, clip size, labels, where each clip's pairs start; written
+// last, atomically, so a half-written cache is never taken). Clips are read back from the file one
+// at a time, so memory holds a batch, not the dataset.
 
 import { createHash } from "node:crypto";
 import {
@@ -16,7 +17,6 @@ import {
   openSync,
   readFileSync,
   readSync,
-  readvSync,
   renameSync,
   statSync,
   writeSync,
@@ -73,7 +73,7 @@ function cacheKey(dir: string, d: DvsConfig, classes: number): string {
     }
   }
   const what = {
-    format: 2,
+    format: 3,
     frames: frameConfig(d),
     ...(d.testScale !== undefined ? { testScale: d.testScale } : {}),
     samples: d.samples,
@@ -98,47 +98,64 @@ export interface LoadedClips {
 }
 
 interface SplitIndex {
-  format: "egru-dvs-clips-1";
+  format: "egru-dvs-clips-2";
   count: number;
   /** float32 values per clip. */
   clipSize: number;
   labels: number[];
+  /** count + 1 entries: clip i's pairs are [starts[i], starts[i + 1]). */
+  starts: number[];
 }
 
-/** A split's clips read from its .f32 file on demand (clipInto: one scattered read into a batch's rows). */
+/** Bytes of one (int32 index, float32 value) pair. */
+const PAIR = 8;
+
+/** A split's clips read from its .sparse file on demand, one clip's pairs at a time. */
 function fileClips(data: string, index: SplitIndex): DvsClips {
   let fd: number | null = null;
-  const bytes = index.clipSize * 4;
-  const openFor = (i: number): number => {
+  let buf = new ArrayBuffer(0);
+  const { clipSize, starts } = index;
+  /** Clip i's pairs (index, value), read into a buffer kept between calls. */
+  const pairs = (i: number): { at: Int32Array; v: Float32Array; n: number } => {
     if (!Number.isInteger(i) || i < 0 || i >= index.count)
       throw new ValueError("clip", `an index in 0…${index.count - 1}`, String(i));
     fd ??= openSync(data, "r");
-    return fd;
+    const n = starts[i + 1] - starts[i];
+    if (buf.byteLength < n * PAIR) buf = new ArrayBuffer(Math.max(n * PAIR, 2 * buf.byteLength));
+    const got = readSync(fd, new Uint8Array(buf, 0, n * PAIR), 0, n * PAIR, starts[i] * PAIR);
+    if (got !== n * PAIR) throw damaged(`${n * PAIR} bytes of clip ${i}`, String(got));
+    return { at: new Int32Array(buf, 0, 2 * n), v: new Float32Array(buf, 0, 2 * n), n };
   };
-  const damaged = (i: number, got: number): ValueError =>
-    new ValueError(data, `${bytes} bytes of clip ${i}`, `${got} (the cache file is damaged; delete ${dirname(data)})`);
+  const damaged = (what: string, got: string): ValueError =>
+    new ValueError(data, what, `${got} (the cache file is damaged; delete ${dirname(data)})`);
+  /** Each pair of clip i: put(position in the clip, value), positions checked to increase within the clip. */
+  const each = (i: number, put: (k: number, v: number) => void): void => {
+    const { at, v, n } = pairs(i);
+    let last = -1;
+    for (let e = 0; e < n; e++) {
+      const k = at[2 * e];
+      if (!(k > last && k < clipSize)) throw damaged(`increasing positions below ${clipSize} in clip ${i}`, String(k));
+      last = k;
+      put(k, v[2 * e + 1]);
+    }
+  };
   return {
     count: index.count,
     labels: index.labels,
     clip: (i) => {
-      const f = openFor(i);
-      const out = new Float32Array(index.clipSize);
-      const got = readSync(f, new Uint8Array(out.buffer), 0, bytes, i * bytes);
-      if (got !== bytes) throw damaged(i, got);
+      const out = new Float32Array(clipSize);
+      each(i, (k, v) => {
+        out[k] = v;
+      });
       return out;
     },
-    clipInto: (i, frames) => {
-      const f = openFor(i);
-      const total = frames.reduce((n, a) => n + a.length, 0);
-      if (total !== index.clipSize)
-        throw new ValueError("clipInto frames", `${index.clipSize} floats in all`, String(total));
-      // at most IOV_MAX (1024 on Linux) buffers a call
-      let got = 0;
-      for (let t = 0; t < frames.length; t += 1024) {
-        const part = frames.slice(t, t + 1024).map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-        got += readvSync(f, part, i * bytes + got);
-      }
-      if (got !== bytes) throw damaged(i, got);
+    clipInto: (i, x, b, B, I) => {
+      if (clipSize % I !== 0 || x.length < (clipSize / I) * B * I)
+        throw new ValueError("clipInto", `a batch [${clipSize / I}, ${B}, ${I}]`, `${x.length} floats`);
+      each(i, (k, v) => {
+        const t = Math.floor(k / I);
+        x[(t * B + b) * I + (k - t * I)] = v;
+      });
     },
   };
 }
@@ -146,7 +163,7 @@ function fileClips(data: string, index: SplitIndex): DvsClips {
 /** The cached split, or null when it is absent or does not match its index. */
 function readSplit(dir: string, split: string): DvsClips | null {
   const indexPath = join(dir, `${split}.json`),
-    data = join(dir, `${split}.f32`);
+    data = join(dir, `${split}.sparse`);
   if (!existsSync(indexPath) || !existsSync(data)) return null;
   let index: SplitIndex;
   try {
@@ -154,30 +171,51 @@ function readSplit(dir: string, split: string): DvsClips | null {
   } catch {
     return null;
   }
+  const { count, starts } = index;
   if (
-    index.format !== "egru-dvs-clips-1" ||
-    statSync(data).size !== index.count * index.clipSize * 4 ||
-    index.labels.length !== index.count
+    index.format !== "egru-dvs-clips-2" ||
+    !Array.isArray(index.labels) ||
+    index.labels.length !== count ||
+    !Array.isArray(starts) ||
+    starts.length !== count + 1 ||
+    starts[0] !== 0 ||
+    starts.some((s, i) => !Number.isInteger(s) || (i > 0 && s < starts[i - 1])) ||
+    statSync(data).size !== starts[count] * PAIR
   )
     return null;
   return fileClips(data, index);
 }
 
-/** Make a split's clips, appending each to <split>.f32 as it is made; the index is written last. */
+/** Make a split's clips, appending each to <split>.sparse as it is made; the index is written last. */
 function buildSplit(
   dir: string,
   split: "train" | "test",
   make: (emit: (clip: Float32Array, label: number) => void) => void,
   clipSize: number,
 ): DvsClips {
-  const data = join(dir, `${split}.f32`);
+  const data = join(dir, `${split}.sparse`);
   const part = `${data}.part`;
   const fd = openSync(part, "w");
   const labels: number[] = [];
+  const starts = [0];
   try {
     make((clip, label) => {
       if (clip.length !== clipSize) throw new ValueError("clip", `${clipSize} values`, String(clip.length));
-      writeSync(fd, new Uint8Array(clip.buffer, clip.byteOffset, clip.byteLength));
+      // every entry that is not +0 (a −0 too, so the clip reads back bit for bit)
+      let n = 0;
+      for (let k = 0; k < clipSize; k++) if (!Object.is(clip[k], 0)) n++;
+      const buf = new ArrayBuffer(n * PAIR);
+      const at = new Int32Array(buf);
+      const v = new Float32Array(buf);
+      let e = 0;
+      for (let k = 0; k < clipSize; k++) {
+        if (Object.is(clip[k], 0)) continue;
+        at[2 * e] = k;
+        v[2 * e + 1] = clip[k];
+        e++;
+      }
+      writeSync(fd, new Uint8Array(buf));
+      starts.push(starts[starts.length - 1] + n);
       labels.push(label);
     });
     fsyncSync(fd);
@@ -185,7 +223,7 @@ function buildSplit(
     closeSync(fd);
   }
   renameSync(part, data);
-  const index: SplitIndex = { format: "egru-dvs-clips-1", count: labels.length, clipSize, labels };
+  const index: SplitIndex = { format: "egru-dvs-clips-2", count: labels.length, clipSize, labels, starts };
   writeFileAtomic(join(dir, `${split}.json`), `${JSON.stringify(index)}\n`);
   return fileClips(data, index);
 }

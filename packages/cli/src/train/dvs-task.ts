@@ -15,10 +15,11 @@ export interface DvsClips {
   labels: number[];
   clip(i: number): Float32Array;
   /**
-   * Optional: clip i's T frames (C·S·S floats each) written straight into `frames[t]` — a batch's
-   * time-major rows — with no copy of the whole clip in between (a file's clips: one scattered read).
+   * Optional: clip i's T frames of I = C·S·S floats written straight into rows t·B + b of the
+   * time-major batch x [T, B, I], which hold zeros (a file's clips: only their nonzero values are
+   * read and written).
    */
-  clipInto?(i: number, frames: Float32Array[]): void;
+  clipInto?(i: number, x: Float32Array, b: number, B: number, I: number): void;
 }
 
 /** Clips held in memory. */
@@ -75,10 +76,10 @@ export function dvsTask(train: DvsClips, test: DvsClips, o: DvsTaskOptions): Cla
     count,
     sparseInput: true,
     frame: { channels: o.C, height: o.S, width: o.S },
-    batch: (split, indices, step) => {
+    batch: (split, indices, step, alloc) => {
       const { set, idx } = source(split);
       const B = indices.length;
-      const x = new Float32Array(o.T * B * I);
+      const x = alloc ? alloc(o.T * B * I) : new Float32Array(o.T * B * I);
       const labels = new Uint8Array(B);
       const rng = split === "train" && o.augment ? new Rng(o.seed * 1_000_003 + 104_729 * ((step ?? 0) + 1)) : null;
       for (let b = 0; b < B; b++) {
@@ -88,10 +89,7 @@ export function dvsTask(train: DvsClips, test: DvsClips, o: DvsTaskOptions): Cla
         const j = idx ? idx[k] : k;
         labels[b] = set.labels[j];
         if (!(rng && o.augment) && set.clipInto) {
-          set.clipInto(
-            j,
-            Array.from({ length: o.T }, (_, t) => x.subarray((t * B + b) * I, (t * B + b + 1) * I)),
-          );
+          set.clipInto(j, x, b, B, I); // (x is a new batch: zeros)
           continue;
         }
         let clip = set.clip(j);

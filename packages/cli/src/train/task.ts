@@ -22,8 +22,14 @@ export interface ClassificationTask {
   /**
    * A batch of examples `indices` (0 … count − 1) of a split: x [T, B, I] and labels [B]. `step`
    * (training batches: the optimizer step) seeds any augmentation, so a resumed run repeats it.
+   * `alloc`, where given, makes x (zeros of n floats, e.g. in the kernels' memory; a task may ignore it).
    */
-  batch(split: SplitName, indices: ArrayLike<number>, step?: number): { x: Float32Array; labels: Uint8Array };
+  batch(
+    split: SplitName,
+    indices: ArrayLike<number>,
+    step?: number,
+    alloc?: (n: number) => Float32Array,
+  ): { x: Float32Array; labels: Uint8Array };
 }
 
 export type MnistTaskName = "mnist-row" | "smnist" | "psmnist";

@@ -23,7 +23,7 @@ import { clipsInsideBackward, LayerSums, type LoopOptions, type RunHooks, type S
 import type { ResumeShape } from "./hooks.js";
 import { applyGradients, learningRate, type Optimizer, Rng, type RngState, type SequenceClassifier } from "egru";
 import type { MacCount, ThresholdBatch, WatchVerdict } from "egru";
-import { ValidationWatch, ValueError } from "egru";
+import { StateError, ValidationWatch, ValueError } from "egru";
 import { type BlockOutcome, blockEvents, blockSeeds, blockStep, evalBatch } from "./classifier-block.js";
 import { DeadLayerWatch } from "./dead-layers.js";
 import { blockRows, rowBlocks } from "./memory.js";
@@ -199,8 +199,39 @@ export class Trainer {
 
   /** One optimizer step on the examples `indices` of the training split. */
   trainStep(indices: ArrayLike<number>, batches: number): StepInfo {
+    const held: Float32Array[] = [];
+    try {
+      const batch = this.task.batch("train", indices, this.position.step, this.inputAlloc(indices.length, held));
+      return this.stepOn(batch.x, batch.labels, batches);
+    } finally {
+      for (const a of held) this.model.kernels.free?.(a);
+    }
+  }
+
+  /**
+   * Where a training batch of B rows is made: in the kernels' memory where the whole batch runs as
+   * one block and the memory has room (the first layer then reads it in place instead of staging a
+   * copy), each array pushed to `held` to be handed back after the step; else ordinary arrays.
+   */
+  private inputAlloc(B: number, held: Float32Array[]): ((n: number) => Float32Array) | undefined {
+    const k = this.model.kernels;
+    const { alloc, free } = k;
+    if (!alloc || !free || rowBlocks(B, this.options.microBatch ?? B).length !== 1) return undefined;
+    return (n) => {
+      try {
+        const a = alloc.call(k, n);
+        held.push(a);
+        return a;
+      } catch (e) {
+        if (e instanceof StateError) return new Float32Array(n);
+        throw e;
+      }
+    };
+  }
+
+  /** trainStep on a batch made. */
+  private stepOn(x: Float32Array, labels: Uint8Array, batches: number): StepInfo {
     const { model, task, optimizer, options } = this;
-    const { x, labels } = task.batch("train", indices, this.position.step);
     const B = labels.length;
     const pos = this.position;
     const lr = learningRate(options.lr, options.schedule, pos.epoch, pos.step, options.epochs, this.watch.state.decays);
