@@ -30,7 +30,15 @@ import { zerosLike, type FloatArray } from "../core/buffer.js";
 import type { EventFunction } from "./activations.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import type { EgruTape } from "./cell-pointwise.js";
-import { cellKeep, gatedParamGrads, sparseEnough, type MacCount, type SeqDims, type Zoneout } from "./gated-cell.js";
+import {
+  cellKeep,
+  gatedParamGrads,
+  nonzerosOn,
+  sparseEnough,
+  type MacCount,
+  type SeqDims,
+  type Zoneout,
+} from "./gated-cell.js";
 import type { EgruSeqBackwardArgs, EgruSeqRows } from "./egru-seq.js";
 import { isInt8Matrix } from "./int8.js";
 import { eventOrDenseNN, type Weight } from "./products.js";
@@ -88,6 +96,8 @@ export interface EgruForwardOut<A extends FloatArray> {
   tape: EgruTape<A>;
   /** Multiply-accumulates of the input and recurrent products: executed, and dense. */
   macs: MacCount;
+  /** With inputEvents: the nonzeros of x, counted once (its event products and the layer's figures read it). */
+  inputNonzeros?: number;
 }
 
 /** How many [T, B, H] arrays egruForward writes (EgruForwardArgs.outputs). */
@@ -111,7 +121,10 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
   try {
     const a = work.overwrittenLike(x, T * B * G); // (the input product overwrites it)
     const macs: MacCount = { executed: 0, dense: T * B * G * (I + H) };
-    macs.executed += eventOrDenseNN(kernels, args.inputEvents ?? false, T * B, G, I, x, 0, W, a);
+    // an event input's nonzeros, counted once: the input product here and dW's in the backward choose by them
+    const inputNonzeros = args.inputEvents ? nonzerosOn(kernels, x, 0, T * B * I) : undefined;
+    const events = inputNonzeros !== undefined && inputNonzeros <= kernels.eventCrossover * T * B * I;
+    macs.executed += eventOrDenseNN(kernels, events && "always", T * B, G, I, x, 0, W, a);
     biasRows(kernels, a, 0, T * B, G, bx);
 
     const out = { y, h, o, tr, tape };
@@ -122,7 +135,7 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
         : -1;
     if (whole >= 0) {
       macs.executed += whole;
-      return { y, h, o, tr, tape, macs };
+      return { y, h, o, tr, tape, macs, inputNonzeros };
     }
     const q = work.zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
     for (let t = 0; t < T; t++) {
@@ -151,7 +164,7 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
         outOff: t * B * H,
       });
     }
-    return { y, h, o, tr, tape, macs };
+    return { y, h, o, tr, tape, macs, inputNonzeros };
   } finally {
     work.release();
   }
@@ -284,6 +297,7 @@ export function egruBackward<A extends FloatArray>(args: EgruBackwardArgs<A>): E
     const rest = gatedParamGrads(dims, x, W, y0, y, dp, dq, kernels, {
       seq: true,
       input: args.inputEvents ?? false,
+      inputNonzeros: args.inputEvents ? fwd.inputNonzeros : undefined,
       dxMask: args.dxMask ?? null,
       inputGrad: args.inputGrad ?? true,
       gradients: args.gradients ?? null,

@@ -224,6 +224,8 @@ export interface SparseOperands {
   seq: boolean;
   /** The input is sparse (the events of an EGRU layer below): dW only over its nonzeros. */
   input: boolean;
+  /** With `input`: x's nonzeros where the caller counted them (the forward did), else they are counted. */
+  inputNonzeros?: number;
   /** [T, B, I] 0/1, the input entries whose gradient is needed; null: all of them. */
   dxMask?: FloatArray | null;
   /** false: the input's gradient is not needed (a bottom layer on data): dx is not computed and comes back empty. */
@@ -279,7 +281,8 @@ export function gatedParamGrads<A extends FloatArray>(
   }
   const grad = (n: number): A => (sparse.gradients ? (sparse.gradients(n) as A) : zerosLike(x, n));
   const dW = grad(I * G);
-  if (sparse.input && sparseEnough(kernels, x, 0, T * B * I)) {
+  const xNonzeros = sparse.input ? (sparse.inputNonzeros ?? nonzerosOn(kernels, x, 0, T * B * I)) : 0;
+  if (sparse.input && xNonzeros <= kernels.eventCrossover * T * B * I) {
     executed += kernels.eventGemmTN(I, G, T * B, x, 0, dp, 0, dW, 0); // dW = xᵀ · dp
   } else {
     kernels.gemmTN(I, G, T * B, x, 0, dp, 0, dW, 0, false);

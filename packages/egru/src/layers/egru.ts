@@ -619,7 +619,9 @@ export class EGRU extends WeightedLayer {
       backwardSparsity: outside / n,
       paperBackwardSparsity: outsideH / n,
       denseMacs,
-      eventMacs: (this.inputEvents ? nonzerosOn(kernels, x, 0, x.length) * G : T * B * I * G) + activeInputs * G,
+      eventMacs:
+        (this.inputEvents ? (fwd.inputNonzeros ?? nonzerosOn(kernels, x, 0, x.length)) * G : T * B * I * G) +
+        activeInputs * G,
       executedMacs: fwd.macs.executed,
       paperEffectiveMacs: denseMacs * (1 - zeros / n),
       events,
