@@ -358,6 +358,14 @@ test("the frame cache keeps each clip's nonzero values only, and a damaged posit
     () => b.train.clip(0),
     (e: Error) => e.message.includes(file) && /damaged/.test(e.message),
   );
+  // an index of clips of another size (or no count) is not taken: the split is made again
+  const indexFile = join(a.cacheDir, "train.json");
+  for (const change of [{ clipSize: clips[0].length + 1 }, { count: -1 }]) {
+    writeFileSync(indexFile, JSON.stringify({ ...JSON.parse(readFileSync(indexFile, "utf8")), ...change }));
+    const c = loadDvsClips(dir, d, cache, () => {});
+    assert.equal(c.cached, false, JSON.stringify(change));
+    assert.deepEqual(Array.from(c.train.clip(1)), Array.from(clips[1]));
+  }
 });
 
 test("a training batch made in the kernels' memory trains to the bits of one in ordinary memory, its memory handed back", async () => {

@@ -160,8 +160,8 @@ function fileClips(data: string, index: SplitIndex): DvsClips {
   };
 }
 
-/** The cached split, or null when it is absent or does not match its index. */
-function readSplit(dir: string, split: string): DvsClips | null {
+/** The cached split, or null when it is absent, does not match its index or holds clips of another size. */
+function readSplit(dir: string, split: string, clipSize: number): DvsClips | null {
   const indexPath = join(dir, `${split}.json`),
     data = join(dir, `${split}.sparse`);
   if (!existsSync(indexPath) || !existsSync(data)) return null;
@@ -174,6 +174,9 @@ function readSplit(dir: string, split: string): DvsClips | null {
   const { count, starts } = index;
   if (
     index.format !== "egru-dvs-clips-2" ||
+    index.clipSize !== clipSize ||
+    !Number.isInteger(count) ||
+    count < 0 ||
     !Array.isArray(index.labels) ||
     index.labels.length !== count ||
     !Array.isArray(starts) ||
@@ -234,8 +237,8 @@ export function loadDvsClips(dir: string, d: DvsConfig, cacheRoot: string, log: 
   const f = frameConfig(d);
   const shape = frameShape(f);
   const cacheDir = join(cacheRoot, "dvs-frames", cacheKey(dir, d, classes));
-  const cachedTrain = readSplit(cacheDir, "train");
-  const cachedTest = readSplit(cacheDir, "test");
+  const cachedTrain = readSplit(cacheDir, "train", shape.T * shape.I);
+  const cachedTest = readSplit(cacheDir, "test", shape.T * shape.I);
   if (cachedTrain && cachedTest)
     return { train: cachedTrain, test: cachedTest, classes, shape, skipped: [], cached: true, cacheDir };
   mkdirSync(cacheDir, { recursive: true });
