@@ -236,16 +236,41 @@ export async function settleGarbage(): Promise<void> {
   await new Promise((r) => setTimeout(r, 10));
 }
 
+/** The kernels' whole-loop calls (the EGRU's and the GRU's time loops in one call). */
+const WHOLE_LOOPS = new Set<string | symbol>(["egruSeqForward", "egruSeqBackward", "gruSeqForward", "gruSeqBackward"]);
+
 /**
- * The same kernels without the EGRU's whole-loop calls (egruSeqForward, egruSeqBackward):
- * kernels/egru.ts then runs its step loop on them. Other methods are bound to the kernels.
+ * The same kernels without the whole-loop calls (egruSeqForward, egruSeqBackward, gruSeqForward,
+ * gruSeqBackward): kernels/egru.ts and kernels/gru.ts then run their step loops on them. Other
+ * methods are bound to the kernels.
  */
 export function stepLoopKernels(k: Kernels): Kernels {
   return new Proxy(k, {
     get(target, key) {
-      if (key === "egruSeqForward" || key === "egruSeqBackward") return undefined;
+      if (WHOLE_LOOPS.has(key)) return undefined;
       const v = Reflect.get(target, key, target);
       return typeof v === "function" ? v.bind(target) : v;
     },
   });
+}
+
+/** The kernels with a log of the calls of the methods `names`: "name" or, with their results, "name result". */
+export function loggedKernels(
+  k: Kernels,
+  names: string[],
+  withResult: string[] = [],
+): { kernels: Kernels; log: string[] } {
+  const log: string[] = [];
+  const kernels = new Proxy(k, {
+    get(target, key) {
+      const v = Reflect.get(target, key, target);
+      if (typeof v !== "function") return v;
+      return (...a: unknown[]) => {
+        const r = v.apply(target, a);
+        if (typeof key === "string" && names.includes(key)) log.push(withResult.includes(key) ? `${key} ${r}` : key);
+        return r;
+      };
+    },
+  });
+  return { kernels, log };
 }

@@ -12,6 +12,7 @@ import { i8Rows, i8Scratch } from "./int8";
 export { gemmNN, gemmNT, gemmTN } from "./dense";
 export { vecMatColumns } from "./events";
 export { egruSeqBackward, egruSeqBackwardScratch, egruSeqForward, egruSeqForwardScratch } from "./egru-seq";
+export { gruSeqBackward, gruSeqBackwardScratch, gruSeqForward, gruSeqForwardScratch } from "./gru-seq";
 
 export { i8FinishParts, i8StepFinish, i8StepPart, i8StepScratch, i8VecMatColumns, i8VecMatEvents } from "./int8";
 

@@ -9,7 +9,7 @@
 //   copies   the operands a kernel call copies in (the arrays in ordinary memory), into one work
 //            region that stays at the largest size a call needed, so it adds to `working` (the
 //            caller takes the larger of these copies and the decoder's or readout's); the EGRU's
-//            time loop in one call copies its upstream gradients and zoneout mask for all T steps
+//            and GRU's time loop in one call copies upstream gradients and zoneout masks for all T steps
 //   tapes    every layer's training outputs and tape (packages/egru/src/layers/tape-arena.ts), and
 //            its input staged there when it came as an ordinary array (counted for every layer,
 //            an upper bound), all held until the step's results are released:
@@ -73,13 +73,13 @@ export const CELL_COPIES: Readonly<Record<Cell, readonly [number, number]>> = {
 /**
  * The largest operand copies of one of a layer's calls, floats per row: a sequence product's
  * copies times T (training 2I + H, which bounds the input product's x, the dx product's dx and its
- * mask, the recurrent weight gradient's y or h; evaluation: x), one step's cell call, or (EGRU,
- * training) the time loop in one call: its four upstream gradients and zoneout mask [T, H] (the
- * forward's copies, the mask, y0 [H] and q [3H], are fewer).
+ * mask, the recurrent weight gradient's y or h; evaluation: x), one step's cell call, or (training)
+ * the time loop in one call: the EGRU's four upstream gradients and zoneout mask [T, H], the GRU's
+ * upstream gradient and mask (the forwards' copies, the mask, the first state [H] and q [3H], are fewer).
  */
 export function copyFloats(cell: Cell, T: number, { I, H }: LayerShape, training: boolean): number {
   const sequence = T * (training ? 2 * I + H : I);
-  const loop = cell === "egru" && training ? 5 * T * H : 0;
+  const loop = training ? ({ egru: 5, gru: 2, lstm: 0 } as const)[cell] * T * H : 0;
   return Math.max(sequence, CELL_COPIES[cell][training ? 1 : 0] * H, loop);
 }
 

@@ -14,6 +14,7 @@ import type { EventFunction } from "./activations.js";
 import { egruCellBackward, egruCellForward, type CellBackwardArgs, type CellForwardArgs } from "./cell-pointwise.js";
 import type { EgruStepArgs } from "./egru-step.js";
 import type { EgruSeqBackwardArgs, EgruSeqForwardArgs } from "./egru-seq.js";
+import type { GruSeqBackwardArgs, GruSeqForwardArgs } from "./gru-seq.js";
 import { gemmNN, gemmNT, gemmTN } from "./gemm.js";
 import { gruCellBackward, gruCellForward, type GruCellBackwardArgs, type GruCellForwardArgs } from "./gru-cell.js";
 import { gemmNNi8, type Int8Product } from "./int8.js";
@@ -179,6 +180,12 @@ export interface Kernels {
    */
   egruSeqForward?<A extends FloatArray>(s: EgruSeqForwardArgs<A>): number;
   egruSeqBackward?<A extends FloatArray>(s: EgruSeqBackwardArgs<A>): number;
+  /**
+   * Optional: the GRU's whole time loop in one call (gru-seq.ts), with the bits of kernels/gru.ts's
+   * step loop. Each returns false where it does not apply (then run the step loop).
+   */
+  gruSeqForward?<A extends FloatArray>(s: GruSeqForwardArgs<A>): boolean;
+  gruSeqBackward?<A extends FloatArray>(s: GruSeqBackwardArgs<A>): boolean;
   /** The GRU cell's pointwise forward for one step of B rows: gates and zoneout (gru-cell.ts). */
   gruCellForward<A extends FloatArray>(args: GruCellForwardArgs<A>): void;
   /** Its backward for one step of B rows (gru-cell.ts). */

@@ -14,6 +14,8 @@
 // Each step's pointwise work (gates and zoneout; their adjoints) is the kernels' gruCellForward /
 // gruCellBackward (kernels/gru-cell.ts; assembly/cells.ts); the cell's gates, the zoneout
 // coefficients and the after-the-loop products are shared with the EGRU kernel (kernels/gated-cell.ts).
+// Where the kernels have it (WebAssembly: gru-seq.ts), each pass's time loop is one kernel call, with
+// the same bits as the step loop.
 //
 // Backward assigns fresh arrays for every gradient it returns; the layer accumulates the
 // parameter gradients into its own buffers.
@@ -29,6 +31,7 @@ import {
 } from "./gated-cell.js";
 import { jsKernels, type Kernels } from "./backend.js";
 import { biasRows } from "./row-ops.js";
+import { isInt8Matrix } from "./int8.js";
 import { productNN, type Weight } from "./products.js";
 import { KernelScratch, outputArrays } from "./scratch.js";
 
@@ -84,6 +87,10 @@ export function gruForward<A extends FloatArray>(args: GruForwardArgs<A>): GruFo
     productNN(kernels, T * B, G, I, x, 0, W, a, 0, false);
     biasRows(kernels, a, 0, T * B, G, bx);
 
+    // the whole time loop in one call where the kernels have it (the same bits as the loop below)
+    const keep0 = cellKeep(zoneout, 0);
+    if (!isInt8Matrix(R) && kernels.gruSeqForward?.({ T, B, H, a, R, br, h0, ...keep0, out: { h, tape } }))
+      return { h, tape };
     const q = work.zerosLike(x, B * G); // recurrent pre-activations of one step [B, 3H]
     for (let t = 0; t < T; t++) {
       // h_{t−1}: h0, or the previous step's rows of h
@@ -143,8 +150,24 @@ export function gruBackward<A extends FloatArray>(args: GruBackwardArgs<A>): Gru
     // gradient reaching h_t from step t+1 (leak, zoneout and recurrent product); at t = T, dhT
     let dhRec = work.copyLike(x, B * H, args.dhT);
     let dhNext = work.zerosLike(x, B * H); // dhRec for step t−1, being built at step t
-
-    for (let t = T - 1; t >= 0; t--) {
+    // the whole time loop in one call where the kernels have it (the same bits as the loop below)
+    const whole = kernels.gruSeqBackward?.({
+      T,
+      B,
+      H,
+      dOut,
+      h,
+      h0,
+      tape,
+      ...cellKeep(zoneout, 0),
+      R: params.R,
+      dp,
+      dq,
+      dhRec,
+      dhNext,
+    });
+    for (let t = whole ? -1 : T - 1; t >= 0; t--) {
+      // (no step left where the call ran)
       kernels.gruCellBackward({
         B,
         H,

@@ -46,6 +46,16 @@ import {
   seqForwardResident,
   type SeqOperand,
 } from "../kernels/egru-seq.js";
+import {
+  gruSeqBackwardApplies,
+  gruSeqBackwardCall,
+  gruSeqBackwardOperands,
+  gruSeqBackwardResident,
+  gruSeqForwardApplies,
+  gruSeqForwardCall,
+  gruSeqForwardOperands,
+  gruSeqForwardResident,
+} from "../kernels/gru-seq.js";
 import { SQUARES_CHUNK } from "../kernels/train-ops.js";
 import { addInOrder, receiveMaskApplies, SOFTMAX_CHUNK, type WasmKernels } from "../wasm/wasm-kernels.js";
 import { WasmPool, type WasmTask } from "./wasm-pool.js";
@@ -172,6 +182,8 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         "egruCellBackwardUnits",
         "egruSeqForward",
         "egruSeqBackward",
+        "gruSeqForward",
+        "gruSeqBackward",
         "egruStepColumns",
         "i8StepPart",
         "gruCellForward",
@@ -578,6 +590,42 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
           }),
         );
         return macs.reduce((a, m) => a + m, 0);
+      } finally {
+        done();
+      }
+    },
+
+    gruSeqForward(s) {
+      const blocks = seqBlocks(s.B, threads);
+      if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.gruSeqForward(s) : false;
+      if (!gruSeqForwardApplies(s) || !gruSeqForwardResident(s).every((a) => base.inMemory(a))) return false;
+      const { p, done } = placeSeq(gruSeqForwardOperands(s));
+      const q = base.alloc(s.B * 3 * s.H, false); // each block writes its rows of a step's q
+      try {
+        runBlocks(
+          blocks,
+          (rows) => ex.gruSeqForwardScratch(rows, s.H) >>> 0,
+          (r0, rows, sc) => ({ fn: "gruSeqForward", args: gruSeqForwardCall(s, p, r0, r0 + rows, q.byteOffset, sc) }),
+        );
+        return true;
+      } finally {
+        base.free(q);
+        done();
+      }
+    },
+
+    gruSeqBackward(s) {
+      const blocks = seqBlocks(s.B, threads);
+      if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.gruSeqBackward(s) : false;
+      if (!gruSeqBackwardApplies(s) || !gruSeqBackwardResident(s).every((a) => base.inMemory(a))) return false;
+      const { p, done } = placeSeq(gruSeqBackwardOperands(s));
+      try {
+        runBlocks(
+          blocks,
+          (rows) => ex.gruSeqBackwardScratch(rows, s.H) >>> 0,
+          (r0, rows, sc) => ({ fn: "gruSeqBackward", args: gruSeqBackwardCall(s, p, r0, r0 + rows, sc) }),
+        );
+        return true;
       } finally {
         done();
       }

@@ -69,6 +69,18 @@ import {
   type SeqOperand,
 } from "../kernels/egru-seq.js";
 import {
+  gruSeqBackwardApplies,
+  gruSeqBackwardCall,
+  gruSeqBackwardOperands,
+  gruSeqBackwardResident,
+  gruSeqForwardApplies,
+  gruSeqForwardCall,
+  gruSeqForwardOperands,
+  gruSeqForwardResident,
+  type GruSeqBackwardArgs,
+  type GruSeqForwardArgs,
+} from "../kernels/gru-seq.js";
+import {
   WASM_BASE64,
   WASM_MAXIMUM_PAGES,
   WASM_RELAXED_BASE64,
@@ -111,6 +123,10 @@ export interface KernelExports {
   egruSeqForward(...args: number[]): number;
   egruSeqBackwardScratch(rows: number, H: number): number;
   egruSeqBackward(...args: number[]): number;
+  gruSeqForwardScratch(rows: number, H: number): number;
+  gruSeqForward(...args: number[]): void;
+  gruSeqBackwardScratch(rows: number, H: number): number;
+  gruSeqBackward(...args: number[]): void;
   i8StepScratch(I: number, H: number): number;
   i8StepPart(...args: number[]): void;
   i8StepFinish(...args: number[]): void;
@@ -358,6 +374,8 @@ export interface WasmKernels extends Kernels {
   egruStep(s: EgruStepArgs, split?: EgruStepSplit): number;
   egruSeqForward<A extends FloatArray>(s: EgruSeqForwardArgs<A>): number;
   egruSeqBackward<A extends FloatArray>(s: EgruSeqBackwardArgs<A>): number;
+  gruSeqForward<A extends FloatArray>(s: GruSeqForwardArgs<A>): boolean;
+  gruSeqBackward<A extends FloatArray>(s: GruSeqBackwardArgs<A>): boolean;
   countNonzero(a: FloatArray, off: number, n: number): number;
   firstNonFinite(a: FloatArray, off: number, n: number): number;
   adamUpdate(u: AdamUpdate): void;
@@ -1186,6 +1204,27 @@ class WasmKernelsImpl implements WasmKernels {
     return this.runSeq(seqBackwardOperands(s), this.ex.egruSeqBackwardScratch(s.B, s.H) >>> 0, (p, at) =>
       this.ex.egruSeqBackward(...egruSeqBackwardCall(s, p, this.eventCrossover, 0, s.B, at)),
     );
+  }
+
+  gruSeqForward<A extends FloatArray>(s: GruSeqForwardArgs<A>): boolean {
+    if (!gruSeqForwardApplies(s) || !gruSeqForwardResident(s).every((a) => this.isView(a))) return false;
+    checkDims([s.T, s.B, s.H]);
+    const qBytes = alignUp(s.B * 3 * s.H * 4);
+    this.runSeq(gruSeqForwardOperands(s), qBytes + (this.ex.gruSeqForwardScratch(s.B, s.H) >>> 0), (p, at) => {
+      this.ex.gruSeqForward(...gruSeqForwardCall(s, p, 0, s.B, at, at + qBytes));
+      return 0;
+    });
+    return true;
+  }
+
+  gruSeqBackward<A extends FloatArray>(s: GruSeqBackwardArgs<A>): boolean {
+    if (!gruSeqBackwardApplies(s) || !gruSeqBackwardResident(s).every((a) => this.isView(a))) return false;
+    checkDims([s.T, s.B, s.H]);
+    this.runSeq(gruSeqBackwardOperands(s), this.ex.gruSeqBackwardScratch(s.B, s.H) >>> 0, (p, at) => {
+      this.ex.gruSeqBackward(...gruSeqBackwardCall(s, p, 0, s.B, at));
+      return 0;
+    });
+    return true;
   }
 
   /** run() over a time loop's operands (absent ones at address 0). */
