@@ -6,7 +6,8 @@
 // a batch that comes in blocks (the default job: 128 rows in blocks of 64; any job with
 // --micro-batch=N below its batch) on two threads as replicas, each running one block of the step
 // (node/replica-pool.ts), otherwise (dvs-synth's batch of 16, ptb-small's whole batches) on
-// createThreadedKernels(…, 2), products split across the threads. The trainers take their steps in
+// createThreadedKernels(…, 2): products split across the threads, and the EGRU's and GRU's time
+// loops by blocks of batch rows (docs/benchmarks.md §17). The trainers take their steps in
 // turn (1, 2, 1, 2, …) on the same batches, so load on the machine hits both alike, and every pair of
 // steps must give the same loss and gradient norm bit for bit (the script fails otherwise). A job in
 // blocks also gets a third trainer, one thread on whole batches, timed for comparison only. Medians
