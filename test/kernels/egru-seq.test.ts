@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Rng } from "../../packages/egru/src/core/rng.js";
+import { StateError } from "../../packages/egru/src/core/errors.js";
 import { type EventFunction, heavisideEvent, smoothEvent } from "../../packages/egru/src/kernels/activations.js";
 import type { Kernels } from "../../packages/egru/src/kernels/backend.js";
 import {
@@ -189,6 +190,34 @@ describe("the EGRU's time loop in one call equals the step loop bit for bit", ()
       );
     }
   });
+});
+
+test("where the memory has no room to copy the upstream gradient in, the step loop runs, with the same bits", async () => {
+  const c = CASES[0];
+  const n = c.T * c.B * c.H;
+  const own = await loadWasmKernels();
+  assert.ok(own);
+  const many = createThreadedKernels(own, 2);
+  try {
+    const steps = run(stepLoopKernels(own), c, 7, results);
+    // the kernels' memory refuses copies of n floats (the upstream gradient dy [T, B, H], copied in
+    // uninitialised), as a full one would; every other array still fits
+    const alloc = own.alloc.bind(own);
+    own.alloc = (len: number, zeroed = true): Float32Array => {
+      if (len === n && !zeroed) throw new StateError("WebAssembly memory", `room for ${4 * len} more bytes`, "full");
+      return alloc(len, zeroed);
+    };
+    for (const k of [own, many]) {
+      const seq = ["egruSeqForward", "egruSeqBackward"];
+      const { kernels, log } = loggedKernels(k, [...seq, "egruCellBackward"], seq);
+      assert.deepEqual(run(kernels, c, 7, results), steps, k.name);
+      assert.ok(log[0].startsWith("egruSeqForward ") && Number(log[0].split(" ")[1]) >= 0, `${k.name}: ${log[0]}`);
+      assert.equal(log[1], "egruSeqBackward -1", k.name);
+      assert.equal(log.length, 2 + c.T, `${k.name}: then a cell call a step`);
+    }
+  } finally {
+    await many.close();
+  }
 });
 
 test("blocks of the time loop: at least 8 rows each, every row once", () => {

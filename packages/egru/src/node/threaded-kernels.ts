@@ -20,7 +20,7 @@
 // Small calls stay on one thread (dispatch costs a few microseconds).
 // Arrays that are not views into the kernels' memory are copied in (and outputs back) once per call.
 
-import { ShapeError } from "../core/errors.js";
+import { ShapeError, StateError } from "../core/errors.js";
 import { allFloat32, type FloatArray } from "../core/buffer.js";
 import type { Kernels, ReceiveMaskArgs } from "../kernels/backend.js";
 import { backwardInFloat32, forwardInFloat32 } from "../kernels/cell-pointwise.js";
@@ -284,14 +284,19 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       for (let i = placed.length - 1; i >= 0; i--) placed[i].done();
     }
   };
-  /** Place a time loop's operands (egru-seq.ts; address 0 for an absent one); done() copies outputs back. */
-  const placeSeq = (operands: SeqOperand[]): { p: number[]; done: () => void } => {
+  /**
+   * Place a time loop's operands (egru-seq.ts; address 0 for an absent one); done() copies outputs
+   * back. null where the memory has no room for the copies (nothing placed: the caller makes the
+   * step loop's calls, whose copies are a step's).
+   */
+  const placeSeq = (operands: SeqOperand[]): { p: number[]; done: () => void } | null => {
     const placed: Placed[] = [];
     try {
       for (const [a, len, read, written, name] of operands)
         placed.push(a === null ? { ptr: 0, done: () => {} } : place(name, a, 0, len, read, written));
     } catch (e) {
       for (const x of placed) x.done();
+      if (e instanceof StateError) return null;
       throw e;
     }
     return {
@@ -557,20 +562,23 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       // one block: on this thread where each step's product is too small to split, else the step loop
       if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.egruSeqForward(s) : -1;
       if (!seqForwardApplies(s) || !seqForwardResident(s).every((a) => base.inMemory(a))) return -1;
-      const { p, done } = placeSeq(seqForwardOperands(s));
-      const q = base.alloc(s.B * 3 * s.H, false); // each block writes its rows of a step's q
+      const placed = placeSeq(seqForwardOperands(s));
+      if (!placed) return -1;
+      const { p, done } = placed;
+      let q: Float32Array | null = null;
       try {
+        const qq = (q = base.alloc(s.B * 3 * s.H, false)); // each block writes its rows of a step's q
         const macs = runBlocks(
           blocks,
           (rows) => ex.egruSeqForwardScratch(rows, s.H) >>> 0,
           (r0, rows, sc) => ({
             fn: "egruSeqForward",
-            args: egruSeqForwardCall(s, p, base.eventCrossover, r0, r0 + rows, q.byteOffset, sc),
+            args: egruSeqForwardCall(s, p, base.eventCrossover, r0, r0 + rows, qq.byteOffset, sc),
           }),
         );
         return macs.reduce((a, m) => a + m, 0);
       } finally {
-        base.free(q);
+        if (q) base.free(q);
         done();
       }
     },
@@ -579,7 +587,9 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       const blocks = seqBlocks(s.B, threads);
       if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.egruSeqBackward(s) : -1;
       if (!seqBackwardApplies(s) || !seqBackwardResident(s).every((a) => base.inMemory(a))) return -1;
-      const { p, done } = placeSeq(seqBackwardOperands(s));
+      const placed = placeSeq(seqBackwardOperands(s));
+      if (!placed) return -1;
+      const { p, done } = placed;
       try {
         const macs = runBlocks(
           blocks,
@@ -599,17 +609,20 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       const blocks = seqBlocks(s.B, threads);
       if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.gruSeqForward(s) : false;
       if (!gruSeqForwardApplies(s) || !gruSeqForwardResident(s).every((a) => base.inMemory(a))) return false;
-      const { p, done } = placeSeq(gruSeqForwardOperands(s));
-      const q = base.alloc(s.B * 3 * s.H, false); // each block writes its rows of a step's q
+      const placed = placeSeq(gruSeqForwardOperands(s));
+      if (!placed) return false;
+      const { p, done } = placed;
+      let q: Float32Array | null = null;
       try {
+        const qq = (q = base.alloc(s.B * 3 * s.H, false)); // each block writes its rows of a step's q
         runBlocks(
           blocks,
           (rows) => ex.gruSeqForwardScratch(rows, s.H) >>> 0,
-          (r0, rows, sc) => ({ fn: "gruSeqForward", args: gruSeqForwardCall(s, p, r0, r0 + rows, q.byteOffset, sc) }),
+          (r0, rows, sc) => ({ fn: "gruSeqForward", args: gruSeqForwardCall(s, p, r0, r0 + rows, qq.byteOffset, sc) }),
         );
         return true;
       } finally {
-        base.free(q);
+        if (q) base.free(q);
         done();
       }
     },
@@ -618,7 +631,9 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       const blocks = seqBlocks(s.B, threads);
       if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.gruSeqBackward(s) : false;
       if (!gruSeqBackwardApplies(s) || !gruSeqBackwardResident(s).every((a) => base.inMemory(a))) return false;
-      const { p, done } = placeSeq(gruSeqBackwardOperands(s));
+      const placed = placeSeq(gruSeqBackwardOperands(s));
+      if (!placed) return false;
+      const { p, done } = placed;
       try {
         runBlocks(
           blocks,

@@ -1193,52 +1193,89 @@ class WasmKernelsImpl implements WasmKernels {
     if (!seqForwardApplies(s) || !seqForwardResident(s).every((a) => this.isView(a))) return -1;
     checkDims([s.T, s.B, s.H]);
     const qBytes = alignUp(s.B * 3 * s.H * 4);
-    return this.runSeq(seqForwardOperands(s), qBytes + (this.ex.egruSeqForwardScratch(s.B, s.H) >>> 0), (p, at) =>
+    const macs = this.runSeq(seqForwardOperands(s), qBytes + (this.ex.egruSeqForwardScratch(s.B, s.H) >>> 0), (p, at) =>
       this.ex.egruSeqForward(...egruSeqForwardCall(s, p, this.eventCrossover, 0, s.B, at, at + qBytes)),
     );
+    return macs ?? -1;
   }
 
   egruSeqBackward<A extends FloatArray>(s: EgruSeqBackwardArgs<A>): number {
     if (!seqBackwardApplies(s) || !seqBackwardResident(s).every((a) => this.isView(a))) return -1;
     checkDims([s.T, s.B, s.H]);
-    return this.runSeq(seqBackwardOperands(s), this.ex.egruSeqBackwardScratch(s.B, s.H) >>> 0, (p, at) =>
+    const macs = this.runSeq(seqBackwardOperands(s), this.ex.egruSeqBackwardScratch(s.B, s.H) >>> 0, (p, at) =>
       this.ex.egruSeqBackward(...egruSeqBackwardCall(s, p, this.eventCrossover, 0, s.B, at)),
     );
+    return macs ?? -1;
   }
 
   gruSeqForward<A extends FloatArray>(s: GruSeqForwardArgs<A>): boolean {
     if (!gruSeqForwardApplies(s) || !gruSeqForwardResident(s).every((a) => this.isView(a))) return false;
     checkDims([s.T, s.B, s.H]);
     const qBytes = alignUp(s.B * 3 * s.H * 4);
-    this.runSeq(gruSeqForwardOperands(s), qBytes + (this.ex.gruSeqForwardScratch(s.B, s.H) >>> 0), (p, at) => {
-      this.ex.gruSeqForward(...gruSeqForwardCall(s, p, 0, s.B, at, at + qBytes));
-      return 0;
-    });
-    return true;
+    const ran = this.runSeq(
+      gruSeqForwardOperands(s),
+      qBytes + (this.ex.gruSeqForwardScratch(s.B, s.H) >>> 0),
+      (p, at) => {
+        this.ex.gruSeqForward(...gruSeqForwardCall(s, p, 0, s.B, at, at + qBytes));
+        return 0;
+      },
+    );
+    return ran !== null;
   }
 
   gruSeqBackward<A extends FloatArray>(s: GruSeqBackwardArgs<A>): boolean {
     if (!gruSeqBackwardApplies(s) || !gruSeqBackwardResident(s).every((a) => this.isView(a))) return false;
     checkDims([s.T, s.B, s.H]);
-    this.runSeq(gruSeqBackwardOperands(s), this.ex.gruSeqBackwardScratch(s.B, s.H) >>> 0, (p, at) => {
+    const ran = this.runSeq(gruSeqBackwardOperands(s), this.ex.gruSeqBackwardScratch(s.B, s.H) >>> 0, (p, at) => {
       this.ex.gruSeqBackward(...gruSeqBackwardCall(s, p, 0, s.B, at));
       return 0;
     });
-    return true;
+    return ran !== null;
   }
 
-  /** run() over a time loop's operands (absent ones at address 0). */
-  private runSeq(operands: SeqOperand[], scratch: number, call: (p: number[], scratchAt: number) => number): number {
-    const l = new OperandList();
-    const index = operands.map(([a, len, read, written, name]) =>
-      l.add(a, 0, len, (read ? IN : 0) | (written ? OUT : 0), name),
-    );
-    return this.run(l.ops, scratch, (p, at) =>
-      call(
-        index.map((i) => OperandList.at(p, i)),
-        at,
-      ),
-    );
+  /**
+   * run() over a time loop's operands (absent ones at address 0). Those outside the memory (a
+   * sequence's upstream gradients, small states) are copied into blocks of their own for the call
+   * and freed after it — growing the lasting work region to a sequence-long copy instead left holes
+   * that later allocations could not use — and only where the memory has room for them: null where it
+   * has not (nothing ran; the caller makes the step loop's calls, whose copies are a step's).
+   */
+  private runSeq(
+    operands: SeqOperand[],
+    scratch: number,
+    call: (p: number[], scratchAt: number) => number,
+  ): number | null {
+    const staged: [outside: Float32Array, copy: Float32Array, written: boolean][] = [];
+    try {
+      const l = new OperandList();
+      const index: number[] = [];
+      for (const [a, len, read, written, name] of operands) {
+        let v = a;
+        if (a !== null && !this.isView(a)) {
+          if (!(a instanceof Float32Array) || a.length < len)
+            throw new ShapeError(name, `a float32 array of at least ${len} elements`, `${a.length}`);
+          try {
+            v = this.alloc(len, false);
+          } catch (e) {
+            if (e instanceof StateError) return null;
+            throw e;
+          }
+          staged.push([a, v, written]);
+          if (read) v.set(a.subarray(0, len));
+        }
+        index.push(l.add(v, 0, len, (read ? IN : 0) | (written ? OUT : 0), name));
+      }
+      const result = this.run(l.ops, scratch, (p, at) =>
+        call(
+          index.map((i) => OperandList.at(p, i)),
+          at,
+        ),
+      );
+      for (const [a, v, written] of staged) if (written) a.set(v);
+      return result;
+    } finally {
+      for (const [, v] of staged) this.free(v);
+    }
   }
 
   egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>): void {
