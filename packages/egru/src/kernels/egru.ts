@@ -32,6 +32,7 @@ import { jsKernels, type Kernels } from "./backend.js";
 import type { EgruTape } from "./cell-pointwise.js";
 import {
   cellKeep,
+  fewEnough,
   gatedParamGrads,
   nonzerosOn,
   sparseEnough,
@@ -123,7 +124,7 @@ export function egruForward<A extends FloatArray>(args: EgruForwardArgs<A>): Egr
     const macs: MacCount = { executed: 0, dense: T * B * G * (I + H) };
     // an event input's nonzeros, counted once: the input product here and dW's in the backward choose by them
     const inputNonzeros = args.inputEvents ? nonzerosOn(kernels, x, 0, T * B * I) : undefined;
-    const events = inputNonzeros !== undefined && inputNonzeros <= kernels.eventCrossover * T * B * I;
+    const events = inputNonzeros !== undefined && fewEnough(kernels, inputNonzeros, T * B * I);
     macs.executed += eventOrDenseNN(kernels, events && "always", T * B, G, I, x, 0, W, a);
     biasRows(kernels, a, 0, T * B, G, bx);
 
@@ -188,7 +189,7 @@ export function maskedProduct<A extends FloatArray>(
   out: A,
   ones?: number,
 ): number {
-  if (ones !== undefined ? ones <= kernels.eventCrossover * B * H : sparseEnough(kernels, mask, maskOff, B * H)) {
+  if (ones !== undefined ? fewEnough(kernels, ones, B * H) : sparseEnough(kernels, mask, maskOff, B * H)) {
     return kernels.maskedGemmNT(B, H, G, dq, dqOff, R, 0, mask, maskOff, out, 0);
   }
   kernels.gemmNT(B, H, G, dq, dqOff, R, 0, out, 0, false);

@@ -236,7 +236,12 @@ export interface SparseOperands {
 
 /** Whether n entries of a from off are sparse enough (density ≤ the kernels' crossover) for an event product. */
 export function sparseEnough(kernels: Kernels, a: FloatArray, off: number, n: number): boolean {
-  return nonzerosOn(kernels, a, off, n) <= kernels.eventCrossover * n;
+  return fewEnough(kernels, nonzerosOn(kernels, a, off, n), n);
+}
+
+/** Whether `nonzeros` of n entries, counted already, are sparse enough for an event product (sparseEnough's rule). */
+export function fewEnough(kernels: Kernels, nonzeros: number, n: number): boolean {
+  return nonzeros <= kernels.eventCrossover * n;
 }
 
 /** Nonzero entries of a[off, off + n), counted by the kernels' countNonzero where they have one. */
@@ -281,8 +286,9 @@ export function gatedParamGrads<A extends FloatArray>(
   }
   const grad = (n: number): A => (sparse.gradients ? (sparse.gradients(n) as A) : zerosLike(x, n));
   const dW = grad(I * G);
-  const xNonzeros = sparse.input ? (sparse.inputNonzeros ?? nonzerosOn(kernels, x, 0, T * B * I)) : 0;
-  if (sparse.input && xNonzeros <= kernels.eventCrossover * T * B * I) {
+  const inputEvents =
+    sparse.input && fewEnough(kernels, sparse.inputNonzeros ?? nonzerosOn(kernels, x, 0, T * B * I), T * B * I);
+  if (inputEvents) {
     executed += kernels.eventGemmTN(I, G, T * B, x, 0, dp, 0, dW, 0); // dW = xᵀ · dp
   } else {
     kernels.gemmTN(I, G, T * B, x, 0, dp, 0, dW, 0, false);

@@ -285,26 +285,41 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     }
   };
   /**
-   * Place a time loop's operands (egru-seq.ts; address 0 for an absent one); done() copies outputs
-   * back. null where the memory has no room for the copies (nothing placed: the caller makes the
+   * A time loop by blocks of rows (egruSeq*, gruSeq*; egru-seq.ts): its operands placed (address 0
+   * for an absent one) and, with qFloats > 0, a step's q that each block writes its rows of; export
+   * `fn` run once a block with args(ptrs, r0, r1, q, scratch), outputs copied back. The blocks'
+   * results, or null where the memory has no room for the copies (nothing ran: the caller makes the
    * step loop's calls, whose copies are a step's).
    */
-  const placeSeq = (operands: SeqOperand[]): { p: number[]; done: () => void } | null => {
+  const seqByRows = (
+    blocks: [number, number][],
+    operands: SeqOperand[],
+    qFloats: number,
+    fn: string,
+    scratchBytes: (rows: number) => number,
+    args: (p: number[], r0: number, r1: number, q: number, scratch: number) => number[],
+  ): number[] | null => {
     const placed: Placed[] = [];
+    let q: Float32Array | null = null;
     try {
-      for (const [a, len, read, written, name] of operands)
-        placed.push(a === null ? { ptr: 0, done: () => {} } : place(name, a, 0, len, read, written));
-    } catch (e) {
-      for (const x of placed) x.done();
-      if (e instanceof StateError) return null;
-      throw e;
+      try {
+        for (const [a, len, read, written, name] of operands)
+          placed.push(a === null ? { ptr: 0, done: () => {} } : place(name, a, 0, len, read, written));
+      } catch (e) {
+        if (e instanceof StateError) return null;
+        throw e;
+      }
+      const p = placed.map((x) => x.ptr);
+      const at = qFloats > 0 ? (q = base.alloc(qFloats, false)).byteOffset : 0;
+      return runBlocks(
+        blocks,
+        (rows) => scratchBytes(rows) >>> 0,
+        (r0, rows, sc) => ({ fn, args: args(p, r0, r0 + rows, at, sc) }),
+      );
+    } finally {
+      if (q) base.free(q);
+      for (let i = placed.length - 1; i >= 0; i--) placed[i].done();
     }
-    return {
-      p: placed.map((x) => x.ptr),
-      done: () => {
-        for (let i = placed.length - 1; i >= 0; i--) placed[i].done();
-      },
-    };
   };
   /** The address of row r0 of an operand at p with `per` elements per row (0 stays 0: absent). */
   const row = (p: number, r0: number, per: number): number => (p === 0 ? 0 : p + r0 * per * 4);
@@ -562,88 +577,60 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
       // one block: on this thread where each step's product is too small to split, else the step loop
       if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.egruSeqForward(s) : -1;
       if (!seqForwardApplies(s) || !seqForwardResident(s).every((a) => base.inMemory(a))) return -1;
-      const placed = placeSeq(seqForwardOperands(s));
-      if (!placed) return -1;
-      const { p, done } = placed;
-      let q: Float32Array | null = null;
-      try {
-        const qq = (q = base.alloc(s.B * 3 * s.H, false)); // each block writes its rows of a step's q
-        const macs = runBlocks(
-          blocks,
-          (rows) => ex.egruSeqForwardScratch(rows, s.H) >>> 0,
-          (r0, rows, sc) => ({
-            fn: "egruSeqForward",
-            args: egruSeqForwardCall(s, p, base.eventCrossover, r0, r0 + rows, qq.byteOffset, sc),
-          }),
-        );
-        return macs.reduce((a, m) => a + m, 0);
-      } finally {
-        if (q) base.free(q);
-        done();
-      }
+      const macs = seqByRows(
+        blocks,
+        seqForwardOperands(s),
+        s.B * 3 * s.H,
+        "egruSeqForward",
+        (rows) => ex.egruSeqForwardScratch(rows, s.H),
+        (p, r0, r1, q, sc) => egruSeqForwardCall(s, p, base.eventCrossover, r0, r1, q, sc),
+      );
+      return macs ? macs.reduce((a, m) => a + m, 0) : -1;
     },
 
     egruSeqBackward(s) {
       const blocks = seqBlocks(s.B, threads);
       if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.egruSeqBackward(s) : -1;
       if (!seqBackwardApplies(s) || !seqBackwardResident(s).every((a) => base.inMemory(a))) return -1;
-      const placed = placeSeq(seqBackwardOperands(s));
-      if (!placed) return -1;
-      const { p, done } = placed;
-      try {
-        const macs = runBlocks(
-          blocks,
-          (rows) => ex.egruSeqBackwardScratch(rows, s.H) >>> 0,
-          (r0, rows, sc) => ({
-            fn: "egruSeqBackward",
-            args: egruSeqBackwardCall(s, p, base.eventCrossover, r0, r0 + rows, sc),
-          }),
-        );
-        return macs.reduce((a, m) => a + m, 0);
-      } finally {
-        done();
-      }
+      const macs = seqByRows(
+        blocks,
+        seqBackwardOperands(s),
+        0,
+        "egruSeqBackward",
+        (rows) => ex.egruSeqBackwardScratch(rows, s.H),
+        (p, r0, r1, _q, sc) => egruSeqBackwardCall(s, p, base.eventCrossover, r0, r1, sc),
+      );
+      return macs ? macs.reduce((a, m) => a + m, 0) : -1;
     },
 
     gruSeqForward(s) {
       const blocks = seqBlocks(s.B, threads);
       if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.gruSeqForward(s) : false;
       if (!gruSeqForwardApplies(s) || !gruSeqForwardResident(s).every((a) => base.inMemory(a))) return false;
-      const placed = placeSeq(gruSeqForwardOperands(s));
-      if (!placed) return false;
-      const { p, done } = placed;
-      let q: Float32Array | null = null;
-      try {
-        const qq = (q = base.alloc(s.B * 3 * s.H, false)); // each block writes its rows of a step's q
-        runBlocks(
-          blocks,
-          (rows) => ex.gruSeqForwardScratch(rows, s.H) >>> 0,
-          (r0, rows, sc) => ({ fn: "gruSeqForward", args: gruSeqForwardCall(s, p, r0, r0 + rows, qq.byteOffset, sc) }),
-        );
-        return true;
-      } finally {
-        if (q) base.free(q);
-        done();
-      }
+      const ran = seqByRows(
+        blocks,
+        gruSeqForwardOperands(s),
+        s.B * 3 * s.H,
+        "gruSeqForward",
+        (rows) => ex.gruSeqForwardScratch(rows, s.H),
+        (p, r0, r1, q, sc) => gruSeqForwardCall(s, p, r0, r1, q, sc),
+      );
+      return ran !== null;
     },
 
     gruSeqBackward(s) {
       const blocks = seqBlocks(s.B, threads);
       if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.gruSeqBackward(s) : false;
       if (!gruSeqBackwardApplies(s) || !gruSeqBackwardResident(s).every((a) => base.inMemory(a))) return false;
-      const placed = placeSeq(gruSeqBackwardOperands(s));
-      if (!placed) return false;
-      const { p, done } = placed;
-      try {
-        runBlocks(
-          blocks,
-          (rows) => ex.gruSeqBackwardScratch(rows, s.H) >>> 0,
-          (r0, rows, sc) => ({ fn: "gruSeqBackward", args: gruSeqBackwardCall(s, p, r0, r0 + rows, sc) }),
-        );
-        return true;
-      } finally {
-        done();
-      }
+      const ran = seqByRows(
+        blocks,
+        gruSeqBackwardOperands(s),
+        0,
+        "gruSeqBackward",
+        (rows) => ex.gruSeqBackwardScratch(rows, s.H),
+        (p, r0, r1, _q, sc) => gruSeqBackwardCall(s, p, r0, r1, sc),
+      );
+      return ran !== null;
     },
 
     egruCellForward(args) {
