@@ -9,7 +9,7 @@ import { Rng } from "../../packages/egru/src/core/rng.js";
 import { heavisideEvent } from "../../packages/egru/src/kernels/activations.js";
 import { jsKernels } from "../../packages/egru/src/kernels/backend.js";
 import type { CellBackwardArgs, CellForwardArgs, EgruTape } from "../../packages/egru/src/kernels/cell-pointwise.js";
-import { exp32, sigmoid32, tanh32 } from "../../packages/egru/src/kernels/f32-math.js";
+import { exp32, flushTiny, sigmoid32, tanh32 } from "../../packages/egru/src/kernels/f32-math.js";
 import { loadWasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 
 const wasm = await loadWasmKernels();
@@ -55,6 +55,75 @@ const tape = (n: number): EgruTape<Float32Array> => ({
   r: new Float32Array(n),
   g: new Float32Array(n),
   hr: new Float32Array(n),
+});
+
+test("cell forward: a trace below 2^−100 is stored as 0 (not a subnormal), in WebAssembly and TypeScript alike", () => {
+  // thresholds no state reaches: every unit silent, so tr = α·trPrev, around the flush boundary
+  const B = 2;
+  const H = 13;
+  const n = B * H;
+  const rng = new Rng(77);
+  const trPrev = Float32Array.from(
+    { length: n },
+    () => (rng.uniform() < 0.5 ? -1 : 1) * 2 ** -100 * (0.5 + 2 * rng.uniform()),
+  );
+  trPrev[0] = 2 ** -126 * 0.75; // a subnormal already
+  const run = <A extends Float32Array | Float64Array>(k: typeof jsKernels, make: (a: ArrayLike<number>) => A) => {
+    const out = {
+      y: make(new Float32Array(n)),
+      h: make(new Float32Array(n)),
+      o: make(new Float32Array(n)),
+      tr: make(new Float32Array(n)),
+    };
+    const t = {
+      c: make(new Float32Array(n)),
+      z: make(new Float32Array(n)),
+      r: make(new Float32Array(n)),
+      g: make(new Float32Array(n)),
+      hr: make(new Float32Array(n)),
+    };
+    const r2 = new Rng(5);
+    k.egruCellForward({
+      B,
+      H,
+      a: make(rand(r2, 3 * n)),
+      aOff: 0,
+      q: make(rand(r2, 3 * n)),
+      qOff: 0,
+      hPrev: make(rand(r2, n)),
+      hPrevOff: 0,
+      trPrev: make(trPrev),
+      trPrevOff: 0,
+      thr: make(new Float32Array(H).fill(10)),
+      keep: null,
+      keepOff: 0,
+      keepConst: 1,
+      alpha: 0.9,
+      event: heavisideEvent(),
+      out: { ...out, tape: t },
+      outOff: 0,
+    });
+    assert.ok(
+      out.o.every((v) => v === 0),
+      "every unit silent",
+    );
+    return Array.from(out.tr);
+  };
+  const want = Array.from(trPrev, (v) => flushTiny(Math.fround(Math.fround(0.9) * v)));
+  const w = run(wasm, (a) => Float32Array.from(a));
+  assert.deepEqual(w, want);
+  assert.deepEqual(
+    run(jsKernels, (a) => Float32Array.from(a)),
+    want,
+  );
+  // the float64 path flushes by the same rule (its products differ in the last bits)
+  assert.ok(run(jsKernels, (a) => Float64Array.from(a)).every((v, i) => (v === 0) === (want[i] === 0)));
+  const kept = want.filter((v) => v !== 0);
+  assert.ok(kept.length > 3 && kept.length < n - 3, `${kept.length} of ${n} kept`);
+  assert.ok(
+    kept.every((v) => Math.abs(v) >= 2 ** -100),
+    "nothing below 2^−100 but 0",
+  );
 });
 
 for (const [B, H] of [

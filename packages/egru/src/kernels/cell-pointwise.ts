@@ -124,7 +124,8 @@ export function egruCellForward<A extends FloatArray>(args: CellForwardArgs<A>):
       y[s] = yt;
       h[s] = c - ot * th;
       o[s] = ot;
-      tr[s] = alpha * (trPrev ? trPrev[trPrevOff + k] : 0) + (1 - alpha) * yt;
+      // below 2^−100 stored as 0, as the float32 kernels do (docs/egru-math.md §6.1)
+      tr[s] = flushTiny(alpha * (trPrev ? trPrev[trPrevOff + k] : 0) + (1 - alpha) * yt);
       tape.c[s] = c;
     }
   }
@@ -203,7 +204,7 @@ function egruCellForward32<A extends FloatArray>(args: CellForwardArgs<A>): void
       y[s] = yt;
       h[s] = f(c - f(ot * th));
       o[s] = ot;
-      tr[s] = f(f(alpha * (trPrev ? trPrev[trPrevOff + k] : 0)) + f(decay * yt));
+      tr[s] = flushTiny(f(f(alpha * (trPrev ? trPrev[trPrevOff + k] : 0)) + f(decay * yt)));
       tape.c[s] = c;
     }
   }
