@@ -143,7 +143,7 @@ function measure(cell: "egru" | "gru", kernels: Kernels): Measured {
         backwardSparsity += l.backwardSparsity / (L * STEPS);
       }
     const t1 = performance.now();
-    const ce = softmaxCrossEntropy(run.logits, target, V, kernels, run.dlogitsInto);
+    const ce = softmaxCrossEntropy(run.logits, target, V, kernels, run.dlogitsInto, false);
     times.softmax += performance.now() - t1;
     model.backward(run, ce.dlogits);
     const t2 = performance.now();

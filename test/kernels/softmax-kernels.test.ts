@@ -137,5 +137,10 @@ forEachKernelSet((k) => {
       { atol: 1e-10, rtol: 2e-6, name: "dlogits" },
     );
     assert.equal(r.correct, 1);
+    // not counting the rows predicted right (the language models) changes nothing else
+    const uncounted = softmaxCrossEntropy(x, labels, V, k, null, false);
+    assert.ok(Number.isNaN(uncounted.correct));
+    assert.equal(uncounted.loss, r.loss);
+    assert.deepEqual(uncounted.dlogits, r.dlogits);
   });
 });

@@ -47,7 +47,7 @@ const EXP_FLOOR: f32 = -80.0;
   let j = 0;
   for (; j < nv; j += 4) {
     const off = <usize>j << 2;
-    const e0 = exp4(f32x4.max(f32x4.sub(v128.load(row + off), mv), floor));
+    const e0 = exp4(f32x4.pmax(f32x4.sub(v128.load(row + off), mv), floor));
     const e = v128.andnot(e0, f32x4.lt(e0, flush)); // (NaN stays NaN: it is not below anything)
     if (dst) v128.store(dst + off, e);
     s0 = f64x2.add(s0, f64x2.promote_low_f32x4(e));
@@ -56,7 +56,7 @@ const EXP_FLOOR: f32 = -80.0;
   let s = f64x2.extract_lane(s0, 0) + f64x2.extract_lane(s0, 1) + (f64x2.extract_lane(s1, 0) + f64x2.extract_lane(s1, 1));
   for (; j < V; j++) {
     const off = <usize>j << 2;
-    const e0 = f32x4.extract_lane(exp4(f32x4.max(f32x4.splat(load<f32>(row + off) - m), floor)), 0);
+    const e0 = f32x4.extract_lane(exp4(f32x4.pmax(f32x4.splat(load<f32>(row + off) - m), floor)), 0);
     const e = e0 < FLUSH ? <f32>0 : e0;
     if (dst) store<f32>(dst + off, e);
     s += <f64>e;

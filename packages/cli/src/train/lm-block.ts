@@ -47,7 +47,7 @@ export function lmBlockStep(
   model.zeroGrad();
   const run = atStep(where, () => model.forward(input, T, b, state, scale));
   try {
-    const ce = softmaxCrossEntropy(run.logits, target, model.options.vocab, model.kernels, run.dlogitsInto);
+    const ce = softmaxCrossEntropy(run.logits, target, model.options.vocab, model.kernels, run.dlogitsInto, false);
     checkLoss(ce.loss + run.ar + run.tar, where);
     if (scale !== 1) for (let k = 0; k < ce.dlogits.length; k++) ce.dlogits[k] *= scale;
     const decoderBack = model.backward(run, ce.dlogits);

@@ -113,7 +113,7 @@ export function languageModelStep(
   m.zeroGrad();
   const run = atStep(s.where, () => m.forward(input, T, input.length / T, state));
   try {
-    const ce = softmaxCrossEntropy(run.logits, target, m.options.vocab, m.kernels, run.dlogitsInto);
+    const ce = softmaxCrossEntropy(run.logits, target, m.options.vocab, m.kernels, run.dlogitsInto, false);
     checkLoss(ce.loss + run.ar + run.tar, s.where);
     m.backward(run, ce.dlogits);
     const gradNorm = applyGradients(m.params(), { ...s, kernels: s.kernels ?? m.kernels });
