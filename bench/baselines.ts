@@ -5,7 +5,7 @@
 //
 //   node --conditions=egru-source --import tsx bench/baselines.ts [--json] [--only pytorch,onnx,egru] [--threads 1,2]
 //        [--steps 200] [--warmup 20] [--train-steps 1] [--train-budget 30] [--kernels auto|wasm|js]
-//        [--no-export]
+//        [--no-export] [--step-rounds 3]
 //
 // egru's rows use the kernels --kernels selects (as the egru command does: WebAssembly SIMD where
 // the host has it, by default); each row names them.
@@ -31,6 +31,11 @@
 // with a message on stderr. The ONNX models and their weights live in bench/.cache/ (git-ignored,
 // hundreds of MiB); they are exported on demand when python3-torch is present.
 //
+// After them, the language-model stack's step alone is timed again in --step-rounds rounds (default
+// 3; 0: none), each an onnxruntime-node process and an egru one in turn, the order alternating by
+// round, and bench/step-rounds.ts prints each thread count's ratios per round (onnxruntime's step ÷
+// egru's EGRU stepper, float32 ÷ int8): steps timed seconds apart, not minutes.
+//
 // Once per run, egru's GRU is cross-checked against onnxruntime (and both against PyTorch's own
 // outputs saved at export): one step of each exported model with PyTorch's weights loaded
 // through setTorchWeights() must agree within 1e-4.
@@ -48,6 +53,7 @@ import { EGRU, type EgruForwardResult, type EgruState } from "../packages/egru/s
 import { GRU, type GruForwardResult, type GruTorchName, type GruState } from "../packages/egru/src/layers/gru.js";
 import { createThreadedKernels } from "../packages/egru/src/node/threaded-kernels.js";
 import type { WasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
+import { stepRatioLines, stepRatios } from "./step-rounds.js";
 import { loadBestKernels, type KernelChoice } from "../packages/egru/src/wasm/select.js";
 
 type OrtModule = typeof import("onnxruntime-node");
@@ -654,6 +660,10 @@ export interface EgruOptions {
   stepApi?: boolean;
   /** Also the int8 stepper rows (default true). */
   int8?: boolean;
+  /** Also the dense GRU stack's rows and the single layer's (default true). */
+  gru?: boolean;
+  /** Also the training rows (default true). */
+  train?: boolean;
 }
 
 /** A copy of a layer (same options, `make` builds it) holding its current weights, made int8. */
@@ -812,80 +822,88 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
   };
 
   // dense GRU stack
-  log(`GRU stack ${label(sizes)} streaming...`);
-  const grus = sizes
-    .slice(0, -1)
-    .map((I, l) => new GRU({ inputSize: I, hiddenSize: sizes[l + 1], seed: seed + l }).eval());
-  let gStates: (GruState | null)[] = grus.map(() => null);
-  const gruStep = (x: Float32Array): void => {
-    let v = x;
-    grus.forEach((g, l) => {
-      const r = g.step(v, 1, gStates[l]);
-      gStates[l] = r.state;
-      v = r.h;
-    });
-  };
-  if (stepApi)
-    row({ what: stepWhat(sizes), variant: "step()", ms: timeSteps(tokens, steps, warmup, gruStep), samples: steps });
-  const gSteppers = grus.map((g) => g.stepper(1));
-  const gruStepper = (x: Float32Array): void => {
-    let v = x;
-    for (const s of gSteppers) v = s.step(v);
-  };
-  row({ what: stepWhat(sizes), variant: "stepper", ms: timeSteps(tokens, steps, warmup, gruStepper), samples: steps });
-  gSteppers.forEach((s) => s.dispose());
-  if (int8) {
-    const q = grus.map((g, l) => int8Copy(g, () => new GRU({ inputSize: sizes[l], hiddenSize: sizes[l + 1], seed })));
-    const qSteppers = q.map((g) => g.stepper(1));
-    const ms = timeSteps(tokens, steps, warmup, (x) => {
+  if (opts.gru ?? true) {
+    log(`GRU stack ${label(sizes)} streaming...`);
+    const grus = sizes
+      .slice(0, -1)
+      .map((I, l) => new GRU({ inputSize: I, hiddenSize: sizes[l + 1], seed: seed + l }).eval());
+    let gStates: (GruState | null)[] = grus.map(() => null);
+    const gruStep = (x: Float32Array): void => {
       let v = x;
-      for (const s of qSteppers) v = s.step(v);
-    });
-    row({ what: stepWhat(sizes), variant: "stepper int8", ms, samples: steps });
-    qSteppers.forEach((s) => s.dispose());
-  }
-  gStates = [];
-
-  if (single > 0) {
-    const g = new GRU({ inputSize: single, hiddenSize: single, seed }).eval();
-    const srng = new Rng(seed + 200);
-    const sTokens = Array.from({ length: 16 }, () => randn(srng, single));
-    let st: GruState | null = null;
-    if (stepApi) {
-      const ms = timeSteps(sTokens, steps, warmup, (x) => (st = g.step(x, 1, st).state));
-      row({ what: stepWhat([single, single]), variant: "step()", ms, samples: steps });
-    }
-    const s = g.stepper(1);
+      grus.forEach((g, l) => {
+        const r = g.step(v, 1, gStates[l]);
+        gStates[l] = r.state;
+        v = r.h;
+      });
+    };
+    if (stepApi)
+      row({ what: stepWhat(sizes), variant: "step()", ms: timeSteps(tokens, steps, warmup, gruStep), samples: steps });
+    const gSteppers = grus.map((g) => g.stepper(1));
+    const gruStepper = (x: Float32Array): void => {
+      let v = x;
+      for (const s of gSteppers) v = s.step(v);
+    };
     row({
-      what: stepWhat([single, single]),
+      what: stepWhat(sizes),
       variant: "stepper",
-      ms: timeSteps(sTokens, steps, warmup, (x) => s.step(x)),
+      ms: timeSteps(tokens, steps, warmup, gruStepper),
       samples: steps,
     });
-    s.dispose();
-  }
+    gSteppers.forEach((s) => s.dispose());
+    if (int8) {
+      const q = grus.map((g, l) => int8Copy(g, () => new GRU({ inputSize: sizes[l], hiddenSize: sizes[l + 1], seed })));
+      const qSteppers = q.map((g) => g.stepper(1));
+      const ms = timeSteps(tokens, steps, warmup, (x) => {
+        let v = x;
+        for (const s of qSteppers) v = s.step(v);
+      });
+      row({ what: stepWhat(sizes), variant: "stepper int8", ms, samples: steps });
+      qSteppers.forEach((s) => s.dispose());
+    }
+    gStates = [];
 
-  log(`GRU stack training B=${B} T≤${Tmax} (budget ${(budget / 1000).toFixed(0)} s per step)...`);
-  grus.forEach((g) => g.train());
-  const gruTrain = (T: number, b: number): void => {
-    for (const g of grus) g.zeroGrad();
-    const results: GruForwardResult[] = [];
-    let x: Float32Array = xTrain.subarray(0, T * b * sizes[0]);
-    for (const g of grus) {
-      const r = g.forward({ x, T, B: b });
-      results.push(r);
-      x = r.output;
+    if (single > 0) {
+      const g = new GRU({ inputSize: single, hiddenSize: single, seed }).eval();
+      const srng = new Rng(seed + 200);
+      const sTokens = Array.from({ length: 16 }, () => randn(srng, single));
+      let st: GruState | null = null;
+      if (stepApi) {
+        const ms = timeSteps(sTokens, steps, warmup, (x) => (st = g.step(x, 1, st).state));
+        row({ what: stepWhat([single, single]), variant: "step()", ms, samples: steps });
+      }
+      const s = g.stepper(1);
+      row({
+        what: stepWhat([single, single]),
+        variant: "stepper",
+        ms: timeSteps(sTokens, steps, warmup, (x) => s.step(x)),
+        samples: steps,
+      });
+      s.dispose();
     }
-    let d: Float32Array = G.subarray(0, T * b * sizes[nL]);
-    for (let l = nL - 1; l >= 0; l--) {
-      const up = d;
-      d = grus[l].backward(results[l], { dOutput: up }).dx;
-      recycle(l < nL - 1 ? up : null);
-    }
-    recycle(d);
-    for (const r of results) r.release();
-  };
-  rows.push(trainRow("GRU", sizes, B, Tmax, timeTraining(gruTrain, Tmax, B, trainSteps, budget), kernels, threads));
+
+    log(`GRU stack training B=${B} T≤${Tmax} (budget ${(budget / 1000).toFixed(0)} s per step)...`);
+    grus.forEach((g) => g.train());
+    const gruTrain = (T: number, b: number): void => {
+      for (const g of grus) g.zeroGrad();
+      const results: GruForwardResult[] = [];
+      let x: Float32Array = xTrain.subarray(0, T * b * sizes[0]);
+      for (const g of grus) {
+        const r = g.forward({ x, T, B: b });
+        results.push(r);
+        x = r.output;
+      }
+      let d: Float32Array = G.subarray(0, T * b * sizes[nL]);
+      for (let l = nL - 1; l >= 0; l--) {
+        const up = d;
+        d = grus[l].backward(results[l], { dOutput: up }).dx;
+        recycle(l < nL - 1 ? up : null);
+      }
+      recycle(d);
+      for (const r of results) r.release();
+    };
+    if (opts.train ?? true)
+      rows.push(trainRow("GRU", sizes, B, Tmax, timeTraining(gruTrain, Tmax, B, trainSteps, budget), kernels, threads));
+  }
 
   if (opts.egru ?? true) {
     const target = opts.targetSparsity ?? 0.825;
@@ -965,55 +983,57 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
       qSteppers.forEach((s) => s.dispose());
     }
 
-    log(`EGRU stack training B=${B} T≤${Tmax}...`);
-    egrus.forEach((e) => e.train());
-    let trainZeros = 0;
-    let trainEntries = 0;
-    let trainBackward = 0;
-    const egruTrain = (T: number, b: number): void => {
-      for (const e of egrus) e.zeroGrad();
-      const results: EgruForwardResult[] = [];
-      let x: Float32Array = xTrain.subarray(0, T * b * sizes[0]);
-      for (const e of egrus) {
-        const r = e.forward({ x, T, B: b });
-        results.push(r);
-        x = r.y;
-      }
-      let d: Float32Array = G.subarray(0, T * b * sizes[nL]);
-      for (let l = nL - 1; l >= 0; l--) {
-        const mask = l > 0 ? egrus[l - 1].receiveMask(results[l - 1]) : null;
-        const up = d;
-        d = egrus[l].backward(results[l], { dy: up }, { dxMask: mask }).dx;
-        // as a training loop does: hand this step's temporaries back to the array pool
-        recycle(mask, l < nL - 1 ? up : null);
-      }
-      recycle(d);
-      trainZeros = results.reduce((s, r) => s + r.stats.activitySparsity * r.stats.entries, 0);
-      trainEntries = results.reduce((s, r) => s + r.stats.entries, 0);
-      trainBackward = results.reduce((s, r) => s + r.stats.backwardSparsity * r.stats.entries, 0) / trainEntries;
-      for (const r of results) r.release();
-    };
-    const t = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
-    rows.push({
-      ...trainRow("EGRU", sizes, B, Tmax, t, kernels, threads),
-      variant: "events",
-      activitySparsity: trainZeros / trainEntries,
-      backwardSparsity: trainBackward,
-    });
-    // the same stack and data on egru's dense path: kernels whose event crossover is 0 never
-    // choose an event product, a masked product or an event weight gradient
-    const base = getKernels();
-    setKernels(Object.assign(Object.create(base) as Kernels, { eventCrossover: 0 }));
-    try {
-      log(`EGRU stack training, dense path, B=${B} T≤${Tmax}...`);
-      const td = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
+    if (opts.train ?? true) {
+      log(`EGRU stack training B=${B} T≤${Tmax}...`);
+      egrus.forEach((e) => e.train());
+      let trainZeros = 0;
+      let trainEntries = 0;
+      let trainBackward = 0;
+      const egruTrain = (T: number, b: number): void => {
+        for (const e of egrus) e.zeroGrad();
+        const results: EgruForwardResult[] = [];
+        let x: Float32Array = xTrain.subarray(0, T * b * sizes[0]);
+        for (const e of egrus) {
+          const r = e.forward({ x, T, B: b });
+          results.push(r);
+          x = r.y;
+        }
+        let d: Float32Array = G.subarray(0, T * b * sizes[nL]);
+        for (let l = nL - 1; l >= 0; l--) {
+          const mask = l > 0 ? egrus[l - 1].receiveMask(results[l - 1]) : null;
+          const up = d;
+          d = egrus[l].backward(results[l], { dy: up }, { dxMask: mask }).dx;
+          // as a training loop does: hand this step's temporaries back to the array pool
+          recycle(mask, l < nL - 1 ? up : null);
+        }
+        recycle(d);
+        trainZeros = results.reduce((s, r) => s + r.stats.activitySparsity * r.stats.entries, 0);
+        trainEntries = results.reduce((s, r) => s + r.stats.entries, 0);
+        trainBackward = results.reduce((s, r) => s + r.stats.backwardSparsity * r.stats.entries, 0) / trainEntries;
+        for (const r of results) r.release();
+      };
+      const t = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
       rows.push({
-        ...trainRow("EGRU", sizes, B, Tmax, td, kernels, threads),
-        variant: "dense",
+        ...trainRow("EGRU", sizes, B, Tmax, t, kernels, threads),
+        variant: "events",
         activitySparsity: trainZeros / trainEntries,
+        backwardSparsity: trainBackward,
       });
-    } finally {
-      setKernels(base);
+      // the same stack and data on egru's dense path: kernels whose event crossover is 0 never
+      // choose an event product, a masked product or an event weight gradient
+      const base = getKernels();
+      setKernels(Object.assign(Object.create(base) as Kernels, { eventCrossover: 0 }));
+      try {
+        log(`EGRU stack training, dense path, B=${B} T≤${Tmax}...`);
+        const td = timeTraining(egruTrain, Tmax, B, trainSteps, budget);
+        rows.push({
+          ...trainRow("EGRU", sizes, B, Tmax, td, kernels, threads),
+          variant: "dense",
+          activitySparsity: trainZeros / trainEntries,
+        });
+      } finally {
+        setKernels(base);
+      }
     }
   }
 
@@ -1043,6 +1063,7 @@ export async function egruDenseGruRows(opts: EgruOptions = {}): Promise<Baseline
 
 interface MainArgs {
   json: boolean;
+  stepRounds: number;
   only: Set<string>;
   threads: number[];
   steps: number;
@@ -1054,11 +1075,13 @@ interface MainArgs {
 }
 
 const USAGE = `usage: node --conditions=egru-source --import tsx bench/baselines.ts [--json] [--only pytorch,onnx,egru] [--threads 1,2]
-       [--steps 200] [--warmup 20] [--train-steps 1] [--train-budget SECONDS] [--kernels auto|wasm|js] [--no-export]`;
+       [--steps 200] [--warmup 20] [--train-steps 1] [--train-budget SECONDS] [--kernels auto|wasm|js] [--no-export]
+       [--step-rounds 3]`;
 
 function parseArgs(argv: string[]): MainArgs {
   const a: MainArgs = {
     json: false,
+    stepRounds: 3,
     only: new Set(["pytorch", "onnx", "egru"]),
     threads: [1, 2],
     steps: 200,
@@ -1083,6 +1106,7 @@ function parseArgs(argv: string[]): MainArgs {
         if (!["pytorch", "onnx", "egru"].includes(p)) throw new Error(`--only: unknown part ${p}\n${USAGE}`);
     } else if (f === "--threads") a.threads = (argv[++i] ?? "").split(",").map((t) => int("--threads", t, 1));
     else if (f === "--steps") a.steps = int(f, argv[++i], 1);
+    else if (f === "--step-rounds") a.stepRounds = int(f, argv[++i], 0);
     else if (f === "--warmup") a.warmup = int(f, argv[++i], 0);
     else if (f === "--train-steps") a.trainSteps = int(f, argv[++i], 1);
     else if (f === "--train-budget") a.trainBudgetS = int(f, argv[++i], 1);
@@ -1099,15 +1123,15 @@ function parseArgs(argv: string[]): MainArgs {
   return a;
 }
 
+/** The child processes' parts: each tool's rows, or only the language-model stack's step rows (the rounds). */
+type Part = "onnx" | "egru" | "onnx-steps" | "egru-steps";
+
 /**
  * Run one part of the bench in a child process of its own, so that one tool's threads, heap and
  * native allocations cannot slow another's (onnxruntime's and egru's rows share a process
  * otherwise; egru's steps then ran ~40% slower). Returns its rows and cross-check results.
  */
-async function runPart(
-  part: "onnx" | "egru",
-  argv: string[],
-): Promise<{ rows: BaselineRow[]; checks: CrossCheckResult[] }> {
+async function runPart(part: Part, argv: string[]): Promise<{ rows: BaselineRow[]; checks: CrossCheckResult[] }> {
   const args = [...process.execArgv, fileURLToPath(import.meta.url), ...argv, "--part", part];
   const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -1134,6 +1158,17 @@ async function main(): Promise<void> {
   const part = partAt >= 0 ? argv[partAt + 1] : null;
   const a = parseArgs(partAt >= 0 ? [...argv.slice(0, partAt), ...argv.slice(partAt + 2)] : argv);
 
+  if (part === "onnx-steps") {
+    const rows = await onnxRows({
+      allowExport: false,
+      models: ["gru-lm"],
+      threads: a.threads,
+      steps: a.steps,
+      warmup: a.warmup,
+    });
+    for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+    return;
+  }
   if (part === "onnx") {
     // child: JSON lines on stdout
     const mo: ModelOptions = { allowExport: a.allowExport };
@@ -1148,7 +1183,8 @@ async function main(): Promise<void> {
     if (cc?.some((c) => !c.ok)) process.exitCode = 1;
     return;
   }
-  if (part === "egru") {
+  if (part === "egru" || part === "egru-steps") {
+    const stepsOnly = part === "egru-steps";
     const k = await loadBestKernels(a.kernels);
     for (const threads of a.threads) {
       // more threads: the worker pool over the WebAssembly memory (one thread where there is none)
@@ -1166,9 +1202,12 @@ async function main(): Promise<void> {
           trainSteps: a.trainSteps,
           trainBudgetMs: 1000 * a.trainBudgetS,
           threads: kt ? threads : 1,
-          stepApi: threads === 1,
-          single: threads === 1 ? 1024 : 0,
-          matmul: 1024,
+          stepApi: threads === 1 && !stepsOnly,
+          single: threads === 1 && !stepsOnly ? 1024 : 0,
+          matmul: stepsOnly ? 0 : 1024,
+          gru: !stepsOnly,
+          train: !stepsOnly,
+          progress: !stepsOnly,
         });
         for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
       } finally {
@@ -1206,12 +1245,30 @@ async function main(): Promise<void> {
   if (a.only.has("egru")) {
     await timed(`egru (--kernels ${a.kernels})`, async () => emit((await runPart("egru", argv)).rows));
   }
+  // the language-model stack's step in rounds alternating the two tools' processes
+  const rounds: BaselineRow[][] = [];
+  if (a.stepRounds > 0 && a.only.has("onnx") && a.only.has("egru")) {
+    await timed(`LM stack step, ${a.stepRounds} rounds alternating onnxruntime-node and egru`, async () => {
+      for (let r = 0; r < a.stepRounds; r++) {
+        const order: Part[] = r % 2 ? ["egru-steps", "onnx-steps"] : ["onnx-steps", "egru-steps"];
+        const got: BaselineRow[] = [];
+        for (const p of order) got.push(...(await runPart(p, argv)).rows);
+        rounds.push(got);
+      }
+    });
+  }
+  const stepRounds = stepRatios(rounds, { ort: stepWhat(LM_SIZES), egru: stepWhat(LM_SIZES, "EGRU") }, a.threads);
+  if (a.json && rounds.length) process.stdout.write(`${JSON.stringify({ stepRounds })}\n`);
   // (the onnx part has already printed the cross-check to stderr)
   if (!a.json) {
     process.stdout.write(`${rowsTable(rows)}\n`);
     const ratios = int8Ratios(rows);
     if (ratios.length)
       process.stdout.write(`\nint8 weights against float32 (streaming steppers):\n${ratios.join("\n")}\n`);
+    if (rounds.length)
+      process.stdout.write(
+        `\nEGRU stack step B=1 in rounds alternating onnxruntime-node's and egru's processes (bench/step-rounds.ts):\n${stepRatioLines(stepRounds).join("\n")}\n`,
+      );
     if (checks.length) process.stdout.write(`\n${checks.map(crossCheckLine).join("\n")}\n`);
   }
   if (checks.some((c) => !c.ok)) process.exitCode = 1;

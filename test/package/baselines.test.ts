@@ -19,6 +19,7 @@ import {
   rowsTable,
   type BaselineRow,
 } from "../../bench/baselines.js";
+import { medianOf, stepRatioLines, stepRatios } from "../../bench/step-rounds.js";
 
 function assertRow(r: BaselineRow, tool: string): void {
   checkRow(r);
@@ -105,6 +106,60 @@ test("egruDenseGruRows at tiny sizes: every row well formed, EGRU rows report th
   assert.match(
     ratios[1],
     /^EGRU stack 6->10->10->6 step B=1, 1 thread\(s\): float32 [\d.]+ ms, int8 [\d.]+ ms, int8 [\d.]+× the float32 step; activity sparsity [\d.]+ % float32, [\d.]+ % int8$/,
+  );
+});
+
+test("egruDenseGruRows with gru and train off gives the EGRU stack's streaming rows alone (the step rounds)", async () => {
+  const rows = await egruDenseGruRows({
+    sizes: [6, 10, 6],
+    single: 0,
+    steps: 5,
+    warmup: 1,
+    matmul: 0,
+    stepApi: false,
+    gru: false,
+    train: false,
+    progress: false,
+  });
+  for (const r of rows) assertRow(r, "egru");
+  assert.deepEqual(
+    rows.map((r) => `${r.what} ${r.variant}`),
+    ["EGRU stack 6->10->6 step B=1 stepper", "EGRU stack 6->10->6 step B=1 stepper int8"],
+  );
+});
+
+test("step rounds: each round's ratios from its own rows, medians and ranges over the rounds", () => {
+  const what = { ort: "GRU stack 4->6 step B=1", egru: "EGRU stack 4->6 step B=1" };
+  const round = (ort: number, egru: number, int8: number, threads = 1): BaselineRow[] => [
+    { tool: "onnxruntime-node", what: what.ort, threads, ms: ort },
+    { tool: "egru", what: what.egru, variant: "stepper", threads, ms: egru },
+    { tool: "egru", what: what.egru, variant: "stepper int8", threads, ms: int8 },
+    // rows of other workloads and thread counts are not taken
+    { tool: "egru", what: "GRU stack 4->6 step B=1", variant: "stepper", threads, ms: 99 },
+    { tool: "onnxruntime-node", what: what.ort, threads: threads + 1, ms: 99 },
+  ];
+  const rounds = [round(3, 1, 0.5), round(3.3, 1.1, 0.5), round(2.4, 0.8, 0.5)];
+  const [r] = stepRatios(rounds, what, [1]);
+  assert.deepEqual(r.rounds[1], { ort: 3.3, egru: 1.1, int8: 0.5 });
+  assert.deepEqual(
+    r.overOrt.map((v) => v.toFixed(6)),
+    ["3.000000", "3.000000", "3.000000"],
+  );
+  assert.deepEqual(r.int8Gain, [2, 2.2, 1.6]);
+  assert.equal(medianOf(r.int8Gain), 2);
+  assert.equal(medianOf([4, Number.NaN, 1, 3]), 3);
+  assert.ok(Number.isNaN(medianOf([Number.NaN])));
+  const [line] = stepRatioLines([r]);
+  assert.equal(
+    line,
+    "1 thread(s), 3 rounds: EGRU 1.000 ms, int8 0.500 ms, onnxruntime 3.000 ms; onnxruntime ÷ EGRU 3.00× (3.00-3.00×), int8 2.00× the float32 step (1.60-2.20×)",
+  );
+  // a round without onnxruntime's row: NaN there, left out of the medians and ranges
+  const [m] = stepRatios([round(3, 1, 0.5), round(3, 1, 0.4).slice(1)], what, [1]);
+  assert.ok(Number.isNaN(m.overOrt[1]));
+  assert.match(
+    stepRatioLines([m])[0],
+    /onnxruntime ÷ EGRU 3\.00× \(3\.00-3\.00×\), int8 2\.25× the float32 step \(2\.00-2\.50×\)$/,
   );
 });
 
