@@ -5,6 +5,7 @@
 //   bench/baselines.ts       inference step latency and training throughput at the language-
 //                            model size: egru EGRU and GRU against PyTorch and onnxruntime-node
 //   bench/int8-products.ts   the int8 products against the float32 ones at the stack's shapes
+//   bench/pointwise.ts       the EGRU cell's forward and the loss's softmax
 // Arguments after `--` go to both scripts (e.g. --json). Results are recorded, with the machine,
 // in docs/benchmarks.md.
 
@@ -21,7 +22,7 @@ console.log(
     `${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; ${new Date().toISOString()}`,
 );
 let failed = false;
-for (const script of ["kernels.bench.ts", "threads.bench.ts", "baselines.ts", "int8-products.ts"]) {
+for (const script of ["kernels.bench.ts", "threads.bench.ts", "baselines.ts", "int8-products.ts", "pointwise.ts"]) {
   console.log(`\n## ${script}\n`);
   const r = spawnSync(process.execPath, ["--conditions=egru-source", "--import", "tsx", join(here, script), ...args], {
     stdio: "inherit",

@@ -129,7 +129,8 @@ export function egruCellForwardUnits(
       store4(h, k, sub(ct, mul(ot, th)), n);
       store4(o, k, ot, n);
       // the trace, below 2^−100 stored as 0: a unit silent for ~830 steps would otherwise decay into the
-      // float32 subnormals, on which this cell (and products reading the trace) ran 3× slower
+      // float32 subnormals and stay there (0.9 · 2^−149 rounds to 2^−149), on which this cell ran 2.4×
+      // slower (and products reading the trace would too)
       const trt = add(mul(vAlpha, load4(trPrev, k, n)), mul(vDecay, yt));
       store4(tr, k, v128.andnot(trt, f32x4.lt(f32x4.abs(trt), vFlush)), n);
       store4(c, k, ct, n);
