@@ -1203,7 +1203,7 @@ async function main(): Promise<void> {
           trainBudgetMs: 1000 * a.trainBudgetS,
           threads: kt ? threads : 1,
           stepApi: threads === 1 && !stepsOnly,
-          single: threads === 1 && !stepsOnly ? 1024 : 0,
+          single: threads === 1 ? 1024 : 0, // (with the GRU rows: none in the step rounds)
           matmul: stepsOnly ? 0 : 1024,
           gru: !stepsOnly,
           train: !stepsOnly,

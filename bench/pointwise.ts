@@ -14,6 +14,7 @@
 
 import { Rng } from "../packages/egru/src/core/rng.js";
 import { loadWasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
+import { median } from "./baselines.js";
 
 const i = process.argv.indexOf("--rounds");
 const rounds = i >= 0 ? Number(process.argv[i + 1]) : 9;
@@ -28,7 +29,6 @@ const filled = (n: number, f: () => number): Float32Array => {
   for (let j = 0; j < n; j++) a[j] = f();
   return a;
 };
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 /** Median over rounds of the mean ms of `calls` calls of f. */
 function time(calls: number, f: () => void): number {
