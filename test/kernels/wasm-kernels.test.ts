@@ -473,11 +473,12 @@ test("event products over many rows and tall matrices sum exactly in list order"
   const rng = new Rng(31);
   const sparse = (n: number, d: number) =>
     Float32Array.from({ length: n }, () => (rng.uniform() < d ? f(rng.normal()) : 0));
-  // dR [H, N] += yᵀ·dq over 600 rows
+  // dR [H, N] += yᵀ·dq over 600 rows: a chunk of dq over 1 MiB, summed by blocks of columns, the last
+  // block with a scalar tail
   {
     const B = 600,
       H = 20,
-      N = 500;
+      N = 503;
     const y = sparse(B * H, 0.2);
     const dq = sparse(B * N, 1);
     const dR = sparse(H * N, 1);
@@ -569,6 +570,36 @@ test("the allocator reuses freed blocks, grows the memory and keeps old views va
   k.free(R);
   k.free(b);
   assert.throws(() => k.free(b), ValueError, "double free");
+});
+
+test("kernels derived from these (another crossover) share their work region: growing it on either side is safe", async () => {
+  const k = await load();
+  const derived = Object.assign(Object.create(k) as Kernels, { eventCrossover: 0 });
+  // operands outside the memory are staged in the work region; each call below needs a larger one
+  const product = (kernels: Kernels, n: number): Float32Array => {
+    const a = Float32Array.from(randomArray(new Rng(n), n * 8)); // plain float32 arrays: staged
+    const w = Float32Array.from(randomArray(new Rng(n + 1), 8 * 5));
+    const c = new Float32Array(n * 5);
+    kernels.gemmNN(n, 5, 8, a, 0, w, 0, c, 0, false);
+    const want = new Float64Array(n * 5); // float64 operands: the float64 path
+    jsKernels.gemmNN(n, 5, 8, Float64Array.from(a), 0, Float64Array.from(w), 0, want, 0, false);
+    assertClose(c, want, { atol: 1e-5, rtol: 1e-5, name: `${n} rows` });
+    return c;
+  };
+  product(k, 1000);
+  const pin = k.alloc(16); // right after the region, so that a freed region stays a hole of its own
+  product(derived, 4000); // grows the region: the base must not go on staging in the block this frees
+  const kept = k.alloc(1000); // fits in that hole
+  kept.fill(5);
+  product(k, 500); // small enough for the region the base believes it has
+  assert.ok(
+    kept.every((v) => v === 5),
+    "an array allocated meanwhile is not overwritten by staged operands",
+  );
+  product(k, 16_000); // grows it through the base
+  product(derived, 64_000);
+  k.free(pin);
+  k.free(kept);
 });
 
 test("operands too short for their sizes and offsets raise ShapeError", async () => {

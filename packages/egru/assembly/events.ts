@@ -7,7 +7,7 @@
 import { align16, at, byColumn, chunkRows, REREAD_BYTES } from "./common";
 import { KC } from "./gemm";
 import { countNonzero } from "./train-ops";
-import { accumLists, accumListsTiled, accumRows, dotLists, scatterRows, TILE_BYTES } from "./rows";
+import { accumLists, accumListsBlocked, accumListsTiled, accumRows, dotLists, scatterRows, TILE_BYTES } from "./rows";
 
 /** Scratch layout of a list build: start table (rows + 1), cursors, entries. */
 @inline function cursorsAt(scratch: usize, rows: i32): usize {
@@ -181,6 +181,9 @@ function columnLists(y: usize, H: i32, b0: i32, rows: i32, start: usize, cursor:
   return e;
 }
 
+/** eventTN sums a chunk whose rows of dq take more than this by blocks of columns (half an L2 cache). */
+const TN_BLOCK_BYTES: usize = 1 << 20;
+
 /**
  * dR[j, :] += Σ_{b : y[b,j] ≠ 0} y[b,j]·dq[b, :]     y [B,H], dq [B,N], dR [H,N].
  * Each dR row's list runs over b in increasing order. Returns the number of events.
@@ -204,7 +207,11 @@ export function eventTNUnits(H: i32, N: i32, B: i32, y: usize, dq: usize, dR: us
   for (let b0 = 0; b0 < B; b0 += rowsPer) {
     const rows = min(rowsPer, B - b0);
     total += columnLists(y, H, b0, rows, scratch, listCursors(scratch, B, H), ent, j0, W);
-    accumLists(W, N, scratch, ent, dq + <usize>b0 * ld, ld, dR + <usize>j0 * ld, ld);
+    // a chunk of dq larger than the L2 cache by blocks of columns, each block read from memory once
+    if (<usize>rows * ld > TN_BLOCK_BYTES) {
+      const block = max(64, <i32>(TN_BLOCK_BYTES / (<usize>rows << 2)) & ~15);
+      accumListsBlocked(W, N, scratch, ent, dq + <usize>b0 * ld, ld, dR + <usize>j0 * ld, ld, block);
+    } else accumLists(W, N, scratch, ent, dq + <usize>b0 * ld, ld, dR + <usize>j0 * ld, ld);
   }
   return total;
 }

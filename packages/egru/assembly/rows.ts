@@ -100,6 +100,26 @@ export function accumLists(rows: i32, n: i32, start: usize, ent: usize, src: usi
   }
 }
 
+/**
+ * What accumLists computes, by blocks of `block` columns (a multiple of 4): for each block, every
+ * list's sum over that block of its src rows (accumRows on the block). The src rows' block of one
+ * chunk then stays in the L2 cache while every list reads it, where whole rows would stream from
+ * memory once per list that names them. Each element's sum runs over its list in order, one rounded
+ * multiply and add per entry, so the bits equal accumLists'.
+ */
+export function accumListsBlocked(rows: i32, n: i32, start: usize, ent: usize, src: usize, srcLd: usize,
+  dst: usize, dstLd: usize, block: i32): void {
+  for (let c0 = 0; c0 < n; c0 += block) {
+    const w = min(block, n - c0);
+    const off = <usize>c0 << 2;
+    for (let r = 0; r < rows; r++) {
+      const s = load<i32>(at(start, r));
+      const count = load<i32>(at(start, r + 1)) - s;
+      if (count > 0) accumRows(dst + <usize>r * dstLd + off, w, ent + (<usize>s << 3), count, src + off, srcLd);
+    }
+  }
+}
+
 /** Columns of one tile of accumListsTiled: 6 vectors, 24 floats, 96 bytes (more vectors spill registers). */
 export const TILE_BYTES: usize = 96;
 
@@ -226,7 +246,8 @@ export function scatterRows(src: usize, n: i32, ent: usize, count: i32, dst: usi
 //   k in steps of 8 into two vector accumulators (lanes k mod 4), one more step of 4 into the
 //   first if it fits, the two added, the lanes summed as (l0 + l2) + (l1 + l3), and the scalar
 //   tail (K mod 4 products, summed in order from 0) added last.
-// dot4 computes four such products sharing `a` and gives exactly what dot1 gives for each.
+// dot4 and dot2 compute four and two such products sharing `a` and give exactly what dot1 gives
+// for each.
 
 /** Sum of the K mod 4 trailing products starting at byte offset k. */
 @inline function tail(a: usize, r: usize, k: usize, kb: usize): f32 {
@@ -288,6 +309,34 @@ export function dot4(a: usize, r0: usize, r1: usize, r2: usize, r3: usize, K: i3
   return f32x4.add(h, t);
 }
 
+/** [a·r0, a·r1, 0, 0] over K elements, each exactly as dot1 computes it (a list's remainder of 2 or 3). */
+export function dot2(a: usize, r0: usize, r1: usize, K: i32): v128 {
+  const kb = <usize>K << 2;
+  const z = f32x4.splat(0);
+  let x00 = z, x01 = z, x10 = z, x11 = z;
+  let k: usize = 0;
+  for (; k + 32 <= kb; k += 32) {
+    const a0 = v128.load(a + k), a1 = v128.load(a + k, 16);
+    x00 = madd(x00, a0, v128.load(r0 + k)); x01 = madd(x01, a1, v128.load(r0 + k, 16));
+    x10 = madd(x10, a0, v128.load(r1 + k)); x11 = madd(x11, a1, v128.load(r1 + k, 16));
+  }
+  if (k + 16 <= kb) {
+    const a0 = v128.load(a + k);
+    x00 = madd(x00, a0, v128.load(r0 + k));
+    x10 = madd(x10, a0, v128.load(r1 + k));
+    k += 16;
+  }
+  const s0 = f32x4.add(x00, x01), s1 = f32x4.add(x10, x11);
+  // lane sums (l0 + l2) + (l1 + l3) of s0, s1 in lanes 0, 1
+  const u = f32x4.add(f32x4.shuffle(s0, s1, 0, 4, 1, 5), f32x4.shuffle(s0, s1, 2, 6, 3, 7));
+  const h = f32x4.add(u, f32x4.shuffle(u, z, 2, 3, 4, 5));
+  if (k == kb) return f32x4.add(h, z);
+  let t = z;
+  t = f32x4.replace_lane(t, 0, tail(a, r0, k, kb));
+  t = f32x4.replace_lane(t, 1, tail(a, r1, k, kb));
+  return f32x4.add(h, t);
+}
+
 /** out[idx·os] (+)= v, for one result (os: output stride in bytes). */
 @inline function put(out: usize, os: usize, idx: i32, v: f32, acc: bool): void {
   const p = out + <usize>idx * os;
@@ -310,6 +359,14 @@ export function dotRows(a: usize, K: i32, ent: usize, es: usize, count: i32, r: 
     put(out, os, j1, f32x4.extract_lane(v, 1), acc);
     put(out, os, j2, f32x4.extract_lane(v, 2), acc);
     put(out, os, j3, f32x4.extract_lane(v, 3), acc);
+  }
+  if (e + 2 <= count) {
+    const j0 = load<i32>(p), j1 = load<i32>(p + es);
+    p += 2 * es;
+    e += 2;
+    const v = dot2(a, r + <usize>j0 * ld, r + <usize>j1 * ld, K);
+    put(out, os, j0, f32x4.extract_lane(v, 0), acc);
+    put(out, os, j1, f32x4.extract_lane(v, 1), acc);
   }
   for (; e < count; e++) {
     const j = load<i32>(p);

@@ -706,8 +706,13 @@ class WasmKernelsImpl implements WasmKernels {
   private readonly buffers = new WeakSet<object>();
   private f32!: Float32Array;
   private i8!: Int8Array;
-  private work = 0;
-  private workBytes = 0;
+  /**
+   * The work region run() stages operands in: one object that kernels derived from these (for example
+   * Object.create(kernels) with another crossover, as createThreadedKernels(base, 1) makes) share
+   * through the prototype. As two fields on `this`, a derived object's run() that grew the region
+   * would set its own copies and free the block these still use.
+   */
+  private readonly workRegion = { at: 0, bytes: 0 };
 
   constructor(handle: WasmHandle, maxPages: number) {
     this.wasm = handle;
@@ -770,14 +775,15 @@ class WasmKernelsImpl implements WasmKernels {
       if (!this.isView(o[0])) staged += alignUp(o[2] * o[0].BYTES_PER_ELEMENT);
     }
     const need = staged + alignUp(scratch >>> 0); // the export returns a u32 as i32
-    if (need > this.workBytes) {
-      if (this.workBytes > 0) this.heap.release(this.work);
-      this.workBytes = Math.max(need, Math.ceil(this.workBytes * 1.5));
-      this.work = this.heap.alloc(this.workBytes);
+    const work = this.workRegion;
+    if (need > work.bytes) {
+      if (work.bytes > 0) this.heap.release(work.at);
+      work.bytes = Math.max(need, Math.ceil(work.bytes * 1.5));
+      work.at = this.heap.alloc(work.bytes);
     }
     const f32 = this.f32;
     const ptr: number[] = [];
-    let next = this.work;
+    let next = work.at;
     for (const [a, off, len, io] of ops) {
       const size = a.BYTES_PER_ELEMENT;
       if (this.isView(a)) {
