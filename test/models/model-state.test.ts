@@ -61,6 +61,33 @@ test("a model's config is plain JSON that builds the same model again", () => {
   assert.throws(() => createModel({ ...classifier("gru"), type: "nope" } as never), ValueError);
 });
 
+test("a config field its type does not have is refused, naming it, not ignored", () => {
+  // an EGRU option at the top level (it belongs under "egru") would otherwise build another model silently
+  const misplaced = { ...lmConfig("egru"), pseudoDerivativeSupport: 3.6 } as LanguageModelConfig;
+  assert.throws(
+    () => createModel(misplaced),
+    (e: unknown) => {
+      assert.ok(e instanceof ValueError);
+      assert.match(e.message, /model config: pseudoDerivativeSupport/);
+      assert.match(e.message, /under "egru"/);
+      return true;
+    },
+  );
+  const typo = { ...classifier("gru"), hiddenSise: 7 } as ClassifierConfig;
+  assert.throws(() => createModel(typo), /model config: hiddenSise/);
+  const inner = { ...lmConfig("egru"), egru: { thresholdMean: 0.3, supportt: 1 } } as LanguageModelConfig;
+  assert.throws(() => createModel(inner), /model config: egru\.supportt/);
+  // every field a built model reports is accepted again, for each kind
+  for (const cell of ["egru", "gru", "lstm"] as const) {
+    for (const config of [classifier(cell), lmConfig(cell)]) {
+      const built = createModel(config).config;
+      assert.deepEqual(createModel(built).config, built);
+    }
+  }
+  const withEgru = createModel({ ...lmConfig("egru"), egru: { pseudoDerivativeSupport: 3.6 } });
+  assert.equal((withEgru.cells[0].layer as EGRU).pseudoDerivativeSupport, 3.6);
+});
+
 test("EGRU's clip inside backward is part of a model's config: every layer gets it, saving keeps it", () => {
   for (const config of [
     { ...classifier("egru"), egru: { gradClip: 0.25 } },
