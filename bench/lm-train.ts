@@ -41,7 +41,7 @@ async function tokensPerSecond(cell: string, kernels: Kernels): Promise<number> 
     hidden: HIDDEN[cell],
     layers: 2,
     seed: 1,
-    ...(cell === "egru" ? { thresholdMean: 0.3, dampeningFactor: 3.6, pseudoDerivativeSupport: 3.6 } : {}),
+    ...(cell === "egru" ? { egru: { thresholdMean: 0.3, dampeningFactor: 3.6, pseudoDerivativeSupport: 3.6 } } : {}),
   });
   let t0 = 0;
   await fit(model, data, {
