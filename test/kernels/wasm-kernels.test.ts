@@ -10,6 +10,8 @@ import { test } from "node:test";
 import { ShapeError, ValueError } from "../../packages/egru/src/core/errors.js";
 import { Rng } from "../../packages/egru/src/core/rng.js";
 import { jsKernels, type Kernels } from "../../packages/egru/src/kernels/backend.js";
+import { heavisideEvent } from "../../packages/egru/src/kernels/activations.js";
+import { receiveMaskRows } from "../../packages/egru/src/kernels/row-ops.js";
 import type { FloatArray } from "../../packages/egru/src/core/buffer.js";
 import { loadWasmKernels, simdSupported, type WasmKernels } from "../../packages/egru/src/wasm/wasm-kernels.js";
 import { fmaf, fusesMultiplyAdd, maddf } from "../fused.js";
@@ -600,6 +602,34 @@ test("kernels derived from these (another crossover) share their work region: gr
   product(derived, 64_000);
   k.free(pin);
   k.free(kept);
+});
+
+test("the receive mask equals its TypeScript twin at the window's edges, with NaN, -0 and a tail of units", async () => {
+  // four units a vector in WebAssembly, the surrogate in float64 two lanes at a time; H = 11 leaves a tail
+  const k = await wasmPromise;
+  const [rows, H] = [3, 11];
+  const thr = Float32Array.from({ length: H }, (_, j) => 0.25 + j / 16);
+  const s = 3.6;
+  const c = new Float32Array(rows * H);
+  const o = new Float32Array(rows * H);
+  for (let i = 0; i < c.length; i++) {
+    const j = i % H;
+    const edge = [0, 1 / s, -1 / s, Math.fround(1 / s) * (1 + 2 ** -23), Number.NaN, 5, -0][i % 7];
+    c[i] = thr[j] + edge; // on either side of |c − ϑ| = 1/s, outside, NaN
+    o[i] = [0, -0, 1, Number.NaN, 0][i % 5]; // -0 is no event, NaN is one
+  }
+  for (const event of [heavisideEvent(0.3, s), heavisideEvent(0, s), heavisideEvent(1e-300, s)]) {
+    const got = new Float32Array(rows * H);
+    const want = new Float32Array(rows * H);
+    const ones = k.egruReceiveMask?.({ rows, H, o, c, off: 0, thr, event, out: got, outOff: 0 });
+    receiveMaskRows(o, c, thr, event, H, 0, rows * H, want, 0);
+    assert.deepEqual(got, want, `γ ${event.gamma}`);
+    assert.equal(
+      ones,
+      want.reduce((a, v) => a + v, 0),
+      "ones",
+    );
+  }
 });
 
 test("operands too short for their sizes and offsets raise ShapeError", async () => {

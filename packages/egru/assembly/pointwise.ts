@@ -42,6 +42,7 @@ export function sumRowsColumns(acc: usize, m: usize, rows: i32, cols: i32, c0: i
   }
 }
 
+
 /**
  * The EGRU receive mask of `rows` rows of H units: out = 1 where the unit fired (o ≠ 0) or its
  * surrogate γ·max(0, 1 − s·|c − ϑ|) (in float64) is nonzero, else 0. Returns the number of ones
@@ -49,10 +50,30 @@ export function sumRowsColumns(acc: usize, m: usize, rows: i32, cols: i32, c0: i
  */
 export function egruReceiveMask(rows: i32, H: i32, o: usize, c: usize, thr: usize, gamma: f64, support: f64,
   out: usize): i32 {
+  // four units at a time, the surrogate's float64 operations two lanes at a time (the same
+  // operations in the same order as the scalar lines, so the same ones)
+  const nv = H & ~3;
+  const s2 = f64x2.splat(support);
+  const g2 = f64x2.splat(gamma);
+  const one = f64x2.splat(1.0);
+  const zero = f64x2.splat(0.0);
+  const ones = f32x4.splat(1.0);
+  let counts = i32x4.splat(0);
   let count = 0;
   for (let b = 0; b < rows; b++) {
     const base = <usize>b * <usize>H;
-    for (let j = 0; j < H; j++) {
+    let j = 0;
+    for (; j < nv; j += 4) {
+      const k = base + <usize>j;
+      const cv = v128.load(at(c, k));
+      const tv = v128.load(at(thr, <usize>j));
+      const on = v128.or(f32x4.ne(v128.load(at(o, k)), f32x4.splat(0)),
+        i32x4.shuffle(surrogateOn(cv, tv, s2, g2, one, zero), surrogateOn(i32x4.shuffle(cv, cv, 2, 3, 0, 1),
+          i32x4.shuffle(tv, tv, 2, 3, 0, 1), s2, g2, one, zero), 0, 2, 4, 6));
+      if (out != 0) v128.store(at(out, k), v128.and(on, ones));
+      counts = i32x4.sub(counts, on);
+    }
+    for (; j < H; j++) {
       const k = base + <usize>j;
       const v = 1.0 - support * Math.abs(<f64>load<f32>(at(c, k)) - <f64>load<f32>(at(thr, <usize>j)));
       const df = v > 0 ? gamma * v : 0.0;
@@ -61,5 +82,16 @@ export function egruReceiveMask(rows: i32, H: i32, o: usize, c: usize, thr: usiz
       if (on) count++;
     }
   }
-  return count;
+  return count + i32x4.extract_lane(counts, 0) + i32x4.extract_lane(counts, 1) + i32x4.extract_lane(counts, 2) +
+    i32x4.extract_lane(counts, 3);
+}
+
+/**
+ * Lanes 0 and 1 of c and thr: all ones (as two i64 lanes) where γ·max(0, 1 − s·|c − ϑ|) ≠ 0, computed
+ * in float64 as the scalar lines of egruReceiveMask compute it.
+ */
+@inline function surrogateOn(c: v128, thr: v128, s: v128, gamma: v128, one: v128, zero: v128): v128 {
+  const v = f64x2.sub(one, f64x2.mul(s, f64x2.abs(f64x2.sub(f64x2.promote_low_f32x4(c), f64x2.promote_low_f32x4(thr)))));
+  const df = v128.and(f64x2.mul(gamma, v), f64x2.gt(v, zero));
+  return f64x2.ne(df, zero);
 }
