@@ -42,7 +42,6 @@ export function sumRowsColumns(acc: usize, m: usize, rows: i32, cols: i32, c0: i
   }
 }
 
-
 /**
  * The EGRU receive mask of `rows` rows of H units: out = 1 where the unit fired (o ≠ 0) or its
  * surrogate γ·max(0, 1 − s·|c − ϑ|) (in float64) is nonzero, else 0. Returns the number of ones
