@@ -13,7 +13,10 @@
 //
 //   node --conditions=egru-source --import tsx bench/lm-train-vs-pytorch.ts [--steps 2] [--bptt 16]
 //        [--batch 64] [--threads 1,2] [--variants events,dense,gru,pytorch] [--points paper,trained]
-//        [--python /usr/bin/python3]
+//        [--python /usr/bin/python3] [--profile]
+//
+// --profile: also time every kernel call of egru's timed steps (the calls the model makes, not those
+// inside them; about 10 % slower) and print, after each egru row, the calls by kernel and shape, ms a step.
 
 import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -37,6 +40,7 @@ const B = Number(arg("batch", "64"));
 const THREADS = arg("threads", "1,2").split(",").map(Number);
 const VARIANTS = arg("variants", "events,dense,gru,pytorch").split(",");
 const POINT_NAMES = arg("points", "paper,trained").split(",");
+const PROFILE = process.argv.includes("--profile");
 const PYTHON = arg("python", "/usr/bin/python3");
 const [V, E, H, L] = [10_000, 750, 1350, 3];
 
@@ -99,6 +103,42 @@ const seg = (k: number) => ({
   target: stream.subarray(k * T * B + B, (k + 1) * T * B + B),
 });
 
+/** Milliseconds and calls by kernel (and the leading sizes of the products), while `on`. */
+const kernelTimes = { on: false, ms: new Map<string, number>(), calls: new Map<string, number>() };
+
+/** `kernels` with every method timed into kernelTimes (outermost calls only). */
+function profiled(kernels: Kernels): Kernels {
+  let depth = 0;
+  const timed = Object.create(kernels) as Record<string, unknown>;
+  for (let o: object | null = kernels; o && o !== Object.prototype; o = Object.getPrototypeOf(o))
+    for (const name of Object.getOwnPropertyNames(o)) {
+      const f = (kernels as unknown as Record<string, unknown>)[name];
+      if (name === "constructor" || typeof f !== "function" || Object.hasOwn(timed, name)) continue;
+      timed[name] = (...a: unknown[]) => {
+        if (depth > 0 || !kernelTimes.on) return f.apply(kernels, a);
+        depth++;
+        const t0 = performance.now();
+        try {
+          return f.apply(kernels, a);
+        } finally {
+          depth--;
+          const key = /^(gemm|event|masked)/.test(name) ? `${name}(${a.slice(0, 3).join("×")})` : name;
+          kernelTimes.ms.set(key, (kernelTimes.ms.get(key) ?? 0) + performance.now() - t0);
+          kernelTimes.calls.set(key, (kernelTimes.calls.get(key) ?? 0) + 1);
+        }
+      };
+    }
+  return timed as unknown as Kernels;
+}
+
+function printKernelTimes(name: string, threads: number): void {
+  console.log(`\n${name}, ${threads} thread(s): kernel calls of the timed steps, ms a step`);
+  for (const [key, ms] of [...kernelTimes.ms].sort((x, y) => y[1] - x[1]).slice(0, 30))
+    console.log(`  ${key.padEnd(36)} ${(ms / STEPS).toFixed(1).padStart(8)}  (${kernelTimes.calls.get(key)} calls)`);
+  kernelTimes.ms.clear();
+  kernelTimes.calls.clear();
+}
+
 function measure(cell: "egru" | "gru", kernels: Kernels, point: Point = POINTS.paper): Measured {
   setKernels(kernels); // the loss's softmax
   const model = new LanguageModel({
@@ -155,6 +195,7 @@ function measure(cell: "egru" | "gru", kernels: Kernels, point: Point = POINTS.p
     if (s === 1) {
       calibrate();
       for (const p of PHASES) times[p] = 0; // step 0 warms up
+      kernelTimes.on = PROFILE;
     }
     const t0 = performance.now();
     const { input, target } = seg(2 + s);
@@ -182,6 +223,7 @@ function measure(cell: "egru" | "gru", kernels: Kernels, point: Point = POINTS.p
   const timed = PHASES.filter((p) => p !== "other").reduce((a, p) => a + times[p], 0);
   times.other = total - timed;
   for (const p of PHASES) times[p] /= STEPS;
+  kernelTimes.on = false;
   return { tokensPerS: (T * B * STEPS) / (total / 1000), phases: times, activity: active, backwardSparsity };
 }
 
@@ -234,7 +276,8 @@ for (const threads of THREADS) {
   // the event path at each operating point; the dense path, whose speed the point does not change, at the paper's
   const runs = VARIANTS.flatMap((v) => (v === "events" ? POINT_NAMES.map((p) => ({ v, p })) : [{ v, p: "paper" }]));
   for (const { v, p } of runs) {
-    const k = v === "pytorch" ? null : await kernelsFor(threads);
+    const fresh = v === "pytorch" ? null : await kernelsFor(threads);
+    const k = fresh && (PROFILE ? profiled(fresh) : fresh);
     const dense = k && Object.assign(Object.create(k) as Kernels, { eventCrossover: 0 });
     const m =
       k && dense
@@ -244,7 +287,7 @@ for (const threads of THREADS) {
             ? measure("egru", dense)
             : measure("gru", k)
         : pytorch(threads);
-    await k?.close?.();
+    await fresh?.close?.();
     const name =
       v === "pytorch"
         ? "PyTorch nn.GRU"
@@ -256,6 +299,7 @@ for (const threads of THREADS) {
     if (!m) continue;
     rows.push({ name, threads, m });
     console.log(`(measured: ${name}, ${threads} thread(s), ${m.tokensPerS.toFixed(0)} tokens/s)`);
+    if (PROFILE && v !== "pytorch") printKernelTimes(name, threads);
   }
 }
 
