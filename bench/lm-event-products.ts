@@ -3,13 +3,15 @@
 // weight gradients), one thread, each at the event or mask densities given: the weight gradients
 // eventGemmTN (by blocks of columns where a chunk of dq passes 1 MiB), the input and decoder products
 // eventGemmNN, the masked back-products maskedGemmNT, and the dense gemmNT of the first shape for
-// scale. Each time is the median of 9 calls; rates in multiply-accumulates executed (events × N, or
-// mask entries × N) per second. docs/benchmarks.md §19.
+// scale. Each time is kernels.bench.ts' timeMs (the median of at least 5 calls after 2 warm-ups);
+// rates in multiply-accumulates executed (events × N, or mask entries × N) per second.
+// docs/benchmarks.md §19.
 //
 //   node --conditions=egru-source --import tsx bench/lm-event-products.ts [--densities 0.05,0.16,0.3]
 
 import { Rng } from "../packages/egru/src/core/rng.js";
 import { loadWasmKernels } from "../packages/egru/src/wasm/wasm-kernels.js";
+import { timeMs } from "./kernels.bench.js";
 
 const at = process.argv.indexOf("--densities");
 const densities = (at > 0 ? process.argv[at + 1] : "0.05,0.16,0.3").split(",").map(Number);
@@ -25,17 +27,7 @@ const sparse = (n: number, share = 1): Float32Array => {
   for (let j = 0; j < n; j++) a[j] = rng.uniform() < share ? rng.normal() : 0;
   return a;
 };
-const nonzeros = (a: Float32Array): number => a.reduce((s, v) => s + (v !== 0 ? 1 : 0), 0);
-/** Median ms of 9 calls. */
-const median9 = (f: () => void): number => {
-  const ts: number[] = [];
-  for (let i = 0; i < 9; i++) {
-    const t0 = performance.now();
-    f();
-    ts.push(performance.now() - t0);
-  }
-  return ts.sort((x, y) => x - y)[4];
-};
+const nonzeros = (a: Float32Array): number => k.countNonzero(a, 0, a.length);
 
 interface Row {
   kernel: string;
@@ -59,7 +51,7 @@ for (const d of densities) {
     const y = sparse(B * H, d);
     const dq = sparse(B * N);
     const dR = k.alloc(H * N);
-    const ms = median9(() => k.eventGemmTN(H, N, B, y, 0, dq, 0, dR, 0));
+    const ms = timeMs(() => k.eventGemmTN(H, N, B, y, 0, dq, 0, dR, 0));
     add("eventGemmTN", `${H} × ${N} over ${B}`, d, ms, nonzeros(y) * N);
     for (const a of [y, dq, dR]) k.free(a);
   }
@@ -72,7 +64,7 @@ for (const d of densities) {
     const x = sparse(M * K, d);
     const W = sparse(K * N);
     const q = k.alloc(M * N);
-    const ms = median9(() => k.eventGemmNN(M, N, K, x, 0, W, 0, q, 0, false));
+    const ms = timeMs(() => k.eventGemmNN(M, N, K, x, 0, W, 0, q, 0, false));
     add("eventGemmNN", `${M} × ${N} × ${K}`, d, ms, nonzeros(x) * N);
     for (const a of [x, W, q]) k.free(a);
   }
@@ -86,10 +78,10 @@ for (const d of densities) {
     const R = sparse(H * N);
     const mask = sparse(B * H, d);
     const out = k.alloc(B * H);
-    const ms = median9(() => k.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, out, 0));
+    const ms = timeMs(() => k.maskedGemmNT(B, H, N, dq, 0, R, 0, mask, 0, out, 0));
     add("maskedGemmNT", `${B} × ${H} × ${N}`, d, ms, nonzeros(mask) * N);
     if (d === densities[0] && B === 64) {
-      const dense = median9(() => k.gemmNT(B, H, N, dq, 0, R, 0, out, 0, false));
+      const dense = timeMs(() => k.gemmNT(B, H, N, dq, 0, R, 0, out, 0, false));
       add("gemmNT (dense)", `${B} × ${H} × ${N}`, 1, dense, B * H * N);
     }
     for (const a of [dq, R, mask, out]) k.free(a);
