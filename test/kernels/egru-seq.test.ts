@@ -192,6 +192,28 @@ describe("the EGRU's time loop in one call equals the step loop bit for bit", ()
   });
 });
 
+test("kernels derived with another event crossover (the dense path's 0): the whole-loop calls follow it on every thread count", () => {
+  // the threaded kernels' loops once read the base's crossover, so a derived dense path ran event and
+  // masked products (the same bits: only the MACs executed tell)
+  const c = CASES[1];
+  const dense = (k: Kernels) => Object.assign(Object.create(k) as Kernels, { eventCrossover: 0 });
+  const arrays = (r: Record<string, unknown>) => ({ ...r, forwardMacs: null, backwardMacs: null });
+  type Macs = { executed: number; dense: number };
+  const want = run(stepLoopKernels(dense(base)), c, 7, results);
+  const events = run(base, c, 7, results);
+  const f0 = events.forwardMacs as Macs;
+  const b0 = events.backwardMacs as Macs;
+  assert.ok(f0.executed < 0.5 * f0.dense && b0.executed < 0.7 * b0.dense, "the event path skips much of the work here");
+  for (const k of [base, ...threaded]) {
+    const got = run(dense(k), c, 7, results);
+    assert.deepEqual(arrays(got), arrays(want), `${k.name}, crossover 0`);
+    // every backward step dense; forward, all of it but a block's steps without any event (no work either way)
+    assert.deepEqual(got.backwardMacs, want.backwardMacs, `${k.name}: backward`);
+    const f = got.forwardMacs as Macs;
+    assert.ok(f.executed >= 0.9 * f.dense, `${k.name}: forward ${f.executed} of ${f.dense} MACs`);
+  }
+});
+
 test("where the memory has no room to copy the upstream gradient in, the step loop runs, with the same bits", async () => {
   const c = CASES[0];
   const n = c.T * c.B * c.H;

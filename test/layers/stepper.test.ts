@@ -60,8 +60,8 @@ describeOnKernelSets("steppers", (kernels) => {
     ]) {
       let fusedCalls = 0;
       /** The kernels with egruStep counted (fused) or hidden (the separate calls). */
-      const view = (fused: boolean): Kernels =>
-        new Proxy(kernels, {
+      const view = (fused: boolean, under: Kernels): Kernels =>
+        new Proxy(under, {
           get(target, key) {
             if (key === "egruStep") {
               if (!fused || !target.egruStep) return undefined;
@@ -74,9 +74,11 @@ describeOnKernelSets("steppers", (kernels) => {
             return typeof v === "function" ? v.bind(target) : v;
           },
         });
-      const run = (fused: boolean) => {
+      // dense: kernels derived with event crossover 0 (the dense path), which the fused step must follow
+      const run = (fused: boolean, dense = false) => {
+        const under = dense ? (Object.assign(Object.create(kernels), { eventCrossover: 0 }) as Kernels) : kernels;
         const layer = new EGRU({
-          kernels: view(fused),
+          kernels: view(fused, under),
           inputSize: I1,
           hiddenSize: H1,
           seed: 7,
@@ -102,6 +104,11 @@ describeOnKernelSets("steppers", (kernels) => {
       assert.deepEqual(fused.macs, separate.macs);
       assert.ok(separate.macs.executed < separate.macs.dense, "some steps skip silent units");
       assert.equal(fusedCalls, kernels.egruStep ? T1 : 0, "the WebAssembly kernels take the fused step");
+      if (int8) continue;
+      const [denseSeparate, denseFused] = [run(false, true), run(true, true)];
+      assert.deepEqual(denseFused.ys, denseSeparate.ys, `inputEvents ${inputEvents}, crossover 0`);
+      assert.deepEqual(denseFused.macs, denseSeparate.macs, `inputEvents ${inputEvents}, crossover 0: MACs`);
+      assert.ok(denseSeparate.macs.executed > separate.macs.executed, "crossover 0 takes the dense products");
     }
   });
 

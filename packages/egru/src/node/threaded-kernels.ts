@@ -467,6 +467,16 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     return counts.reduce((x, y) => x + y, 0);
   };
 
+  // Kernels derived from these with another event crossover (Object.create, as the dense path's
+  // eventCrossover 0): the calls that read it read the caller's, and delegate to a base that has it.
+  const bases = new Map<number, WasmKernels>([[base.eventCrossover, base]]);
+  const baseWith = (crossover: number): WasmKernels => {
+    let b = bases.get(crossover);
+    if (!b)
+      bases.set(crossover, (b = Object.assign(Object.create(base) as WasmKernels, { eventCrossover: crossover })));
+    return b;
+  };
+
   const k: ThreadedKernels = {
     name: `${base.name}×${threads}`,
     eventCrossover: base.eventCrossover,
@@ -521,14 +531,16 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
 
     egruStep(s: EgruStepArgs): number {
       const G = 3 * s.H;
-      if (s.H < 8 || G * (s.I + s.H) < minColumnWork) return base.egruStep(s);
+      const crossover = this.eventCrossover;
+      const on = baseWith(crossover);
+      if (s.H < 8 || G * (s.I + s.H) < minColumnWork) return on.egruStep(s);
       const w8 = int8StepWeights(s);
       if (w8 && threads !== 2) return -1; // (the int8 parts are added two at a time: separate calls instead)
       // int8, from minStepEnd units: the parts' finish and the cell by blocks of units, a second
       // dispatch (each unit's three gate columns lie in both threads' parts)
       const splitEnd = w8 !== null && s.H >= minStepEnd;
       const parts: number[] = [];
-      return base.egruStep(s, {
+      return on.egruStep(s, {
         // both products and their biases by contiguous blocks of columns, one dispatch (a split by
         // units, the cell on the threads too, measured slower: each thread then reads part of every
         // page of every listed row)
@@ -538,7 +550,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
             (cols) => ex.egruStepScratch(s.I, s.H, cols),
             (n0, cols, scratch) => ({
               fn: "egruStepColumns",
-              args: egruStepColumnsCall(s, base.eventCrossover, n0, n0 + cols, scratch),
+              args: egruStepColumnsCall(s, crossover, n0, n0 + cols, scratch),
             }),
           )[0],
         // int8: each thread the integer sums of both products over half of each list's entries
@@ -575,7 +587,8 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
     egruSeqForward(s) {
       const blocks = seqBlocks(s.B, threads);
       // one block: on this thread where each step's product is too small to split, else the step loop
-      if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.egruSeqForward(s) : -1;
+      const crossover = this.eventCrossover;
+      if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? baseWith(crossover).egruSeqForward(s) : -1;
       if (!seqForwardApplies(s) || !seqForwardResident(s).every((a) => base.inMemory(a))) return -1;
       const macs = seqByRows(
         blocks,
@@ -583,14 +596,15 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         s.B * 3 * s.H,
         "egruSeqForward",
         (rows) => ex.egruSeqForwardScratch(rows, s.H),
-        (p, r0, r1, q, sc) => egruSeqForwardCall(s, p, base.eventCrossover, r0, r1, q, sc),
+        (p, r0, r1, q, sc) => egruSeqForwardCall(s, p, crossover, r0, r1, q, sc),
       );
       return macs ? macs.reduce((a, m) => a + m, 0) : -1;
     },
 
     egruSeqBackward(s) {
       const blocks = seqBlocks(s.B, threads);
-      if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? base.egruSeqBackward(s) : -1;
+      const crossover = this.eventCrossover;
+      if (blocks.length < 2) return 3 * s.H * s.H * s.B < minWork ? baseWith(crossover).egruSeqBackward(s) : -1;
       if (!seqBackwardApplies(s) || !seqBackwardResident(s).every((a) => base.inMemory(a))) return -1;
       const macs = seqByRows(
         blocks,
@@ -598,7 +612,7 @@ export function createThreadedKernels(base: WasmKernels, threads: number, opts: 
         0,
         "egruSeqBackward",
         (rows) => ex.egruSeqBackwardScratch(rows, s.H),
-        (p, r0, r1, _q, sc) => egruSeqBackwardCall(s, p, base.eventCrossover, r0, r1, sc),
+        (p, r0, r1, _q, sc) => egruSeqBackwardCall(s, p, crossover, r0, r1, sc),
       );
       return macs ? macs.reduce((a, m) => a + m, 0) : -1;
     },
