@@ -16,7 +16,10 @@
 //        [--python /usr/bin/python3] [--profile]
 //
 // --profile: also time every kernel call of egru's timed steps (the calls the model makes, not those
-// inside them; about 10 % slower) and print, after each egru row, the calls by kernel and shape, ms a step.
+// inside them; about 10 % slower) and print, after each egru row, the calls by kernel and shape, ms a step,
+// with the multiply-accumulates of the products (dense: M·N·K; event, masked and time-loop calls: the
+// MACs they return) and their rate; then a bound: the step if every product ran at the rate of the
+// step's dense products (gemm*) and everything else took what it took.
 
 import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -103,8 +106,20 @@ const seg = (k: number) => ({
   target: stream.subarray(k * T * B + B, (k + 1) * T * B + B),
 });
 
-/** Milliseconds and calls by kernel (and the leading sizes of the products), while `on`. */
-const kernelTimes = { on: false, ms: new Map<string, number>(), calls: new Map<string, number>() };
+/** Milliseconds, calls and MACs by kernel (and the leading sizes of the products), while `on`. */
+const kernelTimes = {
+  on: false,
+  ms: new Map<string, number>(),
+  calls: new Map<string, number>(),
+  macs: new Map<string, number>(),
+};
+
+/** The MACs of a product call: dense gemm* M·N·K; the event, masked and time-loop kernels return theirs. */
+function productMacs(name: string, args: unknown[], result: unknown): number | null {
+  if (/^gemm(NN|NT|TN)$/.test(name)) return (args[0] as number) * (args[1] as number) * (args[2] as number);
+  if (/^(event|masked|egruSeq)/.test(name) && typeof result === "number" && result >= 0) return result;
+  return null;
+}
 
 /** `kernels` with every method timed into kernelTimes (outermost calls only). */
 function profiled(kernels: Kernels): Kernels {
@@ -114,29 +129,59 @@ function profiled(kernels: Kernels): Kernels {
     for (const name of Object.getOwnPropertyNames(o)) {
       const f = (kernels as unknown as Record<string, unknown>)[name];
       if (name === "constructor" || typeof f !== "function" || Object.hasOwn(timed, name)) continue;
-      timed[name] = (...a: unknown[]) => {
-        if (depth > 0 || !kernelTimes.on) return f.apply(kernels, a);
+      // (called on `this`: the dense variant derived from these kernels must keep its crossover)
+      timed[name] = function (this: unknown, ...a: unknown[]) {
+        if (depth > 0 || !kernelTimes.on) return f.apply(this, a);
         depth++;
         const t0 = performance.now();
+        let result: unknown;
         try {
-          return f.apply(kernels, a);
+          result = f.apply(this, a);
+          return result;
         } finally {
           depth--;
           const key = /^(gemm|event|masked)/.test(name) ? `${name}(${a.slice(0, 3).join("×")})` : name;
           kernelTimes.ms.set(key, (kernelTimes.ms.get(key) ?? 0) + performance.now() - t0);
           kernelTimes.calls.set(key, (kernelTimes.calls.get(key) ?? 0) + 1);
+          const macs = productMacs(name, a, result);
+          if (macs !== null) kernelTimes.macs.set(key, (kernelTimes.macs.get(key) ?? 0) + macs);
         }
       };
     }
   return timed as unknown as Kernels;
 }
 
-function printKernelTimes(name: string, threads: number): void {
-  console.log(`\n${name}, ${threads} thread(s): kernel calls of the timed steps, ms a step`);
-  for (const [key, ms] of [...kernelTimes.ms].sort((x, y) => y[1] - x[1]).slice(0, 30))
-    console.log(`  ${key.padEnd(36)} ${(ms / STEPS).toFixed(1).padStart(8)}  (${kernelTimes.calls.get(key)} calls)`);
-  kernelTimes.ms.clear();
-  kernelTimes.calls.clear();
+/** The profile of one egru row; stepMs: its measured step (ms). */
+function printKernelTimes(name: string, threads: number, stepMs: number): void {
+  const { ms: byKey, calls, macs } = kernelTimes;
+  console.log(`\n${name}, ${threads} thread(s): kernel calls of the timed steps, ms a step (GMAC a step, GMAC/s)`);
+  for (const [key, ms] of [...byKey].sort((x, y) => y[1] - x[1]).slice(0, 30)) {
+    const g = macs.has(key) ? (macs.get(key) ?? 0) / STEPS / 1e9 : null;
+    const rate = g === null ? "" : `  ${g.toFixed(2)} GMAC, ${((g * 1e3 * STEPS) / ms).toFixed(1)} GMAC/s`;
+    console.log(`  ${key.padEnd(36)} ${(ms / STEPS).toFixed(1).padStart(8)}  (${calls.get(key)} calls)${rate}`);
+  }
+  // the bound: dense products as measured, every other product at their rate, the rest as measured
+  const sum = (keep: (key: string) => boolean, of: Map<string, number>) =>
+    [...of].filter(([k]) => keep(k)).reduce((a, [, v]) => a + v / STEPS, 0);
+  const isDense = (k: string) => /^gemm(NN|NT|TN)\(/.test(k);
+  const isSparse = (k: string) => macs.has(k) && !isDense(k);
+  const denseMs = sum(isDense, byKey);
+  const denseRate = sum(isDense, macs) / denseMs; // MACs per ms
+  const sparseMs = sum(isSparse, byKey);
+  const sparseMacs = sum(isSparse, macs);
+  const rest = stepMs - denseMs - sparseMs;
+  const bound = rest + denseMs + sparseMacs / denseRate;
+  console.log(
+    `  step ${stepMs.toFixed(0)} ms: dense products ${denseMs.toFixed(0)} ms (${(denseRate / 1e6).toFixed(1)} GMAC/s),` +
+      ` event/masked/time-loop calls ${sparseMs.toFixed(0)} ms for ${(sparseMacs / 1e9).toFixed(2)} GMAC` +
+      ` (${(sparseMacs / sparseMs / 1e6).toFixed(1)} GMAC/s; the time loops' cells inside), the rest ${rest.toFixed(0)} ms`,
+  );
+  console.log(
+    `  at the dense products' rate throughout: ${bound.toFixed(0)} ms a step, ${((B * T * 1000) / bound).toFixed(0)} tokens/s`,
+  );
+  byKey.clear();
+  calls.clear();
+  macs.clear();
 }
 
 function measure(cell: "egru" | "gru", kernels: Kernels, point: Point = POINTS.paper): Measured {
@@ -299,7 +344,7 @@ for (const threads of THREADS) {
     if (!m) continue;
     rows.push({ name, threads, m });
     console.log(`(measured: ${name}, ${threads} thread(s), ${m.tokensPerS.toFixed(0)} tokens/s)`);
-    if (PROFILE && v !== "pytorch") printKernelTimes(name, threads);
+    if (PROFILE && v !== "pytorch") printKernelTimes(name, threads, (B * T * 1000) / m.tokensPerS);
   }
 }
 
