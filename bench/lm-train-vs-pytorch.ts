@@ -116,9 +116,12 @@ const kernelTimes = {
   macs: new Map<string, number>(),
 };
 
+/** Whether kernel `name` is a dense float product (the bound's rate). */
+const isDenseProduct = (name: string): boolean => /^gemm(NN|NT|TN)$/.test(name);
+
 /** The MACs of a product call: dense gemm* M·N·K; the event, masked and time-loop kernels return theirs. */
 function productMacs(name: string, args: unknown[], result: unknown): number | null {
-  if (/^gemm(NN|NT|TN)$/.test(name)) return (args[0] as number) * (args[1] as number) * (args[2] as number);
+  if (isDenseProduct(name)) return (args[0] as number) * (args[1] as number) * (args[2] as number);
   if (/^(event|masked|egruSeq)/.test(name) && typeof result === "number" && result >= 0) return result;
   return null;
 }
@@ -165,7 +168,7 @@ function printKernelTimes(name: string, threads: number, stepMs: number): void {
   // the bound: dense products as measured, every other product at their rate, the rest as measured
   const sum = (keep: (key: string) => boolean, of: Map<string, number>) =>
     [...of].filter(([k]) => keep(k)).reduce((a, [, v]) => a + v / STEPS, 0);
-  const isDense = (k: string) => /^gemm(NN|NT|TN)\(/.test(k);
+  const isDense = (key: string) => isDenseProduct(key.split("(")[0]);
   const isSparse = (k: string) => macs.has(k) && !isDense(k);
   const denseMs = sum(isDense, byKey);
   const denseRate = sum(isDense, macs) / denseMs; // MACs per ms
